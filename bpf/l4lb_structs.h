@@ -1,0 +1,52 @@
+/* Map keys and values.  Layouts are mirrored byte for byte in
+ * l4lb_tui/layout.py; keep explicit padding so both sides agree. */
+#ifndef L4LB_STRUCTS_H
+#define L4LB_STRUCTS_H
+
+#include <linux/types.h>
+#include "l4lb_consts.h"
+
+struct config {
+	__be32 saddr;      /* outer IPIP source */
+	__u8 ifmac[6];     /* Ethernet source of balanced frames */
+	__u16 flags;       /* CFG_* */
+};
+
+struct svc_key {
+	__be32 vip;
+	__be16 port;       /* 0: any port */
+	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+
+struct svc_val {
+	__u32 id;          /* index of the service's ring pair */
+	__u32 ring_chunk;  /* first chunk of the live ring in the rings map */
+	__u32 ring_size;   /* live slots; 0 means no backend */
+	__u32 gen;         /* reload generation; see struct backend */
+};
+
+struct ring_chunk {
+	__u32 backend[CHUNK_SLOTS];
+};
+
+/* A backend belongs to exactly one service, so its counters are per service
+ * (as ipvsadm shows them).  It is a member while its svc_id and gen match the
+ * service's: a reload writes the new members with the next generation, then
+ * flips the service entry, so membership changes with that one map write and
+ * a reload killed half-way leaves the old set intact.  The data plane reads
+ * only ip and mac. */
+struct backend {
+	__be32 ip;
+	__u8 mac[6];
+	__u16 weight;      /* 0: draining, in no ring */
+	__u16 svc_id;
+	__u16 gen;
+};
+
+struct counters {
+	__u64 pkts;
+	__u64 bytes;
+};
+
+#endif
