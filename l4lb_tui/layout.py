@@ -1,0 +1,185 @@
+"""Byte layouts of the data plane's map keys and values.
+
+Mirrors bpf/l4lb_structs.h and bpf/l4lb_consts.h; the kernel tests load the
+real object, so a mismatch fails there.  Integers are host order (x86 and arm64
+are little-endian); addresses and ports are network order, as in the packet.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import struct
+from dataclasses import dataclass
+
+MAX_SERVICES = 512
+MAX_BACKENDS = 4096
+CHUNK_SLOTS = 64
+RING_CHUNKS = 256
+RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
+CFG_CATCH_ALL = 1
+PROTO_TCP = 6
+PROTO_UDP = 17
+PROTO_NAMES = {PROTO_TCP: "tcp", PROTO_UDP: "udp", 0: "any"}
+
+
+class Reason(enum.IntEnum):
+    """Index of each reason counter, as `enum reason` in l4lb_consts.h."""
+
+    PASS_NOT_IPV4 = 0
+    PASS_NOT_VIP = 1
+    PASS_FRAGMENT = 2
+    PASS_IP_OPTIONS = 3
+    PASS_NOT_TCP_UDP = 4
+    PASS_NO_SERVICE = 5
+    DROP_TRUNCATED = 6
+    DROP_MALFORMED = 7
+    DROP_NO_BACKEND = 8
+    DROP_ADJUST_HEAD = 9
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def is_drop(self) -> bool:
+        return self.name.startswith("DROP_")
+
+
+_CONFIG = struct.Struct("<4s6sH")
+_SVC_KEY = struct.Struct("<4s2sBB")
+_SVC_VAL = struct.Struct("<IIII")
+_BACKEND = struct.Struct("<4s6sHHH")
+_COUNTERS = struct.Struct("<QQ")
+_U32 = struct.Struct("<I")
+
+
+def ip_bytes(ip: str) -> bytes:
+    return ipaddress.IPv4Address(ip).packed
+
+
+def ip_text(raw: bytes) -> str:
+    return str(ipaddress.IPv4Address(raw))
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes(int(part, 16) for part in mac.replace("-", ":").split(":"))
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def u32(value: int) -> bytes:
+    return _U32.pack(value)
+
+
+def unpack_u32(raw: bytes) -> int:
+    return int(_U32.unpack(raw[:4])[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    saddr: str
+    ifmac: str
+    flags: int = 0
+
+    def pack(self) -> bytes:
+        return _CONFIG.pack(ip_bytes(self.saddr), mac_bytes(self.ifmac), self.flags)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> Config:
+        saddr, mac, flags = _CONFIG.unpack(raw[: _CONFIG.size])
+        return cls(ip_text(saddr), mac_text(mac), flags)
+
+    @property
+    def catch_all(self) -> bool:
+        return bool(self.flags & CFG_CATCH_ALL)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceKey:
+    """A service: VIP, port (0 = any) and protocol (0 = any, catch-all only)."""
+
+    vip: str
+    port: int
+    proto: int
+
+    def pack(self) -> bytes:
+        return _SVC_KEY.pack(ip_bytes(self.vip), self.port.to_bytes(2, "big"), self.proto, 0)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> ServiceKey:
+        vip, port, proto, _ = _SVC_KEY.unpack(raw[: _SVC_KEY.size])
+        return cls(ip_text(vip), int.from_bytes(port, "big"), proto)
+
+    @property
+    def is_catch_all(self) -> bool:
+        return self.vip == "0.0.0.0" and self.proto == 0
+
+    def __str__(self) -> str:
+        if self.is_catch_all:
+            return "* (all TCP/UDP)"
+        port = "*" if self.port == 0 else str(self.port)
+        return f"{self.vip}:{port}/{PROTO_NAMES.get(self.proto, str(self.proto))}"
+
+
+CATCH_ALL = ServiceKey("0.0.0.0", 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceValue:
+    svc_id: int
+    ring_chunk: int
+    ring_size: int
+    gen: int
+
+    def pack(self) -> bytes:
+        return _SVC_VAL.pack(self.svc_id, self.ring_chunk, self.ring_size, self.gen)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> ServiceValue:
+        svc_id, chunk, size, gen = _SVC_VAL.unpack(raw[: _SVC_VAL.size])
+        return cls(svc_id, chunk, size, gen)
+
+    @property
+    def live_half(self) -> int:
+        return (self.ring_chunk // RING_CHUNKS) % 2
+
+
+def ring_base(svc_id: int, half: int) -> int:
+    """First chunk of one of the service's two rings."""
+    return (svc_id * 2 + half) * RING_CHUNKS
+
+
+@dataclass(frozen=True, slots=True)
+class BackendEntry:
+    ip: str
+    mac: str
+    weight: int
+    svc_id: int
+    gen: int
+
+    def pack(self) -> bytes:
+        return _BACKEND.pack(
+            ip_bytes(self.ip), mac_bytes(self.mac), self.weight, self.svc_id, self.gen
+        )
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> BackendEntry:
+        ip, mac, weight, svc_id, gen = _BACKEND.unpack(raw[: _BACKEND.size])
+        return cls(ip_text(ip), mac_text(mac), weight, svc_id, gen)
+
+    def is_member_of(self, svc: ServiceValue) -> bool:
+        return self.ip != "0.0.0.0" and self.svc_id == svc.svc_id and self.gen == svc.gen & 0xFFFF
+
+
+def pack_chunk(backend_indices: list[int]) -> bytes:
+    """One ring chunk; short chunks (the ring's tail) are padded with zeros."""
+    padded = backend_indices + [0] * (CHUNK_SLOTS - len(backend_indices))
+    return struct.pack(f"<{CHUNK_SLOTS}I", *padded)
+
+
+def unpack_counters(raw: bytes) -> tuple[int, int]:
+    pkts, nbytes = _COUNTERS.unpack(raw[: _COUNTERS.size])
+    return int(pkts), int(nbytes)
