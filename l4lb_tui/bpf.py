@@ -1,0 +1,315 @@
+"""The bpftool adapter: the one place in the product that runs bpftool.
+
+Every call is an argv list with JSON output (`-j`).  Bulk map writes go through
+one `bpftool batch file -` process.  A failed call raises BpfError carrying
+bpftool's own message and the command that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BPFFS = Path("/sys/fs/bpf")
+PIN_ROOT = BPFFS / "l4lb"
+# Tokens written into a batch file are split on white space by bpftool, so
+# nothing that goes there may contain any, nor quotes.
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:@+-]+$")
+XDP_MODES = {"driver": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
+
+
+class BpfError(Exception):
+    """bpftool failed.  `message` is bpftool's own words; `argv` the command."""
+
+    def __init__(self, message: str, argv: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.argv = list(argv)
+
+    def __str__(self) -> str:
+        if not self.argv:
+            return self.message
+        shown = " ".join(self.argv[:6]) + (" ..." if len(self.argv) > 6 else "")
+        return f"{self.message} (command: {shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class MapEntry:
+    key: bytes
+    value: bytes
+    # Per-CPU maps: one value per CPU; `value` is then empty.
+    per_cpu: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class XdpAttachment:
+    ifname: str
+    ifindex: int
+    mode: str  # driver, generic, offload (as the kernel reports it)
+    prog_id: int
+
+
+def _hex(data: bytes) -> list[str]:
+    return ["hex", *(f"{b:02x}" for b in data)]
+
+
+def _bytes(items: Sequence[str]) -> bytes:
+    return bytes(int(x, 16) for x in items)
+
+
+def _unpin(path: Path) -> None:
+    # bpffs has no recursive delete: remove the tree bottom-up.
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            _unpin(child)
+        path.rmdir()
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.readlink(a) == os.readlink(b)
+    except OSError:
+        return True  # cannot tell (no /proc access): assume the host namespace
+
+
+def _is_bpffs_in_host() -> bool:
+    try:
+        mounts = Path("/proc/1/mounts").read_text()
+    except OSError:
+        return False
+    return any(line.split()[1:3] == [str(BPFFS), "bpf"] for line in mounts.splitlines())
+
+
+def _run_mount(argv: list[str]) -> None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    except FileNotFoundError:
+        raise BpfError(f"{argv[0]} not found: cannot mount bpffs", argv) from None
+    if proc.returncode != 0:
+        raise BpfError(
+            f"cannot mount bpffs at {BPFFS}: {proc.stderr.strip() or 'mount failed'} (are you root?)",
+            argv,
+        )
+
+
+def _safe(token: str) -> str:
+    if not _SAFE_TOKEN.match(token):
+        raise BpfError(f"refusing unsafe bpftool argument {token!r}")
+    return token
+
+
+def _error_text(stdout: str, stderr: str) -> str:
+    """bpftool -j puts its error in JSON on stdout; libbpf adds lines on stderr."""
+    message = ""
+    for line in stdout.splitlines():
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(doc, dict) and "error" in doc:
+            message = str(doc["error"])
+        elif isinstance(doc, list):
+            for item in doc:
+                out = item.get("output") if isinstance(item, dict) else None
+                if isinstance(out, dict) and "error" in out:
+                    message = str(out["error"])
+    detail = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # libbpf's last lines say why (e.g. "Invalid argument"); the verifier log
+    # before them can run to thousands of lines.
+    tail = "; ".join(detail[-3:])
+    if message and tail and tail not in message:
+        return f"{message} ({tail})"
+    return message or tail or "bpftool failed without a message"
+
+
+class Bpftool:
+    def __init__(self, binary: str = "bpftool", timeout: float = 60.0) -> None:
+        self.binary = binary
+        self.timeout = timeout
+
+    def run(self, args: Sequence[str], stdin: str | None = None) -> Any:
+        argv = [self.binary, "-j", *args]
+        try:
+            proc = subprocess.run(  # noqa: S603 - argv list, no shell
+                argv,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=self.timeout,
+            )
+        except FileNotFoundError:
+            raise BpfError(
+                f"{self.binary} not found: install it with 'apt-get install bpftool'", argv
+            ) from None
+        except PermissionError as exc:
+            raise BpfError(f"cannot run {self.binary}: {exc.strerror}", argv) from None
+        except subprocess.TimeoutExpired:
+            raise BpfError(f"{self.binary} did not finish in {self.timeout:.0f} s", argv) from None
+        if proc.returncode != 0:
+            raise BpfError(_error_text(proc.stdout, proc.stderr), argv)
+        out = proc.stdout.strip()
+        if not out:
+            return None
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            raise BpfError(f"unreadable output from {self.binary}: {out[:200]}", argv) from None
+
+    # -- bpffs and pins -------------------------------------------------
+
+    @staticmethod
+    def bpffs_mounted() -> bool:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return False
+        return any(
+            line.split()[1:3] == [str(BPFFS), "bpf"]
+            for line in mounts.splitlines()
+            if len(line.split()) >= 3
+        )
+
+    def ensure_bpffs(self) -> None:
+        """Make /sys/fs/bpf the host's bpffs, mounting it if needed.
+
+        Pins must outlive this process and be found by the next one.  `ip netns
+        exec` gives its command a fresh /sys without bpffs, and a bpffs mounted
+        there would be a private instance that vanishes with the command; so
+        mount it in the host's mount namespace and bind that instance here.
+        """
+        if self.bpffs_mounted():
+            return
+        in_host_ns = _same_file("/proc/self/ns/mnt", "/proc/1/ns/mnt")
+        if in_host_ns:
+            _run_mount(["mount", "-t", "bpf", "bpf", str(BPFFS)])
+            return
+        host_view = Path("/proc/1/root") / BPFFS.relative_to("/")
+        if not _is_bpffs_in_host():
+            _run_mount(
+                ["nsenter", "--mount=/proc/1/ns/mnt", "mount", "-t", "bpf", "bpf", str(BPFFS)]
+            )
+        _run_mount(["mount", "--bind", str(host_view), str(BPFFS)])
+
+    # -- programs ---------------------------------------------------------
+
+    def prog_load(
+        self, obj: Path, pin: Path, maps_dir: Path, offload_dev: str | None = None
+    ) -> None:
+        args = ["prog", "load", str(obj), str(pin), "type", "xdp"]
+        if offload_dev is not None:
+            # bpftool 7.1 spells device-bound (offloaded) loading `dev`.
+            args += ["dev", _safe(offload_dev)]
+        args += ["pinmaps", str(maps_dir)]
+        self.run(args)
+
+    def prog_show_pinned(self, pin: Path) -> dict[str, Any]:
+        doc = self.run(["prog", "show", "pinned", str(pin)])
+        return dict(doc)
+
+    def prog_show_id(self, prog_id: int) -> dict[str, Any]:
+        return dict(self.run(["prog", "show", "id", str(prog_id)]))
+
+    def prog_list(self) -> list[dict[str, Any]]:
+        return list(self.run(["prog", "show"]) or [])
+
+    def prog_dump_xlated(self, pin: Path) -> list[dict[str, Any]]:
+        return list(self.run(["prog", "dump", "xlated", "pinned", str(pin)]) or [])
+
+    def map_show_id(self, map_id: int) -> dict[str, Any]:
+        return dict(self.run(["map", "show", "id", str(map_id)]))
+
+    # -- XDP attachment -------------------------------------------------
+
+    def net_show(self, ifname: str) -> list[XdpAttachment]:
+        doc = self.run(["net", "show", "dev", _safe(ifname)]) or []
+        found: list[XdpAttachment] = []
+        for block in doc:
+            for item in block.get("xdp", []):
+                found.append(
+                    XdpAttachment(
+                        ifname=str(item.get("devname", ifname)),
+                        ifindex=int(item.get("ifindex", 0)),
+                        mode=str(item.get("mode", "")),
+                        prog_id=int(item.get("id", 0)),
+                    )
+                )
+        return found
+
+    def net_attach(self, mode: str, pin: Path, ifname: str, overwrite: bool = False) -> None:
+        args = ["net", "attach", XDP_MODES[mode], "pinned", str(pin), "dev", _safe(ifname)]
+        if overwrite:
+            args.append("overwrite")
+        self.run(args)
+
+    def net_detach(self, mode: str, ifname: str) -> None:
+        self.run(["net", "detach", XDP_MODES[mode], "dev", _safe(ifname)])
+
+    # -- maps ---------------------------------------------------------------
+
+    def map_dump(self, pin: Path) -> list[MapEntry]:
+        doc = self.run(["map", "dump", "pinned", str(pin)]) or []
+        entries: list[MapEntry] = []
+        for item in doc:
+            key = _bytes(item["key"])
+            if "values" in item:
+                cpus = tuple(_bytes(v["value"]) for v in item["values"])
+                entries.append(MapEntry(key, b"", cpus))
+            else:
+                entries.append(MapEntry(key, _bytes(item["value"])))
+        return entries
+
+    def map_lookup(self, pin: Path, key: bytes) -> bytes | None:
+        try:
+            doc = self.run(["map", "lookup", "pinned", str(pin), "key", *_hex(key)])
+        except BpfError as exc:
+            if "No such file or directory" in exc.message and "obj get" not in exc.message:
+                return None
+            raise
+        if doc is None or "value" not in doc:
+            return None
+        return _bytes(doc["value"])
+
+    def map_update(self, pin: Path, key: bytes, value: bytes) -> None:
+        self.run(["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)])
+
+    def batch(self, commands: Iterable[Sequence[str]]) -> int:
+        """Run many commands in one bpftool process; return how many ran.
+
+        bpftool stops at the first failing command; the error names it.
+        """
+        lines = []
+        for cmd in commands:
+            lines.append(" ".join(_safe(tok) for tok in cmd))
+        if not lines:
+            return 0
+        self.run(["batch", "file", "-"], stdin="\n".join(lines) + "\n")
+        return len(lines)
+
+    @staticmethod
+    def unpin_tree(path: Path) -> None:
+        """Remove a pin directory; only ever below PIN_ROOT."""
+        if not str(path).startswith(str(PIN_ROOT) + "/"):
+            raise BpfError(f"refusing to remove {path}: not under {PIN_ROOT}")
+        if not path.exists():
+            return
+        try:
+            _unpin(path)
+        except OSError as exc:
+            raise BpfError(f"cannot remove pins under {path}: {exc.strerror}") from None
+
+    @staticmethod
+    def update_cmd(pin: Path, key: bytes, value: bytes) -> list[str]:
+        return ["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)]
+
+    @staticmethod
+    def delete_cmd(pin: Path, key: bytes) -> list[str]:
+        return ["map", "delete", "pinned", str(pin), "key", *_hex(key)]

@@ -1,0 +1,161 @@
+"""The pyroute2 adapter for links, addresses and neighbours.
+
+The only module besides the lab that talks netlink.  Errors raise NetlinkError
+with the kernel's own message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
+
+# IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
+_IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+# IFLA_XDP_ATTACHED values (XDP_ATTACHED_* in linux/if_link.h).
+_XDP_ATTACHED = {0: "", 1: "driver", 2: "generic", 3: "offload", 4: "multi"}
+
+
+class NetlinkError(Exception):
+    """A netlink request failed; the message is the kernel's."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    ifname: str
+    ifindex: int
+    mac: str
+    mtu: int
+    state: str  # operstate as the kernel reports it: UP, DOWN, UNKNOWN, ...
+    admin_up: bool
+    kind: str  # veth, bridge, ... ("" for physical NICs)
+    driver: str
+    xdp_mode: str  # "", driver, generic, offload, multi
+    xdp_prog_id: int
+    ipv4: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def can_offload(self) -> bool:
+        # Only Netronome's nfp driver offloads XDP (netdevsim only simulates it).
+        return self.driver in {"nfp", "netdevsim"}
+
+
+NETNS_DIR = Path("/run/netns")
+_CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move this process into a named network namespace, keeping its mounts.
+
+    Unlike `ip netns exec`, this keeps the host's /sys/fs/bpf, so pins made
+    here outlive the process.  Call it before any thread starts: threads
+    inherit the namespace of the thread that creates them.
+    """
+    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name) or name in {".", ".."}:
+        raise NetlinkError(f"{name!r} is not a valid network namespace name")
+    path = NETNS_DIR / name
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise NetlinkError(f"network namespace {name} does not exist") from None
+    except PermissionError:
+        raise NetlinkError(f"network namespace {name}: permission denied (are you root?)") from None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise NetlinkError(f"cannot enter network namespace {name}: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def validate_ifname(name: str) -> str:
+    if not _IFNAME.match(name) or name in {".", ".."}:
+        raise NetlinkError(f"{name!r} is not a valid interface name")
+    return name
+
+
+def _driver(ifname: str, kind: str) -> str:
+    # Virtual links have no device driver in sysfs; their kind names them.
+    try:
+        return Path(f"/sys/class/net/{ifname}/device/driver").resolve().name
+    except OSError:
+        return kind
+
+
+def _xdp(msg: Any) -> tuple[str, int]:
+    xdp = msg.get("IFLA_XDP")
+    if not xdp:
+        return "", 0
+    attached = xdp.get("IFLA_XDP_ATTACHED") or 0
+    prog_id = xdp.get("IFLA_XDP_PROG_ID") or 0
+    return _XDP_ATTACHED.get(int(attached), str(attached)), int(prog_id)
+
+
+def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
+    ifname = str(msg.get("ifname"))
+    linkinfo = msg.get("IFLA_LINKINFO")
+    kind = str(linkinfo.get("IFLA_INFO_KIND") or "") if linkinfo else ""
+    mode, prog_id = _xdp(msg)
+    index = int(msg["index"])
+    return LinkInfo(
+        ifname=ifname,
+        ifindex=index,
+        mac=str(msg.get("address") or ""),
+        mtu=int(msg.get("mtu") or 0),
+        state=str(msg.get("operstate") or "UNKNOWN"),
+        admin_up=bool(msg["flags"] & 1),
+        kind=kind,
+        driver=_driver(ifname, kind),
+        xdp_mode=mode,
+        xdp_prog_id=prog_id,
+        ipv4=tuple(addrs.get(index, [])),
+    )
+
+
+class Netlink:
+    def _addrs(self, ipr: Any) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for msg in ipr.get_addr(family=2):
+            out.setdefault(int(msg["index"]), []).append(
+                f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}"
+            )
+        return out
+
+    def links(self) -> list[LinkInfo]:
+        try:
+            with IPRoute() as ipr:
+                addrs = self._addrs(ipr)
+                return [_link(m, addrs) for m in ipr.get_links()]
+        except _PyrouteNetlinkError as exc:
+            raise NetlinkError(f"listing links: {exc.args[-1]}") from None
+
+    def link(self, ifname: str) -> LinkInfo:
+        validate_ifname(ifname)
+        try:
+            with IPRoute() as ipr:
+                found = ipr.link_lookup(ifname=ifname)
+                if not found:
+                    raise NetlinkError(f"interface {ifname} does not exist")
+                addrs = self._addrs(ipr)
+                return _link(ipr.get_links(found[0])[0], addrs)
+        except _PyrouteNetlinkError as exc:
+            raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
+
+    def neighbour_mac(self, ip: str) -> str | None:
+        """The MAC the kernel's neighbour table holds for ip, if reachable."""
+        try:
+            with IPRoute() as ipr:
+                for msg in ipr.get_neighbours(family=2, dst=ip):
+                    mac = msg.get("NDA_LLADDR")
+                    if mac and mac != "00:00:00:00:00:00":
+                        return str(mac)
+        except _PyrouteNetlinkError as exc:
+            raise NetlinkError(f"neighbour table: {exc.args[-1]}") from None
+        return None
