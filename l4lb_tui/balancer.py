@@ -1,0 +1,427 @@
+"""The balancer's control plane: attach, load backends, read state and counters.
+
+It composes the two adapters (bpftool and netlink) and holds no state of its
+own: everything is read back from the pinned maps, so any process (the CLI,
+the console, a second console) sees the same balancer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l4lb_tui import layout as L
+from l4lb_tui.bpf import PIN_ROOT, BpfError, Bpftool, XdpAttachment
+from l4lb_tui.destinations import Destination
+from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
+from l4lb_tui.paths import bpf_object
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill
+
+DRIVER_OBJ = "l4lb_xdp.o"
+OFFLOAD_OBJ = "l4lb_xdp_offload.o"
+DEFAULT_SADDR = "10.0.0.1"
+MODES = ("driver", "generic", "offload")
+
+
+class BalancerError(Exception):
+    """A request the balancer cannot carry out; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    index: int
+    ip: str
+    mac: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    key: L.ServiceKey
+    value: L.ServiceValue
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    ifname: str
+    config: L.Config
+    attachment: XdpAttachment | None
+    prog_id: int
+    services: tuple[Service, ...]
+
+    @property
+    def mode(self) -> str:
+        """Attached mode, or "" when our program is loaded but not attached."""
+        if self.attachment and self.attachment.prog_id == self.prog_id:
+            return self.attachment.mode
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """One sample of every counter, with the time it was taken."""
+
+    taken_at: float
+    backends: dict[int, tuple[int, int]] = field(default_factory=dict)
+    reasons: dict[L.Reason, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    services: tuple[L.ServiceKey, ...]
+    destinations: int
+    ring_size: int
+    catch_all: bool
+
+
+def _sum_cpus(values: Sequence[bytes]) -> tuple[int, int]:
+    pkts = nbytes = 0
+    for raw in values:
+        p, b = L.unpack_counters(raw)
+        pkts += p
+        nbytes += b
+    return pkts, nbytes
+
+
+class Balancer:
+    """The balancer on one interface, found through its pins."""
+
+    def __init__(
+        self,
+        ifname: str,
+        bpftool: Bpftool | None = None,
+        netlink: Netlink | None = None,
+    ) -> None:
+        self.ifname = validate_ifname(ifname)
+        self.bpftool = bpftool or Bpftool()
+        self.netlink = netlink or Netlink()
+        self.pin_dir = PIN_ROOT / ifname
+        self.prog_pin = self.pin_dir / "prog"
+        self.maps_dir = self.pin_dir / "maps"
+
+    def map_pin(self, name: str) -> Path:
+        return self.maps_dir / name
+
+    # -- discovery --------------------------------------------------------
+
+    def is_loaded(self) -> bool:
+        return self.prog_pin.exists()
+
+    def require_loaded(self) -> None:
+        if not self.is_loaded():
+            raise BalancerError(
+                f"no balancer on {self.ifname}: run 'l4lb attach -i {self.ifname}' first"
+            )
+
+    def prog_id(self) -> int:
+        return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
+
+    def attachment(self) -> XdpAttachment | None:
+        found = self.bpftool.net_show(self.ifname)
+        return found[0] if found else None
+
+    def link(self) -> LinkInfo:
+        return self.netlink.link(self.ifname)
+
+    # -- attach / detach ----------------------------------------------------
+
+    def attach(self, mode: str = "driver", saddr: str | None = None) -> str:
+        """Load (if needed), configure and attach; return what was done."""
+        if mode not in MODES:
+            raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+        link = self.link()
+        self.bpftool.ensure_bpffs()
+        current = self.attachment()
+        loaded = self.is_loaded()
+        ours = loaded and current is not None and current.prog_id == self.prog_id()
+        if current is not None and not ours:
+            raise BalancerError(
+                f"{self.ifname} already runs XDP program id {current.prog_id} in "
+                f"{current.mode} mode, not this balancer: detach it first "
+                f"('ip link set dev {self.ifname} xdp off')"
+            )
+        if mode == "offload":
+            return self._attach_offload(link, saddr)
+        if not loaded:
+            self._load(link, saddr or DEFAULT_SADDR)
+        elif saddr is not None or current is None:
+            self._write_config(link, saddr)
+        if ours and current is not None and current.mode == mode:
+            return f"already attached to {self.ifname} in {mode} mode"
+        if ours and current is not None:
+            # Native and generic XDP cannot be attached together; switch with
+            # the shortest gap the kernel allows, and put the old mode back if
+            # the new one is refused.
+            self.bpftool.net_detach(current.mode, self.ifname)
+            try:
+                self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
+            except BpfError:
+                self.bpftool.net_attach(current.mode, self.prog_pin, self.ifname)
+                raise
+            return f"switched {self.ifname} from {current.mode} to {mode} mode"
+        try:
+            self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
+        except BpfError:
+            if not loaded:
+                self.bpftool.unpin_tree(self.pin_dir)
+            raise
+        return f"attached to {self.ifname} in {mode} mode"
+
+    def _attach_offload(self, link: LinkInfo, saddr: str | None) -> str:
+        """Offload needs a device-bound program; load it beside any running one.
+
+        Nothing here changes the running state until the kernel has accepted
+        the offloaded program, so a refusal leaves everything as it was.
+        """
+        staging = PIN_ROOT / f".{self.ifname}.offload"
+        self.bpftool.unpin_tree(staging)
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            self.bpftool.prog_load(
+                self._object(OFFLOAD_OBJ), staging / "prog", staging / "maps", self.ifname
+            )
+            self.bpftool.net_attach("offload", staging / "prog", self.ifname)
+        except BpfError as exc:
+            self.bpftool.unpin_tree(staging)
+            raise BalancerError(
+                f"the kernel refused offload on {self.ifname}: {exc.message}; "
+                "the running state is unchanged"
+            ) from None
+        raise BalancerError(  # pragma: no cover - needs an offload-capable NIC
+            "offload attached but state migration is not supported yet; detach with 'l4lb detach'"
+        )
+
+    def _object(self, name: str) -> Path:
+        path = bpf_object(name)
+        if not path.exists():
+            raise BalancerError(f"BPF object {path} is not built: run 'make -C bpf'")
+        return path
+
+    def _load(self, link: LinkInfo, saddr: str) -> None:
+        obj = self._object(DRIVER_OBJ)
+        self.bpftool.unpin_tree(self.pin_dir)  # a stale half-made pin dir
+        self.pin_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.bpftool.prog_load(obj, self.prog_pin, self.maps_dir)
+            self._write_config(link, saddr)
+        except BpfError:
+            self.bpftool.unpin_tree(self.pin_dir)
+            raise
+
+    def config(self) -> L.Config:
+        raw = self.bpftool.map_lookup(self.map_pin("config"), L.u32(0))
+        if raw is None:
+            raise BalancerError(f"config map of {self.ifname} is unreadable")
+        return L.Config.unpack(raw)
+
+    def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> None:
+        old = self.config()
+        new = L.Config(
+            saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
+            ifmac=link.mac,
+            flags=old.flags if flags is None else flags,
+        )
+        self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
+
+    def detach(self) -> str:
+        current = self.attachment()
+        if not self.is_loaded():
+            if current is not None:
+                raise BalancerError(
+                    f"{self.ifname} runs XDP program id {current.prog_id}, which is not "
+                    "this balancer's: not touching it"
+                )
+            raise BalancerError(f"no balancer on {self.ifname}")
+        msg = f"no program was attached to {self.ifname}; removed its pins"
+        if current is not None:
+            if current.prog_id != self.prog_id():
+                self.bpftool.unpin_tree(self.pin_dir)
+                return (
+                    f"{self.ifname} now runs another program (id {current.prog_id}); "
+                    "left it alone and removed this balancer's stale pins"
+                )
+            self.bpftool.net_detach(current.mode, self.ifname)
+            msg = f"detached from {self.ifname} ({current.mode} mode)"
+        self.bpftool.unpin_tree(self.pin_dir)
+        return msg
+
+    # -- state ------------------------------------------------------------------
+
+    def _services(self) -> dict[L.ServiceKey, L.ServiceValue]:
+        return {
+            L.ServiceKey.unpack(e.key): L.ServiceValue.unpack(e.value)
+            for e in self.bpftool.map_dump(self.map_pin("services"))
+        }
+
+    def _backends(self) -> dict[int, L.BackendEntry]:
+        out = {}
+        for e in self.bpftool.map_dump(self.map_pin("backends")):
+            entry = L.BackendEntry.unpack(e.value)
+            if entry.ip != "0.0.0.0":
+                out[L.unpack_u32(e.key)] = entry
+        return out
+
+    def state(self) -> State:
+        self.require_loaded()
+        services = self._services()
+        entries = self._backends()
+        built = []
+        for key, val in sorted(services.items()):
+            members = tuple(
+                Backend(idx, e.ip, e.mac, e.weight)
+                for idx, e in sorted(entries.items())
+                if e.is_member_of(val)
+            )
+            built.append(Service(key, val, members))
+        return State(
+            ifname=self.ifname,
+            config=self.config(),
+            attachment=self.attachment(),
+            prog_id=self.prog_id(),
+            services=tuple(built),
+        )
+
+    def counters(self) -> Counters:
+        self.require_loaded()
+        backends = {
+            L.unpack_u32(e.key): _sum_cpus(e.per_cpu or (e.value,))
+            for e in self.bpftool.map_dump(self.map_pin("backend_stats"))
+        }
+        reasons = {}
+        for e in self.bpftool.map_dump(self.map_pin("reasons")):
+            idx = L.unpack_u32(e.key)
+            if idx in L.Reason._value2member_map_:
+                reasons[L.Reason(idx)] = _sum_cpus(e.per_cpu or (e.value,))
+        return Counters(time.monotonic(), backends, reasons)
+
+    # -- loading backends ---------------------------------------------------------
+
+    def load(
+        self,
+        services: Sequence[L.ServiceKey],
+        dests: Sequence[Destination],
+        mode: FillMode = FillMode.ROUND_ROBIN,
+        ring_size: int = DEFAULT_RING_SIZE,
+    ) -> LoadResult:
+        """Make `dests` the backend set of each service, hitlessly.
+
+        Everything is written beside the live state (new backend entries in
+        free slots, the ring in the service's idle half), and each service
+        switches over with its final one-entry write, so the data plane never
+        sees a half-written table.
+        """
+        self.require_loaded()
+        if not services:
+            services = [L.CATCH_ALL]
+        if not 0 < ring_size <= L.RING_MAX_SLOTS:
+            raise BalancerError(f"ring size must be 1-{L.RING_MAX_SLOTS}, not {ring_size}")
+        live = self._services()
+        entries = self._backends()
+        plan = _Planner(live, entries)
+        cmds: list[list[str]] = []
+        flips: list[list[str]] = []
+        for key in services:
+            cmds_svc, flip = plan.service(self, key, dests, mode, ring_size)
+            cmds += cmds_svc
+            flips.append(flip)
+        catch_all = any(k.is_catch_all for k in plan.final_keys())
+        vip_cmds = [
+            Bpftool.update_cmd(self.map_pin("vips"), L.ip_bytes(vip), L.u32(1))
+            for vip in sorted({k.vip for k in services if not k.is_catch_all})
+        ]
+        config = self.config()
+        flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else config.flags
+        cfg_cmd = Bpftool.update_cmd(
+            self.map_pin("config"),
+            L.u32(0),
+            L.Config(config.saddr, config.ifmac, flags).pack(),
+        )
+        self.bpftool.batch([*cmds, *vip_cmds, *flips, cfg_cmd])
+        return LoadResult(tuple(services), len(dests), ring_size, catch_all)
+
+
+class _Planner:
+    """Works out backend slots and ring writes for a reload (no I/O)."""
+
+    def __init__(
+        self, live: dict[L.ServiceKey, L.ServiceValue], entries: dict[int, L.BackendEntry]
+    ) -> None:
+        self.live = dict(live)
+        self.entries = entries
+        live_ids = {v.svc_id: v for v in live.values()}
+        # Slots in use by any service's live members, or just released by this
+        # reload, are never handed out: packets may still be on their way.
+        self.taken = {
+            idx
+            for idx, e in entries.items()
+            if e.svc_id in live_ids and e.is_member_of(live_ids[e.svc_id])
+        }
+        self.used_ids = set(live_ids)
+
+    def final_keys(self) -> list[L.ServiceKey]:
+        return list(self.live)
+
+    def _new_svc_id(self) -> int:
+        for i in range(L.MAX_SERVICES):
+            if i not in self.used_ids:
+                self.used_ids.add(i)
+                return i
+        raise BalancerError(f"all {L.MAX_SERVICES} services are in use")
+
+    def _free_slots(self, count: int) -> list[int]:
+        free = [i for i in range(L.MAX_BACKENDS) if i not in self.taken][:count]
+        if len(free) < count:
+            raise BalancerError(
+                f"not enough free backend slots: need {count:,}, "
+                f"{L.MAX_BACKENDS - len(self.taken):,} of {L.MAX_BACKENDS:,} are free"
+            )
+        self.taken.update(free)
+        return free
+
+    def service(
+        self,
+        bal: Balancer,
+        key: L.ServiceKey,
+        dests: Sequence[Destination],
+        mode: FillMode,
+        ring_size: int,
+    ) -> tuple[list[list[str]], list[str]]:
+        old = self.live.get(key)
+        if old is None:
+            svc_id = self._new_svc_id()
+            stale = [e.gen for e in self.entries.values() if e.svc_id == svc_id]
+            gen = (max(stale, default=0) + 1) & 0xFFFF
+            half = 0
+        else:
+            svc_id, gen, half = old.svc_id, (old.gen + 1) & 0xFFFF, 1 - old.live_half
+        current = {
+            (e.ip, e.mac): idx
+            for idx, e in self.entries.items()
+            if old is not None and e.is_member_of(old)
+        }
+        fresh = [d for d in dests if (d.ip, d.mac) not in current]
+        fresh_slots = iter(self._free_slots(len(fresh)))
+        indices = [
+            current[(d.ip, d.mac)] if (d.ip, d.mac) in current else next(fresh_slots) for d in dests
+        ]
+        cmds: list[list[str]] = []
+        backends_pin = bal.map_pin("backends")
+        stats_pin = bal.map_pin("backend_stats")
+        for d, idx in zip(dests, indices, strict=True):
+            entry = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen)
+            cmds.append(Bpftool.update_cmd(backends_pin, L.u32(idx), entry.pack()))
+            if (d.ip, d.mac) not in current:
+                cmds.append(Bpftool.update_cmd(stats_pin, L.u32(idx), bytes(16)))
+        ring = fill(mode, indices, [d.weight for d in dests], ring_size)
+        base = L.ring_base(svc_id, half)
+        rings_pin = bal.map_pin("rings")
+        for c in range(0, len(ring), L.CHUNK_SLOTS):
+            chunk = L.pack_chunk(ring[c : c + L.CHUNK_SLOTS])
+            cmds.append(Bpftool.update_cmd(rings_pin, L.u32(base + c // L.CHUNK_SLOTS), chunk))
+        value = L.ServiceValue(svc_id, base, len(ring), gen)
+        self.live[key] = value
+        flip = Bpftool.update_cmd(bal.map_pin("services"), key.pack(), value.pack())
+        return cmds, flip

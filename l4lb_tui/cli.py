@@ -1,0 +1,197 @@
+"""`l4lb`: the command line.  Thin: parses arguments and calls the layers below.
+
+Every failure the operator can cause or meet prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from l4lb_tui import layout as L
+from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
+from l4lb_tui.bpf import BpfError
+from l4lb_tui.destinations import DestinationError, parse_text, read_destinations, read_text
+from l4lb_tui.netlink import NetlinkError, enter_netns
+from l4lb_tui.services import parse_service
+from l4lb_tui.slots import DEFAULT_RING_SIZE
+from l4lb_tui.stats import build_view, render_json, render_text
+
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise CliError(f"{what} needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo")
+
+
+def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:
+    keys: list[L.ServiceKey] = []
+    for spec in specs:
+        try:
+            keys += parse_service(spec)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    return keys
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    need_root("l4lb attach")
+    print(Balancer(args.interface).attach(args.mode, args.saddr))
+    return 0
+
+
+def cmd_detach(args: argparse.Namespace) -> int:
+    need_root("l4lb detach")
+    print(Balancer(args.interface).detach())
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    services = _service_list(args.vip)
+    dests = read_destinations(Path(args.file), capacity=L.MAX_BACKENDS)
+    need_root("l4lb map")
+    bal = Balancer(args.interface)
+    print(f"Loading file with {len(dests)} destinations")
+    if args.saddr:
+        bal.attach(bal.state().mode or "driver", args.saddr)
+    result = bal.load(services, dests, ring_size=args.ring_size)
+    if result.catch_all and not args.vip:
+        print(
+            "warning: no --vip given: balancing ALL TCP and UDP traffic arriving on "
+            f"{args.interface} (the seed's catch-all behaviour); name services with "
+            "--vip ADDR[:PORT][/tcp|udp] to balance only those",
+            file=sys.stderr,
+        )
+    for key in result.services:
+        print(f"service {key}: {result.destinations} backends, {result.ring_size} slots")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a destinations file; needs no privilege."""
+    path = Path(args.file)
+    result = parse_text(read_text(path))
+    for err in result.errors:
+        print(f"{path}: {err}", file=sys.stderr)
+    if result.errors:
+        return EXIT_ERROR
+    if not result.destinations:
+        raise DestinationError(f"{path}: no destinations in file")
+    print(f"{path}: {len(result.destinations)} destinations, no errors")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    need_root("l4lb stats")
+    bal = Balancer(args.interface)
+    prev: Counters | None = bal.counters()
+    while True:
+        time.sleep(args.interval)
+        cur = bal.counters()
+        view = build_view(bal.state(), prev, cur)
+        if args.json:
+            print(json.dumps(render_json(view)), flush=True)
+        else:
+            if not args.once:
+                print("\033[H\033[2J", end="")
+            print(render_text(view), flush=True)
+        if args.once:
+            return 0
+        prev = cur
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from l4lb_tui.app import run_console
+
+    code: int = run_console(args.interface)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="l4lb", description="XDP layer-4 load balancer: attach, load backends, watch."
+    )
+    parser.add_argument(
+        "--netns",
+        metavar="NAME",
+        help="run inside this network namespace (keeps the host's bpffs, unlike ip netns exec)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
+    p.add_argument("-i", "--interface", required=True)
+    p.add_argument("--mode", choices=MODES, default="driver")
+    p.add_argument("-s", "--saddr", help=f"outer IPIP source address (default {DEFAULT_SADDR})")
+
+    p = add("detach", cmd_detach, "detach the balancer and remove its pins")
+    p.add_argument("-i", "--interface", required=True)
+
+    p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
+    p.add_argument("-i", "--interface", required=True)
+    p.add_argument("-f", "--file", required=True)
+    p.add_argument("-s", "--saddr", help="outer IPIP source address")
+    p.add_argument(
+        "--vip",
+        action="append",
+        default=[],
+        metavar="ADDR[:PORT][/tcp|udp]",
+        help="service to balance (repeatable); without it, all TCP/UDP is balanced",
+    )
+    p.add_argument("--ring-size", type=int, default=DEFAULT_RING_SIZE, help=argparse.SUPPRESS)
+
+    p = add("check", cmd_check, "validate a destinations CSV without loading it")
+    p.add_argument("file")
+
+    p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
+    p.add_argument("-i", "--interface", required=True)
+    p.add_argument("--once", action="store_true", help="print one sample and exit")
+    p.add_argument("--json", action="store_true", help="JSON lines for scripts")
+    p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
+
+    p = add("tui", cmd_tui, "open the operator console")
+    p.add_argument("-i", "--interface", help="open the dashboard of this interface")
+
+    try:
+        from l4lb_tui.lab.cli import register as register_lab
+    except ImportError:  # pragma: no cover - the lab ships with the product
+        pass
+    else:
+        register_lab(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.netns:
+            enter_netns(args.netns)
+        result: int = args.func(args)
+        return result
+    # These messages are complete for the operator: one line, no traceback.
+    except (CliError, BpfError, BalancerError, DestinationError, NetlinkError) as exc:
+        print(f"l4lb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

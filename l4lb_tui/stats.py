@@ -1,0 +1,150 @@
+"""The statistics view: turns state and two counter samples into rows.
+
+Pure logic shared by `l4lb stats` (text and JSON) and the console.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from l4lb_tui.balancer import Counters, State
+from l4lb_tui.layout import Reason
+from l4lb_tui.rates import Rate, fmt_int, rate
+
+MODE_LABELS = {
+    "driver": "Driver",
+    "generic": "Generic",
+    "offload": "Offload",
+    "multi": "Driver+Offload",
+    "": "Detached",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BackendRow:
+    number: int
+    index: int
+    service: str
+    ip: str
+    mac: str
+    weight: int
+    pkts: int
+    bytes: int
+    rate: Rate
+
+
+@dataclass(frozen=True, slots=True)
+class StatsView:
+    ifname: str
+    mode: str
+    prog_id: int
+    services: tuple[str, ...]
+    rows: tuple[BackendRow, ...]
+    total: Rate
+    passed: dict[str, int]
+    dropped: dict[str, int]
+    catch_all: bool
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS.get(self.mode, self.mode)
+
+
+def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
+    seconds = cur.taken_at - prev.taken_at if prev else 0.0
+    rows = []
+    number = 1
+    for svc in state.services:
+        for be in svc.backends:
+            now = cur.backends.get(be.index, (0, 0))
+            before = prev.backends.get(be.index) if prev else None
+            rows.append(
+                BackendRow(
+                    number,
+                    be.index,
+                    str(svc.key),
+                    be.ip,
+                    be.mac,
+                    be.weight,
+                    now[0],
+                    now[1],
+                    rate(before, now, seconds),
+                )
+            )
+            number += 1
+    total = Rate(sum(r.rate.pps for r in rows), sum(r.rate.bps for r in rows))
+    passed = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not r.is_drop}
+    dropped = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if r.is_drop}
+    return StatsView(
+        ifname=state.ifname,
+        mode=state.mode,
+        prog_id=state.prog_id,
+        services=tuple(str(s.key) for s in state.services),
+        rows=tuple(rows),
+        total=total,
+        passed=passed,
+        dropped=dropped,
+        catch_all=state.config.catch_all,
+    )
+
+
+def _reasons_line(title: str, counts: dict[str, int]) -> str:
+    parts = [f"{name.split('_', 1)[1]} {fmt_int(n)}" for name, n in counts.items()]
+    return f"[{title}] " + "  ".join(parts)
+
+
+def render_text(view: StatsView) -> str:
+    """The seed's layout: one line a destination, then totals."""
+    lines = [f"== Load balancer outbound statistics [{view.mode_label}] ==", ""]
+    lines.append(
+        f"interface {view.ifname}  program id {view.prog_id}  "
+        f"services: {', '.join(view.services) or 'none'}"
+    )
+    lines.append("")
+    for row in view.rows:
+        drain = "  (draining)" if row.weight == 0 else ""
+        lines.append(
+            f"{row.number:4d}\t{row.ip:15s}\t{fmt_int(row.rate.pps):>12} pkts/s\t"
+            f"{fmt_int(row.rate.bps):>15} bits/s{drain}"
+        )
+    lines.append("")
+    lines.append(
+        f"[Totals]\t\t{fmt_int(view.total.pps):>12} pkts/s\t{fmt_int(view.total.bps):>15} bits/s"
+    )
+    lines.append(_reasons_line("Passed", view.passed))
+    lines.append(_reasons_line("Dropped", view.dropped))
+    return "\n".join(lines)
+
+
+def render_json(view: StatsView) -> dict[str, Any]:
+    return {
+        "interface": view.ifname,
+        "mode": view.mode or "detached",
+        "prog_id": view.prog_id,
+        "catch_all": view.catch_all,
+        "services": list(view.services),
+        "backends": [
+            {
+                "number": r.number,
+                "index": r.index,
+                "service": r.service,
+                "ip": r.ip,
+                "mac": r.mac,
+                "weight": r.weight,
+                "pkts": r.pkts,
+                "bytes": r.bytes,
+                "pps": round(r.rate.pps, 1),
+                "bps": round(r.rate.bps, 1),
+            }
+            for r in view.rows
+        ],
+        "totals": {
+            "pkts": sum(r.pkts for r in view.rows),
+            "bytes": sum(r.bytes for r in view.rows),
+            "pps": round(view.total.pps, 1),
+            "bps": round(view.total.bps, 1),
+        },
+        "passed": view.passed,
+        "dropped": view.dropped,
+    }
