@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import PIN_ROOT, BpfError, Bpftool, XdpAttachment
+from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import Destination
 from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
@@ -94,11 +94,12 @@ class Balancer:
         ifname: str,
         bpftool: Bpftool | None = None,
         netlink: Netlink | None = None,
+        netns: str | None = None,
     ) -> None:
         self.ifname = validate_ifname(ifname)
-        self.bpftool = bpftool or Bpftool()
-        self.netlink = netlink or Netlink()
-        self.pin_dir = PIN_ROOT / ifname
+        self.bpftool = bpftool or Bpftool(netns=netns)
+        self.netlink = netlink or Netlink(netns=netns)
+        self.pin_dir = pin_dir(ifname)
         self.prog_pin = self.pin_dir / "prog"
         self.maps_dir = self.pin_dir / "maps"
 
@@ -112,6 +113,11 @@ class Balancer:
 
     def require_loaded(self) -> None:
         if not self.is_loaded():
+            if not self.bpftool.bpffs_mounted():
+                raise BalancerError(
+                    f"bpffs is not mounted at {PIN_ROOT.parent}, so no balancer pins are "
+                    "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
+                )
             raise BalancerError(
                 f"no balancer on {self.ifname}: run 'l4lb attach -i {self.ifname}' first"
             )
@@ -176,7 +182,7 @@ class Balancer:
         Nothing here changes the running state until the kernel has accepted
         the offloaded program, so a refusal leaves everything as it was.
         """
-        staging = PIN_ROOT / f".{self.ifname}.offload"
+        staging = STAGING_ROOT / pin_dir(self.ifname).name
         self.bpftool.unpin_tree(staging)
         try:
             staging.mkdir(parents=True, exist_ok=True)

@@ -18,10 +18,21 @@ from typing import Any
 
 BPFFS = Path("/sys/fs/bpf")
 PIN_ROOT = BPFFS / "l4lb"
+# Interface names cannot contain "~", so these never collide with one.
+STAGING_ROOT = PIN_ROOT / "~staging"
 # Tokens written into a batch file are split on white space by bpftool, so
 # nothing that goes there may contain any, nor quotes.
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:@+-]+$")
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:@+~-]+$")
 XDP_MODES = {"driver": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
+
+
+def pin_dir(ifname: str) -> Path:
+    """Where an interface's balancer is pinned.
+
+    bpffs refuses names with a dot, which interface names may have (VLANs:
+    eth0.100), so dots become "~", which interface names may not have.
+    """
+    return PIN_ROOT / ifname.replace(".", "~")
 
 
 class BpfError(Exception):
@@ -73,19 +84,13 @@ def _unpin(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _same_file(a: str, b: str) -> bool:
+def _in_named_netns() -> bool:
+    """True when this process runs in a namespace listed under /run/netns."""
     try:
-        return os.readlink(a) == os.readlink(b)
-    except OSError:
-        return True  # cannot tell (no /proc access): assume the host namespace
-
-
-def _is_bpffs_in_host() -> bool:
-    try:
-        mounts = Path("/proc/1/mounts").read_text()
+        mine = os.stat("/proc/self/ns/net").st_ino
+        return any(p.stat().st_ino == mine for p in Path("/run/netns").iterdir())
     except OSError:
         return False
-    return any(line.split()[1:3] == [str(BPFFS), "bpf"] for line in mounts.splitlines())
 
 
 def _run_mount(argv: list[str]) -> None:
@@ -94,10 +99,8 @@ def _run_mount(argv: list[str]) -> None:
     except FileNotFoundError:
         raise BpfError(f"{argv[0]} not found: cannot mount bpffs", argv) from None
     if proc.returncode != 0:
-        raise BpfError(
-            f"cannot mount bpffs at {BPFFS}: {proc.stderr.strip() or 'mount failed'} (are you root?)",
-            argv,
-        )
+        why = proc.stderr.strip() or "mount failed"
+        raise BpfError(f"cannot mount bpffs at {BPFFS}: {why} (are you root?)", argv)
 
 
 def _safe(token: str) -> str:
@@ -131,12 +134,22 @@ def _error_text(stdout: str, stderr: str) -> str:
 
 
 class Bpftool:
-    def __init__(self, binary: str = "bpftool", timeout: float = 60.0) -> None:
+    """bpftool, run in this network namespace or in a named one.
+
+    A named namespace is entered with nsenter, which (unlike `ip netns exec`)
+    keeps the host's mounts and so the host's bpffs and its pins.
+    """
+
+    def __init__(
+        self, binary: str = "bpftool", timeout: float = 60.0, netns: str | None = None
+    ) -> None:
         self.binary = binary
         self.timeout = timeout
+        self.netns = netns
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> Any:
-        argv = [self.binary, "-j", *args]
+        prefix = ["nsenter", f"--net=/run/netns/{_safe(self.netns)}"] if self.netns else []
+        argv = [*prefix, self.binary, "-j", *args]
         try:
             proc = subprocess.run(  # noqa: S603 - argv list, no shell
                 argv,
@@ -179,25 +192,20 @@ class Bpftool:
         )
 
     def ensure_bpffs(self) -> None:
-        """Make /sys/fs/bpf the host's bpffs, mounting it if needed.
+        """Mount bpffs at /sys/fs/bpf if it is missing (a fresh machine).
 
-        Pins must outlive this process and be found by the next one.  `ip netns
-        exec` gives its command a fresh /sys without bpffs, and a bpffs mounted
-        there would be a private instance that vanishes with the command; so
-        mount it in the host's mount namespace and bind that instance here.
+        `ip netns exec` gives its command a private /sys without bpffs; a bpffs
+        mounted there would vanish with the command, and the pins with it.
+        Refuse that case with advice instead of losing the pins.
         """
         if self.bpffs_mounted():
             return
-        in_host_ns = _same_file("/proc/self/ns/mnt", "/proc/1/ns/mnt")
-        if in_host_ns:
-            _run_mount(["mount", "-t", "bpf", "bpf", str(BPFFS)])
-            return
-        host_view = Path("/proc/1/root") / BPFFS.relative_to("/")
-        if not _is_bpffs_in_host():
-            _run_mount(
-                ["nsenter", "--mount=/proc/1/ns/mnt", "mount", "-t", "bpf", "bpf", str(BPFFS)]
+        if _in_named_netns():
+            raise BpfError(
+                f"bpffs is not mounted at {BPFFS} in this mount namespace (ip netns exec?): "
+                "pins made here would be lost; run 'l4lb --netns NAME ...' instead"
             )
-        _run_mount(["mount", "--bind", str(host_view), str(BPFFS)])
+        _run_mount(["mount", "-t", "bpf", "bpf", str(BPFFS)])
 
     # -- programs ---------------------------------------------------------
 

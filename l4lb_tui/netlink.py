@@ -18,8 +18,20 @@ from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
 
 # IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
-# IFLA_XDP_ATTACHED values (XDP_ATTACHED_* in linux/if_link.h).
-_XDP_ATTACHED = {0: "", 1: "driver", 2: "generic", 3: "offload", 4: "multi"}
+# IFLA_XDP_ATTACHED, as pyroute2 decodes XDP_ATTACHED_* (raw numbers too,
+# should a pyroute2 version leave them undecoded).
+_XDP_ATTACHED: dict[object, str] = {
+    None: "",
+    0: "",
+    1: "driver",
+    2: "generic",
+    3: "offload",
+    4: "multi",
+    "xdp": "driver",
+    "xdpgeneric": "generic",
+    "xdpoffload": "offload",
+    "xdpmulti": "multi",
+}
 
 
 class NetlinkError(Exception):
@@ -83,6 +95,8 @@ def validate_ifname(name: str) -> str:
 
 def _driver(ifname: str, kind: str) -> str:
     # Virtual links have no device driver in sysfs; their kind names them.
+    if kind:
+        return kind
     try:
         return Path(f"/sys/class/net/{ifname}/device/driver").resolve().name
     except OSError:
@@ -93,9 +107,9 @@ def _xdp(msg: Any) -> tuple[str, int]:
     xdp = msg.get("IFLA_XDP")
     if not xdp:
         return "", 0
-    attached = xdp.get("IFLA_XDP_ATTACHED") or 0
+    attached = xdp.get("IFLA_XDP_ATTACHED")
     prog_id = xdp.get("IFLA_XDP_PROG_ID") or 0
-    return _XDP_ATTACHED.get(int(attached), str(attached)), int(prog_id)
+    return _XDP_ATTACHED.get(attached, str(attached)), int(prog_id)
 
 
 def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
@@ -120,6 +134,14 @@ def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
 
 
 class Netlink:
+    """Links of this process's network namespace, or of a named one."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+
+    def _ipr(self) -> Any:
+        return IPRoute(netns=self.netns) if self.netns else IPRoute()
+
     def _addrs(self, ipr: Any) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for msg in ipr.get_addr(family=2):
@@ -130,7 +152,7 @@ class Netlink:
 
     def links(self) -> list[LinkInfo]:
         try:
-            with IPRoute() as ipr:
+            with self._ipr() as ipr:
                 addrs = self._addrs(ipr)
                 return [_link(m, addrs) for m in ipr.get_links()]
         except _PyrouteNetlinkError as exc:
@@ -139,7 +161,7 @@ class Netlink:
     def link(self, ifname: str) -> LinkInfo:
         validate_ifname(ifname)
         try:
-            with IPRoute() as ipr:
+            with self._ipr() as ipr:
                 found = ipr.link_lookup(ifname=ifname)
                 if not found:
                     raise NetlinkError(f"interface {ifname} does not exist")
@@ -151,7 +173,7 @@ class Netlink:
     def neighbour_mac(self, ip: str) -> str | None:
         """The MAC the kernel's neighbour table holds for ip, if reachable."""
         try:
-            with IPRoute() as ipr:
+            with self._ipr() as ipr:
                 for msg in ipr.get_neighbours(family=2, dst=ip):
                     mac = msg.get("NDA_LLADDR")
                     if mac and mac != "00:00:00:00:00:00":

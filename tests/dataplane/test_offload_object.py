@@ -1,0 +1,79 @@
+"""The offload object stays inside what Netronome's NFP accepts.
+
+No NIC here can offload, so the object is loaded for the host and its
+translated program and maps are read back with bpftool.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from l4lb_tui.bpf import PIN_ROOT, Bpftool
+from l4lb_tui.paths import bpf_object
+
+pytestmark = pytest.mark.kernel
+
+NFP_MAP_TYPES = {"array", "hash"}
+# Array lookups are inlined by the verifier and hash lookups become calls to
+# __htab_map_lookup_elem; both are bpf_map_lookup_elem in the source.
+NFP_HELPERS = {"map_lookup_elem", "map_update_elem", "xdp_adjust_head", "__htab_map_lookup_elem"}
+
+
+@pytest.fixture(scope="module")
+def offload_prog() -> Iterator[tuple[Bpftool, dict[str, object]]]:
+    tool = Bpftool()
+    tool.ensure_bpffs()
+    pin = PIN_ROOT / f"~test-offload-{uuid.uuid4().hex[:6]}"
+    pin.mkdir(parents=True)
+    try:
+        tool.prog_load(bpf_object("l4lb_xdp_offload.o"), pin / "prog", pin / "maps")
+        yield tool, tool.prog_show_pinned(pin / "prog") | {"pin": pin}
+    finally:
+        tool.unpin_tree(pin)
+
+
+def test_offload_maps_are_array_or_hash(offload_prog: tuple[Bpftool, dict[str, object]]) -> None:
+    tool, prog = offload_prog
+    ids = prog["map_ids"]
+    assert isinstance(ids, list) and ids
+    types = {tool.map_show_id(i)["type"] for i in ids}
+    assert types <= NFP_MAP_TYPES, f"offload object uses {types - NFP_MAP_TYPES}"
+
+
+def test_offload_helpers_and_atomics(offload_prog: tuple[Bpftool, dict[str, object]]) -> None:
+    tool, prog = offload_prog
+    pin = prog["pin"]
+    insns = tool.prog_dump_xlated(pin / "prog")  # type: ignore[operator]
+    text = [str(i.get("disasm", "")) for i in insns]
+    calls = {m.group(1) for t in text if (m := re.search(r"call (?:bpf_)?([a-z_]+)", t))}
+    assert calls, "expected helper calls in the translated program"
+    assert calls <= NFP_HELPERS, f"helpers the NFP does not offer: {calls - NFP_HELPERS}"
+    # Counters are shared on the NIC: every counter write must be an atomic add.
+    atomics = [t for t in text if "lock *(u64 *)" in t]
+    assert len(atomics) >= 4
+
+
+def test_driver_object_uses_per_cpu_counters() -> None:
+    tool = Bpftool()
+    tool.ensure_bpffs()
+    pin = PIN_ROOT / f"~test-driver-{uuid.uuid4().hex[:6]}"
+    pin.mkdir(parents=True)
+    try:
+        tool.prog_load(bpf_object("l4lb_xdp.o"), pin / "prog", pin / "maps")
+        types = {
+            name: tool.map_show_id(i)["type"]
+            for i in tool.prog_show_pinned(pin / "prog")["map_ids"]
+            for name in [tool.map_show_id(i)["name"]]
+        }
+        assert types["backend_stats"] == "percpu_array"
+        assert types["reasons"] == "percpu_array"
+        xlated = tool.prog_dump_xlated(pin / "prog")
+        assert not [i for i in xlated if "lock " in str(i.get("disasm", ""))], (
+            "the driver build must not make shared atomic writes"
+        )
+    finally:
+        tool.unpin_tree(pin)

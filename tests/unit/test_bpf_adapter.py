@@ -1,0 +1,92 @@
+"""Command building and error handling of the bpftool adapter (no kernel)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from l4lb_tui.bpf import BpfError, Bpftool, pin_dir
+
+
+class Recorder:
+    def __init__(self, stdout: str = "", returncode: int = 0, stderr: str = "") -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.result = (stdout, returncode, stderr)
+
+    def __call__(self, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        self.calls.append({"argv": argv, **kw})
+        out, rc, err = self.result
+        return subprocess.CompletedProcess(argv, rc, out, err)
+
+
+def test_argv_lists_json_and_no_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(stdout="[]")
+    monkeypatch.setattr(subprocess, "run", rec)
+    Bpftool().net_attach("driver", Path("/sys/fs/bpf/l4lb/eth1/prog"), "eth1")
+    call = rec.calls[0]
+    assert call["argv"] == [
+        "bpftool",
+        "-j",
+        "net",
+        "attach",
+        "xdpdrv",
+        "pinned",
+        "/sys/fs/bpf/l4lb/eth1/prog",
+        "dev",
+        "eth1",
+    ]
+    assert "shell" not in call
+
+
+def test_netns_uses_nsenter_not_ip_netns_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(stdout="[]")
+    monkeypatch.setattr(subprocess, "run", rec)
+    Bpftool(netns="lab-lb").net_show("lab-lb0")
+    assert rec.calls[0]["argv"][:3] == ["nsenter", "--net=/run/netns/lab-lb", "bpftool"]
+
+
+def test_batch_is_one_process_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(stdout="[]")
+    monkeypatch.setattr(subprocess, "run", rec)
+    pin = Path("/sys/fs/bpf/l4lb/eth1/maps/vips")
+    cmds = [Bpftool.update_cmd(pin, bytes([10, 0, 0, i]), b"\x01\0\0\0") for i in range(100)]
+    assert Bpftool().batch(cmds) == 100
+    assert len(rec.calls) == 1
+    assert rec.calls[0]["argv"][-3:] == ["batch", "file", "-"]
+    lines = rec.calls[0]["input"].splitlines()
+    assert lines[1] == f"map update pinned {pin} key hex 0a 00 00 01 value hex 01 00 00 00"
+
+
+def test_error_carries_bpftools_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(
+        stdout='{"error":"interface xdpoffload attach failed: Invalid argument"}',
+        returncode=255,
+        stderr="libbpf: Kernel error message: foo\n",
+    )
+    monkeypatch.setattr(subprocess, "run", rec)
+    with pytest.raises(BpfError) as err:
+        Bpftool().net_detach("offload", "eth1")
+    assert "Invalid argument" in err.value.message
+    assert err.value.argv[:2] == ["bpftool", "-j"]
+    assert "command: bpftool -j net detach" in str(err.value)
+
+
+def test_missing_bpftool() -> None:
+    with pytest.raises(BpfError, match="not found: install it"):
+        Bpftool(binary="/nonexistent/bpftool").prog_list()
+
+
+def test_unsafe_tokens_refused() -> None:
+    with pytest.raises(BpfError, match="unsafe"):
+        Bpftool().batch([["map", "update", "pinned", "/tmp/x y"]])
+    with pytest.raises(BpfError, match="unsafe"):
+        Bpftool().net_show("eth0; reboot")
+
+
+def test_pin_dir_avoids_dots() -> None:
+    assert pin_dir("eth0.100").name == "eth0~100"
+    with pytest.raises(BpfError, match="not under"):
+        Bpftool.unpin_tree(Path("/etc"))

@@ -1,0 +1,40 @@
+"""CLI behaviour that needs no privilege."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DATA
+
+
+def l4lb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_check_good_file() -> None:
+    res = l4lb("check", str(DATA / "32_destinations.csv"))
+    assert res.returncode == 0
+    assert "32 destinations" in res.stdout
+
+
+def test_check_bad_file_lists_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("10.0.0.1, 02:00:00:00:00:01\nbogus\n10.0.0.1, 02:00:00:00:00:02\n")
+    res = l4lb("check", str(bad))
+    assert res.returncode == 2
+    assert f"{bad}: line 2:" in res.stderr
+    assert f"{bad}: line 3: duplicate backend" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    res = l4lb("map", "-i", "nonexistent0", "-f", str(tmp_path / "nope.csv"))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1
+    assert res.stderr.startswith("l4lb: error: ")
+    res = l4lb("map", "-i", "x", "-f", str(DATA / "32_destinations.csv"), "--vip", "1.2.3.4:70000")
+    assert res.returncode == 2 and "port must be" in res.stderr

@@ -1,0 +1,58 @@
+"""Slot fill, rates, service specs and byte layouts: pure logic."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from l4lb_tui import layout as L
+from l4lb_tui.rates import Rate, fmt_int, rate, share
+from l4lb_tui.services import parse_service
+from l4lb_tui.slots import FillMode, fill, round_robin
+
+
+def test_round_robin_is_the_seeds_fill() -> None:
+    ring = round_robin([7, 8, 9], [1, 1, 1], 10)
+    assert ring == [7, 8, 9, 7, 8, 9, 7, 8, 9, 7]
+    assert fill(FillMode.ROUND_ROBIN, [1, 2], [1, 1], 4) == [1, 2, 1, 2]
+
+
+def test_round_robin_skips_drained_and_empty() -> None:
+    assert set(round_robin([1, 2, 3], [1, 0, 1], 100)) == {1, 3}
+    assert round_robin([1], [0], 100) == []
+    counts = Counter(round_robin(list(range(32)), [1] * 32, 16381))
+    assert max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_rates() -> None:
+    assert rate(None, (10, 100), 1.0) == Rate(0.0, 0.0)
+    assert rate((10, 100), (20, 600), 2.0) == Rate(5.0, 2000.0)
+    assert rate((20, 600), (5, 10), 1.0) == Rate(0.0, 0.0), "a reset counter is not negative"
+    assert fmt_int(1234567.4) == "1,234,567"
+    assert share(1, 4) == 0.25 and share(1, 0) == 0.0
+
+
+def test_service_specs() -> None:
+    assert parse_service("10.0.0.4:8080/tcp") == [L.ServiceKey("10.0.0.4", 8080, 6)]
+    assert parse_service("10.0.0.4/udp") == [L.ServiceKey("10.0.0.4", 0, 17)]
+    assert {k.proto for k in parse_service("10.0.0.4:53")} == {6, 17}
+    for bad in ["10.0.0.4:99999", "nope", "10.0.0.4/icmp", "0.0.0.0:80", "127.0.0.1:80"]:
+        with pytest.raises(ValueError, match="service"):
+            parse_service(bad)
+
+
+def test_layouts_match_the_c_structs() -> None:
+    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 12
+    key = L.ServiceKey("10.0.0.4", 8080, 6)
+    assert key.pack() == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0])
+    assert L.ServiceKey.unpack(key.pack()) == key
+    val = L.ServiceValue(3, 1536, 16381, 7)
+    assert L.ServiceValue.unpack(val.pack()) == val and len(val.pack()) == 16
+    be = L.BackendEntry("10.0.0.11", "02:00:00:00:00:0b", 5, 3, 7)
+    assert L.BackendEntry.unpack(be.pack()) == be and len(be.pack()) == 16
+    assert be.is_member_of(val)
+    assert not be.is_member_of(L.ServiceValue(3, 0, 1, 8))
+    assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
+    assert L.ring_base(1, 1) == 3 * L.RING_CHUNKS
+    assert str(L.CATCH_ALL) == "* (all TCP/UDP)"
