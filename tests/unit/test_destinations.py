@@ -110,3 +110,9 @@ def test_destination_equality_is_by_value() -> None:
     assert Destination("10.0.0.1", "02:00:00:00:00:01") == Destination(
         "10.0.0.1", "02:00:00:00:00:01", 1
     )
+
+
+@pytest.mark.parametrize("n", [32, 128, 256, 512])
+def test_shipped_samples_load(n: int) -> None:
+    path = Path(__file__).parents[2] / "destination_samples" / f"{n}_destinations.csv"
+    assert len(read_destinations(path)) == n

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: set-up, lint, types, then every test (kernel
+# tests included: they need root and run for real).  Extra arguments go to
+# pytest, e.g. ./test.sh -k dataplane
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/setup.sh
+echo "== ruff"
+.venv/bin/ruff check l4lb_tui tests
+.venv/bin/ruff format --check l4lb_tui tests
+echo "== mypy"
+.venv/bin/mypy l4lb_tui
+echo "== pytest"
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
