@@ -17,6 +17,35 @@
 
 #define IPIP_TTL 64
 
+/* Flow table: a direct-mapped array indexed by the 5-tuple hash (2^20 entries,
+ * 32 bytes each: 32 MiB).  Array lookups are inlined by the verifier, which
+ * keeps an established flow far cheaper than a hash-map lookup would.  A new
+ * flow never evicts an entry that is still alive; it is then balanced by the
+ * ring alone, which only matters if the ring changes during its life. */
+#define FLOW_SLOTS_LOG2 20
+#define FLOW_SLOTS (1u << FLOW_SLOTS_LOG2)
+/* Lifetimes in seconds since the last packet, IPVS's defaults. */
+#define FLOW_TTL_TCP 900
+#define FLOW_TTL_UDP 300
+/* The last-seen stamp is refreshed at most this often (seconds), so a busy
+ * flow costs one store per second, not one per packet. */
+#define FLOW_REFRESH 1
+
+/* flow_stats indices */
+enum flow_stat {
+	FLOW_HIT = 0,        /* established flow: backend from the flow table */
+	FLOW_MISS,           /* new flow: backend from the ring, entry written */
+	FLOW_STALE,          /* entry named a backend no longer in the service */
+	FLOW_UNTRACKED,      /* slot held by another live flow: ring only */
+	FLOW_STAT_MAX,
+};
+
+/* svc_val.flags */
+#define SVC_FILL_MAGLEV 1
+
+/* backend.flags */
+#define BE_DRAINING 1
+
 /* config.flags */
 #define CFG_CATCH_ALL 1 /* seed behaviour: every TCP/UDP packet is balanced */
 
@@ -34,6 +63,8 @@ enum reason {
 	R_DROP_MALFORMED,    /* bad IHL, version, or total length */
 	R_DROP_NO_BACKEND,   /* service has no usable backend */
 	R_DROP_ADJUST_HEAD,  /* no headroom for the outer header */
+	R_ICMP_FRAG_NEEDED,  /* too big once encapsulated, DF set: ICMP sent back */
+	R_DROP_TOO_BIG,      /* too big once encapsulated, DF clear: cannot fragment */
 	R_MAX,
 };
 

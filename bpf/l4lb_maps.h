@@ -68,4 +68,22 @@ struct {
 	__type(value, struct counters);
 } reasons SEC(".maps");
 
+#ifndef L4LB_OFFLOAD
+/* Shared, not per-CPU: a flow whose packets arrive on another CPU (veth,
+ * a rehashed RSS queue) must still find its backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} flow_stats SEC(".maps");
+#endif
+
 #endif

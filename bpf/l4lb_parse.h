@@ -10,6 +10,9 @@
 #define IP_MF 0x2000
 #define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
+#define ICMP_HDR_LEN 8
+#define ICMP_DEST_UNREACH 3
+#define ICMP_FRAG_NEEDED 4
 
 struct ports {
 	__be16 src;
@@ -48,6 +51,23 @@ static __always_inline __u16 ip_checksum(const struct iphdr *ip)
 #pragma unroll
 	for (int i = 0; i < (int)(sizeof(*ip) / 2); i++)
 		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* One's-complement sum of `len` bytes (even, bounded) at p. */
+static __always_inline __u16 csum_fold(void *p, __u32 len, void *data_end)
+{
+	__u32 sum = 0;
+	__u16 *w = p;
+
+#pragma unroll
+	for (int i = 0; i < 32; i++) {
+		if ((__u32)i * 2 >= len || (void *)(w + i + 1) > data_end)
+			break;
+		sum += w[i];
+	}
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return (__u16)~sum;

@@ -10,6 +10,7 @@ struct config {
 	__be32 saddr;      /* outer IPIP source */
 	__u8 ifmac[6];     /* Ethernet source of balanced frames */
 	__u16 flags;       /* CFG_* */
+	__u32 mtu;         /* interface MTU: larger encapsulated packets get ICMP */
 };
 
 struct svc_key {
@@ -24,6 +25,7 @@ struct svc_val {
 	__u32 ring_chunk;  /* first chunk of the live ring in the rings map */
 	__u32 ring_size;   /* live slots; 0 means no backend */
 	__u32 gen;         /* reload generation; see struct backend */
+	__u32 flags;       /* SVC_*: how the control plane fills the ring */
 };
 
 struct ring_chunk {
@@ -42,6 +44,21 @@ struct backend {
 	__u16 weight;      /* 0: draining, in no ring */
 	__u16 svc_id;
 	__u16 gen;
+	__u16 flags;       /* BE_*: for the control plane */
+	__u16 pad;
+};
+
+struct flow {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;        /* 0: empty slot */
+	__u8 pad[3];
+	__u32 backend;     /* index into backends */
+	__be32 backend_ip; /* catches a backend slot reused by another server */
+	__u32 seen;        /* seconds (coarse clock) of the last refresh */
+	__u32 pad2;
 };
 
 struct counters {

@@ -33,6 +33,148 @@ static __always_inline void count(__u32 idx, void *map, __u64 bytes)
 #define PASS(reason) VERDICT(XDP_PASS, reason)
 #define DROP(reason) VERDICT(XDP_DROP, reason)
 
+/* The live ring's choice for a flow hash. */
+static __always_inline struct backend *ring_pick(__u32 ring_chunk, __u32 ring_size, __u32 hash,
+						 __u32 *backend_idx)
+{
+	if (ring_size == 0) /* every backend draining: only known flows go on */
+		return NULL;
+	__u32 slot = reduce(hash, ring_size);
+	__u32 chunk_idx = ring_chunk + slot / CHUNK_SLOTS;
+	struct ring_chunk *chunk = bpf_map_lookup_elem(&rings, &chunk_idx);
+
+	if (!chunk)
+		return NULL;
+	*backend_idx = chunk->backend[slot & (CHUNK_SLOTS - 1)];
+	return bpf_map_lookup_elem(&backends, backend_idx);
+}
+
+#ifndef L4LB_OFFLOAD
+static __always_inline void flow_count(__u32 what)
+{
+	__u64 *n = bpf_map_lookup_elem(&flow_stats, &what);
+
+	if (n)
+		*n += 1;
+}
+
+/* Flow affinity.  An entry is trusted only while its backend is still a
+ * member of the service: same address in the slot, same service, and the
+ * live generation or the next one (a reload rewrites surviving members with
+ * the next generation just before it flips the service).  A removed backend
+ * keeps the old generation, so its flows move at once. */
+static __always_inline struct backend *flow_pick(struct iphdr *iph, struct ports *ports,
+						 __u32 svc_id, __u32 gen, __u32 ring_chunk,
+						 __u32 ring_size, __u32 hash, __u32 *backend_idx)
+{
+	__u32 slot = flow_hash(iph->daddr ^ ((__u32)iph->protocol << 24), hash) &
+		     (FLOW_SLOTS - 1);
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+	__u32 now = bpf_ktime_get_coarse_ns() >> 30; /* ~1.07 s units */
+	struct backend *be;
+
+	if (!f)
+		return ring_pick(ring_chunk, ring_size, hash, backend_idx);
+	int same = f->proto == iph->protocol && f->saddr == iph->saddr &&
+		   f->daddr == iph->daddr && f->sport == ports->src && f->dport == ports->dst;
+	if (same) {
+		*backend_idx = f->backend;
+		be = bpf_map_lookup_elem(&backends, backend_idx);
+		if (be && be->ip == f->backend_ip && be->svc_id == svc_id &&
+		    (be->gen == (__u16)gen || be->gen == (__u16)(gen + 1))) {
+			if (now - f->seen >= FLOW_REFRESH)
+				f->seen = now;
+			flow_count(FLOW_HIT);
+			return be;
+		}
+		flow_count(FLOW_STALE);
+	} else if (f->proto) {
+		__u32 ttl = f->proto == IPPROTO_TCP ? FLOW_TTL_TCP : FLOW_TTL_UDP;
+
+		if (now - f->seen < ttl) {
+			flow_count(FLOW_UNTRACKED);
+			return ring_pick(ring_chunk, ring_size, hash, backend_idx);
+		}
+	}
+	be = ring_pick(ring_chunk, ring_size, hash, backend_idx);
+	if (!be || !be->ip)
+		return be;
+	f->saddr = iph->saddr;
+	f->daddr = iph->daddr;
+	f->sport = ports->src;
+	f->dport = ports->dst;
+	f->proto = iph->protocol;
+	f->backend = *backend_idx;
+	f->backend_ip = be->ip;
+	f->seen = now;
+	if (!same)
+		flow_count(FLOW_MISS);
+	return be;
+}
+
+/* Path MTU discovery: answer "fragmentation needed" (RFC 792/1191) to the
+ * client, quoting its IP header and 8 bytes, from the VIP it addressed. */
+static __always_inline int send_frag_needed(struct xdp_md *ctx, __u32 mtu)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__u8 client_mac[ETH_ALEN], our_mac[ETH_ALEN];
+	__builtin_memcpy(client_mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
+
+	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + ICMP_HDR_LEN)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	__u32 quoted = sizeof(struct iphdr) + 8;
+	__u32 keep = sizeof(struct ethhdr) + sizeof(struct iphdr) + ICMP_HDR_LEN + quoted;
+	if (data + keep > data_end)
+		return -1;
+	if (bpf_xdp_adjust_tail(ctx, (int)keep - (int)(data_end - data)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u8 *icmp = (void *)(ip + 1);
+	struct iphdr *orig = (void *)(icmp + ICMP_HDR_LEN);
+	if ((void *)orig + quoted > data_end)
+		return -1;
+
+	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0xc0; /* internetwork control, as the kernel sends ICMP errors */
+	ip->tot_len = bpf_htons(sizeof(*ip) + ICMP_HDR_LEN + quoted);
+	ip->id = 0;
+	ip->frag_off = 0;
+	ip->ttl = IPIP_TTL;
+	ip->protocol = IPPROTO_ICMP;
+	ip->saddr = orig->daddr;
+	ip->daddr = orig->saddr;
+	ip->check = 0;
+	ip->check = ip_checksum(ip);
+
+	icmp[0] = ICMP_DEST_UNREACH;
+	icmp[1] = ICMP_FRAG_NEEDED;
+	*(__u16 *)&icmp[2] = 0;
+	*(__u16 *)&icmp[4] = 0;
+	*(__be16 *)&icmp[6] = bpf_htons(mtu - sizeof(struct iphdr));
+	__u16 sum = csum_fold(icmp, ICMP_HDR_LEN + quoted, data_end);
+	/* The loop's exits leave the verifier without the earlier bound. */
+	if ((void *)(icmp + 4) > data_end)
+		return -1;
+	*(__u16 *)&icmp[2] = sum;
+	return 0;
+}
+#endif
+
 static __always_inline struct svc_val *find_service(__be32 vip, __be16 port, __u8 proto,
 						    __u16 cfg_flags)
 {
@@ -105,19 +247,37 @@ int l4lb(struct xdp_md *ctx)
 	 * moment, and chunk and size must come from the same ring. */
 	__u32 ring_chunk = svc->ring_chunk;
 	__u32 ring_size = svc->ring_size;
-	if (ring_size == 0 || ring_size > RING_MAX_SLOTS)
+#ifndef L4LB_OFFLOAD
+	__u32 svc_id = svc->id;
+	__u32 gen = svc->gen;
+#endif
+	if (ring_size > RING_MAX_SLOTS)
 		DROP(R_DROP_NO_BACKEND);
 
 	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
-	__u32 slot = reduce(hash, ring_size);
-	__u32 chunk_idx = ring_chunk + slot / CHUNK_SLOTS;
-	struct ring_chunk *chunk = bpf_map_lookup_elem(&rings, &chunk_idx);
-	if (!chunk)
-		DROP(R_DROP_NO_BACKEND);
-	__u32 backend_idx = chunk->backend[slot & (CHUNK_SLOTS - 1)];
-	struct backend *be = bpf_map_lookup_elem(&backends, &backend_idx);
+	__u32 backend_idx = 0;
+#ifdef L4LB_OFFLOAD
+	/* The NFP build has no flow table (no clock helper on the NIC): flows
+	 * keep their backend through consistent hashing alone. */
+	struct backend *be = ring_pick(ring_chunk, ring_size, hash, &backend_idx);
+#else
+	struct backend *be = flow_pick(iph, ports, svc_id, gen, ring_chunk, ring_size, hash,
+				       &backend_idx);
+#endif
 	if (!be || !be->ip)
 		DROP(R_DROP_NO_BACKEND);
+
+	if (cfg->mtu && tot_len + sizeof(struct iphdr) > cfg->mtu) {
+		if (!(iph->frag_off & bpf_htons(IP_DF)))
+			DROP(R_DROP_TOO_BIG);
+#ifdef L4LB_OFFLOAD
+		DROP(R_DROP_TOO_BIG); /* no bpf_xdp_adjust_tail on the NFP */
+#else
+		if (send_frag_needed(ctx, cfg->mtu))
+			DROP(R_DROP_ADJUST_HEAD);
+		VERDICT(XDP_TX, R_ICMP_FRAG_NEEDED);
+#endif
+	}
 
 	/* Outer header fields that come from the inner one (RFC 2003, 6864):
 	 * DSCP/ECN and DF are copied; an atomic (DF) datagram needs no ID, and a

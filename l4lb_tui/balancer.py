@@ -7,17 +7,18 @@ the console, a second console) sees the same balancer.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
-from l4lb_tui.destinations import Destination
+from l4lb_tui.destinations import MAX_WEIGHT, Destination
 from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
 
 DRIVER_OBJ = "l4lb_xdp.o"
 OFFLOAD_OBJ = "l4lb_xdp_offload.o"
@@ -35,6 +36,10 @@ class Backend:
     ip: str
     mac: str
     weight: int
+    draining: bool = False
+
+    def destination(self) -> Destination:
+        return Destination(self.ip, self.mac, self.weight or 1, self.draining)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,7 @@ class Counters:
     taken_at: float
     backends: dict[int, tuple[int, int]] = field(default_factory=dict)
     reasons: dict[L.Reason, tuple[int, int]] = field(default_factory=dict)
+    flows: dict[L.FlowStat, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class LoadResult:
     destinations: int
     ring_size: int
     catch_all: bool
+    mode: FillMode
 
 
 def _sum_cpus(values: Sequence[bytes]) -> tuple[int, int]:
@@ -153,7 +160,9 @@ class Balancer:
             return self._attach_offload(link, saddr)
         if not loaded:
             self._load(link, saddr or DEFAULT_SADDR)
-        elif saddr is not None or current is None:
+        else:
+            # Re-attaching refreshes what the program copies from the link
+            # (MAC, MTU), so an operator can pick up an MTU change.
             self._write_config(link, saddr)
         if ours and current is not None and current.mode == mode:
             return f"already attached to {self.ifname} in {mode} mode"
@@ -229,6 +238,7 @@ class Balancer:
             saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
             ifmac=link.mac,
             flags=old.flags if flags is None else flags,
+            mtu=link.mtu,
         )
         self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
 
@@ -277,7 +287,7 @@ class Balancer:
         built = []
         for key, val in sorted(services.items()):
             members = tuple(
-                Backend(idx, e.ip, e.mac, e.weight)
+                Backend(idx, e.ip, e.mac, e.weight, e.draining)
                 for idx, e in sorted(entries.items())
                 if e.is_member_of(val)
             )
@@ -301,7 +311,12 @@ class Balancer:
             idx = L.unpack_u32(e.key)
             if idx in L.Reason._value2member_map_:
                 reasons[L.Reason(idx)] = _sum_cpus(e.per_cpu or (e.value,))
-        return Counters(time.monotonic(), backends, reasons)
+        flows = {}
+        for e in self.bpftool.map_dump(self.map_pin("flow_stats")):
+            idx = L.unpack_u32(e.key)
+            if idx in L.FlowStat._value2member_map_:
+                flows[L.FlowStat(idx)] = sum(int.from_bytes(v[:8], "little") for v in e.per_cpu)
+        return Counters(time.monotonic(), backends, reasons, flows)
 
     # -- loading backends ---------------------------------------------------------
 
@@ -309,28 +324,32 @@ class Balancer:
         self,
         services: Sequence[L.ServiceKey],
         dests: Sequence[Destination],
-        mode: FillMode = FillMode.ROUND_ROBIN,
-        ring_size: int = DEFAULT_RING_SIZE,
+        mode: FillMode | None = None,
+        ring_size: int | None = None,
     ) -> LoadResult:
         """Make `dests` the backend set of each service, hitlessly.
 
         Everything is written beside the live state (new backend entries in
         free slots, the ring in the service's idle half), and each service
         switches over with its final one-entry write, so the data plane never
-        sees a half-written table.
+        sees a half-written table.  A service keeps its fill mode and ring
+        size unless new ones are given; a new one gets Maglev.
         """
         self.require_loaded()
         if not services:
             services = [L.CATCH_ALL]
-        if not 0 < ring_size <= L.RING_MAX_SLOTS:
-            raise BalancerError(f"ring size must be 1-{L.RING_MAX_SLOTS}, not {ring_size}")
         live = self._services()
-        entries = self._backends()
-        plan = _Planner(live, entries)
+        plan = _Planner(live, self._backends())
         cmds: list[list[str]] = []
         flips: list[list[str]] = []
+        used_mode = FillMode.MAGLEV
+        used_size = DEFAULT_RING_SIZE
         for key in services:
-            cmds_svc, flip = plan.service(self, key, dests, mode, ring_size)
+            old = live.get(key)
+            used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
+            used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
+            _check_ring(used_mode, used_size)
+            cmds_svc, flip = plan.service(self, key, dests, used_mode, used_size)
             cmds += cmds_svc
             flips.append(flip)
         catch_all = any(k.is_catch_all for k in plan.final_keys())
@@ -338,15 +357,86 @@ class Balancer:
             Bpftool.update_cmd(self.map_pin("vips"), L.ip_bytes(vip), L.u32(1))
             for vip in sorted({k.vip for k in services if not k.is_catch_all})
         ]
+        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all)])
+        return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
+
+    def _config_cmd(self, catch_all: bool) -> list[str]:
         config = self.config()
-        flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else config.flags
-        cfg_cmd = Bpftool.update_cmd(
-            self.map_pin("config"),
-            L.u32(0),
-            L.Config(config.saddr, config.ifmac, flags).pack(),
-        )
-        self.bpftool.batch([*cmds, *vip_cmds, *flips, cfg_cmd])
-        return LoadResult(tuple(services), len(dests), ring_size, catch_all)
+        flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
+        new = L.Config(config.saddr, config.ifmac, flags, config.mtu)
+        return Bpftool.update_cmd(self.map_pin("config"), L.u32(0), new.pack())
+
+    def members(self, key: L.ServiceKey) -> list[Destination]:
+        for svc in self.state().services:
+            if svc.key == key:
+                return [b.destination() for b in svc.backends]
+        raise BalancerError(f"no service {key} on {self.ifname}")
+
+    def edit(
+        self, key: L.ServiceKey, change: Callable[[list[Destination]], list[Destination]]
+    ) -> list[Destination]:
+        """Apply one change to a service's backend list as a hitless reload."""
+        new = change(self.members(key))
+        self.load([key], new)
+        return new
+
+    def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
+        def add(cur: list[Destination]) -> list[Destination]:
+            if any(d.ip == dest.ip for d in cur):
+                raise BalancerError(f"{dest.ip} is already a backend of {key}")
+            return [*cur, dest]
+
+        self.edit(key, add)
+
+    def remove_backend(self, key: L.ServiceKey, ip: str) -> None:
+        self.edit(key, lambda cur: [d for d in cur if d.ip != _find(cur, ip, key).ip])
+
+    def set_weight(self, key: L.ServiceKey, ip: str, weight: int) -> None:
+        if not 0 <= weight <= MAX_WEIGHT:
+            raise BalancerError(f"weight {weight} is out of range 0-{MAX_WEIGHT}")
+        self.edit(key, lambda cur: _replace(cur, _find(cur, ip, key), weight=weight))
+
+    def set_drain(self, key: L.ServiceKey, ip: str, drained: bool) -> None:
+        def change(cur: list[Destination]) -> list[Destination]:
+            old = _find(cur, ip, key)
+            # Undraining a weight-0 backend gives it the default weight back.
+            weight = old.weight if old.weight or drained else 1
+            return _replace(cur, old, drained=drained, weight=weight)
+
+        self.edit(key, change)
+
+    def remove_service(self, key: L.ServiceKey) -> None:
+        live = self._services()
+        if key not in live:
+            raise BalancerError(f"no service {key} on {self.ifname}")
+        cmds = [Bpftool.delete_cmd(self.map_pin("services"), key.pack())]
+        if not key.is_catch_all and not any(k.vip == key.vip for k in live if k != key):
+            cmds.append(Bpftool.delete_cmd(self.map_pin("vips"), L.ip_bytes(key.vip)))
+        catch_all = any(k.is_catch_all for k in live if k != key)
+        self.bpftool.batch([*cmds, self._config_cmd(catch_all)])
+
+
+def _mode_of(value: L.ServiceValue) -> FillMode:
+    return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
+
+
+def _check_ring(mode: FillMode, size: int) -> None:
+    if not 0 < size <= L.RING_MAX_SLOTS:
+        raise BalancerError(f"ring size must be 1-{L.RING_MAX_SLOTS}, not {size}")
+    if mode is FillMode.MAGLEV and not is_prime(size):
+        raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
+
+
+def _find(cur: list[Destination], ip: str, key: L.ServiceKey) -> Destination:
+    for d in cur:
+        if d.ip == ip:
+            return d
+    raise BalancerError(f"{ip} is not a backend of {key}")
+
+
+def _replace(cur: list[Destination], old: Destination, **changes: object) -> list[Destination]:
+    new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]
+    return [new if d is old else d for d in cur]
 
 
 class _Planner:
@@ -358,8 +448,8 @@ class _Planner:
         self.live = dict(live)
         self.entries = entries
         live_ids = {v.svc_id: v for v in live.values()}
-        # Slots in use by any service's live members, or just released by this
-        # reload, are never handed out: packets may still be on their way.
+        # Slots of any service's live members are never handed out, nor are
+        # slots this reload releases: packets may still be on their way.
         self.taken = {
             idx
             for idx, e in entries.items()
@@ -417,17 +507,20 @@ class _Planner:
         backends_pin = bal.map_pin("backends")
         stats_pin = bal.map_pin("backend_stats")
         for d, idx in zip(dests, indices, strict=True):
-            entry = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen)
+            flags = L.BE_DRAINING if d.drained else 0
+            entry = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, flags)
             cmds.append(Bpftool.update_cmd(backends_pin, L.u32(idx), entry.pack()))
             if (d.ip, d.mac) not in current:
                 cmds.append(Bpftool.update_cmd(stats_pin, L.u32(idx), bytes(16)))
-        ring = fill(mode, indices, [d.weight for d in dests], ring_size)
+        names = [d.ip for d in dests]
+        ring = fill(mode, indices, names, [d.effective_weight for d in dests], ring_size)
         base = L.ring_base(svc_id, half)
         rings_pin = bal.map_pin("rings")
         for c in range(0, len(ring), L.CHUNK_SLOTS):
             chunk = L.pack_chunk(ring[c : c + L.CHUNK_SLOTS])
             cmds.append(Bpftool.update_cmd(rings_pin, L.u32(base + c // L.CHUNK_SLOTS), chunk))
-        value = L.ServiceValue(svc_id, base, len(ring), gen)
+        flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
+        value = L.ServiceValue(svc_id, base, len(ring), gen, flags)
         self.live[key] = value
         flip = Bpftool.update_cmd(bal.map_pin("services"), key.pack(), value.pack())
         return cmds, flip

@@ -16,10 +16,19 @@ from pathlib import Path
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
 from l4lb_tui.bpf import BpfError
-from l4lb_tui.destinations import DestinationError, parse_text, read_destinations, read_text
+from l4lb_tui.destinations import (
+    Destination,
+    DestinationError,
+    parse_text,
+    read_destinations,
+    read_text,
+    validate_ip,
+    validate_mac,
+    validate_weight,
+)
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.services import parse_service
-from l4lb_tui.slots import DEFAULT_RING_SIZE
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
 
 EXIT_ERROR = 2
@@ -64,7 +73,8 @@ def cmd_map(args: argparse.Namespace) -> int:
     print(f"Loading file with {len(dests)} destinations")
     if args.saddr:
         bal.attach(bal.state().mode or "driver", args.saddr)
-    result = bal.load(services, dests, ring_size=args.ring_size)
+    mode = FillMode(args.fill) if args.fill else None
+    result = bal.load(services, dests, mode=mode, ring_size=args.ring_size)
     if result.catch_all and not args.vip:
         print(
             "warning: no --vip given: balancing ALL TCP and UDP traffic arriving on "
@@ -73,7 +83,52 @@ def cmd_map(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for key in result.services:
-        print(f"service {key}: {result.destinations} backends, {result.ring_size} slots")
+        print(
+            f"service {key}: {result.destinations} backends, "
+            f"{result.ring_size} slots ({result.mode})"
+        )
+    return 0
+
+
+def _one_service(spec: str) -> list[L.ServiceKey]:
+    return [L.CATCH_ALL] if spec in {"*", "all"} else _service_list([spec])
+
+
+def cmd_backend(args: argparse.Namespace) -> int:
+    keys = _one_service(args.vip)
+    try:
+        ip = validate_ip(args.ip)
+        mac = validate_mac(args.mac) if getattr(args, "mac", None) else None
+        weight = validate_weight(str(args.weight)) if args.weight is not None else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    need_root(f"l4lb backend {args.action}")
+    bal = Balancer(args.interface)
+    for key in keys:
+        if args.action == "add":
+            mac = mac or bal.netlink.neighbour_mac(ip)
+            if mac is None:
+                raise CliError(f"no --mac given and {ip} is not in the neighbour table")
+            bal.add_backend(key, Destination(ip, mac, 1 if weight is None else weight))
+        elif args.action == "remove":
+            bal.remove_backend(key, ip)
+        elif args.action == "weight":
+            if weight is None:
+                raise CliError("give the new weight with --weight")
+            bal.set_weight(key, ip, weight)
+        else:
+            bal.set_drain(key, ip, args.action == "drain")
+        print(f"service {key}: {args.action} {ip}: done")
+    return 0
+
+
+def cmd_service_del(args: argparse.Namespace) -> int:
+    keys = _one_service(args.vip)
+    need_root("l4lb service del")
+    bal = Balancer(args.interface)
+    for key in keys:
+        bal.remove_service(key)
+        print(f"service {key}: removed")
     return 0
 
 
@@ -154,7 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDR[:PORT][/tcp|udp]",
         help="service to balance (repeatable); without it, all TCP/UDP is balanced",
     )
-    p.add_argument("--ring-size", type=int, default=DEFAULT_RING_SIZE, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--fill",
+        choices=[m.value for m in FillMode],
+        help="slot fill: maglev (consistent hashing, the default) or the seed's roundrobin",
+    )
+    p.add_argument(
+        "--ring-size",
+        type=int,
+        help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
+    )
+
+    p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
+    p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
+    p.add_argument("-i", "--interface", required=True)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
+    p.add_argument("--ip", required=True)
+    p.add_argument("--mac", help="backend MAC (add)")
+    p.add_argument("--weight", type=int, help="0-65535 (add, weight)")
+
+    p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
+    p.add_argument("action", choices=["del"])
+    p.add_argument("-i", "--interface", required=True)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
 
     p = add("check", cmd_check, "validate a destinations CSV without loading it")
     p.add_argument("file")

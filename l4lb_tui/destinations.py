@@ -32,10 +32,17 @@ class Destination:
     ip: str
     mac: str
     weight: int = DEFAULT_WEIGHT
+    # Draining keeps the weight for when the backend comes back; weight 0
+    # drains too.  Either way the backend gets no new flows.
+    drained: bool = False
+
+    @property
+    def effective_weight(self) -> int:
+        return 0 if self.drained else self.weight
 
     def csv_line(self, with_weight: bool) -> str:
         if with_weight:
-            return f"{self.ip}, {self.mac}, {self.weight}"
+            return f"{self.ip}, {self.mac}, {self.effective_weight}"
         return f"{self.ip}, {self.mac}"
 
 
@@ -197,5 +204,5 @@ def read_destinations(path: Path, capacity: int | None = None) -> tuple[Destinat
 def format_csv(dests: Iterable[Destination]) -> str:
     """The seed's format; a weight column only when some weight is not the default."""
     items = list(dests)
-    with_weight = any(d.weight != DEFAULT_WEIGHT for d in items)
+    with_weight = any(d.effective_weight != DEFAULT_WEIGHT for d in items)
     return "".join(d.csv_line(with_weight) + "\n" for d in items)

@@ -18,6 +18,9 @@ CHUNK_SLOTS = 64
 RING_CHUNKS = 256
 RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
+SVC_FILL_MAGLEV = 1
+BE_DRAINING = 1
+FLOW_SLOTS = 1 << 20
 PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_NAMES = {PROTO_TCP: "tcp", PROTO_UDP: "udp", 0: "any"}
@@ -36,6 +39,8 @@ class Reason(enum.IntEnum):
     DROP_MALFORMED = 7
     DROP_NO_BACKEND = 8
     DROP_ADJUST_HEAD = 9
+    ICMP_FRAG_NEEDED = 10
+    DROP_TOO_BIG = 11
 
     @property
     def label(self) -> str:
@@ -45,11 +50,24 @@ class Reason(enum.IntEnum):
     def is_drop(self) -> bool:
         return self.name.startswith("DROP_")
 
+    @property
+    def is_pass(self) -> bool:
+        return self.name.startswith("PASS_")
 
-_CONFIG = struct.Struct("<4s6sH")
+
+class FlowStat(enum.IntEnum):
+    """Index of each flow-table counter, as `enum flow_stat`."""
+
+    HIT = 0
+    MISS = 1
+    STALE = 2
+    UNTRACKED = 3
+
+
+_CONFIG = struct.Struct("<4s6sHI")
 _SVC_KEY = struct.Struct("<4s2sBB")
-_SVC_VAL = struct.Struct("<IIII")
-_BACKEND = struct.Struct("<4s6sHHH")
+_SVC_VAL = struct.Struct("<IIIII")
+_BACKEND = struct.Struct("<4s6sHHHHH")
 _COUNTERS = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 
@@ -83,14 +101,15 @@ class Config:
     saddr: str
     ifmac: str
     flags: int = 0
+    mtu: int = 0
 
     def pack(self) -> bytes:
-        return _CONFIG.pack(ip_bytes(self.saddr), mac_bytes(self.ifmac), self.flags)
+        return _CONFIG.pack(ip_bytes(self.saddr), mac_bytes(self.ifmac), self.flags, self.mtu)
 
     @classmethod
     def unpack(cls, raw: bytes) -> Config:
-        saddr, mac, flags = _CONFIG.unpack(raw[: _CONFIG.size])
-        return cls(ip_text(saddr), mac_text(mac), flags)
+        saddr, mac, flags, mtu = _CONFIG.unpack(raw[: _CONFIG.size])
+        return cls(ip_text(saddr), mac_text(mac), flags, mtu)
 
     @property
     def catch_all(self) -> bool:
@@ -133,14 +152,19 @@ class ServiceValue:
     ring_chunk: int
     ring_size: int
     gen: int
+    flags: int = SVC_FILL_MAGLEV
 
     def pack(self) -> bytes:
-        return _SVC_VAL.pack(self.svc_id, self.ring_chunk, self.ring_size, self.gen)
+        return _SVC_VAL.pack(self.svc_id, self.ring_chunk, self.ring_size, self.gen, self.flags)
 
     @classmethod
     def unpack(cls, raw: bytes) -> ServiceValue:
-        svc_id, chunk, size, gen = _SVC_VAL.unpack(raw[: _SVC_VAL.size])
-        return cls(svc_id, chunk, size, gen)
+        svc_id, chunk, size, gen, flags = _SVC_VAL.unpack(raw[: _SVC_VAL.size])
+        return cls(svc_id, chunk, size, gen, flags)
+
+    @property
+    def maglev(self) -> bool:
+        return bool(self.flags & SVC_FILL_MAGLEV)
 
     @property
     def live_half(self) -> int:
@@ -159,16 +183,27 @@ class BackendEntry:
     weight: int
     svc_id: int
     gen: int
+    flags: int = 0
 
     def pack(self) -> bytes:
         return _BACKEND.pack(
-            ip_bytes(self.ip), mac_bytes(self.mac), self.weight, self.svc_id, self.gen
+            ip_bytes(self.ip),
+            mac_bytes(self.mac),
+            self.weight,
+            self.svc_id,
+            self.gen,
+            self.flags,
+            0,
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> BackendEntry:
-        ip, mac, weight, svc_id, gen = _BACKEND.unpack(raw[: _BACKEND.size])
-        return cls(ip_text(ip), mac_text(mac), weight, svc_id, gen)
+        ip, mac, weight, svc_id, gen, flags, _ = _BACKEND.unpack(raw[: _BACKEND.size])
+        return cls(ip_text(ip), mac_text(mac), weight, svc_id, gen, flags)
+
+    @property
+    def draining(self) -> bool:
+        return bool(self.flags & BE_DRAINING) or self.weight == 0
 
     def is_member_of(self, svc: ServiceValue) -> bool:
         return self.ip != "0.0.0.0" and self.svc_id == svc.svc_id and self.gen == svc.gen & 0xFFFF

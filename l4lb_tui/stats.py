@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from l4lb_tui.balancer import Counters, State
-from l4lb_tui.layout import Reason
+from l4lb_tui.layout import FlowStat, Reason
 from l4lb_tui.rates import Rate, fmt_int, rate
 
 MODE_LABELS = {
@@ -29,6 +29,7 @@ class BackendRow:
     ip: str
     mac: str
     weight: int
+    draining: bool
     pkts: int
     bytes: int
     rate: Rate
@@ -44,6 +45,8 @@ class StatsView:
     total: Rate
     passed: dict[str, int]
     dropped: dict[str, int]
+    other: dict[str, int]
+    flows: dict[str, int]
     catch_all: bool
 
     @property
@@ -67,6 +70,7 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
                     be.ip,
                     be.mac,
                     be.weight,
+                    be.draining,
                     now[0],
                     now[1],
                     rate(before, now, seconds),
@@ -74,8 +78,10 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
             )
             number += 1
     total = Rate(sum(r.rate.pps for r in rows), sum(r.rate.bps for r in rows))
-    passed = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not r.is_drop}
+    passed = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if r.is_pass}
     dropped = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if r.is_drop}
+    other = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not (r.is_pass or r.is_drop)}
+    flows = {f.name.lower(): cur.flows.get(f, 0) for f in FlowStat}
     return StatsView(
         ifname=state.ifname,
         mode=state.mode,
@@ -85,12 +91,17 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         total=total,
         passed=passed,
         dropped=dropped,
+        other=other,
+        flows=flows,
         catch_all=state.config.catch_all,
     )
 
 
-def _reasons_line(title: str, counts: dict[str, int]) -> str:
-    parts = [f"{name.split('_', 1)[1]} {fmt_int(n)}" for name, n in counts.items()]
+def _counts_line(title: str, counts: dict[str, int], strip_prefix: bool = True) -> str:
+    parts = [
+        f"{name.split('_', 1)[1] if strip_prefix else name} {fmt_int(n)}"
+        for name, n in counts.items()
+    ]
     return f"[{title}] " + "  ".join(parts)
 
 
@@ -103,17 +114,19 @@ def render_text(view: StatsView) -> str:
     )
     lines.append("")
     for row in view.rows:
-        drain = "  (draining)" if row.weight == 0 else ""
+        drain = "  draining" if row.draining else ""
         lines.append(
             f"{row.number:4d}\t{row.ip:15s}\t{fmt_int(row.rate.pps):>12} pkts/s\t"
-            f"{fmt_int(row.rate.bps):>15} bits/s{drain}"
+            f"{fmt_int(row.rate.bps):>15} bits/s\tw {row.weight}{drain}"
         )
     lines.append("")
     lines.append(
         f"[Totals]\t\t{fmt_int(view.total.pps):>12} pkts/s\t{fmt_int(view.total.bps):>15} bits/s"
     )
-    lines.append(_reasons_line("Passed", view.passed))
-    lines.append(_reasons_line("Dropped", view.dropped))
+    lines.append(_counts_line("Passed", view.passed))
+    lines.append(_counts_line("Dropped", view.dropped))
+    lines.append(_counts_line("ICMP", view.other, strip_prefix=False))
+    lines.append(_counts_line("Flows", view.flows, strip_prefix=False))
     return "\n".join(lines)
 
 
@@ -132,6 +145,7 @@ def render_json(view: StatsView) -> dict[str, Any]:
                 "ip": r.ip,
                 "mac": r.mac,
                 "weight": r.weight,
+                "draining": r.draining,
                 "pkts": r.pkts,
                 "bytes": r.bytes,
                 "pps": round(r.rate.pps, 1),
@@ -147,4 +161,6 @@ def render_json(view: StatsView) -> dict[str, Any]:
         },
         "passed": view.passed,
         "dropped": view.dropped,
+        "icmp": view.other,
+        "flows": view.flows,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -46,15 +47,15 @@ def run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]
     return subprocess.run(argv, capture_output=True, text=True, check=check)  # noqa: S603
 
 
-@pytest.fixture(scope="module")
-def netns_veth() -> Iterator[tuple[str, str, str]]:
+@contextlib.contextmanager
+def veth_netns(prefix: str = "l4t") -> Iterator[tuple[str, str, str]]:
     """A throwaway namespace holding a veth pair: (netns, lb side, peer side).
 
     The links stay down: packet tests count exact numbers, and a link that is
     up sends IPv6 neighbour discovery of its own through the program.
     """
     tag = uuid.uuid4().hex[:6]
-    ns, dev, peer = f"l4t{tag}", f"l4t{tag}a", f"l4t{tag}b"
+    ns, dev, peer = f"{prefix}{tag}", f"{prefix}{tag}a", f"{prefix}{tag}b"
     run(["ip", "netns", "add", ns])
     try:
         run(["ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer])
@@ -62,3 +63,9 @@ def netns_veth() -> Iterator[tuple[str, str, str]]:
     finally:
         run(["ip", "netns", "del", ns], check=False)
         shutil.rmtree(f"/sys/fs/bpf/l4lb/{dev}", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def netns_veth() -> Iterator[tuple[str, str, str]]:
+    with veth_netns() as made:
+        yield made

@@ -120,3 +120,36 @@ def test_switch_driver_generic_keeps_backends(wired: tuple[str, str, str]) -> No
     assert res.returncode == 0 and "switched" in res.stdout, res.stderr
     doc = json.loads(l4lb(ns, "stats", "-i", dev, "--once", "--json").stdout)
     assert doc["mode"] == "generic" and len(doc["backends"]) == 32
+
+
+def test_backend_commands_and_stats_show_weights(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    assert l4lb(ns, "attach", "-i", dev).returncode == 0
+    svc = "10.0.0.4:9000/udp"
+    res = l4lb(ns, "map", "-i", dev, "-f", str(DATA / "32_destinations.csv"), "--vip", svc)
+    assert res.returncode == 0 and "(maglev)" in res.stdout
+    ip = "10.0.89.127"
+    steps = [
+        ("weight", "--ip", ip, "--weight", "7"),
+        ("drain", "--ip", ip),
+        ("add", "--ip", "10.3.0.1", "--mac", "02:00:00:03:00:01", "--weight", "2"),
+        ("remove", "--ip", "10.0.214.65"),
+    ]
+    for step in steps:
+        res = l4lb(ns, "backend", step[0], "-i", dev, "--vip", svc, *step[1:])
+        assert res.returncode == 0, res.stderr
+    doc = json.loads(l4lb(ns, "stats", "-i", dev, "--once", "--json").stdout)
+    rows = {b["ip"]: b for b in doc["backends"]}
+    assert rows[ip]["weight"] == 7 and rows[ip]["draining"]
+    assert rows["10.3.0.1"]["weight"] == 2
+    assert "10.0.214.65" not in rows and len(rows) == 32
+    assert set(doc["flows"]) == {"hit", "miss", "stale", "untracked"}
+    text = l4lb(ns, "stats", "-i", dev, "--once").stdout
+    assert "draining" in text and "[Flows]" in text
+    bad = l4lb(ns, "backend", "remove", "-i", dev, "--vip", svc, "--ip", "10.9.9.9")
+    assert bad.returncode == 2 and "is not a backend" in bad.stderr
+    bad = l4lb(ns, "backend", "weight", "-i", dev, "--vip", svc, "--ip", ip, "--weight", "70000")
+    assert bad.returncode == 2 and "out of range" in bad.stderr
+    assert l4lb(ns, "service", "del", "-i", dev, "--vip", svc).returncode == 0
+    doc = json.loads(l4lb(ns, "stats", "-i", dev, "--once", "--json").stdout)
+    assert doc["services"] == []

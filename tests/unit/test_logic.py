@@ -15,7 +15,7 @@ from l4lb_tui.slots import FillMode, fill, round_robin
 def test_round_robin_is_the_seeds_fill() -> None:
     ring = round_robin([7, 8, 9], [1, 1, 1], 10)
     assert ring == [7, 8, 9, 7, 8, 9, 7, 8, 9, 7]
-    assert fill(FillMode.ROUND_ROBIN, [1, 2], [1, 1], 4) == [1, 2, 1, 2]
+    assert fill(FillMode.ROUND_ROBIN, [1, 2], ["a", "b"], [1, 1], 4) == [1, 2, 1, 2]
 
 
 def test_round_robin_skips_drained_and_empty() -> None:
@@ -43,14 +43,14 @@ def test_service_specs() -> None:
 
 
 def test_layouts_match_the_c_structs() -> None:
-    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 12
+    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 16
     key = L.ServiceKey("10.0.0.4", 8080, 6)
     assert key.pack() == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0])
     assert L.ServiceKey.unpack(key.pack()) == key
     val = L.ServiceValue(3, 1536, 16381, 7)
-    assert L.ServiceValue.unpack(val.pack()) == val and len(val.pack()) == 16
+    assert L.ServiceValue.unpack(val.pack()) == val and len(val.pack()) == 20
     be = L.BackendEntry("10.0.0.11", "02:00:00:00:00:0b", 5, 3, 7)
-    assert L.BackendEntry.unpack(be.pack()) == be and len(be.pack()) == 16
+    assert L.BackendEntry.unpack(be.pack()) == be and len(be.pack()) == 20
     assert be.is_member_of(val)
     assert not be.is_member_of(L.ServiceValue(3, 0, 1, 8))
     assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
