@@ -7,15 +7,17 @@ the console, a second console) sees the same balancer.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
+from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
@@ -102,8 +104,10 @@ class Balancer:
         bpftool: Bpftool | None = None,
         netlink: Netlink | None = None,
         netns: str | None = None,
+        wait: float = 0.0,
     ) -> None:
         self.ifname = validate_ifname(ifname)
+        self.wait = wait
         self.bpftool = bpftool or Bpftool(netns=netns)
         self.netlink = netlink or Netlink(netns=netns)
         self.pin_dir = pin_dir(ifname)
@@ -112,6 +116,21 @@ class Balancer:
 
     def map_pin(self, name: str) -> Path:
         return self.maps_dir / name
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The interface's write lock, for every change to the maps or link."""
+        try:
+            lock = interface_lock(self.pin_dir.name, self.wait)
+            lock.__enter__()
+        except LockedError as exc:
+            raise BalancerError(str(exc)) from None
+        except OSError as exc:
+            raise BalancerError(f"cannot take the lock of {self.ifname}: {exc.strerror}") from None
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
 
     # -- discovery --------------------------------------------------------
 
@@ -143,6 +162,10 @@ class Balancer:
 
     def attach(self, mode: str = "driver", saddr: str | None = None) -> str:
         """Load (if needed), configure and attach; return what was done."""
+        with self._writing():
+            return self._attach(mode, saddr)
+
+    def _attach(self, mode: str, saddr: str | None) -> str:
         if mode not in MODES:
             raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
         link = self.link()
@@ -243,6 +266,10 @@ class Balancer:
         self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
 
     def detach(self) -> str:
+        with self._writing():
+            return self._detach()
+
+    def _detach(self) -> str:
         current = self.attachment()
         if not self.is_loaded():
             if current is not None:
@@ -338,6 +365,16 @@ class Balancer:
         self.require_loaded()
         if not services:
             services = [L.CATCH_ALL]
+        with self._writing():
+            return self._load_services(services, dests, mode, ring_size)
+
+    def _load_services(
+        self,
+        services: Sequence[L.ServiceKey],
+        dests: Sequence[Destination],
+        mode: FillMode | None,
+        ring_size: int | None,
+    ) -> LoadResult:
         live = self._services()
         plan = _Planner(live, self._backends())
         cmds: list[list[str]] = []
@@ -375,9 +412,14 @@ class Balancer:
     def edit(
         self, key: L.ServiceKey, change: Callable[[list[Destination]], list[Destination]]
     ) -> list[Destination]:
-        """Apply one change to a service's backend list as a hitless reload."""
-        new = change(self.members(key))
-        self.load([key], new)
+        """Apply one change to a service's backend list as a hitless reload.
+
+        Read, change and write under one lock hold, so two editors cannot
+        lose each other's change.
+        """
+        with self._writing():
+            new = change(self.members(key))
+            self._load_services([key], new, None, None)
         return new
 
     def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
@@ -406,14 +448,15 @@ class Balancer:
         self.edit(key, change)
 
     def remove_service(self, key: L.ServiceKey) -> None:
-        live = self._services()
-        if key not in live:
-            raise BalancerError(f"no service {key} on {self.ifname}")
-        cmds = [Bpftool.delete_cmd(self.map_pin("services"), key.pack())]
-        if not key.is_catch_all and not any(k.vip == key.vip for k in live if k != key):
-            cmds.append(Bpftool.delete_cmd(self.map_pin("vips"), L.ip_bytes(key.vip)))
-        catch_all = any(k.is_catch_all for k in live if k != key)
-        self.bpftool.batch([*cmds, self._config_cmd(catch_all)])
+        with self._writing():
+            live = self._services()
+            if key not in live:
+                raise BalancerError(f"no service {key} on {self.ifname}")
+            cmds = [Bpftool.delete_cmd(self.map_pin("services"), key.pack())]
+            if not key.is_catch_all and not any(k.vip == key.vip for k in live if k != key):
+                cmds.append(Bpftool.delete_cmd(self.map_pin("vips"), L.ip_bytes(key.vip)))
+            catch_all = any(k.is_catch_all for k in live if k != key)
+            self.bpftool.batch([*cmds, self._config_cmd(catch_all)])
 
 
 def _mode_of(value: L.ServiceValue) -> FillMode:

@@ -55,13 +55,13 @@ def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
-    print(Balancer(args.interface).attach(args.mode, args.saddr))
+    print(Balancer(args.interface, wait=args.wait).attach(args.mode, args.saddr))
     return 0
 
 
 def cmd_detach(args: argparse.Namespace) -> int:
     need_root("l4lb detach")
-    print(Balancer(args.interface).detach())
+    print(Balancer(args.interface, wait=args.wait).detach())
     return 0
 
 
@@ -69,7 +69,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     services = _service_list(args.vip)
     dests = read_destinations(Path(args.file), capacity=L.MAX_BACKENDS)
     need_root("l4lb map")
-    bal = Balancer(args.interface)
+    bal = Balancer(args.interface, wait=args.wait)
     print(f"Loading file with {len(dests)} destinations")
     if args.saddr:
         bal.attach(bal.state().mode or "driver", args.saddr)
@@ -103,7 +103,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     need_root(f"l4lb backend {args.action}")
-    bal = Balancer(args.interface)
+    bal = Balancer(args.interface, wait=args.wait)
     for key in keys:
         if args.action == "add":
             mac = mac or bal.netlink.neighbour_mac(ip)
@@ -125,7 +125,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
 def cmd_service_del(args: argparse.Namespace) -> int:
     keys = _one_service(args.vip)
     need_root("l4lb service del")
-    bal = Balancer(args.interface)
+    bal = Balancer(args.interface, wait=args.wait)
     for key in keys:
         bal.remove_service(key)
         print(f"service {key}: removed")
@@ -148,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     need_root("l4lb stats")
-    bal = Balancer(args.interface)
+    bal = Balancer(args.interface, wait=args.wait)
     prev: Counters | None = bal.counters()
     while True:
         time.sleep(args.interval)
@@ -175,6 +175,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="l4lb", description="XDP layer-4 load balancer: attach, load backends, watch."
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another l4lb is changing the interface, wait this long for it",
     )
     parser.add_argument(
         "--netns",
