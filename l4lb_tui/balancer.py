@@ -108,6 +108,7 @@ class Balancer:
     ) -> None:
         self.ifname = validate_ifname(ifname)
         self.wait = wait
+        self._layout_ok = False
         self.bpftool = bpftool or Bpftool(netns=netns)
         self.netlink = netlink or Netlink(netns=netns)
         self.pin_dir = pin_dir(ifname)
@@ -138,6 +139,9 @@ class Balancer:
         return self.prog_pin.exists()
 
     def require_loaded(self) -> None:
+        if self.is_loaded():
+            self._check_layout()
+            return
         if not self.is_loaded():
             if not self.bpftool.bpffs_mounted():
                 raise BalancerError(
@@ -147,6 +151,21 @@ class Balancer:
             raise BalancerError(
                 f"no balancer on {self.ifname}: run 'l4lb attach -i {self.ifname}' first"
             )
+
+    def _check_layout(self) -> None:
+        """Refuse pins made by a build with other map layouts (an upgrade while
+        an older balancer runs) instead of misreading their bytes."""
+        if self._layout_ok:
+            return
+        for name, size in L.VALUE_SIZES.items():
+            info = self.bpftool.map_show_pinned(self.map_pin(name))
+            if int(info.get("bytes_value", -1)) != size:
+                raise BalancerError(
+                    f"the balancer on {self.ifname} was loaded by another version of l4lb "
+                    f"(map {name} holds {info.get('bytes_value')}-byte values, this version "
+                    f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
+                )
+        self._layout_ok = True
 
     def prog_id(self) -> int:
         return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
@@ -184,6 +203,7 @@ class Balancer:
         if not loaded:
             self._load(link, saddr or DEFAULT_SADDR)
         else:
+            self._check_layout()
             # Re-attaching refreshes what the program copies from the link
             # (MAC, MTU), so an operator can pick up an MTU change.
             self._write_config(link, saddr)

@@ -232,6 +232,9 @@ class Bpftool:
     def prog_dump_xlated(self, pin: Path) -> list[dict[str, Any]]:
         return list(self.run(["prog", "dump", "xlated", "pinned", str(pin)]) or [])
 
+    def map_show_pinned(self, pin: Path) -> dict[str, Any]:
+        return dict(self.run(["map", "show", "pinned", str(pin)]))
+
     def map_show_id(self, map_id: int) -> dict[str, Any]:
         return dict(self.run(["map", "show", "id", str(map_id)]))
 

@@ -72,6 +72,16 @@ _COUNTERS = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 
 
+# Value sizes of the maps the control plane reads, to detect pins made by a
+# build with other layouts.
+VALUE_SIZES = {
+    "config": _CONFIG.size,
+    "services": _SVC_VAL.size,
+    "backends": _BACKEND.size,
+    "backend_stats": _COUNTERS.size,
+}
+
+
 def ip_bytes(ip: str) -> bytes:
     return ipaddress.IPv4Address(ip).packed
 

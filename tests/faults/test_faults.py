@@ -1,0 +1,266 @@
+"""Faults around the program: two writers, crashes, stale pins, missing tools,
+no privilege.  Each gets a clear message and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from l4lb_tui import bpfsys
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.destinations import read_destinations
+from l4lb_tui.layout import Reason, ServiceKey
+from tests.conftest import DATA, run
+
+pytestmark = pytest.mark.kernel
+ROOT = Path(__file__).parents[2]
+SVC = "10.0.0.4:9000/udp"
+
+
+def l4lb(
+    *args: str, env: dict[str, str] | None = None, user: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "l4lb_tui.cli", *args]
+    if user:
+        argv = ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *argv]
+    return subprocess.run(  # noqa: S603
+        argv, capture_output=True, text=True, check=False, timeout=120, env=env, cwd=ROOT
+    )
+
+
+@pytest.fixture
+def wired() -> Iterator[tuple[str, str, str]]:
+    from tests.dataplane.test_cli_kernel import wired as make
+
+    yield from make.__wrapped__()  # type: ignore[attr-defined]
+
+
+def test_second_writer_gets_pid_and_may_wait(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    holder = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time\n"
+                "from l4lb_tui.lock import interface_lock\n"
+                f"with interface_lock({dev!r}):\n"
+                "    print('held', flush=True); time.sleep(2)\n"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(DATA / "32_destinations.csv"))
+        assert res.returncode == 2
+        assert f"in use by PID {holder.pid}" in res.stderr
+        # Readers never block.
+        stats = l4lb("--netns", ns, "stats", "-i", dev, "--once", "--json")
+        assert stats.returncode == 0 and json.loads(stats.stdout)["backends"] == []
+        res = l4lb(
+            "--netns", ns, "--wait", "10", "map", "-i", dev, "-f", str(DATA / "32_destinations.csv")
+        )
+        assert res.returncode == 0, res.stderr
+    finally:
+        holder.wait(timeout=10)
+
+
+def _frames() -> list[bytes]:
+    return [
+        bytes(
+            Ether()
+            / IP(src=f"10.7.{i // 250}.{i % 250 + 1}", dst="10.0.0.4")
+            / UDP(sport=1000 + i, dport=9000)
+            / Raw(b"q")
+        )
+        for i in range(300)
+    ]
+
+
+def test_sigkill_during_reload_leaves_old_or_new_set(wired: tuple[str, str, str]) -> None:
+    """Reloads killed at random points, under a flood: every time, the
+    service serves exactly the old or the new set, never a mix or nothing."""
+    ns, dev, sender = wired
+    big = read_destinations(DATA / "512_destinations.csv")
+    half_path = Path(f"/tmp/l4lb-half-{os.getpid()}.csv")
+    half_path.write_text("".join(f"{d.ip}, {d.mac}\n" for d in big[:256]))
+    sets = {"big": {d.ip for d in big}, "half": {d.ip for d in big[:256]}}
+    files = {"big": DATA / "512_destinations.csv", "half": half_path}
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    assert (
+        l4lb("--netns", ns, "map", "-i", dev, "-f", str(files["big"]), "--vip", SVC).returncode == 0
+    )
+    bal = Balancer(dev, netns=ns)
+    key = ServiceKey("10.0.0.4", 9000, 17)
+    flood = subprocess.Popen(  # noqa: S603
+        [
+            "ip",
+            "netns",
+            "exec",
+            sender,
+            "timeout",
+            "120",
+            "hping3",
+            "-q",
+            "-2",
+            "-p",
+            "9000",
+            "--rand-source",
+            "--flood",
+            "10.0.0.4",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rng = random.Random(11)
+    fd = bpfsys.obj_get(bal.prog_pin)
+    outcomes = []
+    try:
+        target = "half"
+        for _ in range(12):
+            proc = subprocess.Popen(  # noqa: S603
+                [
+                    sys.executable,
+                    "-m",
+                    "l4lb_tui.cli",
+                    "--netns",
+                    ns,
+                    "--wait",
+                    "5",
+                    "map",
+                    "-i",
+                    dev,
+                    "-f",
+                    str(files[target]),
+                    "--vip",
+                    SVC,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+            # A reload takes about a second end to end: kill before, during
+            # and after its final write.
+            time.sleep(rng.uniform(0.0, 3.0))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            members = {b.ip for b in bal.members(key)}
+            which = [name for name, ips in sets.items() if ips == members]
+            assert which, f"a mix of {len(members)} backends after a kill"
+            outcomes.append(which[0])
+            for frame in _frames():
+                res = bpfsys.test_run(fd, frame)
+                assert res.verdict == "XDP_TX"
+                assert str(Ether(res.data)[IP].dst) in members
+            target = "big" if which[0] == "half" else "half"
+        drops = bal.counters().reasons
+        assert drops[Reason.DROP_NO_BACKEND][0] == 0
+        assert sum(v[0] for r, v in drops.items() if r.is_drop) == 0
+    finally:
+        os.close(fd)
+        flood.kill()
+        flood.wait()
+        half_path.unlink()
+    print(f"\nCRASH outcomes after 12 kills: {outcomes}")
+    assert len(set(outcomes)) == 2, "the kills should land both before and after a flip"
+    # The next run recovers cleanly from whatever was left.
+    res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(files["big"]), "--vip", SVC)
+    assert res.returncode == 0, res.stderr
+    assert {b.ip for b in bal.members(key)} == sets["big"]
+
+
+def test_program_detached_or_replaced_outside(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    assert (
+        l4lb("--netns", ns, "map", "-i", dev, "-f", str(DATA / "32_destinations.csv")).returncode
+        == 0
+    )
+    run(["ip", "-n", ns, "link", "set", "dev", dev, "xdp", "off"])
+    doc = json.loads(l4lb("--netns", ns, "stats", "-i", dev, "--once", "--json").stdout)
+    assert doc["mode"] == "detached" and len(doc["backends"]) == 32
+    res = l4lb("--netns", ns, "attach", "-i", dev)
+    assert res.returncode == 0 and "attached" in res.stdout
+    doc = json.loads(l4lb("--netns", ns, "stats", "-i", dev, "--once", "--json").stdout)
+    assert doc["mode"] == "driver" and len(doc["backends"]) == 32, "state survives in the pins"
+    # Someone else's program replaces ours.
+    run(["ip", "-n", ns, "link", "set", "dev", dev, "xdp", "off"])
+    run(
+        [
+            "ip",
+            "-n",
+            ns,
+            "link",
+            "set",
+            "dev",
+            dev,
+            "xdpdrv",
+            "obj",
+            str(ROOT / "bpf/l4lb_pass.o"),
+            "sec",
+            "xdp",
+        ]
+    )
+    res = l4lb("--netns", ns, "attach", "-i", dev)
+    assert res.returncode == 2 and "already runs XDP program id" in res.stderr
+    res = l4lb("--netns", ns, "detach", "-i", dev)
+    assert res.returncode == 0 and "left it alone" in res.stdout
+    assert "xdp" in run(["ip", "-n", ns, "link", "show", dev]).stdout
+
+
+def test_stale_half_made_pins_recover(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    stale = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
+    stale.mkdir(parents=True)
+    res = l4lb("--netns", ns, "attach", "-i", dev)
+    assert res.returncode == 0, res.stderr
+
+
+def test_interface_missing_and_deleted(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    res = l4lb("--netns", ns, "attach", "-i", "nosuch0")
+    assert res.returncode == 2 and "does not exist" in res.stderr
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    run(["ip", "-n", ns, "link", "del", dev])
+    res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    res = l4lb("--netns", ns, "detach", "-i", dev)
+    assert res.returncode in (0, 2) and "Traceback" not in res.stderr
+    shutil.rmtree(f"/sys/fs/bpf/l4lb/{dev}", ignore_errors=True)
+
+
+def test_missing_bpftool_and_objects(wired: tuple[str, str, str], tmp_path: Path) -> None:
+    ns, dev, _ = wired
+    env = dict(os.environ, PATH=str(tmp_path))
+    (tmp_path / "nsenter").symlink_to(shutil.which("nsenter") or "/usr/bin/nsenter")
+    (tmp_path / "mount").symlink_to(shutil.which("mount") or "/usr/bin/mount")
+    res = l4lb("--netns", ns, "attach", "-i", dev, env=env)
+    assert res.returncode == 2 and "bpftool not found" in res.stderr
+    env = dict(os.environ, L4LB_BPF_DIR=str(tmp_path))
+    res = l4lb("--netns", ns, "attach", "-i", dev, env=env)
+    assert res.returncode == 2 and "is not built: run 'make -C bpf'" in res.stderr
+
+
+def test_not_root() -> None:
+    res = l4lb("attach", "-i", "lo", user="nobody")
+    assert res.returncode == 2 and "needs root" in res.stderr
+    res = l4lb("check", str(DATA / "32_destinations.csv"), user="nobody")
+    assert res.returncode == 0, res.stderr
+    assert l4lb("--help", user="nobody").returncode == 0
