@@ -1,0 +1,116 @@
+"""`lab` subcommand: argparse wiring and terminal output, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from l4lb_tui.lab.errors import LabError
+from l4lb_tui.lab.flood import MAX_DURATION
+from l4lb_tui.lab.lab import Lab
+from l4lb_tui.lab.names import DEFAULT_BACKENDS, DEFAULT_PREFIX, MAX_BACKENDS
+from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION
+
+EXIT_ERROR = 2
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    """Add `lab {up,down,status,traffic}` to a CLI's subparsers; returns the `lab` parser.
+
+    Sets `func=run` on the parsed namespace for CLIs that dispatch that way.
+    """
+    lab: argparse.ArgumentParser = subparsers.add_parser(
+        "lab",
+        help="a network in a box: client, balancer and backends in namespaces",
+        description="Build, inspect and drive a lab of network namespaces joined by a bridge.",
+    )
+    lab.set_defaults(func=run)
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="COMMAND")
+
+    def with_prefix(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument(
+            "--prefix",
+            default=DEFAULT_PREFIX,
+            help=f"prefix of every name the lab creates (default {DEFAULT_PREFIX})",
+        )
+        return parser
+
+    up = with_prefix(
+        sub.add_parser("up", help="create the lab (again: completes, changes nothing)")
+    )
+    up.add_argument(
+        "--backends",
+        type=int,
+        default=DEFAULT_BACKENDS,
+        help=f"number of backends, 1-{MAX_BACKENDS} (default {DEFAULT_BACKENDS})",
+    )
+    with_prefix(sub.add_parser("down", help="remove everything the lab made"))
+    status = with_prefix(sub.add_parser("status", help="what exists now"))
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    traffic = with_prefix(sub.add_parser("traffic", help="send traffic from the client to the VIP"))
+    traffic.add_argument(
+        "--flood", action="store_true", help="hping3 UDP and SYN floods instead of requests"
+    )
+    traffic.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help=f"seconds (flood: default 5, at most {MAX_DURATION:g}; "
+        f"requests: a limit, default {DEFAULT_DURATION:g})",
+    )
+    traffic.add_argument(
+        "--count",
+        type=int,
+        default=DEFAULT_COUNT,
+        help=f"UDP and HTTP requests, each (default {DEFAULT_COUNT})",
+    )
+    traffic.add_argument(
+        "--interval", type=float, default=0.0, help="seconds between request rounds (default 0)"
+    )
+    traffic.add_argument("--json", action="store_true", help="machine-readable output")
+    return lab
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out a parsed `lab` command; 0 on success, 2 (one line on stderr) on failure."""
+    try:
+        return _dispatch(args)
+    except LabError as exc:
+        print(f"l4lb lab {args.lab_command}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command: str = args.lab_command
+    if command == "up":
+        lab = Lab(args.prefix, args.backends)
+        lab.up()
+        print(f"destinations: {lab.csv_path}")
+        print(f"namespace:    {lab.lb_ns}")
+        print(f"interface:    {lab.lb_ifname}")
+        print(f"vip:          {lab.vip}")
+        print(f"source:       {lab.outer_saddr}")
+        return 0
+    lab = Lab(args.prefix)
+    if command == "down":
+        lab.down()
+        print(f"lab {lab.prefix}: removed")
+    elif command == "status":
+        status = lab.status()
+        print(status.to_json() if args.json else "\n".join(status.lines()))
+    elif command == "traffic":
+        if args.flood:
+            report = lab.flood(5.0 if args.duration is None else args.duration)
+            print("\n".join(report.lines()))
+        else:
+            duration = DEFAULT_DURATION if args.duration is None else args.duration
+            traffic = lab.traffic(count=args.count, duration=duration, interval=args.interval)
+            print(traffic.to_json() if args.json else "\n".join(traffic.lines()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="l4lb")
+    register(parser.add_subparsers(dest="command", required=True))
+    return run(parser.parse_args(argv))

@@ -1,0 +1,448 @@
+"""The lab as one object: its names, and up / down / status / traffic.
+
+A `Lab` is only names and addresses derived from (prefix, backends); every
+method looks at what the kernel has now, so any process can bring up, use or
+tear down a lab that another one created, and `down` works after any partial
+`up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import netns
+
+from l4lb_tui.lab import names, topology, xdp
+from l4lb_tui.lab.errors import LabError
+from l4lb_tui.lab.flood import FloodReport, flood
+from l4lb_tui.lab.names import Node
+from l4lb_tui.lab.servers import SERVER_MODULE
+from l4lb_tui.lab.status import (
+    LabStatus,
+    LinkStatus,
+    NamespaceStatus,
+    ProcessStatus,
+    XdpStatus,
+)
+from l4lb_tui.lab.tools import python_module, run_in, spawn_in, tool_message
+from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION, TRAFFIC_MODULE, TrafficReport
+
+SERVER_START_TIMEOUT = 15.0
+KILL_GRACE = 2.0
+
+_NO_IPV6 = {
+    # Router solicitations and DAD would otherwise cross the bridge and the
+    # balancer at random moments, blurring every packet count.
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+
+
+def _backend_sysctls(ifname: str) -> dict[str, str]:
+    """DSR backends: hold the VIP on lo without claiming it on the wire."""
+    return {
+        # Answer ARP only for addresses on the asking interface: the VIP on
+        # lo stays the balancer's on the wire.
+        "net.ipv4.conf.all.arp_ignore": "1",
+        # ARP requests name the veth's own address, never the VIP.
+        "net.ipv4.conf.all.arp_announce": "2",
+        # The decapsulated packet is for an address on lo but arrives on the
+        # veth; strict reverse-path filtering would drop it.  The effective
+        # value is the max of "all" and the interface's own.
+        "net.ipv4.conf.all.rp_filter": "0",
+        "net.ipv4.conf.default.rp_filter": "0",
+        "net.ipv4.conf.lo.rp_filter": "0",
+        f"net.ipv4.conf.{ifname}.rp_filter": "0",
+    }
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("must run as root: it creates namespaces and attaches XDP programs")
+
+
+@dataclass(frozen=True, slots=True)
+class Lab:
+    prefix: str = names.DEFAULT_PREFIX
+    backends: int = names.DEFAULT_BACKENDS
+
+    def __post_init__(self) -> None:
+        names.check_prefix(self.prefix)
+        names.check_backends(self.backends)
+
+    # Names and addresses
+
+    @property
+    def switch_ns(self) -> str:
+        return names.switch_ns(self.prefix)
+
+    @property
+    def bridge(self) -> str:
+        return names.bridge(self.prefix)
+
+    @property
+    def client(self) -> Node:
+        return names.client(self.prefix)
+
+    @property
+    def balancer(self) -> Node:
+        return names.balancer(self.prefix)
+
+    @property
+    def backend_nodes(self) -> tuple[Node, ...]:
+        return tuple(names.backend(self.prefix, i) for i in range(1, self.backends + 1))
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.client, self.balancer, *self.backend_nodes)
+
+    @property
+    def lb_ns(self) -> str:
+        return self.balancer.ns
+
+    @property
+    def lb_ifname(self) -> str:
+        return self.balancer.ifname
+
+    @property
+    def vip(self) -> str:
+        return names.VIP
+
+    @property
+    def outer_saddr(self) -> str:
+        return names.OUTER_SADDR
+
+    @property
+    def udp_port(self) -> int:
+        return names.UDP_PORT
+
+    @property
+    def http_port(self) -> int:
+        return names.HTTP_PORT
+
+    @property
+    def state_dir(self) -> Path:
+        return names.state_dir(self.prefix)
+
+    @property
+    def csv_path(self) -> Path:
+        return self.state_dir / "destinations.csv"
+
+    # Running things inside
+
+    def run_in(
+        self, ns: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `argv` in namespace `ns`; LabError with its message if it fails."""
+        return run_in(ns, argv, timeout=timeout, check=check)
+
+    def socket(
+        self, ns: str, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM, proto: int = 0
+    ) -> socket.socket:
+        """A socket living in `ns`, usable from this process and any thread.
+
+        A socket belongs to the namespace it was created in, whoever uses it
+        later: tests hold TCP connections from the client this way.
+        """
+        try:
+            sock: socket.socket = netns.create_socket(ns, family, kind, proto, flags=0)
+            return sock
+        except OSError as exc:
+            raise LabError(f"socket in {ns}: {exc}", tool="netns") from exc
+
+    # Life cycle
+
+    def up(self) -> None:
+        """Create or complete the lab; on an existing one, change nothing that works."""
+        require_root()
+        xdp.build()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._remove_surplus_backends()
+
+        for ns in (self.switch_ns, *(n.ns for n in self.nodes)):
+            topology.ensure_namespace(ns)
+            topology.write_sysctls(ns, _NO_IPV6)
+        topology.ensure_bridge(self.switch_ns, self.bridge)
+        prefixlen = names.SUBNET.prefixlen
+        for node in self.nodes:
+            topology.ensure_veth(self.switch_ns, self.bridge, node)
+            mtu = names.CLIENT_MTU if node == self.client else None
+            topology.configure_node_link(node, prefixlen, mtu)
+
+        for node in self.backend_nodes:
+            topology.write_sysctls(node.ns, _backend_sysctls(node.ifname))
+            topology.add_loopback_address(node.ns, self.vip)
+            self._attach_aux(node.ns, node.ifname, xdp.DECAP_OBJ, xdp.DECAP_PROG)
+            info = topology.link_info(node.ns, node.ifname)
+            if info is None or info.xdp is None:
+                raise LabError(f"{node.ifname} in {node.ns}: decap program did not stay attached")
+            xdp.set_decap_address(info.xdp.prog_id, node.addr)
+        # Trap 1 of LAB-NOTES: XDP_TX from the balancer reaches the bridge
+        # only if this peer runs NAPI, i.e. has an XDP program of its own.
+        self._attach_aux(self.switch_ns, self.balancer.port, xdp.PASS_OBJ, xdp.PASS_PROG)
+        # Trap 2: a veth leaves TCP/UDP checksums partial; once the balancer
+        # rewrites the frame the backend sees a bad checksum.
+        run_in(self.client.ns, ["ethtool", "-K", self.client.ifname, "tx", "off"])
+
+        topology.wait_ready(self.switch_ns, self.nodes)
+        self._start_servers()
+        self._write_destinations()
+
+    def down(self) -> None:
+        """Remove every namespace, process, pin dir and file of this prefix.
+
+        Works from what exists, not from `backends`: an interrupted `up`, or
+        one with more backends, is removed completely.
+        """
+        require_root()
+        found = self._existing_namespaces()
+        _stop_processes(topology.namespace_pids(found))
+        for pin_dir in self._pin_dirs():
+            _remove_tree(pin_dir)
+        for lock in self._lock_files():
+            lock.unlink(missing_ok=True)
+        for ns in found:
+            topology.remove_namespace(ns)
+        # The lab never makes links here; one would only exist if something
+        # else moved it out.  The name pattern is the lab's own, nobody else's.
+        pattern = names.link_re(self.prefix)
+        topology.delete_links(
+            None, [li.name for li in topology.links(None) if pattern.match(li.name)]
+        )
+        _remove_tree(self.state_dir)
+        # Not empty: another lab, or the balancer, still uses it.
+        with contextlib.suppress(OSError):
+            names.STATE_ROOT.rmdir()
+
+    def status(self) -> LabStatus:
+        require_root()
+        found = self._existing_namespaces()
+        pids = topology.namespace_pids(found)
+        return LabStatus(
+            prefix=self.prefix,
+            namespaces=tuple(
+                NamespaceStatus(
+                    name=ns,
+                    links=tuple(_link_status(li) for li in topology.links(ns)),
+                    processes=tuple(_process(pid) for pid in pids.get(ns, [])),
+                )
+                for ns in found
+            ),
+            pin_dirs=tuple(str(p) for p in self._pin_dirs()),
+            csv_path=str(self.csv_path) if self.csv_path.exists() else None,
+        )
+
+    def traffic(
+        self,
+        *,
+        count: int = DEFAULT_COUNT,
+        duration: float = DEFAULT_DURATION,
+        interval: float = 0.0,
+        from_ns: str | None = None,
+        target: str | None = None,
+    ) -> TrafficReport:
+        """Real UDP and HTTP requests, by default from the client to the VIP.
+
+        `count` requests of each kind, `interval` seconds apart, none started
+        after `duration` seconds.
+        """
+        require_root()
+        if count < 1 or duration <= 0 or interval < 0:
+            raise LabError(
+                f"bad traffic bounds: count {count} (at least 1), duration {duration:g} "
+                f"(more than 0), interval {interval:g} (not negative)"
+            )
+        self._require_client()
+        argv = python_module(
+            TRAFFIC_MODULE,
+            "--target", target or self.vip,
+            "--udp-port", str(self.udp_port),
+            "--http-port", str(self.http_port),
+            "--count", str(count),
+            "--duration", str(duration),
+            "--interval", str(interval),
+        )  # fmt: skip
+        # The client stops starting requests after `duration`; the margin
+        # covers its start-up and the last requests' timeouts.
+        done = run_in(from_ns or self.client.ns, argv, timeout=duration + 15)
+        return TrafficReport.from_json(done.stdout)
+
+    def flood(self, duration: float) -> FloodReport:
+        """hping3 UDP and TCP SYN floods from the client to the VIP for `duration` s."""
+        require_root()
+        self._require_client()
+        return flood(
+            self.client.ns, self.client.ifname, self.vip, self.udp_port, self.http_port, duration
+        )
+
+    def destinations(self) -> list[tuple[str, str]]:
+        """(IP, MAC) of every backend, read from the kernel."""
+        return [(b.addr, topology.link_mac(b.ns, b.ifname)) for b in self.backend_nodes]
+
+    # Internals
+
+    def _require_client(self) -> None:
+        if self.client.ns not in topology.namespaces():
+            raise LabError(
+                f"no lab {self.prefix} here (no namespace {self.client.ns}): lab up first"
+            )
+
+    def _existing_namespaces(self) -> list[str]:
+        pattern = names.namespace_re(self.prefix)
+        return [ns for ns in topology.namespaces() if pattern.match(ns)]
+
+    def _pin_dirs(self) -> list[Path]:
+        if not names.PIN_ROOT.is_dir():
+            return []
+        return sorted(p for p in names.PIN_ROOT.glob(f"{self.prefix}-*") if p.is_dir())
+
+    def _lock_files(self) -> list[Path]:
+        """The balancer's per-interface lock files for this lab's links.
+
+        Like the pin dirs, the balancer made them, but for names only this
+        lab uses; nothing holds them once the namespaces' processes are gone.
+        """
+        pattern = names.link_re(self.prefix)
+        return sorted(
+            p for p in names.STATE_ROOT.glob(f"{self.prefix}-*.lock") if pattern.match(p.stem)
+        )
+
+    def _remove_surplus_backends(self) -> None:
+        """A second `up` with fewer backends removes the extra ones."""
+        surplus = []
+        for ns in self._existing_namespaces():
+            index = names.backend_index(self.prefix, ns)
+            if index is not None and index > self.backends:
+                surplus.append(ns)
+        if surplus:
+            _stop_processes(topology.namespace_pids(surplus))
+            for ns in surplus:
+                topology.remove_namespace(ns)
+            # Their bridge ports died with their peers; nothing else to undo.
+
+    def _attach_aux(self, ns: str, ifname: str, obj: Path, prog: str) -> None:
+        info = topology.link_info(ns, ifname)
+        current = info.xdp.prog_id if info and info.xdp else None
+        xdp.attach(ns, ifname, obj, current, prog)
+
+    def _running_servers(self) -> set[str]:
+        """Backends whose server process is alive (by its command line)."""
+        pids = topology.namespace_pids(n.ns for n in self.backend_nodes)
+        running = set()
+        for node in self.backend_nodes:
+            for pid in pids.get(node.ns, []):
+                argv = _process(pid).argv
+                if SERVER_MODULE in argv and node.name in argv:
+                    running.add(node.name)
+        return running
+
+    def _start_servers(self) -> None:
+        running = self._running_servers()
+        starting = []
+        for node in self.backend_nodes:
+            if node.name in running:
+                continue
+            argv = python_module(
+                SERVER_MODULE,
+                "--name", node.name,
+                "--addr", self.vip,
+                "--udp-port", str(self.udp_port),
+                "--http-port", str(self.http_port),
+                "--lab", self.prefix,
+                "--log", str(self.state_dir / f"{node.name}.log"),
+            )  # fmt: skip
+            starting.append((node, argv, spawn_in(node.ns, argv)))
+        # Started together, awaited in turn: each exits as soon as it listens.
+        errors = []
+        for node, argv, proc in starting:
+            try:
+                out, err = proc.communicate(timeout=SERVER_START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                err = f"not listening after {SERVER_START_TIMEOUT:g} s"
+            if proc.returncode != 0 or not out.startswith("ready"):
+                errors.append(f"{node.name}: {tool_message(argv, proc.returncode, out, err)}")
+        if errors:
+            raise LabError("; ".join(errors), tool="servers")
+
+    def _write_destinations(self) -> None:
+        lines = "".join(f"{ip}, {mac}\n" for ip, mac in self.destinations())
+        tmp = self.csv_path.with_suffix(".tmp")
+        tmp.write_text(lines)
+        # Readers (the balancer's `map -f`) never see a half-written file.
+        tmp.replace(self.csv_path)
+
+
+def _link_status(li: topology.LinkInfo) -> LinkStatus:
+    xdp_status = None
+    if li.xdp:
+        prog = xdp.program(li.xdp.prog_id)
+        decap_addr = decap = None
+        if prog.name == xdp.DECAP_PROG:
+            decap_addr, decap = xdp.decap_status(prog)
+        xdp_status = XdpStatus(li.xdp.prog_id, li.xdp.mode, prog.name, decap_addr, decap)
+    return LinkStatus(
+        li.name, li.state, li.mac, li.mtu, li.addresses, xdp_status, li.rx_packets, li.tx_packets
+    )
+
+
+def _process(pid: int) -> ProcessStatus:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        raw = b""
+    return ProcessStatus(pid, tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a))
+
+
+def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie nobody reaps (PID 1 may not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+def _stop_processes(pids: dict[str, list[int]]) -> None:
+    """SIGTERM, then SIGKILL what is left after a grace period.
+
+    Every process must be gone before its namespace is removed: a namespace
+    lives on, invisible, as long as a process is in it.
+    """
+    victims = [pid for group in pids.values() for pid in group if pid != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + KILL_GRACE
+        while victims and time.monotonic() < deadline:
+            for pid in victims:
+                # Reaped if it is our own child; PID 1 may never reap the rest.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            victims = [pid for pid in victims if _alive(pid)]
+            if victims:
+                time.sleep(0.02)
+        if not victims:
+            return
+    raise LabError(f"processes still alive after SIGKILL: {victims}")
+
+
+def _remove_tree(path: Path) -> None:
+    # bpffs unlinks pinned objects like files, so rmtree suits pin dirs too.
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise LabError(f"remove {path}: {exc.strerror}", tool="rm") from exc

@@ -1,0 +1,117 @@
+"""Running the command-line tools the lab needs, inside a namespace or not.
+
+Only for what pyroute2 cannot do (ethtool features, loading XDP objects,
+bpftool, processes inside a namespace).  Argument lists only, never a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from l4lb_tui.lab.errors import LabError
+
+# The directory holding the `l4lb_tui` package: children started with
+# `python -m l4lb_tui.lab...` must import this very tree, wherever the
+# operator's current directory is.
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def in_ns(ns: str, argv: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{_PACKAGE_ROOT}{os.pathsep}{path}" if path else str(_PACKAGE_ROOT)
+    return env
+
+
+def _last_lines(text: str, count: int = 2) -> str:
+    """libbpf ends with a generic "failed to load object"; the line before
+    usually says why, so the tail is kept, on one line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return "; ".join(lines[-count:])
+
+
+def tool_message(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> str:
+    """The tool's own last words on a failure, or its exit status if it said nothing."""
+    said = _last_lines(stderr) or _last_lines(stdout)
+    return said or f"{' '.join(argv)} exited with status {returncode}"
+
+
+# What `ip netns exec` itself says when it cannot run the command at all.
+_NETNS_EXEC_FAILURES = ("Cannot open network namespace", "exec of ")
+
+
+def tool_name(argv: Sequence[str], message: str = "") -> str:
+    """`ip netns exec NS ethtool ...` failed because of ethtool, unless ip
+    could not even enter NS or start it."""
+    if list(argv[:3]) == ["ip", "netns", "exec"] and len(argv) > 4:
+        if message.startswith(_NETNS_EXEC_FAILURES):
+            return "ip"
+        argv = argv[4:]
+    name = Path(argv[0]).name
+    return argv[2] if name.startswith("python") and len(argv) > 2 and argv[1] == "-m" else name
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    timeout: float = 30.0,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run to completion; LabError with the tool's message if it fails."""
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed argv built by the lab, no shell
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=None if env is None else dict(env),
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"not installed ({exc.strerror})", tool=tool_name(argv)) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"no answer after {timeout:g} s", tool=tool_name(argv)) from exc
+    if check and done.returncode != 0:
+        message = tool_message(argv, done.returncode, done.stdout, done.stderr)
+        raise LabError(message, tool=tool_name(argv, message))
+    return done
+
+
+def run_in(
+    ns: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `argv` inside network namespace `ns`, with this tree importable."""
+    return run_tool(in_ns(ns, argv), timeout=timeout, check=check, env=child_env())
+
+
+def spawn_in(ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
+    """Start `argv` inside `ns` without waiting; output is piped back.
+
+    A session of its own, so a Ctrl-C meant for the operator's shell does not
+    reach it before the caller has had the chance to stop it cleanly.
+    """
+    full = in_ns(ns, argv)
+    try:
+        return subprocess.Popen(  # noqa: S603 - fixed argv built by the lab, no shell
+            full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            start_new_session=True,
+        )
+    except FileNotFoundError as exc:
+        raise LabError(f"not installed ({exc.strerror})", tool=tool_name(full)) from exc

@@ -1,0 +1,68 @@
+"""Helpers shared by the lab tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+from pyroute2 import IPRoute, netns
+
+from l4lb_tui.lab.names import PIN_ROOT, STATE_ROOT
+
+
+def require_root() -> None:
+    # A lab test that cannot run is a failure, never a quiet skip.
+    if os.geteuid() != 0:
+        pytest.fail("lab tests build network namespaces and attach XDP: run them as root")
+
+
+def unique_prefix() -> str:
+    """`t` + 4 hex digits: unique per run, and far from the default `l4lb`."""
+    return f"t{secrets.token_hex(2)}"
+
+
+def namespace_inodes(prefix: str) -> set[tuple[int, int]]:
+    """(dev, inode) of the lab's namespaces, to find processes left in them later."""
+    found = set()
+    for name in netns.listnetns():
+        if name.startswith(f"{prefix}-"):
+            st = os.stat(f"/run/netns/{name}")
+            found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def leftovers(prefix: str, inodes: Collection[tuple[int, int]] = ()) -> list[str]:
+    """Everything with the prefix that still exists, described; empty when clean.
+
+    `inodes` (from `namespace_inodes` before teardown) also catches a process
+    still inside a namespace whose name is already gone.
+    """
+    found = [f"namespace {ns}" for ns in netns.listnetns() if ns.startswith(f"{prefix}-")]
+    with IPRoute() as ipr:
+        found += [
+            f"link {name}"
+            for link in ipr.get_links()
+            if str(name := link.get("ifname")).startswith(f"{prefix}-")
+        ]
+    if PIN_ROOT.is_dir():
+        found += [f"pin dir {p}" for p in PIN_ROOT.glob(f"{prefix}-*")]
+    state = STATE_ROOT / f"lab-{prefix}"
+    if state.exists():
+        found.append(f"state dir {state}")
+    found += [f"lock file {p}" for p in STATE_ROOT.glob(f"{prefix}-*")]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            st = os.stat(proc / "ns" / "net")
+        except OSError:
+            continue  # gone meanwhile, or a zombie (no namespace any more)
+        mine = prefix.encode()
+        named = any(arg == mine or arg.startswith(mine + b"-") for arg in cmdline)
+        if named or (st.st_dev, st.st_ino) in inodes:
+            found.append(f"process {proc.name}: {b' '.join(cmdline).decode(errors='replace')}")
+    return found
