@@ -243,7 +243,7 @@ class Balancer:
             )
             self.bpftool.net_attach("offload", staging / "prog", self.ifname)
         except BpfError as exc:
-            self.bpftool.unpin_tree(staging)
+            self.bpftool.unpin_tree(STAGING_ROOT)
             raise BalancerError(
                 f"the kernel refused offload on {self.ifname}: {exc.message}; "
                 "the running state is unchanged"

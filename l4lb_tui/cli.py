@@ -16,6 +16,7 @@ from pathlib import Path
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
 from l4lb_tui.bpf import BpfError
+from l4lb_tui.demo import register as register_demo
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
@@ -26,6 +27,8 @@ from l4lb_tui.destinations import (
     validate_mac,
     validate_weight,
 )
+from l4lb_tui.lab import LabError
+from l4lb_tui.lab.cli import register as register_lab
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.services import parse_service
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
@@ -252,12 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tui", cmd_tui, "open the operator console")
     p.add_argument("-i", "--interface", help="open the dashboard of this interface")
 
-    try:
-        from l4lb_tui.lab.cli import register as register_lab
-    except ImportError:  # pragma: no cover - the lab ships with the product
-        pass
-    else:
-        register_lab(sub)
+    register_lab(sub)
+    register_demo(sub)
     return parser
 
 
@@ -270,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
         return result
     # These messages are complete for the operator: one line, no traceback.
-    except (CliError, BpfError, BalancerError, DestinationError, NetlinkError) as exc:
+    except (CliError, BpfError, BalancerError, DestinationError, NetlinkError, LabError) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

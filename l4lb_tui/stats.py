@@ -113,7 +113,11 @@ def render_text(view: StatsView) -> str:
         f"services: {', '.join(view.services) or 'none'}"
     )
     lines.append("")
+    service = None
     for row in view.rows:
+        if row.service != service and len(view.services) > 1:
+            service = row.service
+            lines.append(f"[Service {service}]")
         drain = "  draining" if row.draining else ""
         lines.append(
             f"{row.number:4d}\t{row.ip:15s}\t{fmt_int(row.rate.pps):>12} pkts/s\t"
