@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
@@ -84,15 +85,6 @@ class LoadResult:
     ring_size: int
     catch_all: bool
     mode: FillMode
-
-
-def _sum_cpus(values: Sequence[bytes]) -> tuple[int, int]:
-    pkts = nbytes = 0
-    for raw in values:
-        p, b = L.unpack_counters(raw)
-        pkts += p
-        nbytes += b
-    return pkts, nbytes
 
 
 class Balancer:
@@ -319,12 +311,22 @@ class Balancer:
             for e in self.bpftool.map_dump(self.map_pin("services"))
         }
 
+    def _read_array(self, name: str) -> bpfsys.ArrayDump:
+        # Large arrays are read with BPF_MAP_LOOKUP_BATCH: bpftool's JSON for
+        # 4096 per-CPU entries costs tens of ms of parsing per poll.
+        try:
+            return bpfsys.read_array(self.map_pin(name))
+        except (bpfsys.BpfSysError, OSError) as exc:
+            raise BalancerError(
+                f"cannot read map {name} of {self.ifname}: {exc} "
+                "(was the balancer detached meanwhile?)"
+            ) from None
+
     def _backends(self) -> dict[int, L.BackendEntry]:
         out = {}
-        for e in self.bpftool.map_dump(self.map_pin("backends")):
-            entry = L.BackendEntry.unpack(e.value)
-            if entry.ip != "0.0.0.0":
-                out[L.unpack_u32(e.key)] = entry
+        for idx, values in enumerate(self._read_array("backends").values()):
+            if values[0][:4] != bytes(4):
+                out[idx] = L.BackendEntry.unpack(values[0])
         return out
 
     def state(self) -> State:
@@ -349,20 +351,19 @@ class Balancer:
 
     def counters(self) -> Counters:
         self.require_loaded()
-        backends = {
-            L.unpack_u32(e.key): _sum_cpus(e.per_cpu or (e.value,))
-            for e in self.bpftool.map_dump(self.map_pin("backend_stats"))
+        stats = self._read_array("backend_stats").summed_u64_pairs()
+        backends = {i: v for i, v in enumerate(stats) if v != (0, 0)}
+        reasons = {
+            L.Reason(i): v
+            for i, v in enumerate(self._read_array("reasons").summed_u64_pairs())
+            if i in L.Reason._value2member_map_
         }
-        reasons = {}
-        for e in self.bpftool.map_dump(self.map_pin("reasons")):
-            idx = L.unpack_u32(e.key)
-            if idx in L.Reason._value2member_map_:
-                reasons[L.Reason(idx)] = _sum_cpus(e.per_cpu or (e.value,))
-        flows = {}
-        for e in self.bpftool.map_dump(self.map_pin("flow_stats")):
-            idx = L.unpack_u32(e.key)
-            if idx in L.FlowStat._value2member_map_:
-                flows[L.FlowStat(idx)] = sum(int.from_bytes(v[:8], "little") for v in e.per_cpu)
+        flow_dump = self._read_array("flow_stats")
+        flows = {
+            L.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
+            for i, values in enumerate(flow_dump.values())
+            if i in L.FlowStat._value2member_map_
+        }
         return Counters(time.monotonic(), backends, reasons, flows)
 
     # -- loading backends ---------------------------------------------------------
@@ -397,8 +398,8 @@ class Balancer:
     ) -> LoadResult:
         live = self._services()
         plan = _Planner(live, self._backends())
-        cmds: list[list[str]] = []
-        flips: list[list[str]] = []
+        cmds: list[str] = []
+        flips: list[str] = []
         used_mode = FillMode.MAGLEV
         used_size = DEFAULT_RING_SIZE
         for key in services:
@@ -417,7 +418,7 @@ class Balancer:
         self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all)])
         return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
 
-    def _config_cmd(self, catch_all: bool) -> list[str]:
+    def _config_cmd(self, catch_all: bool) -> str:
         config = self.config()
         flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
         new = L.Config(config.saddr, config.ifmac, flags, config.mtu)
@@ -547,7 +548,7 @@ class _Planner:
         dests: Sequence[Destination],
         mode: FillMode,
         ring_size: int,
-    ) -> tuple[list[list[str]], list[str]]:
+    ) -> tuple[list[str], str]:
         old = self.live.get(key)
         if old is None:
             svc_id = self._new_svc_id()
@@ -566,7 +567,7 @@ class _Planner:
         indices = [
             current[(d.ip, d.mac)] if (d.ip, d.mac) in current else next(fresh_slots) for d in dests
         ]
-        cmds: list[list[str]] = []
+        cmds: list[str] = []
         backends_pin = bal.map_pin("backends")
         stats_pin = bal.map_pin("backend_stats")
         for d, idx in zip(dests, indices, strict=True):

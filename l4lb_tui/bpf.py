@@ -292,14 +292,15 @@ class Bpftool:
     def map_update(self, pin: Path, key: bytes, value: bytes) -> None:
         self.run(["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)])
 
-    def batch(self, commands: Iterable[Sequence[str]]) -> int:
+    def batch(self, commands: Iterable[str | Sequence[str]]) -> int:
         """Run many commands in one bpftool process; return how many ran.
 
+        A command is a token list, or a line from update_cmd/delete_cmd.
         bpftool stops at the first failing command; the error names it.
         """
         lines = []
         for cmd in commands:
-            lines.append(" ".join(_safe(tok) for tok in cmd))
+            lines.append(cmd if isinstance(cmd, str) else " ".join(_safe(tok) for tok in cmd))
         if not lines:
             return 0
         self.run(["batch", "file", "-"], stdin="\n".join(lines) + "\n")
@@ -318,9 +319,13 @@ class Bpftool:
             raise BpfError(f"cannot remove pins under {path}: {exc.strerror}") from None
 
     @staticmethod
-    def update_cmd(pin: Path, key: bytes, value: bytes) -> list[str]:
-        return ["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)]
+    def update_cmd(pin: Path, key: bytes, value: bytes) -> str:
+        """A batch line.  Built as text: a reload writes thousands of them, and
+        only the path needs checking (the hex comes from bytes)."""
+        return (
+            f"map update pinned {_safe(str(pin))} key hex {key.hex(' ')} value hex {value.hex(' ')}"
+        )
 
     @staticmethod
-    def delete_cmd(pin: Path, key: bytes) -> list[str]:
-        return ["map", "delete", "pinned", str(pin), "key", *_hex(key)]
+    def delete_cmd(pin: Path, key: bytes) -> str:
+        return f"map delete pinned {_safe(str(pin))} key hex {key.hex(' ')}"
