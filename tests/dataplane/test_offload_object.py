@@ -6,9 +6,12 @@ translated program and maps are read back with bpftool.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,32 +26,37 @@ NFP_MAP_TYPES = {"array", "hash"}
 NFP_HELPERS = {"map_lookup_elem", "map_update_elem", "xdp_adjust_head", "__htab_map_lookup_elem"}
 
 
-@pytest.fixture(scope="module")
-def offload_prog() -> Iterator[tuple[Bpftool, dict[str, object]]]:
+@contextlib.contextmanager
+def loaded(obj: str) -> Iterator[tuple[Bpftool, Path, dict[str, Any]]]:
+    """The object loaded for the host and pinned: (bpftool, prog pin, prog info)."""
     tool = Bpftool()
     tool.ensure_bpffs()
-    pin = PIN_ROOT / f"~test-offload-{uuid.uuid4().hex[:6]}"
+    pin = PIN_ROOT / f"~test-{uuid.uuid4().hex[:6]}"
     pin.mkdir(parents=True)
     try:
-        tool.prog_load(bpf_object("l4lb_xdp_offload.o"), pin / "prog", pin / "maps")
-        yield tool, tool.prog_show_pinned(pin / "prog") | {"pin": pin}
+        tool.prog_load(bpf_object(obj), pin / "prog", pin / "maps")
+        yield tool, pin / "prog", tool.prog_show_pinned(pin / "prog")
     finally:
         tool.unpin_tree(pin)
 
 
-def test_offload_maps_are_array_or_hash(offload_prog: tuple[Bpftool, dict[str, object]]) -> None:
-    tool, prog = offload_prog
+@pytest.fixture(scope="module")
+def offload_prog() -> Iterator[tuple[Bpftool, Path, dict[str, Any]]]:
+    with loaded("l4lb_xdp_offload.o") as made:
+        yield made
+
+
+def test_offload_maps_are_array_or_hash(offload_prog: tuple[Bpftool, Path, dict[str, Any]]) -> None:
+    tool, _, prog = offload_prog
     ids = prog["map_ids"]
-    assert isinstance(ids, list) and ids
+    assert ids
     types = {tool.map_show_id(i)["type"] for i in ids}
     assert types <= NFP_MAP_TYPES, f"offload object uses {types - NFP_MAP_TYPES}"
 
 
-def test_offload_helpers_and_atomics(offload_prog: tuple[Bpftool, dict[str, object]]) -> None:
-    tool, prog = offload_prog
-    pin = prog["pin"]
-    insns = tool.prog_dump_xlated(pin / "prog")  # type: ignore[operator]
-    text = [str(i.get("disasm", "")) for i in insns]
+def test_offload_helpers_and_atomics(offload_prog: tuple[Bpftool, Path, dict[str, Any]]) -> None:
+    tool, pin, _ = offload_prog
+    text = [str(i.get("disasm", "")) for i in tool.prog_dump_xlated(pin)]
     calls = {m.group(1) for t in text if (m := re.search(r"call (?:bpf_)?([a-z_]+)", t))}
     assert calls, "expected helper calls in the translated program"
     assert calls <= NFP_HELPERS, f"helpers the NFP does not offer: {calls - NFP_HELPERS}"
@@ -58,22 +66,14 @@ def test_offload_helpers_and_atomics(offload_prog: tuple[Bpftool, dict[str, obje
 
 
 def test_driver_object_uses_per_cpu_counters() -> None:
-    tool = Bpftool()
-    tool.ensure_bpffs()
-    pin = PIN_ROOT / f"~test-driver-{uuid.uuid4().hex[:6]}"
-    pin.mkdir(parents=True)
-    try:
-        tool.prog_load(bpf_object("l4lb_xdp.o"), pin / "prog", pin / "maps")
-        types = {
-            name: tool.map_show_id(i)["type"]
-            for i in tool.prog_show_pinned(pin / "prog")["map_ids"]
-            for name in [tool.map_show_id(i)["name"]]
-        }
+    with loaded("l4lb_xdp.o") as (tool, pin, prog):
+        types = {}
+        for map_id in prog["map_ids"]:
+            info = tool.map_show_id(map_id)
+            types[info["name"]] = info["type"]
         assert types["backend_stats"] == "percpu_array"
         assert types["reasons"] == "percpu_array"
-        xlated = tool.prog_dump_xlated(pin / "prog")
+        xlated = tool.prog_dump_xlated(pin)
         assert not [i for i in xlated if "lock " in str(i.get("disasm", ""))], (
             "the driver build must not make shared atomic writes"
         )
-    finally:
-        tool.unpin_tree(pin)
