@@ -1,0 +1,522 @@
+"""One interface's balancer: live rates, per-backend sparklines, a chart, and
+every change the operator makes (mode, load, add/edit/delete, undo, save).
+
+Polling follows Dolphie: a thread worker samples, posts the result, the UI
+renders and only then re-arms the timer, so polls never overlap and a slow
+bpftool never piles up; nothing is polled while paused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Input
+from textual.worker import Worker, WorkerState
+
+from l4lb_tui.balancer import Backend, Counters, State
+from l4lb_tui.console import (
+    ConsoleBackend,
+    ConsoleError,
+    ConsoleSettings,
+    Sample,
+    save_csv,
+    service_spec,
+)
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.rates import fmt_int, share
+from l4lb_tui.screens import edits
+from l4lb_tui.screens.confirm import ConfirmScreen
+from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
+from l4lb_tui.screens.load import LoadRequest, LoadScreen
+from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.screens.palette import PaletteCommand, from_bindings
+from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.stats import BackendRow, StatsView, build_view
+from l4lb_tui.widgets.chart import ThroughputChart
+from l4lb_tui.widgets.header import DashboardHeader
+from l4lb_tui.widgets.history import RateHistory
+from l4lb_tui.widgets.sparkline import sparkline
+from l4lb_tui.widgets.status import StatusLine
+from l4lb_tui.widgets.tables import BackendTable, Cell
+
+UNDO_DEPTH = 20
+SPARK_WIDTH = 30
+
+
+def backend_cells(row: BackendRow, total_pps: float, spark: str) -> tuple[Cell, ...]:
+    weight: Cell = str(row.weight)
+    if row.weight == 0:
+        weight = Text("0 drain", style="yellow", justify="right")
+    return (
+        str(row.number),
+        row.service,
+        row.ip,
+        row.mac,
+        weight,
+        fmt_int(row.rate.pps),
+        fmt_int(row.rate.bps),
+        f"{share(row.rate.pps, total_pps) * 100:.1f}%",
+        spark,
+    )
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", tooltip="back to the interfaces (or clear the filter)"),
+        Binding("slash", "filter", "Filter", tooltip="filter backends by IP, MAC or service"),
+        Binding("a", "add", "Add", tooltip="add a backend to the highlighted service"),
+        Binding("e", "edit", "Edit", tooltip="edit the highlighted backend (also Enter)"),
+        Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),
+        Binding("u", "undo", "Undo", tooltip="undo the last change (add, edit, delete, load)"),
+        Binding("m", "mode", "Mode", tooltip="attach, detach, or switch driver/generic/offload"),
+        Binding("l", "load", "Load CSV", tooltip="load a destinations CSV into services"),
+        Binding("s", "save", "Save CSV", tooltip="save the highlighted service's backends"),
+        Binding("p", "pause", "Pause", tooltip="pause or resume the live updates"),
+    ]
+
+    DEFAULT_CSS = """
+    DashboardScreen #filter { display: none; }
+    DashboardScreen #filter.-shown { display: block; }
+    DashboardScreen BackendTable { height: 1fr; }
+    DashboardScreen ThroughputChart { height: 14; }
+    """
+
+    paused: reactive[bool] = reactive(False)
+    filter_text: reactive[str] = reactive("")
+    busy: reactive[bool] = reactive(False)  # a write to the balancer is running
+
+    @dataclass
+    class Polled(Message):
+        seq: int  # which poll this answers; only the latest is rendered
+        sample: Sample | None
+        error: str = ""
+
+    @dataclass
+    class Written(Message):
+        message: str
+        ok: bool
+        change: edits.Change | None = None
+        undo: bool = False
+
+    def __init__(self, backend: ConsoleBackend, ifname: str, settings: ConsoleSettings) -> None:
+        super().__init__()
+        self.backend = backend
+        self.ifname = ifname
+        self.settings = settings
+        self.state: State | None = None
+        self.view: StatsView | None = None
+        self.history = RateHistory()
+        self.undo_stack: list[edits.Change] = []
+        self.csv_path: Path | None = None
+        self._prev: Counters | None = None
+        self._where: dict[str, tuple[ServiceKey, Backend]] = {}
+        self._timer: Timer | None = None
+        self._poll_seq = 0
+        self._dirty = False
+        self.stale = False  # the last poll failed: the figures shown are old
+
+    def compose(self) -> ComposeResult:
+        yield DashboardHeader()
+        yield Input(placeholder="filter backends: IP, MAC or service…", id="filter")
+        yield BackendTable(id="backends")
+        yield ThroughputChart()
+        yield StatusLine()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.ifname
+        self.query_one(BackendTable).focus()
+        self._redraw()
+        self.poll_now()
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        found = from_bindings(self.BINDINGS)
+        for mode in ("driver", "generic", "offload"):
+            found.append(
+                PaletteCommand(
+                    f"Attach in {mode} mode",
+                    f"attach or switch {self.ifname}",
+                    f"set_mode('{mode}')",
+                )
+            )
+        found.append(PaletteCommand("Detach", f"detach from {self.ifname} (asks first)", "detach"))
+        return found
+
+    # -- polling --------------------------------------------------------------
+
+    def poll_now(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._poll_seq += 1
+        self._poll(self._poll_seq)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def _poll(self, seq: int) -> None:
+        try:
+            sample = self.backend.sample(self.ifname)
+        except ConsoleError as exc:
+            self.post_message(self.Polled(seq, None, str(exc)))
+            return
+        self.post_message(self.Polled(seq, sample))
+
+    @on(Polled)
+    def _polled(self, message: Polled) -> None:
+        if message.seq != self._poll_seq:
+            # Superseded by a poll_now (after a write): its answer re-arms the
+            # timer, so only one chain of polls ever runs.
+            return
+        self.stale = message.sample is None
+        if message.sample is None:
+            self.query_one(StatusLine).show([message.error], error=True)
+            self._show_header()
+        else:
+            self._ingest(message.sample)
+            self.query_one(StatusLine).show(message.sample.notes)
+            if self.is_active:
+                self._redraw()
+            else:
+                self._dirty = True  # a modal is open: render when it closes
+        self._rearm()
+
+    def _ingest(self, sample: Sample) -> None:
+        cur = sample.counters
+        if sample.state is None or cur is None:
+            self.state = self.view = self._prev = None
+            self.history.clear()
+            self._where = {}
+            self.undo_stack.clear()
+            return
+        if self._prev is not None and cur.taken_at <= self._prev.taken_at:
+            return  # a late answer from an older poll
+        self.state = sample.state
+        self.view = build_view(sample.state, self._prev, cur)
+        if self._prev is not None:
+            self.history.add(self.view)
+        self._prev = cur
+        self._where = {
+            str(b.index): (svc.key, b) for svc in sample.state.services for b in svc.backends
+        }
+
+    def _rearm(self) -> None:
+        if self._timer is not None:  # never two timers: one chain of polls
+            self._timer.stop()
+            self._timer = None
+        if self.settings.poll_interval is not None and not self.paused and self.is_attached:
+            self._timer = self.set_timer(self.settings.poll_interval, self.poll_now)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        # Not an operator error but a bug: say so on screen, keep working.
+        error = f"internal error in {event.worker.group}: {event.worker.error!r}"
+        self.query_one(StatusLine).show([error], error=True)
+        if event.worker.group == "poll":
+            self._rearm()
+        elif event.worker.group == "write":
+            self.busy = False
+
+    def on_screen_resume(self) -> None:
+        if self._dirty:
+            self._redraw()
+
+    # -- rendering ------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        self._dirty = False
+        self._show_header()
+        table = self.query_one(BackendTable)
+        if self.view is None:
+            table.sync([])
+        else:
+            wanted = self.filter_text.lower()
+            total, peak = self.view.total.pps, self.history.peak
+            table.sync(
+                [
+                    (
+                        str(row.index),
+                        backend_cells(
+                            row,
+                            total,
+                            sparkline(self.history.series(row.index), SPARK_WIDTH, 60, peak),
+                        ),
+                    )
+                    for row in self.view.rows
+                    if not wanted or wanted in f"{row.ip} {row.mac} {row.service}".lower()
+                ]
+            )
+        self.query_one(ThroughputChart).show_history(self.history)
+
+    def _show_header(self) -> None:
+        header = self.query_one(DashboardHeader)
+        header.show_view(self.ifname, self.view, self.paused, self.stale and self.view is not None)
+
+    def watch_paused(self) -> None:
+        if self.is_mounted:
+            self._show_header()
+
+    def watch_filter_text(self) -> None:
+        if self.is_mounted:
+            self._redraw()
+
+    # -- selection helpers -------------------------------------------------
+
+    def _selected(self) -> tuple[ServiceKey, Backend] | None:
+        key = self.query_one(BackendTable).current_key
+        return self._where.get(key) if key else None
+
+    def _target_service(self) -> ServiceKey | None:
+        """The highlighted row's service, else the only one there is."""
+        picked = self._selected()
+        if picked:
+            return picked[0]
+        if self.state and len(self.state.services) == 1:
+            return self.state.services[0].key
+        return None
+
+    def _need_balancer(self) -> bool:
+        if self.state is None:
+            self.notify(
+                f"no balancer on {self.ifname}: press m to attach one",
+                severity="warning",
+                markup=False,
+            )
+            return False
+        return True
+
+    # -- writing (one at a time, in a thread) ----------------------------------
+
+    def _start(
+        self, job: Callable[[], tuple[str, edits.Change | None]], undo: bool = False
+    ) -> None:
+        if self.busy:
+            self.notify(
+                "still applying the previous change; try again", severity="warning", markup=False
+            )
+            return
+        self.busy = True
+        self._write(job, undo)
+
+    def _run(self, operation: Callable[[], str]) -> None:
+        """An operation with nothing to undo (mode, detach, save)."""
+        self._start(lambda: (operation(), None))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="write")
+    def _write(self, job: Callable[[], tuple[str, edits.Change | None]], undo: bool) -> None:
+        try:
+            message, change = job()
+        except ConsoleError as exc:
+            self.post_message(self.Written(str(exc), ok=False))
+            return
+        self.post_message(self.Written(message, True, change, undo))
+
+    @on(Written)
+    def _written(self, message: Written) -> None:
+        self.busy = False
+        if message.ok:
+            self.notify(message.message, title=self.ifname, markup=False)
+            if message.change is not None:
+                if message.undo:
+                    self.undo_stack.pop()
+                else:
+                    self.undo_stack = [*self.undo_stack, message.change][-UNDO_DEPTH:]
+        else:
+            self.notify(
+                message.message, title="refused", severity="error", timeout=12, markup=False
+            )
+        self.poll_now()
+
+    def apply(self, plan: edits.Plan, undo: bool = False) -> None:
+        """Plan against the kernel's lists of this moment, then reload each service."""
+        ifname = self.ifname
+
+        def job() -> tuple[str, edits.Change]:
+            try:
+                change = plan(self.backend.state(ifname))
+            except ValueError as exc:
+                raise ConsoleError(str(exc)) from None
+            try:
+                done = [self.backend.load(ifname, [e.key], list(e.after)) for e in change.edits]
+            except ConsoleError as exc:
+                raise ConsoleError(f"{change.summary}: {exc}") from None
+            # The façade's own words only when they add something (the catch-all warning).
+            extra = [d.split(" — ", 1)[1] for d in done if " — " in d]
+            return " — ".join([change.summary, *extra[:1]]), change
+
+        self._start(job, undo)
+
+    # -- actions ----------------------------------------------------------------
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown"):
+            box.value = ""
+            box.remove_class("-shown")
+            self.query_one(BackendTable).focus()
+            return
+        self.dismiss()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one(BackendTable).focus()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            if self._timer is not None:
+                self._timer.stop()
+            self.notify("updates paused: p resumes", markup=False)
+        else:
+            self.poll_now()
+
+    def action_mode(self) -> None:
+        current = self.state.mode if self.state else ""
+        screen = ModeScreen(self.ifname, current, self.state is not None)
+        self.app.push_screen(screen, self._mode_chosen)
+
+    def _mode_chosen(self, choice: str | None) -> None:
+        if choice == "detach":
+            self.action_detach()
+        elif choice:
+            self.action_set_mode(choice)
+
+    def action_set_mode(self, mode: str) -> None:
+        self._run(lambda: self.backend.attach(self.ifname, mode))
+
+    def action_detach(self) -> None:
+        if not self._need_balancer():
+            return
+        question = (
+            f"Detach the balancer from {self.ifname}? Traffic is no longer balanced and its "
+            "maps and counters are removed. Undo cannot bring them back."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run(lambda: self.backend.detach(self.ifname))
+
+        self.app.push_screen(ConfirmScreen("Detach", question), answered)
+
+    def action_load(self) -> None:
+        if not self._need_balancer():
+            return
+        key = self._target_service()
+        start = self.csv_path or self.settings.start_dir
+        spec = service_spec(key) if key else ""
+        self.app.push_screen(LoadScreen(self.ifname, start, spec), self._load_chosen)
+
+    def _load_chosen(self, request: LoadRequest | None) -> None:
+        if request is None:
+            return
+        self.csv_path = request.path
+        self.apply(lambda state: edits.load(state, request.services, request.dests))
+
+    def _taken(self) -> dict[ServiceKey, frozenset[str]]:
+        if self.state is None:
+            return {}
+        return {s.key: frozenset(b.ip for b in s.backends) for s in self.state.services}
+
+    def action_add(self) -> None:
+        if not self._need_balancer():
+            return
+        key = self._target_service()
+        request = EditorRequest(
+            title=f"Add a backend on {self.ifname}",
+            service_spec=service_spec(key) if key else "",
+            taken=self._taken(),
+        )
+        screen = EditorScreen(request, self.backend.neighbour_mac)
+        self.app.push_screen(screen, self._added)
+
+    def _added(self, result: EditorResult | None) -> None:
+        if result is not None:
+            self.apply(lambda state: edits.add(state, result.services, result.dest))
+
+    def action_edit(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            self.notify("no backend highlighted", severity="warning", markup=False)
+            return
+        key, be = picked
+        request = EditorRequest(
+            title=f"Edit backend {be.ip} of {key}",
+            service_spec=None,
+            fixed_service=key,
+            ip=be.ip,
+            mac=be.mac,
+            weight=be.weight,
+            taken={key: frozenset(self._taken().get(key, frozenset()) - {be.ip})},
+        )
+        screen = EditorScreen(request, self.backend.neighbour_mac)
+        self.app.push_screen(screen, lambda result: self._edited(key, be.ip, result))
+
+    @on(DataTable.RowSelected, "#backends")
+    def _row_chosen(self) -> None:
+        self.action_edit()
+
+    def _edited(self, key: ServiceKey, old_ip: str, result: EditorResult | None) -> None:
+        if result is not None:
+            self.apply(lambda state: edits.edit(state, key, old_ip, result.dest))
+
+    def action_delete(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            self.notify("no backend highlighted", severity="warning", markup=False)
+            return
+        key, be = picked
+        question = f"Remove {be.ip} ({be.mac}) from {key}? u undoes it."
+        if len(edits.members(self.state, key)) == 1:
+            question += " It is the service's last backend: its traffic will be dropped."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.apply(lambda state: edits.delete(state, key, be.ip))
+
+        self.app.push_screen(ConfirmScreen("Delete backend", question), answered)
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("nothing to undo", severity="warning", markup=False)
+            return
+        # Undo puts back the lists recorded with the change.
+        inverse = self.undo_stack[-1].inverse()
+        self.apply(lambda _state: inverse, undo=True)
+
+    def action_save(self) -> None:
+        key = self._target_service()
+        if key is None:
+            self.notify(
+                "no service to save: load or add backends first", severity="warning", markup=False
+            )
+            return
+        count = len(edits.members(self.state, key))
+        default = self.csv_path or self.settings.start_dir / f"{self.ifname}-backends.csv"
+        ifname = self.ifname
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.csv_path = path
+                # What the kernel holds when saving, not the last poll's copy.
+                self._run(lambda: save_csv(path, edits.members(self.backend.state(ifname), key)))
+
+        self.app.push_screen(SaveScreen(str(key), count, default), chosen)

@@ -1,0 +1,271 @@
+"""Add or edit one backend, validated as you type.
+
+The MAC the kernel's neighbour table holds for the typed IP is offered as a
+suggestion (→ or ctrl+n accepts it).  The lookup goes through the façade in
+a thread, so a slow netlink answer never stalls typing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.suggester import SuggestionReady
+from textual.widgets import Button, Input, Label, Static
+
+from l4lb_tui.console import ConsoleError, parse_service_specs
+from l4lb_tui.destinations import Destination, validate_ip, validate_mac, validate_weight
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.widgets.inputs import (
+    IpValidator,
+    NeighbourSuggester,
+    mac_validator,
+    services_validator,
+    weight_validator,
+)
+
+
+@dataclass(frozen=True)
+class EditorRequest:
+    title: str
+    service_spec: str | None  # editable spec (add); None: the service is fixed (edit)
+    fixed_service: ServiceKey | None = None
+    ip: str = ""
+    mac: str = ""
+    weight: int = 1
+    # Each service's backend IPs, so a duplicate is refused while typing.
+    taken: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EditorResult:
+    services: tuple[ServiceKey, ...]
+    dest: Destination
+
+
+CATCH_ALL_WARNING = (
+    "blank = catch-all: ALL TCP and UDP traffic arriving on the interface is balanced"
+)
+
+
+class EditorScreen(ModalScreen[EditorResult | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "submit", "Apply", tooltip="apply (Enter in any field does too)"),
+        Binding("ctrl+n", "use_neighbour", "Use neighbour MAC"),
+    ]
+
+    DEFAULT_CSS = """
+    EditorScreen { align: center middle; }
+    EditorScreen > Vertical {
+        width: 84; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    EditorScreen Label { margin-top: 1; }
+    EditorScreen .hint { color: $text-muted; height: auto; }
+    EditorScreen .error { color: $error; height: auto; }
+    EditorScreen .warning { color: $warning; height: auto; }
+    EditorScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    EditorScreen Button { margin-left: 2; }
+    """
+
+    @dataclass
+    class NeighbourFound(Message):
+        ip: str
+        mac: str | None
+        error: str = ""
+
+    def __init__(self, request: EditorRequest, lookup: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.request = request
+        self.lookup = lookup
+        self.suggester = NeighbourSuggester()
+        self.ip_validator = IpValidator(self._taken_for(request.service_spec))
+
+    def _keys(self, spec: str | None) -> list[ServiceKey]:
+        if spec is None:
+            return [self.request.fixed_service] if self.request.fixed_service else []
+        try:
+            return parse_service_specs(spec)
+        except ValueError:
+            return []
+
+    def _taken_for(self, spec: str | None) -> set[str]:
+        taken: set[str] = set()
+        for key in self._keys(spec):
+            taken |= self.request.taken.get(key, frozenset())
+        return taken
+
+    def compose(self) -> ComposeResult:
+        req = self.request
+        with Vertical():
+            yield Static(Text(req.title, style="bold"))
+            if req.service_spec is not None:
+                yield Label("Service (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
+                yield Input(req.service_spec, validators=[services_validator()], id="service")
+                yield Static(classes="warning", id="service-note")
+            yield Label("IP address", markup=False)
+            yield Input(req.ip, placeholder="10.0.0.11", validators=[self.ip_validator], id="ip")
+            yield Static(classes="error", id="ip-error")
+            yield Label("MAC address", markup=False)
+            yield Input(
+                req.mac,
+                placeholder="aa:bb:cc:dd:ee:ff",
+                validators=[mac_validator()],
+                suggester=self.suggester,
+                id="mac",
+            )
+            yield Static(classes="hint", id="mac-hint")
+            yield Label("Weight (0 drains the backend: no new flows)", markup=False)
+            yield Input(str(req.weight), validators=[weight_validator()], id="weight")
+            yield Static(classes="error", id="weight-error")
+            with Horizontal():
+                yield Button("Apply (ctrl+s)", variant="primary", id="apply")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        first = "#service" if self.request.service_spec is not None else "#ip"
+        self.query_one(first, Input).focus()
+        if self.request.service_spec is not None:
+            self._service_note(self.request.service_spec)
+        if self.request.ip:
+            self._look_up(self.request.ip)
+
+    # -- live validation ----------------------------------------------------------
+
+    def _service_note(self, spec: str) -> None:
+        note = CATCH_ALL_WARNING if not spec.strip() else ""
+        try:
+            parse_service_specs(spec)
+        except ValueError as exc:
+            note = str(exc)
+        self.query_one("#service-note", Static).update(Text(note))
+
+    @on(Input.Changed, "#service")
+    def _service_changed(self, event: Input.Changed) -> None:
+        self._service_note(event.value)
+        self.ip_validator.taken = self._taken_for(event.value)
+        ip = self.query_one("#ip", Input)
+        if ip.value:
+            self._show_error("#ip-error", ip.validate(ip.value))
+
+    @on(Input.Changed, "#ip")
+    def _ip_changed(self, event: Input.Changed) -> None:
+        self._show_error("#ip-error", event.validation_result)
+        self.suggester.mac = None
+        self.query_one("#mac-hint", Static).update("")
+        try:
+            ip = validate_ip(event.value)
+        except ValueError:
+            return
+        self._look_up(ip)
+
+    @on(Input.Changed, "#mac")
+    def _mac_changed(self, event: Input.Changed) -> None:
+        if event.value and event.validation_result and not event.validation_result.is_valid:
+            self.query_one("#mac-hint", Static).update(
+                Text(event.validation_result.failure_descriptions[0], style="red")
+            )
+        elif self.suggester.mac:
+            self._offer(self.suggester.mac)
+        else:
+            self.query_one("#mac-hint", Static).update("")
+
+    @on(Input.Changed, "#weight")
+    def _weight_changed(self, event: Input.Changed) -> None:
+        self._show_error("#weight-error", event.validation_result)
+
+    def _show_error(self, where: str, result: object) -> None:
+        descriptions = getattr(result, "failure_descriptions", [])
+        self.query_one(where, Static).update(Text(descriptions[0] if descriptions else ""))
+
+    # -- neighbour table ------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="neighbour")
+    def _look_up(self, ip: str) -> None:
+        try:
+            self.post_message(self.NeighbourFound(ip, self.lookup(ip)))
+        except ConsoleError as exc:
+            self.post_message(self.NeighbourFound(ip, None, str(exc)))
+
+    @on(NeighbourFound)
+    def _found(self, message: NeighbourFound) -> None:
+        if message.ip != self.query_one("#ip", Input).value.strip():
+            return  # the operator has typed on since
+        hint = self.query_one("#mac-hint", Static)
+        if message.error:
+            hint.update(Text(f"neighbour table unreadable: {message.error}"))
+            return
+        self.suggester.mac = message.mac
+        if message.mac is None:
+            hint.update(Text(f"{message.ip} is not in the neighbour table: type its MAC"))
+        else:
+            self._offer(message.mac)
+            self._suggest_now()
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self) -> None:
+        self._suggest_now()
+
+    def _suggest_now(self) -> None:
+        # An empty Input only asks its suggester after a keystroke, and drops
+        # the suggestion when focused: offer the MAC as soon as it has focus.
+        mac = self.query_one("#mac", Input)
+        if mac.has_focus and not mac.value and self.suggester.mac:
+            mac.post_message(SuggestionReady(mac.value, self.suggester.mac))
+
+    def _offer(self, mac: str) -> None:
+        current = self.query_one("#mac", Input).value.strip().lower()
+        if current == mac:
+            text = f"matches the neighbour table ({mac})"
+        else:
+            text = f"neighbour table: {mac} — press → or ctrl+n to use it"
+        self.query_one("#mac-hint", Static).update(Text(text))
+
+    def action_use_neighbour(self) -> None:
+        if self.suggester.mac:
+            mac = self.query_one("#mac", Input)
+            mac.value = self.suggester.mac
+            mac.cursor_position = len(mac.value)
+
+    # -- submit -----------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#apply")
+    def action_submit(self) -> None:
+        result = self._result()
+        if result is not None:
+            self.dismiss(result)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def _result(self) -> EditorResult | None:
+        """The result, or None after pointing at the first invalid field."""
+        inputs = [i for i in self.query(Input) if i.id in {"service", "ip", "mac", "weight"}]
+        for box in inputs:
+            outcome = box.validate(box.value)
+            if outcome is not None and not outcome.is_valid:
+                box.focus()
+                self.notify(outcome.failure_descriptions[0], severity="error", markup=False)
+                return None
+        spec = self.request.service_spec
+        keys = self._keys(spec)
+        if not keys:
+            self.notify("no service to put the backend in", severity="error", markup=False)
+            return None
+        dest = Destination(
+            validate_ip(self.query_one("#ip", Input).value),
+            validate_mac(self.query_one("#mac", Input).value),
+            validate_weight(self.query_one("#weight", Input).value),
+        )
+        return EditorResult(tuple(keys), dest)

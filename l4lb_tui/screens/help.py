@@ -1,0 +1,123 @@
+"""`?`: every key of every screen, read from their BINDINGS so it never drifts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from l4lb_tui.screens.confirm import ConfirmScreen
+from l4lb_tui.screens.dashboard import DashboardScreen
+from l4lb_tui.screens.editor import EditorScreen
+from l4lb_tui.screens.interfaces import InterfacesScreen
+from l4lb_tui.screens.load import LoadScreen
+from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.widgets.tables import KeyTable
+
+KEY_NAMES = {
+    "escape": "Esc",
+    "enter": "Enter",
+    "slash": "/",
+    "question_mark": "?",
+    "up": "↑",
+    "down": "↓",
+    "right": "→",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+}
+
+# Keys the console gets from Textual's own widgets, worth a line of their own.
+WIDGET_KEYS: Sequence[BindingType] = (
+    Binding("up,down", "", "move the highlight (j/k too)"),
+    Binding("pageup,pagedown", "", "move a page"),
+    Binding("enter", "", "open / edit the highlighted row"),
+    Binding("tab", "", "next field or button"),
+    Binding("right", "", "accept a suggestion (path, neighbour MAC)"),
+    Binding("ctrl+p", "", "command palette: every action by name"),
+)
+
+
+def key_label(key: str) -> str:
+    return " ".join(KEY_NAMES.get(k, k) for k in key.split(","))
+
+
+def sections(app_bindings: Iterable[BindingType]) -> list[tuple[str, list[Binding]]]:
+    def described(bindings: Iterable[BindingType]) -> list[Binding]:
+        return [b for b in bindings if isinstance(b, Binding) and b.description]
+
+    return [
+        ("Everywhere", described(app_bindings)),
+        ("Interfaces", described(InterfacesScreen.BINDINGS)),
+        ("Dashboard", described(DashboardScreen.BINDINGS)),
+        ("Tables and lists", described([*KeyTable.BINDINGS, *WIDGET_KEYS])),
+        ("Mode", described(ModeScreen.BINDINGS)),
+        ("Load destinations", described(LoadScreen.BINDINGS)),
+        ("Backend editor", described(EditorScreen.BINDINGS)),
+        ("Questions", described(ConfirmScreen.BINDINGS)),
+    ]
+
+
+def help_table(app_bindings: Iterable[BindingType]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
+    table.add_column("key", style="bold cyan", width=16, no_wrap=True)
+    table.add_column("does")
+    for title, bindings in sections(app_bindings):
+        table.add_row(Text(title, style="bold underline"), Text(""))
+        for b in bindings:
+            text = b.description
+            if b.tooltip and b.tooltip != b.description:
+                text = f"{b.description}: {b.tooltip}"
+            table.add_row(Text(key_label(b.key)), Text(text))
+        table.add_row("", "")
+    return table
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark", "dismiss(None)", "Close"),
+        Binding("j", "scroll('down')", "Down", show=False),
+        Binding("k", "scroll('up')", "Up", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen VerticalScroll {
+        width: 100; height: 90%; padding: 0 2;
+        border: thick $primary; background: $surface;
+        border-title-style: bold;
+    }
+    """
+
+    def __init__(self, app_bindings: Iterable[BindingType]) -> None:
+        super().__init__()
+        self.app_bindings = list(app_bindings)
+
+    def compose(self) -> ComposeResult:
+        scroll = VerticalScroll()
+        scroll.border_title = "l4lb console — keys (Esc closes)"
+        with scroll:
+            yield Static(
+                Text(
+                    "q leaves the console; the balancer keeps running in the kernel.\n"
+                    "Changes are hitless reloads of one service's backend list; u undoes.\n",
+                    style="italic",
+                )
+            )
+            yield Static(help_table(self.app_bindings))
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
+
+    def action_scroll(self, direction: str) -> None:
+        scroll = self.query_one(VerticalScroll)
+        if direction == "down":
+            scroll.scroll_down()
+        else:
+            scroll.scroll_up()

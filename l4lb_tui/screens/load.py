@@ -1,0 +1,221 @@
+"""Pick a destinations CSV, preview it, then apply it or cancel.
+
+Nothing reaches the balancer before Apply, and Apply stays disabled while the
+file has any error: an invalid file changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
+
+from l4lb_tui.console import Preview, parse_service_specs, preview_csv
+from l4lb_tui.destinations import Destination
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.screens.editor import CATCH_ALL_WARNING
+from l4lb_tui.widgets.inputs import PathSuggester, services_validator
+from l4lb_tui.widgets.tables import KeyTable, num
+
+PREVIEW_ROWS = 200  # enough to eyeball; the count line gives the total
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    path: Path
+    services: tuple[ServiceKey, ...]
+    dests: tuple[Destination, ...]
+
+
+class PreviewTable(KeyTable):
+    """Destinations when the file is good, its errors (with line numbers) when not."""
+
+    def show(self, preview: Preview | None) -> None:
+        self.clear(columns=True)
+        result = preview.result if preview else None
+        if result is None:
+            return
+        if result.errors:
+            self.add_column("Line", key="line", width=6)
+            self.add_column("Problem", key="problem", width=90)
+            for err in result.errors[:PREVIEW_ROWS]:
+                self.add_row(num(str(err.line)), Text(err.message, style="red"))
+            return
+        self.add_column("#", key="n", width=5)
+        self.add_column("IP", key="ip", width=15)
+        self.add_column("MAC", key="mac", width=17)
+        self.add_column("Weight", key="weight", width=6)
+        for n, d in enumerate(result.destinations[:PREVIEW_ROWS], start=1):
+            self.add_row(num(str(n)), Text(d.ip), Text(d.mac), num(str(d.weight)))
+
+
+class CsvTree(DirectoryTree):
+    """Only directories and CSV-ish files: fewer wrong picks."""
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".") and (p.is_dir() or p.suffix in {".csv", ".txt", ""})
+        ]
+
+
+class LoadScreen(Screen[LoadRequest | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel", tooltip="leave without loading anything"),
+        Binding("ctrl+s", "apply", "Apply", tooltip="load the previewed file into the services"),
+        Binding("ctrl+t", "focus_tree", "Files", tooltip="browse files"),
+    ]
+
+    DEFAULT_CSS = """
+    LoadScreen #title { height: 1; padding: 0 1; background: $primary; }
+    LoadScreen #body { height: 1fr; }
+    LoadScreen CsvTree { width: 42; border: round $primary-darken-2; }
+    LoadScreen #right { padding: 0 1; }
+    LoadScreen #summary { height: auto; margin: 1 0 0 0; text-style: bold; }
+    LoadScreen #summary.-bad { color: $error; }
+    LoadScreen #summary.-good { color: $success; }
+    LoadScreen #services-note { height: auto; color: $warning; }
+    LoadScreen PreviewTable { height: 1fr; }
+    LoadScreen #buttons { height: auto; align-horizontal: right; }
+    LoadScreen Button { margin-left: 2; }
+    """
+
+    @dataclass
+    class Previewed(Message):
+        preview: Preview
+
+    def __init__(self, ifname: str, start: Path, services_spec: str = "") -> None:
+        super().__init__()
+        self.ifname = ifname
+        self.start = start
+        self.services_spec = services_spec
+        self.preview: Preview | None = None
+
+    def compose(self) -> ComposeResult:
+        folder = self.start if self.start.is_dir() else self.start.parent
+        path = "" if self.start.is_dir() else str(self.start)
+        yield Static(Text(f"Load destinations into {self.ifname}"), id="title")
+        with Horizontal(id="body"):
+            yield CsvTree(folder)
+            with Vertical(id="right"):
+                yield Label(
+                    "CSV file (IP, MAC[, WEIGHT]) — → completes, Enter previews", markup=False
+                )
+                yield Input(path, placeholder=f"{folder}/…", suggester=PathSuggester(), id="path")
+                yield Label("Services (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
+                yield Input(self.services_spec, validators=[services_validator()], id="services")
+                yield Static(id="services-note")
+                yield Static("pick a file to preview it", id="summary")
+                yield PreviewTable(id="preview")
+                with Horizontal(id="buttons"):
+                    yield Button("Apply (ctrl+s)", variant="primary", id="apply", disabled=True)
+                    yield Button("Cancel (Esc)", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._services_note(self.services_spec)
+        box = self.query_one("#path", Input)
+        box.focus()
+        if box.value:
+            self._read(Path(box.value))
+
+    # -- file and preview ------------------------------------------------------------
+
+    @on(DirectoryTree.FileSelected)
+    def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
+        self.query_one("#path", Input).value = str(event.path)
+        self._read(event.path)
+
+    @on(Input.Submitted, "#path")
+    def _path_entered(self, event: Input.Submitted) -> None:
+        path = Path(event.value.strip()).expanduser()
+        if path.is_dir():
+            self.query_one(CsvTree).path = path
+            return
+        self._read(path)
+
+    @on(Input.Changed, "#path")
+    def _path_changed(self) -> None:
+        # Whatever was previewed no longer matches the path shown.
+        self.preview = None
+        self._update_apply()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
+    def _read(self, path: Path) -> None:
+        self.post_message(self.Previewed(preview_csv(path)))
+
+    @on(Previewed)
+    def _previewed(self, message: Previewed) -> None:
+        if Path(self.query_one("#path", Input).value.strip()).expanduser() != message.preview.path:
+            return  # the operator picked another file meanwhile
+        self.preview = message.preview
+        summary = self.query_one("#summary", Static)
+        summary.update(Text(f"{message.preview.path.name}: {message.preview.summary}"))
+        summary.set_class(not message.preview.ok, "-bad")
+        summary.set_class(message.preview.ok, "-good")
+        self.query_one(PreviewTable).show(message.preview)
+        self._update_apply()
+
+    # -- services ------------------------------------------------------------------
+
+    def _services(self) -> list[ServiceKey] | None:
+        try:
+            return parse_service_specs(self.query_one("#services", Input).value)
+        except ValueError:
+            return None
+
+    def _services_note(self, spec: str) -> None:
+        note = CATCH_ALL_WARNING if not spec.strip() else "other services stay as they are"
+        try:
+            parse_service_specs(spec)
+        except ValueError as exc:
+            note = str(exc)
+        self.query_one("#services-note", Static).update(Text(note))
+
+    @on(Input.Changed, "#services")
+    def _services_changed(self, event: Input.Changed) -> None:
+        self._services_note(event.value)
+        self._update_apply()
+
+    @on(Input.Submitted, "#services")
+    def _services_entered(self) -> None:
+        self.action_apply()
+
+    # -- apply / cancel --------------------------------------------------------------
+
+    def _ready(self) -> LoadRequest | None:
+        keys = self._services()
+        if self.preview is None or not self.preview.ok or self.preview.result is None or not keys:
+            return None
+        return LoadRequest(self.preview.path, tuple(keys), self.preview.result.destinations)
+
+    def _update_apply(self) -> None:
+        self.query_one("#apply", Button).disabled = self._ready() is None
+
+    @on(Button.Pressed, "#apply")
+    def action_apply(self) -> None:
+        request = self._ready()
+        if request is None:
+            self.notify(
+                "nothing to apply: pick a file without errors", severity="warning", markup=False
+            )
+            return
+        self.dismiss(request)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_focus_tree(self) -> None:
+        self.query_one(CsvTree).focus()

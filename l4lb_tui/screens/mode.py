@@ -1,0 +1,69 @@
+"""Pick how the balancer runs: driver, generic or offload XDP, or detach."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from l4lb_tui.widgets.options import KeyOptionList
+
+CHOICES = (
+    ("driver", "Driver", "native XDP in the NIC driver (fastest)"),
+    ("generic", "Generic", "XDP on the kernel's skb path (any interface)"),
+    ("offload", "Offload", "run on the NIC itself (needs an offload-capable NIC)"),
+)
+
+
+class ModeScreen(ModalScreen[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+    ]
+
+    DEFAULT_CSS = """
+    ModeScreen { align: center middle; }
+    ModeScreen > Vertical {
+        width: 76; height: auto; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    ModeScreen OptionList { height: auto; margin-top: 1; }
+    """
+
+    def __init__(self, ifname: str, current: str, loaded: bool) -> None:
+        super().__init__()
+        self.ifname = ifname
+        self.current = current
+        self.loaded = loaded
+
+    def compose(self) -> ComposeResult:
+        now = self.current or ("loaded, not attached" if self.loaded else "no balancer")
+        options = []
+        for key, name, text in CHOICES:
+            mark = "  (current)" if key == self.current else ""
+            options.append(Option(Text.assemble((f"{name:<8}", "bold"), f" {text}{mark}"), id=key))
+        options.append(
+            Option(
+                Text.assemble(("Detach  ", "bold"), " stop balancing and remove the pins…"),
+                id="detach",
+                disabled=not self.loaded,
+            )
+        )
+        with Vertical():
+            yield Static(Text(f"XDP mode of {self.ifname} (now: {now})", style="bold"))
+            yield KeyOptionList(*options)
+
+    def on_mount(self) -> None:
+        opts = self.query_one(KeyOptionList)
+        keys = [c[0] for c in CHOICES]
+        opts.highlighted = keys.index(self.current) if self.current in keys else 0
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)

@@ -1,0 +1,65 @@
+"""The command palette's provider: every action of the screen it opened on.
+
+Commands come from the screens' own BINDINGS (plus a few parameterised ones a
+screen adds), so a new key is in the palette without anyone listing it twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+
+@dataclass(frozen=True, slots=True)
+class PaletteCommand:
+    name: str
+    help: str
+    action: str  # run on the screen the palette was opened from ("app." reaches the app)
+
+
+def from_bindings(bindings: Iterable[BindingType], prefix: str = "") -> list[PaletteCommand]:
+    found = []
+    for binding in bindings:
+        if isinstance(binding, Binding) and binding.description and binding.show:
+            help_text = binding.tooltip or binding.description
+            found.append(PaletteCommand(binding.description, help_text, prefix + binding.action))
+    return found
+
+
+APP_COMMANDS = (
+    PaletteCommand("Help", "list every key of the console", "app.help"),
+    PaletteCommand("Quit", "leave the console; the balancer keeps running", "app.quit"),
+)
+
+
+class ConsoleCommands(Provider):
+    def _listing(self) -> list[PaletteCommand]:
+        screen = self.screen
+        own = getattr(screen, "palette_commands", None)
+        listed = list(own()) if callable(own) else []
+        names = {c.name for c in listed}
+        return listed + [c for c in APP_COMMANDS if c.name not in names]
+
+    async def _run(self, target: Screen[object], action: str) -> None:
+        await target.run_action(action)
+
+    async def discover(self) -> Hits:
+        for cmd in self._listing():
+            yield DiscoveryHit(cmd.name, partial(self._run, self.screen, cmd.action), help=cmd.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for cmd in self._listing():
+            score = matcher.match(f"{cmd.name} {cmd.help}")
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(cmd.name),
+                    partial(self._run, self.screen, cmd.action),
+                    help=cmd.help,
+                )

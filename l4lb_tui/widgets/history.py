@@ -1,0 +1,55 @@
+"""The last minute of rates, per backend and in total (Dolphie keeps deques too)."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from l4lb_tui.stats import StatsView
+
+SPAN = 60  # samples kept: one a second
+
+
+class RateHistory:
+    def __init__(self, span: int = SPAN) -> None:
+        self.span = span
+        self.total_pps: deque[float] = deque(maxlen=span)
+        self.total_bps: deque[float] = deque(maxlen=span)
+        self.backends: dict[int, deque[float]] = {}
+        self.labels: dict[int, str] = {}
+        self._peak = 0.0
+
+    def clear(self) -> None:
+        self.total_pps.clear()
+        self.total_bps.clear()
+        self.backends.clear()
+        self.labels.clear()
+        self._peak = 0.0
+
+    def add(self, view: StatsView) -> None:
+        seen = set()
+        for row in view.rows:
+            seen.add(row.index)
+            self.backends.setdefault(row.index, deque(maxlen=self.span)).append(row.rate.pps)
+            self.labels[row.index] = row.ip
+        for gone in set(self.backends) - seen:
+            del self.backends[gone]
+            self.labels.pop(gone, None)
+        self.total_pps.append(view.total.pps)
+        self.total_bps.append(view.total.bps)
+        self._peak = max((max(d) for d in self.backends.values() if d), default=0.0)
+
+    @property
+    def peak(self) -> float:
+        """The highest per-backend rate in the window: the sparklines' common top."""
+        return self._peak
+
+    def series(self, index: int) -> list[float]:
+        return list(self.backends.get(index, ()))
+
+    def top(self, count: int) -> list[tuple[str, list[float]]]:
+        """The `count` busiest backends now (ties by slot), with their series."""
+        ranked = sorted(
+            (i for i, d in self.backends.items() if d and d[-1] > 0),
+            key=lambda i: (-self.backends[i][-1], i),
+        )
+        return [(self.labels[i], list(self.backends[i])) for i in ranked[:count]]

@@ -1,0 +1,89 @@
+"""Validators and suggesters for the console's inputs, over the pure parsers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from pathlib import Path
+
+from textual.suggester import Suggester
+from textual.validation import ValidationResult, Validator
+
+from l4lb_tui.console import parse_service_specs
+from l4lb_tui.destinations import validate_ip, validate_mac, validate_weight
+
+
+class ParserValidator(Validator):
+    """Valid when the parser accepts the text; its ValueError is the message."""
+
+    def __init__(self, parse: Callable[[str], object], allow_blank: bool = False) -> None:
+        super().__init__()
+        self.parse = parse
+        self.allow_blank = allow_blank
+
+    def validate(self, value: str) -> ValidationResult:
+        if self.allow_blank and not value.strip():
+            return self.success()
+        try:
+            self.parse(value)
+        except ValueError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+class IpValidator(ParserValidator):
+    """A unicast IPv4 address that is not already a backend of the service."""
+
+    def __init__(self, taken: Collection[str] = ()) -> None:
+        super().__init__(self._check)
+        self.taken = set(taken)
+
+    def _check(self, value: str) -> None:
+        ip = validate_ip(value)
+        if ip in self.taken:
+            raise ValueError(f"{ip} is already a backend of this service")
+
+
+def mac_validator() -> ParserValidator:
+    return ParserValidator(validate_mac)
+
+
+def weight_validator() -> ParserValidator:
+    return ParserValidator(validate_weight)
+
+
+def services_validator() -> ParserValidator:
+    return ParserValidator(parse_service_specs, allow_blank=True)
+
+
+class NeighbourSuggester(Suggester):
+    """Offers the MAC the kernel's neighbour table holds for the typed IP."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=False)
+        self.mac: str | None = None
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if self.mac and self.mac.startswith(value.lower()):
+            return self.mac
+        return None
+
+
+class PathSuggester(Suggester):
+    """Completes the last path component (accept with → like a shell's Tab)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        folder, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
+        try:
+            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
+        except OSError:
+            return None
+        for name in names:
+            if name.startswith(stem) and name != stem and not name.startswith("."):
+                return value + name[len(stem) :]
+        return None

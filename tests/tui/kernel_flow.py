@@ -1,0 +1,256 @@
+"""Console flows against the real kernel, run as a child process in a namespace.
+
+    python tests/tui/kernel_flow.py FLOW NETNS IFNAME PEER WORKDIR
+
+The process enters the namespace first, before anything can start a thread
+(threads keep the namespace they were born in), then drives the real
+console (RealBackend: bpftool and netlink) with Pilot, from the keyboard.
+Any failed check raises: the parent test reads the exit code and output.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from l4lb_tui.netlink import enter_netns
+
+if __name__ == "__main__":
+    enter_netns(sys.argv[2])  # before the imports below: textual may start threads
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+from tui_support import SIZE, dashboard, settle
+
+from l4lb_tui.app import ConsoleApp
+from l4lb_tui.console import ConsoleSettings, RealBackend
+from l4lb_tui.destinations import parse_text
+from l4lb_tui.netlink import Netlink
+from l4lb_tui.screens.dashboard import DashboardScreen
+from l4lb_tui.screens.editor import EditorScreen
+from l4lb_tui.widgets.tables import BackendTable, LinkTable
+
+NEIGHBOUR_IP = "10.0.0.99"
+NEIGHBOUR_MAC = "02:00:00:00:00:99"
+PIN_ROOT = Path("/sys/fs/bpf/l4lb")
+
+
+def step(text: str) -> None:
+    print(f"step: {text}", flush=True)
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        raise AssertionError(what)
+
+
+def rows(pilot: Pilot[object]) -> dict[str, tuple[int, str, str, int]]:
+    """IP -> (slot, service, MAC, weight), as the kernel's maps hold them now."""
+    state = dashboard(pilot).state
+    check(state is not None, "no balancer state")
+    assert state is not None
+    return {
+        b.ip: (b.index, str(s.key), b.mac, b.weight) for s in state.services for b in s.backends
+    }
+
+
+def notices(pilot: Pilot[object]) -> list[str]:
+    return [n.message for n in pilot.app._notifications]
+
+
+async def edit_flow(ifname: str, workdir: Path) -> None:
+    app = ConsoleApp(
+        RealBackend(),
+        None,
+        ConsoleSettings(poll_interval=None, links_interval=None, start_dir=workdir),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        step("interfaces: filter and pick")
+        links = app.screen.query_one(LinkTable)
+        check(links.row_count >= 3, f"expected lo and the veth pair, got {links.row_count}")
+        await pilot.press("slash", *ifname, "enter", "enter")
+        await settle(pilot)
+        check(isinstance(app.screen, DashboardScreen), "Enter did not open the dashboard")
+        check(dashboard(pilot).state is None, "a balancer already runs here")
+
+        step("attach in driver mode")
+        await pilot.press("m", "enter")
+        await settle(pilot)
+        state = dashboard(pilot).state
+        check(state is not None and state.mode == "driver", f"not attached: {notices(pilot)}")
+
+        step("offload is refused with the kernel's words, nothing changes")
+        await pilot.press("m", "j", "j", "enter")
+        await settle(pilot)
+        check(any("Invalid argument" in n for n in notices(pilot)), f"{notices(pilot)}")
+        state = dashboard(pilot).state
+        check(state is not None and state.mode == "driver", "offload refusal changed the mode")
+
+        step("load a CSV into a service")
+        await pilot.press("l", *str(workdir / "32_destinations.csv"), "enter")
+        await settle(pilot)
+        services = app.screen.query_one("#services", Input)
+        services.value = "10.0.0.4:8080/tcp"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        before = rows(pilot)
+        check(len(before) == 32, f"{len(before)} backends after load: {notices(pilot)}")
+        check(app.screen.query_one(BackendTable).row_count == 32, "table does not show 32")
+
+        step("edit a backend's weight: every slot stays")
+        await pilot.press("j", "j", "e")
+        editor = app.screen
+        check(isinstance(editor, EditorScreen), "e did not open the editor")
+        ip = editor.query_one("#ip", Input).value
+        weight = editor.query_one("#weight", Input)
+        weight.value = ""
+        weight.focus()
+        await pilot.press("7", "enter")
+        await settle(pilot)
+        after = rows(pilot)
+        check(after[ip][3] == 7, f"weight not written: {after[ip]}")
+        check(
+            {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()},
+            "an edit moved backends to other slots",
+        )
+
+        step("delete a backend, undo, delete again")
+        await pilot.press("d", "y")
+        await settle(pilot)
+        check(len(rows(pilot)) == 31 and ip not in rows(pilot), "delete did not remove it")
+        await pilot.press("u")
+        await settle(pilot)
+        check(ip in rows(pilot), "undo did not bring it back")
+        await pilot.press("d", "y")
+        await settle(pilot)
+        check(len(rows(pilot)) == 31, "second delete failed")
+
+        step("add a backend with the MAC offered by the neighbour table")
+        await pilot.press("a", "tab", *NEIGHBOUR_IP)
+        await settle(pilot)
+        hint = str(app.screen.query_one("#mac-hint").render())
+        check(NEIGHBOUR_MAC in hint, f"neighbour MAC not offered: {hint!r}")
+        await pilot.press("tab", "right", "ctrl+s")
+        await settle(pilot)
+        check(rows(pilot)[NEIGHBOUR_IP][2] == NEIGHBOUR_MAC, "added backend missing")
+
+        step("save the list as CSV")
+        target = workdir / "saved.csv"
+        await pilot.press("s")
+        box = app.screen.query_one(Input)
+        box.value = str(target)
+        await pilot.press("enter")
+        await settle(pilot)
+        parsed = parse_text(target.read_text())
+        check(not parsed.errors and len(parsed.destinations) == 32, "saved file is wrong")
+
+        step("switch to generic and back, then detach")
+        await pilot.press("m", "j", "enter")
+        await settle(pilot)
+        state = dashboard(pilot).state
+        check(state is not None and state.mode == "generic", f"{notices(pilot)}")
+        await pilot.press("m", "k", "enter")  # the list opens on the current mode
+        await settle(pilot)
+        state = dashboard(pilot).state
+        check(state is not None and state.mode == "driver", f"{notices(pilot)}")
+        await pilot.press("m", "j", "j", "j", "enter", "y")
+        await settle(pilot)
+        check(dashboard(pilot).state is None, f"still attached after detach: {notices(pilot)}")
+        check(not (PIN_ROOT / ifname).exists(), "pins left behind")
+        await pilot.press("q")
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+def _frame(dst_mac: bytes, src_mac: bytes, sport: int) -> bytes:
+    payload = b"x" * 18
+    udp = struct.pack("!HHHH", sport, 9000, 8 + len(payload), 0) + payload
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        1,
+        0,
+        64,
+        17,
+        0,
+        socket.inet_aton("10.0.0.2"),
+        socket.inet_aton("10.0.0.4"),
+    )
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    return dst_mac + src_mac + b"\x08\x00" + ip + udp
+
+
+def _send(peer: str, src: str, dst_mac: str, stop: threading.Event) -> None:
+    """UDP to the VIP from the peer end, about 2,000 frames a second."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((peer, 0))
+        frames = [
+            _frame(bytes.fromhex(dst_mac.replace(":", "")), bytes.fromhex(src.replace(":", "")), p)
+            for p in range(20000, 20064)
+        ]
+        while not stop.is_set():
+            for frame in frames:
+                sock.send(frame)
+            time.sleep(0.03)
+
+
+async def running_flow(ifname: str, peer: str, macs: tuple[str, str]) -> None:
+    """The balancer was started by the CLI: the console shows it and its rates."""
+    app = ConsoleApp(RealBackend(), ifname, ConsoleSettings(None, None, Path.cwd()))
+    stop = threading.Event()
+    sender = threading.Thread(target=_send, args=(peer, *macs, stop), daemon=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        step("existing balancer: backends from the pinned maps")
+        table = app.screen.query_one(BackendTable)
+        check(table.row_count == 32, f"{table.row_count} rows")
+        check(dashboard(pilot).state is not None, "no state")
+        sender.start()
+        try:
+            for _ in range(3):
+                await asyncio.sleep(1.0)
+                dashboard(pilot).poll_now()
+                await settle(pilot)
+        finally:
+            stop.set()
+            sender.join()
+        view = dashboard(pilot).view
+        check(view is not None and view.total.pps > 500, f"no live rate: {view and view.total}")
+        assert view is not None
+        busy = [r for r in view.rows if r.rate.pps > 0]
+        check(len(busy) > 8, f"traffic reached only {len(busy)} backends")
+        header = str(app.screen.query_one("DashboardHeader").render())
+        check("pkts/s" in header and "10.0.0.4:9000/udp" in header, header)
+        step(f"live: {view.total.pps:,.0f} pkts/s over {len(busy)} backends")
+        await pilot.press("q")
+
+
+def main() -> None:
+    flow, _ns, ifname, peer, workdir = sys.argv[1:6]
+    if flow == "edit":
+        asyncio.run(edit_flow(ifname, Path(workdir)))
+    elif flow == "running":
+        # /sys is the host's, so ask netlink; and before the event loop runs,
+        # as pyroute2's synchronous socket refuses to start inside one.
+        macs = (Netlink().link(peer).mac, Netlink().link(ifname).mac)
+        asyncio.run(running_flow(ifname, peer, macs))
+    else:
+        raise SystemExit(f"unknown flow {flow}")
+    print("flow: ok", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The façade's pure helpers, the edit plans, the history, and RealBackend's errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from tui_support import DATA
+
+from l4lb_tui import layout as L
+from l4lb_tui.app import main
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.console import (
+    DEMO_SERVICE,
+    ConsoleError,
+    FakeBackend,
+    RealBackend,
+    parse_service_specs,
+    preview_csv,
+    save_csv,
+    service_spec,
+)
+from l4lb_tui.destinations import Destination
+from l4lb_tui.screens import edits
+from l4lb_tui.stats import build_view
+from l4lb_tui.widgets.history import RateHistory
+from l4lb_tui.widgets.sparkline import sparkline
+
+A = Destination("10.0.1.1", "00:15:4d:00:01:01")
+B = Destination("10.0.1.2", "00:15:4d:00:01:02", 3)
+
+
+@pytest.mark.parametrize("spec", ["10.0.0.4:8080/tcp", "10.0.0.4/udp", "10.9.9.9:53/udp"])
+def test_service_spec_round_trips(spec: str) -> None:
+    [key] = parse_service_specs(spec)
+    assert service_spec(key) == spec
+
+
+def test_service_specs() -> None:
+    assert parse_service_specs("  ") == [L.CATCH_ALL]
+    assert service_spec(L.CATCH_ALL) == ""
+    keys = parse_service_specs("10.0.0.4:80, 10.0.0.4:80/tcp 10.0.0.5:53/udp")
+    assert [str(k) for k in keys] == ["10.0.0.4:80/tcp", "10.0.0.4:80/udp", "10.0.0.5:53/udp"]
+    with pytest.raises(ValueError, match="not an IPv4 address"):
+        parse_service_specs("10.0.0.4:80, nope")
+
+
+def test_save_csv_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    target.chmod(0o600)
+    message = save_csv(target, [A, B])
+    assert message == f"saved 2 backends to {target}"
+    assert target.read_text() == "10.0.1.1, 00:15:4d:00:01:01, 1\n10.0.1.2, 00:15:4d:00:01:02, 3\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    save_csv(target, [A])
+    assert target.read_text() == "10.0.1.1, 00:15:4d:00:01:01\n"  # the seed's two columns
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_save_csv_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConsoleError, match="is a directory"):
+        save_csv(tmp_path, [A])
+    with pytest.raises(ConsoleError, match="cannot write"):
+        save_csv(tmp_path / "missing" / "out.csv", [A])
+
+
+def test_preview(tmp_path: Path) -> None:
+    good = preview_csv(DATA / "32_destinations.csv")
+    assert good.ok and good.summary == "32 destinations, no errors"
+    bad = preview_csv(DATA / "bad_destinations.csv")
+    assert not bad.ok and bad.result is not None
+    assert [e.line for e in bad.result.errors] == [3, 5, 7, 8]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("# nothing\n")
+    assert preview_csv(empty).summary == "no destinations in file"
+    huge = tmp_path / "huge.csv"
+    lines = [f"10.1.{i // 250}.{i % 250 + 1}, 02:00:00:00:00:01" for i in range(L.MAX_BACKENDS + 1)]
+    huge.write_text("\n".join(lines))
+    assert "at most 4,096" in preview_csv(huge).summary
+    missing = preview_csv(tmp_path / "none.csv")
+    assert missing.result is None and "no such file" in missing.summary
+
+
+def test_sparkline() -> None:
+    assert sparkline([], 4, 8, 1) == "    "
+    assert sparkline([0, 8], 4, 8, 8) == "   ▅"  # two samples a character: their mean
+    assert sparkline([8, 8], 4, 8, 8) == "   █"
+    assert sparkline([8] * 8, 4, 8, 8) == "████"
+    assert sparkline([0] * 8, 4, 8, 0) == "▁▁▁▁"
+    assert len(sparkline(range(100), 30, 60, 100)) == 30
+
+
+def test_history_tracks_and_forgets_backends() -> None:
+    fake = FakeBackend.demo(4)
+    history = RateHistory(span=5)
+    prev = None
+    for _ in range(7):
+        sample = fake.sample("lb0")
+        assert sample.state is not None and sample.counters is not None
+        history.add(build_view(sample.state, prev, sample.counters))
+        prev = sample.counters
+    assert len(history.total_pps) == 5 and set(history.backends) == {0, 1, 2, 3}
+    assert history.peak == max(max(d) for d in history.backends.values())
+    assert [label for label, _ in history.top(2)] == [
+        label for label, _ in sorted(history.top(4), key=lambda t: -t[1][-1])[:2]
+    ]
+    fake.load("lb0", [DEMO_SERVICE], [A])
+    sample = fake.sample("lb0")
+    assert sample.state is not None and sample.counters is not None
+    history.add(build_view(sample.state, prev, sample.counters))
+    assert set(history.backends) == {0}
+
+
+def test_edit_plans() -> None:
+    fake = FakeBackend.demo(2)
+    state = fake.sample("lb0").state
+    added = edits.add(state, [DEMO_SERVICE], B.__class__("10.0.1.9", "00:15:4d:00:01:09"))
+    assert [d.ip for d in added.edits[0].after] == ["10.0.1.1", "10.0.1.2", "10.0.1.9"]
+    assert added.inverse().edits[0].after == added.edits[0].before
+    with pytest.raises(ValueError, match="already a backend"):
+        edits.add(state, [DEMO_SERVICE], A)
+    changed = edits.edit(state, DEMO_SERVICE, "10.0.1.2", B)
+    assert changed.edits[0].after[1] == B
+    with pytest.raises(ValueError, match="nothing changed"):
+        edits.edit(state, DEMO_SERVICE, "10.0.1.1", A)
+    gone = edits.delete(state, DEMO_SERVICE, "10.0.1.1")
+    assert [d.ip for d in gone.edits[0].after] == ["10.0.1.2"]
+    new = edits.load(state, [L.CATCH_ALL], [A])
+    assert new.edits[0].before == () and new.summary.startswith("load 1 backends")
+
+
+def test_real_backend_reports_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = RealBackend(bpftool=Bpftool(binary="/nonexistent/bpftool"))
+    assert any("not found" in p for p in real.environment_problems())
+    with pytest.raises(ConsoleError, match="does not exist"):
+        real.sample("nosuchlink0")
+    assert any(row.link.ifname == "lo" for row in real.links())
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert any("not root" in p for p in real.environment_problems())
+    with pytest.raises(ConsoleError, match="needs root"):
+        real.attach("lo", "driver")
+
+
+def test_main_rejects_a_missing_namespace(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--netns", "l4lb-no-such-ns"])
+    assert done.value.code == 2
+    assert "does not exist" in capsys.readouterr().err

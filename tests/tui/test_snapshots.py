@@ -1,0 +1,67 @@
+"""Snapshots on frozen data at a fixed size: no clocks, no random, no absolute paths.
+
+Regenerate with `pytest tests/tui/test_snapshots.py --snapshot-update` and look
+at the report (or the SVGs) before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from tui_support import SIZE, make_app, polls, settle
+
+from l4lb_tui.console import FakeBackend
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _relative_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Paths on screen are relative to tests/tui, so a checkout anywhere matches.
+    monkeypatch.chdir(HERE)
+
+
+def test_interfaces_screen(snap_compare: object, fake: FakeBackend) -> None:
+    app = make_app(fake, None, Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)  # type: ignore[operator]
+
+
+def test_dashboard_with_sparklines_and_chart(snap_compare: object, fake: FakeBackend) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 61)  # a full minute of history
+        await pilot.press("j", "j")
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
+
+
+def test_backend_editor(snap_compare: object, fake: FakeBackend) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 3)
+        await pilot.press("a", "tab", *"10.0.1.200", "tab")
+        await settle(pilot)
+        await pilot.press("tab", "backspace", *"70000")
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
+
+
+def test_csv_preview_with_errors(snap_compare: object, fake: FakeBackend) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await settle(pilot)
+        await pilot.press("l", *"data/bad_destinations.csv", "enter")
+        await settle(pilot)
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
+
+
+def test_help_screen(snap_compare: object, fake: FakeBackend) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 2)
+        await pilot.press("question_mark")
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
