@@ -19,7 +19,7 @@ from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
 from l4lb_tui.lock import LockedError, interface_lock
-from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
+from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
 
@@ -169,6 +169,13 @@ class Balancer:
     def link(self) -> LinkInfo:
         return self.netlink.link(self.ifname)
 
+    def _link_exists(self) -> bool:
+        try:
+            self.link()
+        except NetlinkError:
+            return False
+        return True
+
     # -- attach / detach ----------------------------------------------------
 
     def attach(self, mode: str = "driver", saddr: str | None = None) -> str:
@@ -282,7 +289,15 @@ class Balancer:
             return self._detach()
 
     def _detach(self) -> str:
-        current = self.attachment()
+        try:
+            current = self.attachment()
+        except BpfError:
+            if self._link_exists():
+                raise
+            # The interface is gone, and its program with it: only the pins
+            # are left to clean.
+            self.bpftool.unpin_tree(self.pin_dir)
+            return f"{self.ifname} no longer exists; removed its pins"
         if not self.is_loaded():
             if current is not None:
                 raise BalancerError(

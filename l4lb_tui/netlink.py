@@ -93,14 +93,18 @@ def validate_ifname(name: str) -> str:
     return name
 
 
-def _driver(ifname: str, kind: str) -> str:
+def _driver(ifname: str, kind: str, in_other_netns: bool) -> str:
     # Virtual links have no device driver in sysfs; their kind names them.
     if kind:
         return kind
+    # /sys shows this process's namespace: for another one it would name
+    # the driver of a host link that merely shares the name.
+    if in_other_netns:
+        return ""
     try:
-        return Path(f"/sys/class/net/{ifname}/device/driver").resolve().name
+        return Path(f"/sys/class/net/{ifname}/device/driver").resolve(strict=True).name
     except OSError:
-        return kind
+        return ""
 
 
 def _xdp(msg: Any) -> tuple[str, int]:
@@ -112,7 +116,7 @@ def _xdp(msg: Any) -> tuple[str, int]:
     return _XDP_ATTACHED.get(attached, str(attached)), int(prog_id)
 
 
-def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
+def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -> LinkInfo:
     ifname = str(msg.get("ifname"))
     linkinfo = msg.get("IFLA_LINKINFO")
     kind = str(linkinfo.get("IFLA_INFO_KIND") or "") if linkinfo else ""
@@ -126,7 +130,7 @@ def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
         state=str(msg.get("operstate") or "UNKNOWN"),
         admin_up=bool(msg["flags"] & 1),
         kind=kind,
-        driver=_driver(ifname, kind),
+        driver=_driver(ifname, kind, in_other_netns),
         xdp_mode=mode,
         xdp_prog_id=prog_id,
         ipv4=tuple(addrs.get(index, [])),
@@ -134,7 +138,11 @@ def _link(msg: Any, addrs: dict[int, list[str]]) -> LinkInfo:
 
 
 class Netlink:
-    """Links of this process's network namespace, or of a named one."""
+    """Links of this process's network namespace, or of a named one.
+
+    pyroute2's IPRoute is synchronous and refuses to run inside a running
+    asyncio loop: call it from a thread (the console's workers do).
+    """
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
@@ -154,7 +162,7 @@ class Netlink:
         try:
             with self._ipr() as ipr:
                 addrs = self._addrs(ipr)
-                return [_link(m, addrs) for m in ipr.get_links()]
+                return [_link(m, addrs, bool(self.netns)) for m in ipr.get_links()]
         except _PyrouteNetlinkError as exc:
             raise NetlinkError(f"listing links: {exc.args[-1]}") from None
 
@@ -166,7 +174,7 @@ class Netlink:
                 if not found:
                     raise NetlinkError(f"interface {ifname} does not exist")
                 addrs = self._addrs(ipr)
-                return _link(ipr.get_links(found[0])[0], addrs)
+                return _link(ipr.get_links(found[0])[0], addrs, bool(self.netns))
         except _PyrouteNetlinkError as exc:
             raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
 
