@@ -128,6 +128,7 @@ def test_sigkill_during_reload_leaves_old_or_new_set(wired: tuple[str, str, str]
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     rng = random.Random(11)
     fd = bpfsys.obj_get(bal.prog_pin)
@@ -175,7 +176,8 @@ def test_sigkill_during_reload_leaves_old_or_new_set(wired: tuple[str, str, str]
         assert sum(v[0] for r, v in drops.items() if r.is_drop) == 0
     finally:
         os.close(fd)
-        flood.kill()
+        # The whole group: killing `ip netns exec` alone would orphan hping3.
+        os.killpg(flood.pid, signal.SIGKILL)
         flood.wait()
         half_path.unlink()
     print(f"\nCRASH outcomes after 12 kills: {outcomes}")
