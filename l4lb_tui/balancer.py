@@ -87,6 +87,9 @@ class LoadResult:
     mode: FillMode
 
 
+_ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
+
+
 class Balancer:
     """The balancer on one interface, found through its pins."""
 
@@ -106,6 +109,7 @@ class Balancer:
         self.pin_dir = pin_dir(ifname)
         self.prog_pin = self.pin_dir / "prog"
         self.maps_dir = self.pin_dir / "maps"
+        self._members: tuple[_ServiceEntries, tuple[Service, ...]] | None = None
 
     def map_pin(self, name: str) -> Path:
         return self.maps_dir / name
@@ -346,22 +350,33 @@ class Balancer:
 
     def state(self) -> State:
         self.require_loaded()
-        services = self._services()
-        entries = self._backends()
-        built = []
-        for key, val in sorted(services.items()):
-            members = tuple(
-                Backend(idx, e.ip, e.mac, e.weight, e.draining)
-                for idx, e in sorted(entries.items())
-                if e.is_member_of(val)
+        services = tuple(sorted(self._services().items()))
+        # Every change of members, weights or drain is a reload, and a reload
+        # flips its service entry to a new generation: the same service
+        # entries mean the same members, without decoding 4096 backends again.
+        if self._members is not None and self._members[0] == services:
+            built = self._members[1]
+        else:
+            entries = sorted(self._backends().items())
+            built = tuple(
+                Service(
+                    key,
+                    val,
+                    tuple(
+                        Backend(idx, e.ip, e.mac, e.weight, e.draining)
+                        for idx, e in entries
+                        if e.is_member_of(val)
+                    ),
+                )
+                for key, val in services
             )
-            built.append(Service(key, val, members))
+            self._members = (services, built)
         return State(
             ifname=self.ifname,
             config=self.config(),
             attachment=self.attachment(),
             prog_id=self.prog_id(),
-            services=tuple(built),
+            services=built,
         )
 
     def counters(self) -> Counters:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
+from l4lb_tui.bench import register as register_bench
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.demo import register as register_demo
 from l4lb_tui.destinations import (
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_lab(sub)
     register_demo(sub)
+    register_bench(sub)
     return parser
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
-from l4lb_tui.lab import Lab
 from l4lb_tui.lab.tools import python_module, spawn_in
 from l4lb_tui.lab.traffic import TRAFFIC_MODULE
 from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, ServiceKey
@@ -38,6 +37,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from l4lb_tui.lab import Lab  # pyroute2: only when the demo runs
+
     lab = Lab(prefix=args.prefix, backends=args.backends)
     print(f"demo: building lab {lab.prefix} with {args.backends} backends ...", flush=True)
     lab.up()

@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError as _PyrouteNetlinkError
-
 # IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
 # IFLA_XDP_ATTACHED, as pyroute2 decodes XDP_ATTACHED_* (raw numbers too,
@@ -87,6 +84,14 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
+def _pyroute_error() -> type[Exception]:
+    """pyroute2's NetlinkError, for except clauses (evaluated only on an error)."""
+    from pyroute2.netlink.exceptions import NetlinkError as PyrouteNetlinkError
+
+    error: type[Exception] = PyrouteNetlinkError
+    return error
+
+
 def validate_ifname(name: str) -> str:
     if not _IFNAME.match(name) or name in {".", ".."}:
         raise NetlinkError(f"{name!r} is not a valid interface name")
@@ -148,6 +153,8 @@ class Netlink:
         self.netns = netns
 
     def _ipr(self) -> Any:
+        from pyroute2 import IPRoute  # 0.1-0.2 s to import: only when needed
+
         return IPRoute(netns=self.netns) if self.netns else IPRoute()
 
     def _addrs(self, ipr: Any) -> dict[int, list[str]]:
@@ -163,7 +170,7 @@ class Netlink:
             with self._ipr() as ipr:
                 addrs = self._addrs(ipr)
                 return [_link(m, addrs, bool(self.netns)) for m in ipr.get_links()]
-        except _PyrouteNetlinkError as exc:
+        except _pyroute_error() as exc:
             raise NetlinkError(f"listing links: {exc.args[-1]}") from None
 
     def link(self, ifname: str) -> LinkInfo:
@@ -175,7 +182,7 @@ class Netlink:
                     raise NetlinkError(f"interface {ifname} does not exist")
                 addrs = self._addrs(ipr)
                 return _link(ipr.get_links(found[0])[0], addrs, bool(self.netns))
-        except _PyrouteNetlinkError as exc:
+        except _pyroute_error() as exc:
             raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
 
     def neighbour_mac(self, ip: str) -> str | None:
@@ -186,6 +193,6 @@ class Netlink:
                     mac = msg.get("NDA_LLADDR")
                     if mac and mac != "00:00:00:00:00:00":
                         return str(mac)
-        except _PyrouteNetlinkError as exc:
+        except _pyroute_error() as exc:
             raise NetlinkError(f"neighbour table: {exc.args[-1]}") from None
         return None

@@ -8,7 +8,6 @@ from typing import Any
 
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import MAX_DURATION
-from l4lb_tui.lab.lab import Lab
 from l4lb_tui.lab.names import DEFAULT_BACKENDS, DEFAULT_PREFIX, MAX_BACKENDS
 from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION
 
@@ -82,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from l4lb_tui.lab.lab import Lab  # pyroute2: only when a lab command runs
+
     command: str = args.lab_command
     if command == "up":
         lab = Lab(args.prefix, args.backends)
