@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* `l4lb bench dataplane`: the reference programs every figure is set against,
+ * timed through the same wrapper (bench_wrap.c) in the same run.
+ *
+ *   bench_refl  swaps the Ethernet addresses and sends the frame back out
+ *               (XDP_TX): the least a program that transmits can do, the
+ *               ceiling for the balancer's forwarding paths;
+ *   bench_pass  XDP_PASS untouched: the floor for traffic that is not ours;
+ *   bench_drop  XDP_DROP: attached to the veth peer (which must run XDP to
+ *               receive XDP_TX frames at all), and timed as the fixed cost of
+ *               the test run plus the wrapper.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+SEC("xdp")
+int bench_refl(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u8 tmp[ETH_ALEN];
+
+	if ((void *)(eth + 1) > end)
+		return XDP_DROP;
+	__builtin_memcpy(tmp, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int bench_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int bench_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+char _license[] SEC("license") = "GPL";

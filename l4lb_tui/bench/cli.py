@@ -1,0 +1,233 @@
+"""`l4lb bench ...`: argparse wiring and printing; the measuring is elsewhere.
+
+Each command prints its figures and returns 0 when it ran and every figure
+was verified, 1 when a check failed (a figure that may have timed the wrong
+path), 2 when it could not run.  Missed performance targets are reported,
+never an error: these are measurements, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from l4lb_tui.bench import defaults as D
+from l4lb_tui.bench.errors import BenchError
+
+EXIT_UNVERIFIED = 1
+EXIT_ERROR = 2
+
+
+def _dataplane(args: argparse.Namespace) -> int:
+    from l4lb_tui.bench import dataplane as dp
+
+    opts = dp.Options(
+        repeat=D.DATAPLANE_QUICK_REPEAT if args.quick else args.repeat,
+        rounds=D.DATAPLANE_QUICK_ROUNDS if args.quick else args.rounds,
+        cpu=args.cpu,
+        only=tuple(args.kind or ()),
+        costs=args.costs,
+    )
+    rep = dp.run_dataplane(opts, log=_progress)
+    print(dp.format_report(rep), flush=True)
+    return 0 if rep.ok else EXIT_UNVERIFIED
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from l4lb_tui.bench import labflood
+
+    duration = D.LAB_QUICK_DURATION if args.quick else args.duration
+    rep = labflood.run_lab(labflood.Options(duration=duration, sources=args.sources), log=_progress)
+    print(labflood.format_report(rep), flush=True)
+    return 0 if rep.ok else EXIT_UNVERIFIED
+
+
+def _control(args: argparse.Namespace) -> int:
+    from l4lb_tui.bench import control
+
+    sizes = tuple(args.sizes) if args.sizes else D.CONTROL_SIZES
+    opts = control.Options(
+        sizes=D.CONTROL_QUICK_SIZES if args.quick else sizes,
+        polls=D.CONTROL_QUICK_POLLS if args.quick else args.polls,
+    )
+    rep = control.run_control(opts, log=_progress)
+    print(control.format_report(rep), flush=True)
+    return 0 if rep.ok else EXIT_UNVERIFIED
+
+
+def _console(args: argparse.Namespace) -> int:
+    from l4lb_tui.bench import consolebench
+
+    opts = consolebench.Options(
+        seconds=D.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,
+        destinations=args.destinations,
+        tmux=not args.no_tmux,
+        presses=D.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
+    )
+    rep = consolebench.run_console(opts, log=_progress)
+    print(consolebench.format_report(rep), flush=True)
+    return 0 if rep.ok else EXIT_UNVERIFIED
+
+
+def _all(args: argparse.Namespace) -> int:
+    """Every benchmark with its defaults (or --quick), one after the other."""
+    worst = 0
+    start = time.monotonic()
+    took = []
+    for name in ("dataplane", "lab", "control", "console"):
+        sub_args = build_parser().parse_args(["bench", name, *(["--quick"] if args.quick else [])])
+        print(f"\n=== l4lb bench {name}", flush=True)
+        step = time.monotonic()
+        worst = max(worst, run(sub_args))
+        took.append(f"{name} {time.monotonic() - step:.0f} s")
+    total = time.monotonic() - start
+    print(f"\nl4lb bench all: {total:.0f} s ({', '.join(took)})", flush=True)
+    return worst
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    """Add `bench {dataplane,lab,control,console,all}`; sets func=run."""
+    bench: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="measure the data plane, the lab, the control plane and the console",
+        description="Benchmarks that print figures (see BENCHMARKS.md).  They build their "
+        "own namespaces and remove them afterwards.",
+    )
+    bench.set_defaults(func=run)
+    sub = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
+
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
+        return p
+
+    p = add("dataplane", "ns/packet per packet kind, against reference programs (live frames)")
+    p.add_argument(
+        "--repeat",
+        type=_positive,
+        default=D.DATAPLANE_REPEAT,
+        help=f"packets per timed run (default {D.DATAPLANE_REPEAT:,})",
+    )
+    p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=D.DATAPLANE_ROUNDS,
+        help=f"interleaved rounds (default {D.DATAPLANE_ROUNDS})",
+    )
+    p.add_argument("--cpu", type=int, help="CPU to pin to (default: the last one)")
+    p.add_argument(
+        "--costs",
+        action="store_true",
+        help="also time XDP_DROP, the tcp-est and vip-port kinds and the what-costs-what "
+        "probes (bpf/bench_cost.c)",
+    )
+    p.add_argument(
+        "--kind",
+        action="append",
+        choices=D.KIND_NAMES,
+        help="only this packet kind (repeatable)",
+    )
+
+    p = add("lab", "flood the lab with hping3 and measure what the balancer handles")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=D.LAB_DURATION,
+        help=f"seconds of flood (default {D.LAB_DURATION:g})",
+    )
+    p.add_argument(
+        "--sources",
+        type=_positive,
+        default=D.LAB_SOURCES,
+        help=f"hping3 processes (default {D.LAB_SOURCES})",
+    )
+
+    p = add("control", "load, change and poll times for 32, 512 and 4096 destinations")
+    p.add_argument(
+        "--sizes",
+        type=_positive,
+        nargs="+",
+        metavar="N",
+        help="destination counts (default 32 512 4096)",
+    )
+    p.add_argument(
+        "--polls",
+        type=_positive,
+        default=D.CONTROL_POLLS,
+        help=f"stats polls timed per size (default {D.CONTROL_POLLS})",
+    )
+
+    p = add("console", "the console's CPU and key latency with 512 destinations under traffic")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=D.CONSOLE_SECONDS,
+        help=f"seconds measured (default {D.CONSOLE_SECONDS:g})",
+    )
+    p.add_argument(
+        "--destinations",
+        type=_positive,
+        default=D.CONSOLE_DESTINATIONS,
+        help=f"backends loaded (default {D.CONSOLE_DESTINATIONS})",
+    )
+    p.add_argument(
+        "--presses",
+        type=_positive,
+        default=D.CONSOLE_PRESSES,
+        help=f"help open/close pairs timed (default {D.CONSOLE_PRESSES})",
+    )
+    p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
+
+    add("all", "every benchmark, in under 5 minutes")
+    return bench
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "dataplane": _dataplane,
+    "lab": _lab,
+    "control": _control,
+    "console": _console,
+    "all": _all,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out a parsed `bench` command."""
+    from l4lb_tui.balancer import BalancerError
+    from l4lb_tui.bpf import BpfError
+    from l4lb_tui.netlink import NetlinkError
+
+    try:
+        return _COMMANDS[args.bench_command](args)
+    except (BenchError, BalancerError, BpfError, NetlinkError, OSError) as exc:
+        # Complete messages in the tools' own words: one line, no traceback.
+        print(f"l4lb bench {args.bench_command}: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l4lb")
+    register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(["bench", *(argv if argv is not None else sys.argv[1:])])
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,389 @@
+"""Where the benchmarks run: their own namespace, pins, CPU and sysctls.
+
+Everything a benchmark changes is undone by a context manager, on success,
+error or SIGTERM.  A run killed outright (SIGKILL) leaves a namespace named
+after its pid; the next run removes namespaces and pins of dead pids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from l4lb_tui.bench.errors import BenchError
+from l4lb_tui.bpf import PIN_ROOT, BpfError, Bpftool
+from l4lb_tui.paths import RUN_DIR
+
+NETNS_DIR = Path("/run/netns")
+SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
+BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
+_NS_RE = re.compile(r"^l4bench-(\d+)c?$")
+_CLONE_NEWNET = 0x40000000
+
+
+def run(argv: Sequence[str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run a tool to completion; BenchError with its last words on failure."""
+    try:
+        done = subprocess.run(  # noqa: S603 - argv list, no shell
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        raise BenchError(f"{argv[0]} not found: install it") from None
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{' '.join(argv[:4])}: no answer after {timeout:g} s") from None
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
+        why = said[-1] if said else f"exit status {done.returncode}"
+        raise BenchError(f"{' '.join(argv[:6])}: {why}")
+    return done
+
+
+def need_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise BenchError(f"{what} needs root (BPF, namespaces, XDP): run it with sudo")
+
+
+# -- signals --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise SystemExit, so every `finally` below runs.
+
+    Only in this process: pyroute2 forks helpers (to reach a namespace) and
+    stops them with SIGTERM; a helper that unwound our stack would run our
+    clean-up and delete the namespace its parent is using.
+    """
+    me = os.getpid()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if not owner_only(me):
+            os._exit(128 + signum)
+        raise SystemExit(128 + signum)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# -- child processes ----------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn for traffic generators: SIGKILL them when this process dies,
+    however it dies (an orphaned hping3 --flood would run on for ever).
+    `ip netns exec` execs the tool, which keeps the setting."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+# -- namespaces -----------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_stale() -> list[str]:
+    """Remove namespaces and pins left by benchmark runs that were killed,
+    and put back the sysctls they had changed."""
+    removed = _restore_sysctls()
+    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
+    for name in names:
+        m = _NS_RE.match(name)
+        if m and not pid_alive(int(m.group(1))):
+            with contextlib.suppress(BenchError):
+                run(["ip", "netns", "del", name])
+                removed.append(name)
+    if BENCH_PIN_ROOT.is_dir():
+        for d in BENCH_PIN_ROOT.iterdir():
+            if d.name.isdigit() and not pid_alive(int(d.name)):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(str(d))
+    removed += reap_labs()
+    if PIN_ROOT.is_dir():
+        for d in PIN_ROOT.glob("l4b*[ab]"):
+            m = re.match(r"^l4b(\d+)[ab]$", d.name)
+            if m and not pid_alive(int(m.group(1))):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(str(d))
+    if RUN_DIR.is_dir():
+        for lock in RUN_DIR.glob("l4b*[ab].lock"):
+            m = re.match(r"^l4b(\d+)[ab]\.lock$", lock.name)
+            if m and not pid_alive(int(m.group(1))):
+                lock.unlink(missing_ok=True)
+                removed.append(str(lock))
+    return removed
+
+
+_LAB_RE = re.compile(r"^bn([0-9a-f]{1,6})-")
+
+
+def lab_prefix(pid: int) -> str:
+    """Prefix of the lab `l4lb bench lab` builds: `bn` + pid in hex (8 chars at most)."""
+    return f"bn{pid:x}"
+
+
+def reap_labs() -> list[str]:
+    """Take down labs of `bench lab` runs whose process is gone."""
+    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
+    gone = {m.group(1) for m in map(_LAB_RE.match, names) if m}
+    gone = {pid for pid in gone if not pid_alive(int(pid, 16))}
+    if not gone:
+        return []
+    from l4lb_tui.lab import Lab, LabError
+
+    for pid in sorted(gone):
+        with contextlib.suppress(LabError):
+            Lab(prefix=lab_prefix(int(pid, 16))).down()
+    return [lab_prefix(int(pid, 16)) for pid in sorted(gone)]
+
+
+@dataclass(frozen=True, slots=True)
+class VethPair:
+    ns: str
+    dev: str  # where the program under test runs
+    peer: str  # drops what it receives, or sends traffic from peer_ns
+    peer_ns: str  # the peer's namespace: `ns` itself unless split
+
+    @classmethod
+    def for_this_process(cls, split: bool = False) -> VethPair:
+        pid = os.getpid()
+        ns = f"l4bench-{pid}"
+        return cls(ns, f"l4b{pid}a", f"l4b{pid}b", f"{ns}c" if split else ns)
+
+
+def owner_only(pid: int) -> bool:
+    """True in the process that set something up, False in a fork of it.
+
+    pyroute2 forks helpers to reach other namespaces; a fork that unwinds
+    through our `finally` blocks must not tear down what its parent uses.
+    """
+    return os.getpid() == pid
+
+
+def _no_ipv6(ns: str) -> None:
+    for key in ("all", "default"):
+        run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
+
+
+@contextlib.contextmanager
+def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
+    """A namespace of this run holding an up veth pair, IPv6 off (no stray
+    neighbour discovery through the program under test), removed afterwards.
+
+    split: the peer goes into a second namespace, to send traffic from.
+    """
+    pair = VethPair.for_this_process(split)
+    me = os.getpid()
+    made = []
+    try:
+        for ns in dict.fromkeys((pair.ns, pair.peer_ns)):
+            run(["ip", "netns", "add", ns])
+            made.append(ns)
+            _no_ipv6(ns)
+        run(
+            [
+                "ip",
+                "-n",
+                pair.ns,
+                "link",
+                "add",
+                pair.dev,
+                "mtu",
+                str(mtu),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                pair.peer,
+                "mtu",
+                str(mtu),
+            ]
+        )
+        if split:
+            run(["ip", "-n", pair.ns, "link", "set", pair.peer, "netns", pair.peer_ns])
+        run(["ip", "-n", pair.ns, "link", "set", pair.dev, "up"])
+        run(["ip", "-n", pair.peer_ns, "link", "set", pair.peer, "up"])
+        yield pair
+    finally:
+        if owner_only(me):
+            for ns in made:
+                with contextlib.suppress(BenchError):
+                    run(["ip", "netns", "del", ns])
+            shutil.rmtree(PIN_ROOT / pair.dev, ignore_errors=True)
+            # The balancer's write lock for the interface (l4lb_tui.lock).
+            (RUN_DIR / f"{pair.dev}.lock").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def inside(ns: str) -> Iterator[None]:
+    """This thread in `ns` (ifindexes and ethtool answer there), then back.
+
+    setns(2) on the network namespace only: the mounts, and so bpffs and its
+    pins, stay the host's.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(NETNS_DIR / ns, os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise BenchError(f"cannot enter namespace {ns}: {os.strerror(ctypes.get_errno())}")
+        try:
+            yield
+        finally:
+            if libc.setns(home, _CLONE_NEWNET) != 0:  # pragma: no cover - cannot fail as root
+                raise BenchError("cannot return to the original network namespace")
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+# -- pins -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pin_area() -> Iterator[Path]:
+    """A bpffs directory for this run's own objects, removed afterwards."""
+    bpftool = Bpftool()
+    try:
+        bpftool.ensure_bpffs()
+    except BpfError as exc:
+        raise BenchError(str(exc)) from None
+    me = os.getpid()
+    area = BENCH_PIN_ROOT / str(me)
+    area.mkdir(parents=True, exist_ok=True)
+    try:
+        yield area
+    finally:
+        if owner_only(me):
+            shutil.rmtree(area, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                BENCH_PIN_ROOT.rmdir()
+
+
+# -- CPU and sysctls ----------------------------------------------------------
+
+
+def default_cpu() -> int:
+    """The last CPU we may run on: CPU 0 takes most of the machine's interrupts."""
+    return max(os.sched_getaffinity(0))
+
+
+@contextlib.contextmanager
+def pinned(cpu: int) -> Iterator[int]:
+    before = os.sched_getaffinity(0)
+    if cpu not in before:
+        raise BenchError(f"CPU {cpu} is not available (allowed: {sorted(before)})")
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _sysctl_path(key: str) -> Path:
+    return Path("/proc/sys", *key.split("."))
+
+
+def read_sysctl(key: str) -> str:
+    return _sysctl_path(key).read_text().strip()
+
+
+def _sysctl_marker(pid: int, key: str) -> Path:
+    return SYSCTL_MARKS / f"{pid}-{key}"
+
+
+@contextlib.contextmanager
+def sysctl(key: str, value: str) -> Iterator[str]:
+    """Set a sysctl for the block and put the old value back (as bpftop does).
+
+    The old value is also written down under /run: should this process be
+    killed outright, the next benchmark run puts it back (`reap_stale`).
+    """
+    path = _sysctl_path(key)
+    old = path.read_text().strip()
+    me = os.getpid()
+    mark = _sysctl_marker(me, key)
+    SYSCTL_MARKS.mkdir(parents=True, exist_ok=True)
+    mark.write_text(old)
+    path.write_text(value)
+    try:
+        yield old
+    finally:
+        if owner_only(me):
+            path.write_text(old)
+            mark.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                SYSCTL_MARKS.rmdir()  # only when no other run's mark is left
+
+
+def _restore_sysctls() -> list[str]:
+    """Put back sysctls that benchmark runs killed outright had changed."""
+    restored: list[str] = []
+    if not SYSCTL_MARKS.is_dir():
+        return restored
+    for mark in SYSCTL_MARKS.iterdir():
+        pid, _, key = mark.name.partition("-")
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                _sysctl_path(key).write_text(mark.read_text().strip())
+                restored.append(f"{key}={mark.read_text().strip()}")
+            mark.unlink(missing_ok=True)
+    return restored
+
+
+# -- the machine ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    kernel: str
+    cpu_model: str
+    cpus: int
+    date: str
+    load: float  # 1-minute load average when the figures were taken
+
+    def line(self) -> str:
+        return (
+            f"{self.date}, kernel {self.kernel}, {self.cpus} x {self.cpu_model}, "
+            f"load average {self.load:.1f}"
+        )
+
+
+def host() -> Host:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return Host(
+        kernel=platform.release(),
+        cpu_model=model,
+        cpus=os.cpu_count() or 1,
+        date=time.strftime("%Y-%m-%d %H:%M %Z"),
+        load=os.getloadavg()[0],
+    )

@@ -1,0 +1,80 @@
+"""Pure logic of the benchmarks: frames, the batch parser, tables.  No kernel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import ARP, Ether
+
+from l4lb_tui.bench import frames
+from l4lb_tui.bench.chart import bars, table
+from l4lb_tui.bench.fastmaps import _merge_staging, parse_update
+from l4lb_tui.bpf import Bpftool
+
+
+def test_frames_have_correct_checksums() -> None:
+    for proto, layer in ((frames.PROTO_TCP, TCP), (frames.PROTO_UDP, UDP)):
+        for size in (60, 1500):
+            raw = frames.ipv4("10.1.0.2", "10.0.0.4", proto, 40000, 9000, size=size)
+            assert len(raw) == size
+            pkt = Ether(raw)
+            ip_sum, l4_sum = pkt[IP].chksum, pkt[layer].chksum
+            del pkt[IP].chksum, pkt[layer].chksum
+            again = Ether(bytes(pkt))
+            assert (again[IP].chksum, again[layer].chksum) == (ip_sum, l4_sum)
+            assert frames.l4_checksum_ok(raw)
+
+
+def test_arp_frame() -> None:
+    raw = frames.arp_request("10.1.0.2", "10.0.0.4")
+    assert len(raw) == 60 and Ether(raw)[ARP].pdst == "10.0.0.4"
+
+
+def test_changed_span_sees_encapsulation_at_the_head() -> None:
+    inner = frames.ipv4("10.1.0.2", "10.0.0.4", frames.PROTO_UDP, 1, 2)
+    outer = b"\xff" * 34 + inner[14:]  # new Ethernet + outer IP over the old Ethernet
+    assert frames.changed_span(inner, outer) == (0, 13)
+    assert frames.changed_span(inner, inner) is None
+
+
+def test_parse_update_round_trips_the_balancers_commands() -> None:
+    cmd = Bpftool.update_cmd(Path("/sys/fs/bpf/l4lb/x/maps/backends"), b"\x01\0\0\0", b"\xab\xcd")
+    assert parse_update(cmd) == ("/sys/fs/bpf/l4lb/x/maps/backends", b"\x01\0\0\0", b"\xab\xcd")
+    assert parse_update(["map", "delete", "pinned", "/p", "key", "hex", "00"]) is None
+
+
+def test_staging_writes_merge_but_publishing_writes_keep_their_order() -> None:
+    d = "/sys/fs/bpf/l4lb/x/maps/"
+    groups = [
+        (d + "backends", [(b"1", b"a")]),
+        (d + "backend_stats", [(b"1", b"z")]),
+        (d + "backends", [(b"2", b"b")]),
+        (d + "rings", [(b"0", b"r")]),
+        (d + "vips", [(b"v", b"1")]),
+        (d + "services", [(b"s", b"f")]),
+        (d + "config", [(b"0", b"c")]),
+    ]
+    merged = _merge_staging(groups)
+    assert [p.rsplit("/", 1)[1] for p, _ in merged] == [
+        "backends",
+        "backend_stats",
+        "rings",
+        "vips",
+        "services",
+        "config",
+    ]
+    assert merged[0][1] == [(b"1", b"a"), (b"2", b"b")]
+
+
+def test_table_and_bars_are_plain_text() -> None:
+    text = table(["a", "n"], [["x", "1"], ["long", "22"]], right={1})
+    assert text.splitlines()[2] == "x      1"
+    chart = bars([("k", [("l4lb", 200.0), ("ref", 100.0)])], "ns")
+    assert "\x1b" not in chart and "l4lb" in chart and "200" in chart
+
+
+def test_kind_names_match_the_kinds() -> None:
+    from l4lb_tui.bench import dataplane, defaults
+
+    assert tuple(k.name for k in dataplane.kinds()) == defaults.KIND_NAMES

@@ -1,0 +1,90 @@
+"""Smoke tests of `l4lb bench`: every command runs in quick mode, for real.
+
+They fail when a benchmark errors, leaves something behind, or reports a
+figure its own checks could not verify (exit status 1); never on timings:
+a missed target is a finding, printed, not a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.bench.cli import build_parser
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], int]:
+    """Run `python -m l4lb_tui.bench ARGS --quick`; (result, its pid)."""
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-m", "l4lb_tui.bench", *args, "--quick"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return done, proc.pid
+
+
+def assert_clean(pid: int) -> None:
+    """Nothing of that run is left: namespaces, pins, bench pin area."""
+    names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    assert not [n for n in names if n.startswith(f"l4bench-{pid}")], names
+    assert not Path(f"/sys/fs/bpf/l4lb-bench/{pid}").exists()
+    assert not Path(f"/sys/fs/bpf/l4lb/l4b{pid}a").exists()
+
+
+def check(done: subprocess.CompletedProcess[str], pid: int) -> str:
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert_clean(pid)
+    return done.stdout
+
+
+def test_dataplane_quick() -> None:
+    # --costs: every kind, XDP_DROP and the cost probes, so all of it runs in CI.
+    out = check(*bench("dataplane", "--costs"))
+    for kind in ("syn-new", "udp-new", "tcp-est", "udp-est", "udp-1500", "not-vip", "arp"):
+        assert kind in out
+    assert "UNVERIFIED" not in out
+    assert "ns per packet" in out  # the chart
+    assert "backend counters & peer rx" in out
+    assert "what costs what" in out
+
+
+def test_lab_quick() -> None:
+    out = check(*bench("lab"))
+    assert "packets/s handled by the balancer" in out
+    assert "run_time_ns / run_cnt" in out
+    assert "max/min share" in out
+
+
+def test_control_quick() -> None:
+    out = check(*bench("control"))
+    assert "bpftool" in out and "bpf(2)" in out
+    assert "where the time goes" in out
+
+
+def test_console_quick() -> None:
+    out = check(*bench("console", timeout=180))
+    assert "key-press latency" in out or "not measured" in out
+
+
+def test_register_adds_every_command() -> None:
+    parser = build_parser()
+    for name in ("dataplane", "lab", "control", "console", "all"):
+        args = parser.parse_args(["bench", name, "--quick"])
+        assert args.bench_command == name
+        assert callable(args.func)
