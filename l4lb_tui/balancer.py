@@ -18,7 +18,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
-from l4lb_tui.lock import LockedError, interface_lock
+from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
@@ -290,7 +290,10 @@ class Balancer:
 
     def detach(self) -> str:
         with self._writing():
-            return self._detach()
+            done = self._detach()
+            # Unlinked while held: see interface_lock.
+            lock_path(self.pin_dir.name).unlink(missing_ok=True)
+            return done
 
     def _detach(self) -> str:
         try:

@@ -28,25 +28,45 @@ def _holder(path: Path) -> str:
     return f"PID {pid}" if pid.isdigit() else "another process"
 
 
+def lock_path(name: str) -> Path:
+    return RUN_DIR / f"{name}.lock"
+
+
+def _still_linked(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 @contextlib.contextmanager
 def interface_lock(name: str, wait: float = 0.0) -> Iterator[None]:
-    """Hold the write lock of `name`; wait up to `wait` seconds for it."""
+    """Hold the write lock of `name`; wait up to `wait` seconds for it.
+
+    The holder may unlink the file (detach does, so lock files do not pile
+    up): a waiter that then gets the lock of the unlinked file starts over
+    on the new one, so two processes never both hold "the" lock.
+    """
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    path = RUN_DIR / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    path = lock_path(name)
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise LockedError(
+                    f"{name} is in use by {_holder(path)}: try again, "
+                    "or pass --wait SECONDS to wait for it"
+                ) from None
+            time.sleep(0.05)
+            continue
+        if _still_linked(fd, path):
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockedError(
-                        f"{name} is in use by {_holder(path)}: try again, "
-                        "or pass --wait SECONDS to wait for it"
-                    ) from None
-                time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield

@@ -266,3 +266,11 @@ def test_not_root() -> None:
     res = l4lb("check", str(DATA / "32_destinations.csv"), user="nobody")
     assert res.returncode == 0, res.stderr
     assert l4lb("--help", user="nobody").returncode == 0
+
+
+def test_detach_removes_its_lock_file(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    assert Path(f"/run/l4lb/{dev}.lock").exists()
+    assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
+    assert not Path(f"/run/l4lb/{dev}.lock").exists()
