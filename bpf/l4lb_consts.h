@@ -17,6 +17,13 @@
 
 #define IPIP_TTL 64
 
+/* VIP filter: a 65536-bit Bloom-style bitmap (one bit per VIP) checked with
+ * one inlined array lookup, so traffic to other addresses costs no hash-map
+ * lookup.  A bit set by another VIP (at most 512 of 65536) only sends the
+ * packet down the exact path, which then passes it. */
+#define VIP_FILTER_ENTRIES 16 /* split so one bpftool batch line holds an entry */
+#define VIP_FILTER_WORDS 64
+
 /* Flow table: a direct-mapped array indexed by the 5-tuple hash (2^20 entries,
  * 32 bytes each: 32 MiB).  Array lookups are inlined by the verifier, which
  * keeps an established flow far cheaper than a hash-map lookup would.  A new
@@ -24,12 +31,11 @@
  * ring alone, which only matters if the ring changes during its life. */
 #define FLOW_SLOTS_LOG2 20
 #define FLOW_SLOTS (1u << FLOW_SLOTS_LOG2)
-/* Lifetimes in seconds since the last packet, IPVS's defaults. */
-#define FLOW_TTL_TCP 900
-#define FLOW_TTL_UDP 300
-/* The last-seen stamp is refreshed at most this often (seconds), so a busy
- * flow costs one store per second, not one per packet. */
-#define FLOW_REFRESH 1
+/* Lifetimes (config.ttl_*, in jiffies: the verifier inlines bpf_jiffies64,
+ * a clock that costs no helper call) default to IPVS's: 900 s TCP, 300 s UDP.
+ * The last-seen stamp is refreshed at most every FLOW_REFRESH_SHIFT-th
+ * power of two jiffies, so a busy flow costs one store a few times a second. */
+#define FLOW_REFRESH_JIFFIES 64
 
 /* flow_stats indices */
 enum flow_stat {

@@ -24,13 +24,29 @@ struct {
 	__type(value, struct config);
 } config SEC(".maps");
 
-/* VIP addresses, so traffic to any other address leaves after one lookup. */
+/* VIP addresses: the exact check behind vip_filter, on the rare paths. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_SERVICES);
 	__type(key, __be32);
 	__type(value, __u32);
 } vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIP_FILTER_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct vip_filter);
+} vip_filter SEC(".maps");
+
+/* Live generation of each service by id (0: no such service), so a flow
+ * table hit is validated without the services hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} svc_gen SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

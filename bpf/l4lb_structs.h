@@ -11,6 +11,12 @@ struct config {
 	__u8 ifmac[6];     /* Ethernet source of balanced frames */
 	__u16 flags;       /* CFG_* */
 	__u32 mtu;         /* interface MTU: larger encapsulated packets get ICMP */
+	__u32 ttl_tcp;     /* flow lifetimes in jiffies (the control plane knows HZ) */
+	__u32 ttl_udp;
+};
+
+struct vip_filter {
+	__u64 w[VIP_FILTER_WORDS];
 };
 
 struct svc_key {
@@ -57,8 +63,8 @@ struct flow {
 	__u8 pad[3];
 	__u32 backend;     /* index into backends */
 	__be32 backend_ip; /* catches a backend slot reused by another server */
-	__u32 seen;        /* seconds (coarse clock) of the last refresh */
-	__u32 pad2;
+	__u32 seen;        /* jiffies (low 32 bits) of the last refresh */
+	__u32 svc_id;      /* whose generation validates the entry (svc_gen) */
 };
 
 struct counters {

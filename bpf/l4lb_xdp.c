@@ -58,58 +58,59 @@ static __always_inline void flow_count(__u32 what)
 		*n += 1;
 }
 
-/* Flow affinity.  An entry is trusted only while its backend is still a
- * member of the service: same address in the slot, same service, and the
- * live generation or the next one (a reload rewrites surviving members with
- * the next generation just before it flips the service).  A removed backend
- * keeps the old generation, so its flows move at once. */
-static __always_inline struct backend *flow_pick(struct iphdr *iph, struct ports *ports,
-						 __u32 svc_id, __u32 gen, __u32 ring_chunk,
-						 __u32 ring_size, __u32 hash, __u32 *backend_idx)
+static __always_inline int flow_is(struct flow *f, struct iphdr *iph, struct ports *ports)
 {
-	__u32 slot = flow_hash(iph->daddr ^ ((__u32)iph->protocol << 24), hash) &
-		     (FLOW_SLOTS - 1);
-	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
-	__u32 now = bpf_ktime_get_coarse_ns() >> 30; /* ~1.07 s units */
-	struct backend *be;
+	return f->proto == iph->protocol && f->saddr == iph->saddr && f->daddr == iph->daddr &&
+	       f->sport == ports->src && f->dport == ports->dst;
+}
 
-	if (!f)
-		return ring_pick(ring_chunk, ring_size, hash, backend_idx);
-	int same = f->proto == iph->protocol && f->saddr == iph->saddr &&
-		   f->daddr == iph->daddr && f->sport == ports->src && f->dport == ports->dst;
-	if (same) {
-		*backend_idx = f->backend;
-		be = bpf_map_lookup_elem(&backends, backend_idx);
-		if (be && be->ip == f->backend_ip && be->svc_id == svc_id &&
-		    (be->gen == (__u16)gen || be->gen == (__u16)(gen + 1))) {
-			if (now - f->seen >= FLOW_REFRESH)
-				f->seen = now;
-			flow_count(FLOW_HIT);
-			return be;
-		}
-		flow_count(FLOW_STALE);
-	} else if (f->proto) {
-		__u32 ttl = f->proto == IPPROTO_TCP ? FLOW_TTL_TCP : FLOW_TTL_UDP;
+/* The fast path of an established flow: flow table, service generation and
+ * backend, three inlined array lookups and no hash-map lookup.  An entry is
+ * trusted only while its backend is still a member of the service: same
+ * address in the slot, same service, and the live generation or the next one
+ * (a reload rewrites surviving members with the next generation just before
+ * it flips the service).  A removed backend keeps the old generation, so its
+ * flows move at once. */
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx)
+{
+	__u32 svc_id = f->svc_id;
+	__u32 *gen = bpf_map_lookup_elem(&svc_gen, &svc_id);
+
+	if (!gen || !*gen)
+		return NULL;
+	*backend_idx = f->backend;
+	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
+	if (!be || be->ip != f->backend_ip || be->svc_id != svc_id ||
+	    (be->gen != (__u16)*gen && be->gen != (__u16)(*gen + 1)))
+		return NULL;
+	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
+		f->seen = now;
+	return be;
+}
+
+/* Remember a new flow, unless its slot holds another flow still alive. */
+static __always_inline void flow_insert(struct flow *f, int same, struct iphdr *iph,
+					struct ports *ports, struct config *cfg, __u32 now,
+					__u32 svc_id, __u32 backend_idx, __be32 backend_ip)
+{
+	if (!same && f->proto) {
+		__u32 ttl = f->proto == IPPROTO_TCP ? cfg->ttl_tcp : cfg->ttl_udp;
 
 		if (now - f->seen < ttl) {
 			flow_count(FLOW_UNTRACKED);
-			return ring_pick(ring_chunk, ring_size, hash, backend_idx);
+			return;
 		}
 	}
-	be = ring_pick(ring_chunk, ring_size, hash, backend_idx);
-	if (!be || !be->ip)
-		return be;
 	f->saddr = iph->saddr;
 	f->daddr = iph->daddr;
 	f->sport = ports->src;
 	f->dport = ports->dst;
 	f->proto = iph->protocol;
-	f->backend = *backend_idx;
-	f->backend_ip = be->ip;
+	f->backend = backend_idx;
+	f->backend_ip = backend_ip;
 	f->seen = now;
-	if (!same)
-		flow_count(FLOW_MISS);
-	return be;
+	f->svc_id = svc_id;
+	flow_count(same ? FLOW_STALE : FLOW_MISS);
 }
 
 /* Path MTU discovery: answer "fragmentation needed" (RFC 792/1191) to the
@@ -175,6 +176,21 @@ static __always_inline int send_frag_needed(struct xdp_md *ctx, __u32 mtu)
 }
 #endif
 
+/* One bit per VIP in a 65536-bit map: Fibonacci hashing of the address. */
+static __always_inline int maybe_vip(__be32 daddr)
+{
+	__u32 bit = ((__u32)daddr * 0x9E3779B1u) >> 16;
+	__u32 entry = bit >> 12;
+	struct vip_filter *vf = bpf_map_lookup_elem(&vip_filter, &entry);
+
+	return vf && (vf->w[(bit >> 6) & (VIP_FILTER_WORDS - 1)] >> (bit & 63)) & 1;
+}
+
+static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
+{
+	return (cfg_flags & CFG_CATCH_ALL) || bpf_map_lookup_elem(&vips, &daddr);
+}
+
 static __always_inline struct svc_val *find_service(__be32 vip, __be16 port, __u8 proto,
 						    __u16 cfg_flags)
 {
@@ -214,15 +230,24 @@ int l4lb(struct xdp_md *ctx)
 	if (!cfg)
 		DROP(R_DROP_MALFORMED); /* unreachable: array slot 0 always exists */
 	__u16 cfg_flags = cfg->flags;
-	if (!(cfg_flags & CFG_CATCH_ALL) && !bpf_map_lookup_elem(&vips, &iph->daddr))
+	if (!(cfg_flags & CFG_CATCH_ALL) && !maybe_vip(iph->daddr))
 		PASS(R_PASS_NOT_VIP);
 
-	/* From here on the packet is addressed to us: judge it strictly. */
-	if (iph->version != 4 || iph->ihl < 5)
+	/* From here on the packet is (most likely) addressed to us: judge it
+	 * strictly, but confirm the address exactly before dropping anything,
+	 * since another host's packets are the kernel's to judge. */
+	__be32 daddr = iph->daddr;
+	if (iph->version != 4 || iph->ihl < 5) {
+		if (!is_vip(daddr, cfg_flags))
+			PASS(R_PASS_NOT_VIP);
 		DROP(R_DROP_MALFORMED);
+	}
 	__u16 tot_len = bpf_ntohs(iph->tot_len);
-	if (tot_len < sizeof(*iph) || (void *)iph + tot_len > data_end)
+	if (tot_len < sizeof(*iph) || (void *)iph + tot_len > data_end) {
+		if (!is_vip(daddr, cfg_flags))
+			PASS(R_PASS_NOT_VIP);
 		DROP(R_DROP_MALFORMED);
+	}
 	if (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))
 		PASS(R_PASS_FRAGMENT);
 	if (iph->ihl != 5)
@@ -236,36 +261,53 @@ int l4lb(struct xdp_md *ctx)
 	else
 		PASS(R_PASS_NOT_TCP_UDP);
 	struct ports *ports = (void *)(iph + 1);
-	if ((void *)(iph + 1) + l4_len > data_end || tot_len < sizeof(*iph) + l4_len)
+	if ((void *)(iph + 1) + l4_len > data_end || tot_len < sizeof(*iph) + l4_len) {
+		if (!is_vip(daddr, cfg_flags))
+			PASS(R_PASS_NOT_VIP);
 		DROP(R_DROP_TRUNCATED);
+	}
 
-	struct svc_val *svc = find_service(iph->daddr, ports->dst, iph->protocol, cfg_flags);
-	if (!svc)
+	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
+	__u32 backend_idx = 0;
+	struct backend *be = NULL;
+#ifndef L4LB_OFFLOAD
+	__u32 now = (__u32)bpf_jiffies64();
+	__u32 flow_slot = flow_hash(daddr ^ ((__u32)iph->protocol << 24), hash) & (FLOW_SLOTS - 1);
+	struct flow *f = bpf_map_lookup_elem(&flows, &flow_slot);
+	int same = f && flow_is(f, iph, ports);
+	if (same) {
+		be = flow_hit(f, now, &backend_idx);
+		if (be) {
+			flow_count(FLOW_HIT);
+			goto forward;
+		}
+	}
+#endif
+
+	struct svc_val *svc = find_service(daddr, ports->dst, iph->protocol, cfg_flags);
+	if (!svc) {
+		if (!is_vip(daddr, cfg_flags))
+			PASS(R_PASS_NOT_VIP);
 		PASS(R_PASS_NO_SERVICE);
+	}
 
 	/* Read the service entry once: the control plane may replace it at any
 	 * moment, and chunk and size must come from the same ring. */
 	__u32 ring_chunk = svc->ring_chunk;
 	__u32 ring_size = svc->ring_size;
-#ifndef L4LB_OFFLOAD
-	__u32 svc_id = svc->id;
-	__u32 gen = svc->gen;
-#endif
 	if (ring_size > RING_MAX_SLOTS)
 		DROP(R_DROP_NO_BACKEND);
 
-	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
-	__u32 backend_idx = 0;
-#ifdef L4LB_OFFLOAD
-	/* The NFP build has no flow table (no clock helper on the NIC): flows
-	 * keep their backend through consistent hashing alone. */
-	struct backend *be = ring_pick(ring_chunk, ring_size, hash, &backend_idx);
-#else
-	struct backend *be = flow_pick(iph, ports, svc_id, gen, ring_chunk, ring_size, hash,
-				       &backend_idx);
-#endif
+	/* The NFP build has no flow table (no clock on the NIC): flows keep
+	 * their backend through consistent hashing alone. */
+	be = ring_pick(ring_chunk, ring_size, hash, &backend_idx);
 	if (!be || !be->ip)
 		DROP(R_DROP_NO_BACKEND);
+#ifndef L4LB_OFFLOAD
+	if (f)
+		flow_insert(f, same, iph, ports, cfg, now, svc->id, backend_idx, be->ip);
+forward:
+#endif
 
 	if (cfg->mtu && tot_len + sizeof(struct iphdr) > cfg->mtu) {
 		if (!(iph->frag_off & bpf_htons(IP_DF)))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
 DRIVER_OBJ = "l4lb_xdp.o"
 OFFLOAD_OBJ = "l4lb_xdp_offload.o"
 DEFAULT_SADDR = "10.0.0.1"
+# Debian's kernels; used only when the kernel's config cannot be read.
+DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
 
 
@@ -280,11 +284,14 @@ class Balancer:
 
     def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> None:
         old = self.config()
+        hz = kernel_hz()
         new = L.Config(
             saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
             ifmac=link.mac,
             flags=old.flags if flags is None else flags,
             mtu=link.mtu,
+            ttl_tcp=L.FLOW_TTL_TCP * hz,
+            ttl_udp=L.FLOW_TTL_UDP * hz,
         )
         self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
 
@@ -442,19 +449,29 @@ class Balancer:
             _check_ring(used_mode, used_size)
             cmds_svc, flip = plan.service(self, key, dests, used_mode, used_size)
             cmds += cmds_svc
-            flips.append(flip)
+            flips += flip
         catch_all = any(k.is_catch_all for k in plan.final_keys())
+        new_vips = {k.vip for k in services if not k.is_catch_all}
         vip_cmds = [
             Bpftool.update_cmd(self.map_pin("vips"), L.ip_bytes(vip), L.u32(1))
-            for vip in sorted({k.vip for k in services if not k.is_catch_all})
+            for vip in sorted(new_vips)
         ]
+        all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
+        vip_cmds += self._vip_filter_cmds(all_vips)
         self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all)])
         return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
+
+    def _vip_filter_cmds(self, vips: set[str]) -> list[str]:
+        pin = self.map_pin("vip_filter")
+        return [
+            Bpftool.update_cmd(pin, L.u32(i), entry)
+            for i, entry in enumerate(L.pack_vip_filter(vips))
+        ]
 
     def _config_cmd(self, catch_all: bool) -> str:
         config = self.config()
         flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
-        new = L.Config(config.saddr, config.ifmac, flags, config.mtu)
+        new = dataclasses.replace(config, flags=flags)
         return Bpftool.update_cmd(self.map_pin("config"), L.u32(0), new.pack())
 
     def members(self, key: L.ServiceKey) -> list[Destination]:
@@ -506,11 +523,35 @@ class Balancer:
             live = self._services()
             if key not in live:
                 raise BalancerError(f"no service {key} on {self.ifname}")
-            cmds = [Bpftool.delete_cmd(self.map_pin("services"), key.pack())]
-            if not key.is_catch_all and not any(k.vip == key.vip for k in live if k != key):
+            cmds = [
+                Bpftool.delete_cmd(self.map_pin("services"), key.pack()),
+                Bpftool.update_cmd(self.map_pin("svc_gen"), L.u32(live[key].svc_id), L.u32(0)),
+            ]
+            rest = {k.vip for k in live if k != key and not k.is_catch_all}
+            cmds += self._vip_filter_cmds(rest)
+            if not key.is_catch_all and key.vip not in rest:
                 cmds.append(Bpftool.delete_cmd(self.map_pin("vips"), L.ip_bytes(key.vip)))
             catch_all = any(k.is_catch_all for k in live if k != key)
             self.bpftool.batch([*cmds, self._config_cmd(catch_all)])
+
+
+def _next_gen(gen: int) -> int:
+    """Generations run 1-65535 (backends keep 16 bits; 0 means no service)."""
+    return gen % 0xFFFF + 1
+
+
+def kernel_hz() -> int:
+    """The kernel's HZ, for flow lifetimes in jiffies (the data plane's clock)."""
+    for path in ("/proc/config.gz", f"/boot/config-{os.uname().release}"):
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            continue
+        text = gzip.decompress(raw) if path.endswith(".gz") else raw
+        for line in text.decode(errors="replace").splitlines():
+            if line.startswith("CONFIG_HZ="):
+                return int(line.split("=", 1)[1])
+    return DEFAULT_HZ
 
 
 def _mode_of(value: L.ServiceValue) -> FillMode:
@@ -558,11 +599,15 @@ class _Planner:
         return list(self.live)
 
     def _new_svc_id(self) -> int:
-        for i in range(L.MAX_SERVICES):
-            if i not in self.used_ids:
-                self.used_ids.add(i)
-                return i
-        raise BalancerError(f"all {L.MAX_SERVICES} services are in use")
+        # Prefer an id no removed service left backends under: flow entries
+        # of a removed service then never meet a new service's backends.
+        recent = {e.svc_id for e in self.entries.values()}
+        free = [i for i in range(L.MAX_SERVICES) if i not in self.used_ids]
+        if not free:
+            raise BalancerError(f"all {L.MAX_SERVICES} services are in use")
+        choice = next((i for i in free if i not in recent), free[0])
+        self.used_ids.add(choice)
+        return choice
 
     def _free_slots(self, count: int) -> list[int]:
         free = [i for i in range(L.MAX_BACKENDS) if i not in self.taken][:count]
@@ -581,15 +626,15 @@ class _Planner:
         dests: Sequence[Destination],
         mode: FillMode,
         ring_size: int,
-    ) -> tuple[list[str], str]:
+    ) -> tuple[list[str], list[str]]:
         old = self.live.get(key)
         if old is None:
             svc_id = self._new_svc_id()
             stale = [e.gen for e in self.entries.values() if e.svc_id == svc_id]
-            gen = (max(stale, default=0) + 1) & 0xFFFF
+            gen = _next_gen(max(stale, default=0))
             half = 0
         else:
-            svc_id, gen, half = old.svc_id, (old.gen + 1) & 0xFFFF, 1 - old.live_half
+            svc_id, gen, half = old.svc_id, _next_gen(old.gen), 1 - old.live_half
         current = {
             (e.ip, e.mac): idx
             for idx, e in self.entries.items()
@@ -620,4 +665,7 @@ class _Planner:
         value = L.ServiceValue(svc_id, base, len(ring), gen, flags)
         self.live[key] = value
         flip = Bpftool.update_cmd(bal.map_pin("services"), key.pack(), value.pack())
-        return cmds, flip
+        # The flow table's fast path validates against svc_gen: update it with
+        # the flip (see flow_hit in l4lb_xdp.c for why either order is safe).
+        gen_cmd = Bpftool.update_cmd(bal.map_pin("svc_gen"), L.u32(svc_id), L.u32(gen))
+        return cmds, [flip, gen_cmd]

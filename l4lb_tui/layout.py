@@ -23,6 +23,10 @@ CFG_CATCH_ALL = 1
 SVC_FILL_MAGLEV = 1
 BE_DRAINING = 1
 FLOW_SLOTS = 1 << 20
+FLOW_TTL_TCP = 900  # seconds, IPVS's defaults
+FLOW_TTL_UDP = 300
+VIP_FILTER_ENTRIES = 16
+VIP_FILTER_WORDS = 64
 PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_NAMES = {PROTO_TCP: "tcp", PROTO_UDP: "udp", 0: "any"}
@@ -66,7 +70,7 @@ class FlowStat(enum.IntEnum):
     UNTRACKED = 3
 
 
-_CONFIG = struct.Struct("<4s6sHI")
+_CONFIG = struct.Struct("<4s6sHIII")
 _SVC_KEY = struct.Struct("<4s2sBB")
 _SVC_VAL = struct.Struct("<IIIII")
 _BACKEND = struct.Struct("<4s6sHHHHH")
@@ -124,14 +128,23 @@ class Config:
     ifmac: str
     flags: int = 0
     mtu: int = 0
+    ttl_tcp: int = 0  # jiffies
+    ttl_udp: int = 0
 
     def pack(self) -> bytes:
-        return _CONFIG.pack(ip_bytes(self.saddr), mac_bytes(self.ifmac), self.flags, self.mtu)
+        return _CONFIG.pack(
+            ip_bytes(self.saddr),
+            mac_bytes(self.ifmac),
+            self.flags,
+            self.mtu,
+            self.ttl_tcp,
+            self.ttl_udp,
+        )
 
     @classmethod
     def unpack(cls, raw: bytes) -> Config:
-        saddr, mac, flags, mtu = _CONFIG.unpack(raw[: _CONFIG.size])
-        return cls(ip_text(saddr), mac_text(mac), flags, mtu)
+        saddr, mac, flags, mtu, ttl_tcp, ttl_udp = _CONFIG.unpack(raw[: _CONFIG.size])
+        return cls(ip_text(saddr), mac_text(mac), flags, mtu, ttl_tcp, ttl_udp)
 
     @property
     def catch_all(self) -> bool:
@@ -229,6 +242,22 @@ class BackendEntry:
 
     def is_member_of(self, svc: ServiceValue) -> bool:
         return self.ip != "0.0.0.0" and self.svc_id == svc.svc_id and self.gen == svc.gen & 0xFFFF
+
+
+def vip_filter_bit(vip: str) -> int:
+    """The data plane's bit for a VIP: Fibonacci hashing of the address as
+    the program loads it (network-order bytes read as a host integer)."""
+    raw = int.from_bytes(ip_bytes(vip), "little")
+    return ((raw * 0x9E3779B1) & 0xFFFFFFFF) >> 16
+
+
+def pack_vip_filter(vips: set[str]) -> list[bytes]:
+    """The filter's entries: entry bit >> 12, word (bit >> 6) % 64, bit % 64."""
+    words = [[0] * VIP_FILTER_WORDS for _ in range(VIP_FILTER_ENTRIES)]
+    for vip in vips:
+        bit = vip_filter_bit(vip)
+        words[bit >> 12][(bit >> 6) % VIP_FILTER_WORDS] |= 1 << (bit & 63)
+    return [struct.pack(f"<{VIP_FILTER_WORDS}Q", *entry) for entry in words]
 
 
 def pack_chunk(backend_indices: list[int]) -> bytes:

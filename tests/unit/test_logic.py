@@ -43,7 +43,7 @@ def test_service_specs() -> None:
 
 
 def test_layouts_match_the_c_structs() -> None:
-    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 16
+    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 24
     key = L.ServiceKey("10.0.0.4", 8080, 6)
     assert key.pack() == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0])
     assert L.ServiceKey.unpack(key.pack()) == key
