@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"l4lb-tui: error: {exc}", file=sys.stderr)
             sys.exit(2)
     if args.demo:
-        sys.exit(run_console(args.interface or "lb0", FakeBackend.demo()))
+        sys.exit(run_console(args.interface or "lb0", FakeBackend.demo(dns=True)))
     sys.exit(run_console(args.interface))
 
 

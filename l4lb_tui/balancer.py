@@ -46,7 +46,7 @@ class Backend:
     draining: bool = False
 
     def destination(self) -> Destination:
-        return Destination(self.ip, self.mac, self.weight or 1, self.draining)
+        return Destination(self.ip, self.mac, self.weight, self.draining)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,8 @@ class ConsoleBackend(Protocol):
     def load(
         self, ifname: str, services: Sequence[L.ServiceKey], dests: Sequence[Destination]
     ) -> str: ...
+    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str: ...
+    def remove_service(self, ifname: str, key: L.ServiceKey) -> str: ...
     def neighbour_mac(self, ip: str) -> str | None: ...
 
 
@@ -123,6 +125,16 @@ def parse_service_specs(text: str) -> list[L.ServiceKey]:
         if spec:
             keys += [k for k in parse_service(spec) if k not in keys]
     return keys or [L.CATCH_ALL]
+
+
+def drain_message(key: L.ServiceKey, ip: str, drained: bool) -> str:
+    if drained:
+        return f"drained {ip} of {key} — no new flows; its established flows stay (x undrains)"
+    return f"undrained {ip} of {key} — it takes new flows again"
+
+
+def remove_message(key: L.ServiceKey) -> str:
+    return f"removed service {key}"
 
 
 def load_message(services: Sequence[L.ServiceKey], count: int) -> str:
@@ -292,6 +304,18 @@ class RealBackend:
             result = self._balancer(ifname).load(services, dests)
         return load_message(result.services, result.destinations)
 
+    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str:
+        self._need_root("draining backends")
+        with _operator_errors():
+            self._balancer(ifname).set_drain(key, ip, drained)
+        return drain_message(key, ip, drained)
+
+    def remove_service(self, ifname: str, key: L.ServiceKey) -> str:
+        self._need_root("removing services")
+        with _operator_errors():
+            self._balancer(ifname).remove_service(key)
+        return remove_message(key)
+
     def neighbour_mac(self, ip: str) -> str | None:
         with _operator_errors():
             return self.netlink.neighbour_mac(ip)
@@ -352,11 +376,24 @@ def demo_links() -> list[LinkInfo]:
     ]  # fmt: skip
 
 
+DEMO_DNS = L.ServiceKey("10.0.0.4", 53, L.PROTO_UDP)
+
+
 def demo_backends(count: int) -> list[Destination]:
+    """Weights 1 and 2; slot 5 has weight 0 and slot 3 is drained (keeping weight 2)."""
     return [
-        Destination(f"10.0.1.{i + 1}", f"00:15:4d:00:01:{i + 1:02x}", 0 if i == 5 else 1 + i % 2)
+        Destination(
+            f"10.0.1.{i + 1}",
+            f"00:15:4d:00:01:{i + 1:02x}",
+            0 if i == 5 else 1 + i % 2,
+            drained=i == 3,
+        )
         for i in range(count)
     ]
+
+
+def demo_dns_backends() -> list[Destination]:
+    return [Destination(f"10.0.2.{i + 1}", f"00:15:4d:00:02:{i + 1:02x}") for i in range(3)]
 
 
 @dataclass
@@ -388,10 +425,13 @@ class FakeBackend:
         self.writes: list[str] = []  # each successful write, for tests to read
 
     @classmethod
-    def demo(cls, backends: int = 8) -> FakeBackend:
+    def demo(cls, backends: int = 8, dns: bool = False) -> FakeBackend:
+        """lb0 balances DEMO_SERVICE; with `dns`, DEMO_DNS too (`--demo` shows both)."""
         fake = cls()
         fake.attach("lb0", "driver")
         fake.load("lb0", [DEMO_SERVICE], demo_backends(backends))
+        if dns:
+            fake.load("lb0", [DEMO_DNS], demo_dns_backends())
         fake.writes.clear()
         fake.neighbours = {"10.0.1.200": "00:15:4d:00:01:c8"}
         return fake
@@ -484,7 +524,9 @@ class FakeBackend:
                 # A steady base per slot with a slow wobble: sparklines and the
                 # chart get shape, and every run computes the same numbers.
                 wobble = 1 + 0.5 * math.sin(0.4 * tick + be.index)
-                pps = 0 if be.weight == 0 else round(1000 * (1 + be.index % 5) * wobble)
+                pps = round(1000 * (1 + be.index % 5) * wobble)
+                if be.draining:  # no new flows; the established ones carry on
+                    pps = 0 if be.weight == 0 else pps // 5
                 pkts, nbytes = self._totals.get((ifname, be.index), (0, 0))
                 pkts, nbytes = pkts + pps, nbytes + pps * (64 + 100 * (be.index % 4))
                 self._totals[(ifname, be.index)] = (pkts, nbytes)
@@ -492,7 +534,13 @@ class FakeBackend:
         reasons = {
             r: (tick * (7 * r.value + 3) if r.value < 6 else r.value - 6, 0) for r in L.Reason
         }
-        return Counters(float(tick), backends, reasons)
+        flows = {
+            L.FlowStat.HIT: tick * 98_765,
+            L.FlowStat.MISS: tick * 1_234,
+            L.FlowStat.STALE: tick * 5,
+            L.FlowStat.UNTRACKED: tick * 21,
+        }
+        return Counters(float(tick), backends, reasons, flows)
 
     def attach(self, ifname: str, mode: str) -> str:
         with self._lock:
@@ -535,20 +583,56 @@ class FakeBackend:
                 raise ConsoleError(f"no balancer on {ifname}: run 'l4lb attach -i {ifname}' first")
             keys = list(services) or [L.CATCH_ALL]
             for key in keys:
-                old = {(b.ip, b.mac): b.index for b in lb.services.get(key, [])}
-                taken = {b.index for k, m in lb.services.items() if k != key for b in m}
-                taken |= set(old.values())
-                free = (i for i in range(L.MAX_BACKENDS) if i not in taken)
-                members = []
-                for d in dests:
-                    index = old.get((d.ip, d.mac))
-                    if index is None:
-                        index = next(free)
-                        self._totals.pop((ifname, index), None)  # a fresh slot starts at zero
-                    members.append(Backend(index, d.ip, d.mac, d.weight))
-                lb.services[key] = members
+                self._reload(ifname, lb, key, dests)
             self.writes.append(f"load {ifname} {','.join(map(str, keys))} {len(dests)}")
             return load_message(keys, len(dests))
+
+    def _reload(
+        self, ifname: str, lb: _FakeBalancer, key: L.ServiceKey, dests: Sequence[Destination]
+    ) -> None:
+        """One service's new list; unchanged (IP, MAC) pairs keep their slots."""
+        old = {(b.ip, b.mac): b.index for b in lb.services.get(key, [])}
+        taken = {b.index for k, m in lb.services.items() if k != key for b in m}
+        taken |= set(old.values())
+        free = (i for i in range(L.MAX_BACKENDS) if i not in taken)
+        members = []
+        for d in dests:
+            index = old.get((d.ip, d.mac))
+            if index is None:
+                index = next(free)
+                self._totals.pop((ifname, index), None)  # a fresh slot starts at zero
+            draining = d.drained or d.weight == 0  # as BackendEntry.draining reads it
+            members.append(Backend(index, d.ip, d.mac, d.weight, draining))
+        lb.services[key] = members
+
+    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str:
+        with self._lock:
+            self._check("drain")
+            lb = self._lbs.get(ifname)
+            members = lb.services.get(key) if lb else None
+            if lb is None or members is None:
+                raise ConsoleError(f"no service {key} on {ifname}")
+            if all(b.ip != ip for b in members):
+                raise ConsoleError(f"{ip} is not a backend of {key}")
+            # What Balancer.set_drain does: the list read back as destinations
+            # (weights kept, 0 included), one changed, reloaded.
+            new = []
+            for d in (b.destination() for b in members):
+                if d.ip == ip:
+                    d = replace(d, drained=drained, weight=d.weight if d.weight or drained else 1)
+                new.append(d)
+            self._reload(ifname, lb, key, new)
+            self.writes.append(f"{'drain' if drained else 'undrain'} {ifname} {key} {ip}")
+            return drain_message(key, ip, drained)
+
+    def remove_service(self, ifname: str, key: L.ServiceKey) -> str:
+        with self._lock:
+            self._check("remove_service")
+            lb = self._lbs.get(ifname)
+            if lb is None or lb.services.pop(key, None) is None:
+                raise ConsoleError(f"no service {key} on {ifname}")
+            self.writes.append(f"remove {ifname} {key}")
+            return remove_message(key)
 
     def neighbour_mac(self, ip: str) -> str | None:
         self._check("neighbour")

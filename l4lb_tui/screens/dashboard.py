@@ -1,5 +1,5 @@
 """One interface's balancer: live rates, per-backend sparklines, a chart, and
-every change the operator makes (mode, load, add/edit/delete, undo, save).
+every change the operator makes (mode, load, add/edit/delete, drain, undo, save).
 
 Polling follows Dolphie: a thread worker samples, posts the result, the UI
 renders and only then re-arms the timer, so polls never overlap and a slow
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -34,41 +33,23 @@ from l4lb_tui.console import (
     service_spec,
 )
 from l4lb_tui.layout import ServiceKey
-from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.screens import edits
+from l4lb_tui.screens.applying import Via, carry_out
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.save import SaveScreen
-from l4lb_tui.stats import BackendRow, StatsView, build_view
+from l4lb_tui.stats import StatsView, build_view
+from l4lb_tui.widgets.backend_rows import ServiceScope, table_rows
 from l4lb_tui.widgets.chart import ThroughputChart
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.history import RateHistory
-from l4lb_tui.widgets.sparkline import sparkline
 from l4lb_tui.widgets.status import StatusLine
-from l4lb_tui.widgets.tables import BackendTable, Cell
+from l4lb_tui.widgets.tables import BackendTable
 
 UNDO_DEPTH = 20
-SPARK_WIDTH = 30
-
-
-def backend_cells(row: BackendRow, total_pps: float, spark: str) -> tuple[Cell, ...]:
-    weight: Cell = str(row.weight)
-    if row.weight == 0:
-        weight = Text("0 drain", style="yellow", justify="right")
-    return (
-        str(row.number),
-        row.service,
-        row.ip,
-        row.mac,
-        weight,
-        fmt_int(row.rate.pps),
-        fmt_int(row.rate.bps),
-        f"{share(row.rate.pps, total_pps) * 100:.1f}%",
-        spark,
-    )
 
 
 class DashboardScreen(Screen[None]):
@@ -78,7 +59,17 @@ class DashboardScreen(Screen[None]):
         Binding("a", "add", "Add", tooltip="add a backend to the highlighted service"),
         Binding("e", "edit", "Edit", tooltip="edit the highlighted backend (also Enter)"),
         Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),
-        Binding("u", "undo", "Undo", tooltip="undo the last change (add, edit, delete, load)"),
+        Binding(
+            "x",
+            "drain",
+            "Drain/undrain",
+            tooltip="stop new flows to the highlighted backend, keeping its established ones "
+            "(x again undrains)",
+        ),
+        Binding(
+            "u", "undo", "Undo", tooltip="undo the last change (add, edit, delete, drain, load)"
+        ),
+        Binding("v", "cycle_service", "Service view", tooltip="all services, or one at a time"),
         Binding("m", "mode", "Mode", tooltip="attach, detach, or switch driver/generic/offload"),
         Binding("l", "load", "Load CSV", tooltip="load a destinations CSV into services"),
         Binding("s", "save", "Save CSV", tooltip="save the highlighted service's backends"),
@@ -117,6 +108,7 @@ class DashboardScreen(Screen[None]):
         self.state: State | None = None
         self.view: StatsView | None = None
         self.history = RateHistory()
+        self.scope = ServiceScope()  # all services, or the one `v` picked
         self.undo_stack: list[edits.Change] = []
         self.csv_path: Path | None = None
         self._prev: Counters | None = None
@@ -235,32 +227,20 @@ class DashboardScreen(Screen[None]):
 
     def _redraw(self) -> None:
         self._dirty = False
+        if self.view is not None:
+            self.scope.settle(self.view.services)  # the service shown may be gone
         self._show_header()
         table = self.query_one(BackendTable)
         if self.view is None:
             table.sync([])
         else:
-            wanted = self.filter_text.lower()
-            total, peak = self.view.total.pps, self.history.peak
-            table.sync(
-                [
-                    (
-                        str(row.index),
-                        backend_cells(
-                            row,
-                            total,
-                            sparkline(self.history.series(row.index), SPARK_WIDTH, 60, peak),
-                        ),
-                    )
-                    for row in self.view.rows
-                    if not wanted or wanted in f"{row.ip} {row.mac} {row.service}".lower()
-                ]
-            )
+            table.sync(table_rows(self.view, self.history, self.filter_text, self.scope.current))
         self.query_one(ThroughputChart).show_history(self.history)
 
     def _show_header(self) -> None:
         header = self.query_one(DashboardHeader)
-        header.show_view(self.ifname, self.view, self.paused, self.stale and self.view is not None)
+        stale = self.stale and self.view is not None
+        header.show_view(self.ifname, self.view, self.paused, stale, self.scope)
 
     def watch_paused(self) -> None:
         if self.is_mounted:
@@ -277,12 +257,14 @@ class DashboardScreen(Screen[None]):
         return self._where.get(key) if key else None
 
     def _target_service(self) -> ServiceKey | None:
-        """The highlighted row's service, else the only one there is."""
+        """The highlighted row's service, else the one shown, else the only one there is."""
         picked = self._selected()
         if picked:
             return picked[0]
-        if self.state and len(self.state.services) == 1:
-            return self.state.services[0].key
+        keys = [s.key for s in self.state.services] if self.state else []
+        shown = [k for k in keys if str(k) == self.scope.current]
+        if shown or len(keys) == 1:
+            return (shown or keys)[0]
         return None
 
     def _need_balancer(self) -> bool:
@@ -337,24 +319,11 @@ class DashboardScreen(Screen[None]):
             )
         self.poll_now()
 
-    def apply(self, plan: edits.Plan, undo: bool = False) -> None:
-        """Plan against the kernel's lists of this moment, then reload each service."""
-        ifname = self.ifname
-
-        def job() -> tuple[str, edits.Change]:
-            try:
-                change = plan(self.backend.state(ifname))
-            except ValueError as exc:
-                raise ConsoleError(str(exc)) from None
-            try:
-                done = [self.backend.load(ifname, [e.key], list(e.after)) for e in change.edits]
-            except ConsoleError as exc:
-                raise ConsoleError(f"{change.summary}: {exc}") from None
-            # The façade's own words only when they add something (the catch-all warning).
-            extra = [d.split(" — ", 1)[1] for d in done if " — " in d]
-            return " — ".join([change.summary, *extra[:1]]), change
-
-        self._start(job, undo)
+    def apply(self, plan: edits.Plan, undo: bool = False, via: Via | None = None) -> None:
+        """Plan against the kernel's lists of this moment, then reload each service
+        (or apply it `via` another façade call)."""
+        backend, ifname = self.backend, self.ifname
+        self._start(lambda: carry_out(backend, ifname, plan, via), undo)
 
     # -- actions ----------------------------------------------------------------
 
@@ -465,6 +434,7 @@ class DashboardScreen(Screen[None]):
             ip=be.ip,
             mac=be.mac,
             weight=be.weight,
+            drained=be.draining and be.weight != 0,  # kept: editing never undrains
             taken={key: frozenset(self._taken().get(key, frozenset()) - {be.ip})},
         )
         screen = EditorScreen(request, self.backend.neighbour_mac)
@@ -493,6 +463,27 @@ class DashboardScreen(Screen[None]):
                 self.apply(lambda state: edits.delete(state, key, be.ip))
 
         self.app.push_screen(ConfirmScreen("Delete backend", question), answered)
+
+    def action_drain(self) -> None:
+        picked = self._selected()
+        if picked is None:
+            self.notify("no backend highlighted", severity="warning", markup=False)
+            return
+        key, ip = picked[0], picked[1].ip
+        backend, ifname = self.backend, self.ifname
+
+        def via(change: edits.Change) -> list[str]:
+            return [backend.set_drain(ifname, key, ip, edits.drained_to(change, ip))]
+
+        self.apply(lambda state: edits.toggle_drain(state, key, ip), via=via)
+
+    def action_cycle_service(self) -> None:
+        if self.view is None or not self.view.services:
+            self.notify("no services to show", severity="warning", markup=False)
+            return
+        self.scope.cycle(self.view.services)
+        self._redraw()
+        self.query_one(BackendTable).move_cursor(row=0)
 
     def action_undo(self) -> None:
         if not self.undo_stack:

@@ -41,6 +41,7 @@ class EditorRequest:
     ip: str = ""
     mac: str = ""
     weight: int = 1
+    drained: bool = False  # kept as it is: x on the dashboard drains and undrains
     # Each service's backend IPs, so a duplicate is refused while typing.
     taken: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
 
@@ -127,6 +128,15 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             yield Label("Weight (0 drains the backend: no new flows)", markup=False)
             yield Input(str(req.weight), validators=[weight_validator()], id="weight")
             yield Static(classes="error", id="weight-error")
+            if req.drained:
+                yield Static(
+                    Text(
+                        "drained: it gets no new flows and stays drained with the new "
+                        "weight; x on the dashboard undrains it"
+                    ),
+                    classes="warning",
+                    id="drained-note",
+                )
             with Horizontal():
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel (Esc)", id="cancel")
@@ -205,6 +215,10 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             hint.update(Text(f"neighbour table unreadable: {message.error}"))
             return
         self.suggester.mac = message.mac
+        mac = self.query_one("#mac", Input)
+        outcome = mac.validate(mac.value) if mac.value else None
+        if outcome is not None and not outcome.is_valid:
+            return  # the MAC typed is wrong: that hint stays until it is fixed
         if message.mac is None:
             hint.update(Text(f"{message.ip} is not in the neighbour table: type its MAC"))
         else:
@@ -267,5 +281,6 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             validate_ip(self.query_one("#ip", Input).value),
             validate_mac(self.query_one("#mac", Input).value),
             validate_weight(self.query_one("#weight", Input).value),
+            drained=self.request.drained,
         )
         return EditorResult(tuple(keys), dest)

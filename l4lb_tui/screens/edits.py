@@ -2,24 +2,28 @@
 
 The balancer reloads a service's backend list hitlessly and keeps the slot
 and counters of every backend whose (IP, MAC) is unchanged, so one add, edit
-or delete is simply a load of the edited list.
+or delete is simply a load of the edited list.  A drain goes through the
+balancer's own set_drain; its undo is a reload like any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from l4lb_tui.balancer import State
 from l4lb_tui.destinations import Destination
 from l4lb_tui.layout import ServiceKey
 
+# A service's backend list; None where the service does not exist at all.
+Members = tuple[Destination, ...] | None
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceEdit:
     key: ServiceKey
-    before: tuple[Destination, ...]
-    after: tuple[Destination, ...]
+    before: Members
+    after: Members  # None: remove the service (the undo of creating it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,29 +45,43 @@ class Change:
 Plan = Callable[[State | None], Change]
 
 
-def members(state: State | None, key: ServiceKey) -> tuple[Destination, ...]:
+def lookup(state: State | None, key: ServiceKey) -> Members:
+    """The service's list as it can be loaded back, or None if there is no such service.
+
+    `drained` is the flag alone: a weight-0 backend drains by its weight, and
+    keeps weight 0 (not the flag) when the list is loaded back.
+    """
     if state is None:
-        return ()
+        return None
     for svc in state.services:
         if svc.key == key:
-            return tuple(Destination(b.ip, b.mac, b.weight) for b in svc.backends)
-    return ()
+            return tuple(
+                Destination(b.ip, b.mac, b.weight, b.draining and b.weight != 0)
+                for b in svc.backends
+            )
+    return None
+
+
+def members(state: State | None, key: ServiceKey) -> tuple[Destination, ...]:
+    return lookup(state, key) or ()
 
 
 def add(state: State | None, keys: Sequence[ServiceKey], dest: Destination) -> Change:
     edits = []
     for key in keys:
-        before = members(state, key)
-        if any(d.ip == dest.ip for d in before):
+        before = lookup(state, key)
+        if any(d.ip == dest.ip for d in before or ()):
             raise ValueError(f"{dest.ip} is already a backend of {key}")
-        edits.append(ServiceEdit(key, before, (*before, dest)))
+        edits.append(ServiceEdit(key, before, (*(before or ()), dest)))
     names = ", ".join(str(k) for k in keys)
     return Change(f"add {dest.ip} to {names}", tuple(edits))
 
 
-def _require(before: tuple[Destination, ...], key: ServiceKey, ip: str) -> None:
-    if all(d.ip != ip for d in before):
-        raise ValueError(f"{ip} is no longer a backend of {key} (changed meanwhile?)")
+def _require(before: tuple[Destination, ...], key: ServiceKey, ip: str) -> Destination:
+    for d in before:
+        if d.ip == ip:
+            return d
+    raise ValueError(f"{ip} is no longer a backend of {key} (changed meanwhile?)")
 
 
 def edit(state: State | None, key: ServiceKey, old_ip: str, dest: Destination) -> Change:
@@ -84,7 +102,28 @@ def delete(state: State | None, key: ServiceKey, ip: str) -> Change:
     return Change(f"delete {ip} from {key}", (ServiceEdit(key, before, after),))
 
 
+def toggle_drain(state: State | None, key: ServiceKey, ip: str) -> Change:
+    """Drain (no new flows, established ones stay) or undrain one backend.
+
+    Which of the two follows the kernel's list at this moment, like every
+    plan.  The weight is kept; undraining a weight-0 backend gives it weight
+    1, as Balancer.set_drain does.
+    """
+    before = members(state, key)
+    old = _require(before, key, ip)
+    drained = old.effective_weight != 0
+    new = replace(old, drained=drained, weight=old.weight if old.weight or drained else 1)
+    after = tuple(new if d.ip == ip else d for d in before)
+    verb = "drain" if drained else "undrain"
+    return Change(f"{verb} {ip} of {key}", (ServiceEdit(key, before, after),))
+
+
+def drained_to(change: Change, ip: str) -> bool:
+    """Whether `change` leaves `ip` drained (what to ask set_drain for)."""
+    return any(d.ip == ip and d.drained for e in change.edits for d in e.after or ())
+
+
 def load(state: State | None, keys: Sequence[ServiceKey], dests: Sequence[Destination]) -> Change:
-    edits = tuple(ServiceEdit(k, members(state, k), tuple(dests)) for k in keys)
+    edits = tuple(ServiceEdit(k, lookup(state, k), tuple(dests)) for k in keys)
     names = ", ".join(str(k) for k in keys)
     return Change(f"load {len(dests):,} backends into {names}", edits)

@@ -1,12 +1,14 @@
-"""The dashboard's header: where, how, how much, and what was passed or dropped."""
+"""The dashboard's header: where, how, how much, what was passed or dropped,
+and how the flow table is doing."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
-from l4lb_tui.rates import fmt_int, fmt_si
+from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
+from l4lb_tui.widgets.backend_rows import ServiceScope
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
 
@@ -19,13 +21,55 @@ def _counts(title: str, counts: dict[str, int], style: str) -> Text:
     return line
 
 
+def _flows(view: StatsView) -> Text:
+    """Flow-table hits, misses, stale and untracked packets, then ICMP sent."""
+    line = Text(f"{'flows':<8}", style="cyan")
+    for name, value in view.flows.items():
+        line.append(f" {name} ", style="dim")
+        line.append(fmt_int(value))
+    looked_up = view.flows.get("hit", 0) + view.flows.get("miss", 0)
+    if looked_up:
+        line.append(f" ({share(view.flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
+    line.append("   icmp", style="cyan")
+    for name, value in view.other.items():
+        line.append(f" {name.removeprefix('icmp_').replace('_', '-')} ", style="dim")
+        line.append(fmt_int(value))
+    return line
+
+
+def _services(top: Text, view: StatsView, scope: ServiceScope | None) -> None:
+    shown = scope.current if scope else None
+    if shown is None:
+        top.append("  services ", style="dim")
+        top.append(", ".join(view.services) or "none")
+        if len(view.services) > 1:
+            top.append("  (v: one at a time)", style="dim")
+        return
+    top.append(f"  service {scope.position(view.services) if scope else ''}: ", style="dim")
+    top.append(shown, style="bold reverse")
+    top.append("  (v: next, then all)", style="dim")
+
+
+def _scoped_total(view: StatsView, shown: str) -> Text:
+    rows = [r for r in view.rows if r.service == shown]
+    pps, bps = sum(r.rate.pps for r in rows), sum(r.rate.bps for r in rows)
+    line = Text(f"   this service {fmt_int(pps)} pkts/s  {fmt_int(bps)} bits/s", style="bold")
+    line.append(f"   {len(rows):,} backends", style="dim")
+    return line
+
+
 class DashboardHeader(Static):
     DEFAULT_CSS = """
-    DashboardHeader { height: 4; padding: 0 1; background: $boost; }
+    DashboardHeader { height: auto; padding: 0 1; background: $boost; }
     """
 
     def show_view(
-        self, ifname: str, view: StatsView | None, paused: bool, stale: bool = False
+        self,
+        ifname: str,
+        view: StatsView | None,
+        paused: bool,
+        stale: bool = False,
+        scope: ServiceScope | None = None,
     ) -> None:
         top = Text(ifname, style="bold")
         if view is None:
@@ -36,8 +80,7 @@ class DashboardHeader(Static):
             mark = "●" if view.mode else "○"
             top.append(f"  {mark} {view.mode_label}", style=MODE_STYLE.get(view.mode, "bold red"))
             top.append(f"  program {view.prog_id}", style="dim")
-            top.append("  services ", style="dim")
-            top.append(", ".join(view.services) or "none")
+            _services(top, view, scope)
             if view.catch_all:
                 top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
             total = Text("total   ", style="bold")
@@ -45,11 +88,14 @@ class DashboardHeader(Static):
             total.append(f"{fmt_int(view.total.bps)} bits/s ", style="bold")
             total.append(f"({fmt_si(view.total.bps, 'bit/s')})", style="dim")
             total.append(f"   {len(view.rows):,} backends", style="dim")
+            if scope and scope.current is not None:
+                total.append_text(_scoped_total(view, scope.current))
             lines = [
                 top,
                 total,
                 _counts("passed", view.passed, "green"),
                 _counts("dropped", view.dropped, "red"),
+                _flows(view),
             ]
         if paused:
             lines[0].append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")

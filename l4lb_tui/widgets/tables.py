@@ -119,7 +119,7 @@ class BackendTable(KeyTable):
         Column("service", "Service", 20),
         Column("ip", "IP", 15, style="bold"),
         Column("mac", "MAC", 17),
-        Column("weight", "Weight", 7, right=True),
+        Column("weight", "Weight", 11, right=True),  # "65535 drain"
         Column("pps", "pkts/s", 11, right=True),
         Column("bps", "bits/s", 15, right=True),
         Column("share", "Share", 6, right=True),

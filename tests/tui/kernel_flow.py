@@ -29,6 +29,7 @@ from textual.widgets import Input
 from tui_support import SIZE, dashboard, settle
 
 from l4lb_tui.app import ConsoleApp
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.console import ConsoleSettings, RealBackend
 from l4lb_tui.destinations import parse_text
 from l4lb_tui.netlink import Netlink
@@ -58,6 +59,33 @@ def rows(pilot: Pilot[object]) -> dict[str, tuple[int, str, str, int]]:
     return {
         b.ip: (b.index, str(s.key), b.mac, b.weight) for s in state.services for b in s.backends
     }
+
+
+def kernel(ifname: str) -> dict[str, tuple[int, bool]]:
+    """IP -> (weight, draining), read by Balancer.state() itself, not by the console."""
+    state = Balancer(ifname).state()
+    return {b.ip: (b.weight, b.draining) for s in state.services for b in s.backends}
+
+
+def weight_cell(pilot: Pilot[object], ip: str) -> str:
+    table = pilot.app.screen.query_one(BackendTable)
+    slot = rows(pilot)[ip][0]
+    cell = table.get_cell(str(slot), "weight")
+    return str(getattr(cell, "plain", cell)).strip()
+
+
+async def load_csv(pilot: Pilot[object], path: Path, services: str) -> None:
+    await pilot.press("l")
+    await settle(pilot)
+    box = pilot.app.screen.query_one("#path", Input)
+    if box.value != str(path):  # the screen opens on the last file loaded
+        box.value = str(path)  # typed key by key, a long path costs seconds
+        box.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+    pilot.app.screen.query_one("#services", Input).value = services
+    await pilot.press("ctrl+s")
+    await settle(pilot)
 
 
 def notices(pilot: Pilot[object]) -> list[str]:
@@ -93,13 +121,17 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         state = dashboard(pilot).state
         check(state is not None and state.mode == "driver", "offload refusal changed the mode")
 
-        step("load a CSV into a service")
-        await pilot.press("l", *str(workdir / "32_destinations.csv"), "enter")
+        step("load a CSV into a new service; undo removes the service")
+        csv = workdir / "32_destinations.csv"
+        await load_csv(pilot, csv, "10.0.0.4:8080/tcp")
+        check(len(rows(pilot)) == 32, f"{len(rows(pilot))} backends after load: {notices(pilot)}")
+        await pilot.press("u")
         await settle(pilot)
-        services = app.screen.query_one("#services", Input)
-        services.value = "10.0.0.4:8080/tcp"
-        await pilot.press("ctrl+s")
-        await settle(pilot)
+        services = Balancer(ifname).state().services
+        check(services == (), f"undo left {[str(s.key) for s in services]}: {notices(pilot)}")
+
+        step("load it again")
+        await load_csv(pilot, csv, "10.0.0.4:8080/tcp")
         before = rows(pilot)
         check(len(before) == 32, f"{len(before)} backends after load: {notices(pilot)}")
         check(app.screen.query_one(BackendTable).row_count == 32, "table does not show 32")
@@ -120,6 +152,27 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
             {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()},
             "an edit moved backends to other slots",
         )
+
+        step("drain the backend, undrain it, drain it and undo")
+        await pilot.press("x")
+        await settle(pilot)
+        check(
+            kernel(ifname)[ip] == (7, True), f"not drained: {kernel(ifname)[ip]} {notices(pilot)}"
+        )
+        check(weight_cell(pilot, ip) == "7 drain", f"table shows {weight_cell(pilot, ip)!r}")
+        others = {k: v for k, v in kernel(ifname).items() if k != ip}
+        check(not any(d for _, d in others.values()), "another backend was drained")
+        check(rows(pilot)[ip][0] == before[ip][0], "drain moved the backend to another slot")
+        await pilot.press("x")
+        await settle(pilot)
+        check(kernel(ifname)[ip] == (7, False), f"not undrained: {kernel(ifname)[ip]}")
+        check(weight_cell(pilot, ip) == "7", f"table shows {weight_cell(pilot, ip)!r}")
+        await pilot.press("x")
+        await settle(pilot)
+        check(kernel(ifname)[ip] == (7, True), "second drain failed")
+        await pilot.press("u")
+        await settle(pilot)
+        check(kernel(ifname)[ip] == (7, False), f"undo left {kernel(ifname)[ip]}")
 
         step("delete a backend, undo, delete again")
         await pilot.press("d", "y")
@@ -207,6 +260,46 @@ def _send(peer: str, src: str, dst_mac: str, stop: threading.Event) -> None:
             time.sleep(0.03)
 
 
+async def poll_after(pilot: Pilot[object], seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    dashboard(pilot).poll_now()
+    await settle(pilot)
+
+
+async def live_checks(pilot: Pilot[object], ifname: str) -> None:
+    """Rates, flow counters, and a drain under traffic (the sender is running)."""
+    for _ in range(3):
+        await poll_after(pilot, 1.0)
+    view = dashboard(pilot).view
+    check(view is not None and view.total.pps > 500, f"no live rate: {view and view.total}")
+    assert view is not None
+    busy = [r for r in view.rows if r.rate.pps > 0]
+    check(len(busy) > 8, f"traffic reached only {len(busy)} backends")
+    header = str(pilot.app.screen.query_one("DashboardHeader").render())
+    check("pkts/s" in header and "10.0.0.4:9000/udp" in header, header)
+    flows = view.flows
+    check(0 < flows["miss"] < flows["hit"], f"flow counters: {flows}")
+    check(f"hit {flows['hit']:,}" in header and "frag-needed" in header, header)
+    step(f"live: {view.total.pps:,.0f} pkts/s over {len(busy)} backends, flows {flows}")
+
+    target = busy[0]
+    table = pilot.app.screen.query_one(BackendTable)
+    table.move_cursor(row=table.get_row_index(str(target.index)))
+    await pilot.press("x")
+    await settle(pilot)
+    check(kernel(ifname)[target.ip] == (target.weight, True), f"{kernel(ifname)[target.ip]}")
+    await poll_after(pilot, 0.3)  # a full interval after the drain
+    await poll_after(pilot, 1.0)
+    view = dashboard(pilot).view
+    assert view is not None
+    row = next(r for r in view.rows if r.ip == target.ip)
+    check(row.draining and row.rate.pps > 0, f"established flows stopped: {row}")
+    step(f"drained {target.ip}: its established flows go on at {row.rate.pps:,.0f} pkts/s")
+    await pilot.press("x")
+    await settle(pilot)
+    check(kernel(ifname)[target.ip] == (target.weight, False), "undrain failed")
+
+
 async def running_flow(ifname: str, peer: str, macs: tuple[str, str]) -> None:
     """The balancer was started by the CLI: the console shows it and its rates."""
     app = ConsoleApp(RealBackend(), ifname, ConsoleSettings(None, None, Path.cwd()))
@@ -220,21 +313,10 @@ async def running_flow(ifname: str, peer: str, macs: tuple[str, str]) -> None:
         check(dashboard(pilot).state is not None, "no state")
         sender.start()
         try:
-            for _ in range(3):
-                await asyncio.sleep(1.0)
-                dashboard(pilot).poll_now()
-                await settle(pilot)
+            await live_checks(pilot, ifname)
         finally:
             stop.set()
             sender.join()
-        view = dashboard(pilot).view
-        check(view is not None and view.total.pps > 500, f"no live rate: {view and view.total}")
-        assert view is not None
-        busy = [r for r in view.rows if r.rate.pps > 0]
-        check(len(busy) > 8, f"traffic reached only {len(busy)} backends")
-        header = str(app.screen.query_one("DashboardHeader").render())
-        check("pkts/s" in header and "10.0.0.4:9000/udp" in header, header)
-        step(f"live: {view.total.pps:,.0f} pkts/s over {len(busy)} backends")
         await pilot.press("q")
 
 

@@ -129,7 +129,55 @@ def test_edit_plans() -> None:
     gone = edits.delete(state, DEMO_SERVICE, "10.0.1.1")
     assert [d.ip for d in gone.edits[0].after] == ["10.0.1.2"]
     new = edits.load(state, [L.CATCH_ALL], [A])
-    assert new.edits[0].before == () and new.summary.startswith("load 1 backends")
+    assert new.edits[0].before is None and new.summary.startswith("load 1 backends")
+    assert new.inverse().edits[0].after is None  # undo removes the service it created
+    assert edits.load(state, [DEMO_SERVICE], [A]).edits[0].before is not None
+
+
+def test_drain_plans_keep_the_weight() -> None:
+    fake = FakeBackend.demo(6)  # slot 3 drained at weight 2, slot 5 at weight 0
+    state = fake.sample("lb0").state
+    listed = edits.members(state, DEMO_SERVICE)
+    assert [(d.weight, d.drained) for d in listed[3:]] == [(2, True), (1, False), (0, False)]
+    drain = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.2")
+    assert drain.summary == f"drain 10.0.1.2 of {DEMO_SERVICE}"
+    assert drain.edits[0].after[1] == Destination("10.0.1.2", B.mac, 2, drained=True)  # type: ignore[index]
+    assert edits.drained_to(drain, "10.0.1.2") and not edits.drained_to(drain, "10.0.1.1")
+    undrain = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.4")
+    assert undrain.summary.startswith("undrain") and not edits.drained_to(undrain, "10.0.1.4")
+    assert undrain.edits[0].after[3].weight == 2  # type: ignore[index]
+    zero = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.6")  # weight 0 drains too
+    assert zero.summary.startswith("undrain") and zero.edits[0].after[5].weight == 1  # type: ignore[index]
+    assert drain.inverse().edits[0].after == listed
+    with pytest.raises(ValueError, match="no longer a backend"):
+        edits.toggle_drain(state, DEMO_SERVICE, "10.9.9.9")
+
+
+def test_fake_drain_and_remove_service_behave_like_the_balancer() -> None:
+    fake = FakeBackend.demo(6)
+    said = fake.set_drain("lb0", DEMO_SERVICE, "10.0.1.1", True)
+    assert said.startswith("drained 10.0.1.1") and "established flows stay" in said
+    state = fake.state("lb0")
+    assert state is not None
+    got = {b.ip: (b.weight, b.draining) for b in state.services[0].backends}
+    assert got["10.0.1.1"] == (1, True) and got["10.0.1.2"] == (2, False)
+    # A weight-0 sibling keeps weight 0 through another backend's drain.
+    assert got["10.0.1.6"] == (0, True)
+    assert "takes new flows" in fake.set_drain("lb0", DEMO_SERVICE, "10.0.1.1", False)
+    with pytest.raises(ConsoleError, match="not a backend"):
+        fake.set_drain("lb0", DEMO_SERVICE, "10.9.9.9", True)
+    fake.load("lb0", [L.CATCH_ALL], [A])
+    assert fake.remove_service("lb0", L.CATCH_ALL) == "removed service * (all TCP/UDP)"
+    state = fake.state("lb0")
+    assert state is not None and [s.key for s in state.services] == [DEMO_SERVICE]
+    with pytest.raises(ConsoleError, match="no service"):
+        fake.remove_service("lb0", L.CATCH_ALL)
+    assert fake.writes == [
+        "drain lb0 10.0.0.4:8080/tcp 10.0.1.1",
+        "undrain lb0 10.0.0.4:8080/tcp 10.0.1.1",
+        "load lb0 * (all TCP/UDP) 1",
+        "remove lb0 * (all TCP/UDP)",
+    ]
 
 
 def test_real_backend_reports_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,7 +60,10 @@ async def test_invalid_fields_block_apply(fake: FakeBackend) -> None:
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, EditorScreen)
         editor.query_one("#ip", Input).value = "10.0.9.9"
-        await pilot.press("tab", *"ff:ff:ff:ff:ff:ff")
+        mac = editor.query_one("#mac", Input)
+        mac.value = "ff:ff:ff:ff:ff:ff"
+        mac.focus()
+        await pilot.pause()
         assert "broadcast" in text(editor, "#mac-hint")
         await pilot.press("enter")
         assert isinstance(app.screen, EditorScreen) and fake.writes == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, settle
 
@@ -20,9 +21,12 @@ def members(fake: FakeBackend, key: L.ServiceKey = DEMO_SERVICE) -> list[str]:
 
 async def type_path(pilot: object, path: Path) -> None:
     screen = pilot.app.screen  # type: ignore[attr-defined]
+    # Typing a long path key by key costs ~60 ms a key in Pilot; completion
+    # while typing has its own test (test_path_completes_while_typing).
     box = screen.query_one("#path", Input)
-    box.value = ""
-    await pilot.press(*str(path), "enter")  # type: ignore[attr-defined]
+    box.value = str(path)
+    box.focus()
+    await pilot.press("enter")  # type: ignore[attr-defined]
     await settle(pilot)  # type: ignore[arg-type]
 
 
@@ -124,3 +128,23 @@ async def test_missing_file_is_reported(fake: FakeBackend) -> None:
         await pilot.press("l")
         await type_path(pilot, DATA / "nope.csv")
         assert "no such file" in str(app.screen.query_one("#summary", Static).render())
+
+
+async def test_path_completes_while_typing(
+    fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(DATA.parent)
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        box = app.screen.query_one("#path", Input)
+        box.value = ""
+        await pilot.press(*"data/3")
+        await settle(pilot)  # the suggester answers asynchronously
+        await pilot.press("right", "enter")  # → accepts the completion, Enter previews
+        await settle(pilot)
+        assert box.value == "data/32_destinations.csv"
+        assert "32 destinations, no errors" in str(
+            app.screen.query_one("#summary", Static).render()
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 from tui_support import DATA, SIZE
 
@@ -49,37 +50,57 @@ def slow_demo() -> Slow:
     return fake
 
 
+async def until(what: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition the timers bring about; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not what():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+def polls_running(app: ConsoleApp) -> bool:
+    return any(w.group == "poll" and not w.is_finished for w in app.workers)
+
+
+# Fixed sleeps only where a test shows that nothing happens: each lasts several
+# poll periods (interval 0.05 s plus a 0.12 s sample).
+
+
 async def test_polls_never_overlap_and_pause_stops_them() -> None:
     fake = slow_demo()
     app = ConsoleApp(fake, "lb0", FAST)
     async with app.run_test(size=SIZE) as pilot:
-        await asyncio.sleep(1.5)
-        assert fake.samples >= 3 and fake.most == 1
+        await until(lambda: fake.samples >= 4)
+        assert fake.most == 1
         await pilot.press("p")
-        await asyncio.sleep(0.3)  # the poll under way may still finish
+        await until(lambda: not polls_running(app))  # the poll under way may still finish
+        await pilot.pause()
         paused_at = fake.samples
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.5)
         assert fake.samples == paused_at
         await pilot.press("p")
-        await asyncio.sleep(1.0)
-        assert fake.samples > paused_at
+        await until(lambda: fake.samples >= paused_at + 2)
+        assert fake.most == 1
 
 
 async def test_links_are_not_polled_under_a_dashboard() -> None:
     fake = slow_demo()
     app = ConsoleApp(fake, "lb0", FAST)
     async with app.run_test(size=SIZE) as pilot:
-        await asyncio.sleep(0.5)
+        await until(lambda: fake.samples >= 2)
         covered = fake.listings
         await asyncio.sleep(0.5)
         assert fake.listings <= covered + 1
         await pilot.press("escape")
-        await asyncio.sleep(1.0)
-        assert fake.listings >= covered + 2
+        await until(lambda: fake.listings >= covered + 3)
 
 
 class Buggy(FakeBackend):
+    calls = 0
+
     def sample(self, ifname: str) -> Sample:
+        self.calls += 1
         raise RuntimeError("a bug, not an operator error")
 
 
@@ -87,9 +108,10 @@ async def test_a_bug_in_a_poll_is_shown_and_polling_goes_on() -> None:
     fake = Buggy.demo()
     app = ConsoleApp(fake, "lb0", FAST)
     async with app.run_test(size=SIZE) as pilot:
-        await asyncio.sleep(1.0)
         status = app.screen.query_one(StatusLine)
-        assert any("internal error in poll" in m for m in status.messages)
+        await until(lambda: any("internal error in poll" in m for m in status.messages))
+        calls = fake.calls
+        await until(lambda: fake.calls >= calls + 2)  # the timer was re-armed
         await pilot.press("j", "p", "p")
         assert app.is_running
 
@@ -101,7 +123,16 @@ async def test_writes_do_not_start_a_second_chain_of_polls() -> None:
         for _ in range(4):  # each write polls at once, usually mid-poll
             await pilot.press("m", "enter")
             await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)
+        # A poll superseded by a write's may still be sampling: let it end.
+        await until(
+            lambda: (
+                fake.running <= 1
+                and not any(w.group == "write" and not w.is_finished for w in app.workers)
+            )
+        )
+        await asyncio.sleep(0.2)
         fake.most = 0
-        await asyncio.sleep(1.5)
-        assert fake.most == 1  # two chains would overlap their samples
+        start = fake.samples
+        await asyncio.sleep(1.0)
+        assert fake.samples >= start + 3  # still polling: one chain ...
+        assert fake.most == 1  # ... as two chains would overlap their samples

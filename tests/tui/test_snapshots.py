@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from tui_support import SIZE, make_app, polls, settle
+from textual.widgets import Input
+from tui_support import SIZE, make_app, polls, prefill, settle
 
 from l4lb_tui.console import FakeBackend
 
@@ -30,7 +31,7 @@ def test_interfaces_screen(snap_compare: object, fake: FakeBackend) -> None:
 
 def test_dashboard_with_sparklines_and_chart(snap_compare: object, fake: FakeBackend) -> None:
     async def run_before(pilot: Pilot[object]) -> None:
-        await polls(pilot, 61)  # a full minute of history
+        await prefill(pilot, 61)  # a full minute of history
         await pilot.press("j", "j")
 
     app = make_app(fake, "lb0", Path("data"))
@@ -51,7 +52,10 @@ def test_backend_editor(snap_compare: object, fake: FakeBackend) -> None:
 def test_csv_preview_with_errors(snap_compare: object, fake: FakeBackend) -> None:
     async def run_before(pilot: Pilot[object]) -> None:
         await settle(pilot)
-        await pilot.press("l", *"data/bad_destinations.csv", "enter")
+        await pilot.press("l")
+        box = pilot.app.screen.query_one("#path", Input)
+        box.value = "data/bad_destinations.csv"  # typing it costs ~60 ms a key
+        await pilot.press("enter")
         await settle(pilot)
 
     app = make_app(fake, "lb0", Path("data"))
@@ -64,4 +68,14 @@ def test_help_screen(snap_compare: object, fake: FakeBackend) -> None:
         await pilot.press("question_mark")
 
     app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
+
+
+def test_dashboard_one_service_with_a_drained_backend(snap_compare: object) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 2)
+        await pilot.press("v", "v", "j", "x")  # the second service; drain 10.0.1.2
+        await settle(pilot)
+
+    app = make_app(FakeBackend.demo(dns=True), "lb0", Path("data"))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]

@@ -1,0 +1,84 @@
+"""The dashboard's backend rows: their cells, the filter, and the one-service view."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from l4lb_tui.rates import fmt_int, share
+from l4lb_tui.stats import BackendRow, StatsView
+from l4lb_tui.widgets.history import RateHistory
+from l4lb_tui.widgets.sparkline import sparkline
+from l4lb_tui.widgets.tables import Cell
+
+SPARK_WIDTH = 30
+
+
+def weight_cell(row: BackendRow) -> Cell:
+    """The weight, and "drain" in yellow when the backend takes no new flows.
+
+    A drained backend keeps its weight for when it is undrained ("3 drain");
+    weight 0 drains too ("0 drain").
+    """
+    if row.draining or row.weight == 0:
+        return Text(f"{row.weight} drain", style="yellow", justify="right")
+    return str(row.weight)
+
+
+def backend_cells(row: BackendRow, total_pps: float, spark: str) -> tuple[Cell, ...]:
+    return (
+        str(row.number),
+        row.service,
+        row.ip,
+        row.mac,
+        weight_cell(row),
+        fmt_int(row.rate.pps),
+        fmt_int(row.rate.bps),
+        f"{share(row.rate.pps, total_pps) * 100:.1f}%",
+        spark,
+    )
+
+
+@dataclass
+class ServiceScope:
+    """Which service the table shows: all of them (None) or one at a time."""
+
+    current: str | None = None
+
+    def cycle(self, services: Sequence[str]) -> str | None:
+        """All → the first service → the next … → the last → all again."""
+        order: list[str | None] = [None, *services]
+        at = order.index(self.current) if self.current in order else 0
+        self.current = order[(at + 1) % len(order)]
+        return self.current
+
+    def settle(self, services: Sequence[str]) -> None:
+        """Back to all services when the one shown is gone (removed, undone)."""
+        if self.current is not None and self.current not in services:
+            self.current = None
+
+    def position(self, services: Sequence[str]) -> str:
+        """'2 of 3' for the service shown."""
+        shown = self.current
+        if shown is None or shown not in services:
+            return ""
+        return f"{list(services).index(shown) + 1} of {len(services)}"
+
+
+def table_rows(
+    view: StatsView, history: RateHistory, wanted: str, scope: str | None
+) -> list[tuple[str, tuple[Cell, ...]]]:
+    """The rows the table shows, keyed by backend slot, in the view's order."""
+    total, peak = view.total.pps, history.peak
+    wanted = wanted.lower()
+    return [
+        (
+            str(row.index),
+            backend_cells(row, total, sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)),
+        )
+        for row in view.rows
+        if (scope is None or row.service == scope)
+        and (not wanted or wanted in f"{row.ip} {row.mac} {row.service}".lower())
+    ]
