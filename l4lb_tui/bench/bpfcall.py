@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from l4lb_tui import bpfsys
+
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
 _ATTR_SIZE = 128
 
@@ -70,15 +72,8 @@ def _attr() -> ctypes.Array[ctypes.c_uint8]:
     return (ctypes.c_uint8 * _ATTR_SIZE)()
 
 
-@cache
-def possible_cpus() -> int:
-    """Per-CPU map values come one per *possible* CPU, not per online one."""
-    text = Path("/sys/devices/system/cpu/possible").read_text().strip()
-    count = 0
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        count += int(hi or lo) - int(lo) + 1
-    return count
+# Per-CPU map values come one per *possible* CPU, not per online one.
+possible_cpus = cache(bpfsys.possible_cpus)
 
 
 # -- objects ------------------------------------------------------------------
