@@ -59,7 +59,14 @@ def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
-    print(Balancer(args.interface, wait=args.wait).attach(args.mode, args.saddr))
+    bal = Balancer(args.interface, wait=args.wait)
+    print(bal.attach(args.mode, args.saddr))
+    if not bal.link().admin_up:
+        print(
+            f"warning: {args.interface} is down: no traffic arrives until "
+            f"'ip link set dev {args.interface} up'",
+            file=sys.stderr,
+        )
     return 0
 
 

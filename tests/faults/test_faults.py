@@ -274,3 +274,36 @@ def test_detach_removes_its_lock_file(wired: tuple[str, str, str]) -> None:
     assert Path(f"/run/l4lb/{dev}.lock").exists()
     assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
     assert not Path(f"/run/l4lb/{dev}.lock").exists()
+
+
+def test_interface_down_and_renamed(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    run(["ip", "-n", ns, "link", "set", dev, "down"])
+    res = l4lb("--netns", ns, "attach", "-i", dev)
+    assert res.returncode == 0 and f"{dev} is down" in res.stderr
+    run(["ip", "-n", ns, "link", "set", dev, "up"])
+    new = dev[:-1] + "z"
+    run(["ip", "-n", ns, "link", "set", dev, "down"])
+    run(["ip", "-n", ns, "link", "set", dev, "name", new])
+    for args in (
+        ("stats", "-i", dev, "--once"),
+        ("stats", "-i", new, "--once"),
+        ("attach", "-i", new),
+    ):
+        res = l4lb("--netns", ns, *args)
+        assert res.returncode == 2, res.stdout
+        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    run(["ip", "-n", ns, "link", "set", new, "name", dev])
+    assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
+
+
+def test_ip_netns_exec_gets_advice(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    res = subprocess.run(  # noqa: S603
+        ["ip", "netns", "exec", ns, sys.executable, "-m", "l4lb_tui.cli", "attach", "-i", dev],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert res.returncode == 2 and "l4lb --netns NAME" in res.stderr, res.stderr
