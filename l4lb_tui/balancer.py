@@ -255,8 +255,15 @@ class Balancer:
                 f"the kernel refused offload on {self.ifname}: {exc.message}; "
                 "the running state is unchanged"
             ) from None
-        raise BalancerError(  # pragma: no cover - needs an offload-capable NIC
-            "offload attached but state migration is not supported yet; detach with 'l4lb detach'"
+        # The kernel took the offloaded program (a NIC that can offload).  Moving
+        # the running state into the NIC's maps is not built yet: take the new
+        # program off again rather than leave a second, empty balancer serving.
+        self.bpftool.net_detach("offload", self.ifname)  # pragma: no cover - NFP only
+        self.bpftool.unpin_tree(STAGING_ROOT)  # pragma: no cover
+        raise BalancerError(  # pragma: no cover
+            f"{self.ifname} accepted offload, but moving a running balancer into the NIC "
+            "is not supported yet; removed the offloaded program, the running state is "
+            "unchanged"
         )
 
     def _object(self, name: str) -> Path:
