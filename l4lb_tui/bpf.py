@@ -223,9 +223,6 @@ class Bpftool:
         doc = self.run(["prog", "show", "pinned", str(pin)])
         return dict(doc)
 
-    def prog_show_id(self, prog_id: int) -> dict[str, Any]:
-        return dict(self.run(["prog", "show", "id", str(prog_id)]))
-
     def prog_list(self) -> list[dict[str, Any]]:
         return list(self.run(["prog", "show"]) or [])
 

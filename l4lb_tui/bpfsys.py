@@ -18,7 +18,6 @@ from pathlib import Path
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
 BPF_OBJ_GET = 7
 BPF_PROG_TEST_RUN = 10
-BPF_PROG_GET_FD_BY_ID = 13
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
 _ATTR_SIZE = 128
@@ -48,12 +47,6 @@ def obj_get(pin: Path) -> int:
     attr = (ctypes.c_uint8 * _ATTR_SIZE)()
     struct.pack_into("Q", attr, 0, ctypes.addressof(path))
     return _bpf(BPF_OBJ_GET, attr, f"bpf obj get {pin}")
-
-
-def prog_fd_by_id(prog_id: int) -> int:
-    attr = (ctypes.c_uint8 * _ATTR_SIZE)()
-    struct.pack_into("I", attr, 0, prog_id)
-    return _bpf(BPF_PROG_GET_FD_BY_ID, attr, f"prog id {prog_id}")
 
 
 @dataclass(frozen=True, slots=True)

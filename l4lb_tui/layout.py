@@ -264,8 +264,3 @@ def pack_chunk(backend_indices: list[int]) -> bytes:
     """One ring chunk; short chunks (the ring's tail) are padded with zeros."""
     padded = backend_indices + [0] * (CHUNK_SLOTS - len(backend_indices))
     return struct.pack(f"<{CHUNK_SLOTS}I", *padded)
-
-
-def unpack_counters(raw: bytes) -> tuple[int, int]:
-    pkts, nbytes = _COUNTERS.unpack(raw[: _COUNTERS.size])
-    return int(pkts), int(nbytes)

@@ -57,6 +57,17 @@ CATCH_ALL_WARNING = (
 )
 
 
+def service_spec_note(spec: str, valid_note: str) -> Text:
+    """What a services field says under itself: its error, the catch-all
+    warning when blank, or `valid_note`."""
+    note = CATCH_ALL_WARNING if not spec.strip() else valid_note
+    try:
+        parse_service_specs(spec)
+    except ValueError as exc:
+        note = str(exc)
+    return Text(note)
+
+
 class EditorScreen(ModalScreen[EditorResult | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -152,12 +163,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     # -- live validation ----------------------------------------------------------
 
     def _service_note(self, spec: str) -> None:
-        note = CATCH_ALL_WARNING if not spec.strip() else ""
-        try:
-            parse_service_specs(spec)
-        except ValueError as exc:
-            note = str(exc)
-        self.query_one("#service-note", Static).update(Text(note))
+        self.query_one("#service-note", Static).update(service_spec_note(spec, ""))
 
     @on(Input.Changed, "#service")
     def _service_changed(self, event: Input.Changed) -> None:

@@ -23,7 +23,7 @@ from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
 from l4lb_tui.console import Preview, parse_service_specs, preview_csv
 from l4lb_tui.destinations import Destination
 from l4lb_tui.layout import ServiceKey
-from l4lb_tui.screens.editor import CATCH_ALL_WARNING
+from l4lb_tui.screens.editor import service_spec_note
 from l4lb_tui.widgets.inputs import PathSuggester, services_validator
 from l4lb_tui.widgets.tables import KeyTable, num
 
@@ -176,12 +176,8 @@ class LoadScreen(Screen[LoadRequest | None]):
             return None
 
     def _services_note(self, spec: str) -> None:
-        note = CATCH_ALL_WARNING if not spec.strip() else "other services stay as they are"
-        try:
-            parse_service_specs(spec)
-        except ValueError as exc:
-            note = str(exc)
-        self.query_one("#services-note", Static).update(Text(note))
+        note = service_spec_note(spec, "other services stay as they are")
+        self.query_one("#services-note", Static).update(note)
 
     @on(Input.Changed, "#services")
     def _services_changed(self, event: Input.Changed) -> None:
