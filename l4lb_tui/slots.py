@@ -50,9 +50,30 @@ def round_robin(backend_indices: Sequence[int], weights: Sequence[int], size: in
     return [members[i % len(members)] for i in range(size)]
 
 
-def _hash(name: str, salt: bytes) -> int:
-    # blake2b, not hash(): the table must be the same on every machine and run.
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8, key=salt).digest(), "big")
+# Keyed blake2b states, copied per name: keying costs a compression of its
+# own, and a reload hashes every backend name twice.
+_OFFSET_SALT = hashlib.blake2b(digest_size=8, key=b"l4lb-offset")
+_SKIP_SALT = hashlib.blake2b(digest_size=8, key=b"l4lb-skip")
+# A console or a long-lived process refills the same names on every edit.
+_HASHES: dict[str, tuple[int, int]] = {}
+_HASHES_MAX = 1 << 16
+
+
+def _hashes(name: str) -> tuple[int, int]:
+    """The name's blake2b digests (8 bytes, big-endian) keyed "l4lb-offset" and
+    "l4lb-skip", memoised.  blake2b, not hash(): the table must be the same on
+    every machine and run."""
+    found = _HASHES.get(name)
+    if found is None:
+        raw = name.encode()
+        off, skip = _OFFSET_SALT.copy(), _SKIP_SALT.copy()
+        off.update(raw)
+        skip.update(raw)
+        found = (int.from_bytes(off.digest(), "big"), int.from_bytes(skip.digest(), "big"))
+        if len(_HASHES) >= _HASHES_MAX:
+            _HASHES.clear()
+        _HASHES[name] = found
+    return found
 
 
 def maglev(
@@ -75,28 +96,39 @@ def maglev(
     ]
     if not members:
         return []
-    offsets = [_hash(name, b"l4lb-offset") % size for _, name, _ in members]
-    skips = [_hash(name, b"l4lb-skip") % (size - 1) + 1 for _, name, _ in members]
-    top = max(w for _, _, w in members)
-    credit = [0] * len(members)
-    nxt = [0] * len(members)
+    hashes = [_hashes(name) for _, name, _ in members]
+    # Backend i's next candidate is offset + k * skip (mod size) for its k-th
+    # probe; `pos` carries that sum forward by addition instead of
+    # recomputing it, the same sequence at a fraction of the cost.
+    pos = [off % size for off, _ in hashes]
+    skips = [skip % (size - 1) + 1 for _, skip in hashes]
+    idxs = [idx for idx, _, _ in members]
+    weights_in = [w for _, _, w in members]
+    top = max(weights_in)
     table = [-1] * size
-    filled = 0
+    left = size
+    turns = range(len(members))
+    # Equal weights (the common case): every backend takes every turn.
+    credit = None if min(weights_in) == top else [0] * len(members)
     while True:
-        for i, (idx, _, w) in enumerate(members):
-            credit[i] += w
-            if credit[i] < top:
-                continue
-            credit[i] -= top
-            offset, skip = offsets[i], skips[i]
-            slot = (offset + nxt[i] * skip) % size
+        for i in turns:
+            if credit is not None:
+                c = credit[i] + weights_in[i]
+                if c < top:
+                    credit[i] = c
+                    continue
+                credit[i] = c - top
+            slot = pos[i]
+            skip = skips[i]
             while table[slot] >= 0:
-                nxt[i] += 1
-                slot = (offset + nxt[i] * skip) % size
-            table[slot] = idx
-            nxt[i] += 1
-            filled += 1
-            if filled == size:
+                slot += skip
+                if slot >= size:
+                    slot -= size
+            table[slot] = idxs[i]
+            slot += skip
+            pos[i] = slot - size if slot >= size else slot
+            left -= 1
+            if not left:
                 return table
 
 

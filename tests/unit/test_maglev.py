@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from l4lb_tui.slots import DEFAULT_RING_SIZE, maglev
+from l4lb_tui.slots import DEFAULT_RING_SIZE, _hashes, maglev
 
 SIZE = DEFAULT_RING_SIZE
 
@@ -82,3 +82,30 @@ def test_prime_required() -> None:
 
 
 DIGEST = "9690ac7d35deb7ac"
+
+
+def test_hashes_are_keyed_blake2b() -> None:
+    """The memoised, copied-state hashes are plain keyed blake2b digests."""
+    for name in ("10.0.0.1", "172.16.15.255", "x"):
+        want = tuple(
+            int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8, key=salt).digest(), "big")
+            for salt in (b"l4lb-offset", b"l4lb-skip")
+        )
+        assert _hashes(name) == want
+        assert _hashes(name) == want  # memoised
+
+
+def test_weighted_fill_is_pinned() -> None:
+    """Unequal weights take the credit path: pin its table too."""
+    t = maglev(list(range(6)), names(6), [1, 3, 0, 2, 1, 5], 251)
+    assert hashlib.sha256(bytes(t)).hexdigest()[:16] == WEIGHTED_DIGEST
+
+
+def test_large_pool_fills_every_slot() -> None:
+    n = 4096
+    t = maglev(list(range(n)), names(n), [1] * n, SIZE)
+    assert len(t) == SIZE and min(t) >= 0
+    assert len(set(t)) == n
+
+
+WEIGHTED_DIGEST = "9987fa1792295235"
