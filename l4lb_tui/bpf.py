@@ -1,12 +1,13 @@
 """The bpftool adapter: the one place in the product that runs bpftool.
 
 Every call is an argv list with JSON output (`-j`).  Bulk map writes go through
-one `bpftool batch file -` process.  A failed call raises BpfError carrying
+one `bpftool batch file -` process (plain output: see batch).  A failed call raises BpfError carrying
 bpftool's own message and the command that failed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -109,6 +110,12 @@ def _safe(token: str) -> str:
     return token
 
 
+@functools.lru_cache(maxsize=256)
+def _pin_token(pin: Path) -> str:
+    # Checked once per map: a reload writes thousands of lines to a few pins.
+    return _safe(str(pin))
+
+
 def _error_text(stdout: str, stderr: str) -> str:
     """bpftool -j puts its error in JSON on stdout; libbpf adds lines on stderr."""
     message = ""
@@ -124,7 +131,8 @@ def _error_text(stdout: str, stderr: str) -> str:
                 out = item.get("output") if isinstance(item, dict) else None
                 if isinstance(out, dict) and "error" in out:
                     message = str(out["error"])
-    detail = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # Without -j (batch) bpftool's own error is a stderr line "Error: ...".
+    detail = [ln.strip().removeprefix("Error: ") for ln in stderr.splitlines() if ln.strip()]
     # libbpf's last lines say why (e.g. "Invalid argument"); the verifier log
     # before them can run to thousands of lines.
     tail = "; ".join(detail[-3:])
@@ -148,8 +156,24 @@ class Bpftool:
         self.netns = netns
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> Any:
+        """One bpftool command with JSON output, decoded (None when it printed nothing)."""
+        out = self.call(args, stdin).strip()
+        if not out:
+            return None
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            raise BpfError(
+                f"unreadable output from {self.binary}: {out[:200]}", self._argv(args)
+            ) from None
+
+    def _argv(self, args: Sequence[str], json_output: bool = True) -> list[str]:
         prefix = ["nsenter", f"--net=/run/netns/{_safe(self.netns)}"] if self.netns else []
-        argv = [*prefix, self.binary, "-j", *args]
+        return [*prefix, self.binary, *(["-j"] if json_output else []), *args]
+
+    def call(self, args: Sequence[str], stdin: str | None = None, json_output: bool = True) -> str:
+        """Run bpftool; its stdout.  BpfError with bpftool's words if it fails."""
+        argv = self._argv(args, json_output)
         try:
             proc = subprocess.run(  # noqa: S603 - argv list, no shell
                 argv,
@@ -169,13 +193,7 @@ class Bpftool:
             raise BpfError(f"{self.binary} did not finish in {self.timeout:.0f} s", argv) from None
         if proc.returncode != 0:
             raise BpfError(_error_text(proc.stdout, proc.stderr), argv)
-        out = proc.stdout.strip()
-        if not out:
-            return None
-        try:
-            return json.loads(out)
-        except json.JSONDecodeError:
-            raise BpfError(f"unreadable output from {self.binary}: {out[:200]}", argv) from None
+        return proc.stdout
 
     # -- bpffs and pins -------------------------------------------------
 
@@ -293,14 +311,15 @@ class Bpftool:
         """Run many commands in one bpftool process; return how many ran.
 
         A command is a token list, or a line from update_cmd/delete_cmd.
-        bpftool stops at the first failing command; the error names it.
+        bpftool stops at the first failing command; the error carries its message.
         """
-        lines = []
-        for cmd in commands:
-            lines.append(cmd if isinstance(cmd, str) else " ".join(_safe(tok) for tok in cmd))
+        lines = [cmd if isinstance(cmd, str) else " ".join(map(_safe, cmd)) for cmd in commands]
         if not lines:
             return 0
-        self.run(["batch", "file", "-"], stdin="\n".join(lines) + "\n")
+        # Without -j: in JSON mode bpftool echoes every command back as a token
+        # list (megabytes for a full reload) only for us to parse and drop.
+        # Its error still comes on stderr.
+        self.call(["batch", "file", "-"], "\n".join(lines) + "\n", json_output=False)
         return len(lines)
 
     @staticmethod
@@ -320,9 +339,9 @@ class Bpftool:
         """A batch line.  Built as text: a reload writes thousands of them, and
         only the path needs checking (the hex comes from bytes)."""
         return (
-            f"map update pinned {_safe(str(pin))} key hex {key.hex(' ')} value hex {value.hex(' ')}"
+            f"map update pinned {_pin_token(pin)} key hex {key.hex(' ')} value hex {value.hex(' ')}"
         )
 
     @staticmethod
     def delete_cmd(pin: Path, key: bytes) -> str:
-        return f"map delete pinned {_safe(str(pin))} key hex {key.hex(' ')}"
+        return f"map delete pinned {_pin_token(pin)} key hex {key.hex(' ')}"

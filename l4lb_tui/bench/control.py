@@ -99,12 +99,12 @@ class TimedBpftool(Bpftool):
         super().__init__()
         self.calls: list[Call] = []
 
-    def run(self, args: Sequence[str], stdin: str | None = None) -> Any:
+    def call(self, args: Sequence[str], stdin: str | None = None, json_output: bool = True) -> str:
         k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         s0 = resource.getrusage(resource.RUSAGE_SELF)
         w0 = time.perf_counter()
         try:
-            return super().run(args, stdin)
+            return super().call(args, stdin, json_output)
         finally:
             wall = time.perf_counter() - w0
             k1 = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -55,7 +55,7 @@ def test_batch_is_one_process_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     cmds = [Bpftool.update_cmd(pin, bytes([10, 0, 0, i]), b"\x01\0\0\0") for i in range(100)]
     assert Bpftool().batch(cmds) == 100
     assert len(rec.calls) == 1
-    assert rec.calls[0]["argv"][-3:] == ["batch", "file", "-"]
+    assert rec.calls[0]["argv"] == ["bpftool", "batch", "file", "-"]  # no JSON echo
     lines = rec.calls[0]["input"].splitlines()
     assert lines[1] == f"map update pinned {pin} key hex 0a 00 00 01 value hex 01 00 00 00"
 
@@ -72,6 +72,15 @@ def test_error_carries_bpftools_message(monkeypatch: pytest.MonkeyPatch) -> None
     assert "Invalid argument" in err.value.message
     assert err.value.argv[:2] == ["bpftool", "-j"]
     assert "command: bpftool -j net detach" in str(err.value)
+
+
+def test_batch_error_is_bpftools_stderr_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = Recorder(returncode=249, stderr="Error: update failed: Argument list too long\n")
+    monkeypatch.setattr(subprocess, "run", rec)
+    pin = Path("/sys/fs/bpf/l4lb/eth1/maps/vips")
+    with pytest.raises(BpfError) as err:
+        Bpftool().batch([Bpftool.update_cmd(pin, b"\x09\0\0\0", b"\x01\0\0\0")])
+    assert err.value.message == "update failed: Argument list too long"
 
 
 def test_missing_bpftool() -> None:
