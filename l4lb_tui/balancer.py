@@ -269,7 +269,10 @@ class Balancer:
     def _object(self, name: str) -> Path:
         path = bpf_object(name)
         if not path.exists():
-            raise BalancerError(f"BPF object {path} is not built: run 'make -C bpf'")
+            raise BalancerError(
+                f"BPF object {path} is not built: run 'make -C {path.parent}' "
+                "(it needs clang: scripts/setup.sh installs it)"
+            )
         return path
 
     def _load(self, link: LinkInfo, saddr: str) -> None:

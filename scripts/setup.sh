@@ -18,8 +18,12 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+        echo "setup: could not install ${missing[*]} (see above): install them by hand" \
+             "with 'apt-get install ${missing[*]}', then run scripts/setup.sh again" >&2
+        exit 2
+    fi
 fi
 
 PY=${PYTHON:-python3}
@@ -39,4 +43,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-make -s -C bpf
+# The Makefile names what is missing (clang, most often); say what it means.
+if ! make -s -C bpf; then
+    echo "setup: the BPF objects are not built (see above): l4lb cannot attach" \
+         "until 'make -C bpf' succeeds" >&2
+    exit 2
+fi
