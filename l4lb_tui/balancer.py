@@ -94,6 +94,74 @@ class LoadResult:
 _ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The services and backend entries as one read found them.
+
+    `raw` is the backends array as the kernel returned it (entry i at
+    i * `step`), to tell which entries a reload really changes.
+    """
+
+    services: dict[L.ServiceKey, L.ServiceValue]
+    entries: dict[int, L.BackendEntry]
+    backends: dict[int, Backend]
+    dests: dict[int, Destination]
+    raw: bytes
+    step: int
+
+    def entry_bytes(self, idx: int) -> bytes:
+        return self.raw[idx * self.step : (idx + 1) * self.step]
+
+
+# Decoded backend entries by slot and bytes, shared by every Balancer of the
+# process: the console makes one per poll, and a poll after a one-backend
+# edit then decodes that one entry, not 4096.
+_DECODED: dict[tuple[int, bytes], tuple[L.BackendEntry, Backend, Destination]] = {}
+# Each interface's last members, by the service entries and the raw backends
+# array they were built from: an unchanged balancer costs one comparison.
+_MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
+_EMPTY_IP = bytes(4)
+
+
+_Decoded = tuple[dict[int, L.BackendEntry], dict[int, Backend], dict[int, Destination]]
+# The last array decoded, whole: a poll and then an edit read the same bytes.
+_LAST: list[tuple[tuple[int, int, int], bytes, _Decoded]] = []
+
+
+def _decode_backends(dump: bpfsys.ArrayDump) -> _Decoded:
+    """The occupied slots of the backends array (a zero address is a free slot).
+
+    The dicts are shared between callers: read them, never change them."""
+    shape = (dump.cpus, dump.stride, dump.value_size)
+    for last_shape, raw, done in _LAST:
+        if last_shape == shape and raw == dump.raw:
+            return done
+    done = _decode_fresh(dump)
+    _LAST[:] = [(shape, dump.raw, done)]
+    return done
+
+
+def _decode_fresh(dump: bpfsys.ArrayDump) -> _Decoded:
+    if len(_DECODED) > 4 * L.MAX_BACKENDS:
+        _DECODED.clear()
+    raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
+    entries: dict[int, L.BackendEntry] = {}
+    backends: dict[int, Backend] = {}
+    dests: dict[int, Destination] = {}
+    for idx in range(dump.count):
+        off = idx * step
+        if raw.startswith(_EMPTY_IP, off):
+            continue
+        key = (idx, raw[off : off + size])
+        found = _DECODED.get(key)
+        if found is None:
+            e = L.BackendEntry.unpack(key[1])
+            b = Backend(idx, e.ip, e.mac, e.weight, e.draining)
+            found = _DECODED[key] = (e, b, b.destination())
+        entries[idx], backends[idx], dests[idx] = found
+    return entries, backends, dests
+
+
 class Balancer:
     """The balancer on one interface, found through its pins."""
 
@@ -113,7 +181,6 @@ class Balancer:
         self.pin_dir = pin_dir(ifname)
         self.prog_pin = self.pin_dir / "prog"
         self.maps_dir = self.pin_dir / "maps"
-        self._members: tuple[_ServiceEntries, tuple[Service, ...]] | None = None
 
     def map_pin(self, name: str) -> Path:
         return self.maps_dir / name
@@ -158,11 +225,23 @@ class Balancer:
         if self._layout_ok:
             return
         for name, size in L.VALUE_SIZES.items():
-            info = self.bpftool.map_show_pinned(self.map_pin(name))
-            if int(info.get("bytes_value", -1)) != size:
+            # A read through bpf(2): one bpftool process per map cost the
+            # console 4 processes a poll (it makes a Balancer per poll).
+            try:
+                fd = bpfsys.obj_get(self.map_pin(name))
+                try:
+                    found = bpfsys.map_info(fd).value_size
+                finally:
+                    os.close(fd)
+            except (bpfsys.BpfSysError, OSError) as exc:
+                raise BalancerError(
+                    f"cannot read map {name} of {self.ifname}: {exc} "
+                    f"(half-made pins? run 'l4lb detach -i {self.ifname}' and attach again)"
+                ) from None
+            if found != size:
                 raise BalancerError(
                     f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                    f"(map {name} holds {info.get('bytes_value')}-byte values, this version "
+                    f"(map {name} holds {found}-byte values, this version "
                     f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
                 )
         self._layout_ok = True
@@ -361,36 +440,32 @@ class Balancer:
                 "(was the balancer detached meanwhile?)"
             ) from None
 
-    def _backends(self) -> dict[int, L.BackendEntry]:
-        out = {}
-        for idx, values in enumerate(self._read_array("backends").values()):
-            if values[0][:4] != bytes(4):
-                out[idx] = L.BackendEntry.unpack(values[0])
-        return out
+    def _snapshot(self) -> _Snapshot:
+        services = self._services()
+        dump = self._read_array("backends")
+        entries, backends, dests = _decode_backends(dump)
+        return _Snapshot(services, entries, backends, dests, dump.raw, dump.cpus * dump.stride)
+
+    def _members_of(self, snap: _Snapshot) -> tuple[Service, ...]:
+        services = tuple(sorted(snap.services.items()))
+        cached = _MEMBERS.get(self.pin_dir)
+        if cached is not None and cached[0] == services and cached[1] == snap.raw:
+            return cached[2]
+        ordered = sorted(snap.entries.items())
+        built = tuple(
+            Service(
+                key,
+                val,
+                tuple(snap.backends[idx] for idx, e in ordered if e.is_member_of(val)),
+            )
+            for key, val in services
+        )
+        _MEMBERS[self.pin_dir] = (services, snap.raw, built)
+        return built
 
     def state(self) -> State:
         self.require_loaded()
-        services = tuple(sorted(self._services().items()))
-        # Every change of members, weights or drain is a reload, and a reload
-        # flips its service entry to a new generation: the same service
-        # entries mean the same members, without decoding 4096 backends again.
-        if self._members is not None and self._members[0] == services:
-            built = self._members[1]
-        else:
-            entries = sorted(self._backends().items())
-            built = tuple(
-                Service(
-                    key,
-                    val,
-                    tuple(
-                        Backend(idx, e.ip, e.mac, e.weight, e.draining)
-                        for idx, e in entries
-                        if e.is_member_of(val)
-                    ),
-                )
-                for key, val in services
-            )
-            self._members = (services, built)
+        built = self._members_of(self._snapshot())
         return State(
             ifname=self.ifname,
             config=self.config(),
@@ -445,9 +520,11 @@ class Balancer:
         dests: Sequence[Destination],
         mode: FillMode | None,
         ring_size: int | None,
+        snap: _Snapshot | None = None,
     ) -> LoadResult:
-        live = self._services()
-        plan = _Planner(live, self._backends())
+        snap = snap or self._snapshot()
+        live = snap.services
+        plan = _Planner(snap, self._stats_dump)
         cmds: list[str] = []
         flips: list[str] = []
         used_mode = FillMode.MAGLEV
@@ -485,10 +562,17 @@ class Balancer:
         return Bpftool.update_cmd(self.map_pin("config"), L.u32(0), new.pack())
 
     def members(self, key: L.ServiceKey) -> list[Destination]:
-        for svc in self.state().services:
+        self.require_loaded()
+        return self._members_in(self._snapshot(), key)
+
+    def _members_in(self, snap: _Snapshot, key: L.ServiceKey) -> list[Destination]:
+        for svc in self._members_of(snap):
             if svc.key == key:
-                return [b.destination() for b in svc.backends]
+                return [snap.dests[b.index] for b in svc.backends]
         raise BalancerError(f"no service {key} on {self.ifname}")
+
+    def _stats_dump(self) -> bpfsys.ArrayDump:
+        return self._read_array("backend_stats")
 
     def edit(
         self, key: L.ServiceKey, change: Callable[[list[Destination]], list[Destination]]
@@ -498,9 +582,12 @@ class Balancer:
         Read, change and write under one lock hold, so two editors cannot
         lose each other's change.
         """
+        self.require_loaded()
         with self._writing():
-            new = change(self.members(key))
-            self._load_services([key], new, None, None)
+            # One read serves the change and the plan.
+            snap = self._snapshot()
+            new = change(self._members_in(snap, key))
+            self._load_services([key], new, None, None, snap)
         return new
 
     def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
@@ -590,19 +677,19 @@ def _replace(cur: list[Destination], old: Destination, **changes: object) -> lis
 class _Planner:
     """Works out backend slots and ring writes for a reload (no I/O)."""
 
-    def __init__(
-        self, live: dict[L.ServiceKey, L.ServiceValue], entries: dict[int, L.BackendEntry]
-    ) -> None:
-        self.live = dict(live)
-        self.entries = entries
-        live_ids = {v.svc_id: v for v in live.values()}
+    def __init__(self, snap: _Snapshot, read_stats: Callable[[], bpfsys.ArrayDump]) -> None:
+        self.snap = snap
+        self.live = dict(snap.services)
+        self.entries = snap.entries
+        self._read_stats = read_stats
+        self._stats: bpfsys.ArrayDump | None = None
+        live_ids = {v.svc_id: v for v in self.live.values()}
         # Slots of any service's live members are never handed out, nor are
         # slots this reload releases: packets may still be on their way.
-        self.taken = {
-            idx
-            for idx, e in entries.items()
-            if e.svc_id in live_ids and e.is_member_of(live_ids[e.svc_id])
-        }
+        live_gens = {v.svc_id: v.gen & 0xFFFF for v in self.live.values()}
+        # is_member_of, inlined: this runs over every entry of every reload
+        # (decoded entries never have the zero address).
+        self.taken = {idx for idx, e in self.entries.items() if live_gens.get(e.svc_id) == e.gen}
         self.used_ids = set(live_ids)
 
     def final_keys(self) -> list[L.ServiceKey]:
@@ -629,6 +716,18 @@ class _Planner:
         self.taken.update(free)
         return free
 
+    def _counted(self, idx: int) -> bool:
+        """Whether a slot's counters hold anything (a backend removed earlier).
+
+        A fresh backend must start from zero, but zeroing every new slot was
+        half the lines of a first load; one bpf(2) read finds the few that
+        need it."""
+        if self._stats is None:
+            self._stats = self._read_stats()
+        step = self._stats.cpus * self._stats.stride
+        off = idx * step
+        return idx >= self._stats.count or self._stats.raw.count(0, off, off + step) != step
+
     def service(
         self,
         bal: Balancer,
@@ -637,6 +736,8 @@ class _Planner:
         mode: FillMode,
         ring_size: int,
     ) -> tuple[list[str], list[str]]:
+        """The writes before the service's flip, and the flip itself (with
+        whatever must follow it)."""
         old = self.live.get(key)
         if old is None:
             svc_id = self._new_svc_id()
@@ -645,24 +746,66 @@ class _Planner:
             half = 0
         else:
             svc_id, gen, half = old.svc_id, _next_gen(old.gen), 1 - old.live_half
-        current = {
-            (e.ip, e.mac): idx
-            for idx, e in self.entries.items()
-            if old is not None and e.is_member_of(old)
-        }
+        current = (
+            {}
+            if old is None
+            else {
+                (e.ip, e.mac): idx
+                for idx, e in self.entries.items()
+                if e.svc_id == old.svc_id and e.gen == old.gen & 0xFFFF
+            }
+        )
         fresh = [d for d in dests if (d.ip, d.mac) not in current]
         fresh_slots = iter(self._free_slots(len(fresh)))
         indices = [
             current[(d.ip, d.mac)] if (d.ip, d.mac) in current else next(fresh_slots) for d in dests
         ]
-        cmds: list[str] = []
         backends_pin = bal.map_pin("backends")
+        cmds: list[str] = []
+        after_flip: list[str] = []
+        changed: list[tuple[int, Destination]] | None = None
+        if old is not None and not fresh and len(current) == len(dests):
+            # The same members: a weight or drain change, or the same list
+            # again.  Membership (and with it every flow-table entry, see
+            # flow_hit) rides on the generation: keep it, and rewrite only
+            # the entries that differ.  The data plane reads just ip and mac
+            # of an entry, which stay, so in-place writes are invisible to it.
+            was = self.snap.dests
+            # An edit hands back the very objects it read for the members it
+            # left alone: `is` settles most of them.
+            changed = [
+                (idx, d)
+                for d, idx in zip(dests, indices, strict=True)
+                if d is not was[idx]
+                and (self.entries[idx].weight, self.entries[idx].flags) != (d.weight, _flags(d))
+            ]
+        if changed is not None and len(changed) <= 1 and old is not None:
+            gen = old.gen
+            for idx, d in changed:
+                now = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, _flags(d))
+                line = Bpftool.update_cmd(backends_pin, L.u32(idx), now.pack())
+                # The entry and the flip are two writes: order them so that a
+                # reload killed between them never shows a backend taking
+                # less new traffic than the live ring gives it (an operator
+                # may stop a server that shows drained).  The next reload
+                # writes both again from what the entries say.
+                (after_flip if _share(now) < _share(self.entries[idx]) else cmds).append(line)
+        else:
+            # New or removed members, or several entries changing: all of
+            # them go in with the next generation, to change together at the
+            # flip.
+            cmds += [
+                Bpftool.update_cmd(
+                    backends_pin,
+                    L.u32(idx),
+                    L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, _flags(d)).pack(),
+                )
+                for d, idx in zip(dests, indices, strict=True)
+            ]
         stats_pin = bal.map_pin("backend_stats")
+        fresh_set = {(d.ip, d.mac) for d in fresh}
         for d, idx in zip(dests, indices, strict=True):
-            flags = L.BE_DRAINING if d.drained else 0
-            entry = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, flags)
-            cmds.append(Bpftool.update_cmd(backends_pin, L.u32(idx), entry.pack()))
-            if (d.ip, d.mac) not in current:
+            if (d.ip, d.mac) in fresh_set and self._counted(idx):
                 cmds.append(Bpftool.update_cmd(stats_pin, L.u32(idx), bytes(16)))
         names = [d.ip for d in dests]
         ring = fill(mode, indices, names, [d.effective_weight for d in dests], ring_size)
@@ -677,5 +820,16 @@ class _Planner:
         flip = Bpftool.update_cmd(bal.map_pin("services"), key.pack(), value.pack())
         # The flow table's fast path validates against svc_gen: update it with
         # the flip (see flow_hit in l4lb_xdp.c for why either order is safe).
+        # Written even when the generation stays: it repairs a reload killed
+        # between the two.
         gen_cmd = Bpftool.update_cmd(bal.map_pin("svc_gen"), L.u32(svc_id), L.u32(gen))
-        return cmds, [flip, gen_cmd]
+        return cmds, [flip, gen_cmd, *after_flip]
+
+
+def _flags(d: Destination) -> int:
+    return L.BE_DRAINING if d.drained else 0
+
+
+def _share(e: L.BackendEntry) -> int:
+    """The weight a backend has in its ring (0 while draining)."""
+    return 0 if e.draining else e.weight

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 
 # A prime (Maglev needs one for its permutations) that fits the data plane's
 # 16384-slot rings.  Maglev's imbalance shrinks as slots per backend grow:
@@ -103,33 +104,65 @@ def maglev(
     pos = [off % size for off, _ in hashes]
     skips = [skip % (size - 1) + 1 for _, skip in hashes]
     idxs = [idx for idx, _, _ in members]
-    weights_in = [w for _, _, w in members]
-    top = max(weights_in)
     table = [-1] * size
     left = size
-    turns = range(len(members))
-    # Equal weights (the common case): every backend takes every turn.
-    credit = None if min(weights_in) == top else [0] * len(members)
-    while True:
-        for i in turns:
-            if credit is not None:
-                c = credit[i] + weights_in[i]
-                if c < top:
-                    credit[i] = c
-                    continue
-                credit[i] = c - top
-            slot = pos[i]
-            skip = skips[i]
-            while table[slot] >= 0:
-                slot += skip
-                if slot >= size:
-                    slot -= size
-            table[slot] = idxs[i]
+    for i in _turns([w for _, _, w in members]):
+        slot = pos[i]
+        skip = skips[i]
+        while table[slot] >= 0:
             slot += skip
-            pos[i] = slot - size if slot >= size else slot
-            left -= 1
-            if not left:
-                return table
+            if slot >= size:
+                slot -= size
+        table[slot] = idxs[i]
+        slot += skip
+        pos[i] = slot - size if slot >= size else slot
+        left -= 1
+        if not left:
+            return table
+    raise AssertionError("unreachable: the turns never end")
+
+
+def _turns(weights: list[int]) -> Iterator[int]:
+    """Whose turn it is, round after round: in each round, in order, every
+    backend whose integer credits (add its weight, spend the top weight)
+    reach the top weight."""
+    top = max(weights)
+    if min(weights) == top:
+        return itertools.cycle(range(len(weights)))
+    distinct = sorted(set(weights))
+    if len(weights) < 4 * len(distinct) + 16:
+        return _credit_turns(weights, top)
+    return _pattern_turns(weights, top, distinct)
+
+
+def _credit_turns(weights: list[int], top: int) -> Iterator[int]:
+    credit = [0] * len(weights)
+    members = range(len(weights))
+    while True:
+        for i in members:
+            c = credit[i] + weights[i]
+            if c < top:
+                credit[i] = c
+            else:
+                credit[i] = c - top
+                yield i
+
+
+def _pattern_turns(weights: list[int], top: int, distinct: list[int]) -> Iterator[int]:
+    # The credits in closed form: weight w turns in round k when
+    # floor(k*w/top) steps up.  Who turns then depends only on which weights
+    # step up, and those few patterns are listed once instead of testing
+    # every backend every round (a large pool with one weight changed).
+    patterns: dict[tuple[int, ...], list[int]] = {}
+    k = 0
+    while True:
+        k += 1
+        firing = tuple(w for w in distinct if k * w // top != (k - 1) * w // top)
+        turns = patterns.get(firing)
+        if turns is None:
+            fires = set(firing)
+            turns = patterns[firing] = [i for i, w in enumerate(weights) if w in fires]
+        yield from turns
 
 
 def fill(
