@@ -1,8 +1,8 @@
 """The bpftool adapter: the one place in the product that runs bpftool.
 
 Every call is an argv list with JSON output (`-j`).  Bulk map writes go through
-one `bpftool batch file -` process (plain output: see batch).  A failed call raises BpfError carrying
-bpftool's own message and the command that failed.
+one `bpftool batch file -` process (plain output: see batch).  A failed call
+raises BpfError carrying bpftool's own message and the command that failed.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ here.  x86-64 and arm64 syscall numbers only.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import struct
@@ -27,7 +26,18 @@ class BpfSysError(Exception):
     """A bpf(2) call failed; the message carries the kernel's errno text."""
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+def _load_libc() -> ctypes.CDLL:
+    # The process's own symbols already include libc's syscall(); find_library
+    # would run `ldconfig -p` on every import of this module (every command).
+    own = ctypes.CDLL(None, use_errno=True)
+    if hasattr(own, "syscall"):
+        return own
+    from ctypes import util  # only where libc is not linked in
+
+    return ctypes.CDLL(util.find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_uint8], what: str) -> int:

@@ -6,6 +6,7 @@ Every failure the operator can cause or meet prints one line and exits 2.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -15,9 +16,7 @@ from pathlib import Path
 
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
-from l4lb_tui.bench import register as register_bench
 from l4lb_tui.bpf import BpfError
-from l4lb_tui.demo import register as register_demo
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
@@ -28,8 +27,7 @@ from l4lb_tui.destinations import (
     validate_mac,
     validate_weight,
 )
-from l4lb_tui.lab import LabError
-from l4lb_tui.lab.cli import register as register_lab
+from l4lb_tui.lab.errors import LabError
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.services import parse_service
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
@@ -183,7 +181,26 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command groups imported only when named (or for help and errors): the demo
+# and the lab pull in http.client and more, ~20-30 ms of every command's
+# start-up otherwise.
+_GROUPS = ("l4lb_tui.lab.cli", "l4lb_tui.demo", "l4lb_tui.bench")
+_GLOBAL_WITH_VALUE = {"--wait", "--netns"}
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The command word of a command line, after the global options."""
+    it = iter(argv)
+    for arg in it:
+        if arg in _GLOBAL_WITH_VALUE:
+            next(it, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, without the groups it does not use."""
     parser = argparse.ArgumentParser(
         prog="l4lb", description="XDP layer-4 load balancer: attach, load backends, watch."
     )
@@ -263,15 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tui", cmd_tui, "open the operator console")
     p.add_argument("-i", "--interface", help="open the dashboard of this interface")
 
-    register_lab(sub)
-    register_demo(sub)
-    register_bench(sub)
+    if argv is None or _command(argv) not in sub.choices:
+        for module in _GROUPS:
+            importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
         if args.netns:
             enter_netns(args.netns)
