@@ -1,0 +1,129 @@
+"""The reload planner on its own: which entries a reload writes, with which
+generation, and in which order around the service's flip (no kernel)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from l4lb_tui import bpfsys
+from l4lb_tui import layout as L
+from l4lb_tui.balancer import Balancer, _decode_backends, _Planner, _Snapshot
+from l4lb_tui.destinations import Destination
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+
+KEY = L.ServiceKey("10.0.0.4", 80, L.PROTO_TCP)
+SVC = L.ServiceValue(svc_id=3, ring_chunk=L.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
+BAL = Balancer("eth1")
+ENTRY_SIZE = 20
+
+
+def dests(n: int) -> list[Destination]:
+    return [Destination(f"10.1.0.{i + 1}", f"02:00:00:00:01:{i + 1:02x}") for i in range(n)]
+
+
+def array(entries: dict[int, bytes], count: int = L.MAX_BACKENDS, step: int = ENTRY_SIZE) -> bytes:
+    raw = bytearray(count * step)
+    for idx, value in entries.items():
+        raw[idx * step : idx * step + len(value)] = value
+    return bytes(raw)
+
+
+def snapshot(members: list[Destination], svc: L.ServiceValue = SVC) -> _Snapshot:
+    """Members in slots 10, 11, ...; slot 2 holds a backend removed long ago."""
+    packed = {
+        10 + i: L.BackendEntry(
+            d.ip, d.mac, d.weight, svc.svc_id, svc.gen, L.BE_DRAINING if d.drained else 0
+        ).pack()
+        for i, d in enumerate(members)
+    }
+    packed[2] = L.BackendEntry("10.9.9.9", "02:00:00:00:09:09", 1, svc.svc_id, 1).pack()
+    dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+    entries, backends, by_slot = _decode_backends(dump)
+    return _Snapshot({KEY: svc}, entries, backends, by_slot, dump.raw, ENTRY_SIZE)
+
+
+def stats(counted: set[int]) -> bpfsys.ArrayDump:
+    step = 16 * 2
+    raw = array({i: (1).to_bytes(8, "little") for i in counted}, step=step)
+    return bpfsys.ArrayDump(raw, L.MAX_BACKENDS, 2, 16, 16)
+
+
+def plan(
+    snap: _Snapshot, new: list[Destination], counted: frozenset[int] = frozenset()
+) -> tuple[list[str], list[str]]:
+    planner = _Planner(snap, lambda: stats(set(counted)))
+    return planner.service(BAL, KEY, new, FillMode.MAGLEV, DEFAULT_RING_SIZE)
+
+
+def lines_to(name: str, lines: list[str]) -> list[str]:
+    pin = f" {BAL.map_pin(name)} "
+    return [line for line in lines if pin in line]
+
+
+def flipped(flips: list[str]) -> L.ServiceValue:
+    value = flips[0].split(" value hex ")[1]
+    return L.ServiceValue.unpack(bytes.fromhex(value.replace(" ", "")))
+
+
+def test_weight_change_keeps_the_generation_and_writes_one_entry() -> None:
+    cur = dests(100)
+    new = [dataclasses.replace(d, weight=3) if i == 50 else d for i, d in enumerate(cur)]
+    cmds, flips = plan(snapshot(cur), new)
+    written = lines_to("backends", cmds + flips)
+    assert len(written) == 1 and "key hex 3c 00 00 00 " in written[0]  # slot 60
+    assert len(lines_to("rings", cmds)) == 256 and not lines_to("backend_stats", cmds)
+    value = flipped(flips)
+    assert value.gen == SVC.gen and value.live_half == 1 - SVC.live_half
+    assert flips[1].endswith(f"value hex {L.u32(SVC.gen).hex(' ')}")  # svc_gen, rewritten
+
+
+def test_a_drain_lands_after_the_flip_an_undrain_before() -> None:
+    cur = dests(10)
+    drained = [dataclasses.replace(d, drained=True) if i == 4 else d for i, d in enumerate(cur)]
+    cmds, flips = plan(snapshot(cur), drained)
+    assert not lines_to("backends", cmds)
+    assert lines_to("backends", flips) == flips[2:] and len(flips) == 3
+    cmds, flips = plan(snapshot(drained), cur)
+    assert len(lines_to("backends", cmds)) == 1 and len(flips) == 2
+
+
+def test_same_list_again_writes_only_ring_and_flip() -> None:
+    cur = dests(10)
+    cmds, flips = plan(snapshot(cur), list(cur))
+    assert not lines_to("backends", cmds + flips)
+    assert flipped(flips).gen == SVC.gen
+
+
+def test_several_changes_bump_the_generation_and_rewrite_all() -> None:
+    cur = dests(10)
+    new = [dataclasses.replace(d, weight=2) if i < 2 else d for i, d in enumerate(cur)]
+    cmds, flips = plan(snapshot(cur), new)
+    assert len(lines_to("backends", cmds)) == 10 and len(flips) == 2
+    assert flipped(flips).gen == SVC.gen + 1
+
+
+def test_membership_change_bumps_and_zeroes_only_counted_slots() -> None:
+    cur = dests(10)
+    new = [*cur, Destination("10.1.1.1", "02:00:00:00:02:01"), *dests(13)[10:]]
+    # Free slots are handed out from 0: slot 0 counted packets for a backend
+    # removed earlier, slots 1 and 2 never did.
+    cmds, flips = plan(snapshot(cur), new, frozenset({0}))
+    assert len(lines_to("backends", cmds)) == 14
+    zeroed = lines_to("backend_stats", cmds)
+    assert zeroed == [line for line in zeroed if "key hex 00 00 00 00 " in line] and zeroed
+    assert flipped(flips).gen == SVC.gen + 1
+
+
+def test_generation_wraps_without_zero() -> None:
+    old = dataclasses.replace(SVC, gen=0xFFFF)
+    cur = dests(3)
+    _, flips = plan(snapshot(cur, old), cur[:2])
+    assert flipped(flips).gen == 1
+
+
+def test_decoding_skips_free_slots_and_is_shared() -> None:
+    snap = snapshot(dests(5))
+    assert sorted(snap.entries) == [2, 10, 11, 12, 13, 14]
+    again = snapshot(dests(5))
+    assert again.entries is snap.entries  # the same bytes: decoded once
+    assert snap.dests[10] == Destination("10.1.0.1", "02:00:00:00:01:01")
