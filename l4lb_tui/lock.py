@@ -58,8 +58,8 @@ def interface_lock(name: str, wait: float = 0.0) -> Iterator[None]:
             os.close(fd)
             if time.monotonic() >= deadline:
                 raise LockedError(
-                    f"{name} is in use by {_holder(path)}: try again, "
-                    "or pass --wait SECONDS to wait for it"
+                    f"{name} is in use by {_holder(path)}: try again when it is done "
+                    "(the CLI waits for it with 'l4lb --wait SECONDS ...')"
                 ) from None
             time.sleep(0.05)
             continue
