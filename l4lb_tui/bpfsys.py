@@ -1,16 +1,22 @@
-"""Direct bpf(2) calls that bpftool cannot make: BPF_PROG_TEST_RUN.
+"""Direct bpf(2) calls that bpftool cannot make: BPF_PROG_TEST_RUN, and reads.
 
 `bpftool prog run` costs a process per call and cannot set the live-frames
 flag; the benchmark and the packet tests need both, so they call the kernel
-here.  x86-64 and arm64 syscall numbers only.
+here.  Map reads (BPF_MAP_LOOKUP_BATCH, object info) are here too: a poll
+reads 4096 per-CPU counters, which bpftool hands over as megabytes of JSON.
+Writes stay with bpftool (l4lb_tui/bpf.py).  x86-64 and arm64 syscall
+numbers only.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import functools
 import os
 import platform
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +29,12 @@ _ATTR_SIZE = 128
 
 
 class BpfSysError(Exception):
-    """A bpf(2) call failed; the message carries the kernel's errno text."""
+    """A bpf(2) call failed; the message carries the kernel's errno text, and
+    `errno` its number (0 when the call could not be made at all)."""
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 def _load_libc() -> ctypes.CDLL:
@@ -40,23 +51,29 @@ def _load_libc() -> ctypes.CDLL:
 _libc = _load_libc()
 
 
-def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_uint8], what: str) -> int:
+def new_attr() -> ctypes.Array[ctypes.c_uint8]:
+    """A zeroed `union bpf_attr` (as large as any command here needs)."""
+    return (ctypes.c_uint8 * _ATTR_SIZE)()
+
+
+def call(cmd: int, attr: ctypes.Array[ctypes.c_uint8], what: str) -> int:
+    """bpf(cmd, attr); its return value.  BpfSysError names `what` on failure."""
     nr = _SYS_BPF.get(platform.machine())
     if nr is None:
         raise BpfSysError(f"bpf(2) syscall number unknown on {platform.machine()}")
     ret = int(_libc.syscall(nr, cmd, ctypes.byref(attr), ctypes.sizeof(attr)))
     if ret < 0:
         err = ctypes.get_errno()
-        raise BpfSysError(f"{what}: {os.strerror(err)}")
+        raise BpfSysError(f"{what}: {os.strerror(err)}", err)
     return ret
 
 
-def obj_get(pin: Path) -> int:
+def obj_get(pin: Path | str) -> int:
     """An fd for a pinned object; the caller closes it."""
     path = ctypes.create_string_buffer(os.fsencode(pin))
-    attr = (ctypes.c_uint8 * _ATTR_SIZE)()
+    attr = new_attr()
     struct.pack_into("Q", attr, 0, ctypes.addressof(path))
-    return _bpf(BPF_OBJ_GET, attr, f"bpf obj get {pin}")
+    return call(BPF_OBJ_GET, attr, f"bpf obj get {pin}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +104,7 @@ def test_run(
     out_size = 0 if live else len(frame) + 256
     out = ctypes.create_string_buffer(max(out_size, 1))
     ctx = ctypes.create_string_buffer(struct.pack("6I", 0, len(frame), 0, ifindex, 0, 0), 24)
-    attr = (ctypes.c_uint8 * _ATTR_SIZE)()
+    attr = new_attr()
     use_ctx = live or ifindex != 0
     struct.pack_into(
         "IIIIQQIIIIQQI",
@@ -107,7 +124,7 @@ def test_run(
         0,
         BPF_F_TEST_XDP_LIVE_FRAMES if live else 0,
     )
-    _bpf(BPF_PROG_TEST_RUN, attr, "BPF_PROG_TEST_RUN")
+    call(BPF_PROG_TEST_RUN, attr, "BPF_PROG_TEST_RUN")
     (retval,) = struct.unpack_from("I", attr, 4)
     (size_out,) = struct.unpack_from("I", attr, 12)
     (duration,) = struct.unpack_from("I", attr, 36)
@@ -119,20 +136,23 @@ BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_MAP_LOOKUP_BATCH = 24
 _BATCH_CHUNK = 1024
 
-
-@dataclass(frozen=True, slots=True)
-class MapInfo:
-    type: int
-    key_size: int
-    value_size: int
-    max_entries: int
-
-
+# enum bpf_map_type, the ones the product uses
+MAP_TYPES = {
+    1: "hash",
+    2: "array",
+    3: "prog_array",
+    5: "percpu_hash",
+    6: "percpu_array",
+    9: "lru_hash",
+    10: "lru_percpu_hash",
+}
 PERCPU_TYPES = {5, 6, 10}  # PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH
 
 
+@functools.cache
 def possible_cpus() -> int:
-    """How many values a per-CPU map returns: the kernel's possible CPUs."""
+    """How many values a per-CPU map returns: the kernel's possible CPUs (not
+    the online ones; fixed while the system runs)."""
     text = Path("/sys/devices/system/cpu/possible").read_text().strip()
     count = 0
     for part in text.split(","):
@@ -141,13 +161,84 @@ def possible_cpus() -> int:
     return count
 
 
+@dataclass(frozen=True, slots=True)
+class MapInfo:
+    type: int
+    key_size: int
+    value_size: int
+    max_entries: int
+    map_id: int = 0
+    name: str = ""
+    flags: int = 0
+
+    @property
+    def type_name(self) -> str:
+        return MAP_TYPES.get(self.type, f"type {self.type}")
+
+    @property
+    def percpu(self) -> bool:
+        return self.type in PERCPU_TYPES
+
+    @property
+    def stride(self) -> int:
+        """Bytes of one CPU's value in a lookup buffer (per-CPU: 8-aligned)."""
+        return (self.value_size + 7) // 8 * 8 if self.percpu else self.value_size
+
+    @property
+    def slot_size(self) -> int:
+        """Bytes one element takes in a lookup buffer (per-CPU: all CPUs)."""
+        return self.stride * possible_cpus() if self.percpu else self.value_size
+
+
 def map_info(fd: int) -> MapInfo:
-    info = ctypes.create_string_buffer(80)
-    attr = (ctypes.c_uint8 * _ATTR_SIZE)()
+    info = ctypes.create_string_buffer(88)
+    attr = new_attr()
     struct.pack_into("IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
-    _bpf(BPF_OBJ_GET_INFO_BY_FD, attr, "map info")
-    mtype, _, key_size, value_size, max_entries = struct.unpack_from("5I", info.raw, 0)
-    return MapInfo(mtype, key_size, value_size, max_entries)
+    call(BPF_OBJ_GET_INFO_BY_FD, attr, "map info")
+    mtype, map_id, key_size, value_size, max_entries, flags = struct.unpack_from("6I", info.raw)
+    name = info.raw[24:40].split(b"\0", 1)[0].decode(errors="replace")
+    return MapInfo(mtype, key_size, value_size, max_entries, map_id, name, flags)
+
+
+def lookup_batches(
+    fd: int, info: MapInfo, chunk: int = _BATCH_CHUNK, what: str = "batch lookup"
+) -> Iterator[tuple[bytes, bytes, int]]:
+    """Every element of a map with BPF_MAP_LOOKUP_BATCH, `chunk` at a time:
+    (keys, values, count) per call, `count` elements packed in each buffer
+    (values `info.slot_size` apart)."""
+    keys = ctypes.create_string_buffer(info.key_size * chunk)
+    values = ctypes.create_string_buffer(info.slot_size * chunk)
+    # Arrays hand back an index, hashes an opaque bucket cursor: 8 bytes hold
+    # either, and the kernel reads it before it writes the next one.
+    token = ctypes.create_string_buffer(8)
+    total = 0
+    first = True
+    while True:
+        attr = new_attr()
+        struct.pack_into(
+            "QQQQII",
+            attr,
+            0,
+            0 if first else ctypes.addressof(token),
+            ctypes.addressof(token),
+            ctypes.addressof(keys),
+            ctypes.addressof(values),
+            chunk,
+            fd,
+        )
+        done = False
+        try:
+            call(BPF_MAP_LOOKUP_BATCH, attr, what)
+        except BpfSysError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            done = True  # ENOENT: the last, possibly partial, batch
+        (count,) = struct.unpack_from("I", attr, 32)
+        yield keys.raw[: count * info.key_size], values.raw[: count * info.slot_size], count
+        total += count
+        first = False
+        if done or count == 0 or total >= info.max_entries:
+            return
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,41 +287,12 @@ def read_array(pin: Path) -> ArrayDump:
     fd = obj_get(pin)
     try:
         info = map_info(fd)
-        percpu = info.type in PERCPU_TYPES
-        ncpu = possible_cpus() if percpu else 1
-        stride = ((info.value_size + 7) // 8 * 8) if percpu else info.value_size
-        entry = stride * ncpu
-        keys = ctypes.create_string_buffer(info.key_size * _BATCH_CHUNK)
-        values = ctypes.create_string_buffer(entry * _BATCH_CHUNK)
-        token = ctypes.create_string_buffer(8)
+        ncpu = possible_cpus() if info.percpu else 1
         chunks: list[bytes] = []
         total = 0
-        first = True
-        while True:
-            attr = (ctypes.c_uint8 * _ATTR_SIZE)()
-            struct.pack_into(
-                "QQQQII",
-                attr,
-                0,
-                0 if first else ctypes.addressof(token),
-                ctypes.addressof(token),
-                ctypes.addressof(keys),
-                ctypes.addressof(values),
-                _BATCH_CHUNK,
-                fd,
-            )
-            done = False
-            try:
-                _bpf(BPF_MAP_LOOKUP_BATCH, attr, f"batch lookup {pin}")
-            except BpfSysError as exc:
-                if "No such file or directory" not in str(exc):
-                    raise
-                done = True  # ENOENT: the last, possibly partial, batch
-            (count,) = struct.unpack_from("I", attr, 32)
-            chunks.append(values.raw[: count * entry])
+        for _, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
+            chunks.append(values)
             total += count
-            first = False
-            if done or count == 0 or total >= info.max_entries:
-                return ArrayDump(b"".join(chunks), total, ncpu, stride, info.value_size)
+        return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
     finally:
         os.close(fd)

@@ -1,89 +1,69 @@
 """The bpf(2) calls the benchmarks make directly: no process per call.
 
-Object info (program sizes, run_time_ns and run_cnt, map types), element and
-batch map access, and BPF_ENABLE_STATS.  BPF_PROG_TEST_RUN itself is
-l4lb_tui.bpfsys's.  x86-64 and arm64 only (little-endian, known syscall
-numbers), as bpfsys.
+Program info (sizes, run_time_ns and run_cnt), element and batch map writes,
+and BPF_ENABLE_STATS.  The call itself, object lookup, map info, batch reads
+and BPF_PROG_TEST_RUN are l4lb_tui.bpfsys's; this module keeps its OSError
+(with errno) for the benchmarks.  x86-64 and arm64 only (little-endian,
+known syscall numbers), as bpfsys.
 """
 
 from __future__ import annotations
 
 import array
 import ctypes
-import ctypes.util
 import errno
 import os
-import platform
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from l4lb_tui import bpfsys
 
-_SYS_BPF = {"x86_64": 321, "aarch64": 280}
-_ATTR_SIZE = 128
-
 MAP_LOOKUP_ELEM = 1
 MAP_UPDATE_ELEM = 2
-OBJ_GET = 7
 PROG_GET_FD_BY_ID = 13
 MAP_GET_FD_BY_ID = 14
-OBJ_GET_INFO_BY_FD = 15
-MAP_LOOKUP_BATCH = 24
+OBJ_GET_INFO_BY_FD = bpfsys.BPF_OBJ_GET_INFO_BY_FD
 MAP_UPDATE_BATCH = 26
 ENABLE_STATS = 32
 STATS_RUN_TIME = 0
 
-# enum bpf_map_type, the ones the product uses
-MAP_TYPES = {
-    1: "hash",
-    2: "array",
-    3: "prog_array",
-    5: "percpu_hash",
-    6: "percpu_array",
-    9: "lru_hash",
-    10: "lru_percpu_hash",
-}
-PERCPU_TYPES = {5, 6, 10}
+# The call itself, object lookup, map info and batch reads are the product's
+# (bpfsys); this module adds what only the benchmarks need.
+MAP_TYPES = bpfsys.MAP_TYPES
+PERCPU_TYPES = bpfsys.PERCPU_TYPES
+MapInfo = bpfsys.MapInfo
+possible_cpus = bpfsys.possible_cpus
 
 
 class BpfCallError(OSError):
     """A bpf(2) call failed; errno is kept so callers can tell ENOENT apart."""
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except bpfsys.BpfSysError as exc:
+        raise BpfCallError(exc.errno or errno.ENOSYS, str(exc)) from None
 
 
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_uint8], what: str) -> int:
-    nr = _SYS_BPF.get(platform.machine())
-    if nr is None:
-        raise BpfCallError(errno.ENOSYS, f"bpf(2) syscall number unknown on {platform.machine()}")
-    ret = int(_libc.syscall(nr, cmd, ctypes.byref(attr), ctypes.sizeof(attr)))
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise BpfCallError(err, f"{what}: {os.strerror(err)}")
-    return ret
+    with _errors():
+        return bpfsys.call(cmd, attr, what)
 
 
-def _attr() -> ctypes.Array[ctypes.c_uint8]:
-    return (ctypes.c_uint8 * _ATTR_SIZE)()
-
-
-# Per-CPU map values come one per *possible* CPU, not per online one.
-possible_cpus = cache(bpfsys.possible_cpus)
+_attr = bpfsys.new_attr
 
 
 # -- objects ------------------------------------------------------------------
 
 
 def obj_get(pin: Path | str) -> int:
-    path = ctypes.create_string_buffer(os.fsencode(str(pin)))
-    attr = _attr()
-    struct.pack_into("Q", attr, 0, ctypes.addressof(path))
-    return _bpf(OBJ_GET, attr, f"bpf obj get {pin}")
+    with _errors():
+        return bpfsys.obj_get(pin)
 
 
 def prog_fd_by_id(prog_id: int) -> int:
@@ -169,44 +149,9 @@ def prog_info(fd: int) -> ProgInfo:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class MapInfo:
-    map_id: int
-    type: int
-    name: str
-    key_size: int
-    value_size: int
-    max_entries: int
-    flags: int
-
-    @property
-    def type_name(self) -> str:
-        return MAP_TYPES.get(self.type, f"type {self.type}")
-
-    @property
-    def percpu(self) -> bool:
-        return self.type in PERCPU_TYPES
-
-    @property
-    def slot_size(self) -> int:
-        """Bytes one element takes in a lookup buffer (per-CPU: all CPUs)."""
-        if self.percpu:
-            return ((self.value_size + 7) // 8 * 8) * possible_cpus()
-        return self.value_size
-
-
 def map_info(fd: int) -> MapInfo:
-    raw = _info(fd, 88, "map info")
-    mtype, map_id, ksize, vsize, max_entries, flags = struct.unpack_from("6I", raw, 0)
-    return MapInfo(
-        map_id=map_id,
-        type=mtype,
-        name=bytes(raw[24:40]).split(b"\0", 1)[0].decode(),
-        key_size=ksize,
-        value_size=vsize,
-        max_entries=max_entries,
-        flags=flags,
-    )
+    with _errors():
+        return bpfsys.map_info(fd)
 
 
 # -- elements -------------------------------------------------------------------
@@ -242,48 +187,17 @@ def lookup_all(fd: int, info: MapInfo) -> list[tuple[bytes, bytes]]:
     """
     out: list[tuple[bytes, bytes]] = []
     chunk = max(1, min(info.max_entries, 8192))
-    keys = ctypes.create_string_buffer(chunk * info.key_size)
-    vals = ctypes.create_string_buffer(chunk * info.slot_size)
-    # Hash maps hand back an opaque bucket cursor; 8 bytes holds either kind.
-    cursor_in = ctypes.create_string_buffer(8)
-    cursor_out = ctypes.create_string_buffer(8)
-    first = True
-    while True:
-        attr = _attr()
-        struct.pack_into(
-            "QQQQIIQQ",
-            attr,
-            0,
-            0 if first else ctypes.addressof(cursor_in),
-            ctypes.addressof(cursor_out),
-            ctypes.addressof(keys),
-            ctypes.addressof(vals),
-            chunk,
-            fd,
-            0,
-            0,
-        )
-        done = False
-        try:
-            _bpf(MAP_LOOKUP_BATCH, attr, "map lookup batch")
-        except BpfCallError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
-            done = True
-        count = struct.unpack_from("I", attr, 32)[0]
-        kraw, vraw = keys.raw, vals.raw
-        ks, vs = info.key_size, info.slot_size
-        out.extend(
-            zip(
-                [kraw[i : i + ks] for i in range(0, count * ks, ks)],
-                [vraw[i : i + vs] for i in range(0, count * vs, vs)],
-                strict=True,
+    ks, vs = info.key_size, info.slot_size
+    with _errors():
+        for kraw, vraw, count in bpfsys.lookup_batches(fd, info, chunk, "map lookup batch"):
+            out.extend(
+                zip(
+                    [kraw[i : i + ks] for i in range(0, count * ks, ks)],
+                    [vraw[i : i + vs] for i in range(0, count * vs, vs)],
+                    strict=True,
+                )
             )
-        )
-        if done or count == 0:
-            return out
-        ctypes.memmove(cursor_in, cursor_out, 8)
-        first = False
+    return out
 
 
 def update_many(fd: int, info: MapInfo, items: Sequence[tuple[bytes, bytes]]) -> None:

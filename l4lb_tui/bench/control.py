@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bench import defaults, sandbox
@@ -360,8 +361,7 @@ def overheads(dev: str) -> Overheads:
         argv = ["bpftool", "-j", "map", "dump", "pinned", pin]
         out, dump = measure(lambda: sandbox.run(argv).stdout)
         _, parse = measure(lambda: json.loads(out))
-        fast = SyscallBpftool()
-        _, sys_read = measure(lambda: fast.map_dump(bal.map_pin("backend_stats")))
+        _, sys_read = measure(lambda: bpfsys.read_array(bal.map_pin("backend_stats")))
         return Overheads(python_cli, start, dump, len(out), parse.cpu, sys_read)
     finally:
         with contextlib.suppress(BalancerError, BpfError):
