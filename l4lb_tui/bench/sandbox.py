@@ -324,8 +324,11 @@ def sysctl(key: str, value: str) -> Iterator[str]:
     killed outright, the next benchmark run puts it back (`reap_stale`).
     """
     path = _sysctl_path(key)
-    old = path.read_text().strip()
     me = os.getpid()
+    # Overlapping runs share the value from before the first of them (in
+    # its mark), and only the last one out puts it back.
+    others = _live_marks(key, me)
+    old = others[0].read_text().strip() if others else path.read_text().strip()
     mark = _sysctl_marker(me, key)
     SYSCTL_MARKS.mkdir(parents=True, exist_ok=True)
     mark.write_text(old)
@@ -334,10 +337,23 @@ def sysctl(key: str, value: str) -> Iterator[str]:
         yield old
     finally:
         if owner_only(me):
-            path.write_text(old)
+            if not _live_marks(key, me):
+                path.write_text(old)
             mark.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 SYSCTL_MARKS.rmdir()  # only when no other run's mark is left
+
+
+def _live_marks(key: str, me: int) -> list[Path]:
+    """The marks other live runs keep for `key`."""
+    if not SYSCTL_MARKS.is_dir():
+        return []
+    found = []
+    for mark in sorted(SYSCTL_MARKS.glob(f"*-{key}")):
+        pid = mark.name.partition("-")[0]
+        if pid.isdigit() and int(pid) != me and pid_alive(int(pid)):
+            found.append(mark)
+    return found
 
 
 def _restore_sysctls() -> list[str]:
@@ -348,9 +364,10 @@ def _restore_sysctls() -> list[str]:
     for mark in SYSCTL_MARKS.iterdir():
         pid, _, key = mark.name.partition("-")
         if pid.isdigit() and not pid_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                _sysctl_path(key).write_text(mark.read_text().strip())
-                restored.append(f"{key}={mark.read_text().strip()}")
+            if not _live_marks(key, int(pid)):  # else a live run puts it back
+                with contextlib.suppress(OSError):
+                    _sysctl_path(key).write_text(mark.read_text().strip())
+                    restored.append(f"{key}={mark.read_text().strip()}")
             mark.unlink(missing_ok=True)
     return restored
 

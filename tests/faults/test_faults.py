@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -152,12 +154,42 @@ def test_missing_bpftool_and_objects(wired: tuple[str, str, str], tmp_path: Path
     assert "Traceback" not in res.stderr
 
 
-def test_not_root() -> None:
-    res = l4lb("attach", "-i", "lo", user="nobody")
-    assert res.returncode == 2 and "needs root" in res.stderr
+PRIVILEGED = [
+    ("attach", "-i", "lo"),
+    ("detach", "-i", "lo"),
+    ("map", "-i", "lo", "-f", str(DATA / "32_destinations.csv")),
+    ("backend", "drain", "-i", "lo", "--vip", SVC, "--ip", "10.0.0.5"),
+    ("service", "del", "-i", "lo", "--vip", SVC),
+    ("stats", "-i", "lo", "--once"),
+    ("lab", "status"),
+    ("bench", "lab", "--quick"),
+]
+
+
+@pytest.mark.parametrize("args", PRIVILEGED, ids=lambda a: " ".join(a[:2]))
+def test_not_root_gets_one_line_saying_so(args: tuple[str, ...]) -> None:
+    res = l4lb(*args, user="nobody")
+    assert res.returncode == 2, res.stdout
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "needs root" in res.stderr or "must run as root" in res.stderr, res.stderr
+
+
+def test_not_root_may_read_help_and_check_files(tmp_path: Path) -> None:
+    for args in (("--help",), ("tui", "--help"), ("map", "--help")):
+        res = l4lb(*args, user="nobody")
+        assert res.returncode == 0 and "usage: l4lb" in res.stdout, res.stderr
     res = l4lb("check", str(DATA / "32_destinations.csv"), user="nobody")
-    assert res.returncode == 0, res.stderr
-    assert l4lb("--help", user="nobody").returncode == 0
+    assert res.returncode == 0 and "32 destinations, no errors" in res.stdout, res.stderr
+    # pytest's own temporary directories are root's alone: a clear refusal.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("10.0.0.1, 02:00:00:00:00:01\n10.0.0.300, 02:00:00:00:00:02\n")
+    res = l4lb("check", str(bad), user="nobody")
+    assert res.returncode == 2 and res.stderr == f"l4lb: error: {bad}: permission denied\n"
+    with tempfile.TemporaryDirectory(prefix="l4lb-nobody-") as shared:
+        os.chmod(shared, 0o755)
+        readable = Path(shutil.copy(bad, shared))
+        res = l4lb("check", str(readable), user="nobody")
+    assert res.returncode == 2 and f"{readable}: line 2: '10.0.0.300' is not an IPv4" in res.stderr
 
 
 def test_detach_removes_its_lock_file(wired: tuple[str, str, str]) -> None:
