@@ -186,7 +186,16 @@ async def reload(pilot: Pilot[object], ifname: str, csv: str) -> None:
     step(f"applied in {time.monotonic() - start:.3f} s")
 
 
+async def missing(pilot: Pilot[object], ifname: str) -> None:
+    """An interface that is not there: said on the status line and on attach."""
+    check(any("does not exist" in m for m in status(pilot)), seen(pilot))
+    said = await keys(pilot, "m", "enter")
+    check(any(f"interface {ifname} does not exist" in n for n in said), seen(pilot))
+    step("missing interface: said, nothing attached")
+
+
 FLOWS: dict[str, Callable[..., Awaitable[None]]] = {
+    "missing": missing,
     "locked": locked,
     "faults": faults,
     "refused": refused,

@@ -66,9 +66,12 @@ def console_flow(
     netns: str | None = None,
     prefix: Sequence[str] = (),
     user: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Run a flow of console_flow.py to the end; its output (the steps)."""
-    env = dict(os.environ, L4LB_FLOW_NETNS=netns) if netns else None
+    env = dict(env or os.environ)
+    if netns:
+        env["L4LB_FLOW_NETNS"] = netns
     argv = as_user([*prefix, *console_argv(flow, ifname, *args)], user)
     proc = subprocess.run(  # noqa: S603
         argv, capture_output=True, text=True, timeout=240, cwd=ROOT, env=env, check=False

@@ -23,6 +23,7 @@ from tests.faults.faults_support import (
     console_flow,
     kill_at_random,
     l4lb,
+    path_with_only,
     reload_bed,
 )
 
@@ -65,6 +66,17 @@ def test_console_inside_ip_netns_exec_gets_advice() -> None:
         )
         assert not Path(f"/sys/fs/bpf/l4lb/{dev}").exists()
     assert "bpffs is not mounted" in out
+
+
+def test_console_without_bpftool_says_what_to_install(tmp_path: Path) -> None:
+    with veth_netns("l4k") as (ns, dev, _):
+        env = path_with_only(tmp_path / "bin")
+        out = console_flow("refused", dev, "apt-get install bpftool", netns=ns, env=env)
+    assert "bpftool not found" in out
+
+
+def test_console_on_a_missing_interface() -> None:
+    console_flow("missing", "l4lbnosuch0")
 
 
 def test_console_not_root_is_told_to_use_sudo() -> None:
