@@ -231,10 +231,38 @@ class RealBackend:
     def __init__(self, bpftool: Bpftool | None = None, netlink: Netlink | None = None) -> None:
         self.bpftool = bpftool or Bpftool()
         self.netlink = netlink or Netlink()
+        # One reading Balancer per interface, kept between polls: it remembers
+        # that the map layouts were checked and the members decoded for the
+        # current service entries, which a fresh one redoes every second.
+        self._readers: dict[str, Balancer] = {}
+        self._reader_progs: dict[str, int] = {}
+        self._readers_lock = threading.Lock()
 
     def _balancer(self, ifname: str) -> Balancer:
         with _operator_errors():
             return Balancer(ifname, self.bpftool, self.netlink)
+
+    def _reader(self, ifname: str) -> Balancer:
+        with self._readers_lock:
+            bal = self._readers.get(ifname)
+            if bal is None:
+                bal = self._readers[ifname] = self._balancer(ifname)
+            return bal
+
+    def _read_state(self, ifname: str, bal: Balancer) -> State:
+        state = bal.state()
+        with self._readers_lock:
+            if self._reader_progs.setdefault(ifname, state.prog_id) != state.prog_id:
+                # Another program took its place (detached and attached again,
+                # maybe by another version): check its layout afresh.
+                self._readers.pop(ifname, None)
+                self._reader_progs[ifname] = state.prog_id
+        return state
+
+    def _forget_reader(self, ifname: str) -> None:
+        with self._readers_lock:
+            self._readers.pop(ifname, None)
+            self._reader_progs.pop(ifname, None)
 
     def _need_root(self, what: str) -> None:
         if os.geteuid() != 0:
@@ -262,8 +290,9 @@ class RealBackend:
             link = self.netlink.link(ifname)
         except NetlinkError as exc:
             raise ConsoleError(f"{ifname}: {exc} — it may have been deleted") from None
-        bal = self._balancer(ifname)
+        bal = self._reader(ifname)
         if not bal.is_loaded():
+            self._forget_reader(ifname)
             notes = [f"no balancer on {ifname}: press m to attach one"]
             if link.xdp_prog_id:
                 notes.append(
@@ -273,18 +302,19 @@ class RealBackend:
             return Sample(ifname, link, None, None, tuple(notes))
         self._need_root("reading the balancer's maps")
         with _operator_errors():
-            state = bal.state()
+            state = self._read_state(ifname, bal)
             counters = bal.counters()
         return Sample(ifname, link, state, counters, attachment_notes(state, link))
 
     def state(self, ifname: str) -> State | None:
         """The balancer's lists as the kernel holds them now (None: no balancer)."""
-        bal = self._balancer(ifname)
+        bal = self._reader(ifname)
         if not bal.is_loaded():
+            self._forget_reader(ifname)
             return None
         self._need_root("reading the balancer's maps")
         with _operator_errors():
-            return bal.state()
+            return self._read_state(ifname, bal)
 
     def attach(self, ifname: str, mode: str) -> str:
         self._need_root("attaching")
