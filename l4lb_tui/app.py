@@ -21,6 +21,8 @@ from l4lb_tui.screens.help import HelpScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.palette import ConsoleCommands
 
+HELP_SCREEN = "help"
+
 
 class ConsoleApp(App[int]):
     TITLE = "l4lb console"
@@ -49,8 +51,13 @@ class ConsoleApp(App[int]):
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self.BINDINGS))
+        if isinstance(self.screen, HelpScreen):
+            return
+        # Built once and kept installed: the help never changes, and composing
+        # and laying out its table again cost more than the key may take.
+        if not self.is_screen_installed(HELP_SCREEN):
+            self.install_screen(HelpScreen(self.BINDINGS), HELP_SCREEN)
+        self.push_screen(HELP_SCREEN)
 
 
 def run_console(

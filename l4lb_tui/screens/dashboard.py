@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.balancer import Backend, Counters, State
@@ -44,6 +44,7 @@ from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.stats import StatsView, build_view
 from l4lb_tui.widgets.backend_rows import ServiceScope, table_rows
 from l4lb_tui.widgets.chart import ThroughputChart
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.history import RateHistory
 from l4lb_tui.widgets.status import StatusLine
@@ -124,7 +125,7 @@ class DashboardScreen(Screen[None]):
         yield BackendTable(id="backends")
         yield ThroughputChart()
         yield StatusLine()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.ifname

@@ -86,8 +86,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("k", "scroll('up')", "Up", show=False),
     ]
 
+    # An opaque background: a translucent one makes Textual re-render and
+    # tint the whole dashboard under the help each time it opens or changes.
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
+    HelpScreen { align: center middle; background: $background; }
     HelpScreen VerticalScroll {
         width: 100; height: 90%; padding: 0 2;
         border: thick $primary; background: $surface;
@@ -114,6 +116,10 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+
+    def on_screen_resume(self) -> None:
+        # The same screen is shown again each time: open it at the top.
+        self.query_one(VerticalScroll).scroll_home(animate=False)
 
     def action_scroll(self, direction: str) -> None:
         scroll = self.query_one(VerticalScroll)

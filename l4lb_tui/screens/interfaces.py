@@ -14,12 +14,13 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.console import ConsoleBackend, ConsoleError, ConsoleSettings, LinkRow
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import Cell, LinkTable
 
@@ -90,7 +91,7 @@ class InterfacesScreen(Screen[None]):
         yield Input(placeholder="filter: name, driver, MAC, address…", id="filter")
         yield LinkTable(id="links")
         yield StatusLine()
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._problems = self.backend.environment_problems()

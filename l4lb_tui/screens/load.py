@@ -18,12 +18,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DirectoryTree, Footer, Input, Label, Static
+from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
 from l4lb_tui.console import Preview, parse_service_specs, preview_csv
 from l4lb_tui.destinations import Destination
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.screens.editor import service_spec_note
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester, services_validator
 from l4lb_tui.widgets.tables import KeyTable, num
 
@@ -121,7 +122,7 @@ class LoadScreen(Screen[LoadRequest | None]):
                 with Horizontal(id="buttons"):
                     yield Button("Apply (ctrl+s)", variant="primary", id="apply", disabled=True)
                     yield Button("Cancel (Esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._services_note(self.services_spec)

@@ -63,6 +63,8 @@ class DashboardHeader(Static):
     DashboardHeader { height: auto; padding: 0 1; background: $boost; }
     """
 
+    _height: tuple[int, ...] = ()  # screen lines each text line took last time
+
     def show_view(
         self,
         ifname: str,
@@ -102,4 +104,9 @@ class DashboardHeader(Static):
         if stale:
             # The last poll failed: these figures are old, say so where they are.
             lines[0].append("   STALE: the last poll failed", style="bold reverse red")
-        self.update(Text("\n").join(lines))
+        # A layout pass re-arranges the whole screen (footer keys and all):
+        # only ask for one when the header's height can have changed.
+        width = self.content_size.width
+        height = tuple(-(-line.cell_len // width) if width else -1 for line in lines)
+        self.update(Text("\n").join(lines), layout=height != self._height)
+        self._height = height
