@@ -70,6 +70,7 @@ class Run:
     seconds: float
     cpu: float  # seconds of CPU in that time
     keys: dict[str, list[float]] = field(default_factory=dict)  # seconds, per key
+    pilot: dict[str, list[float]] = field(default_factory=dict)  # Pilot.press returned
     rows: int = 0  # backend rows the dashboard showed
     polls: int = 0  # samples taken in the window (headless only)
     problems: list[str] = field(default_factory=list)
@@ -86,6 +87,7 @@ class ConsoleReport:
     runs: list[Run]
     traffic_pps: float
     skipped: list[str] = field(default_factory=list)
+    pilot_floor: list[float] = field(default_factory=list)  # Pilot.press, empty app
 
     @property
     def ok(self) -> bool:
@@ -120,9 +122,40 @@ async def _wait(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """One frame the app rendered (headless: composed, not written anywhere)."""
+
+    at: float
+    screen: object
+    cursor: int  # the backend table's cursor row then
+
+
+def _record_frames(app: Any, table: Callable[[], int]) -> list[_Frame]:
+    """Every frame from now on, with when it was rendered and what it showed.
+
+    App._display is where a rendered update goes to the terminal (the headless
+    driver drops it): the first frame that shows a key's result is when the
+    operator would see it, whatever the Pilot waits for afterwards.
+    """
+    frames: list[_Frame] = []
+    display = app._display
+
+    def recording(screen: object, renderable: object) -> None:
+        display(screen, renderable)
+        if renderable is not None:
+            frames.append(_Frame(time.perf_counter(), screen, table()))
+
+    app._display = recording
+    return frames
+
+
 def _headless(dev: str, opts: Options) -> Run:
+    from textual.widgets import DataTable
+
     from l4lb_tui.app import ConsoleApp
     from l4lb_tui.console import ConsoleSettings, RealBackend, Sample
+    from l4lb_tui.screens.help import HelpScreen
 
     class Counting(RealBackend):
         """The real backend, counting the samples the dashboard takes."""
@@ -142,36 +175,42 @@ def _headless(dev: str, opts: Options) -> Run:
                 run.problems.append("the dashboard took no samples")
             await asyncio.sleep(0.5)
             run.rows = _rows(app)
+            dashboard = app.screen
             start_samples = Counting.samples
             cpu0, t0 = _cpu_self(), time.perf_counter()
             await asyncio.sleep(opts.seconds)
             run.cpu, run.seconds = _cpu_self() - cpu0, time.perf_counter() - t0
             run.polls = Counting.samples - start_samples
-
-            def depth_is(n: int) -> Callable[[], bool]:
-                return lambda: len(app.screen_stack) == n
-
-            def row_is_not(n: int) -> Callable[[], bool]:
-                return lambda: _cursor(app) != n
+            table = dashboard.query_one(DataTable)
+            frames = _record_frames(app, lambda: int(table.cursor_row))
 
             for i in range(opts.presses):
                 # Spread the presses over the refresh cycle.
                 await asyncio.sleep(0.37 + 0.11 * (i % 3))
-                depth = len(app.screen_stack)
-                for key, label, done in (
-                    ("question_mark", KEY_HELP, depth_is(depth + 1)),
-                    ("escape", KEY_CLOSE, depth_is(depth)),
-                    ("down", KEY_DOWN, row_is_not(_cursor(app))),
+                for key, label in (
+                    ("question_mark", KEY_HELP),
+                    ("escape", KEY_CLOSE),
+                    ("down", KEY_DOWN),
                 ):
                     if key == "down":
                         await asyncio.sleep(0.2)
-                        done = row_is_not(_cursor(app))
+                    before = _cursor(app, dashboard)
+
+                    def shows(f: _Frame, key: str = key, before: int = before) -> bool:
+                        if key == "question_mark":
+                            return isinstance(f.screen, HelpScreen)
+                        return f.screen is dashboard and (key != "down" or f.cursor != before)
+
+                    del frames[:]  # only the frames after this key count
                     t = time.perf_counter()
                     await pilot.press(key)
-                    if not await _wait(done):
-                        run.problems.append(f"no reaction to {key}")
+                    returned = time.perf_counter() - t
+                    if not await _wait(lambda: any(shows(f) for f in frames)):
+                        run.problems.append(f"no frame showed {key}")
                         return
-                    run.keys.setdefault(label, []).append(time.perf_counter() - t)
+                    first = next(f for f in frames if shows(f))
+                    run.keys.setdefault(label, []).append(first.at - t)
+                    run.pilot.setdefault(label, []).append(returned)
 
     try:
         asyncio.run(drive())
@@ -180,12 +219,34 @@ def _headless(dev: str, opts: Options) -> Run:
     return run
 
 
-def _cursor(app: Any) -> int:
+def pilot_floor(presses: int) -> list[float]:
+    """Pilot.press on an empty app, in seconds: the Pilot's own round trip.
+
+    It waits until the process looks idle (twice) and until the screen has
+    handled every queued message, so it returns well after the key's frame.
+    """
+    from textual.app import App
+
+    times: list[float] = []
+
+    async def drive() -> None:
+        async with App[None]().run_test(headless=True, size=SIZE) as pilot:
+            await asyncio.sleep(0.2)
+            for _ in range(presses):
+                t = time.perf_counter()
+                await pilot.press("down")
+                times.append(time.perf_counter() - t)
+
+    asyncio.run(drive())
+    return times
+
+
+def _cursor(app: Any, screen: Any = None) -> int:
     """Cursor row of the dashboard's backend table (-1 if none)."""
     from textual.widgets import DataTable
 
     with contextlib.suppress(Exception):
-        return int(app.screen.query_one(DataTable).cursor_row)
+        return int((screen or app.screen).query_one(DataTable).cursor_row)
     return -1
 
 
@@ -355,6 +416,7 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
         c0 = bal.counters()
         log(f"  headless console, {opts.seconds:g} s")
         runs.append(_headless(pair.dev, opts))
+        floor = pilot_floor(opts.presses) if opts.presses else []
         if not opts.tmux:
             skipped.append("tmux run skipped (--no-tmux)")
         elif shutil.which("tmux") is None:
@@ -369,7 +431,7 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
         if moved == 0:
             for r in runs:
                 r.problems.append("no traffic reached the balancer")
-        return ConsoleReport(opts, sandbox.host(), runs, pps, skipped)
+        return ConsoleReport(opts, sandbox.host(), runs, pps, skipped, floor)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -415,6 +477,7 @@ def format_report(rep: ConsoleReport) -> str:
     for r in rep.runs:
         for label, times in r.keys.items():
             ks = sorted(times)
+            pilot = r.pilot.get(label)
             krows.append(
                 [
                     r.where,
@@ -423,17 +486,42 @@ def format_report(rep: ConsoleReport) -> str:
                     f"{1e3 * statistics.median(ks):.0f}",
                     f"{1e3 * ks[-1]:.0f}",
                     "meets" if ks[-1] <= TARGET_KEY else "MISSES",
+                    f"{1e3 * statistics.median(pilot):.0f}" if pilot else "-",
+                    f"{1e3 * max(pilot):.0f}" if pilot else "-",
                 ]
             )
+    if rep.pilot_floor:
+        fl = rep.pilot_floor
+        krows.append(
+            [
+                "empty App (Pilot)",
+                "Down (nothing bound)",
+                str(len(fl)),
+                "-",
+                "-",
+                "-",
+                f"{1e3 * statistics.median(fl):.0f}",
+                f"{1e3 * max(fl):.0f}",
+            ]
+        )
     out += ["", "key-press latency, ms (until the screen shows the result)"]
-    out.append(table(["console", "key", "n", "median", "max", "<=100 ms"], krows, right={2, 3, 4}))
+    out.append(
+        table(
+            ["console", "key", "n", "median", "max", "<=100 ms", "Pilot.press", "max"],
+            krows,
+            right={2, 3, 4, 6, 7},
+        )
+    )
     out += [
         "",
         "  CPU/s: CPU seconds per wall second (headless: this process + the bpftool processes "
         "it ran; tmux: the console's process + its children, from /proc)",
-        "  keys: headless, from Pilot.press until the app's state shows it (the Pilot adds "
-        "~60 ms of its own here, measured on an empty app); tmux, from send-keys until "
+        "  keys: headless, from Pilot.press until the first frame the app rendered that shows "
+        "the result (help up, help gone, cursor on the next row); tmux, from send-keys until "
         "capture-pane shows it",
+        "  Pilot.press: until that call returned, for reference only: it then waits until the "
+        "process looks idle, twice, and for every queued message; 'empty App' is that "
+        "round trip with nothing to do",
         *(f"  {s}" for s in rep.skipped),
     ]
     return "\n".join(out)
