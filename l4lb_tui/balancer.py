@@ -104,7 +104,6 @@ class _Snapshot:
 
     services: dict[L.ServiceKey, L.ServiceValue]
     entries: dict[int, L.BackendEntry]
-    backends: dict[int, Backend]
     dests: dict[int, Destination]
     raw: bytes
     step: int
@@ -116,14 +115,15 @@ class _Snapshot:
 # Decoded backend entries by slot and bytes, shared by every Balancer of the
 # process: the console makes one per poll, and a poll after a one-backend
 # edit then decodes that one entry, not 4096.
-_DECODED: dict[tuple[int, bytes], tuple[L.BackendEntry, Backend, Destination]] = {}
+_DECODED: dict[tuple[int, bytes], tuple[L.BackendEntry, Destination]] = {}
+_BACKENDS: dict[tuple[int, Destination], Backend] = {}
 # Each interface's last members, by the service entries and the raw backends
 # array they were built from: an unchanged balancer costs one comparison.
 _MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
 _EMPTY_IP = bytes(4)
 
 
-_Decoded = tuple[dict[int, L.BackendEntry], dict[int, Backend], dict[int, Destination]]
+_Decoded = tuple[dict[int, L.BackendEntry], dict[int, Destination]]
 # The last array decoded, whole: a poll and then an edit read the same bytes.
 _LAST: list[tuple[tuple[int, int, int], bytes, _Decoded]] = []
 
@@ -144,9 +144,9 @@ def _decode_backends(dump: bpfsys.ArrayDump) -> _Decoded:
 def _decode_fresh(dump: bpfsys.ArrayDump) -> _Decoded:
     if len(_DECODED) > 4 * L.MAX_BACKENDS:
         _DECODED.clear()
+        _BACKENDS.clear()
     raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
     entries: dict[int, L.BackendEntry] = {}
-    backends: dict[int, Backend] = {}
     dests: dict[int, Destination] = {}
     for idx in range(dump.count):
         off = idx * step
@@ -156,10 +156,22 @@ def _decode_fresh(dump: bpfsys.ArrayDump) -> _Decoded:
         found = _DECODED.get(key)
         if found is None:
             e = L.BackendEntry.unpack(key[1])
-            b = Backend(idx, e.ip, e.mac, e.weight, e.draining)
-            found = _DECODED[key] = (e, b, b.destination())
-        entries[idx], backends[idx], dests[idx] = found
-    return entries, backends, dests
+            found = _DECODED[key] = (e, Destination(e.ip, e.mac, e.weight, e.draining))
+        entries[idx], dests[idx] = found
+    return entries, dests
+
+
+def _backend(idx: int, d: Destination) -> Backend:
+    found = _BACKENDS.get((idx, d))
+    if found is None:
+        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained)
+    return found
+
+
+def _is_member(e: L.BackendEntry, svc: L.ServiceValue) -> bool:
+    # BackendEntry.is_member_of without its address test: decoded entries
+    # never have the zero address.  Inlined where it runs over every entry.
+    return e.svc_id == svc.svc_id and e.gen == svc.gen & 0xFFFF
 
 
 class Balancer:
@@ -366,10 +378,10 @@ class Balancer:
             raise
 
     def config(self) -> L.Config:
-        raw = self.bpftool.map_lookup(self.map_pin("config"), L.u32(0))
-        if raw is None:
+        dump = self._read_array("config")
+        if not dump.count:
             raise BalancerError(f"config map of {self.ifname} is unreadable")
-        return L.Config.unpack(raw)
+        return L.Config.unpack(dump.raw[: dump.value_size])
 
     def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> None:
         old = self.config()
@@ -424,16 +436,21 @@ class Balancer:
     # -- state ------------------------------------------------------------------
 
     def _services(self) -> dict[L.ServiceKey, L.ServiceValue]:
-        return {
-            L.ServiceKey.unpack(e.key): L.ServiceValue.unpack(e.value)
-            for e in self.bpftool.map_dump(self.map_pin("services"))
-        }
+        with self._reading("services"):
+            found = bpfsys.read_map(self.map_pin("services"))
+        return {L.ServiceKey.unpack(k): L.ServiceValue.unpack(v) for k, v in found}
 
     def _read_array(self, name: str) -> bpfsys.ArrayDump:
-        # Large arrays are read with BPF_MAP_LOOKUP_BATCH: bpftool's JSON for
-        # 4096 per-CPU entries costs tens of ms of parsing per poll.
-        try:
+        with self._reading(name):
             return bpfsys.read_array(self.map_pin(name))
+
+    @contextlib.contextmanager
+    def _reading(self, name: str) -> Iterator[None]:
+        # Maps are read with BPF_MAP_LOOKUP_BATCH, not bpftool: its JSON for
+        # 4096 per-CPU entries costs tens of ms of parsing per poll, and a
+        # process per small map is most of what a one-backend edit costs.
+        try:
+            yield
         except (bpfsys.BpfSysError, OSError) as exc:
             raise BalancerError(
                 f"cannot read map {name} of {self.ifname}: {exc} "
@@ -443,8 +460,8 @@ class Balancer:
     def _snapshot(self) -> _Snapshot:
         services = self._services()
         dump = self._read_array("backends")
-        entries, backends, dests = _decode_backends(dump)
-        return _Snapshot(services, entries, backends, dests, dump.raw, dump.cpus * dump.stride)
+        entries, dests = _decode_backends(dump)
+        return _Snapshot(services, entries, dests, dump.raw, dump.cpus * dump.stride)
 
     def _members_of(self, snap: _Snapshot) -> tuple[Service, ...]:
         services = tuple(sorted(snap.services.items()))
@@ -456,7 +473,7 @@ class Balancer:
             Service(
                 key,
                 val,
-                tuple(snap.backends[idx] for idx, e in ordered if e.is_member_of(val)),
+                tuple(_backend(idx, snap.dests[idx]) for idx, e in ordered if _is_member(e, val)),
             )
             for key, val in services
         )
@@ -566,10 +583,10 @@ class Balancer:
         return self._members_in(self._snapshot(), key)
 
     def _members_in(self, snap: _Snapshot, key: L.ServiceKey) -> list[Destination]:
-        for svc in self._members_of(snap):
-            if svc.key == key:
-                return [snap.dests[b.index] for b in svc.backends]
-        raise BalancerError(f"no service {key} on {self.ifname}")
+        svc = snap.services.get(key)
+        if svc is None:
+            raise BalancerError(f"no service {key} on {self.ifname}")
+        return [snap.dests[idx] for idx, e in sorted(snap.entries.items()) if _is_member(e, svc)]
 
     def _stats_dump(self) -> bpfsys.ArrayDump:
         return self._read_array("backend_stats")
@@ -749,11 +766,7 @@ class _Planner:
         current = (
             {}
             if old is None
-            else {
-                (e.ip, e.mac): idx
-                for idx, e in self.entries.items()
-                if e.svc_id == old.svc_id and e.gen == old.gen & 0xFFFF
-            }
+            else {(e.ip, e.mac): idx for idx, e in self.entries.items() if _is_member(e, old)}
         )
         fresh = [d for d in dests if (d.ip, d.mac) not in current]
         fresh_slots = iter(self._free_slots(len(fresh)))

@@ -111,9 +111,20 @@ def _safe(token: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _pin_token(pin: Path) -> str:
+def _pin_token(pin: str) -> str:
     # Checked once per map: a reload writes thousands of lines to a few pins.
-    return _safe(str(pin))
+    # Keyed by the text: hashing and comparing Paths cost more than the check.
+    return _safe(pin)
+
+
+def _in_memory(text: str) -> int:
+    """A descriptor of an anonymous in-memory file holding `text`, at its start."""
+    fd = os.memfd_create("l4lb-bpftool-input", os.MFD_CLOEXEC)
+    data = memoryview(text.encode())
+    while data:
+        data = data[os.write(fd, data) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _error_text(stdout: str, stderr: str) -> str:
@@ -174,10 +185,14 @@ class Bpftool:
     def call(self, args: Sequence[str], stdin: str | None = None, json_output: bool = True) -> str:
         """Run bpftool; its stdout.  BpfError with bpftool's words if it fails."""
         argv = self._argv(args, json_output)
+        # The whole input is in memory before bpftool starts, not fed through
+        # a pipe: a writer killed mid-reload would leave bpftool a truncated
+        # batch, which it runs (a reload's entries without its flip).
+        feed = _in_memory(stdin) if stdin is not None else None
         try:
             proc = subprocess.run(  # noqa: S603 - argv list, no shell
                 argv,
-                input=stdin,
+                stdin=feed,
                 capture_output=True,
                 text=True,
                 check=False,
@@ -191,6 +206,9 @@ class Bpftool:
             raise BpfError(f"cannot run {self.binary}: {exc.strerror}", argv) from None
         except subprocess.TimeoutExpired:
             raise BpfError(f"{self.binary} did not finish in {self.timeout:.0f} s", argv) from None
+        finally:
+            if feed is not None:
+                os.close(feed)
         if proc.returncode != 0:
             raise BpfError(_error_text(proc.stdout, proc.stderr), argv)
         return proc.stdout
@@ -338,10 +356,9 @@ class Bpftool:
     def update_cmd(pin: Path, key: bytes, value: bytes) -> str:
         """A batch line.  Built as text: a reload writes thousands of them, and
         only the path needs checking (the hex comes from bytes)."""
-        return (
-            f"map update pinned {_pin_token(pin)} key hex {key.hex(' ')} value hex {value.hex(' ')}"
-        )
+        where = _pin_token(str(pin))
+        return f"map update pinned {where} key hex {key.hex(' ')} value hex {value.hex(' ')}"
 
     @staticmethod
     def delete_cmd(pin: Path, key: bytes) -> str:
-        return f"map delete pinned {_pin_token(pin)} key hex {key.hex(' ')}"
+        return f"map delete pinned {_pin_token(str(pin))} key hex {key.hex(' ')}"

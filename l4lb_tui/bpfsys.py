@@ -296,3 +296,22 @@ def read_array(pin: Path) -> ArrayDump:
         return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
     finally:
         os.close(fd)
+
+
+def read_map(pin: Path) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a pinned map that is not per-CPU, as read_array
+    but with the keys (a hash map's come in no particular order)."""
+    fd = obj_get(pin)
+    try:
+        info = map_info(fd)
+        if info.percpu:
+            raise BpfSysError(f"{pin}: a per-CPU map (read it with read_array)")
+        ks, vs = info.key_size, info.value_size
+        out: list[tuple[bytes, bytes]] = []
+        for keys, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
+            out += [
+                (keys[i * ks : (i + 1) * ks], values[i * vs : (i + 1) * vs]) for i in range(count)
+            ]
+        return out
+    finally:
+        os.close(fd)

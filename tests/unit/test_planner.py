@@ -38,8 +38,8 @@ def snapshot(members: list[Destination], svc: L.ServiceValue = SVC) -> _Snapshot
     }
     packed[2] = L.BackendEntry("10.9.9.9", "02:00:00:00:09:09", 1, svc.svc_id, 1).pack()
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    entries, backends, by_slot = _decode_backends(dump)
-    return _Snapshot({KEY: svc}, entries, backends, by_slot, dump.raw, ENTRY_SIZE)
+    entries, by_slot = _decode_backends(dump)
+    return _Snapshot({KEY: svc}, entries, by_slot, dump.raw, ENTRY_SIZE)
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
