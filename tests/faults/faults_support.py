@@ -154,6 +154,28 @@ def reload_bed(wired: tuple[str, str, str], tmp_path: Path) -> Iterator[ReloadBe
         flood.wait()
 
 
+def kill_writer(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a writer started in a session of its own, then wait for what
+    it had started (a bpftool batch runs on to its end, as it would after a
+    real crash) so that the maps are read once they have settled."""
+    proc.send_signal(signal.SIGKILL)
+    wait_for_group(proc)
+
+
+def wait_for_group(proc: subprocess.Popen[str]) -> None:
+    """Wait for a process started in a session of its own, and then for
+    every process left in its group."""
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the children of writer {proc.pid} still run after 30 s")
+
+
 def kill_at_random(
     bed: ReloadBed,
     start: Callable[[str], subprocess.Popen[str]],
@@ -175,8 +197,7 @@ def kill_at_random(
     for delay in delays:
         proc = start(target)
         time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_writer(proc)
         outcomes.append(bed.served())
         target = "big" if outcomes[-1] == "half" else "half"
     bed.assert_nothing_dropped()

@@ -98,6 +98,7 @@ def test_sigkill_console_during_reload_leaves_old_or_new_set(
             text=True,
             cwd=ROOT,
             env=dict(os.environ, L4LB_FLOW_NETNS=bed.ns),
+            start_new_session=True,
         )
         assert proc.stdout is not None
         # Time the kill from the key press, not from Python's start.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, run
-from tests.faults.faults_support import ROOT, SVC, kill_at_random, l4lb, path_with_only, reload_bed
+from tests.faults.faults_support import (
+    ROOT,
+    SVC,
+    kill_at_random,
+    l4lb,
+    path_with_only,
+    reload_bed,
+    wait_for_group,
+)
 
 pytestmark = pytest.mark.kernel
 
@@ -67,6 +76,7 @@ def test_sigkill_during_reload_leaves_old_or_new_set(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 cwd=ROOT,
+                start_new_session=True,
             )  # fmt: skip
 
         # A reload takes about a second end to end: kill before, during and
@@ -80,6 +90,49 @@ def test_sigkill_during_reload_leaves_old_or_new_set(
         )
         assert res.returncode == 0, res.stderr
         assert bed.served() == "big"
+
+
+# A writer killed the moment bpftool starts on its reload's batch: the point
+# random kills rarely hit.  Whatever bpftool has been handed by then (with a
+# pipe, half the lines) is all it will ever run.
+DIE_IN_THE_BATCH = """
+import os, signal, subprocess, sys
+from pathlib import Path
+from l4lb_tui.netlink import enter_netns
+enter_netns(sys.argv[1])
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.destinations import read_destinations
+from l4lb_tui.layout import ServiceKey
+run = subprocess.run
+def die_in_the_batch(argv, **kw):
+    if "batch" not in argv:
+        return run(argv, **kw)
+    text = kw.get("input")
+    proc = subprocess.Popen(argv, stdin=kw.get("stdin") if text is None else subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    if text is not None:
+        proc.stdin.write(text[: len(text) // 2])
+        proc.stdin.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+subprocess.run = die_in_the_batch
+key = ServiceKey("10.0.0.4", 9000, 17)
+Balancer(sys.argv[2]).load([key], read_destinations(Path(sys.argv[3])))
+"""
+
+
+def test_sigkill_while_bpftool_runs_the_batch(wired: tuple[str, str, str], tmp_path: Path) -> None:
+    with reload_bed(wired, tmp_path) as bed:
+        for target in ("half", "big"):
+            proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-c", DIE_IN_THE_BATCH, bed.ns, bed.dev, str(bed.files[target])],
+                cwd=ROOT,
+                start_new_session=True,
+                text=True,
+            )
+            wait_for_group(proc)
+            assert proc.returncode == -signal.SIGKILL
+            assert bed.served() == target, "the batch handed over must run whole"
+        bed.assert_nothing_dropped()
 
 
 def test_program_detached_or_replaced_outside(wired: tuple[str, str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ class Recorder:
         self.result = (stdout, returncode, stderr)
 
     def __call__(self, argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        if isinstance(kw.get("stdin"), int):  # input handed over in memory
+            kw["input"] = os.pread(kw["stdin"], 1 << 24, 0).decode()
         self.calls.append({"argv": argv, **kw})
         out, rc, err = self.result
         return subprocess.CompletedProcess(argv, rc, out, err)
