@@ -7,12 +7,21 @@ plane running (the balancer lives in the kernel and its pins, not here).
 from __future__ import annotations
 
 import argparse
+import os
+import selectors
 import sys
+from codecs import getincrementaldecoder
 from collections.abc import Sequence
 from typing import ClassVar
 
+from textual import constants
+from textual._parser import ParseError
+from textual._time import get_time
+from textual._xterm_parser import XTermParser
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 
 from l4lb_tui.console import ConsoleBackend, ConsoleSettings, FakeBackend, RealBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
@@ -22,6 +31,69 @@ from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.palette import ConsoleCommands
 
 HELP_SCREEN = "help"
+
+# A lone ESC byte may be the Esc key or the start of a key's escape sequence:
+# Textual waits ESCDELAY ms (default 100) for more.  Neovim waits 50 ms
+# (ttimeoutlen); an operator on a link that splits sequences sets ESCDELAY.
+ESCAPE_WAIT_MS = 50
+
+
+class PromptEscapeDriver(LinuxDriver):
+    """Textual's LinuxDriver, whose input thread wakes when the Esc wait ends.
+
+    Textual's input thread checks that wait only when select() returns, which
+    without more input is every 100 ms: Esc arrived 100-200 ms after the key
+    (half the console's key latency in a terminal).  This is the same loop
+    (textual 8.2.8, pinned) with select() bounded by the time left to wait.
+    """
+
+    def run_input_thread(self) -> None:
+        selector = selectors.SelectSelector()
+        selector.register(self.fileno, selectors.EVENT_READ)
+        fileno = self.fileno
+        parser = XTermParser(self._debug)
+        decode = getincrementaldecoder("utf-8")().decode
+
+        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
+            for n, (_key, mask) in enumerate(ready):
+                if mask & selectors.EVENT_READ:
+                    last = n == len(ready) - 1
+                    data = decode(os.read(fileno, 1024 * 4), final=final and last)
+                    if not data:  # stdin is a pipe
+                        break
+                    for event in parser.feed(data):
+                        self.process_message(event)
+            for event in parser.tick():
+                self.process_message(event)
+
+        def timeout() -> float:
+            waiting_until = parser._timeout_time
+            if waiting_until is None:
+                return 0.1
+            return min(0.1, max(0.0, waiting_until - get_time()))
+
+        try:
+            while not self.exit_event.is_set():
+                process(selector.select(timeout()))
+            selector.unregister(self.fileno)
+            process(selector.select(0.1), final=True)
+        finally:
+            selector.close()
+            try:
+                for _event in parser.feed(""):
+                    pass
+            except (EOFError, ParseError):
+                pass
+
+
+def terminal_driver() -> type[Driver] | None:
+    """The driver for a real terminal (None: Textual's choice, e.g. on Windows)."""
+    if sys.platform == "win32":
+        return None
+    if "ESCDELAY" not in os.environ:
+        # Read by the parser each time it meets an ESC; Final only to Textual.
+        setattr(constants, "ESCAPE_DELAY", ESCAPE_WAIT_MS / 1000)  # noqa: B010
+    return PromptEscapeDriver
 
 
 class ConsoleApp(App[int]):
@@ -39,8 +111,9 @@ class ConsoleApp(App[int]):
         backend: ConsoleBackend,
         interface: str | None = None,
         settings: ConsoleSettings | None = None,
+        driver_class: type[Driver] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=driver_class)
         self.backend = backend
         self.interface = interface
         self.settings = settings or ConsoleSettings()
@@ -49,15 +122,17 @@ class ConsoleApp(App[int]):
         self.push_screen(InterfacesScreen(self.backend, self.settings))
         if self.interface:
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
-
-    def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
         # Built once and kept installed: the help never changes, and composing
         # and laying out its table again cost more than the key may take.
+        # Its table is rendered now, off the UI thread, for the first `?`.
+        self.help_screen = HelpScreen(self.BINDINGS)
+        self.run_worker(self.help_screen.prepare, thread=True, group="help", exit_on_error=False)
+
+    def action_help(self) -> None:
         if not self.is_screen_installed(HELP_SCREEN):
-            self.install_screen(HelpScreen(self.BINDINGS), HELP_SCREEN)
-        self.push_screen(HELP_SCREEN)
+            self.install_screen(self.help_screen, HELP_SCREEN)
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HELP_SCREEN)
 
 
 def run_console(
@@ -65,7 +140,7 @@ def run_console(
     backend: ConsoleBackend | None = None,
     settings: ConsoleSettings | None = None,
 ) -> int:
-    app = ConsoleApp(backend or RealBackend(), interface, settings)
+    app = ConsoleApp(backend or RealBackend(), interface, settings, terminal_driver())
     app.run()
     return app.return_code or 0
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,6 +35,11 @@ KEY_NAMES = {
     "pageup": "PgUp",
     "pagedown": "PgDn",
 }
+
+BOX_WIDTH = 100
+# Inside the box: its thick border, padding 0 2 and the scrollbar.  Should
+# this drift, the first `?` renders the table at the real width (slower).
+TABLE_WIDTH = BOX_WIDTH - 2 - 4 - 2
 
 # Keys the console gets from Textual's own widgets, worth a line of their own.
 WIDGET_KEYS: Sequence[BindingType] = (
@@ -79,6 +87,38 @@ def help_table(app_bindings: Iterable[BindingType]) -> Table:
     return table
 
 
+class RenderedOnce:
+    """A Rich renderable drawn once per width and kept (the help's key table).
+
+    Laying out a screen renders its content twice (to measure, then to draw)
+    and Rich's Table is slow at it: ~100 ms for the help's 60 rows.  The
+    lines are the same every time, so they are rendered once, and may be
+    rendered ahead (`prepare`, from any thread) before the first `?`.
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+        self._lines: dict[int, list[list[Segment]]] = {}
+        self._lock = threading.Lock()
+
+    def lines(self, console: Console, width: int) -> list[list[Segment]]:
+        with self._lock:
+            found = self._lines.get(width)
+            if found is None:
+                options = console.options.update_width(width)
+                found = console.render_lines(self.renderable, options, pad=False)
+                self._lines[width] = found
+            return found
+
+    def prepare(self, width: int) -> None:
+        self.lines(Console(width=width, force_terminal=True, color_system="truecolor"), width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(console, options.max_width):
+            yield from line
+            yield Segment.line()
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark", "dismiss(None)", "Close"),
@@ -88,18 +128,25 @@ class HelpScreen(ModalScreen[None]):
 
     # An opaque background: a translucent one makes Textual re-render and
     # tint the whole dashboard under the help each time it opens or changes.
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; background: $background; }
-    HelpScreen VerticalScroll {
-        width: 100; height: 90%; padding: 0 2;
+    DEFAULT_CSS = f"""
+    HelpScreen {{ align: center middle; background: $background; }}
+    HelpScreen VerticalScroll {{
+        width: {BOX_WIDTH}; height: 90%; padding: 0 2;
         border: thick $primary; background: $surface;
         border-title-style: bold;
-    }
+    }}
     """
 
     def __init__(self, app_bindings: Iterable[BindingType]) -> None:
         super().__init__()
         self.app_bindings = list(app_bindings)
+        self.table = RenderedOnce(help_table(self.app_bindings))
+
+    def prepare(self) -> None:
+        """Render the key table ahead, at the widths it will have (any thread):
+        the layout measures it first without the scrollbar, then with it."""
+        for width in (TABLE_WIDTH + 2, TABLE_WIDTH):
+            self.table.prepare(width)
 
     def compose(self) -> ComposeResult:
         scroll = VerticalScroll()
@@ -112,7 +159,7 @@ class HelpScreen(ModalScreen[None]):
                     style="italic",
                 )
             )
-            yield Static(help_table(self.app_bindings))
+            yield Static(self.table)
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
