@@ -7,6 +7,7 @@ the console, a second console) sees the same balancer.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import gzip
@@ -92,6 +93,17 @@ class LoadResult:
 
 
 _ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
+# What a reload or a service removal writes (batch lines name them by id).
+_WRITTEN_MAPS = (
+    "backends",
+    "backend_stats",
+    "rings",
+    "services",
+    "svc_gen",
+    "vips",
+    "vip_filter",
+    "config",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +117,14 @@ class _Snapshot:
     services: dict[L.ServiceKey, L.ServiceValue]
     entries: dict[int, L.BackendEntry]
     dests: dict[int, Destination]
+    # Slots by (svc_id, gen), in slot order: a service's members are those
+    # under its id and (16-bit) generation, as BackendEntry.is_member_of.
+    groups: dict[tuple[int, int], list[int]]
     raw: bytes
     step: int
 
-    def entry_bytes(self, idx: int) -> bytes:
-        return self.raw[idx * self.step : (idx + 1) * self.step]
+    def member_slots(self, svc: L.ServiceValue) -> list[int]:
+        return self.groups.get((svc.svc_id, svc.gen & 0xFFFF), [])
 
 
 # Decoded backend entries by slot and bytes, shared by every Balancer of the
@@ -123,7 +138,9 @@ _MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
 _EMPTY_IP = bytes(4)
 
 
-_Decoded = tuple[dict[int, L.BackendEntry], dict[int, Destination]]
+_Decoded = tuple[
+    dict[int, L.BackendEntry], dict[int, Destination], dict[tuple[int, int], list[int]]
+]
 # The last array decoded, whole: a poll and then an edit read the same bytes.
 _LAST: list[tuple[tuple[int, int, int], bytes, _Decoded]] = []
 
@@ -132,33 +149,70 @@ def _decode_backends(dump: bpfsys.ArrayDump) -> _Decoded:
     """The occupied slots of the backends array (a zero address is a free slot).
 
     The dicts are shared between callers: read them, never change them."""
+    if len(_DECODED) > 4 * L.MAX_BACKENDS:
+        _DECODED.clear()
+        _BACKENDS.clear()
     shape = (dump.cpus, dump.stride, dump.value_size)
-    for last_shape, raw, done in _LAST:
+    done = None
+    for last_shape, raw, last in _LAST:
         if last_shape == shape and raw == dump.raw:
-            return done
-    done = _decode_fresh(dump)
+            return last
+        if last_shape == shape and len(raw) == len(dump.raw):
+            done = _decode_delta(dump, raw, last)
+    if done is None:
+        done = _decode_fresh(dump)
     _LAST[:] = [(shape, dump.raw, done)]
     return done
 
 
+def _decode_delta(dump: bpfsys.ArrayDump, old: bytes, last: _Decoded) -> _Decoded:
+    """The last decoding, updated where the bytes differ: after an edit (or
+    another process's), a poll finds a few entries changed, not 4096."""
+    raw, step = dump.raw, dump.cpus * dump.stride
+    block = 64 * step
+    slots = [
+        at // step
+        for start in range(0, len(raw), block)
+        if raw[start : start + block] != old[start : start + block]
+        for at in range(start, min(start + block, len(raw)), step)
+        if raw[at : at + step] != old[at : at + step]
+    ]
+    entries, dests = dict(last[0]), dict(last[1])
+    groups = {k: list(v) for k, v in last[2].items()}
+    for idx in slots:
+        gone = entries.pop(idx, None)
+        dests.pop(idx, None)
+        if gone is not None:
+            groups[(gone.svc_id, gone.gen)].remove(idx)
+        if raw.startswith(_EMPTY_IP, idx * step):
+            continue
+        e, dests[idx] = _decode_one(idx, raw[idx * step : idx * step + dump.value_size])
+        entries[idx] = e
+        bisect.insort(groups.setdefault((e.svc_id, e.gen), []), idx)
+    return entries, dests, {k: v for k, v in groups.items() if v}
+
+
+def _decode_one(idx: int, value: bytes) -> tuple[L.BackendEntry, Destination]:
+    found = _DECODED.get((idx, value))
+    if found is None:
+        e = L.BackendEntry.unpack(value)
+        found = _DECODED[(idx, value)] = (e, Destination(e.ip, e.mac, e.weight, e.draining))
+    return found
+
+
 def _decode_fresh(dump: bpfsys.ArrayDump) -> _Decoded:
-    if len(_DECODED) > 4 * L.MAX_BACKENDS:
-        _DECODED.clear()
-        _BACKENDS.clear()
     raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
     entries: dict[int, L.BackendEntry] = {}
     dests: dict[int, Destination] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
     for idx in range(dump.count):
         off = idx * step
         if raw.startswith(_EMPTY_IP, off):
             continue
-        key = (idx, raw[off : off + size])
-        found = _DECODED.get(key)
-        if found is None:
-            e = L.BackendEntry.unpack(key[1])
-            found = _DECODED[key] = (e, Destination(e.ip, e.mac, e.weight, e.draining))
-        entries[idx], dests[idx] = found
-    return entries, dests
+        e, dests[idx] = _decode_one(idx, raw[off : off + size])
+        entries[idx] = e
+        groups.setdefault((e.svc_id, e.gen), []).append(idx)
+    return entries, dests, groups
 
 
 def _backend(idx: int, d: Destination) -> Backend:
@@ -166,12 +220,6 @@ def _backend(idx: int, d: Destination) -> Backend:
     if found is None:
         found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained)
     return found
-
-
-def _is_member(e: L.BackendEntry, svc: L.ServiceValue) -> bool:
-    # BackendEntry.is_member_of without its address test: decoded entries
-    # never have the zero address.  Inlined where it runs over every entry.
-    return e.svc_id == svc.svc_id and e.gen == svc.gen & 0xFFFF
 
 
 class Balancer:
@@ -460,20 +508,19 @@ class Balancer:
     def _snapshot(self) -> _Snapshot:
         services = self._services()
         dump = self._read_array("backends")
-        entries, dests = _decode_backends(dump)
-        return _Snapshot(services, entries, dests, dump.raw, dump.cpus * dump.stride)
+        entries, dests, groups = _decode_backends(dump)
+        return _Snapshot(services, entries, dests, groups, dump.raw, dump.cpus * dump.stride)
 
     def _members_of(self, snap: _Snapshot) -> tuple[Service, ...]:
         services = tuple(sorted(snap.services.items()))
         cached = _MEMBERS.get(self.pin_dir)
         if cached is not None and cached[0] == services and cached[1] == snap.raw:
             return cached[2]
-        ordered = sorted(snap.entries.items())
         built = tuple(
             Service(
                 key,
                 val,
-                tuple(_backend(idx, snap.dests[idx]) for idx, e in ordered if _is_member(e, val)),
+                tuple(_backend(idx, snap.dests[idx]) for idx in snap.member_slots(val)),
             )
             for key, val in services
         )
@@ -541,7 +588,8 @@ class Balancer:
     ) -> LoadResult:
         snap = snap or self._snapshot()
         live = snap.services
-        plan = _Planner(snap, self._stats_dump)
+        ids = self._map_ids()
+        plan = _Planner(snap, self._stats_dump, ids)
         cmds: list[str] = []
         flips: list[str] = []
         used_mode = FillMode.MAGLEV
@@ -551,32 +599,44 @@ class Balancer:
             used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
             used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
             _check_ring(used_mode, used_size)
-            cmds_svc, flip = plan.service(self, key, dests, used_mode, used_size)
+            cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
             cmds += cmds_svc
             flips += flip
         catch_all = any(k.is_catch_all for k in plan.final_keys())
         new_vips = {k.vip for k in services if not k.is_catch_all}
         vip_cmds = [
-            Bpftool.update_cmd(self.map_pin("vips"), L.ip_bytes(vip), L.u32(1))
-            for vip in sorted(new_vips)
+            Bpftool.update_cmd(ids["vips"], L.ip_bytes(vip), L.u32(1)) for vip in sorted(new_vips)
         ]
         all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
-        vip_cmds += self._vip_filter_cmds(all_vips)
-        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all)])
+        vip_cmds += self._vip_filter_cmds(all_vips, ids)
+        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids)])
         return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
 
-    def _vip_filter_cmds(self, vips: set[str]) -> list[str]:
-        pin = self.map_pin("vip_filter")
+    def _map_ids(self) -> dict[str, int]:
+        """Ids of the maps a reload writes, for its batch lines.  Resolved
+        under the write lock, for each reload: attach and detach, which
+        replace the maps, take the same lock."""
+        ids = {}
+        for name in _WRITTEN_MAPS:
+            with self._reading(name):
+                fd = bpfsys.obj_get(self.map_pin(name))
+                try:
+                    ids[name] = bpfsys.map_info(fd).map_id
+                finally:
+                    os.close(fd)
+        return ids
+
+    def _vip_filter_cmds(self, vips: set[str], ids: dict[str, int]) -> list[str]:
         return [
-            Bpftool.update_cmd(pin, L.u32(i), entry)
+            Bpftool.update_cmd(ids["vip_filter"], L.u32(i), entry)
             for i, entry in enumerate(L.pack_vip_filter(vips))
         ]
 
-    def _config_cmd(self, catch_all: bool) -> str:
+    def _config_cmd(self, catch_all: bool, ids: dict[str, int]) -> str:
         config = self.config()
         flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
         new = dataclasses.replace(config, flags=flags)
-        return Bpftool.update_cmd(self.map_pin("config"), L.u32(0), new.pack())
+        return Bpftool.update_cmd(ids["config"], L.u32(0), new.pack())
 
     def members(self, key: L.ServiceKey) -> list[Destination]:
         self.require_loaded()
@@ -586,7 +646,7 @@ class Balancer:
         svc = snap.services.get(key)
         if svc is None:
             raise BalancerError(f"no service {key} on {self.ifname}")
-        return [snap.dests[idx] for idx, e in sorted(snap.entries.items()) if _is_member(e, svc)]
+        return [snap.dests[idx] for idx in snap.member_slots(svc)]
 
     def _stats_dump(self) -> bpfsys.ArrayDump:
         return self._read_array("backend_stats")
@@ -637,16 +697,17 @@ class Balancer:
             live = self._services()
             if key not in live:
                 raise BalancerError(f"no service {key} on {self.ifname}")
+            ids = self._map_ids()
             cmds = [
-                Bpftool.delete_cmd(self.map_pin("services"), key.pack()),
-                Bpftool.update_cmd(self.map_pin("svc_gen"), L.u32(live[key].svc_id), L.u32(0)),
+                Bpftool.delete_cmd(ids["services"], key.pack()),
+                Bpftool.update_cmd(ids["svc_gen"], L.u32(live[key].svc_id), L.u32(0)),
             ]
             rest = {k.vip for k in live if k != key and not k.is_catch_all}
-            cmds += self._vip_filter_cmds(rest)
+            cmds += self._vip_filter_cmds(rest, ids)
             if not key.is_catch_all and key.vip not in rest:
-                cmds.append(Bpftool.delete_cmd(self.map_pin("vips"), L.ip_bytes(key.vip)))
+                cmds.append(Bpftool.delete_cmd(ids["vips"], L.ip_bytes(key.vip)))
             catch_all = any(k.is_catch_all for k in live if k != key)
-            self.bpftool.batch([*cmds, self._config_cmd(catch_all)])
+            self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
 
 
 def _next_gen(gen: int) -> int:
@@ -694,20 +755,22 @@ def _replace(cur: list[Destination], old: Destination, **changes: object) -> lis
 class _Planner:
     """Works out backend slots and ring writes for a reload (no I/O)."""
 
-    def __init__(self, snap: _Snapshot, read_stats: Callable[[], bpfsys.ArrayDump]) -> None:
+    def __init__(
+        self,
+        snap: _Snapshot,
+        read_stats: Callable[[], bpfsys.ArrayDump],
+        ids: dict[str, int],
+    ) -> None:
         self.snap = snap
+        self.ids = ids
         self.live = dict(snap.services)
         self.entries = snap.entries
         self._read_stats = read_stats
         self._stats: bpfsys.ArrayDump | None = None
-        live_ids = {v.svc_id: v for v in self.live.values()}
         # Slots of any service's live members are never handed out, nor are
         # slots this reload releases: packets may still be on their way.
-        live_gens = {v.svc_id: v.gen & 0xFFFF for v in self.live.values()}
-        # is_member_of, inlined: this runs over every entry of every reload
-        # (decoded entries never have the zero address).
-        self.taken = {idx for idx, e in self.entries.items() if live_gens.get(e.svc_id) == e.gen}
-        self.used_ids = set(live_ids)
+        self.taken = {idx for v in self.live.values() for idx in snap.member_slots(v)}
+        self.used_ids = {v.svc_id for v in self.live.values()}
 
     def final_keys(self) -> list[L.ServiceKey]:
         return list(self.live)
@@ -747,7 +810,6 @@ class _Planner:
 
     def service(
         self,
-        bal: Balancer,
         key: L.ServiceKey,
         dests: Sequence[Destination],
         mode: FillMode,
@@ -763,17 +825,16 @@ class _Planner:
             half = 0
         else:
             svc_id, gen, half = old.svc_id, _next_gen(old.gen), 1 - old.live_half
-        current = (
-            {}
-            if old is None
-            else {(e.ip, e.mac): idx for idx, e in self.entries.items() if _is_member(e, old)}
-        )
-        fresh = [d for d in dests if (d.ip, d.mac) not in current]
+        current: dict[tuple[str, str], int] = {}
+        if old is not None:
+            for idx in self.snap.member_slots(old):
+                e = self.entries[idx]
+                current[(e.ip, e.mac)] = idx
+        keys = [(d.ip, d.mac) for d in dests]
+        fresh = [d for d, k in zip(dests, keys, strict=True) if k not in current]
         fresh_slots = iter(self._free_slots(len(fresh)))
-        indices = [
-            current[(d.ip, d.mac)] if (d.ip, d.mac) in current else next(fresh_slots) for d in dests
-        ]
-        backends_pin = bal.map_pin("backends")
+        indices = [current[k] if k in current else next(fresh_slots) for k in keys]
+        backends_pin = self.ids["backends"]
         cmds: list[str] = []
         after_flip: list[str] = []
         changed: list[tuple[int, Destination]] | None = None
@@ -815,27 +876,28 @@ class _Planner:
                 )
                 for d, idx in zip(dests, indices, strict=True)
             ]
-        stats_pin = bal.map_pin("backend_stats")
+        stats_pin = self.ids["backend_stats"]
         fresh_set = {(d.ip, d.mac) for d in fresh}
         for d, idx in zip(dests, indices, strict=True):
             if (d.ip, d.mac) in fresh_set and self._counted(idx):
                 cmds.append(Bpftool.update_cmd(stats_pin, L.u32(idx), bytes(16)))
         names = [d.ip for d in dests]
-        ring = fill(mode, indices, names, [d.effective_weight for d in dests], ring_size)
+        weights = [0 if d.drained else d.weight for d in dests]  # effective_weight, inlined
+        ring = fill(mode, indices, names, weights, ring_size)
         base = L.ring_base(svc_id, half)
-        rings_pin = bal.map_pin("rings")
+        rings_pin = self.ids["rings"]
         for c in range(0, len(ring), L.CHUNK_SLOTS):
             chunk = L.pack_chunk(ring[c : c + L.CHUNK_SLOTS])
             cmds.append(Bpftool.update_cmd(rings_pin, L.u32(base + c // L.CHUNK_SLOTS), chunk))
         flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
         value = L.ServiceValue(svc_id, base, len(ring), gen, flags)
         self.live[key] = value
-        flip = Bpftool.update_cmd(bal.map_pin("services"), key.pack(), value.pack())
+        flip = Bpftool.update_cmd(self.ids["services"], key.pack(), value.pack())
         # The flow table's fast path validates against svc_gen: update it with
         # the flip (see flow_hit in l4lb_xdp.c for why either order is safe).
         # Written even when the generation stays: it repairs a reload killed
         # between the two.
-        gen_cmd = Bpftool.update_cmd(bal.map_pin("svc_gen"), L.u32(svc_id), L.u32(gen))
+        gen_cmd = Bpftool.update_cmd(self.ids["svc_gen"], L.u32(svc_id), L.u32(gen))
         return cmds, [flip, gen_cmd, *after_flip]
 
 

@@ -11,6 +11,7 @@ import enum
 import hashlib
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 # A prime (Maglev needs one for its permutations) that fits the data plane's
 # 16384-slot rings.  Maglev's imbalance shrinks as slots per backend grow:
@@ -97,29 +98,29 @@ def maglev(
     ]
     if not members:
         return []
-    hashes = [_hashes(name) for _, name, _ in members]
+    known = _HASHES.get
+    hashes = [known(name) or _hashes(name) for _, name, _ in members]
     # Backend i's next candidate is offset + k * skip (mod size) for its k-th
     # probe; `pos` carries that sum forward by addition instead of
     # recomputing it, the same sequence at a fraction of the cost.
     pos = [off % size for off, _ in hashes]
     skips = [skip % (size - 1) + 1 for _, skip in hashes]
     idxs = [idx for idx, _, _ in members]
-    table = [-1] * size
-    left = size
-    for i in _turns([w for _, _, w in members]):
+    # None, not -1, for a free slot: `is not None` is the cheapest test in
+    # the loop that runs once per probe.
+    table: list[int | None] = [None] * size
+    # Exactly `size` turns fill the table: each takes one free slot.
+    for i in itertools.islice(_turns([w for _, _, w in members]), size):
         slot = pos[i]
         skip = skips[i]
-        while table[slot] >= 0:
+        while table[slot] is not None:
             slot += skip
             if slot >= size:
                 slot -= size
         table[slot] = idxs[i]
         slot += skip
         pos[i] = slot - size if slot >= size else slot
-        left -= 1
-        if not left:
-            return table
-    raise AssertionError("unreachable: the turns never end")
+    return cast("list[int]", table)
 
 
 def _turns(weights: list[int]) -> Iterator[int]:

@@ -13,7 +13,7 @@ report proposes moving it into l4lb_tui/bpf.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ def tokens(cmd: str | Sequence[str]) -> list[str]:
 
 
 def parse_update(cmd: str | Sequence[str]) -> tuple[str, bytes, bytes] | None:
-    """(pin, key, value) of a `map update pinned PIN key hex .. value hex ..`."""
+    """(map, key, value) of a `map update pinned PIN|id ID key hex .. value hex ..`;
+    the map as its pin, or as "id:ID"."""
     cmd = tokens(cmd)
-    if len(cmd) < 8 or cmd[0] != "map" or cmd[1] != "update" or cmd[2] != "pinned":
+    if len(cmd) < 8 or cmd[0] != "map" or cmd[1] != "update" or cmd[2] not in ("pinned", "id"):
         return None
     if cmd[4] != "key" or cmd[5] != "hex":
         return None
@@ -39,17 +40,22 @@ def parse_update(cmd: str | Sequence[str]) -> tuple[str, bytes, bytes] | None:
         if cmd[at + 1] != "hex":
             return None
         # One C-level conversion per field: bpftool's hex tokens are two digits.
-        return cmd[3], bytes.fromhex("".join(cmd[6:at])), bytes.fromhex("".join(cmd[at + 2 :]))
+        where = cmd[3] if cmd[2] == "pinned" else f"id:{int(cmd[3])}"
+        return where, bytes.fromhex("".join(cmd[6:at])), bytes.fromhex("".join(cmd[at + 2 :]))
     except (ValueError, IndexError):
         return None
 
 
 class _Map:
-    """An open pinned map; closed by `close`."""
+    """An open map, by pin or "id:ID" (as parse_update names it); closed by `close`."""
 
-    def __init__(self, pin: Path) -> None:
+    def __init__(self, pin: Path | str) -> None:
+        where = str(pin)
         try:
-            self.fd = bpfcall.obj_get(pin)
+            if where.startswith("id:"):
+                self.fd = bpfcall.map_fd_by_id(int(where[3:]))
+            else:
+                self.fd = bpfcall.obj_get(pin)
         except OSError as exc:
             raise BpfError(str(exc)) from None
         self.info = bpfcall.map_info(self.fd)
@@ -149,7 +155,7 @@ class SyscallBpftool(Bpftool):
         for cmd in cmds:
             parsed = parse_update(cmd)
             if parsed is None:
-                self._flush(_merge_staging(groups))
+                self._flush(_merge_staging(groups, _map_name))
                 groups = []
                 super().batch([cmd])
                 continue
@@ -158,13 +164,13 @@ class SyscallBpftool(Bpftool):
                 groups[-1][1].append((key, value))
             else:
                 groups.append((pin, [(key, value)]))
-        self._flush(_merge_staging(groups))
+        self._flush(_merge_staging(groups, _map_name))
         return len(cmds)
 
     @staticmethod
     def _flush(groups: list[tuple[str, list[tuple[bytes, bytes]]]]) -> None:
         for pin, items in groups:
-            with _Map(Path(pin)) as m:
+            with _Map(pin) as m:
                 try:
                     if m.info.percpu:
                         # One value for every CPU, as bpftool writes it.
@@ -176,8 +182,17 @@ class SyscallBpftool(Bpftool):
                     raise BpfError(f"{pin}: {exc}") from None
 
 
+def _map_name(where: str) -> str:
+    """The map's name: its pin's, or the kernel's for one named by id."""
+    if not where.startswith("id:"):
+        return Path(where).name
+    with _Map(where) as m:
+        return m.info.name
+
+
 def _merge_staging(
     groups: list[tuple[str, list[tuple[bytes, bytes]]]],
+    name: Callable[[str], str] = lambda where: Path(where).name,
 ) -> list[tuple[str, list[tuple[bytes, bytes]]]]:
     """One group per staging map for the leading run of staging writes.
 
@@ -188,7 +203,7 @@ def _merge_staging(
     """
     staging: dict[str, list[tuple[bytes, bytes]]] = {}
     i = 0
-    while i < len(groups) and Path(groups[i][0]).name in STAGING_MAPS:
+    while i < len(groups) and name(groups[i][0]) in STAGING_MAPS:
         staging.setdefault(groups[i][0], []).extend(groups[i][1])
         i += 1
     return [*staging.items(), *groups[i:]]

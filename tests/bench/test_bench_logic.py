@@ -42,6 +42,7 @@ def test_parse_update_round_trips_the_balancers_commands() -> None:
     cmd = Bpftool.update_cmd(Path("/sys/fs/bpf/l4lb/x/maps/backends"), b"\x01\0\0\0", b"\xab\xcd")
     assert parse_update(cmd) == ("/sys/fs/bpf/l4lb/x/maps/backends", b"\x01\0\0\0", b"\xab\xcd")
     assert parse_update(["map", "delete", "pinned", "/p", "key", "hex", "00"]) is None
+    assert parse_update(Bpftool.update_cmd(42, b"\x01", b"\x02")) == ("id:42", b"\x01", b"\x02")
 
 
 def test_staging_writes_merge_but_publishing_writes_keep_their_order() -> None:

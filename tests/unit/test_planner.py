@@ -4,16 +4,24 @@ generation, and in which order around the service's flip (no kernel)."""
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.balancer import Balancer, _decode_backends, _Planner, _Snapshot
+from l4lb_tui.balancer import (
+    _WRITTEN_MAPS,
+    _decode_backends,
+    _decode_fresh,
+    _Planner,
+    _Snapshot,
+)
 from l4lb_tui.destinations import Destination
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
 
 KEY = L.ServiceKey("10.0.0.4", 80, L.PROTO_TCP)
 SVC = L.ServiceValue(svc_id=3, ring_chunk=L.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
-BAL = Balancer("eth1")
+# Map ids, as the reload resolves them from the pins.
+IDS = {name: 100 + i for i, name in enumerate(_WRITTEN_MAPS)}
 ENTRY_SIZE = 20
 
 
@@ -38,8 +46,8 @@ def snapshot(members: list[Destination], svc: L.ServiceValue = SVC) -> _Snapshot
     }
     packed[2] = L.BackendEntry("10.9.9.9", "02:00:00:00:09:09", 1, svc.svc_id, 1).pack()
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    entries, by_slot = _decode_backends(dump)
-    return _Snapshot({KEY: svc}, entries, by_slot, dump.raw, ENTRY_SIZE)
+    entries, by_slot, groups = _decode_backends(dump)
+    return _Snapshot({KEY: svc}, entries, by_slot, groups, dump.raw, ENTRY_SIZE)
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
@@ -51,13 +59,13 @@ def stats(counted: set[int]) -> bpfsys.ArrayDump:
 def plan(
     snap: _Snapshot, new: list[Destination], counted: frozenset[int] = frozenset()
 ) -> tuple[list[str], list[str]]:
-    planner = _Planner(snap, lambda: stats(set(counted)))
-    return planner.service(BAL, KEY, new, FillMode.MAGLEV, DEFAULT_RING_SIZE)
+    planner = _Planner(snap, lambda: stats(set(counted)), IDS)
+    return planner.service(KEY, new, FillMode.MAGLEV, DEFAULT_RING_SIZE)
 
 
 def lines_to(name: str, lines: list[str]) -> list[str]:
-    pin = f" {BAL.map_pin(name)} "
-    return [line for line in lines if pin in line]
+    ref = f"map update id {IDS[name]} "
+    return [line for line in lines if line.startswith(ref)]
 
 
 def flipped(flips: list[str]) -> L.ServiceValue:
@@ -127,3 +135,25 @@ def test_decoding_skips_free_slots_and_is_shared() -> None:
     again = snapshot(dests(5))
     assert again.entries is snap.entries  # the same bytes: decoded once
     assert snap.dests[10] == Destination("10.1.0.1", "02:00:00:00:01:01")
+    assert snap.member_slots(SVC) == [10, 11, 12, 13, 14]  # not slot 2: an old generation
+
+
+def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
+    rng = random.Random(5)
+    packed = {
+        i: L.BackendEntry(f"10.2.{i // 250}.{i % 250 + 1}", "02:00:00:00:02:01", 1, 3, 7).pack()
+        for i in rng.sample(range(L.MAX_BACKENDS), 600)
+    }
+    dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+    _decode_backends(dump)
+    for _ in range(20):
+        for i in rng.sample(range(L.MAX_BACKENDS), rng.choice([1, 2, 50])):
+            if i in packed and rng.random() < 0.3:
+                del packed[i]  # a freed slot
+            else:
+                gen = rng.choice([7, 8])
+                packed[i] = L.BackendEntry("10.3.0.1", "02:00:00:00:03:01", 2, 3, gen).pack()
+        dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+        delta = _decode_backends(dump)
+        fresh = _decode_fresh(dump)
+        assert delta[0] == fresh[0] and delta[1] == fresh[1] and delta[2] == fresh[2]
