@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 
 import pytest
 
+from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.rates import Rate, fmt_int, rate, share
 from l4lb_tui.services import parse_service
@@ -56,3 +58,13 @@ def test_layouts_match_the_c_structs() -> None:
     assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
     assert L.ring_base(1, 1) == 3 * L.RING_CHUNKS
     assert str(L.CATCH_ALL) == "* (all TCP/UDP)"
+
+
+def test_per_cpu_pairs_are_summed_over_cpus() -> None:
+    # Entry i, CPU c holds (i * 10 + c, i * 100 + c): sums over 3 CPUs.
+    cpus, count = 3, 5
+    words = [v for i in range(count) for c in range(cpus) for v in (i * 10 + c, i * 100 + c)]
+    dump = bpfsys.ArrayDump(struct.pack(f"<{len(words)}Q", *words), count, cpus, 16, 16)
+    assert dump.summed_u64_pairs() == [(i * 30 + 3, i * 300 + 3) for i in range(count)]
+    one = bpfsys.ArrayDump(struct.pack("<4Q", 1, 2, 3, 4), 2, 1, 16, 16)
+    assert one.summed_u64_pairs() == [(1, 2), (3, 4)]
