@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from l4lb_tui.destinations import (
 )
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.netlink import NetlinkError, enter_netns
+from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.services import parse_service
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
@@ -41,8 +41,9 @@ class CliError(Exception):
 
 
 def need_root(what: str) -> None:
-    if os.geteuid() != 0:
-        raise CliError(f"{what} needs root (CAP_BPF and CAP_NET_ADMIN): run it with sudo")
+    problem = privilege_problem(what, "run it with sudo")
+    if problem:
+        raise CliError(problem)
 
 
 def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:

@@ -35,6 +35,7 @@ from l4lb_tui.destinations import (
     read_text,
 )
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
+from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.services import parse_service
 
 __all__ = [
@@ -265,10 +266,9 @@ class RealBackend:
             self._reader_progs.pop(ifname, None)
 
     def _need_root(self, what: str) -> None:
-        if os.geteuid() != 0:
-            raise ConsoleError(
-                f"{what} needs root (CAP_BPF and CAP_NET_ADMIN): restart the console with sudo"
-            )
+        problem = privilege_problem(what, "restart the console with sudo")
+        if problem:
+            raise ConsoleError(problem)
 
     def environment_problems(self) -> list[str]:
         problems = []

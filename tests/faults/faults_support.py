@@ -36,10 +36,20 @@ def as_user(argv: Sequence[str], user: str | None) -> list[str]:
     return ["setpriv", f"--reuid={user}", "--regid=65534", "--clear-groups", *argv]
 
 
+def root_without_caps(ns: str) -> list[str]:
+    """A prefix: root inside `ns` (host mounts kept) without CAP_BPF, CAP_SYS_ADMIN
+    and CAP_NET_ADMIN, as in a locked-down container."""
+    drop = "--bounding-set=-bpf,-net_admin,-sys_admin,-perfmon"
+    return ["nsenter", f"--net=/run/netns/{ns}", "setpriv", drop, "--inh-caps=-all"]
+
+
 def l4lb(
-    *args: str, env: dict[str, str] | None = None, user: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    argv = as_user([sys.executable, "-m", "l4lb_tui.cli", *args], user)
+    argv = as_user([*prefix, sys.executable, "-m", "l4lb_tui.cli", *args], user)
     return subprocess.run(  # noqa: S603
         argv, capture_output=True, text=True, check=False, timeout=120, env=env, cwd=ROOT
     )

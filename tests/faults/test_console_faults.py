@@ -25,6 +25,7 @@ from tests.faults.faults_support import (
     l4lb,
     path_with_only,
     reload_bed,
+    root_without_caps,
 )
 
 pytestmark = pytest.mark.kernel
@@ -82,6 +83,12 @@ def test_console_on_a_missing_interface() -> None:
 def test_console_not_root_is_told_to_use_sudo() -> None:
     out = console_flow("refused", "lo", "restart the console with sudo", user="nobody")
     assert "attaching needs root" in out
+
+
+def test_console_as_root_without_capabilities_is_told_which() -> None:
+    with veth_netns("l4k") as (ns, dev, _):
+        out = console_flow("refused", dev, "which this process lacks", prefix=root_without_caps(ns))
+    assert "needs CAP_BPF and CAP_NET_ADMIN" in out
 
 
 def test_sigkill_console_during_reload_leaves_old_or_new_set(

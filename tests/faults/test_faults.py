@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.privilege import CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, missing_capabilities
 from tests.conftest import DATA, run
 from tests.faults.faults_support import (
     ROOT,
@@ -22,6 +23,7 @@ from tests.faults.faults_support import (
     l4lb,
     path_with_only,
     reload_bed,
+    root_without_caps,
     wait_for_group,
 )
 
@@ -243,6 +245,28 @@ def test_not_root_may_read_help_and_check_files(tmp_path: Path) -> None:
         readable = Path(shutil.copy(bad, shared))
         res = l4lb("check", str(readable), user="nobody")
     assert res.returncode == 2 and f"{readable}: line 2: '10.0.0.300' is not an IPv4" in res.stderr
+
+
+def test_root_without_capabilities_is_told_which(wired: tuple[str, str, str]) -> None:
+    ns, dev, _ = wired
+    assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    for args in (("attach", "-i", dev), ("stats", "-i", dev, "--once"), ("detach", "-i", dev)):
+        res = l4lb(*args, prefix=root_without_caps(ns))
+        assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+        assert "needs CAP_BPF and CAP_NET_ADMIN, which this process lacks" in res.stderr
+    assert l4lb("--netns", ns, "stats", "-i", dev, "--once").returncode == 0, "nothing changed"
+
+
+def test_capabilities_read_from_proc_status() -> None:
+    def status(eff: int) -> str:
+        return f"Name:\tx\nCapEff:\t{eff:016x}\n"
+
+    full = (1 << 41) - 1
+    assert missing_capabilities(status(full)) == []
+    assert missing_capabilities(status(1 << CAP_SYS_ADMIN | 1 << CAP_NET_ADMIN)) == []
+    assert missing_capabilities(status(1 << CAP_BPF)) == ["CAP_NET_ADMIN"]
+    assert missing_capabilities(status(0)) == ["CAP_BPF", "CAP_NET_ADMIN"]
+    assert missing_capabilities("no such line") == []
 
 
 def test_detach_removes_its_lock_file(wired: tuple[str, str, str]) -> None:
