@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.balancer import Backend, Counters, State
+from l4lb_tui.balancer import Backend, State
 from l4lb_tui.console import (
     ConsoleBackend,
     ConsoleError,
@@ -41,12 +41,12 @@ from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.save import SaveScreen
-from l4lb_tui.stats import StatsView, build_view
-from l4lb_tui.widgets.backend_rows import ServiceScope, table_rows
+from l4lb_tui.stats import StatsView
+from l4lb_tui.widgets.backend_rows import ServiceScope, pick_rows
 from l4lb_tui.widgets.chart import ThroughputChart
+from l4lb_tui.widgets.feed import Digest, Feed
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.header import DashboardHeader
-from l4lb_tui.widgets.history import RateHistory
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
 
@@ -93,6 +93,7 @@ class DashboardScreen(Screen[None]):
         seq: int  # which poll this answers; only the latest is rendered
         sample: Sample | None
         error: str = ""
+        digest: Digest | None = None  # None: an older sample than one shown
 
     @dataclass
     class Written(Message):
@@ -108,12 +109,11 @@ class DashboardScreen(Screen[None]):
         self.settings = settings
         self.state: State | None = None
         self.view: StatsView | None = None
-        self.history = RateHistory()
+        self.feed = Feed()  # rates, history and rows, computed in the poll's thread
+        self._digest = Digest(None, None, {})  # the one shown
         self.scope = ServiceScope()  # all services, or the one `v` picked
         self.undo_stack: list[edits.Change] = []
         self.csv_path: Path | None = None
-        self._prev: Counters | None = None
-        self._where: dict[str, tuple[ServiceKey, Backend]] = {}
         self._timer: Timer | None = None
         self._poll_seq = 0
         self._dirty = False
@@ -162,7 +162,10 @@ class DashboardScreen(Screen[None]):
         except ConsoleError as exc:
             self.post_message(self.Polled(seq, None, str(exc)))
             return
-        self.post_message(self.Polled(seq, sample))
+        # A poll superseded meanwhile (by a write's) is not rendered: its
+        # sample does not go into the history either.
+        digest = self.feed.ingest(sample) if seq == self._poll_seq else None
+        self.post_message(self.Polled(seq, sample, digest=digest))
 
     @on(Polled)
     def _polled(self, message: Polled) -> None:
@@ -175,7 +178,8 @@ class DashboardScreen(Screen[None]):
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
-            self._ingest(message.sample)
+            if message.digest is not None:
+                self._apply(message.digest)
             self.query_one(StatusLine).show(message.sample.notes)
             if self.is_active:
                 self._redraw()
@@ -184,23 +188,16 @@ class DashboardScreen(Screen[None]):
         self._rearm()
 
     def _ingest(self, sample: Sample) -> None:
-        cur = sample.counters
-        if sample.state is None or cur is None:
-            self.state = self.view = self._prev = None
-            self.history.clear()
-            self._where = {}
+        """What a poll does with its sample, here on the UI thread (tests)."""
+        digest = self.feed.ingest(sample)
+        if digest is not None:
+            self._apply(digest)
+
+    def _apply(self, digest: Digest) -> None:
+        self._digest = digest
+        self.state, self.view = digest.state, digest.view
+        if digest.state is None:
             self.undo_stack.clear()
-            return
-        if self._prev is not None and cur.taken_at <= self._prev.taken_at:
-            return  # a late answer from an older poll
-        self.state = sample.state
-        self.view = build_view(sample.state, self._prev, cur)
-        if self._prev is not None:
-            self.history.add(self.view)
-        self._prev = cur
-        self._where = {
-            str(b.index): (svc.key, b) for svc in sample.state.services for b in svc.backends
-        }
 
     def _rearm(self) -> None:
         if self._timer is not None:  # never two timers: one chain of polls
@@ -231,12 +228,9 @@ class DashboardScreen(Screen[None]):
         if self.view is not None:
             self.scope.settle(self.view.services)  # the service shown may be gone
         self._show_header()
-        table = self.query_one(BackendTable)
-        if self.view is None:
-            table.sync([])
-        else:
-            table.sync(table_rows(self.view, self.history, self.filter_text, self.scope.current))
-        self.query_one(ThroughputChart).show_history(self.history)
+        lines = self._digest.lines if self.view is not None else ()
+        self.query_one(BackendTable).sync(pick_rows(lines, self.filter_text, self.scope.current))
+        self.query_one(ThroughputChart).show(self._digest.chart)
 
     def _show_header(self) -> None:
         header = self.query_one(DashboardHeader)
@@ -255,7 +249,7 @@ class DashboardScreen(Screen[None]):
 
     def _selected(self) -> tuple[ServiceKey, Backend] | None:
         key = self.query_one(BackendTable).current_key
-        return self._where.get(key) if key else None
+        return self._digest.where.get(key) if key else None
 
     def _target_service(self) -> ServiceKey | None:
         """The highlighted row's service, else the one shown, else the only one there is."""

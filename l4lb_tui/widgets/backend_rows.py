@@ -67,18 +67,44 @@ class ServiceScope:
         return f"{list(services).index(shown) + 1} of {len(services)}"
 
 
+@dataclass(frozen=True, slots=True)
+class BackendLine:
+    """One backend's row, before the filter and the service view pick rows."""
+
+    key: str  # the backend slot: the table's row key
+    cells: tuple[Cell, ...]
+    service: str
+    search: str  # what the filter matches: IP, MAC and service, lower case
+
+
+def backend_lines(view: StatsView, history: RateHistory) -> tuple[BackendLine, ...]:
+    """Every backend's row, in the view's order (sparklines and all)."""
+    total, peak = view.total.pps, history.peak
+    return tuple(
+        BackendLine(
+            str(row.index),
+            backend_cells(row, total, sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)),
+            row.service,
+            f"{row.ip} {row.mac} {row.service}".lower(),
+        )
+        for row in view.rows
+    )
+
+
+def pick_rows(
+    lines: Sequence[BackendLine], wanted: str, scope: str | None
+) -> list[tuple[str, tuple[Cell, ...]]]:
+    """The rows the table shows: those of the service in view matching the filter."""
+    wanted = wanted.lower()
+    return [
+        (line.key, line.cells)
+        for line in lines
+        if (scope is None or line.service == scope) and (not wanted or wanted in line.search)
+    ]
+
+
 def table_rows(
     view: StatsView, history: RateHistory, wanted: str, scope: str | None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
     """The rows the table shows, keyed by backend slot, in the view's order."""
-    total, peak = view.total.pps, history.peak
-    wanted = wanted.lower()
-    return [
-        (
-            str(row.index),
-            backend_cells(row, total, sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)),
-        )
-        for row in view.rows
-        if (scope is None or row.service == scope)
-        and (not wanted or wanted in f"{row.ip} {row.mac} {row.service}".lower())
-    ]
+    return pick_rows(backend_lines(view, history), wanted, scope)

@@ -56,8 +56,8 @@ async def test_sparkline_and_chart_fill_over_time(fake: FakeBackend) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await polls(pilot, 20)
         screen = dashboard(pilot)
-        assert len(screen.history.total_pps) == 20
-        assert len(screen.history.top(5)) == 5
+        assert len(screen.feed.history.total_pps) == 20
+        assert len(screen.feed.history.top(5)) == 5
         spark = cell(screen.query_one(BackendTable), "1", "spark")
         assert spark.startswith(" ") and not spark.endswith(" ")
 
@@ -71,11 +71,11 @@ async def test_pause_stops_polling_and_resume_polls(fake: FakeBackend) -> None:
         await settle(pilot)
         assert screen.paused
         assert "PAUSED" in str(screen.query_one("DashboardHeader").render())
-        taken = screen._prev.taken_at if screen._prev else 0
+        taken = screen.feed._prev.taken_at if screen.feed._prev else 0
         await pilot.press("p")
         await settle(pilot)
         assert not screen.paused
-        assert screen._prev is not None and screen._prev.taken_at > taken
+        assert screen.feed._prev is not None and screen.feed._prev.taken_at > taken
 
 
 async def test_interface_disappearing_is_a_message_not_a_crash(fake: FakeBackend) -> None:

@@ -61,7 +61,12 @@ def dashboard(pilot: Pilot[object]) -> DashboardScreen:
 
 
 async def polls(pilot: Pilot[object], count: int) -> None:
-    """Drive `count` dashboard polls, one after the other, as the timer would."""
+    """Drive `count` dashboard polls, one after the other, as the timer would.
+
+    The poll the dashboard started when it opened is let finish first: a
+    poll_now meanwhile would supersede it or not, depending on the timing.
+    """
+    await settle(pilot)
     screen = dashboard(pilot)
     for _ in range(count):
         screen.poll_now()

@@ -1,0 +1,78 @@
+"""What one poll changes on the dashboard, worked out in the poll's thread.
+
+The poll worker feeds each sample here and posts the `Digest` it returns:
+rates, the last minute of history, every backend's row cells (sparklines
+included) and the chart's series.  The UI thread only applies a digest
+(filter, row-key sync, render), so a key press waits less behind a refresh.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from l4lb_tui.balancer import Backend, Counters, State
+from l4lb_tui.console import Sample
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.stats import StatsView, build_view
+from l4lb_tui.widgets.backend_rows import BackendLine, backend_lines
+from l4lb_tui.widgets.chart import ChartSeries
+from l4lb_tui.widgets.history import RateHistory
+
+Where = dict[str, tuple[ServiceKey, Backend]]  # row key -> its service and backend
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything the dashboard shows of one sample; never changed after."""
+
+    state: State | None  # None: no balancer on the interface
+    view: StatsView | None
+    where: Where
+    lines: tuple[BackendLine, ...] = ()
+    chart: ChartSeries = field(default_factory=ChartSeries)
+
+
+class Feed:
+    """Counters in, digests out; keeps the previous counters and the history.
+
+    Polls never overlap, but one superseded by a write's poll may still be
+    finishing in its thread: one lock keeps their samples in order.
+    """
+
+    def __init__(self) -> None:
+        self.history = RateHistory()
+        self._prev: Counters | None = None
+        self._lock = threading.Lock()
+        self._members: tuple[object, Where] | None = None
+
+    def ingest(self, sample: Sample) -> Digest | None:
+        """The digest of this sample (None: older than one already fed)."""
+        with self._lock:
+            cur = sample.counters
+            if sample.state is None or cur is None:
+                self._prev = None
+                self.history.clear()
+                return Digest(None, None, {})
+            if self._prev is not None and cur.taken_at <= self._prev.taken_at:
+                return None  # a late answer from an older poll
+            view = build_view(sample.state, self._prev, cur)
+            if self._prev is not None:
+                self.history.add(view)
+            self._prev = cur
+            return Digest(
+                sample.state,
+                view,
+                self._where(sample.state),
+                backend_lines(view, self.history),
+                ChartSeries.of(self.history),
+            )
+
+    def _where(self, state: State) -> Where:
+        # Membership changes only on reloads, and the reading Balancer hands
+        # back the same services tuple until then.
+        if self._members is not None and self._members[0] is state.services:
+            return self._members[1]
+        where = {str(b.index): (svc.key, b) for svc in state.services for b in svc.backends}
+        self._members = (state.services, where)
+        return where
