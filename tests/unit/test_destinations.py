@@ -10,6 +10,7 @@ from l4lb_tui.destinations import (
     format_csv,
     parse_text,
     read_destinations,
+    validate_ip,
 )
 from tests.conftest import DATA
 
@@ -116,3 +117,28 @@ def test_destination_equality_is_by_value() -> None:
 def test_shipped_samples_load(n: int) -> None:
     path = Path(__file__).parents[2] / "destination_samples" / f"{n}_destinations.csv"
     assert len(read_destinations(path)) == n
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        (" 10.0.0.1 ", "10.0.0.1"),
+        ("223.255.255.255", "223.255.255.255"),
+        ("240.0.0.1", "240.0.0.1"),
+        ("224.0.0.1", "224.0.0.1 is not a unicast address"),
+        ("239.255.255.255", "239.255.255.255 is not a unicast address"),
+        ("0.0.0.0", "0.0.0.0 is not a unicast address"),
+        ("255.255.255.255", "255.255.255.255 is not a unicast address"),
+        ("01.2.3.4", "'01.2.3.4' is not an IPv4 address"),
+        ("1.2.3", "'1.2.3' is not an IPv4 address"),
+        ("256.1.1.1", "'256.1.1.1' is not an IPv4 address"),
+    ],
+)
+def test_ip_validation(text: str, outcome: str) -> None:
+    """The fast path (inet_pton) and ipaddress agree on what passes and why."""
+    if " " in outcome:
+        with pytest.raises(ValueError) as err:
+            validate_ip(text)
+        assert str(err.value) == outcome
+    else:
+        assert validate_ip(text) == outcome
