@@ -88,6 +88,7 @@ class ConsoleReport:
     traffic_pps: float
     skipped: list[str] = field(default_factory=list)
     pilot_floor: list[float] = field(default_factory=list)  # Pilot.press, empty app
+    tmux_floor: list[float] = field(default_factory=list)  # a key echoed by cat in tmux
 
     @property
     def ok(self) -> bool:
@@ -307,6 +308,31 @@ def _tmux_run(ns: str, dev: str, opts: Options, workdir: Path) -> Run:
     return run
 
 
+def tmux_floor(presses: int) -> list[float]:
+    """send-keys until capture-pane shows the key, in seconds, with `cat` in
+    the pane: what the tmux figures include of tmux's own (its client
+    processes, the pty, its parsing) and nothing of the console."""
+    sock = f"l4bench-floor-{os.getpid()}"
+    times: list[float] = []
+    try:
+        _tmux(
+            sock, "new-session", "-d", "-s", "floor", "-x", str(SIZE[0]), "-y", str(SIZE[1]), "cat"
+        )
+        time.sleep(0.3)
+        for n in range(1, presses + 1):
+            time.sleep(0.1)
+            t = time.perf_counter()
+            _tmux(sock, "send-keys", "-t", "floor", "z")
+            while _tmux(sock, "capture-pane", "-p", "-t", "floor").count("z") < n:
+                if time.perf_counter() - t > 5:
+                    return times
+            times.append(time.perf_counter() - t)
+    finally:
+        with contextlib.suppress(BenchError):
+            _tmux(sock, "kill-server")
+    return times
+
+
 class _ConsoleGone(Exception):
     """The console's process ended during the run."""
 
@@ -417,6 +443,7 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
         log(f"  headless console, {opts.seconds:g} s")
         runs.append(_headless(pair.dev, opts))
         floor = pilot_floor(opts.presses) if opts.presses else []
+        tmux_base: list[float] = []
         if not opts.tmux:
             skipped.append("tmux run skipped (--no-tmux)")
         elif shutil.which("tmux") is None:
@@ -425,13 +452,14 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
             log(f"  console in tmux, {opts.seconds:g} s")
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="l4lb-bench-")))
             runs.append(_tmux_run(pair.ns, pair.dev, opts, workdir))
+            tmux_base = tmux_floor(opts.presses) if opts.presses else []
         c1 = bal.counters()
         moved = sum(p for p, _ in c1.backends.values()) - sum(p for p, _ in c0.backends.values())
         pps = moved / (c1.taken_at - c0.taken_at)
         if moved == 0:
             for r in runs:
                 r.problems.append("no traffic reached the balancer")
-        return ConsoleReport(opts, sandbox.host(), runs, pps, skipped, floor)
+        return ConsoleReport(opts, sandbox.host(), runs, pps, skipped, floor, tmux_base)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -504,6 +532,20 @@ def format_report(rep: ConsoleReport) -> str:
                 f"{1e3 * max(fl):.0f}",
             ]
         )
+    if rep.tmux_floor:
+        fl = sorted(rep.tmux_floor)
+        krows.append(
+            [
+                "tmux, cat in the pane",
+                "z (echoed)",
+                str(len(fl)),
+                f"{1e3 * statistics.median(fl):.0f}",
+                f"{1e3 * fl[-1]:.0f}",
+                "-",
+                "-",
+                "-",
+            ]
+        )
     out += ["", "key-press latency, ms (until the screen shows the result)"]
     out.append(
         table(
@@ -521,7 +563,9 @@ def format_report(rep: ConsoleReport) -> str:
         "capture-pane shows it",
         "  Pilot.press: until that call returned, for reference only: it then waits until the "
         "process looks idle, twice, and for every queued message; 'empty App' is that "
-        "round trip with nothing to do",
+        "round trip with nothing to do; 'tmux, cat in the pane' is tmux's own send-keys to "
+        "capture-pane round trip, included in the tmux rows; tmux's Esc includes the console's "
+        "50 ms wait that tells the Esc key from the start of an escape sequence",
         *(f"  {s}" for s in rep.skipped),
     ]
     return "\n".join(out)
