@@ -71,6 +71,8 @@ class Run:
     cpu: float  # seconds of CPU in that time
     keys: dict[str, list[float]] = field(default_factory=dict)  # seconds, per key
     pilot: dict[str, list[float]] = field(default_factory=dict)  # Pilot.press returned
+    # seconds the console's main (UI) thread waited for a CPU during each press
+    queued: dict[str, list[float]] = field(default_factory=dict)
     rows: int = 0  # backend rows the dashboard showed
     polls: int = 0  # samples taken in the window (headless only)
     problems: list[str] = field(default_factory=list)
@@ -103,6 +105,16 @@ def console_available() -> str | None:
     except ImportError as exc:
         return f"the console is not built yet ({exc})"
     return None
+
+
+def _queued(pid: int) -> float:
+    """Seconds the main thread of `pid` has spent runnable but waiting for a
+    CPU (its run-queue wait, /proc/PID/task/PID/schedstat)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _cpu_self() -> float:
@@ -203,6 +215,7 @@ def _headless(dev: str, opts: Options) -> Run:
                         return f.screen is dashboard and (key != "down" or f.cursor != before)
 
                     del frames[:]  # only the frames after this key count
+                    q = _queued(os.getpid())
                     t = time.perf_counter()
                     await pilot.press(key)
                     returned = time.perf_counter() - t
@@ -211,6 +224,7 @@ def _headless(dev: str, opts: Options) -> Run:
                         return
                     first = next(f for f in frames if shows(f))
                     run.keys.setdefault(label, []).append(first.at - t)
+                    run.queued.setdefault(label, []).append(_queued(os.getpid()) - q)
                     run.pilot.setdefault(label, []).append(returned)
 
     try:
@@ -362,6 +376,7 @@ def _drive_tmux(sock: str, dev: str, opts: Options, run: Run) -> None:
     for i in range(opts.presses):
         time.sleep(0.37 + 0.11 * (i % 3))
         for key, want, label in (("?", True, KEY_HELP), ("Escape", False, KEY_CLOSE)):
+            q = _queued(pid)
             t = time.perf_counter()
             _tmux(sock, "send-keys", "-t", "bench", key)
             while (HELP_MARKER in _tmux(sock, "capture-pane", "-p", "-t", "bench")) != want:
@@ -370,6 +385,7 @@ def _drive_tmux(sock: str, dev: str, opts: Options, run: Run) -> None:
                     run.problems.append(f"no reaction to {key} in 5 s")
                     return
             run.keys.setdefault(label, []).append(time.perf_counter() - t)
+            run.queued.setdefault(label, []).append(_queued(pid) - q)
 
 
 # -- the run --------------------------------------------------------------------
@@ -506,6 +522,9 @@ def format_report(rep: ConsoleReport) -> str:
         for label, times in r.keys.items():
             ks = sorted(times)
             pilot = r.pilot.get(label)
+            queued = r.queued.get(label, [])
+            slowest = times.index(ks[-1])
+            waited = f"{1e3 * queued[slowest]:.0f}" if slowest < len(queued) else "-"
             krows.append(
                 [
                     r.where,
@@ -514,6 +533,7 @@ def format_report(rep: ConsoleReport) -> str:
                     f"{1e3 * statistics.median(ks):.0f}",
                     f"{1e3 * ks[-1]:.0f}",
                     "meets" if ks[-1] <= TARGET_KEY else "MISSES",
+                    waited,
                     f"{1e3 * statistics.median(pilot):.0f}" if pilot else "-",
                     f"{1e3 * max(pilot):.0f}" if pilot else "-",
                 ]
@@ -525,6 +545,7 @@ def format_report(rep: ConsoleReport) -> str:
                 "empty App (Pilot)",
                 "Down (nothing bound)",
                 str(len(fl)),
+                "-",
                 "-",
                 "-",
                 "-",
@@ -544,14 +565,15 @@ def format_report(rep: ConsoleReport) -> str:
                 "-",
                 "-",
                 "-",
+                "-",
             ]
         )
     out += ["", "key-press latency, ms (until the screen shows the result)"]
     out.append(
         table(
-            ["console", "key", "n", "median", "max", "<=100 ms", "Pilot.press", "max"],
+            ["console", "key", "n", "median", "max", "<=100 ms", "CPU wait", "Pilot.press", "max"],
             krows,
-            right={2, 3, 4, 6, 7},
+            right={2, 3, 4, 6, 7, 8},
         )
     )
     out += [
@@ -561,6 +583,8 @@ def format_report(rep: ConsoleReport) -> str:
         "  keys: headless, from Pilot.press until the first frame the app rendered that shows "
         "the result (help up, help gone, cursor on the next row); tmux, from send-keys until "
         "capture-pane shows it",
+        "  CPU wait: during the slowest press, how long the console's UI thread was ready to "
+        "run but waiting for a CPU (run-queue wait, /proc schedstat): other processes' load",
         "  Pilot.press: until that call returned, for reference only: it then waits until the "
         "process looks idle, twice, and for every queued message; 'empty App' is that "
         "round trip with nothing to do; 'tmux, cat in the pane' is tmux's own send-keys to "
