@@ -125,17 +125,19 @@ class ConsoleApp(App[int]):
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
         # Built once and kept installed: the help never changes, and composing
         # and laying out its table again cost more than the key may take.
-        # Its table is rendered now, off the UI thread, for the first `?`.
-        self.help_screen = HelpScreen(self.BINDINGS)
-        self.run_worker(self.help_screen.prepare, thread=True, group="help", exit_on_error=False)
+        # Its table is rendered now, off the UI thread, and the screen is
+        # composed and mounted once the first frame is out, as if it had been
+        # shown and closed already: the first `?` only lays it out.
+        help_screen = HelpScreen(self.BINDINGS)
+        self.install_screen(help_screen, HELP_SCREEN)
+        self.run_worker(help_screen.prepare, thread=True, group="help", exit_on_error=False)
+        self.call_after_refresh(self._get_screen, HELP_SCREEN)
         self.call_after_refresh(_freeze_startup_objects)
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # what startup built may be freed with the app
 
     def action_help(self) -> None:
-        if not self.is_screen_installed(HELP_SCREEN):
-            self.install_screen(self.help_screen, HELP_SCREEN)
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HELP_SCREEN)
 
