@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* `l4lb bench dataplane`: empty the balancer's flow table between runs.
  *
- * Loaded with the balancer's own `flows` map in place of this one (bpftool
- * `map name flows id N`), and run once with BPF_PROG_TEST_RUN: every slot is
- * zeroed in the kernel in milliseconds, where a batch update from user space
- * takes a third of a second for 2^20 slots.  Built from the data plane's
+ * Loaded with the balancer's own `flow_tags` map in place of this one
+ * (bpftool `map name flow_tags id N`), and run once with BPF_PROG_TEST_RUN:
+ * every tag is zeroed in the kernel in a millisecond, and an entry whose tag
+ * is zero is never read.  Built from the data plane's
  * headers, so the map definition always matches the balancer's.
  */
 #include <linux/bpf.h>
@@ -14,12 +14,12 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FLOW_SLOTS);
+	__uint(max_entries, FLOW_TAG_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct flow);
-} flows SEC(".maps");
+	__type(value, struct flow_tags);
+} flow_tags SEC(".maps");
 
-static long zero_slot(void *map, __u32 *key, struct flow *slot, void *ctx)
+static long zero_slot(void *map, __u32 *key, struct flow_tags *slot, void *ctx)
 {
 	__builtin_memset(slot, 0, sizeof(*slot));
 	return 0;
@@ -28,9 +28,9 @@ static long zero_slot(void *map, __u32 *key, struct flow *slot, void *ctx)
 SEC("xdp")
 int bench_clear(struct xdp_md *ctx)
 {
-	long done = bpf_for_each_map_elem(&flows, zero_slot, NULL, 0);
+	long done = bpf_for_each_map_elem(&flow_tags, zero_slot, NULL, 0);
 
-	return done == FLOW_SLOTS ? XDP_PASS : XDP_ABORTED;
+	return done == FLOW_TAG_ENTRIES ? XDP_PASS : XDP_ABORTED;
 }
 
 char _license[] SEC("license") = "GPL";

@@ -26,7 +26,12 @@ struct cost_flow {
 	__u64 w[4];
 };
 
-#define BIG_SLOTS (1u << 20)
+#define BIG_SLOTS (1u << 19)
+#define TAG_LINES (BIG_SLOTS / 64)
+
+struct cost_tags {
+	__u8 t[64];
+};
 
 /* Like vips: a 512-entry hash keyed by an IPv4 address. */
 struct {
@@ -52,7 +57,15 @@ struct {
 	__type(value, struct cost_counters);
 } cost_pcpu SEC(".maps");
 
-/* Like flows: 2^20 slots of 32 bytes (32 MiB), indexed by a flow hash. */
+/* Like flow_tags: 512 KiB of one-byte tags, 64 to an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TAG_LINES);
+	__type(key, __u32);
+	__type(value, struct cost_tags);
+} cost_tag SEC(".maps");
+
+/* Like flows: 2^19 slots of 32 bytes (16 MiB), indexed by a flow hash. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BIG_SLOTS);
@@ -163,6 +176,26 @@ int cost_big_table(struct xdp_md *ctx)
 		f->w[0] = iph->saddr;
 		f->w[1] = ports;
 	}
+	return reflect(DATA(ctx), END(ctx));
+}
+
+/* The flow tags' access: read the tag a hash of the flow picks, write it. */
+SEC("xdp")
+int cost_tag_byte(struct xdp_md *ctx)
+{
+	struct iphdr *iph = ipv4(DATA(ctx), END(ctx));
+
+	if (!iph)
+		return XDP_DROP;
+	__u32 slot = mix(iph->saddr, *(__u32 *)(iph + 1)) & (BIG_SLOTS - 1);
+	__u32 line = slot / 64;
+	struct cost_tags *t = bpf_map_lookup_elem(&cost_tag, &line);
+
+	if (!t)
+		return XDP_DROP;
+	__u8 *tag = &t->t[slot & 63];
+	if (*tag != (__u8)iph->saddr)
+		*tag = (__u8)iph->saddr;
 	return reflect(DATA(ctx), END(ctx));
 }
 

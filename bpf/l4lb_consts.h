@@ -3,8 +3,18 @@
 #ifndef L4LB_CONSTS_H
 #define L4LB_CONSTS_H
 
-#define MAX_SERVICES 512
+#define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
+
+/* Service lookup: a direct-mapped array (svc_index) of buckets of SVC_BUCKET
+ * slots, one cache line each, indexed by a hash of (VIP, port, protocol).  An
+ * inlined array lookup and a compare cost a few ns where a hash-map lookup
+ * costs ~30.  A load the control plane must refuse needs 5 services hashed to
+ * one bucket: about 1 in 15,000 tables of 512 services, 1 in 10^8 of 100. */
+#define SVC_BUCKET 4
+#define SVC_BUCKETS_LOG2 13
+#define SVC_BUCKETS (1u << SVC_BUCKETS_LOG2)
+#define SVC_SLOTS (SVC_BUCKETS * SVC_BUCKET)
 
 /* Each service owns two rings (double buffering: the control plane writes the
  * idle one, then flips the service entry with one map write).  A ring is up to
@@ -13,7 +23,7 @@
 #define CHUNK_SLOTS 64
 #define RING_CHUNKS 256 /* 16384 slots: room for the 16381-slot Maglev prime */
 #define RING_MAX_SLOTS (CHUNK_SLOTS * RING_CHUNKS)
-#define RING_MAP_CHUNKS (MAX_SERVICES * 2 * RING_CHUNKS)
+#define RING_MAP_CHUNKS (MAX_SERVICES * 2 * RING_CHUNKS) /* service id n: rings 2(n-1), 2(n-1)+1 */
 
 #define IPIP_TTL 64
 
@@ -24,30 +34,43 @@
 #define VIP_FILTER_ENTRIES 16 /* split so one bpftool batch line holds an entry */
 #define VIP_FILTER_WORDS 64
 
-/* Flow table: a direct-mapped array indexed by the 5-tuple hash (2^20 entries,
- * 32 bytes each: 32 MiB).  Array lookups are inlined by the verifier, which
- * keeps an established flow far cheaper than a hash-map lookup would.  A new
- * flow never evicts an entry that is still alive; it is then balanced by the
- * ring alone, which only matters if the ring changes during its life. */
-#define FLOW_SLOTS_LOG2 20
+/* Flow table: a direct-mapped array indexed by the 5-tuple hash (2^19
+ * entries of 32 bytes: 16 MiB), and in front of it a 512 KiB array of
+ * one-byte tags: a 7-bit fingerprint of the flow stored in that slot, or the
+ * fingerprint with FLOW_TAG_PENDING for a flow seen once and not stored.  A
+ * random slot of 16 MiB misses the caches and the TLB (~100 ns to read, as
+ * much to write); the tags mostly stay in L2.  So a flow's first packet
+ * reads and writes only its tag, its second packet writes the entry, and
+ * later ones read it: single-packet flows (SYN floods, scans, most DNS) never
+ * touch the big table.  A slot that stores a live flow is that flow's until
+ * it expires: a new flow meeting it (one read of the entry) goes by the ring
+ * alone, untracked.  Measured (BENCHMARKS.md): a 1 MiB tag array cost new flows
+ * 20-70 ns more than this one. */
+#define FLOW_SLOTS_LOG2 19
 #define FLOW_SLOTS (1u << FLOW_SLOTS_LOG2)
+#define FLOW_TAGS_PER_ENTRY 64 /* one cache line of tags per array entry */
+#define FLOW_TAG_ENTRIES (FLOW_SLOTS / FLOW_TAGS_PER_ENTRY)
+#define FLOW_TAG_PENDING 0x80
 /* Lifetimes (config.ttl_*, in jiffies: the verifier inlines bpf_jiffies64,
  * a clock that costs no helper call) default to IPVS's: 900 s TCP, 300 s UDP.
- * The last-seen stamp is refreshed at most every FLOW_REFRESH_SHIFT-th
- * power of two jiffies, so a busy flow costs one store a few times a second. */
+ * The last-seen stamp is refreshed at most every FLOW_REFRESH_JIFFIES, so a
+ * busy flow costs one store a few times a second. */
 #define FLOW_REFRESH_JIFFIES 64
 
 /* flow_stats indices */
 enum flow_stat {
 	FLOW_HIT = 0,        /* established flow: backend from the flow table */
-	FLOW_MISS,           /* new flow: backend from the ring, entry written */
-	FLOW_STALE,          /* entry named a backend no longer in the service */
-	FLOW_UNTRACKED,      /* slot held by another live flow: ring only */
+	FLOW_NEW,            /* first packet of a flow: ring; only its tag is written */
+	FLOW_STALE,          /* entry expired or named a backend no longer a member: ring, rewritten */
+	FLOW_STORED,         /* second packet: ring, entry written */
+	FLOW_UNTRACKED,      /* slot stores another live flow: ring only */
 	FLOW_STAT_MAX,
 };
 
-/* svc_val.flags */
-#define SVC_FILL_MAGLEV 1
+/* svc_slot.flags */
+#define SVC_FILL_MAGLEV 1 /* how the control plane fills the ring */
+#define SVC_USED 0x80
+#define SVC_KEY_MASK 0x80ffffffffffffffULL /* svc_slot's first word without SVC_FILL_* */
 
 /* backend.flags */
 #define BE_DRAINING 1

@@ -10,11 +10,8 @@
 
 #ifdef L4LB_OFFLOAD
 #define COUNTER_MAP BPF_MAP_TYPE_ARRAY
-#define SVC_MAP_FLAGS 0
 #else
 #define COUNTER_MAP BPF_MAP_TYPE_PERCPU_ARRAY
-/* Freed through RCU: a reader never sees a recycled element mid-reload. */
-#define SVC_MAP_FLAGS BPF_F_NO_PREALLOC
 #endif
 
 struct {
@@ -39,22 +36,21 @@ struct {
 	__type(value, struct vip_filter);
 } vip_filter SEC(".maps");
 
-/* Live generation of each service by id (0: no such service), so a flow
- * table hit is validated without the services hash lookup. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_SERVICES);
+	__uint(max_entries, SVC_SLOTS);
 	__type(key, __u32);
-	__type(value, __u32);
-} svc_gen SEC(".maps");
+	__type(value, struct svc_slot);
+} svc_index SEC(".maps");
 
+/* Indexed by service id; entry 0 stays empty (a half-written svc_index slot
+ * reads id 0). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_SERVICES);
-	__uint(map_flags, SVC_MAP_FLAGS);
-	__type(key, struct svc_key);
-	__type(value, struct svc_val);
-} services SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES + 1);
+	__type(key, __u32);
+	__type(value, struct svc_live);
+} svc_live SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -93,6 +89,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flow);
 } flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_TAG_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct flow_tags);
+} flow_tags SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

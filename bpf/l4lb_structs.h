@@ -19,19 +19,26 @@ struct vip_filter {
 	__u64 w[VIP_FILTER_WORDS];
 };
 
-struct svc_key {
+/* svc_index slot: where a service key lives.  A slot is written whole only
+ * when it was empty (and emptied before reuse), so a reader that catches one
+ * half-written sees a key that does not match or id 0: no service yet. */
+struct svc_slot {
 	__be32 vip;
 	__be16 port;       /* 0: any port */
-	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;
+	__u8 proto;        /* IPPROTO_TCP or IPPROTO_UDP; 0 with vip 0: catch-all */
+	__u8 flags;        /* SVC_USED, SVC_FILL_* */
+	__u32 id;          /* index into svc_live */
 };
 
-struct svc_val {
-	__u32 id;          /* index of the service's ring pair */
+/* svc_live[id]: the live ring and generation of a service.  A reload's flip
+ * is the one write of this entry: ring_chunk and ring_size share an aligned
+ * 8-byte word, which the data plane reads with one load and the kernel's
+ * copy writes with one store, so the two always belong to the same ring. */
+struct svc_live {
 	__u32 ring_chunk;  /* first chunk of the live ring in the rings map */
 	__u32 ring_size;   /* live slots; 0 means no backend */
-	__u32 gen;         /* reload generation; see struct backend */
-	__u32 flags;       /* SVC_*: how the control plane fills the ring */
+	__u32 gen;         /* reload generation (0: no such service); see struct backend */
+	__u32 pad;
 };
 
 struct ring_chunk {
@@ -64,7 +71,11 @@ struct flow {
 	__u32 backend;     /* index into backends */
 	__be32 backend_ip; /* catches a backend slot reused by another server */
 	__u32 seen;        /* jiffies (low 32 bits) of the last refresh */
-	__u32 svc_id;      /* whose generation validates the entry (svc_gen) */
+	__u32 svc_id;      /* whose generation validates the entry (svc_live) */
+};
+
+struct flow_tags {
+	__u8 t[FLOW_TAGS_PER_ENTRY]; /* 0 or FLOW_TAG_PENDING: seen once; else stored */
 };
 
 struct counters {

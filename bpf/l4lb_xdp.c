@@ -64,43 +64,59 @@ static __always_inline int flow_is(struct flow *f, struct iphdr *iph, struct por
 	       f->sport == ports->src && f->dport == ports->dst;
 }
 
-/* The fast path of an established flow: flow table, service generation and
- * backend, three inlined array lookups and no hash-map lookup.  An entry is
- * trusted only while its backend is still a member of the service: same
+/* The fast path of an established flow: flow table, service and backend,
+ * inlined array lookups and no hash-map lookup.  An entry is trusted only
+ * while it is alive and its backend is still a member of the service: same
  * address in the slot, same service, and the live generation or the next one
  * (a reload rewrites surviving members with the next generation just before
  * it flips the service).  A removed backend keeps the old generation, so its
  * flows move at once. */
-static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx)
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 ttl,
+						__u32 *backend_idx)
 {
 	__u32 svc_id = f->svc_id;
-	__u32 *gen = bpf_map_lookup_elem(&svc_gen, &svc_id);
+	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
 
-	if (!gen || !*gen)
+	if (!live || !live->gen || now - f->seen >= ttl)
 		return NULL;
 	*backend_idx = f->backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
 	if (!be || be->ip != f->backend_ip || be->svc_id != svc_id ||
-	    (be->gen != (__u16)*gen && be->gen != (__u16)(*gen + 1)))
+	    (be->gen != (__u16)live->gen && be->gen != (__u16)(live->gen + 1)))
 		return NULL;
 	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
 		f->seen = now;
 	return be;
 }
 
-/* Remember a new flow, unless its slot holds another flow still alive. */
-static __always_inline void flow_insert(struct flow *f, int same, struct iphdr *iph,
-					struct ports *ports, struct config *cfg, __u32 now,
-					__u32 svc_id, __u32 backend_idx, __be32 backend_ip)
+static __always_inline __u32 flow_ttl(struct config *cfg, __u8 proto)
 {
-	if (!same && f->proto) {
-		__u32 ttl = f->proto == IPPROTO_TCP ? cfg->ttl_tcp : cfg->ttl_udp;
+	return proto == IPPROTO_TCP ? cfg->ttl_tcp : cfg->ttl_udp;
+}
 
-		if (now - f->seen < ttl) {
-			flow_count(FLOW_UNTRACKED);
-			return;
-		}
-	}
+static __always_inline struct flow *flow_find(__u32 slot, struct iphdr *iph, struct ports *ports)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	return f && flow_is(f, iph, ports) ? f : NULL;
+}
+
+/* Another flow's entry gives its way up once it has expired. */
+static __always_inline int flow_expired(__u32 slot, struct config *cfg, __u32 now)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	return f && now - f->seen >= flow_ttl(cfg, f->proto);
+}
+
+static __always_inline void flow_store(__u32 slot, struct iphdr *iph, struct ports *ports,
+				       __u32 now, __u32 svc_id, __u32 backend_idx,
+				       __be32 backend_ip)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	if (!f)
+		return;
 	f->saddr = iph->saddr;
 	f->daddr = iph->daddr;
 	f->sport = ports->src;
@@ -110,7 +126,6 @@ static __always_inline void flow_insert(struct flow *f, int same, struct iphdr *
 	f->backend_ip = backend_ip;
 	f->seen = now;
 	f->svc_id = svc_id;
-	flow_count(same ? FLOW_STALE : FLOW_MISS);
 }
 
 /* Path MTU discovery: answer "fragmentation needed" (RFC 792/1191) to the
@@ -191,21 +206,46 @@ static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
 	return (cfg_flags & CFG_CATCH_ALL) || bpf_map_lookup_elem(&vips, &daddr);
 }
 
-static __always_inline struct svc_val *find_service(__be32 vip, __be16 port, __u8 proto,
-						    __u16 cfg_flags)
+/* Two multiplies (Fibonacci hashing of each word, top bits): a few services
+ * per VIP spread as well as by a full mix, which the load checks anyway. */
+static __always_inline __u32 svc_bucket(__be32 vip, __be16 port, __u8 proto)
 {
-	struct svc_key key = { .vip = vip, .port = port, .proto = proto };
-	struct svc_val *svc = bpf_map_lookup_elem(&services, &key);
+	__u32 h = (__u32)vip * 0x9E3779B1u ^ (((__u32)port << 16) | proto) * 0x85EBCA6Bu;
+
+	return h >> (32 - SVC_BUCKETS_LOG2);
+}
+
+/* The service of one exact key: the slots of its bucket, one cache line.
+ * Key and flags are one 8-byte word (the fill-mode bits are the control
+ * plane's and masked off). */
+static __always_inline struct svc_slot *svc_lookup(__be32 vip, __be16 port, __u8 proto)
+{
+	__u32 first = svc_bucket(vip, port, proto) * SVC_BUCKET;
+	__u64 want = (__u64)vip | (__u64)port << 32 | (__u64)proto << 48 | (__u64)SVC_USED << 56;
+
+#pragma unroll
+	for (__u32 i = 0; i < SVC_BUCKET; i++) {
+		__u32 idx = first + i;
+		struct svc_slot *s = bpf_map_lookup_elem(&svc_index, &idx);
+
+		if (s && (*(__u64 *)s & SVC_KEY_MASK) == want && s->id)
+			return s;
+	}
+	return NULL;
+}
+
+/* Exact port first, then the VIP's any-port service, then the catch-all. */
+static __always_inline struct svc_slot *find_service(__be32 vip, __be16 port, __u8 proto,
+						     __u16 cfg_flags)
+{
+	struct svc_slot *svc = svc_lookup(vip, port, proto);
 
 	if (svc)
 		return svc;
-	key.port = 0;
-	svc = bpf_map_lookup_elem(&services, &key);
+	svc = svc_lookup(vip, 0, proto);
 	if (svc || !(cfg_flags & CFG_CATCH_ALL))
 		return svc;
-	key.vip = 0;
-	key.proto = 0;
-	return bpf_map_lookup_elem(&services, &key);
+	return svc_lookup(0, 0, 0);
 }
 
 SEC("xdp")
@@ -272,29 +312,83 @@ int l4lb(struct xdp_md *ctx)
 	struct backend *be = NULL;
 #ifndef L4LB_OFFLOAD
 	__u32 now = (__u32)bpf_jiffies64();
-	__u32 flow_slot = flow_hash(daddr ^ ((__u32)iph->protocol << 24), hash) & (FLOW_SLOTS - 1);
-	struct flow *f = bpf_map_lookup_elem(&flows, &flow_slot);
-	int same = f && flow_is(f, iph, ports);
-	if (same) {
-		be = flow_hit(f, now, &backend_idx);
-		if (be) {
-			flow_count(FLOW_HIT);
-			goto forward;
+	/* hash is already mixed: one Fibonacci multiply adds the VIP and the
+	 * protocol; the bucket takes the product's top bits, the fingerprint
+	 * 7 bits below them (never 0). */
+	__u32 fh = (hash ^ daddr ^ ((__u32)iph->protocol << 24)) * 0x9E3779B1u;
+	__u32 bucket = (fh >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
+	__u8 fp = ((fh >> 6) & 0x7f) | 1;
+	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
+	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
+	__u8 *tag = NULL;
+	__u32 flow_slot = bucket;
+	__u32 flow_stat = FLOW_UNTRACKED;
+	if (tags) {
+		__u8 *tg = &tags->t[bucket & (FLOW_TAGS_PER_ENTRY - 2)];
+		__u8 t0 = tg[0], t1 = tg[1];
+		__u32 way = 2;
+		struct flow *f = NULL;
+		if (t0 == fp)
+			f = flow_find(bucket, iph, ports);
+		if (f)
+			way = 0;
+		else if (t1 == fp && (f = flow_find(bucket + 1, iph, ports)))
+			way = 1;
+		if (f) {
+			be = flow_hit(f, now, flow_ttl(cfg, iph->protocol), &backend_idx);
+			if (be) {
+				flow_count(FLOW_HIT);
+				goto forward;
+			}
+			flow_stat = FLOW_STALE;
+		} else {
+			/* A way that stores another live flow stays that flow's. */
+			flow_stat = FLOW_NEW;
+			if (t0 == (fp | FLOW_TAG_PENDING)) {
+				way = 0;
+				flow_stat = FLOW_STORED;
+			} else if (t1 == (fp | FLOW_TAG_PENDING)) {
+				way = 1;
+				flow_stat = FLOW_STORED;
+			} else if (!t0) {
+				way = 0;
+			} else if (!t1) {
+				way = 1;
+			} else if (t0 & FLOW_TAG_PENDING) {
+				way = 0;
+			} else if (t1 & FLOW_TAG_PENDING) {
+				way = 1;
+			} else if (flow_expired(bucket, cfg, now)) {
+				way = 0;
+			} else if (flow_expired(bucket + 1, cfg, now)) {
+				way = 1;
+			} else {
+				flow_stat = FLOW_UNTRACKED;
+			}
+		}
+		if (way < 2) {
+			tag = &tg[way];
+			flow_slot = bucket + way;
 		}
 	}
 #endif
 
-	struct svc_val *svc = find_service(daddr, ports->dst, iph->protocol, cfg_flags);
+	struct svc_slot *svc = find_service(daddr, ports->dst, iph->protocol, cfg_flags);
 	if (!svc) {
 		if (!is_vip(daddr, cfg_flags))
 			PASS(R_PASS_NOT_VIP);
 		PASS(R_PASS_NO_SERVICE);
 	}
+	__u32 svc_id = svc->id;
+	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
+	if (!live)
+		PASS(R_PASS_NO_SERVICE); /* unreachable: ids are checked when loaded */
 
-	/* Read the service entry once: the control plane may replace it at any
-	 * moment, and chunk and size must come from the same ring. */
-	__u32 ring_chunk = svc->ring_chunk;
-	__u32 ring_size = svc->ring_size;
+	/* One load: the flip may rewrite the entry at any moment, and chunk and
+	 * size must come from the same ring. */
+	__u64 ring = *(volatile __u64 *)&live->ring_chunk;
+	__u32 ring_chunk = (__u32)ring;
+	__u32 ring_size = ring >> 32;
 	if (ring_size > RING_MAX_SLOTS)
 		DROP(R_DROP_NO_BACKEND);
 
@@ -304,8 +398,13 @@ int l4lb(struct xdp_md *ctx)
 	if (!be || !be->ip)
 		DROP(R_DROP_NO_BACKEND);
 #ifndef L4LB_OFFLOAD
-	if (f)
-		flow_insert(f, same, iph, ports, cfg, now, svc->id, backend_idx, be->ip);
+	if (tag && flow_stat == FLOW_NEW) {
+		*tag = fp | FLOW_TAG_PENDING;
+	} else if (tag && flow_stat != FLOW_UNTRACKED) {
+		flow_store(flow_slot, iph, ports, now, svc_id, backend_idx, be->ip);
+		*tag = fp;
+	}
+	flow_count(flow_stat);
 forward:
 #endif
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import bpfsys
+from l4lb_tui import bpfsys, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
@@ -98,8 +98,8 @@ _WRITTEN_MAPS = (
     "backends",
     "backend_stats",
     "rings",
-    "services",
-    "svc_gen",
+    "svc_index",
+    "svc_live",
     "vips",
     "vip_filter",
     "config",
@@ -115,6 +115,7 @@ class _Snapshot:
     """
 
     services: dict[L.ServiceKey, L.ServiceValue]
+    slots: dict[L.ServiceKey, int]  # each service's svc_index slot
     entries: dict[int, L.BackendEntry]
     dests: dict[int, Destination]
     # Slots by (svc_id, gen), in slot order: a service's members are those
@@ -483,10 +484,11 @@ class Balancer:
 
     # -- state ------------------------------------------------------------------
 
-    def _services(self) -> dict[L.ServiceKey, L.ServiceValue]:
-        with self._reading("services"):
-            found = bpfsys.read_map(self.map_pin("services"))
-        return {L.ServiceKey.unpack(k): L.ServiceValue.unpack(v) for k, v in found}
+    def _services(self) -> dict[L.ServiceKey, tuple[int, L.ServiceValue]]:
+        """Each service with its svc_index slot."""
+        index = self._read_array("svc_index")
+        lives = self._read_array("svc_live")
+        return svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
 
     def _read_array(self, name: str) -> bpfsys.ArrayDump:
         with self._reading(name):
@@ -506,10 +508,12 @@ class Balancer:
             ) from None
 
     def _snapshot(self) -> _Snapshot:
-        services = self._services()
+        found = self._services()
+        services = {k: v for k, (_, v) in found.items()}
+        slots = {k: slot for k, (slot, _) in found.items()}
         dump = self._read_array("backends")
         entries, dests, groups = _decode_backends(dump)
-        return _Snapshot(services, entries, dests, groups, dump.raw, dump.cpus * dump.stride)
+        return _Snapshot(services, slots, entries, dests, groups, dump.raw, dump.cpus * dump.stride)
 
     def _members_of(self, snap: _Snapshot) -> tuple[Service, ...]:
         services = tuple(sorted(snap.services.items()))
@@ -698,9 +702,11 @@ class Balancer:
             if key not in live:
                 raise BalancerError(f"no service {key} on {self.ifname}")
             ids = self._map_ids()
+            slot, value = live[key]
+            # Out of the index first: from then on no packet finds it.
             cmds = [
-                Bpftool.delete_cmd(ids["services"], key.pack()),
-                Bpftool.update_cmd(ids["svc_gen"], L.u32(live[key].svc_id), L.u32(0)),
+                Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
+                Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
             ]
             rest = {k.vip for k in live if k != key and not k.is_catch_all}
             cmds += self._vip_filter_cmds(rest, ids)
@@ -764,6 +770,7 @@ class _Planner:
         self.snap = snap
         self.ids = ids
         self.live = dict(snap.services)
+        self.slots = dict(snap.slots)
         self.entries = snap.entries
         self._read_stats = read_stats
         self._stats: bpfsys.ArrayDump | None = None
@@ -779,7 +786,7 @@ class _Planner:
         # Prefer an id no removed service left backends under: flow entries
         # of a removed service then never meet a new service's backends.
         recent = {e.svc_id for e in self.entries.values()}
-        free = [i for i in range(L.MAX_SERVICES) if i not in self.used_ids]
+        free = [i for i in range(1, L.MAX_SERVICES + 1) if i not in self.used_ids]
         if not free:
             raise BalancerError(f"all {L.MAX_SERVICES} services are in use")
         choice = next((i for i in free if i not in recent), free[0])
@@ -892,13 +899,19 @@ class _Planner:
         flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
         value = L.ServiceValue(svc_id, base, len(ring), gen, flags)
         self.live[key] = value
-        flip = Bpftool.update_cmd(self.ids["services"], key.pack(), value.pack())
-        # The flow table's fast path validates against svc_gen: update it with
-        # the flip (see flow_hit in l4lb_xdp.c for why either order is safe).
-        # Written even when the generation stays: it repairs a reload killed
-        # between the two.
-        gen_cmd = Bpftool.update_cmd(self.ids["svc_gen"], L.u32(svc_id), L.u32(gen))
-        return cmds, [flip, gen_cmd, *after_flip]
+        # The flip: one write of svc_live (ring and generation; see struct
+        # svc_live), then a new service's index slot, so its key is found only
+        # once its ring is live.
+        flips = [Bpftool.update_cmd(self.ids["svc_live"], L.u32(svc_id), value.pack_live())]
+        if old is None or old.flags != flags:
+            if key not in self.slots:
+                try:
+                    self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
+                except svcindex.ServiceIndexFull as exc:
+                    raise BalancerError(str(exc)) from None
+            slot = L.u32(self.slots[key])
+            flips.append(Bpftool.update_cmd(self.ids["svc_index"], slot, value.pack_slot(key)))
+        return cmds, [*flips, *after_flip]
 
 
 def _flags(d: Destination) -> int:

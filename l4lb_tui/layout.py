@@ -13,15 +13,20 @@ import socket
 import struct
 from dataclasses import dataclass
 
-MAX_SERVICES = 512
+MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
+SVC_BUCKET = 4
+SVC_BUCKETS_LOG2 = 13
+SVC_BUCKETS = 1 << SVC_BUCKETS_LOG2
+SVC_SLOTS = SVC_BUCKET * SVC_BUCKETS
+SVC_USED = 0x80
 CHUNK_SLOTS = 64
 RING_CHUNKS = 256
 RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
 SVC_FILL_MAGLEV = 1
 BE_DRAINING = 1
-FLOW_SLOTS = 1 << 20
+FLOW_SLOTS = 1 << 19
 FLOW_TTL_TCP = 900  # seconds, IPVS's defaults
 FLOW_TTL_UDP = 300
 VIP_FILTER_ENTRIES = 16
@@ -63,15 +68,17 @@ class Reason(enum.IntEnum):
 class FlowStat(enum.IntEnum):
     """Index of each flow-table counter, as `enum flow_stat`."""
 
-    HIT = 0
-    MISS = 1
-    STALE = 2
-    UNTRACKED = 3
+    HIT = 0  # established: backend from the table
+    NEW = 1  # a flow's first packet: the ring; only its tag is written
+    STALE = 2  # entry expired or its backend left: the ring, rewritten
+    STORED = 3  # a flow's second packet: the ring, entry written
+    UNTRACKED = 4  # the slot stores another live flow: the ring alone
 
 
 _CONFIG = struct.Struct("<4s6sHIII")
 _SVC_KEY = struct.Struct("<4s2sBB")
-_SVC_VAL = struct.Struct("<IIIII")
+_SVC_SLOT = struct.Struct("<4s2sBBI")
+_SVC_LIVE = struct.Struct("<IIII")
 _BACKEND = struct.Struct("<4s6sHHHHH")
 _COUNTERS = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
@@ -81,7 +88,8 @@ _U32 = struct.Struct("<I")
 # build with other layouts.
 VALUE_SIZES = {
     "config": _CONFIG.size,
-    "services": _SVC_VAL.size,
+    "svc_index": _SVC_SLOT.size,
+    "svc_live": _SVC_LIVE.size,
     "backends": _BACKEND.size,
     "backend_stats": _COUNTERS.size,
 }
@@ -184,19 +192,33 @@ CATCH_ALL = ServiceKey("0.0.0.0", 0, 0)
 
 @dataclass(frozen=True, slots=True)
 class ServiceValue:
+    """A service as the data plane holds it: its `svc_index` slot's id and
+    flags, and its `svc_live` entry (live ring and generation)."""
+
     svc_id: int
     ring_chunk: int
     ring_size: int
     gen: int
     flags: int = SVC_FILL_MAGLEV
 
-    def pack(self) -> bytes:
-        return _SVC_VAL.pack(self.svc_id, self.ring_chunk, self.ring_size, self.gen, self.flags)
+    def pack_slot(self, key: ServiceKey) -> bytes:
+        return _SVC_SLOT.pack(
+            ip_bytes(key.vip),
+            key.port.to_bytes(2, "big"),
+            key.proto,
+            SVC_USED | (self.flags & ~SVC_USED & 0xFF),
+            self.svc_id,
+        )
+
+    def pack_live(self) -> bytes:
+        return _SVC_LIVE.pack(self.ring_chunk, self.ring_size, self.gen, 0)
 
     @classmethod
-    def unpack(cls, raw: bytes) -> ServiceValue:
-        svc_id, chunk, size, gen, flags = _SVC_VAL.unpack(raw[: _SVC_VAL.size])
-        return cls(svc_id, chunk, size, gen, flags)
+    def unpack(cls, slot: bytes, live: bytes) -> tuple[ServiceKey, ServiceValue]:
+        vip, port, proto, flags, svc_id = _SVC_SLOT.unpack(slot[: _SVC_SLOT.size])
+        chunk, size, gen, _ = _SVC_LIVE.unpack(live[: _SVC_LIVE.size])
+        key = ServiceKey(ip_text(vip), int.from_bytes(port, "big"), proto)
+        return key, cls(svc_id, chunk, size, gen, flags & ~SVC_USED)
 
     @property
     def maglev(self) -> bool:
@@ -208,8 +230,18 @@ class ServiceValue:
 
 
 def ring_base(svc_id: int, half: int) -> int:
-    """First chunk of one of the service's two rings."""
-    return (svc_id * 2 + half) * RING_CHUNKS
+    """First chunk of one of the service's two rings (ids start at 1)."""
+    return ((svc_id - 1) * 2 + half) * RING_CHUNKS
+
+
+def svc_bucket(key: ServiceKey) -> int:
+    """The data plane's `svc_index` bucket of a key (svc_bucket in
+    l4lb_xdp.c): its words as the program loads them (network-order bytes
+    read as host integers)."""
+    vip = int.from_bytes(ip_bytes(key.vip), "little")
+    port = int.from_bytes(key.port.to_bytes(2, "big"), "little")
+    h = ((vip * 0x9E3779B1) ^ (((port << 16) | key.proto) * 0x85EBCA6B)) & 0xFFFFFFFF
+    return h >> (32 - SVC_BUCKETS_LOG2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Backend changes under established flows, through the real program.
 
-Flows are "established" by running their packets once; the flow table then
-holds them.  Each check re-runs the same frames and compares backends.
+Flows are "established" by running their packets three times: a flow's
+first packet takes the ring and marks its tag, the second stores the
+flow-table entry (see establish).  Each check re-runs the same frames and compares backends.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def choose(fd: int, frames: list[bytes]) -> list[str]:
     return out
 
 
+def establish(fd: int, frames: list[bytes]) -> list[str]:
+    """Three packets per flow, as a connection has: stored by the second, or
+    by the third when another flow with the same fingerprint shares its
+    bucket and took the first pending mark."""
+    first = choose(fd, frames)
+    assert choose(fd, frames) == first
+    assert choose(fd, frames) == first
+    return first
+
+
 @pytest.fixture(scope="module")
 def lb() -> Iterator[tuple[Balancer, int]]:
     with balancer(backends(8)) as made:
@@ -80,7 +91,7 @@ def test_established_flows_survive_changes(lb: tuple[Balancer, int]) -> None:
     bal, fd = lb
     bal.load([SVC], backends(8))
     fs = flows(2000)
-    first = choose(fd, fs)
+    first = establish(fd, fs)
     victim = backends(8)[3].ip
     # Remove a backend: only its own flows move.
     bal.remove_backend(SVC, victim)
@@ -99,7 +110,7 @@ def test_drain_keeps_flows_and_takes_no_new_ones(lb: tuple[Balancer, int]) -> No
     bal, fd = lb
     bal.load([SVC], backends(4))
     fs = flows(1000)
-    first = choose(fd, fs)
+    first = establish(fd, fs)
     target = backends(4)[0].ip
     mine = [f for f, b in zip(fs, first, strict=True) if b == target]
     assert mine
@@ -119,7 +130,7 @@ def test_full_reload_to_half_keeps_survivors(lb: tuple[Balancer, int]) -> None:
     bal, fd = lb
     bal.load([SVC], backends(512))
     fs = flows(3000)
-    first = choose(fd, fs)
+    first = establish(fd, fs)
     half = backends(256)
     bal.load([SVC], half)
     kept = {d.ip for d in half}
@@ -137,7 +148,13 @@ def test_disruption_figure_remove_one_of_32() -> None:
     gone = all32[7].ip
     fs = flows(10_000)
     with balancer(all32) as (bal, fd):
-        before = choose(fd, fs)
+        before = establish(fd, fs)
+        # Flows the table does not hold: a third and fourth flow in a two-way
+        # bucket whose ways are taken (a few of 10,000 flows in 2^18 buckets).
+        seen = bal.counters().flows
+        assert choose(fd, fs) == before
+        now = bal.counters().flows
+        loose = sum(now[s] - seen[s] for s in FlowStat if s is not FlowStat.HIT)
         bal.remove_backend(SVC, gone)
         with_table = choose(fd, fs)
     with balancer([d for d in all32 if d.ip != gone]) as (_, fd2):
@@ -149,11 +166,11 @@ def test_disruption_figure_remove_one_of_32() -> None:
     print(
         f"\nDISRUPTION remove 1 of 32, 10,000 flows: {all_moved:.2%} of all flows changed backend "
         f"(ring only); of flows not on the removed backend {ring_moved:.2%} moved by the ring, "
-        f"{table_moved:.2%} with the flow table"
+        f"{table_moved:.2%} with the flow table ({loose} flows not held: their bucket was full)"
     )
     assert all(b != gone for b in with_table)
     assert ring_moved <= 0.015
-    assert table_moved == 0
+    assert round(table_moved * len(others)) <= loose <= 10
 
 
 def test_mtu_answers_frag_needed(lb: tuple[Balancer, int]) -> None:

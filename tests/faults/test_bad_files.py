@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui import bpfsys
 from l4lb_tui.bpf import Bpftool
 from tests.conftest import DATA, veth_netns
 
@@ -89,9 +90,12 @@ def loaded() -> Iterator[tuple[str, str]]:
 def dump(dev: str) -> dict[str, object]:
     tool = Bpftool()
     maps = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
-    # The ring and flow maps are large: compare their digests via the live
+    # The ring and flow maps are large: compare them through the live
     # service entries (which name the live ring) and the rest in full.
-    return {name: tool.map_dump(maps / name) for name in ("config", "vips", "services", "backends")}
+    small = {
+        name: tool.map_dump(maps / name) for name in ("config", "vips", "svc_live", "backends")
+    }
+    return {**small, "svc_index": bpfsys.read_array(maps / "svc_index").raw}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

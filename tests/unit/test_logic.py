@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from l4lb_tui import bpfsys
+from l4lb_tui import bpfsys, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.rates import Rate, fmt_int, rate, share
 from l4lb_tui.services import parse_service
@@ -50,13 +50,39 @@ def test_layouts_match_the_c_structs() -> None:
     assert key.pack() == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0])
     assert L.ServiceKey.unpack(key.pack()) == key
     val = L.ServiceValue(3, 1536, 16381, 7)
-    assert L.ServiceValue.unpack(val.pack()) == val and len(val.pack()) == 20
+    slot, live = val.pack_slot(key), val.pack_live()
+    assert slot == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0x81, 3, 0, 0, 0]) and len(live) == 16
+    assert L.ServiceValue.unpack(slot, live) == (key, val)
     be = L.BackendEntry("10.0.0.11", "02:00:00:00:00:0b", 5, 3, 7)
     assert L.BackendEntry.unpack(be.pack()) == be and len(be.pack()) == 20
     assert be.is_member_of(val)
     assert not be.is_member_of(L.ServiceValue(3, 0, 1, 8))
     assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
-    assert L.ring_base(1, 1) == 3 * L.RING_CHUNKS
+    assert L.ring_base(1, 1) == 1 * L.RING_CHUNKS and L.ring_base(2, 0) == 2 * L.RING_CHUNKS
+    assert L.ring_base(L.MAX_SERVICES, 1) + L.RING_CHUNKS == L.MAX_SERVICES * 2 * L.RING_CHUNKS
+
+
+def test_service_index_places_services_in_their_bucket() -> None:
+    keys = [L.ServiceKey(f"10.0.{i // 250}.{i % 250 + 1}", 80, 6) for i in range(L.MAX_SERVICES)]
+    taken: set[int] = set()
+    slots = {}
+    for key in keys:
+        slots[key] = svcindex.free_slot(key, taken)
+        taken.add(slots[key])
+        assert slots[key] // L.SVC_BUCKET == L.svc_bucket(key)
+    table = [bytes(16)] * L.SVC_SLOTS
+    lives = [bytes(16)] * (L.MAX_SERVICES + 1)
+    for i, key in enumerate(keys, start=1):
+        val = L.ServiceValue(i, L.ring_base(i, 0), 16381, 1)
+        table[slots[key]], lives[i] = val.pack_slot(key) + bytes(4), val.pack_live()
+    decoded = svcindex.decode(b"".join(table), 16, b"".join(lives), 16)
+    assert decoded[keys[9]][1] == L.ServiceValue(10, L.ring_base(10, 0), 16381, 1)
+    assert {k: s for k, (s, _) in decoded.items()} == slots
+    # A full bucket is refused with the key in the message, never overwritten.
+    key = keys[0]
+    first = L.svc_bucket(key) * L.SVC_BUCKET
+    with pytest.raises(svcindex.ServiceIndexFull, match=r"10\.0\.0\.1:80/tcp"):
+        svcindex.free_slot(key, set(range(first, first + L.SVC_BUCKET)))
     assert str(L.CATCH_ALL) == "* (all TCP/UDP)"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from l4lb_tui import bpfsys
+from l4lb_tui import bpfsys, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import (
     _WRITTEN_MAPS,
@@ -47,7 +47,8 @@ def snapshot(members: list[Destination], svc: L.ServiceValue = SVC) -> _Snapshot
     packed[2] = L.BackendEntry("10.9.9.9", "02:00:00:00:09:09", 1, svc.svc_id, 1).pack()
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
     entries, by_slot, groups = _decode_backends(dump)
-    return _Snapshot({KEY: svc}, entries, by_slot, groups, dump.raw, ENTRY_SIZE)
+    slot = svcindex.free_slot(KEY, set())
+    return _Snapshot({KEY: svc}, {KEY: slot}, entries, by_slot, groups, dump.raw, ENTRY_SIZE)
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
@@ -69,8 +70,10 @@ def lines_to(name: str, lines: list[str]) -> list[str]:
 
 
 def flipped(flips: list[str]) -> L.ServiceValue:
-    value = flips[0].split(" value hex ")[1]
-    return L.ServiceValue.unpack(bytes.fromhex(value.replace(" ", "")))
+    """The service as the flip (the first write after the rest) leaves it."""
+    assert lines_to("svc_live", flips) == flips[:1]
+    value = bytes.fromhex(flips[0].split(" value hex ")[1].replace(" ", ""))
+    return L.ServiceValue.unpack(SVC.pack_slot(KEY), value)[1]
 
 
 def test_weight_change_keeps_the_generation_and_writes_one_entry() -> None:
@@ -82,7 +85,7 @@ def test_weight_change_keeps_the_generation_and_writes_one_entry() -> None:
     assert len(lines_to("rings", cmds)) == 256 and not lines_to("backend_stats", cmds)
     value = flipped(flips)
     assert value.gen == SVC.gen and value.live_half == 1 - SVC.live_half
-    assert flips[1].endswith(f"value hex {L.u32(SVC.gen).hex(' ')}")  # svc_gen, rewritten
+    assert len(flips) == 1  # an existing service: its index slot stays
 
 
 def test_a_drain_lands_after_the_flip_an_undrain_before() -> None:
@@ -90,9 +93,9 @@ def test_a_drain_lands_after_the_flip_an_undrain_before() -> None:
     drained = [dataclasses.replace(d, drained=True) if i == 4 else d for i, d in enumerate(cur)]
     cmds, flips = plan(snapshot(cur), drained)
     assert not lines_to("backends", cmds)
-    assert lines_to("backends", flips) == flips[2:] and len(flips) == 3
+    assert lines_to("backends", flips) == flips[1:] and len(flips) == 2
     cmds, flips = plan(snapshot(drained), cur)
-    assert len(lines_to("backends", cmds)) == 1 and len(flips) == 2
+    assert len(lines_to("backends", cmds)) == 1 and len(flips) == 1
 
 
 def test_same_list_again_writes_only_ring_and_flip() -> None:
@@ -106,8 +109,24 @@ def test_several_changes_bump_the_generation_and_rewrite_all() -> None:
     cur = dests(10)
     new = [dataclasses.replace(d, weight=2) if i < 2 else d for i, d in enumerate(cur)]
     cmds, flips = plan(snapshot(cur), new)
-    assert len(lines_to("backends", cmds)) == 10 and len(flips) == 2
+    assert len(lines_to("backends", cmds)) == 10 and len(flips) == 1
     assert flipped(flips).gen == SVC.gen + 1
+
+
+def test_a_new_service_is_indexed_after_its_ring_is_live() -> None:
+    empty = snapshot([])
+    snap = dataclasses.replace(empty, services={}, slots={})
+    planner = _Planner(snap, lambda: stats(set()), IDS)
+    other = L.ServiceKey("10.0.0.5", 80, L.PROTO_TCP)
+    _, flips = planner.service(other, dests(3), FillMode.MAGLEV, DEFAULT_RING_SIZE)
+    assert [lines_to("svc_live", flips), lines_to("svc_index", flips)] == [flips[:1], flips[1:]]
+    slot = int.from_bytes(
+        bytes.fromhex(flips[1].split(" key hex ")[1][:11].replace(" ", "")), "little"
+    )
+    assert slot // L.SVC_BUCKET == L.svc_bucket(other)
+    value = bytes.fromhex(flips[1].split(" value hex ")[1].replace(" ", ""))
+    assert value[:7] == bytes([10, 0, 0, 5, 0, 80, 6]) and value[7] & L.SVC_USED
+    assert int.from_bytes(value[8:12], "little") >= 1  # a torn slot's id 0 is no service
 
 
 def test_membership_change_bumps_and_zeroes_only_counted_slots() -> None:

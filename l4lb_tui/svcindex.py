@@ -1,0 +1,54 @@
+"""Where each service lives in the data plane's `svc_index` array (no I/O).
+
+The program finds a service by hashing (VIP, port, protocol) to a bucket of
+`SVC_BUCKET` slots and comparing keys, so a service must sit in a free slot of
+its own bucket.  A slot is only ever written when empty, and emptied before
+it is reused, which keeps a half-written slot harmless to a reader.
+"""
+
+from __future__ import annotations
+
+import re
+
+from l4lb_tui import layout as L
+
+SLOT_SIZE = 12  # struct svc_slot, without the kernel's padding to 16 bytes
+_USED = re.compile(bytes([ord("["), L.SVC_USED, ord("-"), 0xFF, ord("]")]))
+
+
+class ServiceIndexFull(Exception):
+    """The key's bucket has no free slot."""
+
+
+def decode(
+    index: bytes, index_stride: int, lives: bytes, live_stride: int
+) -> dict[L.ServiceKey, tuple[int, L.ServiceValue]]:
+    """Services by key, with their slot, from the two arrays' raw values
+    (`svc_index` and `svc_live` as one batch read returns them)."""
+    out: dict[L.ServiceKey, tuple[int, L.ServiceValue]] = {}
+    # 32,768 slots, a few hundred used: find the used flags bytes in C.
+    for m in _USED.finditer(index[7::index_stride]):
+        idx = m.start()
+        raw = index[idx * index_stride : idx * index_stride + SLOT_SIZE]
+        svc_id = L.unpack_u32(raw[8:12])
+        live = lives[svc_id * live_stride : (svc_id + 1) * live_stride]
+        if not svc_id or len(live) < live_stride:
+            continue  # not a live service (a build with other sizes)
+        key, value = L.ServiceValue.unpack(raw, live)
+        out[key] = (idx, value)
+    return out
+
+
+def free_slot(key: L.ServiceKey, taken: set[int]) -> int:
+    first = L.svc_bucket(key) * L.SVC_BUCKET
+    for idx in range(first, first + L.SVC_BUCKET):
+        if idx not in taken:
+            return idx
+    raise ServiceIndexFull(
+        f"service {key}: its bucket of the service index already holds {L.SVC_BUCKET} "
+        "services (a rare hash collision); use another port or VIP for it"
+    )
+
+
+def empty_slot() -> bytes:
+    return bytes(SLOT_SIZE)
