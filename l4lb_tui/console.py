@@ -539,7 +539,7 @@ class FakeBackend:
         elif lb.mode:
             attachment = XdpAttachment(ifname, link.ifindex, lb.mode, lb.prog_id)
         services = tuple(
-            Service(key, L.ServiceValue(n, 0, 16381, 1), tuple(members))
+            Service(key, L.ServiceValue(n + 1, 0, 16381, 1), tuple(members))
             for n, (key, members) in enumerate(sorted(lb.services.items()))
         )
         flags = L.CFG_CATCH_ALL if L.CATCH_ALL in lb.services else 0
@@ -566,9 +566,10 @@ class FakeBackend:
         }
         flows = {
             L.FlowStat.HIT: tick * 98_765,
-            L.FlowStat.MISS: tick * 1_234,
+            L.FlowStat.NEW: tick * 1_234,
             L.FlowStat.STALE: tick * 5,
-            L.FlowStat.UNTRACKED: tick * 21,
+            L.FlowStat.STORED: tick * 21,
+            L.FlowStat.UNTRACKED: tick * 3,
         }
         return Counters(float(tick), backends, reasons, flows)
 

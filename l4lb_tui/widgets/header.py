@@ -22,12 +22,12 @@ def _counts(title: str, counts: dict[str, int], style: str) -> Text:
 
 
 def _flows(view: StatsView) -> Text:
-    """Flow-table hits, misses, stale and untracked packets, then ICMP sent."""
+    """Flow-table outcomes per packet (hit, new, stale, stored, untracked), then ICMP sent."""
     line = Text(f"{'flows':<8}", style="cyan")
     for name, value in view.flows.items():
         line.append(f" {name} ", style="dim")
         line.append(fmt_int(value))
-    looked_up = view.flows.get("hit", 0) + view.flows.get("miss", 0)
+    looked_up = sum(view.flows.values())
     if looked_up:
         line.append(f" ({share(view.flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
     line.append("   icmp", style="cyan")

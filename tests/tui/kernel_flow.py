@@ -278,7 +278,7 @@ async def live_checks(pilot: Pilot[object], ifname: str) -> None:
     header = str(pilot.app.screen.query_one("DashboardHeader").render())
     check("pkts/s" in header and "10.0.0.4:9000/udp" in header, header)
     flows = view.flows
-    check(0 < flows["miss"] < flows["hit"], f"flow counters: {flows}")
+    check(0 < flows["new"] < flows["hit"], f"flow counters: {flows}")
     check(f"hit {flows['hit']:,}" in header and "frag-needed" in header, header)
     step(f"live: {view.total.pps:,.0f} pkts/s over {len(busy)} backends, flows {flows}")
 

@@ -144,13 +144,13 @@ async def test_header_shows_flow_table_and_icmp_counters(fake: FakeBackend) -> N
         await polls(pilot, 1)
         view = dashboard(pilot).view
         assert view is not None
-        assert set(view.flows) == {"hit", "miss", "stale", "untracked"}
+        assert set(view.flows) == {"hit", "new", "stale", "stored", "untracked"}
         assert all(view.flows.values()) and view.other["icmp_frag_needed"] == 4
         text = header(app)
         for name, value in view.flows.items():
             assert f"{name} {fmt_int(value)}" in text
         assert "frag-needed 4" in text
-        hits = view.flows["hit"] / (view.flows["hit"] + view.flows["miss"])
+        hits = view.flows["hit"] / sum(view.flows.values())
         assert f"({hits * 100:.1f}% hits)" in text
 
 
