@@ -47,10 +47,12 @@ struct ring_chunk {
 
 /* A backend belongs to exactly one service, so its counters are per service
  * (as ipvsadm shows them).  It is a member while its svc_id and gen match the
- * service's: a reload writes the new members with the next generation, then
- * flips the service entry, so membership changes with that one map write and
- * a reload killed half-way leaves the old set intact.  The data plane reads
- * only ip and mac. */
+ * service's: a reload that changes members writes them with the next
+ * generation, then flips svc_live, so membership changes with that one map
+ * write and a reload killed half-way leaves the old set intact.  A change of
+ * one member's weight or drain keeps the generation and rewrites that entry
+ * alone (before the flip if it gains traffic, after if it loses).  The
+ * balancing path reads ip and mac; the flow table also checks svc_id and gen. */
 struct backend {
 	__be32 ip;
 	__u8 mac[6];

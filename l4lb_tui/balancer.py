@@ -251,14 +251,16 @@ class Balancer:
         """The interface's write lock, for every change to the maps or link."""
         try:
             lock = interface_lock(self.pin_dir.name, self.wait)
-            lock.__enter__()
+            fd = lock.__enter__()
         except LockedError as exc:
             raise BalancerError(str(exc)) from None
         except OSError as exc:
             raise BalancerError(f"cannot take the lock of {self.ifname}: {exc.strerror}") from None
+        self.bpftool.keep_fds = (fd,)
         try:
             yield
         finally:
+            self.bpftool.keep_fds = ()
             lock.__exit__(None, None, None)
 
     # -- discovery --------------------------------------------------------

@@ -171,6 +171,8 @@ class Bpftool:
         self.binary = binary
         self.timeout = timeout
         self.netns = netns
+        # Descriptors bpftool inherits: the writer's interface lock (lock.py).
+        self.keep_fds: tuple[int, ...] = ()
 
     def run(self, args: Sequence[str], stdin: str | None = None) -> Any:
         """One bpftool command with JSON output, decoded (None when it printed nothing)."""
@@ -203,6 +205,7 @@ class Bpftool:
                 text=True,
                 check=False,
                 timeout=self.timeout,
+                pass_fds=self.keep_fds,
             )
         except FileNotFoundError:
             raise BpfError(

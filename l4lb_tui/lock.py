@@ -1,7 +1,10 @@
 """One writer per interface: an advisory lock file under the run directory.
 
 The kernel drops a flock when its holder dies, even by SIGKILL, so a crashed
-writer never leaves the interface locked.  Readers never take it.
+writer never leaves the interface locked.  Readers never take it.  The lock
+belongs to the open file, so a writer passes its descriptor to the bpftool
+running its batch: if the writer dies first, the interface stays locked until
+that batch has run whole.
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def _still_linked(fd: int, path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def interface_lock(name: str, wait: float = 0.0) -> Iterator[None]:
-    """Hold the write lock of `name`; wait up to `wait` seconds for it.
+def interface_lock(name: str, wait: float = 0.0) -> Iterator[int]:
+    """Hold the write lock of `name` (yields its descriptor); wait up to
+    `wait` seconds for it.
 
     The holder may unlink the file (detach does, so lock files do not pile
     up): a waiter that then gets the lock of the unlinked file starts over
@@ -69,6 +73,6 @@ def interface_lock(name: str, wait: float = 0.0) -> Iterator[None]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        yield fd
     finally:
         os.close(fd)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,43 @@ def test_ip_netns_exec_gets_advice(wired: tuple[str, str, str]) -> None:
         cwd=ROOT,
     )
     assert res.returncode == 2 and "l4lb --netns NAME" in res.stderr, res.stderr
+
+
+KILLED_MID_BATCH = """
+import os, signal, sys, threading
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.lock import interface_lock
+with interface_lock("lk0") as fd:
+    tool = Bpftool(binary="/bin/sh")
+    tool.keep_fds = (fd,)  # as Balancer._writing does
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    tool.call(["-c", "sleep 2"], json_output=False)  # stands in for a long batch
+"""
+
+
+def test_a_killed_writers_lock_holds_until_its_bpftool_is_done(tmp_path: Path) -> None:
+    """A writer SIGKILLed while bpftool runs its batch: the next writer must
+    not plan against a half-applied reload, so the lock lasts as long as that
+    bpftool (it holds the same open file)."""
+    env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path)}
+    writer = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", KILLED_MID_BATCH], cwd=ROOT, env=env, check=False, timeout=30
+    )
+    assert writer.returncode == -signal.SIGKILL
+    probe = (
+        "import time\nfrom l4lb_tui.lock import interface_lock, LockedError\n"
+        "try:\n    interface_lock('lk0').__enter__()\nexcept LockedError as e:\n    print(e)\n"
+        "else:\n    print('free')\n"
+    )
+
+    def other_writer() -> str:
+        res = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        return res.stdout.strip()
+
+    assert "lk0 is in use by PID" in other_writer(), "the batch is still running"
+    deadline = time.monotonic() + 10
+    while other_writer() != "free":
+        assert time.monotonic() < deadline, "the lock outlived the batch"
+        time.sleep(0.2)
