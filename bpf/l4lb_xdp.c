@@ -58,26 +58,28 @@ static __always_inline void flow_count(__u32 what)
 		*n += 1;
 }
 
+/* Addresses and ports are adjacent in the packet and in the entry: two
+ * 8-byte and one 4-byte compare. */
 static __always_inline int flow_is(struct flow *f, struct iphdr *iph, struct ports *ports)
 {
-	return f->proto == iph->protocol && f->saddr == iph->saddr && f->daddr == iph->daddr &&
-	       f->sport == ports->src && f->dport == ports->dst;
+	return *(__u64 *)&f->saddr == *(__u64 *)&iph->saddr &&
+	       *(__u32 *)&f->sport == *(__u32 *)ports && f->proto == iph->protocol;
 }
 
 /* The fast path of an established flow: flow table, service and backend,
- * inlined array lookups and no hash-map lookup.  An entry is trusted only
- * while it is alive and its backend is still a member of the service: same
- * address in the slot, same service, and the live generation or the next one
- * (a reload rewrites surviving members with the next generation just before
- * it flips the service).  A removed backend keeps the old generation, so its
- * flows move at once. */
-static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 ttl,
-						__u32 *backend_idx)
+ * inlined array lookups and no hash-map lookup.  An entry is trusted while
+ * its backend is still a member of the service: same address in the slot,
+ * same service, and the live generation or the next one (a reload rewrites
+ * surviving members with the next generation just before it flips the
+ * service).  A removed backend keeps the old generation, so its flows move at
+ * once.  Past its lifetime an entry still holds until another flow takes its
+ * way: a flow back from a long pause stays where its server knows it. */
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx)
 {
 	__u32 svc_id = f->svc_id;
 	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
 
-	if (!live || !live->gen || now - f->seen >= ttl)
+	if (!live || !live->gen)
 		return NULL;
 	*backend_idx = f->backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
@@ -307,15 +309,16 @@ int l4lb(struct xdp_md *ctx)
 		DROP(R_DROP_TRUNCATED);
 	}
 
-	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
 	__u32 backend_idx = 0;
 	struct backend *be = NULL;
 #ifndef L4LB_OFFLOAD
 	__u32 now = (__u32)bpf_jiffies64();
-	/* hash is already mixed: one Fibonacci multiply adds the VIP and the
-	 * protocol; the bucket takes the product's top bits, the fingerprint
-	 * 7 bits below them (never 0). */
-	__u32 fh = (hash ^ daddr ^ ((__u32)iph->protocol << 24)) * 0x9E3779B1u;
+	/* The 5-tuple's bucket and fingerprint: a cheaper mix than flow_hash,
+	 * which only a flow's first packets need (for the ring).  The bucket
+	 * takes the top bits, the fingerprint 7 bits below them (never 0). */
+	__u32 fh = iph->saddr * 0x9E3779B1u ^ *(__u32 *)ports * 0x85EBCA6Bu ^
+		   daddr * 0xC2B2AE35u ^ iph->protocol;
+	fh = (fh ^ (fh >> 15)) * 0x2C1B3C6Du;
 	__u32 bucket = (fh >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
 	__u8 fp = ((fh >> 6) & 0x7f) | 1;
 	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
@@ -335,7 +338,7 @@ int l4lb(struct xdp_md *ctx)
 		else if (t1 == fp && (f = flow_find(bucket + 1, iph, ports)))
 			way = 1;
 		if (f) {
-			be = flow_hit(f, now, flow_ttl(cfg, iph->protocol), &backend_idx);
+			be = flow_hit(f, now, &backend_idx);
 			if (be) {
 				flow_count(FLOW_HIT);
 				goto forward;
@@ -394,6 +397,7 @@ int l4lb(struct xdp_md *ctx)
 
 	/* The NFP build has no flow table (no clock on the NIC): flows keep
 	 * their backend through consistent hashing alone. */
+	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
 	be = ring_pick(ring_chunk, ring_size, hash, &backend_idx);
 	if (!be || !be->ip)
 		DROP(R_DROP_NO_BACKEND);
