@@ -11,6 +11,9 @@
 #define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
 #define ICMP_HDR_LEN 8
+#define TCP_FLAGS_OFF 13
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
 #define ICMP_DEST_UNREACH 3
 #define ICMP_FRAG_NEEDED 4
 
@@ -19,21 +22,16 @@ struct ports {
 	__be16 dst;
 };
 
-/* Murmur3's mixing steps: cheap, and spreads neighbouring source ports (the
- * usual difference between two flows from one client) over the whole ring. */
-static __always_inline __u32 flow_hash(__u32 saddr, __u32 ports)
+/* The 5-tuple's hash, for the ring and the flow table: each word multiplied
+ * by its own odd constant, then one xor-shift-multiply round, which carries
+ * the low bits (neighbouring source ports, the usual difference between two
+ * flows of one client) into the top bits the ring and the table use.  A few
+ * ns cheaper than Murmur3's full mix, on every packet. */
+static __always_inline __u32 flow_hash(__u32 saddr, __u32 ports, __u32 daddr, __u8 proto)
 {
-	__u32 h = saddr * 0xcc9e2d51u;
+	__u32 h = saddr * 0x9E3779B1u ^ ports * 0x85EBCA6Bu ^ daddr * 0xC2B2AE35u ^ proto;
 
-	h = ((h << 15) | (h >> 17)) * 0x1b873593u;
-	h ^= ports;
-	h = ((h << 13) | (h >> 19)) * 5 + 0xe6546b64u;
-	h ^= h >> 16;
-	h *= 0x85ebca6bu;
-	h ^= h >> 13;
-	h *= 0xc2b2ae35u;
-	h ^= h >> 16;
-	return h;
+	return (h ^ (h >> 15)) * 0x2C1B3C6Du;
 }
 
 /* Lemire's multiply-shift maps a 32-bit hash onto [0, size) without a

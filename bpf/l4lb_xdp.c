@@ -309,23 +309,27 @@ int l4lb(struct xdp_md *ctx)
 		DROP(R_DROP_TRUNCATED);
 	}
 
+	__u32 hash = flow_hash(iph->saddr, *(__u32 *)ports, daddr, iph->protocol);
 	__u32 backend_idx = 0;
 	struct backend *be = NULL;
 #ifndef L4LB_OFFLOAD
 	__u32 now = (__u32)bpf_jiffies64();
-	/* The 5-tuple's bucket and fingerprint: a cheaper mix than flow_hash,
-	 * which only a flow's first packets need (for the ring).  The bucket
-	 * takes the top bits, the fingerprint 7 bits below them (never 0). */
-	__u32 fh = iph->saddr * 0x9E3779B1u ^ *(__u32 *)ports * 0x85EBCA6Bu ^
-		   daddr * 0xC2B2AE35u ^ iph->protocol;
-	fh = (fh ^ (fh >> 15)) * 0x2C1B3C6Du;
-	__u32 bucket = (fh >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
-	__u8 fp = ((fh >> 6) & 0x7f) | 1;
+	/* The bucket takes the hash's top bits, the fingerprint 7 bits below
+	 * them (never 0); the ring (reduce) takes the top bits too, so flows that
+	 * share a bucket share a backend, which costs nothing. */
+	__u32 bucket = (hash >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
+	__u8 fp = ((hash >> 6) & 0x7f) | 1;
 	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
-	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
+	/* A SYN opens a connection: no entry can be its own, so it leaves the
+	 * tags alone and spares their cache miss (a SYN flood costs least).
+	 * Its connection is stored from its third packet. */
+	__u8 *tcp_flags = (__u8 *)ports + TCP_FLAGS_OFF;
+	int syn = iph->protocol == IPPROTO_TCP && (void *)(tcp_flags + 1) <= data_end &&
+		  (*tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	struct flow_tags *tags = syn ? NULL : bpf_map_lookup_elem(&flow_tags, &tag_idx);
 	__u8 *tag = NULL;
 	__u32 flow_slot = bucket;
-	__u32 flow_stat = FLOW_UNTRACKED;
+	__u32 flow_stat = syn ? FLOW_NEW : FLOW_UNTRACKED;
 	if (tags) {
 		__u8 *tg = &tags->t[bucket & (FLOW_TAGS_PER_ENTRY - 2)];
 		__u8 t0 = tg[0], t1 = tg[1];
@@ -397,7 +401,6 @@ int l4lb(struct xdp_md *ctx)
 
 	/* The NFP build has no flow table (no clock on the NIC): flows keep
 	 * their backend through consistent hashing alone. */
-	__u32 hash = flow_hash(iph->saddr, ((__u32)ports->src << 16) | ports->dst);
 	be = ring_pick(ring_chunk, ring_size, hash, &backend_idx);
 	if (!be || !be->ip)
 		DROP(R_DROP_NO_BACKEND);
