@@ -12,6 +12,7 @@
 #include <linux/ip.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include "bench_reflect.h"
 
 struct cost_val20 {
 	__u32 w[5];
@@ -72,19 +73,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cost_flow);
 } cost_big SEC(".maps");
-
-static __always_inline int reflect(void *data, void *end)
-{
-	struct ethhdr *eth = data;
-	__u8 tmp[ETH_ALEN];
-
-	if ((void *)(eth + 1) > end)
-		return XDP_DROP;
-	__builtin_memcpy(tmp, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, tmp, ETH_ALEN);
-	return XDP_TX;
-}
 
 static __always_inline struct iphdr *ipv4(void *data, void *end)
 {

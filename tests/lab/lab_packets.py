@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+from l4lb_tui.bench.frames import checksum
+
 ETH_P_IP = 0x0800
 IPPROTO_IPIP = 4
 IPPROTO_UDP = 17
@@ -12,15 +14,6 @@ IPPROTO_UDP = 17
 
 def mac_bytes(mac: str) -> bytes:
     return bytes.fromhex(mac.replace(":", ""))
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def ipv4(
