@@ -103,6 +103,18 @@ static __always_inline struct flow *flow_find(__u32 slot, struct iphdr *iph, str
 	return f && flow_is(f, iph, ports) ? f : NULL;
 }
 
+/* 1 for a tag that stores a flow (1..127), else 0; branch-free. */
+static __always_inline __u32 tag_stored(__u32 t)
+{
+	return ((t + 127) >> 7) & ~(t >> 7) & 1;
+}
+
+/* 1 for an empty tag, else 0; branch-free. */
+static __always_inline __u32 tag_empty(__u32 t)
+{
+	return (t - 1) >> 31;
+}
+
 /* Another flow's entry gives its way up once it has expired. */
 static __always_inline int flow_expired(__u32 slot, struct config *cfg, __u32 now)
 {
@@ -348,29 +360,30 @@ int l4lb(struct xdp_md *ctx)
 				goto forward;
 			}
 			flow_stat = FLOW_STALE;
+		} else if (t0 == (fp | FLOW_TAG_PENDING)) {
+			way = 0;
+			flow_stat = FLOW_STORED;
+		} else if (t1 == (fp | FLOW_TAG_PENDING)) {
+			way = 1;
+			flow_stat = FLOW_STORED;
 		} else {
-			/* A way that stores another live flow stays that flow's. */
+			/* A first packet: an empty way, else one another flow only
+			 * marked, else (both store live flows: they keep them) none.
+			 * Chosen by arithmetic, not branches: whether a way is taken is
+			 * random, and a mispredicted branch on a tag that missed the
+			 * cache would throw away the work done meanwhile. */
+			__u32 s0 = tag_stored(t0), s1 = tag_stored(t1);
+			way = s0 | (~s1 & ~tag_empty(t0) & tag_empty(t1) & 1);
 			flow_stat = FLOW_NEW;
-			if (t0 == (fp | FLOW_TAG_PENDING)) {
-				way = 0;
-				flow_stat = FLOW_STORED;
-			} else if (t1 == (fp | FLOW_TAG_PENDING)) {
-				way = 1;
-				flow_stat = FLOW_STORED;
-			} else if (!t0) {
-				way = 0;
-			} else if (!t1) {
-				way = 1;
-			} else if (t0 & FLOW_TAG_PENDING) {
-				way = 0;
-			} else if (t1 & FLOW_TAG_PENDING) {
-				way = 1;
-			} else if (flow_expired(bucket, cfg, now)) {
-				way = 0;
-			} else if (flow_expired(bucket + 1, cfg, now)) {
-				way = 1;
-			} else {
-				flow_stat = FLOW_UNTRACKED;
+			if (s0 & s1) {
+				if (flow_expired(bucket, cfg, now))
+					way = 0;
+				else if (flow_expired(bucket + 1, cfg, now))
+					way = 1;
+				else
+					way = 2;
+				if (way == 2)
+					flow_stat = FLOW_UNTRACKED;
 			}
 		}
 		if (way < 2) {
