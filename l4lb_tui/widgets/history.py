@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 
 from l4lb_tui.stats import StatsView
 
@@ -27,10 +27,12 @@ class RateHistory:
 
     def add(self, view: StatsView) -> None:
         seen = set()
+        # A server in several services needs its service in the chart's legend.
+        ips = Counter(row.ip for row in view.rows)
         for row in view.rows:
             seen.add(row.index)
             self.backends.setdefault(row.index, deque(maxlen=self.span)).append(row.rate.pps)
-            self.labels[row.index] = row.ip
+            self.labels[row.index] = row.ip if ips[row.ip] == 1 else f"{row.ip} {row.service}"
         for gone in set(self.backends) - seen:
             del self.backends[gone]
             self.labels.pop(gone, None)

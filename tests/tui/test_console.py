@@ -112,6 +112,15 @@ def test_history_tracks_and_forgets_backends() -> None:
     assert sample.state is not None and sample.counters is not None
     history.add(build_view(sample.state, prev, sample.counters))
     assert set(history.backends) == {0}
+    # One server in two services: the legend tells its two lines apart.
+    other = L.ServiceKey(DEMO_SERVICE.vip, 8443, L.PROTO_TCP)
+    fake.load("lb0", [DEMO_SERVICE, other], [A])
+    sample = fake.sample("lb0")
+    assert sample.state is not None and sample.counters is not None
+    history.add(build_view(sample.state, None, sample.counters))
+    assert sorted(history.labels.values()) == sorted(
+        f"{A.ip} {key}" for key in (DEMO_SERVICE, other)
+    )
 
 
 def test_edit_plans() -> None:
