@@ -34,7 +34,8 @@ struct cost_tags {
 	__u8 t[64];
 };
 
-/* Like vips: a 512-entry hash keyed by an IPv4 address. */
+/* A 512-entry hash keyed by an IPv4 address: the price of the hash maps
+ * (services, vips) the balancer used to look up per packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 512);

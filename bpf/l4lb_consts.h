@@ -70,6 +70,7 @@ enum flow_stat {
 /* svc_slot.flags */
 #define SVC_FILL_MAGLEV 1 /* how the control plane fills the ring */
 #define SVC_USED 0x80
+#define SVC_VIP 0x40 /* a VIP's marker slot: key (VIP, 0, 0), id 0 */
 #define SVC_KEY_MASK 0x80ffffffffffffffULL /* svc_slot's first word without SVC_FILL_* */
 
 /* backend.flags */

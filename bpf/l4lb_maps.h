@@ -21,14 +21,6 @@ struct {
 	__type(value, struct config);
 } config SEC(".maps");
 
-/* VIP addresses: the exact check behind vip_filter, on the rare paths. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_SERVICES);
-	__type(key, __be32);
-	__type(value, __u32);
-} vips SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VIP_FILTER_ENTRIES);

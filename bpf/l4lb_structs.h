@@ -21,7 +21,9 @@ struct vip_filter {
 
 /* svc_index slot: where a service key lives.  A slot is written whole only
  * when it was empty (and emptied before reuse), so a reader that catches one
- * half-written sees a key that does not match or id 0: no service yet. */
+ * half-written sees a key that does not match or id 0: no service yet.
+ * Each VIP also has a marker slot, key (VIP, port 0, protocol 0) with
+ * SVC_VIP and id 0: the exact "is this address a VIP" the rare paths ask. */
 struct svc_slot {
 	__be32 vip;
 	__be16 port;       /* 0: any port */

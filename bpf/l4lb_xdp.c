@@ -215,11 +215,6 @@ static __always_inline int maybe_vip(__be32 daddr)
 	return vf && (vf->w[(bit >> 6) & (VIP_FILTER_WORDS - 1)] >> (bit & 63)) & 1;
 }
 
-static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
-{
-	return (cfg_flags & CFG_CATCH_ALL) || bpf_map_lookup_elem(&vips, &daddr);
-}
-
 /* Two multiplies (Fibonacci hashing of each word, top bits): a few services
  * per VIP spread as well as by a full mix, which the load checks anyway. */
 static __always_inline __u32 svc_bucket(__be32 vip, __be16 port, __u8 proto)
@@ -260,6 +255,26 @@ static __always_inline struct svc_slot *find_service(__be32 vip, __be16 port, __
 	if (svc || !(cfg_flags & CFG_CATCH_ALL))
 		return svc;
 	return svc_lookup(0, 0, 0);
+}
+
+/* The exact check behind vip_filter, on the rare paths: the VIP's marker
+ * slot in svc_index (a bucket of inlined array lookups, no hash map). */
+static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
+{
+	if (cfg_flags & CFG_CATCH_ALL)
+		return 1;
+	__u32 first = svc_bucket(daddr, 0, 0) * SVC_BUCKET;
+	__u64 want = (__u64)daddr | (__u64)(SVC_USED | SVC_VIP) << 56;
+
+#pragma unroll
+	for (__u32 i = 0; i < SVC_BUCKET; i++) {
+		__u32 idx = first + i;
+		__u64 *s = bpf_map_lookup_elem(&svc_index, &idx);
+
+		if (s && *s == want)
+			return 1;
+	}
+	return 0;
 }
 
 SEC("xdp")

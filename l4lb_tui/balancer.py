@@ -100,7 +100,6 @@ _WRITTEN_MAPS = (
     "rings",
     "svc_index",
     "svc_live",
-    "vips",
     "vip_filter",
     "config",
 )
@@ -486,8 +485,10 @@ class Balancer:
 
     # -- state ------------------------------------------------------------------
 
-    def _services(self) -> dict[L.ServiceKey, tuple[int, L.ServiceValue]]:
-        """Each service with its svc_index slot."""
+    def _services(
+        self,
+    ) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
+        """Each service with its svc_index slot, and each VIP's marker slot."""
         index = self._read_array("svc_index")
         lives = self._read_array("svc_live")
         return svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
@@ -510,9 +511,10 @@ class Balancer:
             ) from None
 
     def _snapshot(self) -> _Snapshot:
-        found = self._services()
+        found, markers = self._services()
         services = {k: v for k, (_, v) in found.items()}
         slots = {k: slot for k, (slot, _) in found.items()}
+        slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
         dump = self._read_array("backends")
         entries, dests, groups = _decode_backends(dump)
         return _Snapshot(services, slots, entries, dests, groups, dump.raw, dump.cpus * dump.stride)
@@ -610,9 +612,7 @@ class Balancer:
             flips += flip
         catch_all = any(k.is_catch_all for k in plan.final_keys())
         new_vips = {k.vip for k in services if not k.is_catch_all}
-        vip_cmds = [
-            Bpftool.update_cmd(ids["vips"], L.ip_bytes(vip), L.u32(1)) for vip in sorted(new_vips)
-        ]
+        vip_cmds = plan.vip_markers(new_vips)
         all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
         vip_cmds += self._vip_filter_cmds(all_vips, ids)
         self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids)])
@@ -700,7 +700,7 @@ class Balancer:
 
     def remove_service(self, key: L.ServiceKey) -> None:
         with self._writing():
-            live = self._services()
+            live, markers = self._services()
             if key not in live:
                 raise BalancerError(f"no service {key} on {self.ifname}")
             ids = self._map_ids()
@@ -712,8 +712,9 @@ class Balancer:
             ]
             rest = {k.vip for k in live if k != key and not k.is_catch_all}
             cmds += self._vip_filter_cmds(rest, ids)
-            if not key.is_catch_all and key.vip not in rest:
-                cmds.append(Bpftool.delete_cmd(ids["vips"], L.ip_bytes(key.vip)))
+            if key.vip in markers and key.vip not in rest:
+                marker = L.u32(markers[key.vip])
+                cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
             catch_all = any(k.is_catch_all for k in live if k != key)
             self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
 
@@ -783,6 +784,26 @@ class _Planner:
 
     def final_keys(self) -> list[L.ServiceKey]:
         return list(self.live)
+
+    def _place(self, key: L.ServiceKey) -> int:
+        if key not in self.slots:
+            try:
+                self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
+            except svcindex.ServiceIndexFull as exc:
+                raise BalancerError(str(exc)) from None
+        return self.slots[key]
+
+    def vip_markers(self, vips: set[str]) -> list[str]:
+        """The writes of the marker slots these VIPs do not have yet."""
+        new = sorted(vip for vip in vips if svcindex.marker(vip) not in self.slots)
+        return [
+            Bpftool.update_cmd(
+                self.ids["svc_index"],
+                L.u32(self._place(svcindex.marker(vip))),
+                svcindex.pack_marker(vip),
+            )
+            for vip in new
+        ]
 
     def _new_svc_id(self) -> int:
         # Prefer an id no removed service left backends under: flow entries
@@ -906,12 +927,7 @@ class _Planner:
         # once its ring is live.
         flips = [Bpftool.update_cmd(self.ids["svc_live"], L.u32(svc_id), value.pack_live())]
         if old is None or old.flags != flags:
-            if key not in self.slots:
-                try:
-                    self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
-                except svcindex.ServiceIndexFull as exc:
-                    raise BalancerError(str(exc)) from None
-            slot = L.u32(self.slots[key])
+            slot = L.u32(self._place(key))
             flips.append(Bpftool.update_cmd(self.ids["svc_index"], slot, value.pack_slot(key)))
         return cmds, [*flips, *after_flip]
 

@@ -3,7 +3,8 @@
 The program finds a service by hashing (VIP, port, protocol) to a bucket of
 `SVC_BUCKET` slots and comparing keys, so a service must sit in a free slot of
 its own bucket.  A slot is only ever written when empty, and emptied before
-it is reused, which keeps a half-written slot harmless to a reader.
+it is reused, which keeps a half-written slot harmless to a reader.  Each VIP
+also has a marker slot, key (VIP, 0, 0), for the program's exact VIP check.
 """
 
 from __future__ import annotations
@@ -20,23 +21,37 @@ class ServiceIndexFull(Exception):
     """The key's bucket has no free slot."""
 
 
+def marker(vip: str) -> L.ServiceKey:
+    """The key of a VIP's marker slot."""
+    return L.ServiceKey(vip, 0, 0)
+
+
+def pack_marker(vip: str) -> bytes:
+    return L.ip_bytes(vip) + bytes([0, 0, 0, L.SVC_USED | L.SVC_VIP]) + bytes(4)
+
+
 def decode(
     index: bytes, index_stride: int, lives: bytes, live_stride: int
-) -> dict[L.ServiceKey, tuple[int, L.ServiceValue]]:
-    """Services by key, with their slot, from the two arrays' raw values
-    (`svc_index` and `svc_live` as one batch read returns them)."""
+) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
+    """Services by key, with their slot, and VIP markers by VIP, with theirs,
+    from the two arrays' raw values (`svc_index` and `svc_live` as one batch
+    read returns them)."""
     out: dict[L.ServiceKey, tuple[int, L.ServiceValue]] = {}
+    markers: dict[str, int] = {}
     # 32,768 slots, a few hundred used: find the used flags bytes in C.
     for m in _USED.finditer(index[7::index_stride]):
         idx = m.start()
         raw = index[idx * index_stride : idx * index_stride + SLOT_SIZE]
+        if raw[7] & L.SVC_VIP:
+            markers[L.ip_text(raw[:4])] = idx
+            continue
         svc_id = L.unpack_u32(raw[8:12])
         live = lives[svc_id * live_stride : (svc_id + 1) * live_stride]
         if not svc_id or len(live) < live_stride:
             continue  # not a live service (a build with other sizes)
         key, value = L.ServiceValue.unpack(raw, live)
         out[key] = (idx, value)
-    return out
+    return out, markers
 
 
 def free_slot(key: L.ServiceKey, taken: set[int]) -> int:
@@ -44,9 +59,10 @@ def free_slot(key: L.ServiceKey, taken: set[int]) -> int:
     for idx in range(first, first + L.SVC_BUCKET):
         if idx not in taken:
             return idx
+    what = f"VIP {key.vip}" if key == marker(key.vip) else f"service {key}"
     raise ServiceIndexFull(
-        f"service {key}: its bucket of the service index already holds {L.SVC_BUCKET} "
-        "services (a rare hash collision); use another port or VIP for it"
+        f"{what}: its bucket of the service index already holds {L.SVC_BUCKET} "
+        "entries (a rare hash collision); use another port or VIP for it"
     )
 
 

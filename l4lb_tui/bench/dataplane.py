@@ -173,7 +173,10 @@ class Probe:
 
 PROBES = (
     Probe(
-        "+hash", "cost_hash_lookup", "one hash-map lookup, 4-byte key, a hit (vips)", ("udp-est",)
+        "+hash",
+        "cost_hash_lookup",
+        "one hash-map lookup, 4-byte key, a hit (the old vips)",
+        ("udp-est",),
     ),
     Probe(
         "+array",

@@ -6,13 +6,20 @@ output frame, as Katran's tests do.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Raw
 
+from l4lb_tui import bpfsys
+from l4lb_tui import layout as L
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.layout import Reason
+from tests.conftest import veth_netns
 from tests.dataplane.conftest import BACKENDS, SADDR, Loaded
 
 pytestmark = pytest.mark.kernel
@@ -190,3 +197,52 @@ def test_truncated_packet_to_other_host_passes(lb: Loaded) -> None:
     res = lb.run(frame)
     assert res.verdict == "XDP_PASS"
     assert res.data == frame
+
+
+def _ihl_below_5(frame: bytes) -> bytes:
+    bad = bytearray(frame)
+    bad[14] = 0x43
+    return bytes(bad)
+
+
+def test_the_exact_vip_check_follows_the_services() -> None:
+    """`vip_filter` may let another address through (a shared bit): only the
+    VIP's marker slot in svc_index makes a malformed packet ours to drop, and
+    the marker goes with the VIP's last service."""
+    with veth_netns("l4v") as (ns, dev, _):
+        _exact_vip_check(ns, dev)
+
+
+def _exact_vip_check(ns: str, dev: str) -> None:
+    twin = next(  # an address with 10.0.0.4's filter bit
+        ip
+        for ip in (str(ipaddress.IPv4Address(0x0A000000 + i)) for i in range(1, 1 << 24))
+        if ip != "10.0.0.4" and L.vip_filter_bit(ip) == L.vip_filter_bit("10.0.0.4")
+    )
+    bal = Balancer(dev, netns=ns)
+    bal.attach("driver", SADDR)
+    udp = L.ServiceKey("10.0.0.4", 9000, 17)
+    bal.load([udp], BACKENDS)
+    fd = bpfsys.obj_get(bal.prog_pin)
+    try:
+
+        def reason_of(frame: bytes) -> tuple[str, Reason]:
+            before = bal.counters().reasons
+            verdict = bpfsys.test_run(fd, frame).verdict
+            after = bal.counters().reasons
+            (moved,) = [r for r in Reason if after[r][0] != before[r][0]]
+            return verdict, moved
+
+        assert reason_of(_ihl_below_5(udp_to())) == ("XDP_DROP", Reason.DROP_MALFORMED)
+        assert reason_of(_ihl_below_5(udp_to(dst=twin))) == ("XDP_PASS", Reason.PASS_NOT_VIP)
+        assert reason_of(udp_to(dst=twin)) == ("XDP_PASS", Reason.PASS_NOT_VIP)
+        assert reason_of(udp_to(dport=53)) == ("XDP_PASS", Reason.PASS_NO_SERVICE)
+        # The twin becomes a VIP, 10.0.0.4 stops being one: the shared bit
+        # stays set, so only the markers tell them apart.
+        bal.load([L.ServiceKey(twin, 9000, 17)], BACKENDS)
+        bal.remove_service(udp)
+        assert reason_of(_ihl_below_5(udp_to())) == ("XDP_PASS", Reason.PASS_NOT_VIP)
+        assert reason_of(_ihl_below_5(udp_to(dst=twin))) == ("XDP_DROP", Reason.DROP_MALFORMED)
+    finally:
+        os.close(fd)
+        bal.detach()

@@ -92,9 +92,7 @@ def dump(dev: str) -> dict[str, object]:
     maps = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
     # The ring and flow maps are large: compare them through the live
     # service entries (which name the live ring) and the rest in full.
-    small = {
-        name: tool.map_dump(maps / name) for name in ("config", "vips", "svc_live", "backends")
-    }
+    small = {name: tool.map_dump(maps / name) for name in ("config", "svc_live", "backends")}
     return {**small, "svc_index": bpfsys.read_array(maps / "svc_index").raw}
 
 

@@ -75,9 +75,13 @@ def test_service_index_places_services_in_their_bucket() -> None:
     for i, key in enumerate(keys, start=1):
         val = L.ServiceValue(i, L.ring_base(i, 0), 16381, 1)
         table[slots[key]], lives[i] = val.pack_slot(key) + bytes(4), val.pack_live()
-    decoded = svcindex.decode(b"".join(table), 16, b"".join(lives), 16)
+    vip = svcindex.marker("10.9.9.9")
+    marker_slot = svcindex.free_slot(vip, set(slots.values()))
+    table[marker_slot] = svcindex.pack_marker("10.9.9.9") + bytes(4)
+    decoded, markers = svcindex.decode(b"".join(table), 16, b"".join(lives), 16)
     assert decoded[keys[9]][1] == L.ServiceValue(10, L.ring_base(10, 0), 16381, 1)
     assert {k: s for k, (s, _) in decoded.items()} == slots
+    assert markers == {"10.9.9.9": marker_slot}
     # A full bucket is refused with the key in the message, never overwritten.
     key = keys[0]
     first = L.svc_bucket(key) * L.SVC_BUCKET
