@@ -224,23 +224,31 @@ static __always_inline __u32 svc_bucket(__be32 vip, __be16 port, __u8 proto)
 	return h >> (32 - SVC_BUCKETS_LOG2);
 }
 
-/* The service of one exact key: the slots of its bucket, one cache line.
- * Key and flags are one 8-byte word (the fill-mode bits are the control
- * plane's and masked off). */
-static __always_inline struct svc_slot *svc_lookup(__be32 vip, __be16 port, __u8 proto)
+/* The slot of a key in its bucket (one cache line): key and flags are one
+ * 8-byte word, compared under `mask` with `flags`; a service slot must also
+ * name a service (id 0: half-written, or a VIP marker). */
+static __always_inline struct svc_slot *svc_scan(__be32 vip, __be16 port, __u8 proto,
+						 __u8 flags, __u64 mask, int need_id)
 {
 	__u32 first = svc_bucket(vip, port, proto) * SVC_BUCKET;
-	__u64 want = (__u64)vip | (__u64)port << 32 | (__u64)proto << 48 | (__u64)SVC_USED << 56;
+	__u64 want = (__u64)vip | (__u64)port << 32 | (__u64)proto << 48 | (__u64)flags << 56;
 
 #pragma unroll
 	for (__u32 i = 0; i < SVC_BUCKET; i++) {
 		__u32 idx = first + i;
 		struct svc_slot *s = bpf_map_lookup_elem(&svc_index, &idx);
 
-		if (s && (*(__u64 *)s & SVC_KEY_MASK) == want && s->id)
+		if (s && (*(__u64 *)s & mask) == want && (!need_id || s->id))
 			return s;
 	}
 	return NULL;
+}
+
+/* The service of one exact key (the fill-mode bits are the control plane's
+ * and masked off). */
+static __always_inline struct svc_slot *svc_lookup(__be32 vip, __be16 port, __u8 proto)
+{
+	return svc_scan(vip, port, proto, SVC_USED, SVC_KEY_MASK, 1);
 }
 
 /* Exact port first, then the VIP's any-port service, then the catch-all. */
@@ -261,20 +269,7 @@ static __always_inline struct svc_slot *find_service(__be32 vip, __be16 port, __
  * slot in svc_index (a bucket of inlined array lookups, no hash map). */
 static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
 {
-	if (cfg_flags & CFG_CATCH_ALL)
-		return 1;
-	__u32 first = svc_bucket(daddr, 0, 0) * SVC_BUCKET;
-	__u64 want = (__u64)daddr | (__u64)(SVC_USED | SVC_VIP) << 56;
-
-#pragma unroll
-	for (__u32 i = 0; i < SVC_BUCKET; i++) {
-		__u32 idx = first + i;
-		__u64 *s = bpf_map_lookup_elem(&svc_index, &idx);
-
-		if (s && *s == want)
-			return 1;
-	}
-	return 0;
+	return (cfg_flags & CFG_CATCH_ALL) || svc_scan(daddr, 0, 0, SVC_USED | SVC_VIP, ~0ULL, 0);
 }
 
 SEC("xdp")

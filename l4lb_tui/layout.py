@@ -77,7 +77,7 @@ class FlowStat(enum.IntEnum):
 
 
 _CONFIG = struct.Struct("<4s6sHIII")
-_SVC_KEY = struct.Struct("<4s2sBB")
+_SVC_KEY = struct.Struct("<4s2sBB")  # svc_slot's first word: the key and its flags
 _SVC_SLOT = struct.Struct("<4s2sBBI")
 _SVC_LIVE = struct.Struct("<IIII")
 _BACKEND = struct.Struct("<4s6sHHHHH")
@@ -169,8 +169,8 @@ class ServiceKey:
     port: int
     proto: int
 
-    def pack(self) -> bytes:
-        return _SVC_KEY.pack(ip_bytes(self.vip), self.port.to_bytes(2, "big"), self.proto, 0)
+    def pack(self, flags: int = 0) -> bytes:
+        return _SVC_KEY.pack(ip_bytes(self.vip), self.port.to_bytes(2, "big"), self.proto, flags)
 
     @classmethod
     def unpack(cls, raw: bytes) -> ServiceKey:
@@ -203,23 +203,16 @@ class ServiceValue:
     flags: int = SVC_FILL_MAGLEV
 
     def pack_slot(self, key: ServiceKey) -> bytes:
-        return _SVC_SLOT.pack(
-            ip_bytes(key.vip),
-            key.port.to_bytes(2, "big"),
-            key.proto,
-            SVC_USED | (self.flags & ~SVC_USED & 0xFF),
-            self.svc_id,
-        )
+        return key.pack(SVC_USED | (self.flags & ~SVC_USED & 0xFF)) + u32(self.svc_id)
 
     def pack_live(self) -> bytes:
         return _SVC_LIVE.pack(self.ring_chunk, self.ring_size, self.gen, 0)
 
     @classmethod
     def unpack(cls, slot: bytes, live: bytes) -> tuple[ServiceKey, ServiceValue]:
-        vip, port, proto, flags, svc_id = _SVC_SLOT.unpack(slot[: _SVC_SLOT.size])
         chunk, size, gen, _ = _SVC_LIVE.unpack(live[: _SVC_LIVE.size])
-        key = ServiceKey(ip_text(vip), int.from_bytes(port, "big"), proto)
-        return key, cls(svc_id, chunk, size, gen, flags & ~SVC_USED)
+        flags, svc_id = slot[7], unpack_u32(slot[8:12])
+        return ServiceKey.unpack(slot), cls(svc_id, chunk, size, gen, flags & ~SVC_USED)
 
     @property
     def maglev(self) -> bool:

@@ -13,8 +13,8 @@ import re
 
 from l4lb_tui import layout as L
 
-SLOT_SIZE = 12  # struct svc_slot, without the kernel's padding to 16 bytes
-_USED = re.compile(bytes([ord("["), L.SVC_USED, ord("-"), 0xFF, ord("]")]))
+SLOT_SIZE = L.VALUE_SIZES["svc_index"]  # without the kernel's padding to 16 bytes
+_USED = re.compile(rb"[\x80-\xff]")  # a flags byte with SVC_USED
 
 
 class ServiceIndexFull(Exception):
@@ -27,7 +27,7 @@ def marker(vip: str) -> L.ServiceKey:
 
 
 def pack_marker(vip: str) -> bytes:
-    return L.ip_bytes(vip) + bytes([0, 0, 0, L.SVC_USED | L.SVC_VIP]) + bytes(4)
+    return marker(vip).pack(L.SVC_USED | L.SVC_VIP) + L.u32(0)
 
 
 def decode(

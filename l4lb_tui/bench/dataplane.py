@@ -537,13 +537,12 @@ def profile(name: str, fd: int) -> ProgProfile:
 class FlowTable:
     """The balancer's flow table: emptied before each forwarding run, so an
     established flow's first two packets take the ring (new, then stored) and
-    the rest hit, and new flows meet an empty table
-    (not one full of the last run's flows, which would send them down the
-    "stale" path instead).
+    the rest hit, and new flows meet an empty table (not the last run's marks
+    for the same addresses, which would store every flow instead).
 
-    Emptied by bench_clear.o run once on the balancer's own map (milliseconds);
-    if that object does not fit the map (a data plane with another layout),
-    by a batch update from here (a third of a second for 2^20 slots).
+    Emptied by bench_clear.o run once on the balancer's own tags (about a
+    millisecond); if that object does not fit the map (a data plane with
+    another layout), by a batch update from here.
     """
 
     def __init__(self, area: Path, map_id: int, notes: list[str]) -> None:
