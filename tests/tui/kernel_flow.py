@@ -92,6 +92,24 @@ def notices(pilot: Pilot[object]) -> list[str]:
     return [n.message for n in pilot.app._notifications]
 
 
+async def pick_and_attach(pilot: Pilot[object], ifname: str, min_links: int, links: str) -> None:
+    """From the interfaces screen: filter, open `ifname`'s bare dashboard,
+    attach in driver mode."""
+    step(f"interfaces: filter and pick {ifname}")
+    count = pilot.app.screen.query_one(LinkTable).row_count
+    check(count >= min_links, f"expected {links}, got {count}")
+    await pilot.press("slash", *ifname, "enter", "enter")
+    await settle(pilot)
+    check(isinstance(pilot.app.screen, DashboardScreen), "Enter did not open the dashboard")
+    check(dashboard(pilot).state is None, f"a balancer already runs on {ifname}")
+
+    step("attach in driver mode")
+    await pilot.press("m", "enter")
+    await settle(pilot)
+    state = dashboard(pilot).state
+    check(state is not None and state.mode == "driver", f"not attached: {notices(pilot)}")
+
+
 async def edit_flow(ifname: str, workdir: Path) -> None:
     app = ConsoleApp(
         RealBackend(),
@@ -100,19 +118,7 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
     )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        step("interfaces: filter and pick")
-        links = app.screen.query_one(LinkTable)
-        check(links.row_count >= 3, f"expected lo and the veth pair, got {links.row_count}")
-        await pilot.press("slash", *ifname, "enter", "enter")
-        await settle(pilot)
-        check(isinstance(app.screen, DashboardScreen), "Enter did not open the dashboard")
-        check(dashboard(pilot).state is None, "a balancer already runs here")
-
-        step("attach in driver mode")
-        await pilot.press("m", "enter")
-        await settle(pilot)
-        state = dashboard(pilot).state
-        check(state is not None and state.mode == "driver", f"not attached: {notices(pilot)}")
+        await pick_and_attach(pilot, ifname, 3, "lo and the veth pair")
 
         step("offload is refused with the kernel's words, nothing changes")
         await pilot.press("m", "j", "j", "enter")

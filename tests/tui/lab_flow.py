@@ -23,7 +23,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from kernel_flow import check, load_csv, notices, poll_after, step
+from kernel_flow import check, load_csv, notices, pick_and_attach, poll_after, step
 from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import SIZE, dashboard, settle
@@ -32,10 +32,9 @@ from l4lb_tui.app import ConsoleApp
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.console import ConsoleSettings, RealBackend
 from l4lb_tui.destinations import parse_text
-from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.stats import BackendRow
-from l4lb_tui.widgets.tables import BackendTable, LinkTable
+from l4lb_tui.widgets.tables import BackendTable
 
 LIVE_DEADLINE = 20.0  # seconds for every backend to show a live rate
 NEW_WEIGHT = 2
@@ -91,18 +90,7 @@ async def lab_flow(
     kept, edited, deleted = names[:-1], names[0], names[-1]
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        step("interfaces: filter and pick the lab's LB interface")
-        check(app.screen.query_one(LinkTable).row_count >= 2, "lo and the lab link expected")
-        await pilot.press("slash", *ifname, "enter", "enter")
-        await settle(pilot)
-        check(isinstance(app.screen, DashboardScreen), "Enter did not open the dashboard")
-        check(dashboard(pilot).state is None, "a balancer already runs on the bare lab")
-
-        step("attach in driver mode")
-        await pilot.press("m", "enter")
-        await settle(pilot)
-        state = dashboard(pilot).state
-        check(state is not None and state.mode == "driver", f"not attached: {notices(pilot)}")
+        await pick_and_attach(pilot, ifname, 2, "lo and the lab link")
 
         step(f"load {csv} into {tcp_key} and {udp_key}")
         await load_csv(pilot, csv, f"{tcp_key}, {udp_key}")
