@@ -3,6 +3,10 @@
 #ifndef L4LB_CONSTS_H
 #define L4LB_CONSTS_H
 
+/* Bumped with every change of a map's layout: pins made by another layout
+ * are refused (config.version), not misread. */
+#define L4LB_LAYOUT_VERSION 2
+
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
 
@@ -21,7 +25,8 @@
  * RING_CHUNKS chunks of CHUNK_SLOTS slots; chunking cuts the number of map
  * writes per reload by CHUNK_SLOTS. */
 #define CHUNK_SLOTS 64
-#define RING_CHUNKS 256 /* 16384 slots: room for the 16381-slot Maglev prime */
+#define RING_CHUNKS_LOG2 8
+#define RING_CHUNKS (1u << RING_CHUNKS_LOG2) /* 16384 slots: room for the 16381-slot Maglev prime */
 #define RING_MAX_SLOTS (CHUNK_SLOTS * RING_CHUNKS)
 #define RING_MAP_CHUNKS (MAX_SERVICES * 2 * RING_CHUNKS) /* service id n: rings 2(n-1), 2(n-1)+1 */
 
@@ -40,30 +45,49 @@
  * fingerprint with FLOW_TAG_PENDING for a flow seen once and not stored.  A
  * random slot of 16 MiB misses the caches and the TLB (~100 ns to read, as
  * much to write); the tags mostly stay in L2.  So a flow's first packet
- * reads and writes only its tag, its second packet writes the entry, and
- * later ones read it: single-packet flows (SYN floods, scans, most DNS) never
- * touch the big table.  A slot that stores a live flow is that flow's until
- * it expires: a new flow meeting it (one read of the entry) goes by the ring
- * alone, untracked.  Measured (BENCHMARKS.md): a 1 MiB tag array cost new flows
- * 20-70 ns more than this one. */
+ * reads and writes only its tag and its pick (the backend the ring chose for
+ * it, in flow_picks, 1 MiB), its second packet writes the entry with that
+ * pick, and later ones read it: single-packet flows (SYN floods, scans, most
+ * DNS) never touch the big table, and a flow's second packet goes where its
+ * first went even if the backend set changed in between.  A slot that stores
+ * a live flow is that flow's until it expires: a new flow meeting it (one
+ * read of the entry) goes by the ring alone, untracked; but a SYN that meets
+ * its own 5-tuple's entry opens a new connection and takes the slot over.
+ * Measured (BENCHMARKS.md): a 1 MiB tag array cost new flows 20-70 ns more
+ * than this one. */
 #define FLOW_SLOTS_LOG2 19
 #define FLOW_SLOTS (1u << FLOW_SLOTS_LOG2)
 #define FLOW_TAGS_PER_ENTRY 64 /* one cache line of tags per array entry */
 #define FLOW_TAG_ENTRIES (FLOW_SLOTS / FLOW_TAGS_PER_ENTRY)
 #define FLOW_TAG_PENDING 0x80
-/* Lifetimes (config.ttl_*, in jiffies: the verifier inlines bpf_jiffies64,
- * a clock that costs no helper call) default to IPVS's: 900 s TCP, 300 s UDP.
- * The last-seen stamp is refreshed at most every FLOW_REFRESH_JIFFIES, so a
- * busy flow costs one store a few times a second. */
+#define FLOW_PICKS_PER_ENTRY 32 /* one cache line of 16-bit backend indices */
+#define FLOW_PICK_ENTRIES (FLOW_SLOTS / FLOW_PICKS_PER_ENTRY)
+/* The last-seen stamp (jiffies: the verifier inlines bpf_jiffies64, a clock
+ * that costs no helper call) is refreshed at most every FLOW_REFRESH_JIFFIES,
+ * so a busy flow costs one store a few times a second.  How long an idle
+ * entry holds its slot depends on its state (config.ttl[state]). */
 #define FLOW_REFRESH_JIFFIES 64
+
+/* flow.state: what the balancer has seen of the connection (one direction:
+ * replies go straight from the backend).  Lifetimes default to IPVS's. */
+enum flow_state {
+	FLOW_TCP_EST = 0, /* 900 s */
+	FLOW_TCP_SYN,     /* stored by a (retransmitted) SYN: 60 s, IPVS's SYN_RECV */
+	FLOW_TCP_FIN,     /* the client sent FIN: 120 s, IPVS's FIN_WAIT */
+	FLOW_TCP_RST,     /* the client sent RST: 10 s, IPVS's CLOSE */
+	FLOW_UDP,         /* 300 s */
+	FLOW_STATES,
+};
+#define FLOW_STATE_SLOTS 8 /* config.ttl: a power of two, so a mask bounds the index */
 
 /* flow_stats indices */
 enum flow_stat {
 	FLOW_HIT = 0,        /* established flow: backend from the flow table */
-	FLOW_NEW,            /* first packet of a flow: ring; only its tag is written */
-	FLOW_STALE,          /* entry expired or named a backend no longer a member: ring, rewritten */
-	FLOW_STORED,         /* second packet: ring, entry written */
+	FLOW_NEW,            /* first packet of a flow: ring; its tag and pick are written */
+	FLOW_STALE,          /* entry named a backend no longer a member: ring, rewritten */
+	FLOW_STORED,         /* second packet: its pick (or the ring), entry written */
 	FLOW_UNTRACKED,      /* slot stores another live flow: ring only */
+	FLOW_REUSED,         /* a SYN met its 5-tuple's old entry: ring, slot taken over */
 	FLOW_STAT_MAX,
 };
 
@@ -73,8 +97,6 @@ enum flow_stat {
 #define SVC_VIP 0x40 /* a VIP's marker slot: key (VIP, 0, 0), id 0 */
 #define SVC_KEY_MASK 0x80ffffffffffffffULL /* svc_slot's first word without SVC_FILL_* */
 
-/* backend.flags */
-#define BE_DRAINING 1
 
 /* config.flags */
 #define CFG_CATCH_ALL 1 /* seed behaviour: every TCP/UDP packet is balanced */
@@ -83,7 +105,7 @@ enum flow_stat {
  * counted under exactly one of these; balanced packets are counted per
  * backend instead, which saves a second counter write on the hot path. */
 enum reason {
-	R_PASS_NOT_IPV4 = 0, /* ARP, IPv6, VLAN-tagged, other ethertypes */
+	R_PASS_NOT_IPV4 = 0, /* ARP, IPv6, other ethertypes */
 	R_PASS_NOT_VIP,      /* IPv4 to an address that is not a service VIP */
 	R_PASS_FRAGMENT,     /* IPv4 fragment to a VIP: no ports to hash */
 	R_PASS_IP_OPTIONS,   /* IHL > 5 to a VIP */
@@ -95,6 +117,7 @@ enum reason {
 	R_DROP_ADJUST_HEAD,  /* no headroom for the outer header */
 	R_ICMP_FRAG_NEEDED,  /* too big once encapsulated, DF set: ICMP sent back */
 	R_DROP_TOO_BIG,      /* too big once encapsulated, DF clear: cannot fragment */
+	R_PASS_VLAN,         /* an 802.1Q/802.1ad tag in the frame: not our network's */
 	R_MAX,
 };
 

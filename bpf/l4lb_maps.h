@@ -90,6 +90,13 @@ struct {
 } flow_tags SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_PICK_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct flow_picks);
+} flow_picks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FLOW_STAT_MAX);
 	__type(key, __u32);

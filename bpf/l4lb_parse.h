@@ -12,7 +12,9 @@
 #define IP_OFFSET 0x1fff
 #define ICMP_HDR_LEN 8
 #define TCP_FLAGS_OFF 13
+#define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 #define ICMP_DEST_UNREACH 3
 #define ICMP_FRAG_NEEDED 4

@@ -11,8 +11,8 @@ struct config {
 	__u8 ifmac[6];     /* Ethernet source of balanced frames */
 	__u16 flags;       /* CFG_* */
 	__u32 mtu;         /* interface MTU: larger encapsulated packets get ICMP */
-	__u32 ttl_tcp;     /* flow lifetimes in jiffies (the control plane knows HZ) */
-	__u32 ttl_udp;
+	__u32 version;     /* L4LB_LAYOUT_VERSION of the build that made the maps */
+	__u32 ttl[FLOW_STATE_SLOTS]; /* idle lifetime of a flow entry by its state, jiffies */
 };
 
 struct vip_filter {
@@ -35,11 +35,13 @@ struct svc_slot {
 /* svc_live[id]: the live ring and generation of a service.  A reload's flip
  * is the one write of this entry: ring_chunk and ring_size share an aligned
  * 8-byte word, which the data plane reads with one load and the kernel's
- * copy writes with one store, so the two always belong to the same ring. */
+ * copy writes with one store, so the two always belong to the same ring.
+ * Which of the service's two rings is live (its half, bit RING_CHUNKS_LOG2 of
+ * ring_chunk) also says which half of each backend entry is live. */
 struct svc_live {
 	__u32 ring_chunk;  /* first chunk of the live ring in the rings map */
 	__u32 ring_size;   /* live slots; 0 means no backend */
-	__u32 gen;         /* reload generation (0: no such service); see struct backend */
+	__u32 gen;         /* reloads so far (0: no such service) */
 	__u32 pad;
 };
 
@@ -48,38 +50,46 @@ struct ring_chunk {
 };
 
 /* A backend belongs to exactly one service, so its counters are per service
- * (as ipvsadm shows them).  It is a member while its svc_id and gen match the
- * service's: a reload that changes members writes them with the next
- * generation, then flips svc_live, so membership changes with that one map
- * write and a reload killed half-way leaves the old set intact.  A change of
- * one member's weight or drain keeps the generation and rewrites that entry
- * alone (before the flip if it gains traffic, after if it loses).  The
- * balancing path reads ip and mac; the flow table also checks svc_id and gen. */
+ * (as ipvsadm shows them).  Its membership, weight and drain are kept once for
+ * each of the service's two rings: a reload writes only the idle ring's half
+ * (of every entry it must change), then flips svc_live, so membership changes
+ * with that one map write; a reload stopped anywhere before the flip leaves
+ * the live half exactly as it was, and the next reload writes the idle half
+ * whole again.  The balancing path reads ip and mac; the flow table also
+ * checks svc_id and the live half's member bit (a drained backend stays a
+ * member and keeps its flows; a removed one loses them at once). */
 struct backend {
 	__be32 ip;
 	__u8 mac[6];
-	__u16 weight;      /* 0: draining, in no ring */
+	__u16 weight[2];   /* per half: the weight its ring was filled with */
 	__u16 svc_id;
-	__u16 gen;
-	__u16 flags;       /* BE_*: for the control plane */
+	__u8 member;       /* bit h: a member of svc_id while ring half h is live */
+	__u8 drained;      /* bit h: drained in half h (weight kept for undrain) */
 	__u16 pad;
 };
 
+/* One flow-table slot.  proto 0: never used. */
 struct flow {
 	__be32 saddr;
 	__be32 daddr;
 	__be16 sport;
 	__be16 dport;
-	__u8 proto;        /* 0: empty slot */
-	__u8 pad[3];
+	__u8 proto;
+	__u8 state;        /* enum flow_state */
+	__u16 pad;
 	__u32 backend;     /* index into backends */
 	__be32 backend_ip; /* catches a backend slot reused by another server */
 	__u32 seen;        /* jiffies (low 32 bits) of the last refresh */
-	__u32 svc_id;      /* whose generation validates the entry (svc_live) */
+	__u32 svc_id;      /* whose live half validates the entry (svc_live) */
 };
 
 struct flow_tags {
 	__u8 t[FLOW_TAGS_PER_ENTRY]; /* 0 or FLOW_TAG_PENDING: seen once; else stored */
+};
+
+/* The backend each pending way's flow was sent to by its first packet. */
+struct flow_picks {
+	__u16 b[FLOW_PICKS_PER_ENTRY];
 };
 
 struct counters {

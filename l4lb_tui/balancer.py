@@ -7,7 +7,6 @@ the console, a second console) sees the same balancer.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import dataclasses
 import gzip
@@ -17,14 +16,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import bpfsys, svcindex
+from l4lb_tui import backend_table, bpfsys, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, validate_ifname
 from l4lb_tui.paths import bpf_object
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, fill, is_prime
+from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, is_prime
 
 DRIVER_OBJ = "l4lb_xdp.o"
 OFFLOAD_OBJ = "l4lb_xdp_offload.o"
@@ -93,6 +93,21 @@ class LoadResult:
 
 
 _ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
+# Each interface's last members, by the service entries and the raw backends
+# array they were built from: an unchanged balancer costs one comparison.
+_MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
+_BACKENDS: dict[tuple[int, Destination], Backend] = {}
+
+
+def _backend(idx: int, d: Destination) -> Backend:
+    found = _BACKENDS.get((idx, d))
+    if found is None:
+        if len(_BACKENDS) > 4 * L.MAX_BACKENDS:
+            _BACKENDS.clear()
+        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained)
+    return found
+
+
 # What a reload or a service removal writes (batch lines name them by id).
 _WRITTEN_MAPS = (
     "backends",
@@ -103,123 +118,6 @@ _WRITTEN_MAPS = (
     "vip_filter",
     "config",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The services and backend entries as one read found them.
-
-    `raw` is the backends array as the kernel returned it (entry i at
-    i * `step`), to tell which entries a reload really changes.
-    """
-
-    services: dict[L.ServiceKey, L.ServiceValue]
-    slots: dict[L.ServiceKey, int]  # each service's svc_index slot
-    entries: dict[int, L.BackendEntry]
-    dests: dict[int, Destination]
-    # Slots by (svc_id, gen), in slot order: a service's members are those
-    # under its id and (16-bit) generation, as BackendEntry.is_member_of.
-    groups: dict[tuple[int, int], list[int]]
-    raw: bytes
-    step: int
-
-    def member_slots(self, svc: L.ServiceValue) -> list[int]:
-        return self.groups.get((svc.svc_id, svc.gen & 0xFFFF), [])
-
-
-# Decoded backend entries by slot and bytes, shared by every Balancer of the
-# process: the console makes one per poll, and a poll after a one-backend
-# edit then decodes that one entry, not 4096.
-_DECODED: dict[tuple[int, bytes], tuple[L.BackendEntry, Destination]] = {}
-_BACKENDS: dict[tuple[int, Destination], Backend] = {}
-# Each interface's last members, by the service entries and the raw backends
-# array they were built from: an unchanged balancer costs one comparison.
-_MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
-_EMPTY_IP = bytes(4)
-
-
-_Decoded = tuple[
-    dict[int, L.BackendEntry], dict[int, Destination], dict[tuple[int, int], list[int]]
-]
-# The last array decoded, whole: a poll and then an edit read the same bytes.
-_LAST: list[tuple[tuple[int, int, int], bytes, _Decoded]] = []
-
-
-def _decode_backends(dump: bpfsys.ArrayDump) -> _Decoded:
-    """The occupied slots of the backends array (a zero address is a free slot).
-
-    The dicts are shared between callers: read them, never change them."""
-    if len(_DECODED) > 4 * L.MAX_BACKENDS:
-        _DECODED.clear()
-        _BACKENDS.clear()
-    shape = (dump.cpus, dump.stride, dump.value_size)
-    done = None
-    for last_shape, raw, last in _LAST:
-        if last_shape == shape and raw == dump.raw:
-            return last
-        if last_shape == shape and len(raw) == len(dump.raw):
-            done = _decode_delta(dump, raw, last)
-    if done is None:
-        done = _decode_fresh(dump)
-    _LAST[:] = [(shape, dump.raw, done)]
-    return done
-
-
-def _decode_delta(dump: bpfsys.ArrayDump, old: bytes, last: _Decoded) -> _Decoded:
-    """The last decoding, updated where the bytes differ: after an edit (or
-    another process's), a poll finds a few entries changed, not 4096."""
-    raw, step = dump.raw, dump.cpus * dump.stride
-    block = 64 * step
-    slots = [
-        at // step
-        for start in range(0, len(raw), block)
-        if raw[start : start + block] != old[start : start + block]
-        for at in range(start, min(start + block, len(raw)), step)
-        if raw[at : at + step] != old[at : at + step]
-    ]
-    entries, dests = dict(last[0]), dict(last[1])
-    groups = {k: list(v) for k, v in last[2].items()}
-    for idx in slots:
-        gone = entries.pop(idx, None)
-        dests.pop(idx, None)
-        if gone is not None:
-            groups[(gone.svc_id, gone.gen)].remove(idx)
-        if raw.startswith(_EMPTY_IP, idx * step):
-            continue
-        e, dests[idx] = _decode_one(idx, raw[idx * step : idx * step + dump.value_size])
-        entries[idx] = e
-        bisect.insort(groups.setdefault((e.svc_id, e.gen), []), idx)
-    return entries, dests, {k: v for k, v in groups.items() if v}
-
-
-def _decode_one(idx: int, value: bytes) -> tuple[L.BackendEntry, Destination]:
-    found = _DECODED.get((idx, value))
-    if found is None:
-        e = L.BackendEntry.unpack(value)
-        found = _DECODED[(idx, value)] = (e, Destination(e.ip, e.mac, e.weight, e.draining))
-    return found
-
-
-def _decode_fresh(dump: bpfsys.ArrayDump) -> _Decoded:
-    raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
-    entries: dict[int, L.BackendEntry] = {}
-    dests: dict[int, Destination] = {}
-    groups: dict[tuple[int, int], list[int]] = {}
-    for idx in range(dump.count):
-        off = idx * step
-        if raw.startswith(_EMPTY_IP, off):
-            continue
-        e, dests[idx] = _decode_one(idx, raw[off : off + size])
-        entries[idx] = e
-        groups.setdefault((e.svc_id, e.gen), []).append(idx)
-    return entries, dests, groups
-
-
-def _backend(idx: int, d: Destination) -> Backend:
-    found = _BACKENDS.get((idx, d))
-    if found is None:
-        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained)
-    return found
 
 
 class Balancer:
@@ -306,6 +204,13 @@ class Balancer:
                     f"(map {name} holds {found}-byte values, this version "
                     f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
                 )
+        version = self.config().version
+        if version != L.LAYOUT_VERSION:
+            raise BalancerError(
+                f"the balancer on {self.ifname} was loaded by another version of l4lb "
+                f"(map layout {version}, this version uses {L.LAYOUT_VERSION}): "
+                f"run 'l4lb detach -i {self.ifname}' and attach again"
+            )
         self._layout_ok = True
 
     def prog_id(self) -> int:
@@ -441,8 +346,7 @@ class Balancer:
             ifmac=link.mac,
             flags=old.flags if flags is None else flags,
             mtu=link.mtu,
-            ttl_tcp=L.FLOW_TTL_TCP * hz,
-            ttl_udp=L.FLOW_TTL_UDP * hz,
+            ttl=tuple(L.FLOW_TTL.get(L.FlowState(i), 0) * hz for i in range(len(L.FlowState))),
         )
         self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
 
@@ -510,29 +414,31 @@ class Balancer:
                 "(was the balancer detached meanwhile?)"
             ) from None
 
-    def _snapshot(self) -> _Snapshot:
+    def _snapshot(self) -> Snapshot:
         found, markers = self._services()
         services = {k: v for k, (_, v) in found.items()}
         slots = {k: slot for k, (slot, _) in found.items()}
         slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
-        dump = self._read_array("backends")
-        entries, dests, groups = _decode_backends(dump)
-        return _Snapshot(services, slots, entries, dests, groups, dump.raw, dump.cpus * dump.stride)
+        table = backend_table.decode(self._read_array("backends"))
+        return Snapshot(services, slots, table)
 
-    def _members_of(self, snap: _Snapshot) -> tuple[Service, ...]:
+    def _members_of(self, snap: Snapshot) -> tuple[Service, ...]:
         services = tuple(sorted(snap.services.items()))
         cached = _MEMBERS.get(self.pin_dir)
-        if cached is not None and cached[0] == services and cached[1] == snap.raw:
+        if cached is not None and cached[0] == services and cached[1] == snap.table.raw:
             return cached[2]
+        table = snap.table
         built = tuple(
             Service(
                 key,
                 val,
-                tuple(_backend(idx, snap.dests[idx]) for idx in snap.member_slots(val)),
+                tuple(
+                    _backend(idx, table.dest(idx, val.live_half)) for idx in table.member_slots(val)
+                ),
             )
             for key, val in services
         )
-        _MEMBERS[self.pin_dir] = (services, snap.raw, built)
+        _MEMBERS[self.pin_dir] = (services, table.raw, built)
         return built
 
     def state(self) -> State:
@@ -581,8 +487,10 @@ class Balancer:
         size unless new ones are given; a new one gets Maglev.
         """
         self.require_loaded()
-        if not services:
-            services = [L.CATCH_ALL]
+        # A service named twice is one service, reloaded once: a second
+        # reload in the same batch would flip it to a half the first one's
+        # flows do not know yet.
+        services = list(dict.fromkeys(services)) or [L.CATCH_ALL]
         with self._writing():
             return self._load_services(services, dests, mode, ring_size)
 
@@ -592,12 +500,12 @@ class Balancer:
         dests: Sequence[Destination],
         mode: FillMode | None,
         ring_size: int | None,
-        snap: _Snapshot | None = None,
+        snap: Snapshot | None = None,
     ) -> LoadResult:
         snap = snap or self._snapshot()
         live = snap.services
         ids = self._map_ids()
-        plan = _Planner(snap, self._stats_dump, ids)
+        plan = Planner(snap, self._stats_dump, ids)
         cmds: list[str] = []
         flips: list[str] = []
         used_mode = FillMode.MAGLEV
@@ -607,15 +515,22 @@ class Balancer:
             used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
             used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
             _check_ring(used_mode, used_size)
-            cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
+            try:
+                cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
+            except PlanError as exc:
+                raise BalancerError(str(exc)) from None
             cmds += cmds_svc
             flips += flip
         catch_all = any(k.is_catch_all for k in plan.final_keys())
         new_vips = {k.vip for k in services if not k.is_catch_all}
-        vip_cmds = plan.vip_markers(new_vips)
         all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
-        vip_cmds += self._vip_filter_cmds(all_vips, ids)
-        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids)])
+        vip_cmds = self._vip_filter_cmds(all_vips, ids)
+        try:
+            vip_cmds += plan.vip_markers(new_vips)
+        except PlanError as exc:
+            raise BalancerError(str(exc)) from None
+        cleanup = plan.stale_markers()
+        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids), *cleanup])
         return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
 
     def _map_ids(self) -> dict[str, int]:
@@ -648,11 +563,11 @@ class Balancer:
         self.require_loaded()
         return self._members_in(self._snapshot(), key)
 
-    def _members_in(self, snap: _Snapshot, key: L.ServiceKey) -> list[Destination]:
-        svc = snap.services.get(key)
-        if svc is None:
+    def _members_in(self, snap: Snapshot, key: L.ServiceKey) -> list[Destination]:
+        found = snap.members(key)
+        if found is None:
             raise BalancerError(f"no service {key} on {self.ifname}")
-        return [snap.dests[idx] for idx in snap.member_slots(svc)]
+        return found
 
     def _stats_dump(self) -> bpfsys.ArrayDump:
         return self._read_array("backend_stats")
@@ -719,11 +634,6 @@ class Balancer:
             self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
 
 
-def _next_gen(gen: int) -> int:
-    """Generations run 1-65535 (backends keep 16 bits; 0 means no service)."""
-    return gen % 0xFFFF + 1
-
-
 def kernel_hz() -> int:
     """The kernel's HZ, for flow lifetimes in jiffies (the data plane's clock)."""
     for path in ("/proc/config.gz", f"/boot/config-{os.uname().release}"):
@@ -759,183 +669,3 @@ def _find(cur: list[Destination], ip: str, key: L.ServiceKey) -> Destination:
 def _replace(cur: list[Destination], old: Destination, **changes: object) -> list[Destination]:
     new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]
     return [new if d is old else d for d in cur]
-
-
-class _Planner:
-    """Works out backend slots and ring writes for a reload (no I/O)."""
-
-    def __init__(
-        self,
-        snap: _Snapshot,
-        read_stats: Callable[[], bpfsys.ArrayDump],
-        ids: dict[str, int],
-    ) -> None:
-        self.snap = snap
-        self.ids = ids
-        self.live = dict(snap.services)
-        self.slots = dict(snap.slots)
-        self.entries = snap.entries
-        self._read_stats = read_stats
-        self._stats: bpfsys.ArrayDump | None = None
-        # Slots of any service's live members are never handed out, nor are
-        # slots this reload releases: packets may still be on their way.
-        self.taken = {idx for v in self.live.values() for idx in snap.member_slots(v)}
-        self.used_ids = {v.svc_id for v in self.live.values()}
-
-    def final_keys(self) -> list[L.ServiceKey]:
-        return list(self.live)
-
-    def _place(self, key: L.ServiceKey) -> int:
-        if key not in self.slots:
-            try:
-                self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
-            except svcindex.ServiceIndexFull as exc:
-                raise BalancerError(str(exc)) from None
-        return self.slots[key]
-
-    def vip_markers(self, vips: set[str]) -> list[str]:
-        """The writes of the marker slots these VIPs do not have yet."""
-        new = sorted(vip for vip in vips if svcindex.marker(vip) not in self.slots)
-        return [
-            Bpftool.update_cmd(
-                self.ids["svc_index"],
-                L.u32(self._place(svcindex.marker(vip))),
-                svcindex.pack_marker(vip),
-            )
-            for vip in new
-        ]
-
-    def _new_svc_id(self) -> int:
-        # Prefer an id no removed service left backends under: flow entries
-        # of a removed service then never meet a new service's backends.
-        recent = {e.svc_id for e in self.entries.values()}
-        free = [i for i in range(1, L.MAX_SERVICES + 1) if i not in self.used_ids]
-        if not free:
-            raise BalancerError(f"all {L.MAX_SERVICES} services are in use")
-        choice = next((i for i in free if i not in recent), free[0])
-        self.used_ids.add(choice)
-        return choice
-
-    def _free_slots(self, count: int) -> list[int]:
-        free = [i for i in range(L.MAX_BACKENDS) if i not in self.taken][:count]
-        if len(free) < count:
-            raise BalancerError(
-                f"not enough free backend slots: need {count:,}, "
-                f"{L.MAX_BACKENDS - len(self.taken):,} of {L.MAX_BACKENDS:,} are free"
-            )
-        self.taken.update(free)
-        return free
-
-    def _counted(self, idx: int) -> bool:
-        """Whether a slot's counters hold anything (a backend removed earlier).
-
-        A fresh backend must start from zero, but zeroing every new slot was
-        half the lines of a first load; one bpf(2) read finds the few that
-        need it."""
-        if self._stats is None:
-            self._stats = self._read_stats()
-        step = self._stats.cpus * self._stats.stride
-        off = idx * step
-        return idx >= self._stats.count or self._stats.raw.count(0, off, off + step) != step
-
-    def service(
-        self,
-        key: L.ServiceKey,
-        dests: Sequence[Destination],
-        mode: FillMode,
-        ring_size: int,
-    ) -> tuple[list[str], list[str]]:
-        """The writes before the service's flip, and the flip itself (with
-        whatever must follow it)."""
-        old = self.live.get(key)
-        if old is None:
-            svc_id = self._new_svc_id()
-            stale = [e.gen for e in self.entries.values() if e.svc_id == svc_id]
-            gen = _next_gen(max(stale, default=0))
-            half = 0
-        else:
-            svc_id, gen, half = old.svc_id, _next_gen(old.gen), 1 - old.live_half
-        current: dict[tuple[str, str], int] = {}
-        if old is not None:
-            for idx in self.snap.member_slots(old):
-                e = self.entries[idx]
-                current[(e.ip, e.mac)] = idx
-        keys = [(d.ip, d.mac) for d in dests]
-        fresh = [d for d, k in zip(dests, keys, strict=True) if k not in current]
-        fresh_slots = iter(self._free_slots(len(fresh)))
-        indices = [current[k] if k in current else next(fresh_slots) for k in keys]
-        backends_pin = self.ids["backends"]
-        cmds: list[str] = []
-        after_flip: list[str] = []
-        changed: list[tuple[int, Destination]] | None = None
-        if old is not None and not fresh and len(current) == len(dests):
-            # The same members: a weight or drain change, or the same list
-            # again.  Membership (and with it every flow-table entry, see
-            # flow_hit) rides on the generation: keep it, and rewrite only
-            # the entries that differ.  The data plane reads just ip and mac
-            # of an entry, which stay, so in-place writes are invisible to it.
-            was = self.snap.dests
-            # An edit hands back the very objects it read for the members it
-            # left alone: `is` settles most of them.
-            changed = [
-                (idx, d)
-                for d, idx in zip(dests, indices, strict=True)
-                if d is not was[idx]
-                and (self.entries[idx].weight, self.entries[idx].flags) != (d.weight, _flags(d))
-            ]
-        if changed is not None and len(changed) <= 1 and old is not None:
-            gen = old.gen
-            for idx, d in changed:
-                now = L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, _flags(d))
-                line = Bpftool.update_cmd(backends_pin, L.u32(idx), now.pack())
-                # The entry and the flip are two writes: order them so that a
-                # reload killed between them never shows a backend taking
-                # less new traffic than the live ring gives it (an operator
-                # may stop a server that shows drained).  The next reload
-                # writes both again from what the entries say.
-                (after_flip if _share(now) < _share(self.entries[idx]) else cmds).append(line)
-        else:
-            # New or removed members, or several entries changing: all of
-            # them go in with the next generation, to change together at the
-            # flip.
-            cmds += [
-                Bpftool.update_cmd(
-                    backends_pin,
-                    L.u32(idx),
-                    L.BackendEntry(d.ip, d.mac, d.weight, svc_id, gen, _flags(d)).pack(),
-                )
-                for d, idx in zip(dests, indices, strict=True)
-            ]
-        stats_pin = self.ids["backend_stats"]
-        fresh_set = {(d.ip, d.mac) for d in fresh}
-        for d, idx in zip(dests, indices, strict=True):
-            if (d.ip, d.mac) in fresh_set and self._counted(idx):
-                cmds.append(Bpftool.update_cmd(stats_pin, L.u32(idx), bytes(16)))
-        names = [d.ip for d in dests]
-        weights = [0 if d.drained else d.weight for d in dests]  # effective_weight, inlined
-        ring = fill(mode, indices, names, weights, ring_size)
-        base = L.ring_base(svc_id, half)
-        rings_pin = self.ids["rings"]
-        for c in range(0, len(ring), L.CHUNK_SLOTS):
-            chunk = L.pack_chunk(ring[c : c + L.CHUNK_SLOTS])
-            cmds.append(Bpftool.update_cmd(rings_pin, L.u32(base + c // L.CHUNK_SLOTS), chunk))
-        flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
-        value = L.ServiceValue(svc_id, base, len(ring), gen, flags)
-        self.live[key] = value
-        # The flip: one write of svc_live (ring and generation; see struct
-        # svc_live), then a new service's index slot, so its key is found only
-        # once its ring is live.
-        flips = [Bpftool.update_cmd(self.ids["svc_live"], L.u32(svc_id), value.pack_live())]
-        if old is None or old.flags != flags:
-            slot = L.u32(self._place(key))
-            flips.append(Bpftool.update_cmd(self.ids["svc_index"], slot, value.pack_slot(key)))
-        return cmds, [*flips, *after_flip]
-
-
-def _flags(d: Destination) -> int:
-    return L.BE_DRAINING if d.drained else 0
-
-
-def _share(e: L.BackendEntry) -> int:
-    """The weight a backend has in its ring (0 while draining)."""
-    return 0 if e.draining else e.weight

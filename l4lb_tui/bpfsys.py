@@ -132,6 +132,7 @@ def test_run(
     return RunResult(retval, data, duration)
 
 
+BPF_MAP_LOOKUP_ELEM = 1
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_MAP_LOOKUP_BATCH = 24
 _BATCH_CHUNK = 1024
@@ -198,6 +199,17 @@ def map_info(fd: int) -> MapInfo:
     mtype, map_id, key_size, value_size, max_entries, flags = struct.unpack_from("6I", info.raw)
     name = info.raw[24:40].split(b"\0", 1)[0].decode(errors="replace")
     return MapInfo(mtype, key_size, value_size, max_entries, map_id, name, flags)
+
+
+def lookup(fd: int, key: bytes, value_size: int) -> bytes:
+    """One element of a map (a whole 16 MiB flow table is not read to see
+    one entry)."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value_size)
+    attr = new_attr()
+    struct.pack_into("IIQQQ", attr, 0, fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
+    call(BPF_MAP_LOOKUP_ELEM, attr, "lookup")
+    return v.raw
 
 
 def lookup_batches(

@@ -570,6 +570,7 @@ class FakeBackend:
             L.FlowStat.STALE: tick * 5,
             L.FlowStat.STORED: tick * 21,
             L.FlowStat.UNTRACKED: tick * 3,
+            L.FlowStat.REUSED: tick * 2,
         }
         return Counters(float(tick), backends, reasons, flows)
 

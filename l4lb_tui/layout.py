@@ -13,6 +13,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
+LAYOUT_VERSION = 2  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -22,14 +23,12 @@ SVC_SLOTS = SVC_BUCKET * SVC_BUCKETS
 SVC_USED = 0x80
 SVC_VIP = 0x40
 CHUNK_SLOTS = 64
-RING_CHUNKS = 256
+RING_CHUNKS_LOG2 = 8
+RING_CHUNKS = 1 << RING_CHUNKS_LOG2
 RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
 SVC_FILL_MAGLEV = 1
-BE_DRAINING = 1
 FLOW_SLOTS = 1 << 19
-FLOW_TTL_TCP = 900  # seconds, IPVS's defaults
-FLOW_TTL_UDP = 300
 VIP_FILTER_ENTRIES = 16
 VIP_FILTER_WORDS = 64
 PROTO_TCP = 6
@@ -52,6 +51,7 @@ class Reason(enum.IntEnum):
     DROP_ADJUST_HEAD = 9
     ICMP_FRAG_NEEDED = 10
     DROP_TOO_BIG = 11
+    PASS_VLAN = 12
 
     @property
     def label(self) -> str:
@@ -74,13 +74,36 @@ class FlowStat(enum.IntEnum):
     STALE = 2  # entry expired or its backend left: the ring, rewritten
     STORED = 3  # a flow's second packet: the ring, entry written
     UNTRACKED = 4  # the slot stores another live flow: the ring alone
+    REUSED = 5  # a SYN met its 5-tuple's old entry: the ring, slot taken over
 
 
-_CONFIG = struct.Struct("<4s6sHIII")
+class FlowState(enum.IntEnum):
+    """`enum flow_state`: what an entry has seen, which sets its lifetime."""
+
+    TCP_EST = 0
+    TCP_SYN = 1
+    TCP_FIN = 2
+    TCP_RST = 3
+    UDP = 4
+
+
+FLOW_STATE_SLOTS = 8
+# Idle lifetimes in seconds by state: IPVS's defaults (established, SYN_RECV,
+# FIN_WAIT, CLOSE; UDP).
+FLOW_TTL = {
+    FlowState.TCP_EST: 900,
+    FlowState.TCP_SYN: 60,
+    FlowState.TCP_FIN: 120,
+    FlowState.TCP_RST: 10,
+    FlowState.UDP: 300,
+}
+
+
+_CONFIG = struct.Struct(f"<4s6sHII{FLOW_STATE_SLOTS}I")
 _SVC_KEY = struct.Struct("<4s2sBB")  # svc_slot's first word: the key and its flags
 _SVC_SLOT = struct.Struct("<4s2sBBI")
 _SVC_LIVE = struct.Struct("<IIII")
-_BACKEND = struct.Struct("<4s6sHHHHH")
+_BACKEND = struct.Struct("<4s6sHHHBBH")
 _COUNTERS = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 
@@ -138,23 +161,19 @@ class Config:
     ifmac: str
     flags: int = 0
     mtu: int = 0
-    ttl_tcp: int = 0  # jiffies
-    ttl_udp: int = 0
+    version: int = LAYOUT_VERSION
+    ttl: tuple[int, ...] = ()  # jiffies, by FlowState; () reads as zeros
 
     def pack(self) -> bytes:
+        ttl = (*self.ttl, *[0] * FLOW_STATE_SLOTS)[:FLOW_STATE_SLOTS]
         return _CONFIG.pack(
-            ip_bytes(self.saddr),
-            mac_bytes(self.ifmac),
-            self.flags,
-            self.mtu,
-            self.ttl_tcp,
-            self.ttl_udp,
+            ip_bytes(self.saddr), mac_bytes(self.ifmac), self.flags, self.mtu, self.version, *ttl
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> Config:
-        saddr, mac, flags, mtu, ttl_tcp, ttl_udp = _CONFIG.unpack(raw[: _CONFIG.size])
-        return cls(ip_text(saddr), mac_text(mac), flags, mtu, ttl_tcp, ttl_udp)
+        saddr, mac, flags, mtu, version, *ttl = _CONFIG.unpack(raw[: _CONFIG.size])
+        return cls(ip_text(saddr), mac_text(mac), flags, mtu, version, tuple(ttl))
 
     @property
     def catch_all(self) -> bool:
@@ -220,7 +239,18 @@ class ServiceValue:
 
     @property
     def live_half(self) -> int:
-        return (self.ring_chunk // RING_CHUNKS) % 2
+        """Which ring, and which half of each backend entry, is live."""
+        return (self.ring_chunk >> RING_CHUNKS_LOG2) & 1
+
+
+GEN_MAX = 0xFFFFFFFF  # svc_live.gen is 32 bits
+
+
+def next_generation(gen: int) -> int:
+    """The generation after `gen`: reloads count 1..GEN_MAX, then wrap to 1,
+    since 0 means no service.  Only the data plane's "is there a service"
+    test reads it; membership rides on the live half, not on generations."""
+    return gen % GEN_MAX + 1
 
 
 def ring_base(svc_id: int, half: int) -> int:
@@ -240,35 +270,53 @@ def svc_bucket(key: ServiceKey) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BackendEntry:
+    """A `backends` slot: the server, its service, and one view (membership,
+    weight, drain) for each of the service's two ring halves."""
+
     ip: str
     mac: str
-    weight: int
     svc_id: int
-    gen: int
-    flags: int = 0
+    member: int = 0  # bit h: a member while half h is live
+    weights: tuple[int, int] = (0, 0)
+    drained: int = 0  # bit h: drained in half h
 
     def pack(self) -> bytes:
         return _BACKEND.pack(
             ip_bytes(self.ip),
             mac_bytes(self.mac),
-            self.weight,
+            *self.weights,
             self.svc_id,
-            self.gen,
-            self.flags,
+            self.member,
+            self.drained,
             0,
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> BackendEntry:
-        ip, mac, weight, svc_id, gen, flags, _ = _BACKEND.unpack(raw[: _BACKEND.size])
-        return cls(ip_text(ip), mac_text(mac), weight, svc_id, gen, flags)
+        ip, mac, w0, w1, svc_id, member, drained, _ = _BACKEND.unpack(raw[: _BACKEND.size])
+        return cls(ip_text(ip), mac_text(mac), svc_id, member & 3, (w0, w1), drained & 3)
 
-    @property
-    def draining(self) -> bool:
-        return bool(self.flags & BE_DRAINING) or self.weight == 0
+    def is_member(self, svc_id: int, half: int) -> bool:
+        return self.svc_id == svc_id and bool(self.member >> half & 1) and self.ip != "0.0.0.0"
 
-    def is_member_of(self, svc: ServiceValue) -> bool:
-        return self.ip != "0.0.0.0" and self.svc_id == svc.svc_id and self.gen == svc.gen & 0xFFFF
+    def view(self, half: int) -> tuple[int, bool]:
+        """Weight and drain in one half."""
+        return self.weights[half], bool(self.drained >> half & 1)
+
+    def with_view(
+        self, half: int, member: bool, weight: int = 0, drained: bool = False
+    ) -> BackendEntry:
+        """This entry with one half rewritten and the other as it was."""
+        bit = 1 << half
+        weights = (weight, self.weights[1]) if half == 0 else (self.weights[0], weight)
+        return BackendEntry(
+            self.ip,
+            self.mac,
+            self.svc_id,
+            (self.member & ~bit) | (bit if member else 0),
+            weights,
+            (self.drained & ~bit) | (bit if drained else 0),
+        )
 
 
 def vip_filter_bit(vip: str) -> int:

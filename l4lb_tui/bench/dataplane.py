@@ -616,7 +616,7 @@ class _Bench:
 
     def stats_snapshot(self) -> dict[str, int]:
         """Per-index totals of the balancer's other per-CPU u64 counters
-        (e.g. flow_stats: hit, new, stale, stored, untracked)."""
+        (e.g. flow_stats: hit, new, stale, stored, untracked, reused)."""
         out: dict[str, int] = {}
         for name, fd, info in self.extra_stats:
             for key, raw in bpfcall.lookup_all(fd, info):

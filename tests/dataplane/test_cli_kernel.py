@@ -143,7 +143,7 @@ def test_backend_commands_and_stats_show_weights(wired: tuple[str, str, str]) ->
     assert rows[ip]["weight"] == 7 and rows[ip]["draining"]
     assert rows["10.3.0.1"]["weight"] == 2
     assert "10.0.214.65" not in rows and len(rows) == 32
-    assert set(doc["flows"]) == {"hit", "new", "stale", "stored", "untracked"}
+    assert set(doc["flows"]) == {"hit", "new", "stale", "stored", "untracked", "reused"}
     text = l4lb(ns, "stats", "-i", dev, "--once").stdout
     assert "draining" in text and "[Flows]" in text
     bad = l4lb(ns, "backend", "remove", "-i", dev, "--vip", svc, "--ip", "10.9.9.9")

@@ -12,7 +12,7 @@ import os
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
@@ -134,7 +134,12 @@ PASS_CASES = [
     (
         "vlan",
         bytes(eth() / Dot1Q(vlan=7) / IP(dst="10.0.0.4") / UDP(dport=9000)),
-        Reason.PASS_NOT_IPV4,
+        Reason.PASS_VLAN,
+    ),
+    (
+        "qinq",
+        bytes(eth() / Dot1AD(vlan=7) / Dot1Q(vlan=8) / IP(dst="10.0.0.4") / UDP(dport=9000)),
+        Reason.PASS_VLAN,
     ),
     (
         "icmp to VIP",

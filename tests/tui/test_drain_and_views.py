@@ -144,7 +144,7 @@ async def test_header_shows_flow_table_and_icmp_counters(fake: FakeBackend) -> N
         await polls(pilot, 1)
         view = dashboard(pilot).view
         assert view is not None
-        assert set(view.flows) == {"hit", "new", "stale", "stored", "untracked"}
+        assert set(view.flows) == {"hit", "new", "stale", "stored", "untracked", "reused"}
         assert all(view.flows.values()) and view.other["icmp_frag_needed"] == 4
         text = header(app)
         for name, value in view.flows.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections import Counter
 
@@ -45,7 +46,11 @@ def test_service_specs() -> None:
 
 
 def test_layouts_match_the_c_structs() -> None:
-    assert len(L.Config("10.0.0.1", "02:00:00:00:00:01").pack()) == 24
+    config = L.Config("10.0.0.1", "02:00:00:00:00:01", ttl=(9, 8, 7, 6, 5))
+    assert len(config.pack()) == 52
+    assert L.Config.unpack(config.pack()) == dataclasses.replace(
+        config, ttl=(9, 8, 7, 6, 5, 0, 0, 0)
+    )
     key = L.ServiceKey("10.0.0.4", 8080, 6)
     assert key.pack() == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0])
     assert L.ServiceKey.unpack(key.pack()) == key
@@ -53,10 +58,12 @@ def test_layouts_match_the_c_structs() -> None:
     slot, live = val.pack_slot(key), val.pack_live()
     assert slot == bytes([10, 0, 0, 4, 0x1F, 0x90, 6, 0x81, 3, 0, 0, 0]) and len(live) == 16
     assert L.ServiceValue.unpack(slot, live) == (key, val)
-    be = L.BackendEntry("10.0.0.11", "02:00:00:00:00:0b", 5, 3, 7)
+    be = L.BackendEntry("10.0.0.11", "02:00:00:00:00:0b", 3, 2, (0, 5))
     assert L.BackendEntry.unpack(be.pack()) == be and len(be.pack()) == 20
-    assert be.is_member_of(val)
-    assert not be.is_member_of(L.ServiceValue(3, 0, 1, 8))
+    assert be.pack()[10:20] == bytes([0, 0, 5, 0, 3, 0, 2, 0, 0, 0])
+    assert be.is_member(3, 1) and L.ServiceValue(3, L.ring_base(3, 1), 1, 1).live_half == 1
+    assert not be.is_member(3, 0) and not be.is_member(4, 1)
+    assert be.view(1) == (5, False) and be.with_view(0, True, 2, True).drained == 1
     assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
     assert L.ring_base(1, 1) == 1 * L.RING_CHUNKS and L.ring_base(2, 0) == 2 * L.RING_CHUNKS
     assert L.ring_base(L.MAX_SERVICES, 1) + L.RING_CHUNKS == L.MAX_SERVICES * 2 * L.RING_CHUNKS

@@ -1,21 +1,16 @@
-"""The reload planner on its own: which entries a reload writes, with which
-generation, and in which order around the service's flip (no kernel)."""
+"""The reload planner on its own: which entries a reload writes, in which
+half, and in which order around the service's flip (no kernel)."""
 
 from __future__ import annotations
 
 import dataclasses
 import random
 
-from l4lb_tui import bpfsys, svcindex
+from l4lb_tui import backend_table, bpfsys, svcindex
 from l4lb_tui import layout as L
-from l4lb_tui.balancer import (
-    _WRITTEN_MAPS,
-    _decode_backends,
-    _decode_fresh,
-    _Planner,
-    _Snapshot,
-)
+from l4lb_tui.balancer import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
+from l4lb_tui.reload_plan import Planner, Snapshot
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
 
 KEY = L.ServiceKey("10.0.0.4", 80, L.PROTO_TCP)
@@ -36,19 +31,23 @@ def array(entries: dict[int, bytes], count: int = L.MAX_BACKENDS, step: int = EN
     return bytes(raw)
 
 
-def snapshot(members: list[Destination], svc: L.ServiceValue = SVC) -> _Snapshot:
+def entry(d: Destination, svc_id: int, member: int = 3) -> L.BackendEntry:
+    """A member in both halves alike, as a finished reload leaves it."""
+    return L.BackendEntry(d.ip, d.mac, svc_id, member, (d.weight, d.weight), 3 if d.drained else 0)
+
+
+def snapshot(
+    members: list[Destination],
+    svc: L.ServiceValue = SVC,
+    extra: dict[int, L.BackendEntry] | None = None,
+) -> Snapshot:
     """Members in slots 10, 11, ...; slot 2 holds a backend removed long ago."""
-    packed = {
-        10 + i: L.BackendEntry(
-            d.ip, d.mac, d.weight, svc.svc_id, svc.gen, L.BE_DRAINING if d.drained else 0
-        ).pack()
-        for i, d in enumerate(members)
-    }
-    packed[2] = L.BackendEntry("10.9.9.9", "02:00:00:00:09:09", 1, svc.svc_id, 1).pack()
+    packed = {10 + i: entry(d, svc.svc_id).pack() for i, d in enumerate(members)}
+    packed[2] = entry(Destination("10.9.9.9", "02:00:00:00:09:09"), svc.svc_id, 0).pack()
+    packed.update((i, e.pack()) for i, e in (extra or {}).items())
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    entries, by_slot, groups = _decode_backends(dump)
     slot = svcindex.free_slot(KEY, set())
-    return _Snapshot({KEY: svc}, {KEY: slot}, entries, by_slot, groups, dump.raw, ENTRY_SIZE)
+    return Snapshot({KEY: svc}, {KEY: slot}, backend_table.decode(dump))
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
@@ -58,9 +57,9 @@ def stats(counted: set[int]) -> bpfsys.ArrayDump:
 
 
 def plan(
-    snap: _Snapshot, new: list[Destination], counted: frozenset[int] = frozenset()
+    snap: Snapshot, new: list[Destination], counted: frozenset[int] = frozenset()
 ) -> tuple[list[str], list[str]]:
-    planner = _Planner(snap, lambda: stats(set(counted)), IDS)
+    planner = Planner(snap, lambda: stats(set(counted)), IDS)
     return planner.service(KEY, new, FillMode.MAGLEV, DEFAULT_RING_SIZE)
 
 
@@ -69,80 +68,109 @@ def lines_to(name: str, lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith(ref)]
 
 
+def value_of(line: str) -> bytes:
+    return bytes.fromhex(line.split(" value hex ")[1].replace(" ", ""))
+
+
+def key_of(line: str) -> int:
+    return int.from_bytes(bytes.fromhex(line.split(" key hex ")[1][:11].replace(" ", "")), "little")
+
+
 def flipped(flips: list[str]) -> L.ServiceValue:
     """The service as the flip (the first write after the rest) leaves it."""
     assert lines_to("svc_live", flips) == flips[:1]
-    value = bytes.fromhex(flips[0].split(" value hex ")[1].replace(" ", ""))
-    return L.ServiceValue.unpack(SVC.pack_slot(KEY), value)[1]
+    return L.ServiceValue.unpack(SVC.pack_slot(KEY), value_of(flips[0]))[1]
 
 
-def test_weight_change_keeps_the_generation_and_writes_one_entry() -> None:
+def written(lines: list[str]) -> dict[int, L.BackendEntry]:
+    return {key_of(x): L.BackendEntry.unpack(value_of(x)) for x in lines_to("backends", lines)}
+
+
+def test_weight_change_writes_one_entry_in_the_idle_half() -> None:
     cur = dests(100)
     new = [dataclasses.replace(d, weight=3) if i == 50 else d for i, d in enumerate(cur)]
     cmds, flips = plan(snapshot(cur), new)
-    written = lines_to("backends", cmds + flips)
-    assert len(written) == 1 and "key hex 3c 00 00 00 " in written[0]  # slot 60
+    before, after = written(cmds), written(flips)
+    assert list(before) == [60] and list(after) == [60]
+    # Before the flip only the idle half (1) says weight 3; after it both do.
+    assert before[60].weights == (1, 3) and before[60].member == 3
+    assert after[60].weights == (3, 3)
     assert len(lines_to("rings", cmds)) == 256 and not lines_to("backend_stats", cmds)
     value = flipped(flips)
-    assert value.gen == SVC.gen and value.live_half == 1 - SVC.live_half
-    assert len(flips) == 1  # an existing service: its index slot stays
+    assert value.gen == SVC.gen + 1 and value.live_half == 1 - SVC.live_half
 
 
-def test_a_drain_lands_after_the_flip_an_undrain_before() -> None:
+def test_a_drain_is_written_in_the_idle_half_then_in_step() -> None:
     cur = dests(10)
     drained = [dataclasses.replace(d, drained=True) if i == 4 else d for i, d in enumerate(cur)]
     cmds, flips = plan(snapshot(cur), drained)
-    assert not lines_to("backends", cmds)
-    assert lines_to("backends", flips) == flips[1:] and len(flips) == 2
-    cmds, flips = plan(snapshot(drained), cur)
-    assert len(lines_to("backends", cmds)) == 1 and len(flips) == 1
+    assert written(cmds)[14].drained == 2 and written(flips)[14].drained == 3
+    assert written(cmds)[14].member == 3  # a drained backend stays a member
 
 
 def test_same_list_again_writes_only_ring_and_flip() -> None:
     cur = dests(10)
     cmds, flips = plan(snapshot(cur), list(cur))
     assert not lines_to("backends", cmds + flips)
-    assert flipped(flips).gen == SVC.gen
+    assert len(flips) == 1
 
 
-def test_several_changes_bump_the_generation_and_rewrite_all() -> None:
+def test_removed_members_leave_the_idle_half_first() -> None:
     cur = dests(10)
-    new = [dataclasses.replace(d, weight=2) if i < 2 else d for i, d in enumerate(cur)]
-    cmds, flips = plan(snapshot(cur), new)
-    assert len(lines_to("backends", cmds)) == 10 and len(flips) == 1
-    assert flipped(flips).gen == SVC.gen + 1
+    cmds, flips = plan(snapshot(cur), cur[:8])
+    before, after = written(cmds), written(flips)
+    # Slots 18 and 19 stay members of the live half (0) until the flip.
+    assert before[18].member == 1 and before[19].member == 1
+    assert after[18].member == 0 and after[19].member == 0
+    assert set(before) == {18, 19}
+
+
+def test_what_a_stopped_reload_left_in_the_idle_half_is_scrubbed() -> None:
+    cur = dests(4)
+    # A reload to half 1 that stopped before its flip: a new backend in slot
+    # 30 and a survivor rewritten with another weight, both in half 1 only.
+    torn_new = L.BackendEntry("10.4.0.1", "02:00:00:00:04:01", SVC.svc_id, 2, (0, 1), 0)
+    torn_survivor = dataclasses.replace(entry(cur[0], SVC.svc_id), weights=(1, 9))
+    snap = snapshot(cur, extra={30: torn_new, 10: torn_survivor})
+    assert snap.members(KEY) == cur  # readers see the live half whole
+    cmds, _ = plan(snap, cur)
+    before = written(cmds)
+    assert before[30].member == 0 and before[10].weights == (1, 1)
+    assert {b.ip for b in snap.table.members(SVC)} == {d.ip for d in cur}
 
 
 def test_a_new_service_is_indexed_after_its_ring_is_live() -> None:
     empty = snapshot([])
     snap = dataclasses.replace(empty, services={}, slots={})
-    planner = _Planner(snap, lambda: stats(set()), IDS)
+    planner = Planner(snap, lambda: stats(set()), IDS)
     other = L.ServiceKey("10.0.0.5", 80, L.PROTO_TCP)
     _, flips = planner.service(other, dests(3), FillMode.MAGLEV, DEFAULT_RING_SIZE)
-    assert [lines_to("svc_live", flips), lines_to("svc_index", flips)] == [flips[:1], flips[1:]]
-    slot = int.from_bytes(
-        bytes.fromhex(flips[1].split(" key hex ")[1][:11].replace(" ", "")), "little"
-    )
+    index = lines_to("svc_index", flips)
+    assert lines_to("svc_live", flips) == flips[:1] and index == flips[1:2]
+    assert len(lines_to("backends", flips)) == 3 and len(flips) == 5
+    slot = key_of(index[0])
     assert slot // L.SVC_BUCKET == L.svc_bucket(other)
-    value = bytes.fromhex(flips[1].split(" value hex ")[1].replace(" ", ""))
+    value = value_of(index[0])
     assert value[:7] == bytes([10, 0, 0, 5, 0, 80, 6]) and value[7] & L.SVC_USED
     assert int.from_bytes(value[8:12], "little") >= 1  # a torn slot's id 0 is no service
 
 
-def test_membership_change_bumps_and_zeroes_only_counted_slots() -> None:
+def test_membership_change_zeroes_only_counted_slots() -> None:
     cur = dests(10)
     new = [*cur, Destination("10.1.1.1", "02:00:00:00:02:01"), *dests(13)[10:]]
     # Free slots are handed out from 0: slot 0 counted packets for a backend
     # removed earlier, slots 1 and 2 never did.
     cmds, flips = plan(snapshot(cur), new, frozenset({0}))
-    assert len(lines_to("backends", cmds)) == 14
+    assert set(written(cmds)) == {0, 1, 2, 3}
     zeroed = lines_to("backend_stats", cmds)
     assert zeroed == [line for line in zeroed if "key hex 00 00 00 00 " in line] and zeroed
     assert flipped(flips).gen == SVC.gen + 1
 
 
 def test_generation_wraps_without_zero() -> None:
-    old = dataclasses.replace(SVC, gen=0xFFFF)
+    assert L.next_generation(L.GEN_MAX) == 1 and L.next_generation(0) == 1
+    assert L.next_generation(65535) == 65536
+    old = dataclasses.replace(SVC, gen=L.GEN_MAX)
     cur = dests(3)
     _, flips = plan(snapshot(cur, old), cur[:2])
     assert flipped(flips).gen == 1
@@ -150,29 +178,31 @@ def test_generation_wraps_without_zero() -> None:
 
 def test_decoding_skips_free_slots_and_is_shared() -> None:
     snap = snapshot(dests(5))
-    assert sorted(snap.entries) == [2, 10, 11, 12, 13, 14]
+    assert sorted(snap.table.entries) == [2, 10, 11, 12, 13, 14]
     again = snapshot(dests(5))
-    assert again.entries is snap.entries  # the same bytes: decoded once
-    assert snap.dests[10] == Destination("10.1.0.1", "02:00:00:00:01:01")
-    assert snap.member_slots(SVC) == [10, 11, 12, 13, 14]  # not slot 2: an old generation
+    assert again.table is snap.table  # the same bytes: decoded once
+    assert snap.table.dest(10, 0) == Destination("10.1.0.1", "02:00:00:00:01:01")
+    assert snap.table.member_slots(SVC) == [10, 11, 12, 13, 14]  # not slot 2: no member bit
 
 
 def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
     rng = random.Random(5)
+
+    def some(ip: str) -> bytes:
+        return L.BackendEntry(ip, "02:00:00:00:02:01", 3, rng.randrange(4), (1, 2)).pack()
+
     packed = {
-        i: L.BackendEntry(f"10.2.{i // 250}.{i % 250 + 1}", "02:00:00:00:02:01", 1, 3, 7).pack()
-        for i in rng.sample(range(L.MAX_BACKENDS), 600)
+        i: some(f"10.2.{i // 250}.{i % 250 + 1}") for i in rng.sample(range(L.MAX_BACKENDS), 600)
     }
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    _decode_backends(dump)
+    backend_table.decode(dump)
     for _ in range(20):
         for i in rng.sample(range(L.MAX_BACKENDS), rng.choice([1, 2, 50])):
             if i in packed and rng.random() < 0.3:
                 del packed[i]  # a freed slot
             else:
-                gen = rng.choice([7, 8])
-                packed[i] = L.BackendEntry("10.3.0.1", "02:00:00:00:03:01", 2, 3, gen).pack()
+                packed[i] = some("10.3.0.1")
         dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-        delta = _decode_backends(dump)
-        fresh = _decode_fresh(dump)
-        assert delta[0] == fresh[0] and delta[1] == fresh[1] and delta[2] == fresh[2]
+        delta = backend_table.decode(dump)
+        fresh = backend_table._decode_fresh(dump)
+        assert delta.entries == fresh.entries and delta.groups == fresh.groups

@@ -1,0 +1,272 @@
+/* The flow table (layout and costs in l4lb_consts.h): a flow's tag, its pick
+ * and its entry.  Not in the offload build: the NFP has no clock helper. */
+#ifndef L4LB_FLOW_H
+#define L4LB_FLOW_H
+
+#include <linux/bpf.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include "l4lb_consts.h"
+#include "l4lb_structs.h"
+#include "l4lb_maps.h"
+#include "l4lb_parse.h"
+
+/* What the table says about a packet it holds no usable entry for: the way
+ * to record the flow in once its backend is chosen (tag NULL: none, the flow
+ * is untracked) and the counter it goes under. */
+struct flow_miss {
+	__u8 *tag;
+	__u32 slot;
+	__u32 stat; /* FLOW_NEW, FLOW_STORED, FLOW_STALE, FLOW_REUSED or FLOW_UNTRACKED */
+	__u8 fp;
+};
+
+static __always_inline void flow_count(__u32 what)
+{
+	__u64 *n = bpf_map_lookup_elem(&flow_stats, &what);
+
+	if (n)
+		*n += 1;
+}
+
+/* Which of a service's two halves is live (see struct svc_live). */
+static __always_inline __u32 live_half(const struct svc_live *live)
+{
+	return (live->ring_chunk >> RING_CHUNKS_LOG2) & 1;
+}
+
+/* A backend slot that is still a member of the service while `half` is live. */
+static __always_inline int is_member(const struct backend *be, __u32 svc_id, __u32 half)
+{
+	return be->ip && be->svc_id == svc_id && ((be->member >> half) & 1);
+}
+
+/* The state of a TCP entry after a packet from the client with these flags.
+ * RST and FIN shorten an idle entry's life and stay (the last ACKs of a close
+ * must not give it 900 s again); a SYN-stored entry is established by the
+ * next packet without SYN.  Truth table: tests/dataplane/test_flow_states.py. */
+static __always_inline __u8 tcp_next_state(__u8 state, __u8 flags)
+{
+	if (flags & TCP_FLAG_RST)
+		return FLOW_TCP_RST;
+	if (state == FLOW_TCP_RST)
+		return state;
+	if (flags & TCP_FLAG_FIN)
+		return FLOW_TCP_FIN;
+	if (state == FLOW_TCP_SYN && !(flags & TCP_FLAG_SYN))
+		return FLOW_TCP_EST;
+	return state;
+}
+
+/* Addresses and ports are adjacent in the packet and in the entry: two
+ * 8-byte and one 4-byte compare. */
+static __always_inline int flow_is(struct flow *f, struct iphdr *iph, struct ports *ports)
+{
+	return *(__u64 *)&f->saddr == *(__u64 *)&iph->saddr &&
+	       *(__u32 *)&f->sport == *(__u32 *)ports && f->proto == iph->protocol;
+}
+
+static __always_inline struct flow *flow_find(__u32 slot, struct iphdr *iph, struct ports *ports)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	return f && flow_is(f, iph, ports) ? f : NULL;
+}
+
+/* The fast path of an established flow: inlined array lookups only.  An
+ * entry is trusted while its backend is still a member of the service (its
+ * address still in the slot, the live half's member bit set): a removed
+ * backend's flows move at once, a drained one's stay.  Past its lifetime an
+ * entry still holds until another flow takes its way: a flow back from a long
+ * pause stays where its server knows it. */
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx)
+{
+	__u32 svc_id = f->svc_id;
+	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
+
+	if (!live || !live->gen)
+		return NULL;
+	*backend_idx = f->backend;
+	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
+	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, live_half(live)))
+		return NULL;
+	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
+		f->seen = now;
+	return be;
+}
+
+/* 1 for a tag that stores a flow (1..127), else 0; branch-free.  Truth
+ * table: tests/dataplane/test_flow_states.py. */
+static __always_inline __u32 tag_stored(__u32 t)
+{
+	return ((t + 127) >> 7) & ~(t >> 7) & 1;
+}
+
+/* 1 for an empty tag, else 0; branch-free. */
+static __always_inline __u32 tag_empty(__u32 t)
+{
+	return (t - 1) >> 31;
+}
+
+/* Another flow's entry gives its way up once it has been idle for its
+ * state's lifetime. */
+static __always_inline int flow_expired(__u32 slot, struct config *cfg, __u32 now)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	return f && now - f->seen >= cfg->ttl[f->state & (FLOW_STATE_SLOTS - 1)];
+}
+
+/* The way a flow's first packet takes: an empty one, else one another flow
+ * only marked, else (both store flows) one whose flow has expired; 2: none.
+ * Chosen by arithmetic, not branches: whether a way is taken is random, and a
+ * mispredicted branch on a tag that missed the cache would throw away the
+ * work done meanwhile. */
+static __always_inline __u32 first_way(__u8 t0, __u8 t1, __u32 bucket, struct config *cfg,
+				       __u32 now)
+{
+	__u32 s0 = tag_stored(t0), s1 = tag_stored(t1);
+
+	if (!(s0 & s1))
+		return s0 | (~s1 & ~tag_empty(t0) & tag_empty(t1) & 1);
+	if (flow_expired(bucket, cfg, now))
+		return 0;
+	if (flow_expired(bucket + 1, cfg, now))
+		return 1;
+	return 2;
+}
+
+/* Look the packet's flow up.  A hit returns its backend (and refreshes the
+ * entry); otherwise `miss` says where and how the flow is to be recorded.
+ * A SYN that meets its own 5-tuple's entry opens a new connection: it takes
+ * the slot over instead of following the old one (a client reusing a port,
+ * behind NAT or after a reset), unless the entry was stored by a SYN (a
+ * retransmission of this very connection's). */
+static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struct iphdr *iph,
+						   struct ports *ports, __u32 hash, __u8 tcp_flags,
+						   struct config *cfg, __u32 now,
+						   __u32 *backend_idx)
+{
+	/* The bucket takes the hash's top bits, the fingerprint 7 bits below
+	 * them (never 0); the ring (reduce) takes the top bits too, so flows that
+	 * share a bucket share a backend, which costs nothing. */
+	__u32 bucket = (hash >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
+	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
+	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
+	int syn = iph->protocol == IPPROTO_TCP &&
+		  (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+
+	miss->tag = NULL;
+	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
+	miss->stat = FLOW_UNTRACKED;
+	miss->fp = ((hash >> 6) & 0x7f) | 1;
+	if (!tags)
+		return NULL;
+	__u8 fp = miss->fp;
+	__u8 *tg = &tags->t[bucket & (FLOW_TAGS_PER_ENTRY - 2)];
+	__u8 t0 = tg[0], t1 = tg[1];
+	__u32 way = 2;
+	struct flow *f = NULL;
+
+	if (t0 == fp)
+		f = flow_find(bucket, iph, ports);
+	if (f)
+		way = 0;
+	else if (t1 == fp && (f = flow_find(bucket + 1, iph, ports)))
+		way = 1;
+	if (f) {
+		miss->stat = FLOW_REUSED;
+		if (!syn || f->state == FLOW_TCP_SYN) {
+			struct backend *be = flow_hit(f, now, backend_idx);
+
+			if (be) {
+				__u8 next = tcp_next_state(f->state, tcp_flags);
+
+				if (iph->protocol == IPPROTO_TCP && next != f->state)
+					f->state = next;
+				return be;
+			}
+			miss->stat = FLOW_STALE;
+		}
+	} else if (t0 == (fp | FLOW_TAG_PENDING)) {
+		way = 0;
+		miss->stat = FLOW_STORED;
+	} else if (t1 == (fp | FLOW_TAG_PENDING)) {
+		way = 1;
+		miss->stat = FLOW_STORED;
+	} else {
+		way = first_way(t0, t1, bucket, cfg, now);
+		if (way < 2)
+			miss->stat = FLOW_NEW;
+	}
+	if (way < 2) {
+		miss->tag = &tg[way];
+		miss->slot = bucket + way;
+	}
+	return NULL;
+}
+
+/* The backend a pending flow's first packet went to, if it is still a
+ * member of the service: its second packet goes there too, whatever the
+ * ring says now. */
+static __always_inline struct backend *flow_pick(struct flow_miss *miss, __u32 svc_id,
+						 __u32 half, __u32 *backend_idx)
+{
+	__u32 idx = miss->slot / FLOW_PICKS_PER_ENTRY;
+	struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
+
+	if (!picks)
+		return NULL;
+	*backend_idx = picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)];
+	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
+
+	return be && is_member(be, svc_id, half) ? be : NULL;
+}
+
+static __always_inline void flow_store(__u32 slot, struct iphdr *iph, struct ports *ports,
+				       __u8 tcp_flags, __u32 now, __u32 svc_id,
+				       __u32 backend_idx, __be32 backend_ip)
+{
+	struct flow *f = bpf_map_lookup_elem(&flows, &slot);
+
+	if (!f)
+		return;
+	f->saddr = iph->saddr;
+	f->daddr = iph->daddr;
+	f->sport = ports->src;
+	f->dport = ports->dst;
+	f->proto = iph->protocol;
+	f->state = iph->protocol == IPPROTO_TCP ? tcp_next_state(FLOW_TCP_SYN, tcp_flags)
+						 : FLOW_UDP;
+	f->backend = backend_idx;
+	f->backend_ip = backend_ip;
+	f->seen = now;
+	f->svc_id = svc_id;
+}
+
+/* Record a flow the table did not hold, now that its backend is chosen: a
+ * first packet marks its way and notes its pick, any other stores the entry. */
+static __always_inline void flow_record(struct flow_miss *miss, struct iphdr *iph,
+					struct ports *ports, __u8 tcp_flags, __u32 now,
+					__u32 svc_id, __u32 backend_idx, __be32 backend_ip)
+{
+	__u8 *tag = miss->tag;
+
+	flow_count(miss->stat);
+	if (!tag)
+		return;
+	if (miss->stat == FLOW_NEW) {
+		__u32 idx = miss->slot / FLOW_PICKS_PER_ENTRY;
+		struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
+
+		if (picks)
+			picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)] = backend_idx;
+		*tag = miss->fp | FLOW_TAG_PENDING;
+		return;
+	}
+	flow_store(miss->slot, iph, ports, tcp_flags, now, svc_id, backend_idx, backend_ip);
+	*tag = miss->fp;
+}
+
+#endif

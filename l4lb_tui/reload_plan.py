@@ -1,0 +1,230 @@
+"""The reload planner: which map entries a reload writes, and in which order
+around each service's flip (no I/O; the batch lines it returns name maps by
+id).
+
+A reload of a service writes only its idle half: the idle ring, and the idle
+half of every backend entry whose view there must change (members of the new
+set, and slots of the service whose idle half still says member from an
+earlier, unfinished reload).  Then one write of `svc_live` flips the
+service to that ring and that half.  After the flip, the other half of each
+touched entry is made equal to the live one, so the next reload finds the
+halves in step and writes only what it changes; nothing depends on that
+write having happened.  However a reload is stopped, readers and the data
+plane see the live half whole, and the next reload rewrites the idle half.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from l4lb_tui import layout as L
+from l4lb_tui import svcindex
+from l4lb_tui.backend_table import BackendTable
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpfsys import ArrayDump
+from l4lb_tui.destinations import Destination
+from l4lb_tui.slots import FillMode, fill
+
+
+class PlanError(Exception):
+    """A reload that cannot be made (no free slot, id or index bucket)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The services and backend entries as one read found them."""
+
+    services: dict[L.ServiceKey, L.ServiceValue]
+    slots: dict[L.ServiceKey, int]  # svc_index slots of services and VIP markers
+    table: BackendTable
+
+    def members(self, key: L.ServiceKey) -> list[Destination] | None:
+        svc = self.services.get(key)
+        return None if svc is None else self.table.members(svc)
+
+
+class Planner:
+    """Plans one reload (of one or more services) against one snapshot."""
+
+    def __init__(
+        self, snap: Snapshot, read_stats: Callable[[], ArrayDump], ids: dict[str, int]
+    ) -> None:
+        self.snap = snap
+        self.ids = ids
+        self.live = dict(snap.services)
+        self.slots = dict(snap.slots)
+        self.table = snap.table
+        self._read_stats = read_stats
+        self._stats: ArrayDump | None = None
+        # Slots of any service's live members are never handed out, nor are
+        # slots this reload releases (packets may still be on their way) or
+        # has handed out already.
+        self.taken = {idx for v in self.live.values() for idx in self.table.member_slots(v)}
+        self.claimed: set[int] = set()
+        self.used_ids = {v.svc_id for v in self.live.values()}
+
+    def final_keys(self) -> list[L.ServiceKey]:
+        return list(self.live)
+
+    def _update(self, name: str, key: int, value: bytes) -> str:
+        return Bpftool.update_cmd(self.ids[name], L.u32(key), value)
+
+    def _place(self, key: L.ServiceKey) -> int:
+        if key not in self.slots:
+            try:
+                self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
+            except svcindex.ServiceIndexFull as exc:
+                raise PlanError(str(exc)) from None
+        return self.slots[key]
+
+    def vip_markers(self, vips: set[str]) -> list[str]:
+        """The writes of the marker slots these VIPs do not have yet."""
+        new = sorted(vip for vip in vips if svcindex.marker(vip) not in self.slots)
+        return [
+            self._update("svc_index", self._place(svcindex.marker(vip)), svcindex.pack_marker(vip))
+            for vip in new
+        ]
+
+    def stale_markers(self) -> list[str]:
+        """Empty the marker slots of VIPs no service uses any more (left by a
+        reload stopped between its markers and its flips)."""
+        vips = {k.vip for k in self.live if not k.is_catch_all}
+        stale = [k for k in self.slots if k.proto == 0 and k.port == 0 and not k.is_catch_all]
+        return [
+            self._update("svc_index", self.slots.pop(k), svcindex.empty_slot())
+            for k in stale
+            if k.vip not in vips and k not in self.live
+        ]
+
+    def _new_svc_id(self) -> int:
+        # Prefer an id no removed service left backends under: flow entries
+        # of a removed service then never meet a new service's backends.
+        recent = {e.svc_id for e in self.table.entries.values()}
+        free = [i for i in range(1, L.MAX_SERVICES + 1) if i not in self.used_ids]
+        if not free:
+            raise PlanError(f"all {L.MAX_SERVICES} services are in use")
+        choice = next((i for i in free if i not in recent), free[0])
+        self.used_ids.add(choice)
+        return choice
+
+    def _free_slots(self, count: int) -> list[int]:
+        busy = self.taken | self.claimed
+        free = [i for i in range(L.MAX_BACKENDS) if i not in busy][:count]
+        if len(free) < count:
+            raise PlanError(
+                f"not enough free backend slots: need {count:,}, "
+                f"{L.MAX_BACKENDS - len(busy):,} of {L.MAX_BACKENDS:,} are free"
+            )
+        self.claimed.update(free)
+        return free
+
+    def _counted(self, idx: int) -> bool:
+        """Whether a slot's counters hold anything (a backend removed earlier).
+
+        A fresh backend must start from zero, but zeroing every new slot was
+        half the lines of a first load; one bpf(2) read finds the few that
+        need it."""
+        if self._stats is None:
+            self._stats = self._read_stats()
+        step = self._stats.cpus * self._stats.stride
+        off = idx * step
+        return idx >= self._stats.count or self._stats.raw.count(0, off, off + step) != step
+
+    def _raw(self, idx: int) -> bytes:
+        step = self.table.step
+        return self.table.raw[idx * step : idx * step + L.VALUE_SIZES["backends"]]
+
+    def service(
+        self, key: L.ServiceKey, dests: Sequence[Destination], mode: FillMode, ring_size: int
+    ) -> tuple[list[str], list[str]]:
+        """The writes before the service's flip, and the flip itself with
+        what follows it."""
+        old = self.live.get(key)
+        if old is None:
+            svc_id, half, gen = self._new_svc_id(), 0, L.next_generation(0)
+        else:
+            svc_id, half, gen = old.svc_id, 1 - old.live_half, L.next_generation(old.gen)
+        indices, fresh = self._slots_for(old, dests)
+        final = self._final_entries(svc_id, half, dests, indices, fresh)
+        before = [
+            self._update("backends", idx, e.pack())
+            for idx, (e, _) in sorted(final.items())
+            if e.pack() != self._raw(idx) or idx in fresh
+        ]
+        before += [
+            self._update("backend_stats", idx, bytes(16))
+            for idx in sorted(fresh)
+            if self._counted(idx)
+        ]
+        weights = [d.effective_weight for d in dests]
+        ring = fill(mode, indices, [d.ip for d in dests], weights, ring_size)
+        before += self._ring_lines(L.ring_base(svc_id, half), ring)
+        flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
+        value = L.ServiceValue(svc_id, L.ring_base(svc_id, half), len(ring), gen, flags)
+        self.live[key] = value
+        # The flip: one write of svc_live, then a new service's index slot, so
+        # its key is found only once its ring is live.
+        flips = [self._update("svc_live", svc_id, value.pack_live())]
+        if old is None or old.flags != flags:
+            flips.append(self._update("svc_index", self._place(key), value.pack_slot(key)))
+        flips += [
+            self._update("backends", idx, synced.pack())
+            for idx, (e, synced) in sorted(final.items())
+            if synced != e
+        ]
+        return before, flips
+
+    def _slots_for(
+        self, old: L.ServiceValue | None, dests: Sequence[Destination]
+    ) -> tuple[list[int], set[int]]:
+        """Each destination's slot: a member keeps its own (and its counters),
+        a new one gets a free slot.  Also which slots are fresh."""
+        current: dict[tuple[str, str], int] = {}
+        if old is not None:
+            for idx in self.table.member_slots(old):
+                e = self.table.entries[idx]
+                current[(e.ip, e.mac)] = idx
+        keys = [(d.ip, d.mac) for d in dests]
+        new_keys = [k for k in keys if k not in current]
+        handed = iter(self._free_slots(len(new_keys)))
+        fresh_by_key = {k: next(handed) for k in new_keys}
+        indices = [current.get(k, fresh_by_key.get(k, -1)) for k in keys]
+        return indices, set(fresh_by_key.values())
+
+    def _final_entries(
+        self,
+        svc_id: int,
+        half: int,
+        dests: Sequence[Destination],
+        indices: Sequence[int],
+        fresh: set[int],
+    ) -> dict[int, tuple[L.BackendEntry, L.BackendEntry]]:
+        """Each slot the reload touches: its entry before the flip (the idle
+        half written) and after (both halves alike)."""
+        out: dict[int, tuple[L.BackendEntry, L.BackendEntry]] = {}
+        for d, idx in zip(dests, indices, strict=True):
+            base = L.BackendEntry(d.ip, d.mac, svc_id) if idx in fresh else self.table.entries[idx]
+            e = base.with_view(half, True, d.weight, d.drained)
+            out[idx] = (e, e.with_view(1 - half, True, d.weight, d.drained))
+        for idx in self._leftovers(svc_id, out):
+            e = self.table.entries[idx].with_view(half, False)
+            out[idx] = (e, e.with_view(1 - half, False))
+        return out
+
+    def _leftovers(self, svc_id: int, members: Iterable[int]) -> list[int]:
+        """Slots of the service that say member in either half but are not in
+        the new set: removed members, and what a stopped reload wrote."""
+        keep = set(members) | self.claimed
+        return [
+            idx
+            for idx, e in self.table.entries.items()
+            if e.svc_id == svc_id and e.member and idx not in keep
+        ]
+
+    def _ring_lines(self, base: int, ring: list[int]) -> list[str]:
+        step = L.CHUNK_SLOTS
+        return [
+            self._update("rings", base + c // step, L.pack_chunk(ring[c : c + step]))
+            for c in range(0, len(ring), step)
+        ]

@@ -1,0 +1,18 @@
+/* The flow table's pure functions, compiled for the host from the data
+ * plane's own header, print their truth tables for test_flow_states.py. */
+#include <stdio.h>
+#include "l4lb_flow.h"
+
+int main(void)
+{
+	for (unsigned t = 0; t < 256; t++)
+		printf("tag %u %u %u\n", t, tag_stored(t), tag_empty(t));
+	for (unsigned t0 = 0; t0 < 256; t0++)
+		for (unsigned t1 = 0; t1 < 256; t1++)
+			if (!(tag_stored(t0) & tag_stored(t1))) /* both stored reads the table */
+				printf("way %u %u %u\n", t0, t1, first_way(t0, t1, 0, NULL, 0));
+	for (unsigned s = 0; s < FLOW_STATES; s++)
+		for (unsigned f = 0; f < 64; f++)
+			printf("state %u %u %u\n", s, f, tcp_next_state(s, f));
+	return 0;
+}

@@ -1,0 +1,170 @@
+"""Truth tables of the flow table's bit tricks and TCP states, from the data
+plane's own C (compiled for the host), and the states as the real program
+leaves them in the table."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+
+from l4lb_tui import bpfsys
+from l4lb_tui import layout as L
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.destinations import Destination
+from tests.conftest import veth_netns
+
+ROOT = Path(__file__).resolve().parents[2]
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+EST, SYN_SEEN, FIN_SEEN, RST_SEEN = (int(s) for s in list(L.FlowState)[:4])
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[int, ...]]]:
+    exe = tmp_path_factory.mktemp("truth") / "flow_truth"
+    arch = subprocess.run(
+        ["gcc", "-print-multiarch"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(  # noqa: S603
+        ["clang", "-O1", "-w", f"-I/usr/include/{arch}", f"-I{ROOT / 'bpf'}",
+         str(Path(__file__).with_name("flow_truth.c")), "-o", str(exe)],
+        check=True,
+    )  # fmt: skip
+    printed = subprocess.run([str(exe)], capture_output=True, text=True, check=True)  # noqa: S603
+    out: dict[str, list[tuple[int, ...]]] = {}
+    for line in printed.stdout.splitlines():
+        kind, *nums = line.split()
+        out.setdefault(kind, []).append(tuple(int(n) for n in nums))
+    return out
+
+
+def kind(t: int) -> str:
+    return "empty" if t == 0 else "pending" if t & 0x80 else "stored"
+
+
+def test_tag_tricks(truth: dict[str, list[tuple[int, ...]]]) -> None:
+    assert len(truth["tag"]) == 256
+    for t, stored, empty in truth["tag"]:
+        assert (stored, empty) == (int(kind(t) == "stored"), int(kind(t) == "empty")), t
+
+
+def test_a_first_packet_takes_an_empty_way_then_a_pending_one(
+    truth: dict[str, list[tuple[int, ...]]],
+) -> None:
+    for t0, t1, way in truth["way"]:
+        k0, k1 = kind(t0), kind(t1)
+        want = 0 if k0 == "empty" else 1 if k1 == "empty" else 0 if k0 == "pending" else 1
+        assert way == want, (t0, t1)
+
+
+def expected_state(state: int, flags: int) -> int:
+    """IPVS-like, one direction: RST and FIN shorten and stay; a SYN-stored
+    entry is established by the next packet without SYN."""
+    if flags & RST:
+        return RST_SEEN
+    if state == RST_SEEN:
+        return state
+    if flags & FIN:
+        return FIN_SEEN
+    if state == SYN_SEEN and not flags & SYN:
+        return EST
+    return state
+
+
+def test_tcp_states(truth: dict[str, list[tuple[int, ...]]]) -> None:
+    assert len(truth["state"]) == len(L.FlowState) * 64
+    for state, flags, got in truth["state"]:
+        assert got == expected_state(state, flags), (state, flags)
+
+
+# -- in the kernel ------------------------------------------------------------
+
+SVC = L.ServiceKey("10.0.0.4", 8080, L.PROTO_TCP)
+BACKENDS = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 5)]
+
+
+def tcp(sport: int, flags: int) -> bytes:
+    return bytes(
+        Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:04")
+        / IP(src="10.0.0.2", dst=SVC.vip)
+        / TCP(sport=sport, dport=SVC.port, flags=flags)
+    )
+
+
+def flow_hash(sport: int) -> int:
+    """flow_hash of l4lb_parse.h for tcp(sport): words as the program loads them."""
+    m = 0xFFFFFFFF
+    saddr = int.from_bytes(bytes([10, 0, 0, 2]), "little")
+    daddr = int.from_bytes(bytes([10, 0, 0, 4]), "little")
+    ports = int.from_bytes(struct.pack("!HH", sport, SVC.port), "little")
+    h = (saddr * 0x9E3779B1 ^ ports * 0x85EBCA6B ^ daddr * 0xC2B2AE35 ^ 6) & m
+    return ((h ^ (h >> 15)) * 0x2C1B3C6D) & m
+
+
+def entry_state(flows_fd: int, sport: int) -> int | None:
+    bucket = (flow_hash(sport) >> (32 - 19)) & ~1
+    for slot in (bucket, bucket + 1):
+        raw = bpfsys.lookup(flows_fd, L.u32(slot), 32)
+        if raw[8:10] == sport.to_bytes(2, "big") and raw[12] == 6:
+            return raw[13]
+    return None
+
+
+@pytest.fixture(scope="module")
+def lb() -> Iterator[tuple[Balancer, int, int]]:
+    with veth_netns("l4s") as (ns, dev, _):
+        bal = Balancer(dev, netns=ns)
+        bal.attach("driver")
+        bal.load([SVC], BACKENDS)
+        fd = bpfsys.obj_get(bal.prog_pin)
+        flows = bpfsys.obj_get(bal.map_pin("flows"))
+        try:
+            yield bal, fd, flows
+        finally:
+            os.close(fd)
+            os.close(flows)
+            bal.detach()
+
+
+STATE_CASES = [
+    ([SYN, ACK], EST),
+    ([SYN, SYN], SYN_SEEN),  # a retransmitted SYN stores the entry
+    ([SYN, SYN, ACK], EST),
+    ([SYN, ACK, ACK | FIN], FIN_SEEN),
+    ([SYN, ACK, ACK | FIN, ACK], FIN_SEEN),  # the last ACK of a close keeps it short
+    ([SYN, ACK, RST], RST_SEEN),
+    ([SYN, ACK, ACK | FIN, RST | ACK], RST_SEEN),
+    ([ACK, ACK], EST),  # a flow met mid-way (after a restart) is established
+    ([SYN], None),  # one packet only marks its tag
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("case", "packets", "state"), [(i, *c) for i, c in enumerate(STATE_CASES)])
+def test_the_program_keeps_tcp_states(
+    lb: tuple[Balancer, int, int], case: int, packets: list[int], state: int | None
+) -> None:
+    _, fd, flows = lb
+    sport = 20000 + case
+    for flags in packets:
+        assert bpfsys.test_run(fd, tcp(sport, flags)).verdict == "XDP_TX"
+    assert entry_state(flows, sport) == state
+
+
+@pytest.mark.kernel
+def test_a_syn_on_an_established_five_tuple_takes_the_slot_over(
+    lb: tuple[Balancer, int, int],
+) -> None:
+    bal, fd, flows = lb
+    before = bal.counters().flows[L.FlowStat.REUSED]
+    for flags in (SYN, ACK, ACK, RST):
+        bpfsys.test_run(fd, tcp(41000, flags))
+    bpfsys.test_run(fd, tcp(41000, SYN))
+    assert entry_state(flows, 41000) == SYN_SEEN
+    assert bal.counters().flows[L.FlowStat.REUSED] == before + 1
