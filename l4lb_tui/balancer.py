@@ -104,7 +104,8 @@ def _backend(idx: int, d: Destination) -> Backend:
     if found is None:
         if len(_BACKENDS) > 4 * L.MAX_BACKENDS:
             _BACKENDS.clear()
-        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained)
+        # Weight 0 drains too: shown as draining, as ipvsadm's weight 0 is.
+        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained or not d.weight)
     return found
 
 

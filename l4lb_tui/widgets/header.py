@@ -22,7 +22,7 @@ def _counts(title: str, counts: dict[str, int], style: str) -> Text:
 
 
 def _flows(view: StatsView) -> Text:
-    """Flow-table outcomes per packet (hit, new, stale, stored, untracked, reused), then ICMP sent."""
+    """Flow-table outcomes per packet (hit, new, stale, stored, untracked, reused), then ICMP."""
     line = Text(f"{'flows':<8}", style="cyan")
     for name, value in view.flows.items():
         line.append(f" {name} ", style="dim")
