@@ -9,9 +9,13 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 # IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
@@ -196,3 +200,30 @@ class Netlink:
         except _pyroute_error() as exc:
             raise NetlinkError(f"neighbour table: {exc.args[-1]}") from None
         return None
+
+    def call_inside(self, fn: Callable[[], _T]) -> _T:
+        """fn() in this adapter's network namespace.
+
+        For bpf(2) calls that name an interface by index, which the kernel
+        looks up in the calling thread's namespace: a helper thread enters
+        it, so this process stays where it is.
+        """
+        if not self.netns:
+            return fn()
+        name = self.netns
+        done: list[_T] = []
+        failed: list[BaseException] = []
+
+        def inside() -> None:
+            try:
+                enter_netns(name)
+                done.append(fn())
+            except BaseException as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=inside, name=f"l4lb-netns-{name}")
+        worker.start()
+        worker.join()
+        if failed:
+            raise failed[0]
+        return done[0]
