@@ -20,7 +20,8 @@ from pathlib import Path
 
 from l4lb_tui import bpfsys
 from l4lb_tui.bpf import BpfError, Bpftool
-from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink import Netlink, NetlinkError
+from l4lb_tui.xdplink import XdpSwitch
 
 GUARD_OBJ = "l4lb_guard.o"
 # Under the balancer's pin directory: whatever a killed switch leaves there
@@ -28,6 +29,16 @@ GUARD_OBJ = "l4lb_guard.o"
 GUARD_DIR = "guard"
 # struct guard_stats in l4lb_guard.c
 _STATS = struct.Struct("<4Q")
+SWITCHABLE = ("driver", "generic")
+
+
+def gap_warning(ifname: str, old: str, new: str) -> str:
+    """What the operator hears before a switch that cannot be gapless."""
+    return (
+        f"{ifname} switches from {old} to {new} mode by detaching and re-attaching "
+        "(the kernel runs one mode at a time): for about a millisecond the services' "
+        "packets are dropped, and clients retransmit them; no connection is reset"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,32 @@ class Held:
     bytes: int = 0
     first_ns: int = 0
     last_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchReport:
+    ifname: str
+    old: str
+    new: str
+    timing: XdpSwitch
+    held: Held | None  # None: no guard, or its counter could not be read
+    guard_problem: str = ""
+
+    def message(self) -> str:
+        gap = f"gap {self.timing.gap_ns / 1e6:.2f} ms"
+        if self.guard_problem:
+            tail = (
+                f"{gap}, unguarded ({self.guard_problem}): connections that sent "
+                "in the gap may have been reset"
+            )
+        elif self.held is None:
+            tail = gap
+        elif self.held.pkts:
+            packets = "1 packet" if self.held.pkts == 1 else f"{self.held.pkts} packets"
+            tail = f"{gap}, {packets} held back for the clients to retransmit"
+        else:
+            tail = f"{gap}, no packet arrived in it"
+        return f"switched {self.ifname} from {self.old} to {self.new} mode ({tail})"
 
 
 def held_from(dump: bpfsys.ArrayDump) -> Held:
@@ -106,3 +143,34 @@ class Guard:
         with contextlib.suppress(BpfError):
             self.bpftool.unpin_tree(self.dir)
         return held
+
+
+def switch(
+    bpftool: Bpftool,
+    netlink: Netlink,
+    ifname: str,
+    pin_dir: Path,
+    guard_obj: Path,
+    old: str,
+    new: str,
+) -> SwitchReport:
+    """Switch the pinned program on `ifname` from `old` to `new` mode, guarded.
+
+    A guard that cannot be installed (a kernel before tcx, 6.6) does not stop
+    the switch: the report says so.  A mode the kernel refuses leaves the
+    old one attached and raises NetlinkError with the kernel's message.
+    """
+    guard = Guard(bpftool, netlink, ifname, pin_dir, guard_obj)
+    problem = ""
+    try:
+        guard.install()
+    except (BpfError, bpfsys.BpfSysError, NetlinkError, OSError) as exc:
+        problem = str(exc)
+        guard.remove()
+    prog_fd = bpfsys.obj_get(pin_dir / "prog")
+    try:
+        timing = netlink.switch_xdp(ifname, prog_fd, old, new)
+    finally:
+        os.close(prog_fd)
+        held = None if problem else guard.remove()
+    return SwitchReport(ifname, old, new, timing, held, problem)

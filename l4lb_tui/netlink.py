@@ -1,7 +1,8 @@
-"""The pyroute2 adapter for links, addresses and neighbours.
+"""The netlink adapter: links, addresses and neighbours through pyroute2, and
+XDP mode switches (through xdplink, which makes its requests by hand).
 
-The only module besides the lab that talks netlink.  Errors raise NetlinkError
-with the kernel's own message.
+With xdplink the only modules besides the lab that talk netlink.  Errors
+raise NetlinkError with the kernel's own message.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from l4lb_tui.xdplink import XdpSwitch
 
 _T = TypeVar("_T")
 
@@ -227,3 +232,22 @@ class Netlink:
         if failed:
             raise failed[0]
         return done[0]
+
+    def switch_xdp(self, ifname: str, prog_fd: int, old: str, new: str) -> XdpSwitch:
+        """Move the attached program `prog_fd` from mode `old` to `new`
+        (driver or generic) with the shortest gap the kernel allows: see
+        xdplink.switch."""
+        from l4lb_tui import xdplink
+
+        validate_ifname(ifname)
+
+        def open_here() -> tuple[socket.socket, int]:
+            try:
+                index = socket.if_nametoindex(ifname)
+            except OSError:
+                raise NetlinkError(f"interface {ifname} does not exist") from None
+            return xdplink.rtnl_socket(), index
+
+        sock, index = self.call_inside(open_here)
+        with sock:
+            return xdplink.switch(sock, ifname, index, prog_fd, old, new)
