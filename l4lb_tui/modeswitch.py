@@ -32,13 +32,18 @@ _STATS = struct.Struct("<4Q")
 SWITCHABLE = ("driver", "generic")
 
 
+# Why a switch between driver and generic cannot be gapless, and what its gap
+# costs; said before every such switch (CLI, console).
+SWITCH_COST = (
+    "the kernel runs one mode at a time, so the program is detached and attached "
+    "again: for about a millisecond the services' packets are dropped and clients "
+    "retransmit them; no connection is reset"
+)
+
+
 def gap_warning(ifname: str, old: str, new: str) -> str:
     """What the operator hears before a switch that cannot be gapless."""
-    return (
-        f"{ifname} switches from {old} to {new} mode by detaching and re-attaching "
-        "(the kernel runs one mode at a time): for about a millisecond the services' "
-        "packets are dropped, and clients retransmit them; no connection is reset"
-    )
+    return f"switching {ifname} from {old} to {new} mode: {SWITCH_COST}"
 
 
 @dataclass(frozen=True, slots=True)
