@@ -385,9 +385,12 @@ class Balancer:
         guard = self._object(modeswitch.GUARD_OBJ)
         if warn is not None:
             warn(modeswitch.gap_warning(self.ifname, old, new))
-        report = modeswitch.switch(
-            self.bpftool, self.netlink, self.ifname, self.pin_dir, guard, old, new
-        )
+        try:
+            report = modeswitch.switch(
+                self.bpftool, self.netlink, self.ifname, self.pin_dir, guard, old, new
+            )
+        except bpfsys.BpfSysError as exc:
+            raise BalancerError(f"cannot switch {self.ifname} to {new} mode: {exc}") from None
         return report.message()
 
     def _attach_offload(self, link: LinkInfo, saddr: str | None) -> str:

@@ -171,11 +171,13 @@ def switch(
         guard.install()
     except (BpfError, bpfsys.BpfSysError, NetlinkError, OSError) as exc:
         problem = str(exc)
-        guard.remove()
-    prog_fd = bpfsys.obj_get(pin_dir / "prog")
     try:
-        timing = netlink.switch_xdp(ifname, prog_fd, old, new)
+        prog_fd = bpfsys.obj_get(pin_dir / "prog")
+        try:
+            timing = netlink.switch_xdp(ifname, prog_fd, old, new)
+        finally:
+            os.close(prog_fd)
     finally:
-        os.close(prog_fd)
-        held = None if problem else guard.remove()
-    return SwitchReport(ifname, old, new, timing, held, problem)
+        # Also after a half-made install: it removes whatever was made.
+        held = guard.remove()
+    return SwitchReport(ifname, old, new, timing, None if problem else held, problem)

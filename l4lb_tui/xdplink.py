@@ -163,23 +163,31 @@ def switch(sock: socket.socket, ifname: str, index: int, fd: int, old: str, new:
         sent = time.monotonic_ns()
         _send(sock, detach + attach)
         done = time.monotonic_ns()
-    acks = _acks(sock, (1, 2))
-    if acks[1][0]:
-        # Still ours in the old mode (the attach was refused too), or not ours.
-        raise NetlinkError(f"cannot detach from {old} mode on {ifname}: {_say(*acks[1])}")
-    if acks[2][0]:
-        refused = _say(*acks[2])
-        _send(sock, set_xdp_request(3, index, fd, _MODE_FLAGS[old] | XDP_FLAGS_UPDATE_IF_NOEXIST))
-        code, message = _acks(sock, (3,))[3]
-        if code:
-            raise NetlinkError(
-                f"the kernel refused {new} mode on {ifname} ({refused}) and then "
-                f"{old} mode ({_say(code, message)}): the program is not attached"
-            )
-        raise NetlinkError(
-            f"the kernel refused {new} mode on {ifname}: {refused}; back in {old} mode"
-        )
+        # Read, and a refusal undone, while the anchor still spares each
+        # request its wait.
+        _settle(sock, ifname, index, fd, old, new)
     return XdpSwitch(sent, done, anchored)
+
+
+def _settle(sock: socket.socket, ifname: str, index: int, fd: int, old: str, new: str) -> None:
+    """Read the switch's two acks; on a refused attach, attach in `old` mode again."""
+    acks = _acks(sock, (1, 2))
+    if acks[2][0] == 0:
+        # On in the new mode, and nothing else is attached in either mode:
+        # whatever the detach said, that is the switch asked for.
+        return
+    if acks[1][0]:
+        # The attach was refused too: nothing changed.
+        raise NetlinkError(f"cannot detach from {old} mode on {ifname}: {_say(*acks[1])}")
+    refused = _say(*acks[2])
+    _send(sock, set_xdp_request(3, index, fd, _MODE_FLAGS[old] | XDP_FLAGS_UPDATE_IF_NOEXIST))
+    code, message = _acks(sock, (3,))[3]
+    if code:
+        raise NetlinkError(
+            f"the kernel refused {new} mode on {ifname} ({refused}) and then "
+            f"{old} mode ({_say(code, message)}): the program is not attached"
+        )
+    raise NetlinkError(f"the kernel refused {new} mode on {ifname}: {refused}; back in {old} mode")
 
 
 @contextlib.contextmanager
@@ -201,8 +209,11 @@ def dispatcher_anchor(fd: int) -> Iterator[bool]:
         yield False
         return
     with sock:
-        _send(sock, set_xdp_request(1, _LOOPBACK_IFINDEX, fd, XDP_FLAGS_SKB_MODE))
-        anchored = _acks(sock, (1,))[1][0] == 0
+        try:
+            _send(sock, set_xdp_request(1, _LOOPBACK_IFINDEX, fd, XDP_FLAGS_SKB_MODE))
+            anchored = _acks(sock, (1,))[1][0] == 0
+        except NetlinkError:
+            anchored = False
         try:
             yield anchored
         finally:

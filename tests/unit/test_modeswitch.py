@@ -97,3 +97,49 @@ def test_the_warning_says_what_the_gap_costs() -> None:
     text = gap_warning("eth0", "driver", "generic")
     assert "eth0" in text and "one mode at a time" in text
     assert "retransmit" in text and "no connection is reset" in text
+
+
+class _Kernel:
+    """A netlink socket whose acks are scripted: errno by sequence number."""
+
+    def __init__(self, errors: dict[int, int]) -> None:
+        self.errors = errors
+        self.sent: list[bytes] = []
+        self.pending: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(data)
+        at = 0
+        while at < len(data):
+            length, _, _, seq, _ = struct.unpack_from("=IHHII", data, at)
+            ack = _ack(-self.errors.get(seq, 0), b"said the kernel" if seq in self.errors else None)
+            self.pending.append(ack[:8] + struct.pack("=I", seq) + ack[12:])
+            at += length
+        return len(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.pending.pop(0)
+
+
+def _settle(errors: dict[int, int]) -> tuple[str, int]:
+    kernel = _Kernel(errors)
+    kernel.send(b"".join(xdplink.set_xdp_request(s, 3, 9, 0) for s in (1, 2)))
+    try:
+        xdplink._settle(kernel, "eth0", 3, 9, "driver", "generic")  # type: ignore[arg-type]
+    except xdplink.NetlinkError as exc:
+        return str(exc), len(kernel.sent)
+    return "", len(kernel.sent)
+
+
+def test_a_switch_settles_by_what_the_kernel_answered() -> None:
+    assert _settle({}) == ("", 1)
+    # The new mode is on: whatever the detach said, nothing else is attached.
+    assert _settle({1: 17}) == ("", 1)
+    both, sent = _settle({1: 17, 2: 17})
+    assert both.startswith("cannot detach from driver mode on eth0: said the kernel") and sent == 1
+    back, sent = _settle({2: 34})
+    assert back.endswith("said the kernel (Numerical result out of range); back in driver mode")
+    assert sent == 2, "the old mode is asked for again"
+    lost, _ = _settle({2: 34, 3: 22})
+    assert "then driver mode (said the kernel (Invalid argument))" in lost
+    assert lost.endswith("the program is not attached")
