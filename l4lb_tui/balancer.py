@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import backend_table, bpfsys, svcindex
+from l4lb_tui import backend_table, bpfsys, modeswitch, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
@@ -233,12 +233,20 @@ class Balancer:
 
     # -- attach / detach ----------------------------------------------------
 
-    def attach(self, mode: str = "driver", saddr: str | None = None) -> str:
-        """Load (if needed), configure and attach; return what was done."""
-        with self._writing():
-            return self._attach(mode, saddr)
+    def attach(
+        self,
+        mode: str = "driver",
+        saddr: str | None = None,
+        warn: Callable[[str], None] | None = None,
+    ) -> str:
+        """Load (if needed), configure and attach; return what was done.
 
-    def _attach(self, mode: str, saddr: str | None) -> str:
+        `warn` hears, before it happens, of a switch that cannot be gapless.
+        """
+        with self._writing():
+            return self._attach(mode, saddr, warn)
+
+    def _attach(self, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
         if mode not in MODES:
             raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
         link = self.link()
@@ -264,16 +272,7 @@ class Balancer:
         if ours and current is not None and current.mode == mode:
             return f"already attached to {self.ifname} in {mode} mode"
         if ours and current is not None:
-            # Native and generic XDP cannot be attached together; switch with
-            # the shortest gap the kernel allows, and put the old mode back if
-            # the new one is refused.
-            self.bpftool.net_detach(current.mode, self.ifname)
-            try:
-                self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
-            except BpfError:
-                self.bpftool.net_attach(current.mode, self.prog_pin, self.ifname)
-                raise
-            return f"switched {self.ifname} from {current.mode} to {mode} mode"
+            return self._switch_mode(current.mode, mode, warn)
         try:
             self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
         except BpfError:
@@ -281,6 +280,24 @@ class Balancer:
                 self.bpftool.unpin_tree(self.pin_dir)
             raise
         return f"attached to {self.ifname} in {mode} mode"
+
+    def _switch_mode(self, old: str, new: str, warn: Callable[[str], None] | None) -> str:
+        """Driver <-> generic on a running balancer: see modeswitch."""
+        if old not in modeswitch.SWITCHABLE:
+            raise BalancerError(
+                f"{self.ifname} runs this balancer in {old} mode, which cannot be switched: "
+                f"run 'l4lb detach -i {self.ifname}', then attach in {new} mode"
+            )
+        guard = self._object(modeswitch.GUARD_OBJ)
+        if warn is not None:
+            warn(modeswitch.gap_warning(self.ifname, old, new))
+        try:
+            report = modeswitch.switch(
+                self.bpftool, self.netlink, self.ifname, self.pin_dir, guard, old, new
+            )
+        except bpfsys.BpfSysError as exc:
+            raise BalancerError(f"cannot switch {self.ifname} to {new} mode: {exc}") from None
+        return report.message()
 
     def _attach_offload(self, link: LinkInfo, saddr: str | None) -> str:
         """Offload needs a device-bound program; load it beside any running one.

@@ -264,6 +264,21 @@ class Bpftool:
         args += ["pinmaps", str(maps_dir)]
         self.run(args)
 
+    def prog_load_sharing(self, obj: Path, pin: Path, maps: dict[str, Path]) -> None:
+        """Load a program whose maps are the pinned ones named in `maps`
+        (by their names in the object), instead of new ones."""
+        args = ["prog", "load", str(obj), str(pin)]
+        for name, map_pin in sorted(maps.items()):
+            args += ["map", "name", _safe(name), "pinned", str(map_pin)]
+        self.run(args)
+
+    def map_create(
+        self, pin: Path, kind: str, key_size: int, value_size: int, entries: int, name: str
+    ) -> None:
+        args = ["map", "create", str(pin), "type", _safe(kind), "key", str(key_size)]
+        args += ["value", str(value_size), "entries", str(entries), "name", _safe(name)]
+        self.run(args)
+
     def prog_show_pinned(self, pin: Path) -> dict[str, Any]:
         doc = self.run(["prog", "show", "pinned", str(pin)])
         return dict(doc)

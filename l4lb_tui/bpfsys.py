@@ -24,6 +24,8 @@ _SYS_BPF = {"x86_64": 321, "aarch64": 280}
 BPF_OBJ_GET = 7
 BPF_PROG_TEST_RUN = 10
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
+BPF_LINK_CREATE = 28
+BPF_TCX_INGRESS = 46  # enum bpf_attach_type, 6.6+: newer than Debian 12's headers
 XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
 _ATTR_SIZE = 128
 
@@ -130,6 +132,20 @@ def test_run(
     (duration,) = struct.unpack_from("I", attr, 36)
     data = b"" if live else out.raw[:size_out]
     return RunResult(retval, data, duration)
+
+
+def tcx_ingress_link(prog_fd: int, ifindex: int) -> int:
+    """Attach a TC program at the ingress of `ifindex` through a bpf_link
+    (tcx, kernel 6.6+); the link's fd, which the caller closes.
+
+    The program stays attached exactly as long as the fd is open, so a
+    process that dies drops it.  tcx runs ahead of any clsact qdisc and its
+    filters, which it leaves as they are.  The interface index is looked up
+    in the calling thread's network namespace.
+    """
+    attr = new_attr()
+    struct.pack_into("IIII", attr, 0, prog_fd, ifindex, BPF_TCX_INGRESS, 0)
+    return call(BPF_LINK_CREATE, attr, "tcx ingress attach")
 
 
 BPF_MAP_LOOKUP_ELEM = 1

@@ -56,10 +56,14 @@ def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:
     return keys
 
 
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    print(bal.attach(args.mode, args.saddr))
+    print(bal.attach(args.mode, args.saddr, warn=_warn))
     if not bal.link().admin_up:
         print(
             f"warning: {args.interface} is down: no traffic arrives until "

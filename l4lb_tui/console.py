@@ -592,6 +592,8 @@ class FakeBackend:
                 return f"already attached to {ifname} in {mode} mode"
             else:
                 message = f"switched {ifname} from {lb.mode or 'detached'} to {mode} mode"
+                if lb.mode and not lb.foreign_prog:
+                    message += " (gap 0.08 ms, no packet arrived in it)"
                 lb.mode, lb.foreign_prog = mode, 0
             self.writes.append(f"attach {ifname} {mode}")
             return message

@@ -1,7 +1,8 @@
-"""The pyroute2 adapter for links, addresses and neighbours.
+"""The netlink adapter: links, addresses and neighbours through pyroute2, and
+XDP mode switches (through xdplink, which makes its requests by hand).
 
-The only module besides the lab that talks netlink.  Errors raise NetlinkError
-with the kernel's own message.
+With xdplink the only modules besides the lab that talk netlink.  Errors
+raise NetlinkError with the kernel's own message.
 """
 
 from __future__ import annotations
@@ -9,9 +10,17 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from l4lb_tui.xdplink import XdpSwitch
+
+_T = TypeVar("_T")
 
 # IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
@@ -196,3 +205,49 @@ class Netlink:
         except _pyroute_error() as exc:
             raise NetlinkError(f"neighbour table: {exc.args[-1]}") from None
         return None
+
+    def call_inside(self, fn: Callable[[], _T]) -> _T:
+        """fn() in this adapter's network namespace.
+
+        For bpf(2) calls that name an interface by index, which the kernel
+        looks up in the calling thread's namespace: a helper thread enters
+        it, so this process stays where it is.
+        """
+        if not self.netns:
+            return fn()
+        name = self.netns
+        done: list[_T] = []
+        failed: list[BaseException] = []
+
+        def inside() -> None:
+            try:
+                enter_netns(name)
+                done.append(fn())
+            except BaseException as exc:  # re-raised in the caller's thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=inside, name=f"l4lb-netns-{name}")
+        worker.start()
+        worker.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    def switch_xdp(self, ifname: str, prog_fd: int, old: str, new: str) -> XdpSwitch:
+        """Move the attached program `prog_fd` from mode `old` to `new`
+        (driver or generic) with the shortest gap the kernel allows: see
+        xdplink.switch."""
+        from l4lb_tui import xdplink
+
+        validate_ifname(ifname)
+
+        def open_here() -> tuple[socket.socket, int]:
+            try:
+                index = socket.if_nametoindex(ifname)
+            except OSError:
+                raise NetlinkError(f"interface {ifname} does not exist") from None
+            return xdplink.rtnl_socket(), index
+
+        sock, index = self.call_inside(open_here)
+        with sock:
+            return xdplink.switch(sock, ifname, index, prog_fd, old, new)

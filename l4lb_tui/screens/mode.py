@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from l4lb_tui.modeswitch import SWITCH_COST, SWITCHABLE
 from l4lb_tui.widgets.options import KeyOptionList
 
 CHOICES = (
@@ -34,6 +35,7 @@ class ModeScreen(ModalScreen[str | None]):
         border: thick $primary; background: $surface;
     }
     ModeScreen OptionList { height: auto; margin-top: 1; }
+    ModeScreen #switch-cost { margin-top: 1; height: auto; color: $warning; }
     """
 
     def __init__(self, ifname: str, current: str, loaded: bool) -> None:
@@ -58,6 +60,10 @@ class ModeScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(Text(f"XDP mode of {self.ifname} (now: {now})", style="bold"))
             yield KeyOptionList(*options)
+            if self.current in SWITCHABLE:
+                # Said before the switch, not after it.
+                note = f"Driver \u2194 generic: {SWITCH_COST}."
+                yield Static(Text(note), id="switch-cost")
 
     def on_mount(self) -> None:
         opts = self.query_one(KeyOptionList)

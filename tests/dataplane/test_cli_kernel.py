@@ -117,7 +117,12 @@ def test_switch_driver_generic_keeps_backends(wired: tuple[str, str, str]) -> No
     assert l4lb(ns, "attach", "-i", dev).returncode == 0
     assert l4lb(ns, "map", "-i", dev, "-f", str(DATA / "32_destinations.csv")).returncode == 0
     res = l4lb(ns, "attach", "-i", dev, "--mode", "generic")
-    assert res.returncode == 0 and "switched" in res.stdout, res.stderr
+    assert res.returncode == 0, res.stderr
+    # Warned before, one line after, with the gap measured.
+    assert res.stderr.startswith(f"warning: switching {dev} from driver to generic mode: ")
+    assert "no connection is reset" in res.stderr
+    assert res.stdout.startswith(f"switched {dev} from driver to generic mode (gap ")
+    assert res.stdout.count("\n") == 1
     doc = json.loads(l4lb(ns, "stats", "-i", dev, "--once", "--json").stdout)
     assert doc["mode"] == "generic" and len(doc["backends"]) == 32
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.widgets import Static
 from tui_support import SIZE, dashboard, make_app, settle
 
 from l4lb_tui.console import FakeBackend
@@ -19,12 +20,18 @@ async def test_switch_to_generic(fake: FakeBackend) -> None:
         await settle(pilot)
         await pilot.press("m")
         assert isinstance(app.screen, ModeScreen)
+        # Before the switch: what it costs, and that it resets nothing.
+        note = str(app.screen.query_one("#switch-cost", Static).render())
+        assert "one mode at a time" in note and "no connection is reset" in note
         await pilot.press("j", "enter")
         await settle(pilot)
         assert fake.writes == ["attach lb0 generic"]
         assert dashboard(pilot).state is not None
         assert dashboard(pilot).state.mode == "generic"  # type: ignore[union-attr]
-        assert "switched lb0 from driver to generic mode" in notes(app)
+        assert (
+            "switched lb0 from driver to generic mode (gap 0.08 ms, no packet arrived in it)"
+            in notes(app)
+        )
 
 
 async def test_offload_refused_shows_kernel_message(fake: FakeBackend) -> None:
@@ -57,7 +64,9 @@ async def test_attach_where_nothing_runs(fake: FakeBackend) -> None:
     app = make_app(fake, "lb1")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("m", "enter")
+        await pilot.press("m")
+        assert not app.screen.query("#switch-cost"), "nothing to switch from"
+        await pilot.press("enter")
         await settle(pilot)
         assert fake.writes == ["attach lb1 driver"]
         assert dashboard(pilot).state is not None
