@@ -7,12 +7,16 @@ raises BpfError carrying bpftool's own message and the command that failed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
+import signal
 import subprocess
-from collections.abc import Iterable, Sequence
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +127,32 @@ def _map_ref(pin: Path | int) -> str:
     return f"id {pin:d}" if isinstance(pin, int) else f"pinned {_pin_token(str(pin))}"
 
 
+@contextlib.contextmanager
+def _finish_first() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then take effect: a
+    reload interrupted by Ctrl-C or a stop request is finished first.  (A
+    SIGKILL cannot wait; a reload is built to survive that too.)  Only the
+    main thread can hold signals back; elsewhere the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def later(signum: int, _frame: object) -> None:
+        if not caught:
+            print("l4lb: finishing the reload before stopping", file=sys.stderr)
+        caught.append(signum)
+
+    held = {sig: signal.signal(sig, later) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 def _in_memory(text: str) -> int:
     """A descriptor of an anonymous in-memory file holding `text`, at its start."""
     fd = os.memfd_create("l4lb-bpftool-input", os.MFD_CLOEXEC)
@@ -190,8 +220,16 @@ class Bpftool:
         prefix = ["nsenter", f"--net=/run/netns/{_safe(self.netns)}"] if self.netns else []
         return [*prefix, self.binary, *(["-j"] if json_output else []), *args]
 
-    def call(self, args: Sequence[str], stdin: str | None = None, json_output: bool = True) -> str:
-        """Run bpftool; its stdout.  BpfError with bpftool's words if it fails."""
+    def call(
+        self,
+        args: Sequence[str],
+        stdin: str | None = None,
+        json_output: bool = True,
+        own_session: bool = False,
+    ) -> str:
+        """Run bpftool; its stdout.  BpfError with bpftool's words if it fails.
+        `own_session`: a terminal's Ctrl-C, sent to our process group, does
+        not reach it."""
         argv = self._argv(args, json_output)
         # The whole input is in memory before bpftool starts, not fed through
         # a pipe: a writer killed mid-reload would leave bpftool a truncated
@@ -206,6 +244,7 @@ class Bpftool:
                 check=False,
                 timeout=self.timeout,
                 pass_fds=self.keep_fds,
+                start_new_session=own_session,
             )
         except FileNotFoundError:
             raise BpfError(
@@ -361,7 +400,9 @@ class Bpftool:
         # Without -j: in JSON mode bpftool echoes every command back as a token
         # list (megabytes for a full reload) only for us to parse and drop.
         # Its error still comes on stderr.
-        self.call(["batch", "file", "-"], "\n".join(lines) + "\n", json_output=False)
+        with _finish_first():
+            text = "\n".join(lines) + "\n"
+            self.call(["batch", "file", "-"], text, json_output=False, own_session=True)
         return len(lines)
 
     @staticmethod

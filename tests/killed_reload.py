@@ -33,17 +33,28 @@ cut = int(float(os.environ["L4LB_TEST_CUT"]) * len(lines))
 if cut:
     subprocess.run([real, *args], input="".join(lines[:cut]), text=True, check=False)
 with open(os.environ["L4LB_TEST_PAUSED"], "w") as out:
-    out.write(f"{cut} {len(lines)}")
-time.sleep(600)
+    out.write(f"{cut} {len(lines)} {os.getpid()}")
+resume = os.environ.get("L4LB_TEST_RESUME")
+if resume is None:
+    time.sleep(600)
+time.sleep(float(resume))
+rest = subprocess.run([real, *args], input="".join(lines[cut:]), text=True, check=False)
+sys.exit(rest.returncode)
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Cut:
-    """Where a killed reload's batch was cut: `ran` of its `lines` lines."""
+    """Where a killed reload's batch was cut: `ran` of its `lines` lines,
+    and the stand-in that holds the rest (bpftool runs in a session of its
+    own, out of reach of a Ctrl-C to the command's group)."""
 
     ran: int
     lines: int
+    standin: int
+
+    def __str__(self) -> str:
+        return f"{self.ran}/{self.lines}"
 
 
 def standin_dir(tmp: Path) -> Path:
@@ -55,10 +66,32 @@ def standin_dir(tmp: Path) -> Path:
     return bin_dir
 
 
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                ppid = int(stat.rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
 def kill_group(proc: subprocess.Popen[str]) -> None:
-    """SIGKILL every process of the group `proc` leads, and wait until none is left."""
+    """SIGKILL every process of the group `proc` leads and all it started
+    (bpftool has a session of its own), as a cgroup kill does; wait until
+    the group is gone."""
+    below = descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -70,9 +103,13 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
     raise AssertionError(f"processes of group {proc.pid} outlived SIGKILL")
 
 
-def cut_reload(args: Sequence[str], fraction: float, tmp: Path) -> Cut | None:
-    """Run `l4lb ARGS`; once its batch is cut after `fraction` of its lines,
-    SIGKILL its whole process group.  None: it finished without a batch."""
+def paused_reload(
+    args: Sequence[str], fraction: float, tmp: Path, resume: float | None = None
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start `l4lb ARGS` in a session of its own, with the stand-in bpftool
+    pausing its batch after `fraction` of its lines (and going on after
+    `resume` seconds, if given).  The process, and the file the stand-in
+    writes when it pauses."""
     paused = tmp / "paused"
     paused.unlink(missing_ok=True)
     real = shutil.which("bpftool")
@@ -84,6 +121,8 @@ def cut_reload(args: Sequence[str], fraction: float, tmp: Path) -> Cut | None:
         "L4LB_TEST_CUT": repr(fraction),
         "L4LB_TEST_PAUSED": str(paused),
     }
+    if resume is not None:
+        env["L4LB_TEST_RESUME"] = repr(resume)
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "l4lb_tui.cli", *args],
         cwd=ROOT,
@@ -93,14 +132,32 @@ def cut_reload(args: Sequence[str], fraction: float, tmp: Path) -> Cut | None:
         text=True,
         start_new_session=True,
     )
+    return proc, paused
+
+
+def wait_paused(proc: subprocess.Popen[str], paused: Path) -> Cut | None:
+    """The cut, once the stand-in has paused; None if the command ended first."""
     deadline = time.monotonic() + 60
     while not paused.exists() or not paused.read_text():
         if proc.poll() is not None:
             err = proc.stderr.read() if proc.stderr else ""
-            assert proc.returncode == 0, f"l4lb {' '.join(args)}: {err}"
+            assert proc.returncode == 0, f"l4lb exited {proc.returncode}: {err}"
             return None
         assert time.monotonic() < deadline, "the stand-in bpftool never paused"
         time.sleep(0.005)
+    ran, lines, pid = (int(n) for n in paused.read_text().split())
+    return Cut(ran, lines, pid)
+
+
+def cut_reload(args: Sequence[str], fraction: float, tmp: Path) -> Cut | None:
+    """Run `l4lb ARGS`; once its batch is cut after `fraction` of its lines,
+    SIGKILL its whole process group.  None: it finished without a batch."""
+    proc, paused = paused_reload(args, fraction, tmp)
+    cut = wait_paused(proc, paused)
+    # Every process of the command, as a cgroup kill (systemctl kill, the
+    # OOM killer, a stopped container) takes them: its group and bpftool's.
+    if cut is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cut.standin, signal.SIGKILL)
     kill_group(proc)
-    ran, lines = (int(n) for n in paused.read_text().split())
-    return Cut(ran, lines)
+    return cut

@@ -100,12 +100,18 @@ class TimedBpftool(Bpftool):
         super().__init__()
         self.calls: list[Call] = []
 
-    def call(self, args: Sequence[str], stdin: str | None = None, json_output: bool = True) -> str:
+    def call(
+        self,
+        args: Sequence[str],
+        stdin: str | None = None,
+        json_output: bool = True,
+        own_session: bool = False,
+    ) -> str:
         k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         s0 = resource.getrusage(resource.RUSAGE_SELF)
         w0 = time.perf_counter()
         try:
-            return super().call(args, stdin, json_output)
+            return super().call(args, stdin, json_output, own_session)
         finally:
             wall = time.perf_counter() - w0
             k1 = resource.getrusage(resource.RUSAGE_CHILDREN)
