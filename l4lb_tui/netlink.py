@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+from l4lb_tui import validation
+
 # IFLA_XDP_ATTACHED, as pyroute2 decodes XDP_ATTACHED_* (raw numbers too,
 # should a pyroute2 version leave them undecoded).
 _XDP_ATTACHED: dict[object, str] = {
@@ -66,8 +65,10 @@ def enter_netns(name: str) -> None:
     here outlive the process.  Call it before any thread starts: threads
     inherit the namespace of the thread that creates them.
     """
-    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name) or name in {".", ".."}:
-        raise NetlinkError(f"{name!r} is not a valid network namespace name")
+    try:
+        validation.netns_name(name)
+    except ValueError as exc:
+        raise NetlinkError(str(exc)) from None
     path = NETNS_DIR / name
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -93,9 +94,10 @@ def _pyroute_error() -> type[Exception]:
 
 
 def validate_ifname(name: str) -> str:
-    if not _IFNAME.match(name) or name in {".", ".."}:
-        raise NetlinkError(f"{name!r} is not a valid interface name")
-    return name
+    try:
+        return validation.ifname(name)
+    except ValueError as exc:
+        raise NetlinkError(str(exc)) from None
 
 
 def _driver(ifname: str, kind: str, in_other_netns: bool) -> str:
