@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.netns:
+    # An empty name is an unset variable, not "stay in this namespace".
+    if args.netns is not None:
         # Before the app starts any thread: threads keep the namespace of
         # the thread that created them.
         try:

@@ -109,7 +109,7 @@ def _run_mount(argv: list[str]) -> None:
 
 
 def _safe(token: str) -> str:
-    if not _SAFE_TOKEN.match(token):
+    if not _SAFE_TOKEN.fullmatch(token):
         raise BpfError(f"refusing unsafe bpftool argument {token!r}")
     return token
 

@@ -12,28 +12,33 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from l4lb_tui import cliargs
 from l4lb_tui import layout as L
+from l4lb_tui import validation as V
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
+    ParseResult,
+    check_result,
     parse_text,
     read_destinations,
     read_text,
-    validate_ip,
-    validate_mac,
-    validate_weight,
 )
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.privilege import privilege_problem
-from l4lb_tui.services import parse_service
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.services import merge_services
+from l4lb_tui.slots import FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
 
 EXIT_ERROR = 2
+# `check` lists every bad line; past this many the rest are only counted.
+MAX_LISTED_ERRORS = 100
+STATS_INTERVAL = (0.01, 3600.0)
 
 
 class CliError(Exception):
@@ -46,18 +51,31 @@ def need_root(what: str) -> None:
         raise CliError(problem)
 
 
-def _service_list(specs: Sequence[str]) -> list[L.ServiceKey]:
-    keys: list[L.ServiceKey] = []
-    for spec in specs:
-        try:
-            keys += parse_service(spec)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+def _services(specs: Sequence[str]) -> list[L.ServiceKey]:
+    """The services the --vip options name, each once (a note for a repeat)."""
+    try:
+        keys, notices = merge_services(specs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for notice in notices:
+        print(f"l4lb: note: {notice}", file=sys.stderr)
     return keys
 
 
 def _warn(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]) -> None:
+    """A ring size given on the command line must serve every backend that
+    takes traffic.  Without --fill, only `check` assumes Maglev (a new
+    service's fill); `map` leaves the prime test to the service's own fill."""
+    if size is None:
+        return
+    serving = sum(1 for d in dests if d.effective_weight)
+    problem = V.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
+    if problem:
+        raise CliError(problem)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -80,8 +98,14 @@ def cmd_detach(args: argparse.Namespace) -> int:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    services = _service_list(args.vip)
-    dests = read_destinations(Path(args.file), capacity=L.MAX_BACKENDS)
+    services = _services(args.vip)
+    dests = read_destinations(
+        Path(args.file),
+        capacity=L.MAX_BACKENDS,
+        services=max(1, len(services)),
+        vips={k.vip for k in services},
+    )
+    _check_ring(args.ring_size, args.fill, dests)
     need_root("l4lb map")
     bal = Balancer(args.interface, wait=args.wait)
     print(f"Loading file with {len(dests)} destinations")
@@ -105,30 +129,63 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def _one_service(spec: str) -> list[L.ServiceKey]:
-    return [L.CATCH_ALL] if spec in {"*", "all"} else _service_list([spec])
+    return [L.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
+
+
+def _backend_inputs(args: argparse.Namespace, keys: Sequence[L.ServiceKey]) -> None:
+    """Refuse options the action does not use (ignoring them would hide a
+    mistake) and a backend that is the service's own VIP."""
+    if args.mac is not None and args.action != "add":
+        raise CliError(f"--mac is for 'backend add', not 'backend {args.action}'")
+    if args.weight is not None and args.action not in {"add", "weight"}:
+        raise CliError(
+            f"--weight is for 'backend add' and 'backend weight', not 'backend {args.action}'"
+        )
+    if args.action == "weight" and args.weight is None:
+        raise CliError("give the new weight with --weight")
+    for key in keys:
+        if key.vip == args.ip:
+            raise CliError(f"{args.ip} is the VIP of {key}: a backend cannot be the VIP itself")
+
+
+def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
+    if given:
+        return given
+    found = bal.netlink.neighbour_mac(ip)
+    if found is None:
+        raise CliError(f"no --mac given and {ip} is not in the neighbour table")
+    try:
+        return V.mac(found)
+    except ValueError as exc:
+        raise CliError(f"the neighbour table's MAC for {ip}: {exc}") from None
+
+
+def _require_members(bal: Balancer, keys: Sequence[L.ServiceKey], ip: str, add: bool) -> None:
+    """Check every service before changing any: a spec of two protocols must
+    not be half changed when the second refuses."""
+    for key in keys:
+        present = any(d.ip == ip for d in bal.members(key))
+        if add and present:
+            raise CliError(f"{ip} is already a backend of {key}")
+        if not add and not present:
+            raise CliError(f"{ip} is not a backend of {key}")
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
     keys = _one_service(args.vip)
-    try:
-        ip = validate_ip(args.ip)
-        mac = validate_mac(args.mac) if getattr(args, "mac", None) else None
-        weight = validate_weight(str(args.weight)) if args.weight is not None else None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    _backend_inputs(args, keys)
+    ip, weight = args.ip, args.weight
     need_root(f"l4lb backend {args.action}")
     bal = Balancer(args.interface, wait=args.wait)
+    if len(keys) > 1:
+        _require_members(bal, keys, ip, args.action == "add")
+    mac = _backend_mac(bal, ip, args.mac) if args.action == "add" else None
     for key in keys:
-        if args.action == "add":
-            mac = mac or bal.netlink.neighbour_mac(ip)
-            if mac is None:
-                raise CliError(f"no --mac given and {ip} is not in the neighbour table")
+        if mac is not None:
             bal.add_backend(key, Destination(ip, mac, 1 if weight is None else weight))
         elif args.action == "remove":
             bal.remove_backend(key, ip)
         elif args.action == "weight":
-            if weight is None:
-                raise CliError("give the new weight with --weight")
             bal.set_weight(key, ip, weight)
         else:
             bal.set_drain(key, ip, args.action == "drain")
@@ -141,21 +198,34 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     need_root("l4lb service del")
     bal = Balancer(args.interface, wait=args.wait)
     for key in keys:
+        bal.members(key)  # every one must exist before any is removed
+    for key in keys:
         bal.remove_service(key)
         print(f"service {key}: removed")
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate a destinations file; needs no privilege."""
-    path = Path(args.file)
-    result = parse_text(read_text(path))
-    for err in result.errors:
+def _list_errors(path: Path, result: ParseResult) -> None:
+    for err in result.errors[:MAX_LISTED_ERRORS]:
         print(f"{path}: {err}", file=sys.stderr)
+    hidden = len(result.errors) - MAX_LISTED_ERRORS
+    if hidden > 0:
+        print(f"{path}: ... and {hidden:,} more errors", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a destinations file as `map` would, without the kernel's
+    state (other services' backends count too when it loads); needs no
+    privilege."""
+    path = Path(args.file)
+    services = _services(args.vip)
+    result = parse_text(read_text(path), {k.vip for k in services})
+    _list_errors(path, result)
     if result.errors:
         return EXIT_ERROR
-    if not result.destinations:
-        raise DestinationError(f"{path}: no destinations in file")
+    check_result(path, result, L.MAX_BACKENDS, max(1, len(services)))
+    # A new service gets Maglev, so without --fill the ring must suit it.
+    _check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
     print(f"{path}: {len(result.destinations)} destinations, no errors")
     return 0
 
@@ -204,23 +274,62 @@ def _command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any]) -> None:
+    p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
+    cliargs.interface_option(p)
+    p.add_argument("--mode", choices=MODES, default="driver")
+    p.add_argument(
+        "-s",
+        "--saddr",
+        type=V.argument(V.source_address),
+        help=f"outer IPIP source address (default {DEFAULT_SADDR})",
+    )
+
+    p = add("detach", cmd_detach, "detach the balancer and remove its pins")
+    cliargs.interface_option(p)
+
+    p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
+    cliargs.interface_option(p)
+    p.add_argument("-f", "--file", required=True, type=V.argument(V.file_name))
+    p.add_argument("-s", "--saddr", type=V.argument(V.source_address), help="outer IPIP source")
+    cliargs.load_options(p)
+
+    p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
+    p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
+    cliargs.interface_option(p)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
+    p.add_argument("--ip", required=True, type=V.argument(V.backend_ip))
+    p.add_argument("--mac", type=V.argument(V.mac), help="backend MAC (add)")
+    p.add_argument("--weight", type=V.argument(V.weight), help="0-65535 (add, weight)")
+
+    p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
+    p.add_argument("action", choices=["del"])
+    cliargs.interface_option(p)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
+
+    p = add("check", cmd_check, "validate a destinations CSV as map would, without loading it")
+    p.add_argument("file", type=V.argument(V.file_name))
+    cliargs.load_options(p)
+
+    p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
+    cliargs.interface_option(p)
+    p.add_argument("--once", action="store_true", help="print one sample and exit")
+    p.add_argument("--json", action="store_true", help="JSON lines for scripts")
+    p.add_argument(
+        "--interval", type=V.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
+
+    p = add("tui", cmd_tui, "open the operator console")
+    cliargs.interface_option(p, required=False)
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; given the command line, without the groups it does not use."""
-    parser = argparse.ArgumentParser(
+    parser = cliargs.OneLineParser(
         prog="l4lb", description="XDP layer-4 load balancer: attach, load backends, watch."
     )
-    parser.add_argument(
-        "--wait",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="if another l4lb is changing the interface, wait this long for it",
-    )
-    parser.add_argument(
-        "--netns",
-        metavar="NAME",
-        help="run inside this network namespace (keeps the host's bpffs, unlike ip netns exec)",
-    )
+    cliargs.global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
@@ -230,72 +339,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
-    p.add_argument("-i", "--interface", required=True)
-    p.add_argument("--mode", choices=MODES, default="driver")
-    p.add_argument("-s", "--saddr", help=f"outer IPIP source address (default {DEFAULT_SADDR})")
-
-    p = add("detach", cmd_detach, "detach the balancer and remove its pins")
-    p.add_argument("-i", "--interface", required=True)
-
-    p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
-    p.add_argument("-i", "--interface", required=True)
-    p.add_argument("-f", "--file", required=True)
-    p.add_argument("-s", "--saddr", help="outer IPIP source address")
-    p.add_argument(
-        "--vip",
-        action="append",
-        default=[],
-        metavar="ADDR[:PORT][/tcp|udp]",
-        help="service to balance (repeatable); without it, all TCP/UDP is balanced",
-    )
-    p.add_argument(
-        "--fill",
-        choices=[m.value for m in FillMode],
-        help="slot fill: maglev (consistent hashing, the default) or the seed's roundrobin",
-    )
-    p.add_argument(
-        "--ring-size",
-        type=int,
-        help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
-    )
-
-    p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
-    p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
-    p.add_argument("-i", "--interface", required=True)
-    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
-    p.add_argument("--ip", required=True)
-    p.add_argument("--mac", help="backend MAC (add)")
-    p.add_argument("--weight", type=int, help="0-65535 (add, weight)")
-
-    p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
-    p.add_argument("action", choices=["del"])
-    p.add_argument("-i", "--interface", required=True)
-    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
-
-    p = add("check", cmd_check, "validate a destinations CSV without loading it")
-    p.add_argument("file")
-
-    p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
-    p.add_argument("-i", "--interface", required=True)
-    p.add_argument("--once", action="store_true", help="print one sample and exit")
-    p.add_argument("--json", action="store_true", help="JSON lines for scripts")
-    p.add_argument("--interval", type=float, default=1.0, help=argparse.SUPPRESS)
-
-    p = add("tui", cmd_tui, "open the operator console")
-    p.add_argument("-i", "--interface", help="open the dashboard of this interface")
-
+    _commands(add)
     if argv is None or _command(argv) not in sub.choices:
         for module in _GROUPS:
             importlib.import_module(module).register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _run(argv: Sequence[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
-        if args.netns:
+        if args.netns is not None:
             enter_netns(args.netns)
         result: int = args.func(args)
         return result
@@ -305,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cliargs.quiet_broken_pipe(lambda: _run(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

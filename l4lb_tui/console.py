@@ -36,7 +36,7 @@ from l4lb_tui.destinations import (
 )
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
 from l4lb_tui.privilege import privilege_problem
-from l4lb_tui.services import parse_service
+from l4lb_tui.services import merge_services
 
 __all__ = [
     "ConsoleBackend",
@@ -47,6 +47,7 @@ __all__ = [
     "Preview",
     "RealBackend",
     "Sample",
+    "merge_service_specs",
     "parse_service_specs",
     "preview_csv",
     "save_csv",
@@ -116,16 +117,18 @@ def service_spec(key: L.ServiceKey) -> str:
     return f"{key.vip}{port}/{proto}" if proto in {"tcp", "udp"} else f"{key.vip}{port}"
 
 
-def parse_service_specs(text: str) -> list[L.ServiceKey]:
-    """Comma- or space-separated specs; blank means the catch-all service.
+def merge_service_specs(text: str) -> tuple[list[L.ServiceKey], list[str]]:
+    """Comma- or space-separated specs: each service once, and a notice for
+    each spec that names one again (blank means the catch-all service).
 
     Raises ValueError with the operator-readable message of the first bad spec.
     """
-    keys: list[L.ServiceKey] = []
-    for spec in re.split(r"[,\s]+", text.strip()):
-        if spec:
-            keys += [k for k in parse_service(spec) if k not in keys]
-    return keys or [L.CATCH_ALL]
+    keys, notices = merge_services(s for s in re.split(r"[,\s]+", text.strip()) if s)
+    return keys or [L.CATCH_ALL], notices
+
+
+def parse_service_specs(text: str) -> list[L.ServiceKey]:
+    return merge_service_specs(text)[0]
 
 
 def drain_message(key: L.ServiceKey, ip: str, drained: bool) -> str:

@@ -6,24 +6,34 @@ the file lives in `read_destinations`, which only opens, sizes and reads it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-import socket
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_WEIGHT = 65535
-_UNSPECIFIED = bytes(4)
-_BROADCAST = b"\xff" * 4
+from l4lb_tui import validation
+from l4lb_tui.layout import ServiceKey
+
+MAX_WEIGHT = validation.MAX_WEIGHT
 DEFAULT_WEIGHT = 1
 # 4096 destinations at ~40 bytes a line is ~160 KiB; anything far larger is a
 # mistake (a wrong file), and reading it whole would only waste memory.
 MAX_FILE_BYTES = 4 * 1024 * 1024
-
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
+# A line of the format with a long comment fits many times over; a longer
+# one is a wrong file, and quoting it back would flood the terminal.
+MAX_LINE_CHARS = 4096
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# Column headings a spreadsheet's first row may hold, as _heading spells them.
+_IP_HEADINGS = frozenset(
+    {"ip", "ipv4", "ip address", "ipv4 address", "address", "addr", "backend", "backend ip",
+     "host", "server", "destination", "dest", "dst"}
+)  # fmt: skip
+_MAC_HEADINGS = frozenset(
+    {"mac", "mac address", "macaddr", "hwaddr", "hw address", "ether", "ethernet", "lladdr"}
+)
+_WEIGHT_HEADINGS = frozenset({"weight", "wt", "w"})
 
 
 class DestinationError(Exception):
@@ -68,51 +78,11 @@ class ParseResult:
         return not self.errors and bool(self.destinations)
 
 
-def validate_ip(text: str) -> str:
-    """Return the canonical unicast IPv4 address or raise ValueError."""
-    try:
-        # inet_pton takes exactly the canonical dotted quad (no leading zeros,
-        # as ipaddress) at a fraction of ipaddress's cost: a 4096-line file
-        # spent most of its parse time here.
-        raw = socket.inet_pton(socket.AF_INET, text.strip())
-    except OSError:
-        pass
-    else:
-        if not (224 <= raw[0] <= 239 or raw in (_UNSPECIFIED, _BROADCAST)):
-            return text.strip()
-    try:
-        addr = ipaddress.IPv4Address(text.strip())
-    except ValueError:
-        raise ValueError(f"{text.strip()!r} is not an IPv4 address") from None
-    if addr.is_multicast or addr.is_unspecified or addr == ipaddress.IPv4Address("255.255.255.255"):
-        raise ValueError(f"{addr} is not a unicast address")
-    return str(addr)
-
-
-def validate_mac(text: str) -> str:
-    """Return the MAC in lower-case colon form or raise ValueError."""
-    mac = text.strip()
-    if not _MAC_RE.match(mac):
-        raise ValueError(f"{mac!r} is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
-    mac = mac.replace("-", ":").lower()
-    first = int(mac[:2], 16)
-    if mac == "ff:ff:ff:ff:ff:ff":
-        raise ValueError(f"{mac} is the broadcast MAC, not a backend")
-    if first & 1:
-        raise ValueError(f"{mac} is a multicast MAC, not a backend")
-    if mac == "00:00:00:00:00:00":
-        raise ValueError(f"{mac} is the all-zero MAC, not a backend")
-    return mac
-
-
-def validate_weight(text: str) -> int:
-    raw = text.strip()
-    if not raw.isdigit():
-        raise ValueError(f"weight {raw!r} is not a whole number from 0 to {MAX_WEIGHT}")
-    weight = int(raw)
-    if weight > MAX_WEIGHT:
-        raise ValueError(f"weight {weight} is out of range 0-{MAX_WEIGHT}")
-    return weight
+# The parsers of the shared validation layer, under the names the rest of
+# the package has used.
+validate_ip = validation.backend_ip
+validate_mac = validation.mac
+validate_weight = validation.weight
 
 
 def parse_line(fields: list[str]) -> Destination:
@@ -120,64 +90,145 @@ def parse_line(fields: list[str]) -> Destination:
         raise ValueError("expected 'IP, MAC' or 'IP, MAC, WEIGHT': missing column")
     if len(fields) > 3:
         raise ValueError(f"expected at most 3 columns, found {len(fields)}")
+    if len(fields) == 3 and not fields[2]:
+        raise ValueError("the weight column is empty: give 0-65535, or drop the last comma")
     weight = validate_weight(fields[2]) if len(fields) == 3 else DEFAULT_WEIGHT
     return Destination(validate_ip(fields[0]), validate_mac(fields[1]), weight)
 
 
-def parse_text(text: str) -> ParseResult:
-    """Parse the file's text.  Blank lines and `#` comments are skipped.
+def _heading(field: str) -> str:
+    return re.sub(r"[\s_-]+", " ", field.lower()).strip()
+
+
+def is_header(fields: list[str]) -> bool:
+    """Whether a line names the columns (`ip, mac, weight` and the like), as
+    CSV files exported from a spreadsheet often begin."""
+    names = [_heading(f) for f in fields]
+    wanted = (_IP_HEADINGS, _MAC_HEADINGS, _WEIGHT_HEADINGS)
+    return 2 <= len(names) <= 3 and all(n in w for n, w in zip(names, wanted, strict=False))
+
+
+def _fields(line: str) -> list[str]:
+    """A line's fields, each stripped and out of its double quotes if a
+    spreadsheet put it in some."""
+    fields = [f.strip() for f in line.split(",")]
+    return [f[1:-1].strip() if len(f) >= 2 and f[0] == f[-1] == '"' else f for f in fields]
+
+
+def _lines(text: str) -> list[str]:
+    # Only the line ends an editor counts: str.splitlines() also splits at
+    # form feeds and Unicode separators, and the line numbers would drift.
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return _LINE_END.split(text)
+
+
+def parse_text(text: str, vips: Collection[str] = ()) -> ParseResult:
+    """Parse the file's text.  Blank lines, `#` comments and a heading row
+    on the first line are skipped.
 
     Duplicate IPs are rejected rather than merged: two lines for one server
     are almost always a typo, and merging would hide which weight was meant.
+    A backend cannot be one of `vips`, the VIPs of the services it is for.
     """
-    if text.startswith("\ufeff"):
-        text = text[1:]
     dests: list[Destination] = []
     errors: list[LineError] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    first = True
+    for number, raw in enumerate(_lines(text), start=1):
+        if len(raw) > MAX_LINE_CHARS:
+            errors.append(LineError(number, _too_long(len(raw))))
+            continue
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        fields = _fields(line)
+        if first and is_header(fields):
+            first = False
+            continue
+        first = False
         try:
-            dest = parse_line([f.strip() for f in line.split(",")])
+            dest = parse_line(fields)
         except ValueError as exc:
             errors.append(LineError(number, str(exc)))
             continue
-        if dest.ip in seen:
-            errors.append(
-                LineError(number, f"duplicate backend {dest.ip} (first on line {seen[dest.ip]})")
-            )
+        problem = _duplicate(dest, seen) or _is_vip(dest, vips)
+        if problem:
+            errors.append(LineError(number, problem))
             continue
         seen[dest.ip] = number
         dests.append(dest)
     return ParseResult(tuple(dests), tuple(errors))
 
 
-def read_text(path: Path) -> str:
-    """Read a destinations file whole, refusing anything that is not a small text file."""
+def _too_long(chars: int) -> str:
+    return f"{chars:,} characters is too long for a destinations line (at most {MAX_LINE_CHARS:,})"
+
+
+def _duplicate(dest: Destination, seen: dict[str, int]) -> str | None:
+    if dest.ip in seen:
+        return f"duplicate backend {dest.ip} (first on line {seen[dest.ip]})"
+    return None
+
+
+def _is_vip(dest: Destination, vips: Collection[str]) -> str | None:
+    if dest.ip in vips:
+        return f"{dest.ip} is a VIP of this load: a backend cannot be the VIP itself"
+    return None
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor of `path`, refused before opening unless it is a regular
+    file: opening a named pipe waits for a writer, forever if none comes."""
     try:
-        with path.open("rb") as handle:
-            before = os.fstat(handle.fileno())
-            if stat.S_ISDIR(before.st_mode):
-                raise DestinationError(f"{path}: is a directory, not a destinations file")
-            if not stat.S_ISREG(before.st_mode):
-                raise DestinationError(f"{path}: not a regular file")
-            if before.st_size > MAX_FILE_BYTES:
-                raise DestinationError(
-                    f"{path}: {before.st_size:,} bytes is too large for a destinations file "
-                    f"(limit {MAX_FILE_BYTES:,})"
-                )
-            data = handle.read(MAX_FILE_BYTES + 1)
-            after = os.fstat(handle.fileno())
-    except IsADirectoryError:
-        raise DestinationError(f"{path}: is a directory, not a destinations file") from None
+        kind = _kind(os.stat(path).st_mode)
+        if kind is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         raise DestinationError(f"{path}: no such file") from None
     except PermissionError:
         raise DestinationError(f"{path}: permission denied") from None
     except OSError as exc:
         raise DestinationError(f"{path}: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise DestinationError(f"{validation.shown(str(path))}: not a valid path") from None
+    if kind is not None:
+        raise DestinationError(f"{path}: {kind}")
+    return fd
+
+
+def _kind(mode: int) -> str | None:
+    """Why a file of this mode is not a destinations file (None: it may be)."""
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a destinations file"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    return "not a regular file (a device)"
+
+
+def read_text(path: Path) -> str:
+    """Read a destinations file whole, refusing anything that is not a small text file."""
+    fd = _open_regular(path)
+    with os.fdopen(fd, "rb") as handle:
+        before = os.fstat(fd)
+        # Swapped for something else between the stat and the open?
+        kind = _kind(before.st_mode)
+        if kind is not None:
+            raise DestinationError(f"{path}: {kind}")
+        if before.st_size > MAX_FILE_BYTES:
+            raise DestinationError(
+                f"{path}: {before.st_size:,} bytes is too large for a destinations file "
+                f"(limit {MAX_FILE_BYTES:,})"
+            )
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise DestinationError(f"{path}: {exc.strerror}") from None
+        after = os.fstat(fd)
     if len(data) > MAX_FILE_BYTES:
         raise DestinationError(f"{path}: too large for a destinations file")
     if (before.st_mtime_ns, before.st_size) != (after.st_mtime_ns, after.st_size) or len(
@@ -192,26 +243,42 @@ def read_text(path: Path) -> str:
         raise DestinationError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
 
 
-def check_result(path: Path, result: ParseResult, capacity: int | None = None) -> None:
-    """Raise DestinationError for a parse result that must not be loaded."""
+def check_result(
+    path: Path, result: ParseResult, capacity: int | None = None, services: int = 1
+) -> None:
+    """Raise DestinationError for a parse result that must not be loaded into
+    `services` services of a balancer holding `capacity` backends in all
+    (None: no limit is checked)."""
     if result.errors:
         first = result.errors[0]
         more = f" (and {len(result.errors) - 1} more errors)" if len(result.errors) > 1 else ""
         raise DestinationError(f"{path}: {first}{more}")
     if not result.destinations:
         raise DestinationError(f"{path}: no destinations in file")
-    if capacity is not None and len(result.destinations) > capacity:
-        raise DestinationError(
-            f"{path}: {len(result.destinations):,} destinations, "
-            f"but the balancer holds at most {capacity:,}"
-        )
+    if capacity is not None:
+        problem = validation.capacity_problem(len(result.destinations), services, capacity)
+        if problem:
+            raise DestinationError(f"{path}: {problem}")
 
 
-def read_destinations(path: Path, capacity: int | None = None) -> tuple[Destination, ...]:
-    """Read, parse and check a file; raise DestinationError naming file and line."""
-    result = parse_text(read_text(path))
-    check_result(path, result, capacity)
+def read_destinations(
+    path: Path, capacity: int | None = None, services: int = 1, vips: Collection[str] = ()
+) -> tuple[Destination, ...]:
+    """Read, parse and check a file for `services` services with these VIPs;
+    raise DestinationError naming file and line."""
+    result = parse_text(read_text(path), vips)
+    check_result(path, result, capacity, services)
     return result.destinations
+
+
+def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -> str | None:
+    """What keeps parsed backends from being loaded into these services, as
+    `map` would refuse them, or None."""
+    vips = {k.vip for k in services}
+    clash = next((d.ip for d in dests if d.ip in vips), None)
+    if clash:
+        return f"{clash} is a VIP of these services: a backend cannot be the VIP itself"
+    return validation.capacity_problem(len(dests), max(1, len(services)))
 
 
 def format_csv(dests: Iterable[Destination]) -> str:

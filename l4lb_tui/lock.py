@@ -5,6 +5,10 @@ writer never leaves the interface locked.  Readers never take it.  The lock
 belongs to the open file, so a writer passes its descriptor to the bpftool
 running its batch: if the writer dies first, the interface stays locked until
 that batch has run whole.
+
+A holder removes the file when it lets go, so lock files do not pile up (one
+per interface name ever tried, typos and deleted links included); a waiter
+that meanwhile got the lock of the removed file starts over on a new one.
 """
 
 from __future__ import annotations
@@ -47,9 +51,9 @@ def interface_lock(name: str, wait: float = 0.0) -> Iterator[int]:
     """Hold the write lock of `name` (yields its descriptor); wait up to
     `wait` seconds for it.
 
-    The holder may unlink the file (detach does, so lock files do not pile
-    up): a waiter that then gets the lock of the unlinked file starts over
-    on the new one, so two processes never both hold "the" lock.
+    Only the holder unlinks the file (detach does while it holds it, and the
+    release does): a waiter that then gets the lock of the unlinked file
+    starts over on the new one, so two processes never both hold "the" lock.
     """
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     path = lock_path(name)
@@ -75,4 +79,8 @@ def interface_lock(name: str, wait: float = 0.0) -> Iterator[int]:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield fd
     finally:
+        # Still ours only if no one unlinked it meanwhile (detach may have,
+        # and a waiter may have made a new one since).
+        if _still_linked(fd, path):
+            path.unlink(missing_ok=True)
         os.close(fd)

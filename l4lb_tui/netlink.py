@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import socket
 import threading
 from collections.abc import Callable
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from l4lb_tui import validation
+
 if TYPE_CHECKING:
     from l4lb_tui.xdplink import XdpSwitch
 
 _T = TypeVar("_T")
 
-# IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
-_IFNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
 # IFLA_XDP_ATTACHED, as pyroute2 decodes XDP_ATTACHED_* (raw numbers too,
 # should a pyroute2 version leave them undecoded).
 _XDP_ATTACHED: dict[object, str] = {
@@ -75,8 +74,10 @@ def enter_netns(name: str) -> None:
     here outlive the process.  Call it before any thread starts: threads
     inherit the namespace of the thread that creates them.
     """
-    if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", name) or name in {".", ".."}:
-        raise NetlinkError(f"{name!r} is not a valid network namespace name")
+    try:
+        validation.netns_name(name)
+    except ValueError as exc:
+        raise NetlinkError(str(exc)) from None
     path = NETNS_DIR / name
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -102,9 +103,10 @@ def _pyroute_error() -> type[Exception]:
 
 
 def validate_ifname(name: str) -> str:
-    if not _IFNAME.match(name) or name in {".", ".."}:
-        raise NetlinkError(f"{name!r} is not a valid interface name")
-    return name
+    try:
+        return validation.ifname(name)
+    except ValueError as exc:
+        raise NetlinkError(str(exc)) from None
 
 
 def _driver(ifname: str, kind: str, in_other_netns: bool) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Iterable
 
+from l4lb_tui import validation
 from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, ServiceKey
 
 _PROTOS = {"tcp": (PROTO_TCP,), "udp": (PROTO_UDP,), "": (PROTO_TCP, PROTO_UDP)}
+# Every port on the VIP; asked for with ':0' or ':*', or by giving no port.
+_ANY_PORT = "*"
 
 
 def parse_service(spec: str) -> list[ServiceKey]:
@@ -15,20 +18,48 @@ def parse_service(spec: str) -> list[ServiceKey]:
     Raises ValueError with an operator-readable message.
     """
     text = spec.strip()
+    quoted = validation.shown(text)
     addr_port, _, proto = text.partition("/")
     proto = proto.lower()
     if proto not in _PROTOS:
-        raise ValueError(f"service {spec!r}: protocol must be tcp or udp, not {proto!r}")
-    addr, _, port_text = addr_port.partition(":")
+        raise ValueError(
+            f"service {quoted}: protocol must be tcp or udp, not {validation.shown(proto)}"
+        )
+    addr, colon, port_text = addr_port.partition(":")
     try:
-        vip = ipaddress.IPv4Address(addr)
-    except ValueError:
-        raise ValueError(f"service {spec!r}: {addr!r} is not an IPv4 address") from None
-    if vip.is_unspecified or vip.is_multicast or vip.is_loopback:
-        raise ValueError(f"service {spec!r}: {vip} cannot be a VIP")
+        vip = validation.vip_address(addr)
+    except ValueError as exc:
+        raise ValueError(f"service {quoted}: {exc}") from None
     port = 0
-    if port_text:
-        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-            raise ValueError(f"service {spec!r}: port must be 0-65535 (0 = any)")
-        port = int(port_text)
-    return [ServiceKey(str(vip), port, p) for p in _PROTOS[proto]]
+    if colon and port_text != _ANY_PORT:
+        if not port_text:
+            # '10.0.0.4:' is most likely a port lost to an empty variable:
+            # taking it as every port would balance SSH too.
+            raise ValueError(
+                f"service {quoted}: the port is empty (for every port, write "
+                f"{addr}:0 or {addr}:*, or leave out the colon)"
+            )
+        try:
+            port = validation.port(port_text)
+        except ValueError:
+            raise ValueError(f"service {quoted}: port must be 0-65535 (0 = any)") from None
+    return [ServiceKey(vip, port, p) for p in _PROTOS[proto]]
+
+
+def merge_services(specs: Iterable[str]) -> tuple[list[ServiceKey], list[str]]:
+    """The services the specs name, each once in first-named order, and a
+    notice for each spec that names a service again.
+
+    A repeated spec, or `10.0.0.4:53/udp` beside `10.0.0.4:53` (TCP and UDP),
+    is one service: loading it twice in one command would reload it twice.
+    """
+    keys: list[ServiceKey] = []
+    notices: list[str] = []
+    for spec in specs:
+        named = parse_service(spec)
+        again = [k for k in named if k in keys]
+        keys += [k for k in named if k not in keys]
+        if again:
+            names = ", ".join(str(k) for k in again)
+            notices.append(f"{spec.strip()} names {names} again: it is loaded once")
+    return keys, notices

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,41 @@ DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def _session_run_dir() -> Path:
+    """The session's own run directory (lock files, the lab's state), for
+    this process and every one it starts, set before anything imports
+    l4lb_tui.paths: the real /run/l4lb belongs to running balancers, and
+    other engineers' test runs on this machine use it too.
+
+    Pytest loads this file as `conftest` and the tests import it again as
+    `tests.conftest`: both must name the same directory, made once per
+    session (a pytest started by a test gets one of its own).
+    """
+    owner, _, made = os.environ.get(_RUN_DIR_OWNER, "").partition(":")
+    if owner != str(os.getpid()) or not made:
+        made = tempfile.mkdtemp(prefix="l4lb-tests-run-")
+        os.environ[_RUN_DIR_OWNER] = f"{os.getpid()}:{made}"
+    os.environ["L4LB_RUN_DIR"] = made
+    return Path(made)
+
+
+_RUN_DIR_OWNER = "L4LB_TESTS_RUN_DIR"
+RUN_DIR = _session_run_dir()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kernel: needs root, BPF and network namespaces")
+    from l4lb_tui import paths
+
+    if paths.RUN_DIR != RUN_DIR:
+        raise pytest.UsageError(
+            f"l4lb_tui.paths was imported before tests/conftest.py set L4LB_RUN_DIR: "
+            f"the tests would use {paths.RUN_DIR}"
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(RUN_DIR, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

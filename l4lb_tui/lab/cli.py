@@ -6,12 +6,16 @@ import argparse
 import sys
 from typing import Any
 
+from l4lb_tui import validation as V
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import MAX_DURATION
 from l4lb_tui.lab.names import DEFAULT_BACKENDS, DEFAULT_PREFIX, MAX_BACKENDS
 from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION
 
 EXIT_ERROR = 2
+# Bounds of what `lab traffic` is asked for: beyond them a typo, not a test.
+MAX_SECONDS = 3600.0
+MAX_COUNT = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
@@ -40,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     up.add_argument(
         "--backends",
-        type=int,
+        type=V.count_argument("backends", 1, MAX_BACKENDS),
         default=DEFAULT_BACKENDS,
         help=f"number of backends, 1-{MAX_BACKENDS} (default {DEFAULT_BACKENDS})",
     )
@@ -53,19 +57,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     traffic.add_argument(
         "--duration",
-        type=float,
+        type=V.seconds_argument("duration", 0, MAX_SECONDS),
         default=None,
         help=f"seconds (flood: default 5, at most {MAX_DURATION:g}; "
         f"requests: a limit, default {DEFAULT_DURATION:g})",
     )
     traffic.add_argument(
         "--count",
-        type=int,
+        type=V.count_argument("count", 1, MAX_COUNT),
         default=DEFAULT_COUNT,
         help=f"UDP and HTTP requests, each (default {DEFAULT_COUNT})",
     )
     traffic.add_argument(
-        "--interval", type=float, default=0.0, help="seconds between request rounds (default 0)"
+        "--interval",
+        type=V.seconds_argument("interval", 0, MAX_SECONDS),
+        default=0.0,
+        help="seconds between request rounds (default 0)",
     )
     traffic.add_argument("--json", action="store_true", help="machine-readable output")
     return lab
@@ -76,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _dispatch(args)
     except LabError as exc:
-        print(f"l4lb lab {args.lab_command}: {exc}", file=sys.stderr)
+        print(f"l4lb: error: lab {args.lab_command}: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 
@@ -109,9 +116,3 @@ def _dispatch(args: argparse.Namespace) -> int:
             traffic = lab.traffic(count=args.count, duration=duration, interval=args.interval)
             print(traffic.to_json() if args.json else "\n".join(traffic.lines()))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="l4lb")
-    register(parser.add_subparsers(dest="command", required=True))
-    return run(parser.parse_args(argv))

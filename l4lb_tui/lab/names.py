@@ -52,7 +52,7 @@ PIN_ROOT = Path("/sys/fs/bpf/l4lb")
 
 
 def check_prefix(prefix: str) -> str:
-    if not _PREFIX_RE.match(prefix):
+    if not _PREFIX_RE.fullmatch(prefix):
         raise LabError(
             f"bad prefix {prefix!r}: 1-{MAX_PREFIX_LEN} lower-case letters or digits, "
             "starting with a letter"

@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestionReady
 from textual.widgets import Button, Input, Label, Static
 
-from l4lb_tui.console import ConsoleError, parse_service_specs
+from l4lb_tui.console import ConsoleError, merge_service_specs, parse_service_specs
 from l4lb_tui.destinations import Destination, validate_ip, validate_mac, validate_weight
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.widgets.inputs import (
@@ -62,10 +62,10 @@ def service_spec_note(spec: str, valid_note: str) -> Text:
     warning when blank, or `valid_note`."""
     note = CATCH_ALL_WARNING if not spec.strip() else valid_note
     try:
-        parse_service_specs(spec)
+        notices = merge_service_specs(spec)[1]
     except ValueError as exc:
-        note = str(exc)
-    return Text(note)
+        return Text(str(exc))
+    return Text("; ".join(notices) if notices else note)
 
 
 class EditorScreen(ModalScreen[EditorResult | None]):
@@ -100,7 +100,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         self.request = request
         self.lookup = lookup
         self.suggester = NeighbourSuggester()
-        self.ip_validator = IpValidator(self._taken_for(request.service_spec))
+        self.ip_validator = IpValidator(
+            self._taken_for(request.service_spec), self._vips_for(request.service_spec)
+        )
 
     def _keys(self, spec: str | None) -> list[ServiceKey]:
         if spec is None:
@@ -115,6 +117,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         for key in self._keys(spec):
             taken |= self.request.taken.get(key, frozenset())
         return taken
+
+    def _vips_for(self, spec: str | None) -> set[str]:
+        return {key.vip for key in self._keys(spec)}
 
     def compose(self) -> ComposeResult:
         req = self.request
@@ -169,6 +174,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     def _service_changed(self, event: Input.Changed) -> None:
         self._service_note(event.value)
         self.ip_validator.taken = self._taken_for(event.value)
+        self.ip_validator.vips = self._vips_for(event.value)
         ip = self.query_one("#ip", Input)
         if ip.value:
             self._show_error("#ip-error", ip.validate(ip.value))

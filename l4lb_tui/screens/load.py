@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
 from l4lb_tui.console import Preview, parse_service_specs, preview_csv
-from l4lb_tui.destinations import Destination
+from l4lb_tui.destinations import Destination, load_problem
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.screens.editor import service_spec_note
 from l4lb_tui.widgets.footer import KeyFooter
@@ -166,6 +166,7 @@ class LoadScreen(Screen[LoadRequest | None]):
         summary.set_class(not message.preview.ok, "-bad")
         summary.set_class(message.preview.ok, "-good")
         self.query_one(PreviewTable).show(message.preview)
+        self._services_note(self.query_one("#services", Input).value)
         self._update_apply()
 
     # -- services ------------------------------------------------------------------
@@ -176,8 +177,17 @@ class LoadScreen(Screen[LoadRequest | None]):
         except ValueError:
             return None
 
+    def _load_problem(self, keys: list[ServiceKey] | None) -> str | None:
+        """What `map` would refuse in the previewed file for these services."""
+        if keys is None or self.preview is None or self.preview.result is None:
+            return None
+        return load_problem(self.preview.result.destinations, keys)
+
     def _services_note(self, spec: str) -> None:
         note = service_spec_note(spec, "other services stay as they are")
+        problem = self._load_problem(self._services())
+        if problem:
+            note = Text(problem)
         self.query_one("#services-note", Static).update(note)
 
     @on(Input.Changed, "#services")
@@ -195,6 +205,8 @@ class LoadScreen(Screen[LoadRequest | None]):
         keys = self._services()
         if self.preview is None or not self.preview.ok or self.preview.result is None or not keys:
             return None
+        if self._load_problem(keys):
+            return None
         return LoadRequest(self.preview.path, tuple(keys), self.preview.result.destinations)
 
     def _update_apply(self) -> None:
@@ -204,8 +216,11 @@ class LoadScreen(Screen[LoadRequest | None]):
     def action_apply(self) -> None:
         request = self._ready()
         if request is None:
+            problem = self._load_problem(self._services())
             self.notify(
-                "nothing to apply: pick a file without errors", severity="warning", markup=False
+                problem or "nothing to apply: pick a file without errors",
+                severity="warning",
+                markup=False,
             )
             return
         self.dismiss(request)

@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.suggester import Suggester
 from textual.validation import ValidationResult, Validator
 
+from l4lb_tui import validation
 from l4lb_tui.console import parse_service_specs
-from l4lb_tui.destinations import validate_ip, validate_mac, validate_weight
 
 
 class ParserValidator(Validator):
@@ -31,24 +31,28 @@ class ParserValidator(Validator):
 
 
 class IpValidator(ParserValidator):
-    """A unicast IPv4 address that is not already a backend of the service."""
+    """A unicast IPv4 address that is neither already a backend of the
+    service nor its VIP."""
 
-    def __init__(self, taken: Collection[str] = ()) -> None:
+    def __init__(self, taken: Collection[str] = (), vips: Collection[str] = ()) -> None:
         super().__init__(self._check)
         self.taken = set(taken)
+        self.vips = set(vips)
 
     def _check(self, value: str) -> None:
-        ip = validate_ip(value)
+        ip = validation.backend_ip(value)
+        if ip in self.vips:
+            raise ValueError(f"{ip} is the VIP of this service: a backend cannot be the VIP itself")
         if ip in self.taken:
             raise ValueError(f"{ip} is already a backend of this service")
 
 
 def mac_validator() -> ParserValidator:
-    return ParserValidator(validate_mac)
+    return ParserValidator(validation.mac)
 
 
 def weight_validator() -> ParserValidator:
-    return ParserValidator(validate_weight)
+    return ParserValidator(validation.weight)
 
 
 def services_validator() -> ParserValidator:

@@ -50,7 +50,8 @@ CASES: dict[str, tuple[bytes | None, str]] = {
     "too many": (
         "".join(
             f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}, 02:00:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}\n"
-            for i in range(1, 4098)
+            # From 10.1.0.1: the load's VIP (10.0.0.4) is no backend.
+            for i in range(65_537, 65_537 + 4097)
         ).encode(),
         "4,097 destinations, but the balancer holds at most 4,096",
     ),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.paths import RUN_DIR
 from l4lb_tui.privilege import CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, missing_capabilities
 from tests.conftest import DATA, run
 from tests.faults.faults_support import (
@@ -270,12 +271,15 @@ def test_capabilities_read_from_proc_status() -> None:
     assert missing_capabilities("no such line") == []
 
 
-def test_detach_removes_its_lock_file(wired: tuple[str, str, str]) -> None:
+def test_writers_leave_no_lock_file(wired: tuple[str, str, str]) -> None:
+    """A writer removes its lock file when it lets go (detach while it holds
+    it): none piles up, however many writers came and went."""
     ns, dev, _ = wired
+    lock = RUN_DIR / f"{dev}.lock"
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
-    assert Path(f"/run/l4lb/{dev}.lock").exists()
+    assert not lock.exists()
     assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
-    assert not Path(f"/run/l4lb/{dev}.lock").exists()
+    assert not lock.exists()
 
 
 def test_interface_down_and_renamed(wired: tuple[str, str, str]) -> None:

@@ -55,7 +55,7 @@ def test_bom_crlf_blank_and_comments_accepted() -> None:
         ("10.0.0.1, 02:00:00:00:00:01, 1, x", "at most 3 columns"),
         ("10.0.0.1, 02:00:00:00:00:01, 65536", "out of range"),
         ("10.0.0.1, 02:00:00:00:00:01, -1", "whole number"),
-        ("224.0.0.1, 02:00:00:00:00:01", "not a unicast"),
+        ("224.0.0.1, 02:00:00:00:00:01", "224.0.0.1 is a multicast address"),
     ],
 )
 def test_bad_lines_name_the_line(line: str, fragment: str) -> None:
@@ -124,11 +124,14 @@ def test_shipped_samples_load(n: int) -> None:
     [
         (" 10.0.0.1 ", "10.0.0.1"),
         ("223.255.255.255", "223.255.255.255"),
-        ("240.0.0.1", "240.0.0.1"),
-        ("224.0.0.1", "224.0.0.1 is not a unicast address"),
-        ("239.255.255.255", "239.255.255.255 is not a unicast address"),
-        ("0.0.0.0", "0.0.0.0 is not a unicast address"),
-        ("255.255.255.255", "255.255.255.255 is not a unicast address"),
+        ("169.254.1.1", "169.254.1.1"),
+        ("240.0.0.1", "240.0.0.1 is a reserved (class E) address, which cannot be a backend"),
+        ("224.0.0.1", "224.0.0.1 is a multicast address, which cannot be a backend"),
+        ("239.255.255.255", "239.255.255.255 is a multicast address, which cannot be a backend"),
+        ("0.0.0.0", "0.0.0.0 is the unspecified address, which cannot be a backend"),
+        ("0.1.2.3", "0.1.2.3 is a 'this network' (0.0.0.0/8) address, which cannot be a backend"),
+        ("127.0.0.1", "127.0.0.1 is a loopback address, which cannot be a backend"),
+        ("255.255.255.255", "255.255.255.255 is the broadcast address, which cannot be a backend"),
         ("01.2.3.4", "'01.2.3.4' is not an IPv4 address"),
         ("1.2.3", "'1.2.3' is not an IPv4 address"),
         ("256.1.1.1", "'256.1.1.1' is not an IPv4 address"),

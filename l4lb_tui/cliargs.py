@@ -1,0 +1,89 @@
+"""What every `l4lb` command shares on the command line: a parser whose own
+errors are one line, the typed options (checked by `validation` before a
+command runs, so a refused input changes nothing), and output to a reader
+that may go away (`l4lb ... | head`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+from l4lb_tui import validation as V
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+
+EXIT_ERROR = 2
+# What a shell reports for a command killed by SIGPIPE, as `yes | head` is.
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+MAX_WAIT = 86400.0
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, whose own errors are one line like every other error
+    (argparse prints its usage first, several lines of it)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("l4lb").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_ERROR, f"l4lb: error: {where}{message} (see '{self.prog} --help')\n")
+
+
+def global_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=V.seconds_argument("wait", 0, MAX_WAIT),
+        default=0.0,
+        metavar="SECONDS",
+        help="if another l4lb is changing the interface, wait this long for it",
+    )
+    parser.add_argument(
+        "--netns",
+        type=V.argument(V.netns_name),
+        metavar="NAME",
+        help="run inside this network namespace (keeps the host's bpffs, unlike ip netns exec)",
+    )
+
+
+def load_options(p: argparse.ArgumentParser) -> None:
+    """What `map` and `check` both take, so that `check` judges the same load."""
+    p.add_argument(
+        "--vip",
+        action="append",
+        default=[],
+        metavar="ADDR[:PORT][/tcp|udp]",
+        help="service to balance (repeatable); without it, all TCP/UDP is balanced",
+    )
+    p.add_argument(
+        "--fill",
+        choices=[m.value for m in FillMode],
+        help="slot fill: maglev (consistent hashing, the default) or the seed's roundrobin",
+    )
+    p.add_argument(
+        "--ring-size",
+        type=V.argument(V.ring_size),
+        help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
+    )
+
+
+def interface_option(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-i", "--interface", type=V.argument(V.ifname), required=required)
+
+
+def quiet_broken_pipe(run: Callable[[], int]) -> int:
+    """Run a command whose reader may leave before its output ends.
+
+    That is not an error of ours and there is nothing more to say: Python
+    would print a traceback, and another when it flushes stdout on exit.
+    """
+    try:
+        code = run()
+        # Flushed here, where a reader that has gone can still be handled.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    return code

@@ -1,0 +1,250 @@
+"""Operator input, checked in one place: addresses, ports, weights, names,
+numbers of seconds, ring sizes and the limits a load must fit.
+
+Pure logic: text in, a canonical value out, or a ValueError whose message is
+one line an operator can act on.  The CLI (as argparse types), `check`, the
+console's forms and the destinations parser all call these, so what one
+accepts the others accept, with the same words when they refuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from l4lb_tui import layout as L
+from l4lb_tui.slots import is_prime
+
+T = TypeVar("T")
+
+MAX_WEIGHT = 65535
+MAX_PORT = 65535
+# Quoted input is cut here: a 4 MiB line must not come back as a 4 MiB error.
+SHOWN_CHARS = 40
+
+# ASCII only: str.isdigit() and int() also take '\uff13' (a full-width 3) and
+# the like, and isdigit() takes '\xb3' (a superscript 3), which int() then
+# refuses in its own words.
+_DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}")
+# IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
+_IFNAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")
+# A netns name is a file name under /run/netns.
+_NETNS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def shown(text: str) -> str:
+    """`text` quoted for a message: escaped as Python does, and cut short."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text):,} characters)"
+
+
+# -- numbers ------------------------------------------------------------------
+
+
+def whole_number(text: str, what: str, low: int, high: int) -> int:
+    """An integer written in ASCII digits, within [low, high]."""
+    raw = text.strip()
+    if not _DIGITS.fullmatch(raw):
+        if not raw:
+            raise ValueError(f"{what} is empty: give a whole number from {low} to {high}")
+        raise ValueError(f"{what} {shown(raw)} is not a whole number from {low} to {high}")
+    digits = raw.lstrip("0") or "0"
+    # Compared by length first: int() of a million digits is refused (and slow).
+    if len(digits) > len(str(high)) or not low <= int(digits) <= high:
+        raise ValueError(f"{what} {shown(digits)[1:-1]} is out of range {low}-{high}")
+    return int(digits)
+
+
+def seconds(text: str, what: str, low: float, high: float) -> float:
+    """A plain decimal number of seconds within [low, high]: no sign, exponent,
+    nan or inf, which float() would take."""
+    raw = text.strip()
+    if not _DECIMAL.fullmatch(raw):
+        raise ValueError(f"{what} {shown(raw)} is not a number of seconds from {low:g} to {high:g}")
+    value = float(raw)
+    if not low <= value <= high:
+        raise ValueError(f"{what} {raw} is out of range: {low:g} to {high:g} seconds")
+    return value
+
+
+def weight(text: str) -> int:
+    return whole_number(text, "weight", 0, MAX_WEIGHT)
+
+
+def port(text: str) -> int:
+    return whole_number(text, "port", 0, MAX_PORT)
+
+
+# -- addresses ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """What an address is for: how messages name it, and whether a
+    link-local address may serve (on one link it can)."""
+
+    noun: str
+    link_local: bool
+
+
+BACKEND = Role("a backend", link_local=True)
+VIP = Role("a VIP", link_local=False)  # clients beyond a router could not reach it
+SOURCE = Role("the outer source address", link_local=True)
+
+
+def address_kind(raw: bytes) -> str | None:
+    """What a non-unicast (or not routable) IPv4 address is; None for unicast."""
+    first = raw[0]
+    if raw == bytes(4):
+        return "the unspecified address"
+    if first == 0:
+        return "a 'this network' (0.0.0.0/8) address"
+    if first == 127:
+        return "a loopback address"
+    if 224 <= first <= 239:
+        return "a multicast address"
+    if raw == b"\xff\xff\xff\xff":
+        return "the broadcast address"
+    if first >= 240:
+        return "a reserved (class E) address"
+    if raw[:2] == b"\xa9\xfe":
+        return "a link-local address"
+    return None
+
+
+def ipv4(text: str, role: Role) -> str:
+    """The canonical dotted quad of a unicast IPv4 address fit for `role`."""
+    raw_text = text.strip()
+    try:
+        # Exactly the canonical dotted quad (no leading zeros, no short forms),
+        # and much cheaper than ipaddress for a 4096-line file.
+        raw = socket.inet_pton(socket.AF_INET, raw_text)
+    except (OSError, ValueError):  # ValueError: an embedded NUL
+        raise ValueError(f"{shown(raw_text)} is not an IPv4 address") from None
+    kind = address_kind(raw)
+    if kind and not (role.link_local and kind == "a link-local address"):
+        raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}")
+    return raw_text
+
+
+def backend_ip(text: str) -> str:
+    return ipv4(text, BACKEND)
+
+
+def vip_address(text: str) -> str:
+    return ipv4(text, VIP)
+
+
+def source_address(text: str) -> str:
+    return ipv4(text, SOURCE)
+
+
+def mac(text: str) -> str:
+    """A backend's MAC in lower-case colon form: unicast and not all zeros."""
+    raw = text.strip()
+    if not _MAC.fullmatch(raw):
+        raise ValueError(f"{shown(raw)} is not a MAC address (expected aa:bb:cc:dd:ee:ff)")
+    found = raw.replace("-", ":").lower()
+    if found == "ff:ff:ff:ff:ff:ff":
+        raise ValueError(f"{found} is the broadcast MAC, not a backend")
+    if int(found[:2], 16) & 1:
+        raise ValueError(f"{found} is a multicast MAC, not a backend")
+    if found == "00:00:00:00:00:00":
+        raise ValueError(f"{found} is the all-zero MAC, not a backend")
+    return found
+
+
+# -- names ----------------------------------------------------------------------
+
+
+def ifname(text: str) -> str:
+    if not _IFNAME.fullmatch(text) or text in {".", ".."}:
+        hint = " (empty: an unset variable?)" if not text else ""
+        raise ValueError(f"{shown(text)} is not a valid interface name{hint}")
+    return text
+
+
+def netns_name(text: str) -> str:
+    if not _NETNS.fullmatch(text) or text in {".", ".."}:
+        hint = " (empty: an unset variable?)" if not text else ""
+        raise ValueError(f"{shown(text)} is not a valid network namespace name{hint}")
+    return text
+
+
+def file_name(text: str) -> str:
+    """A file name as given; empty is refused, not taken as "." (a directory)."""
+    if not text:
+        raise ValueError("the file name is empty (an unset variable?)")
+    return text
+
+
+# -- what a load must fit ---------------------------------------------------------
+
+
+def ring_size(text: str) -> int:
+    return whole_number(text, "ring size", 1, L.RING_MAX_SLOTS)
+
+
+def ring_problem(size: int, maglev: bool, serving: int) -> str | None:
+    """Why a ring of `size` slots cannot serve `serving` backends that take
+    traffic (weight above 0), or None."""
+    if not 1 <= size <= L.RING_MAX_SLOTS:
+        return f"ring size must be 1-{L.RING_MAX_SLOTS}, not {size}"
+    if maglev and not is_prime(size):
+        return (
+            f"Maglev needs a prime ring size, not {size} (e.g. 16381); "
+            "--fill roundrobin takes any size"
+        )
+    if size < serving:
+        return (
+            f"a ring of {size:,} slots is smaller than the {serving:,} backends that take "
+            f"traffic: {serving - size:,} of them would get none (use at least {serving:,} slots)"
+        )
+    return None
+
+
+def capacity_problem(destinations: int, services: int, limit: int = L.MAX_BACKENDS) -> str | None:
+    """Why `destinations` backends in each of `services` services do not fit
+    `limit` backend slots, or None: every service holds its own copy of its
+    backends."""
+    if services > L.MAX_SERVICES:
+        return f"{services:,} services, but the balancer holds at most {L.MAX_SERVICES:,}"
+    need = destinations * services
+    if need <= limit:
+        return None
+    if services == 1:
+        return f"{destinations:,} destinations, but the balancer holds at most {limit:,}"
+    return (
+        f"{destinations:,} destinations in {services} services need {need:,} backend "
+        f"slots, but the balancer holds at most {limit:,} in all"
+    )
+
+
+def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """`parse` as an argparse type: its message becomes argparse's, which
+    otherwise would say only "invalid value"."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def seconds_argument(what: str, low: float, high: float) -> Callable[[str], float]:
+    return argument(functools.partial(seconds, what=what, low=low, high=high))
+
+
+def count_argument(what: str, low: int, high: int) -> Callable[[str], int]:
+    return argument(functools.partial(whole_number, what=what, low=low, high=high))
