@@ -32,7 +32,7 @@ from l4lb_tui.layout import PROTO_TCP, ServiceKey
 from tests.killed_reload import ROOT, cut_reload, kill_group
 
 pytestmark = pytest.mark.kernel
-ROUNDS = 30
+ROUNDS = int(os.environ.get("L4LB_KILL_ROUNDS", "30"))
 
 
 def made_up(second_octet: int, n: int) -> list[Destination]:
@@ -86,53 +86,56 @@ def test_killed_reloads_leave_a_whole_file_and_repair(
     conns = [KeepAlive(lab) for _ in range(8)]
     mine = [c.get() for c in conns]
     spec = f"{svc.vip}:{svc.port}/tcp"
+    began = time.monotonic()
     assert (
         l4lb(lab, "map", "-i", lab.lb_ifname, "-f", str(files["A"]), "--vip", spec).returncode == 0
     )
+    span = time.monotonic() - began  # how long a whole reload takes here
+    # One cut point from each of equal spans of the batch, in random order:
+    # random, yet surely some before and some after the flip.
+    cuts = [(k + rng.random()) / (ROUNDS // 2) for k in range(ROUNDS // 2)]
+    rng.shuffle(cuts)
     current, outcomes = "A", []
+    before = sets["A"]  # the member set a reload starts from
     for i in range(ROUNDS):
         target = rng.choice("AB")
         args = ["map", "-i", lab.lb_ifname, "-f", str(files[target]), "--vip", spec]
         if i % 2:
-            cut = cut_reload(["--netns", lab.lb_ns, *args], rng.random(), tmp_path)
+            cut = cut_reload(["--netns", lab.lb_ns, *args], cuts.pop(), tmp_path)
             how = f"cut at {cut}"
         else:
             proc = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "l4lb_tui.cli", "--netns", lab.lb_ns, *args],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                 start_new_session=True,
             )  # fmt: skip
-            time.sleep(rng.uniform(0, 1.5))
+            # Anywhere in a reload's time: before, in and after its batch.
+            time.sleep(rng.uniform(0.3, 1.1) * span)
             kill_group(proc)
-            how = "killed at random"
+            err = proc.stderr.read() if proc.stderr else ""
+            how = "killed at random" if proc.returncode < 0 else f"done ({proc.returncode} {err})"
         members = {d.ip for d in bal.members(svc)}
-        whole = [name for name in (current, target) if sets[name] == members]
-        assert whole, f"round {i}: {how} left {len(members)} members, a mix"
-        outcomes.append(whole[0])
+        assert members in (before, sets[target]), (
+            f"round {i}: {how} left a mix: {sorted(members ^ before)[:5]} differ from the old set, "
+            f"{sorted(members ^ sets[target])[:5]} from the new"
+        )
+        outcomes.append(f"{how}: {'new' if members == sets[target] else 'old'}")
         current = rng.choice("AB")
         res = l4lb(lab, "map", "-i", lab.lb_ifname, "-f", str(files[current]), "--vip", spec)
         assert res.returncode == 0, res.stderr
         assert {d.ip for d in bal.members(svc)} == sets[current]
         added = f"10.5.{i}.1"
-        res = l4lb(
-            lab,
-            "backend",
-            "add",
-            "-i",
-            lab.lb_ifname,
-            "--vip",
-            spec,
-            "--ip",
-            added,
-            "--mac",
-            "02:05:00:00:00:01",
-        )
+        add = ["backend", "add", "-i", lab.lb_ifname, "--vip", spec, "--ip", added]
+        res = l4lb(lab, *add, "--mac", "02:05:00:00:00:01")
         assert res.returncode == 0, res.stderr
         members = {d.ip for d in bal.members(svc)}
         assert members == sets[current] | {added}, (
             f"round {i}: {len(members - sets[current])} extra"
         )
-        stats = json.loads(l4lb(lab, "stats", "-i", lab.lb_ifname, "--once", "--json").stdout)
-        assert {b["ip"] for b in stats["backends"]} == members
+        if i % 5 == 4:
+            stats = l4lb(lab, "stats", "-i", lab.lb_ifname, "--once", "--json").stdout
+            assert {b["ip"] for b in json.loads(stats)["backends"]} == members
         assert [c.get() for c in conns] == mine, f"round {i}: a connection moved"
+        before = members
     print(f"KILLED RELOADS outcomes: {outcomes}")
+    assert {o.split(": ")[1] for o in outcomes} == {"old", "new"}, "no kill landed after a flip"

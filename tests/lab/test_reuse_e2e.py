@@ -54,7 +54,7 @@ def one_request(lab: Lab, port: int) -> str:
         while chunk := sock.recv(4096):
             chunks.append(chunk)
         head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.0 200"):
+        if not head.startswith((b"HTTP/1.0 200", b"HTTP/1.1 200")):
             return f"error: {head[:40]!r}"
         return body.decode().strip()
     except OSError as exc:
