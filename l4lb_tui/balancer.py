@@ -224,6 +224,20 @@ class Balancer:
     def link(self) -> LinkInfo:
         return self.netlink.link(self.ifname)
 
+    def vlan_warning(self) -> str | None:
+        """What to tell an operator whose interface carries VLANs: many NICs
+        strip the tag before XDP runs, and the program cannot see it."""
+        vlans = self.netlink.vlans_on(self.ifname)
+        if not vlans:
+            return None
+        shown = ", ".join(vlans[:3]) + (f" and {len(vlans) - 3} more" if len(vlans) > 3 else "")
+        return (
+            f"{self.ifname} carries VLAN sub-interfaces ({shown}): if the NIC strips their "
+            "tags, their traffic to a VIP is balanced as untagged; "
+            f"'ethtool -K {self.ifname} rxvlan off' keeps tags in the frame, where the "
+            "balancer passes them to the kernel"
+        )
+
     def _link_exists(self) -> bool:
         try:
             self.link()

@@ -82,6 +82,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
     print(bal.attach(args.mode, args.saddr, warn=_warn))
+    vlans = bal.vlan_warning()
+    if vlans:
+        _warn(vlans)
     if not bal.link().admin_up:
         print(
             f"warning: {args.interface} is down: no traffic arrives until "

@@ -196,6 +196,23 @@ class Netlink:
         except _pyroute_error() as exc:
             raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
 
+    def vlans_on(self, ifname: str) -> list[str]:
+        """The VLAN sub-interfaces stacked on a link (in this namespace)."""
+        try:
+            with self._ipr() as ipr:
+                found = ipr.link_lookup(ifname=ifname)
+                if not found:
+                    raise NetlinkError(f"interface {ifname} does not exist")
+                return sorted(
+                    str(m.get("ifname"))
+                    for m in ipr.get_links()
+                    if m.get("IFLA_LINK") == found[0]
+                    and (info := m.get("IFLA_LINKINFO"))
+                    and info.get("IFLA_INFO_KIND") == "vlan"
+                )
+        except _pyroute_error() as exc:
+            raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
+
     def neighbour_mac(self, ip: str) -> str | None:
         """The MAC the kernel's neighbour table holds for ip, if reachable."""
         try:

@@ -192,6 +192,10 @@ class Lab:
         # Trap 2: a veth leaves TCP/UDP checksums partial; once the balancer
         # rewrites the frame the backend sees a bad checksum.
         run_in(self.client.ns, ["ethtool", "-K", self.client.ifname, "tx", "off"])
+        # The bridge keeps a frame's VLAN tag as metadata; as a NIC with VLAN
+        # stripping off would, the balancer's link gets it in the frame,
+        # where the program sees it and passes the frame (README: VLAN tags).
+        run_in(self.switch_ns, ["ethtool", "-K", self.balancer.port, "txvlan", "off"])
 
         topology.wait_ready(self.switch_ns, self.nodes)
         self._start_servers()
