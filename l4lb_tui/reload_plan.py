@@ -146,12 +146,8 @@ class Planner:
         else:
             svc_id, half, gen = old.svc_id, 1 - old.live_half, L.next_generation(old.gen)
         indices, fresh = self._slots_for(old, dests)
-        final = self._final_entries(svc_id, half, dests, indices, fresh)
-        before = [
-            self._update("backends", idx, e.pack())
-            for idx, (e, _) in sorted(final.items())
-            if e.pack() != self._raw(idx) or idx in fresh
-        ]
+        early, late = self._entry_writes(svc_id, half, dests, indices, fresh, old is None)
+        before = [self._update("backends", idx, e.pack()) for idx, e in early]
         before += [
             self._update("backend_stats", idx, bytes(16))
             for idx in sorted(fresh)
@@ -168,11 +164,7 @@ class Planner:
         flips = [self._update("svc_live", svc_id, value.pack_live())]
         if old is None or old.flags != flags:
             flips.append(self._update("svc_index", self._place(key), value.pack_slot(key)))
-        flips += [
-            self._update("backends", idx, synced.pack())
-            for idx, (e, synced) in sorted(final.items())
-            if synced != e
-        ]
+        flips += [self._update("backends", idx, e.pack()) for idx, e in late]
         return before, flips
 
     def _slots_for(
@@ -192,35 +184,55 @@ class Planner:
         indices = [current.get(k, fresh_by_key.get(k, -1)) for k in keys]
         return indices, set(fresh_by_key.values())
 
-    def _final_entries(
+    def _entry_writes(
         self,
         svc_id: int,
         half: int,
         dests: Sequence[Destination],
         indices: Sequence[int],
         fresh: set[int],
-    ) -> dict[int, tuple[L.BackendEntry, L.BackendEntry]]:
-        """Each slot the reload touches: its entry before the flip (the idle
-        half written) and after (both halves alike)."""
-        out: dict[int, tuple[L.BackendEntry, L.BackendEntry]] = {}
+        new_service: bool,
+    ) -> tuple[list[tuple[int, L.BackendEntry]], list[tuple[int, L.BackendEntry]]]:
+        """The entries to write before the flip (their idle half) and after
+        it (the other half brought in step), by slot."""
+        early: list[tuple[int, L.BackendEntry]] = []
+        late: list[tuple[int, L.BackendEntry]] = []
+        other = 1 - half
+        entries = self.table.entries
         for d, idx in zip(dests, indices, strict=True):
-            base = L.BackendEntry(d.ip, d.mac, svc_id) if idx in fresh else self.table.entries[idx]
-            e = base.with_view(half, True, d.weight, d.drained)
-            out[idx] = (e, e.with_view(1 - half, True, d.weight, d.drained))
-        for idx in self._leftovers(svc_id, out):
-            e = self.table.entries[idx].with_view(half, False)
-            out[idx] = (e, e.with_view(1 - half, False))
-        return out
+            bits = 3 if d.drained else 0
+            if idx in fresh:
+                e = L.BackendEntry(d.ip, d.mac, svc_id).with_view(half, True, d.weight, d.drained)
+                synced = e.with_view(other, True, d.weight, d.drained)
+                # Nothing reads a service's members before its first flip.
+                early.append((idx, synced if new_service else e))
+                if not new_service:
+                    late.append((idx, synced))
+                continue
+            now = entries[idx]
+            if now.member == 3 and now.weights == (d.weight, d.weight) and now.drained == bits:
+                continue  # in step, and staying as it is
+            e = now.with_view(half, True, d.weight, d.drained)
+            if e != now:
+                early.append((idx, e))
+            synced = e.with_view(other, True, d.weight, d.drained)
+            if synced != e:
+                late.append((idx, synced))
+        # Removed members, and what a stopped reload left in the idle half,
+        # leave it.  The other half (the live one until the flip) may still
+        # say member: nothing reads it until the next reload clears it here.
+        for idx in self._leftovers(svc_id, indices):
+            e = entries[idx].with_view(half, False)
+            if e != entries[idx]:
+                early.append((idx, e))
+        return sorted(early), sorted(late)
 
     def _leftovers(self, svc_id: int, members: Iterable[int]) -> list[int]:
         """Slots of the service that say member in either half but are not in
         the new set: removed members, and what a stopped reload wrote."""
-        keep = set(members) | self.claimed
-        return [
-            idx
-            for idx, e in self.table.entries.items()
-            if e.svc_id == svc_id and e.member and idx not in keep
-        ]
+        groups = self.table.groups
+        either = set(groups.get((svc_id, 0), ())) | set(groups.get((svc_id, 1), ()))
+        return sorted(either - set(members) - self.claimed)
 
     def _ring_lines(self, base: int, ring: list[int]) -> list[str]:
         step = L.CHUNK_SLOTS

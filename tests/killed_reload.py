@@ -82,25 +82,41 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int, group: bool = False) -> bool:
+    try:
+        (os.killpg if group else os.kill)(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (this machine's PID 1 reaps none) has finished.
+    with contextlib.suppress(OSError):
+        if (
+            not group
+            and (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        ):
+            return False
+    return True
+
+
+def wait_gone(proc: subprocess.Popen[str], others: Sequence[int] = ()) -> None:
+    """Wait for `proc`, the rest of its group and `others` to end."""
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while _alive(proc.pid, group=True) or any(_alive(p) for p in others):
+        assert time.monotonic() < deadline, f"processes of {proc.pid} still run after 30 s"
+        time.sleep(0.01)
+
+
 def kill_group(proc: subprocess.Popen[str]) -> None:
     """SIGKILL every process of the group `proc` leads and all it started
     (bpftool has a session of its own), as a cgroup kill does; wait until
-    the group is gone."""
+    they are gone."""
     below = descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     for pid in below:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"processes of group {proc.pid} outlived SIGKILL")
+    wait_gone(proc, below)
 
 
 def paused_reload(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer, Counters
 from l4lb_tui.destinations import Destination
 from l4lb_tui.services import parse_service
+from tests.conftest import veth_netns
 
 BACKENDS = (
     Destination("10.0.0.11", "02:00:00:00:00:0b"),
@@ -48,3 +50,18 @@ def lb(netns_veth: tuple[str, str, str]) -> Iterator[Loaded]:
     finally:
         os.close(fd)
         bal.detach()
+
+
+@contextlib.contextmanager
+def attached(prefix: str) -> Iterator[tuple[Balancer, int]]:
+    """A balancer attached in driver mode to a veth of its own namespace, and
+    its program's fd for BPF_PROG_TEST_RUN; detached afterwards."""
+    with veth_netns(prefix) as (ns, dev, _):
+        bal = Balancer(dev, netns=ns)
+        bal.attach("driver")
+        fd = bpfsys.obj_get(bal.prog_pin)
+        try:
+            yield bal, fd
+        finally:
+            os.close(fd)
+            bal.detach()

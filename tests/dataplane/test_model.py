@@ -36,7 +36,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
-from tests.conftest import veth_netns
+from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
 
 pytestmark = pytest.mark.kernel
@@ -237,15 +237,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[tuple[Balancer, int]]:
-    with veth_netns("l4m") as (ns, dev, _):
-        bal = Balancer(dev, netns=ns)
-        bal.attach("driver")
-        fd = bpfsys.obj_get(bal.prog_pin)
-        try:
-            yield bal, fd
-        finally:
-            os.close(fd)
-            bal.detach()
+    with attached("l4m") as made:
+        yield made
 
 
 def test_connections_never_break(bed: tuple[Balancer, int], tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ the same 5-tuple (SYN, ACK, data).
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -23,7 +22,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from l4lb_tui.layout import ServiceKey
-from tests.conftest import veth_netns
+from tests.dataplane.conftest import attached
 
 pytestmark = pytest.mark.kernel
 
@@ -66,15 +65,8 @@ CHANGES: dict[str, Callable[[Balancer], str | None]] = {
 
 @pytest.fixture(scope="module")
 def lb() -> Iterator[tuple[Balancer, int]]:
-    with veth_netns("l4r") as (ns, dev, _):
-        bal = Balancer(dev, netns=ns)
-        bal.attach("driver")
-        fd = bpfsys.obj_get(bal.prog_pin)
-        try:
-            yield bal, fd
-        finally:
-            os.close(fd)
-            bal.detach()
+    with attached("l4r") as made:
+        yield made
 
 
 _BASES = itertools.count(0, 1000)

@@ -24,6 +24,7 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.layout import Reason, ServiceKey
 from tests.conftest import DATA
+from tests.killed_reload import descendants, wait_gone
 
 ROOT = Path(__file__).parents[2]
 SVC = "10.0.0.4:9000/udp"
@@ -166,24 +167,17 @@ def reload_bed(wired: tuple[str, str, str], tmp_path: Path) -> Iterator[ReloadBe
 
 def kill_writer(proc: subprocess.Popen[str]) -> None:
     """SIGKILL a writer started in a session of its own, then wait for what
-    it had started (a bpftool batch runs on to its end, as it would after a
+    it had started (its bpftool batch runs on to its end, as it would after a
     real crash) so that the maps are read once they have settled."""
+    below = descendants(proc.pid)
     proc.send_signal(signal.SIGKILL)
-    wait_for_group(proc)
+    wait_gone(proc, below)
 
 
 def wait_for_group(proc: subprocess.Popen[str]) -> None:
     """Wait for a process started in a session of its own, and then for
-    every process left in its group."""
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"the children of writer {proc.pid} still run after 30 s")
+    every process it started."""
+    wait_gone(proc, descendants(proc.pid))
 
 
 def kill_at_random(

@@ -119,10 +119,14 @@ def test_removed_members_leave_the_idle_half_first() -> None:
     cur = dests(10)
     cmds, flips = plan(snapshot(cur), cur[:8])
     before, after = written(cmds), written(flips)
-    # Slots 18 and 19 stay members of the live half (0) until the flip.
+    # Slots 18 and 19 stay members of the live half (0) until the flip; what
+    # half 0 says of them after it, only the next reload reads (and clears).
     assert before[18].member == 1 and before[19].member == 1
-    assert after[18].member == 0 and after[19].member == 0
-    assert set(before) == {18, 19}
+    assert set(before) == {18, 19} and not after
+    flipped_to_1 = dataclasses.replace(SVC, ring_chunk=L.ring_base(SVC.svc_id, 1))
+    left = {18 + i: e for i, e in enumerate(before.values())}
+    cmds, _ = plan(snapshot(cur[:8], flipped_to_1, extra=left), cur[:8])
+    assert {i: e.member for i, e in written(cmds).items()} == {18: 0, 19: 0}
 
 
 def test_what_a_stopped_reload_left_in_the_idle_half_is_scrubbed() -> None:
@@ -144,10 +148,11 @@ def test_a_new_service_is_indexed_after_its_ring_is_live() -> None:
     snap = dataclasses.replace(empty, services={}, slots={})
     planner = Planner(snap, lambda: stats(set()), IDS)
     other = L.ServiceKey("10.0.0.5", 80, L.PROTO_TCP)
-    _, flips = planner.service(other, dests(3), FillMode.MAGLEV, DEFAULT_RING_SIZE)
+    cmds, flips = planner.service(other, dests(3), FillMode.MAGLEV, DEFAULT_RING_SIZE)
     index = lines_to("svc_index", flips)
-    assert lines_to("svc_live", flips) == flips[:1] and index == flips[1:2]
-    assert len(lines_to("backends", flips)) == 3 and len(flips) == 5
+    assert lines_to("svc_live", flips) == flips[:1] and index == flips[1:] == flips[1:2]
+    # Nothing reads a new service's members before its flip: both halves at once.
+    assert [e.member for e in written(cmds).values()] == [3, 3, 3]
     slot = key_of(index[0])
     assert slot // L.SVC_BUCKET == L.svc_bucket(other)
     value = value_of(index[0])
