@@ -119,6 +119,13 @@ enum reason {
 	R_DROP_TOO_BIG,      /* too big once encapsulated, DF clear: cannot fragment */
 	R_PASS_VLAN,         /* an 802.1Q/802.1ad tag in the frame: not our network's */
 	R_MAX,
+	R_BALANCE = R_MAX,   /* not a verdict: the packet goes on to be balanced */
 };
+
+/* The reasons whose verdict is XDP_DROP (the others pass, but for
+ * R_ICMP_FRAG_NEEDED, whose answer is sent back with XDP_TX). */
+#define R_DROPS                                                                    \
+	((1u << R_DROP_TRUNCATED) | (1u << R_DROP_MALFORMED) | (1u << R_DROP_NO_BACKEND) | \
+	 (1u << R_DROP_ADJUST_HEAD) | (1u << R_DROP_TOO_BIG))
 
 #endif

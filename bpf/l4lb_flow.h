@@ -1,5 +1,6 @@
 /* The flow table (layout and costs in l4lb_consts.h): a flow's tag, its pick
- * and its entry.  Not in the offload build: the NFP has no clock helper. */
+ * and its entry.  Not in the offload build (the NFP has no clock helper),
+ * which keeps only the record of a miss. */
 #ifndef L4LB_FLOW_H
 #define L4LB_FLOW_H
 
@@ -22,6 +23,7 @@ struct flow_miss {
 	__u8 fp;
 };
 
+#ifndef L4LB_OFFLOAD
 static __always_inline void flow_count(__u32 what)
 {
 	__u64 *n = bpf_map_lookup_elem(&flow_stats, &what);
@@ -96,6 +98,16 @@ static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32
 	return be;
 }
 
+/* A flow's 7-bit fingerprint, 1..127 (0 marks an empty way): hash bits
+ * 6..12, below the bucket's; 0 folds onto 1, branch-free.  Truth table:
+ * tests/dataplane/test_flow_states.py. */
+static __always_inline __u8 flow_fp(__u32 hash)
+{
+	__u32 x = (hash >> 6) & 0x7f;
+
+	return x + ((x - 1) >> 31);
+}
+
 /* 1 for a tag that stores a flow (1..127), else 0; branch-free.  Truth
  * table: tests/dataplane/test_flow_states.py. */
 static __always_inline __u32 tag_stored(__u32 t)
@@ -149,8 +161,8 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 						   __u32 *backend_idx)
 {
 	/* The bucket takes the hash's top bits, the fingerprint 7 bits below
-	 * them (never 0); the ring (reduce) takes the top bits too, so flows that
-	 * share a bucket share a backend, which costs nothing. */
+	 * them; the ring (reduce) takes the top bits too, so flows that share a
+	 * bucket share a backend, which costs nothing. */
 	__u32 bucket = (hash >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
 	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
 	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
@@ -160,7 +172,7 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 	miss->tag = NULL;
 	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
 	miss->stat = FLOW_UNTRACKED;
-	miss->fp = ((hash >> 6) & 0x7f) | 1;
+	miss->fp = flow_fp(hash);
 	if (!tags)
 		return NULL;
 	__u8 fp = miss->fp;
@@ -268,5 +280,6 @@ static __always_inline void flow_record(struct flow_miss *miss, struct iphdr *ip
 	flow_store(miss->slot, iph, ports, tcp_flags, now, svc_id, backend_idx, backend_ip);
 	*tag = miss->fp;
 }
+#endif
 
 #endif

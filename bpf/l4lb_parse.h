@@ -5,7 +5,9 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/in.h>
+#include <linux/bpf.h>
 #include <bpf/bpf_endian.h>
+#include "l4lb_consts.h"
 
 #define IP_MF 0x2000
 #define IP_DF 0x4000
@@ -23,6 +25,74 @@ struct ports {
 	__be16 src;
 	__be16 dst;
 };
+
+/* What the headers of a packet to balance say. */
+struct packet {
+	struct iphdr *iph;
+	struct ports *ports;
+	__u64 frame_len;
+	__u16 tot_len;
+	__u8 tcp_flags; /* 0 for UDP */
+};
+
+/* Ethernet and the IPv4 header's place.  R_BALANCE if there is an IPv4
+ * header to read, else the reason the frame is not for us. */
+static __always_inline __u32 parse_l3(struct xdp_md *ctx, struct packet *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	p->frame_len = data_end - data;
+	if ((void *)(eth + 1) > data_end)
+		return R_DROP_TRUNCATED;
+	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+			return R_PASS_VLAN;
+		return R_PASS_NOT_IPV4;
+	}
+	p->iph = (void *)(eth + 1);
+	if ((void *)(p->iph + 1) > data_end)
+		return R_DROP_TRUNCATED;
+	return R_BALANCE;
+}
+
+/* The IPv4 header judged strictly, and the ports.  R_BALANCE for a TCP or
+ * UDP packet that can be balanced; a pass reason for what the kernel should
+ * have (fragments, options, other protocols); a drop reason for a packet
+ * that is malformed or ends too soon. */
+static __always_inline __u32 parse_l4(struct xdp_md *ctx, struct packet *p)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *iph = p->iph;
+	__u32 l4_len;
+
+	if ((void *)(iph + 1) > data_end)
+		return R_DROP_TRUNCATED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return R_DROP_MALFORMED;
+	p->tot_len = bpf_ntohs(iph->tot_len);
+	if (p->tot_len < sizeof(*iph) || (void *)iph + p->tot_len > data_end)
+		return R_DROP_MALFORMED;
+	if (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+		return R_PASS_FRAGMENT;
+	if (iph->ihl != 5)
+		return R_PASS_IP_OPTIONS;
+	if (iph->protocol == IPPROTO_TCP)
+		l4_len = 20;
+	else if (iph->protocol == IPPROTO_UDP)
+		l4_len = 8;
+	else
+		return R_PASS_NOT_TCP_UDP;
+	p->ports = (void *)(iph + 1);
+	if ((void *)(iph + 1) + l4_len > data_end || p->tot_len < sizeof(*iph) + l4_len)
+		return R_DROP_TRUNCATED;
+	__u8 *flags = (__u8 *)p->ports + TCP_FLAGS_OFF;
+	p->tcp_flags = 0;
+	if (iph->protocol == IPPROTO_TCP && (void *)(flags + 1) <= data_end)
+		p->tcp_flags = *flags;
+	return R_BALANCE;
+}
 
 /* The 5-tuple's hash, for the ring and the flow table: each word multiplied
  * by its own odd constant, then one xor-shift-multiply round, which carries

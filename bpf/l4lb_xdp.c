@@ -10,9 +10,7 @@
 #include "l4lb_parse.h"
 #include "l4lb_svc.h"
 #include "l4lb_encap.h"
-#ifndef L4LB_OFFLOAD
 #include "l4lb_flow.h"
-#endif
 
 #ifdef L4LB_OFFLOAD
 #define COUNT_ADD(field, n) __sync_fetch_and_add(&(field), (n))
@@ -30,51 +28,17 @@ static __always_inline void count(__u32 idx, void *map, __u64 bytes)
 	}
 }
 
-#define VERDICT(action, reason)                          \
-	do {                                             \
-		count((reason), &reasons, frame_len);    \
-		return (action);                         \
-	} while (0)
-#define PASS(reason) VERDICT(XDP_PASS, reason)
-#define DROP(reason) VERDICT(XDP_DROP, reason)
-
-/* The live ring's choice for a flow hash. */
-static __always_inline struct backend *ring_pick(__u32 ring_chunk, __u32 ring_size, __u32 hash,
-						 __u32 *backend_idx)
+/* Every packet not balanced ends here: counted under its reason. */
+static __always_inline int verdict(__u32 reason, __u64 bytes)
 {
-	if (ring_size == 0) /* every backend draining: only known flows go on */
-		return NULL;
-	__u32 slot = reduce(hash, ring_size);
-	__u32 chunk_idx = ring_chunk + slot / CHUNK_SLOTS;
-	struct ring_chunk *chunk = bpf_map_lookup_elem(&rings, &chunk_idx);
-
-	if (!chunk)
-		return NULL;
-	*backend_idx = chunk->backend[slot & (CHUNK_SLOTS - 1)];
-	return bpf_map_lookup_elem(&backends, backend_idx);
-}
-
-/* One bit per VIP in a 65536-bit map: Fibonacci hashing of the address. */
-static __always_inline int maybe_vip(__be32 daddr)
-{
-	__u32 bit = ((__u32)daddr * 0x9E3779B1u) >> 16;
-	__u32 entry = bit >> 12;
-	struct vip_filter *vf = bpf_map_lookup_elem(&vip_filter, &entry);
-
-	return vf && (vf->w[(bit >> 6) & (VIP_FILTER_WORDS - 1)] >> (bit & 63)) & 1;
-}
-
-/* The exact check behind vip_filter, on the rare paths: the VIP's marker
- * slot in svc_index (a bucket of inlined array lookups, no hash map). */
-static __always_inline int is_vip(__be32 daddr, __u16 cfg_flags)
-{
-	return (cfg_flags & CFG_CATCH_ALL) || svc_scan(daddr, 0, 0, SVC_USED | SVC_VIP, ~0ULL, 0);
+	count(reason, &reasons, bytes);
+	return (R_DROPS >> reason) & 1 ? XDP_DROP : XDP_PASS;
 }
 
 /* The ring's choice for a flow, or, for a flow's second packet, where its
  * first went (if that backend is still a member). */
 static __always_inline struct backend *choose(struct svc_live *live, __u32 svc_id, __u32 hash,
-					      void *miss, __u32 *backend_idx)
+					      struct flow_miss *miss, __u32 *backend_idx)
 {
 	/* One load: the flip may rewrite the entry at any moment, and chunk and
 	 * size must come from the same ring. */
@@ -83,11 +47,9 @@ static __always_inline struct backend *choose(struct svc_live *live, __u32 svc_i
 	__u32 ring_size = ring >> 32;
 
 #ifndef L4LB_OFFLOAD
-	struct flow_miss *m = miss;
-
-	if (m->stat == FLOW_STORED) {
+	if (miss->stat == FLOW_STORED) {
 		__u32 half = (ring_chunk >> RING_CHUNKS_LOG2) & 1;
-		struct backend *be = flow_pick(m, svc_id, half, backend_idx);
+		struct backend *be = flow_pick(miss, svc_id, half, backend_idx);
 
 		if (be)
 			return be;
@@ -100,120 +62,98 @@ static __always_inline struct backend *choose(struct svc_live *live, __u32 svc_i
 	return be && be->ip ? be : NULL;
 }
 
-SEC("xdp")
-int l4lb(struct xdp_md *ctx)
+/* A flow the table does not hold: its service, and the backend for it,
+ * which the table then learns.  R_BALANCE, or why it cannot be balanced. */
+static __always_inline __u32 balance(struct packet *p, struct config *cfg, __u32 hash,
+				     struct flow_miss *miss, __u32 now, struct backend **be,
+				     __u32 *backend_idx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u64 frame_len = data_end - data;
-	__u32 zero = 0;
+	__be32 daddr = p->iph->daddr;
+	struct svc_slot *svc = find_service(daddr, p->ports->dst, p->iph->protocol, cfg->flags);
 
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > data_end)
-		DROP(R_DROP_TRUNCATED);
-	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
-			PASS(R_PASS_VLAN);
-		PASS(R_PASS_NOT_IPV4);
-	}
-
-	struct iphdr *iph = (void *)(eth + 1);
-	if ((void *)(iph + 1) > data_end)
-		DROP(R_DROP_TRUNCATED);
-
-	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		DROP(R_DROP_MALFORMED); /* unreachable: array slot 0 always exists */
-	__u16 cfg_flags = cfg->flags;
-	if (!(cfg_flags & CFG_CATCH_ALL) && !maybe_vip(iph->daddr))
-		PASS(R_PASS_NOT_VIP);
-
-	/* From here on the packet is (most likely) addressed to us: judge it
-	 * strictly, but confirm the address exactly before dropping anything,
-	 * since another host's packets are the kernel's to judge. */
-	__be32 daddr = iph->daddr;
-	if (iph->version != 4 || iph->ihl < 5) {
-		if (!is_vip(daddr, cfg_flags))
-			PASS(R_PASS_NOT_VIP);
-		DROP(R_DROP_MALFORMED);
-	}
-	__u16 tot_len = bpf_ntohs(iph->tot_len);
-	if (tot_len < sizeof(*iph) || (void *)iph + tot_len > data_end) {
-		if (!is_vip(daddr, cfg_flags))
-			PASS(R_PASS_NOT_VIP);
-		DROP(R_DROP_MALFORMED);
-	}
-	if (iph->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		PASS(R_PASS_FRAGMENT);
-	if (iph->ihl != 5)
-		PASS(R_PASS_IP_OPTIONS);
-
-	__u32 l4_len;
-	if (iph->protocol == IPPROTO_TCP)
-		l4_len = 20;
-	else if (iph->protocol == IPPROTO_UDP)
-		l4_len = 8;
-	else
-		PASS(R_PASS_NOT_TCP_UDP);
-	struct ports *ports = (void *)(iph + 1);
-	if ((void *)(iph + 1) + l4_len > data_end || tot_len < sizeof(*iph) + l4_len) {
-		if (!is_vip(daddr, cfg_flags))
-			PASS(R_PASS_NOT_VIP);
-		DROP(R_DROP_TRUNCATED);
-	}
-	__u32 hash = flow_hash(iph->saddr, *(__u32 *)ports, daddr, iph->protocol);
-	__u32 backend_idx = 0;
-	struct backend *be = NULL;
-	void *miss = NULL;
-#ifndef L4LB_OFFLOAD
-	/* An established flow: its entry names the backend. */
-	__u8 *tcp_flags_at = (__u8 *)ports + TCP_FLAGS_OFF;
-	__u8 tcp_flags = 0;
-	if (iph->protocol == IPPROTO_TCP && (void *)(tcp_flags_at + 1) <= data_end)
-		tcp_flags = *tcp_flags_at;
-	__u32 now = (__u32)bpf_jiffies64();
-	struct flow_miss fm;
-	miss = &fm;
-	be = flow_lookup(&fm, iph, ports, hash, tcp_flags, cfg, now, &backend_idx);
-	if (be) {
-		flow_count(FLOW_HIT);
-		goto forward;
-	}
-#endif
-
-	/* Otherwise its service, and the service's ring. */
-	struct svc_slot *svc = find_service(daddr, ports->dst, iph->protocol, cfg_flags);
-	if (!svc) {
-		if (!is_vip(daddr, cfg_flags))
-			PASS(R_PASS_NOT_VIP);
-		PASS(R_PASS_NO_SERVICE);
-	}
+	if (!svc)
+		return is_vip(daddr, cfg->flags) ? R_PASS_NO_SERVICE : R_PASS_NOT_VIP;
 	__u32 svc_id = svc->id;
 	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
 	if (!live)
-		PASS(R_PASS_NO_SERVICE); /* unreachable: ids are checked when loaded */
-	be = choose(live, svc_id, hash, miss, &backend_idx);
-	if (!be)
-		DROP(R_DROP_NO_BACKEND);
+		return R_PASS_NO_SERVICE; /* unreachable: ids are checked when loaded */
+	*be = choose(live, svc_id, hash, miss, backend_idx);
+	if (!*be)
+		return R_DROP_NO_BACKEND;
 #ifndef L4LB_OFFLOAD
-	flow_record(&fm, iph, ports, tcp_flags, now, svc_id, backend_idx, be->ip);
-forward:
+	flow_record(miss, p->iph, p->ports, p->tcp_flags, now, svc_id, *backend_idx, (*be)->ip);
 #endif
+	return R_BALANCE;
+}
 
-	if (cfg->mtu && tot_len + sizeof(struct iphdr) > cfg->mtu) {
-		if (!(iph->frag_off & bpf_htons(IP_DF)))
-			DROP(R_DROP_TOO_BIG);
+/* Too big for the link once encapsulated: ICMP "fragmentation needed" back
+ * to the client if it may not be fragmented (PMTUD), else a drop. */
+static __always_inline int too_big(struct xdp_md *ctx, struct packet *p, struct config *cfg)
+{
+	if (!(p->iph->frag_off & bpf_htons(IP_DF)))
+		return verdict(R_DROP_TOO_BIG, p->frame_len);
 #ifdef L4LB_OFFLOAD
-		DROP(R_DROP_TOO_BIG); /* no bpf_xdp_adjust_tail on the NFP */
+	return verdict(R_DROP_TOO_BIG, p->frame_len); /* no bpf_xdp_adjust_tail on the NFP */
 #else
-		if (send_frag_needed(ctx, cfg->mtu))
-			DROP(R_DROP_ADJUST_HEAD);
-		VERDICT(XDP_TX, R_ICMP_FRAG_NEEDED);
+	if (send_frag_needed(ctx, cfg->mtu))
+		return verdict(R_DROP_ADJUST_HEAD, p->frame_len);
+	count(R_ICMP_FRAG_NEEDED, &reasons, p->frame_len);
+	return XDP_TX;
 #endif
+}
+
+SEC("xdp")
+int l4lb(struct xdp_md *ctx)
+{
+	struct packet p = {};
+	__u32 zero = 0;
+
+	/* An IPv4 packet, to an address the VIP filter knows: foreign traffic
+	 * leaves at the first lookup. */
+	__u32 reason = parse_l3(ctx, &p);
+	if (reason != R_BALANCE)
+		return verdict(reason, p.frame_len);
+	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg)
+		return verdict(R_DROP_MALFORMED, p.frame_len); /* unreachable: slot 0 exists */
+	if (!(cfg->flags & CFG_CATCH_ALL) && !maybe_vip(p.iph->daddr))
+		return verdict(R_PASS_NOT_VIP, p.frame_len);
+
+	/* Most likely ours from here on: judged strictly, but the address is
+	 * confirmed before anything is dropped, since another host's packets
+	 * are the kernel's to judge. */
+	reason = parse_l4(ctx, &p);
+	if (reason != R_BALANCE) {
+		if ((R_DROPS >> reason) & 1 && !is_vip(p.iph->daddr, cfg->flags))
+			reason = R_PASS_NOT_VIP;
+		return verdict(reason, p.frame_len);
 	}
-	if (encap_ipip(ctx, iph, tot_len, be, cfg))
-		DROP(R_DROP_ADJUST_HEAD);
-	count(backend_idx, &backend_stats, frame_len);
+
+	/* An established flow: its entry names the backend.  Otherwise its
+	 * service's ring, or where its first packet went. */
+	__u32 hash = flow_hash(p.iph->saddr, *(__u32 *)p.ports, p.iph->daddr, p.iph->protocol);
+	__u32 backend_idx = 0;
+	struct backend *be = NULL;
+	struct flow_miss miss = {};
+	__u32 now = 0;
+#ifndef L4LB_OFFLOAD
+	now = (__u32)bpf_jiffies64();
+	be = flow_lookup(&miss, p.iph, p.ports, hash, p.tcp_flags, cfg, now, &backend_idx);
+	if (be)
+		flow_count(FLOW_HIT);
+#endif
+	if (!be) {
+		reason = balance(&p, cfg, hash, &miss, now, &be, &backend_idx);
+		if (reason != R_BALANCE)
+			return verdict(reason, p.frame_len);
+	}
+
+	/* Wrapped in IPIP to the backend and sent back out, if it fits. */
+	if (cfg->mtu && p.tot_len + sizeof(struct iphdr) > cfg->mtu)
+		return too_big(ctx, &p, cfg);
+	if (encap_ipip(ctx, p.iph, p.tot_len, be, cfg))
+		return verdict(R_DROP_ADJUST_HEAD, p.frame_len);
+	count(backend_idx, &backend_stats, p.frame_len);
 	return XDP_TX;
 }
 

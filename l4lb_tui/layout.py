@@ -1,8 +1,9 @@
-"""Byte layouts of the data plane's map keys and values.
+"""Byte layouts of the data plane's map keys and values: the C ABI.
 
-Mirrors bpf/l4lb_structs.h and bpf/l4lb_consts.h; the kernel tests load the
-real object, so a mismatch fails there.  Integers are host order (x86 and arm64
-are little-endian); addresses and ports are network order, as in the packet.
+Mirrors bpf/l4lb_structs.h and bpf/l4lb_consts.h field by field;
+tests/unit/test_abi.py compares every struct, offset and constant here with
+the BTF of the built objects.  Integers are host order (x86 and arm64 are
+little-endian); addresses and ports are network order, as in the packet.
 """
 
 from __future__ import annotations
@@ -99,12 +100,58 @@ FLOW_TTL = {
 }
 
 
-_CONFIG = struct.Struct(f"<4s6sHII{FLOW_STATE_SLOTS}I")
+# The C structs, field by field in declaration order, with the struct format
+# of each field; no implicit padding (the C side declares its own).
+STRUCTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "config": (
+        ("saddr", "4s"),
+        ("ifmac", "6s"),
+        ("flags", "H"),
+        ("mtu", "I"),
+        ("version", "I"),
+        ("ttl", f"{FLOW_STATE_SLOTS}I"),
+    ),
+    "svc_slot": (("vip", "4s"), ("port", "2s"), ("proto", "B"), ("flags", "B"), ("id", "I")),
+    "svc_live": (("ring_chunk", "I"), ("ring_size", "I"), ("gen", "I"), ("pad", "I")),
+    "backend": (
+        ("ip", "4s"),
+        ("mac", "6s"),
+        ("weight", "2H"),
+        ("svc_id", "H"),
+        ("member", "B"),
+        ("drained", "B"),
+        ("pad", "H"),
+    ),
+    "flow": (
+        ("saddr", "4s"),
+        ("daddr", "4s"),
+        ("sport", "2s"),
+        ("dport", "2s"),
+        ("proto", "B"),
+        ("state", "B"),
+        ("pad", "H"),
+        ("backend", "I"),
+        ("backend_ip", "4s"),
+        ("seen", "I"),
+        ("svc_id", "I"),
+    ),
+    "counters": (("pkts", "Q"), ("bytes", "Q")),
+    "ring_chunk": (("backend", f"{CHUNK_SLOTS}I"),),
+    "vip_filter": (("w", f"{VIP_FILTER_WORDS}Q"),),
+}
+
+
+def c_struct(name: str) -> struct.Struct:
+    return struct.Struct("<" + "".join(fmt for _, fmt in STRUCTS[name]))
+
+
+_CONFIG = c_struct("config")
 _SVC_KEY = struct.Struct("<4s2sBB")  # svc_slot's first word: the key and its flags
-_SVC_SLOT = struct.Struct("<4s2sBBI")
-_SVC_LIVE = struct.Struct("<IIII")
-_BACKEND = struct.Struct("<4s6sHHHBBH")
-_COUNTERS = struct.Struct("<QQ")
+_SVC_SLOT = c_struct("svc_slot")
+_SVC_LIVE = c_struct("svc_live")
+_BACKEND = c_struct("backend")
+FLOW = c_struct("flow")
+_COUNTERS = c_struct("counters")
 _U32 = struct.Struct("<I")
 
 

@@ -7,6 +7,8 @@ int main(void)
 {
 	for (unsigned t = 0; t < 256; t++)
 		printf("tag %u %u %u\n", t, tag_stored(t), tag_empty(t));
+	for (unsigned x = 0; x < 128; x++)
+		printf("fp %u %u\n", x, flow_fp(x << 6 | 0xffffe03fu));
 	for (unsigned t0 = 0; t0 < 256; t0++)
 		for (unsigned t1 = 0; t1 < 256; t1++)
 			if (!(tag_stored(t0) & tag_stored(t1))) /* both stored reads the table */

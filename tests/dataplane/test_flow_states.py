@@ -54,6 +54,12 @@ def test_tag_tricks(truth: dict[str, list[tuple[int, ...]]]) -> None:
         assert (stored, empty) == (int(kind(t) == "stored"), int(kind(t) == "empty")), t
 
 
+def test_fingerprints_are_seven_bits_and_never_zero(
+    truth: dict[str, list[tuple[int, ...]]],
+) -> None:
+    assert [fp for _, fp in truth["fp"]] == [1, *range(1, 128)]
+
+
 def test_a_first_packet_takes_an_empty_way_then_a_pending_one(
     truth: dict[str, list[tuple[int, ...]]],
 ) -> None:

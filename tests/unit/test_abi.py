@@ -1,0 +1,127 @@
+"""The control plane's mirror of the data plane's ABI (l4lb_tui/layout.py)
+against the BTF of the built objects: every struct with its fields, offsets
+and sizes, every mirrored constant and enum, and every map's size.
+(bpftool reads the object files; no privilege or kernel is needed.)"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from functools import cache
+from typing import Any
+
+import pytest
+
+from l4lb_tui import layout as L
+from l4lb_tui.paths import bpf_object
+
+
+@cache
+def btf(name: str) -> dict[int, dict[str, Any]]:
+    out = subprocess.run(  # noqa: S603
+        ["bpftool", "btf", "dump", "file", str(bpf_object(name)), "-j"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {t["id"]: t for t in json.loads(out)["types"]}
+
+
+def named(types: dict[int, dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [t for t in types.values() if t["kind"] == kind and t.get("name") == name]
+    assert len(found) == 1, f"{kind} {name} in the BTF: {len(found)} found"
+    return found[0]
+
+
+def size_of(types: dict[int, dict[str, Any]], tid: int) -> int:
+    t = types[tid]
+    if t["kind"] in ("TYPEDEF", "CONST", "VOLATILE"):
+        return size_of(types, t["type_id"])
+    if t["kind"] == "ARRAY":
+        return int(t["nr_elems"]) * size_of(types, t["type_id"])
+    if t["kind"] == "PTR":
+        return 8
+    return int(t["size"])
+
+
+@pytest.mark.parametrize("name", list(L.STRUCTS))
+def test_every_struct_field_sits_where_the_c_puts_it(name: str) -> None:
+    types = btf("l4lb_xdp.o")
+    c = named(types, "STRUCT", name)
+    fields = L.STRUCTS[name]
+    assert [m["name"] for m in c["members"]] == [f for f, _ in fields]
+    offset = 0
+    for member, (field, fmt) in zip(c["members"], fields, strict=True):
+        assert member["bits_offset"] == offset * 8, f"{name}.{field}"
+        assert size_of(types, member["type_id"]) == struct.calcsize("<" + fmt), f"{name}.{field}"
+        offset += struct.calcsize("<" + fmt)
+    assert c["size"] == L.c_struct(name).size == offset
+
+
+def test_every_mirrored_constant_matches() -> None:
+    values = {v["name"]: v["val"] for v in named(btf("l4lb_abi.o"), "ENUM", "l4lb_abi")["values"]}
+    mirrored = {
+        "LAYOUT_VERSION": L.LAYOUT_VERSION,
+        "MAX_SERVICES": L.MAX_SERVICES,
+        "MAX_BACKENDS": L.MAX_BACKENDS,
+        "SVC_BUCKET": L.SVC_BUCKET,
+        "SVC_BUCKETS_LOG2": L.SVC_BUCKETS_LOG2,
+        "SVC_USED": L.SVC_USED,
+        "SVC_VIP": L.SVC_VIP,
+        "SVC_FILL_MAGLEV": L.SVC_FILL_MAGLEV,
+        "CHUNK_SLOTS": L.CHUNK_SLOTS,
+        "RING_CHUNKS_LOG2": L.RING_CHUNKS_LOG2,
+        "CFG_CATCH_ALL": L.CFG_CATCH_ALL,
+        "FLOW_SLOTS_LOG2": L.FLOW_SLOTS.bit_length() - 1,
+        "VIP_FILTER_ENTRIES": L.VIP_FILTER_ENTRIES,
+        "VIP_FILTER_WORDS": L.VIP_FILTER_WORDS,
+        "FLOW_STATE_SLOTS": L.FLOW_STATE_SLOTS,
+    }
+    assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
+
+
+@pytest.mark.parametrize(
+    ("c_enum", "prefix", "mirror", "sentinels"),
+    [
+        ("reason", "R_", L.Reason, {"MAX", "BALANCE"}),
+        ("flow_stat", "FLOW_", L.FlowStat, {"STAT_MAX"}),
+        ("flow_state", "FLOW_", L.FlowState, {"STATES"}),
+    ],
+)
+def test_every_enum_matches(c_enum: str, prefix: str, mirror: Any, sentinels: set[str]) -> None:
+    values = named(btf("l4lb_abi.o"), "ENUM", c_enum)["values"]
+    c = {v["name"].removeprefix(prefix): v["val"] for v in values}
+    assert {k: v for k, v in c.items() if k not in sentinels} == {m.name: m.value for m in mirror}
+    assert all(c[s] == len(mirror) for s in sentinels)
+
+
+def test_every_map_has_the_mirrored_size() -> None:
+    types = btf("l4lb_xdp.o")
+    maps = named(types, "DATASEC", ".maps")
+    expected = {
+        "config": (1, L.c_struct("config").size),
+        "vip_filter": (L.VIP_FILTER_ENTRIES, L.c_struct("vip_filter").size),
+        "svc_index": (L.SVC_SLOTS, L.c_struct("svc_slot").size),
+        "svc_live": (L.MAX_SERVICES + 1, L.c_struct("svc_live").size),
+        "rings": (L.MAX_SERVICES * 2 * L.RING_CHUNKS, L.c_struct("ring_chunk").size),
+        "backends": (L.MAX_BACKENDS, L.c_struct("backend").size),
+        "backend_stats": (L.MAX_BACKENDS, L.c_struct("counters").size),
+        "reasons": (len(L.Reason), L.c_struct("counters").size),
+        "flows": (L.FLOW_SLOTS, L.c_struct("flow").size),
+        "flow_stats": (len(L.FlowStat), 8),
+    }
+    found = {}
+    for var in maps["vars"]:
+        v = types[var["type_id"]]
+        members = {m["name"]: m["type_id"] for m in types[v["type_id"]]["members"]}
+        entries = types[types[members["max_entries"]]["type_id"]]["nr_elems"]
+        value = size_of(types, types[members["value"]]["type_id"])
+        found[v["name"]] = (entries, value)
+    assert {k: found[k] for k in expected} == expected
+    assert set(found) - set(expected) == {"flow_tags", "flow_picks"}  # data plane only
+    assert {
+        "config": found["config"][1],
+        "svc_index": found["svc_index"][1],
+        "svc_live": found["svc_live"][1],
+        "backends": found["backends"][1],
+        "backend_stats": found["backend_stats"][1],
+    } == L.VALUE_SIZES
