@@ -225,18 +225,8 @@ class Balancer:
         return self.netlink.link(self.ifname)
 
     def vlan_warning(self) -> str | None:
-        """What to tell an operator whose interface carries VLANs: many NICs
-        strip the tag before XDP runs, and the program cannot see it."""
-        vlans = self.netlink.vlans_on(self.ifname)
-        if not vlans:
-            return None
-        shown = ", ".join(vlans[:3]) + (f" and {len(vlans) - 3} more" if len(vlans) > 3 else "")
-        return (
-            f"{self.ifname} carries VLAN sub-interfaces ({shown}): if the NIC strips their "
-            "tags, their traffic to a VIP is balanced as untagged; "
-            f"'ethtool -K {self.ifname} rxvlan off' keeps tags in the frame, where the "
-            "balancer passes them to the kernel"
-        )
+        """What to tell an operator whose interface carries VLANs."""
+        return vlan_warning(self.ifname, self.netlink.vlans_on(self.ifname))
 
     def _link_exists(self) -> bool:
         try:
@@ -664,6 +654,20 @@ class Balancer:
                 cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
             catch_all = any(k.is_catch_all for k in live if k != key)
             self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
+
+
+def vlan_warning(ifname: str, vlans: Sequence[str]) -> str | None:
+    """Many NICs strip a VLAN tag before XDP runs, and the program cannot see
+    it: say so when the interface carries VLAN sub-interfaces."""
+    if not vlans:
+        return None
+    shown = ", ".join(vlans[:3]) + (f" and {len(vlans) - 3} more" if len(vlans) > 3 else "")
+    return (
+        f"{ifname} carries VLAN sub-interfaces ({shown}): if the NIC strips their "
+        "tags, their traffic to a VIP is balanced as untagged; "
+        f"'ethtool -K {ifname} rxvlan off' keeps tags in the frame, where the "
+        "balancer passes them to the kernel"
+    )
 
 
 def kernel_hz() -> int:

@@ -16,12 +16,12 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, vlan_warning
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab import Lab
 from l4lb_tui.layout import PROTO_UDP, Reason, ServiceKey
 from l4lb_tui.netlink import Netlink
-from tests.conftest import run, veth_netns
+from tests.conftest import veth_netns
 from tests.killed_reload import ROOT
 
 pytestmark = pytest.mark.kernel
@@ -67,32 +67,24 @@ def test_tagged_frames_to_the_vip_pass_to_the_kernel(lab: Lab, udp_lb: Balancer)
     assert (vlan, sent) == (20, 1), "20 tagged frames passed, the untagged one balanced"
 
 
-def test_attach_warns_about_vlan_subinterfaces() -> None:
+def test_the_vlan_warning_names_the_sub_interfaces() -> None:
+    assert vlan_warning("eth1", []) is None
+    text = vlan_warning("eth1", ["eth1.7", "eth1.8", "eth1.9", "eth1.10"])
+    assert text is not None
+    assert text.startswith("eth1 carries VLAN sub-interfaces (eth1.7, eth1.8, eth1.9 and 1 more)")
+    assert "'ethtool -K eth1 rxvlan off'" in text
+
+
+def test_attach_does_not_warn_without_vlans() -> None:
+    """This kernel has no 8021q module (no VLAN devices can be made here):
+    the query runs for real and finds none."""
     with veth_netns("l4v") as (ns, dev, _):
-        run(
-            [
-                "ip",
-                "-n",
-                ns,
-                "link",
-                "add",
-                "link",
-                dev,
-                "name",
-                f"{dev}.7",
-                "type",
-                "vlan",
-                "id",
-                "7",
-            ]
-        )
         cli = [sys.executable, "-m", "l4lb_tui.cli", "--netns", ns]
         try:
             res = subprocess.run(  # noqa: S603
                 [*cli, "attach", "-i", dev], cwd=ROOT, capture_output=True, text=True, check=False
             )
             assert res.returncode == 0, res.stderr
-            assert f"warning: {dev} carries VLAN sub-interfaces ({dev}.7)" in res.stderr
-            assert f"'ethtool -K {dev} rxvlan off'" in res.stderr
+            assert "VLAN" not in res.stderr
         finally:
             subprocess.run([*cli, "detach", "-i", dev], cwd=ROOT, check=False)  # noqa: S603
