@@ -1,0 +1,305 @@
+"""Config files (TOML): text in, a Config or every error with its line and
+key out.  `parse_config` is pure (the destinations files a config names are
+read through the function it is given); `read_config` reads the files.
+
+The checks are the CLI's and `check`'s own (validation.py, services.py,
+destinations.py): a config refuses what `map` and `backend` refuse.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from l4lb_tui import validation as V
+from l4lb_tui.config_lines import key_lines, line_of
+from l4lb_tui.config_model import (
+    CHECK_KINDS,
+    NEIGHBOUR,
+    ON_FAILURE,
+    BackendSpec,
+    BalancerSpec,
+    Config,
+    HealthSpec,
+    ServiceSpec,
+)
+from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
+from l4lb_tui.layout import MAX_BACKENDS
+from l4lb_tui.services import parse_service
+
+MODES = ("driver", "generic", "offload")
+FILLS = ("maglev", "roundrobin")
+_TOP = {"balancer", "metrics", "events"}
+_BALANCER = {"interface", "netns", "mode", "source", "service"}
+_SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
+_BACKEND = {"ip", "mac", "weight", "drained"}
+_HEALTH = set(HealthSpec.__dataclass_fields__)
+_METRICS = {"listen"}
+_EVENTS = {"file"}
+CsvReader = Callable[[Path], Sequence[Destination]]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.key}: {self.message}" if self.line else self.message
+
+
+class ConfigError(Exception):
+    """A config with errors: all of them, in file order; nothing is applied."""
+
+    def __init__(self, path: Path | None, problems: Sequence[Problem]) -> None:
+        self.path = path
+        self.problems = sorted(problems, key=lambda p: p.line)
+        where = f"{path}: " if path else ""
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(f"{where}{self.problems[0]}{more}")
+
+    def lines(self) -> list[str]:
+        where = f"{self.path}: " if self.path else ""
+        return [f"{where}{p}" for p in self.problems]
+
+
+class _Reader:
+    """Walks the parsed document, converting values and noting problems."""
+
+    def __init__(self, text: str, base: Path, read_csv: CsvReader) -> None:
+        self.lines = key_lines(text)
+        self.base = base
+        self.read_csv = read_csv
+        self.problems: list[Problem] = []
+
+    def problem(self, path: str, message: str, line: int = 0) -> None:
+        self.problems.append(Problem(line or line_of(self.lines, path), path, message))
+
+    def table(self, value: object, path: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.problem(path, f"must be a table, not {type(value).__name__}")
+            return {}
+        for key in sorted(set(value) - allowed):
+            near = ", ".join(sorted(allowed))
+            self.problem(f"{path}.{key}", f"unknown key (known here: {near})")
+        return {k: v for k, v in value.items() if k in allowed}
+
+    def text(
+        self, t: dict[str, Any], path: str, key: str, default: str | None = None
+    ) -> str | None:
+        value = t.get(key, default)
+        if value is not None and not isinstance(value, str):
+            self.problem(f"{path}.{key}", f"must be a string, not {type(value).__name__}")
+            return default
+        return value
+
+    def number(self, t: dict[str, Any], path: str, key: str, low: float, high: float) -> Any:
+        value = t.get(key)
+        field = HealthSpec.__dataclass_fields__.get(key)
+        default = None if field is None else field.default
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(f"{path}.{key}", f"must be a number from {low} to {high}")
+            return default
+        if not low <= value <= high:
+            self.problem(f"{path}.{key}", f"{value} is out of range {low}-{high}")
+            return default
+        return value
+
+    def checked(self, path: str, parse: Callable[[str], Any], value: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None
+
+
+def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
+    out: list[BackendSpec] = []
+    items = s.get("backends", [])
+    if not isinstance(items, list):
+        r.problem(f"{path}.backends", "must be an array of {ip, mac, weight, drained} tables")
+        items = []
+    for i, item in enumerate(items):
+        at = f"{path}.backends[{i}]"
+        b = r.table(item, at, _BACKEND)
+        ip = r.checked(f"{at}.ip", V.backend_ip, r.text(b, at, "ip") or "")
+        mac_text = r.text(b, at, "mac") or ""
+        mac = NEIGHBOUR if mac_text == NEIGHBOUR else r.checked(f"{at}.mac", V.mac, mac_text)
+        weight = b.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:
+            r.problem(f"{at}.weight", f"must be a whole number from 0 to 65535, not {weight!r}")
+            weight = 1
+        drained = b.get("drained", False)
+        if not isinstance(drained, bool):
+            r.problem(f"{at}.drained", "must be true or false")
+            drained = False
+        if ip and mac:
+            out.append(BackendSpec(ip, mac, weight, drained))
+    files = r.text(s, path, "destinations")
+    if files is not None:
+        try:
+            out += [
+                BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in r.read_csv(r.base / files)
+            ]
+        except DestinationError as exc:
+            r.problem(f"{path}.destinations", str(exc))
+    return out
+
+
+def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
+    h = r.table(value, path, _HEALTH)
+    check = r.text(h, path, "check")
+    if check not in CHECK_KINDS:
+        r.problem(f"{path}.check", f"must be one of {', '.join(CHECK_KINDS)}, not {check!r}")
+        return None
+    on_failure = r.text(h, path, "on_failure", "drain")
+    if on_failure not in ON_FAILURE:
+        r.problem(f"{path}.on_failure", f"must be drain or remove, not {on_failure!r}")
+    spec = HealthSpec(
+        check=check,
+        port=r.number(h, path, "port", 0, 65535),
+        path=r.text(h, path, "path", "/") or "/",
+        status=r.number(h, path, "status", 100, 599),
+        body=r.text(h, path, "body", "") or "",
+        send=r.text(h, path, "send", "ping") or "",
+        expect=r.text(h, path, "expect", "") or "",
+        interval=r.number(h, path, "interval", 0.1, 3600),
+        timeout=r.number(h, path, "timeout", 0.01, 600),
+        rise=r.number(h, path, "rise", 1, 100),
+        fall=r.number(h, path, "fall", 1, 100),
+        on_failure=on_failure or "drain",
+        quorum=r.number(h, path, "quorum", 0, MAX_BACKENDS),
+    )
+    if spec.timeout > spec.interval:
+        r.problem(f"{path}.timeout", "must not be longer than interval (probes would pile up)")
+    if not isinstance(spec.rise, int) or not isinstance(spec.fall, int):
+        r.problem(path, "rise and fall are whole numbers of probes")
+    return spec
+
+
+def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
+    s = r.table(value, path, _SERVICE)
+    spec = r.text(s, path, "vip")
+    if spec is None:
+        r.problem(path, 'a service needs vip = "ADDR[:PORT][/tcp|udp]"')
+        return None
+    keys = r.checked(f"{path}.vip", parse_service, spec)
+    fill = r.text(s, path, "fill", "maglev")
+    if fill not in FILLS:
+        r.problem(f"{path}.fill", f"must be maglev or roundrobin, not {fill!r}")
+    ring = s.get("ring_size")
+    if ring is not None and (isinstance(ring, bool) or not isinstance(ring, int)):
+        r.problem(f"{path}.ring_size", "must be a whole number")
+        ring = None
+    backends = _backends(r, s, path)
+    health = _health(r, s["health"], f"{path}.health") if "health" in s else None
+    if not keys:
+        return None
+    service = ServiceSpec(
+        spec, tuple(keys), tuple(backends), fill or "maglev", ring, health, line_of(r.lines, path)
+    )
+    _check_service(r, service, path)
+    return service
+
+
+def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
+    seen: dict[str, int] = {}
+    for i, b in enumerate(s.backends):
+        if b.ip in seen:
+            r.problem(f"{path}.backends", f"{b.ip} is listed twice (items {seen[b.ip]} and {i})")
+        seen.setdefault(b.ip, i)
+        if b.ip in {k.vip for k in s.keys}:
+            r.problem(f"{path}.backends", f"{b.ip} is the service's own VIP, not a backend")
+    serving = sum(1 for b in s.backends if b.weight and not b.drained)
+    if s.ring_size is not None:
+        problem = V.ring_problem(s.ring_size, s.fill == "maglev", serving)
+        if problem:
+            r.problem(f"{path}.ring_size", problem)
+    if s.health and s.health.quorum > len(s.backends):
+        r.problem(f"{path}.health.quorum", f"is more than the {len(s.backends)} backends")
+
+
+def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
+    b = r.table(value, path, _BALANCER)
+    name = r.checked(f"{path}.interface", V.ifname, r.text(b, path, "interface") or "")
+    netns_text = r.text(b, path, "netns")
+    netns = None if netns_text is None else r.checked(f"{path}.netns", V.netns_name, netns_text)
+    mode = r.text(b, path, "mode", "driver")
+    if mode not in MODES:
+        r.problem(f"{path}.mode", f"must be one of {', '.join(MODES)}, not {mode!r}")
+    source_text = r.text(b, path, "source")
+    source = None
+    if source_text is not None:
+        source = r.checked(f"{path}.source", V.source_address, source_text)
+    items = b.get("service", [])
+    if not isinstance(items, list):
+        r.problem(f"{path}.service", "write each service as [[balancer.service]]")
+        items = []
+    services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
+    _check_balancer(r, services, path)
+    if not name:
+        return None
+    return BalancerSpec(
+        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path)
+    )
+
+
+def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:
+    where: dict[object, int] = {}
+    for s in services:
+        for k in s.keys:
+            if k in where:
+                again = f"{k} is named twice (lines {where[k]} and {s.line})"
+                r.problem(f"{path}.service", again, line=s.line)
+            where.setdefault(k, s.line)
+    slots = sum(len(s.backends) * len(s.keys) for s in services)
+    problem = V.capacity_problem(slots, 1)
+    if problem:
+        r.problem(path, problem.replace("destinations", "backends in all its services"))
+
+
+def parse_config(
+    text: str, path: Path | None = None, read_csv: CsvReader = read_destinations
+) -> Config:
+    """The config `text` declares; ConfigError with every problem if any."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [Problem(0, "", f"not valid TOML: {exc}")]) from None
+    r = _Reader(text, (path.parent if path else Path(".")), read_csv)
+    top = r.table(doc, "", _TOP)
+    items = top.get("balancer", [])
+    if not isinstance(items, list) or not items:
+        r.problem("balancer", "a config needs at least one [[balancer]] with its interface")
+        items = []
+    balancers = [b for i, v in enumerate(items) if (b := _balancer(r, v, f"balancer[{i}]"))]
+    seen: dict[tuple[str | None, str], int] = {}
+    for b in balancers:
+        place = (b.netns, b.interface)
+        if place in seen:
+            r.problem(
+                "balancer", f"{b.interface} is configured twice (lines {seen[place]} and {b.line})"
+            )
+        seen.setdefault(place, b.line)
+    metrics = r.table(top.get("metrics", {}), "metrics", _METRICS)
+    events = r.table(top.get("events", {}), "events", _EVENTS)
+    listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440") or ""
+    events_file = r.text(events, "events", "file")
+    if r.problems:
+        raise ConfigError(path, r.problems)
+    return Config(tuple(balancers), listen, path, Path(events_file) if events_file else None)
+
+
+def read_config(path: Path) -> Config:
+    """Read and parse a config file (and the destinations files it names)."""
+    try:
+        text = read_text(path)
+    except DestinationError as exc:
+        raise ConfigError(None, [Problem(0, "", str(exc))]) from None
+    return parse_config(text, path)

@@ -1,0 +1,71 @@
+"""The declarative config: the whole desired state of the balancers on one
+host, as `l4lb apply`, `l4lb diff`, `l4lb export` and the daemon read and
+write it (model types only; parsing is config_file.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l4lb_tui.layout import ServiceKey
+
+NEIGHBOUR = "neighbour"  # a backend MAC resolved from the kernel's neighbour table
+CHECK_KINDS = ("tcp", "http", "udp")
+ON_FAILURE = ("drain", "remove")
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    ip: str
+    mac: str  # or NEIGHBOUR
+    weight: int = 1
+    drained: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """One service's health check: keepalived's and HAProxy's vocabulary."""
+
+    check: str  # one of CHECK_KINDS
+    port: int = 0  # 0: the service's port
+    path: str = "/"  # http
+    status: int = 200  # http: the status that means healthy
+    body: str = ""  # http: a substring the body must hold ("" = any)
+    send: str = "ping"  # udp: the request
+    expect: str = ""  # udp: a substring the reply must hold ("" = any reply)
+    interval: float = 1.0
+    timeout: float = 0.5
+    rise: int = 2
+    fall: int = 3
+    on_failure: str = "drain"  # one of ON_FAILURE
+    quorum: int = 1  # healthy backends below which the service fails open
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    spec: str  # as written: one spec may name two services (TCP and UDP)
+    keys: tuple[ServiceKey, ...]
+    backends: tuple[BackendSpec, ...]
+    fill: str = "maglev"
+    ring_size: int | None = None  # None: the balancer's default
+    health: HealthSpec | None = None
+    line: int = 0  # where the file declares it, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerSpec:
+    interface: str
+    netns: str | None = None
+    mode: str = "driver"
+    source: str | None = None
+    services: tuple[ServiceSpec, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    balancers: tuple[BalancerSpec, ...]
+    metrics_listen: str = "127.0.0.1:9440"
+    path: Path | None = None
+    events: Path | None = None  # the event log's file; None: the default
+    notes: tuple[str, ...] = field(default=())  # what was read but changes nothing
