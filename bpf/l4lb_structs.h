@@ -50,7 +50,7 @@ struct ring_chunk {
 };
 
 /* A backend belongs to exactly one service, so its counters are per service
- * (as ipvsadm shows them).  Its membership, weight and drain are kept once for
+ * (as ipvsadm shows them).  Its membership, weight and drains are kept once for
  * each of the service's two rings: a reload writes only the idle ring's half
  * (of every entry it must change), then flips svc_live, so membership changes
  * with that one map write; a reload stopped anywhere before the flip leaves
@@ -64,8 +64,9 @@ struct backend {
 	__u16 weight[2];   /* per half: the weight its ring was filled with */
 	__u16 svc_id;
 	__u8 member;       /* bit h: a member of svc_id while ring half h is live */
-	__u8 drained;      /* bit h: drained in half h (weight kept for undrain) */
-	__u16 pad;
+	__u8 drained;      /* bit h: drained by an operator in half h (weight kept for undrain) */
+	__u8 down;         /* bit h: drained by the health checker in half h */
+	__u8 pad;
 };
 
 /* One flow-table slot.  proto 0: never used. */

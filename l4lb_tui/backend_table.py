@@ -54,8 +54,8 @@ _LAST: list[tuple[tuple[int, int, int], BackendTable]] = []
 def destination(e: L.BackendEntry, half: int) -> Destination:
     found = _VIEWS.get((e, half))
     if found is None:
-        weight, drained = e.view(half)
-        found = _VIEWS[(e, half)] = Destination(e.ip, e.mac, weight, drained)
+        weight, drained, down = e.view(half)
+        found = _VIEWS[(e, half)] = Destination(e.ip, e.mac, weight, drained, down)
     return found
 
 

@@ -44,10 +44,11 @@ class Backend:
     ip: str
     mac: str
     weight: int
-    draining: bool = False
+    draining: bool = False  # by an operator, or weight 0
+    down: bool = False  # drained by the health checker
 
     def destination(self) -> Destination:
-        return Destination(self.ip, self.mac, self.weight, self.draining)
+        return Destination(self.ip, self.mac, self.weight, self.draining, self.down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,8 @@ def _backend(idx: int, d: Destination) -> Backend:
         if len(_BACKENDS) > 4 * L.MAX_BACKENDS:
             _BACKENDS.clear()
         # Weight 0 drains too: shown as draining, as ipvsadm's weight 0 is.
-        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, d.drained or not d.weight)
+        draining = d.drained or not d.weight
+        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, draining, d.down)
     return found
 
 

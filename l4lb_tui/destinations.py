@@ -48,10 +48,13 @@ class Destination:
     # Draining keeps the weight for when the backend comes back; weight 0
     # drains too.  Either way the backend gets no new flows.
     drained: bool = False
+    # Drained by the health checker, apart from an operator's drain: each is
+    # undone by its own hand (a recovery never undoes an operator's drain).
+    down: bool = False
 
     @property
     def effective_weight(self) -> int:
-        return 0 if self.drained else self.weight
+        return 0 if self.drained or self.down else self.weight
 
     def csv_line(self, with_weight: bool) -> str:
         if with_weight:

@@ -14,7 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-LAYOUT_VERSION = 2  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 3  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -120,7 +120,8 @@ STRUCTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("svc_id", "H"),
         ("member", "B"),
         ("drained", "B"),
-        ("pad", "H"),
+        ("down", "B"),
+        ("pad", "B"),
     ),
     "flow": (
         ("saddr", "4s"),
@@ -318,14 +319,16 @@ def svc_bucket(key: ServiceKey) -> int:
 @dataclass(frozen=True, slots=True)
 class BackendEntry:
     """A `backends` slot: the server, its service, and one view (membership,
-    weight, drain) for each of the service's two ring halves."""
+    weight, the operator's drain, the health checker's) for each of the
+    service's two ring halves."""
 
     ip: str
     mac: str
     svc_id: int
     member: int = 0  # bit h: a member while half h is live
     weights: tuple[int, int] = (0, 0)
-    drained: int = 0  # bit h: drained in half h
+    drained: int = 0  # bit h: drained by an operator in half h
+    down: int = 0  # bit h: drained by the health checker in half h
 
     def pack(self) -> bytes:
         return _BACKEND.pack(
@@ -335,23 +338,24 @@ class BackendEntry:
             self.svc_id,
             self.member,
             self.drained,
+            self.down,
             0,
         )
 
     @classmethod
     def unpack(cls, raw: bytes) -> BackendEntry:
-        ip, mac, w0, w1, svc_id, member, drained, _ = _BACKEND.unpack(raw[: _BACKEND.size])
-        return cls(ip_text(ip), mac_text(mac), svc_id, member & 3, (w0, w1), drained & 3)
+        ip, mac, w0, w1, svc_id, member, drained, down, _ = _BACKEND.unpack(raw[: _BACKEND.size])
+        return cls(ip_text(ip), mac_text(mac), svc_id, member & 3, (w0, w1), drained & 3, down & 3)
 
     def is_member(self, svc_id: int, half: int) -> bool:
         return self.svc_id == svc_id and bool(self.member >> half & 1) and self.ip != "0.0.0.0"
 
-    def view(self, half: int) -> tuple[int, bool]:
-        """Weight and drain in one half."""
-        return self.weights[half], bool(self.drained >> half & 1)
+    def view(self, half: int) -> tuple[int, bool, bool]:
+        """Weight, the operator's drain and the health checker's in one half."""
+        return self.weights[half], bool(self.drained >> half & 1), bool(self.down >> half & 1)
 
     def with_view(
-        self, half: int, member: bool, weight: int = 0, drained: bool = False
+        self, half: int, member: bool, weight: int = 0, drained: bool = False, down: bool = False
     ) -> BackendEntry:
         """This entry with one half rewritten and the other as it was."""
         bit = 1 << half
@@ -363,6 +367,7 @@ class BackendEntry:
             (self.member & ~bit) | (bit if member else 0),
             weights,
             (self.drained & ~bit) | (bit if drained else 0),
+            (self.down & ~bit) | (bit if down else 0),
         )
 
 

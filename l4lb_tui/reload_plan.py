@@ -200,22 +200,27 @@ class Planner:
         other = 1 - half
         entries = self.table.entries
         for d, idx in zip(dests, indices, strict=True):
-            bits = 3 if d.drained else 0
+            bits = (3 if d.drained else 0, 3 if d.down else 0)
+            view = (d.weight, d.drained, d.down)
             if idx in fresh:
-                e = L.BackendEntry(d.ip, d.mac, svc_id).with_view(half, True, d.weight, d.drained)
-                synced = e.with_view(other, True, d.weight, d.drained)
+                e = L.BackendEntry(d.ip, d.mac, svc_id).with_view(half, True, *view)
+                synced = e.with_view(other, True, *view)
                 # Nothing reads a service's members before its first flip.
                 early.append((idx, synced if new_service else e))
                 if not new_service:
                     late.append((idx, synced))
                 continue
             now = entries[idx]
-            if now.member == 3 and now.weights == (d.weight, d.weight) and now.drained == bits:
+            if (
+                now.member == 3
+                and now.weights == (d.weight,) * 2
+                and (now.drained, now.down) == bits
+            ):
                 continue  # in step, and staying as it is
-            e = now.with_view(half, True, d.weight, d.drained)
+            e = now.with_view(half, True, *view)
             if e != now:
                 early.append((idx, e))
-            synced = e.with_view(other, True, d.weight, d.drained)
+            synced = e.with_view(other, True, *view)
             if synced != e:
                 late.append((idx, synced))
         # Removed members, and what a stopped reload left in the idle half,

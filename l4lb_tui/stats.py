@@ -33,6 +33,7 @@ class BackendRow:
     pkts: int
     bytes: int
     rate: Rate
+    down: bool = False  # drained by the health checker
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
                     now[0],
                     now[1],
                     rate(before, now, seconds),
+                    be.down,
                 )
             )
             number += 1
@@ -118,7 +120,7 @@ def render_text(view: StatsView) -> str:
         if row.service != service and len(view.services) > 1:
             service = row.service
             lines.append(f"[Service {service}]")
-        drain = "  draining" if row.draining else ""
+        drain = ("  draining" if row.draining else "") + ("  down (health)" if row.down else "")
         lines.append(
             f"{row.number:4d}\t{row.ip:15s}\t{fmt_int(row.rate.pps):>12} pkts/s\t"
             f"{fmt_int(row.rate.bps):>15} bits/s\tw {row.weight}{drain}"
@@ -150,6 +152,7 @@ def render_json(view: StatsView) -> dict[str, Any]:
                 "mac": r.mac,
                 "weight": r.weight,
                 "draining": r.draining,
+                "down": r.down,
                 "pkts": r.pkts,
                 "bytes": r.bytes,
                 "pps": round(r.rate.pps, 1),

@@ -63,7 +63,9 @@ def test_layouts_match_the_c_structs() -> None:
     assert be.pack()[10:20] == bytes([0, 0, 5, 0, 3, 0, 2, 0, 0, 0])
     assert be.is_member(3, 1) and L.ServiceValue(3, L.ring_base(3, 1), 1, 1).live_half == 1
     assert not be.is_member(3, 0) and not be.is_member(4, 1)
-    assert be.view(1) == (5, False) and be.with_view(0, True, 2, True).drained == 1
+    assert be.view(1) == (5, False, False) and be.with_view(0, True, 2, True).drained == 1
+    down = be.with_view(1, True, 5, down=True)
+    assert down.down == 2 and down.pack()[18] == 2 and L.BackendEntry.unpack(down.pack()) == down
     assert len(L.pack_chunk([1, 2])) == L.CHUNK_SLOTS * 4
     assert L.ring_base(1, 1) == 1 * L.RING_CHUNKS and L.ring_base(2, 0) == 2 * L.RING_CHUNKS
     assert L.ring_base(L.MAX_SERVICES, 1) + L.RING_CHUNKS == L.MAX_SERVICES * 2 * L.RING_CHUNKS

@@ -211,3 +211,21 @@ def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
         delta = backend_table.decode(dump)
         fresh = backend_table._decode_fresh(dump)
         assert delta.entries == fresh.entries and delta.groups == fresh.groups
+
+
+def test_a_health_drain_is_its_own_bit_and_leaves_the_ring() -> None:
+    cur = dests(6)
+    cur[1] = dataclasses.replace(cur[1], drained=True)  # an operator's drain
+    down = [dataclasses.replace(d, down=True) if i in (1, 2) else d for i, d in enumerate(cur)]
+    cmds, flips = plan(snapshot(cur), down)
+    before, after = written(cmds), written(flips)
+    assert {i: (e.drained, e.down) for i, e in before.items()} == {11: (3, 2), 12: (0, 2)}
+    assert {i: (e.drained, e.down) for i, e in after.items()} == {11: (3, 3), 12: (0, 3)}
+    ring = {
+        int.from_bytes(
+            bytes.fromhex(line.split(" value hex ")[1].replace(" ", ""))[k : k + 4], "little"
+        )
+        for line in lines_to("rings", cmds)
+        for k in range(0, L.CHUNK_SLOTS * 4, 4)
+    }
+    assert not ring & {11, 12}, "a backend the health checker drained is in no ring"
