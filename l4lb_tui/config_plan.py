@@ -1,0 +1,163 @@
+"""What `apply` would change to make a balancer match its config, and how
+`diff` says it (pure: the caller reads the running state and the neighbour
+table, and carries the changes out through the Balancer)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
+from l4lb_tui.destinations import Destination
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+
+
+class PlanProblem(Exception):
+    """The config cannot be applied as it stands (an unresolved MAC, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningService:
+    """A service as the running balancer holds it."""
+
+    key: ServiceKey
+    dests: tuple[Destination, ...]
+    fill: FillMode
+    ring_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A balancer as it runs: attached mode ("" for loaded, not attached;
+    None: no balancer at all), outer source, services."""
+
+    mode: str | None
+    source: str
+    services: tuple[RunningService, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChange:
+    key: ServiceKey
+    kind: str  # "add", "change", "remove" or "same"
+    dests: tuple[Destination, ...]
+    fill: FillMode
+    ring_size: int
+    lines: tuple[str, ...]  # what diff prints for it
+
+
+@dataclass(frozen=True, slots=True)
+class BalancerChange:
+    spec: BalancerSpec
+    attach: str | None  # what attaching changes, None: nothing
+    services: tuple[ServiceChange, ...]
+
+    @property
+    def changes(self) -> bool:
+        return self.attach is not None or any(s.kind != "same" for s in self.services)
+
+
+def _wanted(
+    spec: ServiceSpec, macs: Mapping[str, str], now: Mapping[str, Destination], keep_drains: bool
+) -> tuple[Destination, ...]:
+    out = []
+    for b in spec.backends:
+        mac = macs.get(b.ip) if b.mac == NEIGHBOUR else b.mac
+        if mac is None:
+            raise PlanProblem(
+                f"{spec.spec}: the neighbour table has no MAC for {b.ip} "
+                f"(is it reachable from the balancer? ping it, or write its MAC)"
+            )
+        running = now.get(b.ip)
+        # The health checker's drain belongs to the health checker; an
+        # operator's is kept when asked (the daemon never undoes one).
+        down = bool(running and running.down)
+        drained = b.drained or bool(keep_drains and running and running.drained)
+        out.append(Destination(b.ip, mac, b.weight, drained, down))
+    return tuple(out)
+
+
+def _backend_lines(old: Sequence[Destination], new: Sequence[Destination]) -> list[str]:
+    before = {d.ip: d for d in old}
+    after = {d.ip: d for d in new}
+    lines = [f"+ {d.ip} {d.mac} weight {d.weight}" for d in new if d.ip not in before]
+    lines += [f"- {d.ip}" for d in old if d.ip not in after]
+    for d in new:
+        was = before.get(d.ip)
+        if was is None or was == d:
+            continue
+        what = []
+        if was.mac != d.mac:
+            what.append(f"mac {was.mac} -> {d.mac}")
+        if was.weight != d.weight:
+            what.append(f"weight {was.weight} -> {d.weight}")
+        if was.drained != d.drained:
+            what.append("drained" if d.drained else "undrained")
+        lines.append(f"~ {d.ip} {', '.join(what)}")
+    return lines
+
+
+def _service(
+    spec: ServiceSpec,
+    key: ServiceKey,
+    running: RunningService | None,
+    macs: Mapping[str, str],
+    keep_drains: bool,
+) -> ServiceChange:
+    now = {d.ip: d for d in running.dests} if running else {}
+    dests = _wanted(spec, macs, now, keep_drains)
+    fill = FillMode(spec.fill)
+    ring = spec.ring_size or (running.ring_size if running else DEFAULT_RING_SIZE)
+    if running is None:
+        added = f"+ service {key}: {len(dests)} backends ({fill.value}, {ring} slots)"
+        return ServiceChange(key, "add", dests, fill, ring, (added,))
+    body = _backend_lines(running.dests, dests)
+    if running.fill != fill or running.ring_size != ring:
+        body.append(f"~ ring {running.fill.value} {running.ring_size} -> {fill.value} {ring}")
+    if not body and [d.ip for d in running.dests] == [d.ip for d in dests]:
+        return ServiceChange(key, "same", dests, fill, ring, ())
+    lines = (f"~ service {key}:", *(f"    {line}" for line in body or ["(backend order)"]))
+    return ServiceChange(key, "change", dests, fill, ring, lines)
+
+
+def plan_balancer(
+    spec: BalancerSpec, running: Running, macs: Mapping[str, str], keep_drains: bool = False
+) -> BalancerChange:
+    """The changes that make `running` match `spec`."""
+    attach = None
+    if running.mode is None:
+        attach = f"attach in {spec.mode} mode"
+    elif running.mode != spec.mode:
+        attach = (
+            f"{'attach' if not running.mode else 'switch from ' + running.mode} to {spec.mode} mode"
+        )
+    if spec.source and spec.source != running.source:
+        attach = (
+            attach + ", " if attach else ""
+        ) + f"outer source {running.source} -> {spec.source}"
+    current = {s.key: s for s in running.services}
+    changes: list[ServiceChange] = []
+    for s in spec.services:
+        changes += [_service(s, key, current.get(key), macs, keep_drains) for key in s.keys]
+    wanted = {c.key for c in changes}
+    for key, svc in current.items():
+        if key not in wanted:
+            lines = (f"- service {key} ({len(svc.dests)} backends)",)
+            changes.append(ServiceChange(key, "remove", (), svc.fill, svc.ring_size, lines))
+    return BalancerChange(spec, attach, tuple(changes))
+
+
+def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
+    """`l4lb diff`'s output: one heading per balancer, a line per change."""
+    out: list[str] = []
+    for c in changes:
+        where = f"{c.spec.interface}" + (f" (netns {c.spec.netns})" if c.spec.netns else "")
+        if not c.changes:
+            out.append(f"{where}: as configured")
+            continue
+        out.append(f"{where}:")
+        if c.attach:
+            out.append(f"  {c.attach}")
+        out += [f"  {line}" for s in c.services for line in s.lines]
+    return out

@@ -1,0 +1,95 @@
+"""What apply would change, and how diff says it (no kernel)."""
+
+from __future__ import annotations
+
+import pytest
+
+from l4lb_tui.config_file import parse_config
+from l4lb_tui.config_plan import (
+    PlanProblem,
+    Running,
+    RunningService,
+    plan_balancer,
+    render_diff,
+)
+from l4lb_tui.destinations import Destination
+from l4lb_tui.layout import ServiceKey
+from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+
+CONFIG = """\
+[[balancer]]
+interface = "lb0"
+[[balancer.service]]
+vip = "10.0.0.4:80/tcp"
+backends = [
+  { ip = "10.0.0.11", mac = "02:00:00:00:00:0b" },
+  { ip = "10.0.0.12", mac = "neighbour", weight = 3 },
+]
+"""
+HTTP = ServiceKey("10.0.0.4", 80, 6)
+OTHER = ServiceKey("10.0.0.9", 53, 17)
+MACS = {"10.0.0.12": "02:00:00:00:00:0c"}
+
+
+def running(*services: RunningService, mode: str | None = "driver") -> Running:
+    return Running(mode, "10.0.0.1", services)
+
+
+def svc(key: ServiceKey, *dests: Destination) -> RunningService:
+    return RunningService(key, dests, FillMode.MAGLEV, DEFAULT_RING_SIZE)
+
+
+def test_a_fresh_interface_is_attached_and_loaded() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    change = plan_balancer(spec, running(mode=None), MACS)
+    assert change.attach == "attach in driver mode"
+    (s,) = change.services
+    assert s.kind == "add" and [d.mac for d in s.dests] == [
+        "02:00:00:00:00:0b",
+        "02:00:00:00:00:0c",
+    ]
+    assert render_diff([change]) == [
+        "lb0:",
+        "  attach in driver mode",
+        f"  + service {HTTP}: 2 backends (maglev, {DEFAULT_RING_SIZE} slots)",
+    ]
+
+
+def test_the_running_state_as_configured_changes_nothing() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b"),
+        Destination("10.0.0.12", "02:00:00:00:00:0c", 3),
+    )
+    change = plan_balancer(spec, running(now), MACS)
+    assert not change.changes and render_diff([change]) == ["lb0: as configured"]
+
+
+def test_changes_removals_and_what_is_kept() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b", 1, drained=True, down=True),
+        Destination("10.0.0.13", "02:00:00:00:00:0d"),
+    )
+    change = plan_balancer(spec, running(now, svc(OTHER)), MACS)
+    http, gone = change.services
+    assert (http.kind, gone.kind) == ("change", "remove")
+    assert render_diff([change])[1:] == [
+        f"  ~ service {HTTP}:",
+        "      + 10.0.0.12 02:00:00:00:00:0c weight 3",
+        "      - 10.0.0.13",
+        "      ~ 10.0.0.11 undrained",
+        f"  - service {OTHER} (0 backends)",
+    ]
+    # The health checker's drain stays; an operator's stays when asked.
+    assert http.dests[0].down and not http.dests[0].drained
+    kept = plan_balancer(spec, running(now), MACS, keep_drains=True).services[0]
+    assert kept.dests[0].drained and kept.dests[0].down
+
+
+def test_an_unresolved_neighbour_is_refused() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    with pytest.raises(PlanProblem, match=r"no MAC for 10\.0\.0\.12"):
+        plan_balancer(spec, running(), {})
