@@ -61,7 +61,7 @@ def test_replace() -> None:
     moved = Destination("10.0.1.8", A.mac, 5)
     assert E.Replace(A.ip, moved)(KEY, NOW) == (moved, B, C)
     assert E.Replace(A.ip, moved).touches == {A.ip, moved.ip}
-    with pytest.raises(E.EditError, match="10.0.1.2 is already a backend"):
+    with pytest.raises(E.EditError, match=r"10\.0\.1\.2 is already a backend"):
         E.Replace(A.ip, replace(A, ip=B.ip))(KEY, NOW)
     with pytest.raises(E.EditError, match="nothing changed"):
         E.Replace(A.ip, A)(KEY, NOW)
