@@ -12,14 +12,14 @@ import dataclasses
 import gzip
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import backend_table, bpfsys, modeswitch, svcindex
+from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
-from l4lb_tui.destinations import MAX_WEIGHT, Destination
+from l4lb_tui.destinations import Destination
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, validate_ifname
 from l4lb_tui.paths import bpf_object
@@ -516,17 +516,19 @@ class Balancer:
         # flows do not know yet.
         services = list(dict.fromkeys(services)) or [L.CATCH_ALL]
         with self._writing():
-            return self._load_services(services, dests, mode, ring_size)
+            catch_all, used_mode, used_size = self._load_services(
+                [(key, dests) for key in services], mode, ring_size, self._snapshot()
+            )
+        return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
 
     def _load_services(
         self,
-        services: Sequence[L.ServiceKey],
-        dests: Sequence[Destination],
+        lists: Sequence[tuple[L.ServiceKey, Sequence[Destination]]],
         mode: FillMode | None,
         ring_size: int | None,
-        snap: Snapshot | None = None,
-    ) -> LoadResult:
-        snap = snap or self._snapshot()
+        snap: Snapshot,
+    ) -> tuple[bool, FillMode, int]:
+        """Each service's new list, in one batch; catch-all, fill and ring size used."""
         live = snap.services
         ids = self._map_ids()
         plan = Planner(snap, self._stats_dump, ids)
@@ -534,7 +536,7 @@ class Balancer:
         flips: list[str] = []
         used_mode = FillMode.MAGLEV
         used_size = DEFAULT_RING_SIZE
-        for key in services:
+        for key, dests in lists:
             old = live.get(key)
             used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
             used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
@@ -546,7 +548,7 @@ class Balancer:
             cmds += cmds_svc
             flips += flip
         catch_all = any(k.is_catch_all for k in plan.final_keys())
-        new_vips = {k.vip for k in services if not k.is_catch_all}
+        new_vips = {k.vip for k, _ in lists if not k.is_catch_all}
         all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
         vip_cmds = self._vip_filter_cmds(all_vips, ids)
         try:
@@ -555,7 +557,7 @@ class Balancer:
             raise BalancerError(str(exc)) from None
         cleanup = plan.stale_markers()
         self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids), *cleanup])
-        return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
+        return catch_all, used_mode, used_size
 
     def _map_ids(self) -> dict[str, int]:
         """Ids of the maps a reload writes, for its batch lines.  Resolved
@@ -585,10 +587,7 @@ class Balancer:
 
     def members(self, key: L.ServiceKey) -> list[Destination]:
         self.require_loaded()
-        return self._members_in(self._snapshot(), key)
-
-    def _members_in(self, snap: Snapshot, key: L.ServiceKey) -> list[Destination]:
-        found = snap.members(key)
+        found = self._snapshot().members(key)
         if found is None:
             raise BalancerError(f"no service {key} on {self.ifname}")
         return found
@@ -596,66 +595,60 @@ class Balancer:
     def _stats_dump(self) -> bpfsys.ArrayDump:
         return self._read_array("backend_stats")
 
-    def edit(
-        self, key: L.ServiceKey, change: Callable[[list[Destination]], list[Destination]]
-    ) -> list[Destination]:
-        """Apply one change to a service's backend list as a hitless reload.
+    def edit(self, changes: Mapping[L.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
+        """Apply changes to services' backend lists (see backend_edits) as one
+        hitless step; each service's list before and after.
 
-        Read, change and write under one lock hold, so two editors cannot
-        lose each other's change.
+        Read, change and write under one lock hold, so two writers cannot
+        lose each other's change; every change is made (and may refuse,
+        raising EditError or SetChanged) before anything is written.
         """
         self.require_loaded()
         with self._writing():
-            # One read serves the change and the plan.
+            # One read serves the changes and the plan.
             snap = self._snapshot()
-            new = change(self._members_in(snap, key))
-            self._load_services([key], new, None, None, snap)
-        return new
+            done = backend_edits.apply_all(changes, lambda key: _listed(snap.members(key)))
+            lists = [(key, after) for key, (_, after) in done.items() if after is not None]
+            if lists:
+                self._load_services(lists, None, None, snap)
+            for key, (before, after) in done.items():
+                if after is None and before is not None:
+                    self._remove_service(key)
+        return done
 
     def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
-        def add(cur: list[Destination]) -> list[Destination]:
-            if any(d.ip == dest.ip for d in cur):
-                raise BalancerError(f"{dest.ip} is already a backend of {key}")
-            return [*cur, dest]
-
-        self.edit(key, add)
+        self.edit({key: backend_edits.Add(dest)})
 
     def remove_backend(self, key: L.ServiceKey, ip: str) -> None:
-        self.edit(key, lambda cur: [d for d in cur if d.ip != _find(cur, ip, key).ip])
+        self.edit({key: backend_edits.Remove(ip)})
 
     def set_weight(self, key: L.ServiceKey, ip: str, weight: int) -> None:
-        if not 0 <= weight <= MAX_WEIGHT:
-            raise BalancerError(f"weight {weight} is out of range 0-{MAX_WEIGHT}")
-        self.edit(key, lambda cur: _replace(cur, _find(cur, ip, key), weight=weight))
+        self.edit({key: backend_edits.SetWeight(ip, weight)})
 
     def set_drain(self, key: L.ServiceKey, ip: str, drained: bool) -> None:
-        def change(cur: list[Destination]) -> list[Destination]:
-            old = _find(cur, ip, key)
-            # Undraining a weight-0 backend gives it the default weight back.
-            weight = old.weight if old.weight or drained else 1
-            return _replace(cur, old, drained=drained, weight=weight)
-
-        self.edit(key, change)
+        self.edit({key: backend_edits.SetDrain(ip, drained)})
 
     def remove_service(self, key: L.ServiceKey) -> None:
-        with self._writing():
-            live, markers = self._services()
-            if key not in live:
-                raise BalancerError(f"no service {key} on {self.ifname}")
-            ids = self._map_ids()
-            slot, value = live[key]
-            # Out of the index first: from then on no packet finds it.
-            cmds = [
-                Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
-                Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
-            ]
-            rest = {k.vip for k in live if k != key and not k.is_catch_all}
-            cmds += self._vip_filter_cmds(rest, ids)
-            if key.vip in markers and key.vip not in rest:
-                marker = L.u32(markers[key.vip])
-                cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
-            catch_all = any(k.is_catch_all for k in live if k != key)
-            self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
+        self.edit({key: backend_edits.DropService()})
+
+    def _remove_service(self, key: L.ServiceKey) -> None:
+        live, markers = self._services()
+        if key not in live:
+            raise BalancerError(f"no service {key} on {self.ifname}")
+        ids = self._map_ids()
+        slot, value = live[key]
+        # Out of the index first: from then on no packet finds it.
+        cmds = [
+            Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
+            Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
+        ]
+        rest = {k.vip for k in live if k != key and not k.is_catch_all}
+        cmds += self._vip_filter_cmds(rest, ids)
+        if key.vip in markers and key.vip not in rest:
+            marker = L.u32(markers[key.vip])
+            cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
+        catch_all = any(k.is_catch_all for k in live if k != key)
+        self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
 
 
 def vlan_warning(ifname: str, vlans: Sequence[str]) -> str | None:
@@ -697,13 +690,5 @@ def _check_ring(mode: FillMode, size: int) -> None:
         raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
 
 
-def _find(cur: list[Destination], ip: str, key: L.ServiceKey) -> Destination:
-    for d in cur:
-        if d.ip == ip:
-            return d
-    raise BalancerError(f"{ip} is not a backend of {key}")
-
-
-def _replace(cur: list[Destination], old: Destination, **changes: object) -> list[Destination]:
-    new = dataclasses.replace(old, **changes)  # type: ignore[arg-type]
-    return [new if d is old else d for d in cur]
+def _listed(found: list[Destination] | None) -> backend_edits.Members | None:
+    return None if found is None else tuple(found)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import cliargs
+from l4lb_tui import backend_edits, cliargs
 from l4lb_tui import layout as L
 from l4lb_tui import validation as V
+from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import (
@@ -163,36 +164,27 @@ def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
         raise CliError(f"the neighbour table's MAC for {ip}: {exc}") from None
 
 
-def _require_members(bal: Balancer, keys: Sequence[L.ServiceKey], ip: str, add: bool) -> None:
-    """Check every service before changing any: a spec of two protocols must
-    not be half changed when the second refuses."""
-    for key in keys:
-        present = any(d.ip == ip for d in bal.members(key))
-        if add and present:
-            raise CliError(f"{ip} is already a backend of {key}")
-        if not add and not present:
-            raise CliError(f"{ip} is not a backend of {key}")
+def _backend_change(args: argparse.Namespace, bal: Balancer) -> backend_edits.Change:
+    ip, weight = args.ip, args.weight
+    if args.action == "add":
+        mac = _backend_mac(bal, ip, args.mac)
+        return backend_edits.Add(Destination(ip, mac, 1 if weight is None else weight))
+    if args.action == "remove":
+        return backend_edits.Remove(ip)
+    if args.action == "weight":
+        return backend_edits.SetWeight(ip, weight)
+    return backend_edits.SetDrain(ip, args.action == "drain")
 
 
 def cmd_backend(args: argparse.Namespace) -> int:
     keys = _one_service(args.vip)
     _backend_inputs(args, keys)
-    ip, weight = args.ip, args.weight
     need_root(f"l4lb backend {args.action}")
     bal = Balancer(args.interface, wait=args.wait)
-    if len(keys) > 1:
-        _require_members(bal, keys, ip, args.action == "add")
-    mac = _backend_mac(bal, ip, args.mac) if args.action == "add" else None
+    # Every service of the spec in one step: all are checked before any changes.
+    bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
     for key in keys:
-        if mac is not None:
-            bal.add_backend(key, Destination(ip, mac, 1 if weight is None else weight))
-        elif args.action == "remove":
-            bal.remove_backend(key, ip)
-        elif args.action == "weight":
-            bal.set_weight(key, ip, weight)
-        else:
-            bal.set_drain(key, ip, args.action == "drain")
-        print(f"service {key}: {args.action} {ip}: done")
+        print(f"service {key}: {args.action} {args.ip}: done")
     return 0
 
 
@@ -200,10 +192,8 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     keys = _one_service(args.vip)
     need_root("l4lb service del")
     bal = Balancer(args.interface, wait=args.wait)
+    bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
     for key in keys:
-        bal.members(key)  # every one must exist before any is removed
-    for key in keys:
-        bal.remove_service(key)
         print(f"service {key}: removed")
     return 0
 
@@ -357,7 +347,15 @@ def _run(argv: Sequence[str]) -> int:
         result: int = args.func(args)
         return result
     # These messages are complete for the operator: one line, no traceback.
-    except (CliError, BpfError, BalancerError, DestinationError, NetlinkError, LabError) as exc:
+    except (
+        CliError,
+        BpfError,
+        BalancerError,
+        DestinationError,
+        EditError,
+        NetlinkError,
+        LabError,
+    ) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -17,13 +17,15 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from l4lb_tui import backend_edits
 from l4lb_tui import layout as L
+from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Backend, Balancer, BalancerError, Counters, Service, State
 from l4lb_tui.bpf import BpfError, Bpftool, XdpAttachment
 from l4lb_tui.destinations import (
@@ -47,6 +49,7 @@ __all__ = [
     "Preview",
     "RealBackend",
     "Sample",
+    "StaleError",
     "merge_service_specs",
     "parse_service_specs",
     "preview_csv",
@@ -57,6 +60,14 @@ __all__ = [
 
 class ConsoleError(Exception):
     """Something the operator must read; the message is complete on its own."""
+
+
+class StaleError(ConsoleError):
+    """An edit refused because another writer changed what it was made against."""
+
+    def __init__(self, changed: backend_edits.SetChanged) -> None:
+        super().__init__(str(changed))
+        self.changed = changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,9 @@ class Sample:
     notes: tuple[str, ...] = ()
 
 
+Change = backend_edits.Change
+
+
 class ConsoleBackend(Protocol):
     def environment_problems(self) -> list[str]: ...
     def links(self) -> list[LinkRow]: ...
@@ -97,11 +111,7 @@ class ConsoleBackend(Protocol):
     def state(self, ifname: str) -> State | None: ...
     def attach(self, ifname: str, mode: str) -> str: ...
     def detach(self, ifname: str) -> str: ...
-    def load(
-        self, ifname: str, services: Sequence[L.ServiceKey], dests: Sequence[Destination]
-    ) -> str: ...
-    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str: ...
-    def remove_service(self, ifname: str, key: L.ServiceKey) -> str: ...
+    def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done: ...
     def neighbour_mac(self, ip: str) -> str | None: ...
 
 
@@ -129,24 +139,6 @@ def merge_service_specs(text: str) -> tuple[list[L.ServiceKey], list[str]]:
 
 def parse_service_specs(text: str) -> list[L.ServiceKey]:
     return merge_service_specs(text)[0]
-
-
-def drain_message(key: L.ServiceKey, ip: str, drained: bool) -> str:
-    if drained:
-        return f"drained {ip} of {key} — no new flows; its established flows stay (x undrains)"
-    return f"undrained {ip} of {key} — it takes new flows again"
-
-
-def remove_message(key: L.ServiceKey) -> str:
-    return f"removed service {key}"
-
-
-def load_message(services: Sequence[L.ServiceKey], count: int) -> str:
-    names = ", ".join(str(k) for k in services)
-    text = f"loaded {count:,} backends into {names}"
-    if any(k.is_catch_all for k in services):
-        text += " — catch-all: ALL TCP/UDP traffic on this interface is balanced"
-    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +215,9 @@ def _operator_errors() -> Iterator[None]:
     """The layers' own exceptions become ConsoleError with the same words."""
     try:
         yield
-    except (BalancerError, BpfError, NetlinkError, DestinationError) as exc:
+    except backend_edits.SetChanged as exc:
+        raise StaleError(exc) from None
+    except (BalancerError, BpfError, NetlinkError, DestinationError, EditError) as exc:
         raise ConsoleError(str(exc)) from None
     except OSError as exc:
         raise ConsoleError(f"{exc.filename or 'system'}: {exc.strerror}") from None
@@ -329,25 +323,11 @@ class RealBackend:
         with _operator_errors():
             return self._balancer(ifname).detach()
 
-    def load(
-        self, ifname: str, services: Sequence[L.ServiceKey], dests: Sequence[Destination]
-    ) -> str:
-        self._need_root("loading backends")
+    def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:
+        """Read, change and write in one step, under the interface's lock."""
+        self._need_root("changing backends")
         with _operator_errors():
-            result = self._balancer(ifname).load(services, dests)
-        return load_message(result.services, result.destinations)
-
-    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str:
-        self._need_root("draining backends")
-        with _operator_errors():
-            self._balancer(ifname).set_drain(key, ip, drained)
-        return drain_message(key, ip, drained)
-
-    def remove_service(self, ifname: str, key: L.ServiceKey) -> str:
-        self._need_root("removing services")
-        with _operator_errors():
-            self._balancer(ifname).remove_service(key)
-        return remove_message(key)
+            return self._balancer(ifname).edit(changes)
 
     def neighbour_mac(self, ip: str) -> str | None:
         with _operator_errors():
@@ -434,6 +414,8 @@ class _FakeBalancer:
     mode: str
     prog_id: int
     services: dict[L.ServiceKey, list[Backend]]
+    # Each list as loaded: the drain flag and the weight apart, as the kernel keeps them.
+    lists: dict[L.ServiceKey, backend_edits.Members] = field(default_factory=dict)
     foreign_prog: int = 0  # someone else's program, attached in our place
 
 
@@ -612,20 +594,32 @@ class FakeBackend:
 
     def load(
         self, ifname: str, services: Sequence[L.ServiceKey], dests: Sequence[Destination]
-    ) -> str:
+    ) -> None:
+        """Each service's whole list (the demo's, or another writer's in tests)."""
+        keys = list(services) or [L.CATCH_ALL]
+        self.edit(ifname, dict.fromkeys(keys, backend_edits.Load(tuple(dests))))
+
+    def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:
+        """What Balancer.edit does: the same rules run on every list, then each written."""
         with self._lock:
-            self._check("load")
+            self._check("edit")
             lb = self._lbs.get(ifname)
             if lb is None:
                 raise ConsoleError(f"no balancer on {ifname}: run 'l4lb attach -i {ifname}' first")
-            keys = list(services) or [L.CATCH_ALL]
-            for key in keys:
-                self._reload(ifname, lb, key, dests)
-            self.writes.append(f"load {ifname} {','.join(map(str, keys))} {len(dests)}")
-            return load_message(keys, len(dests))
+            with _operator_errors():
+                done = backend_edits.apply_all(changes, lb.lists.get)
+            for key, (_, after) in done.items():
+                if after is None:
+                    lb.lists.pop(key, None)
+                    lb.services.pop(key, None)
+                    self.writes.append(f"remove {ifname} {key}")
+                else:
+                    self._reload(ifname, lb, key, after)
+                    self.writes.append(f"edit {ifname} {key} {len(after)}")
+            return done
 
     def _reload(
-        self, ifname: str, lb: _FakeBalancer, key: L.ServiceKey, dests: Sequence[Destination]
+        self, ifname: str, lb: _FakeBalancer, key: L.ServiceKey, dests: backend_edits.Members
     ) -> None:
         """One service's new list; unchanged (IP, MAC) pairs keep their slots."""
         old = {(b.ip, b.mac): b.index for b in lb.services.get(key, [])}
@@ -641,35 +635,7 @@ class FakeBackend:
             draining = d.drained or d.weight == 0  # as BackendEntry.draining reads it
             members.append(Backend(index, d.ip, d.mac, d.weight, draining))
         lb.services[key] = members
-
-    def set_drain(self, ifname: str, key: L.ServiceKey, ip: str, drained: bool) -> str:
-        with self._lock:
-            self._check("drain")
-            lb = self._lbs.get(ifname)
-            members = lb.services.get(key) if lb else None
-            if lb is None or members is None:
-                raise ConsoleError(f"no service {key} on {ifname}")
-            if all(b.ip != ip for b in members):
-                raise ConsoleError(f"{ip} is not a backend of {key}")
-            # What Balancer.set_drain does: the list read back as destinations
-            # (weights kept, 0 included), one changed, reloaded.
-            new = []
-            for d in (b.destination() for b in members):
-                if d.ip == ip:
-                    d = replace(d, drained=drained, weight=d.weight if d.weight or drained else 1)
-                new.append(d)
-            self._reload(ifname, lb, key, new)
-            self.writes.append(f"{'drain' if drained else 'undrain'} {ifname} {key} {ip}")
-            return drain_message(key, ip, drained)
-
-    def remove_service(self, ifname: str, key: L.ServiceKey) -> str:
-        with self._lock:
-            self._check("remove_service")
-            lb = self._lbs.get(ifname)
-            if lb is None or lb.services.pop(key, None) is None:
-                raise ConsoleError(f"no service {key} on {ifname}")
-            self.writes.append(f"remove {ifname} {key}")
-            return remove_message(key)
+        lb.lists[key] = dests
 
     def neighbour_mac(self, ip: str) -> str | None:
         self._check("neighbour")

@@ -1,37 +1,27 @@
-"""Carrying out a planned change through the façade, in the write worker."""
+"""Carrying out an operator's change through the façade, in the write worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from l4lb_tui.console import ConsoleBackend, ConsoleError
-from l4lb_tui.screens.edits import Change, Plan, ServiceEdit
-
-# How a change reaches the balancer when it is not a reload of each list
-# (a drain goes through set_drain); it returns the façade's messages.
-Via = Callable[[Change], list[str]]
+from l4lb_tui.console import ConsoleBackend, ConsoleError, StaleError
+from l4lb_tui.screens.edits import Applied, Intent
 
 
-def reload(backend: ConsoleBackend, ifname: str, edit: ServiceEdit) -> str:
-    """One service's list loaded, or the service removed (undoing its creation)."""
-    if edit.after is None:
-        return backend.remove_service(ifname, edit.key)
-    return backend.load(ifname, [edit.key], list(edit.after))
+class Refused(ConsoleError):
+    """A change refused with a message made for the operator; `stale` when
+    another writer had changed what it was made against (nothing written)."""
+
+    def __init__(self, message: str, stale: bool) -> None:
+        super().__init__(message)
+        self.stale = stale
 
 
-def carry_out(
-    backend: ConsoleBackend, ifname: str, plan: Plan, via: Via | None = None
-) -> tuple[str, Change]:
-    """Plan against the kernel's lists of this moment, then apply; the message and change."""
+def carry_out(backend: ConsoleBackend, ifname: str, intent: Intent) -> tuple[str, Applied]:
+    """Read, change and write in one step under the interface's lock (the
+    balancer's edit); the message and the record for undo."""
     try:
-        change = plan(backend.state(ifname))
-    except ValueError as exc:
-        raise ConsoleError(str(exc)) from None
-    try:
-        done = via(change) if via else [reload(backend, ifname, e) for e in change.edits]
+        done = backend.edit(ifname, dict(intent.changes))
+    except StaleError as exc:
+        raise Refused(intent.refusal(exc.changed), stale=True) from None
     except ConsoleError as exc:
-        raise ConsoleError(f"{change.summary}: {exc}") from None
-    # The façade's own words only when they add something (the catch-all
-    # warning, what a drain means).
-    extra = [d.split(" — ", 1)[1] for d in done if " — " in d]
-    return " — ".join([change.summary, *extra[:1]]), change
+        raise Refused(f"{intent.summary}: {exc}", stale=False) from None
+    return intent.applied(done)

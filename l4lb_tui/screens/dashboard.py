@@ -34,7 +34,7 @@ from l4lb_tui.console import (
 )
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.screens import edits
-from l4lb_tui.screens.applying import Via, carry_out
+from l4lb_tui.screens.applying import Refused, carry_out
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
@@ -99,8 +99,9 @@ class DashboardScreen(Screen[None]):
     class Written(Message):
         message: str
         ok: bool
-        change: edits.Change | None = None
+        change: edits.Applied | None = None
         undo: bool = False
+        stale: bool = False  # refused: another writer changed what it was made against
 
     def __init__(self, backend: ConsoleBackend, ifname: str, settings: ConsoleSettings) -> None:
         super().__init__()
@@ -112,7 +113,8 @@ class DashboardScreen(Screen[None]):
         self.feed = Feed()  # rates, history and rows, computed in the poll's thread
         self._digest = Digest(None, None, {})  # the one shown
         self.scope = ServiceScope()  # all services, or the one `v` picked
-        self.undo_stack: list[edits.Change] = []
+        self.undo_stack: list[edits.Applied] = []
+        self.seen = edits.Seen()  # what edits are made against
         self.csv_path: Path | None = None
         self._timer: Timer | None = None
         self._poll_seq = 0
@@ -180,6 +182,8 @@ class DashboardScreen(Screen[None]):
         else:
             if message.digest is not None:
                 self._apply(message.digest)
+                if isinstance(self.app.screen, EditorScreen):
+                    self.app.screen.lists = self.seen.lists()  # an open form follows too
             self.query_one(StatusLine).show(message.sample.notes)
             if self.is_active:
                 self._redraw()
@@ -196,6 +200,7 @@ class DashboardScreen(Screen[None]):
     def _apply(self, digest: Digest) -> None:
         self._digest = digest
         self.state, self.view = digest.state, digest.view
+        self.seen.polled(digest.state)
         if digest.state is None:
             self.undo_stack.clear()
 
@@ -275,7 +280,7 @@ class DashboardScreen(Screen[None]):
     # -- writing (one at a time, in a thread) ----------------------------------
 
     def _start(
-        self, job: Callable[[], tuple[str, edits.Change | None]], undo: bool = False
+        self, job: Callable[[], tuple[str, edits.Applied | None]], undo: bool = False
     ) -> None:
         if self.busy:
             self.notify(
@@ -290,11 +295,12 @@ class DashboardScreen(Screen[None]):
         self._start(lambda: (operation(), None))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="write")
-    def _write(self, job: Callable[[], tuple[str, edits.Change | None]], undo: bool) -> None:
+    def _write(self, job: Callable[[], tuple[str, edits.Applied | None]], undo: bool) -> None:
         try:
             message, change = job()
         except ConsoleError as exc:
-            self.post_message(self.Written(str(exc), ok=False))
+            stale = isinstance(exc, Refused) and exc.stale
+            self.post_message(self.Written(str(exc), ok=False, undo=undo, stale=stale))
             return
         self.post_message(self.Written(message, True, change, undo))
 
@@ -304,21 +310,23 @@ class DashboardScreen(Screen[None]):
         if message.ok:
             self.notify(message.message, title=self.ifname, markup=False)
             if message.change is not None:
+                self.seen.wrote(message.change)
                 if message.undo:
                     self.undo_stack.pop()
                 else:
                     self.undo_stack = [*self.undo_stack, message.change][-UNDO_DEPTH:]
         else:
+            if message.undo and message.stale:
+                self.undo_stack.pop()  # it can never apply: what it would put back moved on
             self.notify(
                 message.message, title="refused", severity="error", timeout=12, markup=False
             )
         self.poll_now()
 
-    def apply(self, plan: edits.Plan, undo: bool = False, via: Via | None = None) -> None:
-        """Plan against the kernel's lists of this moment, then reload each service
-        (or apply it `via` another façade call)."""
+    def apply(self, intent: edits.Intent, undo: bool = False) -> None:
+        """Ask the balancer to make the change in one step under its lock."""
         backend, ifname = self.backend, self.ifname
-        self._start(lambda: carry_out(backend, ifname, plan, via), undo)
+        self._start(lambda: carry_out(backend, ifname, intent), undo)
 
     # -- actions ----------------------------------------------------------------
 
@@ -387,18 +395,15 @@ class DashboardScreen(Screen[None]):
         key = self._target_service()
         start = self.csv_path or self.settings.start_dir
         spec = service_spec(key) if key else ""
-        self.app.push_screen(LoadScreen(self.ifname, start, spec), self._load_chosen)
+        seen = edits.frozen(self.seen.lists())  # what the file replaces
+        screen = LoadScreen(self.ifname, start, spec)
+        self.app.push_screen(screen, lambda request: self._load_chosen(seen, request))
 
-    def _load_chosen(self, request: LoadRequest | None) -> None:
+    def _load_chosen(self, seen: edits.Lists, request: LoadRequest | None) -> None:
         if request is None:
             return
         self.csv_path = request.path
-        self.apply(lambda state: edits.load(state, request.services, request.dests))
-
-    def _taken(self) -> dict[ServiceKey, frozenset[str]]:
-        if self.state is None:
-            return {}
-        return {s.key: frozenset(b.ip for b in s.backends) for s in self.state.services}
+        self.apply(edits.load(seen, request.services, request.dests))
 
     def action_add(self) -> None:
         if not self._need_balancer():
@@ -407,14 +412,14 @@ class DashboardScreen(Screen[None]):
         request = EditorRequest(
             title=f"Add a backend on {self.ifname}",
             service_spec=service_spec(key) if key else "",
-            taken=self._taken(),
+            lists=self.seen.lists(),
         )
         screen = EditorScreen(request, self.backend.neighbour_mac)
         self.app.push_screen(screen, self._added)
 
     def _added(self, result: EditorResult | None) -> None:
         if result is not None:
-            self.apply(lambda state: edits.add(state, result.services, result.dest))
+            self.apply(edits.add(edits.frozen(result.lists), result.services, result.dest))
 
     def action_edit(self) -> None:
         picked = self._selected()
@@ -430,7 +435,7 @@ class DashboardScreen(Screen[None]):
             mac=be.mac,
             weight=be.weight,
             drained=be.draining and be.weight != 0,  # kept: editing never undrains
-            taken={key: frozenset(self._taken().get(key, frozenset()) - {be.ip})},
+            lists=self.seen.lists(),
         )
         screen = EditorScreen(request, self.backend.neighbour_mac)
         self.app.push_screen(screen, lambda result: self._edited(key, be.ip, result))
@@ -441,7 +446,8 @@ class DashboardScreen(Screen[None]):
 
     def _edited(self, key: ServiceKey, old_ip: str, result: EditorResult | None) -> None:
         if result is not None:
-            self.apply(lambda state: edits.edit(state, key, old_ip, result.dest))
+            # Against the lists the form last showed: it follows other writers.
+            self.apply(edits.edit(edits.frozen(result.lists), key, old_ip, result.dest))
 
     def action_delete(self) -> None:
         picked = self._selected()
@@ -452,10 +458,11 @@ class DashboardScreen(Screen[None]):
         question = f"Remove {be.ip} ({be.mac}) from {key}? u undoes it."
         if len(edits.members(self.state, key)) == 1:
             question += " It is the service's last backend: its traffic will be dropped."
+        seen = edits.frozen(self.seen.lists())  # what the question shows
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.apply(lambda state: edits.delete(state, key, be.ip))
+                self.apply(edits.delete(seen, key, be.ip))
 
         self.app.push_screen(ConfirmScreen("Delete backend", question), answered)
 
@@ -464,13 +471,7 @@ class DashboardScreen(Screen[None]):
         if picked is None:
             self.notify("no backend highlighted", severity="warning", markup=False)
             return
-        key, ip = picked[0], picked[1].ip
-        backend, ifname = self.backend, self.ifname
-
-        def via(change: edits.Change) -> list[str]:
-            return [backend.set_drain(ifname, key, ip, edits.drained_to(change, ip))]
-
-        self.apply(lambda state: edits.toggle_drain(state, key, ip), via=via)
+        self.apply(edits.drain(self.seen, *picked))
 
     def action_cycle_service(self) -> None:
         if self.view is None or not self.view.services:
@@ -484,9 +485,8 @@ class DashboardScreen(Screen[None]):
         if not self.undo_stack:
             self.notify("nothing to undo", severity="warning", markup=False)
             return
-        # Undo puts back the lists recorded with the change.
-        inverse = self.undo_stack[-1].inverse()
-        self.apply(lambda _state: inverse, undo=True)
+        # Undo puts back what the change touched, unless another writer has changed it since.
+        self.apply(self.undo_stack[-1].undo(), undo=True)
 
     def action_save(self) -> None:
         key = self._target_service()

@@ -3,6 +3,12 @@
 The MAC the kernel's neighbour table holds for the typed IP is offered as a
 suggestion (→ or ctrl+n accepts it).  The lookup goes through the façade in
 a thread, so a slow netlink answer never stalls typing.
+
+The form keeps the services' lists it was filled from (`lists`), and the
+dashboard hands it each new poll's: when another writer changes the backend
+being edited, the fields the operator has not touched show the new values
+and a note says what changed.  The edit is made against the lists the form
+last showed, so the balancer refuses it if they have moved on since.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.suggester import SuggestionReady
 from textual.widgets import Button, Input, Label, Static
 
+from l4lb_tui.backend_edits import Members
 from l4lb_tui.console import ConsoleError, merge_service_specs, parse_service_specs
 from l4lb_tui.destinations import Destination, validate_ip, validate_mac, validate_weight
 from l4lb_tui.layout import ServiceKey
+from l4lb_tui.screens.edits import moved
 from l4lb_tui.widgets.inputs import (
     IpValidator,
     NeighbourSuggester,
@@ -42,16 +51,21 @@ class EditorRequest:
     mac: str = ""
     weight: int = 1
     drained: bool = False  # kept as it is: x on the dashboard drains and undrains
-    # Each service's backend IPs, so a duplicate is refused while typing.
-    taken: Mapping[ServiceKey, frozenset[str]] = field(default_factory=dict)
+    # Each service's list as shown: a duplicate IP is refused while typing.
+    lists: Mapping[ServiceKey, Members] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EditorResult:
     services: tuple[ServiceKey, ...]
     dest: Destination
+    lists: Mapping[ServiceKey, Members]  # what the form last showed: the edit's basis
 
 
+DRAINED_NOTE = (
+    "drained: it gets no new flows and stays drained with the new weight; "
+    "x on the dashboard undrains it"
+)
 CATCH_ALL_WARNING = (
     "blank = catch-all: ALL TCP and UDP traffic arriving on the interface is balanced"
 )
@@ -87,7 +101,12 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     EditorScreen .warning { color: $warning; height: auto; }
     EditorScreen Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     EditorScreen Button { margin-left: 2; }
+    EditorScreen #changed-note { display: none; }
+    EditorScreen #changed-note.-shown { display: block; }
     """
+
+    # The services' lists as last polled; set by the dashboard.
+    lists: reactive[Mapping[ServiceKey, Members]] = reactive(dict, init=False)
 
     @dataclass
     class NeighbourFound(Message):
@@ -99,6 +118,8 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         super().__init__()
         self.request = request
         self.lookup = lookup
+        self.drained = request.drained
+        self.set_reactive(EditorScreen.lists, request.lists)
         self.suggester = NeighbourSuggester()
         self.ip_validator = IpValidator(
             self._taken_for(request.service_spec), self._vips_for(request.service_spec)
@@ -113,10 +134,10 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             return []
 
     def _taken_for(self, spec: str | None) -> set[str]:
-        taken: set[str] = set()
-        for key in self._keys(spec):
-            taken |= self.request.taken.get(key, frozenset())
-        return taken
+        """Backends of the services named: an IP among them is a duplicate
+        (the edited backend's own IP aside)."""
+        taken = {d.ip for key in self._keys(spec) for d in self.lists.get(key, ())}
+        return taken - {self.request.ip}
 
     def _vips_for(self, spec: str | None) -> set[str]:
         return {key.vip for key in self._keys(spec)}
@@ -145,14 +166,8 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             yield Input(str(req.weight), validators=[weight_validator()], id="weight")
             yield Static(classes="error", id="weight-error")
             if req.drained:
-                yield Static(
-                    Text(
-                        "drained: it gets no new flows and stays drained with the new "
-                        "weight; x on the dashboard undrains it"
-                    ),
-                    classes="warning",
-                    id="drained-note",
-                )
+                yield Static(Text(DRAINED_NOTE), classes="warning", id="drained-note")
+            yield Static(classes="warning", id="changed-note")
             with Horizontal():
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel (Esc)", id="cancel")
@@ -204,6 +219,36 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     @on(Input.Changed, "#weight")
     def _weight_changed(self, event: Input.Changed) -> None:
         self._show_error("#weight-error", event.validation_result)
+
+    def watch_lists(
+        self, old: Mapping[ServiceKey, Members], new: Mapping[ServiceKey, Members]
+    ) -> None:
+        editable = self.request.service_spec is not None
+        self.ip_validator.taken = self._taken_for(
+            self.query_one("#service", Input).value if editable else None
+        )
+        ip = self.query_one("#ip", Input)
+        if ip.value:
+            self._show_error("#ip-error", ip.validate(ip.value))
+        key = self.request.fixed_service
+        if key is not None and not editable:
+            self._follow(key, old.get(key, ()), new.get(key, ()))
+
+    def _follow(self, key: ServiceKey, old: Members, new: Members) -> None:
+        """Another writer changed the backend being edited: show what it holds now."""
+        change = moved(self.request.ip, old, new)
+        if change is None:
+            return
+        boxes = {"MAC": self.query_one("#mac", Input), "weight": self.query_one("#weight", Input)}
+        for name, was, now in change.fields:
+            box = boxes.get(name)
+            if box is not None and box.value.strip().lower() == was:
+                box.value = now  # untouched: the operator's own typing stays
+        if change.now is not None:
+            self.drained = change.now.drained
+        note = self.query_one("#changed-note", Static)
+        note.update(Text(change.note(self.request.ip, key)))
+        note.add_class("-shown")
 
     def _show_error(self, where: str, result: object) -> None:
         descriptions = getattr(result, "failure_descriptions", [])
@@ -293,6 +338,6 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             validate_ip(self.query_one("#ip", Input).value),
             validate_mac(self.query_one("#mac", Input).value),
             validate_weight(self.query_one("#weight", Input).value),
-            drained=self.request.drained,
+            drained=self.drained,
         )
-        return EditorResult(tuple(keys), dest)
+        return EditorResult(tuple(keys), dest, self.lists)

@@ -1,129 +1,205 @@
-"""Backend edits as whole-list reloads, and their undo (pure logic, no I/O).
+"""The console's edits as backend_edits changes, and their undo (pure logic, no I/O).
 
-The balancer reloads a service's backend list hitlessly and keeps the slot
-and counters of every backend whose (IP, MAC) is unchanged, so one add, edit
-or delete is simply a load of the edited list.  A drain goes through the
-balancer's own set_drain; its undo is a reload like any other.
+An edit is made against what the operator was shown (`Seen`: the last
+poll's lists, or what the console's own last write left).  It goes to the
+balancer as changes wrapped in `Expecting`, which Balancer.edit applies
+under the interface's lock: refused if another writer has changed the
+backends it touches since they were shown, applied to the lists as they are
+then otherwise (other writers' changes to other backends are kept).  Its
+undo is made against what it left, in the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from l4lb_tui.balancer import State
+from l4lb_tui import backend_edits as E
+from l4lb_tui.balancer import Backend, Service, State
 from l4lb_tui.destinations import Destination
 from l4lb_tui.layout import ServiceKey
 
-# A service's backend list; None where the service does not exist at all.
-Members = tuple[Destination, ...] | None
+Members = E.Members
+# What the operator was shown of each service (None: no such service).
+Lists = Callable[[ServiceKey], Members | None]
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceEdit:
-    key: ServiceKey
-    before: Members
-    after: Members  # None: remove the service (the undo of creating it)
+def lookup(state: State | None, key: ServiceKey) -> Members | None:
+    """The service's list as it can be loaded back, or None if there is no such service."""
+    for svc in state.services if state else ():
+        if svc.key == key:
+            return listed(svc)
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One operator change: a list reload for each service it touches."""
-
-    summary: str
-    edits: tuple[ServiceEdit, ...]
-
-    def inverse(self) -> Change:
-        return Change(
-            f"undo: {self.summary}",
-            tuple(ServiceEdit(e.key, e.after, e.before) for e in self.edits),
-        )
-
-
-# A change is planned against the lists the kernel holds when it is applied,
-# not against the last poll's copy, so a quick second edit never undoes the first.
-Plan = Callable[[State | None], Change]
-
-
-def lookup(state: State | None, key: ServiceKey) -> Members:
-    """The service's list as it can be loaded back, or None if there is no such service.
+def listed(svc: Service) -> Members:
+    """A service's list as it can be loaded back.
 
     `drained` is the flag alone: a weight-0 backend drains by its weight, and
     keeps weight 0 (not the flag) when the list is loaded back.
     """
-    if state is None:
-        return None
-    for svc in state.services:
-        if svc.key == key:
-            return tuple(
-                Destination(b.ip, b.mac, b.weight, b.draining and b.weight != 0)
-                for b in svc.backends
-            )
-    return None
+    return tuple(
+        Destination(b.ip, b.mac, b.weight, b.draining and b.weight != 0) for b in svc.backends
+    )
 
 
-def members(state: State | None, key: ServiceKey) -> tuple[Destination, ...]:
+def members(state: State | None, key: ServiceKey) -> Members:
     return lookup(state, key) or ()
 
 
-def add(state: State | None, keys: Sequence[ServiceKey], dest: Destination) -> Change:
-    edits = []
-    for key in keys:
-        before = lookup(state, key)
-        if any(d.ip == dest.ip for d in before or ()):
-            raise ValueError(f"{dest.ip} is already a backend of {key}")
-        edits.append(ServiceEdit(key, before, (*(before or ()), dest)))
-    names = ", ".join(str(k) for k in keys)
-    return Change(f"add {dest.ip} to {names}", tuple(edits))
+@dataclass
+class Seen:
+    """What this console last showed of each service: the last poll's lists,
+    or, for a service it has just written, what that write left, until the
+    poll after the write lands (an edit made meanwhile is no stale one)."""
+
+    state: State | None = None
+    written: dict[ServiceKey, Members | None] = field(default_factory=dict)
+
+    def polled(self, state: State | None) -> None:
+        self.state = state
+        self.written = {}
+
+    def wrote(self, applied: Applied) -> None:
+        self.written.update((key, after) for key, _, (_, after) in applied.done)
+
+    def __call__(self, key: ServiceKey) -> Members | None:
+        return self.written[key] if key in self.written else lookup(self.state, key)
+
+    def lists(self) -> dict[ServiceKey, Members]:
+        """Every service's list as of now, kept by a dialog opened now."""
+        services = self.state.services if self.state else ()
+        found: dict[ServiceKey, Members | None] = {s.key: listed(s) for s in services}
+        found.update(self.written)  # a service its own write removed is gone
+        return {key: found_list for key, found_list in found.items() if found_list is not None}
 
 
-def _require(before: tuple[Destination, ...], key: ServiceKey, ip: str) -> Destination:
-    for d in before:
-        if d.ip == ip:
-            return d
-    raise ValueError(f"{ip} is no longer a backend of {key} (changed meanwhile?)")
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A change as carried out: each service's list before and after it, and
+    the backends it touched (None: the whole list), for its undo."""
+
+    summary: str
+    done: tuple[
+        tuple[ServiceKey, frozenset[str] | None, tuple[Members | None, Members | None]], ...
+    ]
+
+    def undo(self) -> Intent:
+        changes = tuple((key, E.undo(key, touched, lists)) for key, touched, lists in self.done)
+        return Intent(f"undo: {self.summary}", changes, undoes=self.summary)
 
 
-def edit(state: State | None, key: ServiceKey, old_ip: str, dest: Destination) -> Change:
-    before = members(state, key)
-    _require(before, key, old_ip)
-    if dest.ip != old_ip and any(d.ip == dest.ip for d in before):
-        raise ValueError(f"{dest.ip} is already a backend of {key}")
-    after = tuple(dest if d.ip == old_ip else d for d in before)
-    if after == before:
-        raise ValueError("nothing changed")
-    return Change(f"edit {old_ip} of {key}", (ServiceEdit(key, before, after),))
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One operator change, as the balancer will be asked to make it."""
+
+    summary: str
+    changes: tuple[tuple[ServiceKey, E.Expecting], ...]
+    note: str = ""  # what it means for traffic, said when it is done
+    undoes: str = ""  # the summary of the change this one undoes
+
+    def refusal(self, changed: E.SetChanged) -> str:
+        if self.undoes:
+            return (
+                f"cannot undo {self.undoes}: {changed.what} changed since (another writer); "
+                "nothing was changed, the view is refreshed"
+            )
+        return f"{self.summary} refused: {changed}: refreshed, check and apply again"
+
+    def applied(self, done: E.Done) -> tuple[str, Applied]:
+        """What to tell the operator, and the record for undo."""
+        words = [self.summary]
+        if self.note:
+            words.append(self.note)
+        for key, change in self.changes:
+            if E.looks(done[key][0]) != E.looks(change.seen):
+                words.append(
+                    f"{key} had changed since it was shown (another writer): this change "
+                    "went to its backends as they were, the other changes were kept"
+                )
+        record = tuple((key, change.touches, done[key]) for key, change in self.changes)
+        return " — ".join(words), Applied(self.summary, record)
 
 
-def delete(state: State | None, key: ServiceKey, ip: str) -> Change:
-    before = members(state, key)
-    _require(before, key, ip)
-    after = tuple(d for d in before if d.ip != ip)
-    return Change(f"delete {ip} from {key}", (ServiceEdit(key, before, after),))
+def _names(keys: Sequence[ServiceKey]) -> str:
+    return ", ".join(str(k) for k in keys)
 
 
-def toggle_drain(state: State | None, key: ServiceKey, ip: str) -> Change:
-    """Drain (no new flows, established ones stay) or undrain one backend.
-
-    Which of the two follows the kernel's list at this moment, like every
-    plan.  The weight is kept; undraining a weight-0 backend gives it weight
-    1, as Balancer.set_drain does.
-    """
-    before = members(state, key)
-    old = _require(before, key, ip)
-    drained = old.effective_weight != 0
-    new = replace(old, drained=drained, weight=old.weight if old.weight or drained else 1)
-    after = tuple(new if d.ip == ip else d for d in before)
-    verb = "drain" if drained else "undrain"
-    return Change(f"{verb} {ip} of {key}", (ServiceEdit(key, before, after),))
+def _catch_all(keys: Sequence[ServiceKey]) -> str:
+    if any(k.is_catch_all for k in keys):
+        return "catch-all: ALL TCP/UDP traffic on this interface is balanced"
+    return ""
 
 
-def drained_to(change: Change, ip: str) -> bool:
-    """Whether `change` leaves `ip` drained (what to ask set_drain for)."""
-    return any(d.ip == ip and d.drained for e in change.edits for d in e.after or ())
+def add(seen: Lists, keys: Sequence[ServiceKey], dest: Destination) -> Intent:
+    changes = tuple((key, E.Expecting(seen(key), E.Add(dest, create=True))) for key in keys)
+    return Intent(f"add {dest.ip} to {_names(keys)}", changes, _catch_all(keys))
 
 
-def load(state: State | None, keys: Sequence[ServiceKey], dests: Sequence[Destination]) -> Change:
-    edits = tuple(ServiceEdit(k, lookup(state, k), tuple(dests)) for k in keys)
-    names = ", ".join(str(k) for k in keys)
-    return Change(f"load {len(dests):,} backends into {names}", edits)
+def edit(seen: Lists, key: ServiceKey, old_ip: str, dest: Destination) -> Intent:
+    change = E.Expecting(seen(key), E.Replace(old_ip, dest))
+    return Intent(f"edit {old_ip} of {key}", ((key, change),))
+
+
+def delete(seen: Lists, key: ServiceKey, ip: str) -> Intent:
+    change = E.Expecting(seen(key), E.Remove(ip))
+    return Intent(f"delete {ip} from {key}", ((key, change),))
+
+
+def drain(seen: Lists, key: ServiceKey, shown: Backend) -> Intent:
+    """Drain the backend as shown, or undrain it if it is shown draining
+    (weight 0 included: undraining gives it a weight)."""
+    drained = not shown.draining
+    change = E.Expecting(seen(key), E.SetDrain(shown.ip, drained))
+    if drained:
+        verb, note = "drain", "no new flows; its established flows stay (x undrains)"
+    else:
+        verb, note = "undrain", "it takes new flows again"
+    return Intent(f"{verb} {shown.ip} of {key}", ((key, change),), note)
+
+
+def load(seen: Lists, keys: Sequence[ServiceKey], dests: Sequence[Destination]) -> Intent:
+    changes = tuple((key, E.Expecting(seen(key), E.Load(tuple(dests)))) for key in keys)
+    return Intent(f"load {len(dests):,} backends into {_names(keys)}", changes, _catch_all(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What another writer did to the backend a form is editing."""
+
+    now: Destination | None  # None: it is no longer a backend of the service
+    fields: tuple[tuple[str, str, str], ...]  # (field, was, is now) of those that changed
+
+    def note(self, ip: str, key: ServiceKey) -> str:
+        if self.now is None:
+            return f"another writer removed {ip} from {key}: Apply will be refused (Esc)"
+        changed = ", ".join(f"{name} {was} → {now}" for name, was, now in self.fields)
+        return (
+            f"another writer changed {ip} while this was open: {changed}; "
+            "fields you had not changed show it now"
+        )
+
+
+def moved(ip: str, was: Members, now: Members) -> Moved | None:
+    """How backend `ip` changed between two lists of its service, or None if it did not."""
+    before = next((d for d in was if d.ip == ip), None)
+    after = next((d for d in now if d.ip == ip), None)
+    if before is None or E.looks((before,)) == E.looks((after,) if after else ()):
+        return None
+    if after is None:
+        return Moved(None, ())
+    fields = (
+        ("MAC", before.mac, after.mac),
+        ("weight", str(before.weight), str(after.weight)),
+        ("drained", _yes(before), _yes(after)),
+    )
+    return Moved(after, tuple(f for f in fields if f[1] != f[2]))
+
+
+def _yes(d: Destination) -> str:
+    return "yes" if d.drained or not d.weight else "no"
+
+
+def frozen(lists: Mapping[ServiceKey, Members]) -> Lists:
+    """Lists kept by a dialog when it opened: what its edit is made against."""
+    return lambda key: lists.get(key)

@@ -66,8 +66,8 @@ def path_with_only(bin_dir: Path, *tools: str) -> dict[str, str]:
     return dict(os.environ, PATH=str(bin_dir))
 
 
-def console_argv(flow: str, ifname: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "tests.faults.console_flow", flow, ifname, *args]
+def console_argv(flow: str, ifname: str, *args: str, module: str = "console_flow") -> list[str]:
+    return [sys.executable, "-m", f"tests.faults.{module}", flow, ifname, *args]
 
 
 def console_flow(
@@ -78,12 +78,13 @@ def console_flow(
     prefix: Sequence[str] = (),
     user: str | None = None,
     env: dict[str, str] | None = None,
+    module: str = "console_flow",
 ) -> str:
-    """Run a flow of console_flow.py to the end; its output (the steps)."""
+    """Run a flow of console_flow.py (or `module`) to the end; its output (the steps)."""
     env = dict(env or os.environ)
     if netns:
         env["L4LB_FLOW_NETNS"] = netns
-    argv = as_user([*prefix, *console_argv(flow, ifname, *args)], user)
+    argv = as_user([*prefix, *console_argv(flow, ifname, *args, module=module)], user)
     proc = subprocess.run(  # noqa: S603
         argv, capture_output=True, text=True, timeout=240, cwd=ROOT, env=env, check=False
     )

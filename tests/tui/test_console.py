@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from tui_support import DATA
 
+from l4lb_tui import backend_edits
 from l4lb_tui import layout as L
 from l4lb_tui.app import main
 from l4lb_tui.bpf import Bpftool
@@ -17,6 +19,7 @@ from l4lb_tui.console import (
     ConsoleError,
     FakeBackend,
     RealBackend,
+    StaleError,
     parse_service_specs,
     preview_csv,
     save_csv,
@@ -123,68 +126,92 @@ def test_history_tracks_and_forgets_backends() -> None:
     )
 
 
-def test_edit_plans() -> None:
+def test_edit_intents_are_made_against_what_was_shown() -> None:
     fake = FakeBackend.demo(2)
-    state = fake.sample("lb0").state
-    added = edits.add(state, [DEMO_SERVICE], B.__class__("10.0.1.9", "00:15:4d:00:01:09"))
-    assert [d.ip for d in added.edits[0].after] == ["10.0.1.1", "10.0.1.2", "10.0.1.9"]
-    assert added.inverse().edits[0].after == added.edits[0].before
-    with pytest.raises(ValueError, match="already a backend"):
-        edits.add(state, [DEMO_SERVICE], A)
-    changed = edits.edit(state, DEMO_SERVICE, "10.0.1.2", B)
-    assert changed.edits[0].after[1] == B
-    with pytest.raises(ValueError, match="nothing changed"):
-        edits.edit(state, DEMO_SERVICE, "10.0.1.1", A)
-    gone = edits.delete(state, DEMO_SERVICE, "10.0.1.1")
-    assert [d.ip for d in gone.edits[0].after] == ["10.0.1.2"]
-    new = edits.load(state, [L.CATCH_ALL], [A])
-    assert new.edits[0].before is None and new.summary.startswith("load 1 backends")
-    assert new.inverse().edits[0].after is None  # undo removes the service it created
-    assert edits.load(state, [DEMO_SERVICE], [A]).edits[0].before is not None
+    seen = edits.Seen()
+    seen.polled(fake.sample("lb0").state)
+    shown = seen(DEMO_SERVICE)
+    assert shown is not None and [d.ip for d in shown] == ["10.0.1.1", "10.0.1.2"]
+    new = Destination("10.0.1.9", "00:15:4d:00:01:09")
+    cases = {
+        f"add 10.0.1.9 to {DEMO_SERVICE}": edits.add(seen, [DEMO_SERVICE], new),
+        f"edit 10.0.1.2 of {DEMO_SERVICE}": edits.edit(seen, DEMO_SERVICE, "10.0.1.2", B),
+        f"delete 10.0.1.1 from {DEMO_SERVICE}": edits.delete(seen, DEMO_SERVICE, "10.0.1.1"),
+        f"load 1 backends into {DEMO_SERVICE}": edits.load(seen, [DEMO_SERVICE], [A]),
+    }
+    for summary, intent in cases.items():
+        assert intent.summary == summary
+        [(key, change)] = intent.changes
+        assert key == DEMO_SERVICE and change.seen == shown
+    catch_all = edits.load(seen, [L.CATCH_ALL], [A])
+    assert catch_all.changes[0][1].seen is None and "ALL TCP/UDP" in catch_all.note
+    # What the console's own write left counts as seen until the next poll.
+    done = fake.edit("lb0", dict(cases[f"add 10.0.1.9 to {DEMO_SERVICE}"].changes))
+    message, applied = cases[f"add 10.0.1.9 to {DEMO_SERVICE}"].applied(done)
+    assert message == f"add 10.0.1.9 to {DEMO_SERVICE}"
+    seen.wrote(applied)
+    assert seen(DEMO_SERVICE) == (*shown, new) and DEMO_SERVICE in seen.lists()
+    undo = applied.undo()
+    assert undo.summary == f"undo: add 10.0.1.9 to {DEMO_SERVICE}"
+    fake.edit("lb0", dict(undo.changes))
+    seen.polled(fake.sample("lb0").state)
+    assert seen(DEMO_SERVICE) == shown
 
 
-def test_drain_plans_keep_the_weight() -> None:
+def test_drain_intents_follow_what_is_shown() -> None:
     fake = FakeBackend.demo(6)  # slot 3 drained at weight 2, slot 5 at weight 0
     state = fake.sample("lb0").state
+    assert state is not None
+    seen = edits.Seen(state)
     listed = edits.members(state, DEMO_SERVICE)
     assert [(d.weight, d.drained) for d in listed[3:]] == [(2, True), (1, False), (0, False)]
-    drain = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.2")
-    assert drain.summary == f"drain 10.0.1.2 of {DEMO_SERVICE}"
-    assert drain.edits[0].after[1] == Destination("10.0.1.2", B.mac, 2, drained=True)  # type: ignore[index]
-    assert edits.drained_to(drain, "10.0.1.2") and not edits.drained_to(drain, "10.0.1.1")
-    undrain = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.4")
-    assert undrain.summary.startswith("undrain") and not edits.drained_to(undrain, "10.0.1.4")
-    assert undrain.edits[0].after[3].weight == 2  # type: ignore[index]
-    zero = edits.toggle_drain(state, DEMO_SERVICE, "10.0.1.6")  # weight 0 drains too
-    assert zero.summary.startswith("undrain") and zero.edits[0].after[5].weight == 1  # type: ignore[index]
-    assert drain.inverse().edits[0].after == listed
-    with pytest.raises(ValueError, match="no longer a backend"):
-        edits.toggle_drain(state, DEMO_SERVICE, "10.9.9.9")
+    shown = {b.ip: b for b in state.services[0].backends}
+    drain = edits.drain(seen, DEMO_SERVICE, shown["10.0.1.2"])
+    assert drain.summary == f"drain 10.0.1.2 of {DEMO_SERVICE}" and "flows stay" in drain.note
+    assert drain.changes[0][1].change == backend_edits.SetDrain("10.0.1.2", True)
+    for ip in ("10.0.1.4", "10.0.1.6"):  # drained, and weight 0: both shown draining
+        undrain = edits.drain(seen, DEMO_SERVICE, shown[ip])
+        assert undrain.summary.startswith("undrain") and "takes new flows" in undrain.note
+        assert undrain.changes[0][1].change == backend_edits.SetDrain(ip, False)
 
 
-def test_fake_drain_and_remove_service_behave_like_the_balancer() -> None:
+def test_an_open_form_learns_what_another_writer_did() -> None:
+    was = (A, B)
+    assert edits.moved(A.ip, was, was) is None
+    assert edits.moved(A.ip, was, (B, A)) is None  # order does not count
+    now = edits.moved(B.ip, was, (A, replace(B, weight=5, mac="00:15:4d:00:01:22")))
+    assert now is not None and now.fields == (
+        ("MAC", B.mac, "00:15:4d:00:01:22"),
+        ("weight", "3", "5"),
+    )
+    assert "another writer changed 10.0.1.2" in now.note(B.ip, DEMO_SERVICE)
+    gone = edits.moved(B.ip, was, (A,))
+    assert gone is not None and "removed 10.0.1.2" in gone.note(B.ip, DEMO_SERVICE)
+
+
+def test_the_fake_applies_the_balancers_rules() -> None:
     fake = FakeBackend.demo(6)
-    said = fake.set_drain("lb0", DEMO_SERVICE, "10.0.1.1", True)
-    assert said.startswith("drained 10.0.1.1") and "established flows stay" in said
+    fake.edit("lb0", {DEMO_SERVICE: backend_edits.SetDrain("10.0.1.1", True)})
     state = fake.state("lb0")
     assert state is not None
     got = {b.ip: (b.weight, b.draining) for b in state.services[0].backends}
     assert got["10.0.1.1"] == (1, True) and got["10.0.1.2"] == (2, False)
     # A weight-0 sibling keeps weight 0 through another backend's drain.
     assert got["10.0.1.6"] == (0, True)
-    assert "takes new flows" in fake.set_drain("lb0", DEMO_SERVICE, "10.0.1.1", False)
     with pytest.raises(ConsoleError, match="not a backend"):
-        fake.set_drain("lb0", DEMO_SERVICE, "10.9.9.9", True)
+        fake.edit("lb0", {DEMO_SERVICE: backend_edits.SetDrain("10.9.9.9", True)})
+    stale = backend_edits.Expecting((), backend_edits.Remove("10.0.1.1"))
+    with pytest.raises(StaleError, match="changed since you opened this"):
+        fake.edit("lb0", {DEMO_SERVICE: stale})
     fake.load("lb0", [L.CATCH_ALL], [A])
-    assert fake.remove_service("lb0", L.CATCH_ALL) == "removed service * (all TCP/UDP)"
+    fake.edit("lb0", {L.CATCH_ALL: backend_edits.DropService()})
     state = fake.state("lb0")
     assert state is not None and [s.key for s in state.services] == [DEMO_SERVICE]
     with pytest.raises(ConsoleError, match="no service"):
-        fake.remove_service("lb0", L.CATCH_ALL)
+        fake.edit("lb0", {L.CATCH_ALL: backend_edits.DropService()})
     assert fake.writes == [
-        "drain lb0 10.0.0.4:8080/tcp 10.0.1.1",
-        "undrain lb0 10.0.0.4:8080/tcp 10.0.1.1",
-        "load lb0 * (all TCP/UDP) 1",
+        "edit lb0 10.0.0.4:8080/tcp 6",
+        "edit lb0 * (all TCP/UDP) 1",
         "remove lb0 * (all TCP/UDP)",
     ]
 

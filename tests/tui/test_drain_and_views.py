@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, polls, settle
 
+from l4lb_tui.backend_edits import DropService
 from l4lb_tui.console import DEMO_DNS, DEMO_SERVICE, FakeBackend
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.screens.editor import EditorScreen
@@ -45,16 +46,16 @@ async def test_drain_toggles_and_undo_puts_it_back(fake: FakeBackend) -> None:
         assert "yellow" in str(weight(table, "3").style)
         assert weight(table, "0").plain.strip() == "1"
 
-        fake.fail_next("drain", "Error: map update failed: Operation not permitted")
+        fake.fail_next("edit", "Error: map update failed: Operation not permitted")
         await pilot.press("x")
         await settle(pilot)
         assert any("Operation not permitted" in n for n in notices(app))
         assert kernel(fake)["10.0.1.1"] == (1, False) and screen.undo_stack == []
 
-        await pilot.press("x")  # the highlighted 10.0.1.1: drained, through set_drain
+        await pilot.press("x")  # the highlighted 10.0.1.1: drained, the rest as it was
         await settle(pilot)
         assert kernel(fake)["10.0.1.1"] == (1, True)
-        assert fake.writes == [f"drain lb0 {DEMO_SERVICE} 10.0.1.1"]
+        assert fake.writes == [f"edit lb0 {DEMO_SERVICE} 8"]
         assert weight(table, "0").plain.strip() == "1 drain"
         assert any("drain 10.0.1.1" in n and "established flows stay" in n for n in notices(app))
         assert len(screen.undo_stack) == 1
@@ -72,7 +73,7 @@ async def test_drain_toggles_and_undo_puts_it_back(fake: FakeBackend) -> None:
         assert kernel(fake)["10.0.1.1"] == (1, False)
         assert kernel(fake)["10.0.1.4"] == (2, True) and kernel(fake)["10.0.1.6"] == (0, True)
         assert screen.undo_stack == []
-        assert fake.writes[-2:] == [f"load lb0 {DEMO_SERVICE} 8"] * 2  # undo reloads the list
+        assert fake.writes[-2:] == [f"edit lb0 {DEMO_SERVICE} 8"] * 2
 
 
 async def test_undrain_weight_zero_and_edit_keeps_drained(fake: FakeBackend) -> None:
@@ -132,7 +133,7 @@ async def test_service_view_cycles_by_row_key() -> None:
         assert table.row_count == 11 and len(added) == 11
 
         await pilot.press("v")
-        fake.remove_service("lb0", DEMO_DNS)  # the service shown goes away
+        fake.edit("lb0", {DEMO_DNS: DropService()})  # the service shown goes away
         await polls(pilot, 1)
         assert dashboard(pilot).scope.current is None and table.row_count == 8
         assert f"services {DEMO_SERVICE}" in header(app)

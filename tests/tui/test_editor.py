@@ -123,7 +123,7 @@ async def test_write_refused_shows_error_and_keeps_state(fake: FakeBackend) -> N
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        fake.fail_next("load", "Error: map update failed: Operation not permitted")
+        fake.fail_next("edit", "Error: map update failed: Operation not permitted")
         await pilot.press("d", "y")
         await settle(pilot)
         assert len(backends(fake)) == 8
@@ -178,5 +178,9 @@ async def test_edit_of_a_backend_removed_meanwhile_is_refused(fake: FakeBackend)
         fake.load("lb0", [DEMO_SERVICE], [])  # ... which someone else removes
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert any("no longer a backend" in n.message for n in app._notifications)
+        [told] = [n.message for n in app._notifications]
+        assert told == (
+            f"edit 10.0.1.1 of {DEMO_SERVICE} refused: 10.0.1.1 of {DEMO_SERVICE} changed "
+            "since you opened this (another writer): refreshed, check and apply again"
+        )
         assert backends(fake) == {}

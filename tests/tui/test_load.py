@@ -45,7 +45,7 @@ async def test_good_file_previews_then_applies(fake: FakeBackend) -> None:
         assert not screen.query_one("#apply", Button).disabled
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert fake.writes == ["load lb0 10.0.0.4:8080/tcp 32"]
+        assert fake.writes == ["edit lb0 10.0.0.4:8080/tcp 32"]
         assert len(members(fake)) == 32
         assert dashboard(pilot).csv_path == DATA / "32_destinations.csv"
 
