@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 3
+#define L4LB_LAYOUT_VERSION 4
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -60,8 +60,15 @@
 #define FLOW_TAGS_PER_ENTRY 64 /* one cache line of tags per array entry */
 #define FLOW_TAG_ENTRIES (FLOW_SLOTS / FLOW_TAGS_PER_ENTRY)
 #define FLOW_TAG_PENDING 0x80
-#define FLOW_PICKS_PER_ENTRY 32 /* one cache line of 16-bit backend indices */
+#define FLOW_PICKS_PER_ENTRY 32 /* one cache line of 16-bit picks */
 #define FLOW_PICK_ENTRIES (FLOW_SLOTS / FLOW_PICKS_PER_ENTRY)
+/* A pick is the backend index (12 bits: MAX_BACKENDS) and, above it, when it
+ * was made: the jiffies clock in units of 2^FLOW_PICK_EPOCH_SHIFT (about 4 s
+ * at HZ 250, 1 s at HZ 1000), 4 bits.  A pick is trusted for the epoch it was
+ * made in and the next: it carries a flow's first packet to its second, not
+ * a flow back from a long pause. */
+#define FLOW_PICK_INDEX_BITS 12
+#define FLOW_PICK_EPOCH_SHIFT 10
 /* The last-seen stamp (jiffies: the verifier inlines bpf_jiffies64, a clock
  * that costs no helper call) is refreshed at most every FLOW_REFRESH_JIFFIES,
  * so a busy flow costs one store a few times a second.  How long an idle

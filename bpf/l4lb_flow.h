@@ -21,6 +21,7 @@ struct flow_miss {
 	__u32 slot;
 	__u32 stat; /* FLOW_NEW, FLOW_STORED, FLOW_STALE, FLOW_REUSED or FLOW_UNTRACKED */
 	__u8 fp;
+	__u8 syn;   /* a connection's opening SYN (or a repeat of it) */
 };
 
 #ifndef L4LB_OFFLOAD
@@ -42,6 +43,28 @@ static __always_inline __u32 live_half(const struct svc_live *live)
 static __always_inline int is_member(const struct backend *be, __u32 svc_id, __u32 half)
 {
 	return be->ip && be->svc_id == svc_id && ((be->member >> half) & 1);
+}
+
+/* A member that takes new connections in `half`: weight above 0 and drained
+ * by no one.  A drained member keeps the connections it has; a new attempt
+ * (a SYN, first or repeated) goes by the ring instead. */
+static __always_inline int is_serving(const struct backend *be, __u32 half)
+{
+	return be->weight[half & 1] && !(((be->drained | be->down) >> half) & 1);
+}
+
+/* The pick of a backend made now, and whether a pick is still trusted:
+ * made in this epoch or the last.  Truth table: tests/dataplane/test_flow_states.py. */
+static __always_inline __u16 pick_of(__u32 backend_idx, __u32 now)
+{
+	return backend_idx | ((now >> FLOW_PICK_EPOCH_SHIFT) << FLOW_PICK_INDEX_BITS);
+}
+
+static __always_inline int pick_fresh(__u16 pick, __u32 now)
+{
+	__u32 age = (now >> FLOW_PICK_EPOCH_SHIFT) - (pick >> FLOW_PICK_INDEX_BITS);
+
+	return (age & ((1u << (16 - FLOW_PICK_INDEX_BITS)) - 1)) <= 1;
 }
 
 /* The state of a TCP entry after a packet from the client with these flags.
@@ -82,7 +105,8 @@ static __always_inline struct flow *flow_find(__u32 slot, struct iphdr *iph, str
  * backend's flows move at once, a drained one's stay.  Past its lifetime an
  * entry still holds until another flow takes its way: a flow back from a long
  * pause stays where its server knows it. */
-static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx)
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx,
+						int syn)
 {
 	__u32 svc_id = f->svc_id;
 	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
@@ -91,8 +115,11 @@ static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32
 		return NULL;
 	*backend_idx = f->backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
-	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, live_half(live)))
+	__u32 half = live_half(live);
+	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, half))
 		return NULL;
+	if (syn && !is_serving(be, half))
+		return NULL; /* a repeated SYN is a new attempt: not to a drained backend */
 	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
 		f->seen = now;
 	return be;
@@ -171,6 +198,7 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 
 	miss->tag = NULL;
 	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
+	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
 	miss->fp = flow_fp(hash);
 	if (!tags)
@@ -190,7 +218,7 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 	if (f) {
 		miss->stat = FLOW_REUSED;
 		if (!syn || f->state == FLOW_TCP_SYN) {
-			struct backend *be = flow_hit(f, now, backend_idx);
+			struct backend *be = flow_hit(f, now, backend_idx, syn);
 
 			if (be) {
 				__u8 next = tcp_next_state(f->state, tcp_flags);
@@ -219,21 +247,27 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 	return NULL;
 }
 
-/* The backend a pending flow's first packet went to, if it is still a
- * member of the service: its second packet goes there too, whatever the
- * ring says now. */
+/* The backend a pending flow's first packet went to, if the pick is fresh
+ * and its backend still a member of the service (and, for a repeated SYN,
+ * still taking new connections): its second packet goes there too,
+ * whatever the ring says now. */
 static __always_inline struct backend *flow_pick(struct flow_miss *miss, __u32 svc_id,
-						 __u32 half, __u32 *backend_idx)
+						 __u32 half, __u32 now, __u32 *backend_idx)
 {
 	__u32 idx = miss->slot / FLOW_PICKS_PER_ENTRY;
 	struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
 
 	if (!picks)
 		return NULL;
-	*backend_idx = picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)];
+	__u16 pick = picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)];
+	if (!pick_fresh(pick, now))
+		return NULL;
+	*backend_idx = pick & (MAX_BACKENDS - 1);
 	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
 
-	return be && is_member(be, svc_id, half) ? be : NULL;
+	if (!be || !is_member(be, svc_id, half) || (miss->syn && !is_serving(be, half)))
+		return NULL;
+	return be;
 }
 
 static __always_inline void flow_store(__u32 slot, struct iphdr *iph, struct ports *ports,
@@ -273,7 +307,7 @@ static __always_inline void flow_record(struct flow_miss *miss, struct iphdr *ip
 		struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
 
 		if (picks)
-			picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)] = backend_idx;
+			picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)] = pick_of(backend_idx, now);
 		*tag = miss->fp | FLOW_TAG_PENDING;
 		return;
 	}

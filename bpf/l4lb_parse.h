@@ -47,7 +47,8 @@ static __always_inline __u32 parse_l3(struct xdp_md *ctx, struct packet *p)
 	if ((void *)(eth + 1) > data_end)
 		return R_DROP_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
-		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD) ||
+		    eth->h_proto == bpf_htons(ETH_P_QINQ1))
 			return R_PASS_VLAN;
 		return R_PASS_NOT_IPV4;
 	}

@@ -38,7 +38,7 @@ static __always_inline int verdict(__u32 reason, __u64 bytes)
 /* The ring's choice for a flow, or, for a flow's second packet, where its
  * first went (if that backend is still a member). */
 static __always_inline struct backend *choose(struct svc_live *live, __u32 svc_id, __u32 hash,
-					      struct flow_miss *miss, __u32 *backend_idx)
+					      struct flow_miss *miss, __u32 now, __u32 *backend_idx)
 {
 	/* One load: the flip may rewrite the entry at any moment, and chunk and
 	 * size must come from the same ring. */
@@ -49,7 +49,7 @@ static __always_inline struct backend *choose(struct svc_live *live, __u32 svc_i
 #ifndef L4LB_OFFLOAD
 	if (miss->stat == FLOW_STORED) {
 		__u32 half = (ring_chunk >> RING_CHUNKS_LOG2) & 1;
-		struct backend *be = flow_pick(miss, svc_id, half, backend_idx);
+		struct backend *be = flow_pick(miss, svc_id, half, now, backend_idx);
 
 		if (be)
 			return be;
@@ -77,7 +77,7 @@ static __always_inline __u32 balance(struct packet *p, struct config *cfg, __u32
 	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
 	if (!live)
 		return R_PASS_NO_SERVICE; /* unreachable: ids are checked when loaded */
-	*be = choose(live, svc_id, hash, miss, backend_idx);
+	*be = choose(live, svc_id, hash, miss, now, backend_idx);
 	if (!*be)
 		return R_DROP_NO_BACKEND;
 #ifndef L4LB_OFFLOAD

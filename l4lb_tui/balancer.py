@@ -414,12 +414,17 @@ class Balancer:
     # -- state ------------------------------------------------------------------
 
     def _services(
-        self,
+        self, orphans: list[int] | None = None
     ) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
-        """Each service with its svc_index slot, and each VIP's marker slot."""
+        """Each service with its svc_index slot, and each VIP's marker slot
+        (and, into `orphans`, live ids no slot names)."""
         index = self._read_array("svc_index")
         lives = self._read_array("svc_live")
-        return svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
+        found = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
+        if orphans is not None:
+            used = {v.svc_id for _, v in found[0].values()}
+            orphans += svcindex.orphans(lives.raw, lives.stride, used)
+        return found
 
     def _read_array(self, name: str) -> bpfsys.ArrayDump:
         with self._reading(name):
@@ -439,12 +444,13 @@ class Balancer:
             ) from None
 
     def _snapshot(self) -> Snapshot:
-        found, markers = self._services()
+        orphans: list[int] = []
+        found, markers = self._services(orphans)
         services = {k: v for k, (_, v) in found.items()}
         slots = {k: slot for k, (slot, _) in found.items()}
         slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
         table = backend_table.decode(self._read_array("backends"))
-        return Snapshot(services, slots, table)
+        return Snapshot(services, slots, table, tuple(orphans))
 
     def _members_of(self, snap: Snapshot) -> tuple[Service, ...]:
         services = tuple(sorted(snap.services.items()))
@@ -556,7 +562,8 @@ class Balancer:
         except PlanError as exc:
             raise BalancerError(str(exc)) from None
         cleanup = plan.stale_markers()
-        self.bpftool.batch([*cmds, *vip_cmds, *flips, self._config_cmd(catch_all, ids), *cleanup])
+        config = self._config_cmd(catch_all, ids)
+        self.bpftool.batch([*plan.orphan_lines(), *cmds, *vip_cmds, *flips, config, *cleanup])
         return catch_all, used_mode, used_size
 
     def _map_ids(self) -> dict[str, int]:
@@ -632,13 +639,16 @@ class Balancer:
         self.edit({key: backend_edits.DropService()})
 
     def _remove_service(self, key: L.ServiceKey) -> None:
-        live, markers = self._services()
+        orphans: list[int] = []
+        live, markers = self._services(orphans)
         if key not in live:
             raise BalancerError(f"no service {key} on {self.ifname}")
         ids = self._map_ids()
         slot, value = live[key]
-        # Out of the index first: from then on no packet finds it.
+        # Out of the index first: from then on no packet finds it (and what
+        # an earlier removal killed half-way left live goes with it).
         cmds = [
+            *(Bpftool.update_cmd(ids["svc_live"], L.u32(i), bytes(16)) for i in orphans),
             Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
             Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
         ]

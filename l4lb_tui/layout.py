@@ -14,7 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-LAYOUT_VERSION = 3  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 4  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4

@@ -38,6 +38,7 @@ class Snapshot:
     services: dict[L.ServiceKey, L.ServiceValue]
     slots: dict[L.ServiceKey, int]  # svc_index slots of services and VIP markers
     table: BackendTable
+    orphans: tuple[int, ...] = ()  # live svc_live ids no index slot names (svcindex.orphans)
 
     def members(self, key: L.ServiceKey) -> list[Destination] | None:
         svc = self.services.get(key)
@@ -108,9 +109,26 @@ class Planner:
         self.used_ids.add(choice)
         return choice
 
+    def orphan_lines(self) -> list[str]:
+        """Retire what a killed `service del` or first load left live (see
+        svcindex.orphans), first thing in the batch, but for an id this
+        reload gives a new service (its flip overwrites it)."""
+        return [
+            self._update("svc_live", i, bytes(L.c_struct("svc_live").size))
+            for i in self.snap.orphans
+            if i not in {v.svc_id for v in self.live.values()}
+        ]
+
     def _free_slots(self, count: int) -> list[int]:
+        """Free slots, never used ones first: a slot that held a removed
+        backend is handed out last, so that a connection whose first packet
+        went to it (a pick names a slot) meets another server as seldom as
+        can be."""
         busy = self.taken | self.claimed
-        free = [i for i in range(L.MAX_BACKENDS) if i not in busy][:count]
+        entries = self.table.entries
+        never = [i for i in range(L.MAX_BACKENDS) if i not in busy and i not in entries]
+        used = [i for i in entries if i not in busy]
+        free = (never + sorted(used))[:count]
         if len(free) < count:
             raise PlanError(
                 f"not enough free backend slots: need {count:,}, "

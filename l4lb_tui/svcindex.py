@@ -54,6 +54,18 @@ def decode(
     return out, markers
 
 
+def orphans(lives: bytes, live_stride: int, used: set[int]) -> list[int]:
+    """Service ids whose svc_live entry still says live (a generation) though
+    no svc_index slot names them: left by a `service del` or a new
+    service's first load killed between its two writes.  Their established
+    flows would go on being balanced, unseen."""
+    return [
+        i
+        for i in range(1, len(lives) // live_stride)
+        if i not in used and L.unpack_u32(lives[i * live_stride + 8 : i * live_stride + 12])
+    ]
+
+
 def free_slot(key: L.ServiceKey, taken: set[int]) -> int:
     first = L.svc_bucket(key) * L.SVC_BUCKET
     for idx in range(first, first + L.SVC_BUCKET):

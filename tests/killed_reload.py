@@ -30,6 +30,8 @@ if args[-3:] != ["batch", "file", "-"]:
     os.execv(real, [real, *args])
 lines = sys.stdin.read().splitlines(keepends=True)
 cut = int(float(os.environ["L4LB_TEST_CUT"]) * len(lines))
+if "L4LB_TEST_CUT_LINES" in os.environ:
+    cut = int(os.environ["L4LB_TEST_CUT_LINES"])
 if cut:
     subprocess.run([real, *args], input="".join(lines[:cut]), text=True, check=False)
 with open(os.environ["L4LB_TEST_PAUSED"], "w") as out:
@@ -120,7 +122,11 @@ def kill_group(proc: subprocess.Popen[str]) -> None:
 
 
 def paused_reload(
-    args: Sequence[str], fraction: float, tmp: Path, resume: float | None = None
+    args: Sequence[str],
+    fraction: float,
+    tmp: Path,
+    resume: float | None = None,
+    lines: int | None = None,
 ) -> tuple[subprocess.Popen[str], Path]:
     """Start `l4lb ARGS` in a session of its own, with the stand-in bpftool
     pausing its batch after `fraction` of its lines (and going on after
@@ -139,6 +145,8 @@ def paused_reload(
     }
     if resume is not None:
         env["L4LB_TEST_RESUME"] = repr(resume)
+    if lines is not None:
+        env["L4LB_TEST_CUT_LINES"] = str(lines)
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "l4lb_tui.cli", *args],
         cwd=ROOT,
@@ -165,10 +173,13 @@ def wait_paused(proc: subprocess.Popen[str], paused: Path) -> Cut | None:
     return Cut(ran, lines, pid)
 
 
-def cut_reload(args: Sequence[str], fraction: float, tmp: Path) -> Cut | None:
-    """Run `l4lb ARGS`; once its batch is cut after `fraction` of its lines,
-    SIGKILL its whole process group.  None: it finished without a batch."""
-    proc, paused = paused_reload(args, fraction, tmp)
+def cut_reload(
+    args: Sequence[str], fraction: float, tmp: Path, lines: int | None = None
+) -> Cut | None:
+    """Run `l4lb ARGS`; once its batch is cut after `fraction` of its lines
+    (or exactly `lines`), SIGKILL its whole process group.  None: it
+    finished without a batch."""
+    proc, paused = paused_reload(args, fraction, tmp, lines=lines)
     cut = wait_paused(proc, paused)
     # Every process of the command, as a cgroup kill (systemctl kill, the
     # OOM killer, a stopped container) takes them: its group and bpftool's.

@@ -133,3 +133,35 @@ def test_two_changes_between_syn_and_ack(fresh: Bed) -> None:
     bal.set_weight(SVC, START[1].ip, 9)
     for p in ports:
         assert sent_to(fd, p, ACK) == syn[p] == sent_to(fd, p, PSH_ACK)
+
+
+@pytest.mark.parametrize("how", ["drain", "weight 0"])
+def test_a_repeated_syn_leaves_a_backend_that_takes_no_new_connections(
+    fresh: Bed, how: str
+) -> None:
+    """A client retrying a server that never answers, from the same port (or
+    behind NAT), is rebalanced once the operator drains it: a repeated SYN
+    is a new attempt, not an established connection.  An ACK still follows
+    its SYN's backend, drained or not."""
+    bal, fd, ports = fresh
+    first = {p: sent_to(fd, p, SYN) for p in ports}  # pending: the pick
+    half = list(ports)[: len(ports) // 2]
+    for p in half:
+        assert sent_to(fd, p, SYN) == first[p]  # stored, in the SYN state
+    victim = START[0].ip
+    mine = [p for p in ports if first[p] == victim]
+    assert mine
+    if how == "drain":
+        bal.set_drain(SVC, victim, True)
+    else:
+        bal.set_weight(SVC, victim, 0)
+    acked = mine[0]
+    assert sent_to(fd, acked, ACK) == victim, "a handshake in progress keeps its backend"
+    for p in ports:
+        if p == acked:
+            continue
+        got = sent_to(fd, p, SYN)
+        assert got != victim, f"{how}: a repeated SYN from port {p} still went to {victim}"
+        if first[p] != victim:
+            assert got == first[p]
+        assert sent_to(fd, p, ACK) == got
