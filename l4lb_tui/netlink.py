@@ -264,6 +264,30 @@ class Netlink:
                 return None
             raise NetlinkError(f"interface index {ifindex}: {exc.args[-1]}") from None
 
+    def index_of(self, ifname: str) -> int | None:
+        """The index of the link of that name here (None: none).  A libc
+        call, not a netlink dump: every command resolves its name so."""
+        validate_ifname(ifname)
+
+        def lookup() -> int | None:
+            try:
+                return socket.if_nametoindex(ifname)
+            except OSError:
+                return None
+
+        return self.call_inside(lookup)
+
+    def name_of(self, ifindex: int) -> str | None:
+        """The name the link with this index has now (None: it is gone)."""
+
+        def lookup() -> str | None:
+            try:
+                return socket.if_indextoname(ifindex)
+            except OSError:
+                return None
+
+        return self.call_inside(lookup)
+
     def vlans_on(self, ifname: str) -> list[str]:
         """The VLAN sub-interfaces stacked on a link (in this namespace)."""
         try:

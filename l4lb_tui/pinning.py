@@ -50,7 +50,10 @@ def read_record(path: Path) -> Record | None:
     except (bpfsys.BpfSysError, OSError):
         return None
     try:
-        return Record.unpack(bpfsys.lookup(fd, L.u32(0), RECORD_SIZE))
+        # Sized by the map itself: a lookup writes value_size bytes, and a
+        # map of another size (another version's record) must not overrun.
+        size = bpfsys.map_info(fd).value_size
+        return Record.unpack(bpfsys.lookup(fd, L.u32(0), size))
     except (bpfsys.BpfSysError, OSError):
         return None
     finally:

@@ -96,7 +96,17 @@ def veth_netns(prefix: str = "l4t") -> Iterator[tuple[str, str, str]]:
         yield ns, dev, peer
     finally:
         run(["ip", "netns", "del", ns], check=False)
-        shutil.rmtree(f"/sys/fs/bpf/l4lb/{dev}", ignore_errors=True)
+        remove_pins_of(ns)
+
+
+def remove_pins_of(ns: str) -> None:
+    """Remove the pins of every balancer made in namespace `ns` (as their
+    records say), for a test that deleted it with a balancer attached."""
+    from l4lb_tui import pinning
+
+    for pinned in pinning.listing():
+        if pinned.record is not None and pinned.record.netns == ns:
+            shutil.rmtree(pinned.path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
