@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, svcindex
+from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, offload, pinning, svcindex
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import PIN_ROOT, STAGING_ROOT, BpfError, Bpftool, XdpAttachment, pin_dir
+from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool, XdpAttachment
 from l4lb_tui.destinations import Destination
+from l4lb_tui.errors import BalancerError as BalancerError
+from l4lb_tui.locate import Location, locate, no_balancer, note_name
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
-from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, validate_ifname
+from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, is_prime
@@ -32,10 +34,6 @@ DEFAULT_SADDR = "10.0.0.1"
 # Debian's kernels; used only when the kernel's config cannot be read.
 DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
-
-
-class BalancerError(Exception):
-    """A request the balancer cannot carry out; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +122,12 @@ _WRITTEN_MAPS = (
 
 
 class Balancer:
-    """The balancer on one interface, found through its pins."""
+    """The balancer on one interface, found through its pins.
+
+    `ifname` is resolved where the adapters work (see locate.py), unless
+    `where` says already; from then on the interface is followed by its
+    index, so `ifname` is its current name whatever it was renamed to.
+    """
 
     def __init__(
         self,
@@ -133,13 +136,15 @@ class Balancer:
         netlink: Netlink | None = None,
         netns: str | None = None,
         wait: float = 0.0,
+        where: Location | None = None,
     ) -> None:
-        self.ifname = validate_ifname(ifname)
         self.wait = wait
         self._layout_ok = False
         self.bpftool = bpftool or Bpftool(netns=netns)
         self.netlink = netlink or Netlink(netns=netns)
-        self.pin_dir = pin_dir(ifname)
+        self.where = where or locate(validate_ifname(ifname), self.netlink, self.bpftool, wait)
+        self.ifname = self.where.ifname
+        self.pin_dir = self.where.pin_dir
         self.prog_pin = self.pin_dir / "prog"
         self.maps_dir = self.pin_dir / "maps"
 
@@ -150,7 +155,7 @@ class Balancer:
     def _writing(self) -> Iterator[None]:
         """The interface's write lock, for every change to the maps or link."""
         try:
-            lock = interface_lock(self.pin_dir.name, self.wait)
+            lock = interface_lock(self.pin_dir.name, self.wait, self.ifname)
             fd = lock.__enter__()
         except LockedError as exc:
             raise BalancerError(str(exc)) from None
@@ -158,6 +163,7 @@ class Balancer:
             raise BalancerError(f"cannot take the lock of {self.ifname}: {exc.strerror}") from None
         self.bpftool.keep_fds = (fd,)
         try:
+            self._note_name()
             yield
         finally:
             self.bpftool.keep_fds = ()
@@ -172,15 +178,12 @@ class Balancer:
         if self.is_loaded():
             self._check_layout()
             return
-        if not self.is_loaded():
-            if not self.bpftool.bpffs_mounted():
-                raise BalancerError(
-                    f"bpffs is not mounted at {PIN_ROOT.parent}, so no balancer pins are "
-                    "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
-                )
+        if not self.bpftool.bpffs_mounted():
             raise BalancerError(
-                f"no balancer on {self.ifname}: run 'l4lb attach -i {self.ifname}' first"
+                f"bpffs is not mounted at {BPFFS}, so no balancer pins are "
+                "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
             )
+        raise BalancerError(no_balancer(self.where))
 
     def _check_layout(self) -> None:
         """Refuse pins made by a build with other map layouts (an upgrade while
@@ -220,22 +223,36 @@ class Balancer:
         return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
 
     def attachment(self) -> XdpAttachment | None:
-        found = self.bpftool.net_show(self.ifname)
-        return found[0] if found else None
+        link = self.link()
+        if not link.xdp_prog_id:
+            return None
+        return XdpAttachment(link.ifname, link.ifindex, link.xdp_mode, link.xdp_prog_id)
 
     def link(self) -> LinkInfo:
-        return self.netlink.link(self.ifname)
+        """The interface by its index: a rename is followed (and `ifname`
+        is its name from now on)."""
+        link = self.netlink.by_index(self.where.ident.ifindex)
+        if link is None:
+            raise BalancerError(
+                f"interface {self.ifname} no longer exists in {self.where.netns.place}"
+            )
+        self.ifname = link.ifname
+        return link
+
+    def _note_name(self) -> None:
+        """Keep the pins' record of the name current (how `l4lb detach -i
+        NAME` finds them once the interface is gone)."""
+        if self.is_loaded() and self._link_exists():
+            note_name(self.where, self.ifname, self.bpftool)
 
     def vlan_warning(self) -> str | None:
         """What to tell an operator whose interface carries VLANs."""
         return vlan_warning(self.ifname, self.netlink.vlans_on(self.ifname))
 
     def _link_exists(self) -> bool:
-        try:
-            self.link()
-        except NetlinkError:
-            return False
-        return True
+        name = self.netlink.name_of(self.where.ident.ifindex)
+        self.ifname = name or self.ifname
+        return name is not None
 
     # -- attach / detach ----------------------------------------------------
 
@@ -267,7 +284,8 @@ class Balancer:
                 f"('ip link set dev {self.ifname} xdp off')"
             )
         if mode == "offload":
-            return self._attach_offload(link, saddr)
+            staging = STAGING_ROOT / self.pin_dir.name
+            offload.refuse(self.bpftool, self._object(OFFLOAD_OBJ), self.ifname, staging)
         if not loaded:
             self._load(link, saddr or DEFAULT_SADDR)
         else:
@@ -305,37 +323,6 @@ class Balancer:
             raise BalancerError(f"cannot switch {self.ifname} to {new} mode: {exc}") from None
         return report.message()
 
-    def _attach_offload(self, link: LinkInfo, saddr: str | None) -> str:
-        """Offload needs a device-bound program; load it beside any running one.
-
-        Nothing here changes the running state until the kernel has accepted
-        the offloaded program, so a refusal leaves everything as it was.
-        """
-        staging = STAGING_ROOT / pin_dir(self.ifname).name
-        self.bpftool.unpin_tree(staging)
-        try:
-            staging.mkdir(parents=True, exist_ok=True)
-            self.bpftool.prog_load(
-                self._object(OFFLOAD_OBJ), staging / "prog", staging / "maps", self.ifname
-            )
-            self.bpftool.net_attach("offload", staging / "prog", self.ifname)
-        except BpfError as exc:
-            self.bpftool.unpin_tree(STAGING_ROOT)
-            raise BalancerError(
-                f"the kernel refused offload on {self.ifname}: {exc.message}; "
-                "the running state is unchanged"
-            ) from None
-        # The kernel took the offloaded program (a NIC that can offload).  Moving
-        # the running state into the NIC's maps is not built yet: take the new
-        # program off again rather than leave a second, empty balancer serving.
-        self.bpftool.net_detach("offload", self.ifname)  # pragma: no cover - NFP only
-        self.bpftool.unpin_tree(STAGING_ROOT)  # pragma: no cover
-        raise BalancerError(  # pragma: no cover
-            f"{self.ifname} accepted offload, but moving a running balancer into the NIC "
-            "is not supported yet; removed the offloaded program, the running state is "
-            "unchanged"
-        )
-
     def _object(self, name: str) -> Path:
         path = bpf_object(name)
         if not path.exists():
@@ -351,6 +338,7 @@ class Balancer:
         self.pin_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.bpftool.prog_load(obj, self.prog_pin, self.maps_dir)
+            pinning.write_record(self.bpftool, self.pin_dir, self.where.record(link.ifname))
             self._write_config(link, saddr)
         except BpfError:
             self.bpftool.unpin_tree(self.pin_dir)
@@ -382,22 +370,19 @@ class Balancer:
             return done
 
     def _detach(self) -> str:
-        try:
-            current = self.attachment()
-        except BpfError:
-            if self._link_exists():
-                raise
+        if not self._link_exists():
             # The interface is gone, and its program with it: only the pins
             # are left to clean.
             self.bpftool.unpin_tree(self.pin_dir)
-            return f"{self.ifname} no longer exists; removed its pins"
+            return f"{self.ifname} no longer exists in {self.where.netns.place}; removed its pins"
+        current = self.attachment()
         if not self.is_loaded():
             if current is not None:
                 raise BalancerError(
                     f"{self.ifname} runs XDP program id {current.prog_id}, which is not "
                     "this balancer's: not touching it"
                 )
-            raise BalancerError(f"no balancer on {self.ifname}")
+            raise BalancerError(no_balancer(self.where))
         msg = f"no program was attached to {self.ifname}; removed its pins"
         if current is not None:
             if current.prog_id != self.prog_id():
@@ -474,10 +459,11 @@ class Balancer:
     def state(self) -> State:
         self.require_loaded()
         built = self._members_of(self._snapshot())
+        attachment = self.attachment()  # first: it follows a rename
         return State(
             ifname=self.ifname,
             config=self.config(),
-            attachment=self.attachment(),
+            attachment=attachment,
             prog_id=self.prog_id(),
             services=built,
         )

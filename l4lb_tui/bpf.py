@@ -21,23 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l4lb_tui.identity import STAGING_NAME
+from l4lb_tui.paths import PIN_ROOT
+
 BPFFS = Path("/sys/fs/bpf")
-PIN_ROOT = BPFFS / "l4lb"
-# Interface names cannot contain "~", so these never collide with one.
-STAGING_ROOT = PIN_ROOT / "~staging"
+# Beside the balancers' directories, never taken for one (identity.py).
+STAGING_ROOT = PIN_ROOT / STAGING_NAME
 # Tokens written into a batch file are split on white space by bpftool, so
 # nothing that goes there may contain any, nor quotes.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:@+~-]+$")
 XDP_MODES = {"driver": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
-
-
-def pin_dir(ifname: str) -> Path:
-    """Where an interface's balancer is pinned.
-
-    bpffs refuses names with a dot, which interface names may have (VLANs:
-    eth0.100), so dots become "~", which interface names may not have.
-    """
-    return PIN_ROOT / ifname.replace(".", "~")
 
 
 class BpfError(Exception):

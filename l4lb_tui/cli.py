@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import backend_edits, cliargs
+from l4lb_tui import backend_edits, cleanup, cliargs
 from l4lb_tui import layout as L
 from l4lb_tui import validation as V
 from l4lb_tui.backend_edits import EditError
@@ -96,8 +96,13 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def cmd_detach(args: argparse.Namespace) -> int:
+    if args.stale == (args.interface is not None):
+        raise CliError("detach takes -i DEV or --stale (one of them)")
     need_root("l4lb detach")
-    print(Balancer(args.interface, wait=args.wait).detach())
+    if args.stale:
+        print("\n".join(cleanup.detach_stale(args.wait)))
+    else:
+        print(cleanup.detach(args.interface, args.wait))
     return 0
 
 
@@ -279,7 +284,12 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     )
 
     p = add("detach", cmd_detach, "detach the balancer and remove its pins")
-    cliargs.interface_option(p)
+    cliargs.interface_option(p, required=False)
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="remove the pins of every balancer whose interface or namespace is gone",
+    )
 
     p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
     cliargs.interface_option(p)

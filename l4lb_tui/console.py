@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from l4lb_tui import backend_edits
+from l4lb_tui import backend_edits, cleanup
 from l4lb_tui import layout as L
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Backend, Balancer, BalancerError, Counters, Service, State
@@ -36,6 +36,7 @@ from l4lb_tui.destinations import (
     parse_text,
     read_text,
 )
+from l4lb_tui.locate import current_netns, with_balancer
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.services import merge_services
@@ -240,12 +241,29 @@ class RealBackend:
         with _operator_errors():
             return Balancer(ifname, self.bpftool, self.netlink)
 
-    def _reader(self, ifname: str) -> Balancer:
+    def _reader(self, ifname: str) -> tuple[Balancer, LinkInfo]:
+        """The reading Balancer of `ifname` and its link now.  A reader
+        follows its interface by index: after a rename, the link it answers
+        with has the new name, and the reader is kept under that name."""
         with self._readers_lock:
             bal = self._readers.get(ifname)
-            if bal is None:
-                bal = self._readers[ifname] = self._balancer(ifname)
-            return bal
+        if bal is None:
+            bal = self._balancer(ifname)
+            with self._readers_lock:
+                self._readers[ifname] = bal
+        try:
+            link = bal.link()
+        except BalancerError as exc:
+            self._forget_reader(ifname)
+            raise ConsoleError(f"{ifname}: {exc} — it may have been deleted") from None
+        if link.ifname != ifname:
+            with self._readers_lock:
+                self._readers.pop(ifname, None)
+                self._readers[link.ifname] = bal
+                prog = self._reader_progs.pop(ifname, None)
+                if prog is not None:
+                    self._reader_progs[link.ifname] = prog
+        return bal, link
 
     def _read_state(self, ifname: str, bal: Balancer) -> State:
         state = bal.state()
@@ -280,14 +298,14 @@ class RealBackend:
     def links(self) -> list[LinkRow]:
         with _operator_errors():
             found = self.netlink.links()
-        return [LinkRow(link, self._balancer(link.ifname).is_loaded()) for link in found]
+            ours = with_balancer(found, current_netns(self.netlink))
+        return [LinkRow(link, link.ifindex in ours) for link in found]
 
     def sample(self, ifname: str) -> Sample:
-        try:
-            link = self.netlink.link(ifname)
-        except NetlinkError as exc:
-            raise ConsoleError(f"{ifname}: {exc} — it may have been deleted") from None
-        bal = self._reader(ifname)
+        """One poll of `ifname`, or of the name it was renamed to: the
+        sample's `ifname` is the interface's name now."""
+        bal, link = self._reader(ifname)
+        ifname = link.ifname
         if not bal.is_loaded():
             self._forget_reader(ifname)
             notes = [f"no balancer on {ifname}: press m to attach one"]
@@ -305,7 +323,8 @@ class RealBackend:
 
     def state(self, ifname: str) -> State | None:
         """The balancer's lists as the kernel holds them now (None: no balancer)."""
-        bal = self._reader(ifname)
+        bal, link = self._reader(ifname)
+        ifname = link.ifname
         if not bal.is_loaded():
             self._forget_reader(ifname)
             return None
@@ -321,7 +340,8 @@ class RealBackend:
     def detach(self, ifname: str) -> str:
         self._need_root("detaching")
         with _operator_errors():
-            return self._balancer(ifname).detach()
+            # Also when the interface is gone: its pins are found by the name they record.
+            return cleanup.detach(ifname, netlink=self.netlink, bpftool=self.bpftool)
 
     def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:
         """Read, change and write in one step, under the interface's lock."""

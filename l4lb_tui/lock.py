@@ -1,4 +1,6 @@
-"""One writer per interface: an advisory lock file under the run directory.
+"""One writer per balancer: an advisory lock file under the run directory,
+named after the balancer's identity (so a rename keeps it, and two
+namespaces' interfaces of one name have one each).
 
 The kernel drops a flock when its holder dies, even by SIGKILL, so a crashed
 writer never leaves the interface locked.  Readers never take it.  The lock
@@ -7,7 +9,7 @@ running its batch: if the writer dies first, the interface stays locked until
 that batch has run whole.
 
 A holder removes the file when it lets go, so lock files do not pile up (one
-per interface name ever tried, typos and deleted links included); a waiter
+per interface ever written, deleted links included); a waiter
 that meanwhile got the lock of the removed file starts over on a new one.
 """
 
@@ -47,9 +49,10 @@ def _still_linked(fd: int, path: Path) -> bool:
 
 
 @contextlib.contextmanager
-def interface_lock(name: str, wait: float = 0.0) -> Iterator[int]:
+def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[int]:
     """Hold the write lock of `name` (yields its descriptor); wait up to
-    `wait` seconds for it.
+    `wait` seconds for it.  `shown` is how a refusal names the interface
+    (the lock's name is its balancer's identity, see identity.py).
 
     Only the holder unlinks the file (detach does while it holds it, and the
     release does): a waiter that then gets the lock of the unlinked file
@@ -66,7 +69,7 @@ def interface_lock(name: str, wait: float = 0.0) -> Iterator[int]:
             os.close(fd)
             if time.monotonic() >= deadline:
                 raise LockedError(
-                    f"{name} is in use by {_holder(path)}: try again when it is done "
+                    f"{shown or name} is in use by {_holder(path)}: try again when it is done "
                     "(the CLI waits for it with 'l4lb --wait SECONDS ...')"
                 ) from None
             time.sleep(0.05)

@@ -8,8 +8,10 @@ raise NetlinkError with the kernel's own message.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +39,13 @@ _XDP_ATTACHED: dict[object, str] = {
     "xdpoffload": "offload",
     "xdpmulti": "multi",
 }
+
+
+_MULTI_IDS = (
+    ("IFLA_XDP_DRV_PROG_ID", "driver"),
+    ("IFLA_XDP_SKB_PROG_ID", "generic"),
+    ("IFLA_XDP_HW_PROG_ID", "offload"),
+)
 
 
 class NetlinkError(Exception):
@@ -128,8 +137,15 @@ def _xdp(msg: Any) -> tuple[str, int]:
     if not xdp:
         return "", 0
     attached = xdp.get("IFLA_XDP_ATTACHED")
+    mode = _XDP_ATTACHED.get(attached, str(attached))
+    if mode == "multi":
+        # Programs in two modes at once (a NIC that offloads): the kernel
+        # gives no single id; the balancer runs in driver or generic mode.
+        for attr, which in _MULTI_IDS:
+            if xdp.get(attr):
+                return which, int(xdp.get(attr))
     prog_id = xdp.get("IFLA_XDP_PROG_ID") or 0
-    return _XDP_ATTACHED.get(attached, str(attached)), int(prog_id)
+    return mode, int(prog_id)
 
 
 def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -> LinkInfo:
@@ -151,6 +167,32 @@ def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -
         xdp_prog_id=prog_id,
         ipv4=tuple(addrs.get(index, [])),
     )
+
+
+def _off_loop(fn: Callable[[], _T]) -> _T:
+    """fn(), in a helper thread if this one runs an asyncio loop: pyroute2
+    refuses to work there, and a Balancer resolves its interface by these
+    lookups, wherever it is made (a helper thread starts in the namespace
+    of the thread that makes it)."""
+    # No loop can run before asyncio is imported (the CLI never imports it).
+    aio = sys.modules.get("asyncio")
+    if aio is None or aio._get_running_loop() is None:
+        return fn()
+    done: list[_T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(fn())
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="l4lb-netlink")
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 class Netlink:
@@ -185,16 +227,66 @@ class Netlink:
             raise NetlinkError(f"listing links: {exc.args[-1]}") from None
 
     def link(self, ifname: str) -> LinkInfo:
+        found = self.find(ifname)
+        if found is None:
+            raise NetlinkError(f"interface {ifname} does not exist")
+        return found
+
+    def find(self, ifname: str) -> LinkInfo | None:
+        """The link of that name here; None when there is none."""
         validate_ifname(ifname)
+        return _off_loop(lambda: self._find(ifname))
+
+    def _find(self, ifname: str) -> LinkInfo | None:
         try:
             with self._ipr() as ipr:
                 found = ipr.link_lookup(ifname=ifname)
                 if not found:
-                    raise NetlinkError(f"interface {ifname} does not exist")
+                    return None
                 addrs = self._addrs(ipr)
                 return _link(ipr.get_links(found[0])[0], addrs, bool(self.netns))
         except _pyroute_error() as exc:
             raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
+
+    def by_index(self, ifindex: int) -> LinkInfo | None:
+        """The link with that index here, whatever its name is now; None when
+        there is none (deleted, or moved to another namespace)."""
+        return _off_loop(lambda: self._by_index(ifindex))
+
+    def _by_index(self, ifindex: int) -> LinkInfo | None:
+        try:
+            with self._ipr() as ipr:
+                found = ipr.get_links(ifindex)
+                addrs = self._addrs(ipr)
+                return _link(found[0], addrs, bool(self.netns)) if found else None
+        except _pyroute_error() as exc:
+            if exc.args and exc.args[0] == errno.ENODEV:
+                return None
+            raise NetlinkError(f"interface index {ifindex}: {exc.args[-1]}") from None
+
+    def index_of(self, ifname: str) -> int | None:
+        """The index of the link of that name here (None: none).  A libc
+        call, not a netlink dump: every command resolves its name so."""
+        validate_ifname(ifname)
+
+        def lookup() -> int | None:
+            try:
+                return socket.if_nametoindex(ifname)
+            except OSError:
+                return None
+
+        return self.call_inside(lookup)
+
+    def name_of(self, ifindex: int) -> str | None:
+        """The name the link with this index has now (None: it is gone)."""
+
+        def lookup() -> str | None:
+            try:
+                return socket.if_indextoname(ifindex)
+            except OSError:
+                return None
+
+        return self.call_inside(lookup)
 
     def vlans_on(self, ifname: str) -> list[str]:
         """The VLAN sub-interfaces stacked on a link (in this namespace)."""

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 RUN_DIR = Path(os.environ.get("L4LB_RUN_DIR", "/run/l4lb"))
+# Every balancer's pins, one directory each (see identity.py).  Tests that
+# must see no one else's balancers point it elsewhere on the same bpffs.
+PIN_ROOT = Path(os.environ.get("L4LB_PIN_ROOT", "/sys/fs/bpf/l4lb"))
 
 
 def bpf_dir() -> Path:

@@ -37,21 +37,44 @@ def _session_run_dir() -> Path:
 
 _RUN_DIR_OWNER = "L4LB_TESTS_RUN_DIR"
 RUN_DIR = _session_run_dir()
+_PIN_ROOTS = Path("/sys/fs/bpf")
+
+
+def _session_pin_root() -> Path:
+    """The session's own pin root on the real bpffs (`l4lb detach --stale`
+    and the lab look through every balancer's pins: they must see this
+    session's only).  Roots of sessions that were killed go first."""
+    if _PIN_ROOTS.is_dir():
+        for old in _PIN_ROOTS.glob("l4lb-tests-*"):
+            pid = old.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(old, ignore_errors=True)
+    root = os.environ.get("L4LB_PIN_ROOT", "")
+    if not root.startswith(f"{_PIN_ROOTS}/l4lb-tests-"):
+        # The pid of the pytest that owns it (a pytest a test starts shares it).
+        root = f"{_PIN_ROOTS}/l4lb-tests-{os.getpid()}"
+        os.environ["L4LB_PIN_ROOT"] = root
+    return Path(root)
+
+
+PIN_ROOT = _session_pin_root()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kernel: needs root, BPF and network namespaces")
     from l4lb_tui import paths
 
-    if paths.RUN_DIR != RUN_DIR:
+    if paths.RUN_DIR != RUN_DIR or paths.PIN_ROOT != PIN_ROOT:
         raise pytest.UsageError(
-            f"l4lb_tui.paths was imported before tests/conftest.py set L4LB_RUN_DIR: "
-            f"the tests would use {paths.RUN_DIR}"
+            "l4lb_tui.paths was imported before tests/conftest.py set L4LB_RUN_DIR and "
+            f"L4LB_PIN_ROOT: the tests would use {paths.RUN_DIR} and {paths.PIN_ROOT}"
         )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(RUN_DIR, ignore_errors=True)
+    if PIN_ROOT.name == f"l4lb-tests-{os.getpid()}":
+        shutil.rmtree(PIN_ROOT, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -96,7 +119,17 @@ def veth_netns(prefix: str = "l4t") -> Iterator[tuple[str, str, str]]:
         yield ns, dev, peer
     finally:
         run(["ip", "netns", "del", ns], check=False)
-        shutil.rmtree(f"/sys/fs/bpf/l4lb/{dev}", ignore_errors=True)
+        remove_pins_of(ns)
+
+
+def remove_pins_of(ns: str) -> None:
+    """Remove the pins of every balancer made in namespace `ns` (as their
+    records say), for a test that deleted it with a balancer attached."""
+    from l4lb_tui import pinning
+
+    for pinned in pinning.listing():
+        if pinned.record is not None and pinned.record.netns == ns:
+            shutil.rmtree(pinned.path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

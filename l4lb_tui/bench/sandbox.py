@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from l4lb_tui import pinning
 from l4lb_tui.bench.errors import BenchError
-from l4lb_tui.bpf import PIN_ROOT, BpfError, Bpftool
+from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.paths import RUN_DIR
 
 NETNS_DIR = Path("/run/netns")
@@ -123,19 +124,19 @@ def reap_stale() -> list[str]:
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(str(d))
     removed += reap_labs()
-    if PIN_ROOT.is_dir():
-        for d in PIN_ROOT.glob("l4b*[ab]"):
-            m = re.match(r"^l4b(\d+)[ab]$", d.name)
-            if m and not pid_alive(int(m.group(1))):
-                shutil.rmtree(d, ignore_errors=True)
-                removed.append(str(d))
-    if RUN_DIR.is_dir():
-        for lock in RUN_DIR.glob("l4b*[ab].lock"):
-            m = re.match(r"^l4b(\d+)[ab]\.lock$", lock.name)
-            if m and not pid_alive(int(m.group(1))):
-                lock.unlink(missing_ok=True)
-                removed.append(str(lock))
+    # The balancer's pins (and write lock) of a run's interface, known by
+    # the name they record.
+    for pinned in pinning.listing():
+        m = re.match(r"^l4b(\d+)[ab]$", pinned.ifname)
+        if m and not pid_alive(int(m.group(1))):
+            _remove_pins(pinned.path)
+            removed.append(str(pinned.path))
     return removed
+
+
+def _remove_pins(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    (RUN_DIR / f"{path.name}.lock").unlink(missing_ok=True)
 
 
 _LAB_RE = re.compile(r"^bn([0-9a-f]{1,6})-")
@@ -233,9 +234,10 @@ def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
             for ns in made:
                 with contextlib.suppress(BenchError):
                     run(["ip", "netns", "del", ns])
-            shutil.rmtree(PIN_ROOT / pair.dev, ignore_errors=True)
-            # The balancer's write lock for the interface (l4lb_tui.lock).
-            (RUN_DIR / f"{pair.dev}.lock").unlink(missing_ok=True)
+            # The balancer's pins and write lock, if a benchmark left them.
+            for pinned in pinning.listing():
+                if pinned.record is not None and pinned.record.netns == pair.ns:
+                    _remove_pins(pinned.path)
 
 
 @contextlib.contextmanager

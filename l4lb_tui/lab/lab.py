@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pyroute2 import netns
 
-from l4lb_tui.lab import names, topology, xdp
+from l4lb_tui.lab import labpins, names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
 from l4lb_tui.lab.names import Node
@@ -210,9 +210,10 @@ class Lab:
         require_root()
         found = self._existing_namespaces()
         _stop_processes(topology.namespace_pids(found))
-        for pin_dir in self._pin_dirs():
+        pin_dirs = self._pin_dirs()
+        for pin_dir in pin_dirs:
             _remove_tree(pin_dir)
-        for lock in self._lock_files():
+        for lock in labpins.lock_files(self.prefix, pin_dirs):
             lock.unlink(missing_ok=True)
         for ns in found:
             topology.remove_namespace(ns)
@@ -305,20 +306,7 @@ class Lab:
         return [ns for ns in topology.namespaces() if pattern.match(ns)]
 
     def _pin_dirs(self) -> list[Path]:
-        if not names.PIN_ROOT.is_dir():
-            return []
-        return sorted(p for p in names.PIN_ROOT.glob(f"{self.prefix}-*") if p.is_dir())
-
-    def _lock_files(self) -> list[Path]:
-        """The balancer's per-interface lock files for this lab's links.
-
-        Like the pin dirs, the balancer made them, but for names only this
-        lab uses; nothing holds them once the namespaces' processes are gone.
-        """
-        pattern = names.link_re(self.prefix)
-        return sorted(
-            p for p in names.STATE_ROOT.glob(f"{self.prefix}-*.lock") if pattern.match(p.stem)
-        )
+        return labpins.pin_dirs(self.prefix, self._existing_namespaces())
 
     def _remove_surplus_backends(self) -> None:
         """A second `up` with fewer backends removes the extra ones."""

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from l4lb_tui import paths
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.paths import RUN_DIR
 
@@ -47,8 +48,8 @@ CLIENT_MTU = 1480
 # The product's run directory (/run/l4lb unless $L4LB_RUN_DIR says otherwise):
 # the lab keeps its state in lab-<prefix>/ there, beside the balancer's locks.
 STATE_ROOT = RUN_DIR
-# Where the balancer pins, one directory per interface (owned by l4lb_tui.bpf).
-PIN_ROOT = Path("/sys/fs/bpf/l4lb")
+# Where the balancer pins, one directory per balancer (see l4lb_tui.pinning).
+PIN_ROOT = paths.PIN_ROOT
 
 
 def check_prefix(prefix: str) -> str:

@@ -180,6 +180,9 @@ class DashboardScreen(Screen[None]):
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
+            if message.sample.ifname != self.ifname:  # renamed: its balancer went with it
+                self.notify(f"{self.ifname} is now {message.sample.ifname}", markup=False)
+                self.ifname = self.sub_title = message.sample.ifname
             if message.digest is not None:
                 self._apply(message.digest)
                 if isinstance(self.app.screen, EditorScreen):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui import pinning
 from l4lb_tui.bench.cli import build_parser
 
 pytestmark = pytest.mark.kernel
@@ -44,7 +45,7 @@ def assert_clean(pid: int) -> None:
     names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
     assert not [n for n in names if n.startswith(f"l4bench-{pid}")], names
     assert not Path(f"/sys/fs/bpf/l4lb-bench/{pid}").exists()
-    assert not Path(f"/sys/fs/bpf/l4lb/l4b{pid}a").exists()
+    assert not [p for p in pinning.listing() if p.ifname == f"l4b{pid}a"]
 
 
 def check(done: subprocess.CompletedProcess[str], pid: int) -> str:

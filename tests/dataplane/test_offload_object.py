@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui.bpf import PIN_ROOT, Bpftool
-from l4lb_tui.paths import bpf_object
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.paths import PIN_ROOT, bpf_object
 
 pytestmark = pytest.mark.kernel
 

@@ -121,7 +121,8 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     check(not Balancer(ifname).is_loaded(), "pins made without an object")
 
     step("a stale half-made pin directory: attach recovers")
-    (Path("/sys/fs/bpf/l4lb") / ifname / "maps").mkdir(parents=True)
+    pins = Balancer(ifname).pin_dir
+    (pins / "maps").mkdir(parents=True)
     said = await keys(pilot, "m", "enter")
     state = dashboard(pilot).state
     check(state is not None and state.mode == "driver", f"not attached: {seen(pilot)}")
@@ -149,22 +150,26 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     ip("link", "set", "dev", ifname, "down")
     check(any(f"{ifname} is down" in m for m in await poll(pilot)), seen(pilot))
 
-    step("renamed while watched: an error that names it; back again, it recovers")
+    step("renamed while watched: the dashboard follows it, and back again")
     renamed = ifname[:-1] + "z"
     ip("link", "set", "dev", ifname, "name", renamed)
-    said = await poll(pilot)
-    check(any("may have been deleted" in m for m in said) and dashboard(pilot).stale, seen(pilot))
+    await poll(pilot)
+    board = dashboard(pilot)
+    check(board.ifname == renamed and not board.stale, f"not followed: {seen(pilot)}")
+    check(board.state is not None and board.state.mode == "driver", seen(pilot))
+    check(snapshot(renamed) == before, "the rename changed the balancer")
     ip("link", "set", "dev", renamed, "name", ifname)
     ip("link", "set", "dev", ifname, "up")
-    check(not await poll(pilot) and snapshot(ifname) == before, seen(pilot))
+    check(not await poll(pilot) and dashboard(pilot).ifname == ifname, seen(pilot))
+    check(snapshot(ifname) == before, seen(pilot))
 
     step("deleted while watched: an error; detach then removes the pins")
     ip("link", "del", "dev", ifname)
     said = await poll(pilot)
     check(any("may have been deleted" in m for m in said), seen(pilot))
     said = await keys(pilot, "m", "j", "j", "j", "enter", "y")
-    check(any("no longer exists; removed its pins" in n for n in said), seen(pilot))
-    check(not (Path("/sys/fs/bpf/l4lb") / ifname).exists(), "pins left behind")
+    check(any("no longer exists in" in n and "removed its pins" in n for n in said), seen(pilot))
+    check(not pins.exists(), "pins left behind")
 
 
 async def refused(pilot: Pilot[object], ifname: str, expected: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui import bpfsys
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpf import Bpftool
 from tests.conftest import DATA, veth_netns
 
@@ -88,9 +89,9 @@ def loaded() -> Iterator[tuple[str, str]]:
         l4lb("--netns", ns, "detach", "-i", dev)
 
 
-def dump(dev: str) -> dict[str, object]:
+def dump(ns: str, dev: str) -> dict[str, object]:
     tool = Bpftool()
-    maps = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
+    maps = Balancer(dev, netns=ns).maps_dir
     # The ring and flow maps are large: compare them through the live
     # service entries (which name the live ring) and the rest in full.
     small = {name: tool.map_dump(maps / name) for name in ("config", "svc_live", "backends")}
@@ -104,13 +105,13 @@ def test_bad_file_changes_nothing(loaded: tuple[str, str], tmp_path: Path, case:
     path = tmp_path / "dests.csv"
     if content is not None:
         path.write_bytes(content)
-    before = dump(dev)
+    before = dump(ns, dev)
     res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(path), "--vip", "10.0.0.4:80/tcp")
     assert res.returncode == 2
     assert res.stderr.startswith(f"l4lb: error: {path}"), res.stderr
     assert message in res.stderr, res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
-    assert dump(dev) == before
+    assert dump(ns, dev) == before
 
 
 def test_huge_file_and_directory(loaded: tuple[str, str], tmp_path: Path) -> None:
@@ -118,11 +119,11 @@ def test_huge_file_and_directory(loaded: tuple[str, str], tmp_path: Path) -> Non
     big = tmp_path / "big.csv"
     with big.open("wb") as f:
         f.truncate(100 * 1024 * 1024)
-    before = dump(dev)
+    before = dump(ns, dev)
     for path, message in ((big, "too large"), (tmp_path, "is a directory")):
         res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(path))
         assert res.returncode == 2 and message in res.stderr, res.stderr
-    assert dump(dev) == before
+    assert dump(ns, dev) == before
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.lock import interface_lock
 from tests.conftest import DATA, veth_netns
 from tests.faults.faults_support import (
@@ -41,7 +42,7 @@ def test_console_locked_by_another_writer_changes_nothing(wired: tuple[str, str,
     )
     assert res.returncode == 0, res.stderr
     # This test process is the other writer (the CLI takes the same lock).
-    with interface_lock(dev):
+    with interface_lock(Balancer(dev, netns=ns).pin_dir.name):
         out = console_flow(
             "locked", dev, str(os.getpid()), str(DATA / "128_destinations.csv"), netns=ns
         )
@@ -65,7 +66,7 @@ def test_console_inside_ip_netns_exec_gets_advice() -> None:
         out = console_flow(
             "refused", dev, "'l4lb --netns NAME ...'", prefix=["ip", "netns", "exec", ns]
         )
-        assert not Path(f"/sys/fs/bpf/l4lb/{dev}").exists()
+        assert not Balancer(dev, netns=ns).is_loaded()
     assert "bpffs is not mounted" in out
 
 

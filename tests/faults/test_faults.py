@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.paths import RUN_DIR
 from l4lb_tui.privilege import CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, missing_capabilities
 from tests.conftest import DATA, run
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.kernel
 def test_second_writer_gets_pid_and_may_wait(wired: tuple[str, str, str]) -> None:
     ns, dev, _ = wired
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    lock = Balancer(dev, netns=ns).pin_dir.name  # the balancer's identity
     holder = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -42,7 +44,7 @@ def test_second_writer_gets_pid_and_may_wait(wired: tuple[str, str, str]) -> Non
             (
                 "import sys, time\n"
                 "from l4lb_tui.lock import interface_lock\n"
-                f"with interface_lock({dev!r}):\n"
+                f"with interface_lock({lock!r}):\n"
                 "    print('held', flush=True); time.sleep(2)\n"
             ),
         ],
@@ -180,7 +182,7 @@ def test_program_detached_or_replaced_outside(wired: tuple[str, str, str]) -> No
 
 def test_stale_half_made_pins_recover(wired: tuple[str, str, str]) -> None:
     ns, dev, _ = wired
-    stale = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
+    stale = Balancer(dev, netns=ns).maps_dir
     stale.mkdir(parents=True)
     res = l4lb("--netns", ns, "attach", "-i", dev)
     assert res.returncode == 0, res.stderr
@@ -191,12 +193,15 @@ def test_interface_missing_and_deleted(wired: tuple[str, str, str]) -> None:
     res = l4lb("--netns", ns, "attach", "-i", "nosuch0")
     assert res.returncode == 2 and "does not exist" in res.stderr
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+    pins = Balancer(dev, netns=ns).pin_dir
     run(["ip", "-n", ns, "link", "del", dev])
     res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"l4lb detach -i {dev}' removes them" in res.stderr, res.stderr
     res = l4lb("--netns", ns, "detach", "-i", dev)
-    assert res.returncode == 0 and "no longer exists; removed its pins" in res.stdout
-    assert not Path(f"/sys/fs/bpf/l4lb/{dev}").exists()
+    assert res.returncode == 0 and f"{dev} no longer exists in network namespace {ns}" in res.stdout
+    assert "removed its pins" in res.stdout
+    assert not pins.exists()
 
 
 def test_missing_bpftool_and_objects(wired: tuple[str, str, str], tmp_path: Path) -> None:
@@ -275,7 +280,7 @@ def test_writers_leave_no_lock_file(wired: tuple[str, str, str]) -> None:
     """A writer removes its lock file when it lets go (detach while it holds
     it): none piles up, however many writers came and went."""
     ns, dev, _ = wired
-    lock = RUN_DIR / f"{dev}.lock"
+    lock = RUN_DIR / f"{Balancer(dev, netns=ns).pin_dir.name}.lock"
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
     assert not lock.exists()
     assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
@@ -291,14 +296,14 @@ def test_interface_down_and_renamed(wired: tuple[str, str, str]) -> None:
     new = dev[:-1] + "z"
     run(["ip", "-n", ns, "link", "set", dev, "down"])
     run(["ip", "-n", ns, "link", "set", dev, "name", new])
-    for args in (
-        ("stats", "-i", dev, "--once"),
-        ("stats", "-i", new, "--once"),
-        ("attach", "-i", new),
-    ):
-        res = l4lb("--netns", ns, *args)
-        assert res.returncode == 2, res.stdout
-        assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    # The balancer went with the interface; the old name says where.
+    res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert f"it was renamed to {new} (use -i {new})" in res.stderr, res.stderr
+    res = l4lb("--netns", ns, "stats", "-i", new, "--once")
+    assert res.returncode == 0 and f"interface {new}" in res.stdout, res.stderr
+    res = l4lb("--netns", ns, "attach", "-i", new)
+    assert res.returncode == 0 and f"already attached to {new}" in res.stdout, res.stderr
     run(["ip", "-n", ns, "link", "set", new, "name", dev])
     assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
 

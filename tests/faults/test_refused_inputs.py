@@ -48,9 +48,9 @@ def loaded() -> Iterator[tuple[str, str]]:
         l4lb("--netns", ns, "detach", "-i", dev)
 
 
-def dump(dev: str) -> dict[str, object]:
+def dump(ns: str, dev: str) -> dict[str, object]:
     tool = Bpftool()
-    maps = Path(f"/sys/fs/bpf/l4lb/{dev}/maps")
+    maps = Balancer(dev, netns=ns).maps_dir
     small = {name: tool.map_dump(maps / name) for name in ("config", "svc_live", "backends")}
     return {
         **small,
@@ -181,32 +181,32 @@ def argv(template: tuple[str, ...], dev: str, tmp_path: Path) -> list[str]:
 def test_refused_input_changes_nothing(loaded: tuple[str, str], tmp_path: Path, case: str) -> None:
     ns, dev = loaded
     template, message = CASES[case]
-    before = dump(dev)
+    before = dump(ns, dev)
     res = l4lb("--netns", ns, *argv(template, dev, tmp_path))
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert res.stderr.startswith("l4lb: error: ") and message in res.stderr, res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
-    assert dump(dev) == before
+    assert dump(ns, dev) == before
 
 
 def test_a_named_pipe_changes_nothing(loaded: tuple[str, str], tmp_path: Path) -> None:
     ns, dev = loaded
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
-    before = dump(dev)
+    before = dump(ns, dev)
     res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(fifo), "--vip", SVC, timeout=10)
     assert res.returncode == 2 and "not a regular file (a named pipe)" in res.stderr, res.stderr
-    assert dump(dev) == before
+    assert dump(ns, dev) == before
 
 
 def test_an_empty_netns_is_refused(loaded: tuple[str, str]) -> None:
     """An empty variable as the name ran the command in the host namespace."""
-    _, dev = loaded
-    before = dump(dev)
+    ns, dev = loaded
+    before = dump(ns, dev)
     res = l4lb("--netns", "", "map", "-i", dev, "-f", D32, "--vip", SVC)
     assert res.returncode == 2 and "not a valid network namespace name" in res.stderr
     assert res.stderr.count("\n") == 1
-    assert dump(dev) == before
+    assert dump(ns, dev) == before
 
 
 def test_a_missing_interface_leaves_no_lock_file(loaded: tuple[str, str]) -> None:

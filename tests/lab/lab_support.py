@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import IPRoute, netns
 
+from l4lb_tui.lab import labpins
 from l4lb_tui.lab.names import PIN_ROOT, STATE_ROOT
 
 
@@ -47,6 +48,8 @@ def leftovers(prefix: str, inodes: Collection[tuple[int, int]] = ()) -> list[str
             for link in ipr.get_links()
             if str(name := link.get("ifname")).startswith(f"{prefix}-")
         ]
+    # The lab's namespaces are gone: its balancers' pins by what they record.
+    found += [f"pin dir {p}" for p in labpins.pin_dirs(prefix, [])]
     if PIN_ROOT.is_dir():
         found += [f"pin dir {p}" for p in PIN_ROOT.glob(f"{prefix}-*")]
     state = STATE_ROOT / f"lab-{prefix}"

@@ -19,8 +19,8 @@ import pytest
 from lab_packets import ETH_P_IP
 from lab_support import leftovers, namespace_inodes, require_root, unique_prefix
 
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.lab import Lab
-from l4lb_tui.lab.names import PIN_ROOT
 from l4lb_tui.lab.topology import link_info
 
 pytestmark = pytest.mark.kernel
@@ -239,7 +239,8 @@ def test_down_with_the_balancer_attached_leaves_nothing() -> None:
     try:
         other.up()
         attach_and_map(other)
-        assert list((PIN_ROOT / other.lb_ifname).iterdir()), "the balancer pinned nothing"
+        pins = Balancer(other.lb_ifname, netns=other.lb_ns).pin_dir
+        assert list(pins.iterdir()), "the balancer pinned nothing"
         inodes = namespace_inodes(other.prefix)
         other.down()
         assert leftovers(other.prefix, inodes) == []

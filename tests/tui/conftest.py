@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from l4lb_tui.console import FakeBackend
+from tests.conftest import remove_pins_of
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def tui_netns() -> Iterator[tuple[str, str, str]]:
     """A throwaway namespace with a veth pair, both ends up: (netns, lb end, peer end).
 
     The lb end holds the VIP's subnet and one permanent neighbour entry, so the
-    editor has a MAC to offer.  Names are unique: the balancer pins by
-    interface name on the host's bpffs, which every namespace shares.
+    editor has a MAC to offer.  Names are unique: other runs on this host
+    make namespaces and links too.
     """
     tag = uuid.uuid4().hex[:6]
     ns, dev, peer = f"tui{tag}", f"tui{tag}a", f"tui{tag}b"
@@ -42,4 +42,4 @@ def tui_netns() -> Iterator[tuple[str, str, str]]:
         yield ns, dev, peer
     finally:
         _ip("netns", "del", ns, check=False)
-        shutil.rmtree(f"/sys/fs/bpf/l4lb/{dev}", ignore_errors=True)
+        remove_pins_of(ns)

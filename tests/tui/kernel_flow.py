@@ -39,7 +39,6 @@ from l4lb_tui.widgets.tables import BackendTable, LinkTable
 
 NEIGHBOUR_IP = "10.0.0.99"
 NEIGHBOUR_MAC = "02:00:00:00:00:99"
-PIN_ROOT = Path("/sys/fs/bpf/l4lb")
 
 
 def step(text: str) -> None:
@@ -219,10 +218,11 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         await settle(pilot)
         state = dashboard(pilot).state
         check(state is not None and state.mode == "driver", f"{notices(pilot)}")
+        pins = Balancer(ifname).pin_dir
         await pilot.press("m", "j", "j", "j", "enter", "y")
         await settle(pilot)
         check(dashboard(pilot).state is None, f"still attached after detach: {notices(pilot)}")
-        check(not (PIN_ROOT / ifname).exists(), "pins left behind")
+        check(not pins.exists(), "pins left behind")
         await pilot.press("q")
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui.bpf import BpfError, Bpftool, pin_dir
+from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.identity import legacy_dirname, legacy_ifname
 
 
 class Recorder:
@@ -98,7 +99,8 @@ def test_unsafe_tokens_refused() -> None:
         Bpftool().net_show("eth0; reboot")
 
 
-def test_pin_dir_avoids_dots() -> None:
-    assert pin_dir("eth0.100").name == "eth0~100"
+def test_legacy_pin_dir_avoids_dots() -> None:
+    assert legacy_dirname("eth0.100") == "eth0~100"
+    assert legacy_ifname("eth0~100") == "eth0.100"
     with pytest.raises(BpfError, match="not under"):
         Bpftool.unpin_tree(Path("/etc"))

@@ -1,0 +1,127 @@
+"""`l4lb detach`: a balancer by the name the operator sees, also once its
+interface is gone, and `l4lb detach --stale`: every pin directory whose
+balancer no longer runs anywhere.
+
+A deleted interface takes its XDP program with it, but not the pins: they
+keep the program and maps alive.  They are found by the name they record
+(`detach -i OLDNAME`, in the namespace the interface was in), or by a survey
+of every namespace (`--stale`).  Nothing that still runs is ever removed.
+"""
+
+from __future__ import annotations
+
+from l4lb_tui import ghosts, namespaces, pinning
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.errors import BalancerError
+from l4lb_tui.identity import Netns, Pinned
+from l4lb_tui.locate import current_netns, missing
+from l4lb_tui.lock import LockedError, interface_lock, lock_path
+from l4lb_tui.netlink import Netlink, NetlinkError
+
+
+def detach(
+    ifname: str, wait: float = 0.0, netlink: Netlink | None = None, bpftool: Bpftool | None = None
+) -> str:
+    """Detach the balancer of `ifname` (resolved here), or remove what is
+    left of it; one line saying what was done."""
+    netlink = netlink or Netlink()
+    bpftool = bpftool or Bpftool()
+    if netlink.index_of(ifname) is None:
+        return _detach_missing(ifname, netlink, wait)
+    bal = Balancer(ifname, bpftool, netlink, wait=wait)
+    if not bal.is_loaded() and pinning.legacy_dir(bal.ifname).is_dir():
+        return _detach_legacy(bal.ifname, wait)
+    return bal.detach()
+
+
+def detach_stale(wait: float = 0.0) -> list[str]:
+    """Remove every stale pin directory; a line for each one removed, and
+    for each older l4lb's directory kept (with what to do about it)."""
+    # Listed before the survey: a namespace or link that existed when its
+    # pins were listed is then surely in the survey, unless it is gone.
+    found = pinning.listing()
+    seen = survey()
+    lines = []
+    for verdict in (ghosts.judge(p, seen) for p in found):
+        if verdict.stale:
+            _remove(verdict.pinned, wait)
+            lines.append(f"removed {verdict.pinned.path} ({verdict.why})")
+        elif verdict.pinned.legacy:
+            lines.append(f"kept {verdict.pinned.path}: {verdict.why}")
+    return lines or ["no stale pins"]
+
+
+def survey() -> list[tuple[Netns, list[ghosts.SeenLink]]]:
+    """Every reachable namespace's links and their XDP programs."""
+
+    def links_here() -> list[ghosts.SeenLink]:
+        return [ghosts.SeenLink(li.ifindex, li.ifname, li.xdp_prog_id) for li in Netlink().links()]
+
+    try:
+        return namespaces.survey(links_here)
+    except (namespaces.NamespaceError, NetlinkError) as exc:
+        raise BalancerError(f"cannot look through the network namespaces: {exc}") from None
+
+
+def _remove(pinned: Pinned, wait: float) -> None:
+    name = pinned.path.name
+    try:
+        with interface_lock(name, wait, pinned.ifname):
+            Bpftool.unpin_tree(pinned.path)
+            lock_path(name).unlink(missing_ok=True)
+    except LockedError as exc:
+        raise BalancerError(str(exc)) from None
+    except BpfError as exc:
+        raise BalancerError(str(exc)) from None
+
+
+def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
+    """`ifname` names no link here: its pins, if its link was deleted."""
+    netns = current_netns(netlink)
+    mine = [
+        p
+        for p in pinning.in_namespace(netns.cookie)
+        if p.record is not None and p.record.answers_to(ifname) and p.ident is not None
+    ]
+    for pinned in mine:
+        assert pinned.ident is not None
+        now = netlink.name_of(pinned.ident.ifindex)
+        if now is not None:
+            raise BalancerError(
+                f"interface {ifname} does not exist in {netns.place}: it was renamed to "
+                f"{now}; run 'l4lb detach -i {now}'"
+            )
+    for pinned in mine:
+        _remove(pinned, wait)
+    if mine:
+        paths = ", ".join(str(p.path) for p in mine)
+        return f"{ifname} no longer exists in {netns.place}; removed its pins ({paths})"
+    if pinning.legacy_dir(ifname).is_dir():
+        return _detach_legacy(ifname, wait)
+    text = missing(ifname, netns, netlink)
+    if any(p.record is not None and p.record.answers_to(ifname) for p in pinning.listing()):
+        text += (
+            f"; pins recorded for a {ifname} of another namespace remain "
+            "('l4lb detach --stale' removes them once that namespace is gone)"
+        )
+    raise BalancerError(text)
+
+
+def _detach_legacy(ifname: str, wait: float) -> str:
+    """An older l4lb's pins for `ifname`: removed if their program runs on no
+    interface, else left to the namespace where it runs (which adopts them)."""
+    path = pinning.legacy_dir(ifname)
+    pinned = pinning.found(path)
+    if pinned is None:
+        raise BalancerError(f"{path} is not a balancer's pin directory")
+    where = ghosts.running(pinned.prog_id, survey())
+    if where is not None:
+        netns, link = where
+        raise BalancerError(
+            f"{path} holds the pins an earlier l4lb made for {ifname}, and their program runs "
+            f"on {link.ifname} in {netns.place}: "
+            f"{ghosts.rerun(netns, f'l4lb detach -i {link.ifname}')} detaches it"
+        )
+    _remove(pinned, wait)
+    return f"removed the pins an earlier l4lb left for {ifname} in {path} (its program ran nowhere)"

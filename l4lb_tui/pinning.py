@@ -1,0 +1,126 @@
+"""The balancers' pins on bpffs: where they go, what they record, what is there.
+
+    PIN_ROOT/ns<COOKIE>:if<IFINDEX>/prog       the XDP program
+                                   /maps/      its maps
+                                   /identity   its Record (a one-entry array)
+                                   /guard/     a mode switch's guard, while one runs
+    PIN_ROOT/<IFNAME>/                         an older l4lb's (one per name,
+                                               dots as '~'): adopted or cleaned
+
+Reads go through bpf(2), writes through bpftool, as everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from l4lb_tui import bpfsys
+from l4lb_tui import layout as L
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.identity import (
+    RECORD_SIZE,
+    BalancerId,
+    Pinned,
+    Record,
+    legacy_dirname,
+    legacy_ifname,
+    parse_dirname,
+)
+from l4lb_tui.paths import PIN_ROOT
+
+RECORD_PIN = "identity"
+# A map name (15 characters at most), shown by `bpftool map`.
+RECORD_MAP_NAME = "l4lb_identity"
+
+
+def pin_dir(ident: BalancerId) -> Path:
+    return PIN_ROOT / ident.dirname
+
+
+def legacy_dir(ifname: str) -> Path:
+    return PIN_ROOT / legacy_dirname(ifname)
+
+
+def read_record(path: Path) -> Record | None:
+    """The record in a pin directory; None when it has none (or it cannot
+    be read: an older l4lb's directory, or one half made)."""
+    try:
+        fd = bpfsys.obj_get(path / RECORD_PIN)
+    except (bpfsys.BpfSysError, OSError):
+        return None
+    try:
+        # Sized by the map itself: a lookup writes value_size bytes, and a
+        # map of another size (another version's record) must not overrun.
+        size = bpfsys.map_info(fd).value_size
+        return Record.unpack(bpfsys.lookup(fd, L.u32(0), size))
+    except (bpfsys.BpfSysError, OSError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_record(bpftool: Bpftool, path: Path, record: Record) -> None:
+    pin = path / RECORD_PIN
+    if not pin.exists():
+        bpftool.map_create(pin, "array", 4, RECORD_SIZE, 1, RECORD_MAP_NAME)
+    bpftool.map_update(pin, L.u32(0), record.pack())
+
+
+def prog_id(path: Path) -> int | None:
+    """The id of the program pinned in a balancer's directory (None: none)."""
+    try:
+        fd = bpfsys.obj_get(path / "prog")
+    except (bpfsys.BpfSysError, OSError):
+        return None
+    try:
+        return bpfsys.prog_id(fd)
+    except bpfsys.BpfSysError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def found(path: Path) -> Pinned | None:
+    """What a directory under PIN_ROOT is (None: not a balancer's)."""
+    ident = parse_dirname(path.name)
+    if ident is None and legacy_ifname(path.name) is None:
+        return None
+    if not path.is_dir() or path.is_symlink():
+        return None
+    record = read_record(path) if ident is not None else None
+    return Pinned(path, ident, record, prog_id(path))
+
+
+def listing() -> list[Pinned]:
+    """Every balancer's pin directory, in both layouts."""
+    try:
+        entries = sorted(PIN_ROOT.iterdir())
+    except OSError:
+        return []
+    return [p for p in map(found, entries) if p is not None]
+
+
+def _legacy_dirs() -> list[Path]:
+    try:
+        entries = sorted(PIN_ROOT.iterdir())
+    except OSError:
+        return []
+    return [p for p in entries if parse_dirname(p.name) is None and legacy_ifname(p.name)]
+
+
+def legacy_programs() -> dict[int, Path]:
+    """Older l4lb directories by the id of their program."""
+    found = ((prog_id(p), p) for p in _legacy_dirs())
+    return {prog: path for prog, path in found if prog is not None}
+
+
+def legacy_running(prog: int) -> Path | None:
+    """An older l4lb's directory whose program has id `prog` (whatever the
+    interface is called now: it may have been renamed since)."""
+    return next((p for p in _legacy_dirs() if prog_id(p) == prog), None)
+
+
+def in_namespace(cookie: int) -> list[Pinned]:
+    """The balancers made in one namespace."""
+    return [p for p in listing() if p.ident is not None and p.ident.netns_cookie == cookie]

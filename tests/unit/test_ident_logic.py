@@ -1,0 +1,139 @@
+"""A balancer's identity, its pins' names and record, and which pins are stale."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui import namespaces
+from l4lb_tui.ghosts import SeenLink, judge, rerun, running
+from l4lb_tui.identity import (
+    RECORD_SIZE,
+    BalancerId,
+    Netns,
+    Pinned,
+    Record,
+    legacy_dirname,
+    legacy_ifname,
+    parse_dirname,
+)
+from l4lb_tui.lock import LockedError, interface_lock
+from l4lb_tui.validation import ifname as valid_ifname
+
+X = Netns(4097, "x")
+Y = Netns(4098, "y")
+HOST = Netns(3, "", host=True)
+
+
+def test_identity_names_a_directory_no_interface_can_have() -> None:
+    ident = BalancerId(4097, 7)
+    assert ident.dirname == "ns4097:if7"
+    assert parse_dirname(ident.dirname) == ident
+    with pytest.raises(ValueError):
+        valid_ifname(ident.dirname)
+    for name in ("ns4097", "ns:if7", "ns4097:if", "ns1:if2x", "eth0", "~staging"):
+        assert parse_dirname(name) is None
+
+
+def test_legacy_names_round_trip_and_staging_is_none() -> None:
+    assert legacy_dirname("eth0.100") == "eth0~100"
+    assert legacy_ifname("eth0~100") == "eth0.100"
+    assert legacy_ifname("lab-lb0") == "lab-lb0"
+    assert legacy_ifname("~staging") is None
+    assert legacy_ifname("ns4097:if7") is None
+    assert legacy_ifname("a" * 16) is None
+
+
+def test_record_packs_and_unpacks() -> None:
+    rec = Record.of(BalancerId(4097, 7), "v0", X)
+    raw = rec.pack()
+    assert len(raw) == RECORD_SIZE
+    assert Record.unpack(raw) == rec
+    assert rec.ident == BalancerId(4097, 7) and rec.netns_seen == X
+    host = Record.of(BalancerId(3, 2), "eth0", HOST)
+    assert Record.unpack(host.pack()) == host and host.netns_seen.place == HOST.place
+    assert Record.unpack(b"\0" * RECORD_SIZE) is None, "no version: not a record"
+    assert Record.unpack(raw[:10]) is None
+
+
+def test_places_name_the_namespace() -> None:
+    assert X.place == "network namespace x"
+    assert HOST.place == "the host's network namespace"
+    assert Netns(9).place == "the unnamed network namespace with cookie 9"
+
+
+def pinned(ident: BalancerId | None, prog: int | None, name: str = "v0") -> Pinned:
+    path = Path("/sys/fs/bpf/l4lb") / (ident.dirname if ident else name)
+    netns = {X.cookie: X, Y.cookie: Y}.get(ident.netns_cookie, Netns(0)) if ident else None
+    record = Record.of(ident, name, netns) if ident and netns else None
+    return Pinned(path, ident, record, prog)
+
+
+SEEN = [
+    (X, [SeenLink(1, "lo", 0), SeenLink(7, "v0", 11), SeenLink(8, "v1", 0)]),
+    (Y, [SeenLink(1, "lo", 0), SeenLink(7, "v0", 22), SeenLink(9, "w0", 0)]),
+]
+
+
+def test_live_balancers_are_kept() -> None:
+    verdict = judge(pinned(BalancerId(X.cookie, 7), 11), SEEN)
+    assert not verdict.stale and verdict.why == "runs on v0 in network namespace x"
+    # Loaded, not attached: the operator may attach it again.
+    verdict = judge(pinned(BalancerId(X.cookie, 8), 33, "v1"), SEEN)
+    assert not verdict.stale and "not attached" in verdict.why
+    # Half made (no program yet) on a live link: an attach in progress.
+    assert not judge(pinned(BalancerId(Y.cookie, 9), None, "w0"), SEEN).stale
+
+
+def test_gone_interfaces_and_namespaces_are_stale() -> None:
+    verdict = judge(pinned(BalancerId(X.cookie, 12), 44), SEEN)
+    assert verdict.stale and verdict.why == "v0 in network namespace x: the interface is gone"
+    verdict = judge(pinned(BalancerId(Y.cookie + 100, 7), 55), SEEN)
+    assert verdict.stale and verdict.why.endswith(": the namespace is gone")
+    assert "cookie 4198" in verdict.why, "no record: named by its identity"
+
+
+def test_a_program_that_runs_anywhere_is_never_stale() -> None:
+    """A link moved to another namespace takes the program along."""
+    verdict = judge(pinned(BalancerId(Y.cookie + 100, 7), 22), SEEN)
+    assert not verdict.stale and verdict.why == "runs on v0 in network namespace y"
+
+
+def test_legacy_pins_are_judged_by_their_program_and_name() -> None:
+    verdict = judge(pinned(None, 22), SEEN)
+    assert not verdict.stale
+    assert "running on v0 in network namespace y" in verdict.why
+    assert "'l4lb --netns y stats -i v0 --once' adopts them" in verdict.why
+    verdict = judge(pinned(None, 99), SEEN)
+    assert not verdict.stale and "whose program runs on no interface" in verdict.why
+    assert "network namespace x, network namespace y" in verdict.why
+    assert "'l4lb --netns x detach -i v0' removes them" in verdict.why
+    verdict = judge(pinned(None, 99, "gone0"), SEEN)
+    assert verdict.stale and "no namespace has a gone0" in verdict.why
+    assert judge(pinned(None, None, "gone0"), SEEN).stale
+
+
+def test_rerun_says_how_to_reach_a_namespace() -> None:
+    assert rerun(X, "l4lb detach -i v0") == "'l4lb --netns x detach -i v0'"
+    assert rerun(HOST, "l4lb detach -i v0") == "'l4lb detach -i v0' in the host's network namespace"
+    assert "nsenter" in rerun(Netns(5), "l4lb detach -i v0")
+    assert running(22, SEEN) == (Y, SeenLink(7, "v0", 22))
+    assert running(0, SEEN) is None and running(None, SEEN) is None
+
+
+def test_here_is_this_threads_namespace() -> None:
+    mine = namespaces.here()
+    assert mine.cookie > 0
+    found: list[Netns] = []
+    worker = threading.Thread(target=lambda: found.append(namespaces.here()))
+    worker.start()
+    worker.join()
+    assert found == [mine], "a thread starts in its creator's namespace"
+
+
+def test_a_refusal_names_the_interface_not_the_identity() -> None:
+    with interface_lock("ns4097:if7", shown="v0"), pytest.raises(LockedError) as refused:
+        interface_lock("ns4097:if7", shown="v0").__enter__()
+    assert str(refused.value).startswith("v0 is in use by PID ")
