@@ -7,8 +7,8 @@ For each size, on a balancer in a namespace of this run:
   * one stats poll: what `l4lb stats` does each second (counters + state on
     one Balancer) and what the console does (RealBackend.sample), wall time
     and CPU of this process and its children (bpftool).
-Everything is timed twice: with the product's bpftool adapter, and with the
-bpf(2) prototype (l4lb_tui.bench.fastmaps) the report proposes.
+Every bpftool process is timed on its own, so the report says what the
+adapter costs beside the rest.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
@@ -32,8 +32,7 @@ from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bench import defaults, sandbox
 from l4lb_tui.bench.chart import table
 from l4lb_tui.bench.errors import BenchError
-from l4lb_tui.bench.fastmaps import SyscallBpftool
-from l4lb_tui.bpf import BpfError, Bpftool, MapEntry, XdpAttachment
+from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.console import ConsoleError, RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.netlink import Netlink
@@ -45,7 +44,7 @@ DEFAULT_POLLS = defaults.CONTROL_POLLS
 QUICK_POLLS = defaults.CONTROL_QUICK_POLLS
 SERVICE = "10.0.0.4:8080/tcp"
 SADDR = "10.0.0.1"
-PRODUCT, PROTOTYPE = "bpftool", "bpf(2)"
+ADAPTER = "bpftool"  # the product's one adapter for map writes, as the report names it
 
 # Targets of issue 6, for the largest size.
 TARGET_LOAD = 0.5
@@ -126,49 +125,6 @@ class TimedBpftool(Bpftool):
             )
 
 
-class TimedSyscallBpftool(SyscallBpftool):
-    """The bpf(2) prototype, recording what each map access cost."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[Call] = []
-
-    @contextlib.contextmanager
-    def _timed(self, what: str) -> Iterator[None]:
-        s0 = resource.getrusage(resource.RUSAGE_SELF)
-        w0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            s1 = resource.getrusage(resource.RUSAGE_SELF)
-            cpu = s1.ru_utime + s1.ru_stime - s0.ru_utime - s0.ru_stime
-            self.calls.append(Call(what, time.perf_counter() - w0, 0.0, cpu))
-
-    def map_dump(self, pin: Path) -> list[MapEntry]:
-        with self._timed(f"map dump {pin.name}"):
-            return super().map_dump(pin)
-
-    def map_lookup(self, pin: Path, key: bytes) -> bytes | None:
-        with self._timed("map lookup"):
-            return super().map_lookup(pin, key)
-
-    def map_show_pinned(self, pin: Path) -> dict[str, Any]:
-        with self._timed("map show (layout check)"):
-            return super().map_show_pinned(pin)
-
-    def prog_show_pinned(self, pin: Path) -> dict[str, Any]:
-        with self._timed("prog show"):
-            return super().prog_show_pinned(pin)
-
-    def net_show(self, ifname: str) -> list[XdpAttachment]:
-        with self._timed("net show (netlink)"):
-            return super().net_show(ifname)
-
-    def batch(self, commands: Iterable[str | Sequence[str]]) -> int:
-        with self._timed("batch (parse + update batch)"):
-            return super().batch(commands)
-
-
 def _label(args: Sequence[str], stdin: str | None) -> str:
     if list(args[:2]) == ["map", "dump"]:
         return f"map dump {Path(args[3]).name}"
@@ -198,7 +154,6 @@ def summarize(calls: Sequence[Call]) -> list[tuple[str, int, float, float, float
 @dataclass(slots=True)
 class SizeResult:
     size: int
-    adapter: str
     load: Cost
     change: Cost
     poll: Cost  # `l4lb stats`: counters + state on one Balancer
@@ -266,12 +221,9 @@ def _verify_members(bal: Balancer, key: L.ServiceKey, dests: Sequence[Destinatio
     return [f"service {key} missing after the load"]
 
 
-def run_size(size: int, adapter: str, dev: str, workdir: Path, polls: int, cli: bool) -> SizeResult:
-    timed: TimedBpftool | TimedSyscallBpftool = (
-        TimedBpftool() if adapter == PRODUCT else TimedSyscallBpftool()
-    )
-    bpftool: Bpftool = timed
-    bal = Balancer(dev, bpftool=bpftool, netlink=Netlink())
+def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
+    timed = TimedBpftool()
+    bal = Balancer(dev, bpftool=timed, netlink=Netlink())
     key = parse_service(SERVICE)[0]
     dests = synthetic(size)
     csv = workdir / f"{size}.csv"
@@ -279,25 +231,23 @@ def run_size(size: int, adapter: str, dev: str, workdir: Path, polls: int, cli: 
     problems: list[str] = []
     bal.attach("driver", SADDR)
     try:
-        cli_load = cli_change = None
-        if cli:
-            # A fresh balancer, so the command makes the first load.
-            cli_load = _cli("map", "-i", dev, "-f", str(csv), "--vip", SERVICE)
-            problems += _verify_members(bal, key, dests)
-            cli_change = _cli(
-                "backend",
-                "weight",
-                "-i",
-                dev,
-                "--vip",
-                SERVICE,
-                "--ip",
-                dests[size // 2].ip,
-                "--weight",
-                "3",
-            )
-            bal.detach()
-            bal.attach("driver", SADDR)
+        # A fresh balancer, so the command makes the first load.
+        cli_load = _cli("map", "-i", dev, "-f", str(csv), "--vip", SERVICE)
+        problems += _verify_members(bal, key, dests)
+        cli_change = _cli(
+            "backend",
+            "weight",
+            "-i",
+            dev,
+            "--vip",
+            SERVICE,
+            "--ip",
+            dests[size // 2].ip,
+            "--weight",
+            "3",
+        )
+        bal.detach()
+        bal.attach("driver", SADDR)
         mark = len(timed.calls)
 
         def load() -> None:
@@ -315,7 +265,7 @@ def run_size(size: int, adapter: str, dev: str, workdir: Path, polls: int, cli: 
 
         poll_costs, sample_costs, counter_costs = [], [], []
         poll_calls: list[Call] = []
-        console = RealBackend(bpftool=bpftool, netlink=Netlink())
+        console = RealBackend(bpftool=timed, netlink=Netlink())
         mark = len(timed.calls)
         for i in range(polls):
             (_, state), cost = measure(lambda: (bal.counters(), bal.state()))
@@ -332,7 +282,6 @@ def run_size(size: int, adapter: str, dev: str, workdir: Path, polls: int, cli: 
                 problems.append("the console's sample found no balancer")
         return SizeResult(
             size,
-            adapter,
             load=load_cost,
             change=change_cost,
             poll=Cost.median(poll_costs),
@@ -346,7 +295,7 @@ def run_size(size: int, adapter: str, dev: str, workdir: Path, polls: int, cli: 
             problems=problems,
         )
     except (BalancerError, BpfError, ConsoleError) as exc:
-        raise BenchError(f"{size} destinations, {adapter}: {exc}") from None
+        raise BenchError(f"{size} destinations, {ADAPTER}: {exc}") from None
     finally:
         with contextlib.suppress(BalancerError, BpfError):
             bal.detach()
@@ -388,11 +337,8 @@ def run_control(opts: Options, log: Callable[[str], None] = print) -> ControlRep
         for size in opts.sizes:
             if not 0 < size <= L.MAX_BACKENDS:
                 raise BenchError(f"size {size}: 1 to {L.MAX_BACKENDS} destinations")
-            for adapter in (PRODUCT, PROTOTYPE):
-                log(f"  {size} destinations, {adapter} adapter")
-                results.append(
-                    run_size(size, adapter, veth.dev, workdir, opts.polls, cli=adapter == PRODUCT)
-                )
+            log(f"  {size} destinations, {ADAPTER} adapter")
+            results.append(run_size(size, veth.dev, workdir, opts.polls))
         log("  fixed costs")
         over = overheads(veth.dev)
     return ControlReport(opts, sandbox.host(), results, over)
@@ -424,7 +370,7 @@ def format_report(rep: ControlReport) -> str:
         rows.append(
             [
                 f"{r.size:,}",
-                r.adapter,
+                ADAPTER,
                 _ms(r.cli_load.wall if r.cli_load else None),
                 _ms(r.load.wall),
                 _ms(r.load.cpu),
@@ -466,15 +412,15 @@ def format_report(rep: ControlReport) -> str:
         "  console    what the console does each second: RealBackend.sample()",
     ]
     big = max((r.size for r in rep.results), default=0)
-    prod = {r.adapter: r for r in rep.results if r.size == big}
-    if prod:
+    largest = [r for r in rep.results if r.size == big]
+    if largest:
         out += ["", f"targets at {big:,} destinations"]
         trows = []
-        for adapter, r in prod.items():
+        for r in largest:
             load = r.cli_load.wall if r.cli_load else r.load.wall
             trows.append(
                 [
-                    adapter,
+                    ADAPTER,
                     f"load {_ms(load)} ms",
                     _verdict(load, TARGET_LOAD),
                     f"change {_ms(r.change.wall)} ms",
@@ -486,7 +432,6 @@ def format_report(rep: ControlReport) -> str:
         out.append(
             table(["adapter", "load <=500", "", "change <=50", "", "poll CPU <=50", ""], trows)
         )
-        out.append("  (bpf(2) load is in-process: add the CLI's start-up below for end to end)")
     for r in rep.results:
         if r.size != big:
             continue
@@ -495,11 +440,10 @@ def format_report(rep: ControlReport) -> str:
             ("change one backend", r.change_calls, r.change),
             ("one poll (l4lb stats)", r.poll_calls, r.poll),
         ):
-            out += ["", f"where the time goes: {title}, {big:,} destinations, {r.adapter} adapter"]
+            out += ["", f"where the time goes: {title}, {big:,} destinations, {ADAPTER} adapter"]
             in_adapter = sum(c.wall for c in calls)
             rows = [
-                [w, str(n), _ms(wall), _ms(kc) if r.adapter == PRODUCT else "", _ms(pc)]
-                for w, n, wall, kc, pc in summarize(calls)
+                [w, str(n), _ms(wall), _ms(kc), _ms(pc)] for w, n, wall, kc, pc in summarize(calls)
             ]
             rows.append(["(adapter calls, all)", str(len(calls)), _ms(in_adapter), "", ""])
             rows.append(

@@ -37,7 +37,6 @@ from l4lb_tui.balancer import Balancer, Counters
 from l4lb_tui.bench import bpfcall, defaults, frames, sandbox
 from l4lb_tui.bench.chart import bars, fmt_ns, fmt_ratio, table
 from l4lb_tui.bench.errors import BenchError
-from l4lb_tui.bench.fastmaps import SyscallBpftool
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.destinations import Destination
 from l4lb_tui.paths import bpf_dir, bpf_object
@@ -685,7 +684,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         costs = stack.enter_context(loaded_all(area, COST_OBJ, {p.name: p.section for p in probes}))
         _prime_probes(costs)
         _attach_drop(veth, refs[DROP])
-        bal = Balancer(veth.dev, bpftool=SyscallBpftool())
+        bal = Balancer(veth.dev)
         stack.callback(_detach, bal)
         try:
             bal.attach("driver", SADDR)

@@ -28,7 +28,6 @@ from l4lb_tui.balancer import Balancer, BalancerError, Counters
 from l4lb_tui.bench import bpfcall, defaults, sandbox
 from l4lb_tui.bench.chart import table
 from l4lb_tui.bench.errors import BenchError
-from l4lb_tui.bench.fastmaps import SyscallBpftool
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.services import parse_service
@@ -190,7 +189,7 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
             lab.up()
         except LabError as exc:
             raise BenchError(f"lab up: {exc}") from None
-        bal = Balancer(lab.lb_ifname, bpftool=SyscallBpftool(netns=lab.lb_ns), netns=lab.lb_ns)
+        bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
         try:
             bal.attach("driver", lab.outer_saddr)
             keys = [
