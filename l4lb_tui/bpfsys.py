@@ -1,15 +1,18 @@
-"""Direct bpf(2) calls that bpftool cannot make: BPF_PROG_TEST_RUN, and reads.
+"""The bpf(2) adapter: the calls the product, the lab and the benchmarks make
+to the kernel without bpftool.  Every failure is a BpfSysError.
 
 `bpftool prog run` costs a process per call and cannot set the live-frames
-flag; the benchmark and the packet tests need both, so they call the kernel
-here.  Map reads (BPF_MAP_LOOKUP_BATCH, object info) are here too: a poll
-reads 4096 per-CPU counters, which bpftool hands over as megabytes of JSON.
-Writes stay with bpftool (l4lb_tui/bpf.py).  x86-64 and arm64 syscall
-numbers only.
+flag; the benchmarks and the packet tests need both (BPF_PROG_TEST_RUN).
+Map reads are here (BPF_MAP_LOOKUP_BATCH, object info): a poll reads 4096
+per-CPU counters, which bpftool hands over as megabytes of JSON.  The
+product writes through bpftool (l4lb_tui/bpf.py); the element and batch
+writes here are for the benchmarks' own programs, as are program info and
+objects found by id.  x86-64 and arm64 syscall numbers only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -21,8 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SYS_BPF = {"x86_64": 321, "aarch64": 280}
+BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_UPDATE_ELEM = 2
 BPF_OBJ_GET = 7
 BPF_PROG_TEST_RUN = 10
+BPF_PROG_GET_FD_BY_ID = 13
+BPF_MAP_GET_FD_BY_ID = 14
+BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_MAP_LOOKUP_BATCH = 24
+BPF_MAP_UPDATE_BATCH = 26
 BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
 BPF_LINK_CREATE = 28
 BPF_TCX_INGRESS = 46  # enum bpf_attach_type, 6.6+: newer than Debian 12's headers
@@ -76,6 +86,31 @@ def obj_get(pin: Path | str) -> int:
     attr = new_attr()
     struct.pack_into("Q", attr, 0, ctypes.addressof(path))
     return call(BPF_OBJ_GET, attr, f"bpf obj get {pin}")
+
+
+def prog_fd_by_id(prog_id: int) -> int:
+    """An fd for a loaded program; the caller closes it."""
+    return _fd_by_id(BPF_PROG_GET_FD_BY_ID, prog_id, "prog")
+
+
+def map_fd_by_id(map_id: int) -> int:
+    """An fd for a map; the caller closes it."""
+    return _fd_by_id(BPF_MAP_GET_FD_BY_ID, map_id, "map")
+
+
+def _fd_by_id(cmd: int, obj_id: int, kind: str) -> int:
+    attr = new_attr()
+    struct.pack_into("I", attr, 0, obj_id)
+    return call(cmd, attr, f"{kind} id {obj_id}")
+
+
+@contextlib.contextmanager
+def opened(fd: int) -> Iterator[int]:
+    """`fd` for the block, closed after it."""
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +183,69 @@ def tcx_ingress_link(prog_fd: int, ifindex: int) -> int:
     return call(BPF_LINK_CREATE, attr, "tcx ingress attach")
 
 
-BPF_MAP_LOOKUP_ELEM = 1
-BPF_OBJ_GET_INFO_BY_FD = 15
-BPF_MAP_LOOKUP_BATCH = 24
+@dataclass(frozen=True, slots=True)
+class ProgInfo:
+    """What `bpftool prog show` tells of a program, and its run counters
+    (counted while BPF stats are enabled)."""
+
+    prog_id: int
+    name: str
+    tag: str
+    jited_len: int
+    xlated_len: int
+    map_ids: tuple[int, ...]
+    run_time_ns: int
+    run_cnt: int
+    verified_insns: int
+
+    @property
+    def xlated_insns(self) -> int:
+        return self.xlated_len // 8
+
+
+# Offsets in struct bpf_prog_info (uapi/linux/bpf.h).
+_PI_SIZE = 232
+_PI_NR_MAP_IDS = 52
+_PI_MAP_IDS = 56
+_PI_RUN_TIME = 192
+_PI_VERIFIED = 216
+
+
+def _prog_info_into(fd: int, buf: ctypes.Array[ctypes.c_char], what: str) -> bytes:
+    attr = new_attr()
+    struct.pack_into("IIQ", attr, 0, fd, _PI_SIZE, ctypes.addressof(buf))
+    call(BPF_OBJ_GET_INFO_BY_FD, attr, what)
+    return buf.raw
+
+
+def prog_info(fd: int) -> ProgInfo:
+    raw = _prog_info_into(fd, ctypes.create_string_buffer(_PI_SIZE), "prog info")
+    nr_maps = struct.unpack_from("I", raw, _PI_NR_MAP_IDS)[0]
+    map_ids: tuple[int, ...] = ()
+    if nr_maps:
+        # A second call: the kernel fills in map ids only where we point it.
+        ids = (ctypes.c_uint32 * nr_maps)()
+        buf = ctypes.create_string_buffer(_PI_SIZE)
+        struct.pack_into("I", buf, _PI_NR_MAP_IDS, nr_maps)
+        struct.pack_into("Q", buf, _PI_MAP_IDS, ctypes.addressof(ids))
+        _prog_info_into(fd, buf, "prog map ids")
+        map_ids = tuple(int(i) for i in ids)
+    prog_id = struct.unpack_from("I", raw, 4)[0]
+    jited, xlated = struct.unpack_from("II", raw, 16)
+    run_time, run_cnt = struct.unpack_from("QQ", raw, _PI_RUN_TIME)
+    return ProgInfo(
+        prog_id=prog_id,
+        name=raw[64:80].split(b"\0", 1)[0].decode(),
+        tag=raw[8:16].hex(),
+        jited_len=jited,
+        xlated_len=xlated,
+        map_ids=map_ids,
+        run_time_ns=run_time,
+        run_cnt=run_cnt,
+        verified_insns=struct.unpack_from("I", raw, _PI_VERIFIED)[0],
+    )
+
+
 _BATCH_CHUNK = 1024
 
 # enum bpf_map_type, the ones the product uses
@@ -314,34 +409,46 @@ def read_array(pin: Path) -> ArrayDump:
     A stats poll of 4096 backends reads ~128 KiB this way instead of parsing
     ~1.7 MB of bpftool JSON.
     """
-    fd = obj_get(pin)
-    try:
-        info = map_info(fd)
-        ncpu = possible_cpus() if info.percpu else 1
-        chunks: list[bytes] = []
-        total = 0
-        for _, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
-            chunks.append(values)
-            total += count
-        return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
-    finally:
-        os.close(fd)
+    with opened(obj_get(pin)) as fd:
+        return array_dump(fd, f"batch lookup {pin}")
 
 
-def read_map(pin: Path) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of a pinned map that is not per-CPU, as read_array
-    but with the keys (a hash map's come in no particular order)."""
-    fd = obj_get(pin)
-    try:
-        info = map_info(fd)
-        if info.percpu:
-            raise BpfSysError(f"{pin}: a per-CPU map (read it with read_array)")
-        ks, vs = info.key_size, info.value_size
-        out: list[tuple[bytes, bytes]] = []
-        for keys, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
-            out += [
-                (keys[i * ks : (i + 1) * ks], values[i * vs : (i + 1) * vs]) for i in range(count)
-            ]
-        return out
-    finally:
-        os.close(fd)
+def array_dump(fd: int, what: str = "batch lookup") -> ArrayDump:
+    """Every entry of an array map, by its fd."""
+    info = map_info(fd)
+    ncpu = possible_cpus() if info.percpu else 1
+    chunks: list[bytes] = []
+    total = 0
+    for _, values, count in lookup_batches(fd, info, what=what):
+        chunks.append(values)
+        total += count
+    return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
+
+
+# -- writes -----------------------------------------------------------------------
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Write one element (a prog array's value is a program's fd)."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    attr = new_attr()
+    struct.pack_into("IIQQQ", attr, 0, fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
+    call(BPF_MAP_UPDATE_ELEM, attr, "map update")
+
+
+def update_batch(fd: int, info: MapInfo, keys: bytes, values: bytes, count: int) -> None:
+    """BPF_MAP_UPDATE_BATCH: `count` elements from packed key and value buffers."""
+    if len(keys) != count * info.key_size or len(values) != count * info.slot_size:
+        raise BpfSysError(f"batch of {count}: buffer sizes do not match map {info.name}")
+    kbuf = ctypes.create_string_buffer(keys, len(keys))
+    vbuf = ctypes.create_string_buffer(values, len(values))
+    attr = new_attr()
+    struct.pack_into(
+        "QQQQII", attr, 0, 0, 0, ctypes.addressof(kbuf), ctypes.addressof(vbuf), count, fd
+    )
+    what = f"map update batch ({info.name})"
+    call(BPF_MAP_UPDATE_BATCH, attr, what)
+    done = struct.unpack_from("I", attr, 32)[0]
+    if done != count:
+        raise BpfSysError(f"{what}: {done}/{count}", errno.EIO)

@@ -209,11 +209,12 @@ def run(args: argparse.Namespace) -> int:
     """Carry out a parsed `bench` command."""
     from l4lb_tui.balancer import BalancerError
     from l4lb_tui.bpf import BpfError
+    from l4lb_tui.bpfsys import BpfSysError
     from l4lb_tui.netlink import NetlinkError
 
     try:
         return _COMMANDS[args.bench_command](args)
-    except (BenchError, BalancerError, BpfError, NetlinkError, OSError) as exc:
+    except (BenchError, BalancerError, BpfError, BpfSysError, NetlinkError, OSError) as exc:
         # Complete messages in the tools' own words: one line, no traceback.
         print(f"l4lb bench {args.bench_command}: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_ERROR

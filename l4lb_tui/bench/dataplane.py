@@ -21,6 +21,7 @@ Method (see BENCHMARKS.md):
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import re
@@ -34,7 +35,7 @@ from pathlib import Path
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, Counters
-from l4lb_tui.bench import bpfcall, defaults, frames, sandbox
+from l4lb_tui.bench import defaults, frames, sandbox
 from l4lb_tui.bench.chart import bars, fmt_ns, fmt_ratio, table
 from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError, Bpftool
@@ -345,13 +346,13 @@ class Wrapped:
                     str(maps),
                 ]
             )
-            self.fd = bpfcall.obj_get(pin)
-            self.tpl_fd = bpfcall.obj_get(maps / "tpl")
+            self.fd = bpfsys.obj_get(pin)
+            self.tpl_fd = bpfsys.obj_get(maps / "tpl")
             # A prog array empties itself when its last user-space reference
             # goes: this fd is that reference.
-            self.target_fd = bpfcall.obj_get(maps / "target")
-            bpfcall.map_update(self.target_fd, L.u32(0), L.u32(target_fd))
-        except (BpfError, OSError) as exc:
+            self.target_fd = bpfsys.obj_get(maps / "target")
+            bpfsys.update(self.target_fd, L.u32(0), L.u32(target_fd))
+        except (BpfError, bpfsys.BpfSysError) as exc:
             raise BenchError(f"loading the wrapper: {exc}") from None
         finally:
             for p in (pin, maps / "tpl", maps / "target"):
@@ -360,7 +361,7 @@ class Wrapped:
             with contextlib.suppress(OSError):
                 maps.rmdir()
         self.frame = kind.frame
-        self.tpl_info = bpfcall.map_info(self.tpl_fd)
+        self.tpl_info = bpfsys.map_info(self.tpl_fd)
         head = kind.frame[: frames.RESTORE_BYTES].ljust(frames.RESTORE_BYTES, b"\0")
         proto = kind.frame[23] if len(kind.frame) > 23 else 0
         csum_off = frames.L4_CSUM_OFFSET.get(proto, 0) if kind.new_flows else 0
@@ -373,11 +374,11 @@ class Wrapped:
             0,
             0,
         )
-        bpfcall.map_update(self.tpl_fd, L.u32(0), value.ljust(self.tpl_info.value_size, b"\0"))
+        bpfsys.update(self.tpl_fd, L.u32(0), value.ljust(self.tpl_info.value_size, b"\0"))
 
     def len_fixed(self) -> int:
-        raw = bpfcall.map_lookup(self.tpl_fd, L.u32(0), self.tpl_info.value_size)
-        return 0 if raw is None else struct.unpack_from("<Q", raw, frames.RESTORE_BYTES + 24)[0]
+        raw = bpfsys.lookup(self.tpl_fd, L.u32(0), self.tpl_info.value_size)
+        return int(struct.unpack_from("<Q", raw, frames.RESTORE_BYTES + 24)[0])
 
     def run(self, repeat: int, ifindex: int, live: bool) -> bpfsys.RunResult:
         try:
@@ -399,8 +400,8 @@ def loaded_all(area: Path, obj: str, names: dict[str, str]) -> Iterator[dict[str
     try:
         Bpftool().run(["prog", "loadall", str(bpf_object(obj)), str(where), "type", "xdp"])
         for ours, func in names.items():
-            fds[ours] = bpfcall.obj_get(where / func)
-    except (BpfError, OSError) as exc:
+            fds[ours] = bpfsys.obj_get(where / func)
+    except (BpfError, bpfsys.BpfSysError) as exc:
         for fd in fds.values():
             os.close(fd)
         raise BenchError(f"loading {obj}: {exc}") from None
@@ -424,10 +425,10 @@ def _prime_probes(fds: dict[str, int]) -> None:
     """The hash probe must hit: put the VIP in its map."""
     if "+hash" not in fds:
         return
-    for mid in bpfcall.prog_info(fds["+hash"]).map_ids:
-        with bpfcall.opened(bpfcall.map_fd_by_id(mid)) as mfd:
-            if bpfcall.map_info(mfd).name == "cost_hash":
-                bpfcall.map_update(mfd, L.ip_bytes(VIP), L.u32(1))
+    for mid in bpfsys.prog_info(fds["+hash"]).map_ids:
+        with bpfsys.opened(bpfsys.map_fd_by_id(mid)) as mfd:
+            if bpfsys.map_info(mfd).name == "cost_hash":
+                bpfsys.update(mfd, L.ip_bytes(VIP), L.u32(1))
 
 
 # -- checks -----------------------------------------------------------------------
@@ -500,7 +501,7 @@ def _check_encap(kind: Kind, out: bytes) -> list[str]:
 
 
 def profile(name: str, fd: int) -> ProgProfile:
-    info = bpfcall.prog_info(fd)
+    info = bpfsys.prog_info(fd)
     dump = Bpftool().run(["prog", "dump", "xlated", "id", str(info.prog_id)]) or []
     refs: dict[int, int] = {}
     helpers: dict[str, int] = {}
@@ -513,8 +514,8 @@ def profile(name: str, fd: int) -> ProgProfile:
             helpers[m.group(1)] = helpers.get(m.group(1), 0) + 1
     maps = []
     for mid in info.map_ids:
-        with bpfcall.opened(bpfcall.map_fd_by_id(mid)) as mfd:
-            mi = bpfcall.map_info(mfd)
+        with bpfsys.opened(bpfsys.map_fd_by_id(mid)) as mfd:
+            mi = bpfsys.map_info(mfd)
         maps.append(
             MapProfile(mi.name, mi.type_name, mi.max_entries, mi.value_size, refs.get(mid, 0))
         )
@@ -545,15 +546,15 @@ class FlowTable:
     """
 
     def __init__(self, area: Path, map_id: int, notes: list[str]) -> None:
-        self.fd = bpfcall.map_fd_by_id(map_id)
-        self.info = bpfcall.map_info(self.fd)
+        self.fd = bpfsys.map_fd_by_id(map_id)
+        self.info = bpfsys.map_info(self.fd)
         self.clear_fd: int | None = None
         pin = area / "clear"
         argv = ["prog", "load", str(bpf_object(CLEAR_OBJ)), str(pin), "type", "xdp"]
         try:
             Bpftool().run([*argv, "map", "name", FLOW_MAP, "id", str(map_id)])
-            self.clear_fd = bpfcall.obj_get(pin)
-        except (BpfError, OSError) as exc:
+            self.clear_fd = bpfsys.obj_get(pin)
+        except (BpfError, bpfsys.BpfSysError) as exc:
             notes.append(
                 f"{CLEAR_OBJ} does not fit the flow table ({exc}): emptying it "
                 "from user space, slowly"
@@ -568,7 +569,14 @@ class FlowTable:
             if done.retval == XDP_PASS:
                 return
             raise BenchError(f"{CLEAR_OBJ} did not empty the flow table")
-        bpfcall.fill_array(self.fd, self.info, bytes(self.info.value_size))
+        self._zero_from_user_space()
+
+    def _zero_from_user_space(self, step: int = 1 << 16) -> None:
+        zeros = bytes(self.info.value_size * step)
+        for start in range(0, self.info.max_entries, step):
+            n = min(step, self.info.max_entries - start)
+            keys = array.array("I", range(start, start + n)).tobytes()
+            bpfsys.update_batch(self.fd, self.info, keys, zeros[: n * self.info.value_size], n)
 
     def close(self) -> None:
         os.close(self.fd)
@@ -610,18 +618,16 @@ class _Bench:
     ifindex: int
     wrapped: dict[tuple[str, str], Wrapped]
     flows: FlowTable | None
-    extra_stats: list[tuple[str, int, bpfcall.MapInfo]]
+    extra_stats: list[tuple[str, int]]
     log: Callable[[str], None]
 
     def stats_snapshot(self) -> dict[str, int]:
         """Per-index totals of the balancer's other per-CPU u64 counters
         (e.g. flow_stats: hit, new, stale, stored, untracked, reused)."""
         out: dict[str, int] = {}
-        for name, fd, info in self.extra_stats:
-            for key, raw in bpfcall.lookup_all(fd, info):
-                idx = L.unpack_u32(key)
-                total = sum(struct.unpack(f"<{len(raw) // 8}Q", raw))
-                out[f"{name}[{idx}]"] = total
+        for name, fd in self.extra_stats:
+            for idx, cpus in enumerate(bpfsys.array_dump(fd).values()):
+                out[f"{name}[{idx}]"] = sum(int.from_bytes(v, "little") for v in cpus)
         return out
 
     def timed(self, kind: Kind, prog: str, series: Series) -> None:
@@ -690,8 +696,8 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
             bal.attach("driver", SADDR)
             keys = [k for spec in SERVICES for k in parse_service(spec)]
             bal.load(keys, BACKENDS)
-            lb_fd = bpfcall.obj_get(bal.prog_pin)
-        except (BpfError, OSError) as exc:
+            lb_fd = bpfsys.obj_get(bal.prog_pin)
+        except (BpfError, bpfsys.BpfSysError) as exc:
             raise BenchError(f"loading the balancer: {exc}") from None
         stack.callback(os.close, lb_fd)
         targets = {LB: lb_fd, **refs, **costs}
@@ -721,7 +727,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
 
 
 def _attach_drop(veth: sandbox.VethPair, drop_fd: int) -> None:
-    prog_id = bpfcall.prog_info(drop_fd).prog_id
+    prog_id = bpfsys.prog_info(drop_fd).prog_id
     try:
         Bpftool().run(["net", "attach", "xdpdrv", "id", str(prog_id), "dev", veth.peer])
     except BpfError as exc:
@@ -733,18 +739,18 @@ def _detach(bal: Balancer) -> None:
         bal.detach()
 
 
-def _lb_maps(lb_fd: int) -> tuple[int | None, list[tuple[str, int, bpfcall.MapInfo]]]:
+def _lb_maps(lb_fd: int) -> tuple[int | None, list[tuple[str, int]]]:
     """The id of the balancer's flow table (an array), and fds of its extra
     u64 per-CPU counters (to report; they stay open for the process's life)."""
     flow: int | None = None
     extra = []
-    for mid in bpfcall.prog_info(lb_fd).map_ids:
-        fd = bpfcall.map_fd_by_id(mid)
-        info = bpfcall.map_info(fd)
+    for mid in bpfsys.prog_info(lb_fd).map_ids:
+        fd = bpfsys.map_fd_by_id(mid)
+        info = bpfsys.map_info(fd)
         if info.name == FLOW_MAP and info.type == 2:
             flow = mid
         if info.percpu and info.value_size == 8 and info.max_entries <= 64:
-            extra.append((info.name, fd, info))
+            extra.append((info.name, fd))
         else:
             os.close(fd)
     return flow, extra

@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer, BalancerError, Counters
-from l4lb_tui.bench import bpfcall, defaults, sandbox
+from l4lb_tui.bench import defaults, sandbox
 from l4lb_tui.bench.chart import table
 from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError
@@ -198,8 +199,8 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
             ]
             bal.load(keys, read_destinations(lab.csv_path))
             state = bal.state()
-            prog_fd = bpfcall.obj_get(bal.prog_pin)
-        except (BalancerError, BpfError, OSError) as exc:
+            prog_fd = bpfsys.obj_get(bal.prog_pin)
+        except (BalancerError, BpfError, bpfsys.BpfSysError, OSError) as exc:
             raise BenchError(f"balancer in the lab: {exc}") from None
         stack.callback(os.close, prog_fd)
         where = {be.index: (str(svc.key), be.ip) for svc in state.services for be in svc.backends}
@@ -216,9 +217,9 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
             start = time.monotonic()
             with floods(lab.client.ns, argvs) as sent:
                 time.sleep(WARMUP)
-                c0, i0 = bal.counters(), bpfcall.prog_info(prog_fd)
+                c0, i0 = bal.counters(), bpfsys.prog_info(prog_fd)
                 time.sleep(opts.duration)
-                c1, i1 = bal.counters(), bpfcall.prog_info(prog_fd)
+                c1, i1 = bal.counters(), bpfsys.prog_info(prog_fd)
             flood_seconds = time.monotonic() - start
         after = sandbox.read_sysctl(STATS_SYSCTL)
         time.sleep(0.3)  # the last frames through the bridge
