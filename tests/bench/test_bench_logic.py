@@ -5,8 +5,8 @@ from __future__ import annotations
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from l4lb_tui.bench import frames
-from l4lb_tui.bench.chart import bars, table
+from l4lb_bench import frames
+from l4lb_bench.chart import bars, table
 
 
 def test_frames_have_correct_checksums() -> None:
@@ -42,6 +42,6 @@ def test_table_and_bars_are_plain_text() -> None:
 
 
 def test_kind_names_match_the_kinds() -> None:
-    from l4lb_tui.bench import dataplane, defaults
+    from l4lb_bench import dataplane, defaults
 
     assert tuple(k.name for k in dataplane.kinds()) == defaults.KIND_NAMES

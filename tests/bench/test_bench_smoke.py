@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from l4lb_tui.bench.cli import build_parser
+from l4lb_bench.cli import build_parser
 
 pytestmark = pytest.mark.kernel
 
@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def bench(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], int]:
-    """Run `python -m l4lb_tui.bench ARGS --quick`; (result, its pid)."""
+    """Run `python -m l4lb_bench ARGS --quick`; (result, its pid)."""
     proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-        [sys.executable, "-m", "l4lb_tui.bench", *args, "--quick"],
+        [sys.executable, "-m", "l4lb_bench", *args, "--quick"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from l4lb_bench import defaults, sandbox
+from l4lb_bench.chart import table
+from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bench import defaults, sandbox
-from l4lb_tui.bench.chart import table
-from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.console import ConsoleError, RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from l4lb_tui.bench.errors import BenchError
+from l4lb_bench.errors import BenchError
 from l4lb_tui.bpf import PIN_ROOT, BpfError, Bpftool
 from l4lb_tui.paths import RUN_DIR
 

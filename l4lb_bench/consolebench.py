@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from l4lb_bench import defaults, sandbox
+from l4lb_bench.chart import table
+from l4lb_bench.control import synthetic
+from l4lb_bench.errors import BenchError
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bench import defaults, sandbox
-from l4lb_tui.bench.chart import table
-from l4lb_tui.bench.control import synthetic
-from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service

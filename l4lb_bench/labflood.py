@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from l4lb_bench import defaults, sandbox
+from l4lb_bench.chart import table
+from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer, BalancerError, Counters
-from l4lb_tui.bench import defaults, sandbox
-from l4lb_tui.bench.chart import table
-from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.services import parse_service

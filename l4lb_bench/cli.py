@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from l4lb_tui.bench import defaults as D
-from l4lb_tui.bench.errors import BenchError
+from l4lb_bench import defaults as D
+from l4lb_bench.errors import BenchError
 
 EXIT_UNVERIFIED = 1
 EXIT_ERROR = 2
 
 
 def _dataplane(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import dataplane as dp
+    from l4lb_bench import dataplane as dp
 
     opts = dp.Options(
         repeat=D.DATAPLANE_QUICK_REPEAT if args.quick else args.repeat,
@@ -37,7 +37,7 @@ def _dataplane(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import labflood
+    from l4lb_bench import labflood
 
     duration = D.LAB_QUICK_DURATION if args.quick else args.duration
     rep = labflood.run_lab(labflood.Options(duration=duration, sources=args.sources), log=_progress)
@@ -46,7 +46,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import control
+    from l4lb_bench import control
 
     sizes = tuple(args.sizes) if args.sizes else D.CONTROL_SIZES
     opts = control.Options(
@@ -59,7 +59,7 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _console(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import consolebench
+    from l4lb_bench import consolebench
 
     opts = consolebench.Options(
         seconds=D.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,

@@ -32,12 +32,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from l4lb_bench import defaults, frames, sandbox
+from l4lb_bench.chart import bars, fmt_ns, fmt_ratio, table
+from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, Counters
-from l4lb_tui.bench import defaults, frames, sandbox
-from l4lb_tui.bench.chart import bars, fmt_ns, fmt_ratio, table
-from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.destinations import Destination
 from l4lb_tui.paths import bpf_dir, bpf_object
