@@ -39,11 +39,6 @@ from l4lb_tui.bpf import BpfError
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service
 
-DEFAULT_SECONDS = defaults.CONSOLE_SECONDS
-QUICK_SECONDS = defaults.CONSOLE_QUICK_SECONDS
-DEFAULT_DESTINATIONS = defaults.CONSOLE_DESTINATIONS
-DEFAULT_PRESSES = defaults.CONSOLE_PRESSES
-QUICK_PRESSES = defaults.CONSOLE_QUICK_PRESSES
 SERVICE = "10.0.0.4:9000/udp"
 CLIENT = "10.0.0.2"
 SIZE = (160, 50)
@@ -58,10 +53,10 @@ TARGET_KEY = 0.100
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    seconds: float = DEFAULT_SECONDS
-    destinations: int = DEFAULT_DESTINATIONS
+    seconds: float = defaults.CONSOLE_SECONDS
+    destinations: int = defaults.CONSOLE_DESTINATIONS
     tmux: bool = True
-    presses: int = DEFAULT_PRESSES
+    presses: int = defaults.CONSOLE_PRESSES
 
 
 @dataclass(slots=True)

@@ -38,10 +38,6 @@ from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service
 
-DEFAULT_SIZES = defaults.CONTROL_SIZES
-QUICK_SIZES = defaults.CONTROL_QUICK_SIZES
-DEFAULT_POLLS = defaults.CONTROL_POLLS
-QUICK_POLLS = defaults.CONTROL_QUICK_POLLS
 SERVICE = "10.0.0.4:8080/tcp"
 SADDR = "10.0.0.1"
 ADAPTER = "bpftool"  # the product's one adapter for map writes, as the report names it
@@ -56,8 +52,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    sizes: tuple[int, ...] = DEFAULT_SIZES
-    polls: int = DEFAULT_POLLS
+    sizes: tuple[int, ...] = defaults.CONTROL_SIZES
+    polls: int = defaults.CONTROL_POLLS
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,11 +62,6 @@ XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX = 0, 1, 2, 3
 VERDICT_NAMES = {XDP_ABORTED: "ABORTED", XDP_DROP: "DROP", XDP_PASS: "PASS", XDP_TX: "TX"}
 TX = "tx"  # Kind.expect for packets the balancer must forward
 
-DEFAULT_REPEAT = defaults.DATAPLANE_REPEAT
-DEFAULT_ROUNDS = defaults.DATAPLANE_ROUNDS
-QUICK_REPEAT = defaults.DATAPLANE_QUICK_REPEAT
-QUICK_ROUNDS = defaults.DATAPLANE_QUICK_ROUNDS
-
 
 @dataclass(frozen=True, slots=True)
 class Kind:
@@ -209,8 +204,8 @@ PROBES = (
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    repeat: int = DEFAULT_REPEAT
-    rounds: int = DEFAULT_ROUNDS
+    repeat: int = defaults.DATAPLANE_REPEAT
+    rounds: int = defaults.DATAPLANE_ROUNDS
     cpu: int | None = None
     only: tuple[str, ...] = ()  # kind names; empty: all
     costs: bool = False  # also XDP_DROP, the extra kinds and the bench_cost.o probes

@@ -36,9 +36,6 @@ from l4lb_tui.services import parse_service
 if TYPE_CHECKING:
     from l4lb_tui.lab import Lab
 
-DEFAULT_DURATION = defaults.LAB_DURATION
-QUICK_DURATION = defaults.LAB_QUICK_DURATION
-DEFAULT_SOURCES = defaults.LAB_SOURCES
 WARMUP = 1.0
 STATS_SYSCTL = "kernel.bpf_stats_enabled"
 _SENT = re.compile(r"(\d+) packets transmitted")
@@ -46,8 +43,8 @@ _SENT = re.compile(r"(\d+) packets transmitted")
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    duration: float = DEFAULT_DURATION
-    sources: int = DEFAULT_SOURCES
+    duration: float = defaults.LAB_DURATION
+    sources: int = defaults.LAB_SOURCES
     backends: int = 3
 
 
