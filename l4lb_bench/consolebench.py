@@ -32,8 +32,8 @@ from typing import Any
 
 from l4lb_bench import defaults, sandbox
 from l4lb_bench.chart import table
-from l4lb_bench.control import synthetic
 from l4lb_bench.errors import BenchError
+from l4lb_bench.synthetic import synthetic
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.netlink import Netlink
