@@ -59,16 +59,16 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _console(args: argparse.Namespace) -> int:
-    from l4lb_bench import consolebench
+    from l4lb_bench import console
 
-    opts = consolebench.Options(
+    opts = console.Options(
         seconds=D.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,
         destinations=args.destinations,
         tmux=not args.no_tmux,
         presses=D.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
     )
-    rep = consolebench.run_console(opts, log=_progress)
-    print(consolebench.format_report(rep), flush=True)
+    rep = console.run_console(opts, log=_progress)
+    print(console.format_report(rep), flush=True)
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
