@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from l4lb_bench import defaults, sandbox
+from l4lb_bench import defaults, machine, processes, sandbox
 from l4lb_bench.chart import table
 from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
@@ -58,7 +58,7 @@ class Share:
 @dataclass(slots=True)
 class LabReport:
     options: Options
-    host: sandbox.Host
+    host: machine.Host
     prefix: str
     window: float  # seconds of the steady window
     handled: int  # packets the balancer counted in the window
@@ -126,7 +126,7 @@ def floods(ns: str, argvs: list[list[str]]) -> Iterator[list[int]]:
                     stderr=subprocess.PIPE,
                     text=True,
                     start_new_session=True,
-                    preexec_fn=sandbox.die_with_parent,
+                    preexec_fn=processes.die_with_parent,
                 )
             )
         yield sent
@@ -163,7 +163,7 @@ def _decapsulated(lab: Lab) -> int:
 
 
 def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
-    sandbox.need_root("l4lb bench lab")
+    processes.need_root("l4lb bench lab")
     try:
         from l4lb_tui.lab import Lab, LabError
     except ImportError as exc:  # pragma: no cover - the lab ships with the product
@@ -173,11 +173,11 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
     sandbox.reap_stale()
     lab = Lab(prefix=_prefix(), backends=opts.backends)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sandbox.terminate_cleanly())
+        stack.enter_context(processes.terminate_cleanly())
         me = os.getpid()
 
         def down() -> None:
-            if sandbox.owner_only(me):
+            if processes.owner_only(me):
                 with contextlib.suppress(LabError):
                     lab.down()
 
@@ -245,7 +245,7 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
             problems.append(f"detach: {exc}")
         return LabReport(
             options=opts,
-            host=sandbox.host(),
+            host=machine.host(),
             prefix=lab.prefix,
             window=c1.taken_at - c0.taken_at,
             handled=tx + sum(reasons.values()),

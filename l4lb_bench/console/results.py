@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l4lb_bench import defaults, sandbox
+from l4lb_bench import defaults, machine
 
 SERVICE = "10.0.0.4:9000/udp"
 CLIENT = "10.0.0.2"
@@ -48,7 +48,7 @@ class Run:
 @dataclass(slots=True)
 class ConsoleReport:
     options: Options
-    host: sandbox.Host
+    host: machine.Host
     runs: list[Run]
     traffic_pps: float
     skipped: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from l4lb_bench import sandbox
+from l4lb_bench import machine, processes, sandbox
 from l4lb_bench.console.headless import pilot_floor, run_headless
 from l4lb_bench.console.results import (
     CLIENT,
@@ -44,8 +44,8 @@ def console_available() -> str | None:
 def _traffic(pair: sandbox.VethPair, dev_mac: str) -> Iterator[subprocess.Popen[str]]:
     """Random-source UDP to the service from the peer's namespace."""
     vip = parse_service(SERVICE)[0]
-    sandbox.run(["ip", "-n", pair.peer_ns, "addr", "add", f"{CLIENT}/24", "dev", pair.peer])
-    sandbox.run(
+    processes.run(["ip", "-n", pair.peer_ns, "addr", "add", f"{CLIENT}/24", "dev", pair.peer])
+    processes.run(
         ["ip", "-n", pair.peer_ns, "neigh", "replace", vip.vip, "lladdr", dev_mac, "dev", pair.peer]
     )
     argv = [
@@ -71,7 +71,7 @@ def _traffic(pair: sandbox.VethPair, dev_mac: str) -> Iterator[subprocess.Popen[
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=sandbox.die_with_parent,
+        preexec_fn=processes.die_with_parent,
     )
     try:
         yield proc
@@ -82,17 +82,17 @@ def _traffic(pair: sandbox.VethPair, dev_mac: str) -> Iterator[subprocess.Popen[
 
 
 def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleReport:
-    sandbox.need_root("l4lb bench console")
+    processes.need_root("l4lb bench console")
     why = console_available()
     if why:
-        return ConsoleReport(opts, sandbox.host(), [], 0.0, [why])
+        return ConsoleReport(opts, machine.host(), [], 0.0, [why])
     if shutil.which("hping3") is None:
         raise BenchError("hping3 not found: install it (apt-get install hping3)")
     sandbox.reap_stale()
     runs: list[Run] = []
     skipped: list[str] = []
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sandbox.terminate_cleanly())
+        stack.enter_context(processes.terminate_cleanly())
         pair = stack.enter_context(sandbox.veth_namespace(split=True))
         stack.enter_context(sandbox.inside(pair.ns))
         bal = Balancer(pair.dev, netlink=Netlink())
@@ -124,7 +124,7 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
         if moved == 0:
             for r in runs:
                 r.problems.append("no traffic reached the balancer")
-        return ConsoleReport(opts, sandbox.host(), runs, pps, skipped, floor, tmux_base)
+        return ConsoleReport(opts, machine.host(), runs, pps, skipped, floor, tmux_base)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-from l4lb_bench import sandbox
+from l4lb_bench import processes
 from l4lb_bench.console.cpu import proc_cpu, run_queue_wait
 from l4lb_bench.console.results import HELP_MARKER, KEY_CLOSE, KEY_HELP, SIZE, Options, Run
 from l4lb_bench.errors import BenchError
 
 
 def _tmux(sock: str, *args: str) -> str:
-    return sandbox.run(["tmux", "-L", sock, *args], timeout=10).stdout
+    return processes.run(["tmux", "-L", sock, *args], timeout=10).stdout
 
 
 def run_in_tmux(ns: str, dev: str, opts: Options, workdir: Path) -> Run:

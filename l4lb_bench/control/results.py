@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l4lb_bench import defaults, sandbox
+from l4lb_bench import defaults, machine
 from l4lb_bench.control.timing import Call, Cost
 
 SERVICE = "10.0.0.4:8080/tcp"
@@ -53,7 +53,7 @@ class Overheads:
 @dataclass(slots=True)
 class ControlReport:
     options: Options
-    host: sandbox.Host
+    host: machine.Host
     results: list[SizeResult]
     overheads: Overheads | None
 

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from l4lb_bench import sandbox
+from l4lb_bench import machine, processes, sandbox
 from l4lb_bench.control.results import (
     ADAPTER,
     SADDR,
@@ -36,7 +36,7 @@ from l4lb_tui.services import parse_service
 def _cli(*args: str) -> Cost:
     """One `l4lb` command, end to end (process, imports, work)."""
     argv = [sys.executable, "-m", "l4lb_tui.cli", *args]
-    _, cost = measure(lambda: sandbox.run(argv, timeout=120))
+    _, cost = measure(lambda: processes.run(argv, timeout=120))
     return cost
 
 
@@ -141,12 +141,12 @@ def overheads(dev: str) -> Overheads:
         # groups, which the CLI loads only for them (and for the top help).
         python_cli = min((_cli("backend", "--help") for _ in range(3)), key=lambda c: c.wall)
         start = min(
-            (measure(lambda: sandbox.run(["bpftool", "version"]))[1] for _ in range(5)),
+            (measure(lambda: processes.run(["bpftool", "version"]))[1] for _ in range(5)),
             key=lambda c: c.wall,
         )
         pin = str(bal.map_pin("backend_stats"))
         argv = ["bpftool", "-j", "map", "dump", "pinned", pin]
-        out, dump = measure(lambda: sandbox.run(argv).stdout)
+        out, dump = measure(lambda: processes.run(argv).stdout)
         _, parse = measure(lambda: json.loads(out))
         _, sys_read = measure(lambda: bpfsys.read_array(bal.map_pin("backend_stats")))
         return Overheads(python_cli, start, dump, len(out), parse.cpu, sys_read)
@@ -156,11 +156,11 @@ def overheads(dev: str) -> Overheads:
 
 
 def run_control(opts: Options, log: Callable[[str], None] = print) -> ControlReport:
-    sandbox.need_root("l4lb bench control")
+    processes.need_root("l4lb bench control")
     sandbox.reap_stale()
     results: list[SizeResult] = []
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sandbox.terminate_cleanly())
+        stack.enter_context(processes.terminate_cleanly())
         veth = stack.enter_context(sandbox.veth_namespace())
         stack.enter_context(sandbox.inside(veth.ns))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="l4lb-bench-")))
@@ -171,4 +171,4 @@ def run_control(opts: Options, log: Callable[[str], None] = print) -> ControlRep
             results.append(run_size(size, veth.dev, workdir, opts.polls))
         log("  fixed costs")
         over = overheads(veth.dev)
-    return ControlReport(opts, sandbox.host(), results, over)
+    return ControlReport(opts, machine.host(), results, over)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from l4lb_bench import frames, sandbox
+from l4lb_bench import frames, processes
 from l4lb_bench.dataplane.packets import BACKENDS, SADDR, TX, VERDICT_NAMES, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
 from l4lb_tui import bpfsys
@@ -15,7 +15,7 @@ from l4lb_tui.balancer import Counters
 
 def peer_xdp_packets(dev: str) -> int:
     """Frames the peer's XDP program saw (veth per-queue stats, ethtool -S)."""
-    out = sandbox.run(["ethtool", "-S", dev]).stdout
+    out = processes.run(["ethtool", "-S", dev]).stdout
     return sum(int(n) for n in re.findall(r"rx_queue_\d+_xdp_packets:\s*(\d+)", out))
 
 

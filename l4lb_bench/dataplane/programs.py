@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_bench import frames, sandbox
+from l4lb_bench import frames, processes, sandbox
 from l4lb_bench.dataplane.packets import CLIENT, VIP, XDP_DROP, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
@@ -86,7 +86,7 @@ def build_objects() -> None:
     (`make -C bpf`): a stale one is only warned about."""
     if (bpf_dir() / "Makefile").is_file():
         objs = [WRAP_OBJ, REFS_OBJ, COST_OBJ, CLEAR_OBJ]
-        sandbox.run(["make", "-s", "-C", str(bpf_dir()), *objs], timeout=120)
+        processes.run(["make", "-s", "-C", str(bpf_dir()), *objs], timeout=120)
     for name in (WRAP_OBJ, REFS_OBJ, COST_OBJ, LB_OBJ):
         if not bpf_object(name).is_file():
             raise BenchError(f"{bpf_object(name)} is not built: run 'make -C {bpf_dir()}'")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from l4lb_bench import defaults, sandbox
+from l4lb_bench import defaults, machine, sandbox
 from l4lb_bench.dataplane.packets import Kind
 from l4lb_bench.dataplane.profile import ProgProfile
 from l4lb_bench.dataplane.programs import LB, PROGRAMS
@@ -69,7 +69,7 @@ class KindResult:
 @dataclass(slots=True)
 class DataplaneReport:
     options: Options
-    host: sandbox.Host
+    host: machine.Host
     cpu: int
     veth: sandbox.VethPair
     results: list[KindResult]

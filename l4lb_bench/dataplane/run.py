@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from l4lb_bench import sandbox
+from l4lb_bench import machine, processes, sandbox
 from l4lb_bench.dataplane.checks import (
     check_flow_path,
     check_output,
@@ -103,7 +103,7 @@ class _Bench:
 
 
 def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> DataplaneReport:
-    sandbox.need_root("l4lb bench dataplane")
+    processes.need_root("l4lb bench dataplane")
     if opts.only:
         selected = [k for k in kinds() if k.name in opts.only]
     else:
@@ -116,7 +116,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
     sandbox.reap_stale()
     cpu = sandbox.default_cpu() if opts.cpu is None else opts.cpu
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sandbox.terminate_cleanly())
+        stack.enter_context(processes.terminate_cleanly())
         area = stack.enter_context(sandbox.pin_area())
         veth = stack.enter_context(sandbox.veth_namespace(mtu=BENCH_MTU))
         # From here on this thread is in the namespace: ifindexes, ethtool,
@@ -160,7 +160,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         profiles = {p: profile(p, fd) for p, fd in targets.items() if not p.startswith("+")}
         profiles["wrap"] = profile("wrap", next(iter(wrapped.values())).fd)
         len_fixed = sum(w.len_fixed() for w in wrapped.values())
-        return DataplaneReport(opts, sandbox.host(), cpu, veth, results, profiles, len_fixed, notes)
+        return DataplaneReport(opts, machine.host(), cpu, veth, results, profiles, len_fixed, notes)
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack re-raises
 
 
