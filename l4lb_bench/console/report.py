@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from l4lb_bench.chart import table
-from l4lb_bench.console.results import SERVICE, SIZE, TARGET_CPU, TARGET_KEY, ConsoleReport
+from l4lb_bench.console.results import SERVICE, SIZE, TARGET_CPU, TARGET_KEY, ConsoleReport, Run
 
 
 def format_report(rep: ConsoleReport) -> str:
@@ -20,87 +20,90 @@ def format_report(rep: ConsoleReport) -> str:
         f"  {rep.options.destinations} destinations ({SERVICE}), {rep.traffic_pps:,.0f} packets/s "
         f"of random-source traffic; the dashboard refreshes every second; {SIZE[0]}x{SIZE[1]}",
         "",
+        _cpu_table(rep),
+        *_keys(rep),
+        *_legend(rep),
     ]
+    return "\n".join(out)
+
+
+def _cpu_table(rep: ConsoleReport) -> str:
+    rows = [
+        [
+            r.where,
+            f"{r.seconds:.1f}",
+            f"{100 * r.cpu_share:.1f}%",
+            "meets" if r.cpu_share <= TARGET_CPU else "MISSES",
+            str(r.polls) if r.polls else "-",
+            str(r.rows),
+            "; ".join(r.problems) or "ok",
+        ]
+        for r in rep.runs
+    ]
+    header = ["console", "s", "CPU/s", "<=10% core", "polls", "rows", "checks"]
+    return table(header, rows, right={1, 2, 4, 5})
+
+
+def _key_rows(r: Run) -> list[list[str]]:
     rows = []
-    for r in rep.runs:
+    for label, times in r.keys.items():
+        ks = sorted(times)
+        pilot = r.pilot.get(label)
+        queued = r.queued.get(label, [])
+        slowest = times.index(ks[-1])
+        waited = _ms(queued[slowest]) if slowest < len(queued) else "-"
         rows.append(
             [
                 r.where,
-                f"{r.seconds:.1f}",
-                f"{100 * r.cpu_share:.1f}%",
-                "meets" if r.cpu_share <= TARGET_CPU else "MISSES",
-                str(r.polls) if r.polls else "-",
-                str(r.rows),
-                "; ".join(r.problems) or "ok",
+                label,
+                str(len(ks)),
+                _ms(statistics.median(ks)),
+                _ms(ks[-1]),
+                "meets" if ks[-1] <= TARGET_KEY else "MISSES",
+                waited,
+                _ms(statistics.median(pilot)) if pilot else "-",
+                _ms(max(pilot)) if pilot else "-",
             ]
         )
-    out.append(
-        table(
-            ["console", "s", "CPU/s", "<=10% core", "polls", "rows", "checks"],
-            rows,
-            right={1, 2, 4, 5},
-        )
-    )
-    krows = []
-    for r in rep.runs:
-        for label, times in r.keys.items():
-            ks = sorted(times)
-            pilot = r.pilot.get(label)
-            queued = r.queued.get(label, [])
-            slowest = times.index(ks[-1])
-            waited = f"{1e3 * queued[slowest]:.0f}" if slowest < len(queued) else "-"
-            krows.append(
-                [
-                    r.where,
-                    label,
-                    str(len(ks)),
-                    f"{1e3 * statistics.median(ks):.0f}",
-                    f"{1e3 * ks[-1]:.0f}",
-                    "meets" if ks[-1] <= TARGET_KEY else "MISSES",
-                    waited,
-                    f"{1e3 * statistics.median(pilot):.0f}" if pilot else "-",
-                    f"{1e3 * max(pilot):.0f}" if pilot else "-",
-                ]
-            )
+    return rows
+
+
+def _floor_rows(rep: ConsoleReport) -> list[list[str]]:
+    """What Pilot and tmux themselves take, with nothing of the console."""
+    rows = []
     if rep.pilot_floor:
         fl = rep.pilot_floor
-        krows.append(
-            [
-                "empty App (Pilot)",
-                "Down (nothing bound)",
-                str(len(fl)),
-                "-",
-                "-",
-                "-",
-                "-",
-                f"{1e3 * statistics.median(fl):.0f}",
-                f"{1e3 * max(fl):.0f}",
-            ]
+        pilot = [_ms(statistics.median(fl)), _ms(max(fl))]
+        rows.append(
+            ["empty App (Pilot)", "Down (nothing bound)", str(len(fl)), *_NO_FIGURES, *pilot]
         )
     if rep.tmux_floor:
         fl = sorted(rep.tmux_floor)
-        krows.append(
-            [
-                "tmux, cat in the pane",
-                "z (echoed)",
-                str(len(fl)),
-                f"{1e3 * statistics.median(fl):.0f}",
-                f"{1e3 * fl[-1]:.0f}",
-                "-",
-                "-",
-                "-",
-                "-",
-            ]
-        )
-    out += ["", "key-press latency, ms (until the screen shows the result)"]
-    out.append(
-        table(
-            ["console", "key", "n", "median", "max", "<=100 ms", "CPU wait", "Pilot.press", "max"],
-            krows,
-            right={2, 3, 4, 6, 7, 8},
-        )
-    )
-    out += [
+        keys = [_ms(statistics.median(fl)), _ms(fl[-1])]
+        rows.append(["tmux, cat in the pane", "z (echoed)", str(len(fl)), *keys, *_NO_FIGURES])
+    return rows
+
+
+# The four columns a floor row has no figure for.
+_NO_FIGURES = ("-", "-", "-", "-")
+
+
+def _ms(seconds: float) -> str:
+    return f"{1e3 * seconds:.0f}"
+
+
+def _keys(rep: ConsoleReport) -> list[str]:
+    rows = [row for r in rep.runs for row in _key_rows(r)] + _floor_rows(rep)
+    header = ["console", "key", "n", "median", "max", "<=100 ms", "CPU wait", "Pilot.press", "max"]
+    return [
+        "",
+        "key-press latency, ms (until the screen shows the result)",
+        table(header, rows, right={2, 3, 4, 6, 7, 8}),
+    ]
+
+
+def _legend(rep: ConsoleReport) -> list[str]:
+    return [
         "",
         "  CPU/s: CPU seconds per wall second (headless: this process + the bpftool processes "
         "it ran; tmux: the console's process + its children, from /proc)",
@@ -116,4 +119,3 @@ def format_report(rep: ConsoleReport) -> str:
         "50 ms wait that tells the Esc key from the start of an escape sequence",
         *(f"  {s}" for s in rep.skipped),
     ]
-    return "\n".join(out)

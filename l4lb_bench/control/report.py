@@ -10,8 +10,12 @@ from l4lb_bench.control.results import (
     TARGET_LOAD,
     TARGET_POLL_CPU,
     ControlReport,
+    Overheads,
+    SizeResult,
 )
 from l4lb_bench.control.timing import summarize
+
+_REST = "the rest: bpfsys array reads, planning, encoding, decoding"
 
 
 def _ms(seconds: float | None) -> str:
@@ -23,7 +27,18 @@ def _verdict(value: float, target: float) -> str:
 
 
 def format_report(rep: ControlReport) -> str:
-    out = [
+    big = max((r.size for r in rep.results), default=0)
+    largest = [r for r in rep.results if r.size == big]
+    out = [*_heading(rep), *_sizes(rep), *_targets(largest)]
+    for r in largest:
+        out += _breakdown(r)
+    if rep.overheads:
+        out += _fixed_costs(rep.overheads)
+    return "\n".join(out)
+
+
+def _heading(rep: ControlReport) -> list[str]:
+    return [
         "l4lb bench control",
         f"  {rep.host.line()}",
         f"  one service ({SERVICE}), a veth in a namespace of this run, driver mode; "
@@ -32,45 +47,42 @@ def format_report(rep: ControlReport) -> str:
         "(getrusage self + children)",
         "",
     ]
-    rows = []
-    for r in rep.results:
-        rows.append(
-            [
-                f"{r.size:,}",
-                ADAPTER,
-                _ms(r.cli_load.wall if r.cli_load else None),
-                _ms(r.load.wall),
-                _ms(r.load.cpu),
-                _ms(r.cli_change.wall if r.cli_change else None),
-                _ms(r.change.wall),
-                _ms(r.poll.wall),
-                _ms(r.poll.cpu),
-                _ms(r.counters_only.cpu),
-                _ms(r.sample.cpu),
-                "; ".join(r.problems) or "ok",
-            ]
-        )
-    out.append(
-        table(
-            [
-                "dests",
-                "adapter",
-                "load CLI",
-                "load",
-                "load CPU",
-                "change CLI",
-                "change",
-                "poll",
-                "poll CPU",
-                "counters CPU",
-                "console CPU",
-                "checks",
-            ],
-            rows,
-            right=set(range(2, 11)),
-        )
-    )
-    out += [
+
+
+def _size_row(r: SizeResult) -> list[str]:
+    return [
+        f"{r.size:,}",
+        ADAPTER,
+        _ms(r.cli_load.wall if r.cli_load else None),
+        _ms(r.load.wall),
+        _ms(r.load.cpu),
+        _ms(r.cli_change.wall if r.cli_change else None),
+        _ms(r.change.wall),
+        _ms(r.poll.wall),
+        _ms(r.poll.cpu),
+        _ms(r.counters_only.cpu),
+        _ms(r.sample.cpu),
+        "; ".join(r.problems) or "ok",
+    ]
+
+
+def _sizes(rep: ControlReport) -> list[str]:
+    header = [
+        "dests",
+        "adapter",
+        "load CLI",
+        "load",
+        "load CPU",
+        "change CLI",
+        "change",
+        "poll",
+        "poll CPU",
+        "counters CPU",
+        "console CPU",
+        "checks",
+    ]
+    return [
+        table(header, [_size_row(r) for r in rep.results], right=set(range(2, 11))),
         "",
         "  load CLI   `l4lb map -f CSV` as a process, end to end (first load)",
         "  load       read the CSV + Balancer.load, in this process (first load)",
@@ -78,87 +90,75 @@ def format_report(rep: ControlReport) -> str:
         "  poll       what `l4lb stats` does each second: counters() + state()",
         "  console    what the console does each second: RealBackend.sample()",
     ]
-    big = max((r.size for r in rep.results), default=0)
-    largest = [r for r in rep.results if r.size == big]
-    if largest:
-        out += ["", f"targets at {big:,} destinations"]
-        trows = []
-        for r in largest:
-            load = r.cli_load.wall if r.cli_load else r.load.wall
-            trows.append(
-                [
-                    ADAPTER,
-                    f"load {_ms(load)} ms",
-                    _verdict(load, TARGET_LOAD),
-                    f"change {_ms(r.change.wall)} ms",
-                    _verdict(r.change.wall, TARGET_CHANGE),
-                    f"poll CPU {_ms(r.poll.cpu)} ms",
-                    _verdict(r.poll.cpu, TARGET_POLL_CPU),
-                ]
-            )
-        out.append(
-            table(["adapter", "load <=500", "", "change <=50", "", "poll CPU <=50", ""], trows)
-        )
-    for r in rep.results:
-        if r.size != big:
-            continue
-        for title, calls, total in (
-            ("load", r.load_calls, r.load),
-            ("change one backend", r.change_calls, r.change),
-            ("one poll (l4lb stats)", r.poll_calls, r.poll),
-        ):
-            out += ["", f"where the time goes: {title}, {big:,} destinations, {ADAPTER} adapter"]
-            in_adapter = sum(c.wall for c in calls)
-            rows = [
-                [w, str(n), _ms(wall), _ms(kc), _ms(pc)] for w, n, wall, kc, pc in summarize(calls)
+
+
+def _targets(largest: list[SizeResult]) -> list[str]:
+    if not largest:
+        return []
+    rows = []
+    for r in largest:
+        load = r.cli_load.wall if r.cli_load else r.load.wall
+        rows.append(
+            [
+                ADAPTER,
+                f"load {_ms(load)} ms",
+                _verdict(load, TARGET_LOAD),
+                f"change {_ms(r.change.wall)} ms",
+                _verdict(r.change.wall, TARGET_CHANGE),
+                f"poll CPU {_ms(r.poll.cpu)} ms",
+                _verdict(r.poll.cpu, TARGET_POLL_CPU),
             ]
-            rows.append(["(adapter calls, all)", str(len(calls)), _ms(in_adapter), "", ""])
-            rows.append(
-                [
-                    "the rest: bpfsys array reads, planning, encoding, decoding",
-                    "",
-                    _ms(max(0.0, total.wall - in_adapter)),
-                    "",
-                    "",
-                ]
-            )
-            out.append(
-                table(
-                    ["call", "n", "wall ms", "bpftool CPU ms", "our CPU ms"],
-                    rows,
-                    right={1, 2, 3, 4},
-                )
-            )
-    o = rep.overheads
-    if o:
-        out += ["", "fixed costs"]
-        out.append(
-            table(
-                ["what", "wall ms", "CPU ms"],
-                [
-                    [
-                        "python -m l4lb_tui.cli backend --help (interpreter + imports)",
-                        _ms(o.python_cli.wall),
-                        _ms(o.python_cli.cpu),
-                    ],
-                    [
-                        "bpftool version (a bpftool process)",
-                        _ms(o.bpftool_start.wall),
-                        _ms(o.bpftool_start.cpu),
-                    ],
-                    [
-                        f"bpftool map dump backend_stats ({o.dump_stats_bytes / 1e6:.1f} MB JSON)",
-                        _ms(o.dump_stats.wall),
-                        _ms(o.dump_stats.cpu),
-                    ],
-                    ["json.loads of that output", "", _ms(o.json_parse)],
-                    [
-                        "the same read with BPF_MAP_LOOKUP_BATCH",
-                        _ms(o.syscall_stats.wall),
-                        _ms(o.syscall_stats.cpu),
-                    ],
-                ],
-                right={1, 2},
-            )
         )
-    return "\n".join(out)
+    header = ["adapter", "load <=500", "", "change <=50", "", "poll CPU <=50", ""]
+    return ["", f"targets at {largest[0].size:,} destinations", table(header, rows)]
+
+
+def _breakdown(r: SizeResult) -> list[str]:
+    """Where the time of a load, a change and a poll went, call by call."""
+    out: list[str] = []
+    for title, calls, total in (
+        ("load", r.load_calls, r.load),
+        ("change one backend", r.change_calls, r.change),
+        ("one poll (l4lb stats)", r.poll_calls, r.poll),
+    ):
+        in_adapter = sum(c.wall for c in calls)
+        rows = [[w, str(n), _ms(wall), _ms(kc), _ms(pc)] for w, n, wall, kc, pc in summarize(calls)]
+        rows.append(["(adapter calls, all)", str(len(calls)), _ms(in_adapter), "", ""])
+        rest = _ms(max(0.0, total.wall - in_adapter))
+        rows.append(
+            ["the rest: bpfsys array reads, planning, encoding, decoding", "", rest, "", ""]
+        )
+        header = ["call", "n", "wall ms", "bpftool CPU ms", "our CPU ms"]
+        out += [
+            "",
+            f"where the time goes: {title}, {r.size:,} destinations, {ADAPTER} adapter",
+            table(header, rows, right={1, 2, 3, 4}),
+        ]
+    return out
+
+
+def _fixed_costs(o: Overheads) -> list[str]:
+    rows = [
+        [
+            "python -m l4lb_tui.cli backend --help (interpreter + imports)",
+            _ms(o.python_cli.wall),
+            _ms(o.python_cli.cpu),
+        ],
+        [
+            "bpftool version (a bpftool process)",
+            _ms(o.bpftool_start.wall),
+            _ms(o.bpftool_start.cpu),
+        ],
+        [
+            f"bpftool map dump backend_stats ({o.dump_stats_bytes / 1e6:.1f} MB JSON)",
+            _ms(o.dump_stats.wall),
+            _ms(o.dump_stats.cpu),
+        ],
+        ["json.loads of that output", "", _ms(o.json_parse)],
+        [
+            "the same read with BPF_MAP_LOOKUP_BATCH",
+            _ms(o.syscall_stats.wall),
+            _ms(o.syscall_stats.cpu),
+        ],
+    ]
+    return ["", "fixed costs", table(["what", "wall ms", "CPU ms"], rows, right={1, 2})]
