@@ -102,13 +102,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     bench.set_defaults(func=run)
     sub = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
-
-    def add(name: str, text: str) -> argparse.ArgumentParser:
+    for name, text, options in _SUBCOMMANDS:
         p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
         p.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
-        return p
+        if options is not None:
+            options(p)
+    return bench
 
-    p = add("dataplane", "ns/packet per packet kind, against reference programs (live frames)")
+
+def _dataplane_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeat",
         type=_positive,
@@ -135,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help="only this packet kind (repeatable)",
     )
 
-    p = add("lab", "flood the lab with hping3 and measure what the balancer handles")
+
+def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duration",
         type=float,
@@ -149,7 +152,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help=f"hping3 processes (default {D.LAB_SOURCES})",
     )
 
-    p = add("control", "load, change and poll times for 32, 512 and 4096 destinations")
+
+def _control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sizes",
         type=_positive,
@@ -164,7 +168,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help=f"stats polls timed per size (default {D.CONTROL_POLLS})",
     )
 
-    p = add("console", "the console's CPU and key latency with 512 destinations under traffic")
+
+def _console_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seconds",
         type=float,
@@ -185,8 +190,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
 
-    add("all", "every benchmark, in under 5 minutes")
-    return bench
+
+_SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | None], ...] = (
+    (
+        "dataplane",
+        "ns/packet per packet kind, against reference programs (live frames)",
+        _dataplane_options,
+    ),
+    ("lab", "flood the lab with hping3 and measure what the balancer handles", _lab_options),
+    ("control", "load, change and poll times for 32, 512 and 4096 destinations", _control_options),
+    (
+        "console",
+        "the console's CPU and key latency with 512 destinations under traffic",
+        _console_options,
+    ),
+    ("all", "every benchmark, in under 5 minutes", None),
+)
 
 
 def _positive(text: str) -> int:
