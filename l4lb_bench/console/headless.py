@@ -57,7 +57,6 @@ def run_headless(dev: str, opts: Options) -> Run:
 
     from l4lb_tui.app import ConsoleApp
     from l4lb_tui.console import ConsoleSettings, RealBackend, Sample
-    from l4lb_tui.screens.help import HelpScreen
 
     class Counting(RealBackend):
         """The real backend, counting the samples the dashboard takes."""
@@ -89,38 +88,49 @@ def run_headless(dev: str, opts: Options) -> Run:
             for i in range(opts.presses):
                 # Spread the presses over the refresh cycle.
                 await asyncio.sleep(0.37 + 0.11 * (i % 3))
-                for key, label in (
-                    ("question_mark", KEY_HELP),
-                    ("escape", KEY_CLOSE),
-                    ("down", KEY_DOWN),
-                ):
+                for key, label in _KEYS:
                     if key == "down":
                         await asyncio.sleep(0.2)
-                    before = _cursor(app, dashboard)
-
-                    def shows(f: _Frame, key: str = key, before: int = before) -> bool:
-                        if key == "question_mark":
-                            return isinstance(f.screen, HelpScreen)
-                        return f.screen is dashboard and (key != "down" or f.cursor != before)
-
-                    del frames[:]  # only the frames after this key count
-                    q = run_queue_wait(os.getpid())
-                    t = time.perf_counter()
-                    await pilot.press(key)
-                    returned = time.perf_counter() - t
-                    if not await _wait(lambda: any(shows(f) for f in frames)):
-                        run.problems.append(f"no frame showed {key}")
+                    if not await _press(pilot, dashboard, frames, key, label, run):
                         return
-                    first = next(f for f in frames if shows(f))
-                    run.keys.setdefault(label, []).append(first.at - t)
-                    run.queued.setdefault(label, []).append(run_queue_wait(os.getpid()) - q)
-                    run.pilot.setdefault(label, []).append(returned)
 
     try:
         asyncio.run(drive())
     except Exception as exc:  # any failure of the console is a finding, not a crash
         run.problems.append(f"the console failed: {type(exc).__name__}: {exc}")
     return run
+
+
+_KEYS = (("question_mark", KEY_HELP), ("escape", KEY_CLOSE), ("down", KEY_DOWN))
+
+
+async def _press(
+    pilot: Any, dashboard: Any, frames: list[_Frame], key: str, label: str, run: Run
+) -> bool:
+    """One key, timed from the press to the first frame that shows its
+    result; False if none did."""
+    from l4lb_tui.screens.help import HelpScreen
+
+    before = _cursor(pilot.app, dashboard)
+
+    def shows(f: _Frame) -> bool:
+        if key == "question_mark":
+            return isinstance(f.screen, HelpScreen)
+        return f.screen is dashboard and (key != "down" or f.cursor != before)
+
+    del frames[:]  # only the frames after this key count
+    q = run_queue_wait(os.getpid())
+    t = time.perf_counter()
+    await pilot.press(key)
+    returned = time.perf_counter() - t
+    if not await _wait(lambda: any(shows(f) for f in frames)):
+        run.problems.append(f"no frame showed {key}")
+        return False
+    first = next(f for f in frames if shows(f))
+    run.keys.setdefault(label, []).append(first.at - t)
+    run.queued.setdefault(label, []).append(run_queue_wait(os.getpid()) - q)
+    run.pilot.setdefault(label, []).append(returned)
+    return True
 
 
 def pilot_floor(presses: int) -> list[float]:

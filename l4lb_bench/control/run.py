@@ -61,21 +61,7 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
     problems: list[str] = []
     bal.attach("driver", SADDR)
     try:
-        # A fresh balancer, so the command makes the first load.
-        cli_load = _cli("map", "-i", dev, "-f", str(csv), "--vip", SERVICE)
-        problems += _verify_members(bal, key, dests)
-        cli_change = _cli(
-            "backend",
-            "weight",
-            "-i",
-            dev,
-            "--vip",
-            SERVICE,
-            "--ip",
-            dests[size // 2].ip,
-            "--weight",
-            "3",
-        )
+        cli_load, cli_change = _as_commands(bal, key, dests, csv, problems)
         bal.detach()
         bal.attach("driver", SADDR)
         mark = len(timed.calls)
@@ -92,31 +78,14 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
         change_calls = timed.calls[mark:]
         want = [Destination(d.ip, d.mac, 2) if d is changed else d for d in dests]
         problems += _verify_members(bal, key, want)
-
-        poll_costs, sample_costs, counter_costs = [], [], []
-        poll_calls: list[Call] = []
-        console = RealBackend(bpftool=timed, netlink=Netlink())
-        mark = len(timed.calls)
-        for i in range(polls):
-            (_, state), cost = measure(lambda: (bal.counters(), bal.state()))
-            poll_costs.append(cost)
-            if i == 0:
-                poll_calls = timed.calls[mark:]
-                members = sum(len(s.backends) for s in state.services)
-                if members != size:
-                    problems.append(f"a poll saw {members} backends, not {size}")
-            counter_costs.append(measure(bal.counters)[1])
-            sample, cost = measure(lambda: console.sample(dev))
-            sample_costs.append(cost)
-            if sample.state is None:
-                problems.append("the console's sample found no balancer")
+        poll, sample, counters_only, poll_calls = _poll(bal, timed, polls, size, problems)
         return SizeResult(
             size,
             load=load_cost,
             change=change_cost,
-            poll=Cost.median(poll_costs),
-            sample=Cost.median(sample_costs),
-            counters_only=Cost.median(counter_costs),
+            poll=poll,
+            sample=sample,
+            counters_only=counters_only,
             cli_load=cli_load,
             cli_change=cli_change,
             load_calls=load_calls,
@@ -129,6 +98,56 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
     finally:
         with contextlib.suppress(BalancerError, BpfError):
             bal.detach()
+
+
+def _as_commands(
+    bal: Balancer, key: L.ServiceKey, dests: Sequence[Destination], csv: Path, problems: list[str]
+) -> tuple[Cost, Cost]:
+    """`l4lb map` and `l4lb backend weight` as processes, end to end; the
+    balancer is fresh, so the command makes the first load."""
+    dev = bal.ifname
+    cli_load = _cli("map", "-i", dev, "-f", str(csv), "--vip", SERVICE)
+    problems += _verify_members(bal, key, dests)
+    cli_change = _cli(
+        "backend",
+        "weight",
+        "-i",
+        dev,
+        "--vip",
+        SERVICE,
+        "--ip",
+        dests[len(dests) // 2].ip,
+        "--weight",
+        "3",
+    )
+    return cli_load, cli_change
+
+
+def _poll(
+    bal: Balancer, timed: TimedBpftool, polls: int, size: int, problems: list[str]
+) -> tuple[Cost, Cost, Cost, list[Call]]:
+    """What `l4lb stats` and the console do each second, `polls` times: the
+    medians of a poll, a console sample and the counters alone, and the calls
+    of the first poll."""
+    poll_costs, sample_costs, counter_costs = [], [], []
+    poll_calls: list[Call] = []
+    console = RealBackend(bpftool=timed, netlink=Netlink())
+    mark = len(timed.calls)
+    for i in range(polls):
+        (_, state), cost = measure(lambda: (bal.counters(), bal.state()))
+        poll_costs.append(cost)
+        if i == 0:
+            poll_calls = timed.calls[mark:]
+            members = sum(len(s.backends) for s in state.services)
+            if members != size:
+                problems.append(f"a poll saw {members} backends, not {size}")
+        counter_costs.append(measure(bal.counters)[1])
+        sample, cost = measure(lambda: console.sample(bal.ifname))
+        sample_costs.append(cost)
+        if sample.state is None:
+            problems.append("the console's sample found no balancer")
+    medians = (Cost.median(poll_costs), Cost.median(sample_costs), Cost.median(counter_costs))
+    return (*medians, poll_calls)
 
 
 def overheads(dev: str) -> Overheads:

@@ -32,75 +32,78 @@ class Kind:
     extra: bool = False  # timed only with --costs (or when named with --kind)
 
 
+_TCP, _UDP = frames.PROTO_TCP, frames.PROTO_UDP
+_KINDS = (
+    Kind(
+        "syn-new",
+        f"TCP SYN to {VIP}:8080, a new flow every packet",
+        frames.ipv4(CLIENT, VIP, _TCP, 40000, 8080),
+        TX,
+        "refl",
+        1.5,
+        new_flows=True,
+    ),
+    Kind(
+        "udp-new",
+        f"UDP to {VIP}:9000, a new flow every packet",
+        frames.ipv4(CLIENT, VIP, _UDP, 40000, 9000),
+        TX,
+        "refl",
+        1.5,
+        new_flows=True,
+    ),
+    Kind(
+        "tcp-est",
+        f"TCP ACK to {VIP}:8080, one established flow",
+        frames.ipv4(CLIENT, VIP, _TCP, 40001, 8080, tcp_flags=frames.TCP_ACK),
+        TX,
+        "refl",
+        1.3,
+        extra=True,
+    ),
+    Kind(
+        "udp-est",
+        f"UDP to {VIP}:9000, one established flow",
+        frames.ipv4(CLIENT, VIP, _UDP, 40001, 9000),
+        TX,
+        "refl",
+        1.3,
+    ),
+    Kind(
+        "udp-1500",
+        f"1500-byte UDP frame to {VIP}:9000, established",
+        frames.ipv4(CLIENT, VIP, _UDP, 40002, 9000, size=1500),
+        TX,
+        "refl",
+        1.3,
+    ),
+    Kind(
+        "not-vip",
+        "UDP to 10.0.0.9:53, not a VIP (host traffic)",
+        frames.ipv4(CLIENT, "10.0.0.9", _UDP, 40000, 53),
+        "PASS_NOT_VIP",
+        "pass",
+        1.1,
+    ),
+    Kind(
+        "vip-port",
+        f"TCP SYN to {VIP}:22, the VIP but no such service",
+        frames.ipv4(CLIENT, VIP, _TCP, 40000, 22),
+        "PASS_NO_SERVICE",
+        "pass",
+        1.1,
+        extra=True,
+    ),
+    Kind(
+        "arp",
+        f"ARP who-has {VIP}",
+        frames.arp_request(CLIENT, VIP),
+        "PASS_NOT_IPV4",
+        "pass",
+        1.1,
+    ),
+)
+
+
 def kinds() -> tuple[Kind, ...]:
-    tcp, udp = frames.PROTO_TCP, frames.PROTO_UDP
-    return (
-        Kind(
-            "syn-new",
-            f"TCP SYN to {VIP}:8080, a new flow every packet",
-            frames.ipv4(CLIENT, VIP, tcp, 40000, 8080),
-            TX,
-            "refl",
-            1.5,
-            new_flows=True,
-        ),
-        Kind(
-            "udp-new",
-            f"UDP to {VIP}:9000, a new flow every packet",
-            frames.ipv4(CLIENT, VIP, udp, 40000, 9000),
-            TX,
-            "refl",
-            1.5,
-            new_flows=True,
-        ),
-        Kind(
-            "tcp-est",
-            f"TCP ACK to {VIP}:8080, one established flow",
-            frames.ipv4(CLIENT, VIP, tcp, 40001, 8080, tcp_flags=frames.TCP_ACK),
-            TX,
-            "refl",
-            1.3,
-            extra=True,
-        ),
-        Kind(
-            "udp-est",
-            f"UDP to {VIP}:9000, one established flow",
-            frames.ipv4(CLIENT, VIP, udp, 40001, 9000),
-            TX,
-            "refl",
-            1.3,
-        ),
-        Kind(
-            "udp-1500",
-            f"1500-byte UDP frame to {VIP}:9000, established",
-            frames.ipv4(CLIENT, VIP, udp, 40002, 9000, size=1500),
-            TX,
-            "refl",
-            1.3,
-        ),
-        Kind(
-            "not-vip",
-            "UDP to 10.0.0.9:53, not a VIP (host traffic)",
-            frames.ipv4(CLIENT, "10.0.0.9", udp, 40000, 53),
-            "PASS_NOT_VIP",
-            "pass",
-            1.1,
-        ),
-        Kind(
-            "vip-port",
-            f"TCP SYN to {VIP}:22, the VIP but no such service",
-            frames.ipv4(CLIENT, VIP, tcp, 40000, 22),
-            "PASS_NO_SERVICE",
-            "pass",
-            1.1,
-            extra=True,
-        ),
-        Kind(
-            "arp",
-            f"ARP who-has {VIP}",
-            frames.arp_request(CLIENT, VIP),
-            "PASS_NOT_IPV4",
-            "pass",
-            1.1,
-        ),
-    )
+    return _KINDS
