@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 echo "== ruff"
-.venv/bin/ruff check l4lb_tui tests
-.venv/bin/ruff format --check l4lb_tui tests
+.venv/bin/ruff check l4lb_tui l4lb_bench tests
+.venv/bin/ruff format --check l4lb_tui l4lb_bench tests
 echo "== mypy"
-.venv/bin/mypy l4lb_tui
+.venv/bin/mypy l4lb_tui l4lb_bench
 echo "== pytest"
 exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"

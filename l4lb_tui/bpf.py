@@ -367,17 +367,6 @@ class Bpftool:
                 entries.append(MapEntry(key, _bytes(item["value"])))
         return entries
 
-    def map_lookup(self, pin: Path, key: bytes) -> bytes | None:
-        try:
-            doc = self.run(["map", "lookup", "pinned", str(pin), "key", *_hex(key)])
-        except BpfError as exc:
-            if "No such file or directory" in exc.message and "obj get" not in exc.message:
-                return None
-            raise
-        if doc is None or "value" not in doc:
-            return None
-        return _bytes(doc["value"])
-
     def map_update(self, pin: Path, key: bytes, value: bytes) -> None:
         self.run(["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)])
 

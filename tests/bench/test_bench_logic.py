@@ -1,16 +1,12 @@
-"""Pure logic of the benchmarks: frames, the batch parser, tables.  No kernel."""
+"""Pure logic of the benchmarks: frames, tables.  No kernel."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from l4lb_tui.bench import frames
-from l4lb_tui.bench.chart import bars, table
-from l4lb_tui.bench.fastmaps import _merge_staging, parse_update
-from l4lb_tui.bpf import Bpftool
+from l4lb_bench import frames
+from l4lb_bench.chart import bars, table
 
 
 def test_frames_have_correct_checksums() -> None:
@@ -38,36 +34,6 @@ def test_changed_span_sees_encapsulation_at_the_head() -> None:
     assert frames.changed_span(inner, inner) is None
 
 
-def test_parse_update_round_trips_the_balancers_commands() -> None:
-    cmd = Bpftool.update_cmd(Path("/sys/fs/bpf/l4lb/x/maps/backends"), b"\x01\0\0\0", b"\xab\xcd")
-    assert parse_update(cmd) == ("/sys/fs/bpf/l4lb/x/maps/backends", b"\x01\0\0\0", b"\xab\xcd")
-    assert parse_update(["map", "delete", "pinned", "/p", "key", "hex", "00"]) is None
-    assert parse_update(Bpftool.update_cmd(42, b"\x01", b"\x02")) == ("id:42", b"\x01", b"\x02")
-
-
-def test_staging_writes_merge_but_publishing_writes_keep_their_order() -> None:
-    d = "/sys/fs/bpf/l4lb/x/maps/"
-    groups = [
-        (d + "backends", [(b"1", b"a")]),
-        (d + "backend_stats", [(b"1", b"z")]),
-        (d + "backends", [(b"2", b"b")]),
-        (d + "rings", [(b"0", b"r")]),
-        (d + "vips", [(b"v", b"1")]),
-        (d + "services", [(b"s", b"f")]),
-        (d + "config", [(b"0", b"c")]),
-    ]
-    merged = _merge_staging(groups)
-    assert [p.rsplit("/", 1)[1] for p, _ in merged] == [
-        "backends",
-        "backend_stats",
-        "rings",
-        "vips",
-        "services",
-        "config",
-    ]
-    assert merged[0][1] == [(b"1", b"a"), (b"2", b"b")]
-
-
 def test_table_and_bars_are_plain_text() -> None:
     text = table(["a", "n"], [["x", "1"], ["long", "22"]], right={1})
     assert text.splitlines()[2] == "x      1"
@@ -76,6 +42,6 @@ def test_table_and_bars_are_plain_text() -> None:
 
 
 def test_kind_names_match_the_kinds() -> None:
-    from l4lb_tui.bench import dataplane, defaults
+    from l4lb_bench import dataplane, defaults
 
     assert tuple(k.name for k in dataplane.kinds()) == defaults.KIND_NAMES

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_bench.labflood import STATS_SYSCTL
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bench.labflood import STATS_SYSCTL
 from l4lb_tui.console import ConsoleError, RealBackend
 from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.paths import RUN_DIR
@@ -54,7 +54,7 @@ HOLDER = """
 import sys
 from l4lb_tui.netlink import enter_netns
 enter_netns(sys.argv[1])
-from l4lb_tui.bench import sandbox
+from l4lb_bench import sandbox
 if sys.argv[3] == "reap":
     sandbox.reap_stale()
     print(sandbox.read_sysctl(sys.argv[2]), flush=True)
@@ -99,7 +99,7 @@ def release(proc: subprocess.Popen[str]) -> None:
 
 
 def test_the_benchmark_sets_its_sysctl_through_the_restoring_helper() -> None:
-    source = (ROOT / "l4lb_tui/bench/labflood.py").read_text()
+    source = (ROOT / "l4lb_bench/labflood.py").read_text()
     assert STATS_SYSCTL == "kernel.bpf_stats_enabled"
     assert "sandbox.sysctl(STATS_SYSCTL, " in source
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from l4lb_tui.bench.frames import checksum
+from l4lb_bench.frames import checksum
 
 ETH_P_IP = 0x0800
 IPPROTO_IPIP = 4

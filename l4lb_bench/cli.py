@@ -14,15 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from l4lb_tui.bench import defaults as D
-from l4lb_tui.bench.errors import BenchError
+from l4lb_bench import defaults as D
+from l4lb_bench.errors import BenchError
 
 EXIT_UNVERIFIED = 1
 EXIT_ERROR = 2
 
 
 def _dataplane(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import dataplane as dp
+    from l4lb_bench import dataplane as dp
 
     opts = dp.Options(
         repeat=D.DATAPLANE_QUICK_REPEAT if args.quick else args.repeat,
@@ -37,7 +37,7 @@ def _dataplane(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import labflood
+    from l4lb_bench import labflood
 
     duration = D.LAB_QUICK_DURATION if args.quick else args.duration
     rep = labflood.run_lab(labflood.Options(duration=duration, sources=args.sources), log=_progress)
@@ -46,7 +46,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import control
+    from l4lb_bench import control
 
     sizes = tuple(args.sizes) if args.sizes else D.CONTROL_SIZES
     opts = control.Options(
@@ -59,16 +59,16 @@ def _control(args: argparse.Namespace) -> int:
 
 
 def _console(args: argparse.Namespace) -> int:
-    from l4lb_tui.bench import consolebench
+    from l4lb_bench import console
 
-    opts = consolebench.Options(
+    opts = console.Options(
         seconds=D.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,
         destinations=args.destinations,
         tmux=not args.no_tmux,
         presses=D.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
     )
-    rep = consolebench.run_console(opts, log=_progress)
-    print(consolebench.format_report(rep), flush=True)
+    rep = console.run_console(opts, log=_progress)
+    print(console.format_report(rep), flush=True)
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
@@ -102,13 +102,15 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     bench.set_defaults(func=run)
     sub = bench.add_subparsers(dest="bench_command", required=True, metavar="COMMAND")
-
-    def add(name: str, text: str) -> argparse.ArgumentParser:
+    for name, text, options in _SUBCOMMANDS:
         p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
         p.add_argument("--quick", action="store_true", help="a short run (CI smoke)")
-        return p
+        if options is not None:
+            options(p)
+    return bench
 
-    p = add("dataplane", "ns/packet per packet kind, against reference programs (live frames)")
+
+def _dataplane_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeat",
         type=_positive,
@@ -135,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help="only this packet kind (repeatable)",
     )
 
-    p = add("lab", "flood the lab with hping3 and measure what the balancer handles")
+
+def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duration",
         type=float,
@@ -149,7 +152,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help=f"hping3 processes (default {D.LAB_SOURCES})",
     )
 
-    p = add("control", "load, change and poll times for 32, 512 and 4096 destinations")
+
+def _control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sizes",
         type=_positive,
@@ -164,7 +168,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help=f"stats polls timed per size (default {D.CONTROL_POLLS})",
     )
 
-    p = add("console", "the console's CPU and key latency with 512 destinations under traffic")
+
+def _console_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seconds",
         type=float,
@@ -185,8 +190,22 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
 
-    add("all", "every benchmark, in under 5 minutes")
-    return bench
+
+_SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | None], ...] = (
+    (
+        "dataplane",
+        "ns/packet per packet kind, against reference programs (live frames)",
+        _dataplane_options,
+    ),
+    ("lab", "flood the lab with hping3 and measure what the balancer handles", _lab_options),
+    ("control", "load, change and poll times for 32, 512 and 4096 destinations", _control_options),
+    (
+        "console",
+        "the console's CPU and key latency with 512 destinations under traffic",
+        _console_options,
+    ),
+    ("all", "every benchmark, in under 5 minutes", None),
+)
 
 
 def _positive(text: str) -> int:
@@ -209,11 +228,12 @@ def run(args: argparse.Namespace) -> int:
     """Carry out a parsed `bench` command."""
     from l4lb_tui.balancer import BalancerError
     from l4lb_tui.bpf import BpfError
+    from l4lb_tui.bpfsys import BpfSysError
     from l4lb_tui.netlink import NetlinkError
 
     try:
         return _COMMANDS[args.bench_command](args)
-    except (BenchError, BalancerError, BpfError, NetlinkError, OSError) as exc:
+    except (BenchError, BalancerError, BpfError, BpfSysError, NetlinkError, OSError) as exc:
         # Complete messages in the tools' own words: one line, no traceback.
         print(f"l4lb bench {args.bench_command}: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_ERROR

@@ -1,156 +1,28 @@
-"""Direct bpf(2) calls that bpftool cannot make: BPF_PROG_TEST_RUN, and reads.
-
-`bpftool prog run` costs a process per call and cannot set the live-frames
-flag; the benchmark and the packet tests need both, so they call the kernel
-here.  Map reads (BPF_MAP_LOOKUP_BATCH, object info) are here too: a poll
-reads 4096 per-CPU counters, which bpftool hands over as megabytes of JSON.
-Writes stay with bpftool (l4lb_tui/bpf.py).  x86-64 and arm64 syscall
-numbers only.
-"""
+"""Maps: what a map is, its elements read (one, or all in batches) and written."""
 
 from __future__ import annotations
 
 import ctypes
 import errno
 import functools
-import os
-import platform
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-_SYS_BPF = {"x86_64": 321, "aarch64": 280}
-BPF_OBJ_GET = 7
-BPF_PROG_TEST_RUN = 10
-BPF_F_TEST_XDP_LIVE_FRAMES = 1 << 1
-BPF_LINK_CREATE = 28
-BPF_TCX_INGRESS = 46  # enum bpf_attach_type, 6.6+: newer than Debian 12's headers
-XDP_VERDICTS = {0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
-_ATTR_SIZE = 128
-
-
-class BpfSysError(Exception):
-    """A bpf(2) call failed; the message carries the kernel's errno text, and
-    `errno` its number (0 when the call could not be made at all)."""
-
-    def __init__(self, message: str, errno: int = 0) -> None:
-        super().__init__(message)
-        self.errno = errno
-
-
-def _load_libc() -> ctypes.CDLL:
-    # The process's own symbols already include libc's syscall(); find_library
-    # would run `ldconfig -p` on every import of this module (every command).
-    own = ctypes.CDLL(None, use_errno=True)
-    if hasattr(own, "syscall"):
-        return own
-    from ctypes import util  # only where libc is not linked in
-
-    return ctypes.CDLL(util.find_library("c"), use_errno=True)
-
-
-_libc = _load_libc()
-
-
-def new_attr() -> ctypes.Array[ctypes.c_uint8]:
-    """A zeroed `union bpf_attr` (as large as any command here needs)."""
-    return (ctypes.c_uint8 * _ATTR_SIZE)()
-
-
-def call(cmd: int, attr: ctypes.Array[ctypes.c_uint8], what: str) -> int:
-    """bpf(cmd, attr); its return value.  BpfSysError names `what` on failure."""
-    nr = _SYS_BPF.get(platform.machine())
-    if nr is None:
-        raise BpfSysError(f"bpf(2) syscall number unknown on {platform.machine()}")
-    ret = int(_libc.syscall(nr, cmd, ctypes.byref(attr), ctypes.sizeof(attr)))
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise BpfSysError(f"{what}: {os.strerror(err)}", err)
-    return ret
-
-
-def obj_get(pin: Path | str) -> int:
-    """An fd for a pinned object; the caller closes it."""
-    path = ctypes.create_string_buffer(os.fsencode(pin))
-    attr = new_attr()
-    struct.pack_into("Q", attr, 0, ctypes.addressof(path))
-    return call(BPF_OBJ_GET, attr, f"bpf obj get {pin}")
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    retval: int
-    data: bytes
-    duration_ns: int
-
-    @property
-    def verdict(self) -> str:
-        return XDP_VERDICTS.get(self.retval, str(self.retval))
-
-
-def test_run(
-    prog_fd: int,
-    frame: bytes,
-    repeat: int = 1,
-    live: bool = False,
-    ifindex: int = 0,
-) -> RunResult:
-    """Run an XDP program on one frame.
-
-    Live-frames mode really transmits XDP_TX frames on `ifindex` and returns
-    no data; it recycles pages without restoring their bytes, so a program
-    that rewrites the frame must be timed behind a restoring wrapper.
-    """
-    buf = ctypes.create_string_buffer(frame, len(frame))
-    out_size = 0 if live else len(frame) + 256
-    out = ctypes.create_string_buffer(max(out_size, 1))
-    ctx = ctypes.create_string_buffer(struct.pack("6I", 0, len(frame), 0, ifindex, 0, 0), 24)
-    attr = new_attr()
-    use_ctx = live or ifindex != 0
-    struct.pack_into(
-        "IIIIQQIIIIQQI",
-        attr,
-        0,
-        prog_fd,
-        0,
-        len(frame),
-        out_size,
-        ctypes.addressof(buf),
-        0 if live else ctypes.addressof(out),
-        repeat,
-        0,
-        24 if use_ctx else 0,
-        0,
-        ctypes.addressof(ctx) if use_ctx else 0,
-        0,
-        BPF_F_TEST_XDP_LIVE_FRAMES if live else 0,
-    )
-    call(BPF_PROG_TEST_RUN, attr, "BPF_PROG_TEST_RUN")
-    (retval,) = struct.unpack_from("I", attr, 4)
-    (size_out,) = struct.unpack_from("I", attr, 12)
-    (duration,) = struct.unpack_from("I", attr, 36)
-    data = b"" if live else out.raw[:size_out]
-    return RunResult(retval, data, duration)
-
-
-def tcx_ingress_link(prog_fd: int, ifindex: int) -> int:
-    """Attach a TC program at the ingress of `ifindex` through a bpf_link
-    (tcx, kernel 6.6+); the link's fd, which the caller closes.
-
-    The program stays attached exactly as long as the fd is open, so a
-    process that dies drops it.  tcx runs ahead of any clsact qdisc and its
-    filters, which it leaves as they are.  The interface index is looked up
-    in the calling thread's network namespace.
-    """
-    attr = new_attr()
-    struct.pack_into("IIII", attr, 0, prog_fd, ifindex, BPF_TCX_INGRESS, 0)
-    return call(BPF_LINK_CREATE, attr, "tcx ingress attach")
-
+from l4lb_tui.bpfsys.syscall import (
+    BPF_OBJ_GET_INFO_BY_FD,
+    BpfSysError,
+    call,
+    new_attr,
+    obj_get,
+    opened,
+)
 
 BPF_MAP_LOOKUP_ELEM = 1
-BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_MAP_UPDATE_ELEM = 2
 BPF_MAP_LOOKUP_BATCH = 24
+BPF_MAP_UPDATE_BATCH = 26
 _BATCH_CHUNK = 1024
 
 # enum bpf_map_type, the ones the product uses
@@ -324,34 +196,46 @@ def read_array(pin: Path) -> ArrayDump:
     A stats poll of 4096 backends reads ~128 KiB this way instead of parsing
     ~1.7 MB of bpftool JSON.
     """
-    fd = obj_get(pin)
-    try:
-        info = map_info(fd)
-        ncpu = possible_cpus() if info.percpu else 1
-        chunks: list[bytes] = []
-        total = 0
-        for _, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
-            chunks.append(values)
-            total += count
-        return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
-    finally:
-        os.close(fd)
+    with opened(obj_get(pin)) as fd:
+        return array_dump(fd, f"batch lookup {pin}")
 
 
-def read_map(pin: Path) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of a pinned map that is not per-CPU, as read_array
-    but with the keys (a hash map's come in no particular order)."""
-    fd = obj_get(pin)
-    try:
-        info = map_info(fd)
-        if info.percpu:
-            raise BpfSysError(f"{pin}: a per-CPU map (read it with read_array)")
-        ks, vs = info.key_size, info.value_size
-        out: list[tuple[bytes, bytes]] = []
-        for keys, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
-            out += [
-                (keys[i * ks : (i + 1) * ks], values[i * vs : (i + 1) * vs]) for i in range(count)
-            ]
-        return out
-    finally:
-        os.close(fd)
+def array_dump(fd: int, what: str = "batch lookup") -> ArrayDump:
+    """Every entry of an array map, by its fd."""
+    info = map_info(fd)
+    ncpu = possible_cpus() if info.percpu else 1
+    chunks: list[bytes] = []
+    total = 0
+    for _, values, count in lookup_batches(fd, info, what=what):
+        chunks.append(values)
+        total += count
+    return ArrayDump(b"".join(chunks), total, ncpu, info.stride, info.value_size)
+
+
+# -- writes -----------------------------------------------------------------------
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Write one element (a prog array's value is a program's fd)."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    attr = new_attr()
+    struct.pack_into("IIQQQ", attr, 0, fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
+    call(BPF_MAP_UPDATE_ELEM, attr, "map update")
+
+
+def update_batch(fd: int, info: MapInfo, keys: bytes, values: bytes, count: int) -> None:
+    """BPF_MAP_UPDATE_BATCH: `count` elements from packed key and value buffers."""
+    if len(keys) != count * info.key_size or len(values) != count * info.slot_size:
+        raise BpfSysError(f"batch of {count}: buffer sizes do not match map {info.name}")
+    kbuf = ctypes.create_string_buffer(keys, len(keys))
+    vbuf = ctypes.create_string_buffer(values, len(values))
+    attr = new_attr()
+    struct.pack_into(
+        "QQQQII", attr, 0, 0, 0, ctypes.addressof(kbuf), ctypes.addressof(vbuf), count, fd
+    )
+    what = f"map update batch ({info.name})"
+    call(BPF_MAP_UPDATE_BATCH, attr, what)
+    done = struct.unpack_from("I", attr, 32)[0]
+    if done != count:
+        raise BpfSysError(f"{what}: {done}/{count}", errno.EIO)

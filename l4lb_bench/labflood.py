@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from l4lb_bench import defaults, machine, processes, sandbox
+from l4lb_bench.chart import table
+from l4lb_bench.errors import BenchError
+from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer, BalancerError, Counters
-from l4lb_tui.bench import bpfcall, defaults, sandbox
-from l4lb_tui.bench.chart import table
-from l4lb_tui.bench.errors import BenchError
-from l4lb_tui.bench.fastmaps import SyscallBpftool
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.services import parse_service
@@ -36,9 +36,6 @@ from l4lb_tui.services import parse_service
 if TYPE_CHECKING:
     from l4lb_tui.lab import Lab
 
-DEFAULT_DURATION = defaults.LAB_DURATION
-QUICK_DURATION = defaults.LAB_QUICK_DURATION
-DEFAULT_SOURCES = defaults.LAB_SOURCES
 WARMUP = 1.0
 STATS_SYSCTL = "kernel.bpf_stats_enabled"
 _SENT = re.compile(r"(\d+) packets transmitted")
@@ -46,8 +43,8 @@ _SENT = re.compile(r"(\d+) packets transmitted")
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    duration: float = DEFAULT_DURATION
-    sources: int = DEFAULT_SOURCES
+    duration: float = defaults.LAB_DURATION
+    sources: int = defaults.LAB_SOURCES
     backends: int = 3
 
 
@@ -61,7 +58,7 @@ class Share:
 @dataclass(slots=True)
 class LabReport:
     options: Options
-    host: sandbox.Host
+    host: machine.Host
     prefix: str
     window: float  # seconds of the steady window
     handled: int  # packets the balancer counted in the window
@@ -129,7 +126,7 @@ def floods(ns: str, argvs: list[list[str]]) -> Iterator[list[int]]:
                     stderr=subprocess.PIPE,
                     text=True,
                     start_new_session=True,
-                    preexec_fn=sandbox.die_with_parent,
+                    preexec_fn=processes.die_with_parent,
                 )
             )
         yield sent
@@ -165,10 +162,28 @@ def _decapsulated(lab: Lab) -> int:
     return total
 
 
+@dataclass(slots=True)
+class _Flood:
+    """What was read before, during and after the floods."""
+
+    c0: Counters  # the steady window's start and end
+    c1: Counters
+    i0: bpfsys.ProgInfo
+    i1: bpfsys.ProgInfo
+    full0: Counters  # the whole flood's
+    full1: Counters
+    decap0: int
+    decap1: int
+    sent: list[int]
+    seconds: float
+    sysctl_before: str
+    sysctl_after: str
+
+
 def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
-    sandbox.need_root("l4lb bench lab")
+    processes.need_root("l4lb bench lab")
     try:
-        from l4lb_tui.lab import Lab, LabError
+        from l4lb_tui.lab import Lab
     except ImportError as exc:  # pragma: no cover - the lab ships with the product
         raise BenchError(f"the lab is not available: {exc}") from None
     if opts.duration <= 0:
@@ -176,97 +191,134 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
     sandbox.reap_stale()
     lab = Lab(prefix=_prefix(), backends=opts.backends)
     with contextlib.ExitStack() as stack:
-        stack.enter_context(sandbox.terminate_cleanly())
-        me = os.getpid()
-
-        def down() -> None:
-            if sandbox.owner_only(me):
-                with contextlib.suppress(LabError):
-                    lab.down()
-
-        stack.callback(down)
-        log(f"  lab {lab.prefix}: up")
-        try:
-            lab.up()
-        except LabError as exc:
-            raise BenchError(f"lab up: {exc}") from None
-        bal = Balancer(lab.lb_ifname, bpftool=SyscallBpftool(netns=lab.lb_ns), netns=lab.lb_ns)
-        try:
-            bal.attach("driver", lab.outer_saddr)
-            keys = [
-                *parse_service(f"{lab.vip}:{lab.udp_port}/udp"),
-                *parse_service(f"{lab.vip}:{lab.http_port}/tcp"),
-            ]
-            bal.load(keys, read_destinations(lab.csv_path))
-            state = bal.state()
-            prog_fd = bpfcall.obj_get(bal.prog_pin)
-        except (BalancerError, BpfError, OSError) as exc:
-            raise BenchError(f"balancer in the lab: {exc}") from None
+        stack.enter_context(processes.terminate_cleanly())
+        _lab_up(stack, lab, log)
+        bal, where, prog_fd = _balance(lab)
         stack.callback(os.close, prog_fd)
-        where = {be.index: (str(svc.key), be.ip) for svc in state.services for be in svc.backends}
-
-        argvs = []
-        for i in range(opts.sources):
-            syn = i % 2 == 1
-            port = lab.http_port if syn else lab.udp_port
-            argvs.append(_hping3(lab.vip, lab.client.ifname, port, syn, 10000 + 5000 * i))
+        argvs = [_flood_argv(lab, i) for i in range(opts.sources)]
         log(f"  flooding for {opts.duration:g} s from {opts.sources} hping3 processes")
-        decap0 = _decapsulated(lab)
-        full0 = bal.counters()
-        with sandbox.sysctl(STATS_SYSCTL, "1") as before:
-            start = time.monotonic()
-            with floods(lab.client.ns, argvs) as sent:
-                time.sleep(WARMUP)
-                c0, i0 = bal.counters(), bpfcall.prog_info(prog_fd)
-                time.sleep(opts.duration)
-                c1, i1 = bal.counters(), bpfcall.prog_info(prog_fd)
-            flood_seconds = time.monotonic() - start
-        after = sandbox.read_sysctl(STATS_SYSCTL)
-        time.sleep(0.3)  # the last frames through the bridge
-        full1 = bal.counters()
-        decap1 = _decapsulated(lab)
-
-        tx, reasons = _handled(c0, c1)
-        per_index = {
-            i: c1.backends.get(i, (0, 0))[0] - c0.backends.get(i, (0, 0))[0] for i in where
-        }
-        shares = [Share(where[i][0], where[i][1], n) for i, n in sorted(per_index.items())]
-        total_tx, _ = _handled(full0, full1)
-        problems = []
-        if any(s.packets == 0 for s in shares):
-            problems.append("a backend received nothing")
-        if tx == 0:
-            problems.append("the balancer handled no packets")
-        if after != before:
-            problems.append(f"{STATS_SYSCTL} is {after}, was {before}")
-        drops = {k: v for k, v in reasons.items() if k.startswith("DROP")}
-        if drops:
-            problems.append(f"drops: {drops}")
+        flood = _flood(bal, lab, prog_fd, argvs, opts.duration)
+        rep = _report(opts, lab.prefix, where, flood, argvs)
         try:
             bal.detach()
         except (BalancerError, BpfError) as exc:
-            problems.append(f"detach: {exc}")
-        return LabReport(
-            options=opts,
-            host=sandbox.host(),
-            prefix=lab.prefix,
-            window=c1.taken_at - c0.taken_at,
-            handled=tx + sum(reasons.values()),
-            tx=tx,
-            reasons=reasons,
-            run_cnt=i1.run_cnt - i0.run_cnt,
-            run_time_ns=i1.run_time_ns - i0.run_time_ns,
-            shares=shares,
-            sent=sum(sent),
-            flood_seconds=flood_seconds,
-            decapsulated=decap1 - decap0,
-            balanced_total=total_tx,
-            sysctl_before=before,
-            sysctl_after=after,
-            floods=[" ".join(a) for a in argvs],
-            problems=problems,
-        )
+            rep.problems.append(f"detach: {exc}")
+        return rep
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _lab_up(stack: contextlib.ExitStack, lab: Lab, log: Callable[[str], None]) -> None:
+    """The lab up, and taken down when the run ends, however it ends."""
+    from l4lb_tui.lab import LabError
+
+    me = os.getpid()
+
+    def down() -> None:
+        if processes.owner_only(me):
+            with contextlib.suppress(LabError):
+                lab.down()
+
+    stack.callback(down)
+    log(f"  lab {lab.prefix}: up")
+    try:
+        lab.up()
+    except LabError as exc:
+        raise BenchError(f"lab up: {exc}") from None
+
+
+def _balance(lab: Lab) -> tuple[Balancer, dict[int, tuple[str, str]], int]:
+    """The balancer on the lab's backends: it, each backend's (service, IP)
+    by index, and an fd of its program (for its run counters)."""
+    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
+    try:
+        bal.attach("driver", lab.outer_saddr)
+        keys = [
+            *parse_service(f"{lab.vip}:{lab.udp_port}/udp"),
+            *parse_service(f"{lab.vip}:{lab.http_port}/tcp"),
+        ]
+        bal.load(keys, read_destinations(lab.csv_path))
+        state = bal.state()
+        prog_fd = bpfsys.obj_get(bal.prog_pin)
+    except (BalancerError, BpfError, bpfsys.BpfSysError, OSError) as exc:
+        raise BenchError(f"balancer in the lab: {exc}") from None
+    where = {be.index: (str(svc.key), be.ip) for svc in state.services for be in svc.backends}
+    return bal, where, prog_fd
+
+
+def _flood_argv(lab: Lab, i: int) -> list[str]:
+    """The i-th flood: UDP and SYN by turns, each its own source ports."""
+    syn = i % 2 == 1
+    port = lab.http_port if syn else lab.udp_port
+    return _hping3(lab.vip, lab.client.ifname, port, syn, 10000 + 5000 * i)
+
+
+def _flood(
+    bal: Balancer, lab: Lab, prog_fd: int, argvs: list[list[str]], duration: float
+) -> _Flood:
+    decap0 = _decapsulated(lab)
+    full0 = bal.counters()
+    with sandbox.sysctl(STATS_SYSCTL, "1") as before:
+        start = time.monotonic()
+        with floods(lab.client.ns, argvs) as sent:
+            time.sleep(WARMUP)
+            c0, i0 = bal.counters(), bpfsys.prog_info(prog_fd)
+            time.sleep(duration)
+            c1, i1 = bal.counters(), bpfsys.prog_info(prog_fd)
+        flood_seconds = time.monotonic() - start
+    after = sandbox.read_sysctl(STATS_SYSCTL)
+    time.sleep(0.3)  # the last frames through the bridge
+    full1 = bal.counters()
+    decap1 = _decapsulated(lab)
+    return _Flood(c0, c1, i0, i1, full0, full1, decap0, decap1, sent, flood_seconds, before, after)
+
+
+def _report(
+    opts: Options,
+    prefix: str,
+    where: dict[int, tuple[str, str]],
+    f: _Flood,
+    argvs: list[list[str]],
+) -> LabReport:
+    tx, reasons = _handled(f.c0, f.c1)
+    per_index = {
+        i: f.c1.backends.get(i, (0, 0))[0] - f.c0.backends.get(i, (0, 0))[0] for i in where
+    }
+    shares = [Share(where[i][0], where[i][1], n) for i, n in sorted(per_index.items())]
+    total_tx, _ = _handled(f.full0, f.full1)
+    return LabReport(
+        options=opts,
+        host=machine.host(),
+        prefix=prefix,
+        window=f.c1.taken_at - f.c0.taken_at,
+        handled=tx + sum(reasons.values()),
+        tx=tx,
+        reasons=reasons,
+        run_cnt=f.i1.run_cnt - f.i0.run_cnt,
+        run_time_ns=f.i1.run_time_ns - f.i0.run_time_ns,
+        shares=shares,
+        sent=sum(f.sent),
+        flood_seconds=f.seconds,
+        decapsulated=f.decap1 - f.decap0,
+        balanced_total=total_tx,
+        sysctl_before=f.sysctl_before,
+        sysctl_after=f.sysctl_after,
+        floods=[" ".join(a) for a in argvs],
+        problems=_problems(shares, tx, reasons, f),
+    )
+
+
+def _problems(shares: list[Share], tx: int, reasons: dict[str, int], f: _Flood) -> list[str]:
+    problems = []
+    if any(s.packets == 0 for s in shares):
+        problems.append("a backend received nothing")
+    if tx == 0:
+        problems.append("the balancer handled no packets")
+    if f.sysctl_after != f.sysctl_before:
+        problems.append(f"{STATS_SYSCTL} is {f.sysctl_after}, was {f.sysctl_before}")
+    drops = {k: v for k, v in reasons.items() if k.startswith("DROP")}
+    if drops:
+        problems.append(f"drops: {drops}")
+    return problems
 
 
 def format_report(rep: LabReport) -> str:

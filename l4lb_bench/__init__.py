@@ -1,11 +1,11 @@
 """`l4lb bench`: benchmarks that print figures (issue 6; see BENCHMARKS.md).
 
 register(subparsers); run(args)   # wire `bench` into a CLI
-python -m l4lb_tui.bench dataplane --quick
+python -m l4lb_bench dataplane --quick
 """
 
 from __future__ import annotations
 
-from l4lb_tui.bench.cli import main, register, run
+from l4lb_bench.cli import main, register, run
 
 __all__ = ["main", "register", "run"]

@@ -10,19 +10,15 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import platform
 import re
 import shutil
-import signal
-import subprocess
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
+from l4lb_bench.errors import BenchError
+from l4lb_bench.processes import owner_only, pid_alive, run
 from l4lb_tui import pinning
-from l4lb_tui.bench.errors import BenchError
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.paths import RUN_DIR
 
@@ -33,78 +29,7 @@ _NS_RE = re.compile(r"^l4bench-(\d+)c?$")
 _CLONE_NEWNET = 0x40000000
 
 
-def run(argv: Sequence[str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run a tool to completion; BenchError with its last words on failure."""
-    try:
-        done = subprocess.run(  # noqa: S603 - argv list, no shell
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError:
-        raise BenchError(f"{argv[0]} not found: install it") from None
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{' '.join(argv[:4])}: no answer after {timeout:g} s") from None
-    if done.returncode != 0:
-        said = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        why = said[-1] if said else f"exit status {done.returncode}"
-        raise BenchError(f"{' '.join(argv[:6])}: {why}")
-    return done
-
-
-def need_root(what: str) -> None:
-    if os.geteuid() != 0:
-        raise BenchError(f"{what} needs root (BPF, namespaces, XDP): run it with sudo")
-
-
-# -- signals --------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def terminate_cleanly() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise SystemExit, so every `finally` below runs.
-
-    Only in this process: pyroute2 forks helpers (to reach a namespace) and
-    stops them with SIGTERM; a helper that unwound our stack would run our
-    clean-up and delete the namespace its parent is using.
-    """
-    me = os.getpid()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        if not owner_only(me):
-            os._exit(128 + signum)
-        raise SystemExit(128 + signum)
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-# -- child processes ----------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """preexec_fn for traffic generators: SIGKILL them when this process dies,
-    however it dies (an orphaned hping3 --flood would run on for ever).
-    `ip netns exec` execs the tool, which keeps the setting."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 # -- namespaces -----------------------------------------------------------------
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_stale() -> list[str]:
@@ -174,15 +99,6 @@ class VethPair:
         pid = os.getpid()
         ns = f"l4bench-{pid}"
         return cls(ns, f"l4b{pid}a", f"l4b{pid}b", f"{ns}c" if split else ns)
-
-
-def owner_only(pid: int) -> bool:
-    """True in the process that set something up, False in a fork of it.
-
-    pyroute2 forks helpers to reach other namespaces; a fork that unwinds
-    through our `finally` blocks must not tear down what its parent uses.
-    """
-    return os.getpid() == pid
 
 
 def _no_ipv6(ns: str) -> None:
@@ -372,37 +288,3 @@ def _restore_sysctls() -> list[str]:
                     restored.append(f"{key}={mark.read_text().strip()}")
             mark.unlink(missing_ok=True)
     return restored
-
-
-# -- the machine ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    kernel: str
-    cpu_model: str
-    cpus: int
-    date: str
-    load: float  # 1-minute load average when the figures were taken
-
-    def line(self) -> str:
-        return (
-            f"{self.date}, kernel {self.kernel}, {self.cpus} x {self.cpu_model}, "
-            f"load average {self.load:.1f}"
-        )
-
-
-def host() -> Host:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return Host(
-        kernel=platform.release(),
-        cpu_model=model,
-        cpus=os.cpu_count() or 1,
-        date=time.strftime("%Y-%m-%d %H:%M %Z"),
-        load=os.getloadavg()[0],
-    )
