@@ -74,7 +74,7 @@ def prog_id(path: Path) -> int | None:
     except (bpfsys.BpfSysError, OSError):
         return None
     try:
-        return bpfsys.prog_id(fd)
+        return bpfsys.prog_info(fd).prog_id
     except bpfsys.BpfSysError:
         return None
     finally:

@@ -79,16 +79,6 @@ class MapInfo:
         return self.stride * possible_cpus() if self.percpu else self.value_size
 
 
-def prog_id(fd: int) -> int:
-    """The id of a program (struct bpf_prog_info: type, then id)."""
-    info = ctypes.create_string_buffer(8)
-    attr = new_attr()
-    struct.pack_into("IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
-    call(BPF_OBJ_GET_INFO_BY_FD, attr, "prog info")
-    value: int = struct.unpack_from("I", info.raw, 4)[0]
-    return value
-
-
 def map_info(fd: int) -> MapInfo:
     info = ctypes.create_string_buffer(88)
     attr = new_attr()
