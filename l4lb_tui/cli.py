@@ -214,8 +214,12 @@ def _list_errors(path: Path, result: ParseResult) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a destinations file as `map` would, without the kernel's
     state (other services' backends count too when it loads); needs no
-    privilege."""
+    privilege.  A .toml file is a config: every error with its line."""
     path = Path(args.file)
+    if path.suffix == ".toml":
+        from l4lb_tui.config_cli import check_config
+
+        return check_config(path)
     services = _services(args.vip)
     result = parse_text(read_text(path), {k.vip for k in services})
     _list_errors(path, result)
@@ -257,7 +261,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 # Command groups imported only when named (or for help and errors): the demo
 # and the lab pull in http.client and more, ~20-30 ms of every command's
 # start-up otherwise.
-_GROUPS = ("l4lb_tui.lab.cli", "l4lb_tui.demo", "l4lb_bench")
+_GROUPS = ("l4lb_tui.config_cli", "l4lb_tui.lab.cli", "l4lb_tui.demo", "l4lb_bench")
 _GLOBAL_WITH_VALUE = {"--wait", "--netns"}
 
 

@@ -27,7 +27,7 @@ from l4lb_tui.config_model import (
     ServiceSpec,
 )
 from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
-from l4lb_tui.layout import MAX_BACKENDS
+from l4lb_tui.layout import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
@@ -189,7 +189,7 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if spec is None:
         r.problem(path, 'a service needs vip = "ADDR[:PORT][/tcp|udp]"')
         return None
-    keys = r.checked(f"{path}.vip", parse_service, spec)
+    keys = [CATCH_ALL] if spec.strip() == "*" else r.checked(f"{path}.vip", parse_service, spec)
     fill = r.text(s, path, "fill", "maglev")
     if fill not in FILLS:
         r.problem(f"{path}.fill", f"must be maglev or roundrobin, not {fill!r}")

@@ -1,0 +1,156 @@
+"""Making running balancers match a config, and reading them back as one
+(control plane: `l4lb apply`, `diff`, `export`, and the daemon).
+
+Each service is changed with one hitless reload of its own (Balancer.load),
+so each is whole at every moment; the services of one balancer change one
+after another.  The health checker's drains stay as they are; an operator's
+stay when the daemon applies (`keep_drains`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config
+from l4lb_tui.config_plan import (
+    BalancerChange,
+    PlanProblem,
+    Running,
+    RunningService,
+    plan_balancer,
+    render_diff,
+)
+from l4lb_tui.destinations import Destination
+from l4lb_tui.layout import CATCH_ALL, ServiceKey
+from l4lb_tui.netlink import Netlink
+from l4lb_tui.slots import FillMode
+
+
+def balancer_of(spec: BalancerSpec) -> Balancer:
+    return Balancer(spec.interface, netns=spec.netns)
+
+
+def running(bal: Balancer) -> Running:
+    """The balancer as it runs, in the config's terms."""
+    if not bal.is_loaded():
+        return Running(None, "", ())
+    state = bal.state()
+    services = tuple(
+        RunningService(
+            svc.key,
+            tuple(bal.members(svc.key)),
+            FillMode.MAGLEV if svc.value.maglev else FillMode.ROUND_ROBIN,
+            svc.value.ring_size,
+        )
+        for svc in state.services
+    )
+    return Running(state.mode, state.config.saddr, services)
+
+
+def neighbour_macs(spec: BalancerSpec) -> dict[str, str]:
+    """MACs of the backends the config leaves to the neighbour table."""
+    wanted = {b.ip for s in spec.services for b in s.backends if b.mac == NEIGHBOUR}
+    if not wanted:
+        return {}
+    netlink = Netlink(netns=spec.netns)
+    return {ip: mac for ip in sorted(wanted) if (mac := netlink.neighbour_mac(ip))}
+
+
+def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
+    """What applying `config` would change; reads, changes nothing."""
+    changes = []
+    for spec in config.balancers:
+        bal = balancer_of(spec)
+        try:
+            changes.append(plan_balancer(spec, running(bal), neighbour_macs(spec), keep_drains))
+        except PlanProblem as exc:
+            raise BalancerError(f"{spec.interface}: {exc}") from None
+    return changes
+
+
+def diff(config: Config) -> list[str]:
+    return render_diff(plan(config))
+
+
+def apply(
+    config: Config, keep_drains: bool = False, warn: Callable[[str], None] | None = None
+) -> list[str]:
+    """Make every configured balancer match; what was done, a line each.
+    Every plan is made (and may refuse) before anything changes."""
+    changes = plan(config, keep_drains)
+    done: list[str] = []
+    for change in changes:
+        done += _carry_out(change, warn)
+    return done or ["nothing to change: the balancers are as configured"]
+
+
+def _carry_out(change: BalancerChange, warn: Callable[[str], None] | None) -> list[str]:
+    spec = change.spec
+    bal = balancer_of(spec)
+    done: list[str] = []
+    if change.attach is not None:
+        done.append(bal.attach(spec.mode, spec.source, warn=warn))
+    for s in change.services:
+        if s.kind in ("add", "change"):
+            bal.load([s.key], s.dests, s.fill, s.ring_size)
+            done += [f"{spec.interface}: {line.strip()}" for line in s.lines[:1]]
+        elif s.kind == "remove":
+            bal.remove_service(s.key)
+            done += [f"{spec.interface}: {line.strip()}" for line in s.lines]
+    return done
+
+
+# -- export ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    interface: str
+    netns: str | None
+    running: Running
+
+
+def _vip(key: ServiceKey) -> str:
+    if key == CATCH_ALL:
+        return "*"
+    port = "*" if key.port == 0 else str(key.port)
+    return f"{key.vip}:{port}/{'tcp' if key.proto == 6 else 'udp'}"
+
+
+def _backend(d: Destination) -> str:
+    fields = [f'ip = "{d.ip}"', f'mac = "{d.mac}"', f"weight = {d.weight}"]
+    if d.drained:
+        fields.append("drained = true")
+    note = "  # down: drained by the health checker" if d.down else ""
+    return "  { " + ", ".join(fields) + " }," + note
+
+
+def render_export(
+    balancers: Sequence[Exported], now: datetime | None = None, skipped: Sequence[str] = ()
+) -> str:
+    """The running state as a config that `apply` reproduces exactly (and,
+    as comments, the pins that could not be read as a balancer)."""
+    when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"# l4lb export of the running balancers, {when}"]
+    out += [f"# skipped {line}" for line in skipped]
+    out.append("")
+    for b in balancers:
+        out += ["[[balancer]]", f'interface = "{b.interface}"']
+        if b.netns:
+            out.append(f'netns = "{b.netns}"')
+        out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"', ""]
+        for s in b.running.services:
+            out += [
+                "[[balancer.service]]",
+                f'vip = "{_vip(s.key)}"',
+                f'fill = "{s.fill.value}"',
+                f"ring_size = {s.ring_size}",
+                "backends = [",
+                *(_backend(d) for d in s.dests),
+                "]",
+                "",
+            ]
+    return "\n".join(out)

@@ -1,0 +1,136 @@
+"""`l4lb apply`, `diff` and `export`: the declarative config on the command
+line (argparse wiring and output; the work is config_apply's)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from l4lb_tui import config_apply, pinning
+from l4lb_tui import validation as V
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.config_file import ConfigError, read_config
+from l4lb_tui.config_model import Config
+from l4lb_tui.netlink import NetlinkError
+from l4lb_tui.privilege import privilege_problem
+
+EXIT_ERROR = 2
+
+
+class ConfigCliError(Exception):
+    """A config command that cannot go on; one line."""
+
+
+def _config(path: str) -> Config:
+    try:
+        return read_config(Path(path))
+    except ConfigError as exc:
+        for line in exc.lines()[1:]:
+            print(f"l4lb: error: {line}", file=sys.stderr)
+        raise ConfigCliError(exc.lines()[0]) from None
+
+
+def _root(what: str) -> None:
+    problem = privilege_problem(what, "run it with sudo")
+    if problem:
+        raise ConfigCliError(problem)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    config = _config(args.file)
+    _root("l4lb apply")
+    for line in config_apply.apply(config, warn=lambda w: print(f"warning: {w}", file=sys.stderr)):
+        print(line)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    config = _config(args.file)
+    _root("l4lb diff")
+    lines = config_apply.diff(config)
+    print("\n".join(lines))
+    return 1 if args.exit_code and any(not line.endswith("as configured") for line in lines) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _root("l4lb export")
+    exported = []
+    skipped = []
+    for pinned in pinning.listing():
+        record = pinned.record
+        if record is None:
+            skipped.append(f"{pinned.path}: an older l4lb's pins (see 'l4lb detach --stale')")
+            continue
+        netns = record.netns or None
+        try:
+            bal = Balancer(record.ifname, netns=netns)
+            exported.append(config_apply.Exported(bal.ifname, netns, config_apply.running(bal)))
+        except (BalancerError, NetlinkError) as exc:
+            skipped.append(f"{record.ifname}: {exc}")
+    text = config_apply.render_export(exported, skipped=skipped)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"{args.output}: {len(exported)} balancers")
+    else:
+        print(text)
+    return 0
+
+
+def check_config(path: Path) -> int:
+    """`l4lb check FILE.toml`: every error, with its line and key."""
+    try:
+        config = read_config(path)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return EXIT_ERROR
+    services = sum(len(s.keys) for b in config.balancers for s in b.services)
+    backends = sum(len(s.backends) for b in config.balancers for s in b.services)
+    print(
+        f"{path}: {len(config.balancers)} balancers, {services} services, "
+        f"{backends} backends, no errors"
+    )
+    return 0
+
+
+def _run(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            code: int = func(args)
+            return code
+        except ConfigCliError as exc:
+            print(f"l4lb: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return run
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    file_arg = V.argument(V.file_name)
+    p = sub.add_parser(
+        "apply",
+        help="make the running balancers match a config file, hitlessly",
+        description="Make the running balancers match a config file, hitlessly; "
+        "prints what it changed.",
+    )
+    p.add_argument("-f", "--file", required=True, type=file_arg, help="the config (TOML)")
+    p.set_defaults(func=_run(cmd_apply))
+    p = sub.add_parser(
+        "diff",
+        help="what apply would change, changing nothing",
+        description="Print what `l4lb apply -f FILE` would change; change nothing.",
+    )
+    p.add_argument("-f", "--file", required=True, type=file_arg, help="the config (TOML)")
+    p.add_argument(
+        "--exit-code", action="store_true", help="exit 1 if anything would change, as git diff"
+    )
+    p.set_defaults(func=_run(cmd_diff))
+    p = sub.add_parser(
+        "export",
+        help="print the running balancers as a config apply reproduces",
+        description="Print the running balancers as a config that `l4lb apply` reproduces.",
+    )
+    p.add_argument("-o", "--output", type=file_arg, help="write it to this file")
+    p.set_defaults(func=_run(cmd_export))
