@@ -261,7 +261,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
 # Command groups imported only when named (or for help and errors): the demo
 # and the lab pull in http.client and more, ~20-30 ms of every command's
 # start-up otherwise.
-_GROUPS = ("l4lb_tui.config_cli", "l4lb_tui.lab.cli", "l4lb_tui.demo", "l4lb_bench")
+_GROUPS = (
+    "l4lb_tui.config_cli",
+    "l4lb_tui.daemon.cli",
+    "l4lb_tui.lab.cli",
+    "l4lb_tui.demo",
+    "l4lb_bench",
+)
 _GLOBAL_WITH_VALUE = {"--wait", "--netns"}
 
 

@@ -1,0 +1,70 @@
+"""`l4lb daemon -c FILE` (also `l4lbd`) and `l4lb reload`: wiring only."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from l4lb_tui import validation as V
+from l4lb_tui.daemon import http, pidfile
+from l4lb_tui.daemon.runner import Daemon
+from l4lb_tui.privilege import privilege_problem
+
+EXIT_ERROR = 2
+DEFAULT_CONFIG = "/etc/l4lb/l4lb.toml"
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    problem = privilege_problem("l4lb daemon", "run it with sudo (or from its systemd unit)")
+    if problem:
+        print(f"l4lb: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return Daemon(Path(args.config)).run()
+    except (pidfile.DaemonRunning, http.MetricsServerError) as exc:
+        print(f"l4lb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    try:
+        pid = pidfile.signal_daemon(signal.SIGHUP)
+    except (LookupError, PermissionError) as exc:
+        print(f"l4lb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"asked the daemon (PID {pid}) to apply its config again")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    p = sub.add_parser(
+        "daemon",
+        help="keep a config applied: health checks, metrics, reload on SIGHUP",
+        description="Apply a config and keep it applied: health checks, a Prometheus "
+        "endpoint, `l4lb reload` (or SIGHUP) applies it again; stopping leaves the "
+        "data plane as it is.",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        default=DEFAULT_CONFIG,
+        type=V.argument(V.file_name),
+        help=f"the config (default {DEFAULT_CONFIG})",
+    )
+    p.set_defaults(func=cmd_daemon)
+    p = sub.add_parser(
+        "reload",
+        help="ask the running daemon to apply its config again",
+        description="Ask the running daemon to read its config again and apply it (SIGHUP).",
+    )
+    p.set_defaults(func=cmd_reload)
+
+
+def main() -> int:
+    """`l4lbd [-c FILE]`: the daemon alone, as its systemd unit runs it."""
+    parser = argparse.ArgumentParser(prog="l4lbd", description="the l4lb daemon")
+    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, type=V.argument(V.file_name))
+    return cmd_daemon(parser.parse_args())

@@ -1,0 +1,116 @@
+"""The daemon's life: apply the config at start, keep it applied (SIGHUP or
+`l4lb reload` applies it again), serve metrics, stop on SIGTERM leaving the
+data plane as it is.
+
+One control thread makes every change (applies, health decisions), so the
+daemon never races itself; each change takes the interface's lock for its
+own length only, so the CLI and the console keep working beside it.  An
+operator's drain is kept: the daemon applies with `keep_drains`.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+
+from l4lb_tui import config_apply, events, metrics
+from l4lb_tui.balancer import BalancerError
+from l4lb_tui.bpf import BpfError
+from l4lb_tui.config_file import ConfigError, read_config
+from l4lb_tui.config_model import Config
+from l4lb_tui.daemon import http, notify, pidfile
+from l4lb_tui.netlink import NetlinkError
+
+TICK = 1.0  # seconds between the control thread's looks at its work
+
+Reporter = Callable[[str], None]
+
+
+def say(line: str) -> None:
+    """One line per decision, to stderr (the journal, under systemd)."""
+    print(f"l4lb daemon: {line}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Daemon:
+    path: Path
+    report: Reporter = say
+    config: Config | None = None
+    work: queue.Queue[str] = field(default_factory=queue.Queue)
+    server: ThreadingHTTPServer | None = None
+
+    # -- what the control thread does -------------------------------------
+
+    def apply(self, why: str) -> bool:
+        """Read the config and apply it; False (and the old config kept) if
+        it cannot be read or applied."""
+        try:
+            config = read_config(self.path)
+        except ConfigError as exc:
+            self.report(f"{why}: {self.path} has errors, keeping the running state: {exc}")
+            events.note("daemon", f"config refused: {exc}")
+            return False
+        try:
+            done = config_apply.apply(config, keep_drains=True, warn=self.report)
+        except (BalancerError, BpfError, NetlinkError) as exc:
+            self.report(f"{why}: could not apply {self.path}: {exc}")
+            events.note("daemon", f"apply failed: {exc}")
+            return False
+        self.config = config
+        for line in done:
+            self.report(f"{why}: {line}")
+            events.note("daemon", line)
+        return True
+
+    def scrape(self) -> str:
+        """The metrics text: every configured balancer, read afresh."""
+        config = self.config
+        samples = []
+        for spec in config.balancers if config else ():
+            bal = config_apply.balancer_of(spec)
+            if bal.is_loaded():
+                samples.append(metrics.BalancerSample(bal.state(), bal.counters()))
+        return metrics.render(samples)
+
+    # -- life --------------------------------------------------------------
+
+    def _signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.work.put("reload" if signum == signal.SIGHUP else "stop")
+
+    def run(self) -> int:
+        with pidfile.held():
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._signal)
+            if not self.apply("start"):
+                return 2
+            assert self.config is not None
+            self.server = http.serve(self.config.metrics_listen, self.scrape)
+            self.report(f"serving metrics on http://{self.config.metrics_listen}/metrics")
+            notify.notify("READY=1")
+            try:
+                return self._loop()
+            finally:
+                notify.notify("STOPPING=1")
+                self.server.shutdown()
+                self.report("stopped; the data plane keeps running as it was")
+                events.note("daemon", "stopped; the data plane keeps running as it was")
+
+    def _loop(self) -> int:
+        while True:
+            try:
+                job = self.work.get(timeout=TICK)
+            except queue.Empty:
+                continue
+            if job == "stop":
+                return 0
+            if job == "reload":
+                notify.notify("RELOADING=1")
+                self.apply("reload")
+                notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
