@@ -1,0 +1,235 @@
+"""The probe scheduler: every check probed every interval, from one thread.
+
+A check's first probe starts at a random point of its first interval, so a
+start (or a thousand new backends) spreads its probes instead of sending them
+in one burst.  Then each one keeps its phase: a probe starts every
+`interval` seconds, never while the check's previous one is still in flight
+(that slot is skipped), and ends as a failure `timeout` seconds after it
+started.  Timers fire on a grid of `batch` seconds (5 ms), so thousands of
+checks cost a few hundred wake-ups a second, not one per probe.
+
+Results reach `deliver` from the scheduler's thread, in batches (a tuple of
+immutable ProbeResults, in the order they ended).  To feed an asyncio loop:
+
+    Scheduler(lambda rs: loop.call_soon_threadsafe(queue.put_nowait, rs))
+
+`deliver` must not raise: if it does, the scheduler stops and `stop()`
+raises that exception.  The thread enters `netns` (the balancer's namespace)
+before it opens any socket; by default it stays in the caller's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from l4lb_tui.health.adapters.sockets import ProbeSockets
+from l4lb_tui.health.model import CheckKey, Probe, ProbeResult
+from l4lb_tui.netlink import enter_netns
+
+BATCH = 0.005
+# The longest the loop sleeps with nothing to do: a wake-up costs nothing.
+IDLE_WAIT = 1.0
+Deliver = Callable[[tuple[ProbeResult, ...]], None]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        deliver: Deliver,
+        *,
+        netns: str | None = None,
+        seed: int | None = None,
+        batch: float = BATCH,
+    ) -> None:
+        self._deliver = deliver
+        self._netns = netns
+        self._rng = random.Random(seed)
+        self._batch = batch
+        self._lock = threading.Lock()
+        self._pending: tuple[Probe, ...] | None = ()
+        self._stopping = False
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._sockets: ProbeSockets | None = None
+        self._thread: threading.Thread | None = None
+
+    # The caller's side
+
+    def set_probes(self, probes: Iterable[Probe]) -> None:
+        """Probe exactly these from now on.  A new or changed probe starts at
+        a random point of its first interval; an unchanged one keeps its
+        phase; a removed one stops (a probe in flight gives no result)."""
+        wanted = tuple(probes)
+        keys = {p.key for p in wanted}
+        if len(keys) != len(wanted):
+            raise ValueError("two probes for one check")
+        with self._lock:
+            self._pending = wanted
+        self._wake()
+
+    def start(self) -> None:
+        """Start the thread; raises what kept it from probing (NetlinkError for
+        the namespace, SocketError for epoll)."""
+        if self._thread is not None:
+            raise RuntimeError("the scheduler was started already")
+        self._thread = threading.Thread(target=self._run, name="l4lb-health", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            self._thread.join()
+            raise self._failure
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop probing and close every socket; no delivery after this returns."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._stopping = True
+        self._wake()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(f"the health scheduler did not stop within {timeout:g} s")
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def _wake(self) -> None:
+        # Under the lock: the thread closes the sockets (and their eventfd,
+        # whose number may be reused at once) only while holding it.
+        with self._lock:
+            if self._sockets is not None:
+                self._sockets.wake()
+
+    def __enter__(self) -> Scheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # The scheduler's thread
+
+    def _run(self) -> None:
+        try:
+            if self._netns is not None:
+                enter_netns(self._netns)
+            sockets = ProbeSockets()
+        except Exception as exc:
+            self._failure = exc
+            self._ready.set()
+            return
+        with self._lock:
+            self._sockets = sockets
+        self._ready.set()
+        try:
+            loop = _Loop(sockets, self._rng, self._batch)
+            loop.run(self._take_pending, self._deliver, lambda: self._stopping)
+        except BaseException as exc:  # the caller's deliver failed: stop() raises it
+            self._failure = exc
+        finally:
+            with self._lock:
+                self._sockets = None
+                sockets.close()
+
+    def _take_pending(self) -> tuple[Probe, ...] | None:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        return pending
+
+
+class _Loop:
+    """The timers of one scheduler thread: when each check starts and ends."""
+
+    def __init__(self, sockets: ProbeSockets, rng: random.Random, batch: float) -> None:
+        self.sockets = sockets
+        self.rng = rng
+        self.batch = batch
+        self.probes: dict[CheckKey, Probe] = {}
+        self.generation: dict[CheckKey, int] = {}  # a due entry of another is stale
+        self.runs: dict[CheckKey, int] = {}  # a deadline of another run is stale
+        self.due: list[tuple[float, int, CheckKey]] = []
+        self.deadlines: list[tuple[float, int, CheckKey]] = []
+        self.counter = 0
+
+    def run(
+        self,
+        take_pending: Callable[[], tuple[Probe, ...] | None],
+        deliver: Deliver,
+        stopping: Callable[[], bool],
+    ) -> None:
+        while not stopping():
+            pending = take_pending()
+            if pending is not None:
+                self.replace(pending, time.monotonic())
+            now = time.monotonic()
+            results = self.expire(now)
+            self.start_due(now)
+            results += self.sockets.poll(self.wait(time.monotonic()))
+            if results and not stopping():
+                deliver(tuple(results))
+
+    def replace(self, probes: tuple[Probe, ...], now: float) -> None:
+        wanted = {p.key: p for p in probes}
+        for key in list(self.probes):
+            if wanted.get(key) != self.probes[key]:
+                self.sockets.drop(key)
+                del self.probes[key], self.generation[key]
+                self.runs.pop(key, None)
+        for key, probe in wanted.items():
+            if key in self.probes:
+                continue
+            self.counter += 1
+            self.probes[key] = probe
+            self.generation[key] = self.counter
+            first = now + self.rng.uniform(0.0, probe.interval)
+            heapq.heappush(self.due, (first, self.counter, key))
+
+    def expire(self, now: float) -> list[ProbeResult]:
+        expired = []
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, run, key = heapq.heappop(deadlines)
+            if self.runs.get(key) == run:
+                result = self.sockets.expire(key, now)
+                if result is not None:
+                    expired.append(result)
+        return expired
+
+    def start_due(self, now: float) -> None:
+        due = self.due
+        while due and due[0][0] <= now:
+            at, generation, key = heapq.heappop(due)
+            if self.generation.get(key) != generation:
+                continue
+            probe = self.probes[key]
+            following = at + probe.interval
+            if following <= now:
+                # Late (a stalled host): slots missed are skipped, the phase kept.
+                following += math.ceil((now - following) / probe.interval) * probe.interval
+            heapq.heappush(due, (following, generation, key))
+            if self.sockets.in_flight(key):
+                continue  # never two probes of one check at once
+            self.sockets.start(probe, now)
+            self.counter += 1
+            self.runs[key] = self.counter
+            heapq.heappush(self.deadlines, (now + probe.timeout, self.counter, key))
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next timer, rounded up to the batch grid."""
+        nearest = now + IDLE_WAIT
+        if self.due:
+            nearest = min(nearest, self.due[0][0])
+        if self.deadlines:
+            nearest = min(nearest, self.deadlines[0][0])
+        if nearest <= now:
+            return 0.0
+        return math.ceil(nearest / self.batch) * self.batch - now
