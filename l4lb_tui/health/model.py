@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Target(StrEnum):
@@ -34,10 +35,11 @@ class Status(StrEnum):
 HEALTHY = frozenset({Status.UP, Status.FALLING})
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class CheckKey:
+class CheckKey(NamedTuple):
     """One check: a backend of a service.  `service` is the caller's name for
-    the service (e.g. its spec as written); the engine never reads it."""
+    the service (e.g. its spec as written); the engine never reads it.  A
+    tuple: thousands of results a second look their check up by it, and a
+    tuple hashes in C."""
 
     service: str
     backend: str
@@ -69,11 +71,11 @@ class Probe:
     expect: bytes = b""  # http: in the body; udp: in the reply ("" = anything)
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
+class ProbeResult(NamedTuple):
     """One probe's outcome.  `latency` is seconds from its start to its
     verdict (the timeout when it timed out); `started` is on the monotonic
-    clock."""
+    clock.  A tuple, as immutable as a frozen dataclass and made in C: there
+    are thousands a second."""
 
     key: CheckKey
     target: Target
@@ -83,9 +85,8 @@ class ProbeResult:
     started: float
 
 
-@dataclass(frozen=True, slots=True)
-class BackendHealth:
-    """A backend's health after its results so far.
+class BackendHealth(NamedTuple):
+    """A backend's health after its results so far (a tuple, as ProbeResult).
 
     `streak` counts the results in a row that agree with the way the status
     is heading: passes while RISING, failures while FALLING, and the run

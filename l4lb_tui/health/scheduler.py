@@ -26,8 +26,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
-from l4lb_tui.health.adapters.sockets import ProbeSockets
+from l4lb_tui.health.adapters.sockets import ProbeSockets, Session
 from l4lb_tui.health.model import CheckKey, Probe, ProbeResult
 from l4lb_tui.netlink import enter_netns
 
@@ -146,19 +147,62 @@ class Scheduler:
         return pending
 
 
+class _Check:
+    """A probe being scheduled: its session, and whether it is still wanted."""
+
+    __slots__ = ("deadline", "due", "probe", "session", "wanted")
+
+    def __init__(self, probe: Probe, session: Session, due: float) -> None:
+        self.probe = probe
+        self.session = session
+        self.due = due  # when its next probe starts
+        self.deadline = 0.0  # when the probe in flight times out
+        self.wanted = True
+
+
+class _Wheel:
+    """Timers on a grid of `batch` seconds: adding one is a list append
+    (a heap of thousands of timers cost more than the probes' own Python),
+    and none fires before its time.  Only the grid's ticks that hold timers
+    are in the heap, as small integers."""
+
+    def __init__(self, batch: float) -> None:
+        self.batch = batch
+        self.buckets: dict[int, list[Any]] = {}
+        self.ticks: list[int] = []
+
+    def add(self, at: float, item: Any) -> None:
+        tick = math.ceil(at / self.batch)
+        bucket = self.buckets.get(tick)
+        if bucket is None:
+            self.buckets[tick] = [item]
+            heapq.heappush(self.ticks, tick)
+        else:
+            bucket.append(item)
+
+    def pop(self, now: float) -> list[Any]:
+        """Every timer whose time has come, in the order of their ticks."""
+        ticks, limit = self.ticks, now / self.batch
+        if not ticks or ticks[0] > limit:
+            return []
+        due = self.buckets.pop(heapq.heappop(ticks))
+        while ticks and ticks[0] <= limit:
+            due += self.buckets.pop(heapq.heappop(ticks))
+        return due
+
+    def next(self) -> float | None:
+        return self.ticks[0] * self.batch if self.ticks else None
+
+
 class _Loop:
     """The timers of one scheduler thread: when each check starts and ends."""
 
     def __init__(self, sockets: ProbeSockets, rng: random.Random, batch: float) -> None:
         self.sockets = sockets
         self.rng = rng
-        self.batch = batch
-        self.probes: dict[CheckKey, Probe] = {}
-        self.generation: dict[CheckKey, int] = {}  # a due entry of another is stale
-        self.runs: dict[CheckKey, int] = {}  # a deadline of another run is stale
-        self.due: list[tuple[float, int, CheckKey]] = []
-        self.deadlines: list[tuple[float, int, CheckKey]] = []
-        self.counter = 0
+        self.checks: dict[CheckKey, _Check] = {}
+        self.starts = _Wheel(batch)  # of _Check
+        self.deadlines = _Wheel(batch)  # of _Check
 
     def run(
         self,
@@ -166,70 +210,63 @@ class _Loop:
         deliver: Deliver,
         stopping: Callable[[], bool],
     ) -> None:
+        clock = time.monotonic
         while not stopping():
             pending = take_pending()
             if pending is not None:
-                self.replace(pending, time.monotonic())
-            now = time.monotonic()
+                self.replace(pending, clock())
+            now = clock()
             results = self.expire(now)
             self.start_due(now)
-            results += self.sockets.poll(self.wait(time.monotonic()))
+            results += self.sockets.poll(self.wait(clock()))
             if results and not stopping():
                 deliver(tuple(results))
 
     def replace(self, probes: tuple[Probe, ...], now: float) -> None:
         wanted = {p.key: p for p in probes}
-        for key in list(self.probes):
-            if wanted.get(key) != self.probes[key]:
-                self.sockets.drop(key)
-                del self.probes[key], self.generation[key]
-                self.runs.pop(key, None)
+        for key, check in list(self.checks.items()):
+            if wanted.get(key) != check.probe:
+                check.wanted = False
+                self.sockets.close_session(check.session)
+                del self.checks[key]
         for key, probe in wanted.items():
-            if key in self.probes:
-                continue
-            self.counter += 1
-            self.probes[key] = probe
-            self.generation[key] = self.counter
-            first = now + self.rng.uniform(0.0, probe.interval)
-            heapq.heappush(self.due, (first, self.counter, key))
+            if key not in self.checks:
+                first = now + self.rng.uniform(0.0, probe.interval)
+                check = _Check(probe, self.sockets.open(probe), first)
+                self.checks[key] = check
+                self.starts.add(first, check)
 
     def expire(self, now: float) -> list[ProbeResult]:
         expired = []
-        deadlines = self.deadlines
-        while deadlines and deadlines[0][0] <= now:
-            _, run, key = heapq.heappop(deadlines)
-            if self.runs.get(key) == run:
-                result = self.sockets.expire(key, now)
+        for check in self.deadlines.pop(now):
+            # A later probe of the check has a later deadline: not this one.
+            if check.deadline <= now and check.wanted:
+                result = self.sockets.expire(check.session, now)
                 if result is not None:
                     expired.append(result)
         return expired
 
     def start_due(self, now: float) -> None:
-        due = self.due
-        while due and due[0][0] <= now:
-            at, generation, key = heapq.heappop(due)
-            if self.generation.get(key) != generation:
+        # Thousands a second: the methods used per check, looked up once.
+        again, time_out, start = self.starts.add, self.deadlines.add, self.sockets.start
+        for check in self.starts.pop(now):
+            if not check.wanted:
                 continue
-            probe = self.probes[key]
-            following = at + probe.interval
+            probe = check.probe
+            following = check.due + probe.interval
             if following <= now:
                 # Late (a stalled host): slots missed are skipped, the phase kept.
                 following += math.ceil((now - following) / probe.interval) * probe.interval
-            heapq.heappush(due, (following, generation, key))
-            if self.sockets.in_flight(key):
+            check.due = following
+            again(following, check)
+            session = check.session
+            if session.busy:
                 continue  # never two probes of one check at once
-            self.sockets.start(probe, now)
-            self.counter += 1
-            self.runs[key] = self.counter
-            heapq.heappush(self.deadlines, (now + probe.timeout, self.counter, key))
+            start(session, now)
+            check.deadline = deadline = now + probe.timeout
+            time_out(deadline, check)
 
     def wait(self, now: float) -> float:
-        """Seconds until the next timer, rounded up to the batch grid."""
-        nearest = now + IDLE_WAIT
-        if self.due:
-            nearest = min(nearest, self.due[0][0])
-        if self.deadlines:
-            nearest = min(nearest, self.deadlines[0][0])
-        if nearest <= now:
-            return 0.0
-        return math.ceil(nearest / self.batch) * self.batch - now
+        """Seconds until the next timer (on the grid already)."""
+        times = [t for t in (self.starts.next(), self.deadlines.next()) if t is not None]
+        return max(min(times, default=now + IDLE_WAIT) - now, 0.0)

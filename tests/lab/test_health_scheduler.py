@@ -5,7 +5,6 @@ namespace to the backends' own addresses.  Run as root.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import threading
@@ -78,7 +77,7 @@ def test_a_check_never_has_two_probes_in_flight(lab: Lab) -> None:
     for r in results:
         assert not r.ok and r.detail == "no answer in 0.25 s"
         assert 0.25 <= r.latency <= 0.25 + 0.05
-        with pytest.raises(dataclasses.FrozenInstanceError):
+        with pytest.raises(AttributeError):
             r.ok = True  # type: ignore[misc]
 
 

@@ -1,15 +1,21 @@
 """Probe sockets: TCP connects, HTTP GETs and UDP requests, non-blocking, on one epoll.
 
-Each check keeps its socket for as long as it is checked.  A TCP probe
-connects, and its verdict resets the connection with connect(AF_UNSPEC),
-which leaves the socket ready for the next probe: no socket to allocate, no
-descriptor to register and no TIME_WAIT per probe, which is most of what a
-connect costs besides the handshake itself.  The reset is a RST, as HAProxy
-ends its checks: the backend keeps no half-closed connection.  A UDP probe
-keeps one connected socket, so an ICMP port unreachable reads as "refused".
+Each check keeps its socket for as long as it is checked, registered once,
+edge-triggered.  A TCP probe connects, and its verdict resets the connection
+with connect(AF_UNSPEC), which leaves the socket ready for the next probe: no
+socket to allocate, no descriptor to register and no TIME_WAIT per probe,
+which is most of what a connect costs besides the handshake itself.  The
+reset is a RST, as HAProxy ends its checks: the backend keeps no half-closed
+connection.  A UDP probe keeps one connected socket, so an ICMP port
+unreachable reads as "refused".
 
-Through the tunnel a socket carries the tunnel's mark and is bound to its
-source address (the port is still picked per connection).
+epoll reports what a socket's state says when it is read, not what it said
+when it changed, so an edge left over from a previous probe can never pass
+for this one's answer.
+
+Through the tunnel a socket carries the tunnel's mark; it is bound to the
+prober's source address when there is one (the port is still picked per
+connection).
 
 Probe failures are results, never exceptions; SocketError is for the prober's
 own trouble (no epoll, no descriptors left), reported as a failed result of
@@ -34,42 +40,50 @@ from l4lb_tui.health.logic.probes import (
     timeout_detail,
     udp_verdict,
 )
-from l4lb_tui.health.model import CheckKey, Probe, ProbeResult
+from l4lb_tui.health.model import Probe, ProbeResult
 
 # Not in Python 3.11's socket module: bind the address now, the port at connect.
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 _LINGER_RESET = struct.pack("ii", 1, 0)
-_IN = select.EPOLLIN | select.EPOLLONESHOT
-_OUT = select.EPOLLOUT | select.EPOLLONESHOT
-_CONNECTING, _SENDING, _READING = 0, 1, 2
-_libc = ctypes.CDLL(None, use_errno=True)
-# struct sockaddr of family AF_UNSPEC: connect() to it disconnects a TCP socket.
-_UNSPEC = (ctypes.c_ubyte * 16)()
+_TCP_EVENTS = select.EPOLLIN | select.EPOLLOUT | select.EPOLLET
+_UDP_EVENTS = select.EPOLLIN | select.EPOLLET
+_TROUBLE = select.EPOLLERR | select.EPOLLHUP
+_CONNECTING, _READING = 0, 1
 _UDP_MAX = 65535
+# connect() to a sockaddr of family AF_UNSPEC disconnects a TCP socket.  A
+# PyDLL call keeps the GIL (the disconnect is short): one lock round less.
+_UNSPEC = (ctypes.c_ubyte * 16)()
+_disconnect = ctypes.PyDLL(None).connect
+_disconnect.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint)
+_disconnect.restype = ctypes.c_int
+_UNSPEC_ADDRESS = ctypes.addressof(_UNSPEC)
 
 
 class SocketError(Exception):
     """The prober itself could not work (epoll, descriptors); the kernel's words."""
 
 
-class _Session:
-    """One check's socket and the probe in flight on it."""
+class Session:
+    """One check's socket and the probe in flight on it (`busy`)."""
 
-    __slots__ = ("buf", "busy", "fd", "phase", "probe", "registered", "sock", "started")
+    __slots__ = ("buf", "busy", "fd", "phase", "probe", "sock", "started")
 
-    def __init__(self, probe: Probe, sock: socket.socket) -> None:
+    def __init__(self, probe: Probe) -> None:
         self.probe = probe
-        self.sock = sock
-        self.fd = sock.fileno()
+        self.sock: socket.socket | None = None
+        self.fd = -1
         self.busy = False
-        self.registered = False
         self.phase = _CONNECTING
         self.started = 0.0
         self.buf = b""
 
 
 class ProbeSockets:
-    """Start probes, learn when they end.  One thread uses it (plus `wake`)."""
+    """Start probes, learn when they end.  One thread uses it (plus `wake`).
+
+    A check is a Session (`open`); its socket is made at its first probe and
+    kept until `close_session`.
+    """
 
     def __init__(self) -> None:
         try:
@@ -78,38 +92,36 @@ class ProbeSockets:
         except OSError as exc:
             raise SocketError(f"epoll: {exc.strerror}") from exc
         self._epoll.register(self._wake_fd, select.EPOLLIN)
-        self._sessions: dict[CheckKey, _Session] = {}
-        self._by_fd: dict[int, _Session] = {}
+        self._by_fd: dict[int, Session] = {}
         self._done: list[ProbeResult] = []
 
-    def start(self, probe: Probe, now: float) -> None:
-        """Begin `probe` (its check must have none in flight); the result
-        comes from `poll`, or `expire` when its time is up."""
-        session = self._sessions.get(probe.key)
-        if session is not None and session.probe is not probe and session.probe != probe:
-            self.drop(probe.key)
-            session = None
-        if session is None:
+    def open(self, probe: Probe) -> Session:
+        return Session(probe)
+
+    def start(self, session: Session, now: float) -> None:
+        """Begin the session's probe (none may be in flight); the result comes
+        from `poll`, or from `expire` when its time is up."""
+        sock = session.sock
+        if sock is None:
             try:
-                session = self._open(probe)
+                sock = self._make_socket(session)
             except SocketError as exc:
-                self._done.append(_result(probe, now, False, f"prober: {exc}", now))
+                self._done.append(_result(session.probe, now, False, f"prober: {exc}", now))
                 return
         session.busy = True
         session.started = now
+        probe = session.probe
         if probe.kind == "udp":
-            self._send_datagram(session)
-        else:
-            self._connect(session)
+            self._send_datagram(session, sock)
+            return
+        session.phase = _CONNECTING
+        err = sock.connect_ex((probe.address, probe.port))
+        if err and err != errno.EINPROGRESS:
+            self._finish(session, False, errno_detail(err), time.monotonic())
 
-    def in_flight(self, key: CheckKey) -> bool:
-        session = self._sessions.get(key)
-        return session is not None and session.busy
-
-    def expire(self, key: CheckKey, now: float) -> ProbeResult | None:
-        """End the probe in flight for `key` as timed out; None if there is none."""
-        session = self._sessions.get(key)
-        if session is None or not session.busy:
+    def expire(self, session: Session, now: float) -> ProbeResult | None:
+        """End the session's probe as timed out; None if none is in flight."""
+        if not session.busy:
             return None
         self._finish(session, False, timeout_detail(session.probe.timeout), now)
         return self._done.pop()
@@ -121,10 +133,13 @@ class ProbeSockets:
         except InterruptedError:
             events = []
         now = time.monotonic()
-        for fd, _ in events:
-            session = self._by_fd.get(fd)
-            if session is not None and session.busy:
-                self._advance(session, now)
+        by_fd = self._by_fd
+        for fd, mask in events:
+            session = by_fd.get(fd)
+            if session is not None:
+                sock = session.sock
+                if session.busy and sock is not None:
+                    self._advance(session, sock, mask, now)
             elif fd == self._wake_fd:
                 with contextlib.suppress(BlockingIOError):
                     os.eventfd_read(self._wake_fd)
@@ -135,27 +150,28 @@ class ProbeSockets:
         """Make a `poll` in another thread return now."""
         os.eventfd_write(self._wake_fd, 1)
 
-    def drop(self, key: CheckKey) -> None:
-        """Forget a check and close its socket (a probe in flight gives no result)."""
-        session = self._sessions.pop(key, None)
-        if session is not None:
+    def close_session(self, session: Session) -> None:
+        """Close the check's socket (a probe in flight gives no result)."""
+        session.busy = False
+        sock, session.sock = session.sock, None
+        if sock is not None:
             self._by_fd.pop(session.fd, None)
-            if session.registered:
-                self._epoll.unregister(session.fd)
-            session.sock.close()
+            self._epoll.unregister(session.fd)
+            sock.close()
 
     def close(self) -> None:
-        for key in list(self._sessions):
-            self.drop(key)
+        for session in list(self._by_fd.values()):
+            self.close_session(session)
         self._epoll.close()
         os.close(self._wake_fd)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._by_fd)
 
     # Sockets
 
-    def _open(self, probe: Probe) -> _Session:
+    def _make_socket(self, session: Session) -> socket.socket:
+        probe = session.probe
         kind = socket.SOCK_DGRAM if probe.kind == "udp" else socket.SOCK_STREAM
         try:
             sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
@@ -171,33 +187,16 @@ class ProbeSockets:
                 sock.bind((probe.source, 0))
             if kind == socket.SOCK_DGRAM:
                 sock.connect((probe.address, probe.port))
+            self._epoll.register(sock.fileno(), _UDP_EVENTS if probe.kind == "udp" else _TCP_EVENTS)
         except OSError as exc:
             sock.close()
             raise SocketError(f"socket for {probe.address}:{probe.port}: {exc.strerror}") from exc
-        session = _Session(probe, sock)
-        self._sessions[probe.key] = session
+        session.sock = sock
+        session.fd = sock.fileno()
         self._by_fd[session.fd] = session
-        return session
+        return sock
 
-    def _arm(self, session: _Session, events: int) -> None:
-        if session.registered:
-            self._epoll.modify(session.fd, events)
-        else:
-            self._epoll.register(session.fd, events)
-            session.registered = True
-
-    def _connect(self, session: _Session) -> None:
-        probe = session.probe
-        session.phase = _CONNECTING
-        session.buf = b""
-        err = session.sock.connect_ex((probe.address, probe.port))
-        if err in (0, errno.EINPROGRESS):
-            self._arm(session, _OUT)
-        else:
-            self._finish(session, False, errno_detail(err), time.monotonic())
-
-    def _send_datagram(self, session: _Session) -> None:
-        sock = session.sock
+    def _send_datagram(self, session: Session, sock: socket.socket) -> None:
         try:
             # Replies to earlier probes that timed out must not answer this one.
             while True:
@@ -210,58 +209,57 @@ class ProbeSockets:
             sock.send(session.probe.request)
         except OSError as exc:
             self._finish(session, False, errno_detail(exc.errno or 0), time.monotonic())
-            return
-        self._arm(session, _IN)
 
     # Progress
 
-    def _advance(self, session: _Session, now: float) -> None:
+    def _advance(self, session: Session, sock: socket.socket, mask: int, now: float) -> None:
         kind = session.probe.kind
         if kind == "udp":
-            self._read_datagram(session, now)
+            self._read_datagram(session, sock, now)
         elif session.phase == _CONNECTING:
-            err = session.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
-                self._finish(session, False, errno_detail(err), now)
+            if mask & _TROUBLE:
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                self._finish(session, False, errno_detail(err or errno.ECONNRESET), now)
+            elif not mask & select.EPOLLOUT:
+                return  # not connected yet: an edge of an earlier probe
             elif kind == "tcp":
                 self._finish(session, True, "connected", now)
             else:
-                self._send_request(session, now)
+                self._send_request(session, sock, now)
         else:
-            self._read_response(session, now)
+            self._read_response(session, sock, now)
 
-    def _send_request(self, session: _Session, now: float) -> None:
+    def _send_request(self, session: Session, sock: socket.socket, now: float) -> None:
         try:
             # A request is far smaller than a fresh connection's send buffer.
-            session.sock.send(session.probe.request)
+            sock.send(session.probe.request)
         except OSError as exc:
             self._finish(session, False, errno_detail(exc.errno or 0), now)
             return
         session.phase = _READING
-        self._arm(session, _IN)
+        # The answer may be in already: its edge came with the connect's.
+        self._read_response(session, sock, now)
 
-    def _read_response(self, session: _Session, now: float) -> None:
+    def _read_response(self, session: Session, sock: socket.socket, now: float) -> None:
         probe = session.probe
-        try:
-            data = session.sock.recv(MAX_RESPONSE - len(session.buf))
-        except BlockingIOError:
-            self._arm(session, _IN)
-            return
-        except OSError as exc:
-            self._finish(session, False, errno_detail(exc.errno or 0), now)
-            return
-        session.buf += data
-        verdict = http_verdict(session.buf, not data, probe.status, probe.expect)
-        if verdict is None:
-            self._arm(session, _IN)
-        else:
-            self._finish(session, verdict[0], verdict[1], now)
+        while True:  # edge-triggered: read until there is nothing more
+            try:
+                data = sock.recv(MAX_RESPONSE - len(session.buf))
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._finish(session, False, errno_detail(exc.errno or 0), now)
+                return
+            session.buf += data
+            verdict = http_verdict(session.buf, not data, probe.status, probe.expect)
+            if verdict is not None:
+                self._finish(session, verdict[0], verdict[1], now)
+                return
 
-    def _read_datagram(self, session: _Session, now: float) -> None:
+    def _read_datagram(self, session: Session, sock: socket.socket, now: float) -> None:
         try:
-            reply = session.sock.recv(_UDP_MAX)
+            reply = sock.recv(_UDP_MAX)
         except BlockingIOError:
-            self._arm(session, _IN)
             return
         except OSError as exc:
             self._finish(session, False, errno_detail(exc.errno or 0), now)
@@ -269,21 +267,18 @@ class ProbeSockets:
         ok, detail = udp_verdict(reply, session.probe.expect)
         self._finish(session, ok, detail, now)
 
-    def _finish(self, session: _Session, ok: bool, detail: str, now: float) -> None:
+    def _finish(self, session: Session, ok: bool, detail: str, now: float) -> None:
         session.busy = False
         session.buf = b""
-        if session.probe.kind != "udp" and _libc.connect(session.fd, _UNSPEC, 16) != 0:
+        probe = session.probe
+        if probe.kind != "udp" and _disconnect(session.fd, _UNSPEC_ADDRESS, 16) != 0:
             # Not reusable after all: the next probe opens a fresh socket.
-            self.drop(session.probe.key)
-        self._done.append(_result(session.probe, session.started, ok, detail, now))
+            self.close_session(session)
+        started = session.started
+        latency = now - started if now > started else 0.0
+        self._done.append(ProbeResult(probe.key, probe.target, ok, latency, detail, started))
 
 
 def _result(probe: Probe, started: float, ok: bool, detail: str, now: float) -> ProbeResult:
-    return ProbeResult(
-        key=probe.key,
-        target=probe.target,
-        ok=ok,
-        latency=max(now - started, 0.0),
-        detail=detail,
-        started=started,
-    )
+    latency = now - started if now > started else 0.0
+    return ProbeResult(probe.key, probe.target, ok, latency, detail, started)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from l4lb_tui.health.logic.counting import step
+from l4lb_tui.health.logic.counting import advance
 from l4lb_tui.health.model import BackendHealth, CheckKey, ProbeResult
 
 
@@ -42,15 +42,17 @@ class HealthBoard:
     def apply(self, results: Iterable[ProbeResult]) -> list[Change]:
         """Count the results in; the checks whose status changed, in order."""
         changes = []
+        health, counts = self._health, self._counts
         for result in results:
-            before = self._health.get(result.key)
+            key = result.key
+            before = health.get(key)
             if before is None:
                 continue
-            rise, fall = self._counts[result.key]
-            after = step(before, result, rise, fall)
-            self._health[result.key] = after
+            rise, fall = counts[key]
+            after = advance(before, result, rise, fall)
+            health[key] = after
             if after.status is not before.status:
-                changes.append(Change(result.key, before, after))
+                changes.append(Change(key, before, after))
         return changes
 
     def health(self, key: CheckKey) -> BackendHealth:

@@ -15,25 +15,42 @@ def step(health: BackendHealth, result: ProbeResult, rise: int, fall: int) -> Ba
     """The health after one more result.  `rise` and `fall` are at least 1."""
     if rise < 1 or fall < 1:
         raise ValueError(f"rise {rise} and fall {fall} must be at least 1")
+    return advance(health, result, rise, fall)
+
+
+def advance(health: BackendHealth, result: ProbeResult, rise: int, fall: int) -> BackendHealth:
+    """`step` for callers that checked the counts once (the board: thousands a second)."""
     status, streak = _next(health.status, health.streak, result.ok, rise, fall)
     since = health.since if status is health.status else result.started
-    return BackendHealth(status=status, streak=streak, last=result, since=since)
+    return BackendHealth(status, streak, result, since)
+
+
+# Members as module constants: an enum member looked up by name costs more
+# than the rest of a step.
+_UNKNOWN, _UP, _FALLING, _DOWN, _RISING = (
+    Status.UNKNOWN,
+    Status.UP,
+    Status.FALLING,
+    Status.DOWN,
+    Status.RISING,
+)
 
 
 def _next(status: Status, streak: int, ok: bool, rise: int, fall: int) -> tuple[Status, int]:
-    if status is Status.UNKNOWN:
-        return (Status.UP, 1) if ok else (Status.DOWN, 1)
-    if status is Status.UP or status is Status.FALLING:
+    if status is _UP:
+        return (_UP, streak + 1) if ok else ((_DOWN, 1) if fall <= 1 else (_FALLING, 1))
+    if status is _DOWN:
+        return (_DOWN, streak + 1) if not ok else ((_UP, 1) if rise <= 1 else (_RISING, 1))
+    if status is _UNKNOWN:
+        return (_UP, 1) if ok else (_DOWN, 1)
+    if status is _FALLING:
         if ok:
-            # A pass ends a fall: the failures so far are forgotten.
-            return Status.UP, (streak + 1 if status is Status.UP else 1)
-        failures = streak + 1 if status is Status.FALLING else 1
-        return (Status.DOWN, failures) if failures >= fall else (Status.FALLING, failures)
-    # DOWN or RISING
+            return _UP, 1  # a pass ends a fall: the failures so far are forgotten
+        return (_DOWN, streak + 1) if streak + 1 >= fall else (_FALLING, streak + 1)
+    # RISING
     if not ok:
-        return Status.DOWN, (streak + 1 if status is Status.DOWN else 1)
-    passes = streak + 1 if status is Status.RISING else 1
-    return (Status.UP, passes) if passes >= rise else (Status.RISING, passes)
+        return _DOWN, 1
+    return (_UP, streak + 1) if streak + 1 >= rise else (_RISING, streak + 1)
 
 
 def describe(key: str, before: BackendHealth, after: BackendHealth) -> str:
