@@ -72,6 +72,13 @@ def _console(args: argparse.Namespace) -> int:
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
+def _health(args: argparse.Namespace) -> int:
+    from l4lb_tui.health.bench import QUICK_SECONDS, run_health
+
+    seconds = QUICK_SECONDS if args.quick else args.seconds
+    return run_health(args.backends, seconds, args.quick, _progress, args.check)
+
+
 def _all(args: argparse.Namespace) -> int:
     """Every benchmark with its defaults (or --quick), one after the other."""
     worst = 0
@@ -185,6 +192,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
 
+    p = add("health", "CPU of 4,096 TCP health checks a second, as a share of one core")
+    p.add_argument("--backends", type=_positive, default=4096, help="checks (default 4096)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured (default 10)")
+    p.add_argument("--check", choices=("tcp", "http", "udp"), default="tcp", help="(default tcp)")
+
     add("all", "every benchmark, in under 5 minutes")
     return bench
 
@@ -201,6 +213,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "lab": _lab,
     "control": _control,
     "console": _console,
+    "health": _health,
     "all": _all,
 }
 
