@@ -1,24 +1,26 @@
 """`l4lb bench health`: what 4,096 TCP health checks a second cost the prober.
 
 Two namespaces joined by a veth: the prober's (`l4hbPID-p`), and the
-backends' (`l4hbPID-s`), whose loopback holds one /20 (4,096 addresses) and
-one real TCP listener on all of them, accepting and closing every
-connection.  The scheduler and its sockets run in this process, pinned to
-one CPU, with a HealthBoard counting every result in, as the daemon would;
-the listener runs pinned to another CPU.  The figure is this process's CPU
-time (user + system, getrusage) over the measured seconds, as a share of
-one core.
+backends' (`l4hbPID-s`), whose loopback holds one prefix (a /20 for 4,096
+addresses) and one real server process answering on all of them
+(benchserver.py).  The scheduler and its sockets run in this process, pinned
+to one CPU, with a HealthBoard counting every result in, as the daemon
+would; the server runs pinned to another CPU.  The figure is this process's
+CPU time over the measured seconds (process_time: the scheduler's exact run
+time; the user/system split beside it is sampled), as a share of one core,
+the median of three rounds.
 
 On a real host the backends are other machines, so their side of each
 handshake is not the prober's cost.  Here it would run inline in the
-prober's system calls, so the first phase steers the backends' packets to
-the listener's CPU (RPS on their veth) and is the figure compared with the
-target; the second (not with --quick) leaves everything on the prober's CPU:
-an upper bound that includes the simulated backends' kernel work.
+prober's system calls, so the measured rounds steer the backends' packets to
+the server's CPU (RPS on their veth).  The replies are then received there
+too, which leaves the prober's own receive work (a SYN-ACK, sending the
+ACK) out of the figure.  A last round (not with --quick) leaves everything
+on the prober's CPU: an upper bound, the simulated backends' kernel work
+included.
 
-HTTP and UDP checks (`--check`) are measured the same way, one phase each,
-against the same process (benchserver.py), which answers them too; the
-target is for TCP.
+HTTP and UDP checks (`--check`) are measured the same way; the target is
+for TCP.
 
 Self-contained (the benchmark package is moving): it prints its own report
 and errors, and returns 0 (verified), 1 (a check failed) or 2 (could not run).
@@ -46,8 +48,6 @@ from l4lb_tui.health.model import CheckKey, ProbeResult, Target
 from l4lb_tui.health.scheduler import Scheduler
 
 TARGET_SHARE = 10.0  # percent of one core, issue 15
-BACKENDS = 4096
-SECONDS = 10.0
 QUICK_SECONDS = 2.0
 ROUNDS = 3
 PORT = 7000

@@ -33,12 +33,15 @@ from l4lb_tui.health.model import CheckKey, Probe, ProbeResult
 from l4lb_tui.netlink import enter_netns
 
 BATCH = 0.005
-# The longest the loop sleeps with nothing to do: a wake-up costs nothing.
+# The longest the loop sleeps with no timer due: changes and stop() wake it
+# at once anyway, so this only bounds a wait on nothing.
 IDLE_WAIT = 1.0
 Deliver = Callable[[tuple[ProbeResult, ...]], None]
 
 
 class Scheduler:
+    """Probes a set of checks (`set_probes`) from its own thread (`start`/`stop`)."""
+
     def __init__(
         self,
         deliver: Deliver,

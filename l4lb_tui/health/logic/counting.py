@@ -20,9 +20,11 @@ def step(health: BackendHealth, result: ProbeResult, rise: int, fall: int) -> Ba
 
 def advance(health: BackendHealth, result: ProbeResult, rise: int, fall: int) -> BackendHealth:
     """`step` for callers that checked the counts once (the board: thousands a second)."""
-    status, streak = _next(health.status, health.streak, result.ok, rise, fall)
-    since = health.since if status is health.status else result.started
-    return BackendHealth(status, streak, result, since)
+    status = health.status
+    if status is _UP and result.ok:  # nearly every result
+        return BackendHealth(_UP, health.streak + 1, result, health.since)
+    new, streak = _next(status, health.streak, result.ok, rise, fall)
+    return BackendHealth(new, streak, result, health.since if new is status else result.started)
 
 
 # Members as module constants: an enum member looked up by name costs more
