@@ -5,8 +5,9 @@ start (or a thousand new backends) spreads its probes instead of sending them
 in one burst.  Then each one keeps its phase: a probe starts every
 `interval` seconds, never while the check's previous one is still in flight
 (that slot is skipped), and ends as a failure `timeout` seconds after it
-started.  Timers fire on a grid of `batch` seconds (5 ms), so thousands of
-checks cost a few hundred wake-ups a second, not one per probe.
+started.  Timers fire on a grid of `batch` seconds (10 ms: starts and
+timeouts are that late at most), so thousands of checks cost a few hundred
+wake-ups a second, not one per probe.
 
 Results reach `deliver` from the scheduler's thread, in batches (a tuple of
 immutable ProbeResults, in the order they ended).  To feed an asyncio loop:
@@ -32,7 +33,7 @@ from l4lb_tui.health.adapters.sockets import ProbeSockets, Session
 from l4lb_tui.health.model import CheckKey, Probe, ProbeResult
 from l4lb_tui.netlink import enter_netns
 
-BATCH = 0.005
+BATCH = 0.01
 # The longest the loop sleeps with no timer due: changes and stop() wake it
 # at once anyway, so this only bounds a wait on nothing.
 IDLE_WAIT = 1.0
@@ -252,6 +253,7 @@ class _Loop:
     def start_due(self, now: float) -> None:
         # Thousands a second: the methods used per check, looked up once.
         again, time_out, start = self.starts.add, self.deadlines.add, self.sockets.start
+        clock = time.monotonic
         for check in self.starts.pop(now):
             if not check.wanted:
                 continue
@@ -265,8 +267,10 @@ class _Loop:
             session = check.session
             if session.busy:
                 continue  # never two probes of one check at once
-            start(session, now)
-            check.deadline = deadline = now + probe.timeout
+            # Its own start time: a batch of connects takes a while to send.
+            started = clock()
+            start(session, started)
+            check.deadline = deadline = started + probe.timeout
             time_out(deadline, check)
 
     def wait(self, now: float) -> float:

@@ -29,7 +29,7 @@ from l4lb_tui.lab.names import PROBE_SADDR
 pytestmark = pytest.mark.kernel
 
 KINDS = {"tcp": 8080, "http": 8080, "udp": 9000}
-# Scheduling on a busy two-CPU machine: the 5 ms timer grid, a thread switch.
+# Scheduling on a busy two-CPU machine: the 10 ms timer grid, a thread switch.
 SLACK = 0.15
 
 
