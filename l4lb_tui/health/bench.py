@@ -74,7 +74,7 @@ class Phase:
     latencies: list[float] = field(default_factory=list)
     details: dict[str, int] = field(default_factory=dict)
     steered: bool = True  # the backends' packets processed on another CPU
-    host_busy: float = 0.0  # share of all CPUs busy meanwhile, this run included
+    load: float = 0.0  # the host's load average after the round, this run included
 
     @property
     def share(self) -> float:
@@ -123,7 +123,7 @@ def format_report(phases: list[Phase]) -> str:
             f"    CPU: {p.share:.1f}% of one core, {per_probe:.1f} us a probe "
             f"(about {p.user:.2f} s user and {p.system:.2f} s system)",
             f"    latency: median {1e3 * statistics.median(lat):.2f} ms, p99 {1e3 * p99:.2f} ms; "
-            f"host {p.host_busy:.0f}% busy (all CPUs, this run included)",
+            f"load average {p.load:.1f} (this run included)",
         ]
     shares = [p.share for p in phases if p.steered]
     if phases[0].check == "tcp":
@@ -206,12 +206,12 @@ def _phase(name: str, check: str, names: _Names, backends: int, seconds: float, 
             # Warm-up: the first interval opens every socket and spreads the starts.
             time.sleep(spec.interval + 0.5)
             before, cpu_before = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
-            host_before, began = _host_times(), time.monotonic()
+            began = time.monotonic()
             measuring.set()
             time.sleep(seconds)
             measuring.clear()
             after, cpu_after = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
-            host_after, ended = _host_times(), time.monotonic()
+            ended = time.monotonic()
     except OSError as exc:
         raise HealthBenchError(f"scheduler: {exc}") from exc
     finally:
@@ -223,8 +223,7 @@ def _phase(name: str, check: str, names: _Names, backends: int, seconds: float, 
         else:
             phase.failed += 1
             phase.details[result.detail] = phase.details.get(result.detail, 0) + 1
-    busy, total = (a - b for a, b in zip(host_after, host_before, strict=True))
-    phase.host_busy = 100.0 * busy / total if total else 0.0
+    phase.load = os.getloadavg()[0]
     phase.seconds = ended - began
     phase.cpu = cpu_after - cpu_before
     phase.user = after.ru_utime - before.ru_utime
@@ -302,15 +301,6 @@ def _steer(names: _Names, cpu: int | None) -> None:
     path = f"/sys/class/net/{names.servers_link}/queues/rx-0/rps_cpus"
     script = f"echo {mask} > {path}"
     _run(["ip", "netns", "exec", names.servers, "sh", "-c", script])
-
-
-def _host_times() -> tuple[int, int]:
-    """(busy, total) clock ticks of all CPUs (/proc/stat): a figure taken
-    while other tenants load the host says so."""
-    with open("/proc/stat") as stat:
-        ticks = [int(t) for t in stat.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return sum(ticks) - idle, sum(ticks)
 
 
 def _cpus() -> tuple[int, int]:
