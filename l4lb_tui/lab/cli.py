@@ -19,7 +19,7 @@ MAX_COUNT = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    """Add `lab {up,down,status,traffic}` to a CLI's subparsers; returns the `lab` parser.
+    """Add `lab {up,down,status,traffic,break,fix}` to a CLI's subparsers; returns `lab`.
 
     Sets `func=run` on the parsed namespace for CLIs that dispatch that way.
     """

@@ -58,7 +58,8 @@ def test_first_probes_are_spread_over_the_interval(lab: Lab) -> None:
         time.sleep(1.3)
     firsts = [min(r.started for r in got.of(p.key)) - begun for p in checks]
     assert all(r.ok and r.detail == "connected" for r in got.results)
-    assert min(firsts) >= 0 and max(firsts) <= 1.0 + 0.05
+    # A start may be late by the 10 ms grid and a busy host, never early.
+    assert min(firsts) >= 0 and max(firsts) <= 1.0 + 0.15
     assert max(firsts) - min(firsts) > 0.5, "not one burst"
     assert got.batches < len(got.results), "results come in batches"
 
@@ -76,7 +77,7 @@ def test_a_check_never_has_two_probes_in_flight(lab: Lab) -> None:
         assert later.started >= earlier.started + earlier.latency
     for r in results:
         assert not r.ok and r.detail == "no answer in 0.25 s"
-        assert 0.25 <= r.latency <= 0.25 + 0.05
+        assert 0.25 <= r.latency <= 0.25 + 0.1
         with pytest.raises(AttributeError):
             r.ok = True  # type: ignore[misc]
 
@@ -96,7 +97,8 @@ def test_changes_take_effect_and_keep_the_others_phase(lab: Lab) -> None:
     assert not [r for r in got.of(b.key) if r.started > dropped]
     starts = [r.started for r in got.of(a.key)]
     steps = [y - x for x, y in itertools.pairwise(starts)]
-    assert all(abs(step - 0.2) < 0.05 for step in steps), steps
+    assert all(abs(step - 0.2) < 0.09 for step in steps), steps
+    assert abs(sum(steps) / len(steps) - 0.2) < 0.02, "the phase is kept"
     assert got.of(c.key), "an added check is probed"
 
 
