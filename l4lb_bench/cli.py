@@ -72,6 +72,13 @@ def _console(args: argparse.Namespace) -> int:
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
+def _health(args: argparse.Namespace) -> int:
+    from l4lb_tui.health.bench import QUICK_SECONDS, run_health
+
+    seconds = QUICK_SECONDS if args.quick else args.seconds
+    return run_health(args.backends, seconds, args.quick, _progress, args.check)
+
+
 def _all(args: argparse.Namespace) -> int:
     """Every benchmark with its defaults (or --quick), one after the other."""
     worst = 0
@@ -204,8 +211,19 @@ _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | 
         "the console's CPU and key latency with 512 destinations under traffic",
         _console_options,
     ),
+    (
+        "health",
+        "CPU of 4,096 TCP health checks a second, as a share of one core",
+        _health_options,
+    ),
     ("all", "every benchmark, in under 5 minutes", None),
 )
+
+
+def _health_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backends", type=_positive, default=4096, help="checks (default 4096)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured (default 10)")
+    p.add_argument("--check", choices=("tcp", "http", "udp"), default="tcp", help="(default tcp)")
 
 
 def _positive(text: str) -> int:
@@ -220,6 +238,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "lab": _lab,
     "control": _control,
     "console": _console,
+    "health": _health,
     "all": _all,
 }
 

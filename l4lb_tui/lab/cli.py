@@ -19,7 +19,7 @@ MAX_COUNT = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
-    """Add `lab {up,down,status,traffic}` to a CLI's subparsers; returns the `lab` parser.
+    """Add `lab {up,down,status,traffic,break,fix}` to a CLI's subparsers; returns `lab`.
 
     Sets `func=run` on the parsed namespace for CLIs that dispatch that way.
     """
@@ -75,7 +75,28 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         help="seconds between request rounds (default 0)",
     )
     traffic.add_argument("--json", action="store_true", help="machine-readable output")
+    _register_faults(sub, with_prefix)
     return lab
+
+
+def _register_faults(sub: Any, with_prefix: Any) -> None:
+    """`lab break` and `lab fix`: the faults health checks must catch."""
+    from l4lb_tui.lab.names import MAX_BACKENDS
+
+    faults = ("server", "vip", "decap")
+    for name, text in (
+        ("break", "break a backend: stop its servers, remove its VIP or stop its decapsulation"),
+        ("fix", "undo what break did to a backend (every fault, or --how)"),
+    ):
+        p = with_prefix(sub.add_parser(name, help=text, description=text))
+        p.add_argument(
+            "--backend",
+            type=V.count_argument("backend", 1, MAX_BACKENDS),
+            required=True,
+            metavar="N",
+            help="the backend, from 1 (be1)",
+        )
+        p.add_argument("--how", choices=faults, required=name == "break")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +120,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"interface:    {lab.lb_ifname}")
         print(f"vip:          {lab.vip}")
         print(f"source:       {lab.outer_saddr}")
+        return 0
+    if command in ("break", "fix"):
+        from l4lb_tui.lab import faults
+
+        found = faults.existing(args.prefix)
+        if command == "break":
+            print(faults.break_backend(found, args.backend, args.how))
+        else:
+            print(faults.fix_backend(found, args.backend, args.how))
         return 0
     lab = Lab(args.prefix)
     if command == "down":

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,6 +178,7 @@ class Lab:
             mtu = names.CLIENT_MTU if node == self.client else None
             topology.configure_node_link(node, prefixlen, mtu)
 
+        topology.add_link_address(self.lb_ns, self.lb_ifname, names.PROBE_SADDR, 32)
         for node in self.backend_nodes:
             topology.write_sysctls(node.ns, _backend_sysctls(node.ifname))
             topology.add_loopback_address(node.ns, self.vip)
@@ -337,16 +338,17 @@ class Lab:
                     running.add(node.name)
         return running
 
-    def _start_servers(self) -> None:
+    def _start_servers(self, only: Collection[Node] | None = None) -> None:
         running = self._running_servers()
         starting = []
         for node in self.backend_nodes:
-            if node.name in running:
+            if node.name in running or (only is not None and node not in only):
                 continue
             argv = python_module(
                 SERVER_MODULE,
                 "--name", node.name,
                 "--addr", self.vip,
+                "--own-addr", node.addr,
                 "--udp-port", str(self.udp_port),
                 "--http-port", str(self.http_port),
                 "--lab", self.prefix,

@@ -35,6 +35,9 @@ VIP = "10.0.0.4"
 # Outer source of the balancer's IPIP packets.  Nothing holds it: backends
 # only check the outer destination, and replies go straight to the client.
 OUTER_SADDR = "10.0.0.1"
+# The health prober's own address on the balancer (the VIP is the balancer's
+# address here, and backends keep what is sent to the VIP for themselves).
+PROBE_SADDR = "10.0.0.3"
 FIRST_BACKEND_HOST = 11
 
 UDP_PORT = 9000

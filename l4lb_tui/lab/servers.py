@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {SERVER_MODULE}")
     parser.add_argument("--name", required=True, help="what the servers answer, e.g. be2")
     parser.add_argument("--addr", default=VIP, help="address to bind (the VIP)")
+    parser.add_argument(
+        "--own-addr", help="also serve here (the backend's own address, for health checks)"
+    )
     parser.add_argument("--udp-port", type=int, default=UDP_PORT)
     parser.add_argument("--http-port", type=int, default=HTTP_PORT)
     parser.add_argument("--lab", default="", help="lab prefix, to recognise the process")
@@ -96,14 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    try:
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind((args.addr, args.udp_port))
-        _Handler.backend_name = args.name
-        http = _HTTPServer((args.addr, args.http_port), _Handler)
-    except OSError as exc:
-        print(f"{args.name}: cannot listen on {args.addr}: {exc.strerror}", file=sys.stderr)
-        return 1
+    _Handler.backend_name = args.name
+    udps: list[socket.socket] = []
+    https: list[_HTTPServer] = []
+    for addr in (args.addr, *([args.own_addr] if args.own_addr else [])):
+        try:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((addr, args.udp_port))
+            udps.append(udp)
+            https.append(_HTTPServer((addr, args.http_port), _Handler))
+        except OSError as exc:
+            print(f"{args.name}: cannot listen on {addr}: {exc.strerror}", file=sys.stderr)
+            return 1
 
     if not args.foreground:
         child = os.fork()
@@ -112,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(0)
         _detach(args.log)
 
-    threading.Thread(target=_serve_udp, args=(udp, args.name), daemon=True).start()
-    http.serve_forever()
+    for udp in udps:
+        threading.Thread(target=_serve_udp, args=(udp, args.name), daemon=True).start()
+    for http in https[1:]:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+    https[0].serve_forever()
     return 0
 
 

@@ -164,6 +164,14 @@ def add_loopback_address(ns: str, addr: str) -> None:
         _ensure_address(ipr, index, addr, 32)
 
 
+def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
+    with rtnl(ns) as ipr, _netlink(f"{addr}/{prefixlen} on {ifname} in {ns}"):
+        index = _index(ipr, ifname)
+        if index is None:
+            raise LabError(f"{ifname} missing in {ns}", tool="netlink")
+        _ensure_address(ipr, index, addr, prefixlen)
+
+
 def _ensure_address(ipr: IPRoute, index: int, addr: str, prefixlen: int) -> None:
     present = {(a.get("address"), a.get("prefixlen")) for a in ipr.addr("dump", index=index)}
     if (addr, prefixlen) not in present:

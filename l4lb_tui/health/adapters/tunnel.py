@@ -1,0 +1,271 @@
+"""The probe tunnel: probes to the VIP leave in IPIP to one backend each.
+
+A probe socket carries a mark (`marks()`), one per backend.  In the
+namespace where the prober runs (the balancer's):
+
+- one rule, `fwmark BASE/0xffff0000 lookup TABLE`, ahead of the `local`
+  table (see logic/rules.py: a host holding the VIP would otherwise keep
+  the probe), so only marked packets ever reach
+- one route, `default encap bpf xmit ... dev IF` in TABLE, whose program
+  (bpf/l4lb_probe_encap.c) wraps the probe in an outer header from the
+  probe's source to the backend in the mark's slot and sends it on;
+- `accept_local` on IF: the backend answers from the VIP (DSR), an address
+  of this host, which the kernel would drop as a martian.
+
+The source is an address of this host that is not a VIP (the lab's
+10.0.0.3), so that the backend's answers come back here.  The route holds
+the program and its maps; nothing stays pinned.  `close()` undoes all of it,
+and `open()` first undoes whatever a killed prober left: rules and route are
+found by their protocol number, accept_local's old value in a file under the
+run directory.  One tunnel per network namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from l4lb_tui import paths, validation
+from l4lb_tui.bpf import BPFFS, BpfError, Bpftool
+from l4lb_tui.health.logic import marks as M
+from l4lb_tui.health.logic import rules as R
+
+OBJECT = "l4lb_probe_encap.o"
+DEFAULT_MARK_BASE = 0x4C480000
+DEFAULT_TABLE = 0x4C48
+HEADROOM = 20  # the outer IPv4 header
+PIN_ROOT = BPFFS / "l4lb-probe"  # only while the program is being attached
+STATS = ("encapsulated", "no_slot", "malformed", "failed")  # enum probe_stat
+
+
+class TunnelError(Exception):
+    """The tunnel could not be set up, changed or removed; the tool's words."""
+
+
+class ProbeTunnel:
+    def __init__(
+        self,
+        interface: str,
+        source: str,
+        *,
+        netns: str | None = None,
+        mark_base: int = DEFAULT_MARK_BASE,
+        table: int = DEFAULT_TABLE,
+    ) -> None:
+        try:
+            self.interface = validation.ifname(interface)
+            self.netns = None if netns is None else validation.netns_name(netns)
+            self.source = str(ipaddress.IPv4Address(source))
+            self.mark_base = M.check_base(mark_base)
+        except ValueError as exc:
+            raise TunnelError(str(exc)) from None
+        if not 0 < table < 2**31 or table in (253, 254, 255):
+            raise TunnelError(f"table {table}: 1-2147483647, not default, main or local")
+        self.table = table
+        self._bpftool = Bpftool(netns=netns)
+        self._slots: dict[str, int] = {}
+        self._maps: dict[str, int] = {}
+
+    # The caller's side
+
+    def open(self) -> None:
+        """Set the tunnel up (after undoing any left behind); TunnelError if it cannot."""
+        self._restore()
+        try:
+            self._check_host()
+            self._attach_program()
+            self._save_accept_local()
+            self._set_accept_local("1")
+            rules = R.parse_rules(self._ip_json(["rule", "show"]))
+            for step in R.install_steps(rules, self.mark_base, self.table):
+                self._ip(step)
+        except (TunnelError, BpfError) as exc:
+            self._restore()
+            raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
+
+    def close(self) -> None:
+        """Remove rules, route and program, and put accept_local back."""
+        self._restore()
+        self._slots = {}
+        self._maps = {}
+
+    def set_backends(self, addresses: Iterable[str]) -> dict[str, int]:
+        """Give each backend address a mark (kept while it stays); the marks."""
+        if not self._maps:
+            raise TunnelError("the probe tunnel is not open")
+        try:
+            plan = M.plan_slots(self._slots, (str(ipaddress.IPv4Address(a)) for a in addresses))
+        except ValueError as exc:
+            raise TunnelError(str(exc)) from None
+        backends = self._maps["probe_backends"]
+        lines = [
+            Bpftool.update_cmd(backends, _slot_key(slot), ipaddress.IPv4Address(ip).packed)
+            for slot, ip in plan.write
+        ]
+        lines += [Bpftool.update_cmd(backends, _slot_key(s), bytes(4)) for s in plan.clear]
+        try:
+            self._bpftool.batch(lines)
+        except BpfError as exc:
+            raise TunnelError(f"probe tunnel backends: {exc}") from None
+        self._slots = dict(plan.slots)
+        return self.marks()
+
+    def marks(self) -> dict[str, int]:
+        """Backend address -> the mark that sends a probe to it."""
+        return {ip: M.mark(self.mark_base, slot) for ip, slot in self._slots.items()}
+
+    def stats(self) -> dict[str, int]:
+        """The program's counters (see STATS), summed over CPUs."""
+        if not self._maps:
+            raise TunnelError("the probe tunnel is not open")
+        try:
+            dump = self._bpftool.run(["map", "dump", "id", str(self._maps["probe_stats"])])
+        except BpfError as exc:
+            raise TunnelError(f"probe tunnel counters: {exc}") from None
+        totals = dict.fromkeys(STATS, 0)
+        for entry in dump or []:
+            index = int.from_bytes(bytes(int(b, 16) for b in entry["key"]), "little")
+            if index < len(STATS):
+                totals[STATS[index]] = sum(
+                    int.from_bytes(bytes(int(b, 16) for b in cpu["value"]), "little")
+                    for cpu in entry["values"]
+                )
+        return totals
+
+    def __enter__(self) -> ProbeTunnel:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Setting up
+
+    def _check_host(self) -> None:
+        links = self._ip_json(["-4", "addr", "show"])
+        names = {str(link.get("ifname")) for link in links}
+        if self.interface not in names:
+            raise TunnelError(f"interface {self.interface} does not exist")
+        local = {
+            str(a.get("local")) for link in links for a in link.get("addr_info", ()) if "local" in a
+        }
+        if self.source not in local:
+            raise TunnelError(
+                f"the probe source {self.source} is not an address of this host: add it "
+                f"(ip address add {self.source}/32 dev {self.interface}); it must not be a VIP"
+            )
+
+    def _attach_program(self) -> None:
+        obj = paths.bpf_object(OBJECT)
+        if not obj.is_file():
+            raise TunnelError(f"BPF object {obj} is not built: run 'make -C bpf'")
+        self._bpftool.ensure_bpffs()
+        pin = PIN_ROOT / f"{os.getpid()}-{secrets.token_hex(4)}"
+        pin.mkdir(parents=True)
+        try:
+            self._bpftool.run(
+                ["prog", "load", str(obj), str(pin / "prog"), "type", "lwt_xmit",
+                 "pinmaps", str(pin / "maps")]
+            )  # fmt: skip
+            for name in ("probe_backends", "probe_stats"):
+                shown = self._bpftool.run(["map", "show", "pinned", str(pin / "maps" / name)])
+                self._maps[name] = int(shown["id"])
+            self._ip(
+                ["route", "replace", "default", "encap", "bpf", "xmit", "pinned",
+                 str(pin / "prog"), "headroom", str(HEADROOM), "dev", self.interface,
+                 "table", str(self.table), "proto", str(R.PROTOCOL)]
+            )  # fmt: skip
+        finally:
+            # The route holds the program, and the program its maps.
+            shutil.rmtree(pin, ignore_errors=True)
+
+    # Undoing
+
+    def _restore(self) -> None:
+        """Undo this namespace's tunnel, whoever made it; quiet when there is none."""
+        rules = R.parse_rules(self._ip_json(["rule", "show"]))
+        for step in R.restore_steps(rules):
+            self._ip(step)
+        try:
+            self._ip(["route", "flush", "table", str(self.table), "proto", str(R.PROTOCOL)])
+        except TunnelError as exc:
+            if "table does not exist" not in str(exc):
+                raise
+        state = self._state_file()
+        if state.exists():
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                saved = json.loads(state.read_text())
+                if saved["interface"] == self.interface:
+                    self._set_accept_local(str(saved["accept_local"]))
+            state.unlink(missing_ok=True)
+        _remove_orphan_pins()
+
+    # accept_local, kept across a killed prober in a file
+
+    def _sysctl(self) -> str:
+        # Slashes: an interface name may hold dots, which sysctl would split.
+        return f"net/ipv4/conf/{self.interface}/accept_local"
+
+    def _save_accept_local(self) -> None:
+        value = self._run(["sysctl", "-n", self._sysctl()]).strip()
+        state = self._state_file()
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"interface": self.interface, "accept_local": value}))
+
+    def _set_accept_local(self, value: str) -> None:
+        if value not in ("0", "1"):
+            raise TunnelError(f"accept_local {value!r}: 0 or 1")
+        self._run(["sysctl", "-q", "-w", f"{self._sysctl()}={value}"])
+
+    def _state_file(self) -> Path:
+        ino = self._run(["stat", "-L", "-c", "%i", "/proc/self/ns/net"]).strip()
+        return paths.RUN_DIR / f"probe-tunnel-{ino}-{self.interface}.json"
+
+    # Tools
+
+    def _ip(self, args: Sequence[str]) -> str:
+        return self._run(["ip", *args])
+
+    def _ip_json(self, args: Sequence[str]) -> list[dict[str, Any]]:
+        out = self._run(["ip", "-j", *args]).strip()
+        doc: list[dict[str, Any]] = json.loads(out) if out else []
+        return doc
+
+    def _run(self, argv: Sequence[str]) -> str:
+        """Run a tool in the tunnel's namespace.  nsenter, unlike `ip netns
+        exec`, keeps this host's mounts: `ip` must see the program's pin."""
+        full = [*(["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []), *argv]
+        try:
+            done = subprocess.run(  # noqa: S603 - argv list, no shell
+                full, capture_output=True, text=True, check=False, timeout=30
+            )
+        except FileNotFoundError:
+            raise TunnelError(f"{full[0]} not found") from None
+        except subprocess.TimeoutExpired:
+            raise TunnelError(f"{' '.join(argv[:3])} did not finish in 30 s") from None
+        if done.returncode != 0:
+            said = "; ".join(ln.strip() for ln in done.stderr.splitlines() if ln.strip())
+            raise TunnelError(f"{' '.join(argv)}: {said or f'exit status {done.returncode}'}")
+        return done.stdout
+
+
+def _slot_key(slot: int) -> bytes:
+    return slot.to_bytes(4, "little")
+
+
+def _remove_orphan_pins() -> None:
+    """Pins of a prober killed while it attached its program."""
+    if not PIN_ROOT.is_dir():
+        return
+    for pin in PIN_ROOT.iterdir():
+        pid = pin.name.partition("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(pin, ignore_errors=True)

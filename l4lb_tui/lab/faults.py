@@ -1,0 +1,142 @@
+"""Breaking a backend the ways that matter to health checks, and mending it.
+
+    server  its servers stop (clients and every probe are refused)
+    vip     the VIP leaves its loopback (what the balancer sends it is
+            dropped; its own address still answers)
+    decap   its IPIP decapsulation stops (the same, one step earlier)
+
+Each is idempotent: breaking a broken backend or fixing a sound one changes
+nothing.  `lab down` removes the whole backend, faults included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+from l4lb_tui.lab import names, topology, xdp
+from l4lb_tui.lab.errors import LabError
+from l4lb_tui.lab.lab import Lab
+from l4lb_tui.lab.names import Node
+from l4lb_tui.lab.servers import SERVER_MODULE
+from l4lb_tui.lab.tools import run_tool
+
+FAULTS = ("server", "vip", "decap")
+STOP_GRACE = 2.0
+
+
+def existing(prefix: str) -> Lab:
+    """The lab of this prefix as it is, with as many backends as it has."""
+    found = [
+        index
+        for ns in topology.namespaces()
+        if (index := names.backend_index(prefix, ns)) is not None
+    ]
+    if not found:
+        raise LabError(f"no lab {prefix} here (no backend namespace): lab up first")
+    return Lab(prefix, max(found))
+
+
+def backend(lab: Lab, index: int) -> Node:
+    if not 1 <= index <= lab.backends:
+        raise LabError(f"no backend {index}: lab {lab.prefix} has backends 1-{lab.backends}")
+    return lab.backend_nodes[index - 1]
+
+
+def break_backend(lab: Lab, index: int, how: str) -> str:
+    """Break backend `index` (from 1) in the way `how` names; what was done."""
+    node = backend(lab, index)
+    if how not in FAULTS:
+        raise LabError(f"unknown fault {how!r}: one of {', '.join(FAULTS)}")
+    if how in faults(lab, node):
+        return f"{node.name}: {how} already broken"
+    if how == "server":
+        _stop_servers(lab, node)
+    elif how == "vip":
+        run_tool(["ip", "-n", node.ns, "address", "del", f"{lab.vip}/32", "dev", "lo"])
+    else:
+        run_tool(["ip", "-n", node.ns, "link", "set", "dev", node.ifname, "xdpdrv", "off"])
+    return f"{node.name}: {how} broken"
+
+
+def fix_backend(lab: Lab, index: int, how: str | None = None) -> str:
+    """Mend backend `index` (every fault, or only `how`); what was done."""
+    node = backend(lab, index)
+    wanted = FAULTS if how is None else (how,)
+    if how is not None and how not in FAULTS:
+        raise LabError(f"unknown fault {how!r}: one of {', '.join(FAULTS)}")
+    broken = [f for f in faults(lab, node) if f in wanted]
+    # The VIP first: the servers bind to it, and could not start without it.
+    for fault in sorted(broken, key=FAULTS.index, reverse=True):
+        if fault == "vip":
+            topology.add_loopback_address(node.ns, lab.vip)
+        elif fault == "decap":
+            info = topology.link_info(node.ns, node.ifname)
+            current = info.xdp.prog_id if info and info.xdp else None
+            xdp.attach(node.ns, node.ifname, xdp.DECAP_OBJ, current, xdp.DECAP_PROG)
+            info = topology.link_info(node.ns, node.ifname)
+            if info is None or info.xdp is None:
+                raise LabError(f"{node.ifname} in {node.ns}: decap program did not attach")
+            xdp.set_decap_address(info.xdp.prog_id, node.addr)
+        else:
+            lab._start_servers(only=[node])
+    return f"{node.name}: {', '.join(broken)} fixed" if broken else f"{node.name}: nothing broken"
+
+
+def faults(lab: Lab, node: Node) -> list[str]:
+    """What is broken on `node` now, in FAULTS order."""
+    found = []
+    if node.name not in lab._running_servers():
+        found.append("server")
+    with topology.rtnl(node.ns) as ipr:
+        index = ipr.link_lookup(ifname="lo")
+        held = {a.get("address") for a in ipr.addr("dump", index=index[0])} if index else set()
+    if lab.vip not in held:
+        found.append("vip")
+    if not _decapsulates(node):
+        found.append("decap")
+    return found
+
+
+def _decapsulates(node: Node) -> bool:
+    """The decap program is attached and knows the backend's address."""
+    info = topology.link_info(node.ns, node.ifname)
+    if info is None or info.xdp is None:
+        return False
+    prog = xdp.program(info.xdp.prog_id)
+    return prog.name == xdp.DECAP_PROG and xdp.decap_status(prog)[0] == node.addr
+
+
+def _stop_servers(lab: Lab, node: Node) -> None:
+    pids = [
+        pid for pid in topology.namespace_pids([node.ns]).get(node.ns, []) if _is_server(pid, node)
+    ]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + STOP_GRACE
+        while pids and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            pids = [pid for pid in pids if _is_server(pid, node)]
+            time.sleep(0.02)
+        if not pids:
+            return
+    raise LabError(f"{node.name}: server processes {pids} outlived SIGKILL")
+
+
+def _is_server(pid: int, node: Node) -> bool:
+    """Alive (not a zombie) and the server of `node`, by its command line."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                return False
+        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+            argv = cmd.read().split(b"\0")
+    except OSError:
+        return False
+    return SERVER_MODULE.encode() in argv and node.name.encode() in argv

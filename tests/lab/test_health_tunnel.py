@@ -1,0 +1,139 @@
+"""The probe tunnel in the lab's balancer namespace: it leaves the namespace as
+it found it (also after a killed prober), and only marked packets take it.
+Run as root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from l4lb_tui.health.adapters.tunnel import PIN_ROOT, ProbeTunnel, TunnelError
+from l4lb_tui.lab import Lab
+from l4lb_tui.lab.names import PROBE_SADDR
+
+pytestmark = pytest.mark.kernel
+
+
+def snapshot(lab: Lab) -> dict[str, Any]:
+    """What the tunnel may touch: rules, every route, accept_local, pins."""
+
+    def ip(*args: str) -> Any:
+        out = subprocess.run(  # noqa: S603 - fixed argv
+            ["ip", "-n", lab.lb_ns, "-j", *args], capture_output=True, text=True, check=True
+        ).stdout
+        return json.loads(out)
+
+    sysctl = subprocess.run(  # noqa: S603 - fixed argv
+        ["ip", "netns", "exec", lab.lb_ns, "sysctl", "-n",
+         f"net/ipv4/conf/{lab.lb_ifname}/accept_local"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    pins = sorted(os.listdir(PIN_ROOT)) if PIN_ROOT.is_dir() else []
+    return {
+        "rules": ip("rule", "show"),
+        "routes": ip("route", "show", "table", "all"),
+        "accept_local": sysctl.stdout.strip(),
+        "pins": pins,
+    }
+
+
+@pytest.fixture
+def before(lab: Lab) -> Iterator[dict[str, Any]]:
+    state = snapshot(lab)
+    yield state
+    assert snapshot(lab) == state, "the namespace is as it was"
+
+
+def test_close_leaves_the_namespace_as_it_was(lab: Lab, before: dict[str, Any]) -> None:
+    with ProbeTunnel(lab.lb_ifname, PROBE_SADDR, netns=lab.lb_ns) as tunnel:
+        marks = tunnel.set_backends(node.addr for node in lab.backend_nodes)
+        assert len(set(marks.values())) == lab.backends
+        during = snapshot(lab)
+        assert during["accept_local"] == "1" and during["rules"] != before["rules"]
+        assert during["pins"] == before["pins"], "nothing stays pinned"
+        # A removed backend's slot is emptied; the others keep their marks.
+        assert tunnel.set_backends(n.addr for n in lab.backend_nodes[1:]) == {
+            n.addr: marks[n.addr] for n in lab.backend_nodes[1:]
+        }
+
+
+KILLED = """
+import sys, time
+from l4lb_tui.health.adapters.tunnel import ProbeTunnel
+t = ProbeTunnel(sys.argv[1], sys.argv[2], netns=sys.argv[3])
+t.open()
+t.set_backends(["10.0.0.11"])
+print("open", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_probers_tunnel_is_undone_by_the_next(lab: Lab, before: dict[str, Any]) -> None:
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", KILLED, lab.lb_ifname, PROBE_SADDR, lab.lb_ns],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "open\n"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert snapshot(lab) != before
+    with ProbeTunnel(lab.lb_ifname, PROBE_SADDR, netns=lab.lb_ns) as tunnel:
+        assert tunnel.marks() == {}
+
+
+def test_only_marked_packets_take_the_tunnel(lab: Lab, before: dict[str, Any]) -> None:
+    with ProbeTunnel(lab.lb_ifname, PROBE_SADDR, netns=lab.lb_ns) as tunnel:
+        tunnel.set_backends([lab.backend_nodes[0].addr])
+        # Unmarked, to the VIP from the balancer's own namespace: still local.
+        with lab.socket(lab.lb_ns) as server, lab.socket(lab.lb_ns) as client:
+            server.bind((lab.vip, 0))
+            server.listen()
+            client.settimeout(2)
+            client.connect(server.getsockname())
+        # A mark whose slot holds no backend goes nowhere, not to the VIP.
+        with lab.socket(lab.lb_ns) as stray:
+            stray.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, tunnel.mark_base | 999)
+            stray.bind((PROBE_SADDR, 0))
+            stray.settimeout(0.3)
+            with pytest.raises(OSError):
+                stray.connect((lab.vip, lab.http_port))
+        stats = tunnel.stats()
+        assert stats["no_slot"] >= 1 and stats["encapsulated"] == 0
+
+
+@pytest.mark.parametrize(
+    ("interface", "source", "message"),
+    [
+        ("nosuch0", PROBE_SADDR, "interface nosuch0 does not exist"),
+        (None, "10.0.0.77", "10.0.0.77 is not an address of this host"),
+    ],
+)
+def test_a_refused_open_changes_nothing(
+    lab: Lab, before: dict[str, Any], interface: str | None, source: str, message: str
+) -> None:
+    tunnel = ProbeTunnel(interface or lab.lb_ifname, source, netns=lab.lb_ns)
+    with pytest.raises(TunnelError, match=message):
+        tunnel.open()
+    with pytest.raises(TunnelError, match="not open"):
+        tunnel.set_backends(["10.0.0.11"])
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(TunnelError, match="lower 16 bits"):
+        ProbeTunnel("eth0", "10.0.0.3", mark_base=0x4C480001)
+    with pytest.raises(TunnelError, match="not default, main or local"):
+        ProbeTunnel("eth0", "10.0.0.3", table=255)
+    with pytest.raises(TunnelError):
+        ProbeTunnel("eth0", "10.0.0.300")
