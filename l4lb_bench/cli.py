@@ -198,6 +198,12 @@ def _console_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
 
 
+def _health_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backends", type=_positive, default=4096, help="checks (default 4096)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measured (default 10)")
+    p.add_argument("--check", choices=("tcp", "http", "udp"), default="tcp", help="(default tcp)")
+
+
 _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | None], ...] = (
     (
         "dataplane",
@@ -218,12 +224,6 @@ _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | 
     ),
     ("all", "every benchmark, in under 5 minutes", None),
 )
-
-
-def _health_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backends", type=_positive, default=4096, help="checks (default 4096)")
-    p.add_argument("--seconds", type=float, default=10.0, help="measured (default 10)")
-    p.add_argument("--check", choices=("tcp", "http", "udp"), default="tcp", help="(default tcp)")
 
 
 def _positive(text: str) -> int:

@@ -16,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMAND = [sys.executable, "-m", "l4lb_tui.bench", "health"]
+COMMAND = [sys.executable, "-m", "l4lb_bench", "health"]
 
 
 def namespaces(pid: int) -> list[str]:
