@@ -187,6 +187,26 @@ class SetDrain:
 
 
 @dataclass(frozen=True, slots=True)
+class SetHealth:
+    """The health checker's drains: exactly the backends in `down` are its
+    (an operator's drain is another bit, untouched).  Backends that left the
+    service meanwhile are no one's business here."""
+
+    down: frozenset[str]
+
+    @property
+    def touches(self) -> frozenset[str]:
+        return self.down
+
+    def __call__(self, key: ServiceKey, now: Members | None) -> Members:
+        current = _existing(key, now)
+        return tuple(
+            d if d.down == (d.ip in self.down) else replace(d, down=d.ip in self.down)
+            for d in current
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Replace:
     """One backend's IP, MAC and weight as a form gives them (the console's edit)."""
 

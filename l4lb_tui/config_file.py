@@ -20,6 +20,7 @@ from l4lb_tui.config_model import (
     CHECK_KINDS,
     NEIGHBOUR,
     ON_FAILURE,
+    TARGETS,
     BackendSpec,
     BalancerSpec,
     Config,
@@ -33,7 +34,7 @@ from l4lb_tui.services import parse_service
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
 _TOP = {"balancer", "metrics", "events"}
-_BALANCER = {"interface", "netns", "mode", "source", "service"}
+_BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
@@ -161,6 +162,9 @@ def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
     on_failure = r.text(h, path, "on_failure", "drain")
     if on_failure not in ON_FAILURE:
         r.problem(f"{path}.on_failure", f"must be drain or remove, not {on_failure!r}")
+    target = r.text(h, path, "target", "") or ""
+    if target and target not in TARGETS:
+        r.problem(f"{path}.target", f"must be tunnel or address, not {target!r}")
     spec = HealthSpec(
         check=check,
         port=r.number(h, path, "port", 0, 65535),
@@ -175,6 +179,7 @@ def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
         fall=r.number(h, path, "fall", 1, 100),
         on_failure=on_failure or "drain",
         quorum=r.number(h, path, "quorum", 0, MAX_BACKENDS),
+        target=target,
     )
     if spec.timeout > spec.interval:
         r.problem(f"{path}.timeout", "must not be longer than interval (probes would pile up)")
@@ -237,16 +242,25 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     source = None
     if source_text is not None:
         source = r.checked(f"{path}.source", V.source_address, source_text)
+    probe_text = r.text(b, path, "probe_source")
+    probe = None
+    if probe_text is not None:
+        probe = r.checked(f"{path}.probe_source", V.source_address, probe_text)
     items = b.get("service", [])
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")
         items = []
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
+    vips = {k.vip for s in services for k in s.keys}
+    if probe and probe in vips:
+        r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
+    if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
+        r.problem(path, 'a check with target = "tunnel" needs the balancer\'s probe_source')
     if not name:
         return None
     return BalancerSpec(
-        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path)
+        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path), probe
     )
 
 

@@ -11,6 +11,7 @@ from l4lb_tui.layout import ServiceKey
 
 NEIGHBOUR = "neighbour"  # a backend MAC resolved from the kernel's neighbour table
 CHECK_KINDS = ("tcp", "http", "udp")
+TARGETS = ("tunnel", "address")
 ON_FAILURE = ("drain", "remove")
 
 
@@ -39,6 +40,7 @@ class HealthSpec:
     fall: int = 3
     on_failure: str = "drain"  # one of ON_FAILURE
     quorum: int = 1  # healthy backends below which the service fails open
+    target: str = ""  # "tunnel", "address", or "": the tunnel where the balancer can open one
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ class BalancerSpec:
     source: str | None = None
     services: tuple[ServiceSpec, ...] = ()
     line: int = 0
+    # This host's address the health probes leave from (not a VIP: backends
+    # hold the VIPs); needed to probe through the tunnel.
+    probe_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,18 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.exposition import generate_latest
+
 from l4lb_tui import config_apply, events, metrics
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import http, notify, pidfile
+from l4lb_tui.daemon.health import HealthControl
+from l4lb_tui.health.model import ProbeResult
+from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
 
 TICK = 1.0  # seconds between the control thread's looks at its work
@@ -38,13 +44,30 @@ def say(line: str) -> None:
     print(f"l4lb daemon: {line}", file=sys.stderr, flush=True)
 
 
+Job = str | tuple[ProbeResult, ...]  # "reload", "stop", or health results
+
+
 @dataclass
 class Daemon:
     path: Path
     report: Reporter = say
     config: Config | None = None
-    work: queue.Queue[str] = field(default_factory=queue.Queue)
+    work: queue.Queue[Job] = field(default_factory=queue.Queue)
     server: ThreadingHTTPServer | None = None
+    health: HealthControl | None = None
+    # What a scrape reads of the health checks: replaced whole, never changed.
+    published: dict[str, ServiceHealth] = field(default_factory=dict)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    latency: Histogram | None = None
+
+    def __post_init__(self) -> None:
+        self.latency = Histogram(
+            "l4lb_health_check_duration_seconds",
+            "How long health probes took to answer (or to time out)",
+            ["service", "check"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
 
     # -- what the control thread does -------------------------------------
 
@@ -67,6 +90,9 @@ class Daemon:
         for line in done:
             self.report(f"{why}: {line}")
             events.note("daemon", line)
+        if self.health is None:
+            self.health = HealthControl(self.report, self.work.put)
+        self.health.configure(config)
         return True
 
     def scrape(self) -> str:
@@ -76,8 +102,15 @@ class Daemon:
         for spec in config.balancers if config else ():
             bal = config_apply.balancer_of(spec)
             if bal.is_loaded():
-                samples.append(metrics.BalancerSample(bal.state(), bal.counters()))
-        return metrics.render(samples)
+                samples.append(metrics.BalancerSample(bal.state(), bal.counters(), self.published))
+        return metrics.render(samples) + generate_latest(self.registry).decode()
+
+    def on_results(self, results: tuple[ProbeResult, ...]) -> None:
+        assert self.health is not None and self.latency is not None
+        for r in results:
+            self.latency.labels(r.key.service, r.target.value).observe(r.latency)
+        self.health.results(results)
+        self.published = self.health.service_health()
 
     # -- life --------------------------------------------------------------
 
@@ -98,6 +131,8 @@ class Daemon:
                 return self._loop()
             finally:
                 notify.notify("STOPPING=1")
+                if self.health is not None:
+                    self.health.stop()
                 self.server.shutdown()
                 self.report("stopped; the data plane keeps running as it was")
                 events.note("daemon", "stopped; the data plane keeps running as it was")
@@ -107,6 +142,9 @@ class Daemon:
             try:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
+                continue
+            if isinstance(job, tuple):
+                self.on_results(job)
                 continue
             if job == "stop":
                 return 0

@@ -1,0 +1,129 @@
+"""The daemon's health checks in the lab, over real sockets: a backend whose
+server stops, or that loses the VIP on its loopback, is drained within
+interval x fall + timeout and comes back after rise; the drain is the
+health checker's (an operator's stays); the metrics say so; kill -9 of the
+daemon changes nothing."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.destinations import read_destinations
+from l4lb_tui.lab import Lab, faults
+from l4lb_tui.lab.names import PROBE_SADDR
+from l4lb_tui.layout import ServiceKey
+from tests.killed_reload import ROOT, kill_group
+
+pytestmark = pytest.mark.kernel
+
+INTERVAL, TIMEOUT, RISE, FALL = 0.3, 0.2, 2, 2
+SLACK = 1.5  # scheduling on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def daemon(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Balancer, int]]:
+    port = free_port()
+    backends = "".join(
+        f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in read_destinations(lab.csv_path)
+    )
+    cfg = tmp_path / "l4lb.toml"
+    cfg.write_text(
+        f'[[balancer]]\ninterface = "{lab.lb_ifname}"\nnetns = "{lab.lb_ns}"\n'
+        f'source = "{lab.outer_saddr}"\nprobe_source = "{PROBE_SADDR}"\n\n'
+        f'[[balancer.service]]\nvip = "{lab.vip}:{lab.http_port}/tcp"\nbackends = [\n{backends}]\n'
+        f'[balancer.service.health]\ncheck = "http"\ninterval = {INTERVAL}\n'
+        f"timeout = {TIMEOUT}\nrise = {RISE}\nfall = {FALL}\n\n"
+        f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    )
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
+        cwd=ROOT, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
+    try:
+        wait_for(lambda: bal.is_loaded() and len(up(port)) == 3, 15, "every backend up")
+        yield proc, bal, port
+    finally:
+        kill_group(proc)
+        for i in range(1, 4):
+            faults.fix_backend(lab, i)
+        bal.detach()
+
+
+def up(port: int) -> set[str]:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            data = b"".join(iter(lambda: s.recv(65536), b""))
+    except OSError:
+        return set()
+    text = data.partition(b"\r\n\r\n")[2].decode()
+    return {
+        s.labels["backend"]
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "l4lb_backend_up"
+        for s in fam.samples
+        if s.value == 1
+    }
+
+
+def wait_for(ok: object, seconds: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if ok():  # type: ignore[operator]
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+@pytest.mark.parametrize("how", ["server", "vip"])
+def test_a_broken_backend_is_drained_and_restored(
+    lab: Lab, daemon: tuple[subprocess.Popen[str], Balancer, int], how: str
+) -> None:
+    _, bal, port = daemon
+    svc = ServiceKey(lab.vip, lab.http_port, 6)
+    victim = lab.backend_nodes[0].addr
+    faults.break_backend(lab, 1, how)
+    down_in = wait_for(
+        lambda: {d.ip for d in bal.members(svc) if d.down} == {victim},
+        INTERVAL * FALL + TIMEOUT + SLACK + INTERVAL,
+        f"{victim} drained after its {how} broke",
+    )
+    assert victim not in up(port)
+    assert not any(d.drained for d in bal.members(svc)), "the operator's bit was touched"
+    faults.fix_backend(lab, 1)
+    back_in = wait_for(
+        lambda: not any(d.down for d in bal.members(svc)),
+        INTERVAL * RISE + TIMEOUT + SLACK + INTERVAL,
+        f"{victim} restored",
+    )
+    print(f"\nHEALTH {how}: drained after {down_in:.2f} s, restored after {back_in:.2f} s")
+
+
+def test_kill_9_of_the_daemon_changes_nothing(
+    lab: Lab, daemon: tuple[subprocess.Popen[str], Balancer, int]
+) -> None:
+    proc, bal, _ = daemon
+    svc = ServiceKey(lab.vip, lab.http_port, 6)
+    faults.break_backend(lab, 2, "server")
+    wait_for(lambda: any(d.down for d in bal.members(svc)), 5, "a drain")
+    before = bal.members(svc)
+    kill_group(proc)
+    faults.fix_backend(lab, 2)
+    time.sleep(1)
+    assert bal.members(svc) == before, "the data plane changed without its daemon"
