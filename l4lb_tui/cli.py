@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import backend_edits, cleanup, cliargs
+from l4lb_tui import backend_edits, cleanup, cliargs, events
 from l4lb_tui import layout as L
 from l4lb_tui import validation as V
 from l4lb_tui.backend_edits import EditError
@@ -79,10 +79,17 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
         raise CliError(problem)
 
 
+def _done(line: str, interface: str, **where: str) -> None:
+    """What a changing command did: to the operator, and to the event log
+    (which the console and the daemon's readers show)."""
+    print(line)
+    events.note("cli", line, interface=interface, **where)
+
+
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    print(bal.attach(args.mode, args.saddr, warn=_warn))
+    _done(bal.attach(args.mode, args.saddr, warn=_warn), bal.ifname)
     vlans = bal.vlan_warning()
     if vlans:
         _warn(vlans)
@@ -102,7 +109,7 @@ def cmd_detach(args: argparse.Namespace) -> int:
     if args.stale:
         print("\n".join(cleanup.detach_stale(args.wait)))
     else:
-        print(cleanup.detach(args.interface, args.wait))
+        _done(cleanup.detach(args.interface, args.wait), args.interface)
     return 0
 
 
@@ -130,9 +137,11 @@ def cmd_map(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     for key in result.services:
-        print(
+        _done(
             f"service {key}: {result.destinations} backends, "
-            f"{result.ring_size} slots ({result.mode})"
+            f"{result.ring_size} slots ({result.mode})",
+            bal.ifname,
+            service=str(key),
         )
     return 0
 
@@ -189,7 +198,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
     # Every service of the spec in one step: all are checked before any changes.
     bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
     for key in keys:
-        print(f"service {key}: {args.action} {args.ip}: done")
+        line = f"service {key}: {args.action} {args.ip}: done"
+        _done(line, bal.ifname, service=str(key), backend=args.ip)
     return 0
 
 
@@ -199,7 +209,7 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     bal = Balancer(args.interface, wait=args.wait)
     bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
     for key in keys:
-        print(f"service {key}: removed")
+        _done(f"service {key}: removed", bal.ifname, service=str(key))
     return 0
 
 

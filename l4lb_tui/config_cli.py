@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, pinning
+from l4lb_tui import config_apply, events, pinning
 from l4lb_tui import validation as V
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_file import ConfigError, read_config
@@ -43,6 +43,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     _root("l4lb apply")
     for line in config_apply.apply(config, warn=lambda w: print(f"warning: {w}", file=sys.stderr)):
         print(line)
+        events.note("cli", f"apply {args.file}: {line}")
     return 0
 
 

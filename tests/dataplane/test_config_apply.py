@@ -162,3 +162,25 @@ def test_an_unresolved_neighbour_changes_nothing(dev: tuple[str, str], tmp_path:
     res = l4lb("apply", "-f", str(cfg))
     assert res.returncode == 2 and "no MAC for 10.2.0.99" in res.stderr
     assert not Balancer(name, netns=ns).is_loaded()
+
+
+def test_changes_land_in_the_event_log(dev: tuple[str, str], tmp_path: Path) -> None:
+    import json
+    import os
+
+    ns, name = dev
+    log = Path(os.environ["L4LB_RUN_DIR"]) / "events.jsonl"
+    before = log.read_text().count("\n") if log.exists() else 0
+    assert l4lb("--netns", ns, "attach", "-i", name).returncode == 0
+    csv = tmp_path / "d.csv"
+    csv.write_text("10.2.0.11, 02:00:00:00:00:0b\n")
+    assert (
+        l4lb(
+            "--netns", ns, "map", "-i", name, "-f", str(csv), "--vip", "10.0.0.4:80/tcp"
+        ).returncode
+        == 0
+    )
+    lines = [json.loads(x) for x in log.read_text().splitlines()[before:]]
+    mine = [e for e in lines if e["interface"] == name]
+    assert [e["who"] for e in mine] == ["cli", "cli"]
+    assert mine[0]["what"].startswith("attached to") and mine[1]["service"] == "10.0.0.4:80/tcp"
