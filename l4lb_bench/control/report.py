@@ -9,6 +9,7 @@ from l4lb_bench.control.results import (
     TARGET_CHANGE,
     TARGET_LOAD,
     TARGET_POLL_CPU,
+    TARGET_SCRAPE,
     ControlReport,
     Overheads,
     SizeResult,
@@ -62,6 +63,7 @@ def _size_row(r: SizeResult) -> list[str]:
         _ms(r.poll.cpu),
         _ms(r.counters_only.cpu),
         _ms(r.sample.cpu),
+        _ms(r.scrape.cpu) if r.scrape else "-",
         "; ".join(r.problems) or "ok",
     ]
 
@@ -79,16 +81,18 @@ def _sizes(rep: ControlReport) -> list[str]:
         "poll CPU",
         "counters CPU",
         "console CPU",
+        "scrape CPU",
         "checks",
     ]
     return [
-        table(header, [_size_row(r) for r in rep.results], right=set(range(2, 11))),
+        table(header, [_size_row(r) for r in rep.results], right=set(range(2, 12))),
         "",
         "  load CLI   `l4lb map -f CSV` as a process, end to end (first load)",
         "  load       read the CSV + Balancer.load, in this process (first load)",
         "  change     Balancer.set_weight of one backend (CLI: `l4lb backend weight`)",
         "  poll       what `l4lb stats` does each second: counters() + state()",
         "  console    what the console does each second: RealBackend.sample()",
+        "  scrape     what the daemon does per Prometheus scrape: state, counters, the text",
     ]
 
 
@@ -107,9 +111,13 @@ def _targets(largest: list[SizeResult]) -> list[str]:
                 _verdict(r.change.wall, TARGET_CHANGE),
                 f"poll CPU {_ms(r.poll.cpu)} ms",
                 _verdict(r.poll.cpu, TARGET_POLL_CPU),
+                f"scrape CPU {_ms(r.scrape.cpu)} ms" if r.scrape else "-",
+                _verdict(r.scrape.cpu, TARGET_SCRAPE) if r.scrape else "",
             ]
         )
-    header = ["adapter", "load <=500", "", "change <=50", "", "poll CPU <=50", ""]
+    header = [
+        "adapter", "load <=500", "", "change <=50", "", "poll CPU <=50", "", "scrape CPU <=50", "",
+    ]  # fmt: skip
     return ["", f"targets at {largest[0].size:,} destinations", table(header, rows)]
 
 

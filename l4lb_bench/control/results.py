@@ -16,6 +16,7 @@ ADAPTER = "bpftool"  # the product's one adapter for map writes, as the report n
 TARGET_LOAD = 0.5
 TARGET_CHANGE = 0.050
 TARGET_POLL_CPU = 0.050
+TARGET_SCRAPE = 0.050  # issue 15: a scrape of 4,096 backends
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class SizeResult:
     poll: Cost  # `l4lb stats`: counters + state on one Balancer
     sample: Cost  # the console: RealBackend.sample, a new Balancer each time
     counters_only: Cost
+    scrape: Cost | None = None  # the daemon's metrics: counters + state + the text
     cli_load: Cost | None = None
     cli_change: Cost | None = None
     load_calls: list[Call] = field(default_factory=list)

@@ -23,7 +23,7 @@ from l4lb_bench.control.results import (
 from l4lb_bench.control.timing import Call, Cost, TimedBpftool, measure
 from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
-from l4lb_tui import bpfsys
+from l4lb_tui import bpfsys, metrics
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError, Bpftool
@@ -86,6 +86,7 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
             poll=poll,
             sample=sample,
             counters_only=counters_only,
+            scrape=_scrape(bal, polls, size, problems),
             cli_load=cli_load,
             cli_change=cli_change,
             load_calls=load_calls,
@@ -148,6 +149,20 @@ def _poll(
             problems.append("the console's sample found no balancer")
     medians = (Cost.median(poll_costs), Cost.median(sample_costs), Cost.median(counter_costs))
     return (*medians, poll_calls)
+
+
+def _scrape(bal: Balancer, polls: int, size: int, problems: list[str]) -> Cost:
+    """What a Prometheus scrape of the daemon costs: a fresh read of state
+    and counters, and the text (median of `polls`)."""
+    costs = []
+    for _ in range(polls):
+        text, cost = measure(
+            lambda: metrics.render([metrics.BalancerSample(bal.state(), bal.counters())])
+        )
+        costs.append(cost)
+    if text.count("l4lb_backend_packets_total{") != size:
+        problems.append("a scrape did not name every backend")
+    return Cost.median(costs)
 
 
 def overheads(dev: str) -> Overheads:
