@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -124,11 +125,13 @@ def cmd_map(args: argparse.Namespace) -> int:
     _check_ring(args.ring_size, args.fill, dests)
     need_root("l4lb map")
     bal = Balancer(args.interface, wait=args.wait)
-    print(f"Loading file with {len(dests)} destinations")
-    if args.saddr:
-        bal.attach(bal.state().mode or "driver", args.saddr)
     mode = FillMode(args.fill) if args.fill else None
     result = bal.load(services, dests, mode=mode, ring_size=args.ring_size)
+    # The source after the load: a load refused (a ring size, no free slot)
+    # must leave the source as it was too.
+    if args.saddr:
+        bal.attach(bal.state().mode or "driver", args.saddr)
+    print(f"Loading file with {len(dests)} destinations")  # the seed's words, once it has
     if result.catch_all and not args.vip:
         print(
             "warning: no --vip given: balancing ALL TCP and UDP traffic arriving on "
@@ -373,6 +376,8 @@ def _run(argv: Sequence[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         if args.netns is not None:
+            # Entering a namespace needs root too: say that, not EPERM.
+            need_root(f"l4lb --netns {args.netns}")
             enter_netns(args.netns)
         result: int = args.func(args)
         return result
@@ -393,6 +398,7 @@ def _run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # see l4lb_tui/__init__.py
     return cliargs.quiet_broken_pipe(lambda: _run(sys.argv[1:] if argv is None else argv))
 
 

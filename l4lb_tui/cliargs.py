@@ -9,8 +9,8 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from l4lb_tui import validation as V
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
@@ -21,9 +21,35 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 MAX_WAIT = 86400.0
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option that takes one value refuses a second: with argparse's own
+    store, `-f a.csv -f b.csv` would load b.csv alone without a word (and
+    `--vip` may be given again, so an operator may expect `-f` to add up)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        given: set[str] = namespace.__dict__.setdefault("_l4lb_given", set())
+        if option_string is not None and self.dest in given:
+            names = "/".join(self.option_strings)
+            parser.error(f"{names} is given more than once: give it once")
+        given.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, whose own errors are one line like every other error
-    (argparse prints its usage first, several lines of it)."""
+    (argparse prints its usage first, several lines of it), and whose
+    one-value options refuse a second value."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("l4lb").strip()

@@ -158,3 +158,30 @@ def test_backend_commands_and_stats_show_weights(wired: tuple[str, str, str]) ->
     assert l4lb(ns, "service", "del", "-i", dev, "--vip", svc).returncode == 0
     doc = json.loads(l4lb(ns, "stats", "-i", dev, "--once", "--json").stdout)
     assert doc["services"] == []
+
+
+def test_a_refused_map_leaves_the_source_as_it_was(wired: tuple[str, str, str]) -> None:
+    from l4lb_tui.balancer import Balancer
+
+    ns, dev, _ = wired
+    assert l4lb(ns, "attach", "-i", dev, "-s", "10.0.0.1").returncode == 0
+    csv = str(DATA / "32_destinations.csv")
+    res = l4lb(
+        ns,
+        "map",
+        "-i",
+        dev,
+        "-s",
+        "10.9.9.9",
+        "--ring-size",
+        "100",
+        "-f",
+        csv,
+        "--vip",
+        "10.0.0.4:80/tcp",
+    )
+    assert res.returncode == 2 and "prime" in res.stderr
+    assert "Loading" not in res.stdout
+    assert Balancer(dev, netns=ns).config().saddr == "10.0.0.1"
+    res = l4lb(ns, "map", "-i", dev, "-s", "10.9.9.9", "-f", csv, "--vip", "10.0.0.4:80/tcp")
+    assert res.returncode == 0 and Balancer(dev, netns=ns).config().saddr == "10.9.9.9"

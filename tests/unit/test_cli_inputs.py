@@ -310,3 +310,43 @@ def test_a_lock_leaves_no_file() -> None:
     with interface_lock("valnolock0"):
         assert lock_path("valnolock0").exists()
     assert not lock_path("valnolock0").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["map", "-i", "a0", "-f", "a.csv", "-f", "b.csv"],
+        ["map", "-i", "a0", "-i", "b0", "-f", "a.csv"],
+        [
+            "backend",
+            "add",
+            "-i",
+            "a0",
+            "--vip",
+            "10.0.0.4:80",
+            "--ip",
+            "10.0.0.11",
+            "--ip",
+            "10.0.0.12",
+        ],
+        ["--netns", "x", "--netns", "y", "stats", "-i", "a0"],
+        ["attach", "-i", "a0", "--mode", "driver", "--mode", "generic"],
+    ],
+)
+def test_a_one_value_option_given_twice_is_refused(argv: list[str]) -> None:
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", *argv], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 2
+    assert "is given more than once: give it once" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_an_interrupt_while_importing_ends_quietly() -> None:
+    """The package's first act: a Ctrl-C before main runs exits 130, quietly."""
+    code = (
+        "import signal, l4lb_tui; h = signal.getsignal(signal.SIGINT); "
+        "print(h is not signal.default_int_handler)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
+    assert res.stdout.strip() == "True"
