@@ -63,12 +63,12 @@
 #define FLOW_PICKS_PER_ENTRY 32 /* one cache line of 16-bit picks */
 #define FLOW_PICK_ENTRIES (FLOW_SLOTS / FLOW_PICKS_PER_ENTRY)
 /* A pick is the backend index (12 bits: MAX_BACKENDS) and, above it, when it
- * was made: the jiffies clock in units of 2^FLOW_PICK_EPOCH_SHIFT (about 4 s
- * at HZ 250, 1 s at HZ 1000), 4 bits.  A pick is trusted for the epoch it was
- * made in and the next: it carries a flow's first packet to its second, not
- * a flow back from a long pause. */
+ * was made: the jiffies clock in units of 2^FLOW_PICK_EPOCH_SHIFT (131 s at
+ * HZ 250, 33 s at HZ 1000), 4 bits.  A pick is trusted for the epoch it was
+ * made in and the next: long enough for a handshake whose SYN-ACK was lost
+ * and resent a few times (1, 2, 4, 8 s...), short of the 4-bit wrap. */
 #define FLOW_PICK_INDEX_BITS 12
-#define FLOW_PICK_EPOCH_SHIFT 10
+#define FLOW_PICK_EPOCH_SHIFT 15
 /* The last-seen stamp (jiffies: the verifier inlines bpf_jiffies64, a clock
  * that costs no helper call) is refreshed at most every FLOW_REFRESH_JIFFIES,
  * so a busy flow costs one store a few times a second.  How long an idle

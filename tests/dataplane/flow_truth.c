@@ -13,8 +13,10 @@ int main(void)
 		for (unsigned t1 = 0; t1 < 256; t1++)
 			if (!(tag_stored(t0) & tag_stored(t1))) /* both stored reads the table */
 				printf("way %u %u %u\n", t0, t1, first_way(t0, t1, 0, NULL, 0));
-	for (unsigned now = 0; now < 1u << 18; now += 1u << (FLOW_PICK_EPOCH_SHIFT - 1))
-		for (unsigned made = 0; made < 1u << 16; made += 1u << (FLOW_PICK_EPOCH_SHIFT - 1))
+	for (unsigned now = 0; now < 1u << (FLOW_PICK_EPOCH_SHIFT + 8);
+	     now += 1u << (FLOW_PICK_EPOCH_SHIFT - 1))
+		for (unsigned made = 0; made < 1u << (FLOW_PICK_EPOCH_SHIFT + 6);
+		     made += 1u << (FLOW_PICK_EPOCH_SHIFT - 1))
 			printf("pick %u %u %u %u\n", now, made, pick_of(7, made),
 			       pick_fresh(pick_of(7, made), now));
 	for (unsigned s = 0; s < FLOW_STATES; s++)

@@ -64,12 +64,12 @@ def test_fingerprints_are_seven_bits_and_never_zero(
 def test_a_pick_names_its_backend_and_is_trusted_for_one_epoch_more(
     truth: dict[str, list[tuple[int, ...]]],
 ) -> None:
-    """Epochs are 2^10 jiffies, 4 bits of them wrapping: a pick made in
+    """Epochs are 2^15 jiffies, 4 bits of them wrapping: a pick made in
     epoch e is trusted in e and e + 1, whatever the wrap."""
     assert len(truth["pick"]) == 512 * 128
     for now, made, pick, fresh in truth["pick"]:
-        assert pick & 0xFFF == 7 and pick >> 12 == (made >> 10) & 0xF
-        assert fresh == int(((now >> 10) - (made >> 10)) % 16 <= 1), (now, made)
+        assert pick & 0xFFF == 7 and pick >> 12 == (made >> 15) & 0xF
+        assert fresh == int(((now >> 15) - (made >> 15)) % 16 <= 1), (now, made)
 
 
 def test_a_first_packet_takes_an_empty_way_then_a_pending_one(

@@ -34,7 +34,7 @@ from scapy.layers.l2 import Ether
 
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, kernel_hz
 from l4lb_tui.destinations import Destination
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
@@ -48,11 +48,18 @@ MAC = {d.ip: d.mac for d in POOL}
 STEPS = int(os.environ.get("L4LB_MODEL_STEPS", "500"))
 
 
+# How long a first packet's pick is trusted at least (2^15 jiffies, one
+# epoch): a second packet later than that is balanced afresh.
+PICK_TRUSTED = (1 << 15) / kernel_hz()
+
+
 @dataclass
 class Conn:
     backend: str
     exempt: bool = False  # its backend was removed: it may go anywhere now
     open: bool = True
+    since: float = field(default_factory=time.monotonic)  # its SYN
+    pending: bool = True  # only its SYN seen yet
 
 
 @dataclass
@@ -134,6 +141,10 @@ class Run:
         flags = close or self.rng.choice(["A", "PA", "S"] if conn.backend else ["A"])
         if flags == "S" and not self.retransmittable(tup):
             flags = "A"
+        if conn.pending and flags != "S":
+            conn.pending = False
+            if time.monotonic() - conn.since > PICK_TRUSTED:
+                conn.exempt = True
         got = self.send(tup, flags, held=not conn.exempt)
         if not conn.exempt:
             assert got == conn.backend, f"{tup} {flags}: {got}, its SYN went to {conn.backend}"

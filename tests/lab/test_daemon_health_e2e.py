@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
+from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
 from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.layout import ServiceKey
@@ -59,10 +60,23 @@ def daemon(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Ba
         wait_for(lambda: bal.is_loaded() and len(up(port)) == 3, 15, "every backend up")
         yield proc, bal, port
     finally:
-        kill_group(proc)
+        stop(proc)
         for i in range(1, 4):
             faults.fix_backend(lab, i)
         bal.detach()
+    assert not tunnel_rules(lab), "a stopped daemon leaves no probe tunnel"
+
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM as systemd stops it (the daemon closes its probe tunnel), the
+    group killed only if it does not end."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
 
 
 def up(port: int) -> set[str]:
@@ -127,3 +141,16 @@ def test_kill_9_of_the_daemon_changes_nothing(
     faults.fix_backend(lab, 2)
     time.sleep(1)
     assert bal.members(svc) == before, "the data plane changed without its daemon"
+    # The killed daemon's tunnel stays until the next prober opens its own.
+    assert tunnel_rules(lab), "a killed daemon cannot have closed its tunnel"
+    nxt = ProbeTunnel(lab.lb_ifname, PROBE_SADDR, netns=lab.lb_ns)
+    nxt.open()
+    nxt.close()
+    assert not tunnel_rules(lab), "the next tunnel's open undid the killed one's"
+
+
+def tunnel_rules(lab: Lab) -> list[str]:
+    out = subprocess.run(  # noqa: S603 - fixed argv
+        ["ip", "-n", lab.lb_ns, "rule", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in out.splitlines() if "fwmark" in line]
