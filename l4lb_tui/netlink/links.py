@@ -1,27 +1,24 @@
-"""The netlink adapter: links, addresses and neighbours through pyroute2, and
-XDP mode switches (through xdplink, which makes its requests by hand).
+"""Links, addresses and neighbours, read through pyroute2 (rtnl.session):
+what the product, the lab and the benchmarks know of an interface.
 
-With xdplink the only modules besides the lab that talk netlink.  Errors
-raise NetlinkError with the kernel's own message.
+Errors raise NetlinkError with the kernel's own message.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import os
 import socket
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from l4lb_tui import validation
+from l4lb_tui.netlink import namespaces, rtnl
+from l4lb_tui.netlink.errors import NetlinkError, kernel_words, pyroute_error, refused
 
 if TYPE_CHECKING:
-    from l4lb_tui.xdplink import XdpSwitch
+    from l4lb_tui.netlink.xdpswitch import XdpSwitch
 
 _T = TypeVar("_T")
 
@@ -48,10 +45,6 @@ _MULTI_IDS = (
 )
 
 
-class NetlinkError(Exception):
-    """A netlink request failed; the message is the kernel's."""
-
-
 @dataclass(frozen=True, slots=True)
 class LinkInfo:
     ifname: str
@@ -65,50 +58,15 @@ class LinkInfo:
     xdp_mode: str  # "", driver, generic, offload, multi
     xdp_prog_id: int
     ipv4: tuple[str, ...] = field(default_factory=tuple)
+    # As the kernel counts them on this link, for checks like "no reply
+    # went through the balancer".
+    rx_packets: int = 0
+    tx_packets: int = 0
 
     @property
     def can_offload(self) -> bool:
         # Only Netronome's nfp driver offloads XDP (netdevsim only simulates it).
         return self.driver in {"nfp", "netdevsim"}
-
-
-NETNS_DIR = Path("/run/netns")
-_CLONE_NEWNET = 0x40000000
-
-
-def enter_netns(name: str) -> None:
-    """Move this process into a named network namespace, keeping its mounts.
-
-    Unlike `ip netns exec`, this keeps the host's /sys/fs/bpf, so pins made
-    here outlive the process.  Call it before any thread starts: threads
-    inherit the namespace of the thread that creates them.
-    """
-    try:
-        validation.netns_name(name)
-    except ValueError as exc:
-        raise NetlinkError(str(exc)) from None
-    path = NETNS_DIR / name
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        raise NetlinkError(f"network namespace {name} does not exist") from None
-    except PermissionError:
-        raise NetlinkError(f"network namespace {name}: permission denied (are you root?)") from None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise NetlinkError(f"cannot enter network namespace {name}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def _pyroute_error() -> type[Exception]:
-    """pyroute2's NetlinkError, for except clauses (evaluated only on an error)."""
-    from pyroute2.netlink.exceptions import NetlinkError as PyrouteNetlinkError
-
-    error: type[Exception] = PyrouteNetlinkError
-    return error
 
 
 def validate_ifname(name: str) -> str:
@@ -154,6 +112,7 @@ def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -
     kind = str(linkinfo.get("IFLA_INFO_KIND") or "") if linkinfo else ""
     mode, prog_id = _xdp(msg)
     index = int(msg["index"])
+    stats = msg.get("IFLA_STATS64") or {}
     return LinkInfo(
         ifname=ifname,
         ifindex=index,
@@ -166,49 +125,21 @@ def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -
         xdp_mode=mode,
         xdp_prog_id=prog_id,
         ipv4=tuple(addrs.get(index, [])),
+        rx_packets=int(stats.get("rx_packets", 0)),
+        tx_packets=int(stats.get("tx_packets", 0)),
     )
-
-
-def _off_loop(fn: Callable[[], _T]) -> _T:
-    """fn(), in a helper thread if this one runs an asyncio loop: pyroute2
-    refuses to work there, and a Balancer resolves its interface by these
-    lookups, wherever it is made (a helper thread starts in the namespace
-    of the thread that makes it)."""
-    # No loop can run before asyncio is imported (the CLI never imports it).
-    aio = sys.modules.get("asyncio")
-    if aio is None or aio._get_running_loop() is None:
-        return fn()
-    done: list[_T] = []
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            done.append(fn())
-        except BaseException as exc:  # re-raised in the caller's thread
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, name="l4lb-netlink")
-    worker.start()
-    worker.join()
-    if failed:
-        raise failed[0]
-    return done[0]
 
 
 class Netlink:
     """Links of this process's network namespace, or of a named one.
 
     pyroute2's IPRoute is synchronous and refuses to run inside a running
-    asyncio loop: call it from a thread (the console's workers do).
+    asyncio loop: the lookups a Balancer makes step out of one
+    (rtnl.off_loop); the console polls from thread workers.
     """
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
-
-    def _ipr(self) -> Any:
-        from pyroute2 import IPRoute  # 0.1-0.2 s to import: only when needed
-
-        return IPRoute(netns=self.netns) if self.netns else IPRoute()
 
     def _addrs(self, ipr: Any) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
@@ -219,12 +150,9 @@ class Netlink:
         return out
 
     def links(self) -> list[LinkInfo]:
-        try:
-            with self._ipr() as ipr:
-                addrs = self._addrs(ipr)
-                return [_link(m, addrs, bool(self.netns)) for m in ipr.get_links()]
-        except _pyroute_error() as exc:
-            raise NetlinkError(f"listing links: {exc.args[-1]}") from None
+        with refused("listing links"), rtnl.session(self.netns) as ipr:
+            addrs = self._addrs(ipr)
+            return [_link(m, addrs, bool(self.netns)) for m in ipr.get_links()]
 
     def link(self, ifname: str) -> LinkInfo:
         found = self.find(ifname)
@@ -235,34 +163,31 @@ class Netlink:
     def find(self, ifname: str) -> LinkInfo | None:
         """The link of that name here; None when there is none."""
         validate_ifname(ifname)
-        return _off_loop(lambda: self._find(ifname))
+        return rtnl.off_loop(lambda: self._find(ifname))
 
     def _find(self, ifname: str) -> LinkInfo | None:
-        try:
-            with self._ipr() as ipr:
-                found = ipr.link_lookup(ifname=ifname)
-                if not found:
-                    return None
-                addrs = self._addrs(ipr)
-                return _link(ipr.get_links(found[0])[0], addrs, bool(self.netns))
-        except _pyroute_error() as exc:
-            raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
+        with refused(f"interface {ifname}"), rtnl.session(self.netns) as ipr:
+            index = rtnl.index(ipr, ifname)
+            if index is None:
+                return None
+            addrs = self._addrs(ipr)
+            return _link(ipr.get_links(index)[0], addrs, bool(self.netns))
 
     def by_index(self, ifindex: int) -> LinkInfo | None:
         """The link with that index here, whatever its name is now; None when
         there is none (deleted, or moved to another namespace)."""
-        return _off_loop(lambda: self._by_index(ifindex))
+        return rtnl.off_loop(lambda: self._by_index(ifindex))
 
     def _by_index(self, ifindex: int) -> LinkInfo | None:
         try:
-            with self._ipr() as ipr:
+            with rtnl.session(self.netns) as ipr:
                 found = ipr.get_links(ifindex)
                 addrs = self._addrs(ipr)
                 return _link(found[0], addrs, bool(self.netns)) if found else None
-        except _pyroute_error() as exc:
+        except pyroute_error() as exc:
             if exc.args and exc.args[0] == errno.ENODEV:
                 return None
-            raise NetlinkError(f"interface index {ifindex}: {exc.args[-1]}") from None
+            raise NetlinkError(f"interface index {ifindex}: {kernel_words(exc)}") from None
 
     def index_of(self, ifname: str) -> int | None:
         """The index of the link of that name here (None: none).  A libc
@@ -290,65 +215,36 @@ class Netlink:
 
     def vlans_on(self, ifname: str) -> list[str]:
         """The VLAN sub-interfaces stacked on a link (in this namespace)."""
-        try:
-            with self._ipr() as ipr:
-                found = ipr.link_lookup(ifname=ifname)
-                if not found:
-                    raise NetlinkError(f"interface {ifname} does not exist")
-                return sorted(
-                    str(m.get("ifname"))
-                    for m in ipr.get_links()
-                    if m.get("IFLA_LINK") == found[0]
-                    and (info := m.get("IFLA_LINKINFO"))
-                    and info.get("IFLA_INFO_KIND") == "vlan"
-                )
-        except _pyroute_error() as exc:
-            raise NetlinkError(f"interface {ifname}: {exc.args[-1]}") from None
+        with refused(f"interface {ifname}"), rtnl.session(self.netns) as ipr:
+            index = rtnl.index(ipr, ifname)
+            if index is None:
+                raise NetlinkError(f"interface {ifname} does not exist")
+            return sorted(
+                str(m.get("ifname"))
+                for m in ipr.get_links()
+                if m.get("IFLA_LINK") == index
+                and (info := m.get("IFLA_LINKINFO"))
+                and info.get("IFLA_INFO_KIND") == "vlan"
+            )
 
     def neighbour_mac(self, ip: str) -> str | None:
         """The MAC the kernel's neighbour table holds for ip, if reachable."""
-        try:
-            with self._ipr() as ipr:
-                for msg in ipr.get_neighbours(family=2, dst=ip):
-                    mac = msg.get("NDA_LLADDR")
-                    if mac and mac != "00:00:00:00:00:00":
-                        return str(mac)
-        except _pyroute_error() as exc:
-            raise NetlinkError(f"neighbour table: {exc.args[-1]}") from None
+        with refused("neighbour table"), rtnl.session(self.netns) as ipr:
+            for msg in ipr.get_neighbours(family=2, dst=ip):
+                mac = msg.get("NDA_LLADDR")
+                if mac and mac != "00:00:00:00:00:00":
+                    return str(mac)
         return None
 
     def call_inside(self, fn: Callable[[], _T]) -> _T:
-        """fn() in this adapter's network namespace.
-
-        For bpf(2) calls that name an interface by index, which the kernel
-        looks up in the calling thread's namespace: a helper thread enters
-        it, so this process stays where it is.
-        """
-        if not self.netns:
-            return fn()
-        name = self.netns
-        done: list[_T] = []
-        failed: list[BaseException] = []
-
-        def inside() -> None:
-            try:
-                enter_netns(name)
-                done.append(fn())
-            except BaseException as exc:  # re-raised in the caller's thread
-                failed.append(exc)
-
-        worker = threading.Thread(target=inside, name=f"l4lb-netns-{name}")
-        worker.start()
-        worker.join()
-        if failed:
-            raise failed[0]
-        return done[0]
+        """fn() in this adapter's network namespace (namespaces.call_in)."""
+        return namespaces.call_in(self.netns, fn)
 
     def switch_xdp(self, ifname: str, prog_fd: int, old: str, new: str) -> XdpSwitch:
         """Move the attached program `prog_fd` from mode `old` to `new`
         (driver or generic) with the shortest gap the kernel allows: see
-        xdplink.switch."""
-        from l4lb_tui import xdplink
+        xdpswitch.switch."""
+        from l4lb_tui.netlink import xdpswitch
 
         validate_ifname(ifname)
 
@@ -357,8 +253,8 @@ class Netlink:
                 index = socket.if_nametoindex(ifname)
             except OSError:
                 raise NetlinkError(f"interface {ifname} does not exist") from None
-            return xdplink.rtnl_socket(), index
+            return xdpswitch.rtnl_socket(), index
 
         sock, index = self.call_inside(open_here)
         with sock:
-            return xdplink.switch(sock, ifname, index, prog_fd, old, new)
+            return xdpswitch.switch(sock, ifname, index, prog_fd, old, new)
