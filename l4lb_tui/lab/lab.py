@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import netns
-
 from l4lb_tui.lab import labpins, names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
@@ -35,6 +33,7 @@ from l4lb_tui.lab.status import (
 )
 from l4lb_tui.lab.tools import python_module, run_in, spawn_in, tool_message
 from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION, TRAFFIC_MODULE, TrafficReport
+from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 
 SERVER_START_TIMEOUT = 15.0
 KILL_GRACE = 2.0
@@ -154,9 +153,8 @@ class Lab:
         later: tests hold TCP connections from the client this way.
         """
         try:
-            sock: socket.socket = netns.create_socket(ns, family, kind, proto, flags=0)
-            return sock
-        except OSError as exc:
+            return namespaces.socket_in(ns, family, kind, proto)
+        except (NetlinkError, OSError) as exc:
             raise LabError(f"socket in {ns}: {exc}", tool="netns") from exc
 
     # Life cycle
@@ -183,9 +181,9 @@ class Lab:
             topology.add_loopback_address(node.ns, self.vip)
             self._attach_aux(node.ns, node.ifname, xdp.DECAP_OBJ, xdp.DECAP_PROG)
             info = topology.link_info(node.ns, node.ifname)
-            if info is None or info.xdp is None:
+            if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not stay attached")
-            xdp.set_decap_address(info.xdp.prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr)
         # Trap 1 of LAB-NOTES: XDP_TX from the balancer reaches the bridge
         # only if this peer runs NAPI, i.e. has an XDP program of its own.
         self._attach_aux(self.switch_ns, self.balancer.port, xdp.PASS_OBJ, xdp.PASS_PROG)
@@ -209,7 +207,7 @@ class Lab:
         """
         require_root()
         found = self._existing_namespaces()
-        _stop_processes(topology.namespace_pids(found))
+        _stop_processes(namespaces.pids(found))
         pin_dirs = self._pin_dirs()
         for pin_dir in pin_dirs:
             _remove_tree(pin_dir)
@@ -221,7 +219,7 @@ class Lab:
         # else moved it out.  The name pattern is the lab's own, nobody else's.
         pattern = names.link_re(self.prefix)
         topology.delete_links(
-            None, [li.name for li in topology.links(None) if pattern.match(li.name)]
+            None, [li.ifname for li in topology.links(None) if pattern.match(li.ifname)]
         )
         _remove_tree(self.state_dir)
         # Not empty: another lab, or the balancer, still uses it.
@@ -231,7 +229,7 @@ class Lab:
     def status(self) -> LabStatus:
         require_root()
         found = self._existing_namespaces()
-        pids = topology.namespace_pids(found)
+        pids = namespaces.pids(found)
         return LabStatus(
             prefix=self.prefix,
             namespaces=tuple(
@@ -296,14 +294,14 @@ class Lab:
     # Internals
 
     def _require_client(self) -> None:
-        if self.client.ns not in topology.namespaces():
+        if self.client.ns not in namespaces.listed():
             raise LabError(
                 f"no lab {self.prefix} here (no namespace {self.client.ns}): lab up first"
             )
 
     def _existing_namespaces(self) -> list[str]:
         pattern = names.namespace_re(self.prefix)
-        return [ns for ns in topology.namespaces() if pattern.match(ns)]
+        return [ns for ns in namespaces.listed() if pattern.match(ns)]
 
     def _pin_dirs(self) -> list[Path]:
         return labpins.pin_dirs(self.prefix, self._existing_namespaces())
@@ -316,19 +314,19 @@ class Lab:
             if index is not None and index > self.backends:
                 surplus.append(ns)
         if surplus:
-            _stop_processes(topology.namespace_pids(surplus))
+            _stop_processes(namespaces.pids(surplus))
             for ns in surplus:
                 topology.remove_namespace(ns)
             # Their bridge ports died with their peers; nothing else to undo.
 
     def _attach_aux(self, ns: str, ifname: str, obj: Path, prog: str) -> None:
         info = topology.link_info(ns, ifname)
-        current = info.xdp.prog_id if info and info.xdp else None
+        current = info.xdp_prog_id if info and info.xdp_prog_id else None
         xdp.attach(ns, ifname, obj, current, prog)
 
     def _running_servers(self) -> set[str]:
         """Backends whose server process is alive (by its command line)."""
-        pids = topology.namespace_pids(n.ns for n in self.backend_nodes)
+        pids = namespaces.pids(n.ns for n in self.backend_nodes)
         running = set()
         for node in self.backend_nodes:
             for pid in pids.get(node.ns, []):
@@ -375,16 +373,16 @@ class Lab:
         tmp.replace(self.csv_path)
 
 
-def _link_status(li: topology.LinkInfo) -> LinkStatus:
+def _link_status(li: LinkInfo) -> LinkStatus:
     xdp_status = None
-    if li.xdp:
-        prog = xdp.program(li.xdp.prog_id)
+    if li.xdp_prog_id:
+        prog = xdp.program(li.xdp_prog_id)
         decap_addr = decap = None
         if prog.name == xdp.DECAP_PROG:
             decap_addr, decap = xdp.decap_status(prog)
-        xdp_status = XdpStatus(li.xdp.prog_id, li.xdp.mode, prog.name, decap_addr, decap)
+        xdp_status = XdpStatus(li.xdp_prog_id, li.xdp_mode, prog.name, decap_addr, decap)
     return LinkStatus(
-        li.name, li.state, li.mac, li.mtu, li.addresses, xdp_status, li.rx_packets, li.tx_packets
+        li.ifname, li.state, li.mac, li.mtu, li.ipv4, xdp_status, li.rx_packets, li.tx_packets
     )
 
 

@@ -66,7 +66,7 @@ def setns(fd: int, what: str = "a network namespace") -> None:
         raise NetlinkError(f"cannot enter {what}: {os.strerror(err)}")
 
 
-def _open_named(name: str) -> int:
+def open_named(name: str) -> int:
     """A descriptor of the namespace called `name` under /run/netns."""
     try:
         return os.open(NETNS_DIR / _valid(name), os.O_RDONLY | os.O_CLOEXEC)
@@ -85,7 +85,7 @@ def enter_netns(name: str) -> None:
     thread starts: threads inherit the namespace of the thread that creates
     them.
     """
-    fd = _open_named(name)
+    fd = open_named(name)
     try:
         setns(fd, f"network namespace {name}")
     finally:
