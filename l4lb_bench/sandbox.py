@@ -8,7 +8,6 @@ after its pid; the next run removes namespaces and pins of dead pids.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import shutil
@@ -17,16 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_bench.errors import BenchError
-from l4lb_bench.processes import owner_only, pid_alive, run
+from l4lb_bench.processes import owner_only, pid_alive
 from l4lb_tui import pinning
 from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.netlink import NetlinkError, build, namespaces
 from l4lb_tui.paths import RUN_DIR
 
-NETNS_DIR = Path("/run/netns")
 SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
 BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
 _NS_RE = re.compile(r"^l4bench-(\d+)c?$")
-_CLONE_NEWNET = 0x40000000
+# No stray neighbour discovery through the program under test.
+_NO_IPV6 = {
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
 
 
 # -- namespaces -----------------------------------------------------------------
@@ -36,12 +39,11 @@ def reap_stale() -> list[str]:
     """Remove namespaces and pins left by benchmark runs that were killed,
     and put back the sysctls they had changed."""
     removed = _restore_sysctls()
-    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
-    for name in names:
+    for name in namespaces.listed():
         m = _NS_RE.match(name)
         if m and not pid_alive(int(m.group(1))):
-            with contextlib.suppress(BenchError):
-                run(["ip", "netns", "del", name])
+            with contextlib.suppress(NetlinkError):
+                namespaces.remove(name)
                 removed.append(name)
     if BENCH_PIN_ROOT.is_dir():
         for d in BENCH_PIN_ROOT.iterdir():
@@ -74,8 +76,7 @@ def lab_prefix(pid: int) -> str:
 
 def reap_labs() -> list[str]:
     """Take down labs of `bench lab` runs whose process is gone."""
-    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
-    gone = {m.group(1) for m in map(_LAB_RE.match, names) if m}
+    gone = {m.group(1) for m in map(_LAB_RE.match, namespaces.listed()) if m}
     gone = {pid for pid in gone if not pid_alive(int(pid, 16))}
     if not gone:
         return []
@@ -101,11 +102,6 @@ class VethPair:
         return cls(ns, f"l4b{pid}a", f"l4b{pid}b", f"{ns}c" if split else ns)
 
 
-def _no_ipv6(ns: str) -> None:
-    for key in ("all", "default"):
-        run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
-
-
 @contextlib.contextmanager
 def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
     """A namespace of this run holding an up veth pair, IPv6 off (no stray
@@ -118,65 +114,25 @@ def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
     made = []
     try:
         for ns in dict.fromkeys((pair.ns, pair.peer_ns)):
-            run(["ip", "netns", "add", ns])
+            namespaces.create(ns)
             made.append(ns)
-            _no_ipv6(ns)
-        run(
-            [
-                "ip",
-                "-n",
-                pair.ns,
-                "link",
-                "add",
-                pair.dev,
-                "mtu",
-                str(mtu),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                pair.peer,
-                "mtu",
-                str(mtu),
-            ]
-        )
-        if split:
-            run(["ip", "-n", pair.ns, "link", "set", pair.peer, "netns", pair.peer_ns])
-        run(["ip", "-n", pair.ns, "link", "set", pair.dev, "up"])
-        run(["ip", "-n", pair.peer_ns, "link", "set", pair.peer, "up"])
+            namespaces.write_sysctls(ns, _NO_IPV6)
+        peer_ns = pair.peer_ns if split else None
+        with build.editing(pair.ns) as links:
+            links.add_veth(pair.dev, pair.peer, peer_netns=peer_ns, mtu=mtu)
+            links.set(pair.dev, up=True)
+        with build.editing(pair.peer_ns) as links:
+            links.set(pair.peer, up=True)
         yield pair
     finally:
         if owner_only(me):
             for ns in made:
-                with contextlib.suppress(BenchError):
-                    run(["ip", "netns", "del", ns])
+                with contextlib.suppress(NetlinkError):
+                    namespaces.remove(ns)
             # The balancer's pins and write lock, if a benchmark left them.
             for pinned in pinning.listing():
                 if pinned.record is not None and pinned.record.netns == pair.ns:
                     _remove_pins(pinned.path)
-
-
-@contextlib.contextmanager
-def inside(ns: str) -> Iterator[None]:
-    """This thread in `ns` (ifindexes and ethtool answer there), then back.
-
-    setns(2) on the network namespace only: the mounts, and so bpffs and its
-    pins, stay the host's.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(NETNS_DIR / ns, os.O_RDONLY)
-    try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise BenchError(f"cannot enter namespace {ns}: {os.strerror(ctypes.get_errno())}")
-        try:
-            yield
-        finally:
-            if libc.setns(home, _CLONE_NEWNET) != 0:  # pragma: no cover - cannot fail as root
-                raise BenchError("cannot return to the original network namespace")
-    finally:
-        os.close(target)
-        os.close(home)
 
 
 # -- pins -------------------------------------------------------------------------

@@ -88,6 +88,13 @@ class Links:
             if (addr, prefixlen) not in present:
                 self._ipr.addr("add", index=index, address=addr, prefixlen=prefixlen)
 
+    def set_neighbour(self, ifname: str, ip: str, mac: str) -> None:
+        """A permanent neighbour entry (as `ip neigh replace` makes): `ip` is
+        at `mac` on this link, with no ARP asked or answered."""
+        index = self._existing(ifname)
+        with refused(f"neighbour {ip} on {ifname} in {self.where}"):
+            self._ipr.neigh("replace", dst=ip, lladdr=mac, ifindex=index, state="permanent")
+
     def delete(self, ifname: str) -> None:
         """Delete a link (a veth takes its peer with it); none: nothing to do."""
         index = self.index(ifname)
