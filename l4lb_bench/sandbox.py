@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ from l4lb_bench.errors import BenchError
 from l4lb_bench.processes import owner_only, pid_alive
 from l4lb_tui import pinning
 from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import NetlinkError, build, namespaces
-from l4lb_tui.paths import RUN_DIR
+from l4lb_tui.paths import PIN_ROOT, RUN_DIR
 
 SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
 BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
@@ -48,7 +48,7 @@ def reap_stale() -> list[str]:
     if BENCH_PIN_ROOT.is_dir():
         for d in BENCH_PIN_ROOT.iterdir():
             if d.name.isdigit() and not pid_alive(int(d.name)):
-                shutil.rmtree(d, ignore_errors=True)
+                _unpin(d, BENCH_PIN_ROOT)
                 removed.append(str(d))
     removed += reap_labs()
     # The balancer's pins (and write lock) of a run's interface, known by
@@ -62,8 +62,14 @@ def reap_stale() -> list[str]:
 
 
 def _remove_pins(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    (RUN_DIR / f"{path.name}.lock").unlink(missing_ok=True)
+    """A balancer's pins and its write lock."""
+    _unpin(path)
+    lock_path(path.name).unlink(missing_ok=True)
+
+
+def _unpin(path: Path, root: Path = PIN_ROOT) -> None:
+    with contextlib.suppress(BpfError):
+        Bpftool.unpin_tree(path, root)
 
 
 _LAB_RE = re.compile(r"^bn([0-9a-f]{1,6})-")
@@ -153,7 +159,7 @@ def pin_area() -> Iterator[Path]:
         yield area
     finally:
         if owner_only(me):
-            shutil.rmtree(area, ignore_errors=True)
+            _unpin(area, BENCH_PIN_ROOT)
             with contextlib.suppress(OSError):
                 BENCH_PIN_ROOT.rmdir()
 

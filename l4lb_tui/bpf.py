@@ -73,7 +73,8 @@ def _bytes(items: Sequence[str]) -> bytes:
 
 
 def _unpin(path: Path) -> None:
-    # bpffs has no recursive delete: remove the tree bottom-up.
+    # A pin is unlinked like a file, and a directory removed once empty, so
+    # a tree goes bottom-up: the object lives on while anything holds it.
     if path.is_dir() and not path.is_symlink():
         for child in path.iterdir():
             _unpin(child)
@@ -388,10 +389,12 @@ class Bpftool:
         return len(lines)
 
     @staticmethod
-    def unpin_tree(path: Path) -> None:
-        """Remove a pin directory; only ever below PIN_ROOT."""
-        if not str(path).startswith(str(PIN_ROOT) + "/"):
-            raise BpfError(f"refusing to remove {path}: not under {PIN_ROOT}")
+    def unpin_tree(path: Path, root: Path = PIN_ROOT) -> None:
+        """Remove a pin directory: the one way l4lb, its lab, benchmarks and
+        tests do.  Only ever below `root` (the balancers' pins unless a
+        caller names its own area)."""
+        if not str(path).startswith(str(root) + "/"):
+            raise BpfError(f"refusing to remove {path}: not under {root}")
         if not path.exists():
             return
         try:

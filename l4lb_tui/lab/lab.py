@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.lab import labpins, names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
@@ -209,8 +210,7 @@ class Lab:
         found = self._existing_namespaces()
         _stop_processes(namespaces.pids(found))
         pin_dirs = self._pin_dirs()
-        for pin_dir in pin_dirs:
-            _remove_tree(pin_dir)
+        _unpin(pin_dirs)
         for lock in labpins.lock_files(self.prefix, pin_dirs):
             lock.unlink(missing_ok=True)
         for ns in found:
@@ -221,7 +221,7 @@ class Lab:
         topology.delete_links(
             None, [li.ifname for li in topology.links(None) if pattern.match(li.ifname)]
         )
-        _remove_tree(self.state_dir)
+        _remove_state(self.state_dir)
         # Not empty: another lab, or the balancer, still uses it.
         with contextlib.suppress(OSError):
             names.STATE_ROOT.rmdir()
@@ -428,8 +428,15 @@ def _stop_processes(pids: dict[str, list[int]]) -> None:
     raise LabError(f"processes still alive after SIGKILL: {victims}")
 
 
-def _remove_tree(path: Path) -> None:
-    # bpffs unlinks pinned objects like files, so rmtree suits pin dirs too.
+def _unpin(pin_dirs: Sequence[Path]) -> None:
+    for pin_dir in pin_dirs:
+        try:
+            Bpftool.unpin_tree(pin_dir)
+        except BpfError as exc:
+            raise LabError(str(exc), tool="rm") from exc
+
+
+def _remove_state(path: Path) -> None:
     try:
         shutil.rmtree(path)
     except FileNotFoundError:

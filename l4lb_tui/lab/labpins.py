@@ -11,6 +11,7 @@ from l4lb_tui.errors import BalancerError
 from l4lb_tui.lab import names
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.locate import current_netns
+from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import Netlink
 
 
@@ -43,5 +44,5 @@ def lock_files(prefix: str, dirs: Sequence[Path]) -> list[Path]:
     the namespaces' processes are gone."""
     pattern = names.link_re(prefix)
     legacy = (p for p in names.STATE_ROOT.glob(f"{prefix}-*.lock") if pattern.match(p.stem))
-    ours = (names.STATE_ROOT / f"{d.name}.lock" for d in dirs)
+    ours = (lock_path(d.name) for d in dirs)
     return sorted({*legacy, *ours})

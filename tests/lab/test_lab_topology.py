@@ -18,6 +18,7 @@ import pytest
 from lab_packets import IPPROTO_IPIP, ethernet, ipip_udp_frame, ipv4
 from lab_support import leftovers, namespace_inodes, require_root, unique_prefix
 
+from l4lb_tui.bpf import Bpftool
 from l4lb_tui.lab import Lab, LabError
 from l4lb_tui.lab import xdp as lab_xdp
 from l4lb_tui.lab.names import MAX_BACKENDS, MAX_PREFIX_LEN, PIN_ROOT
@@ -263,15 +264,11 @@ def test_flood_with_bad_duration_fails_cleanly(lab: Lab) -> None:
 
 def _pin_something(prefix: str) -> None:
     """What the balancer leaves behind: a pinned map under its interface's dir."""
-    if not PIN_ROOT.parent.is_dir() or not os.path.ismount(PIN_ROOT.parent):
-        subprocess.run(["mount", "-t", "bpf", "bpf", str(PIN_ROOT.parent)], check=True)  # noqa: S603
+    tool = Bpftool()
+    tool.ensure_bpffs()
     pin_dir = PIN_ROOT / f"{prefix}-lb0" / "maps"
     pin_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
-        ["bpftool", "map", "create", str(pin_dir / "m"), "type", "array", "key", "4",
-         "value", "4", "entries", "1", "name", "labtest"],
-        check=True,
-    )  # fmt: skip
+    tool.map_create(pin_dir / "m", "array", 4, 4, 1, "labtest")
 
 
 @pytest.mark.kernel
