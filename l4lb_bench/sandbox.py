@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_bench.errors import BenchError
-from l4lb_bench.processes import owner_only, pid_alive
+from l4lb_bench.processes import owner_only
 from l4lb_tui import pinning
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import NetlinkError, build, namespaces
 from l4lb_tui.paths import PIN_ROOT, RUN_DIR
+from l4lb_tui.procfs import alive
 
 SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
 BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
@@ -41,13 +42,13 @@ def reap_stale() -> list[str]:
     removed = _restore_sysctls()
     for name in namespaces.listed():
         m = _NS_RE.match(name)
-        if m and not pid_alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             with contextlib.suppress(NetlinkError):
                 namespaces.remove(name)
                 removed.append(name)
     if BENCH_PIN_ROOT.is_dir():
         for d in BENCH_PIN_ROOT.iterdir():
-            if d.name.isdigit() and not pid_alive(int(d.name)):
+            if d.name.isdigit() and not alive(int(d.name)):
                 _unpin(d, BENCH_PIN_ROOT)
                 removed.append(str(d))
     removed += reap_labs()
@@ -55,7 +56,7 @@ def reap_stale() -> list[str]:
     # the name they record.
     for pinned in pinning.listing():
         m = re.match(r"^l4b(\d+)[ab]$", pinned.ifname)
-        if m and not pid_alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             _remove_pins(pinned.path)
             removed.append(str(pinned.path))
     return removed
@@ -83,7 +84,7 @@ def lab_prefix(pid: int) -> str:
 def reap_labs() -> list[str]:
     """Take down labs of `bench lab` runs whose process is gone."""
     gone = {m.group(1) for m in map(_LAB_RE.match, namespaces.listed()) if m}
-    gone = {pid for pid in gone if not pid_alive(int(pid, 16))}
+    gone = {pid for pid in gone if not alive(int(pid, 16))}
     if not gone:
         return []
     from l4lb_tui.lab import Lab, LabError
@@ -231,7 +232,7 @@ def _live_marks(key: str, me: int) -> list[Path]:
     found = []
     for mark in sorted(SYSCTL_MARKS.glob(f"*-{key}")):
         pid = mark.name.partition("-")[0]
-        if pid.isdigit() and int(pid) != me and pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != me and alive(int(pid)):
             found.append(mark)
     return found
 
@@ -243,7 +244,7 @@ def _restore_sysctls() -> list[str]:
         return restored
     for mark in SYSCTL_MARKS.iterdir():
         pid, _, key = mark.name.partition("-")
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             if not _live_marks(key, int(pid)):  # else a live run puts it back
                 with contextlib.suppress(OSError):
                     _sysctl_path(key).write_text(mark.read_text().strip())

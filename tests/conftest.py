@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui import procfs
+
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -67,7 +69,7 @@ def _remove_killed_sessions_roots() -> None:
     if _PIN_ROOTS.is_dir():
         for old in _PIN_ROOTS.glob("l4lb-tests-*"):
             pid = old.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            if pid.isdigit() and not procfs.alive(int(pid)):
                 _unpin(old, _PIN_ROOTS)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from l4lb_tui import procfs
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.lab import labpins, names, topology, xdp
 from l4lb_tui.lab.errors import LabError
@@ -387,20 +388,7 @@ def _link_status(li: LinkInfo) -> LinkStatus:
 
 
 def _process(pid: int) -> ProcessStatus:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        raw = b""
-    return ProcessStatus(pid, tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a))
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie nobody reaps (PID 1 may not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+    return ProcessStatus(pid, procfs.cmdline(pid))
 
 
 def _stop_processes(pids: dict[str, list[int]]) -> None:
@@ -420,7 +408,7 @@ def _stop_processes(pids: dict[str, list[int]]) -> None:
                 # Reaped if it is our own child; PID 1 may never reap the rest.
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(pid, os.WNOHANG)
-            victims = [pid for pid in victims if _alive(pid)]
+            victims = [pid for pid in victims if procfs.alive(pid)]
             if victims:
                 time.sleep(0.02)
         if not victims:
