@@ -13,6 +13,7 @@ from l4lb_tui.lab.errors import LabError
 from l4lb_tui.locate import current_netns
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink.namespaces import unfinished
 
 
 def _cookie(ns: str) -> int:
@@ -27,7 +28,8 @@ def pin_dirs(prefix: str, namespaces: Sequence[str]) -> list[Path]:
     cookie while they exist, by the name their record keeps once they are
     gone), or an older l4lb's, named after one of its links."""
     in_lab = names.namespace_re(prefix)
-    cookies = {_cookie(ns) for ns in namespaces}
+    # A namespace an interrupted `up` left half made holds no balancer.
+    cookies = {_cookie(ns) for ns in namespaces if not unfinished(ns)}
     of_links = names.link_re(prefix)
     return sorted(
         p.path

@@ -242,6 +242,14 @@ def listed() -> list[str]:
     return sorted(pyroute_netns.listnetns())
 
 
+def unfinished(name: str) -> bool:
+    """A name under /run/netns that holds no namespace: the file a create
+    makes before it mounts the namespace on it, left so when the create
+    was killed in between.  Entering it fails; removing it works."""
+    path = NETNS_DIR / name
+    return path.exists() and not os.path.ismount(path)
+
+
 def create(name: str) -> None:
     """Make a named namespace (as `ip netns add` does), unless it exists."""
     from pyroute2 import netns as pyroute_netns
