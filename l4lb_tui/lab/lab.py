@@ -21,6 +21,7 @@ from pathlib import Path
 
 from l4lb_tui import procfs
 from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.destinations import Destination, format_csv
 from l4lb_tui.lab import labpins, names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
@@ -367,7 +368,7 @@ class Lab:
             raise LabError("; ".join(errors), tool="servers")
 
     def _write_destinations(self) -> None:
-        lines = "".join(f"{ip}, {mac}\n" for ip, mac in self.destinations())
+        lines = format_csv(Destination(ip, mac) for ip, mac in self.destinations())
         tmp = self.csv_path.with_suffix(".tmp")
         tmp.write_text(lines)
         # Readers (the balancer's `map -f`) never see a half-written file.
