@@ -49,14 +49,6 @@ class BpfError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class MapEntry:
-    key: bytes
-    value: bytes
-    # Per-CPU maps: one value per CPU; `value` is then empty.
-    per_cpu: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class XdpAttachment:
     ifname: str
     ifindex: int
@@ -66,10 +58,6 @@ class XdpAttachment:
 
 def _hex(data: bytes) -> list[str]:
     return ["hex", *(f"{b:02x}" for b in data)]
-
-
-def _bytes(items: Sequence[str]) -> bytes:
-    return bytes(int(x, 16) for x in items)
 
 
 def _unpin(path: Path) -> None:
@@ -316,34 +304,13 @@ class Bpftool:
         doc = self.run(["prog", "show", "pinned", str(pin)])
         return dict(doc)
 
-    def prog_list(self) -> list[dict[str, Any]]:
-        return list(self.run(["prog", "show"]) or [])
-
     def prog_dump_xlated(self, pin: Path) -> list[dict[str, Any]]:
+        # Only the tests use it (tests/dataplane/test_offload_object.py): the
+        # offload object's helper calls and atomics as bpftool disassembles
+        # them, which bpf(2) hands over as raw instructions.
         return list(self.run(["prog", "dump", "xlated", "pinned", str(pin)]) or [])
 
-    def map_show_pinned(self, pin: Path) -> dict[str, Any]:
-        return dict(self.run(["map", "show", "pinned", str(pin)]))
-
-    def map_show_id(self, map_id: int) -> dict[str, Any]:
-        return dict(self.run(["map", "show", "id", str(map_id)]))
-
     # -- XDP attachment -------------------------------------------------
-
-    def net_show(self, ifname: str) -> list[XdpAttachment]:
-        doc = self.run(["net", "show", "dev", _safe(ifname)]) or []
-        found: list[XdpAttachment] = []
-        for block in doc:
-            for item in block.get("xdp", []):
-                found.append(
-                    XdpAttachment(
-                        ifname=str(item.get("devname", ifname)),
-                        ifindex=int(item.get("ifindex", 0)),
-                        mode=str(item.get("mode", "")),
-                        prog_id=int(item.get("id", 0)),
-                    )
-                )
-        return found
 
     def net_attach(self, mode: str, pin: Path, ifname: str, overwrite: bool = False) -> None:
         args = ["net", "attach", XDP_MODES[mode], "pinned", str(pin), "dev", _safe(ifname)]
@@ -355,18 +322,6 @@ class Bpftool:
         self.run(["net", "detach", XDP_MODES[mode], "dev", _safe(ifname)])
 
     # -- maps ---------------------------------------------------------------
-
-    def map_dump(self, pin: Path) -> list[MapEntry]:
-        doc = self.run(["map", "dump", "pinned", str(pin)]) or []
-        entries: list[MapEntry] = []
-        for item in doc:
-            key = _bytes(item["key"])
-            if "values" in item:
-                cpus = tuple(_bytes(v["value"]) for v in item["values"])
-                entries.append(MapEntry(key, b"", cpus))
-            else:
-                entries.append(MapEntry(key, _bytes(item["value"])))
-        return entries
 
     def map_update(self, pin: Path, key: bytes, value: bytes) -> None:
         self.run(["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)])
@@ -408,7 +363,3 @@ class Bpftool:
         text: a reload writes thousands of them, and only the path needs
         checking (the hex comes from bytes)."""
         return f"map update {_map_ref(pin)} key hex {key.hex(' ')} value hex {value.hex(' ')}"
-
-    @staticmethod
-    def delete_cmd(pin: Path | int, key: bytes) -> str:
-        return f"map delete {_map_ref(pin)} key hex {key.hex(' ')}"
