@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui.identity import STAGING_NAME
+from l4lb_tui.netlink import namespaces
 from l4lb_tui.paths import PIN_ROOT
 
 BPFFS = Path("/sys/fs/bpf")
@@ -69,15 +70,6 @@ def _unpin(path: Path) -> None:
         path.rmdir()
     else:
         path.unlink(missing_ok=True)
-
-
-def _in_named_netns() -> bool:
-    """True when this process runs in a namespace listed under /run/netns."""
-    try:
-        mine = os.stat("/proc/self/ns/net").st_ino
-        return any(p.stat().st_ino == mine for p in Path("/run/netns").iterdir())
-    except OSError:
-        return False
 
 
 def _run_mount(argv: list[str]) -> None:
@@ -266,7 +258,7 @@ class Bpftool:
         """
         if self.bpffs_mounted():
             return
-        if _in_named_netns():
+        if namespaces.name_here():
             raise BpfError(
                 f"bpffs is not mounted at {BPFFS} in this mount namespace (ip netns exec?): "
                 "pins made here would be lost; run 'l4lb --netns NAME ...' instead"

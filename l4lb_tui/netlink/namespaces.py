@@ -176,11 +176,15 @@ def _is_host(mine: tuple[int, int] | None) -> bool:
     return mine is not None and (mine[1] == _INIT_NET_INO or mine == _inode(_HOST))
 
 
+def name_here() -> str:
+    """The name under /run/netns of the calling thread's namespace ("": none)."""
+    mine = _inode(_MINE)
+    return _names().get(mine, "") if mine else ""
+
+
 def here() -> Netns:
     """The calling thread's network namespace."""
-    mine = _inode(_MINE)
-    name = _names().get(mine, "") if mine else ""
-    return Netns(_cookie(), name, _is_host(mine))
+    return Netns(_cookie(), name_here(), _is_host(_inode(_MINE)))
 
 
 def _candidates() -> list[str]:
