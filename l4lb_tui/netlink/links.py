@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from l4lb_tui.netlink.xdpswitch import XdpSwitch
 
 _T = TypeVar("_T")
+_A = TypeVar("_A")
 
 # IFLA_XDP_ATTACHED, as pyroute2 decodes XDP_ATTACHED_* (raw numbers too,
 # should a pyroute2 version leave them undecoded).
@@ -130,6 +131,14 @@ def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -
     )
 
 
+def _or_none(lookup: Callable[[_A], _T], arg: _A) -> _T | None:
+    """lookup(arg), or None where libc finds no such link (ENODEV, ENXIO)."""
+    try:
+        return lookup(arg)
+    except OSError:
+        return None
+
+
 class Netlink:
     """Links of this process's network namespace, or of a named one.
 
@@ -193,25 +202,11 @@ class Netlink:
         """The index of the link of that name here (None: none).  A libc
         call, not a netlink dump: every command resolves its name so."""
         validate_ifname(ifname)
-
-        def lookup() -> int | None:
-            try:
-                return socket.if_nametoindex(ifname)
-            except OSError:
-                return None
-
-        return self.call_inside(lookup)
+        return self.call_inside(lambda: _or_none(socket.if_nametoindex, ifname))
 
     def name_of(self, ifindex: int) -> str | None:
         """The name the link with this index has now (None: it is gone)."""
-
-        def lookup() -> str | None:
-            try:
-                return socket.if_indextoname(ifindex)
-            except OSError:
-                return None
-
-        return self.call_inside(lookup)
+        return self.call_inside(lambda: _or_none(socket.if_indextoname, ifindex))
 
     def vlans_on(self, ifname: str) -> list[str]:
         """The VLAN sub-interfaces stacked on a link (in this namespace)."""
