@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import procfs
-from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.destinations import Destination, format_csv
-from l4lb_tui.lab import labpins, names, topology, xdp
+from l4lb_tui.lab import labpins, names, teardown, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
 from l4lb_tui.lab.names import Node
@@ -39,7 +35,6 @@ from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION, TRAFFIC_MODULE
 from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 
 SERVER_START_TIMEOUT = 15.0
-KILL_GRACE = 2.0
 
 _NO_IPV6 = {
     # Router solicitations and DAD would otherwise cross the bridge and the
@@ -210,9 +205,9 @@ class Lab:
         """
         require_root()
         found = self._existing_namespaces()
-        _stop_processes(namespaces.pids(found))
+        teardown.stop_processes(namespaces.pids(found))
         pin_dirs = self._pin_dirs()
-        _unpin(pin_dirs)
+        teardown.unpin(pin_dirs)
         for lock in labpins.lock_files(self.prefix, pin_dirs):
             lock.unlink(missing_ok=True)
         for ns in found:
@@ -223,7 +218,7 @@ class Lab:
         topology.delete_links(
             None, [li.ifname for li in topology.links(None) if pattern.match(li.ifname)]
         )
-        _remove_state(self.state_dir)
+        teardown.remove_state(self.state_dir)
         # Not empty: another lab, or the balancer, still uses it.
         with contextlib.suppress(OSError):
             names.STATE_ROOT.rmdir()
@@ -316,7 +311,7 @@ class Lab:
             if index is not None and index > self.backends:
                 surplus.append(ns)
         if surplus:
-            _stop_processes(namespaces.pids(surplus))
+            teardown.stop_processes(namespaces.pids(surplus))
             for ns in surplus:
                 topology.remove_namespace(ns)
             # Their bridge ports died with their peers; nothing else to undo.
@@ -390,45 +385,3 @@ def _link_status(li: LinkInfo) -> LinkStatus:
 
 def _process(pid: int) -> ProcessStatus:
     return ProcessStatus(pid, procfs.cmdline(pid))
-
-
-def _stop_processes(pids: dict[str, list[int]]) -> None:
-    """SIGTERM, then SIGKILL what is left after a grace period.
-
-    Every process must be gone before its namespace is removed: a namespace
-    lives on, invisible, as long as a process is in it.
-    """
-    victims = [pid for group in pids.values() for pid in group if pid != os.getpid()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + KILL_GRACE
-        while victims and time.monotonic() < deadline:
-            for pid in victims:
-                # Reaped if it is our own child; PID 1 may never reap the rest.
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            victims = [pid for pid in victims if procfs.alive(pid)]
-            if victims:
-                time.sleep(0.02)
-        if not victims:
-            return
-    raise LabError(f"processes still alive after SIGKILL: {victims}")
-
-
-def _unpin(pin_dirs: Sequence[Path]) -> None:
-    for pin_dir in pin_dirs:
-        try:
-            Bpftool.unpin_tree(pin_dir)
-        except BpfError as exc:
-            raise LabError(str(exc), tool="rm") from exc
-
-
-def _remove_state(path: Path) -> None:
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise LabError(f"remove {path}: {exc.strerror}", tool="rm") from exc
