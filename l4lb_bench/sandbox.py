@@ -137,9 +137,8 @@ def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
                 with contextlib.suppress(NetlinkError):
                     namespaces.remove(ns)
             # The balancer's pins and write lock, if a benchmark left them.
-            for pinned in pinning.listing():
-                if pinned.record is not None and pinned.record.netns == pair.ns:
-                    _remove_pins(pinned.path)
+            for pinned in pinning.recorded_in(pair.ns):
+                _remove_pins(pinned.path)
 
 
 # -- pins -------------------------------------------------------------------------

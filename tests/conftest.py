@@ -143,9 +143,8 @@ def remove_pins_of(ns: str) -> None:
     records say), for a test that deleted it with a balancer attached."""
     from l4lb_tui import pinning
 
-    for pinned in pinning.listing():
-        if pinned.record is not None and pinned.record.netns == ns:
-            _unpin(pinned.path)
+    for pinned in pinning.recorded_in(ns):
+        _unpin(pinned.path)
 
 
 @pytest.fixture(scope="module")
