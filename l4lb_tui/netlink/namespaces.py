@@ -146,6 +146,12 @@ def _cookie() -> int:
     return value
 
 
+def _nsfs() -> int:
+    """The device of the namespace filesystem: every namespace's file, and
+    every name mounted on one, is on it."""
+    return os.stat(_MINE).st_dev
+
+
 def _inode(path: str | Path) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
@@ -198,13 +204,15 @@ def _open_each() -> list[int]:
     keeps the namespace alive until it is visited."""
     seen: set[tuple[int, int]] = set()
     fds: list[int] = []
+    nsfs = _nsfs()
     for path in _candidates():
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue  # a process that has ended meanwhile
         st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) in seen:
+        if st.st_dev != nsfs or (st.st_dev, st.st_ino) in seen:
+            # Not a namespace: a name being made or removed right now.
             os.close(fd)
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -248,10 +256,13 @@ def listed() -> list[str]:
 
 def unfinished(name: str) -> bool:
     """A name under /run/netns that holds no namespace: the file a create
-    makes before it mounts the namespace on it, left so when the create
-    was killed in between.  Entering it fails; removing it works."""
-    path = NETNS_DIR / name
-    return path.exists() and not os.path.ismount(path)
+    makes before it mounts the namespace on it (for a moment, or for good
+    when the create was killed in between).  Entering it fails; removing it
+    works."""
+    try:
+        return os.stat(NETNS_DIR / name).st_dev != _nsfs()
+    except OSError:
+        return False
 
 
 def create(name: str) -> None:
