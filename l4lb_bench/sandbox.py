@@ -26,11 +26,6 @@ from l4lb_tui.procfs import alive
 SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
 BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
 _NS_RE = re.compile(r"^l4bench-(\d+)c?$")
-# No stray neighbour discovery through the program under test.
-_NO_IPV6 = {
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
-}
 
 
 # -- namespaces -----------------------------------------------------------------
@@ -123,7 +118,7 @@ def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
         for ns in dict.fromkeys((pair.ns, pair.peer_ns)):
             namespaces.create(ns)
             made.append(ns)
-            namespaces.write_sysctls(ns, _NO_IPV6)
+            namespaces.write_sysctls(ns, namespaces.IPV6_OFF)
         peer_ns = pair.peer_ns if split else None
         with build.editing(pair.ns) as links:
             links.add_veth(pair.dev, pair.peer, peer_netns=peer_ns, mtu=mtu)

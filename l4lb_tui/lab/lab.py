@@ -36,13 +36,6 @@ from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 
 SERVER_START_TIMEOUT = 15.0
 
-_NO_IPV6 = {
-    # Router solicitations and DAD would otherwise cross the bridge and the
-    # balancer at random moments, blurring every packet count.
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
-}
-
 
 def _backend_sysctls(ifname: str) -> dict[str, str]:
     """DSR backends: hold the VIP on lo without claiming it on the wire."""
@@ -166,7 +159,7 @@ class Lab:
 
         for ns in (self.switch_ns, *(n.ns for n in self.nodes)):
             topology.ensure_namespace(ns)
-            topology.write_sysctls(ns, _NO_IPV6)
+            topology.write_sysctls(ns, namespaces.IPV6_OFF)
         topology.ensure_bridge(self.switch_ns, self.bridge)
         prefixlen = names.SUBNET.prefixlen
         for node in self.nodes:

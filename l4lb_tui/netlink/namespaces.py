@@ -298,6 +298,16 @@ def pids(names: Iterable[str]) -> dict[str, list[int]]:
     return {ns: sorted(p) for ns, p in pyroute_netns.ns_pids().items() if ns in wanted}
 
 
+# For write_sysctls: IPv6 off, on every link made afterwards too.  Router
+# solicitations, DAD and neighbour discovery would otherwise cross a bridge,
+# a balancer or a program under test at random moments, blurring every
+# packet count.
+IPV6_OFF = {
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+}
+
+
 def write_sysctls(name: str, values: Mapping[str, str]) -> None:
     """Set `net.*` sysctls as seen from inside the named namespace: /proc/sys/net
     answers for the namespace of the thread that opens it."""
