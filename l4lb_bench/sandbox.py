@@ -8,25 +8,24 @@ after its pid; the next run removes namespaces and pins of dead pids.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_bench.errors import BenchError
-from l4lb_bench.processes import owner_only, pid_alive, run
+from l4lb_bench.processes import owner_only
 from l4lb_tui import pinning
 from l4lb_tui.bpf import BpfError, Bpftool
-from l4lb_tui.paths import RUN_DIR
+from l4lb_tui.lock import lock_path
+from l4lb_tui.netlink import NetlinkError, build, namespaces
+from l4lb_tui.paths import PIN_ROOT, RUN_DIR
+from l4lb_tui.procfs import alive
 
-NETNS_DIR = Path("/run/netns")
 SYSCTL_MARKS = RUN_DIR / "bench-sysctl"  # old values, by pid and key
 BENCH_PIN_ROOT = Path("/sys/fs/bpf/l4lb-bench")
 _NS_RE = re.compile(r"^l4bench-(\d+)c?$")
-_CLONE_NEWNET = 0x40000000
 
 
 # -- namespaces -----------------------------------------------------------------
@@ -36,32 +35,37 @@ def reap_stale() -> list[str]:
     """Remove namespaces and pins left by benchmark runs that were killed,
     and put back the sysctls they had changed."""
     removed = _restore_sysctls()
-    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
-    for name in names:
+    for name in namespaces.listed():
         m = _NS_RE.match(name)
-        if m and not pid_alive(int(m.group(1))):
-            with contextlib.suppress(BenchError):
-                run(["ip", "netns", "del", name])
+        if m and not alive(int(m.group(1))):
+            with contextlib.suppress(NetlinkError):
+                namespaces.remove(name)
                 removed.append(name)
     if BENCH_PIN_ROOT.is_dir():
         for d in BENCH_PIN_ROOT.iterdir():
-            if d.name.isdigit() and not pid_alive(int(d.name)):
-                shutil.rmtree(d, ignore_errors=True)
+            if d.name.isdigit() and not alive(int(d.name)):
+                _unpin(d, BENCH_PIN_ROOT)
                 removed.append(str(d))
     removed += reap_labs()
     # The balancer's pins (and write lock) of a run's interface, known by
     # the name they record.
     for pinned in pinning.listing():
         m = re.match(r"^l4b(\d+)[ab]$", pinned.ifname)
-        if m and not pid_alive(int(m.group(1))):
+        if m and not alive(int(m.group(1))):
             _remove_pins(pinned.path)
             removed.append(str(pinned.path))
     return removed
 
 
 def _remove_pins(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    (RUN_DIR / f"{path.name}.lock").unlink(missing_ok=True)
+    """A balancer's pins and its write lock."""
+    _unpin(path)
+    lock_path(path.name).unlink(missing_ok=True)
+
+
+def _unpin(path: Path, root: Path = PIN_ROOT) -> None:
+    with contextlib.suppress(BpfError):
+        Bpftool.unpin_tree(path, root)
 
 
 _LAB_RE = re.compile(r"^bn([0-9a-f]{1,6})-")
@@ -74,9 +78,8 @@ def lab_prefix(pid: int) -> str:
 
 def reap_labs() -> list[str]:
     """Take down labs of `bench lab` runs whose process is gone."""
-    names = [p.name for p in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
-    gone = {m.group(1) for m in map(_LAB_RE.match, names) if m}
-    gone = {pid for pid in gone if not pid_alive(int(pid, 16))}
+    gone = {m.group(1) for m in map(_LAB_RE.match, namespaces.listed()) if m}
+    gone = {pid for pid in gone if not alive(int(pid, 16))}
     if not gone:
         return []
     from l4lb_tui.lab import Lab, LabError
@@ -101,11 +104,6 @@ class VethPair:
         return cls(ns, f"l4b{pid}a", f"l4b{pid}b", f"{ns}c" if split else ns)
 
 
-def _no_ipv6(ns: str) -> None:
-    for key in ("all", "default"):
-        run(["ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
-
-
 @contextlib.contextmanager
 def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
     """A namespace of this run holding an up veth pair, IPv6 off (no stray
@@ -118,65 +116,24 @@ def veth_namespace(mtu: int = 1500, split: bool = False) -> Iterator[VethPair]:
     made = []
     try:
         for ns in dict.fromkeys((pair.ns, pair.peer_ns)):
-            run(["ip", "netns", "add", ns])
+            namespaces.create(ns)
             made.append(ns)
-            _no_ipv6(ns)
-        run(
-            [
-                "ip",
-                "-n",
-                pair.ns,
-                "link",
-                "add",
-                pair.dev,
-                "mtu",
-                str(mtu),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                pair.peer,
-                "mtu",
-                str(mtu),
-            ]
-        )
-        if split:
-            run(["ip", "-n", pair.ns, "link", "set", pair.peer, "netns", pair.peer_ns])
-        run(["ip", "-n", pair.ns, "link", "set", pair.dev, "up"])
-        run(["ip", "-n", pair.peer_ns, "link", "set", pair.peer, "up"])
+            namespaces.write_sysctls(ns, namespaces.IPV6_OFF)
+        peer_ns = pair.peer_ns if split else None
+        with build.editing(pair.ns) as links:
+            links.add_veth(pair.dev, pair.peer, peer_netns=peer_ns, mtu=mtu)
+            links.set(pair.dev, up=True)
+        with build.editing(pair.peer_ns) as links:
+            links.set(pair.peer, up=True)
         yield pair
     finally:
         if owner_only(me):
             for ns in made:
-                with contextlib.suppress(BenchError):
-                    run(["ip", "netns", "del", ns])
+                with contextlib.suppress(NetlinkError):
+                    namespaces.remove(ns)
             # The balancer's pins and write lock, if a benchmark left them.
-            for pinned in pinning.listing():
-                if pinned.record is not None and pinned.record.netns == pair.ns:
-                    _remove_pins(pinned.path)
-
-
-@contextlib.contextmanager
-def inside(ns: str) -> Iterator[None]:
-    """This thread in `ns` (ifindexes and ethtool answer there), then back.
-
-    setns(2) on the network namespace only: the mounts, and so bpffs and its
-    pins, stay the host's.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(NETNS_DIR / ns, os.O_RDONLY)
-    try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise BenchError(f"cannot enter namespace {ns}: {os.strerror(ctypes.get_errno())}")
-        try:
-            yield
-        finally:
-            if libc.setns(home, _CLONE_NEWNET) != 0:  # pragma: no cover - cannot fail as root
-                raise BenchError("cannot return to the original network namespace")
-    finally:
-        os.close(target)
-        os.close(home)
+            for pinned in pinning.recorded_in(pair.ns):
+                _remove_pins(pinned.path)
 
 
 # -- pins -------------------------------------------------------------------------
@@ -197,7 +154,7 @@ def pin_area() -> Iterator[Path]:
         yield area
     finally:
         if owner_only(me):
-            shutil.rmtree(area, ignore_errors=True)
+            _unpin(area, BENCH_PIN_ROOT)
             with contextlib.suppress(OSError):
                 BENCH_PIN_ROOT.rmdir()
 
@@ -269,7 +226,7 @@ def _live_marks(key: str, me: int) -> list[Path]:
     found = []
     for mark in sorted(SYSCTL_MARKS.glob(f"*-{key}")):
         pid = mark.name.partition("-")[0]
-        if pid.isdigit() and int(pid) != me and pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != me and alive(int(pid)):
             found.append(mark)
     return found
 
@@ -281,7 +238,7 @@ def _restore_sysctls() -> list[str]:
         return restored
     for mark in SYSCTL_MARKS.iterdir():
         pid, _, key = mark.name.partition("-")
-        if pid.isdigit() and not pid_alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             if not _live_marks(key, int(pid)):  # else a live run puts it back
                 with contextlib.suppress(OSError):
                     _sysctl_path(key).write_text(mark.read_text().strip())

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui.identity import STAGING_NAME
+from l4lb_tui.netlink import namespaces
 from l4lb_tui.paths import PIN_ROOT
 
 BPFFS = Path("/sys/fs/bpf")
@@ -49,14 +50,6 @@ class BpfError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class MapEntry:
-    key: bytes
-    value: bytes
-    # Per-CPU maps: one value per CPU; `value` is then empty.
-    per_cpu: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class XdpAttachment:
     ifname: str
     ifindex: int
@@ -68,27 +61,15 @@ def _hex(data: bytes) -> list[str]:
     return ["hex", *(f"{b:02x}" for b in data)]
 
 
-def _bytes(items: Sequence[str]) -> bytes:
-    return bytes(int(x, 16) for x in items)
-
-
 def _unpin(path: Path) -> None:
-    # bpffs has no recursive delete: remove the tree bottom-up.
+    # A pin is unlinked like a file, and a directory removed once empty, so
+    # a tree goes bottom-up: the object lives on while anything holds it.
     if path.is_dir() and not path.is_symlink():
         for child in path.iterdir():
             _unpin(child)
         path.rmdir()
     else:
         path.unlink(missing_ok=True)
-
-
-def _in_named_netns() -> bool:
-    """True when this process runs in a namespace listed under /run/netns."""
-    try:
-        mine = os.stat("/proc/self/ns/net").st_ino
-        return any(p.stat().st_ino == mine for p in Path("/run/netns").iterdir())
-    except OSError:
-        return False
 
 
 def _run_mount(argv: list[str]) -> None:
@@ -277,7 +258,7 @@ class Bpftool:
         """
         if self.bpffs_mounted():
             return
-        if _in_named_netns():
+        if namespaces.name_here():
             raise BpfError(
                 f"bpffs is not mounted at {BPFFS} in this mount namespace (ip netns exec?): "
                 "pins made here would be lost; run 'l4lb --netns NAME ...' instead"
@@ -315,34 +296,13 @@ class Bpftool:
         doc = self.run(["prog", "show", "pinned", str(pin)])
         return dict(doc)
 
-    def prog_list(self) -> list[dict[str, Any]]:
-        return list(self.run(["prog", "show"]) or [])
-
     def prog_dump_xlated(self, pin: Path) -> list[dict[str, Any]]:
+        # Only the tests use it (tests/dataplane/test_offload_object.py): the
+        # offload object's helper calls and atomics as bpftool disassembles
+        # them, which bpf(2) hands over as raw instructions.
         return list(self.run(["prog", "dump", "xlated", "pinned", str(pin)]) or [])
 
-    def map_show_pinned(self, pin: Path) -> dict[str, Any]:
-        return dict(self.run(["map", "show", "pinned", str(pin)]))
-
-    def map_show_id(self, map_id: int) -> dict[str, Any]:
-        return dict(self.run(["map", "show", "id", str(map_id)]))
-
     # -- XDP attachment -------------------------------------------------
-
-    def net_show(self, ifname: str) -> list[XdpAttachment]:
-        doc = self.run(["net", "show", "dev", _safe(ifname)]) or []
-        found: list[XdpAttachment] = []
-        for block in doc:
-            for item in block.get("xdp", []):
-                found.append(
-                    XdpAttachment(
-                        ifname=str(item.get("devname", ifname)),
-                        ifindex=int(item.get("ifindex", 0)),
-                        mode=str(item.get("mode", "")),
-                        prog_id=int(item.get("id", 0)),
-                    )
-                )
-        return found
 
     def net_attach(self, mode: str, pin: Path, ifname: str, overwrite: bool = False) -> None:
         args = ["net", "attach", XDP_MODES[mode], "pinned", str(pin), "dev", _safe(ifname)]
@@ -354,18 +314,6 @@ class Bpftool:
         self.run(["net", "detach", XDP_MODES[mode], "dev", _safe(ifname)])
 
     # -- maps ---------------------------------------------------------------
-
-    def map_dump(self, pin: Path) -> list[MapEntry]:
-        doc = self.run(["map", "dump", "pinned", str(pin)]) or []
-        entries: list[MapEntry] = []
-        for item in doc:
-            key = _bytes(item["key"])
-            if "values" in item:
-                cpus = tuple(_bytes(v["value"]) for v in item["values"])
-                entries.append(MapEntry(key, b"", cpus))
-            else:
-                entries.append(MapEntry(key, _bytes(item["value"])))
-        return entries
 
     def map_update(self, pin: Path, key: bytes, value: bytes) -> None:
         self.run(["map", "update", "pinned", str(pin), "key", *_hex(key), "value", *_hex(value)])
@@ -388,10 +336,12 @@ class Bpftool:
         return len(lines)
 
     @staticmethod
-    def unpin_tree(path: Path) -> None:
-        """Remove a pin directory; only ever below PIN_ROOT."""
-        if not str(path).startswith(str(PIN_ROOT) + "/"):
-            raise BpfError(f"refusing to remove {path}: not under {PIN_ROOT}")
+    def unpin_tree(path: Path, root: Path = PIN_ROOT) -> None:
+        """Remove a pin directory: the one way l4lb, its lab, benchmarks and
+        tests do.  Only ever below `root` (the balancers' pins unless a
+        caller names its own area)."""
+        if not str(path).startswith(str(root) + "/"):
+            raise BpfError(f"refusing to remove {path}: not under {root}")
         if not path.exists():
             return
         try:
@@ -405,7 +355,3 @@ class Bpftool:
         text: a reload writes thousands of them, and only the path needs
         checking (the hex comes from bytes)."""
         return f"map update {_map_ref(pin)} key hex {key.hex(' ')} value hex {value.hex(' ')}"
-
-    @staticmethod
-    def delete_cmd(pin: Path | int, key: bytes) -> str:
-        return f"map delete {_map_ref(pin)} key hex {key.hex(' ')}"

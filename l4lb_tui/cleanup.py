@@ -10,14 +10,14 @@ of every namespace (`--stale`).  Nothing that still runs is ever removed.
 
 from __future__ import annotations
 
-from l4lb_tui import ghosts, namespaces, pinning
+from l4lb_tui import ghosts, pinning
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
 from l4lb_tui.locate import current_netns, missing
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
-from l4lb_tui.netlink import Netlink, NetlinkError
+from l4lb_tui.netlink import Netlink, NetlinkError, namespaces
 
 
 def detach(
@@ -60,7 +60,7 @@ def survey() -> list[tuple[Netns, list[ghosts.SeenLink]]]:
 
     try:
         return namespaces.survey(links_here)
-    except (namespaces.NamespaceError, NetlinkError) as exc:
+    except NetlinkError as exc:
         raise BalancerError(f"cannot look through the network namespaces: {exc}") from None
 
 

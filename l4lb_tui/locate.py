@@ -19,12 +19,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import namespaces, pinning
+from l4lb_tui import pinning
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import BalancerId, Netns, Record
 from l4lb_tui.lock import LockedError, interface_lock
-from l4lb_tui.netlink import LinkInfo, Netlink
+from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, namespaces
 from l4lb_tui.paths import PIN_ROOT
 
 
@@ -48,7 +48,7 @@ def current_netns(netlink: Netlink) -> Netns:
     """The namespace `netlink` works in (the calling thread's, or its named one)."""
     try:
         return netlink.call_inside(namespaces.here)
-    except namespaces.NamespaceError as exc:
+    except NetlinkError as exc:
         raise BalancerError(str(exc)) from None
 
 

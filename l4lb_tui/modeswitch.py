@@ -21,7 +21,7 @@ from pathlib import Path
 from l4lb_tui import bpfsys
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.netlink import Netlink, NetlinkError
-from l4lb_tui.xdplink import XdpSwitch
+from l4lb_tui.netlink.xdpswitch import XdpSwitch
 
 GUARD_OBJ = "l4lb_guard.o"
 # Under the balancer's pin directory: whatever a killed switch leaves there

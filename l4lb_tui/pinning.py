@@ -124,3 +124,9 @@ def legacy_running(prog: int) -> Path | None:
 def in_namespace(cookie: int) -> list[Pinned]:
     """The balancers made in one namespace."""
     return [p for p in listing() if p.ident is not None and p.ident.netns_cookie == cookie]
+
+
+def recorded_in(netns: str) -> list[Pinned]:
+    """The balancers whose record names the namespace they were made in:
+    found so also once that namespace is gone."""
+    return [p for p in listing() if p.record is not None and p.record.netns == netns]

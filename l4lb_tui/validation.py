@@ -40,10 +40,17 @@ _NETNS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def shown(text: str) -> str:
-    """`text` quoted for a message: escaped as Python does, and cut short."""
-    if len(text) <= SHOWN_CHARS:
-        return repr(text)
-    return f"{text[:SHOWN_CHARS]!r}... ({len(text):,} characters)"
+    """`text` quoted for a message: escaped as Python does, and cut short.
+
+    Cut by its quoted length too: an escape takes up to ten characters
+    ('\\U0002ebe1'), so SHOWN_CHARS of them would fill a line.
+    """
+    cut = text[:SHOWN_CHARS]
+    if len(cut) == len(text) and len(repr(cut)) <= 2 * SHOWN_CHARS:
+        return repr(cut)
+    while len(repr(cut)) > 2 * SHOWN_CHARS:
+        cut = cut[:-1]
+    return f"{cut!r}... ({len(text):,} characters)"
 
 
 # -- numbers ------------------------------------------------------------------

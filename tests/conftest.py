@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui import procfs
+
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -43,12 +45,7 @@ _PIN_ROOTS = Path("/sys/fs/bpf")
 def _session_pin_root() -> Path:
     """The session's own pin root on the real bpffs (`l4lb detach --stale`
     and the lab look through every balancer's pins: they must see this
-    session's only).  Roots of sessions that were killed go first."""
-    if _PIN_ROOTS.is_dir():
-        for old in _PIN_ROOTS.glob("l4lb-tests-*"):
-            pid = old.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                shutil.rmtree(old, ignore_errors=True)
+    session's only)."""
     root = os.environ.get("L4LB_PIN_ROOT", "")
     if not root.startswith(f"{_PIN_ROOTS}/l4lb-tests-"):
         # The pid of the pytest that owns it (a pytest a test starts shares it).
@@ -58,6 +55,25 @@ def _session_pin_root() -> Path:
 
 
 PIN_ROOT = _session_pin_root()
+
+
+def _unpin(path: Path, root: Path = PIN_ROOT) -> None:
+    # Imported here: l4lb_tui.paths reads the variables set above.
+    from l4lb_tui.bpf import BpfError, Bpftool
+
+    with contextlib.suppress(BpfError):
+        Bpftool.unpin_tree(path, root)
+
+
+def _remove_killed_sessions_roots() -> None:
+    if _PIN_ROOTS.is_dir():
+        for old in _PIN_ROOTS.glob("l4lb-tests-*"):
+            pid = old.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not procfs.alive(int(pid)):
+                _unpin(old, _PIN_ROOTS)
+
+
+_remove_killed_sessions_roots()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(RUN_DIR, ignore_errors=True)
     if PIN_ROOT.name == f"l4lb-tests-{os.getpid()}":
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        _unpin(PIN_ROOT, _PIN_ROOTS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -127,9 +143,8 @@ def remove_pins_of(ns: str) -> None:
     records say), for a test that deleted it with a balancer attached."""
     from l4lb_tui import pinning
 
-    for pinned in pinning.listing():
-        if pinned.record is not None and pinned.record.netns == ns:
-            shutil.rmtree(pinned.path, ignore_errors=True)
+    for pinned in pinning.recorded_in(ns):
+        _unpin(pinned.path)
 
 
 @pytest.fixture(scope="module")

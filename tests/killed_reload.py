@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from l4lb_tui import procfs
+
 ROOT = Path(__file__).parents[1]
 
 _STANDIN = """\
@@ -84,18 +86,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int, group: bool = False) -> bool:
+def _group_alive(pgid: int) -> bool:
     try:
-        (os.killpg if group else os.kill)(pid, 0)
+        os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    # A zombie (this machine's PID 1 reaps none) has finished.
-    with contextlib.suppress(OSError):
-        if (
-            not group
-            and (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-        ):
-            return False
     return True
 
 
@@ -103,7 +98,7 @@ def wait_gone(proc: subprocess.Popen[str], others: Sequence[int] = ()) -> None:
     """Wait for `proc`, the rest of its group and `others` to end."""
     proc.wait()
     deadline = time.monotonic() + 30
-    while _alive(proc.pid, group=True) or any(_alive(p) for p in others):
+    while _group_alive(proc.pid) or any(procfs.alive(p) for p in others):
         assert time.monotonic() < deadline, f"processes of {proc.pid} still run after 30 s"
         time.sleep(0.01)
 

@@ -26,7 +26,7 @@ from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError
-from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink import Netlink, build, namespaces
 from l4lb_tui.services import parse_service
 
 
@@ -44,10 +44,9 @@ def console_available() -> str | None:
 def _traffic(pair: sandbox.VethPair, dev_mac: str) -> Iterator[subprocess.Popen[str]]:
     """Random-source UDP to the service from the peer's namespace."""
     vip = parse_service(SERVICE)[0]
-    processes.run(["ip", "-n", pair.peer_ns, "addr", "add", f"{CLIENT}/24", "dev", pair.peer])
-    processes.run(
-        ["ip", "-n", pair.peer_ns, "neigh", "replace", vip.vip, "lladdr", dev_mac, "dev", pair.peer]
-    )
+    with build.editing(pair.peer_ns) as links:
+        links.add_address(pair.peer, CLIENT, 24)
+        links.set_neighbour(pair.peer, vip.vip, dev_mac)
     argv = [
         "ip",
         "netns",
@@ -94,7 +93,7 @@ def run_console(opts: Options, log: Callable[[str], None] = print) -> ConsoleRep
     with contextlib.ExitStack() as stack:
         stack.enter_context(processes.terminate_cleanly())
         pair = stack.enter_context(sandbox.veth_namespace(split=True))
-        stack.enter_context(sandbox.inside(pair.ns))
+        stack.enter_context(namespaces.inside(pair.ns))
         bal = Balancer(pair.dev, netlink=Netlink())
         try:
             bal.attach("driver", "10.0.0.1")

@@ -29,7 +29,7 @@ from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.console import ConsoleError, RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
-from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink import Netlink, namespaces
 from l4lb_tui.services import parse_service
 
 
@@ -196,7 +196,7 @@ def run_control(opts: Options, log: Callable[[str], None] = print) -> ControlRep
     with contextlib.ExitStack() as stack:
         stack.enter_context(processes.terminate_cleanly())
         veth = stack.enter_context(sandbox.veth_namespace())
-        stack.enter_context(sandbox.inside(veth.ns))
+        stack.enter_context(namespaces.inside(veth.ns))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="l4lb-bench-")))
         for size in opts.sizes:
             if not 0 < size <= L.MAX_BACKENDS:

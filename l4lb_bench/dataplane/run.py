@@ -40,6 +40,7 @@ from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpf import BpfError
+from l4lb_tui.netlink import namespaces
 from l4lb_tui.services import parse_service
 
 # Encapsulation adds 20 bytes: the veth pair gets room for a full 1500-byte
@@ -122,7 +123,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         # From here on this thread is in the namespace: ifindexes, ethtool,
         # netlink and bpftool (a child) all answer for it, with no helper
         # processes to reach it.
-        stack.enter_context(sandbox.inside(veth.ns))
+        stack.enter_context(namespaces.inside(veth.ns))
         refs = stack.enter_context(references(area))
         probes = [p for p in PROBES if opts.costs and set(p.on) & {k.name for k in selected}]
         costs = stack.enter_context(loaded_all(area, COST_OBJ, {p.name: p.section for p in probes}))

@@ -16,12 +16,14 @@ import os
 import signal
 import time
 
+from l4lb_tui import procfs
 from l4lb_tui.lab import names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.lab import Lab
 from l4lb_tui.lab.names import Node
 from l4lb_tui.lab.servers import SERVER_MODULE
 from l4lb_tui.lab.tools import run_tool
+from l4lb_tui.netlink import namespaces
 
 FAULTS = ("server", "vip", "decap")
 STOP_GRACE = 2.0
@@ -31,7 +33,7 @@ def existing(prefix: str) -> Lab:
     """The lab of this prefix as it is, with as many backends as it has."""
     found = [
         index
-        for ns in topology.namespaces()
+        for ns in namespaces.listed()
         if (index := names.backend_index(prefix, ns)) is not None
     ]
     if not found:
@@ -74,12 +76,12 @@ def fix_backend(lab: Lab, index: int, how: str | None = None) -> str:
             topology.add_loopback_address(node.ns, lab.vip)
         elif fault == "decap":
             info = topology.link_info(node.ns, node.ifname)
-            current = info.xdp.prog_id if info and info.xdp else None
+            current = info.xdp_prog_id if info and info.xdp_prog_id else None
             xdp.attach(node.ns, node.ifname, xdp.DECAP_OBJ, current, xdp.DECAP_PROG)
             info = topology.link_info(node.ns, node.ifname)
-            if info is None or info.xdp is None:
+            if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not attach")
-            xdp.set_decap_address(info.xdp.prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr)
         else:
             lab._start_servers(only=[node])
     return f"{node.name}: {', '.join(broken)} fixed" if broken else f"{node.name}: nothing broken"
@@ -90,10 +92,7 @@ def faults(lab: Lab, node: Node) -> list[str]:
     found = []
     if node.name not in lab._running_servers():
         found.append("server")
-    with topology.rtnl(node.ns) as ipr:
-        index = ipr.link_lookup(ifname="lo")
-        held = {a.get("address") for a in ipr.addr("dump", index=index[0])} if index else set()
-    if lab.vip not in held:
+    if lab.vip not in topology.loopback_addresses(node.ns):
         found.append("vip")
     if not _decapsulates(node):
         found.append("decap")
@@ -103,16 +102,14 @@ def faults(lab: Lab, node: Node) -> list[str]:
 def _decapsulates(node: Node) -> bool:
     """The decap program is attached and knows the backend's address."""
     info = topology.link_info(node.ns, node.ifname)
-    if info is None or info.xdp is None:
+    if info is None or not info.xdp_prog_id:
         return False
-    prog = xdp.program(info.xdp.prog_id)
+    prog = xdp.program(info.xdp_prog_id)
     return prog.name == xdp.DECAP_PROG and xdp.decap_status(prog)[0] == node.addr
 
 
 def _stop_servers(lab: Lab, node: Node) -> None:
-    pids = [
-        pid for pid in topology.namespace_pids([node.ns]).get(node.ns, []) if _is_server(pid, node)
-    ]
+    pids = [pid for pid in namespaces.pids([node.ns]).get(node.ns, []) if _is_server(pid, node)]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
@@ -131,12 +128,5 @@ def _stop_servers(lab: Lab, node: Node) -> None:
 
 def _is_server(pid: int, node: Node) -> bool:
     """Alive (not a zombie) and the server of `node`, by its command line."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            if stat.read().rpartition(")")[2].split()[0] in ("Z", "X"):
-                return False
-        with open(f"/proc/{pid}/cmdline", "rb") as cmd:
-            argv = cmd.read().split(b"\0")
-    except OSError:
-        return False
-    return SERVER_MODULE.encode() in argv and node.name.encode() in argv
+    argv = procfs.cmdline(pid)
+    return procfs.alive(pid) and SERVER_MODULE in argv and node.name in argv

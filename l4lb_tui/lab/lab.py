@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import netns
-
-from l4lb_tui.lab import labpins, names, topology, xdp
+from l4lb_tui import procfs
+from l4lb_tui.destinations import Destination, format_csv
+from l4lb_tui.lab import labpins, names, teardown, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
 from l4lb_tui.lab.names import Node
@@ -35,16 +32,9 @@ from l4lb_tui.lab.status import (
 )
 from l4lb_tui.lab.tools import python_module, run_in, spawn_in, tool_message
 from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION, TRAFFIC_MODULE, TrafficReport
+from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 
 SERVER_START_TIMEOUT = 15.0
-KILL_GRACE = 2.0
-
-_NO_IPV6 = {
-    # Router solicitations and DAD would otherwise cross the bridge and the
-    # balancer at random moments, blurring every packet count.
-    "net.ipv6.conf.all.disable_ipv6": "1",
-    "net.ipv6.conf.default.disable_ipv6": "1",
-}
 
 
 def _backend_sysctls(ifname: str) -> dict[str, str]:
@@ -154,9 +144,8 @@ class Lab:
         later: tests hold TCP connections from the client this way.
         """
         try:
-            sock: socket.socket = netns.create_socket(ns, family, kind, proto, flags=0)
-            return sock
-        except OSError as exc:
+            return namespaces.socket_in(ns, family, kind, proto)
+        except (NetlinkError, OSError) as exc:
             raise LabError(f"socket in {ns}: {exc}", tool="netns") from exc
 
     # Life cycle
@@ -170,7 +159,7 @@ class Lab:
 
         for ns in (self.switch_ns, *(n.ns for n in self.nodes)):
             topology.ensure_namespace(ns)
-            topology.write_sysctls(ns, _NO_IPV6)
+            topology.write_sysctls(ns, namespaces.IPV6_OFF)
         topology.ensure_bridge(self.switch_ns, self.bridge)
         prefixlen = names.SUBNET.prefixlen
         for node in self.nodes:
@@ -184,9 +173,9 @@ class Lab:
             topology.add_loopback_address(node.ns, self.vip)
             self._attach_aux(node.ns, node.ifname, xdp.DECAP_OBJ, xdp.DECAP_PROG)
             info = topology.link_info(node.ns, node.ifname)
-            if info is None or info.xdp is None:
+            if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not stay attached")
-            xdp.set_decap_address(info.xdp.prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr)
         # Trap 1 of LAB-NOTES: XDP_TX from the balancer reaches the bridge
         # only if this peer runs NAPI, i.e. has an XDP program of its own.
         self._attach_aux(self.switch_ns, self.balancer.port, xdp.PASS_OBJ, xdp.PASS_PROG)
@@ -210,10 +199,9 @@ class Lab:
         """
         require_root()
         found = self._existing_namespaces()
-        _stop_processes(topology.namespace_pids(found))
+        teardown.stop_processes(namespaces.pids(found))
         pin_dirs = self._pin_dirs()
-        for pin_dir in pin_dirs:
-            _remove_tree(pin_dir)
+        teardown.unpin(pin_dirs)
         for lock in labpins.lock_files(self.prefix, pin_dirs):
             lock.unlink(missing_ok=True)
         for ns in found:
@@ -222,9 +210,9 @@ class Lab:
         # else moved it out.  The name pattern is the lab's own, nobody else's.
         pattern = names.link_re(self.prefix)
         topology.delete_links(
-            None, [li.name for li in topology.links(None) if pattern.match(li.name)]
+            None, [li.ifname for li in topology.links(None) if pattern.match(li.ifname)]
         )
-        _remove_tree(self.state_dir)
+        teardown.remove_state(self.state_dir)
         # Not empty: another lab, or the balancer, still uses it.
         with contextlib.suppress(OSError):
             names.STATE_ROOT.rmdir()
@@ -232,7 +220,7 @@ class Lab:
     def status(self) -> LabStatus:
         require_root()
         found = self._existing_namespaces()
-        pids = topology.namespace_pids(found)
+        pids = namespaces.pids(found)
         return LabStatus(
             prefix=self.prefix,
             namespaces=tuple(
@@ -297,14 +285,14 @@ class Lab:
     # Internals
 
     def _require_client(self) -> None:
-        if self.client.ns not in topology.namespaces():
+        if self.client.ns not in namespaces.listed():
             raise LabError(
                 f"no lab {self.prefix} here (no namespace {self.client.ns}): lab up first"
             )
 
     def _existing_namespaces(self) -> list[str]:
         pattern = names.namespace_re(self.prefix)
-        return [ns for ns in topology.namespaces() if pattern.match(ns)]
+        return [ns for ns in namespaces.listed() if pattern.match(ns)]
 
     def _pin_dirs(self) -> list[Path]:
         return labpins.pin_dirs(self.prefix, self._existing_namespaces())
@@ -317,19 +305,19 @@ class Lab:
             if index is not None and index > self.backends:
                 surplus.append(ns)
         if surplus:
-            _stop_processes(topology.namespace_pids(surplus))
+            teardown.stop_processes(namespaces.pids(surplus))
             for ns in surplus:
                 topology.remove_namespace(ns)
             # Their bridge ports died with their peers; nothing else to undo.
 
     def _attach_aux(self, ns: str, ifname: str, obj: Path, prog: str) -> None:
         info = topology.link_info(ns, ifname)
-        current = info.xdp.prog_id if info and info.xdp else None
+        current = info.xdp_prog_id if info and info.xdp_prog_id else None
         xdp.attach(ns, ifname, obj, current, prog)
 
     def _running_servers(self) -> set[str]:
         """Backends whose server process is alive (by its command line)."""
-        pids = topology.namespace_pids(n.ns for n in self.backend_nodes)
+        pids = namespaces.pids(n.ns for n in self.backend_nodes)
         running = set()
         for node in self.backend_nodes:
             for pid in pids.get(node.ns, []):
@@ -370,73 +358,25 @@ class Lab:
             raise LabError("; ".join(errors), tool="servers")
 
     def _write_destinations(self) -> None:
-        lines = "".join(f"{ip}, {mac}\n" for ip, mac in self.destinations())
+        lines = format_csv(Destination(ip, mac) for ip, mac in self.destinations())
         tmp = self.csv_path.with_suffix(".tmp")
         tmp.write_text(lines)
         # Readers (the balancer's `map -f`) never see a half-written file.
         tmp.replace(self.csv_path)
 
 
-def _link_status(li: topology.LinkInfo) -> LinkStatus:
+def _link_status(li: LinkInfo) -> LinkStatus:
     xdp_status = None
-    if li.xdp:
-        prog = xdp.program(li.xdp.prog_id)
+    if li.xdp_prog_id:
+        prog = xdp.program(li.xdp_prog_id)
         decap_addr = decap = None
         if prog.name == xdp.DECAP_PROG:
             decap_addr, decap = xdp.decap_status(prog)
-        xdp_status = XdpStatus(li.xdp.prog_id, li.xdp.mode, prog.name, decap_addr, decap)
+        xdp_status = XdpStatus(li.xdp_prog_id, li.xdp_mode, prog.name, decap_addr, decap)
     return LinkStatus(
-        li.name, li.state, li.mac, li.mtu, li.addresses, xdp_status, li.rx_packets, li.tx_packets
+        li.ifname, li.state, li.mac, li.mtu, li.ipv4, xdp_status, li.rx_packets, li.tx_packets
     )
 
 
 def _process(pid: int) -> ProcessStatus:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        raw = b""
-    return ProcessStatus(pid, tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a))
-
-
-def _alive(pid: int) -> bool:
-    """Running, as opposed to gone or a zombie nobody reaps (PID 1 may not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
-
-
-def _stop_processes(pids: dict[str, list[int]]) -> None:
-    """SIGTERM, then SIGKILL what is left after a grace period.
-
-    Every process must be gone before its namespace is removed: a namespace
-    lives on, invisible, as long as a process is in it.
-    """
-    victims = [pid for group in pids.values() for pid in group if pid != os.getpid()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + KILL_GRACE
-        while victims and time.monotonic() < deadline:
-            for pid in victims:
-                # Reaped if it is our own child; PID 1 may never reap the rest.
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            victims = [pid for pid in victims if _alive(pid)]
-            if victims:
-                time.sleep(0.02)
-        if not victims:
-            return
-    raise LabError(f"processes still alive after SIGKILL: {victims}")
-
-
-def _remove_tree(path: Path) -> None:
-    # bpffs unlinks pinned objects like files, so rmtree suits pin dirs too.
-    try:
-        shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise LabError(f"remove {path}: {exc.strerror}", tool="rm") from exc
+    return ProcessStatus(pid, procfs.cmdline(pid))

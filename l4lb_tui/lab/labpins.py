@@ -11,7 +11,9 @@ from l4lb_tui.errors import BalancerError
 from l4lb_tui.lab import names
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.locate import current_netns
+from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink.namespaces import unfinished
 
 
 def _cookie(ns: str) -> int:
@@ -26,7 +28,8 @@ def pin_dirs(prefix: str, namespaces: Sequence[str]) -> list[Path]:
     cookie while they exist, by the name their record keeps once they are
     gone), or an older l4lb's, named after one of its links."""
     in_lab = names.namespace_re(prefix)
-    cookies = {_cookie(ns) for ns in namespaces}
+    # A namespace an interrupted `up` left half made holds no balancer.
+    cookies = {_cookie(ns) for ns in namespaces if not unfinished(ns)}
     of_links = names.link_re(prefix)
     return sorted(
         p.path
@@ -43,5 +46,5 @@ def lock_files(prefix: str, dirs: Sequence[Path]) -> list[Path]:
     the namespaces' processes are gone."""
     pattern = names.link_re(prefix)
     legacy = (p for p in names.STATE_ROOT.glob(f"{prefix}-*.lock") if pattern.match(p.stem))
-    ours = (names.STATE_ROOT / f"{d.name}.lock" for d in dirs)
+    ours = (lock_path(d.name) for d in dirs)
     return sorted({*legacy, *ours})

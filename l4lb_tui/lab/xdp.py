@@ -1,18 +1,20 @@
 """The lab's own auxiliary XDP programs: IPIP decap on backends, XDP_PASS on
 the balancer's bridge-side peer.
 
-Attached with iproute2 and inspected with bpftool: they need no pins, and
-the balancer's loader (l4lb_tui.bpf) stays the only code that pins.
+Loaded and attached with iproute2, they need no pins: the balancer's loader
+(l4lb_tui.bpf) stays the only code that pins.  Read and set by id through
+the bpf(2) adapter, as any program's maps are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from l4lb_tui import bpfsys
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.tools import run_tool
 
@@ -41,9 +43,18 @@ class Program:
     map_ids: tuple[int, ...]
 
 
+@contextlib.contextmanager
+def _bpf() -> Iterator[None]:
+    try:
+        yield
+    except bpfsys.BpfSysError as exc:
+        raise LabError(str(exc), tool="bpf") from exc
+
+
 def program(prog_id: int) -> Program:
-    shown = _bpftool_json(["prog", "show", "id", str(prog_id)])
-    return Program(prog_id, str(shown.get("name", "")), tuple(shown.get("map_ids", ())))
+    with _bpf(), bpfsys.opened(bpfsys.prog_fd_by_id(prog_id)) as fd:
+        info = bpfsys.prog_info(fd)
+    return Program(prog_id, info.name, info.map_ids)
 
 
 def attach(ns: str, ifname: str, obj: Path, current: int | None, name: str) -> None:
@@ -64,22 +75,21 @@ def attach(ns: str, ifname: str, obj: Path, current: int | None, name: str) -> N
 def set_decap_address(prog_id: int, addr: str) -> None:
     """Tell the decap program which outer destination is its own."""
     map_id = _maps(program(prog_id))["decap_addr"]
-    value = [str(b) for b in ipaddress.IPv4Address(addr).packed]
-    _bpftool(["map", "update", "id", str(map_id), "key", *_KEY0, "value", *value])
+    with _bpf(), bpfsys.opened(bpfsys.map_fd_by_id(map_id)) as fd:
+        bpfsys.update(fd, _KEY0, ipaddress.IPv4Address(addr).packed)
 
 
 def decap_status(prog: Program) -> tuple[str, dict[str, int]]:
     """The decap program's own address and its counters (summed over CPUs)."""
     maps = _maps(prog)
-    found = _bpftool_json(["map", "lookup", "id", str(maps["decap_addr"]), "key", *_KEY0])
-    addr = str(ipaddress.IPv4Address(_bytes(found["value"])))
+    with _bpf():
+        with bpfsys.opened(bpfsys.map_fd_by_id(maps["decap_addr"])) as fd:
+            addr = str(ipaddress.IPv4Address(bpfsys.lookup(fd, _KEY0, 4)))
+        with bpfsys.opened(bpfsys.map_fd_by_id(maps["decap_stats"])) as fd:
+            per_cpu = bpfsys.array_dump(fd, "decap stats").values()
     totals = dict.fromkeys(DECAP_STATS, 0)
-    for entry in _bpftool_json(["map", "dump", "id", str(maps["decap_stats"])]):
-        index = int.from_bytes(_bytes(entry["key"]), "little")
-        if index < len(DECAP_STATS):
-            totals[DECAP_STATS[index]] = sum(
-                int.from_bytes(_bytes(cpu["value"]), "little") for cpu in entry["values"]
-            )
+    for name, cpus in zip(DECAP_STATS, per_cpu, strict=False):
+        totals[name] = sum(int.from_bytes(value, "little") for value in cpus)
     return addr, totals
 
 
@@ -87,32 +97,17 @@ def decap_stats(prog_id: int) -> dict[str, int]:
     return decap_status(program(prog_id))[1]
 
 
-_KEY0 = ["0", "0", "0", "0"]
-
-
-def _bytes(hex_list: list[str]) -> bytes:
-    """bpftool prints raw keys and values as lists of "0x.." strings."""
-    return bytes(int(b, 16) for b in hex_list)
+_KEY0 = bytes(4)
 
 
 def _maps(prog: Program) -> dict[str, int]:
     """Map name -> id for the maps `prog` uses; KeyError-free for the decap maps."""
     found = {}
-    for map_id in prog.map_ids:
-        found[str(_bpftool_json(["map", "show", "id", str(map_id)]).get("name"))] = map_id
+    with _bpf():
+        for map_id in prog.map_ids:
+            with bpfsys.opened(bpfsys.map_fd_by_id(map_id)) as fd:
+                found[bpfsys.map_info(fd).name] = map_id
     missing = {"decap_addr", "decap_stats"} - found.keys() if prog.name == DECAP_PROG else set()
     if missing:
-        raise LabError(f"program {prog.prog_id} lacks map(s) {sorted(missing)}", tool="bpftool")
+        raise LabError(f"program {prog.prog_id} lacks map(s) {sorted(missing)}", tool="bpf")
     return found
-
-
-def _bpftool(args: list[str]) -> str:
-    return run_tool(["bpftool", *args]).stdout
-
-
-def _bpftool_json(args: list[str]) -> Any:
-    out = _bpftool(["--json", *args])
-    try:
-        return json.loads(out)
-    except json.JSONDecodeError as exc:
-        raise LabError(f"unreadable output of bpftool {' '.join(args)}", tool="bpftool") from exc

@@ -23,7 +23,7 @@ from scapy.packet import Raw
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import Destination
+from l4lb_tui.destinations import Destination, format_csv
 from tests.dataplane.conftest import attached
 from tests.killed_reload import kill_group, paused_reload, wait_paused
 
@@ -73,7 +73,7 @@ def test_flows_survive_a_reload_held_at_the_wrap(
     bal.bpftool.map_update(bal.map_pin("svc_live"), L.u32(svc.svc_id), at_wrap)
 
     csv = tmp_path / "next.csv"
-    csv.write_text("".join(f"{d.ip}, {d.mac}\n" for d in [*POOL[:4], POOL[4]]))
+    csv.write_text(format_csv([*POOL[:4], POOL[4]]))
     ns = bal.netlink.netns or ""
     args = ["--netns", ns, "map", "-i", bal.ifname, "-f", str(csv), "--vip", "10.0.0.4:9000/udp"]
     proc, paused = paused_reload(args, 0.9, tmp_path, resume=0.5)

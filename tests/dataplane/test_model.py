@@ -35,7 +35,7 @@ from scapy.layers.l2 import Ether
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, kernel_hz
-from l4lb_tui.destinations import Destination
+from l4lb_tui.destinations import Destination, format_csv
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
 
@@ -201,7 +201,7 @@ class Run:
 
     def killed_reload(self, new: dict[str, tuple[int, bool]]) -> None:
         csv = self.tmp / "next.csv"
-        csv.write_text("".join(f"{ip}, {MAC[ip]}, {0 if d else w}\n" for ip, (w, d) in new.items()))
+        csv.write_text(format_csv(Destination(ip, MAC[ip], w, d) for ip, (w, d) in new.items()))
         ns = self.bal.netlink.netns
         assert ns
         fraction = self.rng.random()

@@ -21,7 +21,7 @@ from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import read_destinations
+from l4lb_tui.destinations import format_csv, read_destinations
 from l4lb_tui.layout import Reason, ServiceKey
 from tests.conftest import DATA
 from tests.killed_reload import descendants, wait_gone
@@ -141,7 +141,7 @@ def reload_bed(wired: tuple[str, str, str], tmp_path: Path) -> Iterator[ReloadBe
     ns, dev, sender = wired
     big = read_destinations(DATA / "512_destinations.csv")
     half = tmp_path / "half.csv"
-    half.write_text("".join(f"{d.ip}, {d.mac}\n" for d in big[:256]))
+    half.write_text(format_csv(big[:256]))
     files = {"big": DATA / "512_destinations.csv", "half": half}
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
     res = l4lb("--netns", ns, "map", "-i", dev, "-f", str(files["big"]), "--vip", SVC)

@@ -13,7 +13,6 @@ import pytest
 
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import Bpftool
 from tests.conftest import DATA, veth_netns
 
 pytestmark = pytest.mark.kernel
@@ -90,11 +89,10 @@ def loaded() -> Iterator[tuple[str, str]]:
 
 
 def dump(ns: str, dev: str) -> dict[str, object]:
-    tool = Bpftool()
     maps = Balancer(dev, netns=ns).maps_dir
     # The ring and flow maps are large: compare them through the live
     # service entries (which name the live ring) and the rest in full.
-    small = {name: tool.map_dump(maps / name) for name in ("config", "svc_live", "backends")}
+    small = {name: bpfsys.read_array(maps / name) for name in ("config", "svc_live", "backends")}
     return {**small, "svc_index": bpfsys.read_array(maps / "svc_index").raw}
 
 

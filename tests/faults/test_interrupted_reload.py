@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import Destination
+from l4lb_tui.destinations import Destination, format_csv
 from l4lb_tui.layout import ServiceKey
 from tests.conftest import veth_netns
 from tests.killed_reload import paused_reload, wait_paused
@@ -30,7 +30,7 @@ def bed(tmp_path: Path) -> Iterator[tuple[Balancer, Path]]:
         bal.attach("driver")
         bal.load([SVC], OLD)
         csv = tmp_path / "new.csv"
-        csv.write_text("".join(f"{d.ip}, {d.mac}\n" for d in NEW))
+        csv.write_text(format_csv(NEW))
         try:
             yield bal, csv
         finally:

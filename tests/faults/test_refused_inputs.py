@@ -15,7 +15,6 @@ import pytest
 
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import Bpftool
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.paths import RUN_DIR
 from tests.conftest import DATA, veth_netns
@@ -49,9 +48,8 @@ def loaded() -> Iterator[tuple[str, str]]:
 
 
 def dump(ns: str, dev: str) -> dict[str, object]:
-    tool = Bpftool()
     maps = Balancer(dev, netns=ns).maps_dir
-    small = {name: tool.map_dump(maps / name) for name in ("config", "svc_live", "backends")}
+    small = {name: bpfsys.read_array(maps / name) for name in ("config", "svc_live", "backends")}
     return {
         **small,
         "svc_index": bpfsys.read_array(maps / "svc_index").raw,

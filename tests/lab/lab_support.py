@@ -8,10 +8,10 @@ from collections.abc import Collection
 from pathlib import Path
 
 import pytest
-from pyroute2 import IPRoute, netns
 
 from l4lb_tui.lab import labpins
 from l4lb_tui.lab.names import PIN_ROOT, STATE_ROOT
+from l4lb_tui.netlink import Netlink, namespaces
 
 
 def require_root() -> None:
@@ -28,7 +28,7 @@ def unique_prefix() -> str:
 def namespace_inodes(prefix: str) -> set[tuple[int, int]]:
     """(dev, inode) of the lab's namespaces, to find processes left in them later."""
     found = set()
-    for name in netns.listnetns():
+    for name in namespaces.listed():
         if name.startswith(f"{prefix}-"):
             st = os.stat(f"/run/netns/{name}")
             found.add((st.st_dev, st.st_ino))
@@ -41,13 +41,8 @@ def leftovers(prefix: str, inodes: Collection[tuple[int, int]] = ()) -> list[str
     `inodes` (from `namespace_inodes` before teardown) also catches a process
     still inside a namespace whose name is already gone.
     """
-    found = [f"namespace {ns}" for ns in netns.listnetns() if ns.startswith(f"{prefix}-")]
-    with IPRoute() as ipr:
-        found += [
-            f"link {name}"
-            for link in ipr.get_links()
-            if str(name := link.get("ifname")).startswith(f"{prefix}-")
-        ]
+    found = [f"namespace {ns}" for ns in namespaces.listed() if ns.startswith(f"{prefix}-")]
+    found += [f"link {li.ifname}" for li in Netlink().links() if li.ifname.startswith(f"{prefix}-")]
     # The lab's namespaces are gone: its balancers' pins by what they record.
     found += [f"pin dir {p}" for p in labpins.pin_dirs(prefix, [])]
     if PIN_ROOT.is_dir():

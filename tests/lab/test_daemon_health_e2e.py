@@ -67,7 +67,6 @@ def daemon(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Ba
     assert not tunnel_rules(lab), "a stopped daemon leaves no probe tunnel"
 
 
-
 def stop(proc: subprocess.Popen[str]) -> None:
     """SIGTERM as systemd stops it (the daemon closes its probe tunnel), the
     group killed only if it does not end."""

@@ -26,7 +26,7 @@ import pytest
 from test_changes_e2e import KeepAlive
 
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import Destination, read_destinations
+from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.lab import Lab
 from l4lb_tui.layout import PROTO_TCP, ServiceKey
 from tests.killed_reload import ROOT, cut_reload, kill_group
@@ -62,7 +62,7 @@ def bed(
     for name, octet in (("A", 3), ("B", 4)):
         dests = real + made_up(octet, 2000)
         files[name] = tmp / f"{name}.csv"
-        files[name].write_text("".join(f"{d.ip}, {d.mac}\n" for d in dests))
+        files[name].write_text(format_csv(dests))
         sets[name] = {d.ip for d in dests}
     bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
     bal.attach("driver", lab.outer_saddr)

@@ -225,7 +225,7 @@ def test_detach_stops_balancing_and_attach_restores_it(balanced: Lab) -> None:
     l4lb(lab, "detach", "-i", lab.lb_ifname)
     off = lab.traffic(count=10, duration=5)
     assert off.udp.answered == off.http.answered == 0
-    assert link_info(lab.lb_ns, lab.lb_ifname).xdp is None  # type: ignore[union-attr]
+    assert link_info(lab.lb_ns, lab.lb_ifname).xdp_prog_id == 0  # type: ignore[union-attr]
 
     attach_and_map(lab)
     on = lab.traffic(count=60)

@@ -17,12 +17,13 @@ import time
 import pytest
 from lab_packets import IPPROTO_IPIP, ethernet, ipip_udp_frame, ipv4
 from lab_support import leftovers, namespace_inodes, require_root, unique_prefix
-from pyroute2 import IPRoute, netns
 
+from l4lb_tui.bpf import Bpftool
 from l4lb_tui.lab import Lab, LabError
 from l4lb_tui.lab import xdp as lab_xdp
 from l4lb_tui.lab.names import MAX_BACKENDS, MAX_PREFIX_LEN, PIN_ROOT
 from l4lb_tui.lab.topology import link_info
+from l4lb_tui.netlink import build, namespaces
 
 LAB_CLI = [sys.executable, "-m", "l4lb_tui.lab"]
 CSV_LINE = re.compile(r"^10\.0\.0\.\d{1,3}, ([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -148,8 +149,8 @@ def _send_ipip(lab: Lab, outer_dst: str, to_backend: int, payload: bytes) -> byt
 def _decap_stats(lab: Lab, index: int) -> dict[str, int]:
     node = lab.backend_nodes[index]
     info = link_info(node.ns, node.ifname)
-    assert info is not None and info.xdp is not None
-    return lab_xdp.decap_stats(info.xdp.prog_id)
+    assert info is not None and info.xdp_prog_id
+    return lab_xdp.decap_stats(info.xdp_prog_id)
 
 
 @pytest.mark.kernel
@@ -263,15 +264,11 @@ def test_flood_with_bad_duration_fails_cleanly(lab: Lab) -> None:
 
 def _pin_something(prefix: str) -> None:
     """What the balancer leaves behind: a pinned map under its interface's dir."""
-    if not PIN_ROOT.parent.is_dir() or not os.path.ismount(PIN_ROOT.parent):
-        subprocess.run(["mount", "-t", "bpf", "bpf", str(PIN_ROOT.parent)], check=True)  # noqa: S603
+    tool = Bpftool()
+    tool.ensure_bpffs()
     pin_dir = PIN_ROOT / f"{prefix}-lb0" / "maps"
     pin_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(  # noqa: S603
-        ["bpftool", "map", "create", str(pin_dir / "m"), "type", "array", "key", "4",
-         "value", "4", "entries", "1", "name", "labtest"],
-        check=True,
-    )  # fmt: skip
+    tool.map_create(pin_dir / "m", "array", 4, 4, 1, "labtest")
 
 
 @pytest.mark.kernel
@@ -282,7 +279,7 @@ def test_down_removes_everything_and_up_shrinks() -> None:
         Lab(prefix, backends=2).up()
         small = Lab(prefix, backends=1)
         small.up()
-        assert netns.listnetns().count(f"{prefix}-be2") == 0
+        assert namespaces.listed().count(f"{prefix}-be2") == 0
         assert small.csv_path.read_text().count("\n") == 1
         _pin_something(prefix)
         inodes = namespace_inodes(prefix)
@@ -304,26 +301,20 @@ def test_down_cleans_up_after_a_half_done_up() -> None:
     try:
         # As if `up` died early: some namespaces, a veth into one of them,
         # a process inside, a pin dir, no state dir.
-        netns.create(lab.switch_ns)
-        netns.create(lab.backend_nodes[0].ns)
-        with IPRoute(netns=lab.switch_ns, flags=0) as ipr:
-            fd = os.open(f"/run/netns/{lab.backend_nodes[0].ns}", os.O_RDONLY)
-            try:
-                ipr.link(
-                    "add",
-                    ifname=lab.backend_nodes[0].port,
-                    kind="veth",
-                    peer={"ifname": lab.backend_nodes[0].ifname, "net_ns_fd": fd},
-                )
-            finally:
-                os.close(fd)
+        namespaces.create(lab.switch_ns)
+        namespaces.create(lab.backend_nodes[0].ns)
+        with build.editing(lab.switch_ns) as links:
+            node = lab.backend_nodes[0]
+            links.add_veth(node.port, node.ifname, peer_netns=node.ns)
         sleeper = subprocess.Popen(  # noqa: S603
             ["ip", "netns", "exec", lab.backend_nodes[0].ns, "sleep", "60"]
         )
         # `ip netns exec` enters the namespace a moment after it starts; a
         # process not yet inside is not the lab's to remove.
         deadline = time.monotonic() + 5
-        while sleeper.pid not in netns.ns_pids().get(lab.backend_nodes[0].ns, []):
+        while sleeper.pid not in namespaces.pids([lab.backend_nodes[0].ns]).get(
+            lab.backend_nodes[0].ns, []
+        ):
             assert time.monotonic() < deadline, "sleeper never entered the namespace"
             time.sleep(0.01)
         _pin_something(prefix)
@@ -346,7 +337,7 @@ def test_down_cleans_up_after_an_interrupted_up() -> None:
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not any(
-            ns.startswith(f"{prefix}-be") for ns in netns.listnetns()
+            ns.startswith(f"{prefix}-be") for ns in namespaces.listed()
         ):
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGKILL)

@@ -48,7 +48,7 @@ def test_argv_lists_json_and_no_shell(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_netns_uses_nsenter_not_ip_netns_exec(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(stdout="[]")
     monkeypatch.setattr(subprocess, "run", rec)
-    Bpftool(netns="lab-lb").net_show("lab-lb0")
+    Bpftool(netns="lab-lb").net_detach("driver", "lab-lb0")
     assert rec.calls[0]["argv"][:3] == ["nsenter", "--net=/run/netns/lab-lb", "bpftool"]
 
 
@@ -89,14 +89,14 @@ def test_batch_error_is_bpftools_stderr_line(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_missing_bpftool() -> None:
     with pytest.raises(BpfError, match="not found: install it"):
-        Bpftool(binary="/nonexistent/bpftool").prog_list()
+        Bpftool(binary="/nonexistent/bpftool").prog_show_pinned(Path("/sys/fs/bpf/l4lb/x/prog"))
 
 
 def test_unsafe_tokens_refused() -> None:
     with pytest.raises(BpfError, match="unsafe"):
         Bpftool().batch([["map", "update", "pinned", "/tmp/x y"]])
     with pytest.raises(BpfError, match="unsafe"):
-        Bpftool().net_show("eth0; reboot")
+        Bpftool().net_detach("driver", "eth0; reboot")
 
 
 def test_legacy_pin_dir_avoids_dots() -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from l4lb_tui import namespaces
 from l4lb_tui.ghosts import SeenLink, judge, rerun, running
 from l4lb_tui.identity import (
     RECORD_SIZE,
@@ -20,6 +19,7 @@ from l4lb_tui.identity import (
     parse_dirname,
 )
 from l4lb_tui.lock import LockedError, interface_lock
+from l4lb_tui.netlink import namespaces
 from l4lb_tui.validation import ifname as valid_ifname
 
 X = Netns(4097, "x")

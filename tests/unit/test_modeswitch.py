@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import struct
 
-from l4lb_tui import bpfsys, xdplink
+from l4lb_tui import bpfsys
 from l4lb_tui.modeswitch import Held, SwitchReport, gap_warning, held_from
-from l4lb_tui.xdplink import XdpSwitch
+from l4lb_tui.netlink import xdpswitch
+from l4lb_tui.netlink.xdpswitch import XdpSwitch
 
 
 def _attrs(payload: bytes) -> dict[int, bytes]:
@@ -21,7 +22,7 @@ def _attrs(payload: bytes) -> dict[int, bytes]:
 
 
 def test_set_xdp_request_layout() -> None:
-    msg = xdplink.set_xdp_request(7, 42, 9, xdplink.XDP_FLAGS_DRV_MODE, expected=9)
+    msg = xdpswitch.set_xdp_request(7, 42, 9, xdpswitch.XDP_FLAGS_DRV_MODE, expected=9)
     length, kind, flags, seq, _ = struct.unpack_from("=IHHII", msg)
     assert (length, kind, seq) == (len(msg), 19, 7)  # RTM_SETLINK
     assert flags == 0x1 | 0x4  # a request that wants its ack
@@ -31,12 +32,12 @@ def test_set_xdp_request_layout() -> None:
     assert xdp[0] == 43 | 0x8000  # IFLA_XDP, nested
     inner = _attrs(xdp[1])
     assert struct.unpack("=i", inner[1]) == (9,)  # IFLA_XDP_FD
-    assert struct.unpack("=I", inner[3]) == (xdplink.XDP_FLAGS_DRV_MODE,)
+    assert struct.unpack("=I", inner[3]) == (xdpswitch.XDP_FLAGS_DRV_MODE,)
     assert struct.unpack("=i", inner[8]) == (9,)  # IFLA_XDP_EXPECTED_FD
 
 
 def test_detach_request_has_no_expected_fd_unless_asked() -> None:
-    msg = xdplink.set_xdp_request(1, 3, -1, xdplink.XDP_FLAGS_SKB_MODE)
+    msg = xdpswitch.set_xdp_request(1, 3, -1, xdpswitch.XDP_FLAGS_SKB_MODE)
     (xdp,) = _attrs(msg[32:]).values()
     inner = _attrs(xdp)
     assert set(inner) == {1, 3} and struct.unpack("=i", inner[1]) == (-1,)
@@ -57,16 +58,16 @@ def _ack(error: int, message: bytes | None, capped: bool = True) -> bytes:
 
 
 def test_ack_error_reads_the_kernels_message() -> None:
-    assert xdplink.ack_error(_ack(0, None)) == (0, "")
-    assert xdplink.ack_error(_ack(-17, b"Native and generic XDP can't be active")) == (
+    assert xdpswitch.ack_error(_ack(0, None)) == (0, "")
+    assert xdpswitch.ack_error(_ack(-17, b"Native and generic XDP can't be active")) == (
         17,
         "Native and generic XDP can't be active",
     )
-    assert xdplink.ack_error(_ack(-34, b"Peer MTU is too large", capped=False)) == (
+    assert xdpswitch.ack_error(_ack(-34, b"Peer MTU is too large", capped=False)) == (
         34,
         "Peer MTU is too large",
     )
-    assert xdplink.ack_error(_ack(-22, None)) == (22, "")
+    assert xdpswitch.ack_error(_ack(-22, None)) == (22, "")
 
 
 def test_held_sums_every_cpu() -> None:
@@ -123,10 +124,10 @@ class _Kernel:
 
 def _settle(errors: dict[int, int]) -> tuple[str, int]:
     kernel = _Kernel(errors)
-    kernel.send(b"".join(xdplink.set_xdp_request(s, 3, 9, 0) for s in (1, 2)))
+    kernel.send(b"".join(xdpswitch.set_xdp_request(s, 3, 9, 0) for s in (1, 2)))
     try:
-        xdplink._settle(kernel, "eth0", 3, 9, "driver", "generic")  # type: ignore[arg-type]
-    except xdplink.NetlinkError as exc:
+        xdpswitch._settle(kernel, "eth0", 3, 9, "driver", "generic")  # type: ignore[arg-type]
+    except xdpswitch.NetlinkError as exc:
         return str(exc), len(kernel.sent)
     return "", len(kernel.sent)
 

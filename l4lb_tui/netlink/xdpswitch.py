@@ -1,6 +1,7 @@
 """The netlink requests of an XDP mode switch, made by hand for speed.
 
-Part of the netlink adapter (errors are its NetlinkError).  pyroute2 takes
+The one part of the netlink adapter that does without pyroute2 (errors are
+still its NetlinkError).  pyroute2 takes
 ~0.4 ms of Python to build a request and read its answer; between the detach
 and the attach that is gap, in which the balancer balances nothing.  Here
 both requests are encoded beforehand and sent together, so the gap is the
@@ -15,12 +16,12 @@ import fcntl
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from l4lb_tui.netlink import NetlinkError
+from l4lb_tui.netlink.errors import NetlinkError
+from l4lb_tui.netlink.namespaces import CLONE_NEWNET, in_thread
 
 # linux/netlink.h, linux/rtnetlink.h, linux/if_link.h
 _RTM_SETLINK = 19
@@ -36,7 +37,6 @@ XDP_FLAGS_SKB_MODE = 1 << 1
 XDP_FLAGS_DRV_MODE = 1 << 2
 XDP_FLAGS_REPLACE = 1 << 4
 _MODE_FLAGS = {"driver": XDP_FLAGS_DRV_MODE, "generic": XDP_FLAGS_SKB_MODE}
-_CLONE_NEWNET = 0x40000000
 _SIOCGIFFLAGS, _IFF_UP = 0x8913, 0x1
 _LOOPBACK_IFINDEX = 1  # in every network namespace
 _TIMEOUT = 5.0
@@ -227,27 +227,26 @@ def _empty_netns_socket() -> socket.socket | None:
     """A netlink socket in a new network namespace that holds nothing but a
     loopback that is down; None if none can be made (no CAP_SYS_ADMIN)."""
     here = os.stat("/proc/thread-self/ns/net").st_ino
-    made: list[socket.socket] = []
 
-    def make() -> None:
+    def make() -> socket.socket | None:
         # A socket belongs to the namespace of the thread that opens it; this
         # short-lived thread is the only one that leaves ours.
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_NEWNET) != 0:
-            return
+        if libc.unshare(CLONE_NEWNET) != 0:
+            return None
         if os.stat("/proc/thread-self/ns/net").st_ino == here:
-            return
+            return None
         # Never anything a packet could reach: a namespace with more in it
         # is not the one just made.
         if socket.if_nameindex() != [(_LOOPBACK_IFINDEX, "lo")]:
-            return
+            return None
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             raw = fcntl.ioctl(probe, _SIOCGIFFLAGS, struct.pack("16sH14x", b"lo", 0))
         if struct.unpack_from("16sH", raw)[1] & _IFF_UP:
-            return
-        made.append(rtnl_socket())
+            return None
+        return rtnl_socket()
 
-    worker = threading.Thread(target=make, name="l4lb-anchor-netns")
-    worker.start()
-    worker.join()
-    return made[0] if made else None
+    try:
+        return in_thread(make, "l4lb-anchor-netns")
+    except OSError:
+        return None  # best effort: the switch is only slower without it

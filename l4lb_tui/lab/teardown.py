@@ -1,0 +1,60 @@
+"""What `lab down` removes besides namespaces and links: the processes in
+them, the balancer's pins, and the lab's state directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from l4lb_tui import procfs
+from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.lab.errors import LabError
+
+KILL_GRACE = 2.0
+
+
+def stop_processes(pids: dict[str, list[int]]) -> None:
+    """SIGTERM, then SIGKILL what is left after a grace period.
+
+    Every process must be gone before its namespace is removed: a namespace
+    lives on, invisible, as long as a process is in it.
+    """
+    victims = [pid for group in pids.values() for pid in group if pid != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + KILL_GRACE
+        while victims and time.monotonic() < deadline:
+            for pid in victims:
+                # Reaped if it is our own child; PID 1 may never reap the rest.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            victims = [pid for pid in victims if procfs.alive(pid)]
+            if victims:
+                time.sleep(0.02)
+        if not victims:
+            return
+    raise LabError(f"processes still alive after SIGKILL: {victims}")
+
+
+def unpin(pin_dirs: Sequence[Path]) -> None:
+    for pin_dir in pin_dirs:
+        try:
+            Bpftool.unpin_tree(pin_dir)
+        except BpfError as exc:
+            raise LabError(str(exc), tool="rm") from exc
+
+
+def remove_state(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise LabError(f"remove {path}: {exc.strerror}", tool="rm") from exc
