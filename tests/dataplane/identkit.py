@@ -65,9 +65,10 @@ class Namespaces:
             self.veth(ns, self.dev)
         return ns
 
-    def veth(self, ns: str, dev: str, *index: str) -> None:
-        """A veth pair `dev` and `dev`p in `ns`, both up (`index`: "index", N)."""
-        peer = f"{dev}p"
+    def veth(self, ns: str, dev: str, *index: str, peer: str = "") -> None:
+        """A veth pair `dev` and `peer` (`dev`p) in `ns`, both up (`index`:
+        "index", N)."""
+        peer = peer or f"{dev}p"
         run(["ip", "-n", ns, "link", "add", dev, *index, "type", "veth", "peer", "name", peer])
         for link in (dev, peer):
             run(["ip", "-n", ns, "link", "set", link, "up"])

@@ -1,0 +1,43 @@
+"""What `detach` removes and says, what `attach` says it changed, names the
+kernel allows, and the console after a rename (issue 12, the tester's F6,
+F10, F12, F13 and F14).  Real links in namespaces of the test's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run
+from tests.dataplane.identkit import Namespaces, csv, l4lb, ok, refused, stats
+
+pytestmark = pytest.mark.kernel
+
+VIP = "10.0.0.4:9000/udp"
+
+
+@pytest.fixture
+def spaces() -> Iterator[Namespaces]:
+    made = Namespaces("fx")
+    try:
+        yield made
+    finally:
+        made.remove()
+
+
+def test_every_name_the_kernel_takes_is_a_name_l4lb_takes(
+    spaces: Namespaces, tmp_path: Path
+) -> None:
+    """F10: a rename to 'DEV+r' is followed with advice that works."""
+    ns, dev = spaces.add("n"), spaces.dev
+    odd = f"{spaces.tag}+r"
+    ok(l4lb("attach", "-i", dev, ns=ns))
+    run(["ip", "-n", ns, "link", "set", dev, "name", odd])
+    refused(l4lb("stats", "-i", dev, "--once", ns=ns), f"(use -i {odd})")
+    ok(l4lb("map", "-i", odd, "-f", csv(tmp_path, "o", 1), "--vip", VIP, ns=ns))
+    assert stats(ns, odd)["services"] == [VIP]
+    assert f"detached from {odd}" in ok(l4lb("detach", "-i", odd, ns=ns))
+    for bad in (f"{dev} x", f"{dev}/x", f"{dev}:x", "a" * 16):
+        refused(l4lb("stats", "-i", bad, "--once", ns=ns), "is not a valid interface name")
