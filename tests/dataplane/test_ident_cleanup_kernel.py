@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.balancer import Balancer
 from tests.conftest import run
 from tests.dataplane.identkit import Namespaces, csv, l4lb, ok, refused, stats
 
@@ -25,6 +26,21 @@ def spaces() -> Iterator[Namespaces]:
         yield made
     finally:
         made.remove()
+
+
+def test_attach_again_says_what_it_changed(spaces: Namespaces) -> None:
+    """F12: the source address and the link's MTU, old and new."""
+    ns, dev = spaces.add("s"), spaces.dev
+    ok(l4lb("attach", "-i", dev, ns=ns))
+    said = ok(l4lb("attach", "-i", dev, "-s", "10.9.9.9", ns=ns))
+    assert f"already attached to {dev}" in said
+    assert "source address 10.9.9.9 (was 10.0.0.1)" in said
+    assert Balancer(dev, netns=ns).config().saddr == "10.9.9.9"
+    run(["ip", "-n", ns, "link", "set", dev, "mtu", "1400"])
+    said = ok(l4lb("attach", "-i", dev, ns=ns))
+    assert "MTU 1400 (was 1500)" in said and "source address" not in said
+    assert "(was" not in ok(l4lb("attach", "-i", dev, ns=ns))
+    ok(l4lb("detach", "-i", dev, ns=ns))
 
 
 def test_every_name_the_kernel_takes_is_a_name_l4lb_takes(
