@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui import backend_edits
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.bpf import Bpftool
+from l4lb_tui.console import RealBackend
+from l4lb_tui.netlink import Netlink
+from l4lb_tui.services import parse_service
 from tests.conftest import run
 from tests.dataplane.identkit import Namespaces, csv, l4lb, ok, refused, stats
 
@@ -57,3 +62,22 @@ def test_every_name_the_kernel_takes_is_a_name_l4lb_takes(
     assert f"detached from {odd}" in ok(l4lb("detach", "-i", odd, ns=ns))
     for bad in (f"{dev} x", f"{dev}/x", f"{dev}:x", "a" * 16):
         refused(l4lb("stats", "-i", bad, "--once", ns=ns), "is not a valid interface name")
+
+
+def test_the_console_edits_a_balancer_renamed_since_its_last_poll(
+    spaces: Namespaces, tmp_path: Path
+) -> None:
+    """F13: the edit follows the interface, as the poll does."""
+    ns, dev = spaces.add("c"), spaces.dev
+    new = f"{spaces.tag}w"
+    ok(l4lb("attach", "-i", dev, ns=ns))
+    ok(l4lb("map", "-i", dev, "-f", csv(tmp_path, "c", 1), "--vip", VIP, ns=ns))
+    console = RealBackend(Bpftool(netns=ns), Netlink(netns=ns))
+    assert console.sample(dev).state is not None
+    run(["ip", "-n", ns, "link", "set", dev, "name", new])
+
+    key = parse_service(VIP)[0]
+    console.edit(dev, {key: backend_edits.SetDrain("10.1.0.1", True)})
+    drained = [b["ip"] for b in stats(ns, new)["backends"] if b["draining"]]
+    assert drained == ["10.1.0.1"]
+    ok(l4lb("detach", "-i", new, ns=ns))
