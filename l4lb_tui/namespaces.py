@@ -11,6 +11,7 @@ NamespaceError with the system's own words.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import socket
 import struct
@@ -29,6 +30,7 @@ _CLONE_NEWNET = 0x40000000
 _HOST = "/proc/1/ns/net"
 _INIT_NET_INO = 0xEFFFFFF9
 _MINE = "/proc/thread-self/ns/net"
+_NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3), linux/nsfs.h
 
 
 class NamespaceError(Exception):
@@ -98,9 +100,20 @@ def _candidates() -> list[str]:
     return [*named, _HOST, *(f"/proc/{pid}/ns/net" for pid in pids)]
 
 
-def _open_each() -> list[int]:
+def _is_netns(fd: int) -> bool:
+    """Whether `fd` is a network namespace.  A name under /run/netns need not
+    be one: `ip netns add` makes the file before it mounts the namespace on
+    it, and leaves it so when it is killed in between; entering it fails."""
+    try:
+        return fcntl.ioctl(fd, _NS_GET_NSTYPE) == _CLONE_NEWNET
+    except OSError:
+        return False
+
+
+def _open_each(skipped: list[str] | None = None) -> list[int]:
     """A descriptor for each namespace reachable now, once each.  Holding it
-    keeps the namespace alive until it is visited."""
+    keeps the namespace alive until it is visited.  What is no namespace is
+    left out, its path added to `skipped`."""
     seen: set[tuple[int, int]] = set()
     fds: list[int] = []
     for path in _candidates():
@@ -109,7 +122,9 @@ def _open_each() -> list[int]:
         except OSError:
             continue  # a process that has ended meanwhile
         st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) in seen:
+        if (st.st_dev, st.st_ino) in seen or not _is_netns(fd):
+            if (st.st_dev, st.st_ino) not in seen and skipped is not None:
+                skipped.append(path)
             os.close(fd)
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -117,15 +132,17 @@ def _open_each() -> list[int]:
     return fds
 
 
-def survey(inside: Callable[[], _T]) -> list[tuple[Netns, _T]]:
+def survey(inside: Callable[[], _T], skipped: list[str] | None = None) -> list[tuple[Netns, _T]]:
     """`inside()` run in every network namespace this host can reach: the
     named ones (/run/netns), and every process's.
 
     A namespace that neither has a name there nor a process in it (held only
     by a bind mount elsewhere) cannot be found, and is not in the list.  A
-    helper thread enters each in turn, so this process stays where it is.
+    name under /run/netns that is no namespace is passed over (one such file
+    must not stop a survey), its path added to `skipped`.  A helper thread
+    enters each in turn, so this process stays where it is.
     """
-    fds = _open_each()
+    fds = _open_each(skipped)
     found: list[tuple[Netns, _T]] = []
     failed: list[BaseException] = []
 
