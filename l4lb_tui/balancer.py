@@ -286,24 +286,26 @@ class Balancer:
         if mode == "offload":
             staging = STAGING_ROOT / self.pin_dir.name
             offload.refuse(self.bpftool, self._object(OFFLOAD_OBJ), self.ifname, staging)
+        changed = ""
         if not loaded:
             self._load(link, saddr or DEFAULT_SADDR)
         else:
             self._check_layout()
             # Re-attaching refreshes what the program copies from the link
             # (MAC, MTU), so an operator can pick up an MTU change.
-            self._write_config(link, saddr)
+            changed = self._write_config(link, saddr)
+        said = f"; {changed}" if changed else ""
         if ours and current is not None and current.mode == mode:
-            return f"already attached to {self.ifname} in {mode} mode"
+            return f"already attached to {self.ifname} in {mode} mode{said}"
         if ours and current is not None:
-            return self._switch_mode(current.mode, mode, warn)
+            return self._switch_mode(current.mode, mode, warn) + said
         try:
             self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
         except BpfError:
             if not loaded:
                 self.bpftool.unpin_tree(self.pin_dir)
             raise
-        return f"attached to {self.ifname} in {mode} mode"
+        return f"attached to {self.ifname} in {mode} mode{said}"
 
     def _switch_mode(self, old: str, new: str, warn: Callable[[str], None] | None) -> str:
         """Driver <-> generic on a running balancer: see modeswitch."""
@@ -350,7 +352,9 @@ class Balancer:
             raise BalancerError(f"config map of {self.ifname} is unreadable")
         return L.Config.unpack(dump.raw[: dump.value_size])
 
-    def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> None:
+    def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> str:
+        """Write the config; what it changed that an operator set or the link
+        did ("": nothing): an attach again must not change it silently."""
         old = self.config()
         hz = kernel_hz()
         new = L.Config(
@@ -361,6 +365,7 @@ class Balancer:
             ttl=tuple(L.FLOW_TTL.get(L.FlowState(i), 0) * hz for i in range(len(L.FlowState))),
         )
         self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
+        return config_changes(old, new)
 
     def detach(self) -> str:
         with self._writing():
@@ -659,6 +664,21 @@ def vlan_warning(ifname: str, vlans: Sequence[str]) -> str | None:
         f"'ethtool -K {ifname} rxvlan off' keeps tags in the frame, where the "
         "balancer passes them to the kernel"
     )
+
+
+def config_changes(old: L.Config, new: L.Config) -> str:
+    """What an attach again changed: the source address it was given, what
+    it copied from the link ("": nothing)."""
+    changed = [
+        f"{what} {now} (was {before})"
+        for what, before, now in (
+            ("source address", old.saddr, new.saddr),
+            ("MAC", old.ifmac, new.ifmac),
+            ("MTU", old.mtu, new.mtu),
+        )
+        if before != now
+    ]
+    return ", ".join(changed)
 
 
 def kernel_hz() -> int:

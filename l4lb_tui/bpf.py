@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from l4lb_tui import validation
 from l4lb_tui.identity import STAGING_NAME
 from l4lb_tui.netlink import namespaces
 from l4lb_tui.paths import PIN_ROOT
@@ -32,6 +33,10 @@ STAGING_ROOT = PIN_ROOT / STAGING_NAME
 # nothing that goes there may contain any, nor quotes.
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_./:@+~-]+$")
 XDP_MODES = {"driver": "xdpdrv", "generic": "xdpgeneric", "offload": "xdpoffload"}
+# glibc's getopt, as bpftool and nsenter use it, would take any later word
+# that starts with '-' for an option (an interface named '-x'); both take
+# their options first, so stopping at the first other word loses nothing.
+_POSIX_GETOPT = {"POSIXLY_CORRECT": "1"}
 
 
 class BpfError(Exception):
@@ -86,6 +91,17 @@ def _safe(token: str) -> str:
     if not _SAFE_TOKEN.fullmatch(token):
         raise BpfError(f"refusing unsafe bpftool argument {token!r}")
     return token
+
+
+def _dev(ifname: str) -> str:
+    """An interface name as a command-line argument of its own (never a
+    batch line): any name the kernel allows (validation.ifname), since
+    bpftool's getopt stops at its first word that is not an option (see
+    _POSIX_GETOPT), so a name such as '-x' is not taken for one."""
+    try:
+        return validation.ifname(ifname)
+    except ValueError as exc:
+        raise BpfError(str(exc)) from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -219,6 +235,7 @@ class Bpftool:
                 timeout=self.timeout,
                 pass_fds=self.keep_fds,
                 start_new_session=own_session,
+                env={**os.environ, **_POSIX_GETOPT},
             )
         except FileNotFoundError:
             raise BpfError(
@@ -305,13 +322,13 @@ class Bpftool:
     # -- XDP attachment -------------------------------------------------
 
     def net_attach(self, mode: str, pin: Path, ifname: str, overwrite: bool = False) -> None:
-        args = ["net", "attach", XDP_MODES[mode], "pinned", str(pin), "dev", _safe(ifname)]
+        args = ["net", "attach", XDP_MODES[mode], "pinned", str(pin), "dev", _dev(ifname)]
         if overwrite:
             args.append("overwrite")
         self.run(args)
 
     def net_detach(self, mode: str, ifname: str) -> None:
-        self.run(["net", "detach", XDP_MODES[mode], "dev", _safe(ifname)])
+        self.run(["net", "detach", XDP_MODES[mode], "dev", _dev(ifname)])
 
     # -- maps ---------------------------------------------------------------
 

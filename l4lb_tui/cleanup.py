@@ -24,42 +24,85 @@ def detach(
     ifname: str, wait: float = 0.0, netlink: Netlink | None = None, bpftool: Bpftool | None = None
 ) -> str:
     """Detach the balancer of `ifname` (resolved here), or remove what is
-    left of it; one line saying what was done."""
+    left of it, and an earlier l4lb's pins of the name whose program runs
+    nowhere; one line saying what was done."""
     netlink = netlink or Netlink()
     bpftool = bpftool or Bpftool()
     if netlink.index_of(ifname) is None:
         return _detach_missing(ifname, netlink, wait)
     bal = Balancer(ifname, bpftool, netlink, wait=wait)
-    if not bal.is_loaded() and pinning.legacy_dir(bal.ifname).is_dir():
-        return _detach_legacy(bal.ifname, wait)
-    return bal.detach()
+    if not pinning.legacy_dir(bal.ifname).is_dir():
+        return bal.detach()
+    # Surveyed before anything changes: if that fails, nothing has.
+    seen = survey()
+    if not bal.is_loaded():
+        return _detach_legacy(bal.ifname, wait, seen)
+    # An earlier l4lb's pins of the name go with the same command.
+    done = bal.detach()
+    return f"{done}; {_detach_legacy(bal.ifname, wait, seen, refuse=False)}"
 
 
-def detach_stale(wait: float = 0.0) -> list[str]:
-    """Remove every stale pin directory; a line for each one removed, and
-    for each older l4lb's directory kept (with what to do about it)."""
+def detach_stale(
+    wait: float = 0.0,
+    dry_run: bool = False,
+    ifname: str | None = None,
+    netlink: Netlink | None = None,
+) -> list[str]:
+    """Remove every stale pin directory (with `ifname`: those recorded under
+    that name in the namespace this runs in); a line for each one removed
+    (or, `dry_run`, that would be), each one kept and why, and each name
+    under /run/netns that is not a namespace."""
     # Listed before the survey: a namespace or link that existed when its
     # pins were listed is then surely in the survey, unless it is gone.
     found = pinning.listing()
-    seen = survey()
-    lines = []
+    skipped: list[str] = []
+    seen = survey(skipped)
+    scope = ""
+    if ifname is not None:
+        netns = current_netns(netlink or Netlink())
+        found = [p for p in found if _recorded_as(p, ifname, netns)]
+        scope = f" for {ifname} in {netns.place}"
+    gone, kept = [], []
     for verdict in (ghosts.judge(p, seen) for p in found):
-        if verdict.stale:
+        path = verdict.pinned.path
+        if not verdict.stale:
+            kept.append(f"kept {path}: {verdict.why}")
+        elif dry_run:
+            gone.append(f"would remove {path} ({verdict.why})")
+        else:
             _remove(verdict.pinned, wait)
-            lines.append(f"removed {verdict.pinned.path} ({verdict.why})")
-        elif verdict.pinned.legacy:
-            lines.append(f"kept {verdict.pinned.path}: {verdict.why}")
-    return lines or ["no stale pins"]
+            gone.append(f"removed {path} ({verdict.why})")
+    return [*(gone or [f"no stale pins{scope}"]), *kept, *map(_skipped, skipped)]
 
 
-def survey() -> list[tuple[Netns, list[ghosts.SeenLink]]]:
-    """Every reachable namespace's links and their XDP programs."""
+def _recorded_as(pinned: Pinned, ifname: str, netns: Netns) -> bool:
+    if pinned.legacy:
+        return pinned.ifname == ifname
+    here = pinned.ident is not None and pinned.ident.netns_cookie == netns.cookie
+    return here and pinned.record is not None and pinned.record.answers_to(ifname)
+
+
+def _skipped(path: str) -> str:
+    """What to say of a path the survey found no namespace at."""
+    text = f"skipped {path}: not a network namespace"
+    name = path.removeprefix(f"{namespaces.NETNS_DIR}/")
+    if name != path:
+        text += (
+            " (a name an interrupted 'ip netns add' left with no namespace on it: "
+            f"'ip netns del {name}' removes it)"
+        )
+    return text
+
+
+def survey(skipped: list[str] | None = None) -> list[tuple[Netns, list[ghosts.SeenLink]]]:
+    """Every reachable namespace's links and their XDP programs; what looked
+    like a namespace and was not goes into `skipped`."""
 
     def links_here() -> list[ghosts.SeenLink]:
         return [ghosts.SeenLink(li.ifindex, li.ifname, li.xdp_prog_id) for li in Netlink().links()]
 
     try:
-        return namespaces.survey(links_here)
+        return namespaces.survey(links_here, skipped)
     except NetlinkError as exc:
         raise BalancerError(f"cannot look through the network namespaces: {exc}") from None
 
@@ -108,20 +151,27 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
     raise BalancerError(text)
 
 
-def _detach_legacy(ifname: str, wait: float) -> str:
+def _detach_legacy(
+    ifname: str, wait: float, seen: ghosts.Seen | None = None, refuse: bool = True
+) -> str:
     """An older l4lb's pins for `ifname`: removed if their program runs on no
-    interface, else left to the namespace where it runs (which adopts them)."""
+    interface (in `seen`, or a survey now), else left to the namespace where
+    it runs (which adopts them): refused, or (`refuse` False: after another
+    change) said."""
     path = pinning.legacy_dir(ifname)
     pinned = pinning.found(path)
     if pinned is None:
         raise BalancerError(f"{path} is not a balancer's pin directory")
-    where = ghosts.running(pinned.prog_id, survey())
+    where = ghosts.running(pinned.prog_id, survey() if seen is None else seen)
     if where is not None:
         netns, link = where
-        raise BalancerError(
+        text = (
             f"{path} holds the pins an earlier l4lb made for {ifname}, and their program runs "
             f"on {link.ifname} in {netns.place}: "
             f"{ghosts.rerun(netns, f'l4lb detach -i {link.ifname}')} detaches it"
         )
+        if refuse:
+            raise BalancerError(text)
+        return f"kept {text}"
     _remove(pinned, wait)
     return f"removed the pins an earlier l4lb left for {ifname} in {path} (its program ran nowhere)"

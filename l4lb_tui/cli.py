@@ -104,11 +104,13 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def cmd_detach(args: argparse.Namespace) -> int:
-    if args.stale == (args.interface is not None):
-        raise CliError("detach takes -i DEV or --stale (one of them)")
+    if not args.stale and args.interface is None:
+        raise CliError("detach takes -i DEV, --stale, or both (the stale pins of DEV)")
+    if args.dry_run and not args.stale:
+        raise CliError("--dry-run goes with --stale (it lists what --stale would remove)")
     need_root("l4lb detach")
     if args.stale:
-        print("\n".join(cleanup.detach_stale(args.wait)))
+        print("\n".join(cleanup.detach_stale(args.wait, args.dry_run, args.interface)))
     else:
         _done(cleanup.detach(args.interface, args.wait), args.interface)
     return 0
@@ -311,8 +313,10 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument(
         "--stale",
         action="store_true",
-        help="remove the pins of every balancer whose interface or namespace is gone",
+        help="remove the pins of every balancer whose interface or namespace is gone "
+        "(with -i DEV: DEV's, in this namespace), and say what it keeps",
     )
+    p.add_argument("--dry-run", action="store_true", help="with --stale: list, remove nothing")
 
     p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
     cliargs.interface_option(p)

@@ -238,8 +238,14 @@ class RealBackend:
         self._readers_lock = threading.Lock()
 
     def _balancer(self, ifname: str) -> Balancer:
+        """The balancer of `ifname`; where the reader of `ifname` found it,
+        if there is one: the interface may have been renamed since the last
+        poll, and a Balancer follows it by index, as the poll does."""
+        with self._readers_lock:
+            reader = self._readers.get(ifname)
         with _operator_errors():
-            return Balancer(ifname, self.bpftool, self.netlink)
+            where = reader.where if reader is not None else None
+            return Balancer(ifname, self.bpftool, self.netlink, where=where)
 
     def _reader(self, ifname: str) -> tuple[Balancer, LinkInfo]:
         """The reading Balancer of `ifname` and its link now.  A reader
@@ -340,7 +346,12 @@ class RealBackend:
     def detach(self, ifname: str) -> str:
         self._need_root("detaching")
         with _operator_errors():
-            # Also when the interface is gone: its pins are found by the name they record.
+            # Also when the interface is gone: its pins are found by the name
+            # they record.  Renamed since the last poll: by its name now.
+            with self._readers_lock:
+                reader = self._readers.get(ifname)
+            if reader is not None and reader.is_loaded():
+                ifname = reader.netlink.name_of(reader.where.ident.ifindex) or ifname
             return cleanup.detach(ifname, netlink=self.netlink, bpftool=self.bpftool)
 
     def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:

@@ -109,13 +109,13 @@ class Record:
 
     def pack(self) -> bytes:
         return _RECORD.pack(
-            self.ifname.encode(),
+            _raw(self.ifname),
             self.ifindex,
             RECORD_VERSION,
             _HOST if self.host else 0,
             self.netns_cookie,
-            self.netns.encode(),
-            self.was.encode(),
+            _raw(self.netns),
+            _raw(self.was),
         )
 
     @classmethod
@@ -134,8 +134,14 @@ class Record:
         return Netns(self.netns_cookie, self.netns, self.host)
 
 
+# A name is bytes to the kernel (any but a few, see validation.ifname); one
+# that is not UTF-8 comes and goes as Python's argv does.
+def _raw(text: str) -> bytes:
+    return text.encode(errors="surrogateescape")
+
+
 def _text(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
+    return raw.split(b"\0", 1)[0].decode(errors="surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)

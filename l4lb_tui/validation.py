@@ -33,8 +33,12 @@ SHOWN_CHARS = 40
 _DIGITS = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 _MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}")
-# IFNAMSIZ is 16 with the NUL; the kernel also refuses '/', ':' and spaces.
-_IFNAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")
+# What the kernel refuses in a name (dev_valid_name): '/', ':', NUL and the
+# bytes its isspace() takes (\t\n\v\f\r, space and 0xa0).  Every other
+# name of 1-15 bytes (IFNAMSIZ is 16 with the NUL) but '.' and '..' is one an
+# `ip link set ... name` may give, so one an operator may have to type.
+_IFNAME_REFUSED = frozenset(b"/:\0\t\n\v\f\r \xa0")
+IFNAME_MAX = 15
 # A netns name is a file name under /run/netns.
 _NETNS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -173,7 +177,13 @@ def mac(text: str) -> str:
 
 
 def ifname(text: str) -> str:
-    if not _IFNAME.fullmatch(text) or text in {".", ".."}:
+    """An interface name as the kernel takes it (as argv does, a name that
+    is not UTF-8 is kept by its bytes)."""
+    try:
+        raw = text.encode(errors="surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate argv cannot have made
+        raw = b""
+    if not 0 < len(raw) <= IFNAME_MAX or text in {".", ".."} or _IFNAME_REFUSED & set(raw):
         hint = " (empty: an unset variable?)" if not text else ""
         raise ValueError(f"{shown(text)} is not a valid interface name{hint}")
     return text

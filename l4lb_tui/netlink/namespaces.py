@@ -199,9 +199,10 @@ def _candidates() -> list[str]:
     return [*named, _HOST, *(f"/proc/{pid}/ns/net" for pid in pids)]
 
 
-def _open_each() -> list[int]:
+def _open_each(skipped: list[str] | None = None) -> list[int]:
     """A descriptor for each namespace reachable now, once each.  Holding it
-    keeps the namespace alive until it is visited."""
+    keeps the namespace alive until it is visited.  A name under /run/netns
+    that holds no namespace is left out, its path added to `skipped`."""
     seen: set[tuple[int, int]] = set()
     fds: list[int] = []
     nsfs = _nsfs()
@@ -212,7 +213,10 @@ def _open_each() -> list[int]:
             continue  # a process that has ended meanwhile
         st = os.fstat(fd)
         if st.st_dev != nsfs or (st.st_dev, st.st_ino) in seen:
-            # Not a namespace: a name being made or removed right now.
+            # Not a namespace: a name being made or removed right now, or
+            # the file a killed `ip netns add` left.
+            if st.st_dev != nsfs and skipped is not None and path.startswith(str(NETNS_DIR)):
+                skipped.append(path)
             os.close(fd)
             continue
         seen.add((st.st_dev, st.st_ino))
@@ -220,15 +224,17 @@ def _open_each() -> list[int]:
     return fds
 
 
-def survey(inside: Callable[[], _T]) -> list[tuple[Netns, _T]]:
+def survey(inside: Callable[[], _T], skipped: list[str] | None = None) -> list[tuple[Netns, _T]]:
     """`inside()` run in every network namespace this host can reach: the
     named ones (/run/netns), and every process's.
 
     A namespace that neither has a name there nor a process in it (held only
     by a bind mount elsewhere) cannot be found, and is not in the list.  A
-    helper thread enters each in turn, so this process stays where it is.
+    name under /run/netns that is no namespace is passed over (one such file
+    must not stop a survey), its path added to `skipped`.  A helper thread
+    enters each in turn, so this process stays where it is.
     """
-    fds = _open_each()
+    fds = _open_each(skipped)
 
     def visit() -> list[tuple[Netns, _T]]:
         found = []

@@ -45,6 +45,18 @@ def test_argv_lists_json_and_no_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "shell" not in call
 
 
+def test_any_name_the_kernel_takes_is_one_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    """'-x' is a name, not an option: getopt stops at bpftool's first word."""
+    rec = Recorder(stdout="[]")
+    monkeypatch.setattr(subprocess, "run", rec)
+    for name in ("-x", "tuv+r", "xé"):
+        Bpftool(netns="lab").net_detach("driver", name)
+        assert rec.calls[-1]["argv"][-2:] == ["dev", name]
+        assert rec.calls[-1]["env"]["POSIXLY_CORRECT"] == "1"
+    with pytest.raises(BpfError, match="is not a valid interface name"):
+        Bpftool().net_detach("driver", "a b")
+
+
 def test_netns_uses_nsenter_not_ip_netns_exec(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(stdout="[]")
     monkeypatch.setattr(subprocess, "run", rec)

@@ -121,13 +121,33 @@ def test_macs_are_unicast_and_canonical(text: str) -> None:
 @SETTINGS
 @given(HOSTILE)
 def test_names_are_taken_whole_or_refused(text: str) -> None:
-    for parse in (V.ifname, V.netns_name):
-        try:
-            found = parse(text)
-        except ValueError as exc:
-            one_line(exc)
-            continue
+    try:
+        found = V.ifname(text)
+    except ValueError as exc:
+        one_line(exc)
+    else:
+        # Whatever the kernel takes (dev_valid_name): 1-15 bytes, not . or ..,
+        # no '/', ':', NUL or what its isspace() takes.
+        raw = text.encode(errors="surrogateescape")
+        assert found == text and 0 < len(raw) <= 15 and text not in {".", ".."}
+        assert not set(raw) & set(b"/:\0\t\n\v\f\r \xa0")
+    try:
+        found = V.netns_name(text)
+    except ValueError as exc:
+        one_line(exc)
+    else:
         assert found == text and text.isascii() and text.isprintable() and "/" not in text
+
+
+@pytest.mark.parametrize("name", ["tuv+r", "a,b#!", "-x", "xé", "a%d", "é" * 7, "x" * 15])
+def test_every_name_the_kernel_takes_is_an_interface_name(name: str) -> None:
+    assert V.ifname(name) == name
+
+
+@pytest.mark.parametrize("name", ["a b", "a/b", "a:b", "a\tb", "xà", ".", "..", "é" * 8, "x" * 16])
+def test_names_the_kernel_refuses_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="is not a valid interface name"):
+        V.ifname(name)
 
 
 @SETTINGS
