@@ -42,9 +42,9 @@ from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.stats import StatsView
-from l4lb_tui.widgets.backend_rows import ServiceScope, pick_rows
+from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows
+from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart
-from l4lb_tui.widgets.feed import Digest, Feed
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.status import StatusLine

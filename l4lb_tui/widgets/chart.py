@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from l4lb_tui.widgets.history import SPAN, RateHistory
+from l4lb_tui.viewmodels.history import SPAN, RateHistory
 
 TOP = 5
 

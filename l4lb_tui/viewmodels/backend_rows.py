@@ -9,8 +9,8 @@ from rich.text import Text
 
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
-from l4lb_tui.widgets.history import RateHistory
-from l4lb_tui.widgets.sparkline import sparkline
+from l4lb_tui.viewmodels.history import RateHistory
+from l4lb_tui.viewmodels.sparkline import sparkline
 from l4lb_tui.widgets.tables import Cell
 
 SPARK_WIDTH = 30
