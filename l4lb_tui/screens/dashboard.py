@@ -33,8 +33,6 @@ from l4lb_tui.console import (
     service_spec,
 )
 from l4lb_tui.layout import ServiceKey
-from l4lb_tui.screens import edits
-from l4lb_tui.screens.applying import Refused, carry_out
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
@@ -42,6 +40,8 @@ from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.stats import StatsView
+from l4lb_tui.viewmodels import edits
+from l4lb_tui.viewmodels.applying import Refused, carry_out
 from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows
 from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart

@@ -26,8 +26,8 @@ from l4lb_tui.console import (
     service_spec,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.screens import edits
 from l4lb_tui.stats import build_view
+from l4lb_tui.viewmodels import edits
 from l4lb_tui.viewmodels.history import RateHistory
 from l4lb_tui.viewmodels.sparkline import sparkline
 
