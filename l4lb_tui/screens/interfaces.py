@@ -20,34 +20,10 @@ from textual.worker import Worker, WorkerState
 from l4lb_tui.console import ConsoleBackend, ConsoleError, ConsoleSettings, LinkRow
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
+from l4lb_tui.viewmodels.link_rows import link_cells, matches
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.status import StatusLine
-from l4lb_tui.widgets.tables import Cell, LinkTable
-
-XDP_LABELS = {"": "-", "driver": "driver", "generic": "generic", "offload": "offload"}
-
-
-def link_cells(row: LinkRow) -> tuple[Cell, ...]:
-    link = row.link
-    state_style = {"UP": "green", "DOWN": "red"}.get(link.state, "yellow")
-    return (
-        link.ifname,
-        Text(link.state, style=state_style),
-        str(link.mtu),
-        link.driver or "-",
-        link.mac or "-",
-        ", ".join(link.ipv4) or "-",
-        XDP_LABELS.get(link.xdp_mode, link.xdp_mode),
-        str(link.xdp_prog_id) if link.xdp_prog_id else "-",
-        "yes" if link.can_offload else "no",
-        Text("l4lb", style="bold cyan") if row.has_balancer else "-",
-    )
-
-
-def matches(row: LinkRow, text: str) -> bool:
-    link = row.link
-    hay = " ".join([link.ifname, link.driver, link.mac, link.state, link.xdp_mode, *link.ipv4])
-    return text.lower() in hay.lower()
+from l4lb_tui.widgets.tables import LinkTable
 
 
 class InterfacesScreen(Screen[None]):

@@ -9,9 +9,9 @@ from rich.text import Text
 
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
+from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.viewmodels.history import RateHistory
 from l4lb_tui.viewmodels.sparkline import sparkline
-from l4lb_tui.widgets.tables import Cell
 
 SPARK_WIDTH = 30
 
@@ -101,10 +101,3 @@ def pick_rows(
         for line in lines
         if (scope is None or line.service == scope) and (not wanted or wanted in line.search)
     ]
-
-
-def table_rows(
-    view: StatsView, history: RateHistory, wanted: str, scope: str | None
-) -> list[tuple[str, tuple[Cell, ...]]]:
-    """The rows the table shows, keyed by backend slot, in the view's order."""
-    return pick_rows(backend_lines(view, history), wanted, scope)

@@ -15,9 +15,8 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-# A plain string takes its column's style; a Text (rare: a warning colour)
-# is shown as it is.  Strings are never read as markup.
-Cell = str | Text
+from l4lb_tui.viewmodels.cells import Cell
+
 SegmentLines = list[list[Segment]]
 
 
