@@ -1,9 +1,8 @@
 """One interface's balancer: live rates, per-backend sparklines, a chart, and
 every change the operator makes (mode, load, add/edit/delete, drain, undo, save).
 
-Polling follows Dolphie: a thread worker samples, posts the result, the UI
-renders and only then re-arms the timer, so polls never overlap and a slow
-bpftool never piles up; nothing is polled while paused.
+It polls through a PollLoop (polls never overlap, a slow bpftool never piles
+up); nothing is polled while paused.
 """
 
 from __future__ import annotations
@@ -19,8 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.balancer import Backend, State
@@ -38,6 +36,7 @@ from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
+from l4lb_tui.screens.polling import Polled, PollLoop
 from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import edits
@@ -45,6 +44,7 @@ from l4lb_tui.viewmodels.applying import Refused, carry_out
 from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows
 from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart
+from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.status import StatusLine
@@ -78,8 +78,6 @@ class DashboardScreen(Screen[None]):
     ]
 
     DEFAULT_CSS = """
-    DashboardScreen #filter { display: none; }
-    DashboardScreen #filter.-shown { display: block; }
     DashboardScreen BackendTable { height: 1fr; }
     DashboardScreen ThroughputChart { height: 14; }
     """
@@ -87,13 +85,6 @@ class DashboardScreen(Screen[None]):
     paused: reactive[bool] = reactive(False)
     filter_text: reactive[str] = reactive("")
     busy: reactive[bool] = reactive(False)  # a write to the balancer is running
-
-    @dataclass
-    class Polled(Message):
-        seq: int  # which poll this answers; only the latest is rendered
-        sample: Sample | None
-        error: str = ""
-        digest: Digest | None = None  # None: an older sample than one shown
 
     @dataclass
     class Written(Message):
@@ -116,14 +107,13 @@ class DashboardScreen(Screen[None]):
         self.undo_stack: list[edits.Applied] = []
         self.seen = edits.Seen()  # what edits are made against
         self.csv_path: Path | None = None
-        self._timer: Timer | None = None
-        self._poll_seq = 0
+        self.polls = PollLoop(self, "poll", self._sample, self._interval)
         self._dirty = False
         self.stale = False  # the last poll failed: the figures shown are old
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader()
-        yield Input(placeholder="filter backends: IP, MAC or service…", id="filter")
+        yield FilterBox("filter backends: IP, MAC or service…", table="#backends")
         yield BackendTable(id="backends")
         yield ThroughputChart()
         yield StatusLine()
@@ -151,48 +141,40 @@ class DashboardScreen(Screen[None]):
     # -- polling --------------------------------------------------------------
 
     def poll_now(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._poll_seq += 1
-        self._poll(self._poll_seq)
+        self.polls.now()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
-    def _poll(self, seq: int) -> None:
-        try:
-            sample = self.backend.sample(self.ifname)
-        except ConsoleError as exc:
-            self.post_message(self.Polled(seq, None, str(exc)))
-            return
+    def _interval(self) -> float | None:
+        return None if self.paused else self.settings.poll_interval
+
+    def _sample(self, seq: int) -> tuple[Sample, Digest | None]:
+        sample = self.backend.sample(self.ifname)
         # A poll superseded meanwhile (by a write's) is not rendered: its
-        # sample does not go into the history either.
-        digest = self.feed.ingest(sample) if seq == self._poll_seq else None
-        self.post_message(self.Polled(seq, sample, digest=digest))
+        # sample does not go into the history either (None: not to render).
+        return sample, self.feed.ingest(sample) if self.polls.is_current(seq) else None
 
     @on(Polled)
-    def _polled(self, message: Polled) -> None:
-        if message.seq != self._poll_seq:
-            # Superseded by a poll_now (after a write): its answer re-arms the
-            # timer, so only one chain of polls ever runs.
+    def _polled(self, message: Polled[tuple[Sample, Digest | None]]) -> None:
+        if not self.polls.answers(message):
             return
-        self.stale = message.sample is None
-        if message.sample is None:
+        self.stale = message.result is None
+        if message.result is None:
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
-            if message.sample.ifname != self.ifname:  # renamed: its balancer went with it
-                self.notify(f"{self.ifname} is now {message.sample.ifname}", markup=False)
-                self.ifname = self.sub_title = message.sample.ifname
-            if message.digest is not None:
-                self._apply(message.digest)
+            sample, digest = message.result
+            if sample.ifname != self.ifname:  # renamed: its balancer went with it
+                self.notify(f"{self.ifname} is now {sample.ifname}", markup=False)
+                self.ifname = self.sub_title = sample.ifname
+            if digest is not None:
+                self._apply(digest)
                 if isinstance(self.app.screen, EditorScreen):
                     self.app.screen.lists = self.seen.lists()  # an open form follows too
-            self.query_one(StatusLine).show(message.sample.notes)
+            self.query_one(StatusLine).show(sample.notes)
             if self.is_active:
                 self._redraw()
             else:
                 self._dirty = True  # a modal is open: render when it closes
-        self._rearm()
+        self.polls.rearm()
 
     def _ingest(self, sample: Sample) -> None:
         """What a poll does with its sample, here on the UI thread (tests)."""
@@ -207,22 +189,14 @@ class DashboardScreen(Screen[None]):
         if digest.state is None:
             self.undo_stack.clear()
 
-    def _rearm(self) -> None:
-        if self._timer is not None:  # never two timers: one chain of polls
-            self._timer.stop()
-            self._timer = None
-        if self.settings.poll_interval is not None and not self.paused and self.is_attached:
-            self._timer = self.set_timer(self.settings.poll_interval, self.poll_now)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        # Not an operator error but a bug: say so on screen, keep working.
+        # Not an operator error but a bug: say so on screen, keep working
+        # (a failed poll re-arms its loop).
         error = f"internal error in {event.worker.group}: {event.worker.error!r}"
         self.query_one(StatusLine).show([error], error=True)
-        if event.worker.group == "poll":
-            self._rearm()
-        elif event.worker.group == "write":
+        if not self.polls.failed(event) and event.worker.group == "write":
             self.busy = False
 
     def on_screen_resume(self) -> None:
@@ -334,32 +308,23 @@ class DashboardScreen(Screen[None]):
     # -- actions ----------------------------------------------------------------
 
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown"):
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(BackendTable).focus()
+        box = self.query_one(FilterBox)
+        if box.is_open:
+            box.close()
             return
         self.dismiss()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
+        self.query_one(FilterBox).open()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(BackendTable).focus()
+    @on(FilterBox.Filtered)
+    def _filter_changed(self, event: FilterBox.Filtered) -> None:
+        self.filter_text = event.text
 
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            if self._timer is not None:
-                self._timer.stop()
+            self.polls.stop()
             self.notify("updates paused: p resumes", markup=False)
         else:
             self.poll_now()
