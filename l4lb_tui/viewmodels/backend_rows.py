@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from l4lb_tui.layout import ServiceKey
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
 from l4lb_tui.viewmodels.cells import Cell
@@ -101,3 +102,16 @@ def pick_rows(
         for line in lines
         if (scope is None or line.service == scope) and (not wanted or wanted in line.search)
     ]
+
+
+def target_service(
+    picked: ServiceKey | None, keys: Sequence[ServiceKey], shown: str | None
+) -> ServiceKey | None:
+    """The service a new backend or a file goes to: the highlighted row's
+    (`picked`), else the one shown, else the only one there is."""
+    if picked:
+        return picked
+    named = [k for k in keys if str(k) == shown]
+    if named or len(keys) == 1:
+        return (named or list(keys))[0]
+    return None
