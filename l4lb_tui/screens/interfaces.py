@@ -81,7 +81,7 @@ class InterfacesScreen(Screen[None]):
         self.polls.now()
 
     def _fetch(self, seq: int) -> Sequence[LinkRow]:
-        return self.backend.links()
+        return tuple(self.backend.links())  # posted to the UI thread: never changed after
 
     @on(Polled)
     def _listed(self, message: Polled[Sequence[LinkRow]]) -> None:
