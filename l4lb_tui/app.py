@@ -9,20 +9,19 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import selectors
 import sys
-from codecs import getincrementaldecoder
 from collections.abc import Sequence
 from typing import ClassVar
 
-from textual import constants
-from textual._parser import ParseError
-from textual._time import get_time
-from textual._xterm_parser import XTermParser
+# A lone ESC byte may be the Esc key or the start of a key's escape sequence:
+# Textual waits ESCDELAY ms (default 100) for more.  Neovim waits 50 ms
+# (ttimeoutlen); an operator on a link that splits sequences sets ESCDELAY.
+# Textual reads it once, when first imported: so here, before any of it is.
+os.environ.setdefault("ESCDELAY", "50")
+
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
-from textual.drivers.linux_driver import LinuxDriver
 
 from l4lb_tui.console import ConsoleBackend, ConsoleSettings, FakeBackend, RealBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
@@ -30,70 +29,15 @@ from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.help import HelpScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.palette import ConsoleCommands
+from l4lb_tui.textual_compat import PromptEscapeDriver, prepare_installed_screen
 
 HELP_SCREEN = "help"
-
-# A lone ESC byte may be the Esc key or the start of a key's escape sequence:
-# Textual waits ESCDELAY ms (default 100) for more.  Neovim waits 50 ms
-# (ttimeoutlen); an operator on a link that splits sequences sets ESCDELAY.
-ESCAPE_WAIT_MS = 50
-
-
-class PromptEscapeDriver(LinuxDriver):
-    """Textual's LinuxDriver, whose input thread wakes when the Esc wait ends.
-
-    Textual's input thread checks that wait only when select() returns, which
-    without more input is every 100 ms: Esc arrived 100-200 ms after the key
-    (half the console's key latency in a terminal).  This is the same loop
-    (textual 8.2.8, pinned) with select() bounded by the time left to wait.
-    """
-
-    def run_input_thread(self) -> None:
-        selector = selectors.SelectSelector()
-        selector.register(self.fileno, selectors.EVENT_READ)
-        fileno = self.fileno
-        parser = XTermParser(self._debug)
-        decode = getincrementaldecoder("utf-8")().decode
-
-        def process(ready: list[tuple[selectors.SelectorKey, int]], final: bool = False) -> None:
-            for n, (_key, mask) in enumerate(ready):
-                if mask & selectors.EVENT_READ:
-                    last = n == len(ready) - 1
-                    data = decode(os.read(fileno, 1024 * 4), final=final and last)
-                    if not data:  # stdin is a pipe
-                        break
-                    for event in parser.feed(data):
-                        self.process_message(event)
-            for event in parser.tick():
-                self.process_message(event)
-
-        def timeout() -> float:
-            waiting_until = parser._timeout_time
-            if waiting_until is None:
-                return 0.1
-            return min(0.1, max(0.0, waiting_until - get_time()))
-
-        try:
-            while not self.exit_event.is_set():
-                process(selector.select(timeout()))
-            selector.unregister(self.fileno)
-            process(selector.select(0.1), final=True)
-        finally:
-            selector.close()
-            try:
-                for _event in parser.feed(""):
-                    pass
-            except (EOFError, ParseError):
-                pass
 
 
 def terminal_driver() -> type[Driver] | None:
     """The driver for a real terminal (None: Textual's choice, e.g. on Windows)."""
     if sys.platform == "win32":
         return None
-    if "ESCDELAY" not in os.environ:
-        # Read by the parser each time it meets an ESC; Final only to Textual.
-        setattr(constants, "ESCAPE_DELAY", ESCAPE_WAIT_MS / 1000)  # noqa: B010
     return PromptEscapeDriver
 
 
@@ -131,7 +75,7 @@ class ConsoleApp(App[int]):
         help_screen = HelpScreen(self.BINDINGS)
         self.install_screen(help_screen, HELP_SCREEN)
         self.run_worker(help_screen.prepare, thread=True, group="help", exit_on_error=False)
-        self.call_after_refresh(self._get_screen, HELP_SCREEN)
+        self.call_after_refresh(prepare_installed_screen, self, HELP_SCREEN)
         self.call_after_refresh(_freeze_startup_objects)
 
     def on_unmount(self) -> None:

@@ -36,19 +36,19 @@ class _Frame:
 def _record_frames(app: Any, table: Callable[[], int]) -> list[_Frame]:
     """Every frame from now on, with when it was rendered and what it showed.
 
-    App._display is where a rendered update goes to the terminal (the headless
+    Recorded where a rendered update goes to the terminal (the headless
     driver drops it): the first frame that shows a key's result is when the
     operator would see it, whatever the Pilot waits for afterwards.
     """
-    frames: list[_Frame] = []
-    display = app._display
+    from l4lb_tui.textual_compat import record_display
 
-    def recording(screen: object, renderable: object) -> None:
-        display(screen, renderable)
+    frames: list[_Frame] = []
+
+    def seen(screen: object, renderable: object) -> None:
         if renderable is not None:
             frames.append(_Frame(time.perf_counter(), screen, table()))
 
-    app._display = recording
+    record_display(app, seen)
     return frames
 
 

@@ -1,56 +1,45 @@
 """One interface's balancer: live rates, per-backend sparklines, a chart, and
 every change the operator makes (mode, load, add/edit/delete, drain, undo, save).
 
-Polling follows Dolphie: a thread worker samples, posts the result, the UI
-renders and only then re-arms the timer, so polls never overlap and a slow
-bpftool never piles up; nothing is polled while paused.
+It polls through a PollLoop (polls never overlap, a slow bpftool never piles
+up); nothing is polled while paused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.balancer import Backend, State
-from l4lb_tui.console import (
-    ConsoleBackend,
-    ConsoleError,
-    ConsoleSettings,
-    Sample,
-    save_csv,
-    service_spec,
-)
+from l4lb_tui.console import ConsoleBackend, ConsoleSettings, Sample, save_csv, service_spec
 from l4lb_tui.layout import ServiceKey
-from l4lb_tui.screens import edits
-from l4lb_tui.screens.applying import Refused, carry_out
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
-from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.screens.mode import ModeScreen, mode_commands
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
+from l4lb_tui.screens.polling import Polled, PollLoop
 from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.screens.writing import WriteRunner, Written
 from l4lb_tui.stats import StatsView
-from l4lb_tui.widgets.backend_rows import ServiceScope, pick_rows
+from l4lb_tui.viewmodels import edits
+from l4lb_tui.viewmodels.applying import carry_out
+from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows, target_service
+from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart
-from l4lb_tui.widgets.feed import Digest, Feed
+from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
-
-UNDO_DEPTH = 20
 
 
 class DashboardScreen(Screen[None]):
@@ -78,30 +67,12 @@ class DashboardScreen(Screen[None]):
     ]
 
     DEFAULT_CSS = """
-    DashboardScreen #filter { display: none; }
-    DashboardScreen #filter.-shown { display: block; }
     DashboardScreen BackendTable { height: 1fr; }
     DashboardScreen ThroughputChart { height: 14; }
     """
 
     paused: reactive[bool] = reactive(False)
     filter_text: reactive[str] = reactive("")
-    busy: reactive[bool] = reactive(False)  # a write to the balancer is running
-
-    @dataclass
-    class Polled(Message):
-        seq: int  # which poll this answers; only the latest is rendered
-        sample: Sample | None
-        error: str = ""
-        digest: Digest | None = None  # None: an older sample than one shown
-
-    @dataclass
-    class Written(Message):
-        message: str
-        ok: bool
-        change: edits.Applied | None = None
-        undo: bool = False
-        stale: bool = False  # refused: another writer changed what it was made against
 
     def __init__(self, backend: ConsoleBackend, ifname: str, settings: ConsoleSettings) -> None:
         super().__init__()
@@ -116,14 +87,14 @@ class DashboardScreen(Screen[None]):
         self.undo_stack: list[edits.Applied] = []
         self.seen = edits.Seen()  # what edits are made against
         self.csv_path: Path | None = None
-        self._timer: Timer | None = None
-        self._poll_seq = 0
+        self.polls = PollLoop(self, "poll", self._sample, self._interval)
+        self.writes = WriteRunner(self)
         self._dirty = False
         self.stale = False  # the last poll failed: the figures shown are old
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader()
-        yield Input(placeholder="filter backends: IP, MAC or service…", id="filter")
+        yield FilterBox("filter backends: IP, MAC or service…", table="#backends")
         yield BackendTable(id="backends")
         yield ThroughputChart()
         yield StatusLine()
@@ -136,63 +107,45 @@ class DashboardScreen(Screen[None]):
         self.poll_now()
 
     def palette_commands(self) -> list[PaletteCommand]:
-        found = from_bindings(self.BINDINGS)
-        for mode in ("driver", "generic", "offload"):
-            found.append(
-                PaletteCommand(
-                    f"Attach in {mode} mode",
-                    f"attach or switch {self.ifname}",
-                    f"set_mode('{mode}')",
-                )
-            )
-        found.append(PaletteCommand("Detach", f"detach from {self.ifname} (asks first)", "detach"))
-        return found
+        return from_bindings(self.BINDINGS) + mode_commands(self.ifname)
 
     # -- polling --------------------------------------------------------------
 
     def poll_now(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._poll_seq += 1
-        self._poll(self._poll_seq)
+        self.polls.now()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
-    def _poll(self, seq: int) -> None:
-        try:
-            sample = self.backend.sample(self.ifname)
-        except ConsoleError as exc:
-            self.post_message(self.Polled(seq, None, str(exc)))
-            return
+    def _interval(self) -> float | None:
+        return None if self.paused else self.settings.poll_interval
+
+    def _sample(self, seq: int) -> tuple[Sample, Digest | None]:
+        sample = self.backend.sample(self.ifname)
         # A poll superseded meanwhile (by a write's) is not rendered: its
-        # sample does not go into the history either.
-        digest = self.feed.ingest(sample) if seq == self._poll_seq else None
-        self.post_message(self.Polled(seq, sample, digest=digest))
+        # sample does not go into the history either (None: not to render).
+        return sample, self.feed.ingest(sample) if self.polls.is_current(seq) else None
 
     @on(Polled)
-    def _polled(self, message: Polled) -> None:
-        if message.seq != self._poll_seq:
-            # Superseded by a poll_now (after a write): its answer re-arms the
-            # timer, so only one chain of polls ever runs.
+    def _polled(self, message: Polled[tuple[Sample, Digest | None]]) -> None:
+        if not self.polls.answers(message):
             return
-        self.stale = message.sample is None
-        if message.sample is None:
+        self.stale = message.result is None
+        if message.result is None:
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
-            if message.sample.ifname != self.ifname:  # renamed: its balancer went with it
-                self.notify(f"{self.ifname} is now {message.sample.ifname}", markup=False)
-                self.ifname = self.sub_title = message.sample.ifname
-            if message.digest is not None:
-                self._apply(message.digest)
+            sample, digest = message.result
+            if sample.ifname != self.ifname:  # renamed: its balancer went with it
+                self.notify(f"{self.ifname} is now {sample.ifname}", markup=False)
+                self.ifname = self.sub_title = sample.ifname
+            if digest is not None:
+                self._apply(digest)
                 if isinstance(self.app.screen, EditorScreen):
                     self.app.screen.lists = self.seen.lists()  # an open form follows too
-            self.query_one(StatusLine).show(message.sample.notes)
+            self.query_one(StatusLine).show(sample.notes)
             if self.is_active:
                 self._redraw()
             else:
                 self._dirty = True  # a modal is open: render when it closes
-        self._rearm()
+        self.polls.rearm()
 
     def _ingest(self, sample: Sample) -> None:
         """What a poll does with its sample, here on the UI thread (tests)."""
@@ -207,23 +160,15 @@ class DashboardScreen(Screen[None]):
         if digest.state is None:
             self.undo_stack.clear()
 
-    def _rearm(self) -> None:
-        if self._timer is not None:  # never two timers: one chain of polls
-            self._timer.stop()
-            self._timer = None
-        if self.settings.poll_interval is not None and not self.paused and self.is_attached:
-            self._timer = self.set_timer(self.settings.poll_interval, self.poll_now)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        # Not an operator error but a bug: say so on screen, keep working.
+        # Not an operator error but a bug: say so on screen, keep working
+        # (a failed poll re-arms its loop, a failed write lets the next start).
         error = f"internal error in {event.worker.group}: {event.worker.error!r}"
         self.query_one(StatusLine).show([error], error=True)
-        if event.worker.group == "poll":
-            self._rearm()
-        elif event.worker.group == "write":
-            self.busy = False
+        if not self.polls.failed(event):
+            self.writes.failed(event)
 
     def on_screen_resume(self) -> None:
         if self._dirty:
@@ -259,107 +204,66 @@ class DashboardScreen(Screen[None]):
         key = self.query_one(BackendTable).current_key
         return self._digest.where.get(key) if key else None
 
-    def _target_service(self) -> ServiceKey | None:
-        """The highlighted row's service, else the one shown, else the only one there is."""
+    def _highlighted(self) -> tuple[ServiceKey, Backend] | None:
+        """The highlighted backend, or None after saying there is none."""
         picked = self._selected()
-        if picked:
-            return picked[0]
+        if picked is None:
+            self._warn("no backend highlighted")
+        return picked
+
+    def _target_service(self) -> ServiceKey | None:
+        picked = self._selected()
         keys = [s.key for s in self.state.services] if self.state else []
-        shown = [k for k in keys if str(k) == self.scope.current]
-        if shown or len(keys) == 1:
-            return (shown or keys)[0]
-        return None
+        return target_service(picked[0] if picked else None, keys, self.scope.current)
 
     def _need_balancer(self) -> bool:
         if self.state is None:
-            self.notify(
-                f"no balancer on {self.ifname}: press m to attach one",
-                severity="warning",
-                markup=False,
-            )
-            return False
-        return True
+            self._warn(f"no balancer on {self.ifname}: press m to attach one")
+        return self.state is not None
+
+    def _warn(self, text: str) -> None:
+        self.notify(text, severity="warning", markup=False)
 
     # -- writing (one at a time, in a thread) ----------------------------------
 
-    def _start(
-        self, job: Callable[[], tuple[str, edits.Applied | None]], undo: bool = False
-    ) -> None:
-        if self.busy:
-            self.notify(
-                "still applying the previous change; try again", severity="warning", markup=False
-            )
-            return
-        self.busy = True
-        self._write(job, undo)
-
-    def _run(self, operation: Callable[[], str]) -> None:
-        """An operation with nothing to undo (mode, detach, save)."""
-        self._start(lambda: (operation(), None))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="write")
-    def _write(self, job: Callable[[], tuple[str, edits.Applied | None]], undo: bool) -> None:
-        try:
-            message, change = job()
-        except ConsoleError as exc:
-            stale = isinstance(exc, Refused) and exc.stale
-            self.post_message(self.Written(str(exc), ok=False, undo=undo, stale=stale))
-            return
-        self.post_message(self.Written(message, True, change, undo))
-
     @on(Written)
     def _written(self, message: Written) -> None:
-        self.busy = False
-        if message.ok:
-            self.notify(message.message, title=self.ifname, markup=False)
-            if message.change is not None:
-                self.seen.wrote(message.change)
-                if message.undo:
-                    self.undo_stack.pop()
-                else:
-                    self.undo_stack = [*self.undo_stack, message.change][-UNDO_DEPTH:]
+        done = message.outcome
+        self.writes.busy = False
+        self.undo_stack = done.undo_stack(self.undo_stack)
+        if done.ok:
+            self.notify(done.message, title=self.ifname, markup=False)
+            if done.change is not None:
+                self.seen.wrote(done.change)
         else:
-            if message.undo and message.stale:
-                self.undo_stack.pop()  # it can never apply: what it would put back moved on
-            self.notify(
-                message.message, title="refused", severity="error", timeout=12, markup=False
-            )
+            self.notify(done.message, title="refused", severity="error", timeout=12, markup=False)
         self.poll_now()
 
     def apply(self, intent: edits.Intent, undo: bool = False) -> None:
         """Ask the balancer to make the change in one step under its lock."""
         backend, ifname = self.backend, self.ifname
-        self._start(lambda: carry_out(backend, ifname, intent), undo)
+        self.writes.start(lambda: carry_out(backend, ifname, intent), undo)
 
     # -- actions ----------------------------------------------------------------
 
     def action_back(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown"):
-            box.value = ""
-            box.remove_class("-shown")
-            self.query_one(BackendTable).focus()
+        box = self.query_one(FilterBox)
+        if box.is_open:
+            box.close()
             return
         self.dismiss()
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
+        self.query_one(FilterBox).open()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_text = event.value
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self) -> None:
-        self.query_one(BackendTable).focus()
+    @on(FilterBox.Filtered)
+    def _filter_changed(self, event: FilterBox.Filtered) -> None:
+        self.filter_text = event.text
 
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
-            if self._timer is not None:
-                self._timer.stop()
+            self.polls.stop()
             self.notify("updates paused: p resumes", markup=False)
         else:
             self.poll_now()
@@ -376,7 +280,7 @@ class DashboardScreen(Screen[None]):
             self.action_set_mode(choice)
 
     def action_set_mode(self, mode: str) -> None:
-        self._run(lambda: self.backend.attach(self.ifname, mode))
+        self.writes.run(lambda: self.backend.attach(self.ifname, mode))
 
     def action_detach(self) -> None:
         if not self._need_balancer():
@@ -388,7 +292,7 @@ class DashboardScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._run(lambda: self.backend.detach(self.ifname))
+                self.writes.run(lambda: self.backend.detach(self.ifname))
 
         self.app.push_screen(ConfirmScreen("Detach", question), answered)
 
@@ -412,11 +316,7 @@ class DashboardScreen(Screen[None]):
         if not self._need_balancer():
             return
         key = self._target_service()
-        request = EditorRequest(
-            title=f"Add a backend on {self.ifname}",
-            service_spec=service_spec(key) if key else "",
-            lists=self.seen.lists(),
-        )
+        request = EditorRequest.adding(self.ifname, key, self.seen.lists())
         screen = EditorScreen(request, self.backend.neighbour_mac)
         self.app.push_screen(screen, self._added)
 
@@ -425,21 +325,11 @@ class DashboardScreen(Screen[None]):
             self.apply(edits.add(edits.frozen(result.lists), result.services, result.dest))
 
     def action_edit(self) -> None:
-        picked = self._selected()
+        picked = self._highlighted()
         if picked is None:
-            self.notify("no backend highlighted", severity="warning", markup=False)
             return
         key, be = picked
-        request = EditorRequest(
-            title=f"Edit backend {be.ip} of {key}",
-            service_spec=None,
-            fixed_service=key,
-            ip=be.ip,
-            mac=be.mac,
-            weight=be.weight,
-            drained=be.draining and be.weight != 0,  # kept: editing never undrains
-            lists=self.seen.lists(),
-        )
+        request = EditorRequest.editing(key, be, self.seen.lists())
         screen = EditorScreen(request, self.backend.neighbour_mac)
         self.app.push_screen(screen, lambda result: self._edited(key, be.ip, result))
 
@@ -453,9 +343,8 @@ class DashboardScreen(Screen[None]):
             self.apply(edits.edit(edits.frozen(result.lists), key, old_ip, result.dest))
 
     def action_delete(self) -> None:
-        picked = self._selected()
+        picked = self._highlighted()
         if picked is None:
-            self.notify("no backend highlighted", severity="warning", markup=False)
             return
         key, be = picked
         question = f"Remove {be.ip} ({be.mac}) from {key}? u undoes it."
@@ -470,15 +359,13 @@ class DashboardScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen("Delete backend", question), answered)
 
     def action_drain(self) -> None:
-        picked = self._selected()
-        if picked is None:
-            self.notify("no backend highlighted", severity="warning", markup=False)
-            return
-        self.apply(edits.drain(self.seen, *picked))
+        picked = self._highlighted()
+        if picked is not None:
+            self.apply(edits.drain(self.seen, *picked))
 
     def action_cycle_service(self) -> None:
         if self.view is None or not self.view.services:
-            self.notify("no services to show", severity="warning", markup=False)
+            self._warn("no services to show")
             return
         self.scope.cycle(self.view.services)
         self._redraw()
@@ -486,7 +373,7 @@ class DashboardScreen(Screen[None]):
 
     def action_undo(self) -> None:
         if not self.undo_stack:
-            self.notify("nothing to undo", severity="warning", markup=False)
+            self._warn("nothing to undo")
             return
         # Undo puts back what the change touched, unless another writer has changed it since.
         self.apply(self.undo_stack[-1].undo(), undo=True)
@@ -494,9 +381,7 @@ class DashboardScreen(Screen[None]):
     def action_save(self) -> None:
         key = self._target_service()
         if key is None:
-            self.notify(
-                "no service to save: load or add backends first", severity="warning", markup=False
-            )
+            self._warn("no service to save: load or add backends first")
             return
         count = len(edits.members(self.state, key))
         default = self.csv_path or self.settings.start_dir / f"{self.ifname}-backends.csv"
@@ -506,6 +391,8 @@ class DashboardScreen(Screen[None]):
             if path is not None:
                 self.csv_path = path
                 # What the kernel holds when saving, not the last poll's copy.
-                self._run(lambda: save_csv(path, edits.members(self.backend.state(ifname), key)))
+                self.writes.run(
+                    lambda: save_csv(path, edits.members(self.backend.state(ifname), key))
+                )
 
         self.app.push_screen(SaveScreen(str(key), count, default), chosen)

@@ -29,10 +29,11 @@ from textual.suggester import SuggestionReady
 from textual.widgets import Button, Input, Label, Static
 
 from l4lb_tui.backend_edits import Members
-from l4lb_tui.console import ConsoleError, merge_service_specs, parse_service_specs
+from l4lb_tui.balancer import Backend
+from l4lb_tui.console import ConsoleError, merge_service_specs, parse_service_specs, service_spec
 from l4lb_tui.destinations import Destination, validate_ip, validate_mac, validate_weight
 from l4lb_tui.layout import ServiceKey
-from l4lb_tui.screens.edits import moved
+from l4lb_tui.viewmodels.edits import moved
 from l4lb_tui.widgets.inputs import (
     IpValidator,
     NeighbourSuggester,
@@ -53,6 +54,30 @@ class EditorRequest:
     drained: bool = False  # kept as it is: x on the dashboard drains and undrains
     # Each service's list as shown: a duplicate IP is refused while typing.
     lists: Mapping[ServiceKey, Members] = field(default_factory=dict)
+
+    @classmethod
+    def adding(
+        cls, ifname: str, key: ServiceKey | None, lists: Mapping[ServiceKey, Members]
+    ) -> EditorRequest:
+        """A new backend, for service `key` (None: the operator names one)."""
+        spec = service_spec(key) if key else ""
+        return cls(f"Add a backend on {ifname}", spec, lists=lists)
+
+    @classmethod
+    def editing(
+        cls, key: ServiceKey, backend: Backend, lists: Mapping[ServiceKey, Members]
+    ) -> EditorRequest:
+        """`backend` of service `key`, as shown."""
+        return cls(
+            title=f"Edit backend {backend.ip} of {key}",
+            service_spec=None,
+            fixed_service=key,
+            ip=backend.ip,
+            mac=backend.mac,
+            weight=backend.weight,
+            drained=backend.draining and backend.weight != 0,  # kept: editing never undrains
+            lists=lists,
+        )
 
 
 @dataclass(frozen=True)

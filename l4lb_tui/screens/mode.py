@@ -14,6 +14,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from l4lb_tui.modeswitch import SWITCH_COST, SWITCHABLE
+from l4lb_tui.screens.palette import PaletteCommand
 from l4lb_tui.widgets.options import KeyOptionList
 
 CHOICES = (
@@ -21,6 +22,16 @@ CHOICES = (
     ("generic", "Generic", "XDP on the kernel's skb path (any interface)"),
     ("offload", "Offload", "run on the NIC itself (needs an offload-capable NIC)"),
 )
+
+
+def mode_commands(ifname: str) -> list[PaletteCommand]:
+    """What this screen offers, as commands of the dashboard's palette."""
+    found = [
+        PaletteCommand(f"Attach in {key} mode", f"attach or switch {ifname}", f"set_mode('{key}')")
+        for key, _name, _text in CHOICES
+    ]
+    found.append(PaletteCommand("Detach", f"detach from {ifname} (asks first)", "detach"))
+    return found
 
 
 class ModeScreen(ModalScreen[str | None]):

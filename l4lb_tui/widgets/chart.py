@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
-from l4lb_tui.widgets.history import SPAN, RateHistory
-
-TOP = 5
-
-
-@dataclass(frozen=True, slots=True)
-class ChartSeries:
-    """A copy of what the chart draws (Dolphie copies its deques too), taken
-    where the history is kept: the poll's thread."""
-
-    span: int = SPAN
-    total: tuple[float, ...] = ()
-    top: tuple[tuple[str, tuple[float, ...]], ...] = ()
-
-    @classmethod
-    def of(cls, history: RateHistory) -> ChartSeries:
-        top = tuple((label, tuple(series)) for label, series in history.top(TOP))
-        return cls(history.span, tuple(history.total_pps), top)
+from l4lb_tui.viewmodels.history import ChartSeries
 
 
 class ThroughputChart(PlotextPlot):
-    def show_history(self, history: RateHistory) -> None:
-        self.show(ChartSeries.of(history))
-
     def show(self, series: ChartSeries) -> None:
         plt = self.plt
         plt.clear_data()

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
-from l4lb_tui.widgets.backend_rows import ServiceScope
+from l4lb_tui.viewmodels.backend_rows import ServiceScope
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual.suggester import Suggester
@@ -73,21 +76,57 @@ class NeighbourSuggester(Suggester):
 
 
 class PathSuggester(Suggester):
-    """Completes the last path component (accept with → like a shell's Tab)."""
+    """Completes the last path component (accept with → like a shell's Tab).
+
+    Typing asks on every key: the folder is read in a thread, never on the
+    event loop (a slow or remote filesystem, a large folder, a ~user looked
+    up in NSS would hold every key behind it), and its listing is kept while
+    the folder is unchanged, so typing in one folder lists it once.
+    """
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
+        self._listings: dict[Path, _Listing] = {}
 
     async def get_suggestion(self, value: str) -> str | None:
         if not value:
             return None
+        return await asyncio.to_thread(self._suggest, value)
+
+    def _suggest(self, value: str) -> str | None:
         path = Path(value).expanduser()
         folder, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
-        try:
-            names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
-        except OSError:
-            return None
-        for name in names:
+        for name in self._names(folder):
             if name.startswith(stem) and name != stem and not name.startswith("."):
                 return value + name[len(stem) :]
         return None
+
+    def _names(self, folder: Path) -> tuple[str, ...]:
+        """The folder's entries, sorted, a folder's with a '/' (none: unreadable)."""
+        try:
+            mtime = folder.stat().st_mtime_ns
+        except OSError:
+            return ()
+        kept = self._listings.get(folder)
+        # Git's "racily clean" rule: a folder changed just before it was
+        # listed may change again within the same mtime tick (a jiffy, with
+        # coarse timestamps), so such a listing is not trusted.
+        if kept is not None and kept.mtime == mtime and kept.listed - mtime > RACY_NS:
+            return kept.names
+        listed = time.time_ns()
+        try:
+            names = tuple(sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()))
+        except OSError:
+            return ()
+        self._listings[folder] = _Listing(mtime, listed, names)
+        return names
+
+
+RACY_NS = 50_000_000  # well over a timestamp tick (a jiffy, 1-10 ms)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    mtime: int  # the folder's when it was listed, ns
+    listed: int  # when (wall clock, ns: the clock mtimes come from)
+    names: tuple[str, ...]

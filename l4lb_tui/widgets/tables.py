@@ -5,20 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, NamedTuple
 
-from rich.cells import cell_len
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-# A plain string takes its column's style; a Text (rare: a warning colour)
-# is shown as it is.  Strings are never read as markup.
-Cell = str | Text
-SegmentLines = list[list[Segment]]
+from l4lb_tui.textual_compat import CachedCellTable
+from l4lb_tui.viewmodels.cells import Cell
 
 
 class Column(NamedTuple):
@@ -33,7 +26,7 @@ def num(text: str) -> Text:
     return Text(text, justify="right")
 
 
-class KeyTable(DataTable[Text]):
+class KeyTable(CachedCellTable):
     """A row-cursor table with vi keys, synced from (key, cells) rows.
 
     `sync` diffs against what is shown (Dolphie's processlist pattern): stale
@@ -45,7 +38,8 @@ class KeyTable(DataTable[Text]):
     `update_cell` invalidates all of DataTable's render caches, and 512 rows
     of new rates a second are ~2,000 of them for the ~35 rows anyone can see.
     The rest wait in `_latest` until they scroll into view (or someone reads
-    the table's data), so what is read or shown is always the newest.
+    the table's data), so what is read or shown is always the newest.  A
+    cell whose value did not change is not rendered again (CachedCellTable).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -58,9 +52,6 @@ class KeyTable(DataTable[Text]):
     COLUMNS: ClassVar[Sequence[Column]] = ()
 
     def __init__(self, *, id: str | None = None) -> None:
-        # (cell value, its lines) by everything else that decides its look;
-        # before DataTable's __init__, whose watchers clear the caches.
-        self._cells: LRUCache[tuple[object, ...], tuple[object, SegmentLines]] = LRUCache(4096)
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._drawn: dict[str, tuple[Cell, ...]] = {}  # what the DataTable holds
         self._latest: dict[str, tuple[Cell, ...]] = {}  # what sync asked for
@@ -132,110 +123,6 @@ class KeyTable(DataTable[Text]):
 
     def on_resize(self) -> None:
         self._catch_up_on_screen()
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines:
-        """DataTable's cell, reused while the cell holds the same value.
-
-        DataTable keys its own cell cache on a table-wide update counter, so
-        one changed rate re-renders every cell on screen (and a modal closing
-        over a changed table re-renders them all).  Here a cell is rendered
-        again only when its own value (a new Text from `_catch_up`) or its
-        look (position, style, cursor, focus) changed.
-        """
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:  # the header and row labels
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        value = self._data[row_key][column_key]
-        look = (
-            row_key,
-            column_key,
-            row_index,
-            column_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        hit = self._cells.get(look)
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        lines = self._one_line_cell(
-            value, row_key, row_index, column_index, base_style, width, cursor, hover
-        )
-        if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cells[look] = (value, lines)
-        return lines
-
-    def _one_line_cell(
-        self,
-        value: Text,
-        row_key: RowKey,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines | None:
-        """The lines DataTable renders for a cell of one styled line that fits,
-        built directly (None: anything else, which DataTable renders).
-
-        DataTable sends each cell through Rich's Padding, Styled and
-        render_lines, ~0.1 ms a cell, the most of a refresh; for these cells
-        that is a padded string in one style between two padding segments.
-        tests/tui/test_tables.py checks both give the same segments.
-        """
-        plain, justify, pad = value.plain, value.justify, self.cell_padding
-        room = width - 2 * pad
-        if (
-            not plain  # Rich renders an empty Text otherwise
-            or value.spans
-            or justify not in ("left", "right")
-            or pad < 1
-            or self.rows[row_key].height != 1
-            or any(c in plain for c in "\n\t\r")
-            or (justify == "right" and plain != plain.rstrip())  # Rich strips those
-        ):
-            return None
-        used = cell_len(plain)
-        if used > room:
-            return None  # cropped: Rich's overflow rules
-        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
-        component, post = self._get_styles_to_render_cell(
-            False,
-            False,
-            fixed,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component
-        own = value.style
-        if isinstance(own, str):
-            own = self.app.console.get_style(own)
-        fill = " " * (room - used)
-        body = fill + plain if justify == "right" else plain + fill
-        edge = Segment(" " * pad, pre + post)
-        return [[edge, Segment(body, pre + own + post), edge]]
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._cells.clear()
 
     # Whoever reads the cells gets the newest values, on screen or not.
     # (DataTable reads rows through get_row_at -> get_row as it renders them:

@@ -35,6 +35,7 @@ from l4lb_tui.destinations import parse_text
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.editor import EditorScreen
+from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.tables import BackendTable, LinkTable
 
 NEIGHBOUR_IP = "10.0.0.99"
@@ -88,7 +89,7 @@ async def load_csv(pilot: Pilot[object], path: Path, services: str) -> None:
 
 
 def notices(pilot: Pilot[object]) -> list[str]:
-    return [n.message for n in pilot.app._notifications]
+    return [n.message for n in notifications(pilot.app)]
 
 
 async def pick_and_attach(pilot: Pilot[object], ifname: str, min_links: int, links: str) -> None:

@@ -26,10 +26,10 @@ from l4lb_tui.console import (
     service_spec,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.screens import edits
 from l4lb_tui.stats import build_view
-from l4lb_tui.widgets.history import RateHistory
-from l4lb_tui.widgets.sparkline import sparkline
+from l4lb_tui.viewmodels import edits
+from l4lb_tui.viewmodels.history import RateHistory
+from l4lb_tui.viewmodels.sparkline import sparkline
 
 A = Destination("10.0.1.1", "00:15:4d:00:01:01")
 B = Destination("10.0.1.2", "00:15:4d:00:01:02", 3)

@@ -12,6 +12,7 @@ from l4lb_tui.console import DEMO_DNS, DEMO_SERVICE, FakeBackend
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen
+from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.tables import BackendTable
 
 
@@ -32,7 +33,7 @@ def header(app: object) -> str:
 
 
 def notices(app: object) -> list[str]:
-    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+    return [n.message for n in notifications(app)]
 
 
 async def test_drain_toggles_and_undo_puts_it_back(fake: FakeBackend) -> None:

@@ -12,6 +12,7 @@ from l4lb_tui.destinations import parse_text
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.textual_compat import notifications
 
 
 def backends(fake: FakeBackend) -> dict[str, tuple[int, str, int]]:
@@ -128,7 +129,7 @@ async def test_write_refused_shows_error_and_keeps_state(fake: FakeBackend) -> N
         await settle(pilot)
         assert len(backends(fake)) == 8
         assert dashboard(pilot).undo_stack == []
-        assert any("Operation not permitted" in n.message for n in app._notifications)
+        assert any("Operation not permitted" in n.message for n in notifications(app))
 
 
 async def test_save_writes_seed_format_atomically(fake: FakeBackend, tmp_path: Path) -> None:
@@ -178,7 +179,7 @@ async def test_edit_of_a_backend_removed_meanwhile_is_refused(fake: FakeBackend)
         fake.load("lb0", [DEMO_SERVICE], [])  # ... which someone else removes
         await pilot.press("ctrl+s")
         await settle(pilot)
-        [told] = [n.message for n in app._notifications]
+        [told] = [n.message for n in notifications(app)]
         assert told == (
             f"edit 10.0.1.1 of {DEMO_SERVICE} refused: 10.0.1.1 of {DEMO_SERVICE} changed "
             "since you opened this (another writer): refreshed, check and apply again"

@@ -11,6 +11,7 @@ from tui_support import DATA, SIZE, dashboard, make_app, settle
 from l4lb_tui import layout as L
 from l4lb_tui.console import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
+from l4lb_tui.textual_compat import notifications
 
 
 def members(fake: FakeBackend, key: L.ServiceKey = DEMO_SERVICE) -> list[str]:
@@ -87,7 +88,7 @@ async def test_blank_services_warns_catch_all(fake: FakeBackend) -> None:
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert len(members(fake, L.CATCH_ALL)) == 32
-        assert any("catch-all" in n.message for n in app._notifications)
+        assert any("catch-all" in n.message for n in notifications(app))
 
 
 async def test_bad_service_spec_blocks_apply(fake: FakeBackend) -> None:

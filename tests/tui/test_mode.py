@@ -8,10 +8,11 @@ from tui_support import SIZE, dashboard, make_app, settle
 from l4lb_tui.console import FakeBackend
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.textual_compat import notifications
 
 
 def notes(app: object) -> list[str]:
-    return [n.message for n in app._notifications]  # type: ignore[attr-defined]
+    return [n.message for n in notifications(app)]
 
 
 async def test_switch_to_generic(fake: FakeBackend) -> None:

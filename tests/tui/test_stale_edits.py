@@ -17,6 +17,7 @@ from l4lb_tui.console import DEMO_SERVICE, FakeBackend
 from l4lb_tui.destinations import Destination
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen
+from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.tables import BackendTable
 
 FIRST = "10.0.1.1"  # the row the dashboard opens on (weight 1)
@@ -43,7 +44,7 @@ def other_writer(fake: FakeBackend, ip: str | None = None, **changes: object) ->
 
 
 def said(app: object, since: int = 0) -> list[str]:
-    return [n.message for n in app._notifications][since:]  # type: ignore[attr-defined]
+    return [n.message for n in notifications(app)][since:]
 
 
 def cell(app: object, slot: str) -> str:

@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from l4lb_tui.widgets.tables import BackendTable, Cell
+from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.widgets.tables import BackendTable
 
 WIDE = (160, 20)
 

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from l4lb_tui.layout import ServiceKey
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
-from l4lb_tui.widgets.history import RateHistory
-from l4lb_tui.widgets.sparkline import sparkline
-from l4lb_tui.widgets.tables import Cell
+from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.history import RateHistory
+from l4lb_tui.viewmodels.sparkline import sparkline
 
 SPARK_WIDTH = 30
 
@@ -103,8 +104,14 @@ def pick_rows(
     ]
 
 
-def table_rows(
-    view: StatsView, history: RateHistory, wanted: str, scope: str | None
-) -> list[tuple[str, tuple[Cell, ...]]]:
-    """The rows the table shows, keyed by backend slot, in the view's order."""
-    return pick_rows(backend_lines(view, history), wanted, scope)
+def target_service(
+    picked: ServiceKey | None, keys: Sequence[ServiceKey], shown: str | None
+) -> ServiceKey | None:
+    """The service a new backend or a file goes to: the highlighted row's
+    (`picked`), else the one shown, else the only one there is."""
+    if picked:
+        return picked
+    named = [k for k in keys if str(k) == shown]
+    if named or len(keys) == 1:
+        return (named or list(keys))[0]
+    return None

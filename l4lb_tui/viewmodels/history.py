@@ -1,12 +1,15 @@
-"""The last minute of rates, per backend and in total (Dolphie keeps deques too)."""
+"""The last minute of rates, per backend and in total (Dolphie keeps deques too),
+and the copy of it the chart draws."""
 
 from __future__ import annotations
 
 from collections import Counter, deque
+from dataclasses import dataclass
 
 from l4lb_tui.stats import StatsView
 
 SPAN = 60  # samples kept: one a second
+TOP = 5  # backends the chart draws beside the total
 
 
 class RateHistory:
@@ -55,3 +58,18 @@ class RateHistory:
             key=lambda i: (-self.backends[i][-1], i),
         )
         return [(self.labels[i], list(self.backends[i])) for i in ranked[:count]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    """A copy of what the chart draws (Dolphie copies its deques too), taken
+    where the history is kept: the poll's thread."""
+
+    span: int = SPAN
+    total: tuple[float, ...] = ()
+    top: tuple[tuple[str, tuple[float, ...]], ...] = ()
+
+    @classmethod
+    def of(cls, history: RateHistory) -> ChartSeries:
+        top = tuple((label, tuple(series)) for label, series in history.top(TOP))
+        return cls(history.span, tuple(history.total_pps), top)

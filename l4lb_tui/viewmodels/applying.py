@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from l4lb_tui.console import ConsoleBackend, ConsoleError, StaleError
-from l4lb_tui.screens.edits import Applied, Intent
+from l4lb_tui.viewmodels.edits import Applied, Intent
 
 
 class Refused(ConsoleError):

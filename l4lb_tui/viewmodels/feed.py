@@ -15,9 +15,8 @@ from l4lb_tui.balancer import Backend, Counters, State
 from l4lb_tui.console import Sample
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.stats import StatsView, build_view
-from l4lb_tui.widgets.backend_rows import BackendLine, backend_lines
-from l4lb_tui.widgets.chart import ChartSeries
-from l4lb_tui.widgets.history import RateHistory
+from l4lb_tui.viewmodels.backend_rows import BackendLine, backend_lines
+from l4lb_tui.viewmodels.history import ChartSeries, RateHistory
 
 Where = dict[str, tuple[ServiceKey, Backend]]  # row key -> its service and backend
 

@@ -89,6 +89,28 @@ class Applied:
         return Intent(f"undo: {self.summary}", changes, undoes=self.summary)
 
 
+UNDO_DEPTH = 20  # changes the console can undo, newest first
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A write as it ended: what to tell the operator and, for undo, what it did."""
+
+    message: str
+    ok: bool
+    change: Applied | None = None  # None: refused, or nothing to undo
+    undo: bool = False  # it was an undo (of the newest change on the stack)
+    stale: bool = False  # refused: another writer changed what it was made against
+
+    def undo_stack(self, stack: Sequence[Applied]) -> list[Applied]:
+        """The undo stack after this write."""
+        if self.ok and self.change is not None:
+            return list(stack[:-1]) if self.undo else [*stack, self.change][-UNDO_DEPTH:]
+        if self.undo and self.stale:
+            return list(stack[:-1])  # it can never apply: what it would put back moved on
+        return list(stack)
+
+
 @dataclass(frozen=True, slots=True)
 class Intent:
     """One operator change, as the balancer will be asked to make it."""

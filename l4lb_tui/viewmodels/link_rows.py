@@ -1,0 +1,33 @@
+"""The interfaces screen's rows: one link's cells, and what the filter matches."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from l4lb_tui.console import LinkRow
+from l4lb_tui.viewmodels.cells import Cell
+
+XDP_LABELS = {"": "-", "driver": "driver", "generic": "generic", "offload": "offload"}
+
+
+def link_cells(row: LinkRow) -> tuple[Cell, ...]:
+    link = row.link
+    state_style = {"UP": "green", "DOWN": "red"}.get(link.state, "yellow")
+    return (
+        link.ifname,
+        Text(link.state, style=state_style),
+        str(link.mtu),
+        link.driver or "-",
+        link.mac or "-",
+        ", ".join(link.ipv4) or "-",
+        XDP_LABELS.get(link.xdp_mode, link.xdp_mode),
+        str(link.xdp_prog_id) if link.xdp_prog_id else "-",
+        "yes" if link.can_offload else "no",
+        Text("l4lb", style="bold cyan") if row.has_balancer else "-",
+    )
+
+
+def matches(row: LinkRow, text: str) -> bool:
+    link = row.link
+    hay = " ".join([link.ifname, link.driver, link.mac, link.state, link.xdp_mode, *link.ipv4])
+    return text.lower() in hay.lower()
