@@ -13,16 +13,16 @@ import gzip
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, offload, pinning, svcindex
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool, XdpAttachment
+from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
 from l4lb_tui.locate import Location, locate, no_balancer, note_name
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
+from l4lb_tui.model import Backend, Counters, LoadResult, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
@@ -34,61 +34,6 @@ DEFAULT_SADDR = "10.0.0.1"
 # Debian's kernels; used only when the kernel's config cannot be read.
 DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
-
-
-@dataclass(frozen=True, slots=True)
-class Backend:
-    index: int
-    ip: str
-    mac: str
-    weight: int
-    draining: bool = False  # by an operator, or weight 0
-    down: bool = False  # drained by the health checker
-
-    def destination(self) -> Destination:
-        return Destination(self.ip, self.mac, self.weight, self.draining, self.down)
-
-
-@dataclass(frozen=True, slots=True)
-class Service:
-    key: L.ServiceKey
-    value: L.ServiceValue
-    backends: tuple[Backend, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    ifname: str
-    config: L.Config
-    attachment: XdpAttachment | None
-    prog_id: int
-    services: tuple[Service, ...]
-
-    @property
-    def mode(self) -> str:
-        """Attached mode, or "" when our program is loaded but not attached."""
-        if self.attachment and self.attachment.prog_id == self.prog_id:
-            return self.attachment.mode
-        return ""
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """One sample of every counter, with the time it was taken."""
-
-    taken_at: float
-    backends: dict[int, tuple[int, int]] = field(default_factory=dict)
-    reasons: dict[L.Reason, tuple[int, int]] = field(default_factory=dict)
-    flows: dict[L.FlowStat, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    services: tuple[L.ServiceKey, ...]
-    destinations: int
-    ring_size: int
-    catch_all: bool
-    mode: FillMode
 
 
 _ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]

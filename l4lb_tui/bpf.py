@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui.identity import STAGING_NAME
+from l4lb_tui.model import XdpAttachment
 from l4lb_tui.paths import PIN_ROOT
 
 BPFFS = Path("/sys/fs/bpf")
@@ -54,14 +55,6 @@ class MapEntry:
     value: bytes
     # Per-CPU maps: one value per CPU; `value` is then empty.
     per_cpu: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class XdpAttachment:
-    ifname: str
-    ifindex: int
-    mode: str  # driver, generic, offload (as the kernel reports it)
-    prog_id: int
 
 
 def _hex(data: bytes) -> list[str]:

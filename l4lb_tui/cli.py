@@ -18,7 +18,7 @@ from l4lb_tui import backend_edits, cleanup, cliargs
 from l4lb_tui import layout as L
 from l4lb_tui import validation as V
 from l4lb_tui.backend_edits import EditError
-from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
+from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError
 from l4lb_tui.bpf import BpfError
 from l4lb_tui.destinations import (
     Destination,
@@ -30,6 +30,7 @@ from l4lb_tui.destinations import (
     read_text,
 )
 from l4lb_tui.lab.errors import LabError
+from l4lb_tui.model import Counters
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.services import merge_services

@@ -26,8 +26,8 @@ from typing import Protocol
 from l4lb_tui import backend_edits, cleanup
 from l4lb_tui import layout as L
 from l4lb_tui.backend_edits import EditError
-from l4lb_tui.balancer import Backend, Balancer, BalancerError, Counters, Service, State
-from l4lb_tui.bpf import BpfError, Bpftool, XdpAttachment
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
@@ -37,6 +37,7 @@ from l4lb_tui.destinations import (
     read_text,
 )
 from l4lb_tui.locate import current_netns, with_balancer
+from l4lb_tui.model import Backend, Counters, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.services import merge_services

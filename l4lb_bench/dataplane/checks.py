@@ -10,7 +10,7 @@ from l4lb_bench.dataplane.packets import BACKENDS, SADDR, TX, VERDICT_NAMES, XDP
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.balancer import Counters
+from l4lb_tui.model import Counters
 
 
 def peer_xdp_packets(dev: str) -> int:

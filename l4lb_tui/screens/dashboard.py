@@ -23,7 +23,6 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.balancer import Backend, State
 from l4lb_tui.console import (
     ConsoleBackend,
     ConsoleError,
@@ -33,6 +32,7 @@ from l4lb_tui.console import (
     service_spec,
 )
 from l4lb_tui.layout import ServiceKey
+from l4lb_tui.model import Backend, State
 from l4lb_tui.screens import edits
 from l4lb_tui.screens.applying import Refused, carry_out
 from l4lb_tui.screens.confirm import ConfirmScreen
