@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from l4lb_tui import layout as L
-from l4lb_tui.destinations import Destination
 from l4lb_tui.slots import FillMode
 
 
@@ -27,9 +26,6 @@ class Backend:
     weight: int
     draining: bool = False  # by an operator, or weight 0
     down: bool = False  # drained by the health checker
-
-    def destination(self) -> Destination:
-        return Destination(self.ip, self.mac, self.weight, self.draining, self.down)
 
 
 @dataclass(frozen=True, slots=True)
