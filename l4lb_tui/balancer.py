@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, offload, pinning, svcindex
+from l4lb_tui import backend_edits, backend_table, bpfsys, pinning, svcindex
 from l4lb_tui import layout as L
 from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool
+from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
 from l4lb_tui.locate import Location, locate, no_balancer, note_name
