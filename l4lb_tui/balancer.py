@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from l4lb_tui import backend_edits, backend_table, bpfsys, pinning, svcindex
+from l4lb_tui import backend_edits, bpfsys, pinning, svcindex
 from l4lb_tui import layout as L
+from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
 from l4lb_tui.locate import Location, locate, no_balancer, note_name
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
-from l4lb_tui.model import Backend, Counters, LoadResult, Service, State, XdpAttachment
+from l4lb_tui.model import Counters, LoadResult, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
 from l4lb_tui.paths import bpf_object
 from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
@@ -35,24 +36,6 @@ DEFAULT_SADDR = "10.0.0.1"
 # Debian's kernels; used only when the kernel's config cannot be read.
 DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
-
-
-_ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
-# Each interface's last members, by the service entries and the raw backends
-# array they were built from: an unchanged balancer costs one comparison.
-_MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
-_BACKENDS: dict[tuple[int, Destination], Backend] = {}
-
-
-def _backend(idx: int, d: Destination) -> Backend:
-    found = _BACKENDS.get((idx, d))
-    if found is None:
-        if len(_BACKENDS) > 4 * L.MAX_BACKENDS:
-            _BACKENDS.clear()
-        # Weight 0 drains too: shown as draining, as ipvsadm's weight 0 is.
-        draining = d.drained or not d.weight
-        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, draining, d.down)
-    return found
 
 
 # What a reload or a service removal writes (batch lines name them by id).
@@ -83,8 +66,12 @@ class Balancer:
         netns: str | None = None,
         wait: float = 0.0,
         where: Location | None = None,
+        decoded: DecodeCache | None = None,
     ) -> None:
         self.wait = wait
+        # A memo of what this balancer's reads decoded; its maker may share
+        # one between the Balancers it makes (the console does).
+        self.decoded = decoded or DecodeCache()
         self._layout_ok = False
         self.bpftool = bpftool or Bpftool(netns=netns)
         self.netlink = netlink or Netlink(netns=netns)
@@ -380,31 +367,13 @@ class Balancer:
         services = {k: v for k, (_, v) in found.items()}
         slots = {k: slot for k, (slot, _) in found.items()}
         slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
-        table = backend_table.decode(self._read_array("backends"))
+        table = self.decoded.table(self._read_array("backends"))
         return Snapshot(services, slots, table, tuple(orphans))
-
-    def _members_of(self, snap: Snapshot) -> tuple[Service, ...]:
-        services = tuple(sorted(snap.services.items()))
-        cached = _MEMBERS.get(self.pin_dir)
-        if cached is not None and cached[0] == services and cached[1] == snap.table.raw:
-            return cached[2]
-        table = snap.table
-        built = tuple(
-            Service(
-                key,
-                val,
-                tuple(
-                    _backend(idx, table.dest(idx, val.live_half)) for idx in table.member_slots(val)
-                ),
-            )
-            for key, val in services
-        )
-        _MEMBERS[self.pin_dir] = (services, table.raw, built)
-        return built
 
     def state(self) -> State:
         self.require_loaded()
-        built = self._members_of(self._snapshot())
+        snap = self._snapshot()
+        built = self.decoded.services(self.pin_dir, snap.services, snap.table)
         attachment = self.attachment()  # first: it follows a rename
         return State(
             ifname=self.ifname,

@@ -26,6 +26,7 @@ from typing import Protocol
 from l4lb_tui import backend_edits, cleanup
 from l4lb_tui import layout as L
 from l4lb_tui.backend_edits import EditError
+from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError, Bpftool
 from l4lb_tui.destinations import (
@@ -232,15 +233,18 @@ class RealBackend:
         self.bpftool = bpftool or Bpftool()
         self.netlink = netlink or Netlink()
         # One reading Balancer per interface, kept between polls: it remembers
-        # that the map layouts were checked and the members decoded for the
-        # current service entries, which a fresh one redoes every second.
+        # that the map layouts were checked, which a fresh one redoes every
+        # second.
         self._readers: dict[str, Balancer] = {}
         self._reader_progs: dict[str, int] = {}
         self._readers_lock = threading.Lock()
+        # One decode cache for every Balancer made here, the readers and the
+        # writers: an edit right after a poll reads the same bytes.
+        self._decoded = DecodeCache()
 
     def _balancer(self, ifname: str) -> Balancer:
         with _operator_errors():
-            return Balancer(ifname, self.bpftool, self.netlink)
+            return Balancer(ifname, self.bpftool, self.netlink, decoded=self._decoded)
 
     def _reader(self, ifname: str) -> tuple[Balancer, LinkInfo]:
         """The reading Balancer of `ifname` and its link now.  A reader
