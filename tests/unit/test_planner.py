@@ -8,7 +8,7 @@ import random
 
 from l4lb_tui import backend_table, bpfsys, svcindex
 from l4lb_tui import layout as L
-from l4lb_tui.balancer import _WRITTEN_MAPS
+from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
 from l4lb_tui.reload_plan import Planner, Snapshot
 from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
