@@ -34,7 +34,7 @@ def console_available() -> str | None:
     """None if the console can be benchmarked, else why not."""
     try:
         import l4lb_tui.app
-        import l4lb_tui.console  # noqa: F401
+        import l4lb_tui.console_kernel  # noqa: F401
     except ImportError as exc:
         return f"the console is not built yet ({exc})"
     return None

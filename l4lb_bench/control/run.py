@@ -27,7 +27,8 @@ from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpf import BpfError, Bpftool
-from l4lb_tui.console import ConsoleError, RealBackend
+from l4lb_tui.console_backend import ConsoleError
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service

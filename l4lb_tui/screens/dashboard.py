@@ -23,14 +23,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.console import (
-    ConsoleBackend,
-    ConsoleError,
-    ConsoleSettings,
-    Sample,
-    save_csv,
-    service_spec,
-)
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings, Sample
+from l4lb_tui.console_files import save_csv
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.model import Backend, State
 from l4lb_tui.screens import edits
@@ -41,6 +35,7 @@ from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
 from l4lb_tui.widgets.backend_rows import ServiceScope, pick_rows
 from l4lb_tui.widgets.chart import ThroughputChart

@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.console import ConsoleBackend, ConsoleError, ConsoleSettings, LinkRow
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings, LinkRow
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.widgets.footer import KeyFooter

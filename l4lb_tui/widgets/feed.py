@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from l4lb_tui.console import Sample
+from l4lb_tui.console_backend import Sample
 from l4lb_tui.layout import ServiceKey
 from l4lb_tui.model import Backend, Counters, State
 from l4lb_tui.stats import StatsView, build_view

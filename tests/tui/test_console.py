@@ -14,19 +14,13 @@ from l4lb_tui import backend_edits
 from l4lb_tui import layout as L
 from l4lb_tui.app import main
 from l4lb_tui.bpf import Bpftool
-from l4lb_tui.console import (
-    DEMO_SERVICE,
-    ConsoleError,
-    FakeBackend,
-    RealBackend,
-    StaleError,
-    parse_service_specs,
-    preview_csv,
-    save_csv,
-    service_spec,
-)
+from l4lb_tui.console_backend import ConsoleError, StaleError
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_files import preview_csv, save_csv
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import Destination
 from l4lb_tui.screens import edits
+from l4lb_tui.services import parse_service_specs, service_spec
 from l4lb_tui.stats import build_view
 from l4lb_tui.widgets.history import RateHistory
 from l4lb_tui.widgets.sparkline import sparkline

@@ -9,7 +9,7 @@ from textual.widgets import Button, Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, settle
 
 from l4lb_tui import layout as L
-from l4lb_tui.console import DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
 
 
