@@ -83,8 +83,8 @@ class Handle:
         if self._layout_ok:
             return
         for name, size in L.VALUE_SIZES.items():
-            # A read through bpf(2): one bpftool process per map cost the
-            # console 4 processes a poll (it makes a Balancer per poll).
+            # A read through bpf(2): a bpftool process per map cost every new
+            # Balancer (each command, each of the console's edits) four.
             try:
                 fd = bpfsys.obj_get(self.map_pin(name))
                 try:

@@ -326,7 +326,7 @@ from l4lb_tui.bpf import Bpftool
 from l4lb_tui.lock import interface_lock
 with interface_lock("lk0") as fd:
     tool = Bpftool(binary="/bin/sh")
-    tool.keep_fds = (fd,)  # as Balancer._writing does
+    tool.keep_fds = (fd,)  # as Balancer.writing does
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGKILL)).start()
     tool.call(["-c", "sleep 2"], json_output=False)  # stands in for a long batch
 """
