@@ -227,8 +227,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def run(args: argparse.Namespace) -> int:
     """Carry out a parsed `bench` command."""
     from l4lb_tui.balancer import BalancerError
-    from l4lb_tui.bpf import BpfError
     from l4lb_tui.bpfsys import BpfSysError
+    from l4lb_tui.bpftool import BpfError
     from l4lb_tui.netlink import NetlinkError
 
     try:

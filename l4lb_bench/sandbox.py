@@ -19,7 +19,7 @@ from pathlib import Path
 from l4lb_bench.errors import BenchError
 from l4lb_bench.processes import owner_only, pid_alive, run
 from l4lb_tui import pinning
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.paths import RUN_DIR
 
 NETNS_DIR = Path("/run/netns")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from l4lb_tui import backend_edits
 from l4lb_tui import layout as L
 from l4lb_tui.backend_table import DecodeCache
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import attaching, reading, reloading
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.destinations import Destination

@@ -19,7 +19,7 @@ from l4lb_tui import layout as L
 from l4lb_tui import validation as V
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
 from l4lb_tui.destinations import (
     Destination,

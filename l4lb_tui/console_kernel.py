@@ -14,7 +14,7 @@ from l4lb_tui import layout as L
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.console_backend import (
     Change,
     ConsoleError,

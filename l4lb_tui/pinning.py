@@ -17,7 +17,7 @@ from pathlib import Path
 
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.identity import (
     RECORD_SIZE,
     BalancerId,

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from l4lb_tui import layout as L
 from l4lb_tui import svcindex
 from l4lb_tui.backend_table import BackendTable
-from l4lb_tui.bpf import Bpftool
 from l4lb_tui.bpfsys import ArrayDump
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.destinations import Destination
 from l4lb_tui.slots import FillMode, fill
 

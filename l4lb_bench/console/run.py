@@ -25,7 +25,7 @@ from l4lb_bench.console.tmux import run_in_tmux, tmux_floor
 from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service
 

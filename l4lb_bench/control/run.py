@@ -26,7 +26,7 @@ from l4lb_bench.synthetic import synthetic
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations

@@ -17,7 +17,7 @@ from l4lb_bench.dataplane.packets import CLIENT, VIP, XDP_DROP, XDP_PASS, XDP_TX
 from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.paths import bpf_dir, bpf_object
 
 WRAP_OBJ = "bench_wrap.o"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from l4lb_tui import bpfsys
 from l4lb_tui import layout as L
-from l4lb_tui.bpf import BPFFS, Bpftool
+from l4lb_tui.bpftool import BPFFS, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.locate import Location, no_balancer, note_name
 from l4lb_tui.lock import LockedError, interface_lock

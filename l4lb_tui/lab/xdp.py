@@ -2,7 +2,7 @@
 the balancer's bridge-side peer.
 
 Attached with iproute2 and inspected with bpftool: they need no pins, and
-the balancer's loader (l4lb_tui.bpf) stays the only code that pins.
+the balancer's loader (l4lb_tui.bpftool) stays the only code that pins.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from tests.conftest import DATA, veth_netns
 
 pytestmark = pytest.mark.kernel

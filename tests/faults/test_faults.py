@@ -322,7 +322,7 @@ def test_ip_netns_exec_gets_advice(wired: tuple[str, str, str]) -> None:
 
 KILLED_MID_BATCH = """
 import os, signal, sys, threading
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.lock import interface_lock
 with interface_lock("lk0") as fd:
     tool = Bpftool(binary="/bin/sh")

@@ -13,7 +13,7 @@ from tui_support import DATA
 from l4lb_tui import backend_edits
 from l4lb_tui import layout as L
 from l4lb_tui.app import main
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.console_backend import ConsoleError, StaleError
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.console_files import preview_csv, save_csv
