@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Backend, Service

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits
-from l4lb_tui import layout as L
 from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import attaching, reading, reloading

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits, cleanup, cliargs
-from l4lb_tui import layout as L
 from l4lb_tui import validation as V
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError

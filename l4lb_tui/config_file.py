@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation as V
+from l4lb_tui.abi import MAX_BACKENDS
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
     CHECK_KINDS,
@@ -27,7 +28,6 @@ from l4lb_tui.config_model import (
     ServiceSpec,
 )
 from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
-from l4lb_tui.layout import MAX_BACKENDS
 from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits
-from l4lb_tui import layout as L
 from l4lb_tui.model import Counters, State
 from l4lb_tui.netlink import LinkInfo
 

@@ -11,8 +11,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits
-from l4lb_tui import layout as L
 from l4lb_tui.console_backend import Change, ConsoleError, LinkRow, Sample, attachment_notes
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import (
     Destination,

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits, cleanup
-from l4lb_tui import layout as L
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.balancer import Balancer, BalancerError

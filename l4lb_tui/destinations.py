@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import validation
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 
 MAX_WEIGHT = validation.MAX_WEIGHT
 DEFAULT_WEIGHT = 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.slots import FillMode
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.identity import (
     RECORD_SIZE,

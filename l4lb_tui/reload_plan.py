@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui import svcindex
 from l4lb_tui.backend_table import BackendTable
 from l4lb_tui.bpfsys import ArrayDump

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 
 from l4lb_tui import validation
-from l4lb_tui.layout import CATCH_ALL, PROTO_NAMES, PROTO_TCP, PROTO_UDP, ServiceKey
+from l4lb_tui.abi import CATCH_ALL, PROTO_NAMES, PROTO_TCP, PROTO_UDP, ServiceKey
 
 _PROTOS = {"tcp": (PROTO_TCP,), "udp": (PROTO_UDP,), "": (PROTO_TCP, PROTO_UDP)}
 # Every port on the VIP; asked for with ':0' or ':*', or by giving no port.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from l4lb_tui.layout import FlowStat, Reason
+from l4lb_tui.abi import FlowStat, Reason
 from l4lb_tui.model import Counters, State
 from l4lb_tui.rates import Rate, fmt_int, rate
 

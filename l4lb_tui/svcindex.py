@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 
 SLOT_SIZE = L.VALUE_SIZES["svc_index"]  # without the kernel's padding to 16 bytes
 _USED = re.compile(rb"[\x80-\xff]")  # a flags byte with SVC_USED

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.slots import is_prime
 
 T = TypeVar("T")

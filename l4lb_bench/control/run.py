@@ -23,8 +23,8 @@ from l4lb_bench.control.results import (
 from l4lb_bench.control.timing import Call, Cost, TimedBpftool, measure
 from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.console_backend import ConsoleError

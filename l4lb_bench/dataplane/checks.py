@@ -8,8 +8,8 @@ import re
 from l4lb_bench import frames, processes
 from l4lb_bench.dataplane.packets import BACKENDS, SADDR, TX, VERDICT_NAMES, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.model import Counters
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from l4lb_bench import frames, processes, sandbox
 from l4lb_bench.dataplane.packets import CLIENT, VIP, XDP_DROP, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.errors import BenchError
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.paths import bpf_dir, bpf_object
 

@@ -8,8 +8,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys, pinning
-from l4lb_tui import layout as L
 from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle

@@ -14,8 +14,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.bpftool import BPFFS, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.locate import Location, no_balancer, note_name

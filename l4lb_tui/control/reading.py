@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui import svcindex
 from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.control.handle import Handle

@@ -8,8 +8,8 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits, bpfsys, svcindex
-from l4lb_tui import layout as L
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import reading
 from l4lb_tui.control.handle import Handle

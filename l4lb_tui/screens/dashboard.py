@@ -23,9 +23,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input
 from textual.worker import Worker, WorkerState
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings, Sample
 from l4lb_tui.console_files import save_csv
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.model import Backend, State
 from l4lb_tui.screens import edits
 from l4lb_tui.screens.applying import Refused, carry_out

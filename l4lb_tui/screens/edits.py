@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from l4lb_tui import backend_edits as E
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.model import Backend, Service, State
 
 Members = E.Members

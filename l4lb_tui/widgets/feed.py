@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_backend import Sample
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.model import Backend, Counters, State
 from l4lb_tui.stats import StatsView, build_view
 from l4lb_tui.widgets.backend_rows import BackendLine, backend_lines

@@ -15,8 +15,8 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from tests.conftest import veth_netns

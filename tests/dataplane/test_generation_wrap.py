@@ -20,8 +20,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from tests.dataplane.conftest import attached

@@ -32,8 +32,8 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from tests.dataplane.conftest import attached

@@ -15,10 +15,10 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
+from l4lb_tui.abi import Reason
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import Reason
 from tests.conftest import veth_netns
 from tests.dataplane.conftest import BACKENDS, SADDR, Loaded
 

@@ -108,7 +108,7 @@ from l4lb_tui.netlink import enter_netns
 enter_netns(sys.argv[1])
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 run = subprocess.run
 def die_in_the_batch(argv, **kw):
     if "batch" not in argv:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from tui_support import DATA
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_edits
-from l4lb_tui import layout as L
 from l4lb_tui.app import main
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.console_backend import ConsoleError, StaleError

@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Button, Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, settle
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
 

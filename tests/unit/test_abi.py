@@ -1,4 +1,4 @@
-"""The control plane's mirror of the data plane's ABI (l4lb_tui/layout.py)
+"""The control plane's mirror of the data plane's ABI (l4lb_tui/abi.py)
 against the BTF of the built objects: every struct with its fields, offsets
 and sizes, every mirrored constant and enum, and every map's size.
 (bpftool reads the object files; no privilege or kernel is needed.)"""
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui.paths import bpf_object
 
 

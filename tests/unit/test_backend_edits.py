@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from l4lb_tui import backend_edits as E
+from l4lb_tui.abi import PROTO_TCP, ServiceKey
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import PROTO_TCP, ServiceKey
 
 KEY = ServiceKey("10.0.0.4", 80, PROTO_TCP)
 A = Destination("10.0.1.1", "02:00:00:00:01:01", 2)

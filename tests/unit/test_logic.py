@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from l4lb_tui import abi as L
 from l4lb_tui import bpfsys, svcindex
-from l4lb_tui import layout as L
 from l4lb_tui.rates import Rate, fmt_int, rate, share
 from l4lb_tui.services import parse_service
 from l4lb_tui.slots import FillMode, fill, round_robin

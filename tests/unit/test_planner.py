@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
+from l4lb_tui import abi as L
 from l4lb_tui import backend_table, bpfsys, svcindex
-from l4lb_tui import layout as L
 from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
 from l4lb_tui.reload_plan import Planner, Snapshot

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi as L
 from l4lb_tui import validation as V
 from l4lb_tui.destinations import is_header, load_problem, parse_text
 from l4lb_tui.services import merge_services, parse_service
