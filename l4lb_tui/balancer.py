@@ -23,7 +23,7 @@ from l4lb_tui.locate import Location, locate
 from l4lb_tui.model import Counters, LoadResult, State
 from l4lb_tui.netlink import Netlink, validate_ifname
 from l4lb_tui.reload_plan import Snapshot
-from l4lb_tui.slots import FillMode
+from l4lb_tui.ring_fill import FillMode
 
 
 class Balancer(Handle):

@@ -34,8 +34,8 @@ from l4lb_tui.lab.errors import LabError
 from l4lb_tui.model import Counters
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.privilege import privilege_problem
+from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.services import merge_services
-from l4lb_tui.slots import FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
 
 EXIT_ERROR = 2

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from l4lb_tui import validation as V
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 EXIT_ERROR = 2
 # What a shell reports for a command killed by SIGPIPE, as `yes | head` is.

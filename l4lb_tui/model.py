@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from l4lb_tui import abi as L
-from l4lb_tui.slots import FillMode
+from l4lb_tui.ring_fill import FillMode
 
 
 @dataclass(frozen=True, slots=True)

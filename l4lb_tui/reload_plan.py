@@ -24,7 +24,7 @@ from l4lb_tui.backend_table import BackendTable
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.destinations import Destination
-from l4lb_tui.slots import FillMode, fill
+from l4lb_tui.ring_fill import FillMode, fill
 
 
 class PlanError(Exception):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from l4lb_tui import abi as L
-from l4lb_tui.slots import is_prime
+from l4lb_tui.ring_fill import is_prime
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.model import LoadResult
 from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, is_prime
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode, is_prime
 
 # What a reload or a service removal writes (batch lines name them by id).
 _WRITTEN_MAPS = (

@@ -11,8 +11,8 @@ import pytest
 from l4lb_tui import abi as L
 from l4lb_tui import bpfsys, svcindex
 from l4lb_tui.rates import Rate, fmt_int, rate, share
+from l4lb_tui.ring_fill import FillMode, fill, round_robin
 from l4lb_tui.services import parse_service
-from l4lb_tui.slots import FillMode, fill, round_robin
 
 
 def test_round_robin_is_the_seeds_fill() -> None:

@@ -11,7 +11,7 @@ from l4lb_tui import backend_table, bpfsys, svcindex
 from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
 from l4lb_tui.reload_plan import Planner, Snapshot
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 KEY = L.ServiceKey("10.0.0.4", 80, L.PROTO_TCP)
 SVC = L.ServiceValue(svc_id=3, ring_chunk=L.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
