@@ -4,7 +4,7 @@ the lab, the benchmarks) asks of it.  A façade: the work is in control/.
 Everything is read back from the pinned maps, so any process (the CLI, the
 console, a second console) sees the same balancer.  A Balancer holds only
 what its handle does (where it is, and whether its map layouts were
-checked) and a decode cache, a memo of bytes it read (backend_table.py).
+checked) and a decode cache, a memo of bytes it read (decoded_backends.py).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 from l4lb_tui import abi as L
 from l4lb_tui import backend_edits
-from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import attaching, reading, reloading
 from l4lb_tui.control.handle import Handle
+from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
 from l4lb_tui.locate import Location, locate

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from l4lb_tui import abi as L
 from l4lb_tui import backend_edits, cleanup
 from l4lb_tui.backend_edits import EditError
-from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.console_backend import (
@@ -23,6 +22,7 @@ from l4lb_tui.console_backend import (
     StaleError,
     attachment_notes,
 )
+from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import DestinationError
 from l4lb_tui.locate import current_netns, with_balancer
 from l4lb_tui.model import State

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from l4lb_tui import abi as L
 from l4lb_tui import svcindex
-from l4lb_tui.backend_table import BackendTable
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.decoded_backends import DecodedBackends
 from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import FillMode, fill
 
@@ -37,7 +37,7 @@ class Snapshot:
 
     services: dict[L.ServiceKey, L.ServiceValue]
     slots: dict[L.ServiceKey, int]  # svc_index slots of services and VIP markers
-    table: BackendTable
+    table: DecodedBackends
     orphans: tuple[int, ...] = ()  # live svc_live ids no index slot names (svcindex.orphans)
 
     def members(self, key: L.ServiceKey) -> list[Destination] | None:

@@ -6,8 +6,8 @@ import time
 
 from l4lb_tui import abi as L
 from l4lb_tui import svcindex
-from l4lb_tui.backend_table import DecodeCache
 from l4lb_tui.control.handle import Handle
+from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.model import Counters, State
 from l4lb_tui.reload_plan import Snapshot
 

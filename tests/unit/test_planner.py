@@ -7,7 +7,7 @@ import dataclasses
 import random
 
 from l4lb_tui import abi as L
-from l4lb_tui import backend_table, bpfsys, svcindex
+from l4lb_tui import bpfsys, decoded_backends, svcindex
 from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
 from l4lb_tui.reload_plan import Planner, Snapshot
@@ -47,7 +47,7 @@ def snapshot(
     packed.update((i, e.pack()) for i, e in (extra or {}).items())
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
     slot = svcindex.free_slot(KEY, set())
-    return Snapshot({KEY: svc}, {KEY: slot}, backend_table.decode(dump))
+    return Snapshot({KEY: svc}, {KEY: slot}, decoded_backends.decode(dump))
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
@@ -201,7 +201,7 @@ def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
         i: some(f"10.2.{i // 250}.{i % 250 + 1}") for i in rng.sample(range(L.MAX_BACKENDS), 600)
     }
     dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    backend_table.decode(dump)
+    decoded_backends.decode(dump)
     for _ in range(20):
         for i in rng.sample(range(L.MAX_BACKENDS), rng.choice([1, 2, 50])):
             if i in packed and rng.random() < 0.3:
@@ -209,8 +209,8 @@ def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
             else:
                 packed[i] = some("10.3.0.1")
         dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-        delta = backend_table.decode(dump)
-        fresh = backend_table._decode_fresh(dump)
+        delta = decoded_backends.decode(dump)
+        fresh = decoded_backends._decode_fresh(dump)
         assert delta.entries == fresh.entries and delta.groups == fresh.groups
 
 

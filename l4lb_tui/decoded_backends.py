@@ -39,7 +39,7 @@ def _unpack(idx: int, value: bytes) -> L.BackendEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class BackendTable:
+class DecodedBackends:
     """The occupied slots of one read, and each (service, half)'s members in
     slot order.  `raw` is the array as the kernel returned it (entry i at
     i * `step`), to tell which entries a reload really changes; `view` makes
@@ -79,11 +79,11 @@ class DecodeCache:
         self._lock = threading.RLock()
         self._entries: dict[tuple[int, bytes], L.BackendEntry] = {}
         self._views: dict[tuple[L.BackendEntry, int], Destination] = {}
-        self._last: tuple[Shape, BackendTable] | None = None
+        self._last: tuple[Shape, DecodedBackends] | None = None
         self._services: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
         self._backends: dict[tuple[int, Destination], Backend] = {}
 
-    def table(self, dump: ArrayDump) -> BackendTable:
+    def table(self, dump: ArrayDump) -> DecodedBackends:
         """The table a batch read of `backends` returned.  Tables are shared
         between callers: read them, never change them."""
         with self._lock:
@@ -114,7 +114,7 @@ class DecodeCache:
         self,
         pin_dir: Path,
         services: Mapping[L.ServiceKey, L.ServiceValue],
-        table: BackendTable,
+        table: DecodedBackends,
     ) -> tuple[Service, ...]:
         """Each service with its members in `table`, in key order; those of
         the balancer at `pin_dir` built last time when neither has changed."""
@@ -158,7 +158,7 @@ class DecodeCache:
 _SHARED = DecodeCache()
 
 
-def decode(dump: ArrayDump) -> BackendTable:
+def decode(dump: ArrayDump) -> DecodedBackends:
     """`dump` decoded through the cache shared by every caller that keeps
     none of its own: read the table, never change it."""
     return _SHARED.table(dump)
@@ -172,7 +172,7 @@ def _decode_fresh(
     dump: ArrayDump,
     entry: Callable[[int, bytes], L.BackendEntry] = _unpack,
     view: View = destination,
-) -> BackendTable:
+) -> DecodedBackends:
     raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
     entries: dict[int, L.BackendEntry] = {}
     groups: dict[Group, list[int]] = {}
@@ -183,12 +183,12 @@ def _decode_fresh(
         e = entries[idx] = entry(idx, raw[off : off + size])
         for g in _groups_of(e):
             groups.setdefault(g, []).append(idx)
-    return BackendTable(entries, groups, raw, step, view)
+    return DecodedBackends(entries, groups, raw, step, view)
 
 
 def _decode_delta(
-    dump: ArrayDump, last: BackendTable, entry: Callable[[int, bytes], L.BackendEntry]
-) -> BackendTable:
+    dump: ArrayDump, last: DecodedBackends, entry: Callable[[int, bytes], L.BackendEntry]
+) -> DecodedBackends:
     """The last table, updated where the bytes differ: after an edit (or
     another process's), a poll finds a few entries changed, not 4096."""
     raw, old, step = dump.raw, last.raw, dump.cpus * dump.stride
@@ -212,4 +212,4 @@ def _decode_delta(
         e = entries[idx] = entry(idx, raw[idx * step : idx * step + dump.value_size])
         for g in _groups_of(e):
             bisect.insort(groups.setdefault(g, []), idx)
-    return BackendTable(entries, {k: v for k, v in groups.items() if v}, raw, step, last.view)
+    return DecodedBackends(entries, {k: v for k, v in groups.items() if v}, raw, step, last.view)
