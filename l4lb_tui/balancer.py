@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from l4lb_tui import abi as L
-from l4lb_tui import backend_edits
+from l4lb_tui import abi, backend_edits
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import attaching, reading, reloading
 from l4lb_tui.control.handle import Handle
@@ -79,7 +78,7 @@ class Balancer(Handle):
         self.require_loaded()
         return reading.counters(self)
 
-    def members(self, key: L.ServiceKey) -> list[Destination]:
+    def members(self, key: abi.ServiceKey) -> list[Destination]:
         self.require_loaded()
         found = self._snapshot().members(key)
         if found is None:
@@ -92,7 +91,7 @@ class Balancer(Handle):
 
     def load(
         self,
-        services: Sequence[L.ServiceKey],
+        services: Sequence[abi.ServiceKey],
         dests: Sequence[Destination],
         mode: FillMode | None = None,
         ring_size: int | None = None,
@@ -109,7 +108,7 @@ class Balancer(Handle):
         with self.writing():
             return reloading.load(self, self._snapshot(), services, dests, mode, ring_size)
 
-    def edit(self, changes: Mapping[L.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
+    def edit(self, changes: Mapping[abi.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
         """Apply changes to services' backend lists (see backend_edits) as one
         hitless step; each service's list before and after.
 
@@ -122,17 +121,17 @@ class Balancer(Handle):
             # One read serves the changes and the plan.
             return reloading.edit(self, self._snapshot(), changes)
 
-    def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
+    def add_backend(self, key: abi.ServiceKey, dest: Destination) -> None:
         self.edit({key: backend_edits.Add(dest)})
 
-    def remove_backend(self, key: L.ServiceKey, ip: str) -> None:
+    def remove_backend(self, key: abi.ServiceKey, ip: str) -> None:
         self.edit({key: backend_edits.Remove(ip)})
 
-    def set_weight(self, key: L.ServiceKey, ip: str, weight: int) -> None:
+    def set_weight(self, key: abi.ServiceKey, ip: str, weight: int) -> None:
         self.edit({key: backend_edits.SetWeight(ip, weight)})
 
-    def set_drain(self, key: L.ServiceKey, ip: str, drained: bool) -> None:
+    def set_drain(self, key: abi.ServiceKey, ip: str, drained: bool) -> None:
         self.edit({key: backend_edits.SetDrain(ip, drained)})
 
-    def remove_service(self, key: L.ServiceKey) -> None:
+    def remove_service(self, key: abi.ServiceKey) -> None:
         self.edit({key: backend_edits.DropService()})

@@ -14,9 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import abi as L
-from l4lb_tui import backend_edits, cleanup, cliargs
-from l4lb_tui import validation as V
+from l4lb_tui import abi, backend_edits, cleanup, cliargs, validation
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
@@ -54,7 +52,7 @@ def need_root(what: str) -> None:
         raise CliError(problem)
 
 
-def _services(specs: Sequence[str]) -> list[L.ServiceKey]:
+def _services(specs: Sequence[str]) -> list[abi.ServiceKey]:
     """The services the --vip options name, each once (a note for a repeat)."""
     try:
         keys, notices = merge_services(specs)
@@ -76,7 +74,7 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
     if size is None:
         return
     serving = sum(1 for d in dests if d.effective_weight)
-    problem = V.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
+    problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
     if problem:
         raise CliError(problem)
 
@@ -112,7 +110,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     services = _services(args.vip)
     dests = read_destinations(
         Path(args.file),
-        capacity=L.MAX_BACKENDS,
+        capacity=abi.MAX_BACKENDS,
         services=max(1, len(services)),
         vips={k.vip for k in services},
     )
@@ -139,11 +137,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_service(spec: str) -> list[L.ServiceKey]:
-    return [L.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
+def _one_service(spec: str) -> list[abi.ServiceKey]:
+    return [abi.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
 
 
-def _backend_inputs(args: argparse.Namespace, keys: Sequence[L.ServiceKey]) -> None:
+def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) -> None:
     """Refuse options the action does not use (ignoring them would hide a
     mistake) and a backend that is the service's own VIP."""
     if args.mac is not None and args.action != "add":
@@ -166,7 +164,7 @@ def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
     if found is None:
         raise CliError(f"no --mac given and {ip} is not in the neighbour table")
     try:
-        return V.mac(found)
+        return validation.mac(found)
     except ValueError as exc:
         raise CliError(f"the neighbour table's MAC for {ip}: {exc}") from None
 
@@ -223,7 +221,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _list_errors(path, result)
     if result.errors:
         return EXIT_ERROR
-    check_result(path, result, L.MAX_BACKENDS, max(1, len(services)))
+    check_result(path, result, abi.MAX_BACKENDS, max(1, len(services)))
     # A new service gets Maglev, so without --fill the ring must suit it.
     _check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
     print(f"{path}: {len(result.destinations)} destinations, no errors")
@@ -281,7 +279,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument(
         "-s",
         "--saddr",
-        type=V.argument(V.source_address),
+        type=validation.argument(validation.source_address),
         help=f"outer IPIP source address (default {DEFAULT_SADDR})",
     )
 
@@ -295,17 +293,24 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
 
     p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
     cliargs.interface_option(p)
-    p.add_argument("-f", "--file", required=True, type=V.argument(V.file_name))
-    p.add_argument("-s", "--saddr", type=V.argument(V.source_address), help="outer IPIP source")
+    p.add_argument("-f", "--file", required=True, type=validation.argument(validation.file_name))
+    p.add_argument(
+        "-s",
+        "--saddr",
+        type=validation.argument(validation.source_address),
+        help="outer IPIP source",
+    )
     cliargs.load_options(p)
 
     p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
     p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
     cliargs.interface_option(p)
     p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
-    p.add_argument("--ip", required=True, type=V.argument(V.backend_ip))
-    p.add_argument("--mac", type=V.argument(V.mac), help="backend MAC (add)")
-    p.add_argument("--weight", type=V.argument(V.weight), help="0-65535 (add, weight)")
+    p.add_argument("--ip", required=True, type=validation.argument(validation.backend_ip))
+    p.add_argument("--mac", type=validation.argument(validation.mac), help="backend MAC (add)")
+    p.add_argument(
+        "--weight", type=validation.argument(validation.weight), help="0-65535 (add, weight)"
+    )
 
     p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
     p.add_argument("action", choices=["del"])
@@ -313,7 +318,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
 
     p = add("check", cmd_check, "validate a destinations CSV as map would, without loading it")
-    p.add_argument("file", type=V.argument(V.file_name))
+    p.add_argument("file", type=validation.argument(validation.file_name))
     cliargs.load_options(p)
 
     p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
@@ -321,7 +326,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument("--once", action="store_true", help="print one sample and exit")
     p.add_argument("--json", action="store_true", help="JSON lines for scripts")
     p.add_argument(
-        "--interval", type=V.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
+        "--interval", type=validation.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
         help=argparse.SUPPRESS,
     )  # fmt: skip
 

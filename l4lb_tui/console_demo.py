@@ -11,15 +11,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from l4lb_tui import abi as L
-from l4lb_tui import backend_edits
+from l4lb_tui import abi, backend_edits
 from l4lb_tui.console_backend import Change, ConsoleError, LinkRow, Sample, attachment_notes
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Backend, Counters, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo
 
-DEMO_SERVICE = L.ServiceKey("10.0.0.4", 8080, L.PROTO_TCP)
+DEMO_SERVICE = abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)
 
 
 def _link(name: str, index: int, **kw: object) -> LinkInfo:
@@ -53,7 +52,7 @@ def demo_links() -> list[LinkInfo]:
     ]  # fmt: skip
 
 
-DEMO_DNS = L.ServiceKey("10.0.0.4", 53, L.PROTO_UDP)
+DEMO_DNS = abi.ServiceKey("10.0.0.4", 53, abi.PROTO_UDP)
 
 
 def demo_backends(count: int) -> list[Destination]:
@@ -77,9 +76,9 @@ def demo_dns_backends() -> list[Destination]:
 class _FakeBalancer:
     mode: str
     prog_id: int
-    services: dict[L.ServiceKey, list[Backend]]
+    services: dict[abi.ServiceKey, list[Backend]]
     # Each list as loaded: the drain flag and the weight apart, as the kernel keeps them.
-    lists: dict[L.ServiceKey, backend_edits.Members] = field(default_factory=dict)
+    lists: dict[abi.ServiceKey, backend_edits.Members] = field(default_factory=dict)
     foreign_prog: int = 0  # someone else's program, attached in our place
 
 
@@ -188,12 +187,12 @@ class FakeBackend:
         elif lb.mode:
             attachment = XdpAttachment(ifname, link.ifindex, lb.mode, lb.prog_id)
         services = tuple(
-            Service(key, L.ServiceValue(n + 1, 0, 16381, 1), tuple(members))
+            Service(key, abi.ServiceValue(n + 1, 0, 16381, 1), tuple(members))
             for n, (key, members) in enumerate(sorted(lb.services.items()))
         )
-        flags = L.CFG_CATCH_ALL if L.CATCH_ALL in lb.services else 0
+        flags = abi.CFG_CATCH_ALL if abi.CATCH_ALL in lb.services else 0
         return State(
-            ifname, L.Config("10.0.0.1", link.mac, flags), attachment, lb.prog_id, services
+            ifname, abi.Config("10.0.0.1", link.mac, flags), attachment, lb.prog_id, services
         )
 
     def _advance(self, ifname: str, state: State, tick: int) -> Counters:
@@ -211,15 +210,15 @@ class FakeBackend:
                 self._totals[(ifname, be.index)] = (pkts, nbytes)
                 backends[be.index] = (pkts, nbytes)
         reasons = {
-            r: (tick * (7 * r.value + 3) if r.value < 6 else r.value - 6, 0) for r in L.Reason
+            r: (tick * (7 * r.value + 3) if r.value < 6 else r.value - 6, 0) for r in abi.Reason
         }
         flows = {
-            L.FlowStat.HIT: tick * 98_765,
-            L.FlowStat.NEW: tick * 1_234,
-            L.FlowStat.STALE: tick * 5,
-            L.FlowStat.STORED: tick * 21,
-            L.FlowStat.UNTRACKED: tick * 3,
-            L.FlowStat.REUSED: tick * 2,
+            abi.FlowStat.HIT: tick * 98_765,
+            abi.FlowStat.NEW: tick * 1_234,
+            abi.FlowStat.STALE: tick * 5,
+            abi.FlowStat.STORED: tick * 21,
+            abi.FlowStat.UNTRACKED: tick * 3,
+            abi.FlowStat.REUSED: tick * 2,
         }
         return Counters(float(tick), backends, reasons, flows)
 
@@ -257,13 +256,13 @@ class FakeBackend:
             return f"detached from {ifname} ({lb.mode} mode)"
 
     def load(
-        self, ifname: str, services: Sequence[L.ServiceKey], dests: Sequence[Destination]
+        self, ifname: str, services: Sequence[abi.ServiceKey], dests: Sequence[Destination]
     ) -> None:
         """Each service's whole list (the demo's, or another writer's in tests)."""
-        keys = list(services) or [L.CATCH_ALL]
+        keys = list(services) or [abi.CATCH_ALL]
         self.edit(ifname, dict.fromkeys(keys, backend_edits.Load(tuple(dests))))
 
-    def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:
+    def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done:
         """What Balancer.edit does: the same rules run on every list, then each written."""
         with self._lock:
             self._check("edit")
@@ -283,13 +282,13 @@ class FakeBackend:
             return done
 
     def _reload(
-        self, ifname: str, lb: _FakeBalancer, key: L.ServiceKey, dests: backend_edits.Members
+        self, ifname: str, lb: _FakeBalancer, key: abi.ServiceKey, dests: backend_edits.Members
     ) -> None:
         """One service's new list; unchanged (IP, MAC) pairs keep their slots."""
         old = {(b.ip, b.mac): b.index for b in lb.services.get(key, [])}
         taken = {b.index for k, m in lb.services.items() if k != key for b in m}
         taken |= set(old.values())
-        free = (i for i in range(L.MAX_BACKENDS) if i not in taken)
+        free = (i for i in range(abi.MAX_BACKENDS) if i not in taken)
         members = []
         for d in dests:
             index = old.get((d.ip, d.mac))

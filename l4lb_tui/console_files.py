@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import abi as L
+from l4lb_tui import abi
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import (
     Destination,
@@ -34,7 +34,7 @@ class Preview:
         return (
             self.result is not None
             and self.result.ok
-            and len(self.result.destinations) <= L.MAX_BACKENDS
+            and len(self.result.destinations) <= abi.MAX_BACKENDS
         )
 
     @property
@@ -47,8 +47,8 @@ class Preview:
             return f"{count:,} valid destinations, {errors:,} errors: nothing will be loaded"
         if count == 0:
             return "no destinations in file"
-        if count > L.MAX_BACKENDS:
-            return f"{count:,} destinations: the balancer holds at most {L.MAX_BACKENDS:,}"
+        if count > abi.MAX_BACKENDS:
+            return f"{count:,} destinations: the balancer holds at most {abi.MAX_BACKENDS:,}"
         return f"{count:,} destinations, no errors"
 
 

@@ -9,8 +9,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from l4lb_tui import abi as L
-from l4lb_tui import backend_edits, cleanup
+from l4lb_tui import abi, backend_edits, cleanup
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError, Bpftool
@@ -165,7 +164,7 @@ class RealBackend:
             # Also when the interface is gone: its pins are found by the name they record.
             return cleanup.detach(ifname, netlink=self.netlink, bpftool=self.bpftool)
 
-    def edit(self, ifname: str, changes: Mapping[L.ServiceKey, Change]) -> backend_edits.Done:
+    def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done:
         """Read, change and write in one step, under the interface's lock."""
         self._need_root("changing backends")
         with operator_errors():

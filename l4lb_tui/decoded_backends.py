@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import abi as L
+from l4lb_tui import abi
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Backend, Service
@@ -24,18 +24,18 @@ from l4lb_tui.model import Backend, Service
 _EMPTY_IP = bytes(4)
 Group = tuple[int, int]  # (svc_id, half)
 Shape = tuple[int, int, int]  # (cpus, stride, value size) of a read
-View = Callable[[L.BackendEntry, int], Destination]
-_ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
+View = Callable[[abi.BackendEntry, int], Destination]
+_ServiceEntries = tuple[tuple[abi.ServiceKey, abi.ServiceValue], ...]
 
 
-def destination(e: L.BackendEntry, half: int) -> Destination:
+def destination(e: abi.BackendEntry, half: int) -> Destination:
     """Entry `e` as a member of a service whose live half is `half`."""
     weight, drained, down = e.view(half)
     return Destination(e.ip, e.mac, weight, drained, down)
 
 
-def _unpack(idx: int, value: bytes) -> L.BackendEntry:
-    return L.BackendEntry.unpack(value)
+def _unpack(idx: int, value: bytes) -> abi.BackendEntry:
+    return abi.BackendEntry.unpack(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +45,20 @@ class DecodedBackends:
     i * `step`), to tell which entries a reload really changes; `view` makes
     an entry's Destination (its decoder's cache's, when it has one)."""
 
-    entries: dict[int, L.BackendEntry]
+    entries: dict[int, abi.BackendEntry]
     groups: dict[Group, list[int]]
     raw: bytes
     step: int
     view: View = field(default=destination, compare=False, repr=False)
 
-    def member_slots(self, svc: L.ServiceValue) -> list[int]:
+    def member_slots(self, svc: abi.ServiceValue) -> list[int]:
         return self.groups.get((svc.svc_id, svc.live_half), [])
 
     def dest(self, idx: int, half: int) -> Destination:
         """Slot idx as a member of a service whose live half is `half`."""
         return self.view(self.entries[idx], half)
 
-    def members(self, svc: L.ServiceValue) -> list[Destination]:
+    def members(self, svc: abi.ServiceValue) -> list[Destination]:
         half = svc.live_half
         return [self.view(self.entries[idx], half) for idx in self.member_slots(svc)]
 
@@ -77,8 +77,8 @@ class DecodeCache:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._entries: dict[tuple[int, bytes], L.BackendEntry] = {}
-        self._views: dict[tuple[L.BackendEntry, int], Destination] = {}
+        self._entries: dict[tuple[int, bytes], abi.BackendEntry] = {}
+        self._views: dict[tuple[abi.BackendEntry, int], Destination] = {}
         self._last: tuple[Shape, DecodedBackends] | None = None
         self._services: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
         self._backends: dict[tuple[int, Destination], Backend] = {}
@@ -87,7 +87,7 @@ class DecodeCache:
         """The table a batch read of `backends` returned.  Tables are shared
         between callers: read them, never change them."""
         with self._lock:
-            if len(self._entries) > 4 * L.MAX_BACKENDS:
+            if len(self._entries) > 4 * abi.MAX_BACKENDS:
                 self._entries.clear()
                 self._views.clear()
             shape = (dump.cpus, dump.stride, dump.value_size)
@@ -103,7 +103,7 @@ class DecodeCache:
             self._last = (shape, done)
             return done
 
-    def view(self, e: L.BackendEntry, half: int) -> Destination:
+    def view(self, e: abi.BackendEntry, half: int) -> Destination:
         with self._lock:
             found = self._views.get((e, half))
             if found is None:
@@ -113,7 +113,7 @@ class DecodeCache:
     def services(
         self,
         pin_dir: Path,
-        services: Mapping[L.ServiceKey, L.ServiceValue],
+        services: Mapping[abi.ServiceKey, abi.ServiceValue],
         table: DecodedBackends,
     ) -> tuple[Service, ...]:
         """Each service with its members in `table`, in key order; those of
@@ -137,16 +137,16 @@ class DecodeCache:
             self._services[pin_dir] = (entries, table.raw, built)
             return built
 
-    def _entry(self, idx: int, value: bytes) -> L.BackendEntry:
+    def _entry(self, idx: int, value: bytes) -> abi.BackendEntry:
         found = self._entries.get((idx, value))
         if found is None:
-            found = self._entries[(idx, value)] = L.BackendEntry.unpack(value)
+            found = self._entries[(idx, value)] = abi.BackendEntry.unpack(value)
         return found
 
     def _backend(self, idx: int, d: Destination) -> Backend:
         found = self._backends.get((idx, d))
         if found is None:
-            if len(self._backends) > 4 * L.MAX_BACKENDS:
+            if len(self._backends) > 4 * abi.MAX_BACKENDS:
                 self._backends.clear()
             # Weight 0 drains too: shown as draining, as ipvsadm's weight 0 is.
             draining = d.drained or not d.weight
@@ -164,17 +164,17 @@ def decode(dump: ArrayDump) -> DecodedBackends:
     return _SHARED.table(dump)
 
 
-def _groups_of(e: L.BackendEntry) -> list[Group]:
+def _groups_of(e: abi.BackendEntry) -> list[Group]:
     return [(e.svc_id, h) for h in (0, 1) if e.member >> h & 1]
 
 
 def _decode_fresh(
     dump: ArrayDump,
-    entry: Callable[[int, bytes], L.BackendEntry] = _unpack,
+    entry: Callable[[int, bytes], abi.BackendEntry] = _unpack,
     view: View = destination,
 ) -> DecodedBackends:
     raw, step, size = dump.raw, dump.cpus * dump.stride, dump.value_size
-    entries: dict[int, L.BackendEntry] = {}
+    entries: dict[int, abi.BackendEntry] = {}
     groups: dict[Group, list[int]] = {}
     for idx in range(dump.count):
         off = idx * step
@@ -187,7 +187,7 @@ def _decode_fresh(
 
 
 def _decode_delta(
-    dump: ArrayDump, last: DecodedBackends, entry: Callable[[int, bytes], L.BackendEntry]
+    dump: ArrayDump, last: DecodedBackends, entry: Callable[[int, bytes], abi.BackendEntry]
 ) -> DecodedBackends:
     """The last table, updated where the bytes differ: after an edit (or
     another process's), a poll finds a few entries changed, not 4096."""

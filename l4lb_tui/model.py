@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from l4lb_tui import abi as L
+from l4lb_tui import abi
 from l4lb_tui.ring_fill import FillMode
 
 
@@ -30,15 +30,15 @@ class Backend:
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    key: L.ServiceKey
-    value: L.ServiceValue
+    key: abi.ServiceKey
+    value: abi.ServiceValue
     backends: tuple[Backend, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class State:
     ifname: str
-    config: L.Config
+    config: abi.Config
     attachment: XdpAttachment | None
     prog_id: int
     services: tuple[Service, ...]
@@ -57,13 +57,13 @@ class Counters:
 
     taken_at: float
     backends: dict[int, tuple[int, int]] = field(default_factory=dict)
-    reasons: dict[L.Reason, tuple[int, int]] = field(default_factory=dict)
-    flows: dict[L.FlowStat, int] = field(default_factory=dict)
+    reasons: dict[abi.Reason, tuple[int, int]] = field(default_factory=dict)
+    flows: dict[abi.FlowStat, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
-    services: tuple[L.ServiceKey, ...]
+    services: tuple[abi.ServiceKey, ...]
     destinations: int
     ring_size: int
     catch_all: bool

@@ -8,8 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from l4lb_tui import abi as L
-from l4lb_tui import bpfsys, pinning
+from l4lb_tui import abi, bpfsys, pinning
 from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
@@ -105,14 +104,14 @@ def _load(h: Handle, link: LinkInfo, saddr: str) -> None:
 def _write_config(h: Handle, link: LinkInfo, saddr: str | None, flags: int | None = None) -> None:
     old = h.config()
     hz = kernel_hz()
-    new = L.Config(
+    new = abi.Config(
         saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
         ifmac=link.mac,
         flags=old.flags if flags is None else flags,
         mtu=link.mtu,
-        ttl=tuple(L.FLOW_TTL.get(L.FlowState(i), 0) * hz for i in range(len(L.FlowState))),
+        ttl=tuple(abi.FLOW_TTL.get(abi.FlowState(i), 0) * hz for i in range(len(abi.FlowState))),
     )
-    h.bpftool.map_update(h.map_pin("config"), L.u32(0), new.pack())
+    h.bpftool.map_update(h.map_pin("config"), abi.u32(0), new.pack())
 
 
 def detach(h: Handle) -> str:

@@ -14,8 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import abi as L
-from l4lb_tui import bpfsys
+from l4lb_tui import abi, bpfsys
 from l4lb_tui.bpftool import BPFFS, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.locate import Location, no_balancer, note_name
@@ -82,7 +81,7 @@ class Handle:
         an older balancer runs) instead of misreading their bytes."""
         if self._layout_ok:
             return
-        for name, size in L.VALUE_SIZES.items():
+        for name, size in abi.VALUE_SIZES.items():
             # A read through bpf(2): a bpftool process per map cost every new
             # Balancer (each command, each of the console's edits) four.
             try:
@@ -103,10 +102,10 @@ class Handle:
                     f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
                 )
         version = self.config().version
-        if version != L.LAYOUT_VERSION:
+        if version != abi.LAYOUT_VERSION:
             raise BalancerError(
                 f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                f"(map layout {version}, this version uses {L.LAYOUT_VERSION}): "
+                f"(map layout {version}, this version uses {abi.LAYOUT_VERSION}): "
                 f"run 'l4lb detach -i {self.ifname}' and attach again"
             )
         self._layout_ok = True
@@ -153,11 +152,11 @@ class Handle:
 
     # -- reading the maps ---------------------------------------------------
 
-    def config(self) -> L.Config:
+    def config(self) -> abi.Config:
         dump = self.read_array("config")
         if not dump.count:
             raise BalancerError(f"config map of {self.ifname} is unreadable")
-        return L.Config.unpack(dump.raw[: dump.value_size])
+        return abi.Config.unpack(dump.raw[: dump.value_size])
 
     def read_array(self, name: str) -> bpfsys.ArrayDump:
         with self.reading(name):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import abi as L
-from l4lb_tui import svcindex
+from l4lb_tui import abi, svcindex
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.model import Counters, State
@@ -14,7 +13,7 @@ from l4lb_tui.reload_plan import Snapshot
 
 def services(
     h: Handle, orphans: list[int] | None = None
-) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
+) -> tuple[dict[abi.ServiceKey, tuple[int, abi.ServiceValue]], dict[str, int]]:
     """Each service with its svc_index slot, and each VIP's marker slot
     (and, into `orphans`, live ids no slot names)."""
     index = h.read_array("svc_index")
@@ -52,14 +51,14 @@ def counters(h: Handle) -> Counters:
     stats = h.read_array("backend_stats").summed_u64_pairs()
     backends = {i: v for i, v in enumerate(stats) if v != (0, 0)}
     reasons = {
-        L.Reason(i): v
+        abi.Reason(i): v
         for i, v in enumerate(h.read_array("reasons").summed_u64_pairs())
-        if i in L.Reason._value2member_map_
+        if i in abi.Reason._value2member_map_
     }
     flow_dump = h.read_array("flow_stats")
     flows = {
-        L.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
+        abi.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
         for i, values in enumerate(flow_dump.values())
-        if i in L.FlowStat._value2member_map_
+        if i in abi.FlowStat._value2member_map_
     }
     return Counters(time.monotonic(), backends, reasons, flows)

@@ -8,8 +8,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
-from l4lb_tui import abi as L
-from l4lb_tui import backend_edits, bpfsys, svcindex
+from l4lb_tui import abi, backend_edits, bpfsys, svcindex
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import reading
 from l4lb_tui.control.handle import Handle
@@ -34,7 +33,7 @@ _WRITTEN_MAPS = (
 def load(
     h: Handle,
     snap: Snapshot,
-    services: Sequence[L.ServiceKey],
+    services: Sequence[abi.ServiceKey],
     dests: Sequence[Destination],
     mode: FillMode | None,
     ring_size: int | None,
@@ -43,7 +42,7 @@ def load(
     # A service named twice is one service, reloaded once: a second
     # reload in the same batch would flip it to a half the first one's
     # flows do not know yet.
-    services = list(dict.fromkeys(services)) or [L.CATCH_ALL]
+    services = list(dict.fromkeys(services)) or [abi.CATCH_ALL]
     catch_all, used_mode, used_size = load_services(
         h, [(key, dests) for key in services], mode, ring_size, snap
     )
@@ -51,7 +50,7 @@ def load(
 
 
 def edit(
-    h: Handle, snap: Snapshot, changes: Mapping[L.ServiceKey, backend_edits.Change]
+    h: Handle, snap: Snapshot, changes: Mapping[abi.ServiceKey, backend_edits.Change]
 ) -> backend_edits.Done:
     """The changes made on the lists `snap` holds, then written (see
     Balancer.edit); each service's list before and after."""
@@ -67,7 +66,7 @@ def edit(
 
 def load_services(
     h: Handle,
-    lists: Sequence[tuple[L.ServiceKey, Sequence[Destination]]],
+    lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]],
     mode: FillMode | None,
     ring_size: int | None,
     snap: Snapshot,
@@ -120,7 +119,7 @@ def map_ids(h: Handle) -> dict[str, int]:
     return ids
 
 
-def remove_service(h: Handle, key: L.ServiceKey) -> None:
+def remove_service(h: Handle, key: abi.ServiceKey) -> None:
     orphans: list[int] = []
     live, markers = reading.services(h, orphans)
     if key not in live:
@@ -130,14 +129,14 @@ def remove_service(h: Handle, key: L.ServiceKey) -> None:
     # Out of the index first: from then on no packet finds it (and what
     # an earlier removal killed half-way left live goes with it).
     cmds = [
-        *(Bpftool.update_cmd(ids["svc_live"], L.u32(i), bytes(16)) for i in orphans),
-        Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
-        Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
+        *(Bpftool.update_cmd(ids["svc_live"], abi.u32(i), bytes(16)) for i in orphans),
+        Bpftool.update_cmd(ids["svc_index"], abi.u32(slot), svcindex.empty_slot()),
+        Bpftool.update_cmd(ids["svc_live"], abi.u32(value.svc_id), bytes(16)),
     ]
     rest = {k.vip for k in live if k != key and not k.is_catch_all}
     cmds += _vip_filter_cmds(rest, ids)
     if key.vip in markers and key.vip not in rest:
-        marker = L.u32(markers[key.vip])
+        marker = abi.u32(markers[key.vip])
         cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
     catch_all = any(k.is_catch_all for k in live if k != key)
     h.bpftool.batch([*cmds, _config_cmd(h, catch_all, ids)])
@@ -145,25 +144,25 @@ def remove_service(h: Handle, key: L.ServiceKey) -> None:
 
 def _vip_filter_cmds(vips: set[str], ids: dict[str, int]) -> list[str]:
     return [
-        Bpftool.update_cmd(ids["vip_filter"], L.u32(i), entry)
-        for i, entry in enumerate(L.pack_vip_filter(vips))
+        Bpftool.update_cmd(ids["vip_filter"], abi.u32(i), entry)
+        for i, entry in enumerate(abi.pack_vip_filter(vips))
     ]
 
 
 def _config_cmd(h: Handle, catch_all: bool, ids: dict[str, int]) -> str:
     config = h.config()
-    flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
+    flags = (config.flags | abi.CFG_CATCH_ALL) if catch_all else (config.flags & ~abi.CFG_CATCH_ALL)
     new = dataclasses.replace(config, flags=flags)
-    return Bpftool.update_cmd(ids["config"], L.u32(0), new.pack())
+    return Bpftool.update_cmd(ids["config"], abi.u32(0), new.pack())
 
 
-def _mode_of(value: L.ServiceValue) -> FillMode:
+def _mode_of(value: abi.ServiceValue) -> FillMode:
     return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
 
 
 def _check_ring(mode: FillMode, size: int) -> None:
-    if not 0 < size <= L.RING_MAX_SLOTS:
-        raise BalancerError(f"ring size must be 1-{L.RING_MAX_SLOTS}, not {size}")
+    if not 0 < size <= abi.RING_MAX_SLOTS:
+        raise BalancerError(f"ring size must be 1-{abi.RING_MAX_SLOTS}, not {size}")
     if mode is FillMode.MAGLEV and not is_prime(size):
         raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
 
