@@ -73,7 +73,7 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
     service's fill); `map` leaves the prime test to the service's own fill."""
     if size is None:
         return
-    serving = sum(1 for d in dests if d.effective_weight)
+    serving = sum(1 for d in dests if d.serving_weight)
     problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
     if problem:
         raise CliError(problem)

@@ -24,8 +24,8 @@ class Backend:
     ip: str
     mac: str
     weight: int
-    draining: bool = False  # by an operator, or weight 0
-    down: bool = False  # drained by the health checker
+    draining: bool = False  # drained by an operator, or at weight 0
+    down: bool = False  # the health checker's verdict
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,7 +170,7 @@ class Planner:
             for idx in sorted(fresh)
             if self._counted(idx)
         ]
-        weights = [d.effective_weight for d in dests]
+        weights = [d.serving_weight for d in dests]
         ring = fill(mode, indices, [d.ip for d in dests], weights, ring_size)
         before += self._ring_lines(abi.ring_base(svc_id, half), ring)
         flags = abi.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0

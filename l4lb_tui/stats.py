@@ -33,7 +33,7 @@ class BackendRow:
     pkts: int
     bytes: int
     rate: Rate
-    down: bool = False  # drained by the health checker
+    down: bool = False  # the health checker's verdict
 
 
 @dataclass(frozen=True, slots=True)

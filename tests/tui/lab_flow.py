@@ -139,7 +139,7 @@ async def lab_flow(
         await settle(pilot)
         check(target.exists(), f"nothing saved: {notices(pilot)}")
         parsed = parse_text(target.read_text())
-        saved = {d.ip: d.effective_weight for d in parsed.destinations}
+        saved = {d.ip: d.serving_weight for d in parsed.destinations}
         check(not parsed.errors, f"saved file does not parse: {parsed.errors}")
         expected = {ips[n]: (NEW_WEIGHT if n == edited else 1) for n in kept}
         check(saved == expected, f"saved {saved}, expected {expected}")
