@@ -1,6 +1,6 @@
 /* Not a program: the data plane's constants as enums in this object's BTF,
  * for tests/unit/test_abi.py, which compares them with the control plane's
- * mirror (l4lb_tui/layout.py).  Built with the others, never loaded. */
+ * mirror (l4lb_tui/abi.py).  Built with the others, never loaded. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "l4lb_consts.h"

@@ -1,5 +1,5 @@
 /* Sizes and reason codes shared by the data plane and (mirrored in
- * l4lb_tui/layout.py) the control plane.  Change both together. */
+ * l4lb_tui/abi.py) the control plane.  Change both together. */
 #ifndef L4LB_CONSTS_H
 #define L4LB_CONSTS_H
 

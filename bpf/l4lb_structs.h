@@ -1,5 +1,5 @@
 /* Map keys and values.  Layouts are mirrored byte for byte in
- * l4lb_tui/layout.py; keep explicit padding so both sides agree. */
+ * l4lb_tui/abi.py; keep explicit padding so both sides agree. */
 #ifndef L4LB_STRUCTS_H
 #define L4LB_STRUCTS_H
 

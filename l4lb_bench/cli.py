@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from l4lb_bench import defaults as D
+from l4lb_bench import defaults
 from l4lb_bench.errors import BenchError
 
 EXIT_UNVERIFIED = 1
@@ -25,8 +25,8 @@ def _dataplane(args: argparse.Namespace) -> int:
     from l4lb_bench import dataplane as dp
 
     opts = dp.Options(
-        repeat=D.DATAPLANE_QUICK_REPEAT if args.quick else args.repeat,
-        rounds=D.DATAPLANE_QUICK_ROUNDS if args.quick else args.rounds,
+        repeat=defaults.DATAPLANE_QUICK_REPEAT if args.quick else args.repeat,
+        rounds=defaults.DATAPLANE_QUICK_ROUNDS if args.quick else args.rounds,
         cpu=args.cpu,
         only=tuple(args.kind or ()),
         costs=args.costs,
@@ -39,7 +39,7 @@ def _dataplane(args: argparse.Namespace) -> int:
 def _lab(args: argparse.Namespace) -> int:
     from l4lb_bench import labflood
 
-    duration = D.LAB_QUICK_DURATION if args.quick else args.duration
+    duration = defaults.LAB_QUICK_DURATION if args.quick else args.duration
     rep = labflood.run_lab(labflood.Options(duration=duration, sources=args.sources), log=_progress)
     print(labflood.format_report(rep), flush=True)
     return 0 if rep.ok else EXIT_UNVERIFIED
@@ -48,10 +48,10 @@ def _lab(args: argparse.Namespace) -> int:
 def _control(args: argparse.Namespace) -> int:
     from l4lb_bench import control
 
-    sizes = tuple(args.sizes) if args.sizes else D.CONTROL_SIZES
+    sizes = tuple(args.sizes) if args.sizes else defaults.CONTROL_SIZES
     opts = control.Options(
-        sizes=D.CONTROL_QUICK_SIZES if args.quick else sizes,
-        polls=D.CONTROL_QUICK_POLLS if args.quick else args.polls,
+        sizes=defaults.CONTROL_QUICK_SIZES if args.quick else sizes,
+        polls=defaults.CONTROL_QUICK_POLLS if args.quick else args.polls,
     )
     rep = control.run_control(opts, log=_progress)
     print(control.format_report(rep), flush=True)
@@ -62,10 +62,10 @@ def _console(args: argparse.Namespace) -> int:
     from l4lb_bench import console
 
     opts = console.Options(
-        seconds=D.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,
+        seconds=defaults.CONSOLE_QUICK_SECONDS if args.quick else args.seconds,
         destinations=args.destinations,
         tmux=not args.no_tmux,
-        presses=D.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
+        presses=defaults.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
     )
     rep = console.run_console(opts, log=_progress)
     print(console.format_report(rep), flush=True)
@@ -121,14 +121,14 @@ def _dataplane_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--repeat",
         type=_positive,
-        default=D.DATAPLANE_REPEAT,
-        help=f"packets per timed run (default {D.DATAPLANE_REPEAT:,})",
+        default=defaults.DATAPLANE_REPEAT,
+        help=f"packets per timed run (default {defaults.DATAPLANE_REPEAT:,})",
     )
     p.add_argument(
         "--rounds",
         type=_positive,
-        default=D.DATAPLANE_ROUNDS,
-        help=f"interleaved rounds (default {D.DATAPLANE_ROUNDS})",
+        default=defaults.DATAPLANE_ROUNDS,
+        help=f"interleaved rounds (default {defaults.DATAPLANE_ROUNDS})",
     )
     p.add_argument("--cpu", type=int, help="CPU to pin to (default: the last one)")
     p.add_argument(
@@ -140,7 +140,7 @@ def _dataplane_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kind",
         action="append",
-        choices=D.KIND_NAMES,
+        choices=defaults.KIND_NAMES,
         help="only this packet kind (repeatable)",
     )
 
@@ -149,14 +149,14 @@ def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--duration",
         type=float,
-        default=D.LAB_DURATION,
-        help=f"seconds of flood (default {D.LAB_DURATION:g})",
+        default=defaults.LAB_DURATION,
+        help=f"seconds of flood (default {defaults.LAB_DURATION:g})",
     )
     p.add_argument(
         "--sources",
         type=_positive,
-        default=D.LAB_SOURCES,
-        help=f"hping3 processes (default {D.LAB_SOURCES})",
+        default=defaults.LAB_SOURCES,
+        help=f"hping3 processes (default {defaults.LAB_SOURCES})",
     )
 
 
@@ -171,8 +171,8 @@ def _control_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--polls",
         type=_positive,
-        default=D.CONTROL_POLLS,
-        help=f"stats polls timed per size (default {D.CONTROL_POLLS})",
+        default=defaults.CONTROL_POLLS,
+        help=f"stats polls timed per size (default {defaults.CONTROL_POLLS})",
     )
 
 
@@ -180,20 +180,20 @@ def _console_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seconds",
         type=float,
-        default=D.CONSOLE_SECONDS,
-        help=f"seconds measured (default {D.CONSOLE_SECONDS:g})",
+        default=defaults.CONSOLE_SECONDS,
+        help=f"seconds measured (default {defaults.CONSOLE_SECONDS:g})",
     )
     p.add_argument(
         "--destinations",
         type=_positive,
-        default=D.CONSOLE_DESTINATIONS,
-        help=f"backends loaded (default {D.CONSOLE_DESTINATIONS})",
+        default=defaults.CONSOLE_DESTINATIONS,
+        help=f"backends loaded (default {defaults.CONSOLE_DESTINATIONS})",
     )
     p.add_argument(
         "--presses",
         type=_positive,
-        default=D.CONSOLE_PRESSES,
-        help=f"help open/close pairs timed (default {D.CONSOLE_PRESSES})",
+        default=defaults.CONSOLE_PRESSES,
+        help=f"help open/close pairs timed (default {defaults.CONSOLE_PRESSES})",
     )
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
 
@@ -246,8 +246,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def run(args: argparse.Namespace) -> int:
     """Carry out a parsed `bench` command."""
     from l4lb_tui.balancer import BalancerError
-    from l4lb_tui.bpf import BpfError
     from l4lb_tui.bpfsys import BpfSysError
+    from l4lb_tui.bpftool import BpfError
     from l4lb_tui.netlink import NetlinkError
 
     try:

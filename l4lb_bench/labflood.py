@@ -28,9 +28,10 @@ from l4lb_bench import defaults, machine, processes, sandbox
 from l4lb_bench.chart import table
 from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
-from l4lb_tui.balancer import Balancer, BalancerError, Counters
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.destinations import read_destinations
+from l4lb_tui.model import Counters
 from l4lb_tui.services import parse_service
 
 if TYPE_CHECKING:

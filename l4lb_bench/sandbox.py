@@ -17,7 +17,7 @@ from pathlib import Path
 from l4lb_bench.errors import BenchError
 from l4lb_bench.processes import owner_only
 from l4lb_tui import pinning
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import NetlinkError, build, namespaces
 from l4lb_tui.paths import PIN_ROOT, RUN_DIR

@@ -23,7 +23,8 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
 
-from l4lb_tui.console import ConsoleBackend, ConsoleSettings, FakeBackend, RealBackend
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.help import HelpScreen
@@ -130,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"l4lb-tui: error: {exc}", file=sys.stderr)
             sys.exit(2)
     if args.demo:
+        from l4lb_tui.console_demo import FakeBackend  # made-up data: only for --demo
+
         sys.exit(run_console(args.interface or "lb0", FakeBackend.demo(dns=True)))
     sys.exit(run_console(args.interface))
 

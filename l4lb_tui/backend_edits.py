@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.destinations import MAX_WEIGHT, Destination
-from l4lb_tui.layout import ServiceKey
 
 # A service's backend list as it is loaded; None where there is no service.
 Members = tuple[Destination, ...]

@@ -1,127 +1,31 @@
-"""The balancer's control plane: attach, load backends, read state and counters.
+"""The balancer on one interface: what every caller (the CLI, the console,
+the lab, the benchmarks) asks of it.  A façade: the work is in control/.
 
-It composes the two adapters (bpftool and netlink) and holds no state of its
-own: everything is read back from the pinned maps, so any process (the CLI,
-the console, a second console) sees the same balancer.
+Everything is read back from the pinned maps, so any process (the CLI, the
+console, a second console) sees the same balancer.  A Balancer holds only
+what its handle does (where it is, and whether its map layouts were
+checked) and a decode cache, a memo of bytes it read (decoded_backends.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import gzip
-import os
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 
-from l4lb_tui import backend_edits, backend_table, bpfsys, modeswitch, offload, pinning, svcindex
-from l4lb_tui import layout as L
-from l4lb_tui.bpf import BPFFS, STAGING_ROOT, BpfError, Bpftool, XdpAttachment
+from l4lb_tui import abi, backend_edits
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.control import attaching, reading, reloading
+from l4lb_tui.control.handle import Handle
+from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
-from l4lb_tui.locate import Location, locate, no_balancer, note_name
-from l4lb_tui.lock import LockedError, interface_lock, lock_path
-from l4lb_tui.netlink import LinkInfo, Netlink, validate_ifname
-from l4lb_tui.paths import bpf_object
-from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode, is_prime
-
-DRIVER_OBJ = "l4lb_xdp.o"
-OFFLOAD_OBJ = "l4lb_xdp_offload.o"
-DEFAULT_SADDR = "10.0.0.1"
-# Debian's kernels; used only when the kernel's config cannot be read.
-DEFAULT_HZ = 250
-MODES = ("driver", "generic", "offload")
+from l4lb_tui.locate import Location, locate
+from l4lb_tui.model import Counters, LoadResult, State
+from l4lb_tui.netlink import Netlink, validate_ifname
+from l4lb_tui.reload_plan import Snapshot
+from l4lb_tui.ring_fill import FillMode
 
 
-@dataclass(frozen=True, slots=True)
-class Backend:
-    index: int
-    ip: str
-    mac: str
-    weight: int
-    draining: bool = False  # by an operator, or weight 0
-    down: bool = False  # drained by the health checker
-
-    def destination(self) -> Destination:
-        return Destination(self.ip, self.mac, self.weight, self.draining, self.down)
-
-
-@dataclass(frozen=True, slots=True)
-class Service:
-    key: L.ServiceKey
-    value: L.ServiceValue
-    backends: tuple[Backend, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    ifname: str
-    config: L.Config
-    attachment: XdpAttachment | None
-    prog_id: int
-    services: tuple[Service, ...]
-
-    @property
-    def mode(self) -> str:
-        """Attached mode, or "" when our program is loaded but not attached."""
-        if self.attachment and self.attachment.prog_id == self.prog_id:
-            return self.attachment.mode
-        return ""
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """One sample of every counter, with the time it was taken."""
-
-    taken_at: float
-    backends: dict[int, tuple[int, int]] = field(default_factory=dict)
-    reasons: dict[L.Reason, tuple[int, int]] = field(default_factory=dict)
-    flows: dict[L.FlowStat, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    services: tuple[L.ServiceKey, ...]
-    destinations: int
-    ring_size: int
-    catch_all: bool
-    mode: FillMode
-
-
-_ServiceEntries = tuple[tuple[L.ServiceKey, L.ServiceValue], ...]
-# Each interface's last members, by the service entries and the raw backends
-# array they were built from: an unchanged balancer costs one comparison.
-_MEMBERS: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
-_BACKENDS: dict[tuple[int, Destination], Backend] = {}
-
-
-def _backend(idx: int, d: Destination) -> Backend:
-    found = _BACKENDS.get((idx, d))
-    if found is None:
-        if len(_BACKENDS) > 4 * L.MAX_BACKENDS:
-            _BACKENDS.clear()
-        # Weight 0 drains too: shown as draining, as ipvsadm's weight 0 is.
-        draining = d.drained or not d.weight
-        found = _BACKENDS[(idx, d)] = Backend(idx, d.ip, d.mac, d.weight, draining, d.down)
-    return found
-
-
-# What a reload or a service removal writes (batch lines name them by id).
-_WRITTEN_MAPS = (
-    "backends",
-    "backend_stats",
-    "rings",
-    "svc_index",
-    "svc_live",
-    "vip_filter",
-    "config",
-)
-
-
-class Balancer:
+class Balancer(Handle):
     """The balancer on one interface, found through its pins.
 
     `ifname` is resolved where the adapters work (see locate.py), unless
@@ -137,124 +41,19 @@ class Balancer:
         netns: str | None = None,
         wait: float = 0.0,
         where: Location | None = None,
+        decoded: DecodeCache | None = None,
     ) -> None:
-        self.wait = wait
-        self._layout_ok = False
-        self.bpftool = bpftool or Bpftool(netns=netns)
-        self.netlink = netlink or Netlink(netns=netns)
-        self.where = where or locate(validate_ifname(ifname), self.netlink, self.bpftool, wait)
-        self.ifname = self.where.ifname
-        self.pin_dir = self.where.pin_dir
-        self.prog_pin = self.pin_dir / "prog"
-        self.maps_dir = self.pin_dir / "maps"
-
-    def map_pin(self, name: str) -> Path:
-        return self.maps_dir / name
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The interface's write lock, for every change to the maps or link."""
-        try:
-            lock = interface_lock(self.pin_dir.name, self.wait, self.ifname)
-            fd = lock.__enter__()
-        except LockedError as exc:
-            raise BalancerError(str(exc)) from None
-        except OSError as exc:
-            raise BalancerError(f"cannot take the lock of {self.ifname}: {exc.strerror}") from None
-        self.bpftool.keep_fds = (fd,)
-        try:
-            self._note_name()
-            yield
-        finally:
-            self.bpftool.keep_fds = ()
-            lock.__exit__(None, None, None)
-
-    # -- discovery --------------------------------------------------------
-
-    def is_loaded(self) -> bool:
-        return self.prog_pin.exists()
-
-    def require_loaded(self) -> None:
-        if self.is_loaded():
-            self._check_layout()
-            return
-        if not self.bpftool.bpffs_mounted():
-            raise BalancerError(
-                f"bpffs is not mounted at {BPFFS}, so no balancer pins are "
-                "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
-            )
-        raise BalancerError(no_balancer(self.where))
-
-    def _check_layout(self) -> None:
-        """Refuse pins made by a build with other map layouts (an upgrade while
-        an older balancer runs) instead of misreading their bytes."""
-        if self._layout_ok:
-            return
-        for name, size in L.VALUE_SIZES.items():
-            # A read through bpf(2): one bpftool process per map cost the
-            # console 4 processes a poll (it makes a Balancer per poll).
-            try:
-                fd = bpfsys.obj_get(self.map_pin(name))
-                try:
-                    found = bpfsys.map_info(fd).value_size
-                finally:
-                    os.close(fd)
-            except (bpfsys.BpfSysError, OSError) as exc:
-                raise BalancerError(
-                    f"cannot read map {name} of {self.ifname}: {exc} "
-                    f"(half-made pins? run 'l4lb detach -i {self.ifname}' and attach again)"
-                ) from None
-            if found != size:
-                raise BalancerError(
-                    f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                    f"(map {name} holds {found}-byte values, this version "
-                    f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
-                )
-        version = self.config().version
-        if version != L.LAYOUT_VERSION:
-            raise BalancerError(
-                f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                f"(map layout {version}, this version uses {L.LAYOUT_VERSION}): "
-                f"run 'l4lb detach -i {self.ifname}' and attach again"
-            )
-        self._layout_ok = True
-
-    def prog_id(self) -> int:
-        return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
-
-    def attachment(self) -> XdpAttachment | None:
-        link = self.link()
-        if not link.xdp_prog_id:
-            return None
-        return XdpAttachment(link.ifname, link.ifindex, link.xdp_mode, link.xdp_prog_id)
-
-    def link(self) -> LinkInfo:
-        """The interface by its index: a rename is followed (and `ifname`
-        is its name from now on)."""
-        link = self.netlink.by_index(self.where.ident.ifindex)
-        if link is None:
-            raise BalancerError(
-                f"interface {self.ifname} no longer exists in {self.where.netns.place}"
-            )
-        self.ifname = link.ifname
-        return link
-
-    def _note_name(self) -> None:
-        """Keep the pins' record of the name current (how `l4lb detach -i
-        NAME` finds them once the interface is gone)."""
-        if self.is_loaded() and self._link_exists():
-            note_name(self.where, self.ifname, self.bpftool)
+        bpftool = bpftool or Bpftool(netns=netns)
+        netlink = netlink or Netlink(netns=netns)
+        where = where or locate(validate_ifname(ifname), netlink, bpftool, wait)
+        super().__init__(where, bpftool, netlink, wait)
+        # A memo of what this balancer's reads decoded; its maker may share
+        # one between the Balancers it makes (the console does).
+        self.decoded = decoded or DecodeCache()
 
     def vlan_warning(self) -> str | None:
         """What to tell an operator whose interface carries VLANs."""
-        return vlan_warning(self.ifname, self.netlink.vlans_on(self.ifname))
-
-    def _link_exists(self) -> bool:
-        name = self.netlink.name_of(self.where.ident.ifindex)
-        self.ifname = name or self.ifname
-        return name is not None
-
-    # -- attach / detach ----------------------------------------------------
+        return attaching.vlan_warning(self.ifname, self.netlink.vlans_on(self.ifname))
 
     def attach(
         self,
@@ -266,235 +65,33 @@ class Balancer:
 
         `warn` hears, before it happens, of a switch that cannot be gapless.
         """
-        with self._writing():
-            return self._attach(mode, saddr, warn)
-
-    def _attach(self, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
-        if mode not in MODES:
-            raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
-        link = self.link()
-        self.bpftool.ensure_bpffs()
-        current = self.attachment()
-        loaded = self.is_loaded()
-        ours = loaded and current is not None and current.prog_id == self.prog_id()
-        if current is not None and not ours:
-            raise BalancerError(
-                f"{self.ifname} already runs XDP program id {current.prog_id} in "
-                f"{current.mode} mode, not this balancer: detach it first "
-                f"('ip link set dev {self.ifname} xdp off')"
-            )
-        if mode == "offload":
-            staging = STAGING_ROOT / self.pin_dir.name
-            offload.refuse(self.bpftool, self._object(OFFLOAD_OBJ), self.ifname, staging)
-        changed = ""
-        if not loaded:
-            self._load(link, saddr or DEFAULT_SADDR)
-        else:
-            self._check_layout()
-            # Re-attaching refreshes what the program copies from the link
-            # (MAC, MTU), so an operator can pick up an MTU change.
-            changed = self._write_config(link, saddr)
-        said = f"; {changed}" if changed else ""
-        if ours and current is not None and current.mode == mode:
-            return f"already attached to {self.ifname} in {mode} mode{said}"
-        if ours and current is not None:
-            return self._switch_mode(current.mode, mode, warn) + said
-        try:
-            self.bpftool.net_attach(mode, self.prog_pin, self.ifname)
-        except BpfError:
-            if not loaded:
-                self.bpftool.unpin_tree(self.pin_dir)
-            raise
-        return f"attached to {self.ifname} in {mode} mode{said}"
-
-    def _switch_mode(self, old: str, new: str, warn: Callable[[str], None] | None) -> str:
-        """Driver <-> generic on a running balancer: see modeswitch."""
-        if old not in modeswitch.SWITCHABLE:
-            raise BalancerError(
-                f"{self.ifname} runs this balancer in {old} mode, which cannot be switched: "
-                f"run 'l4lb detach -i {self.ifname}', then attach in {new} mode"
-            )
-        guard = self._object(modeswitch.GUARD_OBJ)
-        if warn is not None:
-            warn(modeswitch.gap_warning(self.ifname, old, new))
-        try:
-            report = modeswitch.switch(
-                self.bpftool, self.netlink, self.ifname, self.pin_dir, guard, old, new
-            )
-        except bpfsys.BpfSysError as exc:
-            raise BalancerError(f"cannot switch {self.ifname} to {new} mode: {exc}") from None
-        return report.message()
-
-    def _object(self, name: str) -> Path:
-        path = bpf_object(name)
-        if not path.exists():
-            raise BalancerError(
-                f"BPF object {path} is not built: run 'make -C {path.parent}' "
-                "(it needs clang: scripts/setup.sh installs it)"
-            )
-        return path
-
-    def _load(self, link: LinkInfo, saddr: str) -> None:
-        obj = self._object(DRIVER_OBJ)
-        self.bpftool.unpin_tree(self.pin_dir)  # a stale half-made pin dir
-        self.pin_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self.bpftool.prog_load(obj, self.prog_pin, self.maps_dir)
-            pinning.write_record(self.bpftool, self.pin_dir, self.where.record(link.ifname))
-            self._write_config(link, saddr)
-        except BpfError:
-            self.bpftool.unpin_tree(self.pin_dir)
-            raise
-
-    def config(self) -> L.Config:
-        dump = self._read_array("config")
-        if not dump.count:
-            raise BalancerError(f"config map of {self.ifname} is unreadable")
-        return L.Config.unpack(dump.raw[: dump.value_size])
-
-    def _write_config(self, link: LinkInfo, saddr: str | None, flags: int | None = None) -> str:
-        """Write the config; what it changed that an operator set or the link
-        did ("": nothing): an attach again must not change it silently."""
-        old = self.config()
-        hz = kernel_hz()
-        new = L.Config(
-            saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
-            ifmac=link.mac,
-            flags=old.flags if flags is None else flags,
-            mtu=link.mtu,
-            ttl=tuple(L.FLOW_TTL.get(L.FlowState(i), 0) * hz for i in range(len(L.FlowState))),
-        )
-        self.bpftool.map_update(self.map_pin("config"), L.u32(0), new.pack())
-        return config_changes(old, new)
+        return attaching.attach(self, mode, saddr, warn)
 
     def detach(self) -> str:
-        with self._writing():
-            done = self._detach()
-            # Unlinked while held: see interface_lock.
-            lock_path(self.pin_dir.name).unlink(missing_ok=True)
-            return done
-
-    def _detach(self) -> str:
-        if not self._link_exists():
-            # The interface is gone, and its program with it: only the pins
-            # are left to clean.
-            self.bpftool.unpin_tree(self.pin_dir)
-            return f"{self.ifname} no longer exists in {self.where.netns.place}; removed its pins"
-        current = self.attachment()
-        if not self.is_loaded():
-            if current is not None:
-                raise BalancerError(
-                    f"{self.ifname} runs XDP program id {current.prog_id}, which is not "
-                    "this balancer's: not touching it"
-                )
-            raise BalancerError(no_balancer(self.where))
-        msg = f"no program was attached to {self.ifname}; removed its pins"
-        if current is not None:
-            if current.prog_id != self.prog_id():
-                self.bpftool.unpin_tree(self.pin_dir)
-                return (
-                    f"{self.ifname} now runs another program (id {current.prog_id}); "
-                    "left it alone and removed this balancer's stale pins"
-                )
-            self.bpftool.net_detach(current.mode, self.ifname)
-            msg = f"detached from {self.ifname} ({current.mode} mode)"
-        self.bpftool.unpin_tree(self.pin_dir)
-        return msg
-
-    # -- state ------------------------------------------------------------------
-
-    def _services(
-        self, orphans: list[int] | None = None
-    ) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
-        """Each service with its svc_index slot, and each VIP's marker slot
-        (and, into `orphans`, live ids no slot names)."""
-        index = self._read_array("svc_index")
-        lives = self._read_array("svc_live")
-        found = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
-        if orphans is not None:
-            used = {v.svc_id for _, v in found[0].values()}
-            orphans += svcindex.orphans(lives.raw, lives.stride, used)
-        return found
-
-    def _read_array(self, name: str) -> bpfsys.ArrayDump:
-        with self._reading(name):
-            return bpfsys.read_array(self.map_pin(name))
-
-    @contextlib.contextmanager
-    def _reading(self, name: str) -> Iterator[None]:
-        # Maps are read with BPF_MAP_LOOKUP_BATCH, not bpftool: its JSON for
-        # 4096 per-CPU entries costs tens of ms of parsing per poll, and a
-        # process per small map is most of what a one-backend edit costs.
-        try:
-            yield
-        except (bpfsys.BpfSysError, OSError) as exc:
-            raise BalancerError(
-                f"cannot read map {name} of {self.ifname}: {exc} "
-                "(was the balancer detached meanwhile?)"
-            ) from None
-
-    def _snapshot(self) -> Snapshot:
-        orphans: list[int] = []
-        found, markers = self._services(orphans)
-        services = {k: v for k, (_, v) in found.items()}
-        slots = {k: slot for k, (slot, _) in found.items()}
-        slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
-        table = backend_table.decode(self._read_array("backends"))
-        return Snapshot(services, slots, table, tuple(orphans))
-
-    def _members_of(self, snap: Snapshot) -> tuple[Service, ...]:
-        services = tuple(sorted(snap.services.items()))
-        cached = _MEMBERS.get(self.pin_dir)
-        if cached is not None and cached[0] == services and cached[1] == snap.table.raw:
-            return cached[2]
-        table = snap.table
-        built = tuple(
-            Service(
-                key,
-                val,
-                tuple(
-                    _backend(idx, table.dest(idx, val.live_half)) for idx in table.member_slots(val)
-                ),
-            )
-            for key, val in services
-        )
-        _MEMBERS[self.pin_dir] = (services, table.raw, built)
-        return built
+        return attaching.detach(self)
 
     def state(self) -> State:
         self.require_loaded()
-        built = self._members_of(self._snapshot())
-        attachment = self.attachment()  # first: it follows a rename
-        return State(
-            ifname=self.ifname,
-            config=self.config(),
-            attachment=attachment,
-            prog_id=self.prog_id(),
-            services=built,
-        )
+        return reading.state(self, self._snapshot(), self.decoded)
 
     def counters(self) -> Counters:
         self.require_loaded()
-        stats = self._read_array("backend_stats").summed_u64_pairs()
-        backends = {i: v for i, v in enumerate(stats) if v != (0, 0)}
-        reasons = {
-            L.Reason(i): v
-            for i, v in enumerate(self._read_array("reasons").summed_u64_pairs())
-            if i in L.Reason._value2member_map_
-        }
-        flow_dump = self._read_array("flow_stats")
-        flows = {
-            L.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
-            for i, values in enumerate(flow_dump.values())
-            if i in L.FlowStat._value2member_map_
-        }
-        return Counters(time.monotonic(), backends, reasons, flows)
+        return reading.counters(self)
 
-    # -- loading backends ---------------------------------------------------------
+    def members(self, key: abi.ServiceKey) -> list[Destination]:
+        self.require_loaded()
+        found = self._snapshot().members(key)
+        if found is None:
+            raise BalancerError(f"no service {key} on {self.ifname}")
+        return found
+
+    def _snapshot(self) -> Snapshot:
+        """One read of the services and backends, which a change is planned on."""
+        return reading.snapshot(self, self.decoded)
 
     def load(
         self,
-        services: Sequence[L.ServiceKey],
+        services: Sequence[abi.ServiceKey],
         dests: Sequence[Destination],
         mode: FillMode | None = None,
         ring_size: int | None = None,
@@ -508,92 +105,10 @@ class Balancer:
         size unless new ones are given; a new one gets Maglev.
         """
         self.require_loaded()
-        # A service named twice is one service, reloaded once: a second
-        # reload in the same batch would flip it to a half the first one's
-        # flows do not know yet.
-        services = list(dict.fromkeys(services)) or [L.CATCH_ALL]
-        with self._writing():
-            catch_all, used_mode, used_size = self._load_services(
-                [(key, dests) for key in services], mode, ring_size, self._snapshot()
-            )
-        return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
+        with self.writing():
+            return reloading.load(self, self._snapshot(), services, dests, mode, ring_size)
 
-    def _load_services(
-        self,
-        lists: Sequence[tuple[L.ServiceKey, Sequence[Destination]]],
-        mode: FillMode | None,
-        ring_size: int | None,
-        snap: Snapshot,
-    ) -> tuple[bool, FillMode, int]:
-        """Each service's new list, in one batch; catch-all, fill and ring size used."""
-        live = snap.services
-        ids = self._map_ids()
-        plan = Planner(snap, self._stats_dump, ids)
-        cmds: list[str] = []
-        flips: list[str] = []
-        used_mode = FillMode.MAGLEV
-        used_size = DEFAULT_RING_SIZE
-        for key, dests in lists:
-            old = live.get(key)
-            used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
-            used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
-            _check_ring(used_mode, used_size)
-            try:
-                cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
-            except PlanError as exc:
-                raise BalancerError(str(exc)) from None
-            cmds += cmds_svc
-            flips += flip
-        catch_all = any(k.is_catch_all for k in plan.final_keys())
-        new_vips = {k.vip for k, _ in lists if not k.is_catch_all}
-        all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
-        vip_cmds = self._vip_filter_cmds(all_vips, ids)
-        try:
-            vip_cmds += plan.vip_markers(new_vips)
-        except PlanError as exc:
-            raise BalancerError(str(exc)) from None
-        cleanup = plan.stale_markers()
-        config = self._config_cmd(catch_all, ids)
-        self.bpftool.batch([*plan.orphan_lines(), *cmds, *vip_cmds, *flips, config, *cleanup])
-        return catch_all, used_mode, used_size
-
-    def _map_ids(self) -> dict[str, int]:
-        """Ids of the maps a reload writes, for its batch lines.  Resolved
-        under the write lock, for each reload: attach and detach, which
-        replace the maps, take the same lock."""
-        ids = {}
-        for name in _WRITTEN_MAPS:
-            with self._reading(name):
-                fd = bpfsys.obj_get(self.map_pin(name))
-                try:
-                    ids[name] = bpfsys.map_info(fd).map_id
-                finally:
-                    os.close(fd)
-        return ids
-
-    def _vip_filter_cmds(self, vips: set[str], ids: dict[str, int]) -> list[str]:
-        return [
-            Bpftool.update_cmd(ids["vip_filter"], L.u32(i), entry)
-            for i, entry in enumerate(L.pack_vip_filter(vips))
-        ]
-
-    def _config_cmd(self, catch_all: bool, ids: dict[str, int]) -> str:
-        config = self.config()
-        flags = (config.flags | L.CFG_CATCH_ALL) if catch_all else (config.flags & ~L.CFG_CATCH_ALL)
-        new = dataclasses.replace(config, flags=flags)
-        return Bpftool.update_cmd(ids["config"], L.u32(0), new.pack())
-
-    def members(self, key: L.ServiceKey) -> list[Destination]:
-        self.require_loaded()
-        found = self._snapshot().members(key)
-        if found is None:
-            raise BalancerError(f"no service {key} on {self.ifname}")
-        return found
-
-    def _stats_dump(self) -> bpfsys.ArrayDump:
-        return self._read_array("backend_stats")
-
-    def edit(self, changes: Mapping[L.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
+    def edit(self, changes: Mapping[abi.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
         """Apply changes to services' backend lists (see backend_edits) as one
         hitless step; each service's list before and after.
 
@@ -602,109 +117,21 @@ class Balancer:
         raising EditError or SetChanged) before anything is written.
         """
         self.require_loaded()
-        with self._writing():
+        with self.writing():
             # One read serves the changes and the plan.
-            snap = self._snapshot()
-            done = backend_edits.apply_all(changes, lambda key: _listed(snap.members(key)))
-            lists = [(key, after) for key, (_, after) in done.items() if after is not None]
-            if lists:
-                self._load_services(lists, None, None, snap)
-            for key, (before, after) in done.items():
-                if after is None and before is not None:
-                    self._remove_service(key)
-        return done
+            return reloading.edit(self, self._snapshot(), changes)
 
-    def add_backend(self, key: L.ServiceKey, dest: Destination) -> None:
+    def add_backend(self, key: abi.ServiceKey, dest: Destination) -> None:
         self.edit({key: backend_edits.Add(dest)})
 
-    def remove_backend(self, key: L.ServiceKey, ip: str) -> None:
+    def remove_backend(self, key: abi.ServiceKey, ip: str) -> None:
         self.edit({key: backend_edits.Remove(ip)})
 
-    def set_weight(self, key: L.ServiceKey, ip: str, weight: int) -> None:
+    def set_weight(self, key: abi.ServiceKey, ip: str, weight: int) -> None:
         self.edit({key: backend_edits.SetWeight(ip, weight)})
 
-    def set_drain(self, key: L.ServiceKey, ip: str, drained: bool) -> None:
+    def set_drain(self, key: abi.ServiceKey, ip: str, drained: bool) -> None:
         self.edit({key: backend_edits.SetDrain(ip, drained)})
 
-    def remove_service(self, key: L.ServiceKey) -> None:
+    def remove_service(self, key: abi.ServiceKey) -> None:
         self.edit({key: backend_edits.DropService()})
-
-    def _remove_service(self, key: L.ServiceKey) -> None:
-        orphans: list[int] = []
-        live, markers = self._services(orphans)
-        if key not in live:
-            raise BalancerError(f"no service {key} on {self.ifname}")
-        ids = self._map_ids()
-        slot, value = live[key]
-        # Out of the index first: from then on no packet finds it (and what
-        # an earlier removal killed half-way left live goes with it).
-        cmds = [
-            *(Bpftool.update_cmd(ids["svc_live"], L.u32(i), bytes(16)) for i in orphans),
-            Bpftool.update_cmd(ids["svc_index"], L.u32(slot), svcindex.empty_slot()),
-            Bpftool.update_cmd(ids["svc_live"], L.u32(value.svc_id), bytes(16)),
-        ]
-        rest = {k.vip for k in live if k != key and not k.is_catch_all}
-        cmds += self._vip_filter_cmds(rest, ids)
-        if key.vip in markers and key.vip not in rest:
-            marker = L.u32(markers[key.vip])
-            cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
-        catch_all = any(k.is_catch_all for k in live if k != key)
-        self.bpftool.batch([*cmds, self._config_cmd(catch_all, ids)])
-
-
-def vlan_warning(ifname: str, vlans: Sequence[str]) -> str | None:
-    """Many NICs strip a VLAN tag before XDP runs, and the program cannot see
-    it: say so when the interface carries VLAN sub-interfaces."""
-    if not vlans:
-        return None
-    shown = ", ".join(vlans[:3]) + (f" and {len(vlans) - 3} more" if len(vlans) > 3 else "")
-    return (
-        f"{ifname} carries VLAN sub-interfaces ({shown}): if the NIC strips their "
-        "tags, their traffic to a VIP is balanced as untagged; "
-        f"'ethtool -K {ifname} rxvlan off' keeps tags in the frame, where the "
-        "balancer passes them to the kernel"
-    )
-
-
-def config_changes(old: L.Config, new: L.Config) -> str:
-    """What an attach again changed: the source address it was given, what
-    it copied from the link ("": nothing)."""
-    changed = [
-        f"{what} {now} (was {before})"
-        for what, before, now in (
-            ("source address", old.saddr, new.saddr),
-            ("MAC", old.ifmac, new.ifmac),
-            ("MTU", old.mtu, new.mtu),
-        )
-        if before != now
-    ]
-    return ", ".join(changed)
-
-
-def kernel_hz() -> int:
-    """The kernel's HZ, for flow lifetimes in jiffies (the data plane's clock)."""
-    for path in ("/proc/config.gz", f"/boot/config-{os.uname().release}"):
-        try:
-            raw = Path(path).read_bytes()
-        except OSError:
-            continue
-        text = gzip.decompress(raw) if path.endswith(".gz") else raw
-        for line in text.decode(errors="replace").splitlines():
-            if line.startswith("CONFIG_HZ="):
-                return int(line.split("=", 1)[1])
-    return DEFAULT_HZ
-
-
-def _mode_of(value: L.ServiceValue) -> FillMode:
-    return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
-
-
-def _check_ring(mode: FillMode, size: int) -> None:
-    if not 0 < size <= L.RING_MAX_SLOTS:
-        raise BalancerError(f"ring size must be 1-{L.RING_MAX_SLOTS}, not {size}")
-    if mode is FillMode.MAGLEV and not is_prime(size):
-        raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
-
-
-def _listed(found: list[Destination] | None) -> backend_edits.Members | None:
-    return None if found is None else tuple(found)

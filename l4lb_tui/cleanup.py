@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from l4lb_tui import ghosts, pinning
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
 from l4lb_tui.locate import current_netns, missing

@@ -15,12 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import backend_edits, cleanup, cliargs, events
-from l4lb_tui import layout as L
-from l4lb_tui import validation as V
+from l4lb_tui import abi, backend_edits, cleanup, cliargs, events, validation
 from l4lb_tui.backend_edits import EditError
-from l4lb_tui.balancer import DEFAULT_SADDR, MODES, Balancer, BalancerError, Counters
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.bpftool import BpfError
+from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
@@ -31,10 +30,11 @@ from l4lb_tui.destinations import (
     read_text,
 )
 from l4lb_tui.lab.errors import LabError
+from l4lb_tui.model import Counters
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.privilege import privilege_problem
+from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.services import merge_services
-from l4lb_tui.slots import FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
 
 EXIT_ERROR = 2
@@ -53,7 +53,7 @@ def need_root(what: str) -> None:
         raise CliError(problem)
 
 
-def _services(specs: Sequence[str]) -> list[L.ServiceKey]:
+def _services(specs: Sequence[str]) -> list[abi.ServiceKey]:
     """The services the --vip options name, each once (a note for a repeat)."""
     try:
         keys, notices = merge_services(specs)
@@ -74,8 +74,8 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
     service's fill); `map` leaves the prime test to the service's own fill."""
     if size is None:
         return
-    serving = sum(1 for d in dests if d.effective_weight)
-    problem = V.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
     if problem:
         raise CliError(problem)
 
@@ -120,7 +120,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     services = _services(args.vip)
     dests = read_destinations(
         Path(args.file),
-        capacity=L.MAX_BACKENDS,
+        capacity=abi.MAX_BACKENDS,
         services=max(1, len(services)),
         vips={k.vip for k in services},
     )
@@ -151,11 +151,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _one_service(spec: str) -> list[L.ServiceKey]:
-    return [L.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
+def _one_service(spec: str) -> list[abi.ServiceKey]:
+    return [abi.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
 
 
-def _backend_inputs(args: argparse.Namespace, keys: Sequence[L.ServiceKey]) -> None:
+def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) -> None:
     """Refuse options the action does not use (ignoring them would hide a
     mistake) and a backend that is the service's own VIP."""
     if args.mac is not None and args.action != "add":
@@ -178,7 +178,7 @@ def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
     if found is None:
         raise CliError(f"no --mac given and {ip} is not in the neighbour table")
     try:
-        return V.mac(found)
+        return validation.mac(found)
     except ValueError as exc:
         raise CliError(f"the neighbour table's MAC for {ip}: {exc}") from None
 
@@ -240,7 +240,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _list_errors(path, result)
     if result.errors:
         return EXIT_ERROR
-    check_result(path, result, L.MAX_BACKENDS, max(1, len(services)))
+    check_result(path, result, abi.MAX_BACKENDS, max(1, len(services)))
     # A new service gets Maglev, so without --fill the ring must suit it.
     _check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
     print(f"{path}: {len(result.destinations)} destinations, no errors")
@@ -304,7 +304,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument(
         "-s",
         "--saddr",
-        type=V.argument(V.source_address),
+        type=validation.argument(validation.source_address),
         help=f"outer IPIP source address (default {DEFAULT_SADDR})",
     )
 
@@ -320,17 +320,24 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
 
     p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
     cliargs.interface_option(p)
-    p.add_argument("-f", "--file", required=True, type=V.argument(V.file_name))
-    p.add_argument("-s", "--saddr", type=V.argument(V.source_address), help="outer IPIP source")
+    p.add_argument("-f", "--file", required=True, type=validation.argument(validation.file_name))
+    p.add_argument(
+        "-s",
+        "--saddr",
+        type=validation.argument(validation.source_address),
+        help="outer IPIP source",
+    )
     cliargs.load_options(p)
 
     p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
     p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
     cliargs.interface_option(p)
     p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
-    p.add_argument("--ip", required=True, type=V.argument(V.backend_ip))
-    p.add_argument("--mac", type=V.argument(V.mac), help="backend MAC (add)")
-    p.add_argument("--weight", type=V.argument(V.weight), help="0-65535 (add, weight)")
+    p.add_argument("--ip", required=True, type=validation.argument(validation.backend_ip))
+    p.add_argument("--mac", type=validation.argument(validation.mac), help="backend MAC (add)")
+    p.add_argument(
+        "--weight", type=validation.argument(validation.weight), help="0-65535 (add, weight)"
+    )
 
     p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
     p.add_argument("action", choices=["del"])
@@ -338,7 +345,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
 
     p = add("check", cmd_check, "validate a destinations CSV as map would, without loading it")
-    p.add_argument("file", type=V.argument(V.file_name))
+    p.add_argument("file", type=validation.argument(validation.file_name))
     cliargs.load_options(p)
 
     p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
@@ -346,7 +353,7 @@ def _commands(add: Callable[[str, Callable[[argparse.Namespace], int], str], Any
     p.add_argument("--once", action="store_true", help="print one sample and exit")
     p.add_argument("--json", action="store_true", help="JSON lines for scripts")
     p.add_argument(
-        "--interval", type=V.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
+        "--interval", type=validation.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
         help=argparse.SUPPRESS,
     )  # fmt: skip
 

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from l4lb_tui import validation as V
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui import validation
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 EXIT_ERROR = 2
 # What a shell reports for a command killed by SIGPIPE, as `yes | head` is.
@@ -60,14 +60,14 @@ class OneLineParser(argparse.ArgumentParser):
 def global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait",
-        type=V.seconds_argument("wait", 0, MAX_WAIT),
+        type=validation.seconds_argument("wait", 0, MAX_WAIT),
         default=0.0,
         metavar="SECONDS",
         help="if another l4lb is changing the interface, wait this long for it",
     )
     parser.add_argument(
         "--netns",
-        type=V.argument(V.netns_name),
+        type=validation.argument(validation.netns_name),
         metavar="NAME",
         help="run inside this network namespace (keeps the host's bpffs, unlike ip netns exec)",
     )
@@ -89,13 +89,15 @@ def load_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ring-size",
-        type=V.argument(V.ring_size),
+        type=validation.argument(validation.ring_size),
         help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
     )
 
 
 def interface_option(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("-i", "--interface", type=V.argument(V.ifname), required=required)
+    p.add_argument(
+        "-i", "--interface", type=validation.argument(validation.ifname), required=required
+    )
 
 
 def quiet_broken_pipe(run: Callable[[], int]) -> int:

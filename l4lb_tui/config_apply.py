@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from l4lb_tui.abi import CATCH_ALL, ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config
 from l4lb_tui.config_plan import (
@@ -24,9 +25,8 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import CATCH_ALL, ServiceKey
 from l4lb_tui.netlink import Netlink
-from l4lb_tui.slots import FillMode
+from l4lb_tui.ring_fill import FillMode
 
 
 def balancer_of(spec: BalancerSpec) -> Balancer:

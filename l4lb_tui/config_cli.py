@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, events, pinning
-from l4lb_tui import validation as V
+from l4lb_tui import config_apply, events, pinning, validation
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
@@ -109,7 +108,7 @@ def _run(func: Any) -> Any:
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    file_arg = V.argument(V.file_name)
+    file_arg = validation.argument(validation.file_name)
     p = sub.add_parser(
         "apply",
         help="make the running balancers match a config file, hitlessly",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import validation as V
+from l4lb_tui import validation
+from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
     CHECK_KINDS,
@@ -28,7 +29,6 @@ from l4lb_tui.config_model import (
     ServiceSpec,
 )
 from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
-from l4lb_tui.layout import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
@@ -129,9 +129,11 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
     for i, item in enumerate(items):
         at = f"{path}.backends[{i}]"
         b = r.table(item, at, _BACKEND)
-        ip = r.checked(f"{at}.ip", V.backend_ip, r.text(b, at, "ip") or "")
+        ip = r.checked(f"{at}.ip", validation.backend_ip, r.text(b, at, "ip") or "")
         mac_text = r.text(b, at, "mac") or ""
-        mac = NEIGHBOUR if mac_text == NEIGHBOUR else r.checked(f"{at}.mac", V.mac, mac_text)
+        mac = (
+            NEIGHBOUR if mac_text == NEIGHBOUR else r.checked(f"{at}.mac", validation.mac, mac_text)
+        )
         weight = b.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:
             r.problem(f"{at}.weight", f"must be a whole number from 0 to 65535, not {weight!r}")
@@ -223,7 +225,7 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
             r.problem(f"{path}.backends", f"{b.ip} is the service's own VIP, not a backend")
     serving = sum(1 for b in s.backends if b.weight and not b.drained)
     if s.ring_size is not None:
-        problem = V.ring_problem(s.ring_size, s.fill == "maglev", serving)
+        problem = validation.ring_problem(s.ring_size, s.fill == "maglev", serving)
         if problem:
             r.problem(f"{path}.ring_size", problem)
     if s.health and s.health.quorum > len(s.backends):
@@ -232,20 +234,24 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
 
 def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     b = r.table(value, path, _BALANCER)
-    name = r.checked(f"{path}.interface", V.ifname, r.text(b, path, "interface") or "")
+    name = r.checked(f"{path}.interface", validation.ifname, r.text(b, path, "interface") or "")
     netns_text = r.text(b, path, "netns")
-    netns = None if netns_text is None else r.checked(f"{path}.netns", V.netns_name, netns_text)
+    netns = (
+        None
+        if netns_text is None
+        else r.checked(f"{path}.netns", validation.netns_name, netns_text)
+    )
     mode = r.text(b, path, "mode", "driver")
     if mode not in MODES:
         r.problem(f"{path}.mode", f"must be one of {', '.join(MODES)}, not {mode!r}")
     source_text = r.text(b, path, "source")
     source = None
     if source_text is not None:
-        source = r.checked(f"{path}.source", V.source_address, source_text)
+        source = r.checked(f"{path}.source", validation.source_address, source_text)
     probe_text = r.text(b, path, "probe_source")
     probe = None
     if probe_text is not None:
-        probe = r.checked(f"{path}.probe_source", V.source_address, probe_text)
+        probe = r.checked(f"{path}.probe_source", validation.source_address, probe_text)
     items = b.get("service", [])
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")
@@ -273,7 +279,7 @@ def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:
                 r.problem(f"{path}.service", again, line=s.line)
             where.setdefault(k, s.line)
     slots = sum(len(s.backends) * len(s.keys) for s in services)
-    problem = V.capacity_problem(slots, 1)
+    problem = validation.capacity_problem(slots, 1)
     if problem:
         r.problem(path, problem.replace("destinations", "backends in all its services"))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 
 NEIGHBOUR = "neighbour"  # a backend MAC resolved from the kernel's neighbour table
 CHECK_KINDS = ("tcp", "http", "udp")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 
 class PlanProblem(Exception):

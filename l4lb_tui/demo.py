@@ -12,11 +12,11 @@ import subprocess
 import sys
 from typing import Any
 
+from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab.tools import python_module, spawn_in
 from l4lb_tui.lab.traffic import TRAFFIC_MODULE
-from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, ServiceKey
 
 # Bounded like all lab traffic: a day at most, a pause between rounds so the
 # 2-core machines this runs on keep room for the console.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import validation
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 
 MAX_WEIGHT = validation.MAX_WEIGHT
 DEFAULT_WEIGHT = 1
@@ -45,20 +45,21 @@ class Destination:
     ip: str
     mac: str
     weight: int = DEFAULT_WEIGHT
-    # Draining keeps the weight for when the backend comes back; weight 0
-    # drains too.  Either way the backend gets no new flows.
+    # An operator's drain keeps the weight for when the backend comes back.
     drained: bool = False
-    # Drained by the health checker, apart from an operator's drain: each is
+    # The health checker's verdict, apart from an operator's drain: each is
     # undone by its own hand (a recovery never undoes an operator's drain).
     down: bool = False
 
     @property
-    def effective_weight(self) -> int:
+    def serving_weight(self) -> int:
+        """The weight the ring is filled with: 0 unless the backend is serving
+        (takes new flows: not drained, not down, weight above 0)."""
         return 0 if self.drained or self.down else self.weight
 
     def csv_line(self, with_weight: bool) -> str:
         if with_weight:
-            return f"{self.ip}, {self.mac}, {self.effective_weight}"
+            return f"{self.ip}, {self.mac}, {self.serving_weight}"
         return f"{self.ip}, {self.mac}"
 
 
@@ -287,5 +288,5 @@ def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -
 def format_csv(dests: Iterable[Destination]) -> str:
     """The seed's format; a weight column only when some weight is not the default."""
     items = list(dests)
-    with_weight = any(d.effective_weight != DEFAULT_WEIGHT for d in items)
+    with_weight = any(d.serving_weight != DEFAULT_WEIGHT for d in items)
     return "".join(d.csv_line(with_weight) + "\n" for d in items)

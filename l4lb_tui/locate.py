@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import pinning
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import BalancerId, Netns, Record
 from l4lb_tui.lock import LockedError, interface_lock

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from l4lb_tui.balancer import Counters, State
-from l4lb_tui.layout import FlowStat, Reason
+from l4lb_tui.abi import FlowStat, Reason
+from l4lb_tui.model import Counters, State
 
 
 @dataclass(frozen=True, slots=True)

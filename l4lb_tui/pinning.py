@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.identity import (
     RECORD_SIZE,
     BalancerId,
@@ -53,7 +52,7 @@ def read_record(path: Path) -> Record | None:
         # Sized by the map itself: a lookup writes value_size bytes, and a
         # map of another size (another version's record) must not overrun.
         size = bpfsys.map_info(fd).value_size
-        return Record.unpack(bpfsys.lookup(fd, L.u32(0), size))
+        return Record.unpack(bpfsys.lookup(fd, abi.u32(0), size))
     except (bpfsys.BpfSysError, OSError):
         return None
     finally:
@@ -64,7 +63,7 @@ def write_record(bpftool: Bpftool, path: Path, record: Record) -> None:
     pin = path / RECORD_PIN
     if not pin.exists():
         bpftool.map_create(pin, "array", 4, RECORD_SIZE, 1, RECORD_MAP_NAME)
-    bpftool.map_update(pin, L.u32(0), record.pack())
+    bpftool.map_update(pin, abi.u32(0), record.pack())
 
 
 def prog_id(path: Path) -> int | None:

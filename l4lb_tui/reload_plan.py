@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from l4lb_tui import layout as L
-from l4lb_tui import svcindex
-from l4lb_tui.backend_table import BackendTable
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui import abi, svcindex
 from l4lb_tui.bpfsys import ArrayDump
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.decoded_backends import DecodedBackends
 from l4lb_tui.destinations import Destination
-from l4lb_tui.slots import FillMode, fill
+from l4lb_tui.ring_fill import FillMode, fill
 
 
 class PlanError(Exception):
@@ -35,12 +34,12 @@ class PlanError(Exception):
 class Snapshot:
     """The services and backend entries as one read found them."""
 
-    services: dict[L.ServiceKey, L.ServiceValue]
-    slots: dict[L.ServiceKey, int]  # svc_index slots of services and VIP markers
-    table: BackendTable
+    services: dict[abi.ServiceKey, abi.ServiceValue]
+    slots: dict[abi.ServiceKey, int]  # svc_index slots of services and VIP markers
+    table: DecodedBackends
     orphans: tuple[int, ...] = ()  # live svc_live ids no index slot names (svcindex.orphans)
 
-    def members(self, key: L.ServiceKey) -> list[Destination] | None:
+    def members(self, key: abi.ServiceKey) -> list[Destination] | None:
         svc = self.services.get(key)
         return None if svc is None else self.table.members(svc)
 
@@ -65,13 +64,13 @@ class Planner:
         self.claimed: set[int] = set()
         self.used_ids = {v.svc_id for v in self.live.values()}
 
-    def final_keys(self) -> list[L.ServiceKey]:
+    def final_keys(self) -> list[abi.ServiceKey]:
         return list(self.live)
 
     def _update(self, name: str, key: int, value: bytes) -> str:
-        return Bpftool.update_cmd(self.ids[name], L.u32(key), value)
+        return Bpftool.update_cmd(self.ids[name], abi.u32(key), value)
 
-    def _place(self, key: L.ServiceKey) -> int:
+    def _place(self, key: abi.ServiceKey) -> int:
         if key not in self.slots:
             try:
                 self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
@@ -102,9 +101,9 @@ class Planner:
         # Prefer an id no removed service left backends under: flow entries
         # of a removed service then never meet a new service's backends.
         recent = {e.svc_id for e in self.table.entries.values()}
-        free = [i for i in range(1, L.MAX_SERVICES + 1) if i not in self.used_ids]
+        free = [i for i in range(1, abi.MAX_SERVICES + 1) if i not in self.used_ids]
         if not free:
-            raise PlanError(f"all {L.MAX_SERVICES} services are in use")
+            raise PlanError(f"all {abi.MAX_SERVICES} services are in use")
         choice = next((i for i in free if i not in recent), free[0])
         self.used_ids.add(choice)
         return choice
@@ -114,7 +113,7 @@ class Planner:
         svcindex.orphans), first thing in the batch, but for an id this
         reload gives a new service (its flip overwrites it)."""
         return [
-            self._update("svc_live", i, bytes(L.c_struct("svc_live").size))
+            self._update("svc_live", i, bytes(abi.c_struct("svc_live").size))
             for i in self.snap.orphans
             if i not in {v.svc_id for v in self.live.values()}
         ]
@@ -126,13 +125,13 @@ class Planner:
         can be."""
         busy = self.taken | self.claimed
         entries = self.table.entries
-        never = [i for i in range(L.MAX_BACKENDS) if i not in busy and i not in entries]
+        never = [i for i in range(abi.MAX_BACKENDS) if i not in busy and i not in entries]
         used = [i for i in entries if i not in busy]
         free = (never + sorted(used))[:count]
         if len(free) < count:
             raise PlanError(
                 f"not enough free backend slots: need {count:,}, "
-                f"{L.MAX_BACKENDS - len(busy):,} of {L.MAX_BACKENDS:,} are free"
+                f"{abi.MAX_BACKENDS - len(busy):,} of {abi.MAX_BACKENDS:,} are free"
             )
         self.claimed.update(free)
         return free
@@ -151,18 +150,18 @@ class Planner:
 
     def _raw(self, idx: int) -> bytes:
         step = self.table.step
-        return self.table.raw[idx * step : idx * step + L.VALUE_SIZES["backends"]]
+        return self.table.raw[idx * step : idx * step + abi.VALUE_SIZES["backends"]]
 
     def service(
-        self, key: L.ServiceKey, dests: Sequence[Destination], mode: FillMode, ring_size: int
+        self, key: abi.ServiceKey, dests: Sequence[Destination], mode: FillMode, ring_size: int
     ) -> tuple[list[str], list[str]]:
         """The writes before the service's flip, and the flip itself with
         what follows it."""
         old = self.live.get(key)
         if old is None:
-            svc_id, half, gen = self._new_svc_id(), 0, L.next_generation(0)
+            svc_id, half, gen = self._new_svc_id(), 0, abi.next_generation(0)
         else:
-            svc_id, half, gen = old.svc_id, 1 - old.live_half, L.next_generation(old.gen)
+            svc_id, half, gen = old.svc_id, 1 - old.live_half, abi.next_generation(old.gen)
         indices, fresh = self._slots_for(old, dests)
         early, late = self._entry_writes(svc_id, half, dests, indices, fresh, old is None)
         before = [self._update("backends", idx, e.pack()) for idx, e in early]
@@ -171,11 +170,11 @@ class Planner:
             for idx in sorted(fresh)
             if self._counted(idx)
         ]
-        weights = [d.effective_weight for d in dests]
+        weights = [d.serving_weight for d in dests]
         ring = fill(mode, indices, [d.ip for d in dests], weights, ring_size)
-        before += self._ring_lines(L.ring_base(svc_id, half), ring)
-        flags = L.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
-        value = L.ServiceValue(svc_id, L.ring_base(svc_id, half), len(ring), gen, flags)
+        before += self._ring_lines(abi.ring_base(svc_id, half), ring)
+        flags = abi.SVC_FILL_MAGLEV if mode is FillMode.MAGLEV else 0
+        value = abi.ServiceValue(svc_id, abi.ring_base(svc_id, half), len(ring), gen, flags)
         self.live[key] = value
         # The flip: one write of svc_live, then a new service's index slot, so
         # its key is found only once its ring is live.
@@ -186,7 +185,7 @@ class Planner:
         return before, flips
 
     def _slots_for(
-        self, old: L.ServiceValue | None, dests: Sequence[Destination]
+        self, old: abi.ServiceValue | None, dests: Sequence[Destination]
     ) -> tuple[list[int], set[int]]:
         """Each destination's slot: a member keeps its own (and its counters),
         a new one gets a free slot.  Also which slots are fresh."""
@@ -210,18 +209,18 @@ class Planner:
         indices: Sequence[int],
         fresh: set[int],
         new_service: bool,
-    ) -> tuple[list[tuple[int, L.BackendEntry]], list[tuple[int, L.BackendEntry]]]:
+    ) -> tuple[list[tuple[int, abi.BackendEntry]], list[tuple[int, abi.BackendEntry]]]:
         """The entries to write before the flip (their idle half) and after
         it (the other half brought in step), by slot."""
-        early: list[tuple[int, L.BackendEntry]] = []
-        late: list[tuple[int, L.BackendEntry]] = []
+        early: list[tuple[int, abi.BackendEntry]] = []
+        late: list[tuple[int, abi.BackendEntry]] = []
         other = 1 - half
         entries = self.table.entries
         for d, idx in zip(dests, indices, strict=True):
             bits = (3 if d.drained else 0, 3 if d.down else 0)
             view = (d.weight, d.drained, d.down)
             if idx in fresh:
-                e = L.BackendEntry(d.ip, d.mac, svc_id).with_view(half, True, *view)
+                e = abi.BackendEntry(d.ip, d.mac, svc_id).with_view(half, True, *view)
                 synced = e.with_view(other, True, *view)
                 # Nothing reads a service's members before its first flip.
                 early.append((idx, synced if new_service else e))
@@ -258,8 +257,8 @@ class Planner:
         return sorted(either - set(members) - self.claimed)
 
     def _ring_lines(self, base: int, ring: list[int]) -> list[str]:
-        step = L.CHUNK_SLOTS
+        step = abi.CHUNK_SLOTS
         return [
-            self._update("rings", base + c // step, L.pack_chunk(ring[c : c + step]))
+            self._update("rings", base + c // step, abi.pack_chunk(ring[c : c + step]))
             for c in range(0, len(ring), step)
         ]

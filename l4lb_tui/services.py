@@ -1,11 +1,13 @@
-"""Parsing service specifications: `ADDR[:PORT][/tcp|udp]`."""
+"""Service specifications, `ADDR[:PORT][/tcp|udp]`: parsed one by one, merged
+from a list (each service once), and written back from a service key."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from l4lb_tui import validation
-from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, ServiceKey
+from l4lb_tui.abi import CATCH_ALL, PROTO_NAMES, PROTO_TCP, PROTO_UDP, ServiceKey
 
 _PROTOS = {"tcp": (PROTO_TCP,), "udp": (PROTO_UDP,), "": (PROTO_TCP, PROTO_UDP)}
 # Every port on the VIP; asked for with ':0' or ':*', or by giving no port.
@@ -63,3 +65,26 @@ def merge_services(specs: Iterable[str]) -> tuple[list[ServiceKey], list[str]]:
             names = ", ".join(str(k) for k in again)
             notices.append(f"{spec.strip()} names {names} again: it is loaded once")
     return keys, notices
+
+
+def service_spec(key: ServiceKey) -> str:
+    """The spec `parse_service` reads back to this one key ("" = catch-all)."""
+    if key.is_catch_all:
+        return ""
+    port = f":{key.port}" if key.port else ""
+    proto = PROTO_NAMES.get(key.proto, "")
+    return f"{key.vip}{port}/{proto}" if proto in {"tcp", "udp"} else f"{key.vip}{port}"
+
+
+def merge_service_specs(text: str) -> tuple[list[ServiceKey], list[str]]:
+    """Comma- or space-separated specs: each service once, and a notice for
+    each spec that names one again (blank means the catch-all service).
+
+    Raises ValueError with the operator-readable message of the first bad spec.
+    """
+    keys, notices = merge_services(s for s in re.split(r"[,\s]+", text.strip()) if s)
+    return keys or [CATCH_ALL], notices
+
+
+def parse_service_specs(text: str) -> list[ServiceKey]:
+    return merge_service_specs(text)[0]

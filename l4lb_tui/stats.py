@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from l4lb_tui.balancer import Counters, State
-from l4lb_tui.layout import FlowStat, Reason
+from l4lb_tui.abi import FlowStat, Reason
+from l4lb_tui.model import Counters, State
 from l4lb_tui.rates import Rate, fmt_int, rate
 
 MODE_LABELS = {
@@ -33,7 +33,7 @@ class BackendRow:
     pkts: int
     bytes: int
     rate: Rate
-    down: bool = False  # drained by the health checker
+    down: bool = False  # the health checker's verdict
 
 
 @dataclass(frozen=True, slots=True)

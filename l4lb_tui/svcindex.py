@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi
 
-SLOT_SIZE = L.VALUE_SIZES["svc_index"]  # without the kernel's padding to 16 bytes
+SLOT_SIZE = abi.VALUE_SIZES["svc_index"]  # without the kernel's padding to 16 bytes
 _USED = re.compile(rb"[\x80-\xff]")  # a flags byte with SVC_USED
 
 
@@ -21,35 +21,35 @@ class ServiceIndexFull(Exception):
     """The key's bucket has no free slot."""
 
 
-def marker(vip: str) -> L.ServiceKey:
+def marker(vip: str) -> abi.ServiceKey:
     """The key of a VIP's marker slot."""
-    return L.ServiceKey(vip, 0, 0)
+    return abi.ServiceKey(vip, 0, 0)
 
 
 def pack_marker(vip: str) -> bytes:
-    return marker(vip).pack(L.SVC_USED | L.SVC_VIP) + L.u32(0)
+    return marker(vip).pack(abi.SVC_USED | abi.SVC_VIP) + abi.u32(0)
 
 
 def decode(
     index: bytes, index_stride: int, lives: bytes, live_stride: int
-) -> tuple[dict[L.ServiceKey, tuple[int, L.ServiceValue]], dict[str, int]]:
+) -> tuple[dict[abi.ServiceKey, tuple[int, abi.ServiceValue]], dict[str, int]]:
     """Services by key, with their slot, and VIP markers by VIP, with theirs,
     from the two arrays' raw values (`svc_index` and `svc_live` as one batch
     read returns them)."""
-    out: dict[L.ServiceKey, tuple[int, L.ServiceValue]] = {}
+    out: dict[abi.ServiceKey, tuple[int, abi.ServiceValue]] = {}
     markers: dict[str, int] = {}
     # 32,768 slots, a few hundred used: find the used flags bytes in C.
     for m in _USED.finditer(index[7::index_stride]):
         idx = m.start()
         raw = index[idx * index_stride : idx * index_stride + SLOT_SIZE]
-        if raw[7] & L.SVC_VIP:
-            markers[L.ip_text(raw[:4])] = idx
+        if raw[7] & abi.SVC_VIP:
+            markers[abi.ip_text(raw[:4])] = idx
             continue
-        svc_id = L.unpack_u32(raw[8:12])
+        svc_id = abi.unpack_u32(raw[8:12])
         live = lives[svc_id * live_stride : (svc_id + 1) * live_stride]
         if not svc_id or len(live) < live_stride:
             continue  # not a live service (a build with other sizes)
-        key, value = L.ServiceValue.unpack(raw, live)
+        key, value = abi.ServiceValue.unpack(raw, live)
         out[key] = (idx, value)
     return out, markers
 
@@ -62,18 +62,18 @@ def orphans(lives: bytes, live_stride: int, used: set[int]) -> list[int]:
     return [
         i
         for i in range(1, len(lives) // live_stride)
-        if i not in used and L.unpack_u32(lives[i * live_stride + 8 : i * live_stride + 12])
+        if i not in used and abi.unpack_u32(lives[i * live_stride + 8 : i * live_stride + 12])
     ]
 
 
-def free_slot(key: L.ServiceKey, taken: set[int]) -> int:
-    first = L.svc_bucket(key) * L.SVC_BUCKET
-    for idx in range(first, first + L.SVC_BUCKET):
+def free_slot(key: abi.ServiceKey, taken: set[int]) -> int:
+    first = abi.svc_bucket(key) * abi.SVC_BUCKET
+    for idx in range(first, first + abi.SVC_BUCKET):
         if idx not in taken:
             return idx
     what = f"VIP {key.vip}" if key == marker(key.vip) else f"service {key}"
     raise ServiceIndexFull(
-        f"{what}: its bucket of the service index already holds {L.SVC_BUCKET} "
+        f"{what}: its bucket of the service index already holds {abi.SVC_BUCKET} "
         "entries (a rare hash collision); use another port or VIP for it"
     )
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from l4lb_tui import layout as L
-from l4lb_tui.slots import is_prime
+from l4lb_tui import abi
+from l4lb_tui.ring_fill import is_prime
 
 T = TypeVar("T")
 
@@ -207,14 +207,14 @@ def file_name(text: str) -> str:
 
 
 def ring_size(text: str) -> int:
-    return whole_number(text, "ring size", 1, L.RING_MAX_SLOTS)
+    return whole_number(text, "ring size", 1, abi.RING_MAX_SLOTS)
 
 
 def ring_problem(size: int, maglev: bool, serving: int) -> str | None:
     """Why a ring of `size` slots cannot serve `serving` backends that take
     traffic (weight above 0), or None."""
-    if not 1 <= size <= L.RING_MAX_SLOTS:
-        return f"ring size must be 1-{L.RING_MAX_SLOTS}, not {size}"
+    if not 1 <= size <= abi.RING_MAX_SLOTS:
+        return f"ring size must be 1-{abi.RING_MAX_SLOTS}, not {size}"
     if maglev and not is_prime(size):
         return (
             f"Maglev needs a prime ring size, not {size} (e.g. 16381); "
@@ -228,12 +228,12 @@ def ring_problem(size: int, maglev: bool, serving: int) -> str | None:
     return None
 
 
-def capacity_problem(destinations: int, services: int, limit: int = L.MAX_BACKENDS) -> str | None:
+def capacity_problem(destinations: int, services: int, limit: int = abi.MAX_BACKENDS) -> str | None:
     """Why `destinations` backends in each of `services` services do not fit
     `limit` backend slots, or None: every service holds its own copy of its
     backends."""
-    if services > L.MAX_SERVICES:
-        return f"{services:,} services, but the balancer holds at most {L.MAX_SERVICES:,}"
+    if services > abi.MAX_SERVICES:
+        return f"{services:,} services, but the balancer holds at most {abi.MAX_SERVICES:,}"
     need = destinations * services
     if need <= limit:
         return None

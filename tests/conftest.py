@@ -59,7 +59,7 @@ PIN_ROOT = _session_pin_root()
 
 def _unpin(path: Path, root: Path = PIN_ROOT) -> None:
     # Imported here: l4lb_tui.paths reads the variables set above.
-    from l4lb_tui.bpf import BpfError, Bpftool
+    from l4lb_tui.bpftool import BpfError, Bpftool
 
     with contextlib.suppress(BpfError):
         Bpftool.unpin_tree(path, root)

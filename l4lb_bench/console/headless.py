@@ -56,7 +56,8 @@ def run_headless(dev: str, opts: Options) -> Run:
     from textual.widgets import DataTable
 
     from l4lb_tui.app import ConsoleApp
-    from l4lb_tui.console import ConsoleSettings, RealBackend, Sample
+    from l4lb_tui.console_backend import ConsoleSettings, Sample
+    from l4lb_tui.console_kernel import RealBackend
 
     class Counting(RealBackend):
         """The real backend, counting the samples the dashboard takes."""

@@ -25,7 +25,7 @@ from l4lb_bench.console.tmux import run_in_tmux, tmux_floor
 from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.netlink import Netlink, build, namespaces
 from l4lb_tui.services import parse_service
 
@@ -34,7 +34,7 @@ def console_available() -> str | None:
     """None if the console can be benchmarked, else why not."""
     try:
         import l4lb_tui.app
-        import l4lb_tui.console  # noqa: F401
+        import l4lb_tui.console_kernel  # noqa: F401
     except ImportError as exc:
         return f"the console is not built yet ({exc})"
     return None

@@ -23,11 +23,11 @@ from l4lb_bench.control.results import (
 from l4lb_bench.control.timing import Call, Cost, TimedBpftool, measure
 from l4lb_bench.errors import BenchError
 from l4lb_bench.synthetic import synthetic
-from l4lb_tui import bpfsys, metrics
-from l4lb_tui import layout as L
+from l4lb_tui import abi, bpfsys, metrics
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.bpf import BpfError, Bpftool
-from l4lb_tui.console import ConsoleError, RealBackend
+from l4lb_tui.bpftool import BpfError, Bpftool
+from l4lb_tui.console_backend import ConsoleError
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.netlink import Netlink, namespaces
 from l4lb_tui.services import parse_service
@@ -40,7 +40,7 @@ def _cli(*args: str) -> Cost:
     return cost
 
 
-def _verify_members(bal: Balancer, key: L.ServiceKey, dests: Sequence[Destination]) -> list[str]:
+def _verify_members(bal: Balancer, key: abi.ServiceKey, dests: Sequence[Destination]) -> list[str]:
     for svc in bal.state().services:
         if svc.key == key:
             got = {(b.ip, b.weight) for b in svc.backends}
@@ -67,7 +67,7 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
         mark = len(timed.calls)
 
         def load() -> None:
-            bal.load([key], read_destinations(csv, capacity=L.MAX_BACKENDS))
+            bal.load([key], read_destinations(csv, capacity=abi.MAX_BACKENDS))
 
         _, load_cost = measure(load)
         problems += _verify_members(bal, key, dests)
@@ -102,7 +102,7 @@ def run_size(size: int, dev: str, workdir: Path, polls: int) -> SizeResult:
 
 
 def _as_commands(
-    bal: Balancer, key: L.ServiceKey, dests: Sequence[Destination], csv: Path, problems: list[str]
+    bal: Balancer, key: abi.ServiceKey, dests: Sequence[Destination], csv: Path, problems: list[str]
 ) -> tuple[Cost, Cost]:
     """`l4lb map` and `l4lb backend weight` as processes, end to end; the
     balancer is fresh, so the command makes the first load."""
@@ -199,8 +199,8 @@ def run_control(opts: Options, log: Callable[[str], None] = print) -> ControlRep
         stack.enter_context(namespaces.inside(veth.ns))
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="l4lb-bench-")))
         for size in opts.sizes:
-            if not 0 < size <= L.MAX_BACKENDS:
-                raise BenchError(f"size {size}: 1 to {L.MAX_BACKENDS} destinations")
+            if not 0 < size <= abi.MAX_BACKENDS:
+                raise BenchError(f"size {size}: 1 to {abi.MAX_BACKENDS} destinations")
             log(f"  {size} destinations, {ADAPTER} adapter")
             results.append(run_size(size, veth.dev, workdir, opts.polls))
         log("  fixed costs")

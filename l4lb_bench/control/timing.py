@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 
 T = TypeVar("T")
 

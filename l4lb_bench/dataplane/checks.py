@@ -8,9 +8,8 @@ import re
 from l4lb_bench import frames, processes
 from l4lb_bench.dataplane.packets import BACKENDS, SADDR, TX, VERDICT_NAMES, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
-from l4lb_tui.balancer import Counters
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.model import Counters
 
 
 def peer_xdp_packets(dev: str) -> int:
@@ -62,7 +61,7 @@ def _check_encap(kind: Kind, out: bytes) -> list[str]:
     members = {d.ip: d.mac for d in BACKENDS}
     if outer.dst not in members:
         problems.append(f"outer destination {outer.dst} is not a backend")
-    elif out[:6] != L.mac_bytes(members[outer.dst]):
+    elif out[:6] != abi.mac_bytes(members[outer.dst]):
         problems.append("Ethernet destination is not the backend's MAC")
     if outer.src != SADDR or not outer.header_ok:
         problems.append("bad outer source or checksum")
@@ -77,8 +76,8 @@ def _check_encap(kind: Kind, out: bytes) -> list[str]:
 
 
 def flow_stat_names() -> dict[int, str]:
-    """Index -> name of the balancer's flow-table counters (layout.FlowStat)."""
-    stat = getattr(L, "FlowStat", None)
+    """Index -> name of the balancer's flow-table counters (abi.FlowStat)."""
+    stat = getattr(abi, "FlowStat", None)
     return {int(m): m.name.lower() for m in stat} if stat is not None else {}
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from l4lb_tui import bpfsys
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 
 
 @dataclass(frozen=True, slots=True)

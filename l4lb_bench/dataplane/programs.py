@@ -15,9 +15,8 @@ from pathlib import Path
 from l4lb_bench import frames, processes, sandbox
 from l4lb_bench.dataplane.packets import CLIENT, VIP, XDP_DROP, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.errors import BenchError
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.paths import bpf_dir, bpf_object
 
 WRAP_OBJ = "bench_wrap.o"
@@ -127,7 +126,7 @@ class Wrapped:
             # A prog array empties itself when its last user-space reference
             # goes: this fd is that reference.
             self.target_fd = bpfsys.obj_get(maps / "target")
-            bpfsys.update(self.target_fd, L.u32(0), L.u32(target_fd))
+            bpfsys.update(self.target_fd, abi.u32(0), abi.u32(target_fd))
         except (BpfError, bpfsys.BpfSysError) as exc:
             raise BenchError(f"loading the wrapper: {exc}") from None
         finally:
@@ -150,10 +149,10 @@ class Wrapped:
             0,
             0,
         )
-        bpfsys.update(self.tpl_fd, L.u32(0), value.ljust(self.tpl_info.value_size, b"\0"))
+        bpfsys.update(self.tpl_fd, abi.u32(0), value.ljust(self.tpl_info.value_size, b"\0"))
 
     def len_fixed(self) -> int:
-        raw = bpfsys.lookup(self.tpl_fd, L.u32(0), self.tpl_info.value_size)
+        raw = bpfsys.lookup(self.tpl_fd, abi.u32(0), self.tpl_info.value_size)
         return int(struct.unpack_from("<Q", raw, frames.RESTORE_BYTES + 24)[0])
 
     def run(self, repeat: int, ifindex: int, live: bool) -> bpfsys.RunResult:
@@ -204,7 +203,7 @@ def prime_probes(fds: dict[str, int]) -> None:
     for mid in bpfsys.prog_info(fds["+hash"]).map_ids:
         with bpfsys.opened(bpfsys.map_fd_by_id(mid)) as mfd:
             if bpfsys.map_info(mfd).name == "cost_hash":
-                bpfsys.update(mfd, L.ip_bytes(VIP), L.u32(1))
+                bpfsys.update(mfd, abi.ip_bytes(VIP), abi.u32(1))
 
 
 class FlowTable:

@@ -39,7 +39,7 @@ from l4lb_bench.dataplane.results import DataplaneReport, KindResult, Options, S
 from l4lb_bench.errors import BenchError
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.netlink import namespaces
 from l4lb_tui.services import parse_service
 

@@ -5,7 +5,7 @@ to the kernel without bpftool.  Every failure is a BpfSysError.
 flag; the benchmarks and the packet tests need both (BPF_PROG_TEST_RUN).
 Map reads are here (BPF_MAP_LOOKUP_BATCH, object info): a poll reads 4096
 per-CPU counters, which bpftool hands over as megabytes of JSON.  The
-product writes through bpftool (l4lb_tui/bpf.py); the element and batch
+product writes through bpftool (l4lb_tui/bpftool.py); the element and batch
 writes here are for the benchmarks' and the lab's own programs (found by id),
 which need no pins.  x86-64 and arm64 syscall numbers only.
 """

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import validation as V
+from l4lb_tui import validation
 from l4lb_tui.daemon import http, pidfile
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "-c",
         "--config",
         default=DEFAULT_CONFIG,
-        type=V.argument(V.file_name),
+        type=validation.argument(validation.file_name),
         help=f"the config (default {DEFAULT_CONFIG})",
     )
     p.set_defaults(func=cmd_daemon)
@@ -66,5 +66,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def main() -> int:
     """`l4lbd [-c FILE]`: the daemon alone, as its systemd unit runs it."""
     parser = argparse.ArgumentParser(prog="l4lbd", description="the l4lb daemon")
-    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, type=V.argument(V.file_name))
+    parser.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, type=validation.argument(validation.file_name)
+    )
     return cmd_daemon(parser.parse_args())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from l4lb_tui import backend_edits, config_apply, events
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config, ServiceSpec
 from l4lb_tui.destinations import Destination
@@ -32,7 +33,6 @@ from l4lb_tui.health.model import (
     Target,
 )
 from l4lb_tui.health.scheduler import Scheduler
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]

@@ -25,7 +25,7 @@ from prometheus_client.exposition import generate_latest
 
 from l4lb_tui import config_apply, events, metrics
 from l4lb_tui.balancer import BalancerError
-from l4lb_tui.bpf import BpfError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import http, notify, pidfile

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from l4lb_tui import validation as V
+from l4lb_tui import validation
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import MAX_DURATION
 from l4lb_tui.lab.names import DEFAULT_BACKENDS, DEFAULT_PREFIX, MAX_BACKENDS
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     up.add_argument(
         "--backends",
-        type=V.count_argument("backends", 1, MAX_BACKENDS),
+        type=validation.count_argument("backends", 1, MAX_BACKENDS),
         default=DEFAULT_BACKENDS,
         help=f"number of backends, 1-{MAX_BACKENDS} (default {DEFAULT_BACKENDS})",
     )
@@ -57,20 +57,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     )
     traffic.add_argument(
         "--duration",
-        type=V.seconds_argument("duration", 0, MAX_SECONDS),
+        type=validation.seconds_argument("duration", 0, MAX_SECONDS),
         default=None,
         help=f"seconds (flood: default 5, at most {MAX_DURATION:g}; "
         f"requests: a limit, default {DEFAULT_DURATION:g})",
     )
     traffic.add_argument(
         "--count",
-        type=V.count_argument("count", 1, MAX_COUNT),
+        type=validation.count_argument("count", 1, MAX_COUNT),
         default=DEFAULT_COUNT,
         help=f"UDP and HTTP requests, each (default {DEFAULT_COUNT})",
     )
     traffic.add_argument(
         "--interval",
-        type=V.seconds_argument("interval", 0, MAX_SECONDS),
+        type=validation.seconds_argument("interval", 0, MAX_SECONDS),
         default=0.0,
         help="seconds between request rounds (default 0)",
     )
@@ -91,7 +91,7 @@ def _register_faults(sub: Any, with_prefix: Any) -> None:
         p = with_prefix(sub.add_parser(name, help=text, description=text))
         p.add_argument(
             "--backend",
-            type=V.count_argument("backend", 1, MAX_BACKENDS),
+            type=validation.count_argument("backend", 1, MAX_BACKENDS),
             required=True,
             metavar="N",
             help="the backend, from 1 (be1)",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from l4lb_tui import procfs
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.lab.errors import LabError
 
 KILL_GRACE = 2.0

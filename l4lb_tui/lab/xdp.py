@@ -2,7 +2,7 @@
 the balancer's bridge-side peer.
 
 Loaded and attached with iproute2, they need no pins: the balancer's loader
-(l4lb_tui.bpf) stays the only code that pins.  Read and set by id through
+(l4lb_tui.bpftool) stays the only code that pins.  Read and set by id through
 the bpf(2) adapter, as any program's maps are.
 """
 

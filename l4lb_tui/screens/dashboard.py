@@ -18,9 +18,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.balancer import Backend, State
-from l4lb_tui.console import ConsoleBackend, ConsoleSettings, Sample, save_csv, service_spec
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings, Sample
+from l4lb_tui.console_files import save_csv
+from l4lb_tui.model import Backend, State
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
@@ -29,6 +30,7 @@ from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.polling import Polled, PollLoop
 from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.screens.writing import WriteRunner, Written
+from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import edits
 from l4lb_tui.viewmodels.applying import carry_out

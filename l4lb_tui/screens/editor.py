@@ -28,11 +28,12 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestionReady
 from textual.widgets import Button, Input, Label, Static
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.backend_edits import Members
-from l4lb_tui.balancer import Backend
-from l4lb_tui.console import ConsoleError, merge_service_specs, parse_service_specs, service_spec
+from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import Destination, validate_ip, validate_mac, validate_weight
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.model import Backend
+from l4lb_tui.services import merge_service_specs, parse_service_specs, service_spec
 from l4lb_tui.viewmodels.edits import moved
 from l4lb_tui.widgets.inputs import (
     IpValidator,

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
-from l4lb_tui.console import ConsoleBackend, ConsoleSettings, LinkRow
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings, LinkRow
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.polling import Polled, PollLoop

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from l4lb_tui.modeswitch import SWITCH_COST, SWITCHABLE
+from l4lb_tui.control.modeswitch import SWITCH_COST, SWITCHABLE
 from l4lb_tui.screens.palette import PaletteCommand
 from l4lb_tui.widgets.options import KeyOptionList
 

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.console import ConsoleError
+from l4lb_tui.console_backend import ConsoleError
 
 T = TypeVar("T")
 

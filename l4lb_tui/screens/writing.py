@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from l4lb_tui.console import ConsoleError
+from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.viewmodels.applying import Refused
 from l4lb_tui.viewmodels.edits import Applied, Outcome
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from l4lb_tui.console import ConsoleBackend, ConsoleError, StaleError
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, StaleError
 from l4lb_tui.viewmodels.edits import Applied, Intent
 
 

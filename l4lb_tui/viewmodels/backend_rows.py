@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
 from l4lb_tui.viewmodels.cells import Cell

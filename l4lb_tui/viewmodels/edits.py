@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from l4lb_tui import backend_edits as E
-from l4lb_tui.balancer import Backend, Service, State
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.model import Backend, Service, State
 
 Members = E.Members
 # What the operator was shown of each service (None: no such service).

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from l4lb_tui.balancer import Backend, Counters, State
-from l4lb_tui.console import Sample
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
+from l4lb_tui.console_backend import Sample
+from l4lb_tui.model import Backend, Counters, State
 from l4lb_tui.stats import StatsView, build_view
 from l4lb_tui.viewmodels.backend_rows import BackendLine, backend_lines
 from l4lb_tui.viewmodels.history import ChartSeries, RateHistory

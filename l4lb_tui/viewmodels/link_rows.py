@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from l4lb_tui.console import LinkRow
+from l4lb_tui.console_backend import LinkRow
 from l4lb_tui.viewmodels.cells import Cell
 
 XDP_LABELS = {"": "-", "driver": "driver", "generic": "generic", "offload": "offload"}

@@ -12,7 +12,7 @@ from textual.suggester import Suggester
 from textual.validation import ValidationResult, Validator
 
 from l4lb_tui import validation
-from l4lb_tui.console import parse_service_specs
+from l4lb_tui.services import parse_service_specs
 
 
 class ParserValidator(Validator):

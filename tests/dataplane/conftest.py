@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from l4lb_tui import bpfsys
-from l4lb_tui.balancer import Balancer, Counters
+from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
+from l4lb_tui.model import Counters
 from l4lb_tui.services import parse_service
 from tests.conftest import veth_netns
 

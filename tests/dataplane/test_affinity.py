@@ -17,9 +17,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import FlowStat, Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import FlowStat, Reason, ServiceKey
 from tests.conftest import run, veth_netns
 
 pytestmark = pytest.mark.kernel

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import ServiceKey
 from tests.conftest import run, veth_netns
 from tests.killed_reload import ROOT
 

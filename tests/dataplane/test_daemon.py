@@ -20,8 +20,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import ServiceKey
 from tests.conftest import veth_netns
 from tests.killed_reload import ROOT, kill_group
 

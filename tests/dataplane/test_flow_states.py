@@ -15,15 +15,14 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
+from l4lb_tui import abi, bpfsys
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from tests.conftest import veth_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
-EST, SYN_SEEN, FIN_SEEN, RST_SEEN = (int(s) for s in list(L.FlowState)[:4])
+EST, SYN_SEEN, FIN_SEEN, RST_SEEN = (int(s) for s in list(abi.FlowState)[:4])
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +95,15 @@ def expected_state(state: int, flags: int) -> int:
 
 
 def test_tcp_states(truth: dict[str, list[tuple[int, ...]]]) -> None:
-    assert len(truth["state"]) == len(L.FlowState) * 64
+    assert len(truth["state"]) == len(abi.FlowState) * 64
     for state, flags, got in truth["state"]:
         assert got == expected_state(state, flags), (state, flags)
 
 
 # -- in the kernel ------------------------------------------------------------
 
-SVC = L.ServiceKey("10.0.0.4", 8080, L.PROTO_TCP)
-UDP_SVC = L.ServiceKey("10.0.0.4", 9000, L.PROTO_UDP)
+SVC = abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)
+UDP_SVC = abi.ServiceKey("10.0.0.4", 9000, abi.PROTO_UDP)
 BACKENDS = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 5)]
 
 
@@ -130,7 +129,7 @@ def flow_hash(sport: int, proto: int = 6, dport: int = SVC.port) -> int:
 def entry_state(flows_fd: int, sport: int) -> int | None:
     bucket = (flow_hash(sport) >> (32 - 19)) & ~1
     for slot in (bucket, bucket + 1):
-        raw = bpfsys.lookup(flows_fd, L.u32(slot), 32)
+        raw = bpfsys.lookup(flows_fd, abi.u32(slot), 32)
         if raw[8:10] == sport.to_bytes(2, "big") and raw[12] == 6:
             return raw[13]
     return None
@@ -182,12 +181,12 @@ def test_a_syn_on_an_established_five_tuple_takes_the_slot_over(
     lb: tuple[Balancer, int, int],
 ) -> None:
     bal, fd, flows = lb
-    before = bal.counters().flows[L.FlowStat.REUSED]
+    before = bal.counters().flows[abi.FlowStat.REUSED]
     for flags in (SYN, ACK, ACK, RST):
         bpfsys.test_run(fd, tcp(41000, flags))
     bpfsys.test_run(fd, tcp(41000, SYN))
     assert entry_state(flows, 41000) == SYN_SEEN
-    assert bal.counters().flows[L.FlowStat.REUSED] == before + 1
+    assert bal.counters().flows[abi.FlowStat.REUSED] == before + 1
 
 
 def udp(sport: int) -> bytes:
@@ -211,17 +210,17 @@ def age_pick(bal: Balancer, sport: int, epochs: int) -> None:
     tags = bpfsys.obj_get(bal.map_pin("flow_tags"))
     picks = bpfsys.obj_get(bal.map_pin("flow_picks"))
     try:
-        line = bpfsys.lookup(tags, L.u32(bucket // 64), 64)
+        line = bpfsys.lookup(tags, abi.u32(bucket // 64), 64)
         way = next(w for w in (0, 1) if line[(bucket % 64) + w] & 0x80)
         slot = bucket + way
-        entry = bytearray(bpfsys.lookup(picks, L.u32(slot // 32), 64))
+        entry = bytearray(bpfsys.lookup(picks, abi.u32(slot // 32), 64))
         (pick,) = struct.unpack_from("<H", entry, (slot % 32) * 2)
         older = (pick & 0xFFF) | ((((pick >> 12) - epochs) & 0xF) << 12)
         struct.pack_into("<H", entry, (slot % 32) * 2, older)
     finally:
         os.close(tags)
         os.close(picks)
-    bal.bpftool.map_update(bal.map_pin("flow_picks"), L.u32(slot // 32), bytes(entry))
+    bal.bpftool.map_update(bal.map_pin("flow_picks"), abi.u32(slot // 32), bytes(entry))
 
 
 @pytest.mark.kernel

@@ -31,7 +31,7 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import ARP, Dot1Q, Ether
 from scapy.packet import Packet, Raw, fuzz
 
-from l4lb_tui.layout import Reason
+from l4lb_tui.abi import Reason
 from tests.dataplane.conftest import BACKENDS, SADDR, Loaded
 
 pytestmark = pytest.mark.kernel

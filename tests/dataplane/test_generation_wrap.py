@@ -20,8 +20,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
+from l4lb_tui import abi, bpfsys
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, format_csv
 from tests.dataplane.conftest import attached
@@ -29,7 +28,7 @@ from tests.killed_reload import kill_group, paused_reload, wait_paused
 
 pytestmark = pytest.mark.kernel
 
-SVC = L.ServiceKey("10.0.0.4", 9000, L.PROTO_UDP)
+SVC = abi.ServiceKey("10.0.0.4", 9000, abi.PROTO_UDP)
 POOL = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 6)]
 
 
@@ -57,7 +56,7 @@ def lb() -> Iterator[tuple[Balancer, int]]:
         yield made
 
 
-@pytest.mark.parametrize("gen", [0xFFFF, L.GEN_MAX], ids=["16-bit wrap", "32-bit wrap"])
+@pytest.mark.parametrize("gen", [0xFFFF, abi.GEN_MAX], ids=["16-bit wrap", "32-bit wrap"])
 def test_flows_survive_a_reload_held_at_the_wrap(
     lb: tuple[Balancer, int], tmp_path: Path, gen: int
 ) -> None:
@@ -70,7 +69,7 @@ def test_flows_survive_a_reload_held_at_the_wrap(
     assert sent(fd, frames) == first
     svc = next(s.value for s in bal.state().services if s.key == SVC)
     at_wrap = dataclasses.replace(svc, gen=gen).pack_live()
-    bal.bpftool.map_update(bal.map_pin("svc_live"), L.u32(svc.svc_id), at_wrap)
+    bal.bpftool.map_update(bal.map_pin("svc_live"), abi.u32(svc.svc_id), at_wrap)
 
     csv = tmp_path / "next.csv"
     csv.write_text(format_csv([*POOL[:4], POOL[4]]))
@@ -87,4 +86,4 @@ def test_flows_survive_a_reload_held_at_the_wrap(
         kill_group(proc)
     assert sent(fd, frames) == first, "flows moved after the reload"
     after = next(s.value for s in bal.state().services if s.key == SVC)
-    assert after.gen == L.next_generation(gen) and after.gen != 0
+    assert after.gen == abi.next_generation(gen) and after.gen != 0

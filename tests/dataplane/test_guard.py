@@ -18,7 +18,7 @@ from scapy.layers.l2 import ARP, Dot1Q, Ether
 
 from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.modeswitch import GUARD_OBJ, Guard
+from l4lb_tui.control.modeswitch import GUARD_OBJ, Guard
 from l4lb_tui.paths import bpf_object
 from tests.conftest import veth_netns
 from tests.dataplane.conftest import BACKENDS, SADDR, Loaded

@@ -13,8 +13,8 @@ import pytest
 
 from l4lb_tui import backend_edits
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.bpf import Bpftool
-from l4lb_tui.console import RealBackend
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.services import parse_service
 from tests.conftest import run

@@ -15,9 +15,9 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.metrics import BalancerSample, render
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT

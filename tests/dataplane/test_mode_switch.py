@@ -18,7 +18,7 @@ import time
 import pytest
 
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.modeswitch import GUARD_DIR
+from l4lb_tui.control.modeswitch import GUARD_DIR
 from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.services import parse_service
 from tests.conftest import run, veth_netns
@@ -89,7 +89,7 @@ _INSTALL_AND_WAIT = textwrap.dedent(
     """
     import sys, time
     from l4lb_tui.balancer import Balancer
-    from l4lb_tui.modeswitch import GUARD_OBJ, Guard
+    from l4lb_tui.control.modeswitch import GUARD_OBJ, Guard
     from l4lb_tui.paths import bpf_object
     bal = Balancer(sys.argv[1], netns=sys.argv[2])
     Guard(bal.bpftool, bal.netlink, bal.ifname, bal.pin_dir, bpf_object(GUARD_OBJ)).install()

@@ -32,16 +32,16 @@ import pytest
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
-from l4lb_tui.balancer import Balancer, kernel_hz
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.control.attaching import kernel_hz
 from l4lb_tui.destinations import Destination, format_csv
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
 
 pytestmark = pytest.mark.kernel
 
-SVC = L.ServiceKey("10.0.0.4", 8080, L.PROTO_TCP)
+SVC = abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)
 SPEC = "10.0.0.4:8080/tcp"
 POOL = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 13)]
 MAC = {d.ip: d.mac for d in POOL}
@@ -98,8 +98,8 @@ class Run:
         # Start just short of the generation's wrap, so that every run
         # crosses it (GEN_MAX, then 1: 0 would mean no service).
         svc = bal.state().services[0].value
-        near_wrap = dataclasses.replace(svc, gen=L.GEN_MAX - 2).pack_live()
-        bal.bpftool.map_update(bal.map_pin("svc_live"), L.u32(svc.svc_id), near_wrap)
+        near_wrap = dataclasses.replace(svc, gen=abi.GEN_MAX - 2).pack_live()
+        bal.bpftool.map_update(bal.map_pin("svc_live"), abi.u32(svc.svc_id), near_wrap)
 
     # -- packets ------------------------------------------------------------
 
@@ -263,6 +263,6 @@ def test_connections_never_break(bed: tuple[Balancer, int], tmp_path: Path) -> N
     except AssertionError:
         print("\n".join(run.model.log[-40:]))
         raise
-    assert bal.state().services[0].value.gen < L.GEN_MAX - 2, "the generation did not wrap"
+    assert bal.state().services[0].value.gen < abi.GEN_MAX - 2, "the generation did not wrap"
     kinds = [e.split()[0] for e in run.model.log]
     print("MODEL steps by kind:", {k: kinds.count(k) for k in sorted(set(kinds))})

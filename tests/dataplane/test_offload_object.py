@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from l4lb_tui import bpfsys
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.paths import PIN_ROOT, bpf_object
 
 pytestmark = pytest.mark.kernel

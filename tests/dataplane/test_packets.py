@@ -15,10 +15,9 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
 from scapy.packet import Raw
 
-from l4lb_tui import bpfsys
-from l4lb_tui import layout as L
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.abi import Reason
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import Reason
 from tests.conftest import veth_netns
 from tests.dataplane.conftest import BACKENDS, SADDR, Loaded
 
@@ -222,11 +221,11 @@ def _exact_vip_check(ns: str, dev: str) -> None:
     twin = next(  # an address with 10.0.0.4's filter bit
         ip
         for ip in (str(ipaddress.IPv4Address(0x0A000000 + i)) for i in range(1, 1 << 24))
-        if ip != "10.0.0.4" and L.vip_filter_bit(ip) == L.vip_filter_bit("10.0.0.4")
+        if ip != "10.0.0.4" and abi.vip_filter_bit(ip) == abi.vip_filter_bit("10.0.0.4")
     )
     bal = Balancer(dev, netns=ns)
     bal.attach("driver", SADDR)
-    udp = L.ServiceKey("10.0.0.4", 9000, 17)
+    udp = abi.ServiceKey("10.0.0.4", 9000, 17)
     bal.load([udp], BACKENDS)
     fd = bpfsys.obj_get(bal.prog_pin)
     try:
@@ -244,7 +243,7 @@ def _exact_vip_check(ns: str, dev: str) -> None:
         assert reason_of(udp_to(dport=53)) == ("XDP_PASS", Reason.PASS_NO_SERVICE)
         # The twin becomes a VIP, 10.0.0.4 stops being one: the shared bit
         # stays set, so only the markers tell them apart.
-        bal.load([L.ServiceKey(twin, 9000, 17)], BACKENDS)
+        bal.load([abi.ServiceKey(twin, 9000, 17)], BACKENDS)
         bal.remove_service(udp)
         assert reason_of(_ihl_below_5(udp_to())) == ("XDP_PASS", Reason.PASS_NOT_VIP)
         assert reason_of(_ihl_below_5(udp_to(dst=twin))) == ("XDP_DROP", Reason.DROP_MALFORMED)

@@ -19,9 +19,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
 from tests.dataplane.conftest import attached
 
 pytestmark = pytest.mark.kernel

@@ -33,7 +33,7 @@ from tui_support import SIZE, dashboard, manual, settle
 
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.console import RealBackend
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.widgets.status import StatusLine
 
 BPF_DIR = Path(__file__).parents[2] / "bpf"

@@ -20,9 +20,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import format_csv, read_destinations
-from l4lb_tui.layout import Reason, ServiceKey
 from tests.conftest import DATA
 from tests.killed_reload import descendants, wait_gone
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.widgets.tables import BackendTable
 from tests.faults.console_flow import check, console, keys, notices, step

@@ -108,7 +108,7 @@ from l4lb_tui.netlink import enter_netns
 enter_netns(sys.argv[1])
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 run = subprocess.run
 def die_in_the_batch(argv, **kw):
     if "batch" not in argv:
@@ -322,11 +322,11 @@ def test_ip_netns_exec_gets_advice(wired: tuple[str, str, str]) -> None:
 
 KILLED_MID_BATCH = """
 import os, signal, sys, threading
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.lock import interface_lock
 with interface_lock("lk0") as fd:
     tool = Bpftool(binary="/bin/sh")
-    tool.keep_fds = (fd,)  # as Balancer._writing does
+    tool.keep_fds = (fd,)  # as Balancer.writing does
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGKILL)).start()
     tool.call(["-c", "sleep 2"], json_output=False)  # stands in for a long batch
 """

@@ -15,7 +15,8 @@ import pytest
 
 from l4lb_bench.labflood import STATS_SYSCTL
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.console import ConsoleError, RealBackend
+from l4lb_tui.console_backend import ConsoleError
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.paths import RUN_DIR
 from tests.conftest import run, veth_netns

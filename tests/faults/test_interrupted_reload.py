@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, format_csv
-from l4lb_tui.layout import ServiceKey
 from tests.conftest import veth_netns
 from tests.killed_reload import paused_reload, wait_paused
 

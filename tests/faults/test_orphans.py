@@ -14,9 +14,9 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui import bpfsys
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.layout import ServiceKey
 from l4lb_tui.paths import RUN_DIR
 from tests.conftest import DATA, veth_netns
 

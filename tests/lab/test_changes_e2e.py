@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, read_destinations
 from l4lb_tui.lab import Lab
-from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, Reason, ServiceKey
 
 pytestmark = pytest.mark.kernel
 SAMPLE = Path(__file__).parents[1] / "data" / "512_destinations.csv"

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
 from l4lb_tui.lab.names import PROBE_SADDR
-from l4lb_tui.layout import ServiceKey
 from tests.killed_reload import ROOT, kill_group
 
 pytestmark = pytest.mark.kernel

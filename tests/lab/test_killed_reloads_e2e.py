@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 from test_changes_e2e import KeepAlive
 
+from l4lb_tui.abi import PROTO_TCP, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.lab import Lab
-from l4lb_tui.layout import PROTO_TCP, ServiceKey
 from tests.killed_reload import ROOT, cut_reload, kill_group
 
 pytestmark = pytest.mark.kernel

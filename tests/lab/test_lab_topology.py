@@ -18,7 +18,7 @@ import pytest
 from lab_packets import IPPROTO_IPIP, ethernet, ipip_udp_frame, ipv4
 from lab_support import leftovers, namespace_inodes, require_root, unique_prefix
 
-from l4lb_tui.bpf import Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.lab import Lab, LabError
 from l4lb_tui.lab import xdp as lab_xdp
 from l4lb_tui.lab.names import MAX_BACKENDS, MAX_PREFIX_LEN, PIN_ROOT

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab import Lab
 from l4lb_tui.lab.keepalive import KEEPALIVE_MODULE, KeepAliveReport
 from l4lb_tui.lab.tools import python_module, spawn_in
-from l4lb_tui.layout import PROTO_TCP, PROTO_UDP, ServiceKey
 
 pytestmark = pytest.mark.kernel
 

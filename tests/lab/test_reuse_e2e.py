@@ -17,10 +17,10 @@ from collections.abc import Iterator
 import pytest
 from lab_support import require_root, unique_prefix
 
+from l4lb_tui.abi import PROTO_TCP, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab import Lab
-from l4lb_tui.layout import PROTO_TCP, ServiceKey
 
 pytestmark = pytest.mark.kernel
 PORTS = range(42000, 42060)

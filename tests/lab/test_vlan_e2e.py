@@ -16,10 +16,11 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Raw
 
-from l4lb_tui.balancer import Balancer, vlan_warning
+from l4lb_tui.abi import PROTO_UDP, Reason, ServiceKey
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.control.attaching import vlan_warning
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab import Lab
-from l4lb_tui.layout import PROTO_UDP, Reason, ServiceKey
 from l4lb_tui.netlink import Netlink
 from tests.conftest import veth_netns
 from tests.killed_reload import ROOT

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from tests.conftest import remove_pins_of
 
 

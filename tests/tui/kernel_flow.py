@@ -30,7 +30,8 @@ from tui_support import SIZE, dashboard, settle
 
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.console import ConsoleSettings, RealBackend
+from l4lb_tui.console_backend import ConsoleSettings
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import parse_text
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.screens.dashboard import DashboardScreen

@@ -30,7 +30,8 @@ from tui_support import SIZE, dashboard, settle
 
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.console import ConsoleSettings, RealBackend
+from l4lb_tui.console_backend import ConsoleSettings
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import parse_text
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.stats import BackendRow
@@ -138,7 +139,7 @@ async def lab_flow(
         await settle(pilot)
         check(target.exists(), f"nothing saved: {notices(pilot)}")
         parsed = parse_text(target.read_text())
-        saved = {d.ip: d.effective_weight for d in parsed.destinations}
+        saved = {d.ip: d.serving_weight for d in parsed.destinations}
         check(not parsed.errors, f"saved file does not parse: {parsed.errors}")
         expected = {ips[n]: (NEW_WEIGHT if n == edited else 1) for n in kept}
         check(saved == expected, f"saved {saved}, expected {expected}")

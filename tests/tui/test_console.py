@@ -10,22 +10,15 @@ from pathlib import Path
 import pytest
 from tui_support import DATA
 
-from l4lb_tui import backend_edits
-from l4lb_tui import layout as L
+from l4lb_tui import abi, backend_edits
 from l4lb_tui.app import main
-from l4lb_tui.bpf import Bpftool
-from l4lb_tui.console import (
-    DEMO_SERVICE,
-    ConsoleError,
-    FakeBackend,
-    RealBackend,
-    StaleError,
-    parse_service_specs,
-    preview_csv,
-    save_csv,
-    service_spec,
-)
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.console_backend import ConsoleError, StaleError
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_files import preview_csv, save_csv
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import Destination
+from l4lb_tui.services import parse_service_specs, service_spec
 from l4lb_tui.stats import build_view
 from l4lb_tui.viewmodels import edits
 from l4lb_tui.viewmodels.history import RateHistory
@@ -42,8 +35,8 @@ def test_service_spec_round_trips(spec: str) -> None:
 
 
 def test_service_specs() -> None:
-    assert parse_service_specs("  ") == [L.CATCH_ALL]
-    assert service_spec(L.CATCH_ALL) == ""
+    assert parse_service_specs("  ") == [abi.CATCH_ALL]
+    assert service_spec(abi.CATCH_ALL) == ""
     keys = parse_service_specs("10.0.0.4:80, 10.0.0.4:80/tcp 10.0.0.5:53/udp")
     assert [str(k) for k in keys] == ["10.0.0.4:80/tcp", "10.0.0.4:80/udp", "10.0.0.5:53/udp"]
     with pytest.raises(ValueError, match="not an IPv4 address"):
@@ -80,7 +73,9 @@ def test_preview(tmp_path: Path) -> None:
     empty.write_text("# nothing\n")
     assert preview_csv(empty).summary == "no destinations in file"
     huge = tmp_path / "huge.csv"
-    lines = [f"10.1.{i // 250}.{i % 250 + 1}, 02:00:00:00:00:01" for i in range(L.MAX_BACKENDS + 1)]
+    lines = [
+        f"10.1.{i // 250}.{i % 250 + 1}, 02:00:00:00:00:01" for i in range(abi.MAX_BACKENDS + 1)
+    ]
     huge.write_text("\n".join(lines))
     assert "at most 4,096" in preview_csv(huge).summary
     missing = preview_csv(tmp_path / "none.csv")
@@ -116,7 +111,7 @@ def test_history_tracks_and_forgets_backends() -> None:
     history.add(build_view(sample.state, prev, sample.counters))
     assert set(history.backends) == {0}
     # One server in two services: the legend tells its two lines apart.
-    other = L.ServiceKey(DEMO_SERVICE.vip, 8443, L.PROTO_TCP)
+    other = abi.ServiceKey(DEMO_SERVICE.vip, 8443, abi.PROTO_TCP)
     fake.load("lb0", [DEMO_SERVICE, other], [A])
     sample = fake.sample("lb0")
     assert sample.state is not None and sample.counters is not None
@@ -143,7 +138,7 @@ def test_edit_intents_are_made_against_what_was_shown() -> None:
         assert intent.summary == summary
         [(key, change)] = intent.changes
         assert key == DEMO_SERVICE and change.seen == shown
-    catch_all = edits.load(seen, [L.CATCH_ALL], [A])
+    catch_all = edits.load(seen, [abi.CATCH_ALL], [A])
     assert catch_all.changes[0][1].seen is None and "ALL TCP/UDP" in catch_all.note
     # What the console's own write left counts as seen until the next poll.
     done = fake.edit("lb0", dict(cases[f"add 10.0.1.9 to {DEMO_SERVICE}"].changes))
@@ -203,12 +198,12 @@ def test_the_fake_applies_the_balancers_rules() -> None:
     stale = backend_edits.Expecting((), backend_edits.Remove("10.0.1.1"))
     with pytest.raises(StaleError, match="changed since you opened this"):
         fake.edit("lb0", {DEMO_SERVICE: stale})
-    fake.load("lb0", [L.CATCH_ALL], [A])
-    fake.edit("lb0", {L.CATCH_ALL: backend_edits.DropService()})
+    fake.load("lb0", [abi.CATCH_ALL], [A])
+    fake.edit("lb0", {abi.CATCH_ALL: backend_edits.DropService()})
     state = fake.state("lb0")
     assert state is not None and [s.key for s in state.services] == [DEMO_SERVICE]
     with pytest.raises(ConsoleError, match="no service"):
-        fake.edit("lb0", {L.CATCH_ALL: backend_edits.DropService()})
+        fake.edit("lb0", {abi.CATCH_ALL: backend_edits.DropService()})
     assert fake.writes == [
         "edit lb0 10.0.0.4:8080/tcp 6",
         "edit lb0 * (all TCP/UDP) 1",

@@ -6,7 +6,7 @@ import time
 
 from tui_support import SIZE, dashboard, make_app, polls, settle
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
 

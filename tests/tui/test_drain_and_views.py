@@ -8,7 +8,7 @@ from textual.widgets import Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, polls, settle
 
 from l4lb_tui.backend_edits import DropService
-from l4lb_tui.console import DEMO_DNS, DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_demo import DEMO_DNS, DEMO_SERVICE, FakeBackend
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.widgets import Input, Static
 from tui_support import SIZE, dashboard, make_app, settle
 
-from l4lb_tui.console import DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.destinations import parse_text
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.editor import EditorScreen

@@ -13,7 +13,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Static
 from tui_support import SIZE, make_app, settle
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen
 

@@ -7,7 +7,7 @@ from textual.command import CommandPalette
 from tui_support import SIZE, dashboard, make_app, settle
 
 from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.help import HelpScreen, help_table, key_label
 from l4lb_tui.screens.interfaces import InterfacesScreen

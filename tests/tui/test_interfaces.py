@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tui_support import SIZE, make_app, settle
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen

@@ -8,13 +8,13 @@ import pytest
 from textual.widgets import Button, Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, settle
 
-from l4lb_tui import layout as L
-from l4lb_tui.console import DEMO_SERVICE, FakeBackend
+from l4lb_tui import abi
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
 from l4lb_tui.textual_compat import notifications
 
 
-def members(fake: FakeBackend, key: L.ServiceKey = DEMO_SERVICE) -> list[str]:
+def members(fake: FakeBackend, key: abi.ServiceKey = DEMO_SERVICE) -> list[str]:
     state = fake.sample("lb0").state
     assert state is not None
     return [b.ip for s in state.services if s.key == key for b in s.backends]
@@ -87,7 +87,7 @@ async def test_blank_services_warns_catch_all(fake: FakeBackend) -> None:
         assert "ALL TCP and UDP" in note
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert len(members(fake, L.CATCH_ALL)) == 32
+        assert len(members(fake, abi.CATCH_ALL)) == 32
         assert any("catch-all" in n.message for n in notifications(app))
 
 

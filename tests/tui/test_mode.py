@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 from tui_support import SIZE, dashboard, make_app, settle
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.textual_compat import notifications

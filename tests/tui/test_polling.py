@@ -11,7 +11,8 @@ from collections.abc import Callable
 from tui_support import DATA, SIZE
 
 from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console import ConsoleSettings, FakeBackend, LinkRow, Sample
+from l4lb_tui.console_backend import ConsoleSettings, LinkRow, Sample
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.widgets.status import StatusLine
 
 FAST = ConsoleSettings(poll_interval=0.05, links_interval=0.05, start_dir=DATA)

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import SIZE, make_app, polls, prefill, settle
 
-from l4lb_tui.console import FakeBackend
+from l4lb_tui.console_demo import FakeBackend
 
 HERE = Path(__file__).parent
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from textual.widgets import Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, settle
 
-from l4lb_tui.console import DEMO_SERVICE, FakeBackend
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.destinations import Destination
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen

@@ -13,7 +13,8 @@ from textual.pilot import Pilot
 from textual.worker import Worker, WorkerCancelled
 
 from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console import ConsoleSettings, FakeBackend
+from l4lb_tui.console_backend import ConsoleSettings
+from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.dashboard import DashboardScreen
 
 DATA = Path(__file__).parent / "data"

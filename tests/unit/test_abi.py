@@ -1,4 +1,4 @@
-"""The control plane's mirror of the data plane's ABI (l4lb_tui/layout.py)
+"""The control plane's mirror of the data plane's ABI (l4lb_tui/abi.py)
 against the BTF of the built objects: every struct with its fields, offsets
 and sizes, every mirrored constant and enum, and every map's size.
 (bpftool reads the object files; no privilege or kernel is needed.)"""
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui import layout as L
+from l4lb_tui import abi
 from l4lb_tui.paths import bpf_object
 
 
@@ -43,38 +43,38 @@ def size_of(types: dict[int, dict[str, Any]], tid: int) -> int:
     return int(t["size"])
 
 
-@pytest.mark.parametrize("name", list(L.STRUCTS))
+@pytest.mark.parametrize("name", list(abi.STRUCTS))
 def test_every_struct_field_sits_where_the_c_puts_it(name: str) -> None:
     types = btf("l4lb_xdp.o")
     c = named(types, "STRUCT", name)
-    fields = L.STRUCTS[name]
+    fields = abi.STRUCTS[name]
     assert [m["name"] for m in c["members"]] == [f for f, _ in fields]
     offset = 0
     for member, (field, fmt) in zip(c["members"], fields, strict=True):
         assert member["bits_offset"] == offset * 8, f"{name}.{field}"
         assert size_of(types, member["type_id"]) == struct.calcsize("<" + fmt), f"{name}.{field}"
         offset += struct.calcsize("<" + fmt)
-    assert c["size"] == L.c_struct(name).size == offset
+    assert c["size"] == abi.c_struct(name).size == offset
 
 
 def test_every_mirrored_constant_matches() -> None:
     values = {v["name"]: v["val"] for v in named(btf("l4lb_abi.o"), "ENUM", "l4lb_abi")["values"]}
     mirrored = {
-        "LAYOUT_VERSION": L.LAYOUT_VERSION,
-        "MAX_SERVICES": L.MAX_SERVICES,
-        "MAX_BACKENDS": L.MAX_BACKENDS,
-        "SVC_BUCKET": L.SVC_BUCKET,
-        "SVC_BUCKETS_LOG2": L.SVC_BUCKETS_LOG2,
-        "SVC_USED": L.SVC_USED,
-        "SVC_VIP": L.SVC_VIP,
-        "SVC_FILL_MAGLEV": L.SVC_FILL_MAGLEV,
-        "CHUNK_SLOTS": L.CHUNK_SLOTS,
-        "RING_CHUNKS_LOG2": L.RING_CHUNKS_LOG2,
-        "CFG_CATCH_ALL": L.CFG_CATCH_ALL,
-        "FLOW_SLOTS_LOG2": L.FLOW_SLOTS.bit_length() - 1,
-        "VIP_FILTER_ENTRIES": L.VIP_FILTER_ENTRIES,
-        "VIP_FILTER_WORDS": L.VIP_FILTER_WORDS,
-        "FLOW_STATE_SLOTS": L.FLOW_STATE_SLOTS,
+        "LAYOUT_VERSION": abi.LAYOUT_VERSION,
+        "MAX_SERVICES": abi.MAX_SERVICES,
+        "MAX_BACKENDS": abi.MAX_BACKENDS,
+        "SVC_BUCKET": abi.SVC_BUCKET,
+        "SVC_BUCKETS_LOG2": abi.SVC_BUCKETS_LOG2,
+        "SVC_USED": abi.SVC_USED,
+        "SVC_VIP": abi.SVC_VIP,
+        "SVC_FILL_MAGLEV": abi.SVC_FILL_MAGLEV,
+        "CHUNK_SLOTS": abi.CHUNK_SLOTS,
+        "RING_CHUNKS_LOG2": abi.RING_CHUNKS_LOG2,
+        "CFG_CATCH_ALL": abi.CFG_CATCH_ALL,
+        "FLOW_SLOTS_LOG2": abi.FLOW_SLOTS.bit_length() - 1,
+        "VIP_FILTER_ENTRIES": abi.VIP_FILTER_ENTRIES,
+        "VIP_FILTER_WORDS": abi.VIP_FILTER_WORDS,
+        "FLOW_STATE_SLOTS": abi.FLOW_STATE_SLOTS,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 
@@ -82,9 +82,9 @@ def test_every_mirrored_constant_matches() -> None:
 @pytest.mark.parametrize(
     ("c_enum", "prefix", "mirror", "sentinels"),
     [
-        ("reason", "R_", L.Reason, {"MAX", "BALANCE"}),
-        ("flow_stat", "FLOW_", L.FlowStat, {"STAT_MAX"}),
-        ("flow_state", "FLOW_", L.FlowState, {"STATES"}),
+        ("reason", "R_", abi.Reason, {"MAX", "BALANCE"}),
+        ("flow_stat", "FLOW_", abi.FlowStat, {"STAT_MAX"}),
+        ("flow_state", "FLOW_", abi.FlowState, {"STATES"}),
     ],
 )
 def test_every_enum_matches(c_enum: str, prefix: str, mirror: Any, sentinels: set[str]) -> None:
@@ -98,16 +98,16 @@ def test_every_map_has_the_mirrored_size() -> None:
     types = btf("l4lb_xdp.o")
     maps = named(types, "DATASEC", ".maps")
     expected = {
-        "config": (1, L.c_struct("config").size),
-        "vip_filter": (L.VIP_FILTER_ENTRIES, L.c_struct("vip_filter").size),
-        "svc_index": (L.SVC_SLOTS, L.c_struct("svc_slot").size),
-        "svc_live": (L.MAX_SERVICES + 1, L.c_struct("svc_live").size),
-        "rings": (L.MAX_SERVICES * 2 * L.RING_CHUNKS, L.c_struct("ring_chunk").size),
-        "backends": (L.MAX_BACKENDS, L.c_struct("backend").size),
-        "backend_stats": (L.MAX_BACKENDS, L.c_struct("counters").size),
-        "reasons": (len(L.Reason), L.c_struct("counters").size),
-        "flows": (L.FLOW_SLOTS, L.c_struct("flow").size),
-        "flow_stats": (len(L.FlowStat), 8),
+        "config": (1, abi.c_struct("config").size),
+        "vip_filter": (abi.VIP_FILTER_ENTRIES, abi.c_struct("vip_filter").size),
+        "svc_index": (abi.SVC_SLOTS, abi.c_struct("svc_slot").size),
+        "svc_live": (abi.MAX_SERVICES + 1, abi.c_struct("svc_live").size),
+        "rings": (abi.MAX_SERVICES * 2 * abi.RING_CHUNKS, abi.c_struct("ring_chunk").size),
+        "backends": (abi.MAX_BACKENDS, abi.c_struct("backend").size),
+        "backend_stats": (abi.MAX_BACKENDS, abi.c_struct("counters").size),
+        "reasons": (len(abi.Reason), abi.c_struct("counters").size),
+        "flows": (abi.FLOW_SLOTS, abi.c_struct("flow").size),
+        "flow_stats": (len(abi.FlowStat), 8),
     }
     found = {}
     for var in maps["vars"]:
@@ -124,4 +124,4 @@ def test_every_map_has_the_mirrored_size() -> None:
         "svc_live": found["svc_live"][1],
         "backends": found["backends"][1],
         "backend_stats": found["backend_stats"][1],
-    } == L.VALUE_SIZES
+    } == abi.VALUE_SIZES

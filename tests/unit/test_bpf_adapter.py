@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.identity import legacy_dirname, legacy_ifname
 
 

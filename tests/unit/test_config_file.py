@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import ConfigError, parse_config, read_config
 from l4lb_tui.config_lines import key_lines
 from l4lb_tui.config_model import NEIGHBOUR, BackendSpec
-from l4lb_tui.layout import ServiceKey
 
 GOOD = """\
 # the lab, as a config

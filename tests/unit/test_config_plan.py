@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_plan import (
     PlanProblem,
@@ -13,8 +14,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.layout import ServiceKey
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 CONFIG = """\
 [[balancer]]

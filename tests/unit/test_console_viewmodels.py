@@ -3,7 +3,7 @@ after each kind of write, and which service a new backend or file goes to."""
 
 from __future__ import annotations
 
-from l4lb_tui.layout import ServiceKey
+from l4lb_tui.abi import ServiceKey
 from l4lb_tui.viewmodels.backend_rows import target_service
 from l4lb_tui.viewmodels.edits import UNDO_DEPTH, Applied, Outcome
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from l4lb_tui.slots import DEFAULT_RING_SIZE, _hashes, maglev
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, _hashes, maglev
 
 SIZE = DEFAULT_RING_SIZE
 

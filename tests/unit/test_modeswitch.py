@@ -6,7 +6,7 @@ import socket
 import struct
 
 from l4lb_tui import bpfsys
-from l4lb_tui.modeswitch import Held, SwitchReport, gap_warning, held_from
+from l4lb_tui.control.modeswitch import Held, SwitchReport, gap_warning, held_from
 from l4lb_tui.netlink import xdpswitch
 from l4lb_tui.netlink.xdpswitch import XdpSwitch
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from l4lb_tui import backend_table, bpfsys, svcindex
-from l4lb_tui import layout as L
-from l4lb_tui.balancer import _WRITTEN_MAPS
+from l4lb_tui import abi, bpfsys, decoded_backends, svcindex
+from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
 from l4lb_tui.reload_plan import Planner, Snapshot
-from l4lb_tui.slots import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
-KEY = L.ServiceKey("10.0.0.4", 80, L.PROTO_TCP)
-SVC = L.ServiceValue(svc_id=3, ring_chunk=L.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
+KEY = abi.ServiceKey("10.0.0.4", 80, abi.PROTO_TCP)
+SVC = abi.ServiceValue(svc_id=3, ring_chunk=abi.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
 # Map ids, as the reload resolves them from the pins.
 IDS = {name: 100 + i for i, name in enumerate(_WRITTEN_MAPS)}
 ENTRY_SIZE = 20
@@ -24,36 +23,40 @@ def dests(n: int) -> list[Destination]:
     return [Destination(f"10.1.0.{i + 1}", f"02:00:00:00:01:{i + 1:02x}") for i in range(n)]
 
 
-def array(entries: dict[int, bytes], count: int = L.MAX_BACKENDS, step: int = ENTRY_SIZE) -> bytes:
+def array(
+    entries: dict[int, bytes], count: int = abi.MAX_BACKENDS, step: int = ENTRY_SIZE
+) -> bytes:
     raw = bytearray(count * step)
     for idx, value in entries.items():
         raw[idx * step : idx * step + len(value)] = value
     return bytes(raw)
 
 
-def entry(d: Destination, svc_id: int, member: int = 3) -> L.BackendEntry:
+def entry(d: Destination, svc_id: int, member: int = 3) -> abi.BackendEntry:
     """A member in both halves alike, as a finished reload leaves it."""
-    return L.BackendEntry(d.ip, d.mac, svc_id, member, (d.weight, d.weight), 3 if d.drained else 0)
+    return abi.BackendEntry(
+        d.ip, d.mac, svc_id, member, (d.weight, d.weight), 3 if d.drained else 0
+    )
 
 
 def snapshot(
     members: list[Destination],
-    svc: L.ServiceValue = SVC,
-    extra: dict[int, L.BackendEntry] | None = None,
+    svc: abi.ServiceValue = SVC,
+    extra: dict[int, abi.BackendEntry] | None = None,
 ) -> Snapshot:
     """Members in slots 10, 11, ...; slot 2 holds a backend removed long ago."""
     packed = {10 + i: entry(d, svc.svc_id).pack() for i, d in enumerate(members)}
     packed[2] = entry(Destination("10.9.9.9", "02:00:00:00:09:09"), svc.svc_id, 0).pack()
     packed.update((i, e.pack()) for i, e in (extra or {}).items())
-    dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+    dump = bpfsys.ArrayDump(array(packed), abi.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
     slot = svcindex.free_slot(KEY, set())
-    return Snapshot({KEY: svc}, {KEY: slot}, backend_table.decode(dump))
+    return Snapshot({KEY: svc}, {KEY: slot}, decoded_backends.decode(dump))
 
 
 def stats(counted: set[int]) -> bpfsys.ArrayDump:
     step = 16 * 2
     raw = array({i: (1).to_bytes(8, "little") for i in counted}, step=step)
-    return bpfsys.ArrayDump(raw, L.MAX_BACKENDS, 2, 16, 16)
+    return bpfsys.ArrayDump(raw, abi.MAX_BACKENDS, 2, 16, 16)
 
 
 def plan(
@@ -76,14 +79,14 @@ def key_of(line: str) -> int:
     return int.from_bytes(bytes.fromhex(line.split(" key hex ")[1][:11].replace(" ", "")), "little")
 
 
-def flipped(flips: list[str]) -> L.ServiceValue:
+def flipped(flips: list[str]) -> abi.ServiceValue:
     """The service as the flip (the first write after the rest) leaves it."""
     assert lines_to("svc_live", flips) == flips[:1]
-    return L.ServiceValue.unpack(SVC.pack_slot(KEY), value_of(flips[0]))[1]
+    return abi.ServiceValue.unpack(SVC.pack_slot(KEY), value_of(flips[0]))[1]
 
 
-def written(lines: list[str]) -> dict[int, L.BackendEntry]:
-    return {key_of(x): L.BackendEntry.unpack(value_of(x)) for x in lines_to("backends", lines)}
+def written(lines: list[str]) -> dict[int, abi.BackendEntry]:
+    return {key_of(x): abi.BackendEntry.unpack(value_of(x)) for x in lines_to("backends", lines)}
 
 
 def test_weight_change_writes_one_entry_in_the_idle_half() -> None:
@@ -123,7 +126,7 @@ def test_removed_members_leave_the_idle_half_first() -> None:
     # half 0 says of them after it, only the next reload reads (and clears).
     assert before[18].member == 1 and before[19].member == 1
     assert set(before) == {18, 19} and not after
-    flipped_to_1 = dataclasses.replace(SVC, ring_chunk=L.ring_base(SVC.svc_id, 1))
+    flipped_to_1 = dataclasses.replace(SVC, ring_chunk=abi.ring_base(SVC.svc_id, 1))
     left = {18 + i: e for i, e in enumerate(before.values())}
     cmds, _ = plan(snapshot(cur[:8], flipped_to_1, extra=left), cur[:8])
     assert {i: e.member for i, e in written(cmds).items()} == {18: 0, 19: 0}
@@ -133,7 +136,7 @@ def test_what_a_stopped_reload_left_in_the_idle_half_is_scrubbed() -> None:
     cur = dests(4)
     # A reload to half 1 that stopped before its flip: a new backend in slot
     # 30 and a survivor rewritten with another weight, both in half 1 only.
-    torn_new = L.BackendEntry("10.4.0.1", "02:00:00:00:04:01", SVC.svc_id, 2, (0, 1), 0)
+    torn_new = abi.BackendEntry("10.4.0.1", "02:00:00:00:04:01", SVC.svc_id, 2, (0, 1), 0)
     torn_survivor = dataclasses.replace(entry(cur[0], SVC.svc_id), weights=(1, 9))
     snap = snapshot(cur, extra={30: torn_new, 10: torn_survivor})
     assert snap.members(KEY) == cur  # readers see the live half whole
@@ -147,16 +150,16 @@ def test_a_new_service_is_indexed_after_its_ring_is_live() -> None:
     empty = snapshot([])
     snap = dataclasses.replace(empty, services={}, slots={})
     planner = Planner(snap, lambda: stats(set()), IDS)
-    other = L.ServiceKey("10.0.0.5", 80, L.PROTO_TCP)
+    other = abi.ServiceKey("10.0.0.5", 80, abi.PROTO_TCP)
     cmds, flips = planner.service(other, dests(3), FillMode.MAGLEV, DEFAULT_RING_SIZE)
     index = lines_to("svc_index", flips)
     assert lines_to("svc_live", flips) == flips[:1] and index == flips[1:] == flips[1:2]
     # Nothing reads a new service's members before its flip: both halves at once.
     assert [e.member for e in written(cmds).values()] == [3, 3, 3]
     slot = key_of(index[0])
-    assert slot // L.SVC_BUCKET == L.svc_bucket(other)
+    assert slot // abi.SVC_BUCKET == abi.svc_bucket(other)
     value = value_of(index[0])
-    assert value[:7] == bytes([10, 0, 0, 5, 0, 80, 6]) and value[7] & L.SVC_USED
+    assert value[:7] == bytes([10, 0, 0, 5, 0, 80, 6]) and value[7] & abi.SVC_USED
     assert int.from_bytes(value[8:12], "little") >= 1  # a torn slot's id 0 is no service
 
 
@@ -174,9 +177,9 @@ def test_membership_change_zeroes_only_counted_slots() -> None:
 
 
 def test_generation_wraps_without_zero() -> None:
-    assert L.next_generation(L.GEN_MAX) == 1 and L.next_generation(0) == 1
-    assert L.next_generation(65535) == 65536
-    old = dataclasses.replace(SVC, gen=L.GEN_MAX)
+    assert abi.next_generation(abi.GEN_MAX) == 1 and abi.next_generation(0) == 1
+    assert abi.next_generation(65535) == 65536
+    old = dataclasses.replace(SVC, gen=abi.GEN_MAX)
     cur = dests(3)
     _, flips = plan(snapshot(cur, old), cur[:2])
     assert flipped(flips).gen == 1
@@ -195,22 +198,22 @@ def test_decoding_a_changed_array_matches_decoding_it_afresh() -> None:
     rng = random.Random(5)
 
     def some(ip: str) -> bytes:
-        return L.BackendEntry(ip, "02:00:00:00:02:01", 3, rng.randrange(4), (1, 2)).pack()
+        return abi.BackendEntry(ip, "02:00:00:00:02:01", 3, rng.randrange(4), (1, 2)).pack()
 
     packed = {
-        i: some(f"10.2.{i // 250}.{i % 250 + 1}") for i in rng.sample(range(L.MAX_BACKENDS), 600)
+        i: some(f"10.2.{i // 250}.{i % 250 + 1}") for i in rng.sample(range(abi.MAX_BACKENDS), 600)
     }
-    dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-    backend_table.decode(dump)
+    dump = bpfsys.ArrayDump(array(packed), abi.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+    decoded_backends.decode(dump)
     for _ in range(20):
-        for i in rng.sample(range(L.MAX_BACKENDS), rng.choice([1, 2, 50])):
+        for i in rng.sample(range(abi.MAX_BACKENDS), rng.choice([1, 2, 50])):
             if i in packed and rng.random() < 0.3:
                 del packed[i]  # a freed slot
             else:
                 packed[i] = some("10.3.0.1")
-        dump = bpfsys.ArrayDump(array(packed), L.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
-        delta = backend_table.decode(dump)
-        fresh = backend_table._decode_fresh(dump)
+        dump = bpfsys.ArrayDump(array(packed), abi.MAX_BACKENDS, 1, ENTRY_SIZE, ENTRY_SIZE)
+        delta = decoded_backends.decode(dump)
+        fresh = decoded_backends._decode_fresh(dump)
         assert delta.entries == fresh.entries and delta.groups == fresh.groups
 
 
@@ -227,6 +230,6 @@ def test_a_health_drain_is_its_own_bit_and_leaves_the_ring() -> None:
             bytes.fromhex(line.split(" value hex ")[1].replace(" ", ""))[k : k + 4], "little"
         )
         for line in lines_to("rings", cmds)
-        for k in range(0, L.CHUNK_SLOTS * 4, 4)
+        for k in range(0, abi.CHUNK_SLOTS * 4, 4)
     }
     assert not ring & {11, 12}, "a backend the health checker drained is in no ring"

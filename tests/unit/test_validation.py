@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l4lb_tui import layout as L
-from l4lb_tui import validation as V
+from l4lb_tui import abi, validation
 from l4lb_tui.destinations import is_header, load_problem, parse_text
 from l4lb_tui.services import merge_services, parse_service
 
@@ -60,19 +59,19 @@ def not_unicast(addr: ipaddress.IPv4Address, link_local_ok: bool) -> bool:
 @given(HOSTILE)
 def test_whole_numbers_are_ascii_digits_in_range(text: str) -> None:
     try:
-        value = V.whole_number(text, "weight", 0, V.MAX_WEIGHT)
+        value = validation.whole_number(text, "weight", 0, validation.MAX_WEIGHT)
     except ValueError as exc:
         one_line(exc)
         return
     raw = text.strip()
-    assert raw.isascii() and raw.isdigit() and int(raw) == value <= V.MAX_WEIGHT
+    assert raw.isascii() and raw.isdigit() and int(raw) == value <= validation.MAX_WEIGHT
 
 
 @SETTINGS
 @given(HOSTILE | st.floats().map(str))
 def test_seconds_are_finite_plain_decimals_in_range(text: str) -> None:
     try:
-        value = V.seconds(text, "interval", 0.01, 3600)
+        value = validation.seconds(text, "interval", 0.01, 3600)
     except ValueError as exc:
         one_line(exc)
         return
@@ -83,9 +82,9 @@ def test_seconds_are_finite_plain_decimals_in_range(text: str) -> None:
 @SETTINGS
 @given(HOSTILE | st.ip_addresses(v=4).map(str))
 def test_addresses_parse_to_the_same_unicast_address_or_are_refused(text: str) -> None:
-    for role in (V.BACKEND, V.VIP, V.SOURCE):
+    for role in (validation.BACKEND, validation.VIP, validation.SOURCE):
         try:
-            found = V.ipv4(text, role)
+            found = validation.ipv4(text, role)
         except ValueError as exc:
             one_line(exc)
             continue
@@ -97,19 +96,19 @@ def test_addresses_parse_to_the_same_unicast_address_or_are_refused(text: str) -
 @SETTINGS
 @given(st.ip_addresses(v=4))
 def test_every_unicast_address_is_accepted(addr: ipaddress.IPv4Address) -> None:
-    for role in (V.BACKEND, V.VIP, V.SOURCE):
+    for role in (validation.BACKEND, validation.VIP, validation.SOURCE):
         accepted = not not_unicast(addr, role.link_local)
         if accepted:
-            assert V.ipv4(str(addr), role) == str(addr)
+            assert validation.ipv4(str(addr), role) == str(addr)
         else:
-            assert "which cannot be" in refused(lambda t, r=role: V.ipv4(t, r), str(addr))
+            assert "which cannot be" in refused(lambda t, r=role: validation.ipv4(t, r), str(addr))
 
 
 @SETTINGS
 @given(HOSTILE | st.binary(min_size=6, max_size=6).map(lambda b: b.hex(":", 1)))
 def test_macs_are_unicast_and_canonical(text: str) -> None:
     try:
-        found = V.mac(text)
+        found = validation.mac(text)
     except ValueError as exc:
         one_line(exc)
         return
@@ -122,7 +121,7 @@ def test_macs_are_unicast_and_canonical(text: str) -> None:
 @given(HOSTILE)
 def test_names_are_taken_whole_or_refused(text: str) -> None:
     try:
-        found = V.ifname(text)
+        found = validation.ifname(text)
     except ValueError as exc:
         one_line(exc)
     else:
@@ -132,7 +131,7 @@ def test_names_are_taken_whole_or_refused(text: str) -> None:
         assert found == text and 0 < len(raw) <= 15 and text not in {".", ".."}
         assert not set(raw) & set(b"/:\0\t\n\v\f\r \xa0")
     try:
-        found = V.netns_name(text)
+        found = validation.netns_name(text)
     except ValueError as exc:
         one_line(exc)
     else:
@@ -141,13 +140,13 @@ def test_names_are_taken_whole_or_refused(text: str) -> None:
 
 @pytest.mark.parametrize("name", ["tuv+r", "a,b#!", "-x", "xé", "a%d", "é" * 7, "x" * 15])
 def test_every_name_the_kernel_takes_is_an_interface_name(name: str) -> None:
-    assert V.ifname(name) == name
+    assert validation.ifname(name) == name
 
 
 @pytest.mark.parametrize("name", ["a b", "a/b", "a:b", "a\tb", "xà", ".", "..", "é" * 8, "x" * 16])
 def test_names_the_kernel_refuses_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="is not a valid interface name"):
-        V.ifname(name)
+        validation.ifname(name)
 
 
 @SETTINGS
@@ -175,7 +174,7 @@ def test_any_text_parses_or_names_its_lines(text: str) -> None:
     for err in result.errors:
         assert 1 <= err.line <= lines and "\n" not in err.message and len(err.message) < 300
     for dest in result.destinations:
-        assert V.backend_ip(dest.ip) == dest.ip and V.mac(dest.mac) == dest.mac
+        assert validation.backend_ip(dest.ip) == dest.ip and validation.mac(dest.mac) == dest.mac
 
 
 # -- cases an operator met ---------------------------------------------------------
@@ -184,28 +183,28 @@ def test_any_text_parses_or_names_its_lines(text: str) -> None:
 @pytest.mark.parametrize(
     ("parse", "text", "message"),
     [
-        (V.weight, "\uff13", "weight '\uff13' is not a whole number from 0 to 65535"),
-        (V.weight, "\xb3", "weight '\xb3' is not a whole number from 0 to 65535"),
-        (V.weight, "", "weight is empty: give a whole number from 0 to 65535"),
-        pytest.param(V.weight, "9" * 5000, "is out of range 0-65535", id="huge"),
-        (V.port, "\uff18\uff10", "port '\uff18\uff10' is not a whole number"),
-        (V.ifname, "lb0\n", "'lb0\\n' is not a valid interface name"),
-        (V.ifname, "", "'' is not a valid interface name (empty: an unset variable?)"),
-        (V.netns_name, "", "'' is not a valid network namespace name"),
-        (V.netns_name, "lab\n", "'lab\\n' is not a valid network namespace name"),
-        (V.source_address, "300.1.1.1", "'300.1.1.1' is not an IPv4 address"),
-        (V.source_address, "10.0.0.1;id", "'10.0.0.1;id' is not an IPv4 address"),
-        (V.source_address, "::1", "'::1' is not an IPv4 address"),
-        (V.source_address, "0.0.0.0", "0.0.0.0 is the unspecified address"),
-        (V.source_address, "224.0.0.1", "224.0.0.1 is a multicast address"),
-        (V.source_address, "255.255.255.255", "the broadcast address"),
+        (validation.weight, "\uff13", "weight '\uff13' is not a whole number from 0 to 65535"),
+        (validation.weight, "\xb3", "weight '\xb3' is not a whole number from 0 to 65535"),
+        (validation.weight, "", "weight is empty: give a whole number from 0 to 65535"),
+        pytest.param(validation.weight, "9" * 5000, "is out of range 0-65535", id="huge"),
+        (validation.port, "\uff18\uff10", "port '\uff18\uff10' is not a whole number"),
+        (validation.ifname, "lb0\n", "'lb0\\n' is not a valid interface name"),
+        (validation.ifname, "", "'' is not a valid interface name (empty: an unset variable?)"),
+        (validation.netns_name, "", "'' is not a valid network namespace name"),
+        (validation.netns_name, "lab\n", "'lab\\n' is not a valid network namespace name"),
+        (validation.source_address, "300.1.1.1", "'300.1.1.1' is not an IPv4 address"),
+        (validation.source_address, "10.0.0.1;id", "'10.0.0.1;id' is not an IPv4 address"),
+        (validation.source_address, "::1", "'::1' is not an IPv4 address"),
+        (validation.source_address, "0.0.0.0", "0.0.0.0 is the unspecified address"),
+        (validation.source_address, "224.0.0.1", "224.0.0.1 is a multicast address"),
+        (validation.source_address, "255.255.255.255", "the broadcast address"),
         (
-            V.vip_address,
+            validation.vip_address,
             "169.254.0.1",
             "169.254.0.1 is a link-local address, which cannot be a VIP",
         ),
-        (V.mac, "00:00:00:00:00:00", "the all-zero MAC"),
-        (V.ring_size, "0", "ring size 0 is out of range 1-16384"),
+        (validation.mac, "00:00:00:00:00:00", "the all-zero MAC"),
+        (validation.ring_size, "0", "ring size 0 is out of range 1-16384"),
     ],
 )
 def test_refusals_say_what_is_wrong(parse: object, text: str, message: str) -> None:
@@ -213,7 +212,7 @@ def test_refusals_say_what_is_wrong(parse: object, text: str, message: str) -> N
 
 
 def test_quoted_input_is_cut_short() -> None:
-    message = refused(V.backend_ip, "x" * 4_000_000)
+    message = refused(validation.backend_ip, "x" * 4_000_000)
     assert "(4,000,000 characters)" in message and len(message) < 120
 
 
@@ -224,16 +223,16 @@ def test_quoted_input_is_cut_short() -> None:
 )  # fmt: skip
 def test_stats_intervals(seconds: str, ok: bool) -> None:
     if ok:
-        assert V.seconds(seconds, "interval", 0.01, 3600) == float(seconds)
+        assert validation.seconds(seconds, "interval", 0.01, 3600) == float(seconds)
     else:
-        refused(lambda t: V.seconds(t, "interval", 0.01, 3600), seconds)
+        refused(lambda t: validation.seconds(t, "interval", 0.01, 3600), seconds)
 
 
 def test_empty_port_is_refused_and_any_port_is_explicit() -> None:
     assert "the port is empty" in refused(parse_service, "10.0.0.4:")
     for spec in ("10.0.0.4", "10.0.0.4:0", "10.0.0.4:*"):
         assert {k.port for k in parse_service(spec)} == {0}
-    assert {(k.port, k.proto) for k in parse_service("10.0.0.4:*/tcp")} == {(0, L.PROTO_TCP)}
+    assert {(k.port, k.proto) for k in parse_service("10.0.0.4:*/tcp")} == {(0, abi.PROTO_TCP)}
 
 
 @pytest.mark.parametrize(
@@ -245,30 +244,30 @@ def test_vips_that_no_client_can_reach_are_refused(vip: str) -> None:
 
 def test_overlapping_specs_are_one_service_with_a_notice() -> None:
     keys, notices = merge_services(["10.0.0.4:8080/tcp", "10.0.0.4:8080/tcp"])
-    assert keys == [L.ServiceKey("10.0.0.4", 8080, L.PROTO_TCP)]
+    assert keys == [abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)]
     assert notices == ["10.0.0.4:8080/tcp names 10.0.0.4:8080/tcp again: it is loaded once"]
     keys, notices = merge_services(["10.0.0.4:53", "10.0.0.4:53/udp"])
-    assert [k.proto for k in keys] == [L.PROTO_TCP, L.PROTO_UDP] and len(notices) == 1
+    assert [k.proto for k in keys] == [abi.PROTO_TCP, abi.PROTO_UDP] and len(notices) == 1
     assert merge_services(["10.0.0.4:53/udp", "10.0.0.4:80/udp"])[1] == []
 
 
 def test_ring_must_serve_every_backend_that_takes_traffic() -> None:
-    problem = V.ring_problem(7, maglev=True, serving=8)
+    problem = validation.ring_problem(7, maglev=True, serving=8)
     assert problem and "smaller than the 8 backends that take traffic" in problem
-    assert V.ring_problem(7, maglev=True, serving=7) is None
-    assert V.ring_problem(8, maglev=False, serving=8) is None
-    assert "prime" in (V.ring_problem(8, maglev=True, serving=2) or "")
+    assert validation.ring_problem(7, maglev=True, serving=7) is None
+    assert validation.ring_problem(8, maglev=False, serving=8) is None
+    assert "prime" in (validation.ring_problem(8, maglev=True, serving=2) or "")
 
 
 def test_capacity_counts_every_service() -> None:
-    assert V.capacity_problem(4096, 1) is None
+    assert validation.capacity_problem(4096, 1) is None
     assert "4,097 destinations, but the balancer holds at most 4,096" in (
-        V.capacity_problem(4097, 1) or ""
+        validation.capacity_problem(4097, 1) or ""
     )
     assert "2,100 destinations in 2 services need 4,200 backend slots" in (
-        V.capacity_problem(2100, 2) or ""
+        validation.capacity_problem(2100, 2) or ""
     )
-    assert "513 services" in (V.capacity_problem(1, 513) or "")
+    assert "513 services" in (validation.capacity_problem(1, 513) or "")
 
 
 @pytest.mark.parametrize(

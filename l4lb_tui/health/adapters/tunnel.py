@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import paths, validation
-from l4lb_tui.bpf import BPFFS, BpfError, Bpftool
+from l4lb_tui.bpftool import BPFFS, BpfError, Bpftool
 from l4lb_tui.health.logic import marks as M
 from l4lb_tui.health.logic import rules as R
 

@@ -328,7 +328,7 @@ class BackendEntry:
     member: int = 0  # bit h: a member while half h is live
     weights: tuple[int, int] = (0, 0)
     drained: int = 0  # bit h: drained by an operator in half h
-    down: int = 0  # bit h: drained by the health checker in half h
+    down: int = 0  # bit h: down (the health checker's verdict) in half h
 
     def pack(self) -> bytes:
         return _BACKEND.pack(

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +51,6 @@ class BpfError(Exception):
             return self.message
         shown = " ".join(self.argv[:6]) + (" ..." if len(self.argv) > 6 else "")
         return f"{self.message} (command: {shown})"
-
-
-@dataclass(frozen=True, slots=True)
-class XdpAttachment:
-    ifname: str
-    ifindex: int
-    mode: str  # driver, generic, offload (as the kernel reports it)
-    prog_id: int
 
 
 def _hex(data: bytes) -> list[str]:

@@ -42,7 +42,7 @@ def is_prime(n: int) -> bool:
 def round_robin(backend_indices: Sequence[int], weights: Sequence[int], size: int) -> list[int]:
     """The seed's fill: slot i goes to the i-th backend in turn.
 
-    Weight-0 (draining) backends get no slot; other weights are ignored, as
+    Backends at serving weight 0 (not serving) get no slot; other weights are ignored, as
     the seed had none.  An empty list gives an empty ring, which the data
     plane treats as "no backend".
     """

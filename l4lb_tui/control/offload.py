@@ -11,7 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import NoReturn
 
-from l4lb_tui.bpf import STAGING_ROOT, BpfError, Bpftool
+from l4lb_tui.bpftool import STAGING_ROOT, BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import bpfsys
-from l4lb_tui.bpf import BpfError, Bpftool
+from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.netlink import Netlink, NetlinkError
 from l4lb_tui.netlink.xdpswitch import XdpSwitch
 

@@ -1,0 +1,97 @@
+"""What the console's screens ask of the control plane: the `ConsoleBackend`
+protocol and the types it answers with.
+
+Screens never run bpftool or netlink themselves: they call a ConsoleBackend,
+`RealBackend` (console_kernel.py) or, for `l4lb-tui --demo` and the tests,
+`FakeBackend` (console_demo.py).  Every method may be called from a worker
+thread, and every failure the operator can meet arrives as one
+`ConsoleError` whose message is complete (the kernel's or bpftool's own
+words), so screens show it and carry on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from l4lb_tui import abi, backend_edits
+from l4lb_tui.model import Counters, State
+from l4lb_tui.netlink import LinkInfo
+
+
+class ConsoleError(Exception):
+    """Something the operator must read; the message is complete on its own."""
+
+
+class StaleError(ConsoleError):
+    """An edit refused because another writer changed what it was made against."""
+
+    def __init__(self, changed: backend_edits.SetChanged) -> None:
+        super().__init__(str(changed))
+        self.changed = changed
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSettings:
+    poll_interval: float | None = 1.0  # dashboard; None: poll only when asked (tests)
+    links_interval: float | None = 2.0  # interfaces screen
+    start_dir: Path = field(default_factory=Path.cwd)  # where file pickers open
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """One interface as the interfaces screen lists it."""
+
+    link: LinkInfo
+    has_balancer: bool  # this product's pins exist for the interface
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One poll of one interface.
+
+    `state` and `counters` are None when no balancer is loaded there; `notes`
+    are warnings the dashboard keeps on its status line (program replaced,
+    link down, ...), as opposed to errors, which raise.
+    """
+
+    ifname: str
+    link: LinkInfo
+    state: State | None
+    counters: Counters | None
+    notes: tuple[str, ...] = ()
+
+
+Change = backend_edits.Change
+
+
+class ConsoleBackend(Protocol):
+    def environment_problems(self) -> list[str]: ...
+    def links(self) -> list[LinkRow]: ...
+    def sample(self, ifname: str) -> Sample: ...
+    def state(self, ifname: str) -> State | None: ...
+    def attach(self, ifname: str, mode: str) -> str: ...
+    def detach(self, ifname: str) -> str: ...
+    def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done: ...
+    def neighbour_mac(self, ip: str) -> str | None: ...
+
+
+def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:
+    """Warnings for a balancer whose program is no longer the attached one."""
+    notes = []
+    att = state.attachment
+    if att is None:
+        notes.append(
+            f"the balancer is loaded but not attached to {state.ifname} "
+            "(detached by someone else?): press m to attach"
+        )
+    elif att.prog_id != state.prog_id:
+        notes.append(
+            f"{state.ifname} now runs another XDP program (id {att.prog_id}, {att.mode} mode); "
+            f"this balancer's program {state.prog_id} gets no traffic"
+        )
+    if link.state == "DOWN" or not link.admin_up:
+        notes.append(f"{state.ifname} is down")
+    return tuple(notes)

@@ -1,0 +1,186 @@
+"""The console's backend on the real kernel: `RealBackend`, through Balancer
+and Netlink (see console_backend.py for what it promises)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from l4lb_tui import abi, backend_edits, cleanup
+from l4lb_tui.backend_edits import EditError
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.bpftool import BpfError, Bpftool
+from l4lb_tui.console_backend import (
+    Change,
+    ConsoleError,
+    LinkRow,
+    Sample,
+    StaleError,
+    attachment_notes,
+)
+from l4lb_tui.decoded_backends import DecodeCache
+from l4lb_tui.destinations import DestinationError
+from l4lb_tui.locate import current_netns, with_balancer
+from l4lb_tui.model import State
+from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
+from l4lb_tui.privilege import privilege_problem
+
+
+@contextmanager
+def operator_errors() -> Iterator[None]:
+    """The layers' own exceptions become ConsoleError with the same words."""
+    try:
+        yield
+    except backend_edits.SetChanged as exc:
+        raise StaleError(exc) from None
+    except (BalancerError, BpfError, NetlinkError, DestinationError, EditError) as exc:
+        raise ConsoleError(str(exc)) from None
+    except OSError as exc:
+        raise ConsoleError(f"{exc.filename or 'system'}: {exc.strerror}") from None
+
+
+class RealBackend:
+    """The console's access to the kernel, through Balancer and Netlink."""
+
+    def __init__(self, bpftool: Bpftool | None = None, netlink: Netlink | None = None) -> None:
+        self.bpftool = bpftool or Bpftool()
+        self.netlink = netlink or Netlink()
+        # One reading Balancer per interface, kept between polls: it remembers
+        # that the map layouts were checked, which a fresh one redoes every
+        # second.
+        self._readers: dict[str, Balancer] = {}
+        self._reader_progs: dict[str, int] = {}
+        self._readers_lock = threading.Lock()
+        # One decode cache for every Balancer made here, the readers and the
+        # writers: an edit right after a poll reads the same bytes.
+        self._decoded = DecodeCache()
+
+    def _balancer(self, ifname: str) -> Balancer:
+        """The balancer of `ifname`; where the reader of `ifname` found it,
+        if there is one: the interface may have been renamed since the last
+        poll, and a Balancer follows it by index, as the poll does."""
+        with self._readers_lock:
+            reader = self._readers.get(ifname)
+        with operator_errors():
+            where = reader.where if reader is not None else None
+            return Balancer(ifname, self.bpftool, self.netlink, where=where, decoded=self._decoded)
+
+    def _reader(self, ifname: str) -> tuple[Balancer, LinkInfo]:
+        """The reading Balancer of `ifname` and its link now.  A reader
+        follows its interface by index: after a rename, the link it answers
+        with has the new name, and the reader is kept under that name."""
+        with self._readers_lock:
+            bal = self._readers.get(ifname)
+        if bal is None:
+            bal = self._balancer(ifname)
+            with self._readers_lock:
+                self._readers[ifname] = bal
+        try:
+            link = bal.link()
+        except BalancerError as exc:
+            self._forget_reader(ifname)
+            raise ConsoleError(f"{ifname}: {exc} — it may have been deleted") from None
+        if link.ifname != ifname:
+            with self._readers_lock:
+                self._readers.pop(ifname, None)
+                self._readers[link.ifname] = bal
+                prog = self._reader_progs.pop(ifname, None)
+                if prog is not None:
+                    self._reader_progs[link.ifname] = prog
+        return bal, link
+
+    def _read_state(self, ifname: str, bal: Balancer) -> State:
+        state = bal.state()
+        with self._readers_lock:
+            if self._reader_progs.setdefault(ifname, state.prog_id) != state.prog_id:
+                # Another program took its place (detached and attached again,
+                # maybe by another version): check its layout afresh.
+                self._readers.pop(ifname, None)
+                self._reader_progs[ifname] = state.prog_id
+        return state
+
+    def _forget_reader(self, ifname: str) -> None:
+        with self._readers_lock:
+            self._readers.pop(ifname, None)
+            self._reader_progs.pop(ifname, None)
+
+    def _need_root(self, what: str) -> None:
+        problem = privilege_problem(what, "restart the console with sudo")
+        if problem:
+            raise ConsoleError(problem)
+
+    def environment_problems(self) -> list[str]:
+        problems = []
+        if os.geteuid() != 0:
+            problems.append("not root: interfaces are listed, but the balancer needs sudo")
+        if shutil.which(self.bpftool.binary) is None:
+            problems.append(
+                f"{self.bpftool.binary} not found: install it with 'apt-get install bpftool'"
+            )
+        return problems
+
+    def links(self) -> list[LinkRow]:
+        with operator_errors():
+            found = self.netlink.links()
+            ours = with_balancer(found, current_netns(self.netlink))
+        return [LinkRow(link, link.ifindex in ours) for link in found]
+
+    def sample(self, ifname: str) -> Sample:
+        """One poll of `ifname`, or of the name it was renamed to: the
+        sample's `ifname` is the interface's name now."""
+        bal, link = self._reader(ifname)
+        ifname = link.ifname
+        if not bal.is_loaded():
+            self._forget_reader(ifname)
+            notes = [f"no balancer on {ifname}: press m to attach one"]
+            if link.xdp_prog_id:
+                notes.append(
+                    f"{ifname} runs another XDP program (id {link.xdp_prog_id}, "
+                    f"{link.xdp_mode} mode)"
+                )
+            return Sample(ifname, link, None, None, tuple(notes))
+        self._need_root("reading the balancer's maps")
+        with operator_errors():
+            state = self._read_state(ifname, bal)
+            counters = bal.counters()
+        return Sample(ifname, link, state, counters, attachment_notes(state, link))
+
+    def state(self, ifname: str) -> State | None:
+        """The balancer's lists as the kernel holds them now (None: no balancer)."""
+        bal, link = self._reader(ifname)
+        ifname = link.ifname
+        if not bal.is_loaded():
+            self._forget_reader(ifname)
+            return None
+        self._need_root("reading the balancer's maps")
+        with operator_errors():
+            return self._read_state(ifname, bal)
+
+    def attach(self, ifname: str, mode: str) -> str:
+        self._need_root("attaching")
+        with operator_errors():
+            return self._balancer(ifname).attach(mode)
+
+    def detach(self, ifname: str) -> str:
+        self._need_root("detaching")
+        with operator_errors():
+            # Also when the interface is gone: its pins are found by the name
+            # they record.  Renamed since the last poll: by its name now.
+            with self._readers_lock:
+                reader = self._readers.get(ifname)
+            if reader is not None and reader.is_loaded():
+                ifname = reader.netlink.name_of(reader.where.ident.ifindex) or ifname
+            return cleanup.detach(ifname, netlink=self.netlink, bpftool=self.bpftool)
+
+    def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done:
+        """Read, change and write in one step, under the interface's lock."""
+        self._need_root("changing backends")
+        with operator_errors():
+            return self._balancer(ifname).edit(changes)
+
+    def neighbour_mac(self, ip: str) -> str | None:
+        with operator_errors():
+            return self.netlink.neighbour_mac(ip)

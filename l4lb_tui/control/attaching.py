@@ -1,0 +1,198 @@
+"""The balancer's program on its interface: load, configure and attach it,
+switch its mode, detach it; and what attaching tells an operator."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from l4lb_tui import abi, bpfsys, pinning
+from l4lb_tui.bpftool import STAGING_ROOT, BpfError
+from l4lb_tui.control import modeswitch, offload
+from l4lb_tui.control.handle import Handle
+from l4lb_tui.errors import BalancerError
+from l4lb_tui.locate import no_balancer
+from l4lb_tui.lock import lock_path
+from l4lb_tui.netlink import LinkInfo
+
+DRIVER_OBJ = "l4lb_xdp.o"
+OFFLOAD_OBJ = "l4lb_xdp_offload.o"
+DEFAULT_SADDR = "10.0.0.1"
+# Debian's kernels; used only when the kernel's config cannot be read.
+DEFAULT_HZ = 250
+MODES = ("driver", "generic", "offload")
+
+
+def attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
+    """Load (if needed), configure and attach; return what was done.
+
+    `warn` hears, before it happens, of a switch that cannot be gapless.
+    """
+    with h.writing():
+        return _attach(h, mode, saddr, warn)
+
+
+def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
+    if mode not in MODES:
+        raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    link = h.link()
+    h.bpftool.ensure_bpffs()
+    current = h.attachment()
+    loaded = h.is_loaded()
+    ours = loaded and current is not None and current.prog_id == h.prog_id()
+    if current is not None and not ours:
+        raise BalancerError(
+            f"{h.ifname} already runs XDP program id {current.prog_id} in "
+            f"{current.mode} mode, not this balancer: detach it first "
+            f"('ip link set dev {h.ifname} xdp off')"
+        )
+    if mode == "offload":
+        staging = STAGING_ROOT / h.pin_dir.name
+        offload.refuse(h.bpftool, h.bpf_object(OFFLOAD_OBJ), h.ifname, staging)
+    changed = ""
+    if not loaded:
+        _load(h, link, saddr or DEFAULT_SADDR)
+    else:
+        h.check_layout()
+        # Re-attaching refreshes what the program copies from the link
+        # (MAC, MTU), so an operator can pick up an MTU change.
+        changed = _write_config(h, link, saddr)
+    said = f"; {changed}" if changed else ""
+    if ours and current is not None and current.mode == mode:
+        return f"already attached to {h.ifname} in {mode} mode{said}"
+    if ours and current is not None:
+        return _switch_mode(h, current.mode, mode, warn) + said
+    try:
+        h.bpftool.net_attach(mode, h.prog_pin, h.ifname)
+    except BpfError:
+        if not loaded:
+            h.bpftool.unpin_tree(h.pin_dir)
+        raise
+    return f"attached to {h.ifname} in {mode} mode{said}"
+
+
+def _switch_mode(h: Handle, old: str, new: str, warn: Callable[[str], None] | None) -> str:
+    """Driver <-> generic on a running balancer: see modeswitch."""
+    if old not in modeswitch.SWITCHABLE:
+        raise BalancerError(
+            f"{h.ifname} runs this balancer in {old} mode, which cannot be switched: "
+            f"run 'l4lb detach -i {h.ifname}', then attach in {new} mode"
+        )
+    guard = h.bpf_object(modeswitch.GUARD_OBJ)
+    if warn is not None:
+        warn(modeswitch.gap_warning(h.ifname, old, new))
+    try:
+        report = modeswitch.switch(h.bpftool, h.netlink, h.ifname, h.pin_dir, guard, old, new)
+    except bpfsys.BpfSysError as exc:
+        raise BalancerError(f"cannot switch {h.ifname} to {new} mode: {exc}") from None
+    return report.message()
+
+
+def _load(h: Handle, link: LinkInfo, saddr: str) -> None:
+    obj = h.bpf_object(DRIVER_OBJ)
+    h.bpftool.unpin_tree(h.pin_dir)  # a stale half-made pin dir
+    h.pin_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir)
+        pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
+        _write_config(h, link, saddr)
+    except BpfError:
+        h.bpftool.unpin_tree(h.pin_dir)
+        raise
+
+
+def _write_config(h: Handle, link: LinkInfo, saddr: str | None, flags: int | None = None) -> str:
+    """Write the config; what it changed that an operator set or the link
+    did ("": nothing): an attach again must not change it silently."""
+    old = h.config()
+    hz = kernel_hz()
+    new = abi.Config(
+        saddr=saddr or (old.saddr if old.saddr != "0.0.0.0" else DEFAULT_SADDR),
+        ifmac=link.mac,
+        flags=old.flags if flags is None else flags,
+        mtu=link.mtu,
+        ttl=tuple(abi.FLOW_TTL.get(abi.FlowState(i), 0) * hz for i in range(len(abi.FlowState))),
+    )
+    h.bpftool.map_update(h.map_pin("config"), abi.u32(0), new.pack())
+    return config_changes(old, new)
+
+
+def detach(h: Handle) -> str:
+    with h.writing():
+        done = _detach(h)
+        # Unlinked while held: see interface_lock.
+        lock_path(h.pin_dir.name).unlink(missing_ok=True)
+        return done
+
+
+def _detach(h: Handle) -> str:
+    if not h.link_exists():
+        # The interface is gone, and its program with it: only the pins
+        # are left to clean.
+        h.bpftool.unpin_tree(h.pin_dir)
+        return f"{h.ifname} no longer exists in {h.where.netns.place}; removed its pins"
+    current = h.attachment()
+    if not h.is_loaded():
+        if current is not None:
+            raise BalancerError(
+                f"{h.ifname} runs XDP program id {current.prog_id}, which is not "
+                "this balancer's: not touching it"
+            )
+        raise BalancerError(no_balancer(h.where))
+    msg = f"no program was attached to {h.ifname}; removed its pins"
+    if current is not None:
+        if current.prog_id != h.prog_id():
+            h.bpftool.unpin_tree(h.pin_dir)
+            return (
+                f"{h.ifname} now runs another program (id {current.prog_id}); "
+                "left it alone and removed this balancer's stale pins"
+            )
+        h.bpftool.net_detach(current.mode, h.ifname)
+        msg = f"detached from {h.ifname} ({current.mode} mode)"
+    h.bpftool.unpin_tree(h.pin_dir)
+    return msg
+
+
+def vlan_warning(ifname: str, vlans: Sequence[str]) -> str | None:
+    """Many NICs strip a VLAN tag before XDP runs, and the program cannot see
+    it: say so when the interface carries VLAN sub-interfaces."""
+    if not vlans:
+        return None
+    shown = ", ".join(vlans[:3]) + (f" and {len(vlans) - 3} more" if len(vlans) > 3 else "")
+    return (
+        f"{ifname} carries VLAN sub-interfaces ({shown}): if the NIC strips their "
+        "tags, their traffic to a VIP is balanced as untagged; "
+        f"'ethtool -K {ifname} rxvlan off' keeps tags in the frame, where the "
+        "balancer passes them to the kernel"
+    )
+
+
+def config_changes(old: abi.Config, new: abi.Config) -> str:
+    """What an attach again changed: the source address it was given, what
+    it copied from the link ("": nothing)."""
+    changed = [
+        f"{what} {now} (was {before})"
+        for what, before, now in (
+            ("source address", old.saddr, new.saddr),
+            ("MAC", old.ifmac, new.ifmac),
+            ("MTU", old.mtu, new.mtu),
+        )
+        if before != now
+    ]
+    return ", ".join(changed)
+
+
+def kernel_hz() -> int:
+    """The kernel's HZ, for flow lifetimes in jiffies (the data plane's clock)."""
+    for path in ("/proc/config.gz", f"/boot/config-{os.uname().release}"):
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            continue
+        text = gzip.decompress(raw) if path.endswith(".gz") else raw
+        for line in text.decode(errors="replace").splitlines():
+            if line.startswith("CONFIG_HZ="):
+                return int(line.split("=", 1)[1])
+    return DEFAULT_HZ

@@ -1,0 +1,176 @@
+"""A handle on one located balancer: where it is, its pins, its link and the
+adapters that reach them; the reads and the write lock every part of the
+control plane goes through.
+
+It holds what it was found by (identity, pin paths, the interface's current
+name, followed by its index) and whether its map layouts were checked;
+everything else (maps, program, link) is read back when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from l4lb_tui import abi, bpfsys
+from l4lb_tui.bpftool import BPFFS, Bpftool
+from l4lb_tui.errors import BalancerError
+from l4lb_tui.locate import Location, no_balancer, note_name
+from l4lb_tui.lock import LockedError, interface_lock
+from l4lb_tui.model import XdpAttachment
+from l4lb_tui.netlink import LinkInfo, Netlink
+from l4lb_tui.paths import bpf_object
+
+
+class Handle:
+    """One balancer as `where` found it; `ifname` is the interface's current
+    name whatever it was renamed to."""
+
+    def __init__(self, where: Location, bpftool: Bpftool, netlink: Netlink, wait: float) -> None:
+        self.wait = wait
+        self._layout_ok = False
+        self.bpftool = bpftool
+        self.netlink = netlink
+        self.where = where
+        self.ifname = self.where.ifname
+        self.pin_dir = self.where.pin_dir
+        self.prog_pin = self.pin_dir / "prog"
+        self.maps_dir = self.pin_dir / "maps"
+
+    def map_pin(self, name: str) -> Path:
+        return self.maps_dir / name
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """The interface's write lock, for every change to the maps or link."""
+        try:
+            lock = interface_lock(self.pin_dir.name, self.wait, self.ifname)
+            fd = lock.__enter__()
+        except LockedError as exc:
+            raise BalancerError(str(exc)) from None
+        except OSError as exc:
+            raise BalancerError(f"cannot take the lock of {self.ifname}: {exc.strerror}") from None
+        self.bpftool.keep_fds = (fd,)
+        try:
+            self._note_name()
+            yield
+        finally:
+            self.bpftool.keep_fds = ()
+            lock.__exit__(None, None, None)
+
+    # -- discovery --------------------------------------------------------
+
+    def is_loaded(self) -> bool:
+        return self.prog_pin.exists()
+
+    def require_loaded(self) -> None:
+        if self.is_loaded():
+            self.check_layout()
+            return
+        if not self.bpftool.bpffs_mounted():
+            raise BalancerError(
+                f"bpffs is not mounted at {BPFFS}, so no balancer pins are "
+                "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
+            )
+        raise BalancerError(no_balancer(self.where))
+
+    def check_layout(self) -> None:
+        """Refuse pins made by a build with other map layouts (an upgrade while
+        an older balancer runs) instead of misreading their bytes."""
+        if self._layout_ok:
+            return
+        for name, size in abi.VALUE_SIZES.items():
+            # A read through bpf(2): a bpftool process per map cost every new
+            # Balancer (each command, each of the console's edits) four.
+            try:
+                fd = bpfsys.obj_get(self.map_pin(name))
+                try:
+                    found = bpfsys.map_info(fd).value_size
+                finally:
+                    os.close(fd)
+            except (bpfsys.BpfSysError, OSError) as exc:
+                raise BalancerError(
+                    f"cannot read map {name} of {self.ifname}: {exc} "
+                    f"(half-made pins? run 'l4lb detach -i {self.ifname}' and attach again)"
+                ) from None
+            if found != size:
+                raise BalancerError(
+                    f"the balancer on {self.ifname} was loaded by another version of l4lb "
+                    f"(map {name} holds {found}-byte values, this version "
+                    f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
+                )
+        version = self.config().version
+        if version != abi.LAYOUT_VERSION:
+            raise BalancerError(
+                f"the balancer on {self.ifname} was loaded by another version of l4lb "
+                f"(map layout {version}, this version uses {abi.LAYOUT_VERSION}): "
+                f"run 'l4lb detach -i {self.ifname}' and attach again"
+            )
+        self._layout_ok = True
+
+    def prog_id(self) -> int:
+        return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
+
+    def attachment(self) -> XdpAttachment | None:
+        link = self.link()
+        if not link.xdp_prog_id:
+            return None
+        return XdpAttachment(link.ifname, link.ifindex, link.xdp_mode, link.xdp_prog_id)
+
+    def link(self) -> LinkInfo:
+        """The interface by its index: a rename is followed (and `ifname`
+        is its name from now on)."""
+        link = self.netlink.by_index(self.where.ident.ifindex)
+        if link is None:
+            raise BalancerError(
+                f"interface {self.ifname} no longer exists in {self.where.netns.place}"
+            )
+        self.ifname = link.ifname
+        return link
+
+    def _note_name(self) -> None:
+        """Keep the pins' record of the name current (how `l4lb detach -i
+        NAME` finds them once the interface is gone)."""
+        if self.is_loaded() and self.link_exists():
+            note_name(self.where, self.ifname, self.bpftool)
+
+    def link_exists(self) -> bool:
+        name = self.netlink.name_of(self.where.ident.ifindex)
+        self.ifname = name or self.ifname
+        return name is not None
+
+    def bpf_object(self, name: str) -> Path:
+        path = bpf_object(name)
+        if not path.exists():
+            raise BalancerError(
+                f"BPF object {path} is not built: run 'make -C {path.parent}' "
+                "(it needs clang: scripts/setup.sh installs it)"
+            )
+        return path
+
+    # -- reading the maps ---------------------------------------------------
+
+    def config(self) -> abi.Config:
+        dump = self.read_array("config")
+        if not dump.count:
+            raise BalancerError(f"config map of {self.ifname} is unreadable")
+        return abi.Config.unpack(dump.raw[: dump.value_size])
+
+    def read_array(self, name: str) -> bpfsys.ArrayDump:
+        with self.reading(name):
+            return bpfsys.read_array(self.map_pin(name))
+
+    @contextlib.contextmanager
+    def reading(self, name: str) -> Iterator[None]:
+        # Maps are read with BPF_MAP_LOOKUP_BATCH, not bpftool: its JSON for
+        # 4096 per-CPU entries costs tens of ms of parsing per poll, and a
+        # process per small map is most of what a one-backend edit costs.
+        try:
+            yield
+        except (bpfsys.BpfSysError, OSError) as exc:
+            raise BalancerError(
+                f"cannot read map {name} of {self.ifname}: {exc} "
+                "(was the balancer detached meanwhile?)"
+            ) from None

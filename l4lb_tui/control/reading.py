@@ -1,0 +1,64 @@
+"""A balancer's state and counters, read back from its pinned maps."""
+
+from __future__ import annotations
+
+import time
+
+from l4lb_tui import abi, svcindex
+from l4lb_tui.control.handle import Handle
+from l4lb_tui.decoded_backends import DecodeCache
+from l4lb_tui.model import Counters, State
+from l4lb_tui.reload_plan import Snapshot
+
+
+def services(
+    h: Handle, orphans: list[int] | None = None
+) -> tuple[dict[abi.ServiceKey, tuple[int, abi.ServiceValue]], dict[str, int]]:
+    """Each service with its svc_index slot, and each VIP's marker slot
+    (and, into `orphans`, live ids no slot names)."""
+    index = h.read_array("svc_index")
+    lives = h.read_array("svc_live")
+    found = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
+    if orphans is not None:
+        used = {v.svc_id for _, v in found[0].values()}
+        orphans += svcindex.orphans(lives.raw, lives.stride, used)
+    return found
+
+
+def snapshot(h: Handle, decoded: DecodeCache) -> Snapshot:
+    orphans: list[int] = []
+    found, markers = services(h, orphans)
+    live = {k: v for k, (_, v) in found.items()}
+    slots = {k: slot for k, (slot, _) in found.items()}
+    slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
+    table = decoded.table(h.read_array("backends"))
+    return Snapshot(live, slots, table, tuple(orphans))
+
+
+def state(h: Handle, snap: Snapshot, decoded: DecodeCache) -> State:
+    built = decoded.services(h.pin_dir, snap.services, snap.table)
+    attachment = h.attachment()  # first: it follows a rename
+    return State(
+        ifname=h.ifname,
+        config=h.config(),
+        attachment=attachment,
+        prog_id=h.prog_id(),
+        services=built,
+    )
+
+
+def counters(h: Handle) -> Counters:
+    stats = h.read_array("backend_stats").summed_u64_pairs()
+    backends = {i: v for i, v in enumerate(stats) if v != (0, 0)}
+    reasons = {
+        abi.Reason(i): v
+        for i, v in enumerate(h.read_array("reasons").summed_u64_pairs())
+        if i in abi.Reason._value2member_map_
+    }
+    flow_dump = h.read_array("flow_stats")
+    flows = {
+        abi.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
+        for i, values in enumerate(flow_dump.values())
+        if i in abi.FlowStat._value2member_map_
+    }
+    return Counters(time.monotonic(), backends, reasons, flows)

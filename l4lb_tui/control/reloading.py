@@ -1,0 +1,171 @@
+"""Hitless changes to a balancer's services: a load, an edit and a service's
+removal, each written as one bpftool batch planned against one read of the
+maps (reload_plan.py), under the write lock the caller holds."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+
+from l4lb_tui import abi, backend_edits, bpfsys, svcindex
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.control import reading
+from l4lb_tui.control.handle import Handle
+from l4lb_tui.destinations import Destination
+from l4lb_tui.errors import BalancerError
+from l4lb_tui.model import LoadResult
+from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode, is_prime
+
+# What a reload or a service removal writes (batch lines name them by id).
+_WRITTEN_MAPS = (
+    "backends",
+    "backend_stats",
+    "rings",
+    "svc_index",
+    "svc_live",
+    "vip_filter",
+    "config",
+)
+
+
+def load(
+    h: Handle,
+    snap: Snapshot,
+    services: Sequence[abi.ServiceKey],
+    dests: Sequence[Destination],
+    mode: FillMode | None,
+    ring_size: int | None,
+) -> LoadResult:
+    """`dests` as the backend set of each service (see Balancer.load)."""
+    # A service named twice is one service, reloaded once: a second
+    # reload in the same batch would flip it to a half the first one's
+    # flows do not know yet.
+    services = list(dict.fromkeys(services)) or [abi.CATCH_ALL]
+    catch_all, used_mode, used_size = load_services(
+        h, [(key, dests) for key in services], mode, ring_size, snap
+    )
+    return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
+
+
+def edit(
+    h: Handle, snap: Snapshot, changes: Mapping[abi.ServiceKey, backend_edits.Change]
+) -> backend_edits.Done:
+    """The changes made on the lists `snap` holds, then written (see
+    Balancer.edit); each service's list before and after."""
+    done = backend_edits.apply_all(changes, lambda key: _listed(snap.members(key)))
+    lists = [(key, after) for key, (_, after) in done.items() if after is not None]
+    if lists:
+        load_services(h, lists, None, None, snap)
+    for key, (before, after) in done.items():
+        if after is None and before is not None:
+            remove_service(h, key)
+    return done
+
+
+def load_services(
+    h: Handle,
+    lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]],
+    mode: FillMode | None,
+    ring_size: int | None,
+    snap: Snapshot,
+) -> tuple[bool, FillMode, int]:
+    """Each service's new list, in one batch; catch-all, fill and ring size used."""
+    live = snap.services
+    ids = map_ids(h)
+    plan = Planner(snap, lambda: h.read_array("backend_stats"), ids)
+    cmds: list[str] = []
+    flips: list[str] = []
+    used_mode = FillMode.MAGLEV
+    used_size = DEFAULT_RING_SIZE
+    for key, dests in lists:
+        old = live.get(key)
+        used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
+        used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
+        _check_ring(used_mode, used_size)
+        try:
+            cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
+        except PlanError as exc:
+            raise BalancerError(str(exc)) from None
+        cmds += cmds_svc
+        flips += flip
+    catch_all = any(k.is_catch_all for k in plan.final_keys())
+    new_vips = {k.vip for k, _ in lists if not k.is_catch_all}
+    all_vips = {k.vip for k in plan.final_keys() if not k.is_catch_all}
+    vip_cmds = _vip_filter_cmds(all_vips, ids)
+    try:
+        vip_cmds += plan.vip_markers(new_vips)
+    except PlanError as exc:
+        raise BalancerError(str(exc)) from None
+    cleanup = plan.stale_markers()
+    config = _config_cmd(h, catch_all, ids)
+    h.bpftool.batch([*plan.orphan_lines(), *cmds, *vip_cmds, *flips, config, *cleanup])
+    return catch_all, used_mode, used_size
+
+
+def map_ids(h: Handle) -> dict[str, int]:
+    """Ids of the maps a reload writes, for its batch lines.  Resolved
+    under the write lock, for each reload: attach and detach, which
+    replace the maps, take the same lock."""
+    ids = {}
+    for name in _WRITTEN_MAPS:
+        with h.reading(name):
+            fd = bpfsys.obj_get(h.map_pin(name))
+            try:
+                ids[name] = bpfsys.map_info(fd).map_id
+            finally:
+                os.close(fd)
+    return ids
+
+
+def remove_service(h: Handle, key: abi.ServiceKey) -> None:
+    orphans: list[int] = []
+    live, markers = reading.services(h, orphans)
+    if key not in live:
+        raise BalancerError(f"no service {key} on {h.ifname}")
+    ids = map_ids(h)
+    slot, value = live[key]
+    # Out of the index first: from then on no packet finds it (and what
+    # an earlier removal killed half-way left live goes with it).
+    cmds = [
+        *(Bpftool.update_cmd(ids["svc_live"], abi.u32(i), bytes(16)) for i in orphans),
+        Bpftool.update_cmd(ids["svc_index"], abi.u32(slot), svcindex.empty_slot()),
+        Bpftool.update_cmd(ids["svc_live"], abi.u32(value.svc_id), bytes(16)),
+    ]
+    rest = {k.vip for k in live if k != key and not k.is_catch_all}
+    cmds += _vip_filter_cmds(rest, ids)
+    if key.vip in markers and key.vip not in rest:
+        marker = abi.u32(markers[key.vip])
+        cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
+    catch_all = any(k.is_catch_all for k in live if k != key)
+    h.bpftool.batch([*cmds, _config_cmd(h, catch_all, ids)])
+
+
+def _vip_filter_cmds(vips: set[str], ids: dict[str, int]) -> list[str]:
+    return [
+        Bpftool.update_cmd(ids["vip_filter"], abi.u32(i), entry)
+        for i, entry in enumerate(abi.pack_vip_filter(vips))
+    ]
+
+
+def _config_cmd(h: Handle, catch_all: bool, ids: dict[str, int]) -> str:
+    config = h.config()
+    flags = (config.flags | abi.CFG_CATCH_ALL) if catch_all else (config.flags & ~abi.CFG_CATCH_ALL)
+    new = dataclasses.replace(config, flags=flags)
+    return Bpftool.update_cmd(ids["config"], abi.u32(0), new.pack())
+
+
+def _mode_of(value: abi.ServiceValue) -> FillMode:
+    return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
+
+
+def _check_ring(mode: FillMode, size: int) -> None:
+    if not 0 < size <= abi.RING_MAX_SLOTS:
+        raise BalancerError(f"ring size must be 1-{abi.RING_MAX_SLOTS}, not {size}")
+    if mode is FillMode.MAGLEV and not is_prime(size):
+        raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
+
+
+def _listed(found: list[Destination] | None) -> backend_edits.Members | None:
+    return None if found is None else tuple(found)

@@ -1,0 +1,70 @@
+"""The types every caller reads a balancer through (no I/O): its state, its
+services and their backends, a sample of its counters, what a load did, and
+the XDP program an interface runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from l4lb_tui import abi
+from l4lb_tui.ring_fill import FillMode
+
+
+@dataclass(frozen=True, slots=True)
+class XdpAttachment:
+    ifname: str
+    ifindex: int
+    mode: str  # driver, generic, offload (as the kernel reports it)
+    prog_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    index: int
+    ip: str
+    mac: str
+    weight: int
+    draining: bool = False  # drained by an operator, or at weight 0
+    down: bool = False  # the health checker's verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    key: abi.ServiceKey
+    value: abi.ServiceValue
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    ifname: str
+    config: abi.Config
+    attachment: XdpAttachment | None
+    prog_id: int
+    services: tuple[Service, ...]
+
+    @property
+    def mode(self) -> str:
+        """Attached mode, or "" when our program is loaded but not attached."""
+        if self.attachment and self.attachment.prog_id == self.prog_id:
+            return self.attachment.mode
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """One sample of every counter, with the time it was taken."""
+
+    taken_at: float
+    backends: dict[int, tuple[int, int]] = field(default_factory=dict)
+    reasons: dict[abi.Reason, tuple[int, int]] = field(default_factory=dict)
+    flows: dict[abi.FlowStat, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    services: tuple[abi.ServiceKey, ...]
+    destinations: int
+    ring_size: int
+    catch_all: bool
+    mode: FillMode
