@@ -82,7 +82,7 @@ def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
 def loopback_addresses(ns: str) -> set[str]:
     """The IPv4 addresses on lo in `ns`."""
     with _step():
-        return set(Netlink(ns).link("lo").ipv4)
+        return {cidr.partition("/")[0] for cidr in Netlink(ns).link("lo").ipv4}
 
 
 def link_mac(ns: str, ifname: str) -> str:
