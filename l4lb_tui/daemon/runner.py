@@ -54,6 +54,7 @@ class Daemon:
     config: Config | None = None
     work: queue.Queue[Job] = field(default_factory=queue.Queue)
     server: ThreadingHTTPServer | None = None
+    listening: str = ""  # where `server` serves
     health: HealthControl | None = None
     # What a scrape reads of the health checks: replaced whole, never changed.
     published: dict[str, ServiceHealth] = field(default_factory=dict)
@@ -105,6 +106,35 @@ class Daemon:
                 samples.append(metrics.BalancerSample(bal.state(), bal.counters(), self.published))
         return metrics.render(samples) + generate_latest(self.registry).decode()
 
+    def serve_metrics(self) -> None:
+        """Serve metrics where the config says.  A reload that names another
+        address moves the endpoint; if the new one cannot be had, the old
+        one stays (and the daemon says so) rather than leave no metrics."""
+        assert self.config is not None
+        listen, old = self.config.metrics_listen, self.server
+        if old is not None and listen == self.listening:
+            return
+        try:
+            server = http.serve(listen, self.scrape)
+        except http.MetricsServerError as exc:
+            if old is None:
+                raise
+            # The same port on another address of this host: free it first.
+            old.shutdown()
+            old.server_close()
+            try:
+                server = http.serve(listen, self.scrape)
+            except http.MetricsServerError:
+                self.server = http.serve(self.listening, self.scrape)
+                self.report(f"reload: {exc}; metrics stay on http://{self.listening}/metrics")
+                return
+        else:
+            if old is not None:
+                old.shutdown()
+                old.server_close()
+        self.server, self.listening = server, listen
+        self.report(f"serving metrics on http://{listen}/metrics")
+
     def on_results(self, results: tuple[ProbeResult, ...]) -> None:
         assert self.health is not None and self.latency is not None
         for r in results:
@@ -123,9 +153,7 @@ class Daemon:
                 signal.signal(sig, self._signal)
             if not self.apply("start"):
                 return 2
-            assert self.config is not None
-            self.server = http.serve(self.config.metrics_listen, self.scrape)
-            self.report(f"serving metrics on http://{self.config.metrics_listen}/metrics")
+            self.serve_metrics()
             notify.notify("READY=1")
             try:
                 return self._loop()
@@ -133,7 +161,8 @@ class Daemon:
                 notify.notify("STOPPING=1")
                 if self.health is not None:
                     self.health.stop()
-                self.server.shutdown()
+                if self.server is not None:
+                    self.server.shutdown()
                 self.report("stopped; the data plane keeps running as it was")
                 events.note("daemon", "stopped; the data plane keeps running as it was")
 
@@ -150,5 +179,6 @@ class Daemon:
                 return 0
             if job == "reload":
                 notify.notify("RELOADING=1")
-                self.apply("reload")
+                if self.apply("reload"):
+                    self.serve_metrics()
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")

@@ -203,3 +203,29 @@ def test_a_broken_config_on_reload_keeps_the_running_state(
         assert daemon.proc.poll() is None
     finally:
         kill_group(daemon.proc)
+
+
+def test_a_reload_moves_the_metrics_endpoint(bed: tuple[str, str, Path, int]) -> None:
+    _, _, cfg, port = bed
+    daemon = Running(cfg, port)
+    try:
+        new = free_port()
+        cfg.write_text(cfg.read_text().replace(f":{port}", f":{new}"))
+        assert l4lb("reload").returncode == 0
+        daemon.wait_for(f"serving metrics on http://127.0.0.1:{new}/")
+        daemon.port = new
+        assert "l4lb_backend_packets_total" in daemon.scrape()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # An address it cannot have (another process holds it): the endpoint stays.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            held = taken.getsockname()[1]
+            cfg.write_text(cfg.read_text().replace(f":{new}", f":{held}"))
+            assert l4lb("reload").returncode == 0
+            line = daemon.wait_for("metrics stay on")
+            assert f"127.0.0.1:{new}" in line
+            assert "l4lb_backend_packets_total" in daemon.scrape()
+    finally:
+        kill_group(daemon.proc)
