@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 
 from l4lb_tui import procfs
@@ -130,3 +131,18 @@ def _is_server(pid: int, node: Node) -> bool:
     """Alive (not a zombie) and the server of `node`, by its command line."""
     argv = procfs.cmdline(pid)
     return procfs.alive(pid) and SERVER_MODULE in argv and node.name in argv
+
+
+def cycle(
+    lab: Lab, index: int, stop: threading.Event, healthy: float, broken: float, how: str = "server"
+) -> None:
+    """Break backend `index` for `broken` seconds after each `healthy` ones,
+    until `stop` is set; mended when it ends (the demo's failing backend)."""
+    try:
+        while not stop.wait(healthy):
+            break_backend(lab, index, how)
+            if stop.wait(broken):
+                break
+            fix_backend(lab, index, how)
+    finally:
+        fix_backend(lab, index)
