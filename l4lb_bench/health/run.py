@@ -17,6 +17,7 @@ from l4lb_bench import processes
 from l4lb_bench.errors import BenchError
 from l4lb_bench.health.report import format_report
 from l4lb_bench.health.results import Phase
+from l4lb_tui import procfs
 from l4lb_tui.config_model import HealthSpec
 from l4lb_tui.health.logic.board import HealthBoard
 from l4lb_tui.health.logic.probes import build_probe
@@ -218,7 +219,7 @@ def _remove_orphans() -> None:
     for name in os.listdir(netns_dir) if os.path.isdir(netns_dir) else []:
         pid, _, side = name.removeprefix("l4hb").partition("-")
         ours = name.startswith("l4hb") and pid.isdigit() and side in ("p", "s")
-        if ours and not os.path.exists(f"/proc/{pid}"):
+        if ours and not procfs.alive(int(pid)):
             _remove(_Names(int(pid)))
 
 
