@@ -73,9 +73,9 @@ def _console(args: argparse.Namespace) -> int:
 
 
 def _health(args: argparse.Namespace) -> int:
-    from l4lb_tui.health.bench import QUICK_SECONDS, run_health
+    from l4lb_bench.health import run_health
 
-    seconds = QUICK_SECONDS if args.quick else args.seconds
+    seconds = defaults.HEALTH_QUICK_SECONDS if args.quick else args.seconds
     return run_health(args.backends, seconds, args.quick, _progress, args.check)
 
 

@@ -31,6 +31,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.destinations import read_destinations
+from l4lb_tui.lab.flood import hping3_argv
 from l4lb_tui.model import Counters
 from l4lb_tui.services import parse_service
 
@@ -96,20 +97,9 @@ def _prefix() -> str:
 
 
 def _hping3(vip: str, ifname: str, port: int, syn: bool, sport: int) -> list[str]:
-    return [
-        "hping3",
-        vip,
-        "-I",
-        ifname,
-        "--rand-source",
-        "--flood",
-        "-q",
-        "-S" if syn else "-2",
-        "-p",
-        str(port),
-        "-s",
-        str(sport),
-    ]
+    """`lab traffic --flood`'s hping3, from its own base source port (each
+    flood its own ports)."""
+    return [*hping3_argv(vip, ifname, port, syn=syn), "-s", str(sport)]
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
-"""What every `l4lb` command shares on the command line: a parser whose own
-errors are one line, the typed options (checked by `validation` before a
-command runs, so a refused input changes nothing), and output to a reader
-that may go away (`l4lb ... | head`)."""
+"""What every `l4lb` command shares on the command line: its one-line error
+and the root it needs, a parser whose own errors are one line, the typed
+options (checked by `validation` before a command runs, so a refused input
+changes nothing), and output to a reader that may go away (`l4lb ... | head`)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from l4lb_tui import validation
+from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 EXIT_ERROR = 2
 # What a shell reports for a command killed by SIGPIPE, as `yes | head` is.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 MAX_WAIT = 86400.0
+
+
+class CliError(Exception):
+    pass
+
+
+def need_root(what: str) -> None:
+    problem = privilege_problem(what, "run it with sudo")
+    if problem:
+        raise CliError(problem)
 
 
 class _StoreOnce(argparse._StoreAction):

@@ -10,16 +10,10 @@ from typing import Any
 
 from l4lb_tui import config_apply, events, pinning, validation
 from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.netlink import NetlinkError
-from l4lb_tui.privilege import privilege_problem
-
-EXIT_ERROR = 2
-
-
-class ConfigCliError(Exception):
-    """A config command that cannot go on; one line."""
 
 
 def _config(path: str) -> Config:
@@ -28,18 +22,12 @@ def _config(path: str) -> Config:
     except ConfigError as exc:
         for line in exc.lines()[1:]:
             print(f"l4lb: error: {line}", file=sys.stderr)
-        raise ConfigCliError(exc.lines()[0]) from None
-
-
-def _root(what: str) -> None:
-    problem = privilege_problem(what, "run it with sudo")
-    if problem:
-        raise ConfigCliError(problem)
+        raise CliError(exc.lines()[0]) from None
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
     config = _config(args.file)
-    _root("l4lb apply")
+    need_root("l4lb apply")
     for line in config_apply.apply(config, warn=lambda w: print(f"warning: {w}", file=sys.stderr)):
         print(line)
         events.note("cli", f"apply {args.file}: {line}")
@@ -48,14 +36,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args.file)
-    _root("l4lb diff")
+    need_root("l4lb diff")
     lines = config_apply.diff(config)
     print("\n".join(lines))
     return 1 if args.exit_code and any(not line.endswith("as configured") for line in lines) else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    _root("l4lb export")
+    need_root("l4lb export")
     exported = []
     skipped = []
     for pinned in pinning.listing():
@@ -95,18 +83,6 @@ def check_config(path: Path) -> int:
     return 0
 
 
-def _run(func: Any) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            code: int = func(args)
-            return code
-        except ConfigCliError as exc:
-            print(f"l4lb: error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-
-    return run
-
-
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     file_arg = validation.argument(validation.file_name)
     p = sub.add_parser(
@@ -116,7 +92,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "prints what it changed.",
     )
     p.add_argument("-f", "--file", required=True, type=file_arg, help="the config (TOML)")
-    p.set_defaults(func=_run(cmd_apply))
+    p.set_defaults(func=cmd_apply)
     p = sub.add_parser(
         "diff",
         help="what apply would change, changing nothing",
@@ -126,11 +102,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--exit-code", action="store_true", help="exit 1 if anything would change, as git diff"
     )
-    p.set_defaults(func=_run(cmd_diff))
+    p.set_defaults(func=cmd_diff)
     p = sub.add_parser(
         "export",
         help="print the running balancers as a config apply reproduces",
         description="Print the running balancers as a config that `l4lb apply` reproduces.",
     )
     p.add_argument("-o", "--output", type=file_arg, help="write it to this file")
-    p.set_defaults(func=_run(cmd_export))
+    p.set_defaults(func=cmd_export)

@@ -1,10 +1,15 @@
 """Processes as the kernel shows them (kill(2)'s probe and /proc): whether
-one still runs, and its command line.  For the lab (whose servers it stops),
-the benchmarks (whose killed runs' leftovers go) and the tests alike."""
+one still runs, its command line, and stopping some for good.  For the lab
+(whose servers it stops), the benchmarks (whose killed runs' leftovers go)
+and the tests alike."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -34,3 +39,29 @@ def cmdline(pid: int) -> tuple[str, ...]:
     except OSError:
         return ()
     return tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+
+
+def stop(pids: Sequence[int], grace: float, running: Callable[[int], bool] = alive) -> list[int]:
+    """SIGTERM, then SIGKILL what still runs after `grace` seconds; the
+    pids that outlived both (empty when all are gone).
+
+    `running` says whether a pid is still the process meant (a caller that
+    knows its command line checks that too: a pid may be reused).
+    """
+    left = list(pids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while left and time.monotonic() < deadline:
+            for pid in left:
+                # Reaped if it is our own child; PID 1 may never reap the rest.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+            left = [pid for pid in left if running(pid)]
+            if left:
+                time.sleep(0.02)
+        if not left:
+            return []
+    return left

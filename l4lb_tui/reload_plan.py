@@ -25,6 +25,17 @@ from l4lb_tui.decoded_backends import DecodedBackends
 from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import FillMode, fill
 
+# What a reload or a service removal writes (batch lines name them by id).
+WRITTEN_MAPS = (
+    "backends",
+    "backend_stats",
+    "rings",
+    "svc_index",
+    "svc_live",
+    "vip_filter",
+    "config",
+)
+
 
 class PlanError(Exception):
     """A reload that cannot be made (no free slot, id or index bucket)."""

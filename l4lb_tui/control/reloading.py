@@ -15,19 +15,8 @@ from l4lb_tui.control.handle import Handle
 from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.model import LoadResult
-from l4lb_tui.reload_plan import PlanError, Planner, Snapshot
+from l4lb_tui.reload_plan import WRITTEN_MAPS, PlanError, Planner, Snapshot
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode, is_prime
-
-# What a reload or a service removal writes (batch lines name them by id).
-_WRITTEN_MAPS = (
-    "backends",
-    "backend_stats",
-    "rings",
-    "svc_index",
-    "svc_live",
-    "vip_filter",
-    "config",
-)
 
 
 def load(
@@ -109,7 +98,7 @@ def map_ids(h: Handle) -> dict[str, int]:
     under the write lock, for each reload: attach and detach, which
     replace the maps, take the same lock."""
     ids = {}
-    for name in _WRITTEN_MAPS:
+    for name in WRITTEN_MAPS:
         with h.reading(name):
             fd = bpfsys.obj_get(h.map_pin(name))
             try:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
+from l4lb_tui.cliargs import EXIT_ERROR
 from l4lb_tui.daemon import http, pidfile
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
 
-EXIT_ERROR = 2
 DEFAULT_CONFIG = "/etc/l4lb/l4lb.toml"
 
 

@@ -16,5 +16,6 @@ The daemon reads a service's HealthSpec (config_model) and, for each backend:
 
 Layers: `model` (types), `logic/` (pure: counting, verdict, probes, marks,
 rules, board), `adapters/` (sockets, tunnel: the only side effects),
-`scheduler` (drives the sockets), `bench` (`l4lb bench health`).
+`scheduler` (drives the sockets).  Its benchmark, `l4lb bench health`, is
+`l4lb_bench/health/`.
 """

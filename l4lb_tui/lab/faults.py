@@ -11,11 +11,7 @@ nothing.  `lab down` removes the whole backend, faults included.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import threading
-import time
 
 from l4lb_tui import procfs
 from l4lb_tui.lab import names, topology, xdp
@@ -111,19 +107,9 @@ def _decapsulates(node: Node) -> bool:
 
 def _stop_servers(lab: Lab, node: Node) -> None:
     pids = [pid for pid in namespaces.pids([node.ns]).get(node.ns, []) if _is_server(pid, node)]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + STOP_GRACE
-        while pids and time.monotonic() < deadline:
-            for pid in pids:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            pids = [pid for pid in pids if _is_server(pid, node)]
-            time.sleep(0.02)
-        if not pids:
-            return
+    pids = procfs.stop(pids, STOP_GRACE, running=lambda pid: _is_server(pid, node))
+    if not pids:
+        return
     raise LabError(f"{node.name}: server processes {pids} outlived SIGKILL")
 
 

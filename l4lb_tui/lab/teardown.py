@@ -3,11 +3,8 @@ them, the balancer's pins, and the lab's state directory."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,22 +22,9 @@ def stop_processes(pids: dict[str, list[int]]) -> None:
     lives on, invisible, as long as a process is in it.
     """
     victims = [pid for group in pids.values() for pid in group if pid != os.getpid()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + KILL_GRACE
-        while victims and time.monotonic() < deadline:
-            for pid in victims:
-                # Reaped if it is our own child; PID 1 may never reap the rest.
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)
-            victims = [pid for pid in victims if procfs.alive(pid)]
-            if victims:
-                time.sleep(0.02)
-        if not victims:
-            return
-    raise LabError(f"processes still alive after SIGKILL: {victims}")
+    left = procfs.stop(victims, KILL_GRACE)
+    if left:
+        raise LabError(f"processes still alive after SIGKILL: {left}")
 
 
 def unpin(pin_dirs: Sequence[Path]) -> None:

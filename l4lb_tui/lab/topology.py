@@ -80,9 +80,10 @@ def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
 
 
 def loopback_addresses(ns: str) -> set[str]:
-    """The IPv4 addresses on lo in `ns`."""
+    """The IPv4 addresses on lo in `ns`, without their prefix lengths."""
     with _step():
-        return {cidr.partition("/")[0] for cidr in Netlink(ns).link("lo").ipv4}
+        # LinkInfo.ipv4 holds them as ADDR/PREFIXLEN, as `ip address` shows them.
+        return {held.partition("/")[0] for held in Netlink(ns).link("lo").ipv4}
 
 
 def link_mac(ns: str, ifname: str) -> str:

@@ -83,7 +83,7 @@ def _servers_in(ns: str) -> list[int]:
             same = os.stat(f"/proc/{pid}/ns/net").st_ino == inode
         except OSError:
             continue
-        if same and b"l4lb_tui.health.benchserver" in argv:
+        if same and b"l4lb_bench.health.server" in argv:
             found.append(int(pid))
     return found
 

@@ -8,7 +8,7 @@ import argparse
 import pytest
 
 from l4lb_bench.cli import build_parser as bench_parser
-from l4lb_tui.health.bench import Phase, format_report
+from l4lb_bench.health import Phase, format_report
 from l4lb_tui.lab import faults
 from l4lb_tui.lab.cli import register
 

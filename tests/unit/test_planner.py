@@ -7,15 +7,14 @@ import dataclasses
 import random
 
 from l4lb_tui import abi, bpfsys, decoded_backends, svcindex
-from l4lb_tui.control.reloading import _WRITTEN_MAPS
 from l4lb_tui.destinations import Destination
-from l4lb_tui.reload_plan import Planner, Snapshot
+from l4lb_tui.reload_plan import WRITTEN_MAPS, Planner, Snapshot
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 KEY = abi.ServiceKey("10.0.0.4", 80, abi.PROTO_TCP)
 SVC = abi.ServiceValue(svc_id=3, ring_chunk=abi.ring_base(3, 0), ring_size=DEFAULT_RING_SIZE, gen=7)
 # Map ids, as the reload resolves them from the pins.
-IDS = {name: 100 + i for i, name in enumerate(_WRITTEN_MAPS)}
+IDS = {name: 100 + i for i, name in enumerate(WRITTEN_MAPS)}
 ENTRY_SIZE = 20
 
 

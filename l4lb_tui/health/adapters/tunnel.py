@@ -27,16 +27,15 @@ import ipaddress
 import json
 import os
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import paths, validation
+from l4lb_tui import paths, procfs, validation
 from l4lb_tui.bpftool import BPFFS, BpfError, Bpftool
-from l4lb_tui.health.logic import marks as M
-from l4lb_tui.health.logic import rules as R
+from l4lb_tui.health.logic import marks as probe_marks
+from l4lb_tui.health.logic import rules as probe_rules
 
 OBJECT = "l4lb_probe_encap.o"
 DEFAULT_MARK_BASE = 0x4C480000
@@ -64,7 +63,7 @@ class ProbeTunnel:
             self.interface = validation.ifname(interface)
             self.netns = None if netns is None else validation.netns_name(netns)
             self.source = str(ipaddress.IPv4Address(source))
-            self.mark_base = M.check_base(mark_base)
+            self.mark_base = probe_marks.check_base(mark_base)
         except ValueError as exc:
             raise TunnelError(str(exc)) from None
         if not 0 < table < 2**31 or table in (253, 254, 255):
@@ -84,8 +83,8 @@ class ProbeTunnel:
             self._attach_program()
             self._save_accept_local()
             self._set_accept_local("1")
-            rules = R.parse_rules(self._ip_json(["rule", "show"]))
-            for step in R.install_steps(rules, self.mark_base, self.table):
+            rules = probe_rules.parse_rules(self._ip_json(["rule", "show"]))
+            for step in probe_rules.install_steps(rules, self.mark_base, self.table):
                 self._ip(step)
         except (TunnelError, BpfError) as exc:
             self._restore()
@@ -102,7 +101,9 @@ class ProbeTunnel:
         if not self._maps:
             raise TunnelError("the probe tunnel is not open")
         try:
-            plan = M.plan_slots(self._slots, (str(ipaddress.IPv4Address(a)) for a in addresses))
+            plan = probe_marks.plan_slots(
+                self._slots, (str(ipaddress.IPv4Address(a)) for a in addresses)
+            )
         except ValueError as exc:
             raise TunnelError(str(exc)) from None
         backends = self._maps["probe_backends"]
@@ -120,7 +121,7 @@ class ProbeTunnel:
 
     def marks(self) -> dict[str, int]:
         """Backend address -> the mark that sends a probe to it."""
-        return {ip: M.mark(self.mark_base, slot) for ip, slot in self._slots.items()}
+        return {ip: probe_marks.mark(self.mark_base, slot) for ip, slot in self._slots.items()}
 
     def stats(self) -> dict[str, int]:
         """The program's counters (see STATS), summed over CPUs."""
@@ -181,21 +182,24 @@ class ProbeTunnel:
             self._ip(
                 ["route", "replace", "default", "encap", "bpf", "xmit", "pinned",
                  str(pin / "prog"), "headroom", str(HEADROOM), "dev", self.interface,
-                 "table", str(self.table), "proto", str(R.PROTOCOL)]
+                 "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
             )  # fmt: skip
         finally:
             # The route holds the program, and the program its maps.
-            shutil.rmtree(pin, ignore_errors=True)
+            with contextlib.suppress(BpfError):
+                Bpftool.unpin_tree(pin, root=PIN_ROOT)
 
     # Undoing
 
     def _restore(self) -> None:
         """Undo this namespace's tunnel, whoever made it; quiet when there is none."""
-        rules = R.parse_rules(self._ip_json(["rule", "show"]))
-        for step in R.restore_steps(rules):
+        rules = probe_rules.parse_rules(self._ip_json(["rule", "show"]))
+        for step in probe_rules.restore_steps(rules):
             self._ip(step)
         try:
-            self._ip(["route", "flush", "table", str(self.table), "proto", str(R.PROTOCOL)])
+            self._ip(
+                ["route", "flush", "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
+            )
         except TunnelError as exc:
             if "table does not exist" not in str(exc):
                 raise
@@ -267,5 +271,6 @@ def _remove_orphan_pins() -> None:
         return
     for pin in PIN_ROOT.iterdir():
         pid = pin.name.partition("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(pin, ignore_errors=True)
+        if pid.isdigit() and not procfs.alive(int(pid)):
+            with contextlib.suppress(BpfError):
+                Bpftool.unpin_tree(pin, root=PIN_ROOT)

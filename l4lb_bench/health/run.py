@@ -1,144 +1,42 @@
-"""`l4lb bench health`: what 4,096 TCP health checks a second cost the prober.
-
-Two namespaces joined by a veth: the prober's (`l4hbPID-p`), and the
-backends' (`l4hbPID-s`), whose loopback holds one prefix (a /20 for 4,096
-addresses) and one real server process answering on all of them
-(benchserver.py).  The scheduler and its sockets run in this process, pinned
-to one CPU, with a HealthBoard counting every result in, as the daemon
-would; the server runs pinned to another CPU.  The figure is this process's
-CPU time over the measured seconds (process_time: the scheduler's exact run
-time; the user/system split beside it is sampled), as a share of one core,
-the median of three rounds.
-
-On a real host the backends are other machines, so their side of each
-handshake is not the prober's cost.  Here it would run inline in the
-prober's system calls, so the measured rounds steer the backends' packets to
-the server's CPU (RPS on their veth).  The replies are then received there
-too, which leaves the prober's own receive work (a SYN-ACK, sending the
-ACK) out of the figure.  A last round (not with --quick) leaves everything
-on the prober's CPU: an upper bound, the simulated backends' kernel work
-included.
-
-HTTP and UDP checks (`--check`) are measured the same way; the target is
-for TCP.
-
-Self-contained (the benchmark package is moving): it prints its own report
-and errors, and returns 0 (verified), 1 (a check failed) or 2 (could not run).
-"""
+"""The run: two namespaces joined by a veth, one server process for every
+backend, and the scheduler probing them from this process, round by round."""
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import os
 import resource
-import signal
-import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from l4lb_bench import processes
+from l4lb_bench.errors import BenchError
+from l4lb_bench.health.report import format_report
+from l4lb_bench.health.results import Phase
+from l4lb_tui import procfs
 from l4lb_tui.config_model import HealthSpec
 from l4lb_tui.health.logic.board import HealthBoard
 from l4lb_tui.health.logic.probes import build_probe
 from l4lb_tui.health.model import CheckKey, ProbeResult, Target
 from l4lb_tui.health.scheduler import Scheduler
 
-TARGET_SHARE = 10.0  # percent of one core, issue 15
-QUICK_SECONDS = 2.0
 ROUNDS = 3
 PORT = 7000
 NET = ipaddress.IPv4Network("10.200.0.0/16")
 LINK = ("10.201.0.1", "10.201.0.2")
-_PR_SET_PDEATHSIG = 1
-
-
-class HealthBenchError(Exception):
-    """The benchmark could not run; the failing tool's words."""
-
-
-@dataclass
-class Phase:
-    name: str
-    check: str
-    backends: int
-    seconds: float = 0.0
-    cpu: float = 0.0  # exact (the scheduler's run time), where user and system are sampled
-    user: float = 0.0
-    system: float = 0.0
-    ok: int = 0
-    failed: int = 0
-    latencies: list[float] = field(default_factory=list)
-    details: dict[str, int] = field(default_factory=dict)
-    steered: bool = True  # the backends' packets processed on another CPU
-    load: float = 0.0  # the host's load average after the round, this run included
-
-    @property
-    def share(self) -> float:
-        return 100.0 * self.cpu / self.seconds if self.seconds else 0.0
-
-    @property
-    def rate(self) -> float:
-        return (self.ok + self.failed) / self.seconds if self.seconds else 0.0
-
-    @property
-    def verified(self) -> bool:
-        # Every backend probed about once a second, and (almost) every probe
-        # connected: else the figure timed something else (timeouts, a
-        # listener that fell behind on a busy host).
-        return self.failed <= 0.001 * (self.ok + self.failed) and self.rate >= 0.9 * self.backends
 
 
 def run_health(
     backends: int, seconds: float, quick: bool, log: Callable[[str], None], check: str = "tcp"
 ) -> int:
     """Run the benchmark and print its report; the exit status."""
-    try:
-        phases = _measure(backends, seconds, quick, check, log)
-    except HealthBenchError as exc:
-        print(f"l4lb bench health: error: {exc}", file=sys.stderr, flush=True)
-        return 2
+    phases = _measure(backends, seconds, quick, check, log)
     print(format_report(phases), flush=True)
     return 0 if all(p.verified for p in phases) else 1
-
-
-_WHAT = {"tcp": "TCP connect", "http": "HTTP GET", "udp": "UDP request and reply"}
-
-
-def format_report(phases: list[Phase]) -> str:
-    what = _WHAT[phases[0].check]
-    lines = [f"health checks: {what} to every backend once a second, one prober thread"]
-    for p in phases:
-        lat = sorted(p.latencies) or [0.0]
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        mark = "" if p.verified else "  UNVERIFIED"
-        per_probe = 1e6 * p.cpu / max(p.ok + p.failed, 1)
-        lines += [
-            f"  {p.name}:{mark}",
-            f"    {p.backends:,} backends, {p.rate:,.0f} probes/s over {p.seconds:.1f} s "
-            f"({p.ok:,} passed, {p.failed:,} failed{_details(p)})",
-            f"    CPU: {p.share:.1f}% of one core, {per_probe:.1f} us a probe "
-            f"(about {p.user:.2f} s user and {p.system:.2f} s system)",
-            f"    latency: median {1e3 * statistics.median(lat):.2f} ms, p99 {1e3 * p99:.2f} ms; "
-            f"load average {p.load:.1f} (this run included)",
-        ]
-    shares = [p.share for p in phases if p.steered]
-    if phases[0].check == "tcp":
-        # The median of the rounds: other tenants of a shared host move single runs.
-        share = statistics.median(shares)
-        verdict = "met" if share <= TARGET_SHARE else "MISSED"
-        spread = f", rounds {min(shares):.1f}-{max(shares):.1f}%" if len(shares) > 1 else ""
-        lines.append(
-            f"  target: <= {TARGET_SHARE:g}% of one core: {verdict} ({share:.1f}%{spread})"
-        )
-    return "\n".join(lines)
-
-
-def _details(p: Phase) -> str:
-    return "".join(f"; {n} {d}" for d, n in sorted(p.details.items()))
 
 
 # The run
@@ -148,9 +46,9 @@ def _measure(
     backends: int, seconds: float, quick: bool, check: str, log: Callable[[str], None]
 ) -> list[Phase]:
     if os.geteuid() != 0:
-        raise HealthBenchError("needs root (network namespaces)")
+        raise BenchError("needs root (network namespaces)")
     if not 1 <= backends <= NET.num_addresses - 2:
-        raise HealthBenchError(f"--backends: 1-{NET.num_addresses - 2}")
+        raise BenchError(f"--backends: 1-{NET.num_addresses - 2}")
     _remove_orphans()
     prober_cpu, listener_cpu = _cpus()
     names = _Names(os.getpid())
@@ -213,7 +111,7 @@ def _phase(name: str, check: str, names: _Names, backends: int, seconds: float, 
             after, cpu_after = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
             ended = time.monotonic()
     except OSError as exc:
-        raise HealthBenchError(f"scheduler: {exc}") from exc
+        raise BenchError(f"scheduler: {exc}") from exc
     finally:
         os.sched_setaffinity(0, allowed)
     for result in (r for batch in batches for r in batch):
@@ -279,11 +177,11 @@ def _build(names: _Names, backends: int) -> None:
 def _start_listener(names: _Names, cpu: int) -> subprocess.Popen[str]:
     def child() -> None:
         # The listener dies with the benchmark, however the benchmark dies.
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        processes.die_with_parent()
         os.sched_setaffinity(0, {cpu})
 
     argv = ["ip", "netns", "exec", names.servers,
-            sys.executable, "-m", "l4lb_tui.health.benchserver", str(PORT)]  # fmt: skip
+            sys.executable, "-m", "l4lb_bench.health.server", str(PORT)]  # fmt: skip
     proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=child
     )
@@ -291,7 +189,7 @@ def _start_listener(names: _Names, cpu: int) -> subprocess.Popen[str]:
     if proc.stdout.readline().strip() != "ready":
         proc.kill()
         _, err = proc.communicate()
-        raise HealthBenchError(f"listener: {err.strip() or 'did not start'}")
+        raise BenchError(f"listener: {err.strip() or 'did not start'}")
     return proc
 
 
@@ -306,7 +204,7 @@ def _steer(names: _Names, cpu: int | None) -> None:
 def _cpus() -> tuple[int, int]:
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
-        raise HealthBenchError("needs two CPUs (prober and backends apart)")
+        raise BenchError("needs two CPUs (prober and backends apart)")
     return cpus[-1], cpus[-2]
 
 
@@ -321,11 +219,11 @@ def _remove_orphans() -> None:
     for name in os.listdir(netns_dir) if os.path.isdir(netns_dir) else []:
         pid, _, side = name.removeprefix("l4hb").partition("-")
         ours = name.startswith("l4hb") and pid.isdigit() and side in ("p", "s")
-        if ours and not os.path.exists(f"/proc/{pid}"):
+        if ours and not procfs.alive(int(pid)):
             _remove(_Names(int(pid)))
 
 
 def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
-        raise HealthBenchError(f"{' '.join(argv[:4])}: {done.stderr.strip()}")
+        raise BenchError(f"{' '.join(argv[:4])}: {done.stderr.strip()}")

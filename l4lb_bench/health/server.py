@@ -5,7 +5,7 @@ TCP: accepts every connection; answers a request with a short HTTP 200 and
 closes (a TCP check resets it first, which is fine).  UDP: echoes every
 datagram.  Run inside the benchmark's namespace:
 
-    python -m l4lb_tui.health.benchserver PORT
+    python -m l4lb_bench.health.server PORT
 
 It prints "ready" once both sockets listen.
 """

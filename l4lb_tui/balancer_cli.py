@@ -1,0 +1,341 @@
+"""The balancer's own commands (attach, detach, map, backend, service del,
+check, stats, tui): each one's arguments, and what it does on `Balancer`.
+
+Every failure the operator can cause or meet raises `CliError` or an
+adapter's or the control plane's own error, which `cli.py` prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from l4lb_tui import abi, backend_edits, cleanup, cliargs, events, validation
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
+from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
+from l4lb_tui.destinations import (
+    Destination,
+    ParseResult,
+    check_result,
+    parse_text,
+    read_destinations,
+    read_text,
+)
+from l4lb_tui.model import Counters
+from l4lb_tui.ring_fill import FillMode
+from l4lb_tui.services import merge_services
+from l4lb_tui.stats import build_view, render_json, render_text
+
+# `check` lists every bad line; past this many the rest are only counted.
+MAX_LISTED_ERRORS = 100
+STATS_INTERVAL = (0.01, 3600.0)
+
+_Add = Callable[[str, Callable[[argparse.Namespace], int], str], Any]
+
+
+def _services(specs: Sequence[str]) -> list[abi.ServiceKey]:
+    """The services the --vip options name, each once (a note for a repeat)."""
+    try:
+        keys, notices = merge_services(specs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for notice in notices:
+        print(f"l4lb: note: {notice}", file=sys.stderr)
+    return keys
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]) -> None:
+    """A ring size given on the command line must serve every backend that
+    takes traffic.  Without --fill, only `check` assumes Maglev (a new
+    service's fill); `map` leaves the prime test to the service's own fill."""
+    if size is None:
+        return
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
+    if problem:
+        raise CliError(problem)
+
+
+def _done(line: str, interface: str, **where: str) -> None:
+    """What a changing command did: to the operator, and to the event log
+    (which the console and the daemon's readers show)."""
+    print(line)
+    events.note("cli", line, interface=interface, **where)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    need_root("l4lb attach")
+    bal = Balancer(args.interface, wait=args.wait)
+    _done(bal.attach(args.mode, args.saddr, warn=_warn), bal.ifname)
+    vlans = bal.vlan_warning()
+    if vlans:
+        _warn(vlans)
+    if not bal.link().admin_up:
+        print(
+            f"warning: {args.interface} is down: no traffic arrives until "
+            f"'ip link set dev {args.interface} up'",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_detach(args: argparse.Namespace) -> int:
+    if not args.stale and args.interface is None:
+        raise CliError("detach takes -i DEV, --stale, or both (the stale pins of DEV)")
+    if args.dry_run and not args.stale:
+        raise CliError("--dry-run goes with --stale (it lists what --stale would remove)")
+    need_root("l4lb detach")
+    if args.stale:
+        print("\n".join(cleanup.detach_stale(args.wait, args.dry_run, args.interface)))
+    else:
+        _done(cleanup.detach(args.interface, args.wait), args.interface)
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    services = _services(args.vip)
+    dests = read_destinations(
+        Path(args.file),
+        capacity=abi.MAX_BACKENDS,
+        services=max(1, len(services)),
+        vips={k.vip for k in services},
+    )
+    _check_ring(args.ring_size, args.fill, dests)
+    need_root("l4lb map")
+    bal = Balancer(args.interface, wait=args.wait)
+    mode = FillMode(args.fill) if args.fill else None
+    result = bal.load(services, dests, mode=mode, ring_size=args.ring_size)
+    # The source after the load: a load refused (a ring size, no free slot)
+    # must leave the source as it was too.
+    if args.saddr:
+        bal.attach(bal.state().mode or "driver", args.saddr)
+    print(f"Loading file with {len(dests)} destinations")  # the seed's words, once it has
+    if result.catch_all and not args.vip:
+        print(
+            "warning: no --vip given: balancing ALL TCP and UDP traffic arriving on "
+            f"{args.interface} (the seed's catch-all behaviour); name services with "
+            "--vip ADDR[:PORT][/tcp|udp] to balance only those",
+            file=sys.stderr,
+        )
+    for key in result.services:
+        _done(
+            f"service {key}: {result.destinations} backends, "
+            f"{result.ring_size} slots ({result.mode})",
+            bal.ifname,
+            service=str(key),
+        )
+    return 0
+
+
+def _one_service(spec: str) -> list[abi.ServiceKey]:
+    return [abi.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
+
+
+def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) -> None:
+    """Refuse options the action does not use (ignoring them would hide a
+    mistake) and a backend that is the service's own VIP."""
+    if args.mac is not None and args.action != "add":
+        raise CliError(f"--mac is for 'backend add', not 'backend {args.action}'")
+    if args.weight is not None and args.action not in {"add", "weight"}:
+        raise CliError(
+            f"--weight is for 'backend add' and 'backend weight', not 'backend {args.action}'"
+        )
+    if args.action == "weight" and args.weight is None:
+        raise CliError("give the new weight with --weight")
+    for key in keys:
+        if key.vip == args.ip:
+            raise CliError(f"{args.ip} is the VIP of {key}: a backend cannot be the VIP itself")
+
+
+def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
+    if given:
+        return given
+    found = bal.netlink.neighbour_mac(ip)
+    if found is None:
+        raise CliError(f"no --mac given and {ip} is not in the neighbour table")
+    try:
+        return validation.mac(found)
+    except ValueError as exc:
+        raise CliError(f"the neighbour table's MAC for {ip}: {exc}") from None
+
+
+def _backend_change(args: argparse.Namespace, bal: Balancer) -> backend_edits.Change:
+    ip, weight = args.ip, args.weight
+    if args.action == "add":
+        mac = _backend_mac(bal, ip, args.mac)
+        return backend_edits.Add(Destination(ip, mac, 1 if weight is None else weight))
+    if args.action == "remove":
+        return backend_edits.Remove(ip)
+    if args.action == "weight":
+        return backend_edits.SetWeight(ip, weight)
+    return backend_edits.SetDrain(ip, args.action == "drain")
+
+
+def cmd_backend(args: argparse.Namespace) -> int:
+    keys = _one_service(args.vip)
+    _backend_inputs(args, keys)
+    need_root(f"l4lb backend {args.action}")
+    bal = Balancer(args.interface, wait=args.wait)
+    # Every service of the spec in one step: all are checked before any changes.
+    bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
+    for key in keys:
+        line = f"service {key}: {args.action} {args.ip}: done"
+        _done(line, bal.ifname, service=str(key), backend=args.ip)
+    return 0
+
+
+def cmd_service_del(args: argparse.Namespace) -> int:
+    keys = _one_service(args.vip)
+    need_root("l4lb service del")
+    bal = Balancer(args.interface, wait=args.wait)
+    bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
+    for key in keys:
+        _done(f"service {key}: removed", bal.ifname, service=str(key))
+    return 0
+
+
+def _list_errors(path: Path, result: ParseResult) -> None:
+    for err in result.errors[:MAX_LISTED_ERRORS]:
+        print(f"{path}: {err}", file=sys.stderr)
+    hidden = len(result.errors) - MAX_LISTED_ERRORS
+    if hidden > 0:
+        print(f"{path}: ... and {hidden:,} more errors", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a destinations file as `map` would, without the kernel's
+    state (other services' backends count too when it loads); needs no
+    privilege.  A .toml file is a config: every error with its line."""
+    path = Path(args.file)
+    if path.suffix == ".toml":
+        from l4lb_tui.config_cli import check_config
+
+        return check_config(path)
+    services = _services(args.vip)
+    result = parse_text(read_text(path), {k.vip for k in services})
+    _list_errors(path, result)
+    if result.errors:
+        return EXIT_ERROR
+    check_result(path, result, abi.MAX_BACKENDS, max(1, len(services)))
+    # A new service gets Maglev, so without --fill the ring must suit it.
+    _check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
+    print(f"{path}: {len(result.destinations)} destinations, no errors")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    need_root("l4lb stats")
+    bal = Balancer(args.interface, wait=args.wait)
+    prev: Counters | None = bal.counters()
+    while True:
+        time.sleep(args.interval)
+        cur = bal.counters()
+        view = build_view(bal.state(), prev, cur)
+        if args.json:
+            print(json.dumps(render_json(view)), flush=True)
+        else:
+            if not args.once:
+                print("\033[H\033[2J", end="")
+            print(render_text(view), flush=True)
+        if args.once:
+            return 0
+        prev = cur
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from l4lb_tui.app import run_console
+
+    code: int = run_console(args.interface)
+    return code
+
+
+def _changing_commands(add: _Add) -> None:
+    """attach, detach, map, backend, service: what changes a balancer."""
+    p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
+    cliargs.interface_option(p)
+    p.add_argument("--mode", choices=MODES, default="driver")
+    p.add_argument(
+        "-s",
+        "--saddr",
+        type=validation.argument(validation.source_address),
+        help=f"outer IPIP source address (default {DEFAULT_SADDR})",
+    )
+
+    p = add("detach", cmd_detach, "detach the balancer and remove its pins")
+    cliargs.interface_option(p, required=False)
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="remove the pins of every balancer whose interface or namespace is gone "
+        "(with -i DEV: DEV's, in this namespace), and say what it keeps",
+    )
+    p.add_argument("--dry-run", action="store_true", help="with --stale: list, remove nothing")
+
+    p = add("map", cmd_map, "load a destinations CSV (IP, MAC[, WEIGHT]) into the balancer")
+    cliargs.interface_option(p)
+    p.add_argument("-f", "--file", required=True, type=validation.argument(validation.file_name))
+    p.add_argument(
+        "-s",
+        "--saddr",
+        type=validation.argument(validation.source_address),
+        help="outer IPIP source",
+    )
+    cliargs.load_options(p)
+
+    p = add("backend", cmd_backend, "add, remove, reweight or drain one backend, hitlessly")
+    p.add_argument("action", choices=["add", "remove", "weight", "drain", "undrain"])
+    cliargs.interface_option(p)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
+    p.add_argument("--ip", required=True, type=validation.argument(validation.backend_ip))
+    p.add_argument("--mac", type=validation.argument(validation.mac), help="backend MAC (add)")
+    p.add_argument(
+        "--weight", type=validation.argument(validation.weight), help="0-65535 (add, weight)"
+    )
+
+    p = add("service", cmd_service_del, "remove a service (its flows pass to the kernel)")
+    p.add_argument("action", choices=["del"])
+    cliargs.interface_option(p)
+    p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
+
+
+def _reading_commands(add: _Add) -> None:
+    """check, stats, tui: what reads (a file, the counters) and the console."""
+    p = add("check", cmd_check, "validate a destinations CSV as map would, without loading it")
+    p.add_argument("file", type=validation.argument(validation.file_name))
+    cliargs.load_options(p)
+
+    p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
+    cliargs.interface_option(p)
+    p.add_argument("--once", action="store_true", help="print one sample and exit")
+    p.add_argument("--json", action="store_true", help="JSON lines for scripts")
+    p.add_argument(
+        "--interval", type=validation.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
+
+    p = add("tui", cmd_tui, "open the operator console")
+    cliargs.interface_option(p, required=False)
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """The balancer's commands, on the `l4lb` parser's subcommands."""
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    _changing_commands(add)
+    _reading_commands(add)
