@@ -12,7 +12,7 @@ import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -267,15 +267,17 @@ class Lab:
         )  # fmt: skip
         # The client stops starting requests after `duration`; the margin
         # covers its start-up and the last requests' timeouts.
-        done = run_in(from_ns or self.client.ns, argv, timeout=duration + 15)
+        done = run_in(from_ns or self.client.ns, argv, timeout=duration + 15, bounded=True)
         return TrafficReport.from_json(done.stdout)
 
-    def flood(self, duration: float) -> FloodReport:
-        """hping3 UDP and TCP SYN floods from the client to the VIP for `duration` s."""
+    def flood(self, duration: float, stop: Callable[[], bool] = lambda: False) -> FloodReport:
+        """hping3 UDP and TCP SYN floods from the client to the VIP for
+        `duration` s, or until `stop()` says so."""
         require_root()
         self._require_client()
+        client = self.client
         return flood(
-            self.client.ns, self.client.ifname, self.vip, self.udp_port, self.http_port, duration
+            client.ns, client.ifname, self.vip, self.udp_port, self.http_port, duration, stop
         )
 
     def destinations(self) -> list[tuple[str, str]]:

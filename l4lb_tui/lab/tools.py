@@ -6,10 +6,12 @@ bpftool, processes inside a namespace).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from l4lb_tui.lab.errors import LabError
@@ -63,14 +65,36 @@ def tool_name(argv: Sequence[str], message: str = "") -> str:
     return argv[2] if name.startswith("python") and len(argv) > 2 and argv[1] == "-m" else name
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def dying_with_this_process() -> Callable[[], None]:
+    """What a child runs before it execs so that the kernel kills it when
+    the process that started it dies, however it dies (SIGTERM, SIGHUP,
+    SIGKILL, a broken pipe): traffic generators must not outlive the
+    command that bounds them.  It survives the exec (`ip netns exec` execs
+    the tool itself, and neither is set-user-ID)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the line above
+            os._exit(1)
+
+    return in_child
+
+
 def run_tool(
     argv: Sequence[str],
     *,
     timeout: float = 30.0,
     check: bool = True,
     env: Mapping[str, str] | None = None,
+    bounded: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run to completion; LabError with the tool's message if it fails."""
+    """Run to completion; LabError with the tool's message if it fails.
+    `bounded`: the tool dies with this process (see dying_with_this_process)."""
     try:
         done = subprocess.run(  # noqa: S603 - fixed argv built by the lab, no shell
             list(argv),
@@ -79,6 +103,7 @@ def run_tool(
             timeout=timeout,
             check=False,
             env=None if env is None else dict(env),
+            preexec_fn=dying_with_this_process() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(argv)) from exc
@@ -91,17 +116,23 @@ def run_tool(
 
 
 def run_in(
-    ns: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True
+    ns: str,
+    argv: Sequence[str],
+    *,
+    timeout: float = 30.0,
+    check: bool = True,
+    bounded: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv` inside network namespace `ns`, with this tree importable."""
-    return run_tool(in_ns(ns, argv), timeout=timeout, check=check, env=child_env())
+    return run_tool(in_ns(ns, argv), timeout=timeout, check=check, env=child_env(), bounded=bounded)
 
 
-def spawn_in(ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
+def spawn_in(ns: str, argv: Sequence[str], *, bounded: bool = False) -> subprocess.Popen[str]:
     """Start `argv` inside `ns` without waiting; output is piped back.
 
     A session of its own, so a Ctrl-C meant for the operator's shell does not
     reach it before the caller has had the chance to stop it cleanly.
+    `bounded`: it dies with this process (see dying_with_this_process).
     """
     full = in_ns(ns, argv)
     try:
@@ -112,6 +143,7 @@ def spawn_in(ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
             text=True,
             env=child_env(),
             start_new_session=True,
+            preexec_fn=dying_with_this_process() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(full)) from exc
