@@ -5,6 +5,7 @@ back, also when benchmark runs overlap or one is killed outright."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from l4lb_bench.labflood import STATS_SYSCTL
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import NetlinkError
@@ -22,7 +23,11 @@ from l4lb_tui.paths import RUN_DIR
 from tests.conftest import run, veth_netns
 from tests.faults.faults_support import ROOT, l4lb
 
-BAD_NAMES = ["../../etc/passwd", "..", ".", "", "a" * 16, "eth0;reboot", "eth 0", "eth0/x", "$(id)"]
+BAD_NAMES = ["../../etc/passwd", "..", ".", "", "a" * 16, "eth 0", "eth0/x", "eth0:x"]
+# Names the kernel allows (dev_valid_name), so l4lb takes them (the tester's
+# F10), that a shell would not: each is one argument to every tool, never
+# a command.
+SHELL_LOOKING = ["eth0;reboot", "$(id)"]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -33,13 +38,24 @@ def test_bad_interface_names_refused_before_use(name: str) -> None:
         RealBackend().sample(name)
 
 
+@pytest.mark.parametrize("name", SHELL_LOOKING)
+def test_shell_looking_names_are_only_names(name: str) -> None:
+    with pytest.raises(BalancerError, match=f"interface {re.escape(name)} does not exist"):
+        Balancer(name)
+    with pytest.raises(ConsoleError, match="does not exist"):
+        RealBackend().sample(name)
+
+
 @pytest.mark.kernel
 def test_cli_refuses_bad_names_and_creates_nothing() -> None:
     before = set(os.listdir(RUN_DIR)) if RUN_DIR.is_dir() else set()
-    for name in ("../../etc/x", "eth0;reboot", "a" * 16):
+    for name in ("../../etc/x", "a" * 16):
         for args in (("attach", "-i", name), ("stats", "-i", name, "--once")):
             res = l4lb(*args)
             assert res.returncode == 2 and "is not a valid interface name" in res.stderr, res
+    for args in (("attach", "-i", "eth0;reboot"), ("stats", "-i", "eth0;reboot", "--once")):
+        res = l4lb(*args)
+        assert res.returncode == 2 and "interface eth0;reboot does not exist" in res.stderr, res
     for name in ("../../etc", "a b"):
         res = l4lb("--netns", name, "stats", "-i", "lo", "--once")
         assert res.returncode == 2 and "is not a valid network namespace name" in res.stderr
