@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.bpftool import Bpftool
+from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import Netlink
 from tests.conftest import run
 from tests.dataplane.identkit import (
@@ -52,15 +54,19 @@ def test_a_new_link_with_an_old_index_is_not_the_old_balancer(
     """F1: the link made in a deleted link's place (same index, same name)
     has no balancer; the old pins are stale, and attach starts afresh."""
     ns, again, dev = spaces.add("a"), spaces.add("b"), spaces.dev
+    other = f"{dev}n"  # in `again`, the later link has another name
     old = {}
-    for where in (ns, again):
+    for where, later in ((ns, dev), (again, other)):
         pins, _ = attached_with_service(where, dev, tmp_path)
         index = ifindex(where, dev)
         run(["ip", "-n", where, "link", "del", dev])
-        spaces.veth(where, dev, "index", str(index), peer=f"{dev}q")
-        assert ifindex(where, dev) == index
+        spaces.veth(where, later, "index", str(index), peer=f"{dev}q")
+        assert ifindex(where, later) == index
         old[where] = pins
 
+    console = RealBackend(Bpftool(netns=ns), Netlink(netns=ns))
+    assert [r.has_balancer for r in console.links() if r.link.ifname == dev] == [False]
+    assert console.sample(dev).state is None
     said = refused(l4lb("stats", "-i", dev, "--once", ns=ns), f"no balancer on {dev}")
     assert str(old[ns]) in said and "l4lb detach --stale" in said
     refused(l4lb("map", "-i", dev, "-f", csv(tmp_path, "n", 2), "--vip", VIP, ns=ns), "no balancer")
@@ -75,13 +81,16 @@ def test_a_new_link_with_an_old_index_is_not_the_old_balancer(
     assert doc["services"] == [] and doc["backends"] == [], "the new link inherited a balancer"
     assert Balancer(dev, netns=ns).config().ifmac == Netlink(ns).link(dev).mac
 
+    said = refused(l4lb("stats", "-i", dev, "--once", ns=again), "it was deleted")
+    assert "renamed" not in said
+    refused(l4lb("stats", "-i", other, "--once", ns=again), f"no balancer on {other}")
     out = ok(l4lb("detach", "--stale", "-i", dev, ns=again))
     assert f"removed {old[again]} ({dev} in network namespace {again}: the interface is gone" in out
     assert not old[again].exists()
     assert f"kept {old[ns]}: runs on {dev}" in ok(l4lb("detach", "--stale"))
-    ok(l4lb("attach", "-i", dev, ns=again))
-    for where in (ns, again):
-        assert "detached" in ok(l4lb("detach", "-i", dev, ns=where))
+    ok(l4lb("attach", "-i", other, ns=again))
+    for where, name in ((ns, dev), (again, other)):
+        assert "detached" in ok(l4lb("detach", "-i", name, ns=where))
 
 
 def test_a_link_moved_to_another_namespace_takes_its_balancer(
@@ -108,6 +117,8 @@ def test_a_link_moved_to_another_namespace_takes_its_balancer(
     refused(l4lb("attach", "-i", dev, ns=x), moved, f"l4lb --netns {y}")
     assert pins.exists()
 
+    console = RealBackend(Bpftool(netns=y), Netlink(netns=y))
+    assert [r.has_balancer for r in console.links() if r.link.ifname == dev] == [True]
     doc = stats(y, dev)
     assert doc["prog_id"] == prog and doc["services"] == [VIP]
     assert not pins.exists() and Balancer(dev, netns=y).pin_dir.exists(), "not taken along"
