@@ -118,14 +118,16 @@ def quiet_broken_pipe(run: Callable[[], int]) -> int:
     return code
 
 
-def reader_gone() -> bool:
-    """Whether nobody reads this process's stdout any more (the reader of
-    its pipe exited, its terminal hung up): a long command that prints only
-    at its end need not run on."""
+def unless_reader_gone() -> None:
+    """BrokenPipeError once nobody reads this process's stdout any more (the
+    reader of its pipe exited, its terminal hung up): a long command that
+    prints only at its end need not run on, and ends as a write to that
+    pipe would have ended it (see quiet_broken_pipe)."""
     try:
         fd = sys.stdout.fileno()
     except (OSError, ValueError):
-        return False
+        return
     poller = select.poll()
     poller.register(fd, 0)  # errors and hang-ups are reported whatever is asked
-    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+        raise BrokenPipeError(f"nobody reads fd {fd} any more")

@@ -147,7 +147,11 @@ def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
         now = netlink.name_of(pinned.ident.ifindex)
         if now is not None and pinned.holds_link is not False:
             return f"{text}: it was renamed to {now} (use -i {now})"
-        elsewhere = moved_to(pinned)
+        elsewhere = None
+        # Only what to say depends on it: `detach` surveys again, and
+        # refuses if it cannot.
+        with contextlib.suppress(BalancerError):
+            elsewhere = moved_to(pinned)
         if elsewhere is not None:
             return f"{text}: {elsewhere}"
         return (

@@ -140,10 +140,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif command == "traffic":
         if args.flood:
             duration = 5.0 if args.duration is None else args.duration
-            report = lab.flood(duration, stop=cliargs.reader_gone)
+            report = lab.flood(duration, check=cliargs.unless_reader_gone)
             print("\n".join(report.lines()))
         else:
             duration = DEFAULT_DURATION if args.duration is None else args.duration
-            traffic = lab.traffic(count=args.count, duration=duration, interval=args.interval)
+            traffic = lab.traffic(
+                count=args.count,
+                duration=duration,
+                interval=args.interval,
+                check=cliargs.unless_reader_gone,
+            )
             print(traffic.to_json() if args.json else "\n".join(traffic.lines()))
     return 0

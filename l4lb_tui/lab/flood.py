@@ -48,10 +48,10 @@ def flood(
     udp_port: int,
     tcp_port: int,
     duration: float,
-    stop: Callable[[], bool] = lambda: False,
+    check: Callable[[], None] = lambda: None,
 ) -> FloodReport:
-    """`stop` is asked as the flood runs whether to end it early (its
-    caller's reader has gone)."""
+    """`check` is called as the flood runs; what it raises ends the flood
+    (and the floods with it), e.g. its caller's reader having gone."""
     if not 0 < duration <= MAX_DURATION:
         raise LabError(f"bad flood duration {duration:g}: more than 0, at most {MAX_DURATION:g} s")
     argvs = [
@@ -62,7 +62,7 @@ def flood(
     procs = [spawn_in(ns, argv, bounded=True) for argv in argvs]
     start = time.monotonic()
     try:
-        _sleep_unless_dead(argvs, procs, duration, stop)
+        _sleep_unless_dead(argvs, procs, duration, check)
         sent = [_stop(proc) for proc in procs]
     finally:
         for proc in procs:
@@ -76,11 +76,12 @@ def _sleep_unless_dead(
     argvs: list[list[str]],
     procs: list[subprocess.Popen[str]],
     duration: float,
-    stop: Callable[[], bool],
+    check: Callable[[], None],
 ) -> None:
     """hping3 exiting early means it failed (no such interface, no raw socket)."""
     deadline = time.monotonic() + duration
-    while time.monotonic() < deadline and not stop():
+    while time.monotonic() < deadline:
+        check()
         for argv, proc in zip(argvs, procs, strict=True):
             if proc.poll() is not None:
                 out, err = proc.communicate()

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -92,27 +93,53 @@ def run_tool(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     bounded: bool = False,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> subprocess.CompletedProcess[str]:
     """Run to completion; LabError with the tool's message if it fails.
-    `bounded`: the tool dies with this process (see dying_with_this_process)."""
+    `bounded`: the tool dies with this process (see dying_with_this_process).
+    `meanwhile` is called while it runs: what it raises stops the tool."""
     try:
-        done = subprocess.run(  # noqa: S603 - fixed argv built by the lab, no shell
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the lab, no shell
             list(argv),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
             env=None if env is None else dict(env),
             preexec_fn=dying_with_this_process() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(argv)) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise LabError(f"no answer after {timeout:g} s", tool=tool_name(argv)) from exc
-    if check and done.returncode != 0:
-        message = tool_message(argv, done.returncode, done.stdout, done.stderr)
+    with proc:
+        try:
+            out, err = _communicate(proc, timeout, meanwhile)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            raise LabError(f"no answer after {timeout:g} s", tool=tool_name(argv)) from exc
+        except BaseException:
+            proc.kill()
+            raise
+    if check and proc.returncode != 0:
+        message = tool_message(argv, proc.returncode, out, err)
         raise LabError(message, tool=tool_name(argv, message))
-    return done
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def _communicate(
+    proc: subprocess.Popen[str], timeout: float, meanwhile: Callable[[], None]
+) -> tuple[str, str]:
+    """proc's output once it ends, within `timeout`, calling `meanwhile`
+    every fifth of a second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=max(0.0, min(0.2, left)))
+        except subprocess.TimeoutExpired:
+            if left <= 0.2:
+                raise
+            meanwhile()
+            continue
+        return out, err
 
 
 def run_in(
@@ -122,9 +149,17 @@ def run_in(
     timeout: float = 30.0,
     check: bool = True,
     bounded: bool = False,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv` inside network namespace `ns`, with this tree importable."""
-    return run_tool(in_ns(ns, argv), timeout=timeout, check=check, env=child_env(), bounded=bounded)
+    return run_tool(
+        in_ns(ns, argv),
+        timeout=timeout,
+        check=check,
+        env=child_env(),
+        bounded=bounded,
+        meanwhile=meanwhile,
+    )
 
 
 def spawn_in(ns: str, argv: Sequence[str], *, bounded: bool = False) -> subprocess.Popen[str]:

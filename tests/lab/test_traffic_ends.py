@@ -126,8 +126,11 @@ def test_a_signal_to_the_command_ends_its_requests(prefix: str) -> None:
     ended(cmd, kids)
 
 
-def test_a_reader_that_leaves_ends_the_flood(prefix: str) -> None:
-    cmd, kids = start(prefix, "--flood", "--duration", "300")
+@pytest.mark.parametrize(
+    "args", [("--flood", "--duration", "300"), ("--count", "1000000", "--duration", "3000")]
+)
+def test_a_reader_that_leaves_ends_the_traffic(prefix: str, args: tuple[str, ...]) -> None:
+    cmd, kids = start(prefix, *args)
     assert cmd.stdout is not None
     cmd.stdout.close()  # as `l4lb lab traffic --flood | true` would
     ended(cmd, kids)
