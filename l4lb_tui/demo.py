@@ -54,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
         bal.load(services, dests)
         names = ", ".join(str(s) for s in services)
         print(f"demo: {len(dests)} backends behind {names}", flush=True)
-        traffic = spawn_in(lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS))
+        # However the demo ends, its traffic ends with it.
+        traffic = spawn_in(
+            lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS), bounded=True
+        )
         print("demo: traffic running; opening the console (q to leave)", flush=True)
         view = ["tui", "-i", lab.lb_ifname]
         if args.view == "stats":
