@@ -91,7 +91,7 @@ def start(prefix: str, *args: str) -> tuple[subprocess.Popen[bytes], list[int]]:
     cmd = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "l4lb_tui.cli", "lab", "traffic", "--prefix", prefix, *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
     )
     want = 2 if "--flood" in args else 1
@@ -134,4 +134,6 @@ def test_a_reader_that_leaves_ends_the_traffic(prefix: str, args: tuple[str, ...
     assert cmd.stdout is not None
     cmd.stdout.close()  # as `l4lb lab traffic --flood | true` would
     ended(cmd, kids)
-    assert cmd.returncode == 128 + signal.SIGPIPE
+    assert cmd.stderr is not None
+    said = cmd.stderr.read()
+    assert cmd.returncode == 128 + signal.SIGPIPE and said == b"", said
