@@ -13,7 +13,7 @@ from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import leftover, no_balancer
+from l4lb_tui.locate import leftover, moved_to, no_balancer
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import LinkInfo
 
@@ -143,8 +143,13 @@ def detach(h: Handle) -> str:
 
 def _detach(h: Handle) -> str:
     if not h.link_exists():
-        # The interface is gone, and its program with it: only the pins
-        # are left to clean.
+        # The interface is gone, and its program with it (unless it went to
+        # another namespace: then its pins are what it runs on): only the
+        # pins are left to clean.
+        pinned = pinning.found(h.pin_dir)
+        elsewhere = moved_to(pinned, "detach") if pinned is not None else None
+        if elsewhere is not None:
+            raise BalancerError(f"{h.ifname} is not in {h.where.netns.place} any more: {elsewhere}")
         h.bpftool.unpin_tree(h.pin_dir)
         return f"{h.ifname} no longer exists in {h.where.netns.place}; removed its pins"
     current = h.attachment()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import Netlink
@@ -132,3 +132,19 @@ def test_a_link_moved_to_another_namespace_takes_its_balancer(
     assert "detached" in ok(l4lb("detach", "-i", dev, ns=y))
     assert "detached" in ok(l4lb("detach", "-i", dev, ns=x))
     assert not Balancer(dev, netns=y).pin_dir.exists()
+
+
+def test_a_balancer_held_while_its_link_moves_is_not_detached(
+    spaces: Namespaces, tmp_path: Path
+) -> None:
+    """F2, from a Balancer made before the move (a console's, a daemon's):
+    its detach finds the link gone, and the program running elsewhere."""
+    x, y, dev = spaces.add("x"), spaces.add("y", with_link=False), spaces.dev
+    pins, prog = attached_with_service(x, dev, tmp_path)
+    held = Balancer(dev, netns=x)
+    run(["ip", "-n", x, "link", "set", dev, "netns", y])
+    with pytest.raises(BalancerError, match=f"moved to network namespace {y}"):
+        held.detach()
+    assert pins.exists() and attached_prog(y, dev) == prog
+    assert "detached" in ok(l4lb("detach", "-i", dev, ns=y))
+    assert not pins.exists() and not Balancer(dev, netns=y).pin_dir.exists()
