@@ -15,9 +15,9 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
-from l4lb_tui.locate import current_netns, missing
+from l4lb_tui.locate import current_netns, missing, moved_to, survey
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
-from l4lb_tui.netlink import Netlink, NetlinkError, namespaces
+from l4lb_tui.netlink import Netlink, namespaces
 
 
 def detach(
@@ -94,19 +94,6 @@ def _skipped(path: str) -> str:
     return text
 
 
-def survey(skipped: list[str] | None = None) -> list[tuple[Netns, list[ghosts.SeenLink]]]:
-    """Every reachable namespace's links and their XDP programs; what looked
-    like a namespace and was not goes into `skipped`."""
-
-    def links_here() -> list[ghosts.SeenLink]:
-        return [ghosts.SeenLink(li.ifindex, li.ifname, li.xdp_prog_id) for li in Netlink().links()]
-
-    try:
-        return namespaces.survey(links_here, skipped)
-    except NetlinkError as exc:
-        raise BalancerError(f"cannot look through the network namespaces: {exc}") from None
-
-
 def _remove(pinned: Pinned, wait: float) -> None:
     name = pinned.path.name
     try:
@@ -130,11 +117,16 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
     for pinned in mine:
         assert pinned.ident is not None
         now = netlink.name_of(pinned.ident.ifindex)
-        if now is not None:
+        if now is not None and pinned.holds_link is not False:
             raise BalancerError(
                 f"interface {ifname} does not exist in {netns.place}: it was renamed to "
                 f"{now}; run 'l4lb detach -i {now}'"
             )
+        # Moved to another namespace, its program running on there: its
+        # pins are its maps.
+        elsewhere = moved_to(pinned, "detach")
+        if elsewhere is not None:
+            raise BalancerError(f"interface {ifname} does not exist in {netns.place}: {elsewhere}")
     for pinned in mine:
         _remove(pinned, wait)
     if mine:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -126,3 +127,18 @@ def quiet_broken_pipe(run: Callable[[], int]) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     return code
+
+
+def unless_reader_gone() -> None:
+    """BrokenPipeError once nobody reads this process's stdout any more (the
+    reader of its pipe exited, its terminal hung up): a long command that
+    prints only at its end need not run on, and ends as a write to that
+    pipe would have ended it (see quiet_broken_pipe)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return
+    poller = select.poll()
+    poller.register(fd, 0)  # errors and hang-ups are reported whatever is asked
+    if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+        raise BrokenPipeError(f"nobody reads fd {fd} any more")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, events, pinning, validation
+from l4lb_tui import config_apply, events, filewrite, pinning, validation
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
@@ -59,8 +59,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             skipped.append(f"{record.ifname}: {exc}")
     text = config_apply.render_export(exported, skipped=skipped)
     if args.output:
-        Path(args.output).write_text(text + "\n")
-        print(f"{args.output}: {len(exported)} balancers")
+        try:
+            target = filewrite.replace_text(Path(args.output), text + "\n")
+        except filewrite.WriteError as exc:
+            raise CliError(str(exc)) from None
+        link = filewrite.through_link(Path(args.output), target)
+        print(f"{target}: {len(exported)} balancers{link}")
     else:
         print(text)
     return 0

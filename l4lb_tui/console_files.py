@@ -1,15 +1,13 @@
 """Destinations files as the console reads and writes them: a preview
-before a load changes anything, and an atomic save."""
+before a load changes anything, and a save (filewrite.py)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import abi
+from l4lb_tui import abi, filewrite
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import (
     Destination,
@@ -61,27 +59,10 @@ def preview_csv(path: Path) -> Preview:
 
 
 def save_csv(path: Path, dests: Sequence[Destination]) -> str:
-    """Write the seed's format atomically: a temp file beside it, then rename.
-
-    A reader (or a crash) sees the old file or the new one, never half of one.
-    """
-    path = path.expanduser()
-    if path.is_dir():
-        raise ConsoleError(f"{path}: is a directory")
-    parent = path.parent if str(path.parent) else Path(".")
+    """Write the seed's format atomically (see filewrite): only over a
+    regular file, or where a symbolic link points."""
     try:
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise ConsoleError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(format_csv(dests))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConsoleError(f"cannot write {path}: {exc.strerror}") from None
-    return f"saved {len(dests):,} backends to {path}"
+        target = filewrite.replace_text(path, format_csv(dests))
+    except filewrite.WriteError as exc:
+        raise ConsoleError(str(exc)) from None
+    return f"saved {len(dests):,} backends to {target}{filewrite.through_link(path, target)}"

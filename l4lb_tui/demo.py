@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     failing: threading.Thread | None = None
     try:
         daemon = _start_daemon(lab)
-        traffic = spawn_in(lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS))
+        # However the demo ends, its traffic ends with it.
+        traffic = spawn_in(
+            lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS), bounded=True
+        )
         if args.fail_every > 0 and daemon is not None and args.backends >= FAILING:
             failing = _fail_now_and_then(lab, stop, args.fail_every)
             print(

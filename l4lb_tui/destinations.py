@@ -185,7 +185,7 @@ def _open_regular(path: Path) -> int:
     """A descriptor of `path`, refused before opening unless it is a regular
     file: opening a named pipe waits for a writer, forever if none comes."""
     try:
-        kind = _kind(os.stat(path).st_mode)
+        kind = file_kind(os.stat(path).st_mode)
         if kind is None:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -201,7 +201,7 @@ def _open_regular(path: Path) -> int:
     return fd
 
 
-def _kind(mode: int) -> str | None:
+def file_kind(mode: int) -> str | None:
     """Why a file of this mode is not a destinations file (None: it may be)."""
     if stat.S_ISDIR(mode):
         return "is a directory, not a destinations file"
@@ -220,7 +220,7 @@ def read_text(path: Path) -> str:
     with os.fdopen(fd, "rb") as handle:
         before = os.fstat(fd)
         # Swapped for something else between the stat and the open?
-        kind = _kind(before.st_mode)
+        kind = file_kind(before.st_mode)
         if kind is not None:
             raise DestinationError(f"{path}: {kind}")
         if before.st_size > MAX_FILE_BYTES:

@@ -53,6 +53,16 @@ def rerun(netns: Netns, command: str) -> str:
     return f"'{command}' inside that namespace (nsenter --net=/proc/PID/ns/net)"
 
 
+def moved(ifname: str, netns: Netns, link: SeenLink, command: str = "...") -> str:
+    """Where the interface `ifname` went with its balancer, and how to run
+    `l4lb COMMAND -i ...` there."""
+    named = "" if link.ifname == ifname else f" (named {link.ifname} there)"
+    return (
+        f"it was moved to {netns.place}{named}, where its balancer runs on: "
+        f"use {rerun(netns, f'l4lb {command} -i {link.ifname}')}"
+    )
+
+
 def _who(pinned: Pinned, ident: BalancerId) -> str:
     if pinned.record is None:
         return f"interface index {ident.ifindex} of {Netns(ident.netns_cookie).place}"
@@ -68,8 +78,18 @@ def _identity_verdict(pinned: Pinned, ident: BalancerId, seen: Seen) -> Verdict:
         if netns.cookie != ident.netns_cookie:
             continue
         for link in links:
-            if link.ifindex == ident.ifindex:
-                return Verdict(pinned, False, f"{link.ifname} in {netns.place}, not attached")
+            if link.ifindex != ident.ifindex:
+                continue
+            if pinned.holds_link is False:
+                # The kernel let go of the link the pins were made for:
+                # this one was given its index later.
+                return Verdict(
+                    pinned,
+                    True,
+                    f"{_who(pinned, ident)}: the interface is gone "
+                    f"(its index is {link.ifname}'s now, a later link)",
+                )
+            return Verdict(pinned, False, f"{link.ifname} in {netns.place}, not attached")
         return Verdict(pinned, True, f"{_who(pinned, ident)}: the interface is gone")
     return Verdict(pinned, True, f"{_who(pinned, ident)}: the namespace is gone")
 

@@ -152,6 +152,9 @@ class Pinned:
     ident: BalancerId | None  # None: an older l4lb's directory, named after its interface
     record: Record | None  # None: not written (an older l4lb's, or half-made)
     prog_id: int | None  # None: no program pinned (half-made)
+    # Whether the link it was made for is still where it was (pinning.LINK_PIN):
+    # False once it was deleted or moved away; None: not noted (older pins).
+    holds_link: bool | None = None
 
     @property
     def ifname(self) -> str:

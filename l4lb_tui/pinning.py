@@ -3,6 +3,7 @@
     PIN_ROOT/ns<COOKIE>:if<IFINDEX>/prog       the XDP program
                                    /maps/      its maps
                                    /identity   its Record (a one-entry array)
+                                   /link       its interface (a one-entry devmap)
                                    /guard/     a mode switch's guard, while one runs
     PIN_ROOT/<IFNAME>/                         an older l4lb's (one per name,
                                                dots as '~'): adopted or cleaned
@@ -12,6 +13,7 @@ Reads go through bpf(2), writes through bpftool, as everywhere else.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -31,6 +33,12 @@ from l4lb_tui.paths import PIN_ROOT
 RECORD_PIN = "identity"
 # A map name (15 characters at most), shown by `bpftool map`.
 RECORD_MAP_NAME = "l4lb_identity"
+# The interface itself, not its index: a devmap entry holds the link, and
+# the kernel empties it when the link is deleted or leaves the namespace
+# (NETDEV_UNREGISTER), so a new link given the same index is never taken
+# for the old one.  The data plane never reads it.
+LINK_PIN = "link"
+LINK_MAP_NAME = "l4lb_link"
 
 
 def pin_dir(ident: BalancerId) -> Path:
@@ -66,6 +74,31 @@ def write_record(bpftool: Bpftool, path: Path, record: Record) -> None:
     bpftool.map_update(pin, abi.u32(0), record.pack())
 
 
+def write_link(bpftool: Bpftool, path: Path, ifindex: int) -> None:
+    """Note the link with index `ifindex` of the namespace `bpftool` runs
+    in (the kernel looks the index up there) as this balancer's."""
+    pin = path / LINK_PIN
+    if not pin.exists():
+        bpftool.map_create(pin, "devmap", 4, 4, 1, LINK_MAP_NAME)
+    bpftool.map_update(pin, abi.u32(0), abi.u32(ifindex))
+
+
+def holds_link(path: Path) -> bool | None:
+    """Whether the link the pins were made for is still where it was (None:
+    they note none: made by an l4lb before the note, or half made)."""
+    try:
+        fd = bpfsys.obj_get(path / LINK_PIN)
+    except (bpfsys.BpfSysError, OSError):
+        return None
+    try:
+        bpfsys.lookup(fd, abi.u32(0), 4)
+        return True
+    except bpfsys.BpfSysError as exc:
+        return False if exc.errno == errno.ENOENT else None
+    finally:
+        os.close(fd)
+
+
 def prog_id(path: Path) -> int | None:
     """The id of the program pinned in a balancer's directory (None: none)."""
     try:
@@ -88,7 +121,7 @@ def found(path: Path) -> Pinned | None:
     if not path.is_dir() or path.is_symlink():
         return None
     record = read_record(path) if ident is not None else None
-    return Pinned(path, ident, record, prog_id(path))
+    return Pinned(path, ident, record, prog_id(path), holds_link(path))
 
 
 def listing() -> list[Pinned]:
@@ -118,6 +151,11 @@ def legacy_running(prog: int) -> Path | None:
     """An older l4lb's directory whose program has id `prog` (whatever the
     interface is called now: it may have been renamed since)."""
     return next((p for p in _legacy_dirs() if prog_id(p) == prog), None)
+
+
+def with_program(prog: int) -> Pinned | None:
+    """The balancer (of either layout) whose pinned program has id `prog`."""
+    return next((p for p in listing() if p.prog_id == prog), None)
 
 
 def in_namespace(cookie: int) -> list[Pinned]:

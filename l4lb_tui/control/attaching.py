@@ -13,7 +13,7 @@ from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import no_balancer
+from l4lb_tui.locate import leftover, moved_to, no_balancer
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import LinkInfo
 
@@ -53,6 +53,7 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
         offload.refuse(h.bpftool, h.bpf_object(OFFLOAD_OBJ), h.ifname, staging)
     changed = ""
     if not loaded:
+        changed = _clear_left(h)
         _load(h, link, saddr or DEFAULT_SADDR)
     else:
         h.check_layout()
@@ -90,6 +91,18 @@ def _switch_mode(h: Handle, old: str, new: str, warn: Callable[[str], None] | No
     return report.message()
 
 
+def _clear_left(h: Handle) -> str:
+    """Remove the pins an earlier link with this index left (what was
+    removed; "": none), unless their program still runs elsewhere."""
+    if not h.pins_left_by_another():
+        return ""
+    left = leftover(h.where, "attach")
+    if left.elsewhere is not None:
+        raise BalancerError(f"cannot attach to {h.ifname}: {left.text}")
+    h.bpftool.unpin_tree(h.pin_dir)
+    return f"removed {h.pin_dir}, {left.whose}"
+
+
 def _load(h: Handle, link: LinkInfo, saddr: str) -> None:
     obj = h.bpf_object(DRIVER_OBJ)
     h.bpftool.unpin_tree(h.pin_dir)  # a stale half-made pin dir
@@ -97,6 +110,7 @@ def _load(h: Handle, link: LinkInfo, saddr: str) -> None:
     try:
         h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir)
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
+        pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
         _write_config(h, link, saddr)
     except BpfError:
         h.bpftool.unpin_tree(h.pin_dir)
@@ -129,8 +143,13 @@ def detach(h: Handle) -> str:
 
 def _detach(h: Handle) -> str:
     if not h.link_exists():
-        # The interface is gone, and its program with it: only the pins
-        # are left to clean.
+        # The interface is gone, and its program with it (unless it went to
+        # another namespace: then its pins are what it runs on): only the
+        # pins are left to clean.
+        pinned = pinning.found(h.pin_dir)
+        elsewhere = moved_to(pinned, "detach") if pinned is not None else None
+        if elsewhere is not None:
+            raise BalancerError(f"{h.ifname} is not in {h.where.netns.place} any more: {elsewhere}")
         h.bpftool.unpin_tree(h.pin_dir)
         return f"{h.ifname} no longer exists in {h.where.netns.place}; removed its pins"
     current = h.attachment()

@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys
+from l4lb_tui import abi, bpfsys, pinning
 from l4lb_tui.bpftool import BPFFS, Bpftool
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import Location, no_balancer, note_name
+from l4lb_tui.locate import Location, left_by_another, no_balancer, note_name
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.model import XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink
@@ -63,7 +63,17 @@ class Handle:
     # -- discovery --------------------------------------------------------
 
     def is_loaded(self) -> bool:
-        return self.prog_pin.exists()
+        if not self.prog_pin.exists():
+            return False
+        # Pins an earlier link with this index left are not this balancer.
+        if pinning.holds_link(self.pin_dir) is not False:
+            return True
+        link = self.netlink.by_index(self.where.ident.ifindex)
+        return link is None or not left_by_another(self.where, link)
+
+    def pins_left_by_another(self) -> bool:
+        """Pins are there, but an earlier link with this index left them."""
+        return self.prog_pin.exists() and not self.is_loaded()
 
     def require_loaded(self) -> None:
         if self.is_loaded():
@@ -134,7 +144,7 @@ class Handle:
         """Keep the pins' record of the name current (how `l4lb detach -i
         NAME` finds them once the interface is gone)."""
         if self.is_loaded() and self.link_exists():
-            note_name(self.where, self.ifname, self.bpftool)
+            note_name(self.where, self.link(), self.bpftool)
 
     def link_exists(self) -> bool:
         name = self.netlink.name_of(self.where.ident.ifindex)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from l4lb_tui import validation
+from l4lb_tui import cliargs, validation
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import MAX_DURATION
 from l4lb_tui.lab.names import DEFAULT_BACKENDS, DEFAULT_PREFIX, MAX_BACKENDS
@@ -139,10 +139,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(status.to_json() if args.json else "\n".join(status.lines()))
     elif command == "traffic":
         if args.flood:
-            report = lab.flood(5.0 if args.duration is None else args.duration)
+            duration = 5.0 if args.duration is None else args.duration
+            report = lab.flood(duration, check=cliargs.unless_reader_gone)
             print("\n".join(report.lines()))
         else:
             duration = DEFAULT_DURATION if args.duration is None else args.duration
-            traffic = lab.traffic(count=args.count, duration=duration, interval=args.interval)
+            traffic = lab.traffic(
+                count=args.count,
+                duration=duration,
+                interval=args.interval,
+                check=cliargs.unless_reader_gone,
+            )
             print(traffic.to_json() if args.json else "\n".join(traffic.lines()))
     return 0

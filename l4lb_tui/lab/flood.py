@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from l4lb_tui.lab.errors import LabError
@@ -41,18 +42,27 @@ def hping3_argv(target: str, ifname: str, port: int, *, syn: bool) -> list[str]:
 
 
 def flood(
-    ns: str, ifname: str, target: str, udp_port: int, tcp_port: int, duration: float
+    ns: str,
+    ifname: str,
+    target: str,
+    udp_port: int,
+    tcp_port: int,
+    duration: float,
+    check: Callable[[], None] = lambda: None,
 ) -> FloodReport:
+    """`check` is called as the flood runs; what it raises ends the flood
+    (and the floods with it), e.g. its caller's reader having gone."""
     if not 0 < duration <= MAX_DURATION:
         raise LabError(f"bad flood duration {duration:g}: more than 0, at most {MAX_DURATION:g} s")
     argvs = [
         hping3_argv(target, ifname, udp_port, syn=False),
         hping3_argv(target, ifname, tcp_port, syn=True),
     ]
-    procs = [spawn_in(ns, argv) for argv in argvs]
+    # However this process ends, the floods end with it.
+    procs = [spawn_in(ns, argv, bounded=True) for argv in argvs]
     start = time.monotonic()
     try:
-        _sleep_unless_dead(argvs, procs, duration)
+        _sleep_unless_dead(argvs, procs, duration, check)
         sent = [_stop(proc) for proc in procs]
     finally:
         for proc in procs:
@@ -63,11 +73,15 @@ def flood(
 
 
 def _sleep_unless_dead(
-    argvs: list[list[str]], procs: list[subprocess.Popen[str]], duration: float
+    argvs: list[list[str]],
+    procs: list[subprocess.Popen[str]],
+    duration: float,
+    check: Callable[[], None],
 ) -> None:
     """hping3 exiting early means it failed (no such interface, no raw socket)."""
     deadline = time.monotonic() + duration
     while time.monotonic() < deadline:
+        check()
         for argv, proc in zip(argvs, procs, strict=True):
             if proc.poll() is not None:
                 out, err = proc.communicate()

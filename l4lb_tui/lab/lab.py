@@ -12,7 +12,7 @@ import contextlib
 import os
 import socket
 import subprocess
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,11 +243,13 @@ class Lab:
         interval: float = 0.0,
         from_ns: str | None = None,
         target: str | None = None,
+        check: Callable[[], None] = lambda: None,
     ) -> TrafficReport:
         """Real UDP and HTTP requests, by default from the client to the VIP.
 
         `count` requests of each kind, `interval` seconds apart, none started
-        after `duration` seconds.
+        after `duration` seconds; `check` is called meanwhile, and what it
+        raises ends them.
         """
         require_root()
         if count < 1 or duration <= 0 or interval < 0:
@@ -267,15 +269,23 @@ class Lab:
         )  # fmt: skip
         # The client stops starting requests after `duration`; the margin
         # covers its start-up and the last requests' timeouts.
-        done = run_in(from_ns or self.client.ns, argv, timeout=duration + 15)
+        done = run_in(
+            from_ns or self.client.ns,
+            argv,
+            timeout=duration + 15,
+            bounded=True,
+            meanwhile=check,
+        )
         return TrafficReport.from_json(done.stdout)
 
-    def flood(self, duration: float) -> FloodReport:
-        """hping3 UDP and TCP SYN floods from the client to the VIP for `duration` s."""
+    def flood(self, duration: float, check: Callable[[], None] = lambda: None) -> FloodReport:
+        """hping3 UDP and TCP SYN floods from the client to the VIP for
+        `duration` s, or until `check()` raises."""
         require_root()
         self._require_client()
+        client = self.client
         return flood(
-            self.client.ns, self.client.ifname, self.vip, self.udp_port, self.http_port, duration
+            client.ns, client.ifname, self.vip, self.udp_port, self.http_port, duration, check
         )
 
     def destinations(self) -> list[tuple[str, str]]:

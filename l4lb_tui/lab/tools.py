@@ -6,10 +6,13 @@ bpftool, processes inside a namespace).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from l4lb_tui.lab.errors import LabError
@@ -63,45 +66,108 @@ def tool_name(argv: Sequence[str], message: str = "") -> str:
     return argv[2] if name.startswith("python") and len(argv) > 2 and argv[1] == "-m" else name
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def dying_with_this_process() -> Callable[[], None]:
+    """What a child runs before it execs so that the kernel kills it when
+    the process that started it dies, however it dies (SIGTERM, SIGHUP,
+    SIGKILL, a broken pipe): traffic generators must not outlive the
+    command that bounds them.  It survives the exec (`ip netns exec` execs
+    the tool itself, and neither is set-user-ID)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it died before the line above
+            os._exit(1)
+
+    return in_child
+
+
 def run_tool(
     argv: Sequence[str],
     *,
     timeout: float = 30.0,
     check: bool = True,
     env: Mapping[str, str] | None = None,
+    bounded: bool = False,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run to completion; LabError with the tool's message if it fails."""
+    """Run to completion; LabError with the tool's message if it fails.
+    `bounded`: the tool dies with this process (see dying_with_this_process).
+    `meanwhile` is called while it runs: what it raises stops the tool."""
     try:
-        done = subprocess.run(  # noqa: S603 - fixed argv built by the lab, no shell
+        proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the lab, no shell
             list(argv),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
             env=None if env is None else dict(env),
+            preexec_fn=dying_with_this_process() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(argv)) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise LabError(f"no answer after {timeout:g} s", tool=tool_name(argv)) from exc
-    if check and done.returncode != 0:
-        message = tool_message(argv, done.returncode, done.stdout, done.stderr)
+    with proc:
+        try:
+            out, err = _communicate(proc, timeout, meanwhile)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            raise LabError(f"no answer after {timeout:g} s", tool=tool_name(argv)) from exc
+        except BaseException:
+            proc.kill()
+            raise
+    if check and proc.returncode != 0:
+        message = tool_message(argv, proc.returncode, out, err)
         raise LabError(message, tool=tool_name(argv, message))
-    return done
+    return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+
+
+def _communicate(
+    proc: subprocess.Popen[str], timeout: float, meanwhile: Callable[[], None]
+) -> tuple[str, str]:
+    """proc's output once it ends, within `timeout`, calling `meanwhile`
+    every fifth of a second."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=max(0.0, min(0.2, left)))
+        except subprocess.TimeoutExpired:
+            if left <= 0.2:
+                raise
+            meanwhile()
+            continue
+        return out, err
 
 
 def run_in(
-    ns: str, argv: Sequence[str], *, timeout: float = 30.0, check: bool = True
+    ns: str,
+    argv: Sequence[str],
+    *,
+    timeout: float = 30.0,
+    check: bool = True,
+    bounded: bool = False,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `argv` inside network namespace `ns`, with this tree importable."""
-    return run_tool(in_ns(ns, argv), timeout=timeout, check=check, env=child_env())
+    return run_tool(
+        in_ns(ns, argv),
+        timeout=timeout,
+        check=check,
+        env=child_env(),
+        bounded=bounded,
+        meanwhile=meanwhile,
+    )
 
 
-def spawn_in(ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
+def spawn_in(ns: str, argv: Sequence[str], *, bounded: bool = False) -> subprocess.Popen[str]:
     """Start `argv` inside `ns` without waiting; output is piped back.
 
     A session of its own, so a Ctrl-C meant for the operator's shell does not
     reach it before the caller has had the chance to stop it cleanly.
+    `bounded`: it dies with this process (see dying_with_this_process).
     """
     full = in_ns(ns, argv)
     try:
@@ -112,6 +178,7 @@ def spawn_in(ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
             text=True,
             env=child_env(),
             start_new_session=True,
+            preexec_fn=dying_with_this_process() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(full)) from exc

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
 import pytest
 
-from l4lb_tui.ghosts import SeenLink, judge, rerun, running
+from l4lb_tui.ghosts import SeenLink, judge, moved, rerun, running
 from l4lb_tui.identity import (
     RECORD_SIZE,
     BalancerId,
@@ -93,6 +94,29 @@ def test_gone_interfaces_and_namespaces_are_stale() -> None:
     verdict = judge(pinned(BalancerId(Y.cookie + 100, 7), 55), SEEN)
     assert verdict.stale and verdict.why.endswith(": the namespace is gone")
     assert "cookie 4198" in verdict.why, "no record: named by its identity"
+
+
+def test_pins_whose_link_the_kernel_let_go_are_stale_beside_a_later_link() -> None:
+    """F1: index 8 of x is a later link's; the pins' devmap note of theirs
+    was emptied when it went.  Noted (or unnoted: older pins), it is theirs."""
+    left = dataclasses.replace(pinned(BalancerId(X.cookie, 8), 33, "v1"), holds_link=False)
+    verdict = judge(left, SEEN)
+    assert verdict.stale and verdict.why == (
+        "v1 in network namespace x: the interface is gone (its index is v1's now, a later link)"
+    )
+    for noted in (True, None):
+        kept = dataclasses.replace(left, holds_link=noted)
+        assert not judge(kept, SEEN).stale
+    # Its program runs on elsewhere (moved): kept, whatever the note says.
+    assert not judge(dataclasses.replace(left, prog_id=22), SEEN).stale
+
+
+def test_a_moved_link_is_found_with_how_to_reach_it() -> None:
+    assert moved("v0", Y, SeenLink(7, "v0", 22), "detach") == (
+        "it was moved to network namespace y, where its balancer runs on: "
+        "use 'l4lb --netns y detach -i v0'"
+    )
+    assert "(named w0 there)" in moved("v0", Y, SeenLink(9, "w0", 22))
 
 
 def test_a_program_that_runs_anywhere_is_never_stale() -> None:
