@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, events, pinning, validation
-from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui import config_apply, events, validation
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
-from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.privilege import privilege_problem
 
 EXIT_ERROR = 2
@@ -56,23 +54,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     _root("l4lb export")
-    exported = []
-    skipped = []
-    for pinned in pinning.listing():
-        record = pinned.record
-        if record is None:
-            skipped.append(f"{pinned.path}: an older l4lb's pins (see 'l4lb detach --stale')")
-            continue
-        netns = record.netns or None
-        try:
-            bal = Balancer(record.ifname, netns=netns)
-            exported.append(config_apply.Exported(bal.ifname, netns, config_apply.running(bal)))
-        except (BalancerError, NetlinkError) as exc:
-            skipped.append(f"{record.ifname}: {exc}")
-    text = config_apply.render_export(exported, skipped=skipped)
+    text, count = config_apply.export_running()
     if args.output:
         Path(args.output).write_text(text + "\n")
-        print(f"{args.output}: {len(exported)} balancers")
+        print(f"{args.output}: {count} balancers")
     else:
         print(text)
     return 0

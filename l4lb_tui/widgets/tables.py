@@ -56,6 +56,7 @@ class KeyTable(CachedCellTable):
         self._drawn: dict[str, tuple[Cell, ...]] = {}  # what the DataTable holds
         self._latest: dict[str, tuple[Cell, ...]] = {}  # what sync asked for
         self._behind: set[str] = set()  # rows whose _drawn is not _latest
+        self._order: list[str] = []  # the row keys in the order last asked for
 
     def on_mount(self) -> None:
         for col in self.COLUMNS:
@@ -84,13 +85,20 @@ class KeyTable(CachedCellTable):
             elif old != cells:
                 self._behind.add(key)
             self._latest[key] = cells
-        if changed_shape and self._latest:
+        keys = list(wanted)
+        if (changed_shape or keys != self._order) and self._latest:
             self._catch_up(list(self._behind))
-            # Keep the caller's order; the first column is unique per row.
+            # Keep the caller's order (a sort changes it with every poll);
+            # the first column is unique per row.  The cursor stays on the
+            # row it was on, wherever that row goes.
+            followed = self.current_key
             order = {_plain(cells[0]): n for n, (_, cells) in enumerate(rows)}
             self.sort(cols[0].key, key=lambda first: order.get(_plain(first), len(order)))
+            if followed in wanted and not changed_shape:
+                self.move_cursor(row=self.get_row_index(followed), animate=False)
         else:
             self._catch_up_on_screen()
+        self._order = keys
 
     def _catch_up(self, keys: Iterable[str]) -> None:
         """Give these rows' changed cells to the DataTable."""
@@ -187,4 +195,5 @@ class BackendTable(KeyTable):
         Column("bps", "bits/s", 15, right=True),
         Column("share", "Share", 6, right=True),
         Column("spark", "last 60 s", 30, style="cyan"),
+        Column("health", "Health", 24),  # the daemon's checks; a dash without one
     )
