@@ -7,6 +7,7 @@ column, made in the poll's thread), and the order is worked out here.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class SortOrder:
         return f"{self.column} {'descending' if self.descending else 'ascending'}"
 
 
+@functools.lru_cache(maxsize=16384)  # the same addresses, poll after poll
 def _address(text: str) -> tuple[int, str]:
     try:
         return (int(ipaddress.IPv4Address(text)), "")
@@ -71,6 +73,7 @@ def _address(text: str) -> tuple[int, str]:
         return (1 << 33, text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _service(text: str) -> tuple[int, int, str]:
     """ "10.0.0.4:8080/tcp" by address, then port, then the rest."""
     host, _, rest = text.partition(":")

@@ -86,19 +86,36 @@ class KeyTable(CachedCellTable):
                 self._behind.add(key)
             self._latest[key] = cells
         keys = list(wanted)
-        if (changed_shape or keys != self._order) and self._latest:
+        if changed_shape and self._latest:
             self._catch_up(list(self._behind))
-            # Keep the caller's order (a sort changes it with every poll);
-            # the first column is unique per row.  The cursor stays on the
-            # row it was on, wherever that row goes.
+            self._reorder(rows)
+        elif keys != self._order and self._latest:
+            # Only the order changed (a sort by rates does, every poll): the
+            # rows off screen stay behind, but the first column, which the
+            # order is applied by, must be current.  The cursor stays on
+            # the row it was on, wherever that row goes.
+            self._catch_up_first_column()
             followed = self.current_key
-            order = {_plain(cells[0]): n for n, (_, cells) in enumerate(rows)}
-            self.sort(cols[0].key, key=lambda first: order.get(_plain(first), len(order)))
-            if followed in wanted and not changed_shape:
+            self._reorder(rows)
+            if followed in wanted:
                 self.move_cursor(row=self.get_row_index(followed), animate=False)
+            self._catch_up_on_screen()
         else:
             self._catch_up_on_screen()
         self._order = keys
+
+    def _reorder(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
+        """Show the rows in the caller's order; the first column is unique per row."""
+        order = {_plain(cells[0]): n for n, (_, cells) in enumerate(rows)}
+        self.sort(self.COLUMNS[0].key, key=lambda first: order.get(_plain(first), len(order)))
+
+    def _catch_up_first_column(self) -> None:
+        first = self.COLUMNS[0]
+        for key in self._behind:
+            drawn, latest = self._drawn[key], self._latest[key]
+            if drawn[0] != latest[0]:
+                self.update_cell(key, first.key, self._text(first, latest[0]))
+                self._drawn[key] = (latest[0], *drawn[1:])
 
     def _catch_up(self, keys: Iterable[str]) -> None:
         """Give these rows' changed cells to the DataTable."""
