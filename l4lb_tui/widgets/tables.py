@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-from l4lb_tui.textual_compat import CachedCellTable
+from l4lb_tui.textual_compat import CachedCellTable, reorder_rows
 from l4lb_tui.viewmodels.cells import Cell
 
 
@@ -88,34 +88,21 @@ class KeyTable(CachedCellTable):
         keys = list(wanted)
         if changed_shape and self._latest:
             self._catch_up(list(self._behind))
-            self._reorder(rows)
+            reorder_rows(self, keys)
         elif keys != self._order and self._latest:
             # Only the order changed (a sort by rates does, every poll): the
-            # rows off screen stay behind, but the first column, which the
-            # order is applied by, must be current.  The cursor stays on
-            # the row it was on, wherever that row goes.
-            self._catch_up_first_column()
+            # rows off screen stay behind.  The cursor stays on the row it
+            # was on, wherever that row goes.
             followed = self.current_key
-            self._reorder(rows)
-            if followed in wanted:
-                self.move_cursor(row=self.get_row_index(followed), animate=False)
+            reorder_rows(self, keys)
+            if followed is not None and followed in wanted:
+                at = self.get_row_index(followed)
+                if at != self.cursor_row:
+                    self.move_cursor(row=at, scroll=False)  # its watcher scrolls to it
             self._catch_up_on_screen()
         else:
             self._catch_up_on_screen()
         self._order = keys
-
-    def _reorder(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
-        """Show the rows in the caller's order; the first column is unique per row."""
-        order = {_plain(cells[0]): n for n, (_, cells) in enumerate(rows)}
-        self.sort(self.COLUMNS[0].key, key=lambda first: order.get(_plain(first), len(order)))
-
-    def _catch_up_first_column(self) -> None:
-        first = self.COLUMNS[0]
-        for key in self._behind:
-            drawn, latest = self._drawn[key], self._latest[key]
-            if drawn[0] != latest[0]:
-                self.update_cell(key, first.key, self._text(first, latest[0]))
-                self._drawn[key] = (latest[0], *drawn[1:])
 
     def _catch_up(self, keys: Iterable[str]) -> None:
         """Give these rows' changed cells to the DataTable."""
@@ -180,10 +167,6 @@ class KeyTable(CachedCellTable):
         except CellDoesNotExist:  # the cursor can sit past the end while rows change
             return None
         return key.value
-
-
-def _plain(cell: Cell) -> str:
-    return cell.plain if isinstance(cell, Text) else cell
 
 
 class LinkTable(KeyTable):
