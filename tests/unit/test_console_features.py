@@ -185,18 +185,26 @@ def test_note_records_who_ran_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 # -- a backend's detail ------------------------------------------------------------------
 
 
-def test_long_history_averages_steps_and_keeps_ten_minutes() -> None:
+def counted(n: int, ip: str, pkts: int) -> BackendRow:
+    return BackendRow(n, n, SVC, ip, "02:00:00:00:00:01", 1, False, pkts, 100 * pkts, Rate(0, 0))
+
+
+def test_long_history_rates_between_marks_keep_ten_minutes() -> None:
     history = LongHistory(step=5.0, span=600.0)
     for t in range(1, 1300):
-        history.add(view(row(1, "10.0.1.1", float(t)), row(2, "10.0.1.2", 2.0)), float(t))
+        rows = (counted(1, "10.0.1.1", t * t), counted(2, "10.0.1.2", 2 * t))
+        history.add(view(*rows), float(t))
     seconds, pps, bps = history.series(1)
     assert len(pps) == 120 == len(seconds) == len(bps)
     assert seconds[-1] == 0 and seconds[0] == -595
-    assert pps[-1] == sum(range(1292, 1297)) / 5  # the last closed step: its 5 samples
-    assert history.series(2)[1][-1] == 2.0
-    for t in (1400.0, 1410.0):  # backend 1 removed: gone once a step without it closes
-        history.add(view(row(2, "10.0.1.2", 2.0)), t)
+    assert pps[-1] == (1296**2 - 1291**2) / 5  # between the last two marks
+    assert history.series(2)[1][-1] == 2.0 and history.series(2)[2][-1] == 1600.0
+    # A slot loaded anew (its counters start again) gives no negative rate.
+    history.add(view(counted(1, "10.0.1.1", 5), counted(2, "10.0.1.2", 2 * 1301)), 1301.0)
+    assert history.series(1)[1][-1] == 0.0
+    history.add(view(counted(2, "10.0.1.2", 2 * 1306)), 1306.0)  # backend 1 removed
     assert history.series(1) == ([], [], [])
+    assert history.series(2)[1][-1] == 2.0
 
 
 def svc(gen: int, *backends: Backend) -> Service:
