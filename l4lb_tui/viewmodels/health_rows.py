@@ -40,7 +40,7 @@ def daemon_line(daemon: DaemonView | None) -> Text:
     """Whether a daemon runs, its config, and whether the running state
     differs from that file (the drift marker)."""
     if daemon is None:
-        return Text("no daemon: no health checks, no config to compare", style="dim")
+        return Text("no daemon (no health checks)", style="dim")
     if daemon.stale:
         return Text(
             f"daemon {daemon.pid} is gone (its last health state is not shown)", style="yellow"

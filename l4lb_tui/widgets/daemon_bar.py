@@ -16,7 +16,7 @@ def refresh_words(interval: float | None, paused: bool) -> str:
         return "PAUSED (p resumes)"
     if interval is None:
         return "refresh on demand"
-    return f"refresh {interval:g} s (+/-)"
+    return f"refresh {interval:g} s"
 
 
 class DaemonBar(Static):
@@ -29,6 +29,6 @@ class DaemonBar(Static):
     ) -> None:
         line = Text()
         line.append(refresh_words(interval, paused), style="bold reverse" if paused else "bold")
-        line.append(f" · sort {sort} (< > I) · ")
+        line.append(f" · sort {sort} · ")
         line.append_text(daemon_line(daemon))
         self.update(line)
