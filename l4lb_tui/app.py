@@ -147,10 +147,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"l4lb-tui: error: {exc}", file=sys.stderr)
             sys.exit(2)
     if args.demo:
-        from l4lb_tui.console_demo import FakeBackend  # made-up data: only for --demo
+        from l4lb_tui.console_demo import FakeBackend, demo_daemon  # made-up: only for --demo
 
         demo = FakeBackend.demo(dns=True)
         demo.readonly = args.readonly
+        demo.daemon = demo_daemon()
         sys.exit(run_console(args.interface or "lb0", demo, readonly=args.readonly))
     sys.exit(run_console(args.interface, readonly=args.readonly, netns=args.netns))
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from l4lb_tui import abi, backend_edits, events
 from l4lb_tui.console_backend import Change, ConsoleError, LinkRow, Sample, attachment_notes
-from l4lb_tui.console_daemon import DaemonView
+from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination
+from l4lb_tui.health_status import HealthEntry
 from l4lb_tui.model import Backend, Counters, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo
 
@@ -74,6 +75,20 @@ def demo_backends(count: int) -> list[Destination]:
 
 def demo_dns_backends() -> list[Destination]:
     return [Destination(f"10.0.2.{i + 1}", f"00:15:4d:00:02:{i + 1:02x}") for i in range(3)]
+
+
+def demo_daemon() -> DaemonView:
+    """What a daemon health-checking the demo's web service would publish:
+    one backend down, one rising, the rest up; the config as running."""
+    now = time.time()
+    states = {2: ("down", "refused", False), 6: ("rising", "HTTP 200", True)}
+    health = {}
+    for n, d in enumerate(demo_backends(8)):
+        status, result, ok = states.get(n, ("up", "HTTP 200", True))
+        health[(str(DEMO_SERVICE), d.ip)] = HealthEntry(
+            "lb0", "", str(DEMO_SERVICE), d.ip, status, result, ok, 0.3 + n / 10, now - 60 * n
+        )
+    return DaemonView(4242, "/etc/l4lb/l4lb.toml", False, health, Drift())
 
 
 @dataclass

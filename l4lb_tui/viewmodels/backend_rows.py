@@ -43,8 +43,8 @@ def backend_cells(
         fmt_int(row.rate.pps),
         fmt_int(row.rate.bps),
         f"{share(row.rate.pps, total_pps) * 100:.1f}%",
-        spark,
         health,
+        spark,
     )
 
 

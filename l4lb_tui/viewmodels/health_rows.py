@@ -25,15 +25,17 @@ def health_of(daemon: DaemonView | None, service: str, ip: str) -> HealthEntry |
 
 
 def health_cell(entry: HealthEntry | None) -> Cell:
-    """ "up 0.4 ms connected", "down refused", ...: status, latency, result."""
+    """The status and the last probe: its latency when it passed ("up 0.4
+    ms"), what it met when it failed ("down refused", "falling HTTP 503")."""
     if entry is None:
         return NONE
-    words = [entry.status]
-    if entry.result:
-        if entry.ok:
-            words.append(f"{entry.latency_ms:.1f} ms")
-        words.append(entry.result)
-    return Text(" ".join(words), style=STYLES.get(entry.status, "dim"))
+    if not entry.result:
+        text = entry.status  # no probe has answered yet
+    elif entry.ok:
+        text = f"{entry.status} {entry.latency_ms:.1f} ms"
+    else:
+        text = f"{entry.status} {entry.result}"
+    return Text(text, style=STYLES.get(entry.status, "dim"))
 
 
 def daemon_line(daemon: DaemonView | None) -> Text:

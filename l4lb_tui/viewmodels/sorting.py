@@ -25,8 +25,8 @@ COLUMNS: tuple[tuple[str, bool], ...] = (
     ("pps", True),
     ("bps", True),
     ("share", True),
-    ("spark", True),
     ("health", False),
+    ("spark", True),
 )
 KEYS = tuple(key for key, _ in COLUMNS)
 HEALTH_RANK = {"down": 0, "rising": 1, "falling": 2, "unknown": 3, "up": 4}
@@ -93,8 +93,8 @@ def sort_values(row: BackendRow, health: str) -> SortValue:
         pps,
         row.rate.bps,
         pps,
-        pps,
         HEALTH_RANK.get(health, 5),
+        pps,
     )
 
 

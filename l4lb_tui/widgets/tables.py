@@ -194,6 +194,6 @@ class BackendTable(KeyTable):
         Column("pps", "pkts/s", 11, right=True),
         Column("bps", "bits/s", 15, right=True),
         Column("share", "Share", 6, right=True),
+        Column("health", "Health", 16),  # the daemon's checks; a dash without one
         Column("spark", "last 60 s", 30, style="cyan"),
-        Column("health", "Health", 24),  # the daemon's checks; a dash without one
     )

@@ -252,9 +252,9 @@ async def test_health_column_and_drift_marker(fake: FakeBackend) -> None:
         fake.daemon = DaemonView(4242, "/etc/l4lb/l4lb.toml", False, checks, Drift())
         await polls(pilot, 1)
         by_ip = dict(zip(column(table, "ip"), column(table, "health"), strict=True))
-        assert by_ip["10.0.1.1"] == "up 0.8 ms connected"
+        assert by_ip["10.0.1.1"] == "up 0.8 ms"
         assert by_ip["10.0.1.2"] == "down refused"
-        assert by_ip["10.0.1.3"] == "rising 0.8 ms connected"
+        assert by_ip["10.0.1.3"] == "rising 0.8 ms"
         assert by_ip["10.0.1.4"] == NONE
         assert "daemon 4242" in bar(app) and "as configured" in bar(app)
         fake.daemon = DaemonView(

@@ -32,8 +32,8 @@ def row(n: int, pps: str = "1,000", weight: Cell = "1") -> tuple[str, tuple[Cell
             pps,
             "8,000",
             "0.2%",
-            "  ▁▂▃▄▅▆▇█",
             NONE,
+            "  ▁▂▃▄▅▆▇█",
         ),
     )
 

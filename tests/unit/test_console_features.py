@@ -55,8 +55,9 @@ def test_sort_steps_through_columns_each_in_its_own_direction() -> None:
     order = SortOrder()
     assert order.step(1) == SortOrder("bps", True)
     assert order.step(-1) == SortOrder("weight", True)
-    assert SortOrder("num", False).step(-1) == SortOrder("health", False)  # wraps
-    assert SortOrder("health", False).step(1) == SortOrder("num", False)
+    assert SortOrder("num", False).step(-1) == SortOrder("spark", True)  # wraps
+    assert SortOrder("spark", True).step(1) == SortOrder("num", False)
+    assert SortOrder("share", True).step(1) == SortOrder("health", False)
     assert order.on("pps") == SortOrder("pps", False)  # the same column again: turned over
     assert order.on("ip") == SortOrder("ip", False)
     assert order.label("pps", "pkts/s") == "pkts/s ▼"
@@ -113,9 +114,11 @@ def test_health_cell_says_status_latency_and_result() -> None:
     )
     up = health_cell(health_of(daemon, SVC, "10.0.1.1"))
     down = health_cell(health_of(daemon, SVC, "10.0.1.2"))
-    assert str(up) == "up 0.4 ms connected"
+    assert str(up) == "up 0.4 ms"
     assert str(down) == "down refused"
     assert health_cell(health_of(daemon, SVC, "10.0.1.3")) == NONE  # not checked
+    waiting = entry("10.0.1.4", "unknown", result="", ok=False)
+    assert str(health_cell(waiting)) == "unknown"  # no probe has answered yet
     assert health_cell(health_of(None, SVC, "10.0.1.1")) == NONE  # no daemon
     stale = DaemonView(1, "/c.toml", True, daemon.health)
     assert health_cell(health_of(stale, SVC, "10.0.1.1")) == NONE  # its daemon is gone
