@@ -11,6 +11,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import ClassVar
 
 # A lone ESC byte may be the Esc key or the start of a key's escape sequence:
@@ -24,6 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.driver import Driver
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
+from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.screens.dashboard import DashboardScreen
@@ -73,7 +75,7 @@ class ConsoleApp(App[int]):
         # Its table is rendered now, off the UI thread, and the screen is
         # composed and mounted once the first frame is out, as if it had been
         # shown and closed already: the first `?` only lays it out.
-        help_screen = HelpScreen(self.BINDINGS)
+        help_screen = HelpScreen(self.BINDINGS, readonly=self.settings.readonly)
         self.install_screen(help_screen, HELP_SCREEN)
         self.run_worker(help_screen.prepare, thread=True, group="help", exit_on_error=False)
         self.call_after_refresh(prepare_installed_screen, self, HELP_SCREEN)
@@ -99,8 +101,17 @@ def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
     settings: ConsoleSettings | None = None,
+    readonly: bool = False,
+    netns: str | None = None,
 ) -> int:
-    app = ConsoleApp(backend or RealBackend(), interface, settings, terminal_driver())
+    # Read-only: the settings hide every key that writes, and the backend
+    # refuses writes before any lock is asked for.
+    settings = replace(
+        settings or ConsoleSettings(), readonly=readonly or bool(settings and settings.readonly)
+    )
+    if backend is None:
+        backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
+    app = ConsoleApp(backend, interface, settings, terminal_driver())
     app.run()
     return app.return_code or 0
 
@@ -115,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--demo", action="store_true", help="frozen demo data; touches no kernel state"
+    )
+    parser.add_argument(
+        "--readonly",
+        action="store_true",
+        help="watch only: no key that changes a balancer is offered, no lock is taken",
     )
     return parser
 
@@ -131,10 +147,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"l4lb-tui: error: {exc}", file=sys.stderr)
             sys.exit(2)
     if args.demo:
-        from l4lb_tui.console_demo import FakeBackend  # made-up data: only for --demo
+        from l4lb_tui.console_demo import FakeBackend, demo_daemon  # made-up: only for --demo
 
-        sys.exit(run_console(args.interface or "lb0", FakeBackend.demo(dns=True)))
-    sys.exit(run_console(args.interface))
+        demo = FakeBackend.demo(dns=True)
+        demo.readonly = args.readonly
+        demo.daemon = demo_daemon()
+        sys.exit(run_console(args.interface or "lb0", demo, readonly=args.readonly))
+    sys.exit(run_console(args.interface, readonly=args.readonly, netns=args.netns))
 
 
 if __name__ == "__main__":

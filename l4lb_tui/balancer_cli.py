@@ -255,7 +255,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from l4lb_tui.app import run_console
 
-    code: int = run_console(args.interface)
+    code: int = run_console(args.interface, readonly=args.readonly)
     return code
 
 
@@ -325,6 +325,9 @@ def _reading_commands(add: _Add) -> None:
 
     p = add("tui", cmd_tui, "open the operator console")
     cliargs.interface_option(p, required=False)
+    p.add_argument(
+        "--readonly", action="store_true", help="watch only: no key that changes a balancer"
+    )
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from l4lb_tui import pinning
 from l4lb_tui.abi import CATCH_ALL, ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config
@@ -25,7 +26,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink import Netlink, NetlinkError
 from l4lb_tui.ring_fill import FillMode
 
 
@@ -154,3 +155,22 @@ def render_export(
                 "",
             ]
     return "\n".join(out)
+
+
+def export_running(now: datetime | None = None) -> tuple[str, int]:
+    """`l4lb export`'s text for every balancer pinned here, and how many
+    it holds (the console's "save as config" writes the same text)."""
+    exported = []
+    skipped = []
+    for pinned in pinning.listing():
+        record = pinned.record
+        if record is None:
+            skipped.append(f"{pinned.path}: an older l4lb's pins (see 'l4lb detach --stale')")
+            continue
+        netns = record.netns or None
+        try:
+            bal = Balancer(record.ifname, netns=netns)
+            exported.append(Exported(bal.ifname, netns, running(bal)))
+        except (BalancerError, NetlinkError) as exc:
+            skipped.append(f"{record.ifname}: {exc}")
+    return render_export(exported, now, skipped), len(exported)

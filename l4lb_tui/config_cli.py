@@ -8,12 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, events, filewrite, pinning, validation
-from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui import config_apply, events, filewrite, validation
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
-from l4lb_tui.netlink import NetlinkError
 
 
 def _config(path: str) -> Config:
@@ -44,27 +42,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     need_root("l4lb export")
-    exported = []
-    skipped = []
-    for pinned in pinning.listing():
-        record = pinned.record
-        if record is None:
-            skipped.append(f"{pinned.path}: an older l4lb's pins (see 'l4lb detach --stale')")
-            continue
-        netns = record.netns or None
-        try:
-            bal = Balancer(record.ifname, netns=netns)
-            exported.append(config_apply.Exported(bal.ifname, netns, config_apply.running(bal)))
-        except (BalancerError, NetlinkError) as exc:
-            skipped.append(f"{record.ifname}: {exc}")
-    text = config_apply.render_export(exported, skipped=skipped)
+    text, count = config_apply.export_running()
     if args.output:
         try:
             target = filewrite.replace_text(Path(args.output), text + "\n")
         except filewrite.WriteError as exc:
             raise CliError(str(exc)) from None
         link = filewrite.through_link(Path(args.output), target)
-        print(f"{target}: {len(exported)} balancers{link}")
+        print(f"{target}: {count} balancers{link}")
     else:
         print(text)
     return 0

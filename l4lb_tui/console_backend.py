@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 from l4lb_tui import abi, backend_edits
+from l4lb_tui.console_daemon import DaemonView
+from l4lb_tui.events import Event
 from l4lb_tui.model import Counters, State
 from l4lb_tui.netlink import LinkInfo
 
@@ -38,6 +40,7 @@ class ConsoleSettings:
     poll_interval: float | None = 1.0  # dashboard; None: poll only when asked (tests)
     links_interval: float | None = 2.0  # interfaces screen
     start_dir: Path = field(default_factory=Path.cwd)  # where file pickers open
+    readonly: bool = False  # --readonly: no key that writes is offered
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class Sample:
     state: State | None
     counters: Counters | None
     notes: tuple[str, ...] = ()
+    daemon: DaemonView | None = None  # a daemon's health and config drift; None: no daemon
 
 
 Change = backend_edits.Change
@@ -76,6 +80,9 @@ class ConsoleBackend(Protocol):
     def detach(self, ifname: str) -> str: ...
     def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done: ...
     def neighbour_mac(self, ip: str) -> str | None: ...
+    def journal(self, what: str, interface: str, service: str = "") -> None: ...
+    def events(self, last: int = 1000) -> list[Event]: ...
+    def export_config(self) -> str: ...
 
 
 def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:

@@ -7,14 +7,19 @@ Only `--demo` imports it in the product (see app.py).
 from __future__ import annotations
 
 import math
+import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from l4lb_tui import abi, backend_edits
+from l4lb_tui import abi, backend_edits, events
 from l4lb_tui.console_backend import Change, ConsoleError, LinkRow, Sample, attachment_notes
+from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination
+from l4lb_tui.health_status import HealthEntry
 from l4lb_tui.model import Backend, Counters, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo
 
@@ -72,6 +77,20 @@ def demo_dns_backends() -> list[Destination]:
     return [Destination(f"10.0.2.{i + 1}", f"00:15:4d:00:02:{i + 1:02x}") for i in range(3)]
 
 
+def demo_daemon() -> DaemonView:
+    """What a daemon health-checking the demo's web service would publish:
+    one backend down, one rising, the rest up; the config as running."""
+    now = time.time()
+    states = {2: ("down", "refused", False), 6: ("rising", "HTTP 200", True)}
+    health = {}
+    for n, d in enumerate(demo_backends(8)):
+        status, result, ok = states.get(n, ("up", "HTTP 200", True))
+        health[(str(DEMO_SERVICE), d.ip)] = HealthEntry(
+            "lb0", "", str(DEMO_SERVICE), d.ip, status, result, ok, 0.3 + n / 10, now - 60 * n
+        )
+    return DaemonView(4242, "/etc/l4lb/l4lb.toml", False, health, Drift())
+
+
 @dataclass
 class _FakeBalancer:
     mode: str
@@ -90,8 +109,19 @@ class FakeBackend:
     `fail_next`, and change the world with `remove_link` / `replace_program`.
     """
 
-    def __init__(self, links: Sequence[LinkInfo] | None = None) -> None:
+    def __init__(
+        self,
+        links: Sequence[LinkInfo] | None = None,
+        events_path: Path | None = None,
+        readonly: bool = False,
+    ) -> None:
         self._lock = threading.Lock()
+        # The event log: a file several fakes share (two consoles), or a list.
+        self.events_path = events_path
+        self._events: list[events.Event] = []
+        self.readonly = readonly
+        self.daemon: DaemonView | None = None  # what a daemon would publish
+        self.exported = "# l4lb export of the running balancers (demo)\n"
         self._links = {link.ifname: link for link in (links or demo_links())}
         self._lbs: dict[str, _FakeBalancer] = {}
         self._ticks: dict[str, int] = {}
@@ -132,6 +162,8 @@ class FakeBackend:
             self._lbs[ifname].foreign_prog = prog_id
 
     def _check(self, op: str) -> None:
+        if self.readonly and op in ("attach", "detach", "edit"):
+            raise ConsoleError("read-only console (--readonly): nothing was changed")
         message = self.failures.pop(op, None)
         if message is not None:
             raise ConsoleError(message)
@@ -171,7 +203,8 @@ class FakeBackend:
             tick = self._ticks[ifname] = self._ticks.get(ifname, 0) + 1
             state = self._state(ifname, link, lb)
             counters = self._advance(ifname, state, tick)
-            return Sample(ifname, link, state, counters, attachment_notes(state, link))
+            notes = attachment_notes(state, link)
+            return Sample(ifname, link, state, counters, notes, self.daemon)
 
     def state(self, ifname: str) -> State | None:
         with self._lock:
@@ -244,7 +277,8 @@ class FakeBackend:
                     message += " (gap 0.08 ms, no packet arrived in it)"
                 lb.mode, lb.foreign_prog = mode, 0
             self.writes.append(f"attach {ifname} {mode}")
-            return message
+        self.journal(message, ifname)
+        return message
 
     def detach(self, ifname: str) -> str:
         with self._lock:
@@ -253,7 +287,8 @@ class FakeBackend:
             if lb is None:
                 raise ConsoleError(f"no balancer on {ifname}")
             self.writes.append(f"detach {ifname}")
-            return f"detached from {ifname} ({lb.mode} mode)"
+        self.journal(f"detached from {ifname} ({lb.mode} mode)", ifname)
+        return f"detached from {ifname} ({lb.mode} mode)"
 
     def load(
         self, ifname: str, services: Sequence[abi.ServiceKey], dests: Sequence[Destination]
@@ -303,3 +338,23 @@ class FakeBackend:
     def neighbour_mac(self, ip: str) -> str | None:
         self._check("neighbour")
         return self.neighbours.get(ip)
+
+    def journal(self, what: str, interface: str, service: str = "") -> None:
+        event = events.Event(
+            time.time(), "console", what, interface, service, pid=os.getpid(), user="demo"
+        )
+        if self.events_path is not None:
+            events.record(event, self.events_path)
+        else:
+            with self._lock:
+                self._events.append(event)
+
+    def events(self, last: int = 1000) -> list[events.Event]:
+        if self.events_path is not None:
+            return events.read(self.events_path, last)
+        with self._lock:
+            return self._events[-last:]
+
+    def export_config(self) -> str:
+        self._check("export")
+        return self.exported

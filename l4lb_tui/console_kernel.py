@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from l4lb_tui import abi, backend_edits, cleanup
+from l4lb_tui import abi, backend_edits, cleanup, config_apply, events
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError, Bpftool
@@ -21,12 +21,16 @@ from l4lb_tui.console_backend import (
     StaleError,
     attachment_notes,
 )
+from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import DestinationError
+from l4lb_tui.events import Event
 from l4lb_tui.locate import current_netns, with_balancer
 from l4lb_tui.model import State
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError
 from l4lb_tui.privilege import privilege_problem
+
+READONLY = "read-only console (--readonly): nothing was changed"
 
 
 @contextmanager
@@ -45,9 +49,18 @@ def operator_errors() -> Iterator[None]:
 class RealBackend:
     """The console's access to the kernel, through Balancer and Netlink."""
 
-    def __init__(self, bpftool: Bpftool | None = None, netlink: Netlink | None = None) -> None:
+    def __init__(
+        self,
+        bpftool: Bpftool | None = None,
+        netlink: Netlink | None = None,
+        readonly: bool = False,
+        daemon: DaemonWatch | None = None,
+    ) -> None:
         self.bpftool = bpftool or Bpftool()
         self.netlink = netlink or Netlink()
+        # Read-only: every write refuses here, before any lock is asked for.
+        self.readonly = readonly
+        self.daemon = daemon or DaemonWatch()
         # One reading Balancer per interface, kept between polls: it remembers
         # that the map layouts were checked, which a fresh one redoes every
         # second.
@@ -107,6 +120,11 @@ class RealBackend:
             self._readers.pop(ifname, None)
             self._reader_progs.pop(ifname, None)
 
+    def _may_write(self, what: str) -> None:
+        if self.readonly:
+            raise ConsoleError(f"{what}: {READONLY}")
+        self._need_root(what)
+
     def _need_root(self, what: str) -> None:
         problem = privilege_problem(what, "restart the console with sudo")
         if problem:
@@ -141,12 +159,14 @@ class RealBackend:
                     f"{ifname} runs another XDP program (id {link.xdp_prog_id}, "
                     f"{link.xdp_mode} mode)"
                 )
-            return Sample(ifname, link, None, None, tuple(notes))
+            daemon = self.daemon.view(ifname, bal, None)
+            return Sample(ifname, link, None, None, tuple(notes), daemon)
         self._need_root("reading the balancer's maps")
         with operator_errors():
             state = self._read_state(ifname, bal)
             counters = bal.counters()
-        return Sample(ifname, link, state, counters, attachment_notes(state, link))
+        daemon = self.daemon.view(ifname, bal, state)
+        return Sample(ifname, link, state, counters, attachment_notes(state, link), daemon)
 
     def state(self, ifname: str) -> State | None:
         """The balancer's lists as the kernel holds them now (None: no balancer)."""
@@ -160,12 +180,19 @@ class RealBackend:
             return self._read_state(ifname, bal)
 
     def attach(self, ifname: str, mode: str) -> str:
-        self._need_root("attaching")
+        self._may_write("attaching")
         with operator_errors():
-            return self._balancer(ifname).attach(mode)
+            done = self._balancer(ifname).attach(mode)
+        self.journal(done, ifname)
+        return done
 
     def detach(self, ifname: str) -> str:
-        self._need_root("detaching")
+        self._may_write("detaching")
+        done = self._detach(ifname)
+        self.journal(done, ifname)
+        return done
+
+    def _detach(self, ifname: str) -> str:
         with operator_errors():
             # Also when the interface is gone: its pins are found by the name
             # they record.  Renamed since the last poll: by its name now.
@@ -177,10 +204,24 @@ class RealBackend:
 
     def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done:
         """Read, change and write in one step, under the interface's lock."""
-        self._need_root("changing backends")
+        self._may_write("changing backends")
         with operator_errors():
             return self._balancer(ifname).edit(changes)
 
     def neighbour_mac(self, ip: str) -> str | None:
         with operator_errors():
             return self.netlink.neighbour_mac(ip)
+
+    # -- the event log and the config, which every writer shares -------------
+
+    def journal(self, what: str, interface: str, service: str = "") -> None:
+        events.note("console", what, interface=interface, service=service)
+
+    def events(self, last: int = 1000) -> list[Event]:
+        return events.read(last=last)
+
+    def export_config(self) -> str:
+        """The running balancers as `l4lb export` prints them."""
+        self._need_root("reading the balancers")
+        with operator_errors():
+            return config_apply.export_running()[0]

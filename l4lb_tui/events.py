@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ class Event:
     interface: str = ""
     service: str = ""
     backend: str = ""
+    pid: int = 0  # the writer's process: tells one console from another
+    user: str = ""  # who ran it (sudo's caller where there is one)
 
     def line(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":")) + "\n"
@@ -52,7 +55,18 @@ def record(event: Event, path: Path | None = None) -> None:
 
 
 def note(who: str, what: str, **where: str) -> None:
-    record(Event(time.time(), who, what, **where))
+    record(Event(time.time(), who, what, **where, pid=os.getpid(), user=operator()))
+
+
+def operator() -> str:
+    """The person behind this process: sudo's caller, else the login name."""
+    sudo = os.environ.get("SUDO_USER", "")
+    if sudo:
+        return sudo
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
 
 
 def _trim(fd: int, path: Path) -> None:
@@ -76,10 +90,14 @@ def read(path: Path | None = None, last: int = 1000) -> list[Event]:
     return list(_parse(lines))
 
 
+_FIELDS = frozenset(Event.__dataclass_fields__)
+
+
 def _parse(lines: list[bytes]) -> Iterator[Event]:
     for raw in lines:
         try:
             fields = json.loads(raw)
-            yield Event(**fields)
-        except (ValueError, TypeError):
+            # Fields a newer writer added are passed over, not the line.
+            yield Event(**{k: v for k, v in fields.items() if k in _FIELDS})
+        except (ValueError, TypeError, AttributeError):
             continue

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from l4lb_tui import backend_edits, config_apply, events
+from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config, ServiceSpec
@@ -203,6 +203,29 @@ class HealthControl:
             for name, c in self.checked.items()
             if c.verdict is not None
         }
+
+    def entries(self, wall: float, mono: float) -> tuple[health_status.HealthEntry, ...]:
+        """Every check's health for the status file; `wall` and `mono` are
+        the same instant on both clocks (a status's `since` is monotonic)."""
+        found = []
+        for name, c in self.checked.items():
+            for ip in c.backends:
+                h = self.board.health(CheckKey(name, ip))
+                last = h.last
+                found.append(
+                    health_status.HealthEntry(
+                        c.balancer.interface,
+                        c.balancer.netns or "",
+                        name,
+                        ip,
+                        h.status.value,
+                        last.detail if last else "",
+                        bool(last and last.ok),
+                        round(last.latency * 1000, 2) if last else 0.0,
+                        wall - (mono - h.since) if h.known else 0.0,
+                    )
+                )
+        return health_status.entries_of(found)
 
     def stop(self) -> None:
         for scheduler in self.schedulers.values():

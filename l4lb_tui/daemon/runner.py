@@ -10,6 +10,7 @@ operator's drain is kept: the daemon applies with `keep_drains`.
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -23,7 +24,7 @@ from types import FrameType
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.exposition import generate_latest
 
-from l4lb_tui import config_apply, events, metrics
+from l4lb_tui import config_apply, events, health_status, metrics
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
@@ -35,6 +36,7 @@ from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
 
 TICK = 1.0  # seconds between the control thread's looks at its work
+PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
 
 Reporter = Callable[[str], None]
 
@@ -60,6 +62,9 @@ class Daemon:
     published: dict[str, ServiceHealth] = field(default_factory=dict)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     latency: Histogram | None = None
+    status_path: Path | None = None  # None: health_status.STATUS_FILE
+    _published_at: float = 0.0
+    _unpublished: bool = True
 
     def __post_init__(self) -> None:
         self.latency = Histogram(
@@ -94,7 +99,21 @@ class Daemon:
         if self.health is None:
             self.health = HealthControl(self.report, self.work.put)
         self.health.configure(config)
+        self._unpublished = True
         return True
+
+    def publish(self, force: bool = False) -> None:
+        """The health state for the console (RUN_DIR/health.json), at most
+        once every PUBLISH_EVERY seconds unless forced."""
+        mono = time.monotonic()
+        if not (force or (self._unpublished and mono - self._published_at >= PUBLISH_EVERY)):
+            return
+        entries = self.health.entries(time.time(), mono) if self.health else ()
+        status = health_status.DaemonStatus(
+            time.time(), os.getpid(), str(self.path.resolve()), entries
+        )
+        health_status.write(status, self.status_path)
+        self._published_at, self._unpublished = mono, False
 
     def scrape(self) -> str:
         """The metrics text: every configured balancer, read afresh."""
@@ -141,6 +160,7 @@ class Daemon:
             self.latency.labels(r.key.service, r.target.value).observe(r.latency)
         self.health.results(results)
         self.published = self.health.service_health()
+        self._unpublished = True
 
     # -- life --------------------------------------------------------------
 
@@ -163,15 +183,19 @@ class Daemon:
                     self.health.stop()
                 if self.server is not None:
                     self.server.shutdown()
+                health_status.remove(self.status_path)
                 self.report("stopped; the data plane keeps running as it was")
                 events.note("daemon", "stopped; the data plane keeps running as it was")
 
     def _loop(self) -> int:
+        self.publish(force=True)
         while True:
             try:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
+                self.publish()
                 continue
+            self.publish()
             if isinstance(job, tuple):
                 self.on_results(job)
                 continue

@@ -14,7 +14,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
@@ -23,6 +22,7 @@ from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings, Sample
 from l4lb_tui.console_files import save_csv
 from l4lb_tui.model import Backend, State
 from l4lb_tui.screens.confirm import ConfirmScreen
+from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
@@ -34,7 +34,12 @@ from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import edits
 from l4lb_tui.viewmodels.applying import carry_out
-from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows, target_service
+from l4lb_tui.viewmodels.backend_rows import (
+    ServiceScope,
+    pick_rows,
+    sorted_lines,
+    target_service,
+)
 from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart
 from l4lb_tui.widgets.filter import FilterBox
@@ -44,12 +49,14 @@ from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(DashboardFeatures):
+    # Sort, detail, events, refresh rate, redo, config and --readonly:
+    # DashboardFeatures (screens/dashboard_features.py), with their keys.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the interfaces (or clear the filter)"),
         Binding("slash", "filter", "Filter", tooltip="filter backends by IP, MAC or service"),
         Binding("a", "add", "Add", tooltip="add a backend to the highlighted service"),
-        Binding("e", "edit", "Edit", tooltip="edit the highlighted backend (also Enter)"),
+        Binding("e", "edit", "Edit", tooltip="edit the highlighted backend"),
         Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),
         Binding(
             "x",
@@ -109,7 +116,8 @@ class DashboardScreen(Screen[None]):
         self.poll_now()
 
     def palette_commands(self) -> list[PaletteCommand]:
-        return from_bindings(self.BINDINGS) + mode_commands(self.ifname)
+        found = from_bindings(self.BINDINGS) + feature_commands()
+        return offered(found + mode_commands(self.ifname), self.settings.readonly)
 
     # -- polling --------------------------------------------------------------
 
@@ -117,7 +125,7 @@ class DashboardScreen(Screen[None]):
         self.polls.now()
 
     def _interval(self) -> float | None:
-        return None if self.paused else self.settings.poll_interval
+        return None if self.paused else self.refresh_interval
 
     def _sample(self, seq: int) -> tuple[Sample, Digest | None]:
         sample = self.backend.sample(self.ifname)
@@ -183,7 +191,7 @@ class DashboardScreen(Screen[None]):
         if self.view is not None:
             self.scope.settle(self.view.services)  # the service shown may be gone
         self._show_header()
-        lines = self._digest.lines if self.view is not None else ()
+        lines = sorted_lines(self._digest.lines if self.view is not None else (), self.backend_sort)
         self.query_one(BackendTable).sync(pick_rows(lines, self.filter_text, self.scope.current))
         self.query_one(ThroughputChart).show(self._digest.chart)
 
@@ -191,6 +199,7 @@ class DashboardScreen(Screen[None]):
         header = self.query_one(DashboardHeader)
         stale = self.stale and self.view is not None
         header.show_view(self.ifname, self.view, self.paused, stale, self.scope)
+        self._show_features()
 
     def watch_paused(self) -> None:
         if self.is_mounted:
@@ -230,7 +239,7 @@ class DashboardScreen(Screen[None]):
 
     @on(Written)
     def _written(self, message: Written) -> None:
-        done = message.outcome
+        done = self._features_written(message.outcome)
         self.writes.busy = False
         self.undo_stack = done.undo_stack(self.undo_stack)
         if done.ok:
@@ -337,7 +346,7 @@ class DashboardScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#backends")
     def _row_chosen(self) -> None:
-        self.action_edit()
+        self.action_detail()
 
     def _edited(self, key: ServiceKey, old_ip: str, result: EditorResult | None) -> None:
         if result is not None:

@@ -18,7 +18,9 @@ from textual.widgets import Static
 
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.dashboard import DashboardScreen
+from l4lb_tui.screens.dashboard_features import FEATURE_BINDINGS, WRITE_ACTIONS
 from l4lb_tui.screens.editor import EditorScreen
+from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
@@ -56,14 +58,24 @@ def key_label(key: str) -> str:
     return " ".join(KEY_NAMES.get(k, k) for k in key.split(","))
 
 
-def sections(app_bindings: Iterable[BindingType]) -> list[tuple[str, list[Binding]]]:
+def sections(
+    app_bindings: Iterable[BindingType], readonly: bool = False
+) -> list[tuple[str, list[Binding]]]:
     def described(bindings: Iterable[BindingType]) -> list[Binding]:
-        return [b for b in bindings if isinstance(b, Binding) and b.description]
+        return [
+            b
+            for b in bindings
+            if isinstance(b, Binding)
+            and b.description
+            and not (readonly and b.action.split("(")[0] in WRITE_ACTIONS)
+        ]
 
     return [
         ("Everywhere", described(app_bindings)),
         ("Interfaces", described(InterfacesScreen.BINDINGS)),
         ("Dashboard", described(DashboardScreen.BINDINGS)),
+        ("Dashboard: sort, detail, events, daemon", described(FEATURE_BINDINGS)),
+        ("Event log", described(EventLogScreen.BINDINGS)),
         ("Tables and lists", described([*KeyTable.BINDINGS, *WIDGET_KEYS])),
         ("Mode", described(ModeScreen.BINDINGS)),
         ("Load destinations", described(LoadScreen.BINDINGS)),
@@ -72,11 +84,11 @@ def sections(app_bindings: Iterable[BindingType]) -> list[tuple[str, list[Bindin
     ]
 
 
-def help_table(app_bindings: Iterable[BindingType]) -> Table:
+def help_table(app_bindings: Iterable[BindingType], readonly: bool = False) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
     table.add_column("key", style="bold cyan", width=16, no_wrap=True)
     table.add_column("does")
-    for title, bindings in sections(app_bindings):
+    for title, bindings in sections(app_bindings, readonly):
         table.add_row(Text(title, style="bold underline"), Text(""))
         for b in bindings:
             text = b.description
@@ -137,10 +149,10 @@ class HelpScreen(ModalScreen[None]):
     }}
     """
 
-    def __init__(self, app_bindings: Iterable[BindingType]) -> None:
+    def __init__(self, app_bindings: Iterable[BindingType], readonly: bool = False) -> None:
         super().__init__()
         self.app_bindings = list(app_bindings)
-        self.table = RenderedOnce(help_table(self.app_bindings))
+        self.table = RenderedOnce(help_table(self.app_bindings, readonly))
 
     def prepare(self) -> None:
         """Render the key table ahead, at the widths it will have (any thread):

@@ -24,4 +24,8 @@ def carry_out(backend: ConsoleBackend, ifname: str, intent: Intent) -> tuple[str
         raise Refused(intent.refusal(exc.changed), stale=True) from None
     except ConsoleError as exc:
         raise Refused(f"{intent.summary}: {exc}", stale=False) from None
-    return intent.applied(done)
+    message, record = intent.applied(done)
+    # Into the event log every writer shares: a second console, the CLI's
+    # and the daemon's readers see who changed what.
+    backend.journal(message, ifname, ", ".join(str(key) for key, _ in intent.changes))
+    return message, record

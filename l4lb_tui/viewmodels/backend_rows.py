@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from l4lb_tui.abi import ServiceKey
+from l4lb_tui.console_daemon import DaemonView
 from l4lb_tui.rates import fmt_int, share
 from l4lb_tui.stats import BackendRow, StatsView
 from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.health_rows import NONE, health_cell, health_of
 from l4lb_tui.viewmodels.history import RateHistory
+from l4lb_tui.viewmodels.sorting import SortOrder, SortValue, ordered, sort_values
 from l4lb_tui.viewmodels.sparkline import sparkline
 
 SPARK_WIDTH = 30
@@ -28,7 +31,9 @@ def weight_cell(row: BackendRow) -> Cell:
     return str(row.weight)
 
 
-def backend_cells(row: BackendRow, total_pps: float, spark: str) -> tuple[Cell, ...]:
+def backend_cells(
+    row: BackendRow, total_pps: float, spark: str, health: Cell = NONE
+) -> tuple[Cell, ...]:
     return (
         str(row.number),
         row.service,
@@ -38,6 +43,7 @@ def backend_cells(row: BackendRow, total_pps: float, spark: str) -> tuple[Cell, 
         fmt_int(row.rate.pps),
         fmt_int(row.rate.bps),
         f"{share(row.rate.pps, total_pps) * 100:.1f}%",
+        health,
         spark,
     )
 
@@ -76,20 +82,35 @@ class BackendLine:
     cells: tuple[Cell, ...]
     service: str
     search: str  # what the filter matches: IP, MAC and service, lower case
+    sort_values: SortValue = ()  # what each column sorts by (viewmodels/sorting.py)
 
 
-def backend_lines(view: StatsView, history: RateHistory) -> tuple[BackendLine, ...]:
+def backend_lines(
+    view: StatsView, history: RateHistory, daemon: DaemonView | None = None
+) -> tuple[BackendLine, ...]:
     """Every backend's row, in the view's order (sparklines and all)."""
     total, peak = view.total.pps, history.peak
-    return tuple(
-        BackendLine(
-            str(row.index),
-            backend_cells(row, total, sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)),
-            row.service,
-            f"{row.ip} {row.mac} {row.service}".lower(),
+    lines = []
+    for row in view.rows:
+        health = health_of(daemon, row.service, row.ip)
+        spark = sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
+        lines.append(
+            BackendLine(
+                str(row.index),
+                backend_cells(row, total, spark, health_cell(health)),
+                row.service,
+                f"{row.ip} {row.mac} {row.service}".lower(),
+                sort_values(row, health.status if health else ""),
+            )
         )
-        for row in view.rows
-    )
+    return tuple(lines)
+
+
+def sorted_lines(lines: Sequence[BackendLine], order: SortOrder) -> list[BackendLine]:
+    """The rows in the order the table is sorted by (ties: the view's order)."""
+    if not lines or not lines[0].sort_values:
+        return list(lines)
+    return [lines[n] for n in ordered([line.sort_values for line in lines], order)]
 
 
 def pick_rows(

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_backend import Sample
+from l4lb_tui.console_daemon import DaemonView
 from l4lb_tui.model import Backend, Counters, State
 from l4lb_tui.stats import StatsView, build_view
 from l4lb_tui.viewmodels.backend_rows import BackendLine, backend_lines
+from l4lb_tui.viewmodels.detail import ChangeLog, LongHistory
 from l4lb_tui.viewmodels.history import ChartSeries, RateHistory
 
 Where = dict[str, tuple[ServiceKey, Backend]]  # row key -> its service and backend
@@ -30,6 +32,7 @@ class Digest:
     where: Where
     lines: tuple[BackendLine, ...] = ()
     chart: ChartSeries = field(default_factory=ChartSeries)
+    daemon: DaemonView | None = None  # the daemon's status, as the poll read it
 
 
 class Feed:
@@ -41,6 +44,8 @@ class Feed:
 
     def __init__(self) -> None:
         self.history = RateHistory()
+        self.long = LongHistory()  # ten minutes, for one backend's detail
+        self.changes = ChangeLog()  # weights, drains, generations as seen
         self._prev: Counters | None = None
         self._lock = threading.Lock()
         self._members: tuple[object, Where] | None = None
@@ -52,19 +57,23 @@ class Feed:
             if sample.state is None or cur is None:
                 self._prev = None
                 self.history.clear()
+                self.long.clear()
                 return Digest(None, None, {})
             if self._prev is not None and cur.taken_at <= self._prev.taken_at:
                 return None  # a late answer from an older poll
             view = build_view(sample.state, self._prev, cur)
+            self.changes.add(sample.state)
             if self._prev is not None:
                 self.history.add(view)
+                self.long.add(view, cur.taken_at)
             self._prev = cur
             return Digest(
                 sample.state,
                 view,
                 self._where(sample.state),
-                backend_lines(view, self.history),
+                backend_lines(view, self.history, sample.daemon),
                 ChartSeries.of(self.history),
+                sample.daemon,
             )
 
     def _where(self, state: State) -> Where:

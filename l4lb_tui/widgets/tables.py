@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-from l4lb_tui.textual_compat import CachedCellTable
+from l4lb_tui.textual_compat import CachedCellTable, reorder_rows
 from l4lb_tui.viewmodels.cells import Cell
 
 
@@ -56,6 +56,7 @@ class KeyTable(CachedCellTable):
         self._drawn: dict[str, tuple[Cell, ...]] = {}  # what the DataTable holds
         self._latest: dict[str, tuple[Cell, ...]] = {}  # what sync asked for
         self._behind: set[str] = set()  # rows whose _drawn is not _latest
+        self._order: list[str] = []  # the row keys in the order last asked for
 
     def on_mount(self) -> None:
         for col in self.COLUMNS:
@@ -84,13 +85,24 @@ class KeyTable(CachedCellTable):
             elif old != cells:
                 self._behind.add(key)
             self._latest[key] = cells
+        keys = list(wanted)
         if changed_shape and self._latest:
             self._catch_up(list(self._behind))
-            # Keep the caller's order; the first column is unique per row.
-            order = {_plain(cells[0]): n for n, (_, cells) in enumerate(rows)}
-            self.sort(cols[0].key, key=lambda first: order.get(_plain(first), len(order)))
+            reorder_rows(self, keys)
+        elif keys != self._order and self._latest:
+            # Only the order changed (a sort by rates does, every poll): the
+            # rows off screen stay behind.  The cursor stays on the row it
+            # was on, wherever that row goes.
+            followed = self.current_key
+            reorder_rows(self, keys)
+            if followed is not None and followed in wanted:
+                at = self.get_row_index(followed)
+                if at != self.cursor_row:
+                    self.move_cursor(row=at, scroll=False)  # its watcher scrolls to it
+            self._catch_up_on_screen()
         else:
             self._catch_up_on_screen()
+        self._order = keys
 
     def _catch_up(self, keys: Iterable[str]) -> None:
         """Give these rows' changed cells to the DataTable."""
@@ -157,10 +169,6 @@ class KeyTable(CachedCellTable):
         return key.value
 
 
-def _plain(cell: Cell) -> str:
-    return cell.plain if isinstance(cell, Text) else cell
-
-
 class LinkTable(KeyTable):
     COLUMNS = (
         Column("ifname", "Interface", 15, style="bold"),
@@ -186,5 +194,6 @@ class BackendTable(KeyTable):
         Column("pps", "pkts/s", 11, right=True),
         Column("bps", "bits/s", 15, right=True),
         Column("share", "Share", 6, right=True),
+        Column("health", "Health", 16),  # the daemon's checks; a dash without one
         Column("spark", "last 60 s", 30, style="cyan"),
     )

@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from l4lb_tui import events
 from l4lb_tui.abi import ServiceKey
+from l4lb_tui.backend_edits import SetDrain
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.console_daemon import DaemonView, DaemonWatch, Drift
+from l4lb_tui.daemon.runner import PUBLISH_EVERY
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
 from l4lb_tui.lab.names import PROBE_SADDR
+from l4lb_tui.viewmodels.health_rows import health_cell
 from tests.killed_reload import ROOT, kill_group
 
 pytestmark = pytest.mark.kernel
@@ -153,3 +158,53 @@ def tunnel_rules(lab: Lab) -> list[str]:
         ["ip", "-n", lab.lb_ns, "rule", "show"], capture_output=True, text=True, check=True
     ).stdout
     return [line for line in out.splitlines() if "fwmark" in line]
+
+
+def test_the_console_reads_the_daemons_health_and_config_drift(
+    lab: Lab, daemon: tuple[subprocess.Popen[str], Balancer, int]
+) -> None:
+    """What the console's poll worker reads (DaemonWatch, as RealBackend
+    does): the daemon's health.json, health events in the log, and whether
+    the running balancer still matches the daemon's config file."""
+    proc, bal, _ = daemon
+    svc = ServiceKey(lab.vip, lab.http_port, 6)
+    name, victim, other = str(svc), lab.backend_nodes[1].addr, lab.backend_nodes[0].addr
+    watch = DaemonWatch(netns=lab.lb_ns)
+
+    def seen() -> DaemonView:
+        found = watch.view(lab.lb_ifname, bal, bal.state())
+        assert found is not None, "no health.json from a running daemon"
+        return found
+
+    wait_for(
+        lambda: len(seen().health) == 3 and all(e.status == "up" for e in seen().health.values()),
+        5,
+        "every backend up in health.json",
+    )
+    now = seen()
+    assert now.pid == proc.pid and now.config.endswith("l4lb.toml") and not now.stale
+    assert str(health_cell(now.health[(name, victim)])).startswith("up ")
+    assert now.drift == Drift(), now.drift  # as configured
+
+    faults.break_backend(lab, 2, "server")
+    wait_for(
+        lambda: seen().health[(name, victim)].status == "down",
+        INTERVAL * FALL + TIMEOUT + SLACK + 2 * PUBLISH_EVERY,
+        "the victim down in health.json",
+    )
+    down = seen().health[(name, victim)]
+    assert not down.ok and down.result and down.since > 0
+    assert str(health_cell(down)).startswith("down ")
+    assert seen().drift == Drift(), "a health drain is not a difference from the config"
+    said = [e.what for e in events.read() if e.who == "health"]
+    assert any(victim in line and "down" in line for line in said), said
+
+    bal.edit({svc: SetDrain(other, True)})  # an operator's drain: not in the file
+    drift = seen().drift
+    assert drift is not None and drift.drifted and any(other in ln for ln in drift.lines)
+    bal.edit({svc: SetDrain(other, False)})
+    assert seen().drift == Drift()
+
+    faults.fix_backend(lab, 2)
+    stop(proc)
+    assert watch.view(lab.lb_ifname, bal, bal.state()) is None, "a stopped daemon's file stays"

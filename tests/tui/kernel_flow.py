@@ -18,6 +18,7 @@ if __name__ == "__main__":
     enter_netns(sys.argv[2])  # before the imports below: textual may start threads
 
 import asyncio
+import os
 import socket
 import struct
 import threading
@@ -28,14 +29,18 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import SIZE, dashboard, settle
 
+from l4lb_tui import events
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.console_backend import ConsoleSettings
+from l4lb_tui.console_backend import ConsoleError, ConsoleSettings
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.destinations import parse_text
+from l4lb_tui.lock import interface_lock
 from l4lb_tui.netlink import Netlink
 from l4lb_tui.screens.dashboard import DashboardScreen
+from l4lb_tui.screens.detail import DetailScreen
 from l4lb_tui.screens.editor import EditorScreen
+from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.tables import BackendTable, LinkTable
 
@@ -180,6 +185,40 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         await pilot.press("u")
         await settle(pilot)
         check(kernel(ifname)[ip] == (7, False), f"undo left {kernel(ifname)[ip]}")
+
+        step("redo the drain, undo the redo")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        check(kernel(ifname)[ip] == (7, True), f"redo did not drain again: {notices(pilot)}")
+        await pilot.press("u")
+        await settle(pilot)
+        check(kernel(ifname)[ip] == (7, False), f"undoing the redo left {kernel(ifname)[ip]}")
+
+        step("the event log holds this console's changes, and E shows them")
+        mine = [e for e in events.read() if e.who == "console" and e.pid == os.getpid()]
+        said = [e.what for e in mine]
+        for words in (f"drain {ip}", f"undrain {ip}", f"undo: drain {ip}", f"redo: drain {ip}"):
+            check(any(w.startswith(words) for w in said), f"no {words!r} in {said}")
+        check(any("driver" in w for w in said), f"the attach is not in {said}")
+        check(all(e.interface == ifname for e in mine), "an event names another interface")
+        await pilot.press("E")
+        await settle(pilot)
+        check(isinstance(app.screen, EventLogScreen), "E did not open the event log")
+        log = app.screen.query_one(EventTable)
+        newest = str(log.get_row_at(0)[4])
+        check(newest.startswith(f"undo: drain {ip}"), f"newest event {newest!r}")
+        await pilot.press("escape")
+        await settle(pilot)
+
+        step("Enter: the backend's detail, its share of the live service's ring")
+        await pilot.press("enter")
+        await settle(pilot)
+        detail = app.screen
+        check(isinstance(detail, DetailScreen), "Enter did not open the detail")
+        assert isinstance(detail, DetailScreen)
+        check(detail.ring is not None and 0 < detail.ring < 0.2, f"ring share {detail.ring}")
+        await pilot.press("escape")
+        await settle(pilot)
 
         step("delete a backend, undo, delete again")
         await pilot.press("d", "y")
@@ -328,10 +367,43 @@ async def running_flow(ifname: str, peer: str, macs: tuple[str, str]) -> None:
         await pilot.press("q")
 
 
+async def readonly_flow(ifname: str) -> None:
+    """--readonly beside a writer that holds the interface's lock: it polls,
+    sorts and shows, offers no write, and refuses one asked of it directly."""
+    backend = RealBackend(readonly=True)
+    settings = ConsoleSettings(None, None, Path.cwd(), readonly=True)
+    app = ConsoleApp(backend, ifname, settings)
+    before = kernel(ifname)
+    with interface_lock(Balancer(ifname).pin_dir.name):  # held by "another writer"
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            step("read-only: the table, polled while another writer holds the lock")
+            await pilot.press("greater_than_sign")
+            dashboard(pilot).poll_now()
+            await settle(pilot)
+            check(app.screen.query_one(BackendTable).row_count == 32, "rows missing")
+            check(not dashboard(pilot).stale, f"the poll failed: {notices(pilot)}")
+            step("read-only: no key writes, and a write asked directly is refused")
+            for key in ("x", "d", "u", "a", "m", "l"):
+                await pilot.press(key)
+                await settle(pilot)
+                check(isinstance(app.screen, DashboardScreen), f"{key} opened {app.screen}")
+            try:
+                backend.edit(ifname, {})
+            except ConsoleError as exc:
+                check("read-only" in str(exc), f"refused for another reason: {exc}")
+            else:
+                raise AssertionError("a read-only console wrote")
+            await pilot.press("q")
+    check(kernel(ifname) == before, "the balancer changed")
+
+
 def main() -> None:
     flow, _ns, ifname, peer, workdir = sys.argv[1:6]
     if flow == "edit":
         asyncio.run(edit_flow(ifname, Path(workdir)))
+    elif flow == "readonly":
+        asyncio.run(readonly_flow(ifname))
     elif flow == "running":
         # /sys is the host's, so ask netlink; and before the event loop runs,
         # as pyroute2's synchronous socket refuses to start inside one.

@@ -78,24 +78,29 @@ async def test_edit_weight_keeps_every_slot(fake: FakeBackend) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         before = backends(fake)
-        await pilot.press("j", "j", "enter")  # Enter edits, like e
+        await pilot.press("j", "j")
+        picked = dashboard(pilot)._selected()
+        assert picked is not None
+        await pilot.press("e")
         editor = app.screen
         assert isinstance(editor, EditorScreen)
-        assert editor.query_one("#ip", Input).value == "10.0.1.3"
+        assert editor.query_one("#ip", Input).value == picked[1].ip
         weight = editor.query_one("#weight", Input)
         weight.value = ""
         weight.focus()
         await pilot.press("5", "enter")
         await settle(pilot)
         after = backends(fake)
-        assert after["10.0.1.3"] == (before["10.0.1.3"][0], before["10.0.1.3"][1], 5)
+        ip = picked[1].ip
+        assert after[ip] == (before[ip][0], before[ip][1], 5)
         assert {ip: v[0] for ip, v in after.items()} == {ip: v[0] for ip, v in before.items()}
-        await pilot.press("e")
+        await pilot.press("e")  # the same backend: the highlight follows it
         editor = app.screen
+        assert editor.query_one("#ip", Input).value == ip
         editor.query_one("#ip", Input).value = "10.0.2.3"  # a new address: a new slot
         await pilot.press("ctrl+s")
         await settle(pilot)
-        assert "10.0.1.3" not in backends(fake) and "10.0.2.3" in backends(fake)
+        assert ip not in backends(fake) and "10.0.2.3" in backends(fake)
 
 
 async def test_delete_asks_then_undo_brings_it_back(fake: FakeBackend) -> None:
@@ -165,10 +170,12 @@ async def test_second_change_is_planned_on_the_kernels_lists(fake: FakeBackend) 
         await settle(pilot)
         assert "10.0.1.200" in backends(fake)
         screen.state = stale  # as if the poll after the add had not come back yet
+        picked = screen._selected()
+        assert picked is not None and picked[1].ip != "10.0.1.200"
         await pilot.press("d", "y")
         await settle(pilot)
         now = backends(fake)
-        assert "10.0.1.200" in now and "10.0.1.1" not in now
+        assert "10.0.1.200" in now and picked[1].ip not in now
 
 
 async def test_edit_of_a_backend_removed_meanwhile_is_refused(fake: FakeBackend) -> None:

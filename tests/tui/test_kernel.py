@@ -58,3 +58,17 @@ def test_running_balancer_shows_backends_and_live_rates(
     finally:
         cli(ns, "detach", "-i", dev)
     assert "step: live:" in output and "its established flows go on" in output
+
+
+@pytest.mark.kernel
+def test_readonly_console_beside_a_writer_holding_the_lock(
+    tui_netns: tuple[str, str, str], tmp_path: Path
+) -> None:
+    ns, dev, _ = tui_netns
+    cli(ns, "attach", "-i", dev)
+    cli(ns, "map", "-i", dev, "-f", str(DATA / "32_destinations.csv"), "--vip", "10.0.0.4:9000/udp")
+    try:
+        output = flow("readonly", tui_netns, tmp_path)
+    finally:
+        cli(ns, "detach", "-i", dev)
+    assert "a write asked directly is refused" in output

@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
 from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.health_rows import NONE
 from l4lb_tui.widgets.tables import BackendTable
 
 WIDE = (160, 20)
@@ -31,6 +32,7 @@ def row(n: int, pps: str = "1,000", weight: Cell = "1") -> tuple[str, tuple[Cell
             pps,
             "8,000",
             "0.2%",
+            NONE,
             "  ▁▂▃▄▅▆▇█",
         ),
     )
@@ -66,7 +68,7 @@ async def test_one_line_cells_match_datatable() -> None:
                 slow = DataTable._render_cell(table, r, c, base, width, cursor, hover)
                 assert fast == slow, (r, c, focus, cursor, hover)
                 checked += 1
-        assert checked == 8 * (3 * 9 - 1)
+        assert checked == 8 * (3 * 10 - 1)
 
 
 async def test_too_long_or_multiline_cells_go_through_datatable() -> None:

@@ -19,7 +19,7 @@ from l4lb_tui.screens.dashboard import DashboardScreen
 
 DATA = Path(__file__).parent / "data"
 SIZE = (160, 45)
-CONSOLE_WORKERS = {"poll", "write", "links", "preview", "neighbour"}
+CONSOLE_WORKERS = {"poll", "write", "links", "preview", "neighbour", "events", "detail"}
 
 
 def manual(start_dir: Path = DATA) -> ConsoleSettings:

@@ -1,0 +1,106 @@
+"""`E`: the event log, who changed what and when (this console, another
+console, the CLI, the daemon and its health checks), read back from the
+JSON-lines log every writer appends to, so a second console sees the first
+one's edits.  Polled in a thread worker like every other screen."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Static
+
+from l4lb_tui.console_backend import ConsoleBackend
+from l4lb_tui.events import Event
+from l4lb_tui.screens.polling import Polled, PollLoop
+from l4lb_tui.viewmodels.event_rows import event_rows
+from l4lb_tui.widgets.footer import KeyFooter
+from l4lb_tui.widgets.tables import Column, KeyTable
+
+SHOWN = 2000  # the newest events read each time
+
+
+class EventTable(KeyTable):
+    COLUMNS = (
+        Column("when", "When", 19),
+        Column("who", "Who", 26),
+        Column("where", "Interface", 12),
+        Column("target", "Service / backend", 30),
+        Column("what", "What", 80),
+    )
+
+
+class EventLogScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,E", "dismiss", "Back", tooltip="back to the dashboard"),
+        Binding("f", "toggle_scope", "This interface/all", tooltip="only this interface's events"),
+        Binding("r", "refresh", "Refresh", tooltip="read the event log again now"),
+    ]
+
+    DEFAULT_CSS = """
+    EventLogScreen #title { height: 1; padding: 0 1; background: $primary; color: $text; }
+    EventLogScreen EventTable { height: 1fr; }
+    """
+
+    only_here: reactive[bool] = reactive(False)
+
+    def __init__(self, backend: ConsoleBackend, ifname: str, interval: float | None) -> None:
+        super().__init__()
+        self.backend = backend
+        self.ifname = ifname
+        self.interval = interval
+        self.found: list[Event] = []
+        self.polls: PollLoop[list[Event]] = PollLoop(
+            self, "events", lambda _seq: self.backend.events(SHOWN), lambda: self.interval
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield EventTable(id="events")
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one(EventTable).focus()
+        self._title()
+        self.polls.now()
+
+    def _title(self) -> None:
+        scope = f"{self.ifname} only (f: all)" if self.only_here else "all interfaces (f: one)"
+        self.query_one("#title", Static).update(
+            f"Event log: who changed what and when, newest first · {scope}"
+        )
+
+    @on(Polled)
+    def _polled(self, message: Polled[list[Event]]) -> None:
+        if not self.polls.answers(message):
+            return
+        if message.result is not None:
+            self.found = message.result
+            self._show()
+        else:
+            self.notify(message.error, severity="error", markup=False)
+        self.polls.rearm()
+
+    def _show(self) -> None:
+        shown = self.ifname if self.only_here else None
+        self.query_one(EventTable).sync(event_rows(self.found, os.getpid(), shown))
+
+    def watch_only_here(self) -> None:
+        if self.is_mounted:
+            self._title()
+            self._show()
+
+    def action_toggle_scope(self) -> None:
+        self.only_here = not self.only_here
+
+    def action_refresh(self) -> None:
+        self.polls.now()
+
+    def action_dismiss(self, result: Any = None) -> Any:
+        self.polls.stop()
+        return super().action_dismiss(result)

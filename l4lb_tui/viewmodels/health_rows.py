@@ -1,0 +1,64 @@
+"""The health column and the daemon's line on the dashboard (pure).
+
+The daemon publishes each checked backend's health (health_status.py); the
+console shows it per row: the status (up, down, rising, falling), the last
+probe's result and latency.  A dash where nothing checks the backend: no
+daemon, no health check for its service, or a daemon that is gone.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from l4lb_tui.console_daemon import DaemonView
+from l4lb_tui.health_status import HealthEntry
+from l4lb_tui.viewmodels.cells import Cell
+
+NONE = "\u2013"  # an en dash
+STYLES = {"up": "green", "falling": "yellow", "rising": "yellow", "down": "bold red"}
+
+
+def health_of(daemon: DaemonView | None, service: str, ip: str) -> HealthEntry | None:
+    if daemon is None or daemon.stale:
+        return None
+    return daemon.health.get((service, ip))
+
+
+def health_cell(entry: HealthEntry | None) -> Cell:
+    """The status and the last probe: its latency when it passed ("up 0.4
+    ms"), what it met when it failed ("down refused", "falling HTTP 503")."""
+    if entry is None:
+        return NONE
+    if not entry.result:
+        text = entry.status  # no probe has answered yet
+    elif entry.ok:
+        text = f"{entry.status} {entry.latency_ms:.1f} ms"
+    else:
+        text = f"{entry.status} {entry.result}"
+    return Text(text, style=STYLES.get(entry.status, "dim"))
+
+
+def daemon_line(daemon: DaemonView | None) -> Text:
+    """Whether a daemon runs, its config, and whether the running state
+    differs from that file (the drift marker)."""
+    if daemon is None:
+        return Text("no daemon (no health checks)", style="dim")
+    if daemon.stale:
+        return Text(
+            f"daemon {daemon.pid} is gone (its last health state is not shown)", style="yellow"
+        )
+    line = Text(f"daemon {daemon.pid} · {daemon.config} · ")
+    drift = daemon.drift
+    if drift is None:
+        line.append("this interface is not in the config", style="dim")
+    elif drift.problem:
+        line.append(f"drift unknown: {drift.problem}", style="yellow")
+    elif drift.drifted:
+        count = sum(1 for ln in drift.lines if not ln.startswith("    "))
+        line.append(
+            f"DRIFT: differs from the config ({count} changes; 'l4lb diff -f {daemon.config}')",
+            style="bold yellow",
+        )
+    else:
+        line.append("as configured", style="green")
+    return line

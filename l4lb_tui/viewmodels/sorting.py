@@ -1,0 +1,109 @@
+"""The backend table's sort, htop's way: `<` and `>` move it to the previous
+or next column, `I` turns it over; pkts/s, busiest first, by default.
+
+Pure: the rows carry their sort values (`BackendLine.sort_values`, one per
+column, made in the poll's thread), and the order is worked out here.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from l4lb_tui.stats import BackendRow
+
+# The backend table's columns in order, with whether each sorts highest
+# first when it is picked (numbers do; names and addresses do not).
+COLUMNS: tuple[tuple[str, bool], ...] = (
+    ("num", False),
+    ("service", False),
+    ("ip", False),
+    ("mac", False),
+    ("weight", True),
+    ("pps", True),
+    ("bps", True),
+    ("share", True),
+    ("health", False),
+    ("spark", True),
+)
+KEYS = tuple(key for key, _ in COLUMNS)
+HEALTH_RANK = {"down": 0, "rising": 1, "falling": 2, "unknown": 3, "up": 4}
+
+SortValue = tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SortOrder:
+    column: str = "pps"
+    descending: bool = True
+
+    def step(self, by: int) -> SortOrder:
+        """The next (`by` 1) or previous (-1) column, in its own direction."""
+        at = KEYS.index(self.column) if self.column in KEYS else 0
+        key, descending = COLUMNS[(at + by) % len(COLUMNS)]
+        return SortOrder(key, descending)
+
+    def flipped(self) -> SortOrder:
+        return SortOrder(self.column, not self.descending)
+
+    def on(self, column: str) -> SortOrder:
+        """Sorting by `column`: turned over if it is the sort already."""
+        if column == self.column:
+            return self.flipped()
+        return SortOrder(column, dict(COLUMNS).get(column, False))
+
+    def label(self, column: str, label: str) -> str:
+        """A column's header: with an arrow when the table is sorted by it."""
+        if column != self.column:
+            return label
+        return f"{label} {'▼' if self.descending else '▲'}"
+
+    @property
+    def words(self) -> str:
+        return f"{self.column} {'descending' if self.descending else 'ascending'}"
+
+
+@functools.lru_cache(maxsize=16384)  # the same addresses, poll after poll
+def _address(text: str) -> tuple[int, str]:
+    try:
+        return (int(ipaddress.IPv4Address(text)), "")
+    except ValueError:
+        return (1 << 33, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _service(text: str) -> tuple[int, int, str]:
+    """ "10.0.0.4:8080/tcp" by address, then port, then the rest."""
+    host, _, rest = text.partition(":")
+    port, _, proto = rest.partition("/")
+    return (_address(host)[0], int(port) if port.isdigit() else 0, proto or text)
+
+
+def sort_values(row: BackendRow, health: str) -> SortValue:
+    """What each column of `row` sorts by, in the table's column order."""
+    pps = row.rate.pps
+    return (
+        row.number,
+        _service(row.service),
+        _address(row.ip),
+        row.mac,
+        (0 if row.draining or row.down else row.weight, row.weight),
+        pps,
+        row.rate.bps,
+        pps,
+        HEALTH_RANK.get(health, 5),
+        pps,
+    )
+
+
+def ordered(values: Sequence[SortValue], order: SortOrder) -> list[int]:
+    """The positions of `values` in the order asked; ties keep the view's
+    order (a stable sort, each way)."""
+    col = KEYS.index(order.column) if order.column in KEYS else KEYS.index("pps")
+    positions = range(len(values))
+    if order.descending:
+        # Stable and descending: sort the reversed positions, then reverse.
+        return sorted(positions, key=lambda n: (values[n][col], -n), reverse=True)
+    return sorted(positions, key=lambda n: (values[n][col], n))
