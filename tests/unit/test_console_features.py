@@ -257,7 +257,7 @@ def test_save_config_writes_a_regular_file_only(tmp_path: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(target)
     for refused in (fifo, tmp_path):
-        with pytest.raises(ConsoleError, match="not a regular file|is a directory"):
+        with pytest.raises(ConsoleError, match=r"not a regular file|is a directory"):
             save_config(refused, "x")
     assert target.read_text() == "# again\n"
     # Through a symbolic link, as every save: its target replaced, the link kept.
