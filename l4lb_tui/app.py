@@ -7,10 +7,13 @@ plane running (the balancer lives in the kernel and its pins, not here).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 # A lone ESC byte may be the Esc key or the start of a key's escape sequence:
@@ -58,13 +61,22 @@ class ConsoleApp(App[int]):
         interface: str | None = None,
         settings: ConsoleSettings | None = None,
         driver_class: type[Driver] | None = None,
+        netns: str | None = None,
     ) -> None:
         super().__init__(driver_class=driver_class)
         self.backend = backend
         self.interface = interface
         self.settings = settings or ConsoleSettings()
+        self.netns = netns  # the namespace it was started in (--netns)
 
     def on_mount(self) -> None:
+        # `lab down`, `kill`, a closed ssh session: leave as `q` does, so the
+        # terminal gets its screen, mouse and cursor back (the default
+        # action of both signals ends the process with the terminal as the
+        # console left it: alternate screen, mouse tracking on, no cursor).
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.signalled, sig)
         self.push_screen(InterfacesScreen(self.backend, self.settings))
         if self.interface:
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
@@ -82,6 +94,11 @@ class ConsoleApp(App[int]):
     def on_unmount(self) -> None:
         gc.unfreeze()  # what startup built may be freed with the app
 
+    def signalled(self, sig: int) -> None:
+        """Leave on SIGTERM or SIGHUP; the line printed once the terminal is
+        restored says why, and what is gone if something is."""
+        self.exit(return_code=128 + sig, message=leaving_message(sig, self.netns))
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HELP_SCREEN)
@@ -95,12 +112,24 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def leaving_message(sig: int, netns: str | None) -> str:
+    why = f"l4lb-tui: {signal.Signals(sig).name} received, console closed"
+    if netns is not None and not netns_exists(netns):
+        why += f"; namespace {netns} was removed"
+    return why + "; the balancer, if any, keeps running"
+
+
+def netns_exists(name: str) -> bool:
+    return Path("/run/netns", name).exists()
+
+
 def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
     settings: ConsoleSettings | None = None,
+    netns: str | None = None,
 ) -> int:
-    app = ConsoleApp(backend or RealBackend(), interface, settings, terminal_driver())
+    app = ConsoleApp(backend or RealBackend(), interface, settings, terminal_driver(), netns)
     app.run()
     return app.return_code or 0
 
@@ -134,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from l4lb_tui.console_demo import FakeBackend  # made-up data: only for --demo
 
         sys.exit(run_console(args.interface or "lb0", FakeBackend.demo(dns=True)))
-    sys.exit(run_console(args.interface))
+    sys.exit(run_console(args.interface, netns=args.netns))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from l4lb_tui.screens.save import SaveScreen
 from l4lb_tui.screens.writing import WriteRunner, Written
 from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
-from l4lb_tui.viewmodels import edits
+from l4lb_tui.viewmodels import edits, layout
 from l4lb_tui.viewmodels.applying import carry_out
 from l4lb_tui.viewmodels.backend_rows import ServiceScope, pick_rows, target_service
 from l4lb_tui.viewmodels.feed import Digest, Feed
@@ -54,7 +54,7 @@ class DashboardScreen(Screen[None]):
         Binding(
             "x",
             "drain",
-            "Drain/undrain",
+            "Drain",
             tooltip="stop new flows to the highlighted backend, keeping its established ones "
             "(x again undrains)",
         ),
@@ -66,11 +66,18 @@ class DashboardScreen(Screen[None]):
         Binding("l", "load", "Load CSV", tooltip="load a destinations CSV into services"),
         Binding("s", "save", "Save CSV", tooltip="save the highlighted service's backends"),
         Binding("p", "pause", "Pause", tooltip="pause or resume the live updates"),
+        Binding(
+            "c",
+            "toggle_chart",
+            "Chart",
+            tooltip="show or hide the chart (by default it shows when the table keeps 10 rows)",
+        ),
     ]
 
     DEFAULT_CSS = """
     DashboardScreen BackendTable { height: 1fr; }
     DashboardScreen ThroughputChart { height: 14; }
+    DashboardScreen ThroughputChart.-hidden { display: none; }
     """
 
     paused: reactive[bool] = reactive(False)
@@ -93,6 +100,9 @@ class DashboardScreen(Screen[None]):
         self.writes = WriteRunner(self)
         self._dirty = False
         self.stale = False  # the last poll failed: the figures shown are old
+        self.answered = False  # a poll has answered: until then, "reading…"
+        self.chart_choice: bool | None = None  # `c`: shown, hidden, or None: by size
+        self._chart_lines = 0  # the chart's height as last set
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader()
@@ -107,6 +117,28 @@ class DashboardScreen(Screen[None]):
         self.query_one(BackendTable).focus()
         self._redraw()
         self.poll_now()
+
+    def on_resize(self) -> None:
+        # After the layout: the header's lines depend on its new width.
+        self.call_after_refresh(self._relayout)
+
+    def _relayout(self) -> None:
+        self._show_header()
+        self._fit()
+
+    def _fit(self) -> None:
+        """Share the lines between the table and the chart (viewmodels/layout)."""
+        header, status = self.query_one(DashboardHeader), self.query_one(StatusLine)
+        taken = header.lines + 2  # the table's heading and the footer
+        taken += min(len(status.messages), 3) + (3 if self.query_one(FilterBox).is_open else 0)
+        lines = layout.chart_lines(self.size.height, taken, self.chart_choice)
+        chart = self.query_one(ThroughputChart)
+        was_shown = not chart.has_class("-hidden")
+        chart.set_class(lines == 0, "-hidden")
+        if lines and self._chart_lines != lines:
+            chart.styles.height = self._chart_lines = lines
+        if lines and not was_shown:
+            chart.show(self._digest.chart)
 
     def palette_commands(self) -> list[PaletteCommand]:
         return from_bindings(self.BINDINGS) + mode_commands(self.ifname)
@@ -134,6 +166,7 @@ class DashboardScreen(Screen[None]):
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
+            self.answered = True
             sample, digest = message.result
             if sample.ifname != self.ifname:  # renamed: its balancer went with it
                 self.notify(f"{self.ifname} is now {sample.ifname}", markup=False)
@@ -185,12 +218,24 @@ class DashboardScreen(Screen[None]):
         self._show_header()
         lines = self._digest.lines if self.view is not None else ()
         self.query_one(BackendTable).sync(pick_rows(lines, self.filter_text, self.scope.current))
-        self.query_one(ThroughputChart).show(self._digest.chart)
+        chart = self.query_one(ThroughputChart)
+        if not chart.has_class("-hidden"):  # a hidden chart costs nothing
+            chart.show(self._digest.chart)
+        self._fit()
 
     def _show_header(self) -> None:
         header = self.query_one(DashboardHeader)
         stale = self.stale and self.view is not None
-        header.show_view(self.ifname, self.view, self.paused, stale, self.scope)
+        header.show_view(
+            self.ifname,
+            self.view,
+            self.paused,
+            stale,
+            self.scope,
+            reading=not self.answered,
+            rated=self._digest.rated,
+            compact=layout.compact_header(self.size.height),
+        )
 
     def watch_paused(self) -> None:
         if self.is_mounted:
@@ -207,10 +252,16 @@ class DashboardScreen(Screen[None]):
         return self._digest.where.get(key) if key else None
 
     def _highlighted(self) -> tuple[ServiceKey, Backend] | None:
-        """The highlighted backend, or None after saying there is none."""
+        """The highlighted backend, or None after saying there is none, or
+        after bringing it into sight: a key never acts on a row unseen."""
         picked = self._selected()
+        table = self.query_one(BackendTable)
         if picked is None:
             self._warn("no backend highlighted")
+        elif not table.cursor_in_view():
+            table.reveal_cursor()
+            self._warn(f"{picked[1].ip} was out of sight: it is shown now, press again")
+            return None
         return picked
 
     def _target_service(self) -> ServiceKey | None:
@@ -219,6 +270,9 @@ class DashboardScreen(Screen[None]):
         return target_service(picked[0] if picked else None, keys, self.scope.current)
 
     def _need_balancer(self) -> bool:
+        if not self.answered:
+            self._warn(f"still reading {self.ifname}…")
+            return False
         if self.state is None:
             self._warn(f"no balancer on {self.ifname}: press m to attach one")
         return self.state is not None
@@ -252,11 +306,19 @@ class DashboardScreen(Screen[None]):
         box = self.query_one(FilterBox)
         if box.is_open:
             box.close()
+            self._fit()
             return
         self.dismiss()
 
     def action_filter(self) -> None:
         self.query_one(FilterBox).open()
+        self._fit()
+
+    def action_toggle_chart(self) -> None:
+        shown = not self.query_one(ThroughputChart).has_class("-hidden")
+        self.chart_choice = not shown
+        self._fit()
+        self.notify(f"chart {'shown' if not shown else 'hidden'}: c toggles it", markup=False)
 
     @on(FilterBox.Filtered)
     def _filter_changed(self, event: FilterBox.Filtered) -> None:

@@ -35,6 +35,7 @@ from l4lb_tui.destinations import Destination, validate_ip, validate_mac, valida
 from l4lb_tui.model import Backend
 from l4lb_tui.services import merge_service_specs, parse_service_specs, service_spec
 from l4lb_tui.viewmodels.edits import moved
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import (
     IpValidator,
     NeighbourSuggester,
@@ -197,6 +198,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             with Horizontal():
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel (Esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         first = "#service" if self.request.service_spec is not None else "#ip"

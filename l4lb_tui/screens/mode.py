@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from l4lb_tui.control.modeswitch import SWITCH_COST, SWITCHABLE
 from l4lb_tui.screens.palette import PaletteCommand
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.options import KeyOptionList
 
 CHOICES = (
@@ -42,7 +43,7 @@ class ModeScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ModeScreen { align: center middle; }
     ModeScreen > Vertical {
-        width: 76; height: auto; padding: 1 2;
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
     ModeScreen OptionList { height: auto; margin-top: 1; }
@@ -75,6 +76,7 @@ class ModeScreen(ModalScreen[str | None]):
                 # Said before the switch, not after it.
                 note = f"Driver \u2194 generic: {SWITCH_COST}."
                 yield Static(Text(note), id="switch-cost")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         opts = self.query_one(KeyOptionList)

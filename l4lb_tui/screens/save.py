@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
 
 
@@ -24,7 +25,7 @@ class SaveScreen(ModalScreen[Path | None]):
     DEFAULT_CSS = """
     SaveScreen { align: center middle; }
     SaveScreen > Vertical {
-        width: 90; height: auto; padding: 1 2;
+        width: 90; max-width: 100%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
     SaveScreen #note { color: $text-muted; height: auto; }
@@ -43,6 +44,7 @@ class SaveScreen(ModalScreen[Path | None]):
             )
             yield Input(str(self.default), suggester=PathSuggester(), id="path")
             yield Static(id="note")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._note(self.default)

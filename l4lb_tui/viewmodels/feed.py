@@ -20,6 +20,11 @@ from l4lb_tui.viewmodels.history import ChartSeries, RateHistory
 
 Where = dict[str, tuple[ServiceKey, Backend]]  # row key -> its service and backend
 
+# A poll this soon after the last one (a write's poll, a refresh asked for)
+# is rated against the one before: over a few milliseconds, a busy backend's
+# counters may not move at all, and it would read 0 pkts/s.
+MIN_INTERVAL = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Digest:
@@ -30,6 +35,7 @@ class Digest:
     where: Where
     lines: tuple[BackendLine, ...] = ()
     chart: ChartSeries = field(default_factory=ChartSeries)
+    rated: bool = False  # rates are known: not the first sample
 
 
 class Feed:
@@ -41,7 +47,8 @@ class Feed:
 
     def __init__(self) -> None:
         self.history = RateHistory()
-        self._prev: Counters | None = None
+        self._prev: Counters | None = None  # what rates are worked out against
+        self._last: Counters | None = None  # the newest sample ingested
         self._lock = threading.Lock()
         self._members: tuple[object, Where] | None = None
 
@@ -50,21 +57,27 @@ class Feed:
         with self._lock:
             cur = sample.counters
             if sample.state is None or cur is None:
-                self._prev = None
+                self._prev = self._last = None
                 self.history.clear()
                 return Digest(None, None, {})
-            if self._prev is not None and cur.taken_at <= self._prev.taken_at:
+            if self._last is not None and cur.taken_at <= self._last.taken_at:
                 return None  # a late answer from an older poll
-            view = build_view(sample.state, self._prev, cur)
-            if self._prev is not None:
-                self.history.add(view)
-            self._prev = cur
+            prev = self._prev
+            view = build_view(sample.state, prev, cur)
+            # Too soon after `prev`, a sample is rated against it and `prev`
+            # stays the base; it is kept out of the history (a point a period).
+            if prev is None or cur.taken_at - prev.taken_at >= MIN_INTERVAL:
+                if prev is not None:
+                    self.history.add(view)
+                self._prev = cur
+            self._last = cur
             return Digest(
                 sample.state,
                 view,
                 self._where(sample.state),
-                backend_lines(view, self.history),
+                backend_lines(view, self.history, rated=prev is not None),
                 ChartSeries.of(self.history),
+                rated=prev is not None,
             )
 
     def _where(self, state: State) -> Where:

@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.widgets.tables import BackendTable
 
-WIDE = (160, 20)
+WIDE = (180, 20)  # every column shows
 
 
 class TableApp(App[None]):
@@ -32,6 +32,7 @@ def row(n: int, pps: str = "1,000", weight: Cell = "1") -> tuple[str, tuple[Cell
             "8,000",
             "0.2%",
             "  ▁▂▃▄▅▆▇█",
+            "12,345",
         ),
     )
 
@@ -66,7 +67,7 @@ async def test_one_line_cells_match_datatable() -> None:
                 slow = DataTable._render_cell(table, r, c, base, width, cursor, hover)
                 assert fast == slow, (r, c, focus, cursor, hover)
                 checked += 1
-        assert checked == 8 * (3 * 9 - 1)
+        assert checked == 8 * (3 * 10 - 1)
 
 
 async def test_too_long_or_multiline_cells_go_through_datatable() -> None:
