@@ -48,6 +48,7 @@ class Feed:
     def __init__(self) -> None:
         self.history = RateHistory()
         self._prev: Counters | None = None  # what rates are worked out against
+        self._older: Counters | None = None  # what `_prev` was rated against
         self._last: Counters | None = None  # the newest sample ingested
         self._lock = threading.Lock()
         self._members: tuple[object, Where] | None = None
@@ -57,27 +58,31 @@ class Feed:
         with self._lock:
             cur = sample.counters
             if sample.state is None or cur is None:
-                self._prev = self._last = None
+                self._prev = self._older = self._last = None
                 self.history.clear()
                 return Digest(None, None, {})
             if self._last is not None and cur.taken_at <= self._last.taken_at:
                 return None  # a late answer from an older poll
-            prev = self._prev
-            view = build_view(sample.state, prev, cur)
-            # Too soon after `prev`, a sample is rated against it and `prev`
-            # stays the base; it is kept out of the history (a point a period).
-            if prev is None or cur.taken_at - prev.taken_at >= MIN_INTERVAL:
-                if prev is not None:
+            prev, older = self._prev, self._older
+            if prev is not None and cur.taken_at - prev.taken_at < MIN_INTERVAL:
+                # Too soon after `prev`: rated against the sample before it,
+                # kept out of the history (a point a period), `prev` stays.
+                base = older
+                view = build_view(sample.state, base, cur)
+            else:
+                base = prev
+                view = build_view(sample.state, base, cur)
+                if base is not None:
                     self.history.add(view)
-                self._prev = cur
+                self._older, self._prev = prev, cur
             self._last = cur
             return Digest(
                 sample.state,
                 view,
                 self._where(sample.state),
-                backend_lines(view, self.history, rated=prev is not None),
+                backend_lines(view, self.history, rated=base is not None),
                 ChartSeries.of(self.history),
-                rated=prev is not None,
+                rated=base is not None,
             )
 
     def _where(self, state: State) -> Where:
