@@ -12,7 +12,7 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,9 +22,10 @@ from typing import ClassVar
 # Textual reads it once, when first imported: so here, before any of it is.
 os.environ.setdefault("ESCDELAY", "50")
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
+from textual.screen import Screen
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_kernel import RealBackend
@@ -51,6 +52,8 @@ class ConsoleApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="leave the console; the balancer keeps running"),
         Binding("question_mark", "help", "Help", tooltip="every key of the console"),
+        # Textual's ctrl+c only says "press ctrl+q": here it leaves, as q does.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     COMMANDS = App.COMMANDS | {ConsoleCommands}
@@ -90,6 +93,13 @@ class ConsoleApp(App[int]):
         self.run_worker(help_screen.prepare, thread=True, group="help", exit_on_error=False)
         self.call_after_refresh(prepare_installed_screen, self, HELP_SCREEN)
         self.call_after_refresh(_freeze_startup_objects)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        # The console's own "Quit" (which says the balancer keeps running) is
+        # the palette's one.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # what startup built may be freed with the app

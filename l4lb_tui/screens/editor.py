@@ -119,7 +119,8 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     DEFAULT_CSS = """
     EditorScreen { align: center middle; }
     EditorScreen > Vertical {
-        width: 84; height: auto; padding: 1 2;
+        width: 84; max-width: 100%; height: auto; max-height: 100%; overflow-y: auto;
+        padding: 1 2;
         border: thick $primary; background: $surface;
     }
     EditorScreen Label { margin-top: 1; }

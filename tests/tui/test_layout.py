@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 from tui_support import DATA, make_app, polls, settle
 
 from l4lb_tui.console_backend import Sample
@@ -175,3 +176,23 @@ async def test_share_is_within_the_service_in_the_one_service_view() -> None:
         shares = [float(str(c).rstrip("%")) for c in table.get_column("share")]
         assert 3 <= len(shares) < 11
         assert abs(sum(shares) - 100) < 0.5, shares
+
+
+async def test_palette_shows_keys_and_one_quit_and_ctrl_c_quits() -> None:
+    app = make_app(FakeBackend.demo())
+    async with app.run_test(size=MEDIUM) as pilot:
+        await polls(pilot, 1)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        listed = app.screen.query_one(OptionList)
+        shown = "\n".join(
+            str(getattr(o.prompt, "plain", o.prompt))
+            for o in (listed.get_option_at_index(n) for n in range(listed.option_count))
+        )
+        await pilot.press("escape")
+        await pilot.pause()
+        assert shown.count("Quit") == 1, shown
+        assert "Add  a" in shown and "Drain  x" in shown, shown
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_code == 0
