@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.suggester import SuggestionReady
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.backend_edits import Members
@@ -93,6 +93,7 @@ DRAINED_NOTE = (
     "drained: it gets no new flows and stays drained with the new weight; "
     "x on the dashboard undrains it"
 )
+NEW_SERVICE = "create it as a new service"
 CATCH_ALL_WARNING = (
     "blank = catch-all: ALL TCP and UDP traffic arriving on the interface is balanced"
 )
@@ -176,7 +177,14 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             yield Static(Text(req.title, style="bold"))
             if req.service_spec is not None:
                 yield Label("Service (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
-                yield Input(req.service_spec, validators=[services_validator()], id="service")
+                # Typing into it never replaces the service silently: a key
+                # that beats a fast Tab lands beside it, where it shows.
+                yield Input(
+                    req.service_spec,
+                    validators=[services_validator()],
+                    id="service",
+                    select_on_focus=False,
+                )
                 yield Static(classes="warning", id="service-note")
             yield Label("IP address", markup=False)
             yield Input(req.ip, placeholder="10.0.0.11", validators=[self.ip_validator], id="ip")
@@ -193,6 +201,8 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             yield Label("Weight (0 drains the backend: no new flows)", markup=False)
             yield Input(str(req.weight), validators=[weight_validator()], id="weight")
             yield Static(classes="error", id="weight-error")
+            if req.service_spec is not None:  # last but the buttons: Tab goes to the IP first
+                yield Checkbox(NEW_SERVICE, id="new-service")
             if req.drained:
                 yield Static(Text(DRAINED_NOTE), classes="warning", id="drained-note")
             yield Static(classes="warning", id="changed-note")
@@ -349,6 +359,20 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     def _cancel(self) -> None:
         self.dismiss(None)
 
+    def _new_services_chosen(self, keys: list[ServiceKey]) -> bool:
+        """A service that does not exist yet (blank: the catch-all) is made
+        only when the operator ticked the box; otherwise say so, and point there."""
+        new = [str(k) for k in keys if k not in self.lists]
+        if not new or self.query_one("#new-service", Checkbox).value:
+            return True
+        self.query_one("#service", Input).focus()
+        self.notify(
+            f"{', '.join(new)} is not a service here: tick '{NEW_SERVICE}' to create it",
+            severity="error",
+            markup=False,
+        )
+        return False
+
     def _result(self) -> EditorResult | None:
         """The result, or None after pointing at the first invalid field."""
         inputs = [i for i in self.query(Input) if i.id in {"service", "ip", "mac", "weight"}]
@@ -358,10 +382,14 @@ class EditorScreen(ModalScreen[EditorResult | None]):
                 box.focus()
                 self.notify(outcome.failure_descriptions[0], severity="error", markup=False)
                 return None
-        spec = self.request.service_spec
+        # What the field says now: the service typed, not the one it opened with.
+        editable = self.request.service_spec is not None
+        spec = self.query_one("#service", Input).value if editable else None
         keys = self._keys(spec)
         if not keys:
             self.notify("no service to put the backend in", severity="error", markup=False)
+            return None
+        if spec is not None and not self._new_services_chosen(keys):
             return None
         dest = Destination(
             validate_ip(self.query_one("#ip", Input).value),
