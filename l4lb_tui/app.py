@@ -131,6 +131,16 @@ def leaving_message(sig: int, netns: str | None) -> str:
     return why + "; the balancer, if any, keeps running"
 
 
+def lab_destinations(netns: str) -> Path | None:
+    """The lab's destinations CSV, when the console runs in a lab's balancer
+    namespace (`PREFIX-lb`): where the load dialog opens first."""
+    from l4lb_tui.lab import names  # only for a namespace: the lab is not the console's
+
+    prefix = netns.removesuffix("-lb")
+    found = names.state_dir(prefix) / "destinations.csv"
+    return found if prefix != netns and found.is_file() else None
+
+
 def netns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
@@ -141,6 +151,8 @@ def run_console(
     settings: ConsoleSettings | None = None,
     netns: str | None = None,
 ) -> int:
+    if settings is None and netns is not None:
+        settings = ConsoleSettings(start_file=lab_destinations(netns))
     app = ConsoleApp(backend or RealBackend(), interface, settings, terminal_driver(), netns)
     app.run()
     return app.return_code or 0

@@ -38,6 +38,7 @@ class ConsoleSettings:
     poll_interval: float | None = 1.0  # dashboard; None: poll only when asked (tests)
     links_interval: float | None = 2.0  # interfaces screen
     start_dir: Path = field(default_factory=Path.cwd)  # where file pickers open
+    start_file: Path | None = None  # the file the load dialog offers first (the lab's CSV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,20 @@ class ConsoleBackend(Protocol):
     def detach(self, ifname: str) -> str: ...
     def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done: ...
     def neighbour_mac(self, ip: str) -> str | None: ...
+
+
+def no_ethernet(link: LinkInfo) -> bool:
+    """A link with no Ethernet address (lo, a tunnel): the balancer, which
+    rewrites Ethernet headers, cannot run there."""
+    return link.mac in {"", "00:00:00:00:00:00"}
+
+
+def no_balancer_note(link: LinkInfo) -> str:
+    """What the dashboard of a link with no balancer says: how to attach one,
+    unless none can run there (lo is not invited to press m)."""
+    if no_ethernet(link):
+        return f"{link.ifname} has no Ethernet address: the balancer cannot run on it"
+    return f"no balancer on {link.ifname}: press m to attach one"
 
 
 def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from l4lb_tui.destinations import (
     DestinationError,
     ParseResult,
     format_csv,
+    format_saved,
     parse_text,
     read_text,
 )
@@ -60,8 +61,10 @@ def preview_csv(path: Path) -> Preview:
         return Preview(path, None, str(exc))
 
 
-def save_csv(path: Path, dests: Sequence[Destination]) -> str:
+def save_csv(path: Path, dests: Sequence[Destination], heading: str = "") -> str:
     """Write the seed's format atomically: a temp file beside it, then rename.
+    With a `heading` (what and when), drained backends keep their weight
+    (format_saved); without one, the seed's format exactly (format_csv).
 
     A reader (or a crash) sees the old file or the new one, never half of one.
     """
@@ -76,7 +79,7 @@ def save_csv(path: Path, dests: Sequence[Destination]) -> str:
         raise ConsoleError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(format_csv(dests))
+            handle.write(format_saved(dests, heading) if heading else format_csv(dests))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)

@@ -20,6 +20,7 @@ from l4lb_tui.console_backend import (
     Sample,
     StaleError,
     attachment_notes,
+    no_balancer_note,
 )
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import DestinationError
@@ -138,7 +139,7 @@ class RealBackend:
             ifname = link.ifname
         if not bal.is_loaded():
             self._forget_reader(ifname)
-            notes = [f"no balancer on {ifname}: press m to attach one"]
+            notes = [no_balancer_note(link)]
             if link.xdp_prog_id:
                 notes.append(
                     f"{ifname} runs another XDP program (id {link.xdp_prog_id}, "

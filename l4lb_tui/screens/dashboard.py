@@ -7,6 +7,7 @@ up); nothing is polled while paused.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,16 +20,24 @@ from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.abi import ServiceKey
-from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings, Sample
+from l4lb_tui.console_backend import (
+    ConsoleBackend,
+    ConsoleSettings,
+    Sample,
+    no_balancer_note,
+    no_ethernet,
+)
 from l4lb_tui.console_files import save_csv
 from l4lb_tui.model import Backend, State
+from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
+from l4lb_tui.screens.details import DetailsScreen, first_line
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.polling import Polled, PollLoop
-from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.screens.save import SaveScreen, save_default, save_heading
 from l4lb_tui.screens.writing import WriteRunner, Written
 from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
@@ -72,6 +81,9 @@ class DashboardScreen(Screen[None]):
             "Chart",
             tooltip="show or hide the chart (by default it shows when the table keeps 10 rows)",
         ),
+        Binding(
+            "i", "details", "Details", show=False, tooltip="the whole text of the last refusal"
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -95,14 +107,17 @@ class DashboardScreen(Screen[None]):
         self.scope = ServiceScope()  # all services, or the one `v` picked
         self.undo_stack: list[edits.Applied] = []
         self.seen = edits.Seen()  # what edits are made against
-        self.csv_path: Path | None = None
+        self.csv_path = settings.start_file  # the last file loaded or saved
+        self.loaded_from: Path | None = None  # the last file loaded: saved over only if asked
         self.polls = PollLoop(self, "poll", self._sample, self._interval)
         self.writes = WriteRunner(self)
         self._dirty = False
         self.stale = False  # the last poll failed: the figures shown are old
         self.answered = False  # a poll has answered: until then, "reading…"
+        self.link: LinkInfo | None = None  # the link, as the last poll found it
         self.chart_choice: bool | None = None  # `c`: shown, hidden, or None: by size
         self._chart_lines = 0  # the chart's height as last set
+        self.refusal = ""  # the last refusal, whole: `i` shows it
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader()
@@ -168,6 +183,7 @@ class DashboardScreen(Screen[None]):
         else:
             self.answered = True
             sample, digest = message.result
+            self.link = sample.link
             if sample.ifname != self.ifname:  # renamed: its balancer went with it
                 self.notify(f"{self.ifname} is now {sample.ifname}", markup=False)
                 self.ifname = self.sub_title = sample.ifname
@@ -235,6 +251,7 @@ class DashboardScreen(Screen[None]):
             reading=not self.answered,
             rated=self._digest.rated,
             compact=layout.compact_header(self.size.height),
+            attachable=not (self.link and no_ethernet(self.link)),
         )
 
     def watch_paused(self) -> None:
@@ -274,7 +291,9 @@ class DashboardScreen(Screen[None]):
             self._warn(f"still reading {self.ifname}…")
             return False
         if self.state is None:
-            self._warn(f"no balancer on {self.ifname}: press m to attach one")
+            self._warn(
+                no_balancer_note(self.link) if self.link else f"no balancer on {self.ifname}"
+            )
         return self.state is not None
 
     def _warn(self, text: str) -> None:
@@ -292,7 +311,12 @@ class DashboardScreen(Screen[None]):
             if done.change is not None:
                 self.seen.wrote(done.change)
         else:
-            self.notify(done.message, title="refused", severity="error", timeout=12, markup=False)
+            self.refusal = done.message
+            line, more = first_line(done.message)
+            more_text = "  (i: the details)" if more else ""
+            self.notify(
+                line + more_text, title="refused", severity="error", timeout=12, markup=False
+            )
         self.poll_now()
 
     def apply(self, intent: edits.Intent, undo: bool = False) -> None:
@@ -314,6 +338,12 @@ class DashboardScreen(Screen[None]):
         self.query_one(FilterBox).open()
         self._fit()
 
+    def action_details(self) -> None:
+        if not self.refusal:
+            self._warn("no refusal to show")
+            return
+        self.app.push_screen(DetailsScreen("the last refusal (Esc closes)", self.refusal))
+
     def action_toggle_chart(self) -> None:
         shown = not self.query_one(ThroughputChart).has_class("-hidden")
         self.chart_choice = not shown
@@ -334,7 +364,14 @@ class DashboardScreen(Screen[None]):
 
     def action_mode(self) -> None:
         current = self.state.mode if self.state else ""
-        screen = ModeScreen(self.ifname, current, self.state is not None)
+        link = self.link
+        screen = ModeScreen(
+            self.ifname,
+            current,
+            self.state is not None,
+            can_offload=link.can_offload if link else True,
+            no_ethernet=bool(link and no_ethernet(link)),
+        )
         self.app.push_screen(screen, self._mode_chosen)
 
     def _mode_chosen(self, choice: str | None) -> None:
@@ -373,7 +410,7 @@ class DashboardScreen(Screen[None]):
     def _load_chosen(self, seen: edits.Lists, request: LoadRequest | None) -> None:
         if request is None:
             return
-        self.csv_path = request.path
+        self.csv_path = self.loaded_from = request.path
         self.apply(edits.load(seen, request.services, request.dests))
 
     def action_add(self) -> None:
@@ -448,15 +485,18 @@ class DashboardScreen(Screen[None]):
             self._warn("no service to save: load or add backends first")
             return
         count = len(edits.members(self.state, key))
-        default = self.csv_path or self.settings.start_dir / f"{self.ifname}-backends.csv"
+        folder = self.csv_path.parent if self.csv_path else self.settings.start_dir
+        default = save_default(folder, self.ifname, key, self.loaded_from)
         ifname = self.ifname
+
+        def save(path: Path) -> str:
+            heading = save_heading(key, ifname, datetime.now(UTC))
+            # What the kernel holds when saving, not the last poll's copy.
+            return save_csv(path, edits.members(self.backend.state(ifname), key), heading)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.csv_path = path
-                # What the kernel holds when saving, not the last poll's copy.
-                self.writes.run(
-                    lambda: save_csv(path, edits.members(self.backend.state(ifname), key))
-                )
+                self.writes.run(lambda: save(path))
 
         self.app.push_screen(SaveScreen(str(key), count, default), chosen)

@@ -50,18 +50,42 @@ class ModeScreen(ModalScreen[str | None]):
     ModeScreen #switch-cost { margin-top: 1; height: auto; color: $warning; }
     """
 
-    def __init__(self, ifname: str, current: str, loaded: bool) -> None:
+    def __init__(
+        self,
+        ifname: str,
+        current: str,
+        loaded: bool,
+        can_offload: bool = True,
+        no_ethernet: bool = False,
+    ) -> None:
+        """`can_offload`: the link's NIC offloads XDP (the interfaces row's
+        "Offload"); `no_ethernet`: the link has no Ethernet address (lo), so
+        the balancer, which rewrites Ethernet headers, cannot run there."""
         super().__init__()
         self.ifname = ifname
         self.current = current
         self.loaded = loaded
+        self.can_offload = can_offload
+        self.no_ethernet = no_ethernet
+
+    def _why_not(self, key: str) -> str:
+        """Why `key` is not offered here ("": it is)."""
+        if self.no_ethernet and key != self.current:
+            return "no Ethernet address on this link"
+        if key == "offload" and not self.can_offload and key != self.current:
+            return "this link cannot offload"
+        return ""
 
     def compose(self) -> ComposeResult:
         now = self.current or ("loaded, not attached" if self.loaded else "no balancer")
         options = []
         for key, name, text in CHOICES:
             mark = "  (current)" if key == self.current else ""
-            options.append(Option(Text.assemble((f"{name:<8}", "bold"), f" {text}{mark}"), id=key))
+            why = self._why_not(key)
+            if why:
+                text, mark = why, ""
+            prompt = Text.assemble((f"{name:<8}", "bold"), f" {text}{mark}")
+            options.append(Option(prompt, id=key, disabled=bool(why)))
         options.append(
             Option(
                 Text.assemble(("Detach  ", "bold"), " stop balancing and remove the pins…"),

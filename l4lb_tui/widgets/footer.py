@@ -68,7 +68,9 @@ class KeyFooter(Static):
     def _draw(self) -> None:
         width = self.size.width
         if width:
-            self.update(fit_keys(self._keys, width, "^p palette"))
+            # One line, docked: its text never changes the layout (a layout
+            # pass would re-arrange the whole screen, with the key waiting).
+            self.update(fit_keys(self._keys, width, "^p palette"), layout=False)
 
     @property
     def shown(self) -> str:

@@ -108,16 +108,21 @@ class DashboardHeader(Static):
         reading: bool = False,
         rated: bool = True,
         compact: bool = False,
+        attachable: bool = True,
     ) -> None:
         """`reading`: no poll has answered yet; `rated`: the rates are known;
-        `compact`: passed, dropped and flows on one line."""
+        `compact`: passed, dropped and flows on one line; not `attachable`:
+        no balancer can run on the link (lo)."""
         top = Text(ifname, style="bold")
         if reading:
             top.append("  reading…", style="bold")
             lines = [top]
         elif view is None:
             top.append("  ○ no balancer", style="bold red")
-            top.append("  press m to attach one, l to load destinations after", style="dim")
+            if attachable:
+                top.append("  press m to attach one, l to load destinations after", style="dim")
+            else:  # lo: nothing to press m for
+                top.append("  no Ethernet address: the balancer cannot run here", style="dim")
             lines = [top]
         else:
             mark = "●" if view.mode else "○"
