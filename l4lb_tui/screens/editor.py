@@ -122,7 +122,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     EditorScreen > Vertical {
         width: 84; max-width: 100%; height: auto; max-height: 100%; overflow-y: auto;
         padding: 1 2;
-        border: thick $primary; background: $surface;
+        border: thick $primary; background: $surface; border-title-style: bold;
     }
     EditorScreen Label { margin-top: 1; }
     EditorScreen .hint { color: $text-muted; height: auto; }
@@ -173,8 +173,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
 
     def compose(self) -> ComposeResult:
         req = self.request
-        with Vertical():
-            yield Static(Text(req.title, style="bold"))
+        # The title on the border: in sight however far a short terminal scrolls.
+        with Vertical() as box:
+            box.border_title = req.title
             if req.service_spec is not None:
                 yield Label("Service (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
                 # Typing into it never replaces the service silently: a key
