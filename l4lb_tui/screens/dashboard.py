@@ -140,6 +140,13 @@ class DashboardScreen(Screen[None]):
     def _relayout(self) -> None:
         self._show_header()
         self._fit()
+        self.call_after_refresh(self._keep_cursor_in_sight)
+
+    def _keep_cursor_in_sight(self) -> None:
+        """After the table changed height, the highlighted row is still seen."""
+        table = self.query_one(BackendTable)
+        if table.row_count and not table.cursor_in_view():
+            table.reveal_cursor()
 
     def _fit(self) -> None:
         """Share the lines between the table and the chart (viewmodels/layout)."""
@@ -348,6 +355,7 @@ class DashboardScreen(Screen[None]):
         shown = not self.query_one(ThroughputChart).has_class("-hidden")
         self.chart_choice = not shown
         self._fit()
+        self.call_after_refresh(self._keep_cursor_in_sight)
         self.notify(f"chart {'shown' if not shown else 'hidden'}: c toggles it", markup=False)
 
     @on(FilterBox.Filtered)
