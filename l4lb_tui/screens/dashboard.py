@@ -81,9 +81,7 @@ class DashboardScreen(Screen[None]):
             "Chart",
             tooltip="show or hide the chart (by default it shows when the table keeps 10 rows)",
         ),
-        Binding(
-            "i", "details", "Details", show=False, tooltip="the whole text of the last refusal"
-        ),
+        Binding("i", "details", "Details", tooltip="the whole text of the last refusal"),
     ]
 
     DEFAULT_CSS = """
