@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import Input, OptionList, Static
 from tui_support import DATA, SIZE, dashboard, make_app, manual, polls, settle
 
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.details import DetailsScreen
+from l4lb_tui.screens.help import help_table, sections
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.textual_compat import notifications
@@ -106,3 +108,12 @@ async def test_the_load_dialog_opens_at_the_last_file(fake: FakeBackend, tmp_pat
         assert isinstance(screen, LoadScreen)
         assert screen.query_one("#path", Input).value == str(saved)
         assert "32 destinations" in str(screen.query_one("#summary", Static).render())
+
+
+def test_help_headings_are_never_cut() -> None:
+    console = Console(width=76, record=True)  # the help box at 80 columns
+    console.print(help_table(ConsoleApp.BINDINGS))
+    text = console.export_text()
+    for title, _ in sections(ConsoleApp.BINDINGS):
+        assert title in text, title
+    assert "…" not in text.split("Dashboard")[0]
