@@ -37,6 +37,7 @@ from l4lb_tui.screens.palette import ConsoleCommands
 from l4lb_tui.textual_compat import PromptEscapeDriver, prepare_installed_screen
 
 HELP_SCREEN = "help"
+NETNS_CHECK = 2.0  # seconds between looks at the namespace it runs in
 
 
 def terminal_driver() -> type[Driver] | None:
@@ -80,6 +81,9 @@ class ConsoleApp(App[int]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self.signalled, sig)
+        if self.netns is not None:
+            self._netns_gone = False
+            self.set_interval(NETNS_CHECK, self.check_netns)
         self.push_screen(InterfacesScreen(self.backend, self.settings))
         if self.interface:
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
@@ -103,6 +107,20 @@ class ConsoleApp(App[int]):
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # what startup built may be freed with the app
+
+    def check_netns(self) -> None:
+        """Say once that the namespace it runs in was removed (`ip netns del`):
+        this process alone keeps it, and its links, alive."""
+        if self.netns is None or self._netns_gone or netns_exists(self.netns):
+            return
+        self._netns_gone = True
+        self.notify(
+            f"namespace {self.netns} was removed: only this console keeps it alive; "
+            "q leaves (the balancer goes with the namespace)",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     def signalled(self, sig: int) -> None:
         """Leave on SIGTERM or SIGHUP; the line printed once the terminal is

@@ -117,3 +117,14 @@ def test_help_headings_are_never_cut() -> None:
     for title, _ in sections(ConsoleApp.BINDINGS):
         assert title in text, title
     assert "…" not in text.split("Dashboard")[0]
+
+
+async def test_a_removed_namespace_is_told(fake: FakeBackend) -> None:
+    app = ConsoleApp(fake, "lb0", manual(), netns="i14a-never-made")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.check_netns()
+        app.check_netns()  # said once
+        await pilot.pause()
+        said = [n.message for n in notifications(app) if "namespace" in n.message]
+        assert len(said) == 1 and "i14a-never-made was removed" in said[0], said
