@@ -51,7 +51,11 @@ class Tmux:
         raise AssertionError(f"{text!r} never showed; the screen:\n{self.screen()}")
 
     def kill(self) -> None:
+        # The socket file outlives its server: remove it too.
+        socket = self.tmux("display", "-p", "#{socket_path}").strip()
         self.tmux("kill-server")
+        if socket:
+            Path(socket).unlink(missing_ok=True)
 
 
 def console_argv(*args: str) -> list[str]:
