@@ -58,6 +58,13 @@ def _control(args: argparse.Namespace) -> int:
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
+def _terminal_size(text: str) -> tuple[int, int]:
+    cols, _, lines = text.lower().partition("x")
+    if not (cols.isdigit() and lines.isdigit() and int(cols) >= 40 and int(lines) >= 10):
+        raise argparse.ArgumentTypeError(f"{text!r}: give COLSxLINES, at least 40x10")
+    return int(cols), int(lines)
+
+
 def _console(args: argparse.Namespace) -> int:
     from l4lb_bench import console
 
@@ -66,6 +73,7 @@ def _console(args: argparse.Namespace) -> int:
         destinations=args.destinations,
         tmux=not args.no_tmux,
         presses=defaults.CONSOLE_QUICK_PRESSES if args.quick else args.presses,
+        size=args.size,
     )
     rep = console.run_console(opts, log=_progress)
     print(console.format_report(rep), flush=True)
@@ -196,6 +204,13 @@ def _console_options(p: argparse.ArgumentParser) -> None:
         help=f"help open/close pairs timed (default {defaults.CONSOLE_PRESSES})",
     )
     p.add_argument("--no-tmux", action="store_true", help="skip the real-terminal run")
+    p.add_argument(
+        "--size",
+        type=_terminal_size,
+        default=(160, 50),
+        metavar="COLSxLINES",
+        help="the terminal's size (default 160x50; 80x24 is the smallest common)",
+    )
 
 
 def _health_options(p: argparse.ArgumentParser) -> None:

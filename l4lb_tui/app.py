@@ -7,11 +7,14 @@ plane running (the balancer lives in the kernel and its pins, not here).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import ClassVar
 
 # A lone ESC byte may be the Esc key or the start of a key's escape sequence:
@@ -20,9 +23,10 @@ from typing import ClassVar
 # Textual reads it once, when first imported: so here, before any of it is.
 os.environ.setdefault("ESCDELAY", "50")
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
+from textual.screen import Screen
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_daemon import DaemonWatch
@@ -35,6 +39,7 @@ from l4lb_tui.screens.palette import ConsoleCommands
 from l4lb_tui.textual_compat import PromptEscapeDriver, prepare_installed_screen
 
 HELP_SCREEN = "help"
+NETNS_CHECK = 2.0  # seconds between looks at the namespace it runs in
 
 
 def terminal_driver() -> type[Driver] | None:
@@ -50,6 +55,8 @@ class ConsoleApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="leave the console; the balancer keeps running"),
         Binding("question_mark", "help", "Help", tooltip="every key of the console"),
+        # Textual's ctrl+c only says "press ctrl+q": here it leaves, as q does.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     COMMANDS = App.COMMANDS | {ConsoleCommands}
@@ -60,13 +67,25 @@ class ConsoleApp(App[int]):
         interface: str | None = None,
         settings: ConsoleSettings | None = None,
         driver_class: type[Driver] | None = None,
+        netns: str | None = None,
     ) -> None:
         super().__init__(driver_class=driver_class)
         self.backend = backend
         self.interface = interface
         self.settings = settings or ConsoleSettings()
+        self.netns = netns  # the namespace it was started in (--netns)
 
     def on_mount(self) -> None:
+        # `lab down`, `kill`, a closed ssh session: leave as `q` does, so the
+        # terminal gets its screen, mouse and cursor back (the default
+        # action of both signals ends the process with the terminal as the
+        # console left it: alternate screen, mouse tracking on, no cursor).
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.signalled, sig)
+        if self.netns is not None:
+            self._netns_gone = False
+            self.set_interval(NETNS_CHECK, self.check_netns)
         self.push_screen(InterfacesScreen(self.backend, self.settings))
         if self.interface:
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
@@ -81,8 +100,34 @@ class ConsoleApp(App[int]):
         self.call_after_refresh(prepare_installed_screen, self, HELP_SCREEN)
         self.call_after_refresh(_freeze_startup_objects)
 
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        # The console's own "Quit" (which says the balancer keeps running) is
+        # the palette's one.
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
+
     def on_unmount(self) -> None:
         gc.unfreeze()  # what startup built may be freed with the app
+
+    def check_netns(self) -> None:
+        """Say once that the namespace it runs in was removed (`ip netns del`):
+        this process alone keeps it, and its links, alive."""
+        if self.netns is None or self._netns_gone or netns_exists(self.netns):
+            return
+        self._netns_gone = True
+        self.notify(
+            f"namespace {self.netns} was removed: only this console keeps it alive; "
+            "q leaves (the balancer goes with the namespace)",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
+
+    def signalled(self, sig: int) -> None:
+        """Leave on SIGTERM or SIGHUP; the line printed once the terminal is
+        restored says why, and what is gone if something is."""
+        self.exit(return_code=128 + sig, message=leaving_message(sig, self.netns))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -97,6 +142,29 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def leaving_message(sig: int, netns: str | None) -> str:
+    why = f"l4lb-tui: {signal.Signals(sig).name} received, console closed"
+    if netns is not None:
+        # `lab down` ends the processes in a namespace before removing it.
+        gone = "removed" if not netns_exists(netns) else "being removed?"
+        why += f" (it ran in namespace {netns}: {gone})"
+    return why + "; the balancer, if any, keeps running"
+
+
+def lab_destinations(netns: str) -> Path | None:
+    """The lab's destinations CSV, when the console runs in a lab's balancer
+    namespace (`PREFIX-lb`): where the load dialog opens first."""
+    from l4lb_tui.lab import names  # only for a namespace: the lab is not the console's
+
+    prefix = netns.removesuffix("-lb")
+    found = names.state_dir(prefix) / "destinations.csv"
+    return found if prefix != netns and found.is_file() else None
+
+
+def netns_exists(name: str) -> bool:
+    return Path("/run/netns", name).exists()
+
+
 def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
@@ -104,6 +172,8 @@ def run_console(
     readonly: bool = False,
     netns: str | None = None,
 ) -> int:
+    if settings is None and netns is not None:
+        settings = ConsoleSettings(start_file=lab_destinations(netns))
     # Read-only: the settings hide every key that writes, and the backend
     # refuses writes before any lock is asked for.
     settings = replace(
@@ -111,7 +181,7 @@ def run_console(
     )
     if backend is None:
         backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
-    app = ConsoleApp(backend, interface, settings, terminal_driver())
+    app = ConsoleApp(backend, interface, settings, terminal_driver(), netns)
     app.run()
     return app.return_code or 0
 

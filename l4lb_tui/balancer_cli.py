@@ -255,7 +255,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from l4lb_tui.app import run_console
 
-    code: int = run_console(args.interface, readonly=args.readonly)
+    code: int = run_console(args.interface, readonly=args.readonly, netns=args.netns)
     return code
 
 

@@ -41,6 +41,7 @@ class ConsoleSettings:
     links_interval: float | None = 2.0  # interfaces screen
     start_dir: Path = field(default_factory=Path.cwd)  # where file pickers open
     readonly: bool = False  # --readonly: no key that writes is offered
+    start_file: Path | None = None  # the file the load dialog offers first (the lab's CSV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,20 @@ class ConsoleBackend(Protocol):
     def journal(self, what: str, interface: str, service: str = "") -> None: ...
     def events(self, last: int = 1000) -> list[Event]: ...
     def export_config(self) -> str: ...
+
+
+def no_ethernet(link: LinkInfo) -> bool:
+    """A link with no Ethernet address (lo, a tunnel): the balancer, which
+    rewrites Ethernet headers, cannot run there."""
+    return link.mac in {"", "00:00:00:00:00:00"}
+
+
+def no_balancer_note(link: LinkInfo) -> str:
+    """What the dashboard of a link with no balancer says: how to attach one,
+    unless none can run there (lo is not invited to press m)."""
+    if no_ethernet(link):
+        return f"{link.ifname} has no Ethernet address: the balancer cannot run on it"
+    return f"no balancer on {link.ifname}: press m to attach one"
 
 
 def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:

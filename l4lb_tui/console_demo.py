@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from l4lb_tui import abi, backend_edits, events
-from l4lb_tui.console_backend import Change, ConsoleError, LinkRow, Sample, attachment_notes
+from l4lb_tui.console_backend import (
+    Change,
+    ConsoleError,
+    LinkRow,
+    Sample,
+    attachment_notes,
+    no_balancer_note,
+)
 from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination
@@ -197,9 +204,7 @@ class FakeBackend:
             link = self._get_link(ifname)
             lb = self._lbs.get(ifname)
             if lb is None:
-                return Sample(
-                    ifname, link, None, None, (f"no balancer on {ifname}: press m to attach one",)
-                )
+                return Sample(ifname, link, None, None, (no_balancer_note(link),))
             tick = self._ticks[ifname] = self._ticks.get(ifname, 0) + 1
             state = self._state(ifname, link, lb)
             counters = self._advance(ifname, state, tick)

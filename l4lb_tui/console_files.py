@@ -14,6 +14,7 @@ from l4lb_tui.destinations import (
     DestinationError,
     ParseResult,
     format_csv,
+    format_saved,
     parse_text,
     read_text,
 )
@@ -58,11 +59,14 @@ def preview_csv(path: Path) -> Preview:
         return Preview(path, None, str(exc))
 
 
-def save_csv(path: Path, dests: Sequence[Destination]) -> str:
+def save_csv(path: Path, dests: Sequence[Destination], heading: str = "") -> str:
     """Write the seed's format atomically (see filewrite): only over a
-    regular file, or where a symbolic link points."""
+    regular file, or where a symbolic link points.  With a `heading` (what
+    and when), drained backends keep their weight (format_saved); without
+    one, the seed's format exactly (format_csv)."""
+    text = format_saved(dests, heading) if heading else format_csv(dests)
     try:
-        target = filewrite.replace_text(path, format_csv(dests))
+        target = filewrite.replace_text(path, text)
     except filewrite.WriteError as exc:
         raise ConsoleError(str(exc)) from None
     return f"saved {len(dests):,} backends to {target}{filewrite.through_link(path, target)}"

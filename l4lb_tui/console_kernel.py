@@ -20,6 +20,7 @@ from l4lb_tui.console_backend import (
     Sample,
     StaleError,
     attachment_notes,
+    no_balancer_note,
 )
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.decoded_backends import DecodeCache
@@ -151,9 +152,12 @@ class RealBackend:
         sample's `ifname` is the interface's name now."""
         bal, link = self._reader(ifname)
         ifname = link.ifname
+        if not bal.is_loaded() and link.xdp_prog_id:
+            bal, link = self._look_again(ifname, link)
+            ifname = link.ifname
         if not bal.is_loaded():
             self._forget_reader(ifname)
-            notes = [f"no balancer on {ifname}: press m to attach one"]
+            notes = [no_balancer_note(link)]
             if link.xdp_prog_id:
                 notes.append(
                     f"{ifname} runs another XDP program (id {link.xdp_prog_id}, "
@@ -167,6 +171,22 @@ class RealBackend:
             counters = bal.counters()
         daemon = self.daemon.view(ifname, bal, state)
         return Sample(ifname, link, state, counters, attachment_notes(state, link), daemon)
+
+    def _look_again(self, ifname: str, link: LinkInfo) -> tuple[Balancer, LinkInfo]:
+        """A program runs on the link but the reader finds no pins: look
+        afresh before calling it someone else's.  A poll racing a load or a
+        mode switch must not show the balancer's own program as foreign."""
+        with self._readers_lock:
+            known = self._reader_progs.get(ifname)
+        self._forget_reader(ifname)
+        bal, link = self._reader(ifname)
+        if not bal.is_loaded() and known is not None and link.xdp_prog_id == known:
+            with self._readers_lock:
+                self._reader_progs[ifname] = known  # still ours on the next poll
+            raise ConsoleError(
+                f"{ifname}: the balancer (program {known}) is being changed; reading it again"
+            )
+        return bal, link
 
     def state(self, ifname: str) -> State | None:
         """The balancer's lists as the kernel holds them now (None: no balancer)."""

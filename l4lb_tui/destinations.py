@@ -89,15 +89,22 @@ validate_mac = validation.mac
 validate_weight = validation.weight
 
 
+DRAINED = "drained"  # a fourth column the console's save writes: drained, weight kept
+
+
 def parse_line(fields: list[str]) -> Destination:
     if len(fields) < 2:
         raise ValueError("expected 'IP, MAC' or 'IP, MAC, WEIGHT': missing column")
-    if len(fields) > 3:
-        raise ValueError(f"expected at most 3 columns, found {len(fields)}")
-    if len(fields) == 3 and not fields[2]:
+    drained = len(fields) == 4 and fields[3].lower() == DRAINED
+    if len(fields) > 3 and not drained:
+        raise ValueError(
+            f"expected at most 3 columns, found {len(fields)} "
+            f"(a fourth may only say '{DRAINED}', as the console saves a drained backend)"
+        )
+    if len(fields) >= 3 and not fields[2]:
         raise ValueError("the weight column is empty: give 0-65535, or drop the last comma")
-    weight = validate_weight(fields[2]) if len(fields) == 3 else DEFAULT_WEIGHT
-    return Destination(validate_ip(fields[0]), validate_mac(fields[1]), weight)
+    weight = validate_weight(fields[2]) if len(fields) >= 3 else DEFAULT_WEIGHT
+    return Destination(validate_ip(fields[0]), validate_mac(fields[1]), weight, drained=drained)
 
 
 def _heading(field: str) -> str:
@@ -283,6 +290,19 @@ def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -
     if clash:
         return f"{clash} is a VIP of these services: a backend cannot be the VIP itself"
     return validation.capacity_problem(len(dests), max(1, len(services)))
+
+
+def format_saved(dests: Iterable[Destination], heading: str) -> str:
+    """What the console saves: a `#` comment heading, then the seed's format,
+    with a drained backend's own weight and a `drained` column, so loading
+    the file back drains it again with the weight it had."""
+    lines = [f"# {line}\n" for line in heading.splitlines()]
+    for d in dests:
+        if d.drained:
+            lines.append(f"{d.ip}, {d.mac}, {d.weight}, {DRAINED}\n")
+        else:
+            lines.append(d.csv_line(True) + "\n")
+    return "".join(lines)
 
 
 def format_csv(dests: Iterable[Destination]) -> str:

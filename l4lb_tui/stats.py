@@ -62,7 +62,8 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
     for svc in state.services:
         for be in svc.backends:
             now = cur.backends.get(be.index, (0, 0))
-            before = prev.backends.get(be.index) if prev else None
+            # A slot missing from a sample had counted nothing yet.
+            before = prev.backends.get(be.index, (0, 0)) if prev else None
             rows.append(
                 BackendRow(
                     number,

@@ -70,7 +70,6 @@ UPSTREAM: dict[str, str] = {
     "textual.widgets._data_table.DataTable.get_cell": "93a2412a040a4d9f",  # KeyTable
     "textual.widgets._data_table.DataTable.get_row": "7f4134ffa6f7b3b9",  # KeyTable
     "textual.widgets._data_table.DataTable.get_column": "ee940a4636cb9009",  # KeyTable
-    "textual.widgets._footer.Footer.bindings_changed": "eb88714081bd2305",  # KeyFooter
 }
 
 SegmentLines = list[list[Segment]]

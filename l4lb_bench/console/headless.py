@@ -72,7 +72,7 @@ def run_headless(dev: str, opts: Options) -> Run:
     run = Run("headless (Pilot)", 0.0, 0.0)
 
     async def drive() -> None:
-        async with app.run_test(headless=True, size=SIZE) as pilot:
+        async with app.run_test(headless=True, size=opts.size) as pilot:
             if not await _wait(lambda: Counting.samples >= 2, timeout=30):
                 run.problems.append("the dashboard took no samples")
             await asyncio.sleep(0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from l4lb_bench.chart import table
-from l4lb_bench.console.results import SERVICE, SIZE, TARGET_CPU, TARGET_KEY, ConsoleReport, Run
+from l4lb_bench.console.results import SERVICE, TARGET_CPU, TARGET_KEY, ConsoleReport, Run
 
 
 def format_report(rep: ConsoleReport) -> str:
@@ -18,7 +18,8 @@ def format_report(rep: ConsoleReport) -> str:
         return "\n".join(out)
     out += [
         f"  {rep.options.destinations} destinations ({SERVICE}), {rep.traffic_pps:,.0f} packets/s "
-        f"of random-source traffic; the dashboard refreshes every second; {SIZE[0]}x{SIZE[1]}",
+        f"of random-source traffic; the dashboard refreshes every second; "
+        f"{rep.options.size[0]}x{rep.options.size[1]}",
         "",
         _cpu_table(rep),
         *_keys(rep),

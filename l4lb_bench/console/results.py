@@ -25,6 +25,7 @@ class Options:
     destinations: int = defaults.CONSOLE_DESTINATIONS
     tmux: bool = True
     presses: int = defaults.CONSOLE_PRESSES
+    size: tuple[int, int] = SIZE  # the terminal's columns and lines
 
 
 @dataclass(slots=True)

@@ -38,9 +38,9 @@ def run_in_tmux(ns: str, dev: str, opts: Options, workdir: Path) -> Run:
             "-s",
             "bench",
             "-x",
-            str(SIZE[0]),
+            str(opts.size[0]),
             "-y",
-            str(SIZE[1]),
+            str(opts.size[1]),
             *argv,
         )
         _drive_tmux(sock, dev, opts, run)

@@ -32,8 +32,9 @@ def refuse(bpftool: Bpftool, obj: Path, ifname: str, staging: Path) -> NoReturn:
         bpftool.net_attach("offload", staging / "prog", ifname)
     except BpfError as exc:
         _clear(bpftool, staging)
+        # The verdict first: libbpf's lines follow, and a console shows the first.
         raise BalancerError(
-            f"the kernel refused offload on {ifname}: {exc.message}; the running state is unchanged"
+            f"the kernel refused offload on {ifname}; the running state is unchanged: {exc.message}"
         ) from None
     # The kernel took the offloaded program (a NIC that can offload).  Moving
     # the running state into the NIC's maps is not built yet: take the new

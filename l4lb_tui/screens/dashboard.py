@@ -7,6 +7,7 @@ up); nothing is polled while paused.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,21 +19,29 @@ from textual.widgets import DataTable
 from textual.worker import Worker, WorkerState
 
 from l4lb_tui.abi import ServiceKey
-from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings, Sample
+from l4lb_tui.console_backend import (
+    ConsoleBackend,
+    ConsoleSettings,
+    Sample,
+    no_balancer_note,
+    no_ethernet,
+)
 from l4lb_tui.console_files import save_csv
 from l4lb_tui.model import Backend, State
+from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered
+from l4lb_tui.screens.details import DetailsScreen, first_line
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.polling import Polled, PollLoop
-from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.screens.save import SaveScreen, save_default, save_heading
 from l4lb_tui.screens.writing import WriteRunner, Written
 from l4lb_tui.services import service_spec
 from l4lb_tui.stats import StatsView
-from l4lb_tui.viewmodels import edits
+from l4lb_tui.viewmodels import edits, layout
 from l4lb_tui.viewmodels.applying import carry_out
 from l4lb_tui.viewmodels.backend_rows import (
     ServiceScope,
@@ -61,7 +70,7 @@ class DashboardScreen(DashboardFeatures):
         Binding(
             "x",
             "drain",
-            "Drain/undrain",
+            "Drain",
             tooltip="stop new flows to the highlighted backend, keeping its established ones "
             "(x again undrains)",
         ),
@@ -73,11 +82,19 @@ class DashboardScreen(DashboardFeatures):
         Binding("l", "load", "Load CSV", tooltip="load a destinations CSV into services"),
         Binding("s", "save", "Save CSV", tooltip="save the highlighted service's backends"),
         Binding("p", "pause", "Pause", tooltip="pause or resume the live updates"),
+        Binding(
+            "c",
+            "toggle_chart",
+            "Chart",
+            tooltip="show or hide the chart (by default it shows when the table keeps 10 rows)",
+        ),
+        Binding("i", "details", "Details", tooltip="the whole text of the last refusal"),
     ]
 
     DEFAULT_CSS = """
     DashboardScreen BackendTable { height: 1fr; }
     DashboardScreen ThroughputChart { height: 14; }
+    DashboardScreen ThroughputChart.-hidden { display: none; }
     """
 
     paused: reactive[bool] = reactive(False)
@@ -95,11 +112,17 @@ class DashboardScreen(DashboardFeatures):
         self.scope = ServiceScope()  # all services, or the one `v` picked
         self.undo_stack: list[edits.Applied] = []
         self.seen = edits.Seen()  # what edits are made against
-        self.csv_path: Path | None = None
+        self.csv_path = settings.start_file  # the last file loaded or saved
+        self.loaded_from: Path | None = None  # the last file loaded: saved over only if asked
         self.polls = PollLoop(self, "poll", self._sample, self._interval)
         self.writes = WriteRunner(self)
         self._dirty = False
         self.stale = False  # the last poll failed: the figures shown are old
+        self.answered = False  # a poll has answered: until then, "reading…"
+        self.link: LinkInfo | None = None  # the link, as the last poll found it
+        self.chart_choice: bool | None = None  # `c`: shown, hidden, or None: by size
+        self._chart_lines = 0  # the chart's height as last set
+        self.refusal = ""  # the last refusal, whole: `i` shows it
 
     def compose(self) -> ComposeResult:
         yield DashboardHeader()
@@ -114,6 +137,35 @@ class DashboardScreen(DashboardFeatures):
         self.query_one(BackendTable).focus()
         self._redraw()
         self.poll_now()
+
+    def on_resize(self) -> None:
+        # After the layout: the header's lines depend on its new width.
+        self.call_after_refresh(self._relayout)
+
+    def _relayout(self) -> None:
+        self._show_header()
+        self._fit()
+        self.call_after_refresh(self._keep_cursor_in_sight)
+
+    def _keep_cursor_in_sight(self) -> None:
+        """After the table changed height, the highlighted row is still seen."""
+        table = self.query_one(BackendTable)
+        if table.row_count and not table.cursor_in_view():
+            table.reveal_cursor()
+
+    def _fit(self) -> None:
+        """Share the lines between the table and the chart (viewmodels/layout)."""
+        header, status = self.query_one(DashboardHeader), self.query_one(StatusLine)
+        taken = header.lines + 2  # the table's heading and the footer
+        taken += min(len(status.messages), 3) + (3 if self.query_one(FilterBox).is_open else 0)
+        lines = layout.chart_lines(self.size.height, taken, self.chart_choice)
+        chart = self.query_one(ThroughputChart)
+        was_shown = not chart.has_class("-hidden")
+        chart.set_class(lines == 0, "-hidden")
+        if lines and self._chart_lines != lines:
+            chart.styles.height = self._chart_lines = lines
+        if lines and not was_shown:
+            chart.show(self._digest.chart)
 
     def palette_commands(self) -> list[PaletteCommand]:
         found = from_bindings(self.BINDINGS) + feature_commands()
@@ -142,7 +194,9 @@ class DashboardScreen(DashboardFeatures):
             self.query_one(StatusLine).show([message.error], error=True)
             self._show_header()
         else:
+            self.answered = True
             sample, digest = message.result
+            self.link = sample.link
             if sample.ifname != self.ifname:  # renamed: its balancer went with it
                 self.notify(f"{self.ifname} is now {sample.ifname}", markup=False)
                 self.ifname = self.sub_title = sample.ifname
@@ -193,12 +247,25 @@ class DashboardScreen(DashboardFeatures):
         self._show_header()
         lines = sorted_lines(self._digest.lines if self.view is not None else (), self.backend_sort)
         self.query_one(BackendTable).sync(pick_rows(lines, self.filter_text, self.scope.current))
-        self.query_one(ThroughputChart).show(self._digest.chart)
+        chart = self.query_one(ThroughputChart)
+        if not chart.has_class("-hidden"):  # a hidden chart costs nothing
+            chart.show(self._digest.chart)
+        self._fit()
 
     def _show_header(self) -> None:
         header = self.query_one(DashboardHeader)
         stale = self.stale and self.view is not None
-        header.show_view(self.ifname, self.view, self.paused, stale, self.scope)
+        header.show_view(
+            self.ifname,
+            self.view,
+            self.paused,
+            stale,
+            self.scope,
+            reading=not self.answered,
+            rated=self._digest.rated,
+            compact=layout.compact_header(self.size.height),
+            attachable=not (self.link and no_ethernet(self.link)),
+        )
         self._show_features()
 
     def watch_paused(self) -> None:
@@ -216,10 +283,16 @@ class DashboardScreen(DashboardFeatures):
         return self._digest.where.get(key) if key else None
 
     def _highlighted(self) -> tuple[ServiceKey, Backend] | None:
-        """The highlighted backend, or None after saying there is none."""
+        """The highlighted backend, or None after saying there is none, or
+        after bringing it into sight: a key never acts on a row unseen."""
         picked = self._selected()
+        table = self.query_one(BackendTable)
         if picked is None:
             self._warn("no backend highlighted")
+        elif not table.cursor_in_view():
+            table.reveal_cursor()
+            self._warn(f"{picked[1].ip} was out of sight: it is shown now, press again")
+            return None
         return picked
 
     def _target_service(self) -> ServiceKey | None:
@@ -228,8 +301,13 @@ class DashboardScreen(DashboardFeatures):
         return target_service(picked[0] if picked else None, keys, self.scope.current)
 
     def _need_balancer(self) -> bool:
+        if not self.answered:
+            self._warn(f"still reading {self.ifname}…")
+            return False
         if self.state is None:
-            self._warn(f"no balancer on {self.ifname}: press m to attach one")
+            self._warn(
+                no_balancer_note(self.link) if self.link else f"no balancer on {self.ifname}"
+            )
         return self.state is not None
 
     def _warn(self, text: str) -> None:
@@ -247,7 +325,12 @@ class DashboardScreen(DashboardFeatures):
             if done.change is not None:
                 self.seen.wrote(done.change)
         else:
-            self.notify(done.message, title="refused", severity="error", timeout=12, markup=False)
+            self.refusal = done.message
+            line, more = first_line(done.message)
+            more_text = "  (i: the details)" if more else ""
+            self.notify(
+                line + more_text, title="refused", severity="error", timeout=12, markup=False
+            )
         self.poll_now()
 
     def apply(self, intent: edits.Intent, undo: bool = False) -> None:
@@ -261,11 +344,26 @@ class DashboardScreen(DashboardFeatures):
         box = self.query_one(FilterBox)
         if box.is_open:
             box.close()
+            self._fit()
             return
         self.dismiss()
 
     def action_filter(self) -> None:
         self.query_one(FilterBox).open()
+        self._fit()
+
+    def action_details(self) -> None:
+        if not self.refusal:
+            self._warn("no refusal to show")
+            return
+        self.app.push_screen(DetailsScreen("the last refusal (Esc closes)", self.refusal))
+
+    def action_toggle_chart(self) -> None:
+        shown = not self.query_one(ThroughputChart).has_class("-hidden")
+        self.chart_choice = not shown
+        self._fit()
+        self.call_after_refresh(self._keep_cursor_in_sight)
+        self.notify(f"chart {'shown' if not shown else 'hidden'}: c toggles it", markup=False)
 
     @on(FilterBox.Filtered)
     def _filter_changed(self, event: FilterBox.Filtered) -> None:
@@ -281,7 +379,14 @@ class DashboardScreen(DashboardFeatures):
 
     def action_mode(self) -> None:
         current = self.state.mode if self.state else ""
-        screen = ModeScreen(self.ifname, current, self.state is not None)
+        link = self.link
+        screen = ModeScreen(
+            self.ifname,
+            current,
+            self.state is not None,
+            can_offload=link.can_offload if link else True,
+            no_ethernet=bool(link and no_ethernet(link)),
+        )
         self.app.push_screen(screen, self._mode_chosen)
 
     def _mode_chosen(self, choice: str | None) -> None:
@@ -320,7 +425,7 @@ class DashboardScreen(DashboardFeatures):
     def _load_chosen(self, seen: edits.Lists, request: LoadRequest | None) -> None:
         if request is None:
             return
-        self.csv_path = request.path
+        self.csv_path = self.loaded_from = request.path
         self.apply(edits.load(seen, request.services, request.dests))
 
     def action_add(self) -> None:
@@ -395,15 +500,18 @@ class DashboardScreen(DashboardFeatures):
             self._warn("no service to save: load or add backends first")
             return
         count = len(edits.members(self.state, key))
-        default = self.csv_path or self.settings.start_dir / f"{self.ifname}-backends.csv"
+        folder = self.csv_path.parent if self.csv_path else self.settings.start_dir
+        default = save_default(folder, self.ifname, key, self.loaded_from)
         ifname = self.ifname
+
+        def save(path: Path) -> str:
+            heading = save_heading(key, ifname, datetime.now(UTC))
+            # What the kernel holds when saving, not the last poll's copy.
+            return save_csv(path, edits.members(self.backend.state(ifname), key), heading)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.csv_path = path
-                # What the kernel holds when saving, not the last poll's copy.
-                self.writes.run(
-                    lambda: save_csv(path, edits.members(self.backend.state(ifname), key))
-                )
+                self.writes.run(lambda: save(path))
 
         self.app.push_screen(SaveScreen(str(key), count, default), chosen)

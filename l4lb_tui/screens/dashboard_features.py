@@ -20,7 +20,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
-from textual.widgets.data_table import ColumnKey
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_config import save_config
@@ -164,12 +163,9 @@ class DashboardFeatures(Screen[None]):
     # -- sort -----------------------------------------------------------------
 
     def _sort_labels(self) -> None:
-        table = self.query_one(BackendTable)
-        for col in BackendTable.COLUMNS:
-            column = table.columns.get(ColumnKey(col.key))
-            if column is not None:
-                column.label = Text(self.backend_sort.label(col.key, col.label))
-        table.notify_style_update()  # the header is drawn again
+        self.query_one(BackendTable).set_labels(
+            {col.key: self.backend_sort.label(col.key, col.label) for col in BackendTable.COLUMNS}
+        )
 
     def _sorted(self) -> None:
         self._sort_labels()

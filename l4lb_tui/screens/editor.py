@@ -26,7 +26,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.suggester import SuggestionReady
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.backend_edits import Members
@@ -35,6 +35,7 @@ from l4lb_tui.destinations import Destination, validate_ip, validate_mac, valida
 from l4lb_tui.model import Backend
 from l4lb_tui.services import merge_service_specs, parse_service_specs, service_spec
 from l4lb_tui.viewmodels.edits import moved
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import (
     IpValidator,
     NeighbourSuggester,
@@ -92,6 +93,7 @@ DRAINED_NOTE = (
     "drained: it gets no new flows and stays drained with the new weight; "
     "x on the dashboard undrains it"
 )
+NEW_SERVICE = "create it as a new service"
 CATCH_ALL_WARNING = (
     "blank = catch-all: ALL TCP and UDP traffic arriving on the interface is balanced"
 )
@@ -118,8 +120,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     DEFAULT_CSS = """
     EditorScreen { align: center middle; }
     EditorScreen > Vertical {
-        width: 84; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface;
+        width: 84; max-width: 100%; height: auto; max-height: 100%; overflow-y: auto;
+        padding: 1 2;
+        border: thick $primary; background: $surface; border-title-style: bold;
     }
     EditorScreen Label { margin-top: 1; }
     EditorScreen .hint { color: $text-muted; height: auto; }
@@ -170,11 +173,19 @@ class EditorScreen(ModalScreen[EditorResult | None]):
 
     def compose(self) -> ComposeResult:
         req = self.request
-        with Vertical():
-            yield Static(Text(req.title, style="bold"))
+        # The title on the border: in sight however far a short terminal scrolls.
+        with Vertical() as box:
+            box.border_title = req.title
             if req.service_spec is not None:
                 yield Label("Service (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
-                yield Input(req.service_spec, validators=[services_validator()], id="service")
+                # Typing into it never replaces the service silently: a key
+                # that beats a fast Tab lands beside it, where it shows.
+                yield Input(
+                    req.service_spec,
+                    validators=[services_validator()],
+                    id="service",
+                    select_on_focus=False,
+                )
                 yield Static(classes="warning", id="service-note")
             yield Label("IP address", markup=False)
             yield Input(req.ip, placeholder="10.0.0.11", validators=[self.ip_validator], id="ip")
@@ -191,12 +202,15 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             yield Label("Weight (0 drains the backend: no new flows)", markup=False)
             yield Input(str(req.weight), validators=[weight_validator()], id="weight")
             yield Static(classes="error", id="weight-error")
+            if req.service_spec is not None:  # last but the buttons: Tab goes to the IP first
+                yield Checkbox(NEW_SERVICE, id="new-service")
             if req.drained:
                 yield Static(Text(DRAINED_NOTE), classes="warning", id="drained-note")
             yield Static(classes="warning", id="changed-note")
             with Horizontal():
                 yield Button("Apply (ctrl+s)", variant="primary", id="apply")
                 yield Button("Cancel (Esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         first = "#service" if self.request.service_spec is not None else "#ip"
@@ -346,6 +360,20 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     def _cancel(self) -> None:
         self.dismiss(None)
 
+    def _new_services_chosen(self, keys: list[ServiceKey]) -> bool:
+        """A service that does not exist yet (blank: the catch-all) is made
+        only when the operator ticked the box; otherwise say so, and point there."""
+        new = [str(k) for k in keys if k not in self.lists]
+        if not new or self.query_one("#new-service", Checkbox).value:
+            return True
+        self.query_one("#service", Input).focus()
+        self.notify(
+            f"{', '.join(new)} is not a service here: tick '{NEW_SERVICE}' to create it",
+            severity="error",
+            markup=False,
+        )
+        return False
+
     def _result(self) -> EditorResult | None:
         """The result, or None after pointing at the first invalid field."""
         inputs = [i for i in self.query(Input) if i.id in {"service", "ip", "mac", "weight"}]
@@ -355,10 +383,14 @@ class EditorScreen(ModalScreen[EditorResult | None]):
                 box.focus()
                 self.notify(outcome.failure_descriptions[0], severity="error", markup=False)
                 return None
-        spec = self.request.service_spec
+        # What the field says now: the service typed, not the one it opened with.
+        editable = self.request.service_spec is not None
+        spec = self.query_one("#service", Input).value if editable else None
         keys = self._keys(spec)
         if not keys:
             self.notify("no service to put the backend in", severity="error", markup=False)
+            return None
+        if spec is not None and not self._new_services_chosen(keys):
             return None
         dest = Destination(
             validate_ip(self.query_one("#ip", Input).value),

@@ -24,6 +24,7 @@ from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.tables import KeyTable
 
 KEY_NAMES = {
@@ -86,9 +87,13 @@ def sections(
 
 def help_table(app_bindings: Iterable[BindingType], readonly: bool = False) -> Table:
     table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
-    table.add_column("key", style="bold cyan", width=16, no_wrap=True)
+    found = sections(app_bindings, readonly)
+    # As wide as the longest heading, which is never cut.
+    table.add_column(
+        "key", style="bold cyan", width=max(16, *(len(t) for t, _ in found)), no_wrap=True
+    )
     table.add_column("does")
-    for title, bindings in sections(app_bindings, readonly):
+    for title, bindings in found:
         table.add_row(Text(title, style="bold underline"), Text(""))
         for b in bindings:
             text = b.description
@@ -143,7 +148,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = f"""
     HelpScreen {{ align: center middle; background: $background; }}
     HelpScreen VerticalScroll {{
-        width: {BOX_WIDTH}; height: 90%; padding: 0 2;
+        width: {BOX_WIDTH}; max-width: 100%; height: 90%; padding: 0 2;
         border: thick $primary; background: $surface;
         border-title-style: bold;
     }}
@@ -172,6 +177,7 @@ class HelpScreen(ModalScreen[None]):
                 )
             )
             yield Static(self.table)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

@@ -103,6 +103,7 @@ class LoadScreen(Screen[LoadRequest | None]):
         self.start = start
         self.services_spec = services_spec
         self.preview: Preview | None = None
+        self._apply_when_read = False  # ctrl+s asked before the preview came
 
     def compose(self) -> ComposeResult:
         folder = self.start if self.start.is_dir() else self.start.parent
@@ -141,16 +142,27 @@ class LoadScreen(Screen[LoadRequest | None]):
 
     @on(Input.Submitted, "#path")
     def _path_entered(self, event: Input.Submitted) -> None:
-        path = Path(event.value.strip()).expanduser()
+        self._open(event.value)
+
+    def _open(self, typed: str) -> None:
+        """A folder typed opens in the tree; a file is previewed."""
+        path = Path(typed.strip()).expanduser()
         if path.is_dir():
             self.query_one(CsvTree).path = path
             return
         self._read(path)
 
+    @on(Input.Blurred, "#path")
+    def _path_left(self, event: Input.Blurred) -> None:
+        # Tab out of a typed path previews it, as Enter does.
+        if self.preview is None and event.value.strip():
+            self._open(event.value)
+
     @on(Input.Changed, "#path")
     def _path_changed(self) -> None:
         # Whatever was previewed no longer matches the path shown.
         self.preview = None
+        self._apply_when_read = False
         self._update_apply()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preview")
@@ -169,6 +181,9 @@ class LoadScreen(Screen[LoadRequest | None]):
         self.query_one(PreviewTable).show(message.preview)
         self._services_note(self.query_one("#services", Input).value)
         self._update_apply()
+        if self._apply_when_read:  # ctrl+s came before the preview
+            self._apply_when_read = False
+            self.action_apply()
 
     # -- services ------------------------------------------------------------------
 
@@ -216,6 +231,12 @@ class LoadScreen(Screen[LoadRequest | None]):
     @on(Button.Pressed, "#apply")
     def action_apply(self) -> None:
         request = self._ready()
+        typed = self.query_one("#path", Input).value.strip()
+        if request is None and self.preview is None and typed:
+            # A path typed but not previewed yet: preview it, then apply.
+            self._apply_when_read = True
+            self._read(Path(typed).expanduser())
+            return
         if request is None:
             problem = self._load_problem(self._services())
             self.notify(

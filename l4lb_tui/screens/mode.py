@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from l4lb_tui.control.modeswitch import SWITCH_COST, SWITCHABLE
 from l4lb_tui.screens.palette import PaletteCommand
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.options import KeyOptionList
 
 CHOICES = (
@@ -42,25 +43,49 @@ class ModeScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ModeScreen { align: center middle; }
     ModeScreen > Vertical {
-        width: 76; height: auto; padding: 1 2;
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
     ModeScreen OptionList { height: auto; margin-top: 1; }
     ModeScreen #switch-cost { margin-top: 1; height: auto; color: $warning; }
     """
 
-    def __init__(self, ifname: str, current: str, loaded: bool) -> None:
+    def __init__(
+        self,
+        ifname: str,
+        current: str,
+        loaded: bool,
+        can_offload: bool = True,
+        no_ethernet: bool = False,
+    ) -> None:
+        """`can_offload`: the link's NIC offloads XDP (the interfaces row's
+        "Offload"); `no_ethernet`: the link has no Ethernet address (lo), so
+        the balancer, which rewrites Ethernet headers, cannot run there."""
         super().__init__()
         self.ifname = ifname
         self.current = current
         self.loaded = loaded
+        self.can_offload = can_offload
+        self.no_ethernet = no_ethernet
+
+    def _why_not(self, key: str) -> str:
+        """Why `key` is not offered here ("": it is)."""
+        if self.no_ethernet and key != self.current:
+            return "no Ethernet address on this link"
+        if key == "offload" and not self.can_offload and key != self.current:
+            return "this link cannot offload"
+        return ""
 
     def compose(self) -> ComposeResult:
         now = self.current or ("loaded, not attached" if self.loaded else "no balancer")
         options = []
         for key, name, text in CHOICES:
             mark = "  (current)" if key == self.current else ""
-            options.append(Option(Text.assemble((f"{name:<8}", "bold"), f" {text}{mark}"), id=key))
+            why = self._why_not(key)
+            if why:
+                text, mark = why, ""
+            prompt = Text.assemble((f"{name:<8}", "bold"), f" {text}{mark}")
+            options.append(Option(prompt, id=key, disabled=bool(why)))
         options.append(
             Option(
                 Text.assemble(("Detach  ", "bold"), " stop balancing and remove the pins…"),
@@ -75,6 +100,7 @@ class ModeScreen(ModalScreen[str | None]):
                 # Said before the switch, not after it.
                 note = f"Driver \u2194 generic: {SWITCH_COST}."
                 yield Static(Text(note), id="switch-cost")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         opts = self.query_one(KeyOptionList)

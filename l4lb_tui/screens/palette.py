@@ -12,6 +12,7 @@ from functools import partial
 
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 from textual.screen import Screen
 
 
@@ -20,6 +21,7 @@ class PaletteCommand:
     name: str
     help: str
     action: str  # run on the screen the palette was opened from ("app." reaches the app)
+    key: str = ""  # the key that does it too, shown beside the name
 
 
 def from_bindings(bindings: Iterable[BindingType], prefix: str = "") -> list[PaletteCommand]:
@@ -27,13 +29,16 @@ def from_bindings(bindings: Iterable[BindingType], prefix: str = "") -> list[Pal
     for binding in bindings:
         if isinstance(binding, Binding) and binding.description and binding.show:
             help_text = binding.tooltip or binding.description
-            found.append(PaletteCommand(binding.description, help_text, prefix + binding.action))
+            key = binding.key.split(",")[0]
+            found.append(
+                PaletteCommand(binding.description, help_text, prefix + binding.action, key)
+            )
     return found
 
 
 APP_COMMANDS = (
-    PaletteCommand("Help", "list every key of the console", "app.help"),
-    PaletteCommand("Quit", "leave the console; the balancer keeps running", "app.quit"),
+    PaletteCommand("Help", "list every key of the console", "app.help", "?"),
+    PaletteCommand("Quit", "leave the console; the balancer keeps running", "app.quit", "q"),
 )
 
 
@@ -50,7 +55,8 @@ class ConsoleCommands(Provider):
 
     async def discover(self) -> Hits:
         for cmd in self._listing():
-            yield DiscoveryHit(cmd.name, partial(self._run, self.screen, cmd.action), help=cmd.help)
+            run = partial(self._run, self.screen, cmd.action)
+            yield DiscoveryHit(_shown(cmd, Content(cmd.name)), run, text=cmd.name, help=cmd.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -59,7 +65,18 @@ class ConsoleCommands(Provider):
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(cmd.name),
+                    _shown(cmd, matcher.highlight(cmd.name)),
                     partial(self._run, self.screen, cmd.action),
+                    text=cmd.name,
                     help=cmd.help,
                 )
+
+
+KEY_NAMES = {"slash": "/", "escape": "Esc", "question_mark": "?", "enter": "Enter"}
+
+
+def _shown(cmd: PaletteCommand, name: Content) -> Content:
+    """The name, then its key (`a`, `ctrl+s`): the palette teaches the keys."""
+    if not cmd.key:
+        return name
+    return Content.assemble(name, ("  " + KEY_NAMES.get(cmd.key, cmd.key), "bold $accent"))

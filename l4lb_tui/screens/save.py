@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +15,25 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
+
+
+def save_default(folder: Path, ifname: str, key: object, loaded: Path | None) -> Path:
+    """Where a save goes unless the operator says otherwise: named for the
+    interface and service, and never the file that was loaded (saving over
+    it is a choice, typed)."""
+    slug = re.sub(r"[^0-9A-Za-z.]+", "-", str(key)).strip("-") or "catch-all"
+    path = folder / f"{ifname}-{slug}.csv"
+    if loaded is not None and path.expanduser().resolve() == loaded.expanduser().resolve():
+        path = path.with_name(f"{path.stem}-saved.csv")
+    return path
+
+
+def save_heading(key: object, ifname: str, when: datetime) -> str:
+    """The comment a saved file starts with: which service, where, when."""
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"l4lb: the backends of service {key} on {ifname}, saved {stamp}"
 
 
 class SaveScreen(ModalScreen[Path | None]):
@@ -24,7 +44,7 @@ class SaveScreen(ModalScreen[Path | None]):
     DEFAULT_CSS = """
     SaveScreen { align: center middle; }
     SaveScreen > Vertical {
-        width: 90; height: auto; padding: 1 2;
+        width: 90; max-width: 100%; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
     SaveScreen #note { color: $text-muted; height: auto; }
@@ -43,6 +63,7 @@ class SaveScreen(ModalScreen[Path | None]):
             )
             yield Input(str(self.default), suggester=PathSuggester(), id="path")
             yield Static(id="note")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._note(self.default)

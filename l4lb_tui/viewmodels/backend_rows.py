@@ -31,8 +31,15 @@ def weight_cell(row: BackendRow) -> Cell:
     return str(row.weight)
 
 
+NO_RATE = "\u2013"  # an en dash: no rate yet (the first sample)
+
+
+def share_cell(row: BackendRow, total_pps: float, rated: bool) -> str:
+    return f"{share(row.rate.pps, total_pps) * 100:.1f}%" if rated else NO_RATE
+
+
 def backend_cells(
-    row: BackendRow, total_pps: float, spark: str, health: Cell = NONE
+    row: BackendRow, total_pps: float, spark: str, health: Cell = NONE, rated: bool = True
 ) -> tuple[Cell, ...]:
     return (
         str(row.number),
@@ -40,11 +47,12 @@ def backend_cells(
         row.ip,
         row.mac,
         weight_cell(row),
-        fmt_int(row.rate.pps),
-        fmt_int(row.rate.bps),
-        f"{share(row.rate.pps, total_pps) * 100:.1f}%",
+        fmt_int(row.rate.pps) if rated else NO_RATE,
+        fmt_int(row.rate.bps) if rated else NO_RATE,
+        share_cell(row, total_pps, rated),
         health,
         spark,
+        fmt_int(row.pkts),
     )
 
 
@@ -83,26 +91,34 @@ class BackendLine:
     service: str
     search: str  # what the filter matches: IP, MAC and service, lower case
     sort_values: SortValue = ()  # what each column sorts by (viewmodels/sorting.py)
+    scoped: tuple[Cell, ...] = ()  # the cells in the one-service view: share of the service
+
+
+SHARE = 7  # the share's place in a row's cells
 
 
 def backend_lines(
-    view: StatsView, history: RateHistory, daemon: DaemonView | None = None
+    view: StatsView,
+    history: RateHistory,
+    daemon: DaemonView | None = None,
+    rated: bool = True,
 ) -> tuple[BackendLine, ...]:
-    """Every backend's row, in the view's order (sparklines and all)."""
+    """Every backend's row, in the view's order (sparklines and all);
+    not `rated`: the first sample, which has no rates yet."""
     total, peak = view.total.pps, history.peak
+    per_service: dict[str, float] = {}
+    for row in view.rows:
+        per_service[row.service] = per_service.get(row.service, 0.0) + row.rate.pps
     lines = []
     for row in view.rows:
         health = health_of(daemon, row.service, row.ip)
         spark = sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
-        lines.append(
-            BackendLine(
-                str(row.index),
-                backend_cells(row, total, spark, health_cell(health)),
-                row.service,
-                f"{row.ip} {row.mac} {row.service}".lower(),
-                sort_values(row, health.status if health else ""),
-            )
-        )
+        cells = backend_cells(row, total, spark, health_cell(health), rated)
+        in_service = share_cell(row, per_service[row.service], rated)
+        scoped = (*cells[:SHARE], in_service, *cells[SHARE + 1 :])
+        search = f"{row.ip} {row.mac} {row.service}".lower()
+        values = sort_values(row, health.status if health else "")
+        lines.append(BackendLine(str(row.index), cells, row.service, search, values, scoped))
     return tuple(lines)
 
 
@@ -116,10 +132,11 @@ def sorted_lines(lines: Sequence[BackendLine], order: SortOrder) -> list[Backend
 def pick_rows(
     lines: Sequence[BackendLine], wanted: str, scope: str | None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
-    """The rows the table shows: those of the service in view matching the filter."""
+    """The rows the table shows: those of the service in view matching the
+    filter; in the one-service view, a backend's share is of its service."""
     wanted = wanted.lower()
     return [
-        (line.key, line.cells)
+        (line.key, line.scoped if scope is not None and line.scoped else line.cells)
         for line in lines
         if (scope is None or line.service == scope) and (not wanted or wanted in line.search)
     ]

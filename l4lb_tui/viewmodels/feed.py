@@ -22,6 +22,11 @@ from l4lb_tui.viewmodels.history import ChartSeries, RateHistory
 
 Where = dict[str, tuple[ServiceKey, Backend]]  # row key -> its service and backend
 
+# A poll this soon after the last one (a write's poll, a refresh asked for)
+# is rated against the one before: over a few milliseconds, a busy backend's
+# counters may not move at all, and it would read 0 pkts/s.
+MIN_INTERVAL = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Digest:
@@ -33,6 +38,7 @@ class Digest:
     lines: tuple[BackendLine, ...] = ()
     chart: ChartSeries = field(default_factory=ChartSeries)
     daemon: DaemonView | None = None  # the daemon's status, as the poll read it
+    rated: bool = False  # rates are known: not the first sample
 
 
 class Feed:
@@ -46,7 +52,9 @@ class Feed:
         self.history = RateHistory()
         self.long = LongHistory()  # ten minutes, for one backend's detail
         self.changes = ChangeLog()  # weights, drains, generations as seen
-        self._prev: Counters | None = None
+        self._prev: Counters | None = None  # what rates are worked out against
+        self._older: Counters | None = None  # what `_prev` was rated against
+        self._last: Counters | None = None  # the newest sample ingested
         self._lock = threading.Lock()
         self._members: tuple[object, Where] | None = None
 
@@ -55,25 +63,35 @@ class Feed:
         with self._lock:
             cur = sample.counters
             if sample.state is None or cur is None:
-                self._prev = None
+                self._prev = self._older = self._last = None
                 self.history.clear()
                 self.long.clear()
                 return Digest(None, None, {})
-            if self._prev is not None and cur.taken_at <= self._prev.taken_at:
+            if self._last is not None and cur.taken_at <= self._last.taken_at:
                 return None  # a late answer from an older poll
-            view = build_view(sample.state, self._prev, cur)
+            prev, older = self._prev, self._older
             self.changes.add(sample.state)
-            if self._prev is not None:
-                self.history.add(view)
-                self.long.add(view, cur.taken_at)
-            self._prev = cur
+            if prev is not None and cur.taken_at - prev.taken_at < MIN_INTERVAL:
+                # Too soon after `prev`: rated against the sample before it,
+                # kept out of the history (a point a period), `prev` stays.
+                base = older
+                view = build_view(sample.state, base, cur)
+            else:
+                base = prev
+                view = build_view(sample.state, base, cur)
+                if base is not None:
+                    self.history.add(view)
+                    self.long.add(view, cur.taken_at)
+                self._older, self._prev = prev, cur
+            self._last = cur
             return Digest(
                 sample.state,
                 view,
                 self._where(sample.state),
-                backend_lines(view, self.history, sample.daemon),
+                backend_lines(view, self.history, sample.daemon, rated=base is not None),
                 ChartSeries.of(self.history),
                 sample.daemon,
+                rated=base is not None,
             )
 
     def _where(self, state: State) -> Where:

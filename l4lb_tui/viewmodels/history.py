@@ -52,12 +52,15 @@ class RateHistory:
         return list(self.backends.get(index, ()))
 
     def top(self, count: int) -> list[tuple[str, list[float]]]:
-        """The `count` busiest backends now (ties by slot), with their series."""
+        """The `count` busiest backends over the window (ties by slot), with
+        their series, in slot order: a legend that does not reorder itself
+        every second, and colours that stay with their backends while they
+        stay in it."""
         ranked = sorted(
-            (i for i, d in self.backends.items() if d and d[-1] > 0),
-            key=lambda i: (-self.backends[i][-1], i),
+            (i for i, d in self.backends.items() if d and max(d) > 0),
+            key=lambda i: (-sum(self.backends[i]), i),
         )
-        return [(self.labels[i], list(self.backends[i])) for i in ranked[:count]]
+        return [(self.labels[i], list(self.backends[i])) for i in sorted(ranked[:count])]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ COLUMNS: tuple[tuple[str, bool], ...] = (
     ("share", True),
     ("health", False),
     ("spark", True),
+    ("pkts", True),
 )
 KEYS = tuple(key for key, _ in COLUMNS)
 HEALTH_RANK = {"down": 0, "rising": 1, "falling": 2, "unknown": 3, "up": 4}
@@ -95,6 +96,7 @@ def sort_values(row: BackendRow, health: str) -> SortValue:
         pps,
         HEALTH_RANK.get(health, 5),
         pps,
+        row.pkts,
     )
 
 

@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
-from l4lb_tui.viewmodels.backend_rows import ServiceScope
+from l4lb_tui.viewmodels.backend_rows import NO_RATE, ServiceScope
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
 
@@ -50,11 +50,43 @@ def _services(top: Text, view: StatsView, scope: ServiceScope | None) -> None:
     top.append("  (v: next, then all)", style="dim")
 
 
-def _scoped_total(view: StatsView, shown: str) -> Text:
+def _scoped_total(view: StatsView, shown: str, rated: bool) -> Text:
     rows = [r for r in view.rows if r.service == shown]
     pps, bps = sum(r.rate.pps for r in rows), sum(r.rate.bps for r in rows)
-    line = Text(f"   this service {fmt_int(pps)} pkts/s  {fmt_int(bps)} bits/s", style="bold")
+    line = Text(f"   this service {_num(pps, rated)} pkts/s  {_num(bps, rated)} bits/s")
+    line.stylize("bold")
     line.append(f"   {len(rows):,} backends", style="dim")
+    return line
+
+
+def _num(value: float, rated: bool) -> str:
+    return fmt_int(value) if rated else NO_RATE
+
+
+def _total(view: StatsView, scope: ServiceScope | None, rated: bool) -> Text:
+    total = Text("total   ", style="bold")
+    total.append(f"{_num(view.total.pps, rated)} pkts/s  ", style="bold")
+    total.append(f"{_num(view.total.bps, rated)} bits/s ", style="bold")
+    if rated:
+        total.append(f"({fmt_si(view.total.bps, 'bit/s')})", style="dim")
+    total.append(f"   {len(view.rows):,} backends", style="dim")
+    if scope and scope.current is not None:
+        total.append_text(_scoped_total(view, scope.current, rated))
+    return total
+
+
+def _summary(view: StatsView) -> Text:
+    """passed, dropped and flows on one line: for short terminals."""
+    line = Text(f"{'passed':<8}", style="green")
+    line.append(fmt_int(sum(view.passed.values())))
+    line.append("  dropped ", style="red")
+    line.append(fmt_int(sum(view.dropped.values())))
+    looked_up = sum(view.flows.values())
+    line.append("  flows ", style="cyan")
+    line.append(fmt_int(looked_up))
+    if looked_up:
+        hits = share(view.flows.get("hit", 0), looked_up) * 100
+        line.append(f" ({hits:.1f}% hits)", style="dim")
     return line
 
 
@@ -72,11 +104,25 @@ class DashboardHeader(Static):
         paused: bool,
         stale: bool = False,
         scope: ServiceScope | None = None,
+        *,
+        reading: bool = False,
+        rated: bool = True,
+        compact: bool = False,
+        attachable: bool = True,
     ) -> None:
+        """`reading`: no poll has answered yet; `rated`: the rates are known;
+        `compact`: passed, dropped and flows on one line; not `attachable`:
+        no balancer can run on the link (lo)."""
         top = Text(ifname, style="bold")
-        if view is None:
+        if reading:
+            top.append("  reading…", style="bold")
+            lines = [top]
+        elif view is None:
             top.append("  ○ no balancer", style="bold red")
-            top.append("  press m to attach one, l to load destinations after", style="dim")
+            if attachable:
+                top.append("  press m to attach one, l to load destinations after", style="dim")
+            else:  # lo: nothing to press m for
+                top.append("  no Ethernet address: the balancer cannot run here", style="dim")
             lines = [top]
         else:
             mark = "●" if view.mode else "○"
@@ -85,20 +131,17 @@ class DashboardHeader(Static):
             _services(top, view, scope)
             if view.catch_all:
                 top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
-            total = Text("total   ", style="bold")
-            total.append(f"{fmt_int(view.total.pps)} pkts/s  ", style="bold")
-            total.append(f"{fmt_int(view.total.bps)} bits/s ", style="bold")
-            total.append(f"({fmt_si(view.total.bps, 'bit/s')})", style="dim")
-            total.append(f"   {len(view.rows):,} backends", style="dim")
-            if scope and scope.current is not None:
-                total.append_text(_scoped_total(view, scope.current))
-            lines = [
-                top,
-                total,
-                _counts("passed", view.passed, "green"),
-                _counts("dropped", view.dropped, "red"),
-                _flows(view),
-            ]
+            total = _total(view, scope, rated)
+            if compact:
+                lines = [top, total, _summary(view)]
+            else:
+                lines = [
+                    top,
+                    total,
+                    _counts("passed", view.passed, "green"),
+                    _counts("dropped", view.dropped, "red"),
+                    _flows(view),
+                ]
         if paused:
             lines[0].append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
         if stale:
@@ -110,3 +153,8 @@ class DashboardHeader(Static):
         height = tuple(-(-line.cell_len // width) if width else -1 for line in lines)
         self.update(Text("\n").join(lines), layout=height != self._height)
         self._height = height
+
+    @property
+    def lines(self) -> int:
+        """How many screen lines it takes (as of the last show)."""
+        return sum(self._height) if all(h > 0 for h in self._height) else 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -12,14 +12,9 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from l4lb_tui.textual_compat import CachedCellTable, reorder_rows
 from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.columns import Column, Fitted, fit_columns
 
-
-class Column(NamedTuple):
-    key: str
-    label: str
-    width: int
-    right: bool = False  # numbers line up on the right
-    style: str = ""
+__all__ = ["BackendTable", "Column", "KeyTable", "LinkTable", "num"]
 
 
 def num(text: str) -> Text:
@@ -40,6 +35,9 @@ class KeyTable(CachedCellTable):
     The rest wait in `_latest` until they scroll into view (or someone reads
     the table's data), so what is read or shown is always the newest.  A
     cell whose value did not change is not rendered again (CachedCellTable).
+
+    Only the columns that fit the table's width are shown (`fit_columns`):
+    rows keep every cell, so a wider terminal shows the rest again.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -57,15 +55,60 @@ class KeyTable(CachedCellTable):
         self._latest: dict[str, tuple[Cell, ...]] = {}  # what sync asked for
         self._behind: set[str] = set()  # rows whose _drawn is not _latest
         self._order: list[str] = []  # the row keys in the order last asked for
+        self.fitted: Fitted = tuple((n, c.width) for n, c in enumerate(self.COLUMNS))
+        self._widths = dict(self.fitted)
+        self._labels: dict[str, str] = {}  # headers shown instead of COLUMNS' (a sort's arrow)
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for n, width in self.fitted:
+            col = self.COLUMNS[n]
+            self.add_column(self._labels.get(col.key, col.label), key=col.key, width=width)
+
+    def set_labels(self, labels: dict[str, str]) -> None:
+        """Headers to show, by column key; kept when columns are fitted again."""
+        self._labels = dict(labels)
         for col in self.COLUMNS:
-            self.add_column(col.label, key=col.key, width=col.width)
+            column = self.columns.get(ColumnKey(col.key))
+            if column is not None:
+                column.label = Text(self._labels.get(col.key, col.label))
+        self.notify_style_update()  # the header is drawn again
+
+    @property
+    def shown_columns(self) -> tuple[str, ...]:
+        return tuple(self.COLUMNS[n].key for n, _ in self.fitted)
 
     def _text(self, col: Column, cell: Cell) -> Text:
         if isinstance(cell, Text):
             return cell
+        if col.keep_end:
+            width = self._widths.get(self.COLUMNS.index(col), col.width)
+            cell = cell[-width:]
         return Text(cell, style=col.style, justify="right" if col.right else "left")
+
+    def _row_cells(self, cells: Sequence[Cell]) -> list[Text]:
+        cols = self.COLUMNS
+        return [self._text(cols[n], cells[n]) for n, _ in self.fitted]
+
+    def refit(self, width: int) -> None:
+        """Show the columns that fit `width`; rows are added again if they change."""
+        fitted = fit_columns(self.COLUMNS, width)
+        if fitted == self.fitted:
+            return
+        self.fitted, self._widths = fitted, dict(fitted)
+        if not self.is_mounted:
+            return
+        cursor = self.current_key
+        self.clear(columns=True)
+        self._add_columns()
+        for key in self._order:
+            self.add_row(*self._row_cells(self._latest[key]), key=key)
+        self._drawn = dict(self._latest)
+        self._behind.clear()
+        if cursor is not None:
+            self.move_cursor(row=self.get_row_index(cursor))
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         wanted = {key: tuple(cells) for key, cells in rows}
@@ -75,11 +118,10 @@ class KeyTable(CachedCellTable):
             del self._latest[stale], self._drawn[stale]
             self._behind.discard(stale)
             changed_shape = True
-        cols = self.COLUMNS
         for key, cells in wanted.items():
             old = self._latest.get(key)
             if old is None:
-                self.add_row(*(self._text(c, v) for c, v in zip(cols, cells, strict=True)), key=key)
+                self.add_row(*self._row_cells(cells), key=key)
                 self._drawn[key] = cells
                 changed_shape = True
             elif old != cells:
@@ -110,9 +152,9 @@ class KeyTable(CachedCellTable):
         for key in keys:
             self._behind.discard(key)
             old, new = self._drawn[key], self._latest[key]
-            for col, before, after in zip(cols, old, new, strict=True):
-                if before != after:
-                    self.update_cell(key, col.key, self._text(col, after))
+            for n, _ in self.fitted:
+                if old[n] != new[n]:
+                    self.update_cell(key, cols[n].key, self._text(cols[n], new[n]))
             self._drawn[key] = new
 
     def _catch_up_on_screen(self) -> None:
@@ -134,6 +176,7 @@ class KeyTable(CachedCellTable):
         super().watch_scroll_y(old_value, new_value)
 
     def on_resize(self) -> None:
+        self.refit(self.size.width)
         self._catch_up_on_screen()
 
     # Whoever reads the cells gets the newest values, on screen or not.
@@ -157,6 +200,18 @@ class KeyTable(CachedCellTable):
         self._catch_up(list(self._behind))
         return super().get_column(column_key)
 
+    def cursor_in_view(self) -> bool:
+        """Whether the highlighted row is on screen, for an operator to see."""
+        if not self.row_count:
+            return False
+        rows = self.scrollable_content_region.height - self.header_height
+        top = round(self.scroll_y)
+        return rows > 0 and top <= self.cursor_row < top + rows
+
+    def reveal_cursor(self) -> None:
+        """Scroll the highlighted row into view."""
+        self.move_cursor(row=self.cursor_row, scroll=True)
+
     @property
     def current_key(self) -> str | None:
         """The row key under the cursor, if any row is shown."""
@@ -170,30 +225,35 @@ class KeyTable(CachedCellTable):
 
 
 class LinkTable(KeyTable):
+    # At 80 columns: the name, XDP mode, program id and balancer stay.
     COLUMNS = (
         Column("ifname", "Interface", 15, style="bold"),
-        Column("state", "State", 8),
-        Column("mtu", "MTU", 6, right=True),
-        Column("driver", "Driver", 12),
-        Column("mac", "MAC", 17),
-        Column("ipv4", "IPv4", 20),
+        Column("state", "State", 8, drop=2),
+        Column("mtu", "MTU", 6, right=True, drop=3),
+        Column("driver", "Driver", 12, drop=5),
+        Column("mac", "MAC", 17, drop=6),
+        Column("ipv4", "IPv4", 20, drop=4, narrowest=11),
         Column("xdp", "XDP mode", 9),
         Column("prog", "Prog id", 8, right=True),
-        Column("offload", "Offload", 7),
+        Column("offload", "Offload", 7, drop=1),
         Column("balancer", "Balancer", 9),
     )
 
 
 class BackendTable(KeyTable):
+    # Narrower terminals give up the total packets, the MAC, the sparkline
+    # (narrowed first), bits/s, then the service (narrowed first); the slot
+    # number, IP, weight, pkts/s and share always show.
     COLUMNS = (
         Column("num", "#", 4, right=True),
-        Column("service", "Service", 20),
+        Column("service", "Service", 20, drop=3, narrowest=12),
         Column("ip", "IP", 15, style="bold"),
-        Column("mac", "MAC", 17),
+        Column("mac", "MAC", 17, drop=8),
         Column("weight", "Weight", 11, right=True),  # "65535 drain"
         Column("pps", "pkts/s", 11, right=True),
-        Column("bps", "bits/s", 15, right=True),
+        Column("bps", "bits/s", 13, right=True, drop=4),
         Column("share", "Share", 6, right=True),
-        Column("health", "Health", 16),  # the daemon's checks; a dash without one
-        Column("spark", "last 60 s", 30, style="cyan"),
+        Column("health", "Health", 16, drop=6, narrowest=6),  # the daemon's checks, or a dash
+        Column("spark", "last 60 s", 30, style="cyan", drop=7, narrowest=12, keep_end=True),
+        Column("pkts", "Packets", 15, right=True, drop=9),  # since attach: wide terminals
     )

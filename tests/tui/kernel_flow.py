@@ -127,7 +127,8 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         await pick_and_attach(pilot, ifname, 3, "lo and the veth pair")
 
         step("offload is refused with the kernel's words, nothing changes")
-        await pilot.press("m", "j", "j", "enter")
+        # A veth cannot offload: the menu does not offer it; the palette does.
+        dashboard(pilot).action_set_mode("offload")
         await settle(pilot)
         check(any("Invalid argument" in n for n in notices(pilot)), f"{notices(pilot)}")
         state = dashboard(pilot).state
@@ -260,7 +261,7 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         state = dashboard(pilot).state
         check(state is not None and state.mode == "driver", f"{notices(pilot)}")
         pins = Balancer(ifname).pin_dir
-        await pilot.press("m", "j", "j", "j", "enter", "y")
+        await pilot.press("m", "end", "enter", "y")  # Detach: the last choice
         await settle(pilot)
         check(dashboard(pilot).state is None, f"still attached after detach: {notices(pilot)}")
         check(not pins.exists(), "pins left behind")

@@ -23,7 +23,7 @@ async def test_opens_on_running_balancer_with_live_rates(fake: FakeBackend) -> N
         table = app.screen.query_one(BackendTable)
         assert table.row_count == 8
         assert cell(table, "0", "ip") == "10.0.1.1"
-        assert cell(table, "0", "pps").strip() == "0"  # one sample: no rate yet
+        assert cell(table, "0", "pps").strip() == "\u2013"  # one sample: no rate yet
         await polls(pilot, 1)
         view = dashboard(pilot).view
         assert view is not None

@@ -137,26 +137,47 @@ async def test_write_refused_shows_error_and_keeps_state(fake: FakeBackend) -> N
         assert any("Operation not permitted" in n.message for n in notifications(app))
 
 
-async def test_save_writes_seed_format_atomically(fake: FakeBackend, tmp_path: Path) -> None:
+async def test_save_writes_a_heading_and_keeps_drained_weights(
+    fake: FakeBackend, tmp_path: Path
+) -> None:
     app = make_app(fake, start_dir=tmp_path)
+    name = "lb0-10.0.0.4-8080-tcp.csv"  # named for the interface and the service
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("s")
         save = app.screen
         assert isinstance(save, SaveScreen)
-        assert save.query_one(Input).value == str(tmp_path / "lb0-backends.csv")
+        assert save.query_one(Input).value == str(tmp_path / name)
         await pilot.press("enter")
         await settle(pilot)
-        written = (tmp_path / "lb0-backends.csv").read_text()
-        parsed = parse_text(written)
+        written = (tmp_path / name).read_text()
+        lines = written.splitlines()
+        assert lines[0].startswith(
+            "# l4lb: the backends of service 10.0.0.4:8080/tcp on lb0, saved "
+        )
+        assert lines[0].endswith(" UTC")
+        assert lines[1:3] == ["10.0.1.1, 00:15:4d:00:01:01, 1", "10.0.1.2, 00:15:4d:00:01:02, 2"]
+        assert "10.0.1.4, 00:15:4d:00:01:04, 2, drained" in lines  # its weight kept
+        parsed = parse_text(written)  # what `l (load)` and `l4lb map` read back
         assert not parsed.errors and len(parsed.destinations) == 8
-        assert written.splitlines()[:2] == [
-            "10.0.1.1, 00:15:4d:00:01:01, 1",
-            "10.0.1.2, 00:15:4d:00:01:02, 2",
-        ]
-        assert [p.name for p in tmp_path.iterdir()] == ["lb0-backends.csv"]  # no temp left
+        drained = {d.ip: (d.weight, d.drained) for d in parsed.destinations}["10.0.1.4"]
+        assert drained == (2, True)
+        assert [p.name for p in tmp_path.iterdir()] == [name]  # no temp left
         state = fake.sample("lb0").state
         assert state is not None and state.services[0].key == DEMO_SERVICE
+
+
+async def test_save_never_offers_the_loaded_file(fake: FakeBackend, tmp_path: Path) -> None:
+    loaded = tmp_path / "lb0-10.0.0.4-8080-tcp.csv"
+    loaded.write_text("10.0.1.1, 00:15:4d:00:01:01\n")
+    app = make_app(fake, start_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        dashboard(pilot).loaded_from = dashboard(pilot).csv_path = loaded
+        await pilot.press("s")
+        save = app.screen
+        assert isinstance(save, SaveScreen)
+        assert save.query_one(Input).value == str(tmp_path / "lb0-10.0.0.4-8080-tcp-saved.csv")
 
 
 async def test_second_change_is_planned_on_the_kernels_lists(fake: FakeBackend) -> None:
@@ -169,6 +190,7 @@ async def test_second_change_is_planned_on_the_kernels_lists(fake: FakeBackend) 
         await pilot.press("a", "tab", *"10.0.1.200", "tab", "right", "ctrl+s")
         await settle(pilot)
         assert "10.0.1.200" in backends(fake)
+        await pilot.press("g")  # off the new backend: the busiest, at the top
         screen.state = stale  # as if the poll after the add had not come back yet
         picked = screen._selected()
         assert picked is not None and picked[1].ip != "10.0.1.200"

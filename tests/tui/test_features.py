@@ -163,19 +163,19 @@ async def test_readonly_offers_and_does_no_write(fake: FakeBackend) -> None:
         await polls(pilot, 1)
         shown = footer_keys(app)
         assert {"Filter", "Sort", "Events"} <= shown
-        assert not shown & {"Add", "Edit", "Delete", "Drain/undrain", "Undo", "Mode", "Load CSV"}
+        assert not shown & {"Add", "Edit", "Delete", "Drain", "Undo", "Mode", "Load CSV"}
         for key in ("x", "d", "a", "e", "u", "m", "l", "ctrl+r"):
             await pilot.press(key)
             await settle(pilot)
             assert app.screen is dashboard(pilot), f"{key} opened {app.screen}"
         assert fake.writes == []
         palette = {c.name for c in dashboard(pilot).palette_commands()}
-        assert "Events" in palette and not palette & {"Drain/undrain", "Detach", "Redo"}
+        assert "Events" in palette and not palette & {"Drain", "Detach", "Redo"}
         listed = {b.description for _, found in sections(app.BINDINGS, True) for b in found}
         assert {"Events", "Sort", "Filter"} <= listed
-        assert not listed & {"Drain/undrain", "Undo", "Redo", "Add", "Mode", "Load CSV"}
+        assert not listed & {"Drain", "Undo", "Redo", "Add", "Mode", "Load CSV"}
         everything = {b.description for _, found in sections(app.BINDINGS) for b in found}
-        assert {"Drain/undrain", "Redo", "Detail", "Faster", "Save config"} <= everything
+        assert {"Drain", "Redo", "Detail", "Faster", "Save config"} <= everything
 
 
 async def test_redo_after_undo(fake: FakeBackend) -> None:

@@ -30,7 +30,7 @@ def test_help_lists_every_key_of_every_screen() -> None:
             assert isinstance(b, Binding)
             if b.description:
                 assert b.description in text
-    assert "Drain/undrain: stop new flows to the highlighted backend" in text
+    assert "Drain: stop new flows to the highlighted backend" in text
     assert "Service view: all services, or one at a time" in text
     keys = ("q", "?", "/", "a", "e", "d", "x", "v", "m", "l", "s", "p", "u", "j", "k", "Esc")
     for key in (*keys, "ctrl+p"):
@@ -66,7 +66,7 @@ async def test_palette_holds_every_dashboard_action(fake: FakeBackend) -> None:
         assert {"Attach in driver mode", "Attach in offload mode", "Detach", "Help", "Quit"} <= set(
             names
         )
-        assert {"Drain/undrain", "Service view"} <= set(names)
+        assert {"Drain", "Service view"} <= set(names)
 
 
 async def test_palette_runs_an_action(fake: FakeBackend) -> None:

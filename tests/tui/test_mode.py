@@ -39,7 +39,8 @@ async def test_offload_refused_shows_kernel_message(fake: FakeBackend) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("m", "j", "j", "enter")
+        # lb0 cannot offload: the menu does not offer it, the palette still does.
+        dashboard(pilot).action_set_mode("offload")
         await settle(pilot)
         assert fake.writes == []
         assert any("Invalid argument" in n and "unchanged" in n for n in notes(app))
@@ -50,12 +51,12 @@ async def test_detach_asks_first(fake: FakeBackend) -> None:
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("m", "j", "j", "j", "enter")
+        await pilot.press("m", "j", "j", "enter")  # offload, not offered on lb0, is skipped
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
         await settle(pilot)
         assert fake.writes == []
-        await pilot.press("m", "j", "j", "j", "enter", "y")
+        await pilot.press("m", "j", "j", "enter", "y")
         await settle(pilot)
         assert fake.writes == ["detach lb0"]
         assert dashboard(pilot).state is None

@@ -79,3 +79,31 @@ def test_dashboard_one_service_with_a_drained_backend(snap_compare: object) -> N
 
     app = make_app(FakeBackend.demo(dns=True), "lb0", Path("data"))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)  # type: ignore[operator]
+
+
+# Issue 14: the same dashboard at the sizes operators use.
+@pytest.mark.parametrize(
+    "size", [(80, 24), (100, 30), (200, 50)], ids=["80x24", "100x30", "200x50"]
+)
+def test_dashboard_at_terminal_size(snap_compare: object, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await prefill(pilot, 61)
+        await pilot.press("j", "j")
+
+    app = make_app(FakeBackend.demo(dns=True), "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=size, run_before=run_before)  # type: ignore[operator]
+
+
+def test_interfaces_at_80x24(snap_compare: object, fake: FakeBackend) -> None:
+    app = make_app(fake, None, Path("data"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)  # type: ignore[operator]
+
+
+def test_editor_at_80x24(snap_compare: object, fake: FakeBackend) -> None:
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 2)
+        await pilot.press("e")
+        await settle(pilot)
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)  # type: ignore[operator]

@@ -12,7 +12,7 @@ from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.viewmodels.health_rows import NONE
 from l4lb_tui.widgets.tables import BackendTable
 
-WIDE = (160, 20)
+WIDE = (200, 20)  # every column shows
 
 
 class TableApp(App[None]):
@@ -34,6 +34,7 @@ def row(n: int, pps: str = "1,000", weight: Cell = "1") -> tuple[str, tuple[Cell
             "0.2%",
             NONE,
             "  ▁▂▃▄▅▆▇█",
+            "12,345",
         ),
     )
 
@@ -68,7 +69,7 @@ async def test_one_line_cells_match_datatable() -> None:
                 slow = DataTable._render_cell(table, r, c, base, width, cursor, hover)
                 assert fast == slow, (r, c, focus, cursor, hover)
                 checked += 1
-        assert checked == 8 * (3 * 10 - 1)
+        assert checked == 8 * (3 * 11 - 1)
 
 
 async def test_too_long_or_multiline_cells_go_through_datatable() -> None:

@@ -55,8 +55,9 @@ def test_sort_steps_through_columns_each_in_its_own_direction() -> None:
     order = SortOrder()
     assert order.step(1) == SortOrder("bps", True)
     assert order.step(-1) == SortOrder("weight", True)
-    assert SortOrder("num", False).step(-1) == SortOrder("spark", True)  # wraps
-    assert SortOrder("spark", True).step(1) == SortOrder("num", False)
+    assert SortOrder("num", False).step(-1) == SortOrder("pkts", True)  # wraps
+    assert SortOrder("pkts", True).step(1) == SortOrder("num", False)
+    assert SortOrder("spark", True).step(1) == SortOrder("pkts", True)
     assert SortOrder("share", True).step(1) == SortOrder("health", False)
     assert order.on("pps") == SortOrder("pps", False)  # the same column again: turned over
     assert order.on("ip") == SortOrder("ip", False)

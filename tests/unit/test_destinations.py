@@ -65,6 +65,20 @@ def test_bad_lines_name_the_line(line: str, fragment: str) -> None:
     assert fragment in res.errors[0].message
 
 
+def test_a_drained_column_loads_drained_with_its_weight() -> None:
+    res = parse_text(
+        "# l4lb: the backends of service 10.0.0.4:80/tcp on lb0, saved 2026-11-30 15:40:00 UTC\n"
+        "10.0.0.1, 02:00:00:00:00:01, 3, drained\n10.0.0.2, 02:00:00:00:00:02, 2\n"
+    )
+    assert not res.errors
+    first, second = res.destinations
+    assert (first.weight, first.drained, first.serving_weight) == (3, True, 0)
+    assert (second.weight, second.drained) == (2, False)
+    assert "a fourth may only say 'drained'" in str(
+        parse_text("10.0.0.1, 02:00:00:00:00:01, 3, draining\n").errors[0]
+    )
+
+
 def test_duplicates_rejected_with_both_lines() -> None:
     res = parse_text("10.0.0.1, 02:00:00:00:00:01\n10.0.0.1, 02:00:00:00:00:02\n")
     assert "duplicate backend 10.0.0.1 (first on line 1)" in str(res.errors[0])
