@@ -31,12 +31,12 @@ from l4lb_tui.model import Backend, State
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered
-from l4lb_tui.screens.details import DetailsScreen, first_line
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
 from l4lb_tui.screens.palette import PaletteCommand, from_bindings
 from l4lb_tui.screens.polling import Polled, PollLoop
+from l4lb_tui.screens.refusal import RefusalScreen, first_line
 from l4lb_tui.screens.save import SaveScreen, save_default, save_heading
 from l4lb_tui.screens.writing import WriteRunner, Written
 from l4lb_tui.services import service_spec
@@ -356,7 +356,7 @@ class DashboardScreen(DashboardFeatures):
         if not self.refusal:
             self._warn("no refusal to show")
             return
-        self.app.push_screen(DetailsScreen("the last refusal (Esc closes)", self.refusal))
+        self.app.push_screen(RefusalScreen("the last refusal (Esc closes)", self.refusal))
 
     def action_toggle_chart(self) -> None:
         shown = not self.query_one(ThroughputChart).has_class("-hidden")

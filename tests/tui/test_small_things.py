@@ -12,10 +12,10 @@ from tui_support import DATA, SIZE, dashboard, make_app, manual, polls, settle
 
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_demo import FakeBackend
-from l4lb_tui.screens.details import DetailsScreen
 from l4lb_tui.screens.help import help_table, sections
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.screens.refusal import RefusalScreen
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.header import DashboardHeader
 
@@ -65,11 +65,11 @@ async def test_a_refusal_is_one_line_with_the_rest_one_key_away(fake: FakeBacken
         assert "\n" not in said and said.endswith("(i: the details)"), said
         await pilot.press("i")
         await settle(pilot)
-        assert isinstance(app.screen, DetailsScreen)
+        assert isinstance(app.screen, RefusalScreen)
         assert "libbpf: detail 6" in str(app.screen.query_one("#details", Static).render())
         await pilot.press("escape")
         await settle(pilot)
-        assert not isinstance(app.screen, DetailsScreen)
+        assert not isinstance(app.screen, RefusalScreen)
 
 
 async def test_a_typed_path_previews_on_tab_and_ctrl_s_applies_it(fake: FakeBackend) -> None:

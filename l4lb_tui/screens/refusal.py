@@ -26,14 +26,14 @@ def first_line(message: str) -> tuple[str, bool]:
     return first, len(lines) > 1 or first != lines[0]
 
 
-class DetailsScreen(ModalScreen[None]):
+class RefusalScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,i,q", "dismiss(None)", "Close"),
     ]
 
     DEFAULT_CSS = """
-    DetailsScreen { align: center middle; }
-    DetailsScreen VerticalScroll {
+    RefusalScreen { align: center middle; }
+    RefusalScreen VerticalScroll {
         width: 110; max-width: 100%; height: auto; max-height: 80%; padding: 1 2;
         border: thick $error; background: $surface;
     }
