@@ -92,6 +92,7 @@ class HealthControl:
         checked: dict[str, _Checked] = {}
         carried: dict[str, frozenset[str] | None] = {}
         tunnelled: set[str | None] = set()
+        self.routes.begin()
         for bal in config.balancers:
             route = self.routes.plan(bal)
             if route.marks:
@@ -238,8 +239,12 @@ class HealthControl:
             was, c.verdict = c.verdict, verdict
             if verdict.message and (was is None or was.message != verdict.message):
                 self._tell(c, verdict.message)
-            if not verdict.held and verdict.take_out != c.out:
-                self._write(b, c, verdict.take_out)
+            elif was is not None and was.failed_open and not verdict.failed_open:
+                self._tell(c, f"no longer failing open: {len(verdict.healthy)} healthy")
+            # Held: nothing new, but what could not be written before is.
+            out = c.out if verdict.held else verdict.take_out
+            if out != c.out or c.stuck:
+                self._write(b, c, out)
         except BalancerError as exc:
             if not c.stuck:
                 self._tell(

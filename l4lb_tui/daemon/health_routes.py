@@ -53,6 +53,11 @@ class Route:
 class Routes:
     report: Report
     tunnels: dict[str | None, ProbeTunnel] = field(default_factory=dict)
+    planned: set[str | None] = field(default_factory=set)  # tunnels given out this round
+
+    def begin(self) -> None:
+        """A new configuration: every tunnel is free to be planned again."""
+        self.planned = set()
 
     def plan(self, bal: BalancerSpec) -> Route:
         wants = [s for s in bal.services if s.health and s.health.target != "address"]
@@ -62,6 +67,10 @@ class Routes:
         if bal.probe_source is None:
             return Route({}, "", address_source, "no probe_source: the tunnel needs one")
         tunnel = self.tunnels.get(bal.netns)
+        if tunnel is not None and bal.netns in self.planned and tunnel.interface != bal.interface:
+            why = f"one probe tunnel per namespace, and {tunnel.interface} has it"
+            return Route({}, "", address_source, why)
+        self.planned.add(bal.netns)
         if tunnel is None or tunnel.interface != bal.interface or tunnel.source != bal.probe_source:
             self._close(bal.netns)
             tunnel = ProbeTunnel(bal.interface, bal.probe_source, netns=bal.netns)

@@ -97,7 +97,7 @@ class Daemon:
         self.config = config
         for line in done:
             self.report(f"{why}: {line}")
-            events.note("daemon", line)
+            events.note("daemon", line, interface=_interface_of(line, config))
         if self.health is None:
             self.health = HealthControl(self.report, self.work.put)
         self.health.configure(config)
@@ -211,3 +211,9 @@ class Daemon:
                 if self.apply("reload"):
                     self.serve_metrics()
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
+
+
+def _interface_of(line: str, config: Config) -> str:
+    """The configured interface an apply's line is about ("" if none)."""
+    words = line.replace(":", " ").split()
+    return next((b.interface for b in config.balancers if b.interface in words), "")
