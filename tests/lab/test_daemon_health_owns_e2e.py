@@ -212,6 +212,10 @@ def test_remove_mode_touches_only_what_it_removed(
     wait_for(lambda: two not in present(bal, svc), SOON, "the dead backend removed again")
     stays(lambda: present(bal, svc) == {one}, 1.5, "the operator's removal undone")
 
+    # Remove mode switched to drain: the dead backend comes back drained, not serving.
+    daemon.reload(with_metrics(daemon, balancer_toml(lab)))
+    assert present(bal, svc) == {one, two, three} and down(bal, svc) == {two}
+
 
 def test_a_verdict_that_meets_the_lock_is_carried_out_later(
     lab: Lab, run: tuple[Daemon, Balancer, ServiceKey]
