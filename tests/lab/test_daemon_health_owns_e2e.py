@@ -170,6 +170,12 @@ def test_a_restart_undoes_a_drain_the_daemon_before_it_made(
                f"{lab.vip}:{lab.http_port}/tcp", "--ip", victim)  # fmt: skip
     assert res.returncode == 2 and "health checker" in res.stderr, res
     assert len(res.stderr.strip().splitlines()) == 1
+    # Drained by an operator too: the undrain undoes that part and says what stays.
+    bal.edit({svc: SetDrain(victim, True)})
+    res = l4lb(lab, "backend", "undrain", "-i", lab.lb_ifname, "--vip",
+               f"{lab.vip}:{lab.http_port}/tcp", "--ip", victim)  # fmt: skip
+    assert res.returncode == 0 and "still down" in res.stdout, res
+    assert down(bal, svc) == {victim} and not any(d.drained for d in bal.members(svc))
 
     assert daemon.proc is not None
     kill_group(daemon.proc)
