@@ -180,6 +180,13 @@ class SetDrain:
 
     def __call__(self, key: ServiceKey, now: Members | None) -> Members:
         old = _member(key, now, self.ip)
+        if not self.drained and old.down and not old.drained and old.weight:
+            # Not an operator's drain to undo: the health checker's, which
+            # clears it itself when the check passes again.
+            raise EditError(
+                f"{self.ip} of {key} is not drained: the health checker holds it down "
+                "(its check fails) and brings it back when the check passes"
+            )
         # A weight-0 backend drains by its weight: undraining it must give it
         # a weight, or it would still take no new flows.
         weight = old.weight if old.weight or self.drained else 1

@@ -187,9 +187,12 @@ def cmd_backend(args: argparse.Namespace) -> int:
     need_root(f"l4lb backend {args.action}")
     bal = Balancer(args.interface, wait=args.wait)
     # Every service of the spec in one step: all are checked before any changes.
-    bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
+    done = bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
     for key in keys:
         line = f"service {key}: {args.action} {args.ip}: done"
+        after = done[key][1] or ()
+        if args.action == "undrain" and any(d.ip == args.ip and d.down for d in after):
+            line += " (still down: the health checker's, until its check passes)"
         _done(line, bal.ifname, service=str(key), backend=args.ip)
     return 0
 

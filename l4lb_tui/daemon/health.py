@@ -4,23 +4,29 @@ own drains (or removals), never touching an operator's.
 
 Results arrive on the scheduler's thread and are handed to the daemon's
 control thread (`deliver` puts them on its work queue); everything else here
-runs on the control thread.  Through the tunnel where the config gives the
-balancer a probe source and the kernel lets the tunnel be opened; at the
-backend's own address otherwise (said once, loudly).
+runs on the control thread.  How probes reach the backends is health_routes'
+choice (said per service, loudly); what is written, health_writes'.
+
+The daemon owns the down bits: after a start or a reload a backend no check
+covers is not down, and a check that starts afresh adopts the down bits it
+finds until its first complete verdict writes the truth.  A verdict that
+cannot be written (the interface's lock held by an operator's change, say)
+is tried again with the next results.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
-from l4lb_tui.balancer import BalancerError
-from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config, ServiceSpec
+from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
+from l4lb_tui.daemon.health_routes import Route, Routes
+from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
 from l4lb_tui.destinations import Destination
-from l4lb_tui.health.adapters.tunnel import ProbeTunnel, TunnelError
 from l4lb_tui.health.logic.board import HealthBoard
 from l4lb_tui.health.logic.probes import build_probe
 from l4lb_tui.health.logic.verdict import decide
@@ -36,18 +42,26 @@ from l4lb_tui.health.scheduler import Scheduler
 from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]
+Where = tuple[str, str | None]  # a balancer: interface, netns
 
 
 @dataclass
 class _Checked:
     """A service under health checks, by the name its checks carry."""
 
+    name: str
     balancer: BalancerSpec
     spec: ServiceSpec
     key: ServiceKey
     backends: dict[str, Destination]  # by address, as configured
     out: frozenset[str] = frozenset()  # what the checker took out so far
+    removals: Removals = field(default_factory=Removals)
     verdict: ServiceVerdict | None = None
+    stuck: str = ""  # why the last verdict could not be written ("": it was)
+
+    @property
+    def removes(self) -> bool:
+        return self.spec.health is not None and self.spec.health.on_failure == "remove"
 
 
 @dataclass
@@ -57,33 +71,49 @@ class HealthControl:
     board: HealthBoard = field(default_factory=HealthBoard)
     checked: dict[str, _Checked] = field(default_factory=dict)
     schedulers: dict[str | None, Scheduler] = field(default_factory=dict)
-    tunnels: dict[str | None, ProbeTunnel] = field(default_factory=dict)
+    routes: Routes | None = None
+    said: dict[str, str] = field(default_factory=dict)  # the route told, per check name
+
+    def __post_init__(self) -> None:
+        if self.routes is None:
+            self.routes = Routes(self.report)
 
     # -- configuration ----------------------------------------------------------
 
+    def withheld(self, config: Config) -> Config:
+        """`config` as an apply should see it: without the dead backends
+        remove mode took out (a reload must not add them back)."""
+        return withhold(config, {n: c.out for n, c in self.checked.items() if c.removes})
+
     def configure(self, config: Config) -> None:
         """Check what `config` asks to be checked, from now on."""
+        assert self.routes is not None
         probes: dict[str | None, list[Probe]] = {}
         checked: dict[str, _Checked] = {}
+        carried: dict[str, frozenset[str] | None] = {}
+        tunnelled: set[str | None] = set()
+        self.routes.begin()
         for bal in config.balancers:
-            marks = self._marks(bal)
+            route = self.routes.plan(bal)
+            if route.marks:
+                tunnelled.add(bal.netns)
             macs = config_apply.neighbour_macs(bal)
             for spec in bal.services:
                 if spec.health is None:
                     continue
+                through = bool(route.marks) and spec.health.target != "address"
                 for key in spec.keys:
-                    name = str(key)
-                    dests = {
-                        b.ip: Destination(b.ip, macs.get(b.ip, b.mac), b.weight, b.drained)
-                        for b in spec.backends
-                    }
-                    old = self.checked.get(name)
-                    out = old.out & frozenset(dests) if old else frozenset()
-                    checked[name] = _Checked(bal, spec, key, dests, out)
-                    probes.setdefault(bal.netns, []).extend(
-                        self._probe(name, ip, spec, key, bal, marks) for ip in dests
+                    c, carried[c_name] = self._carried(
+                        c_name := check_name(bal, key), bal, spec, key, macs
                     )
+                    checked[c_name] = c
+                    self._say_route(c, route.describe(spec, through))
+                    probes.setdefault(bal.netns, []).extend(
+                        self._probe(c, ip, route, through) for ip in c.backends
+                    )
+        self.routes.keep_only(tunnelled)
         self.checked = checked
+        self.said = {n: line for n, line in self.said.items() if n in checked}
         self.board.set_checks(
             {
                 CheckKey(name, ip): (c.spec.health.rise, c.spec.health.fall)
@@ -99,45 +129,79 @@ class HealthControl:
                 self.schedulers[netns] = Scheduler(self.deliver, netns=netns)
                 self.schedulers[netns].start()
             self.schedulers[netns].set_probes(wanted)
+        for bal in config.balancers:
+            self._own_down_bits(bal, carried)
 
-    def _marks(self, bal: BalancerSpec) -> dict[str, int]:
-        """The tunnel's mark per backend, if this balancer probes through it."""
-        wants = [s for s in bal.services if s.health and s.health.target != "address"]
-        if not wants or bal.probe_source is None:
-            return {}
-        tunnel = self.tunnels.get(bal.netns)
-        if tunnel is None:
-            tunnel = ProbeTunnel(bal.interface, bal.probe_source, netns=bal.netns)
-            try:
-                tunnel.open()
-            except TunnelError as exc:
-                self.report(
-                    f"health checks of {bal.interface} go to the backends' own addresses: {exc}"
-                )
-                return {}
-            self.tunnels[bal.netns] = tunnel
-        ips = {b.ip for s in wants for b in s.backends}
-        return tunnel.set_backends(sorted(ips))
+    def _carried(
+        self, name: str, bal: BalancerSpec, spec: ServiceSpec, key: ServiceKey, macs: dict[str, str]
+    ) -> tuple[_Checked, frozenset[str] | None]:
+        """The service as now configured, with what the checker took out of
+        it before this reload (None: a check that starts afresh)."""
+        dests = {
+            b.ip: Destination(b.ip, macs.get(b.ip, b.mac), b.weight, b.drained)
+            for b in spec.backends
+        }
+        c = _Checked(name, bal, spec, key, dests)
+        old = self.checked.get(name)
+        if old is None:
+            return c, None
+        c.removals.removed = {ip: d for ip, d in old.removals.removed.items() if ip in dests}
+        return c, old.out & frozenset(dests)
 
-    def _probe(
+    def _own_down_bits(self, bal: BalancerSpec, carried: dict[str, frozenset[str] | None]) -> None:
+        """Make the running down bits the checker's: none where no check
+        drains, the carried ones where a check goes on, the ones found where
+        a check starts (its first complete verdict writes the truth)."""
+        b = config_apply.balancer_of(bal)
+        for spec in bal.services:
+            for key in spec.keys:
+                name = check_name(bal, key)
+                c = self.checked.get(name)
+                try:
+                    self._own(bal, b, key, c, carried.get(name))
+                except BalancerError as exc:
+                    self.report(f"{name}: could not set the health checker's drains: {exc}")
+                    if c is not None:
+                        c.stuck = str(exc)
+
+    def _own(
         self,
-        name: str,
-        ip: str,
-        spec: ServiceSpec,
-        key: ServiceKey,
         bal: BalancerSpec,
-        marks: Mapping[str, int],
-    ) -> Probe:
-        assert spec.health is not None
-        tunnel = ip in marks and spec.health.target != "address"
+        b: Balancer,
+        key: ServiceKey,
+        c: _Checked | None,
+        carried: frozenset[str] | None,
+    ) -> None:
+        down = frozenset(d.ip for d in b.members(key) if d.down)
+        if c is None or c.removes:
+            if down:
+                b.edit({key: backend_edits.SetHealth(frozenset())})
+                why = "no check covers them now" if c is None else "its checks remove, not drain"
+                self._tell_at(bal, key, f"{', '.join(sorted(down))} no longer down: {why}")
+            if c is not None and carried:
+                c.removals.write(b, key, carried, frozenset(), c.backends)
+                c.out = carried
+            return
+        c.out = (down & frozenset(c.backends)) if carried is None else carried
+        if down != c.out:
+            b.edit({key: backend_edits.SetHealth(c.out)})
+
+    def _say_route(self, c: _Checked, line: str) -> None:
+        if self.said.get(c.name) != line:
+            self.said[c.name] = line
+            self._tell(c, line)
+
+    def _probe(self, c: _Checked, ip: str, route: Route, through: bool) -> Probe:
+        assert c.spec.health is not None
+        tunnel = through and ip in route.marks
         return build_probe(
-            CheckKey(name, ip),
-            spec.health,
-            key.vip,
-            key.port,
+            CheckKey(c.name, ip),
+            c.spec.health,
+            c.key.vip,
+            c.key.port,
             Target.TUNNEL if tunnel else Target.ADDRESS,
-            mark=marks.get(ip, 0),
-            source=(bal.probe_source or "") if tunnel else "",
+            mark=route.marks.get(ip, 0) if tunnel else 0,
+            source=route.tunnel_source if tunnel else route.address_source,
         )
 
     # -- results, on the control thread ---------------------------------------------
@@ -146,11 +210,13 @@ class HealthControl:
         changes = self.board.apply(results)
         touched = set()
         for change in changes:
-            line = _said(change.key, change.after)
-            self.report(line)
-            events.note("health", line, service=change.key.service, backend=change.key.backend)
+            c = self.checked.get(change.key.service)
+            if c is not None:
+                self._tell(c, _said(change.key.backend, change.after), change.key.backend)
             touched.add(change.key.service)
-        waiting = {n for n, c in self.checked.items() if c.verdict is None or c.verdict.held}
+        waiting = {
+            n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
+        }
         for name in sorted(touched | waiting):
             self._carry_out(name)
 
@@ -159,50 +225,82 @@ class HealthControl:
         if c is None or c.spec.health is None:
             return
         health = c.spec.health
-        verdict = decide(self.board.service(name), health.quorum, health.on_failure, c.out)
-        was = c.verdict
-        c.verdict = verdict
-        if verdict.message and (was is None or was.message != verdict.message):
-            self.report(f"{name}: {verdict.message}")
-            events.note("health", verdict.message, service=name)
-        if verdict.held or verdict.take_out == c.out:
-            return
+        b = config_apply.balancer_of(c.balancer)
         try:
-            self._write(c, verdict.take_out)
+            members = b.members(c.key)
+            serving = {d.ip for d in members if d.weight and not d.drained}
+            verdict = decide(
+                self.board.service(name),
+                health.quorum,
+                health.on_failure,
+                c.out,
+                serving | c.removals.serving(),
+            )
+            was, c.verdict = c.verdict, verdict
+            if verdict.message and (was is None or was.message != verdict.message):
+                self._tell(c, verdict.message)
+            elif was is not None and was.failed_open and not verdict.failed_open:
+                self._tell(c, f"no longer failing open: {len(verdict.healthy)} healthy")
+            # Held: nothing new, but what could not be written before is.
+            out = c.out if verdict.held else verdict.take_out
+            if out != c.out or c.stuck:
+                self._write(b, c, out)
         except BalancerError as exc:
-            self.report(f"{name}: could not carry out the health verdict: {exc}")
+            if not c.stuck:
+                self._tell(
+                    c,
+                    "could not carry out the health verdict "
+                    f"(tried again with the next results): {exc}",
+                )
+            c.stuck = str(exc)
             return
-        c.out = verdict.take_out
+        if c.stuck:
+            self._tell(c, "the health verdict is carried out now")
+            c.stuck = ""
 
-    def _write(self, c: _Checked, out: frozenset[str]) -> None:
-        bal = config_apply.balancer_of(c.balancer)
-        if c.spec.health is not None and c.spec.health.on_failure == "remove":
-            now = {d.ip for d in bal.members(c.key)}
-            changes: list[backend_edits.Change] = [backend_edits.Remove(ip) for ip in out & now]
-            changes += [
-                backend_edits.Add(c.backends[ip])
-                for ip in sorted(set(c.backends) - out - now)
-                if c.backends[ip].mac != NEIGHBOUR  # unresolved: left for the next apply
-            ]
-            for change in changes:
-                bal.edit({c.key: change})
+    def _write(self, b: Balancer, c: _Checked, out: frozenset[str]) -> None:
+        before = c.out
+        if c.removes:
+            # Each edit is remembered as made, so a write cut short by an
+            # error is simply written again (what is done is not redone).
+            c.removals.write(b, c.key, out, before, c.backends)
         else:
-            bal.edit({c.key: backend_edits.SetHealth(out)})
-        gone, back = out - c.out, c.out - out
-        verb = "removed" if c.spec.health and c.spec.health.on_failure == "remove" else "drained"
+            b.edit({c.key: backend_edits.SetHealth(out)})
+        c.out = out
+        gone, back = out - before, before - out
+        verb = "removed" if c.removes else "drained"
         if gone:
-            self.report(f"{c.key}: {verb} {', '.join(sorted(gone))} (unhealthy)")
+            self._tell(c, f"{verb} {', '.join(sorted(gone))} (unhealthy)")
         if back:
-            self.report(f"{c.key}: restored {', '.join(sorted(back))} (healthy again)")
+            self._tell(c, f"restored {', '.join(sorted(back))} (healthy again)")
+
+    def _tell(self, c: _Checked, line: str, backend: str = "") -> None:
+        """A decision, to the journal and the event log."""
+        self.report(f"{c.name}: {line}")
+        events.note(
+            "health", line, interface=c.balancer.interface, service=str(c.key), backend=backend
+        )
+
+    def _tell_at(self, bal: BalancerSpec, key: ServiceKey, line: str) -> None:
+        self.report(f"{check_name(bal, key)}: {line}")
+        events.note("health", line, interface=bal.interface, service=str(key))
 
     # -- what others read ------------------------------------------------------------
 
-    def service_health(self) -> dict[str, ServiceHealth]:
-        return {
-            name: ServiceHealth(c.verdict.healthy, c.verdict.quorum, c.verdict.failed_open)
-            for name, c in self.checked.items()
-            if c.verdict is not None
-        }
+    def service_health(self) -> dict[Where, dict[str, ServiceHealth]]:
+        """Each balancer's services' health, for its metrics."""
+        found: dict[Where, dict[str, ServiceHealth]] = {}
+        for c in self.checked.values():
+            if c.verdict is not None:
+                found.setdefault((c.balancer.interface, c.balancer.netns), {})[str(c.key)] = (
+                    ServiceHealth(c.verdict.healthy, c.verdict.quorum, c.verdict.failed_open)
+                )
+        return found
+
+    def labels(self, name: str) -> tuple[str, str]:
+        """A check name's interface and service, for the latency histogram."""
+        c = self.checked.get(name)
+        return (c.balancer.interface, str(c.key)) if c else ("", name)
 
     def entries(self, wall: float, mono: float) -> tuple[health_status.HealthEntry, ...]:
         """Every check's health for the status file; `wall` and `mono` are
@@ -216,7 +314,7 @@ class HealthControl:
                     health_status.HealthEntry(
                         c.balancer.interface,
                         c.balancer.netns or "",
-                        name,
+                        str(c.key),
                         ip,
                         h.status.value,
                         last.detail if last else "",
@@ -231,14 +329,12 @@ class HealthControl:
         for scheduler in self.schedulers.values():
             with contextlib.suppress(Exception):
                 scheduler.stop()
-        for tunnel in self.tunnels.values():
-            with contextlib.suppress(TunnelError):
-                tunnel.close()
         self.schedulers.clear()
-        self.tunnels.clear()
+        if self.routes is not None:
+            self.routes.stop()
 
 
-def _said(key: CheckKey, h: BackendHealth) -> str:
+def _said(key: str, h: BackendHealth) -> str:
     """A status change as the journal says it: which, what now, and why."""
     last = h.last
     why = f" ({last.detail}, {last.latency * 1000:.0f} ms)" if last else ""

@@ -59,7 +59,7 @@ class Daemon:
     listening: str = ""  # where `server` serves
     health: HealthControl | None = None
     # What a scrape reads of the health checks: replaced whole, never changed.
-    published: dict[str, ServiceHealth] = field(default_factory=dict)
+    published: dict[tuple[str, str | None], dict[str, ServiceHealth]] = field(default_factory=dict)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     latency: Histogram | None = None
     status_path: Path | None = None  # None: health_status.STATUS_FILE
@@ -70,7 +70,7 @@ class Daemon:
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
-            ["service", "check"],
+            ["interface", "service", "check"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
@@ -87,7 +87,9 @@ class Daemon:
             events.note("daemon", f"config refused: {exc}")
             return False
         try:
-            done = config_apply.apply(config, keep_drains=True, warn=self.report)
+            # Without what remove mode took out: a reload must not add back a dead backend.
+            wanted = self.health.withheld(config) if self.health else config
+            done = config_apply.apply(wanted, keep_drains=True, warn=self.report)
         except (BalancerError, BpfError, NetlinkError) as exc:
             self.report(f"{why}: could not apply {self.path}: {exc}")
             events.note("daemon", f"apply failed: {exc}")
@@ -95,7 +97,7 @@ class Daemon:
         self.config = config
         for line in done:
             self.report(f"{why}: {line}")
-            events.note("daemon", line)
+            events.note("daemon", line, interface=_interface_of(line, config))
         if self.health is None:
             self.health = HealthControl(self.report, self.work.put)
         self.health.configure(config)
@@ -122,7 +124,8 @@ class Daemon:
         for spec in config.balancers if config else ():
             bal = config_apply.balancer_of(spec)
             if bal.is_loaded():
-                samples.append(metrics.BalancerSample(bal.state(), bal.counters(), self.published))
+                health = self.published.get((spec.interface, spec.netns), {})
+                samples.append(metrics.BalancerSample(bal.state(), bal.counters(), health))
         return metrics.render(samples) + generate_latest(self.registry).decode()
 
     def serve_metrics(self) -> None:
@@ -157,7 +160,9 @@ class Daemon:
     def on_results(self, results: tuple[ProbeResult, ...]) -> None:
         assert self.health is not None and self.latency is not None
         for r in results:
-            self.latency.labels(r.key.service, r.target.value).observe(r.latency)
+            self.latency.labels(*self.health.labels(r.key.service), r.target.value).observe(
+                r.latency
+            )
         self.health.results(results)
         self.published = self.health.service_health()
         self._unpublished = True
@@ -206,3 +211,9 @@ class Daemon:
                 if self.apply("reload"):
                     self.serve_metrics()
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
+
+
+def _interface_of(line: str, config: Config) -> str:
+    """The configured interface an apply's line is about ("" if none)."""
+    words = line.replace(":", " ").split()
+    return next((b.interface for b in config.balancers if b.interface in words), "")

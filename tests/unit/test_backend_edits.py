@@ -147,3 +147,12 @@ def test_apply_all_is_all_or_nothing() -> None:
         backend_edits.apply_all(
             {KEY: backend_edits.Remove(B.ip), other: backend_edits.Remove(B.ip)}, lists.get
         )
+
+
+def test_an_undrain_does_not_undo_the_health_checkers_drain() -> None:
+    down = replace(A, down=True)
+    with pytest.raises(backend_edits.EditError, match="the health checker holds it down"):
+        backend_edits.SetDrain(A.ip, False)(KEY, (down, B, C))
+    # Drained by an operator as well: the operator's part is undone.
+    both = replace(A, down=True, drained=True)
+    assert backend_edits.SetDrain(A.ip, False)(KEY, (both, B, C))[0] == down

@@ -185,3 +185,12 @@ def test_board_counts_results_and_keeps_health_across_changes() -> None:
     assert set(board.service("s")) == {"10.0.0.11"} and len(board) == 2
     with pytest.raises(ValueError):
         board.set_checks({a: (0, 1)})
+
+
+def test_the_quorum_counts_only_backends_that_would_serve() -> None:
+    # a and b are healthy but drained by an operator: only c would serve.
+    pool = {"a": health(Status.UP), "b": health(Status.UP), "c": health(Status.DOWN)}
+    verdict = decide(pool, 1, "drain", serving={"c"})
+    assert verdict.failed_open and verdict.take_out == frozenset()
+    assert "0 of 1 backends that would serve" in verdict.message
+    assert decide(pool, 1, "drain").take_out == {"c"}, "everyone counts without `serving`"

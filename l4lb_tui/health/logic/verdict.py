@@ -13,6 +13,7 @@ def decide(
     quorum: int,
     on_failure: str,
     out: Set[str] = frozenset(),
+    serving: Set[str] | None = None,
 ) -> ServiceVerdict:
     """The verdict for one service, whose backends (by address) have `health`.
 
@@ -21,7 +22,10 @@ def decide(
     that, so a restart, whose first results come in over one interval, never
     drains a pool that is merely not checked yet.  Below `quorum` healthy
     backends every backend serves (fail open): a check that fails everywhere
-    at once is more likely broken than the whole pool.
+    at once is more likely broken than the whole pool.  `serving` is who
+    would take new flows if healthy (not drained by an operator, weight
+    above 0; None: everyone): only they count towards the quorum, since a
+    healthy backend an operator drained serves no one.
     """
     everyone = frozenset(health)
     waiting = frozenset(ip for ip, h in health.items() if not h.known)
@@ -51,11 +55,13 @@ def decide(
             message=f"holding: {len(waiting)} of {len(everyone)} backends have no "
             "health result yet; nothing changes until every one has",
         )
-    if everyone and len(healthy) < quorum:
+    could = everyone if serving is None else everyone & frozenset(serving)
+    if everyone and len(healthy & could) < quorum:
         return verdict(
             everyone,
             failed_open=True,
-            message=f"FAILING OPEN: {len(healthy)} of {len(everyone)} backends healthy, "
+            message=f"FAILING OPEN: {len(healthy & could)} of {len(could)} backends that "
+            f"would serve are healthy ({len(everyone) - len(could)} drained by an operator), "
             f"below the quorum of {quorum}: every backend keeps serving",
         )
     return verdict(healthy)

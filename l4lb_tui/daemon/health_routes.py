@@ -1,0 +1,119 @@
+"""How a balancer's health checks reach its backends, and from which address.
+
+Through the probe tunnel (to the VIP, as clients' traffic goes) where the
+config gives the balancer a probe source and the kernel lets the tunnel be
+opened; at the backend's own address otherwise.  Never from the VIP: the
+backends hold the VIP themselves (DSR), so their answers to it stay with
+them, every healthy backend would fail and a broken one could pass.  An
+address probe goes from the probe source if there is one, else from an
+address of the balancer's interface that is not a VIP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from l4lb_tui.config_model import BalancerSpec, ServiceSpec
+from l4lb_tui.health.adapters.tunnel import ProbeTunnel, TunnelError
+from l4lb_tui.netlink import Netlink, NetlinkError
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one balancer's probes go."""
+
+    marks: Mapping[str, int]  # the tunnel's mark per backend; {}: no tunnel
+    tunnel_source: str  # the tunnel's source ("" without one)
+    address_source: str  # where address probes are sent from ("": none found)
+    no_tunnel: str  # why address probes, for services that wanted the tunnel
+
+    def describe(self, spec: ServiceSpec, through_tunnel: bool) -> str:
+        """Which target a service's checks use, in the journal's words."""
+        if through_tunnel:
+            return (
+                f"health checks go through the probe tunnel to the VIP, from {self.tunnel_source}"
+            )
+        why = (
+            "target = address"
+            if spec.health and spec.health.target == "address"
+            else self.no_tunnel
+        )
+        source = (
+            self.address_source
+            or "the kernel's choice (no address of the interface that is not a VIP)"
+        )
+        return f"health checks go to the backends' own addresses ({why}), from {source}"
+
+
+@dataclass
+class Routes:
+    report: Report
+    tunnels: dict[str | None, ProbeTunnel] = field(default_factory=dict)
+    planned: set[str | None] = field(default_factory=set)  # tunnels given out this round
+
+    def begin(self) -> None:
+        """A new configuration: every tunnel is free to be planned again."""
+        self.planned = set()
+
+    def plan(self, bal: BalancerSpec) -> Route:
+        wants = [s for s in bal.services if s.health and s.health.target != "address"]
+        address_source = bal.probe_source or _not_a_vip(bal)
+        if not wants:
+            return Route({}, "", address_source, "")
+        if bal.probe_source is None:
+            return Route({}, "", address_source, "no probe_source: the tunnel needs one")
+        tunnel = self.tunnels.get(bal.netns)
+        if tunnel is not None and bal.netns in self.planned and tunnel.interface != bal.interface:
+            why = f"one probe tunnel per namespace, and {tunnel.interface} has it"
+            return Route({}, "", address_source, why)
+        self.planned.add(bal.netns)
+        if tunnel is None or tunnel.interface != bal.interface or tunnel.source != bal.probe_source:
+            self._close(bal.netns)
+            tunnel = ProbeTunnel(bal.interface, bal.probe_source, netns=bal.netns)
+            try:
+                tunnel.open()
+            except TunnelError as exc:
+                return Route({}, "", address_source, f"the probe tunnel cannot be opened: {exc}")
+            self.tunnels[bal.netns] = tunnel
+        ips = {b.ip for s in wants for b in s.backends}
+        try:
+            marks = tunnel.set_backends(sorted(ips))
+        except TunnelError as exc:
+            return Route({}, "", address_source, f"the probe tunnel refused its backends: {exc}")
+        return Route(marks, bal.probe_source, address_source, "")
+
+    def keep_only(self, used: set[str | None]) -> None:
+        """Close the tunnels of namespaces whose balancers no longer need one."""
+        for netns in set(self.tunnels) - used:
+            self._close(netns)
+            self.report(
+                f"closed the probe tunnel of {netns or 'the host namespace'}: not needed now"
+            )
+
+    def _close(self, netns: str | None) -> None:
+        tunnel = self.tunnels.pop(netns, None)
+        if tunnel is not None:
+            with contextlib.suppress(TunnelError):
+                tunnel.close()
+
+    def stop(self) -> None:
+        for netns in list(self.tunnels):
+            self._close(netns)
+
+
+def _not_a_vip(bal: BalancerSpec) -> str:
+    """An address of the balancer's interface that is not one of its VIPs."""
+    vips = {key.vip for s in bal.services for key in s.keys}
+    try:
+        addrs = Netlink(bal.netns).link(bal.interface).ipv4
+    except NetlinkError:
+        return ""
+    for addr in addrs:
+        ip = addr.split("/")[0]
+        if ip not in vips:
+            return ip
+    return ""
