@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import signal
@@ -83,6 +84,13 @@ class ConsoleApp(App[int]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self.signalled, sig)
+        # pyroute2 reaches another namespace through a forked child that it
+        # ends with SIGTERM; the child shares the loop's wake-up socket, so
+        # that SIGTERM would reach this handler as if sent to the console.
+        global _FORK_HOOKED
+        if not _FORK_HOOKED:
+            os.register_at_fork(after_in_child=_no_wakeup_in_child)
+            _FORK_HOOKED = True
         if self.netns is not None:
             self._netns_gone = False
             self.set_interval(NETNS_CHECK, self.check_netns)
@@ -149,6 +157,14 @@ def leaving_message(sig: int, netns: str | None) -> str:
         gone = "removed" if not netns_exists(netns) else "being removed?"
         why += f" (it ran in namespace {netns}: {gone})"
     return why + "; the balancer, if any, keeps running"
+
+
+_FORK_HOOKED = False
+
+
+def _no_wakeup_in_child() -> None:
+    with contextlib.suppress(ValueError):  # a fork from a thread that is not main
+        signal.set_wakeup_fd(-1)
 
 
 def lab_destinations(netns: str) -> Path | None:
