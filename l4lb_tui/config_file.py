@@ -16,6 +16,7 @@ from typing import Any
 
 from l4lb_tui import validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
+from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
     CHECK_KINDS,
@@ -33,13 +34,12 @@ from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
-_TOP = {"balancer", "metrics", "events"}
+_TOP = {"balancer", "metrics"}
 _BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
 _METRICS = {"listen"}
-_EVENTS = {"file"}
 CsvReader = Callable[[Path], Sequence[Destination]]
 
 
@@ -86,7 +86,8 @@ class _Reader:
             return {}
         for key in sorted(set(value) - allowed):
             near = ", ".join(sorted(allowed))
-            self.problem(f"{path}.{key}", f"unknown key (known here: {near})")
+            where = f"{path}.{key}" if path else key
+            self.problem(where, f"unknown key {key!r} (known here: {near})")
         return {k: v for k, v in value.items() if k in allowed}
 
     def text(
@@ -187,6 +188,9 @@ def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
         r.problem(f"{path}.timeout", "must not be longer than interval (probes would pile up)")
     if not isinstance(spec.rise, int) or not isinstance(spec.fall, int):
         r.problem(path, "rise and fall are whole numbers of probes")
+    base = path.removesuffix(".health")
+    for key, message in health_key_problems(check, set(h)):
+        r.problem(f"{base}.{key}", message)
     return spec
 
 
@@ -212,6 +216,8 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         spec, tuple(keys), tuple(backends), fill or "maglev", ring, health, line_of(r.lines, path)
     )
     _check_service(r, service, path)
+    for key, message in health_problems(service, health) if health else ():
+        r.problem(f"{path}.{key}", message)
     return service
 
 
@@ -259,6 +265,8 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
     vips = {k.vip for s in services for k in s.keys}
+    if source and source in vips:
+        r.problem(f"{path}.source", f"{source} is a VIP: the tunnel's outer source must not be")
     if probe and probe in vips:
         r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
     if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
@@ -292,6 +300,12 @@ def parse_config(
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [Problem(0, "", f"not valid TOML: {exc}")]) from None
+    except RecursionError:
+        # tomllib recurses once per level of nesting: a hostile file must
+        # be one line of error, not a traceback (nor a dead daemon).
+        raise ConfigError(
+            path, [Problem(0, "", "not a usable config: nested too deeply")]
+        ) from None
     r = _Reader(text, (path.parent if path else Path(".")), read_csv)
     top = r.table(doc, "", _TOP)
     items = top.get("balancer", [])
@@ -308,12 +322,12 @@ def parse_config(
             )
         seen.setdefault(place, b.line)
     metrics = r.table(top.get("metrics", {}), "metrics", _METRICS)
-    events = r.table(top.get("events", {}), "events", _EVENTS)
-    listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440") or ""
-    events_file = r.text(events, "events", "file")
+    listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440")
+    if listen is not None and (problem := listen_problem(listen)):
+        r.problem("metrics.listen", problem)
     if r.problems:
         raise ConfigError(path, r.problems)
-    return Config(tuple(balancers), listen, path, Path(events_file) if events_file else None)
+    return Config(tuple(balancers), listen or "", path)
 
 
 def read_config(path: Path) -> Config:

@@ -1,0 +1,81 @@
+"""What the daemon would refuse or trip over later is refused by the config
+check, one line each with its line and key (issue 15's tester, 5, 16, 17, 21)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.config_file import ConfigError, parse_config
+
+HEAD = '[[balancer]]\ninterface = "eth1"\nsource = "10.0.0.1"\nprobe_source = "10.0.0.3"\n'
+
+
+def _service(vip: str, health: str) -> str:
+    return (
+        f'{HEAD}[[balancer.service]]\nvip = "{vip}"\n'
+        'backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n'
+        f"[balancer.service.health]\n{health}"
+    )
+
+
+def _refused(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("l4lb.toml"))
+    return err.value.lines()
+
+
+HEALTH = [
+    ("10.0.0.5", 'check = "tcp"\n', "service[0].health.port: a service on every port needs"),
+    ("10.0.0.5:80/udp", 'check = "http"\n', "health.check: a http check cannot probe a UDP"),
+    ("10.0.0.5:80/tcp", 'check = "udp"\n', "health.check: a udp check cannot probe a TCP"),
+    ("10.0.0.5:80/tcp", 'check = "tcp"\npath = "/x"\n', "health.path: is for http checks"),
+    ("10.0.0.5:80/tcp", 'check = "http"\npath = "x"\n', "health.path: 'x' must start with /"),
+    ("10.0.0.5:80/tcp", 'check = "http"\npath = "/a\\r\\nX: y"\n', "no spaces or control"),
+    ("*", 'check = "tcp"\nport = 80\n', 'service[0].health: a catch-all service ("*")'),
+]
+
+
+@pytest.mark.parametrize(("vip", "health", "words"), HEALTH)
+def test_a_health_check_the_daemon_could_not_run_is_refused(
+    vip: str, health: str, words: str
+) -> None:
+    lines = _refused(_service(vip, health))
+    assert any(words in line and line.startswith("l4lb.toml: line ") for line in lines), lines
+
+
+def test_a_health_check_on_every_port_with_its_own_port_is_fine() -> None:
+    parse_config(_service("10.0.0.5", 'check = "tcp"\nport = 8080\n'))
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "", "127.0.0.1:0", ":9440", "x:80", "9440"])
+def test_a_metrics_address_the_daemon_cannot_serve_is_refused(listen: str) -> None:
+    lines = _refused(f'{HEAD}[metrics]\nlisten = "{listen}"\n')
+    assert any("line 6: metrics.listen: " in line for line in lines), lines
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:9440", "[::1]:9440", "0.0.0.0:1"])
+def test_a_metrics_address_it_can_serve_is_fine(listen: str) -> None:
+    assert parse_config(f'{HEAD}[metrics]\nlisten = "{listen}"\n').metrics_listen == listen
+
+
+def test_an_events_table_is_refused_not_ignored() -> None:
+    lines = _refused(f'{HEAD}[events]\nfile = "/tmp/x.jsonl"\n')
+    assert any("line 5: events: unknown key 'events'" in line for line in lines), lines
+
+
+def test_an_unknown_top_table_names_its_key() -> None:
+    lines = _refused(f'[metric]\nlisten = "127.0.0.1:1"\n{HEAD}')
+    assert any("line 1: metric: unknown key 'metric'" in line for line in lines), lines
+
+
+def test_a_tunnel_source_that_is_a_vip_is_refused() -> None:
+    text = HEAD + '[[balancer.service]]\nvip = "10.0.0.1:80/tcp"\n'
+    assert any("balancer[0].source: 10.0.0.1 is a VIP" in line for line in _refused(text))
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_a_deeply_nested_file_is_one_line_of_error(depth: int) -> None:
+    (line,) = _refused("x = " + "[" * depth + "]" * depth + "\n")
+    assert "nested too deeply" in line or "not valid TOML" in line
