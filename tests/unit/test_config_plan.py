@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_plan import (
-    PlanProblem,
     Running,
     RunningService,
     plan_balancer,
@@ -89,7 +86,21 @@ def test_changes_removals_and_what_is_kept() -> None:
     assert kept.dests[0].drained and kept.dests[0].down
 
 
-def test_an_unresolved_neighbour_is_refused() -> None:
+def test_an_unresolved_neighbour_is_left_out_not_the_whole_file() -> None:
     spec = parse_config(CONFIG).balancers[0]
-    with pytest.raises(PlanProblem, match=r"no MAC for 10\.0\.0\.12"):
-        plan_balancer(spec, running(), {})
+    (s,) = plan_balancer(spec, running(), {}).services
+    assert [d.ip for d in s.dests] == ["10.0.0.11"]
+    assert s.notes and "10.0.0.12: LEFT OUT" in s.notes[0]
+    assert any("LEFT OUT" in line for line in render_diff([plan_balancer(spec, running(), {})]))
+
+
+def test_an_unresolved_neighbour_keeps_the_mac_it_runs_with() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b", 1),
+        Destination("10.0.0.12", "02:00:00:00:00:77", 3),
+    )
+    (s,) = plan_balancer(spec, running(now), {}).services
+    assert s.kind == "same" and s.dests[1].mac == "02:00:00:00:00:77"
+    assert "kept its MAC 02:00:00:00:00:77" in s.notes[0]
