@@ -81,7 +81,10 @@ def _wanted(
         # operator's is kept when asked (the daemon never undoes one).
         down = bool(running and running.down)
         drained = b.drained or bool(keep_drains and running and running.drained)
-        out.append(Destination(b.ip, mac, b.weight, drained, down))
+        # Weight 0 is the other way an operator drains (`backend weight
+        # --weight 0`): kept alike.
+        weight = 0 if keep_drains and running and running.weight == 0 else b.weight
+        out.append(Destination(b.ip, mac, weight, drained, down))
     return tuple(out)
 
 

@@ -196,7 +196,7 @@ def test_a_broken_config_on_reload_keeps_the_running_state(
     daemon = Running(cfg, port)
     try:
         cfg.write_text(cfg.read_text().replace('"10.2.0.12"', '"10.2.0.300"'))
-        assert l4lb("reload").returncode == 0
+        assert l4lb("reload").returncode == 2
         line = daemon.wait_for("has errors")
         assert "keeping the running state" in line and "10.2.0.300" in line
         assert served(Balancer(dev, netns=ns)) == {"10.2.0.11", "10.2.0.12"}

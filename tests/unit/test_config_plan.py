@@ -104,3 +104,17 @@ def test_an_unresolved_neighbour_keeps_the_mac_it_runs_with() -> None:
     (s,) = plan_balancer(spec, running(now), {}).services
     assert s.kind == "same" and s.dests[1].mac == "02:00:00:00:00:77"
     assert "kept its MAC 02:00:00:00:00:77" in s.notes[0]
+
+
+def test_an_operators_drain_by_weight_zero_is_kept_when_asked() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b", 0),
+        Destination("10.0.0.12", "02:00:00:00:00:0c", 3),
+    )
+    kept = plan_balancer(spec, running(now), MACS, keep_drains=True).services[0]
+    assert kept.kind == "same" and kept.dests[0].weight == 0
+    # apply by hand makes the file true, as for a drained flag
+    undone = plan_balancer(spec, running(now), MACS).services[0]
+    assert undone.dests[0].weight == 1
