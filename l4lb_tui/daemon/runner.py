@@ -156,11 +156,21 @@ class Daemon:
         """The metrics text: every configured balancer, read afresh."""
         config = self.config
         samples = []
+        unread = []
         for spec in config.balancers if config else ():
-            bal = config_apply.balancer_of(spec)
-            if bal.is_loaded():
-                samples.append(metrics.BalancerSample(bal.state(), bal.counters(), self.published))
-        return metrics.render(samples) + generate_latest(self.registry).decode()
+            # One balancer that cannot be read (its namespace gone, detached)
+            # is l4lb_balancer_up 0, never a failed scrape of all of them.
+            try:
+                bal = config_apply.balancer_of(spec)
+                if bal.is_loaded():
+                    state, counters = bal.state(), bal.counters()
+                    ns = spec.netns or ""
+                    samples.append(metrics.BalancerSample(state, counters, self.published, ns))
+                    continue
+            except (BalancerError, BpfError, NetlinkError, OSError):
+                pass
+            unread.append((spec.interface, spec.netns or ""))
+        return metrics.render(samples, unread) + generate_latest(self.registry).decode()
 
     def serve_metrics(self, listen: str, announce: bool = True) -> None:
         """Serve metrics at `listen`.  A reload that names another address

@@ -125,8 +125,8 @@ def test_the_daemon_keeps_its_config_applied(bed: tuple[str, str, Path, int]) ->
         assert served(bal) == {"10.2.0.11", "10.2.0.12"}
         text = daemon.scrape()
         assert (
-            f'l4lb_backend_weight{{interface="{dev}",service="{SVC}",backend="10.2.0.11"}} 1'
-            in text
+            f'l4lb_backend_weight{{interface="{dev}",netns="{ns}",service="{SVC}",'
+            f'backend="10.2.0.11"}} 1' in text
         )
 
         # An operator's drain survives the daemon's reload.
