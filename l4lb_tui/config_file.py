@@ -8,6 +8,7 @@ destinations.py): a config refuses what `map` and `backend` refuse.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,10 +131,15 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
     for i, item in enumerate(items):
         at = f"{path}.backends[{i}]"
         b = r.table(item, at, _BACKEND)
-        ip = r.checked(f"{at}.ip", validation.backend_ip, r.text(b, at, "ip") or "")
+        for key, what in (("ip", '"10.0.0.11"'), ("mac", '"02:00:00:00:00:0b" or "neighbour"')):
+            if key not in b and isinstance(item, dict):
+                r.problem(at, f"a backend needs {key} = {what}")
+        ip = "ip" in b and r.checked(f"{at}.ip", validation.backend_ip, r.text(b, at, "ip") or "")
         mac_text = r.text(b, at, "mac") or ""
         mac = (
-            NEIGHBOUR if mac_text == NEIGHBOUR else r.checked(f"{at}.mac", validation.mac, mac_text)
+            NEIGHBOUR
+            if mac_text == NEIGHBOUR
+            else "mac" in b and r.checked(f"{at}.mac", validation.mac, mac_text)
         )
         weight = b.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:
@@ -146,7 +152,9 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
         if ip and mac:
             out.append(BackendSpec(ip, mac, weight, drained))
     files = r.text(s, path, "destinations")
-    if files is not None:
+    if files is not None and not files.strip():
+        r.problem(f"{path}.destinations", "must name a CSV file (relative to this config)")
+    elif files is not None:
         try:
             out += [
                 BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in r.read_csv(r.base / files)
@@ -159,6 +167,10 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
 def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
     h = r.table(value, path, _HEALTH)
     check = r.text(h, path, "check")
+    if check is None:
+        kinds = " or ".join(f'"{k}"' for k in CHECK_KINDS)
+        r.problem(f"{path}.check", f"a check needs check = {kinds}")
+        return None
     if check not in CHECK_KINDS:
         r.problem(f"{path}.check", f"must be one of {', '.join(CHECK_KINDS)}, not {check!r}")
         return None
@@ -293,9 +305,14 @@ def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:
 
 
 def parse_config(
-    text: str, path: Path | None = None, read_csv: CsvReader = read_destinations
+    text: str,
+    path: Path | None = None,
+    read_csv: CsvReader = read_destinations,
+    base: Path | None = None,
 ) -> Config:
-    """The config `text` declares; ConfigError with every problem if any."""
+    """The config `text` declares; ConfigError with every problem if any.
+    Destinations files are found in `base` (default: the path's directory)."""
+    text = text.removeprefix("\ufeff")  # a BOM some editors write: not content
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -306,7 +323,7 @@ def parse_config(
         raise ConfigError(
             path, [Problem(0, "", "not a usable config: nested too deeply")]
         ) from None
-    r = _Reader(text, (path.parent if path else Path(".")), read_csv)
+    r = _Reader(text, base or (path.parent if path else Path(".")), read_csv)
     top = r.table(doc, "", _TOP)
     items = top.get("balancer", [])
     if not isinstance(items, list) or not items:
@@ -336,4 +353,6 @@ def read_config(path: Path) -> Config:
         text = read_text(path)
     except DestinationError as exc:
         raise ConfigError(None, [Problem(0, "", str(exc))]) from None
-    return parse_config(text, path)
+    # Beside the file itself: a config reached through a symbolic link names
+    # the files that sit with it, not with the link.
+    return parse_config(text, path, base=Path(os.path.realpath(path)).parent)

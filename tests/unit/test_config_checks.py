@@ -79,3 +79,36 @@ def test_a_tunnel_source_that_is_a_vip_is_refused() -> None:
 def test_a_deeply_nested_file_is_one_line_of_error(depth: int) -> None:
     (line,) = _refused("x = " + "[" * depth + "]" * depth + "\n")
     assert "nested too deeply" in line or "not valid TOML" in line
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('backends = [{ ip = "10.0.0.11" }]', 'backends[0]: a backend needs mac = "02:'),
+        ('backends = [{ mac = "neighbour" }]', 'backends[0]: a backend needs ip = "10.0.0.11"'),
+        ('destinations = ""', "destinations: must name a CSV file"),
+        ("[balancer.service.health]", 'health.check: a check needs check = "tcp" or "http"'),
+    ],
+)
+def test_missing_values_are_named_plainly(body: str, words: str) -> None:
+    lines = _refused(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n{body}\n')
+    assert any(words in line for line in lines), lines
+
+
+def test_a_byte_order_mark_is_not_content() -> None:
+    assert parse_config("\ufeff" + HEAD).balancers[0].interface == "eth1"
+
+
+def test_destinations_sit_beside_the_file_a_link_points_to(tmp_path: Path) -> None:
+    from l4lb_tui.config_file import read_config
+
+    real, links = tmp_path / "real", tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    (real / "d.csv").write_text("10.0.0.11, 02:00:00:00:00:0b\n")
+    (real / "l4lb.toml").write_text(
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\ndestinations = "d.csv"\n'
+    )
+    (links / "l4lb.toml").symlink_to(real / "l4lb.toml")
+    (svc,) = read_config(links / "l4lb.toml").balancers[0].services
+    assert [b.ip for b in svc.backends] == ["10.0.0.11"]
