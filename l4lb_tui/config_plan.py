@@ -88,6 +88,9 @@ def _wanted(
     return tuple(out)
 
 
+_UNDRAIN_NOTE = "(by apply; a daemon reload keeps an operator's drain)"
+
+
 def _backend_lines(old: Sequence[Destination], new: Sequence[Destination]) -> list[str]:
     before = {d.ip: d for d in old}
     after = {d.ip: d for d in new}
@@ -104,7 +107,9 @@ def _backend_lines(old: Sequence[Destination], new: Sequence[Destination]) -> li
             what.append(f"weight {was.weight} -> {d.weight}")
         if was.drained != d.drained:
             what.append("drained" if d.drained else "undrained")
-        lines.append(f"~ {d.ip} {', '.join(what)}")
+        # Only `apply` by hand does this: the daemon keeps such drains.
+        undrain = (was.drained and not d.drained) or (was.weight == 0 and d.weight)
+        lines.append(f"~ {d.ip} {', '.join(what)}" + (f" {_UNDRAIN_NOTE}" if undrain else ""))
     return lines
 
 

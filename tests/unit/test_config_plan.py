@@ -77,7 +77,7 @@ def test_changes_removals_and_what_is_kept() -> None:
         f"  ~ service {HTTP}:",
         "      + 10.0.0.12 02:00:00:00:00:0c weight 3",
         "      - 10.0.0.13",
-        "      ~ 10.0.0.11 undrained",
+        "      ~ 10.0.0.11 undrained (by apply; a daemon reload keeps an operator's drain)",
         f"  - service {OTHER} (0 backends)",
     ]
     # The health checker's drain stays; an operator's stays when asked.
