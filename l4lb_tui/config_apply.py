@@ -53,12 +53,15 @@ def running(bal: Balancer) -> Running:
     return Running(state.mode, state.config.saddr, services)
 
 
-def neighbour_macs(spec: BalancerSpec) -> dict[str, str]:
+def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
     """MACs of the backends the config leaves to the neighbour table of the
-    balancer's interface, asked of the network where the table lacks them."""
+    balancer's interface, asked of the network where the table lacks them
+    (unless not to `ask`: a reader that only looks)."""
     wanted = {b.ip for s in spec.services for b in s.backends if b.mac == NEIGHBOUR}
     if not wanted:
         return {}
+    if not ask:
+        return neighbours.macs_on(spec.netns, spec.interface, wanted)
     return neighbours.resolve(spec.netns, spec.interface, wanted)
 
 
