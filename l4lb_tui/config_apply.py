@@ -28,7 +28,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.netlink import NetlinkError, neighbours
+from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
 
 
@@ -62,7 +62,21 @@ def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
         return {}
     if not ask:
         return neighbours.macs_on(spec.netns, spec.interface, wanted)
-    return neighbours.resolve(spec.netns, spec.interface, wanted)
+    return neighbours.resolve(spec.netns, spec.interface, wanted, _asking_source(spec))
+
+
+def _asking_source(spec: BalancerSpec) -> str:
+    """The address to ask for backends' MACs from: never a VIP (backends
+    hold the VIPs and ignore a request from one): the probe source, else
+    another address of the interface ("": the kernel's choice)."""
+    if spec.probe_source:
+        return spec.probe_source
+    vips = {k.vip for s in spec.services for k in s.keys}
+    try:
+        held = Netlink(spec.netns).link(spec.interface).ipv4
+    except NetlinkError:
+        return ""
+    return next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
 
 
 def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:

@@ -45,16 +45,20 @@ def macs_on(netns: str | None, ifname: str, ips: Iterable[str]) -> dict[str, str
     return found
 
 
-def solicit(netns: str | None, ifname: str, ips: Iterable[str]) -> None:
+def solicit(netns: str | None, ifname: str, ips: Iterable[str], source: str = "") -> None:
     """Make the kernel resolve `ips` on `ifname`: one empty UDP datagram to
-    each, out of that interface (one that cannot be sent is passed over:
-    its address simply stays unresolved)."""
+    each, out of that interface, from `source` if given (the ARP request
+    says it: a backend ignores one from an address it holds itself, a
+    VIP); one that cannot be sent is passed over (it stays unresolved)."""
     targets = sorted(set(ips))
 
     def send() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if source:
+                with contextlib.suppress(OSError):
+                    sock.bind((source, 0))
             sock.setblocking(False)
             for ip in targets:
                 with contextlib.suppress(OSError):
@@ -64,15 +68,15 @@ def solicit(netns: str | None, ifname: str, ips: Iterable[str]) -> None:
 
 
 def resolve(
-    netns: str | None, ifname: str, ips: Iterable[str], wait: float = 1.0
+    netns: str | None, ifname: str, ips: Iterable[str], source: str = "", wait: float = 1.0
 ) -> dict[str, str]:
-    """The MACs of `ips` on `ifname`, asking the network for those the
-    table lacks and waiting up to `wait` seconds for the answers."""
+    """The MACs of `ips` on `ifname`, asking the network (from `source`) for
+    those the table lacks and waiting up to `wait` seconds for the answers."""
     wanted = set(ips)
     found = macs_on(netns, ifname, wanted)
     if found.keys() >= wanted:
         return found
-    solicit(netns, ifname, wanted - found.keys())
+    solicit(netns, ifname, wanted - found.keys(), source)
     until = time.monotonic() + wait
     while time.monotonic() < until and not found.keys() >= wanted:
         time.sleep(POLL)
