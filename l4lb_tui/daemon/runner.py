@@ -258,5 +258,9 @@ class Daemon:
             if job == "reload":
                 notify.notify("RELOADING=1")
                 if self.apply("reload") and self.config is not None:
-                    self.serve_metrics(self.config.metrics_listen)
+                    try:
+                        self.serve_metrics(self.config.metrics_listen)
+                    except http.MetricsServerError as exc:  # the old one lost too
+                        self.server = None
+                        self.report(f"reload: no metrics endpoint: {exc}")
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
