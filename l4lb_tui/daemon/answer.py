@@ -35,6 +35,7 @@ def write(answer: Answer, path: Path | None = None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".reload.", dir=target.parent)
         try:
+            os.fchmod(fd, 0o644)  # as the pid file: anyone may read it
             with os.fdopen(fd, "w") as handle:
                 handle.write(json.dumps(asdict(answer)) + "\n")
             os.replace(tmp, target)
