@@ -30,7 +30,7 @@ from l4lb_tui.config_model import (
     HealthSpec,
     ServiceSpec,
 )
-from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
+from l4lb_tui.destinations import DestinationError, ParseResult, parse_text, read_text
 from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
@@ -41,7 +41,7 @@ _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
 _METRICS = {"listen"}
-CsvReader = Callable[[Path], Sequence[Destination]]
+CsvReader = Callable[[Path], ParseResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +155,32 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
     if files is not None and not files.strip():
         r.problem(f"{path}.destinations", "must name a CSV file (relative to this config)")
     elif files is not None:
-        try:
-            out += [
-                BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in r.read_csv(r.base / files)
-            ]
-        except DestinationError as exc:
-            r.problem(f"{path}.destinations", str(exc))
+        out += _csv_backends(r, f"{path}.destinations", r.base / files)
     return out
+
+
+MAX_CSV_PROBLEMS = 20  # of one destinations file; then a count
+
+
+def _csv_backends(r: _Reader, key: str, csv: Path) -> list[BackendSpec]:
+    """A destinations file's backends; each of its errors a problem of its
+    own, naming the file and its line."""
+    try:
+        result = r.read_csv(csv)
+    except DestinationError as exc:
+        r.problem(key, str(exc))
+        return []
+    for err in result.errors[:MAX_CSV_PROBLEMS]:
+        r.problem(key, f"{csv}: {err}")
+    if len(result.errors) > MAX_CSV_PROBLEMS:
+        r.problem(key, f"{csv}: and {len(result.errors) - MAX_CSV_PROBLEMS} more errors")
+    if not result.errors and not result.destinations:
+        r.problem(key, f"{csv}: no destinations in file")
+    return [BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in result.destinations]
+
+
+def read_csv_file(path: Path) -> ParseResult:
+    return parse_text(read_text(path))
 
 
 def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
@@ -307,7 +326,7 @@ def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:
 def parse_config(
     text: str,
     path: Path | None = None,
-    read_csv: CsvReader = read_destinations,
+    read_csv: CsvReader | None = None,
     base: Path | None = None,
 ) -> Config:
     """The config `text` declares; ConfigError with every problem if any.
@@ -323,7 +342,7 @@ def parse_config(
         raise ConfigError(
             path, [Problem(0, "", "not a usable config: nested too deeply")]
         ) from None
-    r = _Reader(text, base or (path.parent if path else Path(".")), read_csv)
+    r = _Reader(text, base or (path.parent if path else Path(".")), read_csv or read_csv_file)
     top = r.table(doc, "", _TOP)
     items = top.get("balancer", [])
     if not isinstance(items, list) or not items:

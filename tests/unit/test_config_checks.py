@@ -112,3 +112,14 @@ def test_destinations_sit_beside_the_file_a_link_points_to(tmp_path: Path) -> No
     (links / "l4lb.toml").symlink_to(real / "l4lb.toml")
     (svc,) = read_config(links / "l4lb.toml").balancers[0].services
     assert [b.ip for b in svc.backends] == ["10.0.0.11"]
+
+
+def test_each_error_of_a_destinations_file_is_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("10.0.0.11, zz\n10.0.0.12, 02:00:00:00:00:0c\n10.0.0.300, x\n")
+    text = f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\ndestinations = "d.csv"\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, tmp_path / "l4lb.toml")
+    lines = [line for line in err.value.lines() if "destinations" in line]
+    assert len(lines) == 2, lines
+    assert "d.csv: line 1:" in lines[0] and "d.csv: line 3:" in lines[1]
+    assert all("line 7: balancer[0].service[0].destinations" in line for line in lines)
