@@ -239,6 +239,8 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if ring is not None and (isinstance(ring, bool) or not isinstance(ring, int)):
         r.problem(f"{path}.ring_size", "must be a whole number")
         ring = None
+    if "backends" not in s and "destinations" not in s:
+        r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
     backends = _backends(r, s, path)
     health = _health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:

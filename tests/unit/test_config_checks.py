@@ -123,3 +123,10 @@ def test_each_error_of_a_destinations_file_is_its_own_line(tmp_path: Path) -> No
     assert len(lines) == 2, lines
     assert "d.csv: line 1:" in lines[0] and "d.csv: line 3:" in lines[1]
     assert all("line 7: balancer[0].service[0].destinations" in line for line in lines)
+
+
+def test_a_service_that_names_no_backends_at_all_is_refused() -> None:
+    lines = _refused(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n')
+    assert any("line 5: balancer[0].service[0]: a service needs backends" in x for x in lines)
+    # An empty list is written on purpose (export writes one for an empty service).
+    parse_config(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\nbackends = []\n')
