@@ -215,17 +215,33 @@ def _list_errors(path: Path, result: ParseResult) -> None:
         print(f"{path}: ... and {hidden:,} more errors", file=sys.stderr)
 
 
+def _is_config(path: Path, text: str) -> bool:
+    """A config (TOML) rather than a destinations CSV: named .toml in any
+    case, or with a [table] line, which no CSV line is."""
+    if path.suffix.lower() == ".toml":
+        return True
+    return path.suffix.lower() != ".csv" and any(
+        line.lstrip().startswith("[") for line in text.splitlines()
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a destinations file as `map` would, without the kernel's
     state (other services' backends count too when it loads); needs no
     privilege.  A .toml file is a config: every error with its line."""
     path = Path(args.file)
-    if path.suffix == ".toml":
+    text = read_text(path)
+    if _is_config(path, text):
         from l4lb_tui.config_cli import check_config
 
+        if args.vip or args.fill or args.ring_size is not None:
+            raise CliError(
+                f"{path} is a config: it names its own services, fill and ring sizes "
+                "(--vip, --fill and --ring-size are for a destinations CSV)"
+            )
         return check_config(path)
     services = _services(args.vip)
-    result = parse_text(read_text(path), {k.vip for k in services})
+    result = parse_text(text, {k.vip for k in services})
     _list_errors(path, result)
     if result.errors:
         return EXIT_ERROR

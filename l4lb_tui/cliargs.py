@@ -123,10 +123,34 @@ def quiet_broken_pipe(run: Callable[[], int]) -> int:
         # Flushed here, where a reader that has gone can still be handled.
         sys.stdout.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
+    except OutputError as exc:
+        _stdout_to_devnull()
+        print(f"l4lb: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     return code
+
+
+class OutputError(Exception):
+    """Standard output could not take the output (a full disk, /dev/full)."""
+
+
+def write_out(text: str) -> None:
+    """Print `text` whole or raise OutputError (BrokenPipeError as ever)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write to standard output: {exc.strerror}") from None
+
+
+def _stdout_to_devnull() -> None:
+    # Else Python's own flush at exit fails again, with a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def unless_reader_gone() -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from l4lb_tui import pinning
 from l4lb_tui.abi import CATCH_ALL, ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
+from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config
 from l4lb_tui.config_plan import (
     BalancerChange,
@@ -26,7 +28,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
-from l4lb_tui.netlink import Netlink, NetlinkError
+from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
 
 
@@ -51,13 +53,30 @@ def running(bal: Balancer) -> Running:
     return Running(state.mode, state.config.saddr, services)
 
 
-def neighbour_macs(spec: BalancerSpec) -> dict[str, str]:
-    """MACs of the backends the config leaves to the neighbour table."""
+def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
+    """MACs of the backends the config leaves to the neighbour table of the
+    balancer's interface, asked of the network where the table lacks them
+    (unless not to `ask`: a reader that only looks)."""
     wanted = {b.ip for s in spec.services for b in s.backends if b.mac == NEIGHBOUR}
     if not wanted:
         return {}
-    netlink = Netlink(netns=spec.netns)
-    return {ip: mac for ip in sorted(wanted) if (mac := netlink.neighbour_mac(ip))}
+    if not ask:
+        return neighbours.macs_on(spec.netns, spec.interface, wanted)
+    return neighbours.resolve(spec.netns, spec.interface, wanted, _asking_source(spec))
+
+
+def _asking_source(spec: BalancerSpec) -> str:
+    """The address to ask for backends' MACs from: never a VIP (backends
+    hold the VIPs and ignore a request from one): the probe source, else
+    another address of the interface ("": the kernel's choice)."""
+    if spec.probe_source:
+        return spec.probe_source
+    vips = {k.vip for s in spec.services for k in s.keys}
+    try:
+        held = Netlink(spec.netns).link(spec.interface).ipv4
+    except NetlinkError:
+        return ""
+    return next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
 
 
 def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
@@ -76,32 +95,77 @@ def diff(config: Config) -> list[str]:
     return render_diff(plan(config))
 
 
+Report = Callable[[str], None]
+
+
 def apply(
-    config: Config, keep_drains: bool = False, warn: Callable[[str], None] | None = None
+    config: Config,
+    keep_drains: bool = False,
+    warn: Report | None = None,
+    done: Report | None = None,
 ) -> list[str]:
-    """Make every configured balancer match; what was done, a line each.
-    Every plan is made (and may refuse) before anything changes."""
+    """Make every configured balancer match; what was done, a line each,
+    each also given to `done` the moment it is done (so a failure part-way
+    leaves the operator knowing what changed).  Every plan is made (and may
+    refuse) before anything changes; a change that fails raises
+    BalancerError naming what was and was not changed."""
     changes = plan(config, keep_drains)
-    done: list[str] = []
     for change in changes:
-        done += _carry_out(change, warn)
-    return done or ["nothing to change: the balancers are as configured"]
+        for note in notes_of(change):
+            if warn is not None:
+                warn(note)
+    steps = [step for change in changes for step in _steps(change, warn)]
+    made: list[str] = []
+    for i, (lines, run) in enumerate(steps):
+        try:
+            run()
+        except (BalancerError, BpfError, NetlinkError) as exc:
+            raise BalancerError(_part_way(exc, made, steps[i:])) from None
+        for line in lines:
+            made.append(line)
+            if done is not None:
+                done(line)
+    return made or ["nothing to change: the balancers are as configured"]
 
 
-def _carry_out(change: BalancerChange, warn: Callable[[str], None] | None) -> list[str]:
+def notes_of(change: BalancerChange) -> list[str]:
+    """The backends a plan leaves out or keeps as they run, a line each."""
+    where = change.spec.interface + (f" (netns {change.spec.netns})" if change.spec.netns else "")
+    return [f"{where}: {s.key}: {note}" for s in change.services for note in s.notes]
+
+
+Step = tuple[list[str], Callable[[], object]]
+
+
+def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
+    """The changes of one balancer, in order: what each says, and the call."""
     spec = change.spec
     bal = balancer_of(spec)
-    done: list[str] = []
+    where = spec.interface + (f" (netns {spec.netns})" if spec.netns else "")
+    steps: list[Step] = []
     if change.attach is not None:
-        done.append(bal.attach(spec.mode, spec.source, warn=warn))
+        steps.append(
+            ([f"{where}: {change.attach}"], lambda: bal.attach(spec.mode, spec.source, warn=warn))
+        )
     for s in change.services:
+        # "~ service KEY:" and its detail, as diff shows them, on one line
+        head, *body = [line.strip() for line in s.lines] or [""]
+        lines = [f"{where}: {head}" + (f" {'; '.join(body)}" if body else "")]
         if s.kind in ("add", "change"):
-            bal.load([s.key], s.dests, s.fill, s.ring_size)
-            done += [f"{spec.interface}: {line.strip()}" for line in s.lines[:1]]
+            steps.append((lines, partial(bal.load, [s.key], s.dests, s.fill, s.ring_size)))
         elif s.kind == "remove":
-            bal.remove_service(s.key)
-            done += [f"{spec.interface}: {line.strip()}" for line in s.lines]
-    return done
+            steps.append((lines, partial(bal.remove_service, s.key)))
+    return steps
+
+
+def _part_way(exc: Exception, made: list[str], left: list[Step]) -> str:
+    failed = "; ".join(left[0][0])
+    rest = len(left) - 1
+    before = (
+        f"the {len(made)} changes before it were made" if made else "nothing was changed before it"
+    )
+    after = f", the {rest} after it were not" if rest else ""
+    return f"{exc} (while: {failed}); {before}{after}"
 
 
 # -- export ---------------------------------------------------------------------
@@ -171,6 +235,6 @@ def export_running(now: datetime | None = None) -> tuple[str, int]:
         try:
             bal = Balancer(record.ifname, netns=netns)
             exported.append(Exported(bal.ifname, netns, running(bal)))
-        except (BalancerError, NetlinkError) as exc:
+        except (BalancerError, BpfError, NetlinkError) as exc:
             skipped.append(f"{record.ifname}: {exc}")
     return render_export(exported, now, skipped), len(exported)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import config_apply, events, filewrite, validation
-from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
+from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root, write_out
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 
@@ -26,10 +26,24 @@ def _config(path: str) -> Config:
 def cmd_apply(args: argparse.Namespace) -> int:
     config = _config(args.file)
     need_root("l4lb apply")
-    for line in config_apply.apply(config, warn=lambda w: print(f"warning: {w}", file=sys.stderr)):
-        print(line)
+    left_out = False
+
+    def warn(line: str) -> None:
+        nonlocal left_out
+        left_out = left_out or "LEFT OUT" in line
+        print(f"warning: {line}", file=sys.stderr, flush=True)
         events.note("cli", f"apply {args.file}: {line}")
-    return 0
+
+    def done(line: str) -> None:
+        # Printed and logged as each change is made: if a later one fails,
+        # what is already changed has been said.
+        print(line, flush=True)
+        events.note("cli", f"apply {args.file}: {line}")
+
+    lines = config_apply.apply(config, warn=warn, done=done)
+    if lines and lines[0].startswith("nothing to change"):
+        print(lines[0])
+    return 1 if left_out else 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -51,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         link = filewrite.through_link(Path(args.output), target)
         print(f"{target}: {count} balancers{link}")
     else:
-        print(text)
+        write_out(text + "\n")
     return 0
 
 

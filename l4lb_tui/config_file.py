@@ -8,6 +8,7 @@ destinations.py): a config refuses what `map` and `backend` refuse.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from l4lb_tui import validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
+from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
     CHECK_KINDS,
@@ -28,19 +30,18 @@ from l4lb_tui.config_model import (
     HealthSpec,
     ServiceSpec,
 )
-from l4lb_tui.destinations import Destination, DestinationError, read_destinations, read_text
+from l4lb_tui.destinations import DestinationError, ParseResult, parse_text, read_text
 from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
-_TOP = {"balancer", "metrics", "events"}
+_TOP = {"balancer", "metrics"}
 _BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
 _METRICS = {"listen"}
-_EVENTS = {"file"}
-CsvReader = Callable[[Path], Sequence[Destination]]
+CsvReader = Callable[[Path], ParseResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,8 @@ class _Reader:
             return {}
         for key in sorted(set(value) - allowed):
             near = ", ".join(sorted(allowed))
-            self.problem(f"{path}.{key}", f"unknown key (known here: {near})")
+            where = f"{path}.{key}" if path else key
+            self.problem(where, f"unknown key {key!r} (known here: {near})")
         return {k: v for k, v in value.items() if k in allowed}
 
     def text(
@@ -129,10 +131,15 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
     for i, item in enumerate(items):
         at = f"{path}.backends[{i}]"
         b = r.table(item, at, _BACKEND)
-        ip = r.checked(f"{at}.ip", validation.backend_ip, r.text(b, at, "ip") or "")
+        for key, what in (("ip", '"10.0.0.11"'), ("mac", '"02:00:00:00:00:0b" or "neighbour"')):
+            if key not in b and isinstance(item, dict):
+                r.problem(at, f"a backend needs {key} = {what}")
+        ip = "ip" in b and r.checked(f"{at}.ip", validation.backend_ip, r.text(b, at, "ip") or "")
         mac_text = r.text(b, at, "mac") or ""
         mac = (
-            NEIGHBOUR if mac_text == NEIGHBOUR else r.checked(f"{at}.mac", validation.mac, mac_text)
+            NEIGHBOUR
+            if mac_text == NEIGHBOUR
+            else "mac" in b and r.checked(f"{at}.mac", validation.mac, mac_text)
         )
         weight = b.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:
@@ -145,19 +152,44 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
         if ip and mac:
             out.append(BackendSpec(ip, mac, weight, drained))
     files = r.text(s, path, "destinations")
-    if files is not None:
-        try:
-            out += [
-                BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in r.read_csv(r.base / files)
-            ]
-        except DestinationError as exc:
-            r.problem(f"{path}.destinations", str(exc))
+    if files is not None and not files.strip():
+        r.problem(f"{path}.destinations", "must name a CSV file (relative to this config)")
+    elif files is not None:
+        out += _csv_backends(r, f"{path}.destinations", r.base / files)
     return out
+
+
+MAX_CSV_PROBLEMS = 20  # of one destinations file; then a count
+
+
+def _csv_backends(r: _Reader, key: str, csv: Path) -> list[BackendSpec]:
+    """A destinations file's backends; each of its errors a problem of its
+    own, naming the file and its line."""
+    try:
+        result = r.read_csv(csv)
+    except DestinationError as exc:
+        r.problem(key, str(exc))
+        return []
+    for err in result.errors[:MAX_CSV_PROBLEMS]:
+        r.problem(key, f"{csv}: {err}")
+    if len(result.errors) > MAX_CSV_PROBLEMS:
+        r.problem(key, f"{csv}: and {len(result.errors) - MAX_CSV_PROBLEMS} more errors")
+    if not result.errors and not result.destinations:
+        r.problem(key, f"{csv}: no destinations in file")
+    return [BackendSpec(d.ip, d.mac, d.weight, d.drained) for d in result.destinations]
+
+
+def read_csv_file(path: Path) -> ParseResult:
+    return parse_text(read_text(path))
 
 
 def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
     h = r.table(value, path, _HEALTH)
     check = r.text(h, path, "check")
+    if check is None:
+        kinds = " or ".join(f'"{k}"' for k in CHECK_KINDS)
+        r.problem(f"{path}.check", f"a check needs check = {kinds}")
+        return None
     if check not in CHECK_KINDS:
         r.problem(f"{path}.check", f"must be one of {', '.join(CHECK_KINDS)}, not {check!r}")
         return None
@@ -187,6 +219,9 @@ def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
         r.problem(f"{path}.timeout", "must not be longer than interval (probes would pile up)")
     if not isinstance(spec.rise, int) or not isinstance(spec.fall, int):
         r.problem(path, "rise and fall are whole numbers of probes")
+    base = path.removesuffix(".health")
+    for key, message in health_key_problems(check, set(h)):
+        r.problem(f"{base}.{key}", message)
     return spec
 
 
@@ -204,6 +239,8 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if ring is not None and (isinstance(ring, bool) or not isinstance(ring, int)):
         r.problem(f"{path}.ring_size", "must be a whole number")
         ring = None
+    if "backends" not in s and "destinations" not in s:
+        r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
     backends = _backends(r, s, path)
     health = _health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:
@@ -212,6 +249,8 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         spec, tuple(keys), tuple(backends), fill or "maglev", ring, health, line_of(r.lines, path)
     )
     _check_service(r, service, path)
+    for key, message in health_problems(service, health) if health else ():
+        r.problem(f"{path}.{key}", message)
     return service
 
 
@@ -259,6 +298,8 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
     vips = {k.vip for s in services for k in s.keys}
+    if source and source in vips:
+        r.problem(f"{path}.source", f"{source} is a VIP: the tunnel's outer source must not be")
     if probe and probe in vips:
         r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
     if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
@@ -285,14 +326,25 @@ def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:
 
 
 def parse_config(
-    text: str, path: Path | None = None, read_csv: CsvReader = read_destinations
+    text: str,
+    path: Path | None = None,
+    read_csv: CsvReader | None = None,
+    base: Path | None = None,
 ) -> Config:
-    """The config `text` declares; ConfigError with every problem if any."""
+    """The config `text` declares; ConfigError with every problem if any.
+    Destinations files are found in `base` (default: the path's directory)."""
+    text = text.removeprefix("\ufeff")  # a BOM some editors write: not content
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [Problem(0, "", f"not valid TOML: {exc}")]) from None
-    r = _Reader(text, (path.parent if path else Path(".")), read_csv)
+    except RecursionError:
+        # tomllib recurses once per level of nesting: a hostile file must
+        # be one line of error, not a traceback (nor a dead daemon).
+        raise ConfigError(
+            path, [Problem(0, "", "not a usable config: nested too deeply")]
+        ) from None
+    r = _Reader(text, base or (path.parent if path else Path(".")), read_csv or read_csv_file)
     top = r.table(doc, "", _TOP)
     items = top.get("balancer", [])
     if not isinstance(items, list) or not items:
@@ -308,12 +360,12 @@ def parse_config(
             )
         seen.setdefault(place, b.line)
     metrics = r.table(top.get("metrics", {}), "metrics", _METRICS)
-    events = r.table(top.get("events", {}), "events", _EVENTS)
-    listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440") or ""
-    events_file = r.text(events, "events", "file")
+    listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440")
+    if listen is not None and (problem := listen_problem(listen)):
+        r.problem("metrics.listen", problem)
     if r.problems:
         raise ConfigError(path, r.problems)
-    return Config(tuple(balancers), listen, path, Path(events_file) if events_file else None)
+    return Config(tuple(balancers), listen or "", path)
 
 
 def read_config(path: Path) -> Config:
@@ -322,4 +374,6 @@ def read_config(path: Path) -> Config:
         text = read_text(path)
     except DestinationError as exc:
         raise ConfigError(None, [Problem(0, "", str(exc))]) from None
-    return parse_config(text, path)
+    # Beside the file itself: a config reached through a symbolic link names
+    # the files that sit with it, not with the link.
+    return parse_config(text, path, base=Path(os.path.realpath(path)).parent)

@@ -72,5 +72,4 @@ class Config:
     balancers: tuple[BalancerSpec, ...]
     metrics_listen: str = "127.0.0.1:9440"
     path: Path | None = None
-    events: Path | None = None  # the event log's file; None: the default
     notes: tuple[str, ...] = field(default=())  # what was read but changes nothing

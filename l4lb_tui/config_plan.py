@@ -45,6 +45,7 @@ class ServiceChange:
     fill: FillMode
     ring_size: int
     lines: tuple[str, ...]  # what diff prints for it
+    notes: tuple[str, ...] = ()  # backends left out or kept as they run
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +60,35 @@ class BalancerChange:
 
 
 def _wanted(
-    spec: ServiceSpec, macs: Mapping[str, str], now: Mapping[str, Destination], keep_drains: bool
+    spec: ServiceSpec,
+    macs: Mapping[str, str],
+    now: Mapping[str, Destination],
+    keep_drains: bool,
+    notes: list[str],
 ) -> tuple[Destination, ...]:
     out = []
     for b in spec.backends:
-        mac = macs.get(b.ip) if b.mac == NEIGHBOUR else b.mac
-        if mac is None:
-            raise PlanProblem(
-                f"{spec.spec}: the neighbour table has no MAC for {b.ip} "
-                f"(is it reachable from the balancer? ping it, or write its MAC)"
-            )
         running = now.get(b.ip)
+        mac = macs.get(b.ip) if b.mac == NEIGHBOUR else b.mac
+        if mac is None and running is not None:
+            mac = running.mac
+            notes.append(f"! {b.ip}: no answer to ARP on the interface; kept its MAC {mac}")
+        if mac is None:
+            # One backend that does not answer must not hold back the rest.
+            notes.append(f"! {b.ip}: LEFT OUT: no MAC on the interface (no answer to ARP)")
+            continue
         # The health checker's drain belongs to the health checker; an
         # operator's is kept when asked (the daemon never undoes one).
         down = bool(running and running.down)
         drained = b.drained or bool(keep_drains and running and running.drained)
-        out.append(Destination(b.ip, mac, b.weight, drained, down))
+        # Weight 0 is the other way an operator drains (`backend weight
+        # --weight 0`): kept alike.
+        weight = 0 if keep_drains and running and running.weight == 0 else b.weight
+        out.append(Destination(b.ip, mac, weight, drained, down))
     return tuple(out)
+
+
+_UNDRAIN_NOTE = "(by apply; a daemon reload keeps an operator's drain)"
 
 
 def _backend_lines(old: Sequence[Destination], new: Sequence[Destination]) -> list[str]:
@@ -94,7 +107,9 @@ def _backend_lines(old: Sequence[Destination], new: Sequence[Destination]) -> li
             what.append(f"weight {was.weight} -> {d.weight}")
         if was.drained != d.drained:
             what.append("drained" if d.drained else "undrained")
-        lines.append(f"~ {d.ip} {', '.join(what)}")
+        # Only `apply` by hand does this: the daemon keeps such drains.
+        undrain = (was.drained and not d.drained) or (was.weight == 0 and d.weight)
+        lines.append(f"~ {d.ip} {', '.join(what)}" + (f" {_UNDRAIN_NOTE}" if undrain else ""))
     return lines
 
 
@@ -106,19 +121,20 @@ def _service(
     keep_drains: bool,
 ) -> ServiceChange:
     now = {d.ip: d for d in running.dests} if running else {}
-    dests = _wanted(spec, macs, now, keep_drains)
+    notes: list[str] = []
+    dests = _wanted(spec, macs, now, keep_drains, notes)
     fill = FillMode(spec.fill)
     ring = spec.ring_size or (running.ring_size if running else DEFAULT_RING_SIZE)
     if running is None:
         added = f"+ service {key}: {len(dests)} backends ({fill.value}, {ring} slots)"
-        return ServiceChange(key, "add", dests, fill, ring, (added,))
+        return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes))
     body = _backend_lines(running.dests, dests)
     if running.fill != fill or running.ring_size != ring:
         body.append(f"~ ring {running.fill.value} {running.ring_size} -> {fill.value} {ring}")
     if not body and [d.ip for d in running.dests] == [d.ip for d in dests]:
-        return ServiceChange(key, "same", dests, fill, ring, ())
+        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes))
     lines = (f"~ service {key}:", *(f"    {line}" for line in body or ["(backend order)"]))
-    return ServiceChange(key, "change", dests, fill, ring, lines)
+    return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes))
 
 
 def plan_balancer(
@@ -153,11 +169,13 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
     out: list[str] = []
     for c in changes:
         where = f"{c.spec.interface}" + (f" (netns {c.spec.netns})" if c.spec.netns else "")
+        notes = [f"  {key}: {n}" for s in c.services for key in [s.key] for n in s.notes]
         if not c.changes:
-            out.append(f"{where}: as configured")
+            out += [f"{where}: as configured", *notes]
             continue
         out.append(f"{where}:")
         if c.attach:
             out.append(f"  {c.attach}")
         out += [f"  {line}" for s in c.services for line in s.lines]
+        out += notes
     return out

@@ -63,7 +63,8 @@ def drift_of(spec: BalancerSpec, bal: Balancer) -> Drift:
     """The running state against `spec`: the lines `l4lb diff` would print
     (an operator's drain counts: the file does not hold it)."""
     try:
-        change = plan_balancer(spec, config_apply.running(bal), config_apply.neighbour_macs(spec))
+        macs = config_apply.neighbour_macs(spec, ask=False)  # the console only looks
+        change = plan_balancer(spec, config_apply.running(bal), macs)
     except PlanProblem as exc:
         return Drift(problem=str(exc))
     except (BalancerError, BpfError, NetlinkError) as exc:

@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import pwd
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -45,8 +46,13 @@ def record(event: Event, path: Path | None = None) -> None:
     target = path or EVENTS_FILE
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NONBLOCK: a named pipe in the log's place must not hold a writer
+        # (it has changed something already) waiting for a reader.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(target, flags, 0o644)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return  # a log is a regular file; anything else is left alone
             os.write(fd, event.line().encode())
             if os.fstat(fd).st_size > MAX_BYTES:
                 _trim(fd, target)

@@ -5,7 +5,11 @@ gathers the samples and serves the text).
 Names follow Prometheus's conventions (`_total` counters, base units) and
 node_exporter's IPVS collector where it has a name for the same thing
 (`backend`, `weight`).  Every series carries the interface and, where it has
-one, the service (`10.0.0.4:8080/tcp`) and the backend's address.
+one, the service (`10.0.0.4:8080/tcp`) and the backend's address; a
+balancer in a network namespace adds `netns`, so two interfaces of one name in
+two namespaces are two series.  `l4lb_balancer_up` is 1 for each balancer
+read, 0 for one configured that could not be (its other series are left
+out, the scrape still serves the rest).
 
 The text is written here, not by prometheus_client's generate_latest: that
 formats every sample afresh (about 370 ms for 4,096 backends' 20,000
@@ -38,6 +42,16 @@ class BalancerSample:
     state: State
     counters: Counters
     health: Mapping[str, ServiceHealth] = field(default_factory=dict)  # by service
+    netns: str = ""  # "": the host's
+
+    def where(self, *names: str) -> tuple[str, ...]:
+        """The label names of this balancer's series, then `names`."""
+        return ("interface", "netns", *names) if self.netns else ("interface", *names)
+
+    def at(self, *values: str) -> tuple[str, ...]:
+        """The label values matching `where`."""
+        here = (self.state.ifname, self.netns) if self.netns else (self.state.ifname,)
+        return (*here, *values)
 
 
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
@@ -75,10 +89,6 @@ class _Text:
         return "".join(out)
 
 
-_BACKEND = ("interface", "service", "backend")
-_SERVICE = ("interface", "service")
-
-
 def _backends(t: _Text, samples: Sequence[BalancerSample]) -> None:
     pkts = t.family("l4lb_backend_packets_total", "counter", "Packets balanced to a backend")
     octets = t.family(
@@ -93,7 +103,7 @@ def _backends(t: _Text, samples: Sequence[BalancerSample]) -> None:
         for svc in s.state.services:
             service = str(svc.key)
             for be in svc.backends:
-                at = _labels(_BACKEND, (s.state.ifname, service, be.ip))
+                at = _labels(s.where("service", "backend"), s.at(service, be.ip))
                 p, b = s.counters.backends.get(be.index, (0, 0))
                 pkts.append(f"l4lb_backend_packets_total{at} {p}\n")
                 octets.append(f"l4lb_backend_bytes_total{at} {b}\n")
@@ -120,7 +130,7 @@ def _services(t: _Text, samples: Sequence[BalancerSample]) -> None:
     }
     for s in samples:
         for svc in s.state.services:
-            at = _labels(_SERVICE, (s.state.ifname, str(svc.key)))
+            at = _labels(s.where("service"), s.at(str(svc.key)))
             values = {
                 "backends": len(svc.backends),
                 "backends_serving": sum(
@@ -150,22 +160,34 @@ def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:
         "Balanced packets by what the flow table said (hit, new, stale, stored, ...)",
     )
     for s in samples:
-        name = s.state.ifname
         for r in Reason:
             verdict = "drop" if r.is_drop else "pass" if r.is_pass else "icmp"
             at = _labels(
-                ("interface", "verdict", "reason"),
-                (name, verdict, r.label.removeprefix(f"{verdict}_")),
+                s.where("verdict", "reason"), s.at(verdict, r.label.removeprefix(f"{verdict}_"))
             )
             reasons.append(f"l4lb_packets_total{at} {s.counters.reasons.get(r, (0, 0))[0]}\n")
         for f in FlowStat:
-            at = _labels(("interface", "outcome"), (name, f.name.lower()))
+            at = _labels(s.where("outcome"), s.at(f.name.lower()))
             flows.append(f"l4lb_flow_table_packets_total{at} {s.counters.flows.get(f, 0)}\n")
 
 
-def render(samples: Sequence[BalancerSample]) -> str:
-    """The text of one scrape."""
+def _up(t: _Text, samples: Sequence[BalancerSample], unread: Sequence[tuple[str, str]]) -> None:
+    up = t.family(
+        "l4lb_balancer_up", "gauge", "1 if a configured balancer was read, 0 if it could not be"
+    )
+    read = [(s.state.ifname, s.netns) for s in samples]
+    for value, places in ((1, read), (0, unread)):
+        for ifname, netns in places:
+            names = ("interface", "netns") if netns else ("interface",)
+            at = _labels(names, (ifname, netns) if netns else (ifname,))
+            up.append(f"l4lb_balancer_up{at} {value}\n")
+
+
+def render(samples: Sequence[BalancerSample], unread: Sequence[tuple[str, str]] = ()) -> str:
+    """The text of one scrape; `unread`: (interface, netns) of configured
+    balancers that could not be read."""
     t = _Text()
+    _up(t, samples, unread)
     _backends(t, samples)
     _services(t, samples)
     _data_plane(t, samples)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
 from l4lb_tui.cliargs import EXIT_ERROR
-from l4lb_tui.daemon import http, pidfile
+from l4lb_tui.daemon import answer, http, pidfile
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
 
@@ -30,13 +31,34 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
+    before = answer.read()
     try:
         pid = pidfile.signal_daemon(signal.SIGHUP)
     except (LookupError, PermissionError) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"asked the daemon (PID {pid}) to apply its config again")
-    return 0
+    # The daemon's start is answer 0: a reload's is the first one after
+    # what stood before the signal.
+    seen = before.seq if before is not None and before.pid == pid else 0
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        found = answer.read()
+        if found is not None and found.pid == pid and found.seq > seen:
+            if not found.ok:
+                print(f"l4lb: error: the daemon refused it: {found.line}", file=sys.stderr)
+                return EXIT_ERROR
+            print(f"the daemon (PID {pid}) {found.line}")
+            return 0
+        if pidfile.running() != pid:
+            print(f"l4lb: error: the daemon (PID {pid}) ended before it answered", file=sys.stderr)
+            return EXIT_ERROR
+        time.sleep(0.1)
+    print(
+        f"l4lb: error: no answer from the daemon (PID {pid}) within {args.wait:g} s: "
+        "it may still be applying (see its journal)",
+        file=sys.stderr,
+    )
+    return EXIT_ERROR
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -58,7 +80,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = sub.add_parser(
         "reload",
         help="ask the running daemon to apply its config again",
-        description="Ask the running daemon to read its config again and apply it (SIGHUP).",
+        description="Ask the running daemon to read its config again and apply it (SIGHUP); "
+        "wait for its answer: exit 2 with its reason if it refused the config.",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for the daemon's answer (default 60)",
     )
     p.set_defaults(func=cmd_reload)
 

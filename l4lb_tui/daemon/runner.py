@@ -29,7 +29,7 @@ from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
-from l4lb_tui.daemon import http, notify, pidfile
+from l4lb_tui.daemon import answer, http, notify, pidfile
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
@@ -63,6 +63,8 @@ class Daemon:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     latency: Histogram | None = None
     status_path: Path | None = None  # None: health_status.STATUS_FILE
+    answer_path: Path | None = None  # None: answer.ANSWER_FILE
+    applies: int = 0  # answers given: the next one's seq
     _published_at: float = 0.0
     _unpublished: bool = True
 
@@ -77,32 +79,67 @@ class Daemon:
 
     # -- what the control thread does -------------------------------------
 
-    def apply(self, why: str) -> bool:
-        """Read the config and apply it; False (and the old config kept) if
-        it cannot be read or applied."""
+    def read(self, why: str) -> Config | None:
+        """The config file, or None (said) if it cannot be used."""
         try:
-            config = read_config(self.path)
+            return read_config(self.path)
         except ConfigError as exc:
-            self.report(f"{why}: {self.path} has errors, keeping the running state: {exc}")
-            events.note("daemon", f"config refused: {exc}")
+            self._refused(why, f"{self.path} has errors, keeping the running state: {exc}")
+            return None
+
+    def apply(self, why: str, config: Config | None = None) -> bool:
+        """Apply the config (read afresh unless given); False (and the old
+        config kept, the daemon running on) if it cannot be read or applied."""
+        config = config or self.read(why)
+        if config is None:
             return False
+        made: list[str] = []
+
+        def done(line: str) -> None:
+            made.append(line)
+            self.report(f"{why}: {line}")
+            events.note("daemon", line, interface=_interface_of(line, config))
+
+        def warn(line: str) -> None:
+            self.report(f"{why}: {line}")
+            events.note("daemon", line, interface=_interface_of(line, config))
+
         try:
             # Without what remove mode took out: a reload must not add back a dead backend.
             wanted = self.health.withheld(config) if self.health else config
-            done = config_apply.apply(wanted, keep_drains=True, warn=self.report)
+            config_apply.apply(wanted, keep_drains=True, warn=warn, done=done)
         except (BalancerError, BpfError, NetlinkError) as exc:
-            self.report(f"{why}: could not apply {self.path}: {exc}")
-            events.note("daemon", f"apply failed: {exc}")
+            self._refused(why, f"could not apply {self.path}: {exc}")
+            return False
+        except Exception as exc:  # a reload must never take the daemon down
+            self._refused(why, f"could not apply {self.path}: {type(exc).__name__}: {exc}")
             return False
         self.config = config
-        for line in done:
-            self.report(f"{why}: {line}")
-            events.note("daemon", line, interface=_interface_of(line, config))
-        if self.health is None:
-            self.health = HealthControl(self.report, self.work.put)
-        self.health.configure(config)
+        if not made:
+            self.report(f"{why}: nothing to change: the balancers are as configured")
+        try:
+            if self.health is None:
+                self.health = HealthControl(self.report, self.work.put)
+            self.health.configure(config)
+        except Exception as exc:  # the data plane is applied: say so, run on
+            self.report(f"{why}: health checks not reconfigured: {type(exc).__name__}: {exc}")
+            events.note("daemon", f"health checks not reconfigured: {exc}")
         self._unpublished = True
+        self._answer(
+            True,
+            f"applied {self.path}: " + (f"{len(made)} changes" if made else "nothing to change"),
+        )
         return True
+
+    def _refused(self, why: str, line: str) -> None:
+        self.report(f"{why}: {line}")
+        events.note("daemon", f"config refused: {line}")
+        self._answer(False, line)
+
+    def _answer(self, ok: bool, line: str) -> None:
+        """What `l4lb reload` waits for."""
+        answer.write(answer.Answer(os.getpid(), self.applies, ok, line), self.answer_path)
+        self.applies += 1
 
     def publish(self, force: bool = False) -> None:
         """The health state for the console (RUN_DIR/health.json), at most
@@ -121,19 +158,28 @@ class Daemon:
         """The metrics text: every configured balancer, read afresh."""
         config = self.config
         samples = []
+        unread = []
         for spec in config.balancers if config else ():
-            bal = config_apply.balancer_of(spec)
-            if bal.is_loaded():
-                health = self.published.get((spec.interface, spec.netns), {})
-                samples.append(metrics.BalancerSample(bal.state(), bal.counters(), health))
-        return metrics.render(samples) + generate_latest(self.registry).decode()
+            # One balancer that cannot be read (its namespace gone, detached)
+            # is l4lb_balancer_up 0, never a failed scrape of all of them.
+            try:
+                bal = config_apply.balancer_of(spec)
+                if bal.is_loaded():
+                    state, counters = bal.state(), bal.counters()
+                    health = self.published.get((spec.interface, spec.netns), {})
+                    ns = spec.netns or ""
+                    samples.append(metrics.BalancerSample(state, counters, health, ns))
+                    continue
+            except (BalancerError, BpfError, NetlinkError, OSError):
+                pass
+            unread.append((spec.interface, spec.netns or ""))
+        return metrics.render(samples, unread) + generate_latest(self.registry).decode()
 
-    def serve_metrics(self) -> None:
-        """Serve metrics where the config says.  A reload that names another
-        address moves the endpoint; if the new one cannot be had, the old
-        one stays (and the daemon says so) rather than leave no metrics."""
-        assert self.config is not None
-        listen, old = self.config.metrics_listen, self.server
+    def serve_metrics(self, listen: str, announce: bool = True) -> None:
+        """Serve metrics at `listen`.  A reload that names another address
+        moves the endpoint; if the new one cannot be had, the old one stays
+        (and the daemon says so) rather than leave no metrics."""
+        old = self.server
         if old is not None and listen == self.listening:
             return
         try:
@@ -155,7 +201,8 @@ class Daemon:
                 old.shutdown()
                 old.server_close()
         self.server, self.listening = server, listen
-        self.report(f"serving metrics on http://{listen}/metrics")
+        if announce:
+            self.report(f"serving metrics on http://{listen}/metrics")
 
     def on_results(self, results: tuple[ProbeResult, ...]) -> None:
         assert self.health is not None and self.latency is not None
@@ -176,9 +223,15 @@ class Daemon:
         with pidfile.held():
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._signal)
-            if not self.apply("start"):
+            config = self.read("start")
+            if config is None:
                 return 2
-            self.serve_metrics()
+            # The endpoint first: an address it cannot have stops the start
+            # before the data plane is touched.
+            self.serve_metrics(config.metrics_listen, announce=False)
+            if not self.apply("start", config):
+                return 2
+            self.report(f"serving metrics on http://{self.listening}/metrics")
             notify.notify("READY=1")
             try:
                 return self._loop()
@@ -189,6 +242,7 @@ class Daemon:
                 if self.server is not None:
                     self.server.shutdown()
                 health_status.remove(self.status_path)
+                answer.remove(self.answer_path)
                 self.report("stopped; the data plane keeps running as it was")
                 events.note("daemon", "stopped; the data plane keeps running as it was")
 
@@ -208,8 +262,12 @@ class Daemon:
                 return 0
             if job == "reload":
                 notify.notify("RELOADING=1")
-                if self.apply("reload"):
-                    self.serve_metrics()
+                if self.apply("reload") and self.config is not None:
+                    try:
+                        self.serve_metrics(self.config.metrics_listen)
+                    except http.MetricsServerError as exc:  # the old one lost too
+                        self.server = None
+                        self.report(f"reload: no metrics endpoint: {exc}")
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
 

@@ -155,13 +155,13 @@ def test_a_bad_config_changes_nothing_and_names_every_line(
     assert not Balancer(name, netns=ns).is_loaded()
 
 
-def test_an_unresolved_neighbour_changes_nothing(dev: tuple[str, str], tmp_path: Path) -> None:
+def test_an_unresolved_neighbour_is_left_out_loudly(dev: tuple[str, str], tmp_path: Path) -> None:
     ns, name = dev
     cfg = tmp_path / "l4lb.toml"
     cfg.write_text(config(ns, name, '  { ip = "10.2.0.99", mac = "neighbour" },\n'))
     res = l4lb("apply", "-f", str(cfg))
-    assert res.returncode == 2 and "no MAC for 10.2.0.99" in res.stderr
-    assert not Balancer(name, netns=ns).is_loaded()
+    assert res.returncode == 1 and "10.2.0.99: LEFT OUT" in res.stderr, res.stderr
+    assert members(ns, name, HTTP) == {}
 
 
 def test_changes_land_in_the_event_log(dev: tuple[str, str], tmp_path: Path) -> None:

@@ -125,8 +125,8 @@ def test_the_daemon_keeps_its_config_applied(bed: tuple[str, str, Path, int]) ->
         assert served(bal) == {"10.2.0.11", "10.2.0.12"}
         text = daemon.scrape()
         assert (
-            f'l4lb_backend_weight{{interface="{dev}",service="{SVC}",backend="10.2.0.11"}} 1'
-            in text
+            f'l4lb_backend_weight{{interface="{dev}",netns="{ns}",service="{SVC}",'
+            f'backend="10.2.0.11"}} 1' in text
         )
 
         # An operator's drain survives the daemon's reload.
@@ -196,7 +196,7 @@ def test_a_broken_config_on_reload_keeps_the_running_state(
     daemon = Running(cfg, port)
     try:
         cfg.write_text(cfg.read_text().replace('"10.2.0.12"', '"10.2.0.300"'))
-        assert l4lb("reload").returncode == 0
+        assert l4lb("reload").returncode == 2
         line = daemon.wait_for("has errors")
         assert "keeping the running state" in line and "10.2.0.300" in line
         assert served(Balancer(dev, netns=ns)) == {"10.2.0.11", "10.2.0.12"}

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_plan import (
-    PlanProblem,
     Running,
     RunningService,
     plan_balancer,
@@ -80,7 +77,7 @@ def test_changes_removals_and_what_is_kept() -> None:
         f"  ~ service {HTTP}:",
         "      + 10.0.0.12 02:00:00:00:00:0c weight 3",
         "      - 10.0.0.13",
-        "      ~ 10.0.0.11 undrained",
+        "      ~ 10.0.0.11 undrained (by apply; a daemon reload keeps an operator's drain)",
         f"  - service {OTHER} (0 backends)",
     ]
     # The health checker's drain stays; an operator's stays when asked.
@@ -89,7 +86,35 @@ def test_changes_removals_and_what_is_kept() -> None:
     assert kept.dests[0].drained and kept.dests[0].down
 
 
-def test_an_unresolved_neighbour_is_refused() -> None:
+def test_an_unresolved_neighbour_is_left_out_not_the_whole_file() -> None:
     spec = parse_config(CONFIG).balancers[0]
-    with pytest.raises(PlanProblem, match=r"no MAC for 10\.0\.0\.12"):
-        plan_balancer(spec, running(), {})
+    (s,) = plan_balancer(spec, running(), {}).services
+    assert [d.ip for d in s.dests] == ["10.0.0.11"]
+    assert s.notes and "10.0.0.12: LEFT OUT" in s.notes[0]
+    assert any("LEFT OUT" in line for line in render_diff([plan_balancer(spec, running(), {})]))
+
+
+def test_an_unresolved_neighbour_keeps_the_mac_it_runs_with() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b", 1),
+        Destination("10.0.0.12", "02:00:00:00:00:77", 3),
+    )
+    (s,) = plan_balancer(spec, running(now), {}).services
+    assert s.kind == "same" and s.dests[1].mac == "02:00:00:00:00:77"
+    assert "kept its MAC 02:00:00:00:00:77" in s.notes[0]
+
+
+def test_an_operators_drain_by_weight_zero_is_kept_when_asked() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(
+        HTTP,
+        Destination("10.0.0.11", "02:00:00:00:00:0b", 0),
+        Destination("10.0.0.12", "02:00:00:00:00:0c", 3),
+    )
+    kept = plan_balancer(spec, running(now), MACS, keep_drains=True).services[0]
+    assert kept.kind == "same" and kept.dests[0].weight == 0
+    # apply by hand makes the file true, as for a drained flag
+    undone = plan_balancer(spec, running(now), MACS).services[0]
+    assert undone.dests[0].weight == 1

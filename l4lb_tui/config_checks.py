@@ -1,0 +1,58 @@
+"""Checks a config needs beyond each value's own: whatever the daemon would
+refuse or trip over later (a health check it cannot build, a metrics address
+it cannot serve) is refused here, so `l4lb check` says it first (pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from l4lb_tui.abi import CATCH_ALL, PROTO_UDP
+from l4lb_tui.config_model import HealthSpec, ServiceSpec
+
+# (key below the service, message)
+Found = list[tuple[str, str]]
+
+
+def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
+    """What makes `h` unusable as the check of `s`."""
+    out: Found = []
+    if any(k == CATCH_ALL for k in s.keys):
+        out.append(("health", 'a catch-all service ("*") has no backends of its own to check'))
+        return out
+    if not h.port and any(k.port == 0 for k in s.keys):
+        out.append(("health.port", "a service on every port needs the port its check probes"))
+    udp = any(k.proto == PROTO_UDP for k in s.keys)
+    tcp = any(k.proto != PROTO_UDP for k in s.keys)
+    if h.check in ("tcp", "http") and not tcp:
+        out.append(("health.check", f"a {h.check} check cannot probe a UDP service"))
+    if h.check == "udp" and not udp:
+        out.append(("health.check", "a udp check cannot probe a TCP service"))
+    if h.check == "http":
+        if not h.path.startswith("/"):
+            out.append(("health.path", f"{h.path!r} must start with /"))
+        if any(c in h.path for c in "\r\n\t ") or not h.path.isprintable():
+            out.append(("health.path", "must be one URL path: no spaces or control characters"))
+    return out
+
+
+def health_key_problems(check: str, written: set[str]) -> Found:
+    """Keys written that the kind of check never reads."""
+    only = {"path": "http", "status": "http", "body": "http", "send": "udp", "expect": "udp"}
+    return [
+        (f"health.{key}", f"is for {kind} checks, not {check}")
+        for key, kind in sorted(only.items())
+        if key in written and kind != check
+    ]
+
+
+def listen_problem(listen: str) -> str:
+    """Why the daemon could not serve metrics at `listen` ("" if it can)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{listen!r} must be ADDRESS:PORT with a port from 1 to 65535"
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host!r} is not an IP address (write 127.0.0.1:{port} or [::1]:{port})"
+    return ""

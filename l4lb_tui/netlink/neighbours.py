@@ -1,0 +1,84 @@
+"""Backends' MACs from the kernel's neighbour table of the balancer's own
+interface, resolved when missing: a datagram toward each unresolved backend,
+sent from that interface, makes the kernel ask (ARP) as any packet would.
+
+Only the balancer's interface counts: an entry on another link of the
+namespace says nothing of the MAC behind this one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterable
+
+from l4lb_tui.netlink import namespaces, rtnl
+from l4lb_tui.netlink.errors import NetlinkError, refused
+
+# States whose address is not (yet, or any more) the neighbour's, and NOARP:
+# the kernel's stand-in (broadcast) for a link it will not ask on.
+_NUD_INCOMPLETE = 0x01
+_NUD_FAILED = 0x20
+_NUD_NOARP = 0x40
+_DISCARD = 9  # the port the datagram goes to: RFC 863's, answered by no one
+POLL = 0.05
+
+
+def macs_on(netns: str | None, ifname: str, ips: Iterable[str]) -> dict[str, str]:
+    """The MACs the neighbour table of `ifname` holds for `ips` (those it has)."""
+    wanted = set(ips)
+    found: dict[str, str] = {}
+    with refused("neighbour table"), rtnl.session(netns) as ipr:
+        index = rtnl.index(ipr, ifname)
+        if index is None:
+            raise NetlinkError(f"interface {ifname} does not exist")
+        for msg in ipr.get_neighbours(family=socket.AF_INET, ifindex=index):
+            ip, mac = msg.get("NDA_DST"), msg.get("NDA_LLADDR")
+            if ip not in wanted or not mac or mac == "00:00:00:00:00:00":
+                continue
+            if msg["state"] & (_NUD_INCOMPLETE | _NUD_FAILED | _NUD_NOARP):
+                continue
+            if int(str(mac)[:2], 16) & 1:  # broadcast or multicast: no one host's
+                continue
+            found[str(ip)] = str(mac)
+    return found
+
+
+def solicit(netns: str | None, ifname: str, ips: Iterable[str], source: str = "") -> None:
+    """Make the kernel resolve `ips` on `ifname`: one empty UDP datagram to
+    each, out of that interface, from `source` if given (the ARP request
+    says it: a backend ignores one from an address it holds itself, a
+    VIP); one that cannot be sent is passed over (it stays unresolved)."""
+    targets = sorted(set(ips))
+
+    def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if source:
+                with contextlib.suppress(OSError):
+                    sock.bind((source, 0))
+            sock.setblocking(False)
+            for ip in targets:
+                with contextlib.suppress(OSError):
+                    sock.sendto(b"", (ip, _DISCARD))
+
+    namespaces.call_in(netns, send)
+
+
+def resolve(
+    netns: str | None, ifname: str, ips: Iterable[str], source: str = "", wait: float = 1.0
+) -> dict[str, str]:
+    """The MACs of `ips` on `ifname`, asking the network (from `source`) for
+    those the table lacks and waiting up to `wait` seconds for the answers."""
+    wanted = set(ips)
+    found = macs_on(netns, ifname, wanted)
+    if found.keys() >= wanted:
+        return found
+    solicit(netns, ifname, wanted - found.keys(), source)
+    until = time.monotonic() + wait
+    while time.monotonic() < until and not found.keys() >= wanted:
+        time.sleep(POLL)
+        found = macs_on(netns, ifname, wanted)
+    return found

@@ -1,0 +1,132 @@
+"""What the daemon would refuse or trip over later is refused by the config
+check, one line each with its line and key (issue 15's tester, 5, 16, 17, 21)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.config_file import ConfigError, parse_config
+
+HEAD = '[[balancer]]\ninterface = "eth1"\nsource = "10.0.0.1"\nprobe_source = "10.0.0.3"\n'
+
+
+def _service(vip: str, health: str) -> str:
+    return (
+        f'{HEAD}[[balancer.service]]\nvip = "{vip}"\n'
+        'backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n'
+        f"[balancer.service.health]\n{health}"
+    )
+
+
+def _refused(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, Path("l4lb.toml"))
+    return err.value.lines()
+
+
+HEALTH = [
+    ("10.0.0.5", 'check = "tcp"\n', "service[0].health.port: a service on every port needs"),
+    ("10.0.0.5:80/udp", 'check = "http"\n', "health.check: a http check cannot probe a UDP"),
+    ("10.0.0.5:80/tcp", 'check = "udp"\n', "health.check: a udp check cannot probe a TCP"),
+    ("10.0.0.5:80/tcp", 'check = "tcp"\npath = "/x"\n', "health.path: is for http checks"),
+    ("10.0.0.5:80/tcp", 'check = "http"\npath = "x"\n', "health.path: 'x' must start with /"),
+    ("10.0.0.5:80/tcp", 'check = "http"\npath = "/a\\r\\nX: y"\n', "no spaces or control"),
+    ("*", 'check = "tcp"\nport = 80\n', 'service[0].health: a catch-all service ("*")'),
+]
+
+
+@pytest.mark.parametrize(("vip", "health", "words"), HEALTH)
+def test_a_health_check_the_daemon_could_not_run_is_refused(
+    vip: str, health: str, words: str
+) -> None:
+    lines = _refused(_service(vip, health))
+    assert any(words in line and line.startswith("l4lb.toml: line ") for line in lines), lines
+
+
+def test_a_health_check_on_every_port_with_its_own_port_is_fine() -> None:
+    parse_config(_service("10.0.0.5", 'check = "tcp"\nport = 8080\n'))
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "", "127.0.0.1:0", ":9440", "x:80", "9440"])
+def test_a_metrics_address_the_daemon_cannot_serve_is_refused(listen: str) -> None:
+    lines = _refused(f'{HEAD}[metrics]\nlisten = "{listen}"\n')
+    assert any("line 6: metrics.listen: " in line for line in lines), lines
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:9440", "[::1]:9440", "0.0.0.0:1"])
+def test_a_metrics_address_it_can_serve_is_fine(listen: str) -> None:
+    assert parse_config(f'{HEAD}[metrics]\nlisten = "{listen}"\n').metrics_listen == listen
+
+
+def test_an_events_table_is_refused_not_ignored() -> None:
+    lines = _refused(f'{HEAD}[events]\nfile = "/tmp/x.jsonl"\n')
+    assert any("line 5: events: unknown key 'events'" in line for line in lines), lines
+
+
+def test_an_unknown_top_table_names_its_key() -> None:
+    lines = _refused(f'[metric]\nlisten = "127.0.0.1:1"\n{HEAD}')
+    assert any("line 1: metric: unknown key 'metric'" in line for line in lines), lines
+
+
+def test_a_tunnel_source_that_is_a_vip_is_refused() -> None:
+    text = HEAD + '[[balancer.service]]\nvip = "10.0.0.1:80/tcp"\n'
+    assert any("balancer[0].source: 10.0.0.1 is a VIP" in line for line in _refused(text))
+
+
+@pytest.mark.parametrize("depth", [1000, 100_000])
+def test_a_deeply_nested_file_is_one_line_of_error(depth: int) -> None:
+    (line,) = _refused("x = " + "[" * depth + "]" * depth + "\n")
+    assert "nested too deeply" in line or "not valid TOML" in line
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('backends = [{ ip = "10.0.0.11" }]', 'backends[0]: a backend needs mac = "02:'),
+        ('backends = [{ mac = "neighbour" }]', 'backends[0]: a backend needs ip = "10.0.0.11"'),
+        ('destinations = ""', "destinations: must name a CSV file"),
+        ("[balancer.service.health]", 'health.check: a check needs check = "tcp" or "http"'),
+    ],
+)
+def test_missing_values_are_named_plainly(body: str, words: str) -> None:
+    lines = _refused(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n{body}\n')
+    assert any(words in line for line in lines), lines
+
+
+def test_a_byte_order_mark_is_not_content() -> None:
+    assert parse_config("\ufeff" + HEAD).balancers[0].interface == "eth1"
+
+
+def test_destinations_sit_beside_the_file_a_link_points_to(tmp_path: Path) -> None:
+    from l4lb_tui.config_file import read_config
+
+    real, links = tmp_path / "real", tmp_path / "links"
+    real.mkdir()
+    links.mkdir()
+    (real / "d.csv").write_text("10.0.0.11, 02:00:00:00:00:0b\n")
+    (real / "l4lb.toml").write_text(
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\ndestinations = "d.csv"\n'
+    )
+    (links / "l4lb.toml").symlink_to(real / "l4lb.toml")
+    (svc,) = read_config(links / "l4lb.toml").balancers[0].services
+    assert [b.ip for b in svc.backends] == ["10.0.0.11"]
+
+
+def test_each_error_of_a_destinations_file_is_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("10.0.0.11, zz\n10.0.0.12, 02:00:00:00:00:0c\n10.0.0.300, x\n")
+    text = f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\ndestinations = "d.csv"\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, tmp_path / "l4lb.toml")
+    lines = [line for line in err.value.lines() if "destinations" in line]
+    assert len(lines) == 2, lines
+    assert "d.csv: line 1:" in lines[0] and "d.csv: line 3:" in lines[1]
+    assert all("line 7: balancer[0].service[0].destinations" in line for line in lines)
+
+
+def test_a_service_that_names_no_backends_at_all_is_refused() -> None:
+    lines = _refused(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n')
+    assert any("line 5: balancer[0].service[0]: a service needs backends" in x for x in lines)
+    # An empty list is written on purpose (export writes one for an empty service).
+    parse_config(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\nbackends = []\n')
