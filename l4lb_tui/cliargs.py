@@ -97,12 +97,19 @@ def load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fill",
         choices=[m.value for m in FillMode],
-        help="slot fill: maglev (consistent hashing, the default) or the seed's roundrobin",
+        help=(
+            "slot fill: maglev (consistent hashing) or the seed's roundrobin; "
+            "default: the service's current fill, maglev for a new service"
+        ),
     )
     p.add_argument(
         "--ring-size",
         type=validation.argument(validation.ring_size),
-        help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
+        help=(
+            "slots per service ring, at least its serving backends; a prime for maglev "
+            f"(default: the size the service kept from its last load, {DEFAULT_RING_SIZE} "
+            "for a new service)"
+        ),
     )
 
 
