@@ -69,8 +69,10 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
 def _done(line: str, interface: str, **where: str) -> None:
     """What a changing command did: to the operator, and to the event log
     (which the console and the daemon's readers show)."""
-    print(line)
+    # Logged first: a failed write to stdout must not lose the record of a
+    # change that was made.
     events.note("cli", line, interface=interface, **where)
+    print(line)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
