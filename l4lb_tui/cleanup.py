@@ -10,6 +10,8 @@ of every namespace (`--stale`).  Nothing that still runs is ever removed.
 
 from __future__ import annotations
 
+import shlex
+
 from l4lb_tui import ghosts, pinning
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
@@ -120,7 +122,7 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
         if now is not None and pinned.holds_link is not False:
             raise BalancerError(
                 f"interface {ifname} does not exist in {netns.place}: it was renamed to "
-                f"{now}; run 'l4lb detach -i {now}'"
+                f"{now}; run '{netns.command(f'l4lb detach -i {shlex.quote(now)}')}'"
             )
         # Moved to another namespace, its program running on there: its
         # pins are its maps.

@@ -47,7 +47,7 @@ def running(prog_id: int | None, seen: Seen) -> tuple[Netns, SeenLink] | None:
 def rerun(netns: Netns, command: str) -> str:
     """How an operator runs `command` (an `l4lb ...` line) in `netns`."""
     if netns.name:
-        return "'" + command.replace("l4lb ", f"l4lb --netns {netns.name} ", 1) + "'"
+        return f"'{netns.command(command)}'"
     if netns.host:
         return f"'{command}' in the host's network namespace"
     return f"'{command}' inside that namespace (nsenter --net=/proc/PID/ns/net)"

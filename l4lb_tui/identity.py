@@ -15,6 +15,7 @@ names a balancer whose interface or namespace is gone.
 from __future__ import annotations
 
 import re
+import shlex
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,13 @@ class Netns:
         if self.host:
             return "the host's network namespace"
         return f"the unnamed network namespace with cookie {self.cookie}"
+
+    def command(self, line: str) -> str:
+        """`line` (an `l4lb ...` command) as typed to run it in this
+        namespace: with its --netns when it has a name, quoted for a shell."""
+        if not self.name or self.host:
+            return line
+        return line.replace("l4lb ", f"l4lb --netns {shlex.quote(self.name)} ", 1)
 
 
 @dataclass(frozen=True, slots=True, order=True)

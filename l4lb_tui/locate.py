@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,13 +205,13 @@ def with_balancer(links: Sequence[LinkInfo], netns: Netns) -> set[int]:
     return found
 
 
-def no_balancer(where: Location) -> str:
+def no_balancer(where: Location, advice: str = "") -> str:
     """`no balancer on ...`, with pins an earlier link, or an older l4lb,
-    left under the name or index pointed out."""
-    text = (
-        f"no balancer on {where.ifname} in {where.netns.place}: "
-        f"run 'l4lb attach -i {where.ifname}' first"
-    )
+    left under the name or index pointed out.  The advice given, or how to
+    attach one (with the --netns the command was run with)."""
+    attach = where.netns.command(f"l4lb attach -i {shlex.quote(where.ifname)}")
+    advice = advice or f"run '{attach}' first"
+    text = f"no balancer on {where.ifname} in {where.netns.place}: {advice}"
     if (where.pin_dir / "prog").exists():
         # Pins are there, but not this link's balancer.
         return f"{text} ({leftover(where).text})"

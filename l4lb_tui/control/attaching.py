@@ -159,7 +159,7 @@ def _detach(h: Handle) -> str:
                 f"{h.ifname} runs XDP program id {current.prog_id}, which is not "
                 "this balancer's: not touching it"
             )
-        raise BalancerError(no_balancer(h.where))
+        raise BalancerError(no_balancer(h.where, "nothing to detach"))
     msg = f"no program was attached to {h.ifname}; removed its pins"
     if current is not None:
         if current.prog_id != h.prog_id():

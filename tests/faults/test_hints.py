@@ -1,0 +1,42 @@
+"""The commands a message tells the operator to run work as given: they name
+the --netns the command ran with, quoted for a shell."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.identity import Netns
+from tests.conftest import veth_netns
+
+ROOT = Path(__file__).parents[2]
+
+
+def l4lb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", *args],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["h12-a", "h12 x", "h12*", "h12:x", "h12é", "it's"])
+def test_a_hint_names_the_namespace_quoted(name: str) -> None:
+    line = Netns(5, name).command("l4lb attach -i v0")
+    assert shlex.split(line) == ["l4lb", "--netns", name, "attach", "-i", "v0"]
+    assert Netns(5, "", host=True).command("l4lb attach -i v0") == "l4lb attach -i v0"
+
+
+@pytest.mark.kernel
+def test_no_balancer_hint_in_a_namespace() -> None:
+    with veth_netns("h12hint") as (ns, dev, _):
+        res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+        assert res.returncode == 2
+        assert f"run 'l4lb --netns {ns} attach -i {dev}' first" in res.stderr, res.stderr
+        res = l4lb("--netns", ns, "detach", "-i", dev)
+        assert res.returncode == 2
+        assert res.stderr.rstrip().endswith("nothing to detach"), res.stderr
+        assert "attach" not in res.stderr, res.stderr
