@@ -71,8 +71,10 @@ def _done(line: str, interface: str, **where: str) -> None:
     (which the console and the daemon's readers show)."""
     # Logged first: a failed write to stdout must not lose the record of a
     # change that was made.
-    events.note("cli", line, interface=interface, **where)
+    unlogged = events.note("cli", line, interface=interface, **where)
     print(line)
+    if unlogged:
+        _warn(unlogged)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
