@@ -170,6 +170,14 @@ def export_running(now: datetime | None = None) -> tuple[str, int]:
         netns = record.netns or None
         try:
             bal = Balancer(record.ifname, netns=netns)
+            if bal.where.ident != pinned.ident:
+                # Its link (or namespace) is gone and another now has its
+                # name: these pins are not the balancer that name finds.
+                skipped.append(
+                    f"{pinned.path}: pins of {record.ifname} in {record.netns_seen.place}, "
+                    "whose link is gone ('l4lb detach --stale' removes them)"
+                )
+                continue
             exported.append(Exported(bal.ifname, netns, running(bal)))
         except (BalancerError, NetlinkError) as exc:
             skipped.append(f"{record.ifname}: {exc}")
