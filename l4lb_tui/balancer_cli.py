@@ -66,6 +66,16 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
         raise CliError(problem)
 
 
+def _unattached(bal: Balancer, said: str | None = None) -> str | None:
+    """Warn of a balancer whose program was detached or replaced outside
+    l4lb: its commands succeed but change nothing that traffic sees.  The
+    warning given, so that stats says it once, not on every refresh."""
+    problem = bal.attachment_problem()
+    if problem and problem != said:
+        _warn(problem)
+    return problem
+
+
 def _done(line: str, interface: str, **where: str) -> None:
     """What a changing command did: to the operator, and to the event log
     (which the console and the daemon's readers show)."""
@@ -138,6 +148,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             bal.ifname,
             service=str(key),
         )
+    _unattached(bal)
     return 0
 
 
@@ -195,6 +206,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
     for key in keys:
         line = f"service {key}: {args.action} {args.ip}: done"
         _done(line, bal.ifname, service=str(key), backend=args.ip)
+    _unattached(bal)
     return 0
 
 
@@ -205,6 +217,7 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
     for key in keys:
         _done(f"service {key}: removed", bal.ifname, service=str(key))
+    _unattached(bal)
     return 0
 
 
@@ -241,8 +254,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     need_root("l4lb stats")
     bal = Balancer(args.interface, wait=args.wait)
     prev: Counters | None = bal.counters()
+    said = None
     while True:
         time.sleep(args.interval)
+        said = _unattached(bal, said)
         cur = bal.counters()
         view = build_view(bal.state(), prev, cur)
         if args.json:

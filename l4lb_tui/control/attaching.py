@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -215,3 +216,23 @@ def kernel_hz() -> int:
             if line.startswith("CONFIG_HZ="):
                 return int(line.split("=", 1)[1])
     return DEFAULT_HZ
+
+
+def attachment_problem(h: Handle) -> str | None:
+    """Why a loaded balancer gets no traffic though the commands on it
+    succeed: its program was detached, or replaced, outside l4lb.  None when
+    it runs."""
+    attach = h.where.netns.command(f"l4lb attach -i {shlex.quote(h.ifname)}")
+    current = h.attachment()
+    if current is None:
+        return (
+            f"the balancer is loaded but not attached to {h.ifname} (detached by someone "
+            f"else?): no traffic reaches it; its backends are kept, '{attach}' attaches it again"
+        )
+    if current.prog_id != h.prog_id():
+        return (
+            f"{h.ifname} now runs another XDP program (id {current.prog_id}); this balancer "
+            f"gets no traffic: remove that one ('ip link set dev {h.ifname} xdp off'), "
+            f"then '{attach}'"
+        )
+    return None

@@ -40,3 +40,37 @@ def test_no_balancer_hint_in_a_namespace() -> None:
         assert res.returncode == 2
         assert res.stderr.rstrip().endswith("nothing to detach"), res.stderr
         assert "attach" not in res.stderr, res.stderr
+
+
+@pytest.mark.kernel
+def test_a_balancer_detached_outside_l4lb_is_warned_of() -> None:
+    """`ip link set DEV xdp off`: the commands still succeed on the pins,
+    but nothing they change reaches traffic; they say so."""
+    from tests.conftest import DATA, run
+
+    with veth_netns("h12off") as (ns, dev, _):
+        try:
+            assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+            run(["ip", "-n", ns, "link", "set", dev, "xdp", "off"])
+            attach = f"'l4lb --netns {ns} attach -i {dev}'"
+            commands = [
+                ("map", "-i", dev, "-f", str(DATA / "32_destinations.csv"),
+                 "--vip", "10.99.0.4:80/tcp"),
+                ("backend", "weight", "-i", dev, "--vip", "10.99.0.4:80/tcp",
+                 "--ip", "10.0.89.127", "--weight", "3"),
+                ("stats", "-i", dev, "--once"),
+            ]  # fmt: skip
+            for command in commands:
+                res = l4lb("--netns", ns, *command)
+                assert res.returncode == 0, res.stderr
+                assert f"the balancer is loaded but not attached to {dev}" in res.stderr, command
+                assert attach in res.stderr
+            # Another program attached in its place.
+            obj = ROOT / "bpf" / "l4lb_pass.o"
+            run(["ip", "-n", ns, "link", "set", dev, "xdpgeneric", "obj", str(obj), "sec", "xdp"])
+            res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+            assert res.returncode == 0, res.stderr
+            assert f"{dev} now runs another XDP program" in res.stderr, res.stderr
+        finally:
+            run(["ip", "-n", ns, "link", "set", dev, "xdpgeneric", "off"], check=False)
+            l4lb("--netns", ns, "detach", "-i", dev)
