@@ -17,7 +17,7 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
-from l4lb_tui.locate import current_netns, missing, moved_to, survey
+from l4lb_tui.locate import current_netns, missing, moved_to, require_pin_root, survey
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import Netlink, namespaces
 
@@ -30,6 +30,7 @@ def detach(
     nowhere; one line saying what was done."""
     netlink = netlink or Netlink()
     bpftool = bpftool or Bpftool()
+    require_pin_root()
     if netlink.index_of(ifname) is None:
         return _detach_missing(ifname, netlink, wait)
     bal = Balancer(ifname, bpftool, netlink, wait=wait)
@@ -54,6 +55,7 @@ def detach_stale(
     that name in the namespace this runs in); a line for each one removed
     (or, `dry_run`, that would be), each one kept and why, and each name
     under /run/netns that is not a namespace."""
+    require_pin_root()
     # Listed before the survey: a namespace or link that existed when its
     # pins were listed is then surely in the survey, unless it is gone.
     found = pinning.listing()

@@ -26,6 +26,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
+from l4lb_tui.locate import require_pin_root
 from l4lb_tui.netlink import Netlink, NetlinkError
 from l4lb_tui.ring_fill import FillMode
 
@@ -160,6 +161,7 @@ def render_export(
 def export_running(now: datetime | None = None) -> tuple[str, int]:
     """`l4lb export`'s text for every balancer pinned here, and how many
     it holds (the console's "save as config" writes the same text)."""
+    require_pin_root()
     exported = []
     skipped = []
     for pinned in pinning.listing():

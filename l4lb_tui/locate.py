@@ -26,13 +26,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import ghosts, pinning
+from l4lb_tui import ghosts, pinning, procfs
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import BalancerId, Netns, Pinned, Record
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, namespaces
-from l4lb_tui.paths import PIN_ROOT
+from l4lb_tui.paths import PIN_ROOT, pin_root_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +203,15 @@ def with_balancer(links: Sequence[LinkInfo], netns: Netns) -> set[int]:
         running = {p.prog_id for p in pinning.listing()}
         found |= {li.ifindex for li in links if li.xdp_prog_id and li.xdp_prog_id in running}
     return found
+
+
+def require_pin_root() -> None:
+    """Refuse a command where no balancer's pins can be seen or kept (see
+    paths.pin_root_problem): better said than "no balancer" or "not this
+    balancer's program" about one that runs."""
+    problem = pin_root_problem(PIN_ROOT, procfs.mounts())
+    if problem:
+        raise BalancerError(problem)
 
 
 def no_balancer(where: Location, advice: str = "") -> str:

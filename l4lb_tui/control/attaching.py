@@ -40,6 +40,7 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
         raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     link = h.link()
     h.bpftool.ensure_bpffs()
+    h.require_pins()
     current = h.attachment()
     loaded = h.is_loaded()
     ours = loaded and current is not None and current.prog_id == h.prog_id()
@@ -143,6 +144,7 @@ def detach(h: Handle) -> str:
 
 
 def _detach(h: Handle) -> str:
+    h.require_pins()
     if not h.link_exists():
         # The interface is gone, and its program with it (unless it went to
         # another namespace: then its pins are what it runs on): only the

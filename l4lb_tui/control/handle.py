@@ -15,9 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from l4lb_tui import abi, bpfsys, pinning
-from l4lb_tui.bpftool import BPFFS, Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import Location, left_by_another, no_balancer, note_name
+from l4lb_tui.locate import (
+    Location,
+    left_by_another,
+    no_balancer,
+    note_name,
+    require_pin_root,
+)
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.model import XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink
@@ -31,6 +37,7 @@ class Handle:
     def __init__(self, where: Location, bpftool: Bpftool, netlink: Netlink, wait: float) -> None:
         self.wait = wait
         self._layout_ok = False
+        self._pins_ok = False
         self.bpftool = bpftool
         self.netlink = netlink
         self.where = where
@@ -75,15 +82,17 @@ class Handle:
         """Pins are there, but an earlier link with this index left them."""
         return self.prog_pin.exists() and not self.is_loaded()
 
+    def require_pins(self) -> None:
+        """Refuse where pins cannot be seen or kept (once per handle)."""
+        if not self._pins_ok:
+            require_pin_root()
+            self._pins_ok = True
+
     def require_loaded(self) -> None:
+        self.require_pins()
         if self.is_loaded():
             self.check_layout()
             return
-        if not self.bpftool.bpffs_mounted():
-            raise BalancerError(
-                f"bpffs is not mounted at {BPFFS}, so no balancer pins are "
-                "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
-            )
         raise BalancerError(no_balancer(self.where))
 
     def check_layout(self) -> None:
