@@ -34,7 +34,7 @@ def detach(
     if netlink.index_of(ifname) is None:
         return _detach_missing(ifname, netlink, wait)
     bal = Balancer(ifname, bpftool, netlink, wait=wait)
-    if not pinning.legacy_dir(bal.ifname).is_dir():
+    if not pinning.has_legacy(bal.ifname):
         return bal.detach()
     # Surveyed before anything changes: if that fails, nothing has.
     seen = survey()
@@ -136,7 +136,7 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
     if mine:
         paths = ", ".join(str(p.path) for p in mine)
         return f"{ifname} no longer exists in {netns.place}; removed its pins ({paths})"
-    if pinning.legacy_dir(ifname).is_dir():
+    if pinning.has_legacy(ifname):
         return _detach_legacy(ifname, wait)
     text = missing(ifname, netns, netlink)
     if any(p.record is not None and p.record.answers_to(ifname) for p in pinning.listing()):

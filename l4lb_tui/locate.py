@@ -159,7 +159,7 @@ def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
             f"{text}: it was deleted, and its balancer's pins are left "
             f"('l4lb detach -i {ifname}' removes them)"
         )
-    if pinning.legacy_dir(ifname).is_dir():
+    if pinning.has_legacy(ifname):
         return f"{text} ({legacy_note(ifname)})"
     return text
 
@@ -224,7 +224,7 @@ def no_balancer(where: Location, advice: str = "") -> str:
     if (where.pin_dir / "prog").exists():
         # Pins are there, but not this link's balancer.
         return f"{text} ({leftover(where).text})"
-    if pinning.legacy_dir(where.ifname).is_dir():
+    if pinning.has_legacy(where.ifname):
         return f"{text} ({legacy_note(where.ifname)})"
     return text
 
