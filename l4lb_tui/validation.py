@@ -39,8 +39,9 @@ _MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}")
 # `ip link set ... name` may give, so one an operator may have to type.
 _IFNAME_REFUSED = frozenset(b"/:\0\t\n\v\f\r \xa0")
 IFNAME_MAX = 15
-# A netns name is a file name under /run/netns.
-_NETNS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A netns name is a file name under /run/netns: `ip netns add` takes any
+# but these (and so must we, or a link moved there cannot be managed).
+NETNS_NAME_MAX = 255  # NAME_MAX
 
 
 def shown(text: str) -> str:
@@ -190,7 +191,12 @@ def ifname(text: str) -> str:
 
 
 def netns_name(text: str) -> str:
-    if not _NETNS.fullmatch(text) or text in {".", ".."}:
+    """A name `ip netns add` accepts: 1-255 bytes, no '/', not '.' or '..'."""
+    try:
+        size = len(text.encode(errors="surrogateescape"))
+    except UnicodeEncodeError:
+        size = 0
+    if not 0 < size <= NETNS_NAME_MAX or "/" in text or "\0" in text or text in {".", ".."}:
         hint = " (empty: an unset variable?)" if not text else ""
         raise ValueError(f"{shown(text)} is not a valid network namespace name{hint}")
     return text

@@ -6,12 +6,13 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from l4lb_tui.identity import Netns
-from tests.conftest import veth_netns
+from tests.conftest import remove_pins_of, veth_netns
 
 ROOT = Path(__file__).parents[2]
 
@@ -74,3 +75,57 @@ def test_a_balancer_detached_outside_l4lb_is_warned_of() -> None:
         finally:
             run(["ip", "-n", ns, "link", "set", dev, "xdpgeneric", "off"], check=False)
             l4lb("--netns", ns, "detach", "-i", dev)
+
+
+@pytest.mark.kernel
+def test_an_empty_directory_is_not_an_earlier_l4lbs_pins() -> None:
+    """`mkdir $L4LB_PIN_ROOT/DEV` beside a running balancer: detach --stale
+    offered 'l4lb detach -i DEV' to remove "its pins", which detached the
+    running balancer."""
+    from l4lb_tui.paths import PIN_ROOT
+
+    with veth_netns("h12mk") as (ns, dev, _):
+        assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+        empty = PIN_ROOT / dev
+        empty.mkdir()
+        try:
+            res = l4lb("--netns", ns, "detach", "--stale", "--dry-run")
+            assert res.returncode == 0, res.stderr
+            assert str(empty) not in res.stdout and "detach -i" not in res.stdout, res.stdout
+            res = l4lb("--netns", ns, "detach", "--stale")
+            assert res.returncode == 0, res.stderr
+            stats = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+            assert stats.returncode == 0 and not stats.stderr, stats.stderr
+            assert empty.is_dir()
+        finally:
+            empty.rmdir()
+            l4lb("--netns", ns, "detach", "-i", dev)
+
+
+@pytest.mark.parametrize("name", ["h12 x", "h12*", "h12:x", "h12é", "n" * 255, "lab\n"])
+def test_every_name_ip_netns_takes_is_taken(name: str) -> None:
+    from l4lb_tui import validation
+
+    assert validation.netns_name(name) == name
+
+
+@pytest.mark.kernel
+def test_a_namespace_named_with_a_space() -> None:
+    """A link moved to a namespace `ip netns add` named 'h12 x...' can be
+    managed there, and the hints quote the name."""
+    from tests.conftest import run
+
+    ns = f"h12 x{uuid.uuid4().hex[:6]}é"
+    dev = f"h12sp{uuid.uuid4().hex[:6]}"
+    run(["ip", "netns", "add", ns])
+    try:
+        run(["ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", f"{dev}p"])
+        res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+        assert f"run 'l4lb --netns {shlex.quote(ns)} attach -i {dev}' first" in res.stderr
+        assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+        assert l4lb("--netns", ns, "stats", "-i", dev, "--once").returncode == 0
+        res = l4lb("--netns", ns, "detach", "-i", dev)
+        assert res.returncode == 0, res.stderr
+    finally:
+        run(["ip", "netns", "del", ns], check=False)
+        remove_pins_of(ns)
