@@ -214,6 +214,21 @@ def require_pin_root() -> None:
         raise BalancerError(problem)
 
 
+def unpinned(where: Location, prog: int) -> str | None:
+    """What to say of an l4lb program that runs on the interface with no
+    pins (bpffs remounted empty, its directory removed), or None: it is
+    this product's, not "another program" to detach without a thought."""
+    if not prog or pinning.with_program(prog) is not None or not pinning.is_l4lb_program(prog):
+        return None
+    return (
+        f"{where.ifname} runs an l4lb balancer (XDP program id {prog}) whose pins are gone "
+        f"(bpffs remounted or {PIN_ROOT} emptied?): it balances on, but no command can reach "
+        f"its maps. To manage it again: 'ip link set dev {where.ifname} xdp off', then "
+        f"'{where.netns.command(f'l4lb attach -i {shlex.quote(where.ifname)}')}' and load its "
+        "services again (its VIPs are not balanced in between)"
+    )
+
+
 def no_balancer(where: Location, advice: str = "") -> str:
     """`no balancer on ...`, with pins an earlier link, or an older l4lb,
     left under the name or index pointed out.  The advice given, or how to

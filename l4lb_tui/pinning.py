@@ -187,3 +187,36 @@ def recorded_in(netns: str) -> list[Pinned]:
     """The balancers whose record names the namespace they were made in:
     found so also once that namespace is gone."""
     return [p for p in listing() if p.record is not None and p.record.netns == netns]
+
+
+def is_l4lb_program(prog: int) -> bool:
+    """Whether program `prog` is an l4lb balancer's (its name, and its maps
+    by name), pinned or not: a bpffs remounted empty leaves one running
+    with no pins."""
+    try:
+        fd = bpfsys.prog_fd_by_id(prog)
+    except (bpfsys.BpfSysError, OSError):
+        return False
+    try:
+        info = bpfsys.prog_info(fd)
+    except bpfsys.BpfSysError:
+        return False
+    finally:
+        os.close(fd)
+    return info.name == "l4lb" and "svc_live" in _map_names(info.map_ids)
+
+
+def _map_names(ids: tuple[int, ...]) -> set[str]:
+    names = set()
+    for map_id in ids:
+        try:
+            fd = bpfsys.map_fd_by_id(map_id)
+        except (bpfsys.BpfSysError, OSError):
+            continue
+        try:
+            names.add(bpfsys.map_info(fd).name)
+        except bpfsys.BpfSysError:
+            pass
+        finally:
+            os.close(fd)
+    return names

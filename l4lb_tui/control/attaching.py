@@ -14,7 +14,7 @@ from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import leftover, moved_to, no_balancer
+from l4lb_tui.locate import leftover, moved_to, no_balancer, unpinned
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import LinkInfo
 
@@ -45,6 +45,9 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
     loaded = h.is_loaded()
     ours = loaded and current is not None and current.prog_id == h.prog_id()
     if current is not None and not ours:
+        orphan = None if loaded else unpinned(h.where, current.prog_id)
+        if orphan:
+            raise BalancerError(orphan)
         raise BalancerError(
             f"{h.ifname} already runs XDP program id {current.prog_id} in "
             f"{current.mode} mode, not this balancer: detach it first "
@@ -157,6 +160,9 @@ def _detach(h: Handle) -> str:
         return f"{h.ifname} no longer exists in {h.where.netns.place}; removed its pins"
     current = h.attachment()
     if not h.is_loaded():
+        orphan = None if current is None else unpinned(h.where, current.prog_id)
+        if orphan:
+            raise BalancerError(orphan)
         if current is not None:
             raise BalancerError(
                 f"{h.ifname} runs XDP program id {current.prog_id}, which is not "

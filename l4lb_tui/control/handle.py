@@ -23,6 +23,7 @@ from l4lb_tui.locate import (
     no_balancer,
     note_name,
     require_pin_root,
+    unpinned,
 )
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.model import XdpAttachment
@@ -93,7 +94,8 @@ class Handle:
         if self.is_loaded():
             self.check_layout()
             return
-        raise BalancerError(no_balancer(self.where))
+        link = self.link()
+        raise BalancerError(unpinned(self.where, link.xdp_prog_id or 0) or no_balancer(self.where))
 
     def check_layout(self) -> None:
         """Refuse pins made by a build with other map layouts (an upgrade while
