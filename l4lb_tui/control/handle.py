@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,6 +124,14 @@ class Handle:
                     f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
                 )
         version = self.config().version
+        if version == 0:
+            # No config was ever written: an attach stopped between its
+            # program's load and its config, not another version's layout.
+            again = self.where.netns.command(f"l4lb detach -i {shlex.quote(self.ifname)}")
+            raise BalancerError(
+                f"the pins of {self.ifname} are half made (an attach was stopped before it "
+                f"wrote the config): run '{again}' and attach again"
+            )
         if version != abi.LAYOUT_VERSION:
             raise BalancerError(
                 f"the balancer on {self.ifname} was loaded by another version of l4lb "
