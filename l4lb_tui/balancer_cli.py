@@ -76,6 +76,19 @@ def _unattached(bal: Balancer, said: str | None = None) -> str | None:
     return problem
 
 
+def _check_source(
+    saddr: str | None, services: Sequence[abi.ServiceKey], dests: Sequence[Destination]
+) -> None:
+    """The balancer's source address (health probes, ICMP) must be its own:
+    a VIP's or a backend's would take their replies."""
+    if saddr is None:
+        return
+    if any(k.vip == saddr for k in services):
+        raise CliError(f"-s {saddr} is a VIP of this load: the source must be the host's own")
+    if any(d.ip == saddr for d in dests):
+        raise CliError(f"-s {saddr} is a backend of this load: the source must be the host's own")
+
+
 def _done(line: str, interface: str, **where: str) -> None:
     """What a changing command did: to the operator, and to the event log
     (which the console and the daemon's readers show)."""
@@ -125,6 +138,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         vips={k.vip for k in services},
     )
     _check_ring(args.ring_size, args.fill, dests)
+    _check_source(args.saddr, services, dests)
     need_root("l4lb map")
     bal = Balancer(args.interface, wait=args.wait)
     mode = FillMode(args.fill) if args.fill else None

@@ -156,6 +156,9 @@ def vip_address(text: str) -> str:
 
 
 def source_address(text: str) -> str:
+    """-s: one argument, taken as typed (a space there is a quoting slip)."""
+    if text != text.strip():
+        raise ValueError(f"{shown(text)} is not an IPv4 address (white space around it)")
     return ipv4(text, SOURCE)
 
 

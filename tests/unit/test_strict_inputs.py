@@ -1,0 +1,50 @@
+"""Inputs that slipped through as something the operator did not mean: an
+empty protocol taken as both, a port with a leading zero, -s with white space
+around it or naming a VIP or backend of the same load."""
+
+from __future__ import annotations
+
+import pytest
+
+from l4lb_tui import validation
+from l4lb_tui.services import parse_service
+from tests.conftest import DATA
+from tests.unit.test_cli_inputs import refused
+
+D32 = str(DATA / "32_destinations.csv")
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ("10.99.0.4:80/", "the protocol after '/' is empty"),
+        ("10.99.0.4/", "the protocol after '/' is empty"),
+        ("10.99.0.4:080/tcp", "write the port as 80, without leading zeros"),
+        ("10.99.0.4:00/tcp", "write the port as 0"),
+    ],
+)
+def test_service_specs_refused(spec: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        parse_service(spec)
+
+
+def test_service_specs_taken() -> None:
+    assert len(parse_service("10.99.0.4:80")) == 2
+    assert parse_service("10.99.0.4:0/udp")[0].port == 0
+    assert parse_service("10.99.0.4:*/tcp")[0].port == 0
+
+
+def test_source_with_white_space() -> None:
+    with pytest.raises(ValueError, match="white space"):
+        validation.source_address(" 10.0.0.1")
+    assert validation.source_address("10.0.0.1") == "10.0.0.1"
+
+
+def test_cli_refuses_them() -> None:
+    assert "protocol after '/' is empty" in refused("check", D32, "--vip", "10.99.0.4:80/")
+    said = refused("map", "-i", "h12nodev", "-f", D32, "--vip", "10.99.0.4:80/tcp",
+                   "-s", "10.99.0.4")  # fmt: skip
+    assert "-s 10.99.0.4 is a VIP of this load" in said
+    first = open(D32).readline().split(",")[0].strip()  # noqa: SIM115
+    said = refused("map", "-i", "h12nodev", "-f", D32, "--vip", "10.99.0.4:80/tcp", "-s", first)
+    assert f"-s {first} is a backend of this load" in said
