@@ -48,3 +48,12 @@ def test_cli_refuses_them() -> None:
     first = open(D32).readline().split(",")[0].strip()  # noqa: SIM115
     said = refused("map", "-i", "h12nodev", "-f", D32, "--vip", "10.99.0.4:80/tcp", "-s", first)
     assert f"-s {first} is a backend of this load" in said
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/self/status", "/sys/kernel/mm/transparent_hugepage/enabled"]
+)
+def test_a_kernel_file_is_refused_unread(path: str) -> None:
+    """/proc/kmsg was read (and its messages taken) before being called "a
+    file that changed while it was read"; /proc/self/status stands in."""
+    assert "a kernel interface file (/proc, /sys)" in refused("check", path)
