@@ -21,6 +21,7 @@ from l4lb_tui.errors import BalancerError
 from l4lb_tui.locate import (
     Location,
     left_by_another,
+    moved_to,
     no_balancer,
     note_name,
     require_pin_root,
@@ -154,9 +155,11 @@ class Handle:
         is its name from now on)."""
         link = self.netlink.by_index(self.where.ident.ifindex)
         if link is None:
-            raise BalancerError(
-                f"interface {self.ifname} no longer exists in {self.where.netns.place}"
-            )
+            gone = f"interface {self.ifname} no longer exists in {self.where.netns.place}"
+            pinned = pinning.found(self.pin_dir)
+            # Moved to another namespace, its program running on: say where.
+            elsewhere = moved_to(pinned) if pinned is not None else None
+            raise BalancerError(f"{gone}: {elsewhere}" if elsewhere else gone)
         self.ifname = link.ifname
         return link
 
