@@ -17,7 +17,14 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
-from l4lb_tui.locate import current_netns, missing, moved_to, require_pin_root, survey
+from l4lb_tui.locate import (
+    current_netns,
+    missing,
+    moved_to,
+    renamed,
+    require_pin_root,
+    survey,
+)
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import Netlink, namespaces
 
@@ -122,9 +129,10 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
         assert pinned.ident is not None
         now = netlink.name_of(pinned.ident.ifindex)
         if now is not None and pinned.holds_link is not False:
+            how = f"; run '{netns.command(f'l4lb detach -i {shlex.quote(now)}')}'"
             raise BalancerError(
-                f"interface {ifname} does not exist in {netns.place}: it was renamed to "
-                f"{now}; run '{netns.command(f'l4lb detach -i {shlex.quote(now)}')}'"
+                f"interface {ifname} does not exist in {netns.place}: "
+                f"{renamed(ifname, now)}{how if now != ifname else ''}"
             )
         # Moved to another namespace, its program running on there: its
         # pins are its maps.

@@ -139,6 +139,16 @@ def leftover(where: Location, command: str = "...") -> Leftover:
     return Leftover(where, pinned.ifname, moved_to(pinned, command))
 
 
+def renamed(ifname: str, now: str) -> str:
+    """What to say of a link looked for as `ifname` and found named `now`:
+    the same name when it was renamed back meanwhile (a race)."""
+    if now == ifname:
+        return (
+            "it was renamed while the command looked for it, and has its name again: run it again"
+        )
+    return f"it was renamed to {now} (use -i {shlex.quote(now)})"
+
+
 def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
     """Why `ifname` names nothing here, with what its pins say of it."""
     text = f"interface {ifname} does not exist in {netns.place}"
@@ -147,7 +157,7 @@ def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
             continue
         now = netlink.name_of(pinned.ident.ifindex)
         if now is not None and pinned.holds_link is not False:
-            return f"{text}: it was renamed to {now} (use -i {now})"
+            return f"{text}: {renamed(ifname, now)}"
         elsewhere = None
         # Only what to say depends on it: `detach` surveys again, and
         # refuses if it cannot.

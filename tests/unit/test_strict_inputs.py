@@ -57,3 +57,13 @@ def test_a_kernel_file_is_refused_unread(path: str) -> None:
     """/proc/kmsg was read (and its messages taken) before being called "a
     file that changed while it was read"; /proc/self/status stands in."""
     assert "a kernel interface file (/proc, /sys)" in refused("check", path)
+
+
+def test_a_rename_race_is_not_renamed_to_itself() -> None:
+    """A link renamed away and back while detach looked for it was said to be
+    'renamed to' its own name."""
+    from l4lb_tui.locate import renamed
+
+    assert "renamed to v0r (use -i v0r)" in renamed("v0", "v0r")
+    said = renamed("v0", "v0")
+    assert "renamed to v0" not in said and "run it again" in said
