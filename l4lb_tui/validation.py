@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -145,6 +146,25 @@ def ipv4(text: str, role: Role) -> str:
     if kind and not (role.link_local and kind == "a link-local address"):
         raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}")
     return raw_text
+
+
+def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str | None:
+    """Why a backend cannot be `ip` on a balancer whose link has these
+    addresses ("ADDR/PREFIX"), or None: frames for the balancer's own address
+    or its subnet's broadcast would never reach a server."""
+    for text in link_addrs:
+        try:
+            net = ipaddress.IPv4Interface(text)
+        except ValueError:
+            continue
+        if str(net.ip) == ip:
+            return f"{ip} is an address of {ifname}, the balancer's own: it cannot be a backend"
+        if net.network.prefixlen < 31 and str(net.network.broadcast_address) == ip:
+            return (
+                f"{ip} is the broadcast address of {ifname}'s subnet {net.network}: "
+                "it cannot be a backend"
+            )
+    return None
 
 
 def backend_ip(text: str) -> str:

@@ -68,6 +68,7 @@ def load_services(
     flips: list[str] = []
     used_mode = FillMode.MAGLEV
     used_size = DEFAULT_RING_SIZE
+    _check_own_addresses(h, [d for _, dests in lists for d in dests])
     for key, dests in lists:
         old = live.get(key)
         used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
@@ -148,6 +149,16 @@ def _config_cmd(h: Handle, catch_all: bool, ids: dict[str, int]) -> str:
 
 def _mode_of(value: abi.ServiceValue) -> FillMode:
     return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
+
+
+def _check_own_addresses(h: Handle, dests: Sequence[Destination]) -> None:
+    """Backends that are the balancer's own address or its subnet's
+    broadcast (which only the link's addresses tell)."""
+    link = h.link()
+    for ip in dict.fromkeys(d.ip for d in dests):
+        problem = validation.own_address_problem(ip, link.ipv4, link.ifname)
+        if problem:
+            raise BalancerError(problem)
 
 
 def _check_ring(
