@@ -50,6 +50,10 @@ def rerun(netns: Netns, command: str) -> str:
         return f"'{netns.command(command)}'"
     if netns.host:
         return f"'{command}' in the host's network namespace"
+    if netns.pid:
+        return (
+            f"'nsenter --net=/proc/{netns.pid}/ns/net {command}' (the namespace of PID {netns.pid})"
+        )
     return f"'{command}' inside that namespace (nsenter --net=/proc/PID/ns/net)"
 
 

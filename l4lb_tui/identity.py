@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import shlex
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Kernel interface names never contain ':' (dev_valid_name refuses it), so an
@@ -44,6 +44,9 @@ class Netns:
     cookie: int
     name: str = ""  # its name under /run/netns ("" when it has none)
     host: bool = False  # the namespace of PID 1
+    # A process found in it by a survey (0: none known), for an unnamed
+    # namespace's nsenter hint; not part of what the namespace is.
+    pid: int = field(default=0, compare=False)
 
     @property
     def place(self) -> str:

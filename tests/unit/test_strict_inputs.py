@@ -67,3 +67,35 @@ def test_a_rename_race_is_not_renamed_to_itself() -> None:
     assert "renamed to v0r (use -i v0r)" in renamed("v0", "v0r")
     said = renamed("v0", "v0")
     assert "renamed to v0" not in said and "run it again" in said
+
+
+def test_an_unnamed_namespace_hint_names_a_pid() -> None:
+    """The survey knows a process in each unnamed namespace it found: the
+    nsenter hint names it rather than 'PID'."""
+    from l4lb_tui.ghosts import rerun
+    from l4lb_tui.identity import Netns
+
+    said = rerun(Netns(5, pid=4321), "l4lb detach -i v0")
+    assert "'nsenter --net=/proc/4321/ns/net l4lb detach -i v0'" in said
+    assert Netns(5, pid=4321) == Netns(5)
+
+
+def test_the_survey_notes_a_pid_of_an_unnamed_namespace() -> None:
+    import os
+    import subprocess
+    import time
+
+    from l4lb_tui.netlink import namespaces
+
+    # A process in a namespace of its own, with no name under /run/netns.
+    proc = subprocess.Popen(["unshare", "-n", "sleep", "30"])
+    try:
+        for _ in range(100):
+            if os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            time.sleep(0.05)
+        found = [ns for ns, _ in namespaces.survey(lambda: None) if not ns.name and not ns.host]
+        assert any(ns.pid == proc.pid for ns in found), found
+    finally:
+        proc.kill()
+        proc.wait()
