@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import abi, backend_edits, cleanup, cliargs, events, validation
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
 from l4lb_tui.destinations import (
@@ -271,7 +271,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     said = None
     while True:
         time.sleep(args.interval)
-        said = _unattached(bal, said)
+        try:
+            said = _unattached(bal, said)
+        except BalancerError as exc:
+            # Its link gone: moved to another namespace, say where.
+            elsewhere = bal.moved_note() if not bal.link_exists() else None
+            raise BalancerError(f"{exc}: {elsewhere}" if elsewhere else str(exc)) from None
         cur = bal.counters()
         view = build_view(bal.state(), prev, cur)
         if args.json:

@@ -144,6 +144,13 @@ class Handle:
     def prog_id(self) -> int:
         return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
 
+    def moved_note(self) -> str | None:
+        """Where the link went with its program, if it moved to another
+        namespace (None: it did not, or it is gone).  A survey of every
+        namespace: for a command that met the link gone, not for a poll."""
+        pinned = pinning.found(self.pin_dir)
+        return moved_to(pinned) if pinned is not None else None
+
     def attachment(self) -> XdpAttachment | None:
         link = self.link()
         if not link.xdp_prog_id:
@@ -155,11 +162,9 @@ class Handle:
         is its name from now on)."""
         link = self.netlink.by_index(self.where.ident.ifindex)
         if link is None:
-            gone = f"interface {self.ifname} no longer exists in {self.where.netns.place}"
-            pinned = pinning.found(self.pin_dir)
-            # Moved to another namespace, its program running on: say where.
-            elsewhere = moved_to(pinned) if pinned is not None else None
-            raise BalancerError(f"{gone}: {elsewhere}" if elsewhere else gone)
+            raise BalancerError(
+                f"interface {self.ifname} no longer exists in {self.where.netns.place}"
+            )
         self.ifname = link.ifname
         return link
 
