@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -69,7 +70,19 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
 def _unattached(bal: Balancer, said: str | None = None) -> str | None:
     """Warn of a balancer whose program was detached or replaced outside
     l4lb: its commands succeed but change nothing that traffic sees.  The
-    warning given, so that stats says it once, not on every refresh."""
+    warning given, so that stats says it once, not on every refresh.
+
+    A link deleted while the command ran (a paused `map`) is an error: what
+    it wrote went into pins no traffic reaches."""
+    if not bal.link_exists():
+        detach = bal.where.netns.command(f"l4lb detach -i {shlex.quote(bal.ifname)}")
+        why = bal.moved_note() or (
+            "it was deleted while the command ran, and what it wrote went into pins "
+            f"no traffic reaches ('{detach}' removes them)"
+        )
+        raise BalancerError(
+            f"interface {bal.ifname} no longer exists in {bal.where.netns.place}: {why}"
+        )
     problem = bal.attachment_problem()
     if problem and problem != said:
         _warn(problem)
@@ -271,12 +284,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     said = None
     while True:
         time.sleep(args.interval)
-        try:
-            said = _unattached(bal, said)
-        except BalancerError as exc:
-            # Its link gone: moved to another namespace, say where.
-            elsewhere = bal.moved_note() if not bal.link_exists() else None
-            raise BalancerError(f"{exc}: {elsewhere}" if elsewhere else str(exc)) from None
+        said = _unattached(bal, said)
         cur = bal.counters()
         view = build_view(bal.state(), prev, cur)
         if args.json:

@@ -129,3 +129,19 @@ def test_a_namespace_named_with_a_space() -> None:
     finally:
         run(["ip", "netns", "del", ns], check=False)
         remove_pins_of(ns)
+
+
+@pytest.mark.kernel
+def test_a_link_deleted_during_a_change_is_an_error() -> None:
+    """`map` paused mid-batch, its link deleted, resumed: it said
+    "N backends" and exit 0; what it wrote went into orphaned pins."""
+    from l4lb_tui import balancer_cli
+    from l4lb_tui.balancer import Balancer, BalancerError
+    from tests.conftest import run
+
+    with veth_netns("h12del") as (ns, dev, _):
+        assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
+        held = Balancer(dev, netns=ns)
+        run(["ip", "-n", ns, "link", "del", dev])
+        with pytest.raises(BalancerError, match="deleted while the command ran"):
+            balancer_cli._unattached(held)
