@@ -70,6 +70,11 @@ class Balancer(Handle):
     def detach(self) -> str:
         return attaching.detach(self)
 
+    def attachment_problem(self) -> str | None:
+        """Why this loaded balancer gets no traffic (detached or replaced
+        outside l4lb), or None."""
+        return attaching.attachment_problem(self)
+
     def state(self) -> State:
         self.require_loaded()
         return reading.state(self, self._snapshot(), self.decoded)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import abi, backend_edits, cleanup, cliargs, events, validation
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
 from l4lb_tui.destinations import (
@@ -66,11 +67,50 @@ def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]
         raise CliError(problem)
 
 
+def _unattached(bal: Balancer, said: str | None = None) -> str | None:
+    """Warn of a balancer whose program was detached or replaced outside
+    l4lb: its commands succeed but change nothing that traffic sees.  The
+    warning given, so that stats says it once, not on every refresh.
+
+    A link deleted while the command ran (a paused `map`) is an error: what
+    it wrote went into pins no traffic reaches."""
+    if not bal.link_exists():
+        detach = bal.where.netns.command(f"l4lb detach -i {shlex.quote(bal.ifname)}")
+        why = bal.moved_note() or (
+            "it was deleted while the command ran, and what it wrote went into pins "
+            f"no traffic reaches ('{detach}' removes them)"
+        )
+        raise BalancerError(
+            f"interface {bal.ifname} no longer exists in {bal.where.netns.place}: {why}"
+        )
+    problem = bal.attachment_problem()
+    if problem and problem != said:
+        _warn(problem)
+    return problem
+
+
+def _check_source(
+    saddr: str | None, services: Sequence[abi.ServiceKey], dests: Sequence[Destination]
+) -> None:
+    """The balancer's source address (health probes, ICMP) must be its own:
+    a VIP's or a backend's would take their replies."""
+    if saddr is None:
+        return
+    if any(k.vip == saddr for k in services):
+        raise CliError(f"-s {saddr} is a VIP of this load: the source must be the host's own")
+    if any(d.ip == saddr for d in dests):
+        raise CliError(f"-s {saddr} is a backend of this load: the source must be the host's own")
+
+
 def _done(line: str, interface: str, **where: str) -> None:
     """What a changing command did: to the operator, and to the event log
     (which the console and the daemon's readers show)."""
+    # Logged first: a failed write to stdout must not lose the record of a
+    # change that was made.
+    unlogged = events.note("cli", line, interface=interface, **where)
     print(line)
-    events.note("cli", line, interface=interface, **where)
+    if unlogged:
+        _warn(unlogged)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
@@ -111,6 +151,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         vips={k.vip for k in services},
     )
     _check_ring(args.ring_size, args.fill, dests)
+    _check_source(args.saddr, services, dests)
     need_root("l4lb map")
     bal = Balancer(args.interface, wait=args.wait)
     mode = FillMode(args.fill) if args.fill else None
@@ -134,6 +175,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             bal.ifname,
             service=str(key),
         )
+    _unattached(bal)
     return 0
 
 
@@ -194,6 +236,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
         if args.action == "undrain" and any(d.ip == args.ip and d.down for d in after):
             line += " (still down: the health checker's, until its check passes)"
         _done(line, bal.ifname, service=str(key), backend=args.ip)
+    _unattached(bal)
     return 0
 
 
@@ -204,6 +247,7 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
     for key in keys:
         _done(f"service {key}: removed", bal.ifname, service=str(key))
+    _unattached(bal)
     return 0
 
 
@@ -256,8 +300,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     need_root("l4lb stats")
     bal = Balancer(args.interface, wait=args.wait)
     prev: Counters | None = bal.counters()
+    said = None
     while True:
         time.sleep(args.interval)
+        said = _unattached(bal, said)
         cur = bal.counters()
         view = build_view(bal.state(), prev, cur)
         if args.json:

@@ -23,9 +23,9 @@ from typing import Any
 from l4lb_tui import validation
 from l4lb_tui.identity import STAGING_NAME
 from l4lb_tui.netlink import namespaces
+from l4lb_tui.paths import BPFFS as BPFFS
 from l4lb_tui.paths import PIN_ROOT
 
-BPFFS = Path("/sys/fs/bpf")
 # Beside the balancers' directories, never taken for one (identity.py).
 STAGING_ROOT = PIN_ROOT / STAGING_NAME
 # Tokens written into a batch file are split on white space by bpftool, so

@@ -10,12 +10,21 @@ of every namespace (`--stale`).  Nothing that still runs is ever removed.
 
 from __future__ import annotations
 
+import shlex
+
 from l4lb_tui import ghosts, pinning
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import Netns, Pinned
-from l4lb_tui.locate import current_netns, missing, moved_to, survey
+from l4lb_tui.locate import (
+    current_netns,
+    missing,
+    moved_to,
+    renamed,
+    require_pin_root,
+    survey,
+)
 from l4lb_tui.lock import LockedError, interface_lock, lock_path
 from l4lb_tui.netlink import Netlink, namespaces
 
@@ -28,10 +37,11 @@ def detach(
     nowhere; one line saying what was done."""
     netlink = netlink or Netlink()
     bpftool = bpftool or Bpftool()
+    require_pin_root()
     if netlink.index_of(ifname) is None:
         return _detach_missing(ifname, netlink, wait)
     bal = Balancer(ifname, bpftool, netlink, wait=wait)
-    if not pinning.legacy_dir(bal.ifname).is_dir():
+    if not pinning.has_legacy(bal.ifname):
         return bal.detach()
     # Surveyed before anything changes: if that fails, nothing has.
     seen = survey()
@@ -52,6 +62,7 @@ def detach_stale(
     that name in the namespace this runs in); a line for each one removed
     (or, `dry_run`, that would be), each one kept and why, and each name
     under /run/netns that is not a namespace."""
+    require_pin_root()
     # Listed before the survey: a namespace or link that existed when its
     # pins were listed is then surely in the survey, unless it is gone.
     found = pinning.listing()
@@ -118,9 +129,10 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
         assert pinned.ident is not None
         now = netlink.name_of(pinned.ident.ifindex)
         if now is not None and pinned.holds_link is not False:
+            how = f"; run '{netns.command(f'l4lb detach -i {shlex.quote(now)}')}'"
             raise BalancerError(
-                f"interface {ifname} does not exist in {netns.place}: it was renamed to "
-                f"{now}; run 'l4lb detach -i {now}'"
+                f"interface {ifname} does not exist in {netns.place}: "
+                f"{renamed(ifname, now)}{how if now != ifname else ''}"
             )
         # Moved to another namespace, its program running on there: its
         # pins are its maps.
@@ -132,7 +144,7 @@ def _detach_missing(ifname: str, netlink: Netlink, wait: float) -> str:
     if mine:
         paths = ", ".join(str(p.path) for p in mine)
         return f"{ifname} no longer exists in {netns.place}; removed its pins ({paths})"
-    if pinning.legacy_dir(ifname).is_dir():
+    if pinning.has_legacy(ifname):
         return _detach_legacy(ifname, wait)
     text = missing(ifname, netns, netlink)
     if any(p.record is not None and p.record.answers_to(ifname) for p in pinning.listing()):

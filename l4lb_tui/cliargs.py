@@ -20,6 +20,9 @@ from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 EXIT_ERROR = 2
 # What a shell reports for a command killed by SIGPIPE, as `yes | head` is.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+# The output could not be written (a full disk, a closed stdout): unlike 2,
+# the command may have made its change before it came to print it.
+EXIT_OUTPUT_LOST = 3
 MAX_WAIT = 86400.0
 
 
@@ -97,12 +100,19 @@ def load_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--fill",
         choices=[m.value for m in FillMode],
-        help="slot fill: maglev (consistent hashing, the default) or the seed's roundrobin",
+        help=(
+            "slot fill: maglev (consistent hashing) or the seed's roundrobin; "
+            "default: the service's current fill, maglev for a new service"
+        ),
     )
     p.add_argument(
         "--ring-size",
         type=validation.argument(validation.ring_size),
-        help=f"slots per service ring; a prime for maglev (default {DEFAULT_RING_SIZE})",
+        help=(
+            "slots per service ring, at least its serving backends; a prime for maglev "
+            f"(default: the size the service kept from its last load, {DEFAULT_RING_SIZE} "
+            "for a new service)"
+        ),
     )
 
 
@@ -112,45 +122,75 @@ def interface_option(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+class OutputLost(Exception):
+    """A write to stdout failed for another reason than a reader gone."""
+
+
+class _GuardedStdout:
+    """stdout whose failed writes raise OutputLost, so the command line says
+    so in one line; a closed stdout (`>&-`) is one too, where print() would
+    drop the output without a word."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        if self._inner is None:
+            raise OutputLost("standard output is closed")
+        try:
+            return call()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise OutputLost(getattr(exc, "strerror", None) or str(exc)) from None
+
+    def write(self, text: str) -> int:
+        return int(self._guard(lambda: self._inner.write(text)))
+
+    def flush(self) -> None:
+        self._guard(lambda: self._inner.flush())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def quiet_broken_pipe(run: Callable[[], int]) -> int:
     """Run a command whose reader may leave before its output ends.
 
     That is not an error of ours and there is nothing more to say: Python
     would print a traceback, and another when it flushes stdout on exit.
+    Any other failed write is said in one line (EXIT_OUTPUT_LOST).
     """
+    inner = sys.stdout
+    sys.stdout = _GuardedStdout(inner)
     try:
         code = run()
         # Flushed here, where a reader that has gone can still be handled.
         sys.stdout.flush()
     except BrokenPipeError:
-        _stdout_to_devnull()
+        _drop_output()
         return EXIT_BROKEN_PIPE
-    except OutputError as exc:
-        _stdout_to_devnull()
-        print(f"l4lb: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    except OutputLost as exc:
+        _drop_output()
+        print(
+            f"l4lb: error: cannot write the output ({exc}); "
+            "any change the command made was made (see 'l4lb stats' or the event log)",
+            file=sys.stderr,
+        )
+        return EXIT_OUTPUT_LOST
+    finally:
+        sys.stdout = inner
     return code
 
 
-class OutputError(Exception):
-    """Standard output could not take the output (a full disk, /dev/full)."""
-
-
-def write_out(text: str) -> None:
-    """Print `text` whole or raise OutputError (BrokenPipeError as ever)."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise OutputError(f"cannot write to standard output: {exc.strerror}") from None
-
-
-def _stdout_to_devnull() -> None:
-    # Else Python's own flush at exit fails again, with a traceback.
+def _drop_output() -> None:
+    """Point fd 1 at /dev/null, so that Python's own flush at exit finds
+    somewhere to write what is left in the buffer."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    try:
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
 
 
 def unless_reader_gone() -> None:

@@ -28,6 +28,7 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
+from l4lb_tui.locate import require_pin_root
 from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
 
@@ -224,6 +225,7 @@ def render_export(
 def export_running(now: datetime | None = None) -> tuple[str, int]:
     """`l4lb export`'s text for every balancer pinned here, and how many
     it holds (the console's "save as config" writes the same text)."""
+    require_pin_root()
     exported = []
     skipped = []
     for pinned in pinning.listing():
@@ -234,6 +236,14 @@ def export_running(now: datetime | None = None) -> tuple[str, int]:
         netns = record.netns or None
         try:
             bal = Balancer(record.ifname, netns=netns)
+            if bal.where.ident != pinned.ident:
+                # Its link (or namespace) is gone and another now has its
+                # name: these pins are not the balancer that name finds.
+                skipped.append(
+                    f"{pinned.path}: pins of {record.ifname} in {record.netns_seen.place}, "
+                    "whose link is gone ('l4lb detach --stale' removes them)"
+                )
+                continue
             exported.append(Exported(bal.ifname, netns, running(bal)))
         except (BalancerError, BpfError, NetlinkError) as exc:
             skipped.append(f"{record.ifname}: {exc}")

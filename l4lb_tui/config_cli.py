@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import config_apply, events, filewrite, validation
-from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root, write_out
+from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 
@@ -65,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         link = filewrite.through_link(Path(args.output), target)
         print(f"{target}: {count} balancers{link}")
     else:
-        write_out(text + "\n")
+        print(text)
     return 0
 
 

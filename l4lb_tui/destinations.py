@@ -6,6 +6,7 @@ the file lives in `read_destinations`, which only opens, sizes and reads it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -230,6 +231,12 @@ def read_text(path: Path) -> str:
         kind = file_kind(before.st_mode)
         if kind is not None:
             raise DestinationError(f"{path}: {kind}")
+        if _kernel_file(before):
+            # Their size says 0 whatever a read gives, and a read may take
+            # what it gives (/proc/kmsg): refused unread.
+            raise DestinationError(
+                f"{path}: a kernel interface file (/proc, /sys), not a text file"
+            )
         if before.st_size > MAX_FILE_BYTES:
             raise DestinationError(
                 f"{path}: {before.st_size:,} bytes is too large for a destinations file "
@@ -252,6 +259,15 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DestinationError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _kernel_file(st: os.stat_result) -> bool:
+    """Whether a file is one of procfs or sysfs (on the device of /proc or /sys)."""
+    for root in ("/proc", "/sys"):
+        with contextlib.suppress(OSError):
+            if os.stat(root).st_dev == st.st_dev:
+                return True
+    return False
 
 
 def check_result(

@@ -10,6 +10,7 @@ its newer half past MAX_BYTES by whoever notices, under an flock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -41,27 +42,47 @@ class Event:
         return json.dumps(asdict(self), separators=(",", ":")) + "\n"
 
 
-def record(event: Event, path: Path | None = None) -> None:
-    """Append an event; a log that cannot be written never stops a writer."""
+# What the open of a file that is not a regular one fails with: O_NOFOLLOW
+# on a symbolic link, O_NONBLOCK on a named pipe nobody reads.
+_NOT_REGULAR = {
+    errno.ELOOP: "it is a symbolic link, not a regular file",
+    errno.ENXIO: "it is not a regular file (a named pipe?)",
+}
+
+
+def record(event: Event, path: Path | None = None) -> str | None:
+    """Append an event; a log that cannot be written never stops a writer,
+    nor makes it wait.  Why it was not written, or None.
+
+    Only a regular file is appended to: a symbolic link there is not
+    followed, and a named pipe (which would block the writer until someone
+    reads it) is not written."""
     target = path or EVENTS_FILE
-    with contextlib.suppress(OSError):
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         # O_NONBLOCK: a named pipe in the log's place must not hold a writer
         # (it has changed something already) waiting for a reader.
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
-        fd = os.open(target, flags, 0o644)
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return  # a log is a regular file; anything else is left alone
-            os.write(fd, event.line().encode())
-            if os.fstat(fd).st_size > MAX_BYTES:
-                _trim(fd, target)
-        finally:
-            os.close(fd)
+        fd = os.open(target, flags | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        why = _NOT_REGULAR.get(exc.errno or 0, exc.strerror)
+        return f"the event log {target} was not written: {why}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return f"the event log {target} was not written: {_NOT_REGULAR[errno.ENXIO]}"
+        os.write(fd, event.line().encode())
+        if os.fstat(fd).st_size > MAX_BYTES:
+            _trim(fd, target)
+    except OSError as exc:
+        return f"the event log {target} was not written: {exc.strerror}"
+    finally:
+        os.close(fd)
+    return None
 
 
-def note(who: str, what: str, **where: str) -> None:
-    record(Event(time.time(), who, what, **where, pid=os.getpid(), user=operator()))
+def note(who: str, what: str, **where: str) -> str | None:
+    """Record what `who` did; why the log was not written, or None."""
+    return record(Event(time.time(), who, what, **where, pid=os.getpid(), user=operator()))
 
 
 def operator() -> str:
@@ -90,9 +111,17 @@ def _trim(fd: int, path: Path) -> None:
 def read(path: Path | None = None, last: int = 1000) -> list[Event]:
     """The newest `last` events, oldest first; lines that do not parse are skipped."""
     try:
-        lines = (path or EVENTS_FILE).read_bytes().splitlines()[-last:]
+        fd = os.open(path or EVENTS_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return []
+    with os.fdopen(fd, "rb") as log:
+        # A named pipe there would keep its reader waiting for a writer.
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        try:
+            lines = log.read().splitlines()[-last:]
+        except OSError:
+            return []
     return list(_parse(lines))
 
 

@@ -53,6 +53,22 @@ def replace_text(path: Path, text: str) -> Path:
     return target
 
 
+def save_note(path: Path) -> str | None:
+    """Why a save to `path` would be refused, as the save would say it, for
+    a form to show before Enter; None when it would be written (the file
+    replaced or made)."""
+    path = path.expanduser()
+    if path.is_dir():
+        return "that is a directory: add a file name"
+    try:
+        target = _target(path)
+        if _existing(target) is None and not target.parent.is_dir():
+            return f"the directory {target.parent} does not exist: nothing can be saved there"
+    except WriteError as exc:
+        return str(exc)
+    return None
+
+
 def through_link(path: Path, target: Path) -> str:
     """What to add to 'saved to TARGET' when `path` was a symbolic link."""
     if target == path.expanduser():

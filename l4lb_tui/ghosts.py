@@ -47,9 +47,13 @@ def running(prog_id: int | None, seen: Seen) -> tuple[Netns, SeenLink] | None:
 def rerun(netns: Netns, command: str) -> str:
     """How an operator runs `command` (an `l4lb ...` line) in `netns`."""
     if netns.name:
-        return "'" + command.replace("l4lb ", f"l4lb --netns {netns.name} ", 1) + "'"
+        return f"'{netns.command(command)}'"
     if netns.host:
         return f"'{command}' in the host's network namespace"
+    if netns.pid:
+        return (
+            f"'nsenter --net=/proc/{netns.pid}/ns/net {command}' (the namespace of PID {netns.pid})"
+        )
     return f"'{command}' inside that namespace (nsenter --net=/proc/PID/ns/net)"
 
 

@@ -15,8 +15,9 @@ names a balancer whose interface or namespace is gone.
 from __future__ import annotations
 
 import re
+import shlex
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Kernel interface names never contain ':' (dev_valid_name refuses it), so an
@@ -43,6 +44,9 @@ class Netns:
     cookie: int
     name: str = ""  # its name under /run/netns ("" when it has none)
     host: bool = False  # the namespace of PID 1
+    # A process found in it by a survey (0: none known), for an unnamed
+    # namespace's nsenter hint; not part of what the namespace is.
+    pid: int = field(default=0, compare=False)
 
     @property
     def place(self) -> str:
@@ -52,6 +56,13 @@ class Netns:
         if self.host:
             return "the host's network namespace"
         return f"the unnamed network namespace with cookie {self.cookie}"
+
+    def command(self, line: str) -> str:
+        """`line` (an `l4lb ...` command) as typed to run it in this
+        namespace: with its --netns when it has a name, quoted for a shell."""
+        if not self.name or self.host:
+            return line
+        return line.replace("l4lb ", f"l4lb --netns {shlex.quote(self.name)} ", 1)
 
 
 @dataclass(frozen=True, slots=True, order=True)

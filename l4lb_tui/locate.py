@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import ghosts, pinning
+from l4lb_tui import ghosts, pinning, procfs
 from l4lb_tui.bpftool import BpfError, Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import BalancerId, Netns, Pinned, Record
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.netlink import LinkInfo, Netlink, NetlinkError, namespaces
-from l4lb_tui.paths import PIN_ROOT
+from l4lb_tui.paths import PIN_ROOT, pin_root_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,16 @@ def leftover(where: Location, command: str = "...") -> Leftover:
     return Leftover(where, pinned.ifname, moved_to(pinned, command))
 
 
+def renamed(ifname: str, now: str) -> str:
+    """What to say of a link looked for as `ifname` and found named `now`:
+    the same name when it was renamed back meanwhile (a race)."""
+    if now == ifname:
+        return (
+            "it was renamed while the command looked for it, and has its name again: run it again"
+        )
+    return f"it was renamed to {now} (use -i {shlex.quote(now)})"
+
+
 def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
     """Why `ifname` names nothing here, with what its pins say of it."""
     text = f"interface {ifname} does not exist in {netns.place}"
@@ -146,7 +157,7 @@ def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
             continue
         now = netlink.name_of(pinned.ident.ifindex)
         if now is not None and pinned.holds_link is not False:
-            return f"{text}: it was renamed to {now} (use -i {now})"
+            return f"{text}: {renamed(ifname, now)}"
         elsewhere = None
         # Only what to say depends on it: `detach` surveys again, and
         # refuses if it cannot.
@@ -158,7 +169,7 @@ def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
             f"{text}: it was deleted, and its balancer's pins are left "
             f"('l4lb detach -i {ifname}' removes them)"
         )
-    if pinning.legacy_dir(ifname).is_dir():
+    if pinning.has_legacy(ifname):
         return f"{text} ({legacy_note(ifname)})"
     return text
 
@@ -204,17 +215,41 @@ def with_balancer(links: Sequence[LinkInfo], netns: Netns) -> set[int]:
     return found
 
 
-def no_balancer(where: Location) -> str:
-    """`no balancer on ...`, with pins an earlier link, or an older l4lb,
-    left under the name or index pointed out."""
-    text = (
-        f"no balancer on {where.ifname} in {where.netns.place}: "
-        f"run 'l4lb attach -i {where.ifname}' first"
+def require_pin_root() -> None:
+    """Refuse a command where no balancer's pins can be seen or kept (see
+    paths.pin_root_problem): better said than "no balancer" or "not this
+    balancer's program" about one that runs."""
+    problem = pin_root_problem(PIN_ROOT, procfs.mounts())
+    if problem:
+        raise BalancerError(problem)
+
+
+def unpinned(where: Location, prog: int) -> str | None:
+    """What to say of an l4lb program that runs on the interface with no
+    pins (bpffs remounted empty, its directory removed), or None: it is
+    this product's, not "another program" to detach without a thought."""
+    if not prog or pinning.with_program(prog) is not None or not pinning.is_l4lb_program(prog):
+        return None
+    return (
+        f"{where.ifname} runs an l4lb balancer (XDP program id {prog}) whose pins are gone "
+        f"(bpffs remounted or {PIN_ROOT} emptied?): it balances on, but no command can reach "
+        f"its maps. To manage it again: 'ip link set dev {where.ifname} xdp off', then "
+        f"'{where.netns.command(f'l4lb attach -i {shlex.quote(where.ifname)}')}' and load its "
+        "services again (its VIPs are not balanced in between)"
     )
+
+
+def no_balancer(where: Location, advice: str = "") -> str:
+    """`no balancer on ...`, with pins an earlier link, or an older l4lb,
+    left under the name or index pointed out.  The advice given, or how to
+    attach one (with the --netns the command was run with)."""
+    attach = where.netns.command(f"l4lb attach -i {shlex.quote(where.ifname)}")
+    advice = advice or f"run '{attach}' first"
+    text = f"no balancer on {where.ifname} in {where.netns.place}: {advice}"
     if (where.pin_dir / "prog").exists():
         # Pins are there, but not this link's balancer.
         return f"{text} ({leftover(where).text})"
-    if pinning.legacy_dir(where.ifname).is_dir():
+    if pinning.has_legacy(where.ifname):
         return f"{text} ({legacy_note(where.ifname)})"
     return text
 

@@ -16,8 +16,10 @@ that meanwhile got the lock of the removed file starts over on a new one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,29 @@ def lock_path(name: str) -> Path:
     return RUN_DIR / f"{name}.lock"
 
 
+def _open(path: Path, shown: str) -> int:
+    """The lock file, refused unless it is a regular file: a symbolic link
+    is not followed (its target would get our PID, and the link removed),
+    a named pipe is not waited on."""
+    try:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise LockedError(f"cannot take the lock of {shown}: {path}: {exc.strerror}") from None
+        why = "a symbolic link"
+    else:
+        kind = os.fstat(fd).st_mode
+        if stat.S_ISREG(kind):
+            return fd
+        os.close(fd)
+        why = "a named pipe" if stat.S_ISFIFO(kind) else "not a regular file"
+    raise LockedError(
+        f"cannot take the lock of {shown}: {path} is {why}, which l4lb never makes there: "
+        "remove it (nothing else was changed)"
+    )
+
+
 def _still_linked(fd: int, path: Path) -> bool:
     try:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
@@ -62,7 +87,7 @@ def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[in
     path = lock_path(name)
     deadline = time.monotonic() + wait
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open(path, shown or name)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

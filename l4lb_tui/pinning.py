@@ -49,6 +49,20 @@ def legacy_dir(ifname: str) -> Path:
     return PIN_ROOT / legacy_dirname(ifname)
 
 
+def holds_pins(path: Path) -> bool:
+    """Whether a directory holds what an l4lb pins (its program or maps):
+    an empty directory, or anyone else's, is not a balancer's, and removing
+    "its" pins must never detach a balancer that runs."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    return (path / "prog").exists() or (path / "maps").is_dir()
+
+
+def has_legacy(ifname: str) -> bool:
+    """Whether an older l4lb left pins for `ifname`."""
+    return holds_pins(legacy_dir(ifname))
+
+
 def read_record(path: Path) -> Record | None:
     """The record in a pin directory; None when it has none (or it cannot
     be read: an older l4lb's directory, or one half made)."""
@@ -120,6 +134,8 @@ def found(path: Path) -> Pinned | None:
         return None
     if not path.is_dir() or path.is_symlink():
         return None
+    if ident is None and not holds_pins(path):
+        return None
     record = read_record(path) if ident is not None else None
     return Pinned(path, ident, record, prog_id(path), holds_link(path))
 
@@ -138,7 +154,11 @@ def _legacy_dirs() -> list[Path]:
         entries = sorted(PIN_ROOT.iterdir())
     except OSError:
         return []
-    return [p for p in entries if parse_dirname(p.name) is None and legacy_ifname(p.name)]
+    return [
+        p
+        for p in entries
+        if parse_dirname(p.name) is None and legacy_ifname(p.name) and holds_pins(p)
+    ]
 
 
 def legacy_programs() -> dict[int, Path]:
@@ -167,3 +187,36 @@ def recorded_in(netns: str) -> list[Pinned]:
     """The balancers whose record names the namespace they were made in:
     found so also once that namespace is gone."""
     return [p for p in listing() if p.record is not None and p.record.netns == netns]
+
+
+def is_l4lb_program(prog: int) -> bool:
+    """Whether program `prog` is an l4lb balancer's (its name, and its maps
+    by name), pinned or not: a bpffs remounted empty leaves one running
+    with no pins."""
+    try:
+        fd = bpfsys.prog_fd_by_id(prog)
+    except (bpfsys.BpfSysError, OSError):
+        return False
+    try:
+        info = bpfsys.prog_info(fd)
+    except bpfsys.BpfSysError:
+        return False
+    finally:
+        os.close(fd)
+    return info.name == "l4lb" and "svc_live" in _map_names(info.map_ids)
+
+
+def _map_names(ids: tuple[int, ...]) -> set[str]:
+    names = set()
+    for map_id in ids:
+        try:
+            fd = bpfsys.map_fd_by_id(map_id)
+        except (bpfsys.BpfSysError, OSError):
+            continue
+        try:
+            names.add(bpfsys.map_info(fd).name)
+        except bpfsys.BpfSysError:
+            pass
+        finally:
+            os.close(fd)
+    return names

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -65,3 +66,20 @@ def stop(pids: Sequence[int], grace: float, running: Callable[[int], bool] = ali
         if not left:
             return []
     return left
+
+
+def mounts() -> list[tuple[str, str]]:
+    """This mount namespace's mounts: (mount point, filesystem type) in the
+    order /proc/self/mounts lists them (a later one covers an earlier)."""
+    try:
+        text = Path("/proc/self/mounts").read_text()
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3:
+            # The kernel writes a space in a path as \040 (and tab, newline, \ alike).
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
+            found.append((point, fields[2]))
+    return found

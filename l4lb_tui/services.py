@@ -21,8 +21,15 @@ def parse_service(spec: str) -> list[ServiceKey]:
     """
     text = spec.strip()
     quoted = validation.shown(text)
-    addr_port, _, proto = text.partition("/")
+    addr_port, slash, proto = text.partition("/")
     proto = proto.lower()
+    if slash and not proto:
+        # '10.0.0.4:80/' is most likely a protocol lost to an empty variable:
+        # taking it as both would balance the one not meant too.
+        raise ValueError(
+            f"service {quoted}: the protocol after '/' is empty (write /tcp or /udp, "
+            "or leave out the '/' for both)"
+        )
     if proto not in _PROTOS:
         raise ValueError(
             f"service {quoted}: protocol must be tcp or udp, not {validation.shown(proto)}"
@@ -45,6 +52,10 @@ def parse_service(spec: str) -> list[ServiceKey]:
             port = validation.port(port_text)
         except ValueError:
             raise ValueError(f"service {quoted}: port must be 0-65535 (0 = any)") from None
+        if port_text.strip() != str(port):
+            # '080': a leading zero reads as octal to some tools, and is
+            # surely a typing slip.
+            raise ValueError(f"service {quoted}: write the port as {port}, without leading zeros")
     return [ServiceKey(vip, port, p) for p in _PROTOS[proto]]
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import ipaddress
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -39,8 +40,9 @@ _MAC = re.compile(r"[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}")
 # `ip link set ... name` may give, so one an operator may have to type.
 _IFNAME_REFUSED = frozenset(b"/:\0\t\n\v\f\r \xa0")
 IFNAME_MAX = 15
-# A netns name is a file name under /run/netns.
-_NETNS = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A netns name is a file name under /run/netns: `ip netns add` takes any
+# but these (and so must we, or a link moved there cannot be managed).
+NETNS_NAME_MAX = 255  # NAME_MAX
 
 
 def shown(text: str) -> str:
@@ -146,6 +148,25 @@ def ipv4(text: str, role: Role) -> str:
     return raw_text
 
 
+def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str | None:
+    """Why a backend cannot be `ip` on a balancer whose link has these
+    addresses ("ADDR/PREFIX"), or None: frames for the balancer's own address
+    or its subnet's broadcast would never reach a server."""
+    for text in link_addrs:
+        try:
+            net = ipaddress.IPv4Interface(text)
+        except ValueError:
+            continue
+        if str(net.ip) == ip:
+            return f"{ip} is an address of {ifname}, the balancer's own: it cannot be a backend"
+        if net.network.prefixlen < 31 and str(net.network.broadcast_address) == ip:
+            return (
+                f"{ip} is the broadcast address of {ifname}'s subnet {net.network}: "
+                "it cannot be a backend"
+            )
+    return None
+
+
 def backend_ip(text: str) -> str:
     return ipv4(text, BACKEND)
 
@@ -155,6 +176,9 @@ def vip_address(text: str) -> str:
 
 
 def source_address(text: str) -> str:
+    """-s: one argument, taken as typed (a space there is a quoting slip)."""
+    if text != text.strip():
+        raise ValueError(f"{shown(text)} is not an IPv4 address (white space around it)")
     return ipv4(text, SOURCE)
 
 
@@ -190,7 +214,12 @@ def ifname(text: str) -> str:
 
 
 def netns_name(text: str) -> str:
-    if not _NETNS.fullmatch(text) or text in {".", ".."}:
+    """A name `ip netns add` accepts: 1-255 bytes, no '/', not '.' or '..'."""
+    try:
+        size = len(text.encode(errors="surrogateescape"))
+    except UnicodeEncodeError:
+        size = 0
+    if not 0 < size <= NETNS_NAME_MAX or "/" in text or "\0" in text or text in {".", ".."}:
         hint = " (empty: an unset variable?)" if not text else ""
         raise ValueError(f"{shown(text)} is not a valid network namespace name{hint}")
     return text

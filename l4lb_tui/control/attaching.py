@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import leftover, moved_to, no_balancer
+from l4lb_tui.locate import leftover, moved_to, no_balancer, unpinned
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import LinkInfo
 
@@ -39,10 +40,14 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
         raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     link = h.link()
     h.bpftool.ensure_bpffs()
+    h.require_pins()
     current = h.attachment()
     loaded = h.is_loaded()
     ours = loaded and current is not None and current.prog_id == h.prog_id()
     if current is not None and not ours:
+        orphan = None if loaded else unpinned(h.where, current.prog_id)
+        if orphan:
+            raise BalancerError(orphan)
         raise BalancerError(
             f"{h.ifname} already runs XDP program id {current.prog_id} in "
             f"{current.mode} mode, not this balancer: detach it first "
@@ -142,6 +147,7 @@ def detach(h: Handle) -> str:
 
 
 def _detach(h: Handle) -> str:
+    h.require_pins()
     if not h.link_exists():
         # The interface is gone, and its program with it (unless it went to
         # another namespace: then its pins are what it runs on): only the
@@ -154,12 +160,15 @@ def _detach(h: Handle) -> str:
         return f"{h.ifname} no longer exists in {h.where.netns.place}; removed its pins"
     current = h.attachment()
     if not h.is_loaded():
+        orphan = None if current is None else unpinned(h.where, current.prog_id)
+        if orphan:
+            raise BalancerError(orphan)
         if current is not None:
             raise BalancerError(
                 f"{h.ifname} runs XDP program id {current.prog_id}, which is not "
                 "this balancer's: not touching it"
             )
-        raise BalancerError(no_balancer(h.where))
+        raise BalancerError(no_balancer(h.where, "nothing to detach"))
     msg = f"no program was attached to {h.ifname}; removed its pins"
     if current is not None:
         if current.prog_id != h.prog_id():
@@ -215,3 +224,23 @@ def kernel_hz() -> int:
             if line.startswith("CONFIG_HZ="):
                 return int(line.split("=", 1)[1])
     return DEFAULT_HZ
+
+
+def attachment_problem(h: Handle) -> str | None:
+    """Why a loaded balancer gets no traffic though the commands on it
+    succeed: its program was detached, or replaced, outside l4lb.  None when
+    it runs."""
+    attach = h.where.netns.command(f"l4lb attach -i {shlex.quote(h.ifname)}")
+    current = h.attachment()
+    if current is None:
+        return (
+            f"the balancer is loaded but not attached to {h.ifname} (detached by someone "
+            f"else?): no traffic reaches it; its backends are kept, '{attach}' attaches it again"
+        )
+    if current.prog_id != h.prog_id():
+        return (
+            f"{h.ifname} now runs another XDP program (id {current.prog_id}); this balancer "
+            f"gets no traffic: remove that one ('ip link set dev {h.ifname} xdp off'), "
+            f"then '{attach}'"
+        )
+    return None

@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 from l4lb_tui import abi, bpfsys, pinning
-from l4lb_tui.bpftool import BPFFS, Bpftool
+from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.errors import BalancerError
-from l4lb_tui.locate import Location, left_by_another, no_balancer, note_name
+from l4lb_tui.locate import (
+    Location,
+    left_by_another,
+    moved_to,
+    no_balancer,
+    note_name,
+    require_pin_root,
+    unpinned,
+)
 from l4lb_tui.lock import LockedError, interface_lock
 from l4lb_tui.model import XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink
@@ -31,6 +40,7 @@ class Handle:
     def __init__(self, where: Location, bpftool: Bpftool, netlink: Netlink, wait: float) -> None:
         self.wait = wait
         self._layout_ok = False
+        self._pins_ok = False
         self.bpftool = bpftool
         self.netlink = netlink
         self.where = where
@@ -75,16 +85,19 @@ class Handle:
         """Pins are there, but an earlier link with this index left them."""
         return self.prog_pin.exists() and not self.is_loaded()
 
+    def require_pins(self) -> None:
+        """Refuse where pins cannot be seen or kept (once per handle)."""
+        if not self._pins_ok:
+            require_pin_root()
+            self._pins_ok = True
+
     def require_loaded(self) -> None:
+        self.require_pins()
         if self.is_loaded():
             self.check_layout()
             return
-        if not self.bpftool.bpffs_mounted():
-            raise BalancerError(
-                f"bpffs is not mounted at {BPFFS}, so no balancer pins are "
-                "visible (inside 'ip netns exec'? use 'l4lb --netns NAME ...')"
-            )
-        raise BalancerError(no_balancer(self.where))
+        link = self.link()
+        raise BalancerError(unpinned(self.where, link.xdp_prog_id or 0) or no_balancer(self.where))
 
     def check_layout(self) -> None:
         """Refuse pins made by a build with other map layouts (an upgrade while
@@ -112,6 +125,14 @@ class Handle:
                     f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
                 )
         version = self.config().version
+        if version == 0:
+            # No config was ever written: an attach stopped between its
+            # program's load and its config, not another version's layout.
+            again = self.where.netns.command(f"l4lb detach -i {shlex.quote(self.ifname)}")
+            raise BalancerError(
+                f"the pins of {self.ifname} are half made (an attach was stopped before it "
+                f"wrote the config): run '{again}' and attach again"
+            )
         if version != abi.LAYOUT_VERSION:
             raise BalancerError(
                 f"the balancer on {self.ifname} was loaded by another version of l4lb "
@@ -122,6 +143,13 @@ class Handle:
 
     def prog_id(self) -> int:
         return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])
+
+    def moved_note(self) -> str | None:
+        """Where the link went with its program, if it moved to another
+        namespace (None: it did not, or it is gone).  A survey of every
+        namespace: for a command that met the link gone, not for a poll."""
+        pinned = pinning.found(self.pin_dir)
+        return moved_to(pinned) if pinned is not None else None
 
     def attachment(self) -> XdpAttachment | None:
         link = self.link()

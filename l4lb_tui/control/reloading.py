@@ -8,7 +8,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
-from l4lb_tui import abi, backend_edits, bpfsys, svcindex
+from l4lb_tui import abi, backend_edits, bpfsys, svcindex, validation
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import reading
 from l4lb_tui.control.handle import Handle
@@ -16,7 +16,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.model import LoadResult
 from l4lb_tui.reload_plan import WRITTEN_MAPS, PlanError, Planner, Snapshot
-from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode, is_prime
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
 
 
 def load(
@@ -68,11 +68,13 @@ def load_services(
     flips: list[str] = []
     used_mode = FillMode.MAGLEV
     used_size = DEFAULT_RING_SIZE
+    _check_own_addresses(h, [d for _, dests in lists for d in dests])
     for key, dests in lists:
         old = live.get(key)
         used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
-        used_size = ring_size or (old.ring_size if old and old.ring_size else DEFAULT_RING_SIZE)
-        _check_ring(used_mode, used_size)
+        kept = ring_size is None and old is not None and old.ring_size > 0
+        used_size = ring_size or (old.ring_size if old and kept else DEFAULT_RING_SIZE)
+        _check_ring(key, used_mode, used_size, dests, kept)
         try:
             cmds_svc, flip = plan.service(key, dests, used_mode, used_size)
         except PlanError as exc:
@@ -149,11 +151,33 @@ def _mode_of(value: abi.ServiceValue) -> FillMode:
     return FillMode.MAGLEV if value.maglev else FillMode.ROUND_ROBIN
 
 
-def _check_ring(mode: FillMode, size: int) -> None:
-    if not 0 < size <= abi.RING_MAX_SLOTS:
-        raise BalancerError(f"ring size must be 1-{abi.RING_MAX_SLOTS}, not {size}")
-    if mode is FillMode.MAGLEV and not is_prime(size):
-        raise BalancerError(f"Maglev needs a prime ring size, not {size} (e.g. 16381)")
+def _check_own_addresses(h: Handle, dests: Sequence[Destination]) -> None:
+    """Backends that are the balancer's own address or its subnet's
+    broadcast (which only the link's addresses tell)."""
+    link = h.link()
+    for ip in dict.fromkeys(d.ip for d in dests):
+        problem = validation.own_address_problem(ip, link.ipv4, link.ifname)
+        if problem:
+            raise BalancerError(problem)
+
+
+def _check_ring(
+    key: abi.ServiceKey, mode: FillMode, size: int, dests: Sequence[Destination], kept: bool
+) -> None:
+    """Every load and edit passes here, whichever way its ring size came: a
+    ring smaller than the backends that take traffic leaves some of them
+    none.  A size the service kept from an earlier load is named as such,
+    since the command that meets it did not give it."""
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(size, mode is FillMode.MAGLEV, serving)
+    if problem is None:
+        return
+    if kept:
+        problem = (
+            f"service {key} keeps the ring of {size:,} slots an earlier load gave it: "
+            f"{problem}; give --ring-size (a prime for maglev) to change it"
+        )
+    raise BalancerError(problem)
 
 
 def _listed(found: list[Destination] | None) -> backend_edits.Members | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import socket
 import struct
@@ -199,12 +200,13 @@ def _candidates() -> list[str]:
     return [*named, _HOST, *(f"/proc/{pid}/ns/net" for pid in pids)]
 
 
-def _open_each(skipped: list[str] | None = None) -> list[int]:
-    """A descriptor for each namespace reachable now, once each.  Holding it
-    keeps the namespace alive until it is visited.  A name under /run/netns
-    that holds no namespace is left out, its path added to `skipped`."""
+def _open_each(skipped: list[str] | None = None) -> list[tuple[int, int]]:
+    """A descriptor for each namespace reachable now, once each, with the
+    PID it was found through (0: a name).  Holding it keeps the namespace
+    alive until it is visited.  A name under /run/netns that holds no
+    namespace is left out, its path added to `skipped`."""
     seen: set[tuple[int, int]] = set()
-    fds: list[int] = []
+    fds: list[tuple[int, int]] = []
     nsfs = _nsfs()
     for path in _candidates():
         try:
@@ -220,7 +222,8 @@ def _open_each(skipped: list[str] | None = None) -> list[int]:
             os.close(fd)
             continue
         seen.add((st.st_dev, st.st_ino))
-        fds.append(fd)
+        pid = path.split("/")[2] if path.startswith("/proc/") else ""
+        fds.append((fd, int(pid) if pid.isdigit() else 0))
     return fds
 
 
@@ -238,15 +241,15 @@ def survey(inside: Callable[[], _T], skipped: list[str] | None = None) -> list[t
 
     def visit() -> list[tuple[Netns, _T]]:
         found = []
-        for fd in fds:
+        for fd, pid in fds:
             setns(fd)
-            found.append((here(), inside()))
+            found.append((dataclasses.replace(here(), pid=pid), inside()))
         return found
 
     try:
         return in_thread(visit, "l4lb-netns-survey")
     finally:
-        for fd in fds:
+        for fd, _ in fds:
             os.close(fd)
 
 

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, Static
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_config import save_config
+from l4lb_tui.filewrite import save_note
 from l4lb_tui.model import State
 from l4lb_tui.screens.detail import DetailScreen
 from l4lb_tui.screens.events import EventLogScreen
@@ -104,8 +105,11 @@ class SaveConfigScreen(SaveScreen):
             yield Static(id="note")
 
     def _note(self, path: Path) -> None:
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            text = "not a regular file: saving is refused"
+        problem = save_note(path)
+        if problem:
+            text = problem
+        elif path.is_symlink():
+            text = "a symbolic link: the file it points to will be replaced, the link kept"
         elif path.exists():
             text = "exists: will be replaced (written to a temp file, then renamed)"
         else:

@@ -15,6 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from l4lb_tui.filewrite import save_note
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
 
@@ -73,8 +74,9 @@ class SaveScreen(ModalScreen[Path | None]):
         self._note(Path(event.value).expanduser())
 
     def _note(self, path: Path) -> None:
-        if path.is_dir():
-            text = "that is a directory: add a file name"
+        problem = save_note(path)
+        if problem:
+            text = problem
         elif path.exists():
             text = "exists: will be replaced (written to a temp file, then renamed)"
         else:

@@ -104,7 +104,9 @@ def test_a_renamed_interface_keeps_its_balancer(spaces: Namespaces, tmp_path: Pa
     assert f"already attached to {new}" in ok(l4lb("attach", "-i", new, ns=ns))
     assert attached_prog(ns, new) == prog
 
-    refused(l4lb("detach", "-i", dev, ns=ns), f"renamed to {new}", f"l4lb detach -i {new}")
+    refused(
+        l4lb("detach", "-i", dev, ns=ns), f"renamed to {new}", f"l4lb --netns {ns} detach -i {new}"
+    )
     assert attached_prog(ns, new) == prog, "the old name detached it"
     assert f"detached from {new}" in ok(l4lb("detach", "-i", new, ns=ns))
     assert not attached_prog(ns, new)

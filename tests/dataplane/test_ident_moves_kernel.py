@@ -143,6 +143,10 @@ def test_a_balancer_held_while_its_link_moves_is_not_detached(
     pins, prog = attached_with_service(x, dev, tmp_path)
     held = Balancer(dev, netns=x)
     run(["ip", "-n", x, "link", "set", dev, "netns", y])
+    # What `stats` (a loop on one Balancer) adds to "no longer exists":
+    # where the link went.
+    assert not held.link_exists()
+    assert f"moved to network namespace {y}" in (held.moved_note() or "")
     with pytest.raises(BalancerError, match=f"moved to network namespace {y}"):
         held.detach()
     assert pins.exists() and attached_prog(y, dev) == prog

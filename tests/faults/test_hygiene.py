@@ -59,9 +59,12 @@ def test_cli_refuses_bad_names_and_creates_nothing() -> None:
     for args in (("attach", "-i", "eth0;reboot"), ("stats", "-i", "eth0;reboot", "--once")):
         res = l4lb(*args)
         assert res.returncode == 2 and "interface eth0;reboot does not exist" in res.stderr, res
-    for name in ("../../etc", "a b"):
+    for name in ("../../etc", "a/b", ".."):
         res = l4lb("--netns", name, "stats", "-i", "lo", "--once")
         assert res.returncode == 2 and "is not a valid network namespace name" in res.stderr
+    # A name `ip netns add` takes (t12 finding 6): a namespace that is not there.
+    res = l4lb("--netns", "h12 a b", "stats", "-i", "lo", "--once")
+    assert res.returncode == 2 and "network namespace h12 a b does not exist" in res.stderr
     after = set(os.listdir(RUN_DIR)) if RUN_DIR.is_dir() else set()
     assert not {n for n in after - before if "etc" in n or "reboot" in n}
 

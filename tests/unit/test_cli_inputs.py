@@ -151,7 +151,7 @@ def test_an_empty_netns_is_not_the_host(tmp_path: Path) -> None:
     """`--netns "$NS"` with NS unset used to run in the host's namespace."""
     path = str(DATA / "32_destinations.csv")
     assert "'' is not a valid network namespace name" in refused("--netns", "", "check", path)
-    assert "not a valid network namespace name" in refused("--netns", "lab\n", "check", path)
+    assert "not a valid network namespace name" in refused("--netns", "lab/x", "check", path)
 
 
 @pytest.mark.parametrize("interval", ["-1", "0", "nan", "inf", "1e99", "99999999", "\uff11"])

@@ -144,3 +144,20 @@ def test_export_to_a_pipe_is_refused_and_to_a_link_writes_its_target(tmp_path: P
     assert res.returncode == 0, (res.stdout, res.stderr)
     assert f"{real}: " in res.stdout and "the link is kept" in res.stdout
     assert link.is_symlink() and real.read_text() != "old\n"
+
+
+def test_the_save_forms_note_says_what_the_save_will_do(tmp_path: Path) -> None:
+    """The console's save forms said 'exists: will be replaced' for a named
+    pipe and /dev/null, which the save refuses, and 'new file' where the
+    directory is missing."""
+    from l4lb_tui.filewrite import save_note
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert "named pipe" in (save_note(fifo) or "")
+    assert "nothing was saved" in (save_note(Path("/dev/null")) or "")
+    assert "does not exist" in (save_note(tmp_path / "missing" / "x.toml") or "")
+    assert "a directory" in (save_note(tmp_path) or "")
+    assert save_note(tmp_path / "new.toml") is None
+    (tmp_path / "old.toml").write_text("x")
+    assert save_note(tmp_path / "old.toml") is None
