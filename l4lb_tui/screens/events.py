@@ -26,12 +26,14 @@ SHOWN = 2000  # the newest events read each time
 
 
 class EventTable(KeyTable):
+    # What always shows: at 80 columns the service (which What names too)
+    # goes first, and the rest are narrow enough to leave What 30 cells.
     COLUMNS = (
-        Column("when", "When", 19),
-        Column("who", "Who", 26),
-        Column("where", "Interface", 12),
-        Column("target", "Service / backend", 30),
-        Column("what", "What", 80),
+        Column("when", "When", 11),  # "16:30:14" today, "11-29 16:30" before
+        Column("who", "Who", 18),
+        Column("where", "Interface", 10, drop=1, narrowest=6),
+        Column("target", "Service / backend", 24, drop=2, narrowest=14),
+        Column("what", "What", 30, grow=True),
     )
 
 

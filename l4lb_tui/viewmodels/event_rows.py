@@ -26,8 +26,13 @@ def who_cell(event: Event, own_pid: int) -> Cell:
     return Text(words, style=WHO_STYLES.get(event.who, ""))
 
 
-def when_cell(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+def when_cell(at: float, now: float | None = None) -> str:
+    """The time alone for today's events (the column stays narrow enough to
+    leave What its room at 80 columns), the day and minute for older ones."""
+    when, today = time.localtime(at), time.localtime(time.time() if now is None else now)
+    if when[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%m-%d %H:%M", when)
 
 
 def event_rows(
