@@ -157,23 +157,32 @@ class DashboardFeatures(Screen[None]):
         if not self.is_mounted or not self.query(DaemonBar):
             return
         self.query_one(DaemonBar).show(
-            self._digest.daemon, self.refresh_interval, self.paused, self.backend_sort.words
+            self._digest.daemon, self.refresh_interval, self.paused, self._sort_words()
         )
 
     # -- sort -----------------------------------------------------------------
 
+    def _sort_words(self) -> str:
+        return self.backend_sort.words({col.key: col.label for col in BackendTable.COLUMNS})
+
     def _sort_labels(self) -> None:
-        self.query_one(BackendTable).set_labels(
-            {col.key: self.backend_sort.label(col.key, col.label) for col in BackendTable.COLUMNS}
+        table = self.query_one(BackendTable)
+        widths = {BackendTable.COLUMNS[n].key: width for n, width in table.fitted}
+        table.set_labels(
+            {
+                col.key: self.backend_sort.label(col.key, col.label, widths.get(col.key, col.width))
+                for col in BackendTable.COLUMNS
+            }
         )
 
     def _sorted(self) -> None:
         self._sort_labels()
         self._redraw()
-        self.notify(f"sorted by {self.backend_sort.words}", timeout=2, markup=False)
+        self.notify(f"sorted by {self._sort_words()}", timeout=2, markup=False)
 
     def action_sort(self, by: int) -> None:
-        self.backend_sort = self.backend_sort.step(by)
+        shown = self.query_one(BackendTable).shown_columns
+        self.backend_sort = self.backend_sort.step(by, shown)
         self._sorted()
 
     def action_sort_flip(self) -> None:

@@ -9,6 +9,8 @@ from tui_support import dashboard, make_app, settle
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
+from l4lb_tui.widgets.daemon_bar import DaemonBar
+from l4lb_tui.widgets.tables import BackendTable
 
 SMALL = (80, 24)
 
@@ -42,3 +44,34 @@ async def test_event_log_shows_what_at_80_columns_with_the_new_value(fake: FakeB
         assert dict(table.fitted)[4] >= 30  # room for the words, not a stub
         what = plain(table.get_row_at(0)[what_at])
         assert f"weight {was} → {was + 5}" in what, what
+
+
+async def test_sort_steps_over_shown_columns_only_with_arrows_and_header_names(
+    fake: FakeBackend,
+) -> None:
+    """Tester's 5: `>` reached hidden columns at 80, Share had no arrow, the
+    status line named columns by internal keys."""
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        screen = dashboard(pilot)
+        table = screen.query_one(BackendTable)
+        shown = table.shown_columns
+        assert "mac" not in shown and "spark" not in shown
+        seen = []
+        for _ in range(len(shown)):
+            await pilot.press("greater_than_sign")
+            await pilot.pause()
+            seen.append(screen.backend_sort.column)
+        assert set(seen) == set(shown), seen
+        while screen.backend_sort.column != "share":
+            await pilot.press("greater_than_sign")
+        await pilot.pause()
+        share = next(c for k, c in table.columns.items() if k.value == "share")
+        assert "▼" in plain(share.label) and len(plain(share.label)) <= share.width
+        line = str(screen.query_one(DaemonBar).render())
+        assert "sort Share descending" in line, line
+        while screen.backend_sort.column != "num":
+            await pilot.press("greater_than_sign")
+        await pilot.pause()
+        assert "sort # ascending" in str(screen.query_one(DaemonBar).render())
