@@ -36,6 +36,7 @@ from l4lb_tui.viewmodels.applying import carry_out
 from l4lb_tui.viewmodels.detail import BackendDetail, ring_share, traffic_share
 from l4lb_tui.viewmodels.sorting import SortOrder
 from l4lb_tui.widgets.daemon_bar import DaemonBar
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
@@ -102,6 +103,7 @@ class SaveConfigScreen(SaveScreen):
             yield Static(Text("Save the running balancers as a config (TOML)", style="bold"))
             yield Input(str(self.default), suggester=PathSuggester(), id="path")
             yield Static(id="note")
+        yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def _note(self, path: Path) -> None:
         if path.is_symlink() or (path.exists() and not path.is_file()):

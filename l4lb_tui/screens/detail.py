@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.viewmodels.detail import SPAN, BackendDetail
+from l4lb_tui.widgets.footer import KeyFooter
 
 Source = Callable[[], BackendDetail | None]
 
@@ -98,6 +99,7 @@ class DetailScreen(ModalScreen[None]):
                 yield RateChart(id="pps")
                 yield RateChart(id="bps")
             yield Static(id="changes")
+        yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def on_mount(self) -> None:
         self.query_one(Vertical).border_title = "Backend detail (Esc closes)"

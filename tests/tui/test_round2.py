@@ -10,6 +10,7 @@ from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.widgets.daemon_bar import DaemonBar
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.tables import BackendTable
 
 SMALL = (80, 24)
@@ -75,3 +76,19 @@ async def test_sort_steps_over_shown_columns_only_with_arrows_and_header_names(
             await pilot.press("greater_than_sign")
         await pilot.pause()
         assert "sort # ascending" in str(screen.query_one(DaemonBar).render())
+
+
+async def test_detail_and_save_config_footers_show_their_own_keys(fake: FakeBackend) -> None:
+    """Tester's 4: the dashboard's keys showed under these two dialogs."""
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        for key, closes in (("enter", "Close"), ("S", "Cancel")):
+            await pilot.press(key)
+            await settle(pilot)
+            footers = list(app.screen.query(KeyFooter))
+            assert footers, f"{key}: {type(app.screen).__name__} has no footer of its own"
+            shown = footers[0].shown
+            assert closes in shown and "Drain" not in shown, shown
+            await pilot.press("escape")
+            await settle(pilot)
