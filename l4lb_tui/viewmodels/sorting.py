@@ -100,7 +100,7 @@ def sort_values(row: BackendRow, health: str) -> SortValue:
     """What each column of `row` sorts by, in the table's column order."""
     pps = row.rate.pps
     return (
-        row.number,
+        row.index,
         _service(row.service),
         _address(row.ip),
         row.mac,

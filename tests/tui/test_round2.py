@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Input
+from textual.widgets import Input, Static
 from tui_support import dashboard, make_app, settle
 
 from l4lb_tui.console_demo import FakeBackend
@@ -92,3 +92,25 @@ async def test_detail_and_save_config_footers_show_their_own_keys(fake: FakeBack
             assert closes in shown and "Drain" not in shown, shown
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_hash_column_is_the_slot_the_detail_names(fake: FakeBackend) -> None:
+    """Tester's 3: `#` was a row count (renumbered when a service came) while
+    the detail said 'slot N': both now show the slot."""
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        table = dashboard(pilot).query_one(BackendTable)
+        state = fake.sample("lb0").state
+        assert state is not None
+        slots = {b.ip: b.index for s in state.services for b in s.backends}
+        for n in range(table.row_count):
+            cells = [plain(c) for c in table.get_row_at(n)]
+            ip = cells[table.shown_columns.index("ip")]
+            assert cells[0] == str(slots[ip]), (cells, slots[ip])
+        picked = dashboard(pilot)._selected()
+        assert picked is not None
+        await pilot.press("enter")
+        await settle(pilot)
+        summary = str(app.screen.query_one("#summary", Static).render())
+        assert f"slot {picked[1].index}" in summary
