@@ -30,7 +30,7 @@ from l4lb_tui.console_files import save_csv
 from l4lb_tui.model import Backend, State
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
-from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered
+from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered, opener
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
@@ -64,8 +64,8 @@ class DashboardScreen(DashboardFeatures):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the interfaces (or clear the filter)"),
         Binding("slash", "filter", "Filter", tooltip="filter backends by IP, MAC or service"),
-        Binding("a", "add", "Add", tooltip="add a backend to the highlighted service"),
-        Binding("e", "edit", "Edit", tooltip="edit the highlighted backend"),
+        opener("a", "add", "Add", "add a backend to the highlighted service"),
+        opener("e", "edit", "Edit", "edit the highlighted backend"),
         Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),
         Binding(
             "x",

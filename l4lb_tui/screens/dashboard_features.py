@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -47,8 +48,18 @@ if TYPE_CHECKING:
 # What a read-only console neither offers nor does: every action that asks
 # the balancer to change (saving a file changes no balancer and stays).
 WRITE_ACTIONS = frozenset(
-    {"add", "edit", "delete", "drain", "undo", "redo", "mode", "set_mode", "detach", "load"}
+    {"add", "edit", "open_form", "delete", "drain", "undo", "redo", "mode", "set_mode", "detach"}
+    | {"load"}
 )
+
+
+def opener(key: str, which: str, description: str, tooltip: str) -> Binding:
+    """`a` and `e`: their form opens while the key is handled (a priority
+    binding), before the keys typed after it (a fast Tab, an IP) reach the
+    dashboard and are lost."""
+    return Binding(key, f"open_form('{which}')", description, tooltip=tooltip, priority=True)
+
+
 RATES = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls, `+` and `-` step through
 
 FEATURE_BINDINGS: list[BindingType] = [
@@ -148,6 +159,11 @@ class DashboardFeatures(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Read-only: neither in the footer nor done.
         return not (self.settings.readonly and action in WRITE_ACTIONS)
+
+    def action_open_form(self, which: str) -> None:
+        if isinstance(self.focused, Input):  # typed into the filter: a letter
+            raise SkipAction()
+        getattr(self, f"action_{which}")()
 
     # -- the line under the table ------------------------------------------
 

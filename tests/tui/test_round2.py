@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.widgets import Input, Static
 from tui_support import dashboard, make_app, settle
 
@@ -114,3 +115,25 @@ async def test_hash_column_is_the_slot_the_detail_names(fake: FakeBackend) -> No
         await settle(pilot)
         summary = str(app.screen.query_one("#summary", Static).render())
         assert f"slot {picked[1].index}" in summary
+
+
+async def test_a_tab_right_after_a_moves_to_the_ip_field(fake: FakeBackend) -> None:
+    """Tester's 6: a Tab pressed as the add form opened was lost, and the IP
+    typed next went into the service field."""
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        # Posted all at once, as a terminal delivers a fast typist's keys:
+        # pilot.press would wait for each to be handled.
+        for key, char in [("a", "a"), ("tab", "\t")] + [
+            (c if c != "." else "full_stop", c) for c in "10.0.1.77"
+        ]:
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        assert editor.query_one("#service", Input).value == "10.0.0.4:8080/tcp"
+        assert editor.query_one("#ip", Input).value == "10.0.1.77", [
+            (w.id, getattr(w, "value", None)) for w in editor.query(Input)
+        ]
