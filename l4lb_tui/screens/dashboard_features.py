@@ -93,7 +93,7 @@ FEATURE_BINDINGS: list[BindingType] = [
 def feature_commands() -> list[PaletteCommand]:
     """These keys as palette commands: all of them, the footer's few or not."""
     return [
-        PaletteCommand(b.description, b.tooltip or b.description, b.action)
+        PaletteCommand(b.description, b.tooltip or b.description, b.action, b.key.split(",")[0])
         for b in FEATURE_BINDINGS
         if isinstance(b, Binding) and b.description
     ]

@@ -137,3 +137,34 @@ async def test_a_tab_right_after_a_moves_to_the_ip_field(fake: FakeBackend) -> N
         assert editor.query_one("#ip", Input).value == "10.0.1.77", [
             (w.id, getattr(w, "value", None)) for w in editor.query(Input)
         ]
+
+
+async def test_help_and_palette_name_keys_as_typed(fake: FakeBackend) -> None:
+    """Tester's 11: help showed `greater_than_sign`, `plus`; said Enter opens
+    or edits; the palette listed Sort, Detail, Events... with no key."""
+    from rich.console import Console
+
+    from l4lb_tui.app import ConsoleApp
+    from l4lb_tui.screens.help import help_table
+    from l4lb_tui.screens.palette import shown_key
+
+    console = Console(width=120, record=True)
+    console.print(help_table(ConsoleApp.BINDINGS))
+    text = console.export_text()
+    for raw in ("greater_than_sign", "less_than_sign", "plus", "minus", "open / edit"):
+        assert raw not in text, raw
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        listed = {c.name: c.key for c in dashboard(pilot).palette_commands()}
+        for name in (
+            "Detail",
+            "Sort",
+            "Sort back",
+            "Invert sort",
+            "Events",
+            "Faster",
+            "Save config",
+        ):
+            assert listed.get(name), (name, listed)
+        assert shown_key(listed["Sort"]) == ">" and shown_key(listed["Faster"]) == "+"
