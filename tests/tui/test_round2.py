@@ -168,3 +168,17 @@ async def test_help_and_palette_name_keys_as_typed(fake: FakeBackend) -> None:
         ):
             assert listed.get(name), (name, listed)
         assert shown_key(listed["Sort"]) == ">" and shown_key(listed["Faster"]) == "+"
+
+
+async def test_drift_comes_first_on_the_line_at_80_columns(fake: FakeBackend) -> None:
+    """Tester's 12: '… /etc/l4lb/l4lb.toml · as' cut the drift state off."""
+    from l4lb_tui.console_daemon import DaemonView, Drift
+
+    drift = Drift(("  ~ service 10.0.0.4:8080/tcp:", "      ~ 10.0.1.3 weight 1 -> 2"))
+    fake.daemon = DaemonView(4242, "/etc/l4lb/l4lb.toml", False, {}, drift)
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        bar = dashboard(pilot).query_one(DaemonBar)
+        seen = str(bar.render())[: bar.content_region.width]
+        assert seen.startswith("DRIFT: 1 change from the config"), seen
