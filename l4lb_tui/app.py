@@ -152,10 +152,10 @@ def _freeze_startup_objects() -> None:
 
 def leaving_message(sig: int, netns: str | None) -> str:
     why = f"l4lb-tui: {signal.Signals(sig).name} received, console closed"
-    if netns is not None:
-        # `lab down` ends the processes in a namespace before removing it.
-        gone = "removed" if not netns_exists(netns) else "being removed?"
-        why += f" (it ran in namespace {netns}: {gone})"
+    if netns is not None and not netns_exists(netns):
+        # `lab down` ends the processes in a namespace, then removes it: said
+        # only when it is gone (a plain `kill -HUP` removes nothing).
+        why += f" (it ran in namespace {netns}: removed)"
     return why + "; the balancer, if any, keeps running"
 
 

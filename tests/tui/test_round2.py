@@ -182,3 +182,20 @@ async def test_drift_comes_first_on_the_line_at_80_columns(fake: FakeBackend) ->
         bar = dashboard(pilot).query_one(DaemonBar)
         seen = str(bar.render())[: bar.content_region.width]
         assert seen.startswith("DRIFT: 1 change from the config"), seen
+
+
+def test_sighup_names_the_namespace_only_when_it_is_gone(monkeypatch: object) -> None:
+    """Tester's 14: a plain `kill -HUP` said '(... being removed?)'."""
+    import signal
+
+    import pytest
+
+    from l4lb_tui import app as app_module
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(app_module, "netns_exists", lambda name: True)
+    said = app_module.leaving_message(signal.SIGHUP, "h14a-lb")
+    assert "h14a-lb" not in said and "removed" not in said, said
+    monkeypatch.setattr(app_module, "netns_exists", lambda name: False)
+    said = app_module.leaving_message(signal.SIGHUP, "h14a-lb")
+    assert "namespace h14a-lb: removed" in said, said
