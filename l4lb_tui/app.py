@@ -152,10 +152,12 @@ def _freeze_startup_objects() -> None:
 
 def leaving_message(sig: int, netns: str | None) -> str:
     why = f"l4lb-tui: {signal.Signals(sig).name} received, console closed"
-    if netns is not None and not netns_exists(netns):
-        # `lab down` ends the processes in a namespace, then removes it: said
-        # only when it is gone (a plain `kill -HUP` removes nothing).
-        why += f" (it ran in namespace {netns}: removed)"
+    if netns is not None:
+        # Where it ran, a fact; "removed" only when it is gone: `lab down`
+        # ends the processes in a namespace before it removes it, and a plain
+        # `kill -HUP` removes nothing.
+        gone = "" if netns_exists(netns) else ": removed"
+        why += f" (it ran in namespace {netns}{gone})"
     return why + "; the balancer, if any, keeps running"
 
 

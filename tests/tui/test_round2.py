@@ -195,7 +195,7 @@ def test_sighup_names_the_namespace_only_when_it_is_gone(monkeypatch: object) ->
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setattr(app_module, "netns_exists", lambda name: True)
     said = app_module.leaving_message(signal.SIGHUP, "h14a-lb")
-    assert "h14a-lb" not in said and "removed" not in said, said
+    assert "(it ran in namespace h14a-lb)" in said and "removed" not in said, said
     monkeypatch.setattr(app_module, "netns_exists", lambda name: False)
     said = app_module.leaving_message(signal.SIGHUP, "h14a-lb")
     assert "namespace h14a-lb: removed" in said, said
