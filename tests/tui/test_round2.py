@@ -199,3 +199,23 @@ def test_sighup_names_the_namespace_only_when_it_is_gone(monkeypatch: object) ->
     monkeypatch.setattr(app_module, "netns_exists", lambda name: False)
     said = app_module.leaving_message(signal.SIGHUP, "h14a-lb")
     assert "namespace h14a-lb: removed" in said, said
+
+
+async def test_a_deleted_interface_shows_no_running_dot_nor_old_rates(fake: FakeBackend) -> None:
+    """Tester's 8: after the interface was deleted the header kept '● Driver'
+    and the last rates, with only STALE added."""
+    from tui_support import polls
+
+    from l4lb_tui.viewmodels.backend_rows import NO_RATE
+    from l4lb_tui.widgets.header import DashboardHeader
+
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await polls(pilot, 2)
+        header = dashboard(pilot).query_one(DashboardHeader)
+        assert "●" in str(header.render())
+        fake.remove_link("lb0")
+        await polls(pilot, 1)
+        shown = str(header.render())
+        assert "STALE" in shown and "●" not in shown, shown
+        assert f"total   {NO_RATE} pkts/s" in shown, shown
