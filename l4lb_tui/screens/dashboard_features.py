@@ -29,7 +29,7 @@ from l4lb_tui.screens.detail import DetailScreen
 from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.palette import PaletteCommand
 from l4lb_tui.screens.polling import PollLoop
-from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.screens.save import SaveScreen, save_note
 from l4lb_tui.screens.writing import WriteRunner
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import edits
@@ -117,13 +117,8 @@ class SaveConfigScreen(SaveScreen):
         yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def _note(self, path: Path) -> None:
-        if path.is_symlink() or (path.exists() and not path.is_file()):
-            text = "not a regular file: saving is refused"
-        elif path.exists():
-            text = "exists: will be replaced (written to a temp file, then renamed)"
-        else:
-            text = "new file; Enter saves, Esc cancels; 'l4lb apply -f FILE' restores it"
-        self.query_one("#note", Static).update(Text(text))
+        new = "new file; Enter saves, Esc cancels; 'l4lb apply -f FILE' restores it"
+        self.query_one("#note", Static).update(Text(save_note(path, new)))
 
 
 class DashboardFeatures(Screen[None]):

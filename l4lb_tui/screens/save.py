@@ -36,6 +36,21 @@ def save_heading(key: object, ifname: str, when: datetime) -> str:
     return f"l4lb: the backends of service {key} on {ifname}, saved {stamp}"
 
 
+def save_note(path: Path, new: str) -> str:
+    """What saving to `path` will do, as the writer does it (filewrite): a
+    link is followed, anything but a regular file is refused; `new` for a
+    file that does not exist yet."""
+    if path.is_dir():
+        return "that is a directory: add a file name"
+    if path.exists() and not path.is_file():  # a FIFO, a socket, a device
+        return "not a regular file: saving is refused"
+    if path.is_symlink():
+        return f"a link to {path.resolve()}: that file is written, the link kept"
+    if path.exists():
+        return "exists: will be replaced (written to a temp file, then renamed)"
+    return new
+
+
 class SaveScreen(ModalScreen[Path | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -73,12 +88,7 @@ class SaveScreen(ModalScreen[Path | None]):
         self._note(Path(event.value).expanduser())
 
     def _note(self, path: Path) -> None:
-        if path.is_dir():
-            text = "that is a directory: add a file name"
-        elif path.exists():
-            text = "exists: will be replaced (written to a temp file, then renamed)"
-        else:
-            text = "new file; Enter saves, → completes the path, Esc cancels"
+        text = save_note(path, "new file; Enter saves, → completes the path, Esc cancels")
         self.query_one("#note", Static).update(Text(text))
 
     @on(Input.Submitted)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual import events
 from textual.widgets import Input, Static
@@ -219,3 +221,29 @@ async def test_a_deleted_interface_shows_no_running_dot_nor_old_rates(fake: Fake
         shown = str(header.render())
         assert "STALE" in shown and "●" not in shown, shown
         assert f"total   {NO_RATE} pkts/s" in shown, shown
+
+
+async def test_save_dialogs_say_what_saving_there_does(fake: FakeBackend, tmp_path: Path) -> None:
+    """Tester's 9: `s` to a FIFO said 'will be replaced'; `S` to a symlink
+    said 'refused', though saving follows links."""
+    import os
+
+    fifo, real, link = tmp_path / "fifo", tmp_path / "real.toml", tmp_path / "link.toml"
+    os.mkfifo(fifo)
+    real.write_text("")
+    link.symlink_to(real)
+    app = make_app(fake)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        for key, path, expected in (
+            ("s", fifo, "not a regular file: saving is refused"),
+            ("S", link, f"a link to {real}"),
+        ):
+            await pilot.press(key)
+            await settle(pilot)
+            app.screen.query_one("#path", Input).value = str(path)
+            await pilot.pause()
+            note = str(app.screen.query_one("#note", Static).render())
+            assert expected in note, (key, note)
+            await pilot.press("escape")
+            await settle(pilot)
