@@ -507,11 +507,11 @@ class DashboardScreen(DashboardFeatures):
         def save(path: Path) -> str:
             heading = save_heading(key, ifname, datetime.now(UTC))
             # What the kernel holds when saving, not the last poll's copy.
-            return save_csv(path, edits.members(self.backend.state(ifname), key), heading)
+            done = save_csv(path, edits.members(self.backend.state(ifname), key), heading)
+            return self.saved_to(path, done)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.csv_path = path
                 self.writes.run(lambda: save(path))
 
         self.app.push_screen(SaveScreen(str(key), count, default), chosen)

@@ -135,6 +135,7 @@ class DashboardFeatures(Screen[None]):
     undo_stack: list[edits.Applied]
     writes: WriteRunner
     paused: bool
+    csv_path: Path | None
 
     backend_sort = SortOrder()
     rate_override: float | None = None
@@ -159,6 +160,12 @@ class DashboardFeatures(Screen[None]):
         if isinstance(self.focused, Input):  # typed into the filter: a letter
             raise SkipAction()
         getattr(self, f"action_{which}")()
+
+    def saved_to(self, path: Path, done: str) -> str:
+        """A file saved (in the write worker) is the last file; one that
+        failed is not (the next `l` or `s` would open at it)."""
+        self.app.call_from_thread(setattr, self, "csv_path", path)
+        return done
 
     # -- the line under the table ------------------------------------------
 

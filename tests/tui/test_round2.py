@@ -247,3 +247,24 @@ async def test_save_dialogs_say_what_saving_there_does(fake: FakeBackend, tmp_pa
             assert expected in note, (key, note)
             await pilot.press("escape")
             await settle(pilot)
+
+
+async def test_a_failed_save_is_not_the_last_file(fake: FakeBackend, tmp_path: Path) -> None:
+    """Tester's 9: `s` to /proc/version failed, and the next `l` opened there."""
+    app = make_app(fake)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        screen = dashboard(pilot)
+        before = screen.csv_path
+        await pilot.press("s")
+        await settle(pilot)
+        app.screen.query_one("#path", Input).value = str(tmp_path / "no-such-dir" / "x.csv")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.csv_path == before
+        await pilot.press("s")
+        await settle(pilot)
+        app.screen.query_one("#path", Input).value = str(tmp_path / "ok.csv")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert (tmp_path / "ok.csv").is_file() and screen.csv_path == tmp_path / "ok.csv"
