@@ -144,6 +144,7 @@ class DashboardFeatures(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.redo_stack: list[edits.Applied] = []
+        self.names_had: list[str] = []  # the interface's names, for the event log's `f`
 
     def on_mount(self) -> None:
         self.mount(DaemonBar(), before=self.query_one(StatusLine))
@@ -243,7 +244,15 @@ class DashboardFeatures(Screen[None]):
         self.app.push_screen(DetailScreen(source, self.refresh_interval, ring))
 
     def action_events(self) -> None:
-        self.app.push_screen(EventLogScreen(self.backend, self.ifname, self.refresh_interval))
+        names = self.names_had
+        self.app.push_screen(
+            EventLogScreen(self.backend, self.ifname, self.refresh_interval, names)
+        )
+
+    def watch_sub_title(self, name: str | None) -> None:
+        # The dashboard's subtitle is its interface's name, renames included.
+        if name and name not in self.names_had:
+            self.names_had.append(name)
 
     # -- refresh rate ---------------------------------------------------------
 

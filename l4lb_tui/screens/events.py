@@ -6,6 +6,7 @@ one's edits.  Polled in a thread worker like every other screen."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import on
@@ -51,10 +52,19 @@ class EventLogScreen(Screen[None]):
 
     only_here: reactive[bool] = reactive(False)
 
-    def __init__(self, backend: ConsoleBackend, ifname: str, interval: float | None) -> None:
+    def __init__(
+        self,
+        backend: ConsoleBackend,
+        ifname: str,
+        interval: float | None,
+        names: Sequence[str] = (),
+    ) -> None:
+        """`names`: every name the interface had while this console watched
+        it (`f` shows its events under each)."""
         super().__init__()
         self.backend = backend
         self.ifname = ifname
+        self.names = (*names, ifname)
         self.interval = interval
         self.found: list[Event] = []
         self.polls: PollLoop[list[Event]] = PollLoop(
@@ -89,7 +99,7 @@ class EventLogScreen(Screen[None]):
         self.polls.rearm()
 
     def _show(self) -> None:
-        shown = self.ifname if self.only_here else None
+        shown = self.names if self.only_here else None
         self.query_one(EventTable).sync(event_rows(self.found, os.getpid(), shown))
 
     def watch_only_here(self) -> None:

@@ -268,3 +268,24 @@ async def test_a_failed_save_is_not_the_last_file(fake: FakeBackend, tmp_path: P
         await pilot.press("enter")
         await settle(pilot)
         assert (tmp_path / "ok.csv").is_file() and screen.csv_path == tmp_path / "ok.csv"
+
+
+async def test_event_log_f_keeps_the_history_under_old_names(fake: FakeBackend) -> None:
+    """Tester's 7: after a rename, `f` hid what happened under the old name."""
+    app = make_app(fake)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        fake.journal("drain 10.0.1.1 of 10.0.0.4:8080/tcp", "lb0")
+        fake.journal("attach lb1", "lb1")
+        screen = dashboard(pilot)
+        screen.ifname = screen.sub_title = "lb9"  # as a poll does when it finds a rename
+        fake.journal("undrain 10.0.1.1 of 10.0.0.4:8080/tcp", "lb9")
+        await pilot.press("E")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        table = app.screen.query_one(EventTable)
+        whats = [plain(table.get_row_at(n)[4]) for n in range(table.row_count)]
+        assert any(w.startswith("drain 10.0.1.1") for w in whats), whats
+        assert any(w.startswith("undrain 10.0.1.1") for w in whats), whats
+        assert "attach lb1" not in whats
