@@ -290,8 +290,7 @@ class DashboardScreen(DashboardFeatures):
         if picked is None:
             self._warn("no backend highlighted")
         elif not table.cursor_in_view():
-            table.reveal_cursor()
-            self._warn(f"{picked[1].ip} was out of sight: it is shown now, press again")
+            self._warn(table.reveal_cursor(picked[1].ip))
             return None
         return picked
 

@@ -289,3 +289,18 @@ async def test_event_log_f_keeps_the_history_under_old_names(fake: FakeBackend) 
         assert any(w.startswith("drain 10.0.1.1") for w in whats), whats
         assert any(w.startswith("undrain 10.0.1.1") for w in whats), whats
         assert "attach lb1" not in whats
+
+
+async def test_a_terminal_too_small_for_any_row_says_so(fake: FakeBackend) -> None:
+    """Tester's 13: at 40x10 `e` said 'out of sight: it is shown now, press
+    again' on every press, and never showed it."""
+    from l4lb_tui.textual_compat import notifications
+
+    app = make_app(fake)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        said = notifications(app)[-1].message
+        assert "press again" not in said and "taller" in said, said
+        assert not isinstance(app.screen, EditorScreen)
