@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.viewmodels.detail import SPAN, BackendDetail
+from l4lb_tui.widgets.chart import y_ticks
 from l4lb_tui.widgets.footer import KeyFooter
 
 Source = Callable[[], BackendDetail | None]
@@ -62,8 +63,11 @@ class RateChart(PlotextPlot):
         if values:
             plt.plot(list(seconds), list(values), marker="braille")
         plt.xlim(-SPAN, 0)
-        if not values or max(values) == 0:
-            plt.ylim(0, 1)
+        # As the dashboard's chart: from 0 to a round top, in k/M/G (no
+        # "2895872.0"); no traffic gives 0 to 1, not plotext's 0.33-1.00.
+        ticks, labels = y_ticks(max(values, default=0.0))
+        plt.ylim(0, ticks[-1])
+        plt.yticks(ticks, labels)
         self.refresh()
 
 

@@ -304,3 +304,25 @@ async def test_a_terminal_too_small_for_any_row_says_so(fake: FakeBackend) -> No
         said = notifications(app)[-1].message
         assert "press again" not in said and "taller" in said, said
         assert not isinstance(app.screen, EditorScreen)
+
+
+async def test_detail_charts_count_from_zero_in_k_and_m(fake: FakeBackend) -> None:
+    """Tester's 10: the detail's y axes read '5656.0 … 2415.6', '2895872.0'."""
+    import re
+
+    from tui_support import prefill
+
+    from l4lb_tui.screens.detail import RateChart
+
+    app = make_app(fake)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await prefill(pilot, 12)
+        await pilot.press("enter")
+        await settle(pilot)
+        for chart in app.screen.query(RateChart):
+            drawn = chart.plt.build()
+            plain_text = re.sub(r"\x1b\[[0-9;]*m", "", drawn)
+            axis = [ln.split("┤")[0].strip() for ln in plain_text.splitlines() if "┤" in ln]
+            assert axis and axis[-1] == "0", axis
+            assert not any(re.search(r"\d\.\d", label) and len(label) > 5 for label in axis), axis
+            assert any(label.endswith(("k", "M")) for label in axis), axis
