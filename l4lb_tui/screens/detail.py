@@ -13,7 +13,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -85,7 +85,8 @@ class DetailScreen(ModalScreen[None]):
     DetailScreen #summary { height: auto; }
     DetailScreen Horizontal { height: 1fr; }
     DetailScreen RateChart { width: 1fr; height: 1fr; }
-    DetailScreen #changes { height: auto; max-height: 8; }
+    DetailScreen #changes-box { height: auto; max-height: 8; }
+    DetailScreen #changes { height: auto; }
     """
 
     def __init__(self, source: Source, interval: float | None, ring: Callable[[], float]) -> None:
@@ -102,11 +103,14 @@ class DetailScreen(ModalScreen[None]):
             with Horizontal():
                 yield RateChart(id="pps")
                 yield RateChart(id="bps")
-            yield Static(id="changes")
+            # Focused, so ↓/↑ scroll the changes that do not fit (80x24).
+            with VerticalScroll(id="changes-box"):
+                yield Static(id="changes")
         yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = "Backend detail (Esc closes)"
+        self.query_one(Vertical).border_title = "Backend detail (Esc closes, ↓ scrolls)"
+        self.query_one("#changes-box", VerticalScroll).focus()
         self.update_view()
         # A Maglev fill of a large ring takes a moment: not on the UI thread.
         self.run_worker(self._work_out_ring, thread=True, group="detail", exit_on_error=False)

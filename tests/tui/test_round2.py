@@ -326,3 +326,26 @@ async def test_detail_charts_count_from_zero_in_k_and_m(fake: FakeBackend) -> No
             assert axis and axis[-1] == "0", axis
             assert not any(re.search(r"\d\.\d", label) and len(label) > 5 for label in axis), axis
             assert any(label.endswith(("k", "M")) for label in axis), axis
+
+
+async def test_detail_changes_scroll_at_80x24(fake: FakeBackend) -> None:
+    """Tester's 10: at 80x24 'Seen by this console' was cut off and ↓ did
+    not scroll it."""
+    from textual.containers import VerticalScroll
+
+    from l4lb_tui.screens.detail import DetailScreen
+
+    app = make_app(fake)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        for _ in range(6):  # drain, undrain...: a change the detail lists each time
+            await pilot.press("x")
+            await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        box = app.screen.query_one("#changes-box", VerticalScroll)
+        assert box.max_scroll_y > 0
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert box.scroll_y > 0
