@@ -115,9 +115,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Apply", tooltip="apply (Enter in any field does too)"),
         Binding("ctrl+n", "use_neighbour", "Use neighbour MAC"),
-        # Focus moves while the Tab is handled, not when it has bubbled up
-        # from the field: the keys typed right after it (an IP) then go to
-        # the next field, not on the end of this one.
+        # Handled at once, not after bubbling up: the IP typed next follows it.
         Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
         Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
@@ -219,8 +217,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
 
     def on_mount(self) -> None:
         first = "#service" if self.request.service_spec is not None else "#ip"
-        # Focused now, not later: focus() waits its turn behind the keys
-        # already typed, which would find no field.
+        # Now: focus() would wait behind the keys already typed.
         self.set_focus(self.query_one(first, Input))
         if self.request.service_spec is not None:
             self._service_note(self.request.service_spec)
