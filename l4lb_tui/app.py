@@ -153,9 +153,11 @@ def _freeze_startup_objects() -> None:
 def leaving_message(sig: int, netns: str | None) -> str:
     why = f"l4lb-tui: {signal.Signals(sig).name} received, console closed"
     if netns is not None:
-        # `lab down` ends the processes in a namespace before removing it.
-        gone = "removed" if not netns_exists(netns) else "being removed?"
-        why += f" (it ran in namespace {netns}: {gone})"
+        # Where it ran, a fact; "removed" only when it is gone: `lab down`
+        # ends the processes in a namespace before it removes it, and a plain
+        # `kill -HUP` removes nothing.
+        gone = "" if netns_exists(netns) else ": removed"
+        why += f" (it ran in namespace {netns}{gone})"
     return why + "; the balancer, if any, keeps running"
 
 

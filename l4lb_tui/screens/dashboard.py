@@ -30,7 +30,7 @@ from l4lb_tui.console_files import save_csv
 from l4lb_tui.model import Backend, State
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
-from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered
+from l4lb_tui.screens.dashboard_features import DashboardFeatures, feature_commands, offered, opener
 from l4lb_tui.screens.editor import EditorRequest, EditorResult, EditorScreen
 from l4lb_tui.screens.load import LoadRequest, LoadScreen
 from l4lb_tui.screens.mode import ModeScreen, mode_commands
@@ -64,8 +64,8 @@ class DashboardScreen(DashboardFeatures):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the interfaces (or clear the filter)"),
         Binding("slash", "filter", "Filter", tooltip="filter backends by IP, MAC or service"),
-        Binding("a", "add", "Add", tooltip="add a backend to the highlighted service"),
-        Binding("e", "edit", "Edit", tooltip="edit the highlighted backend"),
+        opener("a", "add", "Add", "add a backend to the highlighted service"),
+        opener("e", "edit", "Edit", "edit the highlighted backend"),
         Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),
         Binding(
             "x",
@@ -290,8 +290,7 @@ class DashboardScreen(DashboardFeatures):
         if picked is None:
             self._warn("no backend highlighted")
         elif not table.cursor_in_view():
-            table.reveal_cursor()
-            self._warn(f"{picked[1].ip} was out of sight: it is shown now, press again")
+            self._warn(table.reveal_cursor(picked[1].ip))
             return None
         return picked
 
@@ -507,11 +506,11 @@ class DashboardScreen(DashboardFeatures):
         def save(path: Path) -> str:
             heading = save_heading(key, ifname, datetime.now(UTC))
             # What the kernel holds when saving, not the last poll's copy.
-            return save_csv(path, edits.members(self.backend.state(ifname), key), heading)
+            done = save_csv(path, edits.members(self.backend.state(ifname), key), heading)
+            return self.saved_to(path, done)
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.csv_path = path
                 self.writes.run(lambda: save(path))
 
         self.app.push_screen(SaveScreen(str(key), count, default), chosen)

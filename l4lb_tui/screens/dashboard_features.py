@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -23,13 +24,12 @@ from textual.widgets import DataTable, Input, Static
 
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_config import save_config
-from l4lb_tui.filewrite import save_note
 from l4lb_tui.model import State
 from l4lb_tui.screens.detail import DetailScreen
 from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.palette import PaletteCommand
 from l4lb_tui.screens.polling import PollLoop
-from l4lb_tui.screens.save import SaveScreen
+from l4lb_tui.screens.save import SaveScreen, save_hint
 from l4lb_tui.screens.writing import WriteRunner
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import edits
@@ -37,6 +37,7 @@ from l4lb_tui.viewmodels.applying import carry_out
 from l4lb_tui.viewmodels.detail import BackendDetail, ring_share, traffic_share
 from l4lb_tui.viewmodels.sorting import SortOrder
 from l4lb_tui.widgets.daemon_bar import DaemonBar
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
 from l4lb_tui.widgets.status import StatusLine
 from l4lb_tui.widgets.tables import BackendTable
@@ -47,8 +48,18 @@ if TYPE_CHECKING:
 # What a read-only console neither offers nor does: every action that asks
 # the balancer to change (saving a file changes no balancer and stays).
 WRITE_ACTIONS = frozenset(
-    {"add", "edit", "delete", "drain", "undo", "redo", "mode", "set_mode", "detach", "load"}
+    {"add", "edit", "open_form", "delete", "drain", "undo", "redo", "mode", "set_mode", "detach"}
+    | {"load"}
 )
+
+
+def opener(key: str, which: str, description: str, tooltip: str) -> Binding:
+    """`a` and `e`: their form opens while the key is handled (a priority
+    binding), before the keys typed after it (a fast Tab, an IP) reach the
+    dashboard and are lost."""
+    return Binding(key, f"open_form('{which}')", description, tooltip=tooltip, priority=True)
+
+
 RATES = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between polls, `+` and `-` step through
 
 FEATURE_BINDINGS: list[BindingType] = [
@@ -82,7 +93,7 @@ FEATURE_BINDINGS: list[BindingType] = [
 def feature_commands() -> list[PaletteCommand]:
     """These keys as palette commands: all of them, the footer's few or not."""
     return [
-        PaletteCommand(b.description, b.tooltip or b.description, b.action)
+        PaletteCommand(b.description, b.tooltip or b.description, b.action, b.key.split(",")[0])
         for b in FEATURE_BINDINGS
         if isinstance(b, Binding) and b.description
     ]
@@ -103,18 +114,11 @@ class SaveConfigScreen(SaveScreen):
             yield Static(Text("Save the running balancers as a config (TOML)", style="bold"))
             yield Input(str(self.default), suggester=PathSuggester(), id="path")
             yield Static(id="note")
+        yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def _note(self, path: Path) -> None:
-        problem = save_note(path)
-        if problem:
-            text = problem
-        elif path.is_symlink():
-            text = "a symbolic link: the file it points to will be replaced, the link kept"
-        elif path.exists():
-            text = "exists: will be replaced (written to a temp file, then renamed)"
-        else:
-            text = "new file; Enter saves, Esc cancels; 'l4lb apply -f FILE' restores it"
-        self.query_one("#note", Static).update(Text(text))
+        new = "new file; Enter saves, Esc cancels; 'l4lb apply -f FILE' restores it"
+        self.query_one("#note", Static).update(Text(save_hint(path, new)))
 
 
 class DashboardFeatures(Screen[None]):
@@ -131,6 +135,7 @@ class DashboardFeatures(Screen[None]):
     undo_stack: list[edits.Applied]
     writes: WriteRunner
     paused: bool
+    csv_path: Path | None
 
     backend_sort = SortOrder()
     rate_override: float | None = None
@@ -139,6 +144,7 @@ class DashboardFeatures(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.redo_stack: list[edits.Applied] = []
+        self.names_had: list[str] = []  # the interface's names, for the event log's `f`
 
     def on_mount(self) -> None:
         self.mount(DaemonBar(), before=self.query_one(StatusLine))
@@ -151,6 +157,17 @@ class DashboardFeatures(Screen[None]):
         # Read-only: neither in the footer nor done.
         return not (self.settings.readonly and action in WRITE_ACTIONS)
 
+    def action_open_form(self, which: str) -> None:
+        if isinstance(self.focused, Input):  # typed into the filter: a letter
+            raise SkipAction()
+        getattr(self, f"action_{which}")()
+
+    def saved_to(self, path: Path, done: str) -> str:
+        """A file saved (in the write worker) is the last file; one that
+        failed is not (the next `l` or `s` would open at it)."""
+        self.app.call_from_thread(setattr, self, "csv_path", path)
+        return done
+
     # -- the line under the table ------------------------------------------
 
     @property
@@ -161,23 +178,32 @@ class DashboardFeatures(Screen[None]):
         if not self.is_mounted or not self.query(DaemonBar):
             return
         self.query_one(DaemonBar).show(
-            self._digest.daemon, self.refresh_interval, self.paused, self.backend_sort.words
+            self._digest.daemon, self.refresh_interval, self.paused, self._sort_words()
         )
 
     # -- sort -----------------------------------------------------------------
 
+    def _sort_words(self) -> str:
+        return self.backend_sort.words({col.key: col.label for col in BackendTable.COLUMNS})
+
     def _sort_labels(self) -> None:
-        self.query_one(BackendTable).set_labels(
-            {col.key: self.backend_sort.label(col.key, col.label) for col in BackendTable.COLUMNS}
+        table = self.query_one(BackendTable)
+        widths = {BackendTable.COLUMNS[n].key: width for n, width in table.fitted}
+        table.set_labels(
+            {
+                col.key: self.backend_sort.label(col.key, col.label, widths.get(col.key, col.width))
+                for col in BackendTable.COLUMNS
+            }
         )
 
     def _sorted(self) -> None:
         self._sort_labels()
         self._redraw()
-        self.notify(f"sorted by {self.backend_sort.words}", timeout=2, markup=False)
+        self.notify(f"sorted by {self._sort_words()}", timeout=2, markup=False)
 
     def action_sort(self, by: int) -> None:
-        self.backend_sort = self.backend_sort.step(by)
+        shown = self.query_one(BackendTable).shown_columns
+        self.backend_sort = self.backend_sort.step(by, shown)
         self._sorted()
 
     def action_sort_flip(self) -> None:
@@ -218,7 +244,15 @@ class DashboardFeatures(Screen[None]):
         self.app.push_screen(DetailScreen(source, self.refresh_interval, ring))
 
     def action_events(self) -> None:
-        self.app.push_screen(EventLogScreen(self.backend, self.ifname, self.refresh_interval))
+        names = self.names_had
+        self.app.push_screen(
+            EventLogScreen(self.backend, self.ifname, self.refresh_interval, names)
+        )
+
+    def watch_sub_title(self, name: str | None) -> None:
+        # The dashboard's subtitle is its interface's name, renames included.
+        if name and name not in self.names_had:
+            self.names_had.append(name)
 
     # -- refresh rate ---------------------------------------------------------
 

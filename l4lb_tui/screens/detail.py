@@ -13,13 +13,15 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.viewmodels.detail import SPAN, BackendDetail
+from l4lb_tui.widgets.chart import y_ticks
+from l4lb_tui.widgets.footer import KeyFooter
 
 Source = Callable[[], BackendDetail | None]
 
@@ -61,8 +63,11 @@ class RateChart(PlotextPlot):
         if values:
             plt.plot(list(seconds), list(values), marker="braille")
         plt.xlim(-SPAN, 0)
-        if not values or max(values) == 0:
-            plt.ylim(0, 1)
+        # As the dashboard's chart: from 0 to a round top, in k/M/G (no
+        # "2895872.0"); no traffic gives 0 to 1, not plotext's 0.33-1.00.
+        ticks, labels = y_ticks(max(values, default=0.0))
+        plt.ylim(0, ticks[-1])
+        plt.yticks(ticks, labels)
         self.refresh()
 
 
@@ -80,7 +85,8 @@ class DetailScreen(ModalScreen[None]):
     DetailScreen #summary { height: auto; }
     DetailScreen Horizontal { height: 1fr; }
     DetailScreen RateChart { width: 1fr; height: 1fr; }
-    DetailScreen #changes { height: auto; max-height: 8; }
+    DetailScreen #changes-box { height: auto; max-height: 8; }
+    DetailScreen #changes { height: auto; }
     """
 
     def __init__(self, source: Source, interval: float | None, ring: Callable[[], float]) -> None:
@@ -97,10 +103,14 @@ class DetailScreen(ModalScreen[None]):
             with Horizontal():
                 yield RateChart(id="pps")
                 yield RateChart(id="bps")
-            yield Static(id="changes")
+            # Focused, so ↓/↑ scroll the changes that do not fit (80x24).
+            with VerticalScroll(id="changes-box"):
+                yield Static(id="changes")
+        yield KeyFooter()  # its own keys, not the dashboard's beneath
 
     def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = "Backend detail (Esc closes)"
+        self.query_one(Vertical).border_title = "Backend detail (Esc closes, ↓ scrolls)"
+        self.query_one("#changes-box", VerticalScroll).focus()
         self.update_view()
         # A Maglev fill of a large ring takes a moment: not on the UI thread.
         self.run_worker(self._work_out_ring, thread=True, group="detail", exit_on_error=False)

@@ -115,6 +115,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Apply", tooltip="apply (Enter in any field does too)"),
         Binding("ctrl+n", "use_neighbour", "Use neighbour MAC"),
+        # Handled at once, not after bubbling up: the IP typed next follows it.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
 
     DEFAULT_CSS = """
@@ -214,7 +217,8 @@ class EditorScreen(ModalScreen[EditorResult | None]):
 
     def on_mount(self) -> None:
         first = "#service" if self.request.service_spec is not None else "#ip"
-        self.query_one(first, Input).focus()
+        # Now: focus() would wait behind the keys already typed.
+        self.set_focus(self.query_one(first, Input))
         if self.request.service_spec is not None:
             self._service_note(self.request.service_spec)
         if self.request.ip:

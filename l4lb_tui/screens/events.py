@@ -6,6 +6,7 @@ one's edits.  Polled in a thread worker like every other screen."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from textual import on
@@ -26,12 +27,14 @@ SHOWN = 2000  # the newest events read each time
 
 
 class EventTable(KeyTable):
+    # What always shows: at 80 columns the service (which What names too)
+    # goes first, and the rest are narrow enough to leave What 30 cells.
     COLUMNS = (
-        Column("when", "When", 19),
-        Column("who", "Who", 26),
-        Column("where", "Interface", 12),
-        Column("target", "Service / backend", 30),
-        Column("what", "What", 80),
+        Column("when", "When", 11),  # "16:30:14" today, "11-29 16:30" before
+        Column("who", "Who", 18),
+        Column("where", "Interface", 10, drop=1, narrowest=6),
+        Column("target", "Service / backend", 24, drop=2, narrowest=14),
+        Column("what", "What", 30, grow=True),
     )
 
 
@@ -49,10 +52,19 @@ class EventLogScreen(Screen[None]):
 
     only_here: reactive[bool] = reactive(False)
 
-    def __init__(self, backend: ConsoleBackend, ifname: str, interval: float | None) -> None:
+    def __init__(
+        self,
+        backend: ConsoleBackend,
+        ifname: str,
+        interval: float | None,
+        names: Sequence[str] = (),
+    ) -> None:
+        """`names`: every name the interface had while this console watched
+        it (`f` shows its events under each)."""
         super().__init__()
         self.backend = backend
         self.ifname = ifname
+        self.names = (*names, ifname)
         self.interval = interval
         self.found: list[Event] = []
         self.polls: PollLoop[list[Event]] = PollLoop(
@@ -87,7 +99,7 @@ class EventLogScreen(Screen[None]):
         self.polls.rearm()
 
     def _show(self) -> None:
-        shown = self.ifname if self.only_here else None
+        shown = self.names if self.only_here else None
         self.query_one(EventTable).sync(event_rows(self.found, os.getpid(), shown))
 
     def watch_only_here(self) -> None:

@@ -24,20 +24,9 @@ from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.screens.palette import shown_key
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.tables import KeyTable
-
-KEY_NAMES = {
-    "escape": "Esc",
-    "enter": "Enter",
-    "slash": "/",
-    "question_mark": "?",
-    "up": "↑",
-    "down": "↓",
-    "right": "→",
-    "pageup": "PgUp",
-    "pagedown": "PgDn",
-}
 
 BOX_WIDTH = 100
 # Inside the box: its thick border, padding 0 2 and the scrollbar.  Should
@@ -48,7 +37,7 @@ TABLE_WIDTH = BOX_WIDTH - 2 - 4 - 2
 WIDGET_KEYS: Sequence[BindingType] = (
     Binding("up,down", "", "move the highlight (j/k too)"),
     Binding("pageup,pagedown", "", "move a page"),
-    Binding("enter", "", "open / edit the highlighted row"),
+    Binding("enter", "", "open the highlighted row (a link's dashboard, a backend's detail)"),
     Binding("tab", "", "next field or button"),
     Binding("right", "", "accept a suggestion (path, neighbour MAC)"),
     Binding("ctrl+p", "", "command palette: every action by name"),
@@ -56,7 +45,7 @@ WIDGET_KEYS: Sequence[BindingType] = (
 
 
 def key_label(key: str) -> str:
-    return " ".join(KEY_NAMES.get(k, k) for k in key.split(","))
+    return " ".join(shown_key(k) for k in key.split(","))
 
 
 def sections(

@@ -72,11 +72,30 @@ class ConsoleCommands(Provider):
                 )
 
 
-KEY_NAMES = {"slash": "/", "escape": "Esc", "question_mark": "?", "enter": "Enter"}
+# Keys as an operator types them, not as Textual names them (help and palette).
+KEY_NAMES = {
+    "escape": "Esc",
+    "enter": "Enter",
+    "slash": "/",
+    "question_mark": "?",
+    "greater_than_sign": ">",
+    "less_than_sign": "<",
+    "plus": "+",
+    "minus": "-",
+    "up": "↑",
+    "down": "↓",
+    "right": "→",
+    "pageup": "PgUp",
+    "pagedown": "PgDn",
+}
+
+
+def shown_key(key: str) -> str:
+    return KEY_NAMES.get(key, key)
 
 
 def _shown(cmd: PaletteCommand, name: Content) -> Content:
     """The name, then its key (`a`, `ctrl+s`): the palette teaches the keys."""
     if not cmd.key:
         return name
-    return Content.assemble(name, ("  " + KEY_NAMES.get(cmd.key, cmd.key), "bold $accent"))
+    return Content.assemble(name, ("  " + shown_key(cmd.key), "bold $accent"))

@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from l4lb_tui.filewrite import save_note
+from l4lb_tui import filewrite
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester
 
@@ -35,6 +35,21 @@ def save_heading(key: object, ifname: str, when: datetime) -> str:
     """The comment a saved file starts with: which service, where, when."""
     stamp = when.strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"l4lb: the backends of service {key} on {ifname}, saved {stamp}"
+
+
+def save_hint(path: Path, new: str) -> str:
+    """What saving to `path` will do, as the writer does it (filewrite): a
+    link is followed, anything but a regular file is refused; `new` for a
+    file that does not exist yet."""
+    problem = filewrite.save_note(path)
+    if problem:
+        return problem
+    path = path.expanduser()
+    if path.is_symlink():
+        return f"a link to {path.resolve()}: that file is written, the link kept"
+    if path.exists():
+        return "exists: will be replaced (written to a temp file, then renamed)"
+    return new
 
 
 class SaveScreen(ModalScreen[Path | None]):
@@ -74,13 +89,7 @@ class SaveScreen(ModalScreen[Path | None]):
         self._note(Path(event.value).expanduser())
 
     def _note(self, path: Path) -> None:
-        problem = save_note(path)
-        if problem:
-            text = problem
-        elif path.exists():
-            text = "exists: will be replaced (written to a temp file, then renamed)"
-        else:
-            text = "new file; Enter saves, → completes the path, Esc cancels"
+        text = save_hint(path, "new file; Enter saves, → completes the path, Esc cancels")
         self.query_one("#note", Static).update(Text(text))
 
     @on(Input.Submitted)

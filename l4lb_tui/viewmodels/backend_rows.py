@@ -42,7 +42,7 @@ def backend_cells(
     row: BackendRow, total_pps: float, spark: str, health: Cell = NONE, rated: bool = True
 ) -> tuple[Cell, ...]:
     return (
-        str(row.number),
+        str(row.index),  # the slot: the detail names it, and it never renumbers
         row.service,
         row.ip,
         row.mac,

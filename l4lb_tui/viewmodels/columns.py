@@ -23,6 +23,7 @@ class Column(NamedTuple):
     drop: int = 0  # 0: always shown; otherwise the highest is dropped first
     narrowest: int = 0  # may shrink to this before it is dropped (0: never shrinks)
     keep_end: bool = False  # shrunk, it keeps its right end (a sparkline's newest)
+    grow: bool = False  # takes the room the others leave (free text, such as an event's)
 
 
 Fitted = tuple[tuple[int, int], ...]  # (column index, width) in the table's order
@@ -49,4 +50,7 @@ def fit_columns(columns: Sequence[Column], width: int) -> Fitted:
             widths[n] = col.width - over
             break
         del widths[n]
+    grower = next((n for n in widths if columns[n].grow), None)
+    if grower is not None and used() < room:
+        widths[grower] += room - used()
     return tuple((n, widths[n]) for n in range(len(columns)) if n in widths)

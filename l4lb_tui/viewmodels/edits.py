@@ -159,8 +159,11 @@ def add(seen: Lists, keys: Sequence[ServiceKey], dest: Destination) -> Intent:
 
 
 def edit(seen: Lists, key: ServiceKey, old_ip: str, dest: Destination) -> Intent:
-    change = E.Expecting(seen(key), E.Replace(old_ip, dest))
-    return Intent(f"edit {old_ip} of {key}", ((key, change),))
+    before = seen(key)
+    change = E.Expecting(before, E.Replace(old_ip, dest))
+    was = next((d for d in before or () if d.ip == old_ip), None)
+    changed = ", ".join(f"{name} {a} → {b}" for name, a, b in _fields(was, dest)) if was else ""
+    return Intent(f"edit {old_ip} of {key}" + (f": {changed}" if changed else ""), ((key, change),))
 
 
 def delete(seen: Lists, key: ServiceKey, ip: str) -> Intent:
@@ -210,12 +213,18 @@ def moved(ip: str, was: Members, now: Members) -> Moved | None:
         return None
     if after is None:
         return Moved(None, ())
+    return Moved(after, _fields(before, after))
+
+
+def _fields(before: Destination, after: Destination) -> tuple[tuple[str, str, str], ...]:
+    """(field, was, is now) of each field that differs, as an operator names them."""
     fields = (
+        ("IP", before.ip, after.ip),
         ("MAC", before.mac, after.mac),
         ("weight", str(before.weight), str(after.weight)),
         ("drained", _yes(before), _yes(after)),
     )
-    return Moved(after, tuple(f for f in fields if f[1] != f[2]))
+    return tuple(f for f in fields if f[1] != f[2])
 
 
 def _yes(d: Destination) -> str:

@@ -4,7 +4,7 @@ read back from the log every writer appends to (events.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from rich.text import Text
 
@@ -26,19 +26,27 @@ def who_cell(event: Event, own_pid: int) -> Cell:
     return Text(words, style=WHO_STYLES.get(event.who, ""))
 
 
-def when_cell(at: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+def when_cell(at: float, now: float | None = None) -> str:
+    """The time alone for today's events (the column stays narrow enough to
+    leave What its room at 80 columns), the day and minute for older ones."""
+    when, today = time.localtime(at), time.localtime(time.time() if now is None else now)
+    if when[:3] == today[:3]:
+        return time.strftime("%H:%M:%S", when)
+    return time.strftime("%m-%d %H:%M", when)
 
 
 def event_rows(
-    found: Sequence[Event], own_pid: int, interface: str | None = None
+    found: Sequence[Event], own_pid: int, interface: str | Collection[str] | None = None
 ) -> list[tuple[str, tuple[Cell, ...]]]:
-    """(row key, cells), newest first; only `interface`'s when one is given
-    (events that name no interface, such as a daemon's, are always shown)."""
+    """(row key, cells), newest first; only `interface`'s when one is given,
+    by any of the names given (a renamed interface's history is under its
+    old names too); events that name no interface, such as a daemon's, are
+    always shown."""
+    names = {interface} if isinstance(interface, str) else set(interface or ())
     rows: list[tuple[str, tuple[Cell, ...]]] = []
     keys: dict[str, int] = {}
     for event in reversed(found):
-        if interface and event.interface and event.interface != interface:
+        if names and event.interface and event.interface not in names:
             continue
         key = f"{event.at!r}:{event.pid}:{event.who}:{hash(event.what)}"
         keys[key] = keys.get(key, 0) + 1

@@ -47,18 +47,21 @@ def daemon_line(daemon: DaemonView | None) -> Text:
         return Text(
             f"daemon {daemon.pid} is gone (its last health state is not shown)", style="yellow"
         )
-    line = Text(f"daemon {daemon.pid} · {daemon.config} · ")
+    # The drift state first: it is what an 80-column line must not cut.
     drift = daemon.drift
+    where = f" · daemon {daemon.pid} · {daemon.config}"
     if drift is None:
-        line.append("this interface is not in the config", style="dim")
+        line = Text.styled("this interface is not in the config", "dim")
     elif drift.problem:
-        line.append(f"drift unknown: {drift.problem}", style="yellow")
+        line = Text.styled(f"drift unknown: {drift.problem}", "yellow")
     elif drift.drifted:
         count = sum(1 for ln in drift.lines if not ln.startswith("    "))
-        line.append(
-            f"DRIFT: differs from the config ({count} changes; 'l4lb diff -f {daemon.config}')",
-            style="bold yellow",
+        changes = f"{count} change{'' if count == 1 else 's'}"
+        line = Text.styled(
+            f"DRIFT: {changes} from the config ('l4lb diff -f {daemon.config}')", "bold yellow"
         )
+        where = f" · daemon {daemon.pid}"  # the file is named once already
     else:
-        line.append("as configured", style="green")
+        line = Text.styled("as configured", "green")
+    line.append(where)
     return line

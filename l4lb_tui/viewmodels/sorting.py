@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from l4lb_tui.stats import BackendRow
@@ -40,11 +40,18 @@ class SortOrder:
     column: str = "pps"
     descending: bool = True
 
-    def step(self, by: int) -> SortOrder:
-        """The next (`by` 1) or previous (-1) column, in its own direction."""
-        at = KEYS.index(self.column) if self.column in KEYS else 0
-        key, descending = COLUMNS[(at + by) % len(COLUMNS)]
-        return SortOrder(key, descending)
+    def step(self, by: int, shown: Sequence[str] = KEYS) -> SortOrder:
+        """The next (`by` 1) or previous (-1) of the `shown` columns, in its
+        own direction: a sort by a column the terminal hides would order the
+        rows by nothing the operator can see."""
+        keys = [key for key in KEYS if key in shown] or list(KEYS)
+        if self.column in keys:
+            key = keys[(keys.index(self.column) + by) % len(keys)]
+        else:  # sorted by a hidden column: the nearest shown one that way
+            at = KEYS.index(self.column) if self.column in KEYS else 0
+            after = [k for k in keys if (KEYS.index(k) - at) * by > 0]
+            key = (after[0] if by > 0 else after[-1]) if after else keys[0 if by > 0 else -1]
+        return SortOrder(key, dict(COLUMNS)[key])
 
     def flipped(self) -> SortOrder:
         return SortOrder(self.column, not self.descending)
@@ -55,15 +62,22 @@ class SortOrder:
             return self.flipped()
         return SortOrder(column, dict(COLUMNS).get(column, False))
 
-    def label(self, column: str, label: str) -> str:
-        """A column's header: with an arrow when the table is sorted by it."""
+    def label(self, column: str, label: str, width: int = 0) -> str:
+        """A column's header: with an arrow when the table is sorted by it,
+        inside the column's `width` (a header is cut at it)."""
         if column != self.column:
             return label
-        return f"{label} {'▼' if self.descending else '▲'}"
+        arrow = "▼" if self.descending else "▲"
+        if not width or len(label) + 2 <= width:
+            return f"{label} {arrow}"
+        if len(label) + 1 <= width:
+            return f"{label}{arrow}"
+        return f"{arrow}{label[: max(width - 1, 0)]}"
 
-    @property
-    def words(self) -> str:
-        return f"{self.column} {'descending' if self.descending else 'ascending'}"
+    def words(self, labels: Mapping[str, str]) -> str:
+        """As an operator reads it: by the column's header."""
+        name = labels.get(self.column, self.column)
+        return f"{name} {'descending' if self.descending else 'ascending'}"
 
 
 @functools.lru_cache(maxsize=16384)  # the same addresses, poll after poll
@@ -86,7 +100,7 @@ def sort_values(row: BackendRow, health: str) -> SortValue:
     """What each column of `row` sorts by, in the table's column order."""
     pps = row.rate.pps
     return (
-        row.number,
+        row.index,
         _service(row.service),
         _address(row.ip),
         row.mac,

@@ -1,10 +1,9 @@
-"""One line under the backend table: the daemon (health checks, config
-drift), the refresh rate and the sort, so an operator sees what the
+"""One line under the backend table: the daemon (config drift first,
+health checks), the refresh rate and the sort, so an operator sees what the
 figures above are and how fresh they are."""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.widgets import Static
 
 from l4lb_tui.console_daemon import DaemonView
@@ -27,8 +26,10 @@ class DaemonBar(Static):
     def show(
         self, daemon: DaemonView | None, interval: float | None, paused: bool, sort: str
     ) -> None:
-        line = Text()
+        # The daemon's state (drift above all) first: at 80 columns the end
+        # of the line is cut, and the refresh and sort are said elsewhere too.
+        line = daemon_line(daemon)
+        line.append(" · ")
         line.append(refresh_words(interval, paused), style="bold reverse" if paused else "bold")
-        line.append(f" · sort {sort} · ")
-        line.append_text(daemon_line(daemon))
+        line.append(f" · sort {sort}")
         self.update(line)

@@ -125,13 +125,16 @@ class DashboardHeader(Static):
                 top.append("  no Ethernet address: the balancer cannot run here", style="dim")
             lines = [top]
         else:
-            mark = "●" if view.mode else "○"
-            top.append(f"  {mark} {view.mode_label}", style=MODE_STYLE.get(view.mode, "bold red"))
-            top.append(f"  program {view.prog_id}", style="dim")
+            # Stale (the interface gone, say): what it was, not a running
+            # dot, and no rate as if it still moved packets.
+            mark = "●" if view.mode and not stale else "○"
+            style = "dim" if stale else MODE_STYLE.get(view.mode, "bold red")
+            top.append(f"  {mark} {view.mode_label}", style=style)
+            top.append(f"  program {view.prog_id}" + (" (last seen)" if stale else ""), style="dim")
             _services(top, view, scope)
             if view.catch_all:
                 top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
-            total = _total(view, scope, rated)
+            total = _total(view, scope, rated and not stale)
             if compact:
                 lines = [top, total, _summary(view)]
             else:

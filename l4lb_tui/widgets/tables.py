@@ -208,9 +208,14 @@ class KeyTable(CachedCellTable):
         top = round(self.scroll_y)
         return rows > 0 and top <= self.cursor_row < top + rows
 
-    def reveal_cursor(self) -> None:
-        """Scroll the highlighted row into view."""
+    def reveal_cursor(self, name: str = "the highlighted row") -> str:
+        """Scroll the highlighted row (`name`) into view; what to tell the
+        operator.  With no room for a single row (a tiny terminal) there is
+        nothing to scroll: say so, not "press again" forever."""
+        if self.scrollable_content_region.height - self.header_height <= 0:
+            return f"{name} cannot be shown: no room for a single row here (a taller terminal)"
         self.move_cursor(row=self.cursor_row, scroll=True)
+        return f"{name} was out of sight: it is shown now, press again"
 
     @property
     def current_key(self) -> str | None:

@@ -132,7 +132,9 @@ def test_edit_intents_are_made_against_what_was_shown() -> None:
     new = Destination("10.0.1.9", "00:15:4d:00:01:09")
     cases = {
         f"add 10.0.1.9 to {DEMO_SERVICE}": edits.add(seen, [DEMO_SERVICE], new),
-        f"edit 10.0.1.2 of {DEMO_SERVICE}": edits.edit(seen, DEMO_SERVICE, "10.0.1.2", B),
+        f"edit 10.0.1.2 of {DEMO_SERVICE}: weight 2 → 3": edits.edit(
+            seen, DEMO_SERVICE, "10.0.1.2", B
+        ),
         f"delete 10.0.1.1 from {DEMO_SERVICE}": edits.delete(seen, DEMO_SERVICE, "10.0.1.1"),
         f"load 1 backends into {DEMO_SERVICE}": edits.load(seen, [DEMO_SERVICE], [A]),
     }

@@ -93,7 +93,7 @@ async def test_the_open_editor_follows_another_writer(fake: FakeBackend) -> None
         await pilot.press("enter")
         await settle(pilot)
         assert kernel(fake)[FIRST] == (6, False)
-        assert said(app) == [f"edit {FIRST} of {DEMO_SERVICE}"]
+        assert said(app) == [f"edit {FIRST} of {DEMO_SERVICE}: weight 4 → 6"]  # from 4, as shown
 
 
 async def test_the_editor_keeps_what_the_operator_typed(fake: FakeBackend) -> None:

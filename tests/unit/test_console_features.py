@@ -135,7 +135,7 @@ def test_daemon_line_shows_drift() -> None:
         7, "/c.toml", False, {}, Drift(("  ~ service 10.0.0.4:8080/tcp:", "      ~ x drained"))
     )
     line = daemon_line(drifted).plain
-    assert "DRIFT" in line and "1 changes" in line and "l4lb diff -f /c.toml" in line
+    assert "DRIFT" in line and "1 change " in line and "l4lb diff -f /c.toml" in line
     assert "not in the config" in daemon_line(DaemonView(7, "/c.toml", False)).plain
     assert "gone" in daemon_line(DaemonView(7, "/c.toml", True)).plain
     assert "unknown" in daemon_line(DaemonView(7, "/c", False, {}, Drift(problem="x"))).plain
