@@ -236,7 +236,7 @@ async def test_save_dialogs_say_what_saving_there_does(fake: FakeBackend, tmp_pa
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
         for key, path, expected in (
-            ("s", fifo, "not a regular file: saving is refused"),
+            ("s", fifo, "not a regular file (a named pipe): nothing was saved"),
             ("S", link, f"a link to {real}"),
         ):
             await pilot.press(key)
