@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.daemon import pidfile
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab.tools import python_module, spawn_in
@@ -117,9 +117,12 @@ def _start_daemon(lab: Any) -> subprocess.Popen[str] | None:
     bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
     deadline = time.monotonic() + DAEMON_START
     while time.monotonic() < deadline and daemon.poll() is None:
-        if bal.is_loaded() and len(bal.state().services) == 2:
-            print(f"demo: the daemon balances the lab from {cfg}", flush=True)
-            return daemon
+        # Read while the daemon attaches: pins it has made but not yet
+        # filled are an error now and a balancer a moment later.
+        with contextlib.suppress(BalancerError):
+            if bal.is_loaded() and len(bal.state().services) == 2:
+                print(f"demo: the daemon balances the lab from {cfg}", flush=True)
+                return daemon
         time.sleep(0.2)
     daemon.terminate()
     daemon.wait()
