@@ -7,17 +7,18 @@ address is taken touches no data plane."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from l4lb_tui.balancer import Balancer
-from tests.conftest import veth_netns
-from tests.dataplane.test_daemon import SVC, Running, free_port, l4lb, served, write_config
+from tests.dataplane import test_daemon
+from tests.dataplane.test_daemon import SVC, Running, l4lb, served, write_config
 from tests.killed_reload import kill_group
 
 pytestmark = pytest.mark.kernel
+
+bed = test_daemon.bed  # the same bed: a namespace, a veth, a config for it
 
 EVERY_PORT_CHECK = """
 [[balancer.service]]
@@ -26,18 +27,6 @@ backends = [{ ip = "10.2.0.21", mac = "02:00:00:00:00:15" }]
 [balancer.service.health]
 check = "tcp"
 """
-
-
-@pytest.fixture
-def bed(tmp_path: Path) -> Iterator[tuple[str, str, Path, int]]:
-    with veth_netns("h15bd") as (ns, dev, _):
-        port = free_port()
-        cfg = tmp_path / "l4lb.toml"
-        write_config(cfg, ns, dev, port)
-        try:
-            yield ns, dev, cfg, port
-        finally:
-            l4lb("--netns", ns, "detach", "-i", dev)
 
 
 def test_reload_answers_and_the_daemon_lives_through_any_file(
