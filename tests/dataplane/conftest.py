@@ -15,6 +15,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Counters
 from l4lb_tui.services import parse_service
 from tests.conftest import veth_netns
+from tests.dataplane.identkit import Namespaces
 
 BACKENDS = (
     Destination("10.0.0.11", "02:00:00:00:00:0b"),
@@ -36,6 +37,16 @@ class Loaded:
 
     def counters(self) -> Counters:
         return self.balancer.counters()
+
+
+@pytest.fixture
+def spaces() -> Iterator[Namespaces]:
+    """The identity tests' namespaces (identkit), removed after the test."""
+    made = Namespaces()
+    try:
+        yield made
+    finally:
+        made.remove()
 
 
 @pytest.fixture(scope="module")

@@ -35,15 +35,6 @@ VIP = "10.0.0.4:9000/udp"
 
 
 @pytest.fixture
-def spaces() -> Iterator[Namespaces]:
-    made = Namespaces("fx")
-    try:
-        yield made
-    finally:
-        made.remove()
-
-
-@pytest.fixture
 def not_a_namespace(spaces: Namespaces) -> Iterator[Path]:
     """A name under /run/netns with no namespace on it: the mode-000 file an
     interrupted `ip netns add` leaves."""

@@ -7,7 +7,6 @@ program each link runs).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.dataplane.identkit import (
 )
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture
-def spaces() -> Iterator[Namespaces]:
-    made = Namespaces()
-    try:
-        yield made
-    finally:
-        made.remove()
 
 
 def balancer_of(ns: str, dev: str) -> tuple[object, ...]:

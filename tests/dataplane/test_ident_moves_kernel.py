@@ -5,7 +5,6 @@ F1 and F2).  Real links in namespaces of the test's own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,15 +29,6 @@ from tests.dataplane.identkit import (
 pytestmark = pytest.mark.kernel
 
 VIP = "10.0.0.4:9000/udp"
-
-
-@pytest.fixture
-def spaces() -> Iterator[Namespaces]:
-    made = Namespaces("i12m")
-    try:
-        yield made
-    finally:
-        made.remove()
 
 
 def attached_with_service(ns: str, dev: str, tmp_path: Path) -> tuple[Path, int]:
