@@ -11,4 +11,7 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy l4lb_tui l4lb_bench
 echo "== pytest"
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
+# Two workers: most kernel tests wait on traffic and timers, so two at a
+# time take about two thirds of the time on two cores (each worker has its
+# own run directory and pin root: tests/conftest.py).
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-2}" "$@"

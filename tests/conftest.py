@@ -40,6 +40,7 @@ def _session_run_dir() -> Path:
 _RUN_DIR_OWNER = "L4LB_TESTS_RUN_DIR"
 RUN_DIR = _session_run_dir()
 _PIN_ROOTS = Path("/sys/fs/bpf")
+_PIN_ROOT_WORKER = "L4LB_TESTS_PIN_ROOT_WORKER"
 
 
 def _session_pin_root() -> Path:
@@ -47,6 +48,13 @@ def _session_pin_root() -> Path:
     and the lab look through every balancer's pins: they must see this
     session's only)."""
     root = os.environ.get("L4LB_PIN_ROOT", "")
+    # Each pytest-xdist worker gets its own root (a root made by the
+    # controller would let one worker's `detach --stale` see another's pins);
+    # a pytest a test starts in a worker still shares its worker's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker and os.environ.get(_PIN_ROOT_WORKER) != worker:
+        root = ""
+        os.environ[_PIN_ROOT_WORKER] = worker
     if not root.startswith(f"{_PIN_ROOTS}/l4lb-tests-"):
         # The pid of the pytest that owns it (a pytest a test starts shares it).
         root = f"{_PIN_ROOTS}/l4lb-tests-{os.getpid()}"
