@@ -1,5 +1,6 @@
 """`l4lb`: the command line's entry point.  Thin: builds the parser from the
-command groups (the balancer's own in balancer_cli.py), runs the command.
+command groups (the balancer's own in balancer_cli.py and reading_cli.py),
+runs the command.
 
 Every failure the operator can cause or meet prints one line and exits 2.
 """
@@ -12,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from l4lb_tui import balancer_cli, cliargs
+from l4lb_tui import balancer_cli, cliargs, reading_cli
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpftool import BpfError
@@ -53,6 +54,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     cliargs.global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     balancer_cli.register(sub)
+    reading_cli.register(sub)
     if argv is None or _command(argv) not in sub.choices:
         for module in _GROUPS:
             importlib.import_module(module).register(sub)

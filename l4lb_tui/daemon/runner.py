@@ -179,30 +179,32 @@ class Daemon:
         """Serve metrics at `listen`.  A reload that names another address
         moves the endpoint; if the new one cannot be had, the old one stays
         (and the daemon says so) rather than leave no metrics."""
-        old = self.server
-        if old is not None and listen == self.listening:
+        if self.server is not None and listen == self.listening:
             return
         try:
             server = http.serve(listen, self.scrape)
         except http.MetricsServerError as exc:
-            if old is None:
+            if self.server is None:
                 raise
             # The same port on another address of this host: free it first.
-            old.shutdown()
-            old.server_close()
+            self.close_metrics()
             try:
                 server = http.serve(listen, self.scrape)
             except http.MetricsServerError:
                 self.server = http.serve(self.listening, self.scrape)
                 self.report(f"reload: {exc}; metrics stay on http://{self.listening}/metrics")
                 return
-        else:
-            if old is not None:
-                old.shutdown()
-                old.server_close()
+        self.close_metrics()
         self.server, self.listening = server, listen
         if announce:
             self.report(f"serving metrics on http://{listen}/metrics")
+
+    def close_metrics(self) -> None:
+        """Stop serving metrics and free the address (if serving)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def on_results(self, results: tuple[ProbeResult, ...]) -> None:
         assert self.health is not None and self.latency is not None
@@ -239,8 +241,7 @@ class Daemon:
                 notify.notify("STOPPING=1")
                 if self.health is not None:
                     self.health.stop()
-                if self.server is not None:
-                    self.server.shutdown()
+                self.close_metrics()
                 health_status.remove(self.status_path)
                 answer.remove(self.answer_path)
                 self.report("stopped; the data plane keeps running as it was")
@@ -266,7 +267,6 @@ class Daemon:
                     try:
                         self.serve_metrics(self.config.metrics_listen)
                     except http.MetricsServerError as exc:  # the old one lost too
-                        self.server = None
                         self.report(f"reload: no metrics endpoint: {exc}")
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
