@@ -22,6 +22,7 @@ from l4lb_tui.cliargs import CliError, check_ring, need_root, service_keys, warn
 from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
 from l4lb_tui.destinations import Destination, read_destinations
 from l4lb_tui.ring_fill import FillMode
+from l4lb_tui.wording import counted
 
 
 def unattached(bal: Balancer, said: str | None = None) -> str | None:
@@ -127,8 +128,8 @@ def cmd_map(args: argparse.Namespace) -> int:
         )
     for key in result.services:
         _done(
-            f"service {key}: {result.destinations} backends, "
-            f"{result.ring_size} slots ({result.mode})",
+            f"service {key}: {counted(result.destinations, 'backend')}, "
+            f"{counted(result.ring_size, 'slot')} ({result.mode})",
             bal.ifname,
             service=str(key),
         )

@@ -33,6 +33,8 @@ _GROUPS = (
     "l4lb_bench",
 )
 _GLOBAL_WITH_VALUE = {"--wait", "--netns"}
+# Commands that change no balancer: output they lose is all they lose.
+_READ_ONLY = {"check", "stats", "diff", "export"}
 
 
 def _command(argv: Sequence[str]) -> str | None:
@@ -88,7 +90,8 @@ def _run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # see l4lb_tui/__init__.py
-    return cliargs.quiet_broken_pipe(lambda: _run(sys.argv[1:] if argv is None else argv))
+    args = sys.argv[1:] if argv is None else argv
+    return cliargs.quiet_broken_pipe(lambda: _run(args), changes=_command(args) not in _READ_ONLY)
 
 
 if __name__ == "__main__":

@@ -199,12 +199,13 @@ class _GuardedStdout:
         return getattr(self._inner, name)
 
 
-def quiet_broken_pipe(run: Callable[[], int]) -> int:
+def quiet_broken_pipe(run: Callable[[], int], changes: bool = True) -> int:
     """Run a command whose reader may leave before its output ends.
 
     That is not an error of ours and there is nothing more to say: Python
     would print a traceback, and another when it flushes stdout on exit.
-    Any other failed write is said in one line (EXIT_OUTPUT_LOST).
+    Any other failed write is said in one line (EXIT_OUTPUT_LOST); for a
+    command that `changes` a balancer, that its change was made all the same.
     """
     inner = sys.stdout
     sys.stdout = _GuardedStdout(inner)
@@ -217,11 +218,12 @@ def quiet_broken_pipe(run: Callable[[], int]) -> int:
         return EXIT_BROKEN_PIPE
     except OutputLost as exc:
         _drop_output()
-        print(
-            f"l4lb: error: cannot write the output ({exc}); "
-            "any change the command made was made (see 'l4lb stats' or the event log)",
-            file=sys.stderr,
+        made = (
+            "; any change the command made was made (see 'l4lb stats' or the event log)"
+            if changes
+            else ""
         )
+        print(f"l4lb: error: cannot write the output ({exc}){made}", file=sys.stderr)
         return EXIT_OUTPUT_LOST
     finally:
         sys.stdout = inner

@@ -31,6 +31,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.locate import require_pin_root
 from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
+from l4lb_tui.wording import counted
 
 
 def balancer_of(spec: BalancerSpec) -> Balancer:
@@ -159,13 +160,17 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
     return steps
 
 
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
 def _part_way(exc: Exception, made: list[str], left: list[Step]) -> str:
     failed = "; ".join(left[0][0])
     rest = len(left) - 1
-    before = (
-        f"the {len(made)} changes before it were made" if made else "nothing was changed before it"
-    )
-    after = f", the {rest} after it were not" if rest else ""
+    before = "nothing was changed before it"
+    if made:
+        before = f"the {counted(len(made), 'change')} before it {_were(len(made))} made"
+    after = f", the {rest} after it {_were(rest)} not" if rest else ""
     return f"{exc} (while: {failed}); {before}{after}"
 
 

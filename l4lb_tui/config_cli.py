@@ -12,6 +12,7 @@ from l4lb_tui import config_apply, events, filewrite, validation
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
+from l4lb_tui.wording import counted
 
 
 def _config(path: str) -> Config:
@@ -63,7 +64,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         except filewrite.WriteError as exc:
             raise CliError(str(exc)) from None
         link = filewrite.through_link(Path(args.output), target)
-        print(f"{target}: {count} balancers{link}")
+        print(f"{target}: {counted(count, 'balancer')}{link}")
     else:
         print(text)
     return 0
@@ -80,8 +81,8 @@ def check_config(path: Path) -> int:
     services = sum(len(s.keys) for b in config.balancers for s in b.services)
     backends = sum(len(s.backends) for b in config.balancers for s in b.services)
     print(
-        f"{path}: {len(config.balancers)} balancers, {services} services, "
-        f"{backends} backends, no errors"
+        f"{path}: {counted(len(config.balancers), 'balancer')}, "
+        f"{counted(services, 'service')}, {counted(backends, 'backend')}, no errors"
     )
     return 0
 

@@ -11,6 +11,7 @@ from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.wording import counted
 
 
 class PlanProblem(Exception):
@@ -126,7 +127,8 @@ def _service(
     fill = FillMode(spec.fill)
     ring = spec.ring_size or (running.ring_size if running else DEFAULT_RING_SIZE)
     if running is None:
-        added = f"+ service {key}: {len(dests)} backends ({fill.value}, {ring} slots)"
+        size = f"{fill.value}, {counted(ring, 'slot')}"
+        added = f"+ service {key}: {counted(len(dests), 'backend')} ({size})"
         return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes))
     body = _backend_lines(running.dests, dests)
     if running.fill != fill or running.ring_size != ring:
@@ -149,9 +151,11 @@ def plan_balancer(
             f"{'attach' if not running.mode else 'switch from ' + running.mode} to {spec.mode} mode"
         )
     if spec.source and spec.source != running.source:
-        attach = (
-            attach + ", " if attach else ""
-        ) + f"outer source {running.source} -> {spec.source}"
+        attach = (attach + ", " if attach else "") + (
+            f"outer source {running.source} -> {spec.source}"
+            if running.source
+            else f"outer source {spec.source}"
+        )
     current = {s.key: s for s in running.services}
     changes: list[ServiceChange] = []
     for s in spec.services:
@@ -159,7 +163,7 @@ def plan_balancer(
     wanted = {c.key for c in changes}
     for key, svc in current.items():
         if key not in wanted:
-            lines = (f"- service {key} ({len(svc.dests)} backends)",)
+            lines = (f"- service {key} ({counted(len(svc.dests), 'backend')})",)
             changes.append(ServiceChange(key, "remove", (), svc.fill, svc.ring_size, lines))
     return BalancerChange(spec, attach, tuple(changes))
 

@@ -23,6 +23,7 @@ from l4lb_tui.destinations import ParseResult, check_result, parse_text, read_te
 from l4lb_tui.model import Counters
 from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.stats import build_view, render_json, render_text
+from l4lb_tui.wording import counted
 
 # `check` lists every bad line; past this many the rest are only counted.
 MAX_LISTED_ERRORS = 100
@@ -70,7 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     check_result(path, result, abi.MAX_BACKENDS, max(1, len(services)))
     # A new service gets Maglev, so without --fill the ring must suit it.
     check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
-    print(f"{path}: {len(result.destinations)} destinations, no errors")
+    print(f"{path}: {counted(len(result.destinations), 'destination')}, no errors")
     return 0
 
 

@@ -34,6 +34,7 @@ from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
+from l4lb_tui.wording import counted
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
@@ -127,7 +128,8 @@ class Daemon:
         self._unpublished = True
         self._answer(
             True,
-            f"applied {self.path}: " + (f"{len(made)} changes" if made else "nothing to change"),
+            f"applied {self.path}: "
+            + (counted(len(made), "change") if made else "nothing to change"),
         )
         return True
 
