@@ -113,6 +113,18 @@ class Balancer(Handle):
         with self.writing():
             return reloading.load(self, self._snapshot(), services, dests, mode, ring_size)
 
+    def check_load(
+        self,
+        services: Sequence[abi.ServiceKey],
+        dests: Sequence[Destination],
+        mode: FillMode | None = None,
+        ring_size: int | None = None,
+    ) -> LoadResult:
+        """What `load` would do, planned on one read: it raises what the
+        load would raise, and writes nothing (`diff`, apply's first pass)."""
+        self.require_loaded()
+        return reloading.load(self, self._snapshot(), services, dests, mode, ring_size, False)
+
     def edit(self, changes: Mapping[abi.ServiceKey, backend_edits.Change]) -> backend_edits.Done:
         """Apply changes to services' backend lists (see backend_edits) as one
         hitless step; each service's list before and after.

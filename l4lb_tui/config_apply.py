@@ -93,8 +93,34 @@ def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
     return changes
 
 
-def diff(config: Config) -> list[str]:
-    return render_diff(plan(config))
+def diff(config: Config) -> tuple[list[str], list[str]]:
+    """What apply would change, as diff prints it; and why apply would
+    refuse it, a line each (the same checks apply makes first)."""
+    changes = plan(config)
+    return render_diff(changes), refusals(changes)
+
+
+def refusals(changes: Sequence[BalancerChange]) -> list[str]:
+    """Why apply would refuse these changes, a line each: the plan's own
+    rules, then each load planned on the running maps without a write (the
+    load's every rule: free backend slots, the balancer's own addresses).
+    A balancer not loaded yet has only the plan's."""
+    found = [line for change in changes for line in change.refusals]
+    if found:
+        return found
+    for change in changes:
+        bal = balancer_of(change.spec)
+        if not change.loads or not bal.is_loaded():
+            continue
+        where = change.spec.interface + (
+            f" (netns {change.spec.netns})" if change.spec.netns else ""
+        )
+        for s in change.loads:
+            try:
+                bal.check_load([s.key], s.dests, s.fill, s.ring_size)
+            except (BalancerError, BpfError) as exc:
+                found.append(f"{where}: service {s.key}: {exc}")
+    return found
 
 
 Report = Callable[[str], None]
@@ -112,6 +138,10 @@ def apply(
     refuse) before anything changes; a change that fails raises
     BalancerError naming what was and was not changed."""
     changes = plan(config, keep_drains)
+    refused = refusals(changes)
+    if refused:
+        more = f" (and {len(refused) - 1} more: see 'l4lb diff')" if len(refused) > 1 else ""
+        raise BalancerError(f"{refused[0]}{more}; nothing was changed")
     for change in changes:
         for note in notes_of(change):
             if warn is not None:

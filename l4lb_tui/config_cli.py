@@ -50,8 +50,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args.file)
     need_root("l4lb diff")
-    lines = config_apply.diff(config)
-    print("\n".join(lines))
+    lines, refused = config_apply.diff(config)
+    print("\n".join(lines), flush=True)
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise CliError(f"apply would refuse this: {refused[0]}{more}")
     return 1 if args.exit_code and any(not line.endswith("as configured") for line in lines) else 0
 
 

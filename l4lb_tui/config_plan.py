@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from l4lb_tui import validation
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
@@ -47,6 +48,7 @@ class ServiceChange:
     ring_size: int
     lines: tuple[str, ...]  # what diff prints for it
     notes: tuple[str, ...] = ()  # backends left out or kept as they run
+    refused: str | None = None  # why apply would refuse it (and change nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,17 @@ class BalancerChange:
     @property
     def changes(self) -> bool:
         return self.attach is not None or any(s.kind != "same" for s in self.services)
+
+    @property
+    def refusals(self) -> list[str]:
+        """Why apply would refuse this balancer's changes, a line each."""
+        where = self.spec.interface + (f" (netns {self.spec.netns})" if self.spec.netns else "")
+        return [f"{where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
+
+    @property
+    def loads(self) -> list[ServiceChange]:
+        """The services apply loads (added or changed)."""
+        return [s for s in self.services if s.kind in ("add", "change")]
 
 
 def _wanted(
@@ -124,19 +137,43 @@ def _service(
     now = {d.ip: d for d in running.dests} if running else {}
     notes: list[str] = []
     dests = _wanted(spec, macs, now, keep_drains, notes)
-    fill = FillMode(spec.fill)
+    # What the file leaves out, the running service keeps (as `map` does).
+    fill = FillMode(spec.fill) if spec.fill else (running.fill if running else FillMode.MAGLEV)
     ring = spec.ring_size or (running.ring_size if running else DEFAULT_RING_SIZE)
+    refused = _ring_refusal(spec, running, fill, ring, dests)
     if running is None:
         size = f"{fill.value}, {counted(ring, 'slot')}"
         added = f"+ service {key}: {counted(len(dests), 'backend')} ({size})"
-        return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes))
+        return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes), refused)
     body = _backend_lines(running.dests, dests)
     if running.fill != fill or running.ring_size != ring:
         body.append(f"~ ring {running.fill.value} {running.ring_size} -> {fill.value} {ring}")
     if not body and [d.ip for d in running.dests] == [d.ip for d in dests]:
-        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes))
+        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes), refused)
     lines = (f"~ service {key}:", *(f"    {line}" for line in body or ["(backend order)"]))
-    return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes))
+    return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes), refused)
+
+
+def _ring_refusal(
+    spec: ServiceSpec,
+    running: RunningService | None,
+    fill: FillMode,
+    ring: int,
+    dests: Sequence[Destination],
+) -> str | None:
+    """Why the load would refuse this ring (the load's own rule), saying
+    where a size the file does not give came from."""
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(ring, fill is FillMode.MAGLEV, serving)
+    if problem is None:
+        return None
+    problem = problem.replace("--fill roundrobin", 'fill = "roundrobin"')
+    if spec.ring_size is None and running is not None:
+        return (
+            f"the running ring of {counted(ring, 'slot')} was kept because the file names "
+            f"no ring_size; {problem}; give ring_size (a prime for maglev) to change it"
+        )
+    return problem
 
 
 def plan_balancer(
@@ -182,4 +219,5 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
             out.append(f"  {c.attach}")
         out += [f"  {line}" for s in c.services for line in s.lines]
         out += notes
+        out += [f"  ! apply would refuse this: {s.refused}" for s in c.loads if s.refused]
     return out
