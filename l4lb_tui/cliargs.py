@@ -218,12 +218,13 @@ def quiet_broken_pipe(run: Callable[[], int], changes: bool = True) -> int:
         return EXIT_BROKEN_PIPE
     except OutputLost as exc:
         _drop_output()
-        made = (
-            "; any change the command made was made (see 'l4lb stats' or the event log)"
-            if changes
-            else ""
-        )
-        print(f"l4lb: error: cannot write the output ({exc}){made}", file=sys.stderr)
+        said = f"l4lb: error: cannot write the output ({exc})"
+        if changes:
+            said = (
+                f"l4lb: error: cannot write the output ({exc}); any change the command "
+                "made was made (see 'l4lb stats' or the event log)"
+            )
+        print(said, file=sys.stderr)
         return EXIT_OUTPUT_LOST
     finally:
         sys.stdout = inner
