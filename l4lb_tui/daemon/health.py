@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
+from l4lb_tui.daemon import removed
 from l4lb_tui.daemon.health_routes import Route, Routes
 from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
 from l4lb_tui.destinations import Destination
@@ -73,17 +75,24 @@ class HealthControl:
     schedulers: dict[str | None, Scheduler] = field(default_factory=dict)
     routes: Routes | None = None
     said: dict[str, str] = field(default_factory=dict)  # the route told, per check name
+    removed_path: Path | None = None  # None: removed.REMOVED_FILE
+    # What remove mode had taken out when the daemon last ran, until the
+    # first configure takes it over (see removed.py).
+    restored: removed.Removed = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.routes is None:
             self.routes = Routes(self.report)
+        self.restored = removed.load(self.removed_path)
 
     # -- configuration ----------------------------------------------------------
 
     def withheld(self, config: Config) -> Config:
         """`config` as an apply should see it: without the dead backends
         remove mode took out (a reload must not add them back)."""
-        return withhold(config, {n: c.out for n, c in self.checked.items() if c.removes})
+        out = {n: frozenset(r) for n, r in self.restored.items()}
+        out.update({n: c.out for n, c in self.checked.items() if c.removes})
+        return withhold(config, out)
 
     def configure(self, config: Config) -> None:
         """Check what `config` asks to be checked, from now on."""
@@ -131,6 +140,14 @@ class HealthControl:
             self.schedulers[netns].set_probes(wanted)
         for bal in config.balancers:
             self._own_down_bits(bal, carried)
+        self.restored = {}
+        self._save_removed()
+
+    def _save_removed(self) -> None:
+        removed.save(
+            {n: c.removals.removed for n, c in self.checked.items() if c.removes},
+            self.removed_path,
+        )
 
     def _carried(
         self, name: str, bal: BalancerSpec, spec: ServiceSpec, key: ServiceKey, macs: dict[str, str]
@@ -144,7 +161,12 @@ class HealthControl:
         c = _Checked(name, bal, spec, key, dests)
         old = self.checked.get(name)
         if old is None:
-            return c, None
+            # A restart: what the last run removed is this check's still.
+            was = {ip: d for ip, d in self.restored.get(name, {}).items() if ip in dests}
+            if not was or not c.removes:
+                return c, None
+            c.removals.removed = was
+            return c, frozenset(was)
         c.removals.removed = {ip: d for ip, d in old.removals.removed.items() if ip in dests}
         return c, old.out & frozenset(dests)
 
@@ -263,7 +285,10 @@ class HealthControl:
         if c.removes:
             # Each edit is remembered as made, so a write cut short by an
             # error is simply written again (what is done is not redone).
-            c.removals.write(b, c.key, out, before, c.backends)
+            try:
+                c.removals.write(b, c.key, out, before, c.backends)
+            finally:
+                self._save_removed()
         else:
             b.edit({c.key: backend_edits.SetHealth(out)})
         c.out = out

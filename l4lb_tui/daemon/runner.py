@@ -65,6 +65,7 @@ class Daemon:
     latency: Histogram | None = None
     status_path: Path | None = None  # None: health_status.STATUS_FILE
     answer_path: Path | None = None  # None: answer.ANSWER_FILE
+    removed_path: Path | None = None  # None: removed.REMOVED_FILE
     applies: int = 0  # answers given: the next one's seq
     _published_at: float = 0.0
     _unpublished: bool = True
@@ -106,8 +107,14 @@ class Daemon:
             events.note("daemon", line, interface=_interface_of(line, config))
 
         try:
+            if self.health is None:
+                # Before the first apply: it knows what remove mode took out
+                # before a restart, which the apply must not add back.
+                self.health = HealthControl(
+                    self.report, self.work.put, removed_path=self.removed_path
+                )
             # Without what remove mode took out: a reload must not add back a dead backend.
-            wanted = self.health.withheld(config) if self.health else config
+            wanted = self.health.withheld(config)
             config_apply.apply(wanted, keep_drains=True, warn=warn, done=done)
         except (BalancerError, BpfError, NetlinkError) as exc:
             self._refused(why, f"could not apply {self.path}: {exc}")
@@ -118,9 +125,8 @@ class Daemon:
         self.config = config
         if not made:
             self.report(f"{why}: nothing to change: the balancers are as configured")
+        assert self.health is not None
         try:
-            if self.health is None:
-                self.health = HealthControl(self.report, self.work.put)
             self.health.configure(config)
         except Exception as exc:  # the data plane is applied: say so, run on
             self.report(f"{why}: health checks not reconfigured: {type(exc).__name__}: {exc}")
