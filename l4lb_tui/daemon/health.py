@@ -101,7 +101,7 @@ class HealthControl:
         checked: dict[str, _Checked] = {}
         carried: dict[str, frozenset[str] | None] = {}
         tunnelled: set[str | None] = set()
-        self.routes.begin()
+        self.routes.begin(config.balancers)
         for bal in config.balancers:
             route = self.routes.plan(bal)
             if route.marks:
