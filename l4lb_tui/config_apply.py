@@ -112,9 +112,7 @@ def refusals(changes: Sequence[BalancerChange]) -> list[str]:
         bal = balancer_of(change.spec)
         if not change.loads or not bal.is_loaded():
             continue
-        where = change.spec.interface + (
-            f" (netns {change.spec.netns})" if change.spec.netns else ""
-        )
+        where = change.spec.where
         for s in change.loads:
             try:
                 bal.check_load([s.key], s.dests, s.fill, s.ring_size)
@@ -162,7 +160,7 @@ def apply(
 
 def notes_of(change: BalancerChange) -> list[str]:
     """The backends a plan leaves out or keeps as they run, a line each."""
-    where = change.spec.interface + (f" (netns {change.spec.netns})" if change.spec.netns else "")
+    where = change.spec.where
     return [f"{where}: {s.key}: {note}" for s in change.services for note in s.notes]
 
 
@@ -173,7 +171,7 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
     """The changes of one balancer, in order: what each says, and the call."""
     spec = change.spec
     bal = balancer_of(spec)
-    where = spec.interface + (f" (netns {spec.netns})" if spec.netns else "")
+    where = spec.where
     steps: list[Step] = []
     if change.attach is not None:
         steps.append(

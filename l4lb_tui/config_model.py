@@ -69,6 +69,11 @@ class BalancerSpec:
     # hold the VIPs); needed to probe through the tunnel.
     probe_source: str | None = None
 
+    @property
+    def where(self) -> str:
+        """How apply and diff name it: the interface, and its namespace."""
+        return self.interface + (f" (netns {self.netns})" if self.netns else "")
+
 
 @dataclass(frozen=True, slots=True)
 class Config:

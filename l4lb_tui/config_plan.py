@@ -64,8 +64,7 @@ class BalancerChange:
     @property
     def refusals(self) -> list[str]:
         """Why apply would refuse this balancer's changes, a line each."""
-        where = self.spec.interface + (f" (netns {self.spec.netns})" if self.spec.netns else "")
-        return [f"{where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
+        return [f"{self.spec.where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
 
     @property
     def loads(self) -> list[ServiceChange]:
@@ -209,7 +208,7 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
     """`l4lb diff`'s output: one heading per balancer, a line per change."""
     out: list[str] = []
     for c in changes:
-        where = f"{c.spec.interface}" + (f" (netns {c.spec.netns})" if c.spec.netns else "")
+        where = c.spec.where
         notes = [f"  {key}: {n}" for s in c.services for key in [s.key] for n in s.notes]
         if not c.changes:
             out += [f"{where}: as configured", *notes]
