@@ -115,7 +115,7 @@ def refusals(changes: Sequence[BalancerChange]) -> list[str]:
         where = change.spec.where
         for s in change.loads:
             try:
-                bal.check_load([s.key], s.dests, s.fill, s.ring_size)
+                bal.load([s.key], s.dests, s.fill, s.ring_size, write=False)
             except (BalancerError, BpfError) as exc:
                 found.append(f"{where}: service {s.key}: {exc}")
     return found
