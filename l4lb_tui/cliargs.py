@@ -1,7 +1,9 @@
 """What every `l4lb` command shares on the command line: its one-line error
-and the root it needs, a parser whose own errors are one line, the typed
-options (checked by `validation` before a command runs, so a refused input
-changes nothing), and output to a reader that may go away (`l4lb ... | head`)."""
+and the root it needs, its warnings, a parser whose own errors are one line
+and how a command is added to it, the typed options (checked by `validation`
+before a command runs, so a refused input changes nothing: the services
+`--vip` names, a ring size against the backends), and output to a reader
+that may go away (`l4lb ... | head`)."""
 
 from __future__ import annotations
 
