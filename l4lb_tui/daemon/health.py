@@ -90,9 +90,28 @@ class HealthControl:
     def withheld(self, config: Config) -> Config:
         """`config` as an apply should see it: without the dead backends
         remove mode took out (a reload must not add them back)."""
+        self._prune_restored(config)
         out = {n: frozenset(r) for n, r in self.restored.items()}
         out.update({n: c.out for n, c in self.checked.items() if c.removes})
         return withhold(config, out)
+
+    def _prune_restored(self, config: Config) -> None:
+        """Forget what the last run removed that runs again (an operator's
+        `apply` or `backend add` while no daemon ran): it is no longer the
+        checker's, and withholding it would take a serving backend out."""
+        if not self.restored:
+            return
+        for bal in config.balancers:
+            for spec in bal.services:
+                for key in spec.keys:
+                    gone = self.restored.get(name := check_name(bal, key))
+                    if not gone:
+                        continue
+                    try:
+                        running = {d.ip for d in config_apply.balancer_of(bal).members(key)}
+                    except BalancerError:
+                        continue  # no such balancer or service yet: nothing runs again
+                    self.restored[name] = {ip: d for ip, d in gone.items() if ip not in running}
 
     def configure(self, config: Config) -> None:
         """Check what `config` asks to be checked, from now on."""
