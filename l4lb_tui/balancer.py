@@ -100,6 +100,7 @@ class Balancer(Handle):
         dests: Sequence[Destination],
         mode: FillMode | None = None,
         ring_size: int | None = None,
+        write: bool = True,
     ) -> LoadResult:
         """Make `dests` the backend set of each service, hitlessly.
 
@@ -108,8 +109,13 @@ class Balancer(Handle):
         switches over with its final one-entry write, so the data plane never
         sees a half-written table.  A service keeps its fill mode and ring
         size unless new ones are given; a new one gets Maglev.
+
+        Without `write`: planned on one read, without the lock; it raises
+        what the load would raise and writes nothing (`diff`, apply's check).
         """
         self.require_loaded()
+        if not write:
+            return reloading.load(self, self._snapshot(), services, dests, mode, ring_size, False)
         with self.writing():
             return reloading.load(self, self._snapshot(), services, dests, mode, ring_size)
 

@@ -1,5 +1,7 @@
-"""The balancer's own commands (attach, detach, map, backend, service del,
-check, stats, tui): each one's arguments, and what it does on `Balancer`.
+"""The commands that change a balancer (attach, detach, map, backend,
+service del): each one's arguments, and what it does on `Balancer`; and
+`unattached`, the warning every command on a balancer ends with.  The
+commands that only read are in reading_cli.py.
 
 Every failure the operator can cause or meet raises `CliError` or an
 adapter's or the control plane's own error, which `cli.py` prints as one line.
@@ -8,66 +10,22 @@ adapter's or the control plane's own error, which `cli.py` prints as one line.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from l4lb_tui import abi, backend_edits, cleanup, cliargs, events, validation
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
+from l4lb_tui.cliargs import CliError, check_ring, need_root, service_keys, warn
 from l4lb_tui.control.attaching import DEFAULT_SADDR, MODES
-from l4lb_tui.destinations import (
-    Destination,
-    ParseResult,
-    check_result,
-    parse_text,
-    read_destinations,
-    read_text,
-)
-from l4lb_tui.model import Counters
+from l4lb_tui.destinations import Destination, read_destinations
 from l4lb_tui.ring_fill import FillMode
-from l4lb_tui.services import merge_services
-from l4lb_tui.stats import build_view, render_json, render_text
-
-# `check` lists every bad line; past this many the rest are only counted.
-MAX_LISTED_ERRORS = 100
-STATS_INTERVAL = (0.01, 3600.0)
-
-_Add = Callable[[str, Callable[[argparse.Namespace], int], str], Any]
+from l4lb_tui.wording import counted
 
 
-def _services(specs: Sequence[str]) -> list[abi.ServiceKey]:
-    """The services the --vip options name, each once (a note for a repeat)."""
-    try:
-        keys, notices = merge_services(specs)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    for notice in notices:
-        print(f"l4lb: note: {notice}", file=sys.stderr)
-    return keys
-
-
-def _warn(text: str) -> None:
-    print(f"warning: {text}", file=sys.stderr, flush=True)
-
-
-def _check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]) -> None:
-    """A ring size given on the command line must serve every backend that
-    takes traffic.  Without --fill, only `check` assumes Maglev (a new
-    service's fill); `map` leaves the prime test to the service's own fill."""
-    if size is None:
-        return
-    serving = sum(1 for d in dests if d.serving_weight)
-    problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
-    if problem:
-        raise CliError(problem)
-
-
-def _unattached(bal: Balancer, said: str | None = None) -> str | None:
+def unattached(bal: Balancer, said: str | None = None) -> str | None:
     """Warn of a balancer whose program was detached or replaced outside
     l4lb: its commands succeed but change nothing that traffic sees.  The
     warning given, so that stats says it once, not on every refresh.
@@ -85,7 +43,7 @@ def _unattached(bal: Balancer, said: str | None = None) -> str | None:
         )
     problem = bal.attachment_problem()
     if problem and problem != said:
-        _warn(problem)
+        warn(problem)
     return problem
 
 
@@ -110,16 +68,16 @@ def _done(line: str, interface: str, **where: str) -> None:
     unlogged = events.note("cli", line, interface=interface, **where)
     print(line)
     if unlogged:
-        _warn(unlogged)
+        warn(unlogged)
 
 
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    _done(bal.attach(args.mode, args.saddr, warn=_warn), bal.ifname)
+    _done(bal.attach(args.mode, args.saddr, warn=warn), bal.ifname)
     vlans = bal.vlan_warning()
     if vlans:
-        _warn(vlans)
+        warn(vlans)
     if not bal.link().admin_up:
         print(
             f"warning: {args.interface} is down: no traffic arrives until "
@@ -143,14 +101,14 @@ def cmd_detach(args: argparse.Namespace) -> int:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    services = _services(args.vip)
+    services = service_keys(args.vip)
     dests = read_destinations(
         Path(args.file),
         capacity=abi.MAX_BACKENDS,
         services=max(1, len(services)),
         vips={k.vip for k in services},
     )
-    _check_ring(args.ring_size, args.fill, dests)
+    check_ring(args.ring_size, args.fill, dests)
     _check_source(args.saddr, services, dests)
     need_root("l4lb map")
     bal = Balancer(args.interface, wait=args.wait)
@@ -170,17 +128,17 @@ def cmd_map(args: argparse.Namespace) -> int:
         )
     for key in result.services:
         _done(
-            f"service {key}: {result.destinations} backends, "
-            f"{result.ring_size} slots ({result.mode})",
+            f"service {key}: {counted(result.destinations, 'backend')}, "
+            f"{counted(result.ring_size, 'slot')} ({result.mode})",
             bal.ifname,
             service=str(key),
         )
-    _unattached(bal)
+    unattached(bal)
     return 0
 
 
 def _one_service(spec: str) -> list[abi.ServiceKey]:
-    return [abi.CATCH_ALL] if spec in {"*", "all"} else _services([spec])
+    return [abi.CATCH_ALL] if spec in {"*", "all"} else service_keys([spec])
 
 
 def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) -> None:
@@ -236,7 +194,7 @@ def cmd_backend(args: argparse.Namespace) -> int:
         if args.action == "undrain" and any(d.ip == args.ip and d.down for d in after):
             line += " (still down: the health checker's, until its check passes)"
         _done(line, bal.ifname, service=str(key), backend=args.ip)
-    _unattached(bal)
+    unattached(bal)
     return 0
 
 
@@ -247,85 +205,13 @@ def cmd_service_del(args: argparse.Namespace) -> int:
     bal.edit(dict.fromkeys(keys, backend_edits.DropService()))
     for key in keys:
         _done(f"service {key}: removed", bal.ifname, service=str(key))
-    _unattached(bal)
+    unattached(bal)
     return 0
 
 
-def _list_errors(path: Path, result: ParseResult) -> None:
-    for err in result.errors[:MAX_LISTED_ERRORS]:
-        print(f"{path}: {err}", file=sys.stderr)
-    hidden = len(result.errors) - MAX_LISTED_ERRORS
-    if hidden > 0:
-        print(f"{path}: ... and {hidden:,} more errors", file=sys.stderr)
-
-
-def _is_config(path: Path, text: str) -> bool:
-    """A config (TOML) rather than a destinations CSV: named .toml in any
-    case, or with a [table] line, which no CSV line is."""
-    if path.suffix.lower() == ".toml":
-        return True
-    return path.suffix.lower() != ".csv" and any(
-        line.lstrip().startswith("[") for line in text.splitlines()
-    )
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate a destinations file as `map` would, without the kernel's
-    state (other services' backends count too when it loads); needs no
-    privilege.  A .toml file is a config: every error with its line."""
-    path = Path(args.file)
-    text = read_text(path)
-    if _is_config(path, text):
-        from l4lb_tui.config_cli import check_config
-
-        if args.vip or args.fill or args.ring_size is not None:
-            raise CliError(
-                f"{path} is a config: it names its own services, fill and ring sizes "
-                "(--vip, --fill and --ring-size are for a destinations CSV)"
-            )
-        return check_config(path)
-    services = _services(args.vip)
-    result = parse_text(text, {k.vip for k in services})
-    _list_errors(path, result)
-    if result.errors:
-        return EXIT_ERROR
-    check_result(path, result, abi.MAX_BACKENDS, max(1, len(services)))
-    # A new service gets Maglev, so without --fill the ring must suit it.
-    _check_ring(args.ring_size, args.fill or FillMode.MAGLEV.value, result.destinations)
-    print(f"{path}: {len(result.destinations)} destinations, no errors")
-    return 0
-
-
-def cmd_stats(args: argparse.Namespace) -> int:
-    need_root("l4lb stats")
-    bal = Balancer(args.interface, wait=args.wait)
-    prev: Counters | None = bal.counters()
-    said = None
-    while True:
-        time.sleep(args.interval)
-        said = _unattached(bal, said)
-        cur = bal.counters()
-        view = build_view(bal.state(), prev, cur)
-        if args.json:
-            print(json.dumps(render_json(view)), flush=True)
-        else:
-            if not args.once:
-                print("\033[H\033[2J", end="")
-            print(render_text(view), flush=True)
-        if args.once:
-            return 0
-        prev = cur
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    from l4lb_tui.app import run_console
-
-    code: int = run_console(args.interface, readonly=args.readonly, netns=args.netns)
-    return code
-
-
-def _changing_commands(add: _Add) -> None:
-    """attach, detach, map, backend, service: what changes a balancer."""
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """attach, detach, map, backend, service, on the `l4lb` parser's subcommands."""
+    add = cliargs.command_adder(sub)
     p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
     cliargs.interface_option(p)
     p.add_argument("--mode", choices=MODES, default="driver")
@@ -371,39 +257,3 @@ def _changing_commands(add: _Add) -> None:
     p.add_argument("action", choices=["del"])
     cliargs.interface_option(p)
     p.add_argument("--vip", required=True, metavar="ADDR[:PORT][/tcp|udp]|*")
-
-
-def _reading_commands(add: _Add) -> None:
-    """check, stats, tui: what reads (a file, the counters) and the console."""
-    p = add("check", cmd_check, "validate a destinations CSV as map would, without loading it")
-    p.add_argument("file", type=validation.argument(validation.file_name))
-    cliargs.load_options(p)
-
-    p = add("stats", cmd_stats, "per-destination pkts/s and bits/s, refreshed every second")
-    cliargs.interface_option(p)
-    p.add_argument("--once", action="store_true", help="print one sample and exit")
-    p.add_argument("--json", action="store_true", help="JSON lines for scripts")
-    p.add_argument(
-        "--interval", type=validation.seconds_argument("interval", *STATS_INTERVAL), default=1.0,
-        help=argparse.SUPPRESS,
-    )  # fmt: skip
-
-    p = add("tui", cmd_tui, "open the operator console")
-    cliargs.interface_option(p, required=False)
-    p.add_argument(
-        "--readonly", action="store_true", help="watch only: no key that changes a balancer"
-    )
-
-
-def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """The balancer's commands, on the `l4lb` parser's subcommands."""
-
-    def add(
-        name: str, func: Callable[[argparse.Namespace], int], text: str
-    ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
-        p.set_defaults(func=func)
-        return p
-
-    _changing_commands(add)
-    _reading_commands(add)

@@ -1,5 +1,6 @@
 """`l4lb`: the command line's entry point.  Thin: builds the parser from the
-command groups (the balancer's own in balancer_cli.py), runs the command.
+command groups (the balancer's own in balancer_cli.py and reading_cli.py),
+runs the command.
 
 Every failure the operator can cause or meet prints one line and exits 2.
 """
@@ -12,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from l4lb_tui import balancer_cli, cliargs
+from l4lb_tui import balancer_cli, cliargs, reading_cli
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpftool import BpfError
@@ -32,6 +33,8 @@ _GROUPS = (
     "l4lb_bench",
 )
 _GLOBAL_WITH_VALUE = {"--wait", "--netns"}
+# Commands that change no balancer: output they lose is all they lose.
+_READ_ONLY = {"check", "stats", "diff", "export"}
 
 
 def _command(argv: Sequence[str]) -> str | None:
@@ -53,6 +56,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     cliargs.global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     balancer_cli.register(sub)
+    reading_cli.register(sub)
     if argv is None or _command(argv) not in sub.choices:
         for module in _GROUPS:
             importlib.import_module(module).register(sub)
@@ -86,7 +90,8 @@ def _run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # see l4lb_tui/__init__.py
-    return cliargs.quiet_broken_pipe(lambda: _run(sys.argv[1:] if argv is None else argv))
+    args = sys.argv[1:] if argv is None else argv
+    return cliargs.quiet_broken_pipe(lambda: _run(args), changes=_command(args) not in _READ_ONLY)
 
 
 if __name__ == "__main__":

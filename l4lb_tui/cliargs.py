@@ -1,7 +1,9 @@
 """What every `l4lb` command shares on the command line: its one-line error
-and the root it needs, a parser whose own errors are one line, the typed
-options (checked by `validation` before a command runs, so a refused input
-changes nothing), and output to a reader that may go away (`l4lb ... | head`)."""
+and the root it needs, its warnings, a parser whose own errors are one line
+and how a command is added to it, the typed options (checked by `validation`
+before a command runs, so a refused input changes nothing: the services
+`--vip` names, a ring size against the backends), and output to a reader
+that may go away (`l4lb ... | head`)."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from l4lb_tui import validation
+from l4lb_tui import abi, validation
+from l4lb_tui.destinations import Destination
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.services import merge_services
 
 EXIT_ERROR = 2
 # What a shell reports for a command killed by SIGPIPE, as `yes | head` is.
@@ -26,12 +30,55 @@ EXIT_OUTPUT_LOST = 3
 MAX_WAIT = 86400.0
 
 
+Command = Callable[[argparse.Namespace], int]
+AddCommand = Callable[[str, Command, str], argparse.ArgumentParser]
+
+
 class CliError(Exception):
     pass
 
 
 def need_root(what: str) -> None:
     problem = privilege_problem(what, "run it with sudo")
+    if problem:
+        raise CliError(problem)
+
+
+def warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
+def command_adder(sub: argparse._SubParsersAction[Any]) -> AddCommand:
+    """Adds a command to the `l4lb` parser: its name, function and one line
+    of help (which is its description too)."""
+
+    def add(name: str, func: Command, text: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=func)
+        return p
+
+    return add
+
+
+def service_keys(specs: Sequence[str]) -> list[abi.ServiceKey]:
+    """The services the --vip options name, each once (a note for a repeat)."""
+    try:
+        keys, notices = merge_services(specs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    for notice in notices:
+        print(f"l4lb: note: {notice}", file=sys.stderr)
+    return keys
+
+
+def check_ring(size: int | None, fill: str | None, dests: Sequence[Destination]) -> None:
+    """A ring size given on the command line must serve every backend that
+    takes traffic.  Without --fill, only `check` assumes Maglev (a new
+    service's fill); `map` leaves the prime test to the service's own fill."""
+    if size is None:
+        return
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(size, fill == FillMode.MAGLEV.value, serving)
     if problem:
         raise CliError(problem)
 
@@ -154,12 +201,13 @@ class _GuardedStdout:
         return getattr(self._inner, name)
 
 
-def quiet_broken_pipe(run: Callable[[], int]) -> int:
+def quiet_broken_pipe(run: Callable[[], int], changes: bool = True) -> int:
     """Run a command whose reader may leave before its output ends.
 
     That is not an error of ours and there is nothing more to say: Python
     would print a traceback, and another when it flushes stdout on exit.
-    Any other failed write is said in one line (EXIT_OUTPUT_LOST).
+    Any other failed write is said in one line (EXIT_OUTPUT_LOST); for a
+    command that `changes` a balancer, that its change was made all the same.
     """
     inner = sys.stdout
     sys.stdout = _GuardedStdout(inner)
@@ -172,11 +220,13 @@ def quiet_broken_pipe(run: Callable[[], int]) -> int:
         return EXIT_BROKEN_PIPE
     except OutputLost as exc:
         _drop_output()
-        print(
-            f"l4lb: error: cannot write the output ({exc}); "
-            "any change the command made was made (see 'l4lb stats' or the event log)",
-            file=sys.stderr,
-        )
+        said = f"l4lb: error: cannot write the output ({exc})"
+        if changes:
+            said = (
+                f"l4lb: error: cannot write the output ({exc}); any change the command "
+                "made was made (see 'l4lb stats' or the event log)"
+            )
+        print(said, file=sys.stderr)
         return EXIT_OUTPUT_LOST
     finally:
         sys.stdout = inner

@@ -31,6 +31,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.locate import require_pin_root
 from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
+from l4lb_tui.wording import counted
 
 
 def balancer_of(spec: BalancerSpec) -> Balancer:
@@ -92,8 +93,32 @@ def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
     return changes
 
 
-def diff(config: Config) -> list[str]:
-    return render_diff(plan(config))
+def diff(config: Config) -> tuple[list[str], list[str]]:
+    """What apply would change, as diff prints it; and why apply would
+    refuse it, a line each (the same checks apply makes first)."""
+    changes = plan(config)
+    return render_diff(changes), refusals(changes)
+
+
+def refusals(changes: Sequence[BalancerChange]) -> list[str]:
+    """Why apply would refuse these changes, a line each: the plan's own
+    rules, then each load planned on the running maps without a write (the
+    load's every rule: free backend slots, the balancer's own addresses).
+    A balancer not loaded yet has only the plan's."""
+    found = [line for change in changes for line in change.refusals]
+    if found:
+        return found
+    for change in changes:
+        bal = balancer_of(change.spec)
+        if not change.loads or not bal.is_loaded():
+            continue
+        where = change.spec.where
+        for s in change.loads:
+            try:
+                bal.load([s.key], s.dests, s.fill, s.ring_size, write=False)
+            except (BalancerError, BpfError) as exc:
+                found.append(f"{where}: service {s.key}: {exc}")
+    return found
 
 
 Report = Callable[[str], None]
@@ -111,6 +136,10 @@ def apply(
     refuse) before anything changes; a change that fails raises
     BalancerError naming what was and was not changed."""
     changes = plan(config, keep_drains)
+    refused = refusals(changes)
+    if refused:
+        more = f" (and {len(refused) - 1} more: see 'l4lb diff')" if len(refused) > 1 else ""
+        raise BalancerError(f"{refused[0]}{more}; nothing was changed")
     for change in changes:
         for note in notes_of(change):
             if warn is not None:
@@ -131,7 +160,7 @@ def apply(
 
 def notes_of(change: BalancerChange) -> list[str]:
     """The backends a plan leaves out or keeps as they run, a line each."""
-    where = change.spec.interface + (f" (netns {change.spec.netns})" if change.spec.netns else "")
+    where = change.spec.where
     return [f"{where}: {s.key}: {note}" for s in change.services for note in s.notes]
 
 
@@ -142,7 +171,7 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
     """The changes of one balancer, in order: what each says, and the call."""
     spec = change.spec
     bal = balancer_of(spec)
-    where = spec.interface + (f" (netns {spec.netns})" if spec.netns else "")
+    where = spec.where
     steps: list[Step] = []
     if change.attach is not None:
         steps.append(
@@ -159,13 +188,17 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
     return steps
 
 
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
 def _part_way(exc: Exception, made: list[str], left: list[Step]) -> str:
     failed = "; ".join(left[0][0])
     rest = len(left) - 1
-    before = (
-        f"the {len(made)} changes before it were made" if made else "nothing was changed before it"
-    )
-    after = f", the {rest} after it were not" if rest else ""
+    before = "nothing was changed before it"
+    if made:
+        before = f"the {counted(len(made), 'change')} before it {_were(len(made))} made"
+    after = f", the {rest} after it {_were(rest)} not" if rest else ""
     return f"{exc} (while: {failed}); {before}{after}"
 
 

@@ -12,6 +12,7 @@ from l4lb_tui import config_apply, events, filewrite, validation
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
+from l4lb_tui.wording import counted
 
 
 def _config(path: str) -> Config:
@@ -49,8 +50,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args.file)
     need_root("l4lb diff")
-    lines = config_apply.diff(config)
-    print("\n".join(lines))
+    lines, refused = config_apply.diff(config)
+    print("\n".join(lines), flush=True)
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise CliError(f"apply would refuse this: {refused[0]}{more}")
     return 1 if args.exit_code and any(not line.endswith("as configured") for line in lines) else 0
 
 
@@ -63,7 +67,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         except filewrite.WriteError as exc:
             raise CliError(str(exc)) from None
         link = filewrite.through_link(Path(args.output), target)
-        print(f"{target}: {count} balancers{link}")
+        print(f"{target}: {counted(count, 'balancer')}{link}")
     else:
         print(text)
     return 0
@@ -80,8 +84,8 @@ def check_config(path: Path) -> int:
     services = sum(len(s.keys) for b in config.balancers for s in b.services)
     backends = sum(len(s.backends) for b in config.balancers for s in b.services)
     print(
-        f"{path}: {len(config.balancers)} balancers, {services} services, "
-        f"{backends} backends, no errors"
+        f"{path}: {counted(len(config.balancers), 'balancer')}, "
+        f"{counted(services, 'service')}, {counted(backends, 'backend')}, no errors"
     )
     return 0
 

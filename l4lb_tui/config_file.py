@@ -232,8 +232,8 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         r.problem(path, 'a service needs vip = "ADDR[:PORT][/tcp|udp]"')
         return None
     keys = [CATCH_ALL] if spec.strip() == "*" else r.checked(f"{path}.vip", parse_service, spec)
-    fill = r.text(s, path, "fill", "maglev")
-    if fill not in FILLS:
+    fill = r.text(s, path, "fill")
+    if fill is not None and fill not in FILLS:
         r.problem(f"{path}.fill", f"must be maglev or roundrobin, not {fill!r}")
     ring = s.get("ring_size")
     if ring is not None and (isinstance(ring, bool) or not isinstance(ring, int)):
@@ -246,7 +246,7 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if not keys:
         return None
     service = ServiceSpec(
-        spec, tuple(keys), tuple(backends), fill or "maglev", ring, health, line_of(r.lines, path)
+        spec, tuple(keys), tuple(backends), fill, ring, health, line_of(r.lines, path)
     )
     _check_service(r, service, path)
     for key, message in health_problems(service, health) if health else ():
@@ -264,7 +264,9 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
             r.problem(f"{path}.backends", f"{b.ip} is the service's own VIP, not a backend")
     serving = sum(1 for b in s.backends if b.weight and not b.drained)
     if s.ring_size is not None:
-        problem = validation.ring_problem(s.ring_size, s.fill == "maglev", serving)
+        # A missing fill is the running one's, which only apply sees; a new
+        # service's Maglev asks for a prime, so that is checked here.
+        problem = validation.ring_problem(s.ring_size, s.fill in (None, "maglev"), serving)
         if problem:
             r.problem(f"{path}.ring_size", problem)
     if s.health and s.health.quorum > len(s.backends):

@@ -48,8 +48,11 @@ class ServiceSpec:
     spec: str  # as written: one spec may name two services (TCP and UDP)
     keys: tuple[ServiceKey, ...]
     backends: tuple[BackendSpec, ...]
-    fill: str = "maglev"
-    ring_size: int | None = None  # None: the balancer's default
+    # None (not in the file): what the running service has, as a load
+    # without --fill and --ring-size keeps it; maglev and the default ring
+    # for a new service.
+    fill: str | None = None
+    ring_size: int | None = None
     health: HealthSpec | None = None
     line: int = 0  # where the file declares it, for messages
 
@@ -65,6 +68,11 @@ class BalancerSpec:
     # This host's address the health probes leave from (not a VIP: backends
     # hold the VIPs); needed to probe through the tunnel.
     probe_source: str | None = None
+
+    @property
+    def where(self) -> str:
+        """How apply and diff name it: the interface, and its namespace."""
+        return self.interface + (f" (netns {self.netns})" if self.netns else "")
 
 
 @dataclass(frozen=True, slots=True)

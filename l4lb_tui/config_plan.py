@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from l4lb_tui import validation
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.wording import counted
 
 
 class PlanProblem(Exception):
@@ -46,6 +48,7 @@ class ServiceChange:
     ring_size: int
     lines: tuple[str, ...]  # what diff prints for it
     notes: tuple[str, ...] = ()  # backends left out or kept as they run
+    refused: str | None = None  # why apply would refuse it (and change nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,16 @@ class BalancerChange:
     @property
     def changes(self) -> bool:
         return self.attach is not None or any(s.kind != "same" for s in self.services)
+
+    @property
+    def refusals(self) -> list[str]:
+        """Why apply would refuse this balancer's changes, a line each."""
+        return [f"{self.spec.where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
+
+    @property
+    def loads(self) -> list[ServiceChange]:
+        """The services apply loads (added or changed)."""
+        return [s for s in self.services if s.kind in ("add", "change")]
 
 
 def _wanted(
@@ -123,18 +136,43 @@ def _service(
     now = {d.ip: d for d in running.dests} if running else {}
     notes: list[str] = []
     dests = _wanted(spec, macs, now, keep_drains, notes)
-    fill = FillMode(spec.fill)
+    # What the file leaves out, the running service keeps (as `map` does).
+    fill = FillMode(spec.fill) if spec.fill else (running.fill if running else FillMode.MAGLEV)
     ring = spec.ring_size or (running.ring_size if running else DEFAULT_RING_SIZE)
+    refused = _ring_refusal(spec, running, fill, ring, dests)
     if running is None:
-        added = f"+ service {key}: {len(dests)} backends ({fill.value}, {ring} slots)"
-        return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes))
+        size = f"{fill.value}, {counted(ring, 'slot')}"
+        added = f"+ service {key}: {counted(len(dests), 'backend')} ({size})"
+        return ServiceChange(key, "add", dests, fill, ring, (added,), tuple(notes), refused)
     body = _backend_lines(running.dests, dests)
     if running.fill != fill or running.ring_size != ring:
         body.append(f"~ ring {running.fill.value} {running.ring_size} -> {fill.value} {ring}")
     if not body and [d.ip for d in running.dests] == [d.ip for d in dests]:
-        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes))
+        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes), refused)
     lines = (f"~ service {key}:", *(f"    {line}" for line in body or ["(backend order)"]))
-    return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes))
+    return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes), refused)
+
+
+def _ring_refusal(
+    spec: ServiceSpec,
+    running: RunningService | None,
+    fill: FillMode,
+    ring: int,
+    dests: Sequence[Destination],
+) -> str | None:
+    """Why the load would refuse this ring (the load's own rule), saying
+    where a size the file does not give came from."""
+    serving = sum(1 for d in dests if d.serving_weight)
+    problem = validation.ring_problem(ring, fill is FillMode.MAGLEV, serving)
+    if problem is None:
+        return None
+    problem = problem.replace("--fill roundrobin", 'fill = "roundrobin"')
+    if spec.ring_size is None and running is not None:
+        return (
+            f"the running ring of {counted(ring, 'slot')} was kept because the file names "
+            f"no ring_size; {problem}; give ring_size (a prime for maglev) to change it"
+        )
+    return problem
 
 
 def plan_balancer(
@@ -149,9 +187,11 @@ def plan_balancer(
             f"{'attach' if not running.mode else 'switch from ' + running.mode} to {spec.mode} mode"
         )
     if spec.source and spec.source != running.source:
-        attach = (
-            attach + ", " if attach else ""
-        ) + f"outer source {running.source} -> {spec.source}"
+        attach = (attach + ", " if attach else "") + (
+            f"outer source {running.source} -> {spec.source}"
+            if running.source
+            else f"outer source {spec.source}"
+        )
     current = {s.key: s for s in running.services}
     changes: list[ServiceChange] = []
     for s in spec.services:
@@ -159,7 +199,7 @@ def plan_balancer(
     wanted = {c.key for c in changes}
     for key, svc in current.items():
         if key not in wanted:
-            lines = (f"- service {key} ({len(svc.dests)} backends)",)
+            lines = (f"- service {key} ({counted(len(svc.dests), 'backend')})",)
             changes.append(ServiceChange(key, "remove", (), svc.fill, svc.ring_size, lines))
     return BalancerChange(spec, attach, tuple(changes))
 
@@ -168,7 +208,7 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
     """`l4lb diff`'s output: one heading per balancer, a line per change."""
     out: list[str] = []
     for c in changes:
-        where = f"{c.spec.interface}" + (f" (netns {c.spec.netns})" if c.spec.netns else "")
+        where = c.spec.where
         notes = [f"  {key}: {n}" for s in c.services for key in [s.key] for n in s.notes]
         if not c.changes:
             out += [f"{where}: as configured", *notes]
@@ -178,4 +218,5 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
             out.append(f"  {c.attach}")
         out += [f"  {line}" for s in c.services for line in s.lines]
         out += notes
+        out += [f"  ! apply would refuse this: {s.refused}" for s in c.loads if s.refused]
     return out

@@ -18,6 +18,7 @@ from l4lb_tui.destinations import (
     parse_text,
     read_text,
 )
+from l4lb_tui.wording import counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +70,5 @@ def save_csv(path: Path, dests: Sequence[Destination], heading: str = "") -> str
         target = filewrite.replace_text(path, text)
     except filewrite.WriteError as exc:
         raise ConsoleError(str(exc)) from None
-    return f"saved {len(dests):,} backends to {target}{filewrite.through_link(path, target)}"
+    saved = counted(len(dests), "backend", grouped=True)
+    return f"saved {saved} to {target}{filewrite.through_link(path, target)}"

@@ -212,7 +212,7 @@ def _open_regular(path: Path) -> int:
 def file_kind(mode: int) -> str | None:
     """Why a file of this mode is not a destinations file (None: it may be)."""
     if stat.S_ISDIR(mode):
-        return "is a directory, not a destinations file"
+        return "is a directory"
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISFIFO(mode):

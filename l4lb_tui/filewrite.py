@@ -98,7 +98,6 @@ def _existing(target: Path) -> os.stat_result | None:
         raise WriteError(f"cannot write {target}: {exc.strerror}") from None
     kind = file_kind(found.st_mode)
     if kind is not None:
-        kind = kind.replace(", not a destinations file", "")
         raise WriteError(f"{target}: {kind}: nothing was saved")
     return found
 

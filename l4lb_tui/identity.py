@@ -35,6 +35,22 @@ _RECORD = struct.Struct("<16sIHHQ64s16s")
 _HOST = 1  # flags: the host's namespace
 RECORD_VERSION = 1
 RECORD_SIZE = _RECORD.size
+# The record's netns field holds a name's bytes and its NUL; `ip netns add`
+# takes up to 255, and a longer one would be cut short in the record.
+RECORD_NETNS_MAX = 63
+
+
+def netns_name_problem(name: str) -> str | None:
+    """Why the pins could not record a balancer made in the namespace named
+    `name` (None: they can)."""
+    size = len(_raw(name))
+    if size <= RECORD_NETNS_MAX:
+        return None
+    return (
+        f"the network namespace name {name!r} is {size} bytes, longer than the "
+        f"{RECORD_NETNS_MAX} a balancer's pins record: give the namespace a shorter "
+        "name to attach in it"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +135,18 @@ class Record:
         return BalancerId(self.netns_cookie, self.ifindex)
 
     def pack(self) -> bytes:
+        # struct would cut a long name short without a word, and a cut name
+        # names another namespace or none: attach refuses such a name; one
+        # written anyway (pins an older l4lb made, adopted) records none,
+        # and the namespace is known by its cookie.
+        netns = self.netns if netns_name_problem(self.netns) is None else ""
         return _RECORD.pack(
             _raw(self.ifname),
             self.ifindex,
             RECORD_VERSION,
             _HOST if self.host else 0,
             self.netns_cookie,
-            _raw(self.netns),
+            _raw(netns),
             _raw(self.was),
         )
 

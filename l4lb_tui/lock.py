@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from l4lb_tui import procfs
 from l4lb_tui.paths import RUN_DIR
 
 
@@ -41,6 +42,20 @@ def _holder(path: Path) -> str:
 
 def lock_path(name: str) -> Path:
     return RUN_DIR / f"{name}.lock"
+
+
+def live_holder(name: str) -> int | None:
+    """The PID of a running process that holds (or last held) the lock of
+    `name`, without taking it: a reader must never hold up a writer.  The
+    holder removes the file when it lets go, so a file whose PID still runs
+    means a writer at work; one a killed writer left names a dead PID."""
+    try:
+        text = lock_path(name).read_text().strip()
+    except OSError:
+        return None
+    if not text.isdigit() or int(text) == os.getpid():
+        return None
+    return int(text) if procfs.alive(int(text)) else None
 
 
 def _open(path: Path, shown: str) -> int:

@@ -108,7 +108,11 @@ class Role:
     link_local: bool
 
 
-BACKEND = Role("a backend", link_local=True)
+# A link-local backend is refused: 169.254/16 is what a host takes when DHCP
+# gave it nothing, so in a destinations file it is a mistake far more often
+# than a server, and neither the balancer's routed source nor its health
+# probes from beyond the link would reach it.
+BACKEND = Role("a backend", link_local=False)
 VIP = Role("a VIP", link_local=False)  # clients beyond a router could not reach it
 SOURCE = Role("the outer source address", link_local=True)
 

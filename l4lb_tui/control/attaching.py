@@ -14,6 +14,7 @@ from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
+from l4lb_tui.identity import netns_name_problem
 from l4lb_tui.locate import leftover, moved_to, no_balancer, unpinned
 from l4lb_tui.lock import lock_path
 from l4lb_tui.netlink import LinkInfo
@@ -43,6 +44,9 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
     h.require_pins()
     current = h.attachment()
     loaded = h.is_loaded()
+    problem = None if loaded else netns_name_problem(h.where.netns.name)
+    if problem:
+        raise BalancerError(problem)
     ours = loaded and current is not None and current.prog_id == h.prog_id()
     if current is not None and not ours:
         orphan = None if loaded else unpinned(h.where, current.prog_id)

@@ -27,7 +27,7 @@ from l4lb_tui.locate import (
     require_pin_root,
     unpinned,
 )
-from l4lb_tui.lock import LockedError, interface_lock
+from l4lb_tui.lock import LockedError, interface_lock, live_holder
 from l4lb_tui.model import XdpAttachment
 from l4lb_tui.netlink import LinkInfo, Netlink
 from l4lb_tui.paths import bpf_object
@@ -114,6 +114,7 @@ class Handle:
                 finally:
                     os.close(fd)
             except (bpfsys.BpfSysError, OSError) as exc:
+                self._maybe_being_attached()
                 raise BalancerError(
                     f"cannot read map {name} of {self.ifname}: {exc} "
                     f"(half-made pins? run 'l4lb detach -i {self.ifname}' and attach again)"
@@ -127,7 +128,9 @@ class Handle:
         version = self.config().version
         if version == 0:
             # No config was ever written: an attach stopped between its
-            # program's load and its config, not another version's layout.
+            # program's load and its config, not another version's layout,
+            # or one still at work between the two.
+            self._maybe_being_attached()
             again = self.where.netns.command(f"l4lb detach -i {shlex.quote(self.ifname)}")
             raise BalancerError(
                 f"the pins of {self.ifname} are half made (an attach was stopped before it "
@@ -140,6 +143,15 @@ class Handle:
                 f"run 'l4lb detach -i {self.ifname}' and attach again"
             )
         self._layout_ok = True
+
+    def _maybe_being_attached(self) -> None:
+        """Pins that look half made while a live writer holds the lock are an
+        attach under way, not a wreck: say so rather than "half made"."""
+        pid = live_holder(self.pin_dir.name)
+        if pid is not None:
+            raise BalancerError(
+                f"{self.ifname} is being attached by PID {pid} (try again in a moment)"
+            )
 
     def prog_id(self) -> int:
         return int(self.bpftool.prog_show_pinned(self.prog_pin)["id"])

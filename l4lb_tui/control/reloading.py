@@ -26,14 +26,16 @@ def load(
     dests: Sequence[Destination],
     mode: FillMode | None,
     ring_size: int | None,
+    write: bool = True,
 ) -> LoadResult:
-    """`dests` as the backend set of each service (see Balancer.load)."""
+    """`dests` as the backend set of each service (see Balancer.load);
+    without `write`, only planned: every refusal, nothing written."""
     # A service named twice is one service, reloaded once: a second
     # reload in the same batch would flip it to a half the first one's
     # flows do not know yet.
     services = list(dict.fromkeys(services)) or [abi.CATCH_ALL]
     catch_all, used_mode, used_size = load_services(
-        h, [(key, dests) for key in services], mode, ring_size, snap
+        h, [(key, dests) for key in services], mode, ring_size, snap, write
     )
     return LoadResult(tuple(services), len(dests), used_size, catch_all, used_mode)
 
@@ -59,6 +61,7 @@ def load_services(
     mode: FillMode | None,
     ring_size: int | None,
     snap: Snapshot,
+    write: bool = True,
 ) -> tuple[bool, FillMode, int]:
     """Each service's new list, in one batch; catch-all, fill and ring size used."""
     live = snap.services
@@ -91,7 +94,8 @@ def load_services(
         raise BalancerError(str(exc)) from None
     cleanup = plan.stale_markers()
     config = _config_cmd(h, catch_all, ids)
-    h.bpftool.batch([*plan.orphan_lines(), *cmds, *vip_cmds, *flips, config, *cleanup])
+    if write:
+        h.bpftool.batch([*plan.orphan_lines(), *cmds, *vip_cmds, *flips, config, *cleanup])
     return catch_all, used_mode, used_size
 
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
+from l4lb_tui.daemon import removed
 from l4lb_tui.daemon.health_routes import Route, Routes
 from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
 from l4lb_tui.destinations import Destination
@@ -73,17 +75,43 @@ class HealthControl:
     schedulers: dict[str | None, Scheduler] = field(default_factory=dict)
     routes: Routes | None = None
     said: dict[str, str] = field(default_factory=dict)  # the route told, per check name
+    removed_path: Path | None = None  # None: removed.REMOVED_FILE
+    # What remove mode had taken out when the daemon last ran, until the
+    # first configure takes it over (see removed.py).
+    restored: removed.Removed = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.routes is None:
             self.routes = Routes(self.report)
+        self.restored = removed.load(self.removed_path)
 
     # -- configuration ----------------------------------------------------------
 
     def withheld(self, config: Config) -> Config:
         """`config` as an apply should see it: without the dead backends
         remove mode took out (a reload must not add them back)."""
-        return withhold(config, {n: c.out for n, c in self.checked.items() if c.removes})
+        self._prune_restored(config)
+        out = {n: frozenset(r) for n, r in self.restored.items()}
+        out.update({n: c.out for n, c in self.checked.items() if c.removes})
+        return withhold(config, out)
+
+    def _prune_restored(self, config: Config) -> None:
+        """Forget what the last run removed that runs again (an operator's
+        `apply` or `backend add` while no daemon ran): it is no longer the
+        checker's, and withholding it would take a serving backend out."""
+        if not self.restored:
+            return
+        for bal in config.balancers:
+            for spec in bal.services:
+                for key in spec.keys:
+                    gone = self.restored.get(name := check_name(bal, key))
+                    if not gone:
+                        continue
+                    try:
+                        running = {d.ip for d in config_apply.balancer_of(bal).members(key)}
+                    except BalancerError:
+                        continue  # no such balancer or service yet: nothing runs again
+                    self.restored[name] = {ip: d for ip, d in gone.items() if ip not in running}
 
     def configure(self, config: Config) -> None:
         """Check what `config` asks to be checked, from now on."""
@@ -92,7 +120,7 @@ class HealthControl:
         checked: dict[str, _Checked] = {}
         carried: dict[str, frozenset[str] | None] = {}
         tunnelled: set[str | None] = set()
-        self.routes.begin()
+        self.routes.begin(config.balancers)
         for bal in config.balancers:
             route = self.routes.plan(bal)
             if route.marks:
@@ -131,6 +159,14 @@ class HealthControl:
             self.schedulers[netns].set_probes(wanted)
         for bal in config.balancers:
             self._own_down_bits(bal, carried)
+        self.restored = {}
+        self._save_removed()
+
+    def _save_removed(self) -> None:
+        removed.save(
+            {n: c.removals.removed for n, c in self.checked.items() if c.removes},
+            self.removed_path,
+        )
 
     def _carried(
         self, name: str, bal: BalancerSpec, spec: ServiceSpec, key: ServiceKey, macs: dict[str, str]
@@ -144,7 +180,12 @@ class HealthControl:
         c = _Checked(name, bal, spec, key, dests)
         old = self.checked.get(name)
         if old is None:
-            return c, None
+            # A restart: what the last run removed is this check's still.
+            was = {ip: d for ip, d in self.restored.get(name, {}).items() if ip in dests}
+            if not was or not c.removes:
+                return c, None
+            c.removals.removed = was
+            return c, frozenset(was)
         c.removals.removed = {ip: d for ip, d in old.removals.removed.items() if ip in dests}
         return c, old.out & frozenset(dests)
 
@@ -263,7 +304,10 @@ class HealthControl:
         if c.removes:
             # Each edit is remembered as made, so a write cut short by an
             # error is simply written again (what is done is not redone).
-            c.removals.write(b, c.key, out, before, c.backends)
+            try:
+                c.removals.write(b, c.key, out, before, c.backends)
+            finally:
+                self._save_removed()
         else:
             b.edit({c.key: backend_edits.SetHealth(out)})
         c.out = out

@@ -12,7 +12,7 @@ address of the balancer's interface that is not a VIP.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from l4lb_tui.config_model import BalancerSpec, ServiceSpec
@@ -54,10 +54,22 @@ class Routes:
     report: Report
     tunnels: dict[str | None, ProbeTunnel] = field(default_factory=dict)
     planned: set[str | None] = field(default_factory=set)  # tunnels given out this round
+    # Per namespace, the interface whose tunnel this configuration keeps.
+    holders: dict[str | None, str] = field(default_factory=dict)
 
-    def begin(self) -> None:
-        """A new configuration: every tunnel is free to be planned again."""
+    def begin(self, balancers: Sequence[BalancerSpec] = ()) -> None:
+        """A new configuration of `balancers`: a tunnel stays with its
+        interface while that still wants one (a reload that only reorders
+        the file moves nothing); the rest are free to be planned again."""
         self.planned = set()
+        self.holders = {
+            netns: t.interface
+            for netns, t in self.tunnels.items()
+            if any(
+                b.netns == netns and b.interface == t.interface and _wants_tunnel(b)
+                for b in balancers
+            )
+        }
 
     def plan(self, bal: BalancerSpec) -> Route:
         wants = [s for s in bal.services if s.health and s.health.target != "address"]
@@ -67,8 +79,11 @@ class Routes:
         if bal.probe_source is None:
             return Route({}, "", address_source, "no probe_source: the tunnel needs one")
         tunnel = self.tunnels.get(bal.netns)
-        if tunnel is not None and bal.netns in self.planned and tunnel.interface != bal.interface:
-            why = f"one probe tunnel per namespace, and {tunnel.interface} has it"
+        holder = self.holders.get(bal.netns)
+        if holder is None and tunnel is not None and bal.netns in self.planned:
+            holder = tunnel.interface
+        if holder is not None and holder != bal.interface:
+            why = f"one probe tunnel per namespace, and {holder} has it"
             return Route({}, "", address_source, why)
         self.planned.add(bal.netns)
         if tunnel is None or tunnel.interface != bal.interface or tunnel.source != bal.probe_source:
@@ -103,6 +118,12 @@ class Routes:
     def stop(self) -> None:
         for netns in list(self.tunnels):
             self._close(netns)
+
+
+def _wants_tunnel(bal: BalancerSpec) -> bool:
+    return bal.probe_source is not None and any(
+        s.health and s.health.target != "address" for s in bal.services
+    )
 
 
 def _not_a_vip(bal: BalancerSpec) -> str:

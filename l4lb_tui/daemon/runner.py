@@ -34,6 +34,7 @@ from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
+from l4lb_tui.wording import counted
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
@@ -64,6 +65,7 @@ class Daemon:
     latency: Histogram | None = None
     status_path: Path | None = None  # None: health_status.STATUS_FILE
     answer_path: Path | None = None  # None: answer.ANSWER_FILE
+    removed_path: Path | None = None  # None: removed.REMOVED_FILE
     applies: int = 0  # answers given: the next one's seq
     _published_at: float = 0.0
     _unpublished: bool = True
@@ -105,8 +107,14 @@ class Daemon:
             events.note("daemon", line, interface=_interface_of(line, config))
 
         try:
+            if self.health is None:
+                # Before the first apply: it knows what remove mode took out
+                # before a restart, which the apply must not add back.
+                self.health = HealthControl(
+                    self.report, self.work.put, removed_path=self.removed_path
+                )
             # Without what remove mode took out: a reload must not add back a dead backend.
-            wanted = self.health.withheld(config) if self.health else config
+            wanted = self.health.withheld(config)
             config_apply.apply(wanted, keep_drains=True, warn=warn, done=done)
         except (BalancerError, BpfError, NetlinkError) as exc:
             self._refused(why, f"could not apply {self.path}: {exc}")
@@ -117,9 +125,8 @@ class Daemon:
         self.config = config
         if not made:
             self.report(f"{why}: nothing to change: the balancers are as configured")
+        assert self.health is not None
         try:
-            if self.health is None:
-                self.health = HealthControl(self.report, self.work.put)
             self.health.configure(config)
         except Exception as exc:  # the data plane is applied: say so, run on
             self.report(f"{why}: health checks not reconfigured: {type(exc).__name__}: {exc}")
@@ -127,7 +134,8 @@ class Daemon:
         self._unpublished = True
         self._answer(
             True,
-            f"applied {self.path}: " + (f"{len(made)} changes" if made else "nothing to change"),
+            f"applied {self.path}: "
+            + (counted(len(made), "change") if made else "nothing to change"),
         )
         return True
 
@@ -179,30 +187,32 @@ class Daemon:
         """Serve metrics at `listen`.  A reload that names another address
         moves the endpoint; if the new one cannot be had, the old one stays
         (and the daemon says so) rather than leave no metrics."""
-        old = self.server
-        if old is not None and listen == self.listening:
+        if self.server is not None and listen == self.listening:
             return
         try:
             server = http.serve(listen, self.scrape)
         except http.MetricsServerError as exc:
-            if old is None:
+            if self.server is None:
                 raise
             # The same port on another address of this host: free it first.
-            old.shutdown()
-            old.server_close()
+            self.close_metrics()
             try:
                 server = http.serve(listen, self.scrape)
             except http.MetricsServerError:
                 self.server = http.serve(self.listening, self.scrape)
                 self.report(f"reload: {exc}; metrics stay on http://{self.listening}/metrics")
                 return
-        else:
-            if old is not None:
-                old.shutdown()
-                old.server_close()
+        self.close_metrics()
         self.server, self.listening = server, listen
         if announce:
             self.report(f"serving metrics on http://{listen}/metrics")
+
+    def close_metrics(self) -> None:
+        """Stop serving metrics and free the address (if serving)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
 
     def on_results(self, results: tuple[ProbeResult, ...]) -> None:
         assert self.health is not None and self.latency is not None
@@ -239,8 +249,7 @@ class Daemon:
                 notify.notify("STOPPING=1")
                 if self.health is not None:
                     self.health.stop()
-                if self.server is not None:
-                    self.server.shutdown()
+                self.close_metrics()
                 health_status.remove(self.status_path)
                 answer.remove(self.answer_path)
                 self.report("stopped; the data plane keeps running as it was")
@@ -266,7 +275,6 @@ class Daemon:
                     try:
                         self.serve_metrics(self.config.metrics_listen)
                     except http.MetricsServerError as exc:  # the old one lost too
-                        self.server = None
                         self.report(f"reload: no metrics endpoint: {exc}")
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 

@@ -18,6 +18,7 @@ from l4lb_tui import backend_edits as E
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Backend, Service, State
+from l4lb_tui.wording import counted
 
 Members = E.Members
 # What the operator was shown of each service (None: no such service).
@@ -185,7 +186,11 @@ def drain(seen: Lists, key: ServiceKey, shown: Backend) -> Intent:
 
 def load(seen: Lists, keys: Sequence[ServiceKey], dests: Sequence[Destination]) -> Intent:
     changes = tuple((key, E.Expecting(seen(key), E.Load(tuple(dests)))) for key in keys)
-    return Intent(f"load {len(dests):,} backends into {_names(keys)}", changes, _catch_all(keys))
+    return Intent(
+        f"load {counted(len(dests), 'backend', grouped=True)} into {_names(keys)}",
+        changes,
+        _catch_all(keys),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,7 +130,7 @@ def test_a_failure_part_way_says_what_was_changed(
     assert res.returncode == 2
     assert f"~ service {HTTP}: ~ 10.2.0.11 weight 1 -> 4" in res.stdout, res.stdout
     (error,) = res.stderr.strip().splitlines()[-1:]
-    assert "the 1 changes before it were made" in error and second in error, res.stderr
+    assert "the 1 change before it was made" in error and second in error, res.stderr
     assert members(ns, dev)["10.2.0.11"][1] == 4
     logged = [json.loads(x)["what"] for x in log.read_text().splitlines()[before:]]
     assert any("weight 1 -> 4" in what for what in logged), logged

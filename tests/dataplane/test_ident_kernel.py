@@ -223,3 +223,15 @@ def test_stale_pins_are_removed_and_live_ones_kept(spaces: Namespaces) -> None:
     assert stats(live, dev)["mode"] == "driver"
     assert "no stale pins" in ok(l4lb("detach", "--stale"))
     ok(l4lb("detach", "-i", dev, ns=live))
+
+
+def test_attach_in_a_namespace_whose_name_the_record_cannot_hold() -> None:
+    """A name over 63 bytes was cut short in the pins' record; attach now
+    refuses it with one line and leaves no pins."""
+    spaces = Namespaces("hfin")
+    try:
+        ns = spaces.add("x" * 60)
+        refused(l4lb("attach", "-i", spaces.dev, ns=ns), "longer than the 63")
+        assert not Balancer(spaces.dev, netns=ns).pin_dir.exists()
+    finally:
+        spaces.remove()

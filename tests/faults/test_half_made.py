@@ -44,3 +44,41 @@ def test_an_attach_stopped_after_its_load() -> None:
             assert l4lb("--netns", ns, "stats", "-i", dev, "--once").returncode == 0
         finally:
             l4lb("--netns", ns, "detach", "-i", dev)
+
+
+HOLD = (
+    "import sys, time\n"
+    "from l4lb_tui.lock import interface_lock\n"
+    "with interface_lock(sys.argv[1]):\n"
+    "    print('held', flush=True)\n"
+    "    time.sleep(120)\n"
+)
+
+
+def test_an_attach_under_way_is_not_called_half_made() -> None:
+    """A reader during an attach (its lock held by a live process) was told
+    the pins were half made and to detach them: it is told to try again."""
+    with veth_netns("hfinatt") as (ns, dev, _):
+        bal = Balancer(dev, netns=ns)
+        bal.pin_dir.mkdir(parents=True)
+        holder = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", HOLD, bal.pin_dir.name],
+            stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            run(["bpftool", "prog", "load", str(bpf_object("l4lb_xdp.o")), str(bal.prog_pin),
+                 "type", "xdp", "pinmaps", str(bal.maps_dir)])  # fmt: skip
+            res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+            assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+            assert f"being attached by PID {holder.pid} (try again" in res.stderr, res.stderr
+            assert "half made" not in res.stderr
+            holder.kill()
+            holder.wait()
+            res = l4lb("--netns", ns, "stats", "-i", dev, "--once")
+            assert res.returncode == 2 and "half made" in res.stderr, res.stderr
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+            l4lb("--netns", ns, "detach", "-i", dev)

@@ -144,4 +144,4 @@ def test_a_link_deleted_during_a_change_is_an_error() -> None:
         held = Balancer(dev, netns=ns)
         run(["ip", "-n", ns, "link", "del", dev])
         with pytest.raises(BalancerError, match="deleted while the command ran"):
-            balancer_cli._unattached(held)
+            balancer_cli.unattached(held)

@@ -103,3 +103,64 @@ def test_the_api_refuses_a_kept_ring_too_small(seven: tuple[str, str, Path]) -> 
     dests = [Destination(f"10.99.0.{20 + i}", f"02:00:00:00:00:{20 + i:02x}", 1) for i in range(8)]
     with pytest.raises(BalancerError, match="keeps the ring of 7 slots"):
         bal.load([KEY], dests)
+
+
+def config(tmp: Path, ns: str, dev: str, count: int, service: str = "") -> str:
+    """A config for the fixture's balancer: `count` backends, and `service`'s
+    extra keys (no fill or ring_size unless given)."""
+    backends = "".join(
+        f'  {{ ip = "10.99.0.{20 + i}", mac = "02:00:00:00:00:{20 + i:02x}" }},\n'
+        for i in range(count)
+    )
+    path = tmp / f"l4lb{count}.toml"
+    path.write_text(
+        f'[[balancer]]\ninterface = "{dev}"\nnetns = "{ns}"\nmode = "generic"\n'
+        f'source = "10.99.0.9"\n\n[[balancer.service]]\nvip = "{SVC}"\n{service}'
+        f"backends = [\n{backends}]\n"
+    )
+    return str(path)
+
+
+def test_apply_and_diff_say_the_ring_was_kept(seven: tuple[str, str, Path]) -> None:
+    """The file names no ring_size: the running ring of 7 is kept, and 8
+    backends do not fit it.  apply said only the ring's rule, not where the 7
+    came from; diff showed the plan and exit 0."""
+    ns, dev, tmp = seven
+    assert l4lb("--netns", ns, "attach", "-i", dev, "--mode", "generic").returncode == 0
+    before = rings(ns, dev)
+    eight = config(tmp, ns, dev, 8)
+    kept = "the running ring of 7 slots was kept because the file names no ring_size"
+    refused(l4lb("apply", "-f", eight), kept, "nothing was changed")
+    assert rings(ns, dev) == before
+    res = l4lb("diff", "-f", eight)
+    refused(res, "apply would refuse this", kept)
+    assert f"~ service {KEY}:" in res.stdout and "! apply would refuse this" in res.stdout
+
+
+def test_a_missing_fill_keeps_the_running_one(seven: tuple[str, str, Path]) -> None:
+    """A missing ring_size kept the running ring while a missing fill switched
+    the service to maglev (and a ring of 7 made that refuse for no reason the
+    file shows): both are kept now."""
+    ns, dev, tmp = seven
+    assert l4lb("--netns", ns, "attach", "-i", dev, "--mode", "generic").returncode == 0
+    seven_file = config(tmp, ns, dev, 7)
+    res = l4lb("diff", "-f", seven_file)
+    assert res.returncode == 0 and res.stdout.strip().endswith("as configured"), res
+    res = l4lb("apply", "-f", config(tmp, ns, dev, 8, "ring_size = 11\n"))
+    assert res.returncode == 0, res.stderr
+    assert "roundrobin" in l4lb("export").stdout.split(f'vip = "{SVC}"')[1].split("\n")[1]
+
+
+def test_diff_runs_the_loads_own_checks(seven: tuple[str, str, Path]) -> None:
+    """A backend that is the balancer's own address: apply refused it, diff
+    showed the plan and exit 0."""
+    ns, dev, tmp = seven
+    assert l4lb("--netns", ns, "attach", "-i", dev, "--mode", "generic").returncode == 0
+    subprocess.run(["ip", "-n", ns, "addr", "add", "10.99.0.50/24", "dev", dev], check=True)  # noqa: S603
+    path = Path(config(tmp, ns, dev, 6))
+    own = '  { ip = "10.99.0.50", mac = "02:00:00:00:00:32" },\n]\n'
+    path.write_text(path.read_text().removesuffix("]\n") + own)
+    before = rings(ns, dev)
+    refused(l4lb("apply", "-f", str(path)), "10.99.0.50", "nothing was changed")
+    refused(l4lb("diff", "-f", str(path)), "apply would refuse this", "10.99.0.50")
+    assert rings(ns, dev) == before

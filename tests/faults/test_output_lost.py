@@ -45,6 +45,7 @@ def test_check_with_nowhere_to_write(where: str) -> None:
     assert code == 3, err
     assert err.startswith(LOST) and err.count("\n") == 1, err
     assert ("No space left" if where == "full" else "closed") in err
+    assert "change" not in err, "check changes nothing: only its output was lost"
 
 
 def _closed_stdout(args: list[str]) -> tuple[int, str]:
@@ -72,10 +73,14 @@ def test_a_change_whose_output_is_lost(tmp_path: Path) -> None:
                              "--ip", ip, "--weight", "5", stdout=full(), env=env)  # fmt: skip
             assert code == 3, err
             assert err.startswith(LOST) and "Traceback" not in err, err
+            assert "any change the command made was made" in err, err
             state = Balancer(dev, netns=ns).state()
             assert {d.ip: d.weight for d in state.services[0].backends}[ip] == 5
             assert any(e.what.endswith(f"weight {ip}: done") for e in events.read(log))
             code, err = l4lb("--netns", ns, "stats", "-i", dev, "--once", stdout=full(), env=env)
             assert code == 3 and err.startswith(LOST), err
+            assert "change" not in err, "stats changes nothing: only its output was lost"
+            code, err = l4lb("--netns", ns, "export", stdout=full(), env=env)
+            assert code == 3 and err.startswith(LOST) and "change" not in err, err
         finally:
             l4lb("--netns", ns, "detach", "-i", dev, stdout=subprocess.DEVNULL)

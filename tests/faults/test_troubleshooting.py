@@ -43,12 +43,28 @@ def _rendered(node: ast.JoinedStr) -> str:
     )
 
 
+def _docstrings(tree: ast.Module) -> set[int]:
+    """The ids of a module's docstrings: prose about a message is not one."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
 def product_strings() -> list[str]:
-    """Every string literal of the package (implicit concatenation joined,
-    as the parser joins it), and the shell and make sources whole."""
+    """Every string literal of the package but its docstrings (implicit
+    concatenation joined, as the parser joins it), and the shell and make
+    sources whole."""
     found = [(ROOT / "bpf/Makefile").read_text(), (ROOT / "scripts/setup.sh").read_text()]
     for path in sorted((ROOT / "l4lb_tui").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if id(node) in docs:
+                continue
             if isinstance(node, ast.JoinedStr):
                 found.append(_rendered(node))
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):

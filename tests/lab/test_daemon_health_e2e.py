@@ -22,9 +22,9 @@ from l4lb_tui.backend_edits import SetDrain
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.console_daemon import DaemonView, DaemonWatch, Drift
 from l4lb_tui.daemon.runner import PUBLISH_EVERY
-from l4lb_tui.destinations import read_destinations
 from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
+from l4lb_tui.lab.labconfig import lab_config
 from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.viewmodels.health_rows import health_cell
 from tests.killed_reload import ROOT, kill_group
@@ -44,25 +44,21 @@ def free_port() -> int:
 @pytest.fixture
 def daemon(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Balancer, int]]:
     port = free_port()
-    backends = "".join(
-        f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in read_destinations(lab.csv_path)
-    )
     cfg = tmp_path / "l4lb.toml"
     cfg.write_text(
-        f'[[balancer]]\ninterface = "{lab.lb_ifname}"\nnetns = "{lab.lb_ns}"\n'
-        f'source = "{lab.outer_saddr}"\nprobe_source = "{PROBE_SADDR}"\n\n'
-        f'[[balancer.service]]\nvip = "{lab.vip}:{lab.http_port}/tcp"\nbackends = [\n{backends}]\n'
-        f'[balancer.service.health]\ncheck = "http"\ninterval = {INTERVAL}\n'
-        f"timeout = {TIMEOUT}\nrise = {RISE}\nfall = {FALL}\n\n"
-        f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
-    )
+        lab_config(
+            lab, metrics=f"127.0.0.1:{port}", interval=INTERVAL, timeout=TIMEOUT, rise=RISE,
+            fall=FALL,
+        )
+    )  # fmt: skip
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
         cwd=ROOT, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )  # fmt: skip
     bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
     try:
-        wait_for(lambda: bal.is_loaded() and len(up(port)) == 3, 15, "every backend up")
+        # lab_config's two services (HTTP and UDP), 3 backends each.
+        wait_for(lambda: bal.is_loaded() and len(up(port)) == 6, 15, "every backend up")
         yield proc, bal, port
     finally:
         stop(proc)
@@ -83,7 +79,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
             kill_group(proc)
 
 
-def up(port: int) -> set[str]:
+def up(port: int) -> set[tuple[str, str]]:
+    """(service, backend) of every backend the metrics call up."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
@@ -92,7 +89,7 @@ def up(port: int) -> set[str]:
         return set()
     text = data.partition(b"\r\n\r\n")[2].decode()
     return {
-        s.labels["backend"]
+        (s.labels["service"], s.labels["backend"])
         for fam in text_string_to_metric_families(text)
         if fam.name == "l4lb_backend_up"
         for s in fam.samples
@@ -122,7 +119,7 @@ def test_a_broken_backend_is_drained_and_restored(
         INTERVAL * FALL + TIMEOUT + SLACK + INTERVAL,
         f"{victim} drained after its {how} broke",
     )
-    assert victim not in up(port)
+    assert (str(svc), victim) not in up(port)
     assert not any(d.drained for d in bal.members(svc)), "the operator's bit was touched"
     faults.fix_backend(lab, 1)
     back_in = wait_for(
@@ -177,7 +174,7 @@ def test_the_console_reads_the_daemons_health_and_config_drift(
         return found
 
     wait_for(
-        lambda: len(seen().health) == 3 and all(e.status == "up" for e in seen().health.values()),
+        lambda: len(seen().health) == 6 and all(e.status == "up" for e in seen().health.values()),
         5,
         "every backend up in health.json",
     )

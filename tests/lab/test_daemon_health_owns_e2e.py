@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from l4lb_tui import events
 from l4lb_tui.abi import ServiceKey
-from l4lb_tui.backend_edits import Remove, SetDrain
+from l4lb_tui.backend_edits import Add, Remove, SetDrain
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import read_destinations
+from l4lb_tui.destinations import Destination, read_destinations
 from l4lb_tui.lab import Lab, faults
 from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.lock import interface_lock
@@ -66,12 +66,14 @@ class Daemon:
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
+        # The log is appended to: a restart waits for its own line.
+        said = self.journal().count("serving metrics")
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(self.cfg)],
                 cwd=ROOT, stderr=log, text=True, start_new_session=True,
             )  # fmt: skip
-        wait_for(lambda: "serving metrics" in self.journal(), SOON, "the daemon serving")
+        wait_for(lambda: self.journal().count("serving metrics") > said, SOON, "the daemon serving")
 
     def journal(self) -> str:
         return self.log.read_text() if self.log.exists() else ""
@@ -221,6 +223,49 @@ def test_remove_mode_touches_only_what_it_removed(
     # Remove mode switched to drain: the dead backend comes back drained, not serving.
     daemon.reload(with_metrics(daemon, balancer_toml(lab)))
     assert present(bal, svc) == {one, two, three} and down(bal, svc) == {two}
+
+
+def test_remove_mode_remembers_what_it_removed_across_a_restart(
+    lab: Lab, run: tuple[Daemon, Balancer, ServiceKey]
+) -> None:
+    """A restarted daemon added back the dead backend its last run removed
+    (it knew nothing of it); now the removal stays the checker's, and the
+    backend comes back, as it was, when it recovers."""
+    daemon, bal, svc = run
+    one, two, three = (n.addr for n in lab.backend_nodes)
+    daemon.cfg.write_text(with_metrics(daemon, balancer_toml(lab, 'on_failure = "remove"')))
+    daemon.start()
+    wait_for(lambda: "up" in daemon.journal(), SOON, "checks running")
+    bal.edit({svc: SetDrain(two, True)})  # the operator's, kept through it all
+    faults.break_backend(lab, 2, "server")
+    wait_for(lambda: present(bal, svc) == {one, three}, SOON, "the dead backend removed")
+
+    daemon.stop()
+    daemon.start()
+    stays(lambda: present(bal, svc) == {one, three}, 2, "the restart added the dead backend back")
+    faults.fix_backend(lab, 2)
+    wait_for(lambda: present(bal, svc) == {one, two, three}, SOON, "the backend restored")
+    assert {d.ip for d in bal.members(svc) if d.drained} == {two}, "restored not as it was"
+
+
+def test_a_removed_backend_added_back_while_no_daemon_ran_is_not_removed(
+    lab: Lab, run: tuple[Daemon, Balancer, ServiceKey]
+) -> None:
+    """What the last run removed, added back by an operator while no daemon
+    ran, is serving: a start must not take it out again."""
+    daemon, bal, svc = run
+    one, two, three = (n.addr for n in lab.backend_nodes)
+    daemon.cfg.write_text(with_metrics(daemon, balancer_toml(lab, 'on_failure = "remove"')))
+    daemon.start()
+    wait_for(lambda: "up" in daemon.journal(), SOON, "checks running")
+    faults.break_backend(lab, 2, "server")
+    wait_for(lambda: present(bal, svc) == {one, three}, SOON, "the dead backend removed")
+    daemon.stop()
+    faults.fix_backend(lab, 2)
+    mac = next(d.mac for d in read_destinations(lab.csv_path) if d.ip == two)
+    bal.edit({svc: Add(Destination(two, mac))})  # the operator's
+    daemon.start()
+    stays(lambda: present(bal, svc) == {one, two, three}, 2, "the start removed it again")
 
 
 def test_a_verdict_that_meets_the_lock_is_carried_out_later(

@@ -136,7 +136,7 @@ def test_edit_intents_are_made_against_what_was_shown() -> None:
             seen, DEMO_SERVICE, "10.0.1.2", B
         ),
         f"delete 10.0.1.1 from {DEMO_SERVICE}": edits.delete(seen, DEMO_SERVICE, "10.0.1.1"),
-        f"load 1 backends into {DEMO_SERVICE}": edits.load(seen, [DEMO_SERVICE], [A]),
+        f"load 1 backend into {DEMO_SERVICE}": edits.load(seen, [DEMO_SERVICE], [A]),
     }
     for summary, intent in cases.items():
         assert intent.summary == summary

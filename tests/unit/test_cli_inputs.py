@@ -232,7 +232,7 @@ def test_bad_backend_lines(tmp_path: Path, line: str, message: str) -> None:
 def test_a_heading_row_is_skipped(tmp_path: Path) -> None:
     path = csv(tmp_path, "ip,mac,weight\n10.0.0.11,02:00:00:00:00:0b,2\n")
     res = l4lb("check", path)
-    assert res.returncode == 0 and "1 destinations, no errors" in res.stdout, res.stderr
+    assert res.returncode == 0 and "1 destination, no errors" in res.stdout, res.stderr
 
 
 def test_the_vip_is_not_a_backend(tmp_path: Path) -> None:

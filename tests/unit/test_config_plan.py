@@ -118,3 +118,12 @@ def test_an_operators_drain_by_weight_zero_is_kept_when_asked() -> None:
     # apply by hand makes the file true, as for a drained flag
     undone = plan_balancer(spec, running(now), MACS).services[0]
     assert undone.dests[0].weight == 1
+
+
+def test_a_source_set_where_none_was_reads_without_a_gap() -> None:
+    """It read "outer source  -> 10.0.0.2" (two spaces: the empty old one)."""
+    spec = parse_config(CONFIG.replace('"lb0"', '"lb0"\nsource = "10.0.0.2"', 1)).balancers[0]
+    change = plan_balancer(spec, Running(None, "", ()), MACS)
+    assert change.attach == "attach in driver mode, outer source 10.0.0.2"
+    change = plan_balancer(spec, running(), MACS)
+    assert change.attach == "outer source 10.0.0.1 -> 10.0.0.2"

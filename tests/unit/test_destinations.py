@@ -138,7 +138,7 @@ def test_shipped_samples_load(n: int) -> None:
     [
         (" 10.0.0.1 ", "10.0.0.1"),
         ("223.255.255.255", "223.255.255.255"),
-        ("169.254.1.1", "169.254.1.1"),
+        ("169.254.1.1", "169.254.1.1 is a link-local address, which cannot be a backend"),
         ("240.0.0.1", "240.0.0.1 is a reserved (class E) address, which cannot be a backend"),
         ("224.0.0.1", "224.0.0.1 is a multicast address, which cannot be a backend"),
         ("239.255.255.255", "239.255.255.255 is a multicast address, which cannot be a backend"),

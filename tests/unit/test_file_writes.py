@@ -79,7 +79,7 @@ def test_a_symbolic_link_s_target_is_replaced_and_the_link_kept(tmp_path: Path) 
     link.symlink_to(real)
     said = save_csv(link, [A])
     assert said == (
-        f"saved 1 backends to {real} (where the symbolic link {link} points; the link is kept)"
+        f"saved 1 backend to {real} (where the symbolic link {link} points; the link is kept)"
     )
     assert link.is_symlink() and real.read_text() == SAVED
     assert stat.S_IMODE(real.stat().st_mode) == 0o640

@@ -192,5 +192,5 @@ def test_the_quorum_counts_only_backends_that_would_serve() -> None:
     pool = {"a": health(Status.UP), "b": health(Status.UP), "c": health(Status.DOWN)}
     verdict = decide(pool, 1, "drain", serving={"c"})
     assert verdict.failed_open and verdict.take_out == frozenset()
-    assert "0 of 1 backends that would serve" in verdict.message
+    assert "0 of 1 backend that would serve" in verdict.message
     assert decide(pool, 1, "drain").take_out == {"c"}, "everyone counts without `serving`"

@@ -17,6 +17,7 @@ from l4lb_tui.identity import (
     Record,
     legacy_dirname,
     legacy_ifname,
+    netns_name_problem,
     parse_dirname,
 )
 from l4lb_tui.lock import LockedError, interface_lock
@@ -161,3 +162,13 @@ def test_a_refusal_names_the_interface_not_the_identity() -> None:
     with interface_lock("ns4097:if7", shown="v0"), pytest.raises(LockedError) as refused:
         interface_lock("ns4097:if7", shown="v0").__enter__()
     assert str(refused.value).startswith("v0 is in use by PID ")
+
+
+def test_a_namespace_name_too_long_for_the_record_is_never_cut() -> None:
+    """The record kept the first 64 bytes of a longer name: a name that
+    belongs to another namespace, or to none."""
+    assert netns_name_problem("n" * 63) is None
+    assert "longer than the 63" in str(netns_name_problem("n" * 64))
+    long = Record.of(BalancerId(9, 2), "v0", Netns(9, "n" * 70))
+    back = Record.unpack(long.pack())
+    assert back is not None and back.netns == "" and back.netns_seen.cookie == 9

@@ -151,8 +151,10 @@ class ProbeTunnel:
     # Setting up
 
     def _check_host(self) -> None:
+        # Every link: `-4 addr show` leaves out those without an IPv4
+        # address, as a balancer's interface may well be.
+        names = {str(link.get("ifname")) for link in self._ip_json(["link", "show"])}
         links = self._ip_json(["-4", "addr", "show"])
-        names = {str(link.get("ifname")) for link in links}
         if self.interface not in names:
             raise TunnelError(f"interface {self.interface} does not exist")
         local = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Set
 
 from l4lb_tui.health.model import BackendHealth, ServiceVerdict
+from l4lb_tui.wording import counted
 
 
 def decide(
@@ -49,19 +50,21 @@ def decide(
         )
 
     if waiting:
+        has = "has" if len(waiting) == 1 else "have"
         return verdict(
             everyone - frozenset(out),
             held=True,
-            message=f"holding: {len(waiting)} of {len(everyone)} backends have no "
-            "health result yet; nothing changes until every one has",
+            message=f"holding: {len(waiting)} of {counted(len(everyone), 'backend')} {has} "
+            "no health result yet; nothing changes until every one has",
         )
     could = everyone if serving is None else everyone & frozenset(serving)
     if everyone and len(healthy & could) < quorum:
+        good = len(healthy & could)
         return verdict(
             everyone,
             failed_open=True,
-            message=f"FAILING OPEN: {len(healthy & could)} of {len(could)} backends that "
-            f"would serve are healthy ({len(everyone) - len(could)} drained by an operator), "
-            f"below the quorum of {quorum}: every backend keeps serving",
+            message=f"FAILING OPEN: {good} of {counted(len(could), 'backend')} that would "
+            f"serve {'is' if good == 1 else 'are'} healthy ({len(everyone) - len(could)} "
+            f"drained by an operator), below the quorum of {quorum}: every backend keeps serving",
         )
     return verdict(healthy)
