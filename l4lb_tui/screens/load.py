@@ -23,8 +23,8 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Static
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_files import Preview, preview_csv
 from l4lb_tui.destinations import Destination, load_problem
-from l4lb_tui.screens.editor import service_spec_note
 from l4lb_tui.services import parse_service_specs
+from l4lb_tui.viewmodels.editor_form import service_spec_note
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester, services_validator
 from l4lb_tui.widgets.tables import KeyTable, num
