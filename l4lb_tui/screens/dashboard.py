@@ -7,6 +7,7 @@ up); nothing is polled while paused.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -38,6 +39,7 @@ from l4lb_tui.viewmodels.backend_rows import (
     ServiceScope,
     pick_rows,
     sorted_lines,
+    without_rates,
 )
 from l4lb_tui.viewmodels.feed import Digest, Feed
 from l4lb_tui.widgets.chart import ThroughputChart
@@ -183,7 +185,13 @@ class DashboardScreen(DashboardEdits):
         self.stale = message.result is None
         if message.result is None:
             self.query_one(StatusLine).show([message.error], error=True)
-            self._show_header()
+            if self._digest.rated:  # its rates are old now: dashes, not figures
+                lines = without_rates(self._digest.lines)
+                self._digest = replace(self._digest, lines=lines, rated=False)
+            if self.is_active:
+                self._redraw()
+            else:
+                self._dirty = True
         else:
             self.answered = True
             sample, digest = message.result

@@ -43,6 +43,7 @@ class DashboardEdits(DashboardFeatures):
     answered: bool
     link: LinkInfo | None
     refusal: str
+    stale: bool
     loaded_from: Path | None
 
     # -- selection helpers -------------------------------------------------
@@ -121,6 +122,7 @@ class DashboardEdits(DashboardFeatures):
             self.state is not None,
             can_offload=link.can_offload if link else True,
             no_ethernet=bool(link and no_ethernet(link)),
+            stale=self.stale,
         )
         self.app.push_screen(screen, self._mode_chosen)
 

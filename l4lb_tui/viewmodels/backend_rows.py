@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
@@ -95,6 +95,19 @@ class BackendLine:
 
 
 SHARE = 7  # the share's place in a row's cells
+RATES = slice(5, SHARE + 1)  # pkts/s, bits/s and share: what a stale row has none of
+
+
+def without_rates(lines: Sequence[BackendLine]) -> tuple[BackendLine, ...]:
+    """The rows with a dash for every rate: the last poll failed (the
+    interface deleted, say), and its last rates would read as live ones."""
+
+    def dashed(cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        return (*cells[: RATES.start], *(NO_RATE,) * 3, *cells[RATES.stop :]) if cells else cells
+
+    return tuple(
+        replace(line, cells=dashed(line.cells), scoped=dashed(line.scoped)) for line in lines
+    )
 
 
 def backend_lines(
