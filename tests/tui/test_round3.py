@@ -6,12 +6,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input
-from tui_support import dashboard, make_app, settle
+from textual.widgets import Button, Input, Label
+from tui_support import DATA, dashboard, make_app, settle
 
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
+from l4lb_tui.screens.load import CsvTree, LoadScreen, PreviewTable
 
 SMALL = (80, 24)
 
@@ -57,3 +58,33 @@ async def test_an_added_backend_is_logged_with_its_weight_and_mac(fake: FakeBack
         what = await newest_what(pilot, app)
         assert what.endswith(": new, weight 4, MAC 02:00:00:00:09:09"), what
         assert what.startswith("add 10.0.9.9 to "), what
+
+
+async def test_the_load_dialog_shows_everything_at_80x24(fake: FakeBackend) -> None:
+    """At 80 columns the tree took 42 of them: the labels, the buttons and
+    the preview's Weight column were cut off."""
+    app = make_app(fake, start_dir=DATA)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LoadScreen)
+        screen.query_one("#path", Input).value = str(DATA / "32_destinations.csv")
+        await pilot.press("enter")
+        await settle(pilot)
+        width = SMALL[0]
+        for button in screen.query(Button):
+            assert button.region.right <= width, (button.id, button.region)
+        for label in screen.query(Label):
+            assert label.region.width >= len(str(label.render())), str(label.render())
+        table = screen.query_one(PreviewTable)
+        assert [c.label.plain for c in table.columns.values()][-1] == "Weight"
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        await pilot.press("ctrl+t")  # the tree, in the form's place
+        await pilot.pause()
+        tree = screen.query_one(CsvTree)
+        assert tree.display and tree.has_focus and tree.region.width >= 60
+        await pilot.press("ctrl+t")  # and back
+        await pilot.pause()
+        assert screen.query_one("#path", Input).has_focus and not tree.region.width
