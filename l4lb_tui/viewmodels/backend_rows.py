@@ -15,7 +15,7 @@ from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.viewmodels.health_rows import NONE, health_cell, health_of
 from l4lb_tui.viewmodels.history import RateHistory
 from l4lb_tui.viewmodels.sorting import SortOrder, SortValue, ordered, sort_values
-from l4lb_tui.viewmodels.sparkline import sparkline
+from l4lb_tui.viewmodels.sparkline import Sparkline
 
 SPARK_WIDTH = 30
 
@@ -39,7 +39,7 @@ def share_cell(row: BackendRow, total_pps: float, rated: bool) -> str:
 
 
 def backend_cells(
-    row: BackendRow, total_pps: float, spark: str, health: Cell = NONE, rated: bool = True
+    row: BackendRow, total_pps: float, spark: Cell, health: Cell = NONE, rated: bool = True
 ) -> tuple[Cell, ...]:
     return (
         str(row.index),  # the slot: the detail names it, and it never renumbers
@@ -125,7 +125,7 @@ def backend_lines(
     lines = []
     for row in view.rows:
         health = health_of(daemon, row.service, row.ip)
-        spark = sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
+        spark = Sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
         cells = backend_cells(row, total, spark, health_cell(health), rated)
         in_service = share_cell(row, per_service[row.service], rated)
         scoped = (*cells[:SHARE], in_service, *cells[SHARE + 1 :])

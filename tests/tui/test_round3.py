@@ -3,16 +3,20 @@ a deleted interface's dashboard, and the load dialog at 80x24."""
 
 from __future__ import annotations
 
+import pytest
 from rich.text import Text
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label
-from tui_support import DATA, dashboard, make_app, settle
+from tui_support import DATA, dashboard, make_app, polls, settle
 
-from l4lb_tui.console_demo import FakeBackend
+from l4lb_bench.synthetic import synthetic
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.screens.load import CsvTree, LoadScreen, PreviewTable
+from l4lb_tui.viewmodels.sparkline import Sparkline
+from l4lb_tui.widgets.tables import BackendTable
 
 SMALL = (80, 24)
 
@@ -88,3 +92,29 @@ async def test_the_load_dialog_shows_everything_at_80x24(fake: FakeBackend) -> N
         await pilot.press("ctrl+t")  # and back
         await pilot.pause()
         assert screen.query_one("#path", Input).has_focus and not tree.region.width
+
+
+async def test_sparklines_are_drawn_only_for_rows_on_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 4,096 destinations a sparkline for every backend, every poll, in
+    the poll's thread, was most of the console's CPU: only rows shown are drawn."""
+    drawn: list[int] = []
+    real_draw = Sparkline.draw
+
+    def counted(self: Sparkline) -> str:
+        drawn.append(1)
+        return real_draw(self)
+
+    monkeypatch.setattr(Sparkline, "draw", counted)
+    fake = FakeBackend()
+    fake.attach("lb0", "driver")
+    fake.load("lb0", [DEMO_SERVICE], synthetic(1000))
+    app = make_app(fake)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await polls(pilot, 3)
+        table = app.screen.query_one(BackendTable)
+        assert table.row_count == 1000 and "spark" in table.shown_columns
+        drawn.clear()
+        await polls(pilot, 1)
+        assert 0 < len(drawn) <= 2 * table.size.height, len(drawn)
