@@ -7,7 +7,7 @@ import pytest
 from rich.text import Text
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Input, Label, OptionList, Static
 from tui_support import DATA, dashboard, make_app, polls, settle
 
 from l4lb_bench.synthetic import synthetic
@@ -15,6 +15,8 @@ from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.screens.load import CsvTree, LoadScreen, PreviewTable
+from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.viewmodels.backend_rows import NO_RATE
 from l4lb_tui.viewmodels.sparkline import Sparkline
 from l4lb_tui.widgets.tables import BackendTable
 
@@ -118,3 +120,27 @@ async def test_sparklines_are_drawn_only_for_rows_on_screen(
         drawn.clear()
         await polls(pilot, 1)
         assert 0 < len(drawn) <= 2 * table.size.height, len(drawn)
+
+
+async def test_a_deleted_interface_shows_dashes_in_every_row_and_m_claims_no_mode(
+    fake: FakeBackend,
+) -> None:
+    """Tester's 8, the rest of it: each row kept its last pkts/s, bits/s and
+    share, and `m` said 'now: driver' with Driver marked current."""
+    app = make_app(fake)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await polls(pilot, 2)
+        table = dashboard(pilot).query_one(BackendTable)
+        at = [table.shown_columns.index(c) for c in ("pps", "bps", "share")]
+        assert {plain(table.get_row_at(0)[n]) for n in at} != {NO_RATE}
+        fake.remove_link("lb0")
+        await polls(pilot, 1)
+        for row in range(table.row_count):
+            assert {plain(table.get_row_at(row)[n]).strip() for n in at} == {NO_RATE}
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ModeScreen)
+        title = str(app.screen.query_one("Vertical > Static", Static).render())
+        assert "now: unknown" in title, title
+        prompts = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
+        assert not [p for p in prompts if "(current)" in p], prompts
