@@ -17,10 +17,11 @@ import os
 import pwd
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from l4lb_tui.destinations import Destination
 from l4lb_tui.paths import RUN_DIR
 
 EVENTS_FILE = Path(os.environ.get("L4LB_EVENTS", str(RUN_DIR / "events.jsonl")))
@@ -39,7 +40,61 @@ class Event:
     user: str = ""  # who ran it (sudo's caller where there is one)
 
     def line(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":")) + "\n"
+        # Not ASCII-escaped: an operator's `tail -f` reads "1 → 5", not "\\u2192".
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+# -- what a change did, old → new, in the log's words ---------------------------
+
+
+def changed_fields(before: Destination, after: Destination) -> tuple[tuple[str, str, str], ...]:
+    """(field, was, is now) of each field that differs, as an operator names
+    them; a weight of 0 counts as drained (it gets no new flows either)."""
+    fields = (
+        ("IP", before.ip, after.ip),
+        ("MAC", before.mac, after.mac),
+        ("weight", str(before.weight), str(after.weight)),
+        (
+            "drained",
+            _yes(before.drained or not before.weight),
+            _yes(after.drained or not after.weight),
+        ),
+        ("down", _yes(before.down), _yes(after.down)),
+    )
+    return tuple(f for f in fields if f[1] != f[2])
+
+
+def backend_change(
+    action: str, ip: str, before: Iterable[Destination] | None, after: Iterable[Destination] | None
+) -> str:
+    """What a change to backend `ip` did, for the log: "weight 10.0.0.11:
+    weight 1 → 5", "add 10.0.0.11: new, weight 1, MAC …", "remove
+    10.0.0.11: was weight 5, MAC …"; `before` and `after` are its service's
+    lists around the change (a Done's pair)."""
+    return f"{action} {ip}: {backend_words(ip, before, after)}"
+
+
+def backend_words(
+    ip: str, before: Iterable[Destination] | None, after: Iterable[Destination] | None
+) -> str:
+    """The old → new part of `backend_change`."""
+    was = next((d for d in before or () if d.ip == ip), None)
+    now = next((d for d in after or () if d.ip == ip), None)
+    if now is None:
+        return f"was {_looks(was)}" if was else "not a backend"
+    if was is None:
+        return f"new, {_looks(now)}"
+    changed = ", ".join(f"{name} {a} → {b}" for name, a, b in changed_fields(was, now))
+    return changed or f"unchanged, {_looks(now)}"
+
+
+def _looks(d: Destination) -> str:
+    flags = "".join(w for w, on in ((", drained", d.drained), (", down", d.down)) if on)
+    return f"weight {d.weight}, MAC {d.mac}{flags}"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 # What the open of a file that is not a regular one fails with: O_NOFOLLOW

@@ -23,13 +23,16 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Static
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_files import Preview, preview_csv
 from l4lb_tui.destinations import Destination, load_problem
-from l4lb_tui.screens.editor import service_spec_note
 from l4lb_tui.services import parse_service_specs
+from l4lb_tui.viewmodels.editor_form import service_spec_note
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.inputs import PathSuggester, services_validator
 from l4lb_tui.widgets.tables import KeyTable, num
 
 PREVIEW_ROWS = 200  # enough to eyeball; the count line gives the total
+# Below this width the tree (42) and the form (its labels, buttons and the
+# preview's four columns want 58) do not fit side by side: one at a time.
+NARROW = 100
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class LoadScreen(Screen[LoadRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel", tooltip="leave without loading anything"),
         Binding("ctrl+s", "apply", "Apply", tooltip="load the previewed file into the services"),
+        # On a narrow terminal ctrl+t goes back and forth between tree and form.
         Binding("ctrl+t", "focus_tree", "Files", tooltip="browse files"),
     ]
 
@@ -91,6 +95,9 @@ class LoadScreen(Screen[LoadRequest | None]):
     LoadScreen PreviewTable { height: 1fr; }
     LoadScreen #buttons { height: auto; align-horizontal: right; }
     LoadScreen Button { margin-left: 2; }
+    LoadScreen.-narrow CsvTree { display: none; }
+    LoadScreen.-narrow.-browsing CsvTree { display: block; width: 1fr; }
+    LoadScreen.-narrow.-browsing #right { display: none; }
     """
 
     @dataclass
@@ -126,7 +133,11 @@ class LoadScreen(Screen[LoadRequest | None]):
                     yield Button("Cancel (Esc)", id="cancel")
         yield KeyFooter()
 
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
         self._services_note(self.services_spec)
         box = self.query_one("#path", Input)
         box.focus()
@@ -139,6 +150,8 @@ class LoadScreen(Screen[LoadRequest | None]):
     def _file_picked(self, event: DirectoryTree.FileSelected) -> None:
         self.query_one("#path", Input).value = str(event.path)
         self._read(event.path)
+        if self.has_class("-browsing"):  # narrow: back to the form, to its preview
+            self.action_focus_tree()
 
     @on(Input.Submitted, "#path")
     def _path_entered(self, event: Input.Submitted) -> None:
@@ -149,6 +162,8 @@ class LoadScreen(Screen[LoadRequest | None]):
         path = Path(typed.strip()).expanduser()
         if path.is_dir():
             self.query_one(CsvTree).path = path
+            if self.has_class("-narrow"):
+                self.action_focus_tree()  # a folder is shown in the tree: show it
             return
         self._read(path)
 
@@ -252,4 +267,12 @@ class LoadScreen(Screen[LoadRequest | None]):
         self.dismiss(None)
 
     def action_focus_tree(self) -> None:
+        """To the tree; on a narrow terminal, where the tree and the form
+        take turns, to the other one of them."""
+        if self.has_class("-narrow"):
+            browsing = not self.has_class("-browsing")
+            self.set_class(browsing, "-browsing")
+            if not browsing:
+                self.query_one("#path", Input).focus()
+                return
         self.query_one(CsvTree).focus()

@@ -57,13 +57,17 @@ class ModeScreen(ModalScreen[str | None]):
         loaded: bool,
         can_offload: bool = True,
         no_ethernet: bool = False,
+        stale: bool = False,
     ) -> None:
         """`can_offload`: the link's NIC offloads XDP (the interfaces row's
         "Offload"); `no_ethernet`: the link has no Ethernet address (lo), so
-        the balancer, which rewrites Ethernet headers, cannot run there."""
+        the balancer, which rewrites Ethernet headers, cannot run there;
+        `stale`: the last poll failed (the link deleted?), so `current` is
+        what it was, and no mode is claimed."""
         super().__init__()
         self.ifname = ifname
-        self.current = current
+        self.stale = stale
+        self.current = "" if stale else current
         self.loaded = loaded
         self.can_offload = can_offload
         self.no_ethernet = no_ethernet
@@ -78,6 +82,8 @@ class ModeScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         now = self.current or ("loaded, not attached" if self.loaded else "no balancer")
+        if self.stale:
+            now = "unknown: the last poll failed"
         options = []
         for key, name, text in CHOICES:
             mark = "  (current)" if key == self.current else ""

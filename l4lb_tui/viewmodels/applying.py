@@ -27,5 +27,6 @@ def carry_out(backend: ConsoleBackend, ifname: str, intent: Intent) -> tuple[str
     message, record = intent.applied(done)
     # Into the event log every writer shares: a second console, the CLI's
     # and the daemon's readers see who changed what.
-    backend.journal(message, ifname, ", ".join(str(key) for key, _ in intent.changes))
+    line = intent.logged(done, message)
+    backend.journal(line, ifname, ", ".join(str(key) for key, _ in intent.changes))
     return message, record

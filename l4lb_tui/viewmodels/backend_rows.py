@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
@@ -15,7 +15,7 @@ from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.viewmodels.health_rows import NONE, health_cell, health_of
 from l4lb_tui.viewmodels.history import RateHistory
 from l4lb_tui.viewmodels.sorting import SortOrder, SortValue, ordered, sort_values
-from l4lb_tui.viewmodels.sparkline import sparkline
+from l4lb_tui.viewmodels.sparkline import Sparkline
 
 SPARK_WIDTH = 30
 
@@ -39,7 +39,7 @@ def share_cell(row: BackendRow, total_pps: float, rated: bool) -> str:
 
 
 def backend_cells(
-    row: BackendRow, total_pps: float, spark: str, health: Cell = NONE, rated: bool = True
+    row: BackendRow, total_pps: float, spark: Cell, health: Cell = NONE, rated: bool = True
 ) -> tuple[Cell, ...]:
     return (
         str(row.index),  # the slot: the detail names it, and it never renumbers
@@ -95,6 +95,19 @@ class BackendLine:
 
 
 SHARE = 7  # the share's place in a row's cells
+RATES = slice(5, SHARE + 1)  # pkts/s, bits/s and share: what a stale row has none of
+
+
+def without_rates(lines: Sequence[BackendLine]) -> tuple[BackendLine, ...]:
+    """The rows with a dash for every rate: the last poll failed (the
+    interface deleted, say), and its last rates would read as live ones."""
+
+    def dashed(cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+        return (*cells[: RATES.start], *(NO_RATE,) * 3, *cells[RATES.stop :]) if cells else cells
+
+    return tuple(
+        replace(line, cells=dashed(line.cells), scoped=dashed(line.scoped)) for line in lines
+    )
 
 
 def backend_lines(
@@ -112,7 +125,7 @@ def backend_lines(
     lines = []
     for row in view.rows:
         health = health_of(daemon, row.service, row.ip)
-        spark = sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
+        spark = Sparkline(history.series(row.index), SPARK_WIDTH, 60, peak)
         cells = backend_cells(row, total, spark, health_cell(health), rated)
         in_service = share_cell(row, per_service[row.service], rated)
         scoped = (*cells[:SHARE], in_service, *cells[SHARE + 1 :])

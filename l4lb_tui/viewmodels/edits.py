@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from l4lb_tui import backend_edits as E
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.destinations import Destination
+from l4lb_tui.events import backend_words, changed_fields
 from l4lb_tui.model import Backend, Service, State
 from l4lb_tui.wording import counted
 
@@ -120,6 +121,15 @@ class Intent:
     changes: tuple[tuple[ServiceKey, E.Expecting], ...]
     note: str = ""  # what it means for traffic, said when it is done
     undoes: str = ""  # the summary of the change this one undoes
+    backend: str = ""  # the one backend it changes: the event log says old → new
+
+    def logged(self, done: E.Done, message: str) -> str:
+        """The event log's line: the summary with what the backend was and
+        is now, else `message`."""
+        if not self.backend:
+            return message
+        words = dict.fromkeys(backend_words(self.backend, *done[key]) for key, _ in self.changes)
+        return f"{self.summary}: {'; '.join(words)}"
 
     def refusal(self, changed: E.SetChanged) -> str:
         if self.undoes:
@@ -156,20 +166,23 @@ def _catch_all(keys: Sequence[ServiceKey]) -> str:
 
 def add(seen: Lists, keys: Sequence[ServiceKey], dest: Destination) -> Intent:
     changes = tuple((key, E.Expecting(seen(key), E.Add(dest, create=True))) for key in keys)
-    return Intent(f"add {dest.ip} to {_names(keys)}", changes, _catch_all(keys))
+    summary = f"add {dest.ip} to {_names(keys)}"
+    return Intent(summary, changes, _catch_all(keys), backend=dest.ip)
 
 
 def edit(seen: Lists, key: ServiceKey, old_ip: str, dest: Destination) -> Intent:
     before = seen(key)
     change = E.Expecting(before, E.Replace(old_ip, dest))
     was = next((d for d in before or () if d.ip == old_ip), None)
-    changed = ", ".join(f"{name} {a} → {b}" for name, a, b in _fields(was, dest)) if was else ""
+    changed = (
+        ", ".join(f"{name} {a} → {b}" for name, a, b in changed_fields(was, dest)) if was else ""
+    )
     return Intent(f"edit {old_ip} of {key}" + (f": {changed}" if changed else ""), ((key, change),))
 
 
 def delete(seen: Lists, key: ServiceKey, ip: str) -> Intent:
     change = E.Expecting(seen(key), E.Remove(ip))
-    return Intent(f"delete {ip} from {key}", ((key, change),))
+    return Intent(f"delete {ip} from {key}", ((key, change),), backend=ip)
 
 
 def drain(seen: Lists, key: ServiceKey, shown: Backend) -> Intent:
@@ -181,7 +194,7 @@ def drain(seen: Lists, key: ServiceKey, shown: Backend) -> Intent:
         verb, note = "drain", "no new flows; its established flows stay (x undrains)"
     else:
         verb, note = "undrain", "it takes new flows again"
-    return Intent(f"{verb} {shown.ip} of {key}", ((key, change),), note)
+    return Intent(f"{verb} {shown.ip} of {key}", ((key, change),), note, backend=shown.ip)
 
 
 def load(seen: Lists, keys: Sequence[ServiceKey], dests: Sequence[Destination]) -> Intent:
@@ -218,22 +231,7 @@ def moved(ip: str, was: Members, now: Members) -> Moved | None:
         return None
     if after is None:
         return Moved(None, ())
-    return Moved(after, _fields(before, after))
-
-
-def _fields(before: Destination, after: Destination) -> tuple[tuple[str, str, str], ...]:
-    """(field, was, is now) of each field that differs, as an operator names them."""
-    fields = (
-        ("IP", before.ip, after.ip),
-        ("MAC", before.mac, after.mac),
-        ("weight", str(before.weight), str(after.weight)),
-        ("drained", _yes(before), _yes(after)),
-    )
-    return tuple(f for f in fields if f[1] != f[2])
-
-
-def _yes(d: Destination) -> str:
-    return "yes" if d.drained or not d.weight else "no"
+    return Moved(after, changed_fields(before, after))
 
 
 def frozen(lists: Mapping[ServiceKey, Members]) -> Lists:

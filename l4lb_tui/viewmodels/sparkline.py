@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from l4lb_tui.viewmodels.cells import Drawn
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -29,3 +32,16 @@ def sparkline(values: Sequence[float], width: int, span: int, top: float) -> str
         mean = sum(recent[lo:hi]) / (hi - lo)
         chars.append(BLOCKS[min(levels - 1, max(0, int(mean * scale)))])
     return "".join(chars)
+
+
+@dataclass(frozen=True, slots=True)
+class Sparkline(Drawn):
+    """A backend's sparkline as a table cell, drawn when its row is shown."""
+
+    values: tuple[float, ...]
+    width: int
+    span: int
+    top: float
+
+    def draw(self) -> str:
+        return sparkline(self.values, self.width, self.span, self.top)

@@ -83,6 +83,7 @@ class KeyTable(CachedCellTable):
     def _text(self, col: Column, cell: Cell) -> Text:
         if isinstance(cell, Text):
             return cell
+        cell = str(cell)  # a Drawn cell is drawn here: only rows shown get here
         if col.keep_end:
             width = self._widths.get(self.COLUMNS.index(col), col.width)
             cell = cell[-width:]

@@ -107,3 +107,19 @@ def test_editor_at_80x24(snap_compare: object, fake: FakeBackend) -> None:
 
     app = make_app(fake, "lb0", Path("data"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)  # type: ignore[operator]
+
+
+def test_load_at_80x24(snap_compare: object, fake: FakeBackend) -> None:
+    """The load dialog at 80 columns: labels, buttons and all four preview
+    columns, the file tree one ctrl+t away."""
+
+    async def run_before(pilot: Pilot[object]) -> None:
+        await polls(pilot, 2)
+        await pilot.press("l")
+        box = pilot.app.screen.query_one("#path", Input)
+        box.value = "data/32_destinations.csv"
+        await pilot.press("enter")
+        await settle(pilot)
+
+    app = make_app(fake, "lb0", Path("data"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)  # type: ignore[operator]

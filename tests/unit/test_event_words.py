@@ -1,0 +1,33 @@
+"""The event log's words for a backend change: old → new, as every writer
+(the CLI, the console) records it."""
+
+from __future__ import annotations
+
+from l4lb_tui.destinations import Destination
+from l4lb_tui.events import backend_change
+
+A = Destination("10.0.0.11", "02:00:00:00:00:11", 1)
+B = Destination("10.0.0.12", "02:00:00:00:00:12", 3)
+
+
+def test_a_weight_change_says_the_old_and_the_new_weight() -> None:
+    after = (Destination(A.ip, A.mac, 5), B)
+    assert backend_change("weight", A.ip, (A, B), after) == "weight 10.0.0.11: weight 1 → 5"
+
+
+def test_drain_add_remove_and_no_change() -> None:
+    drained = Destination(A.ip, A.mac, 1, drained=True)
+    assert backend_change("drain", A.ip, (A,), (drained,)) == "drain 10.0.0.11: drained no → yes"
+    assert backend_change("undrain", A.ip, (drained,), (A,)) == (
+        "undrain 10.0.0.11: drained yes → no"
+    )
+    assert backend_change("add", B.ip, (A,), (A, B)) == (
+        "add 10.0.0.12: new, weight 3, MAC 02:00:00:00:00:12"
+    )
+    assert backend_change("remove", B.ip, (A, B), (A,)) == (
+        "remove 10.0.0.12: was weight 3, MAC 02:00:00:00:00:12"
+    )
+    assert backend_change("weight", A.ip, (A,), (A,)) == (
+        "weight 10.0.0.11: unchanged, weight 1, MAC 02:00:00:00:00:11"
+    )
+    assert backend_change("remove", "10.0.0.99", None, None) == "remove 10.0.0.99: not a backend"
