@@ -42,6 +42,9 @@ class State:
     attachment: XdpAttachment | None
     prog_id: int
     services: tuple[Service, ...]
+    # Each service's live ring fingerprint (ring_print): equal on every node
+    # that serves the same backends.
+    fingerprints: dict[abi.ServiceKey, str] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
