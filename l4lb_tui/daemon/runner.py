@@ -26,10 +26,12 @@ from prometheus_client.exposition import generate_latest
 
 from l4lb_tui import config_apply, events, health_status, metrics
 from l4lb_tui.balancer import BalancerError
+from l4lb_tui.bgp import BirdError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, http, notify, pidfile
+from l4lb_tui.daemon.announce import Announcer
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
@@ -37,6 +39,7 @@ from l4lb_tui.netlink import NetlinkError
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
+ANNOUNCE_EVERY = 0.25  # seconds between looks at what BGP should announce
 
 Reporter = Callable[[str], None]
 
@@ -65,6 +68,8 @@ class Daemon:
     status_path: Path | None = None  # None: health_status.STATUS_FILE
     answer_path: Path | None = None  # None: answer.ANSWER_FILE
     applies: int = 0  # answers given: the next one's seq
+    announcer: Announcer | None = None  # the BGP speaker, with a [bgp] table
+    _announced_at: float = 0.0
     _published_at: float = 0.0
     _unpublished: bool = True
 
@@ -217,11 +222,42 @@ class Daemon:
     # -- life --------------------------------------------------------------
 
     def _signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.work.put("reload" if signum == signal.SIGHUP else "stop")
+        jobs = {signal.SIGHUP: "reload", signal.SIGUSR1: "announce"}
+        self.work.put(jobs.get(signal.Signals(signum), "stop"))
+
+    def bgp(self) -> None:
+        """Start, restart or stop the speaker as the applied config's [bgp] says."""
+        spec = self.config.bgp if self.config else None
+        if spec is not None and not spec.enabled:
+            spec = None
+        if self.announcer is not None and self.announcer.spec == spec:
+            return
+        if self.announcer is not None:
+            self.announcer.stop()
+            self.announcer = None
+        if spec is None:
+            return
+        announcer = Announcer(spec, self.report)
+        try:
+            announcer.start()
+        except BirdError as exc:
+            self.report(f"bgp: speaker not started, nothing announced: {exc}")
+            events.note("daemon", f"bgp: speaker not started: {exc}")
+            return
+        self.announcer = announcer
+
+    def announce(self, now: bool = False) -> None:
+        """The announcements brought up to date, at most every ANNOUNCE_EVERY s."""
+        mono = time.monotonic()
+        if self.announcer is None or self.config is None:
+            return
+        if now or mono - self._announced_at >= ANNOUNCE_EVERY:
+            self._announced_at = mono
+            self.announcer.tick(self.config, self.published)
 
     def run(self) -> int:
         with pidfile.held():
-            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 signal.signal(sig, self._signal)
             config = self.read("start")
             if config is None:
@@ -232,11 +268,14 @@ class Daemon:
             if not self.apply("start", config):
                 return 2
             self.report(f"serving metrics on http://{self.listening}/metrics")
+            self.bgp()
             notify.notify("READY=1")
             try:
                 return self._loop()
             finally:
                 notify.notify("STOPPING=1")
+                if self.announcer is not None:
+                    self.announcer.stop()
                 if self.health is not None:
                     self.health.stop()
                 if self.server is not None:
@@ -253,13 +292,17 @@ class Daemon:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
                 self.publish()
+                self.announce()
                 continue
             self.publish()
             if isinstance(job, tuple):
                 self.on_results(job)
+                self.announce()
                 continue
             if job == "stop":
                 return 0
+            if job == "announce":
+                self.announce(now=True)
             if job == "reload":
                 notify.notify("RELOADING=1")
                 if self.apply("reload") and self.config is not None:
@@ -268,6 +311,8 @@ class Daemon:
                     except http.MetricsServerError as exc:  # the old one lost too
                         self.server = None
                         self.report(f"reload: no metrics endpoint: {exc}")
+                self.bgp()
+                self.announce(now=True)
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
 
