@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from l4lb_tui.bgp import Peer, RouterConf
+from l4lb_tui.bgp import Bfd, Peer, RouterConf
 from l4lb_tui.bgp.birdconf import render_router
 from l4lb_tui.destinations import Destination
 from l4lb_tui.lab import names, scalenames
@@ -38,13 +38,14 @@ def node_config(
     )
 
 
-def router_config(nodes: Sequence[Node], log: Path) -> str:
+def router_config(nodes: Sequence[Node], log: Path, bfd: bool = True) -> str:
     peers = tuple(Peer(f"node_{n.name}", n.addr, scalenames.NODE_ASN) for n in nodes)
     conf = RouterConf(
         scalenames.ROUTER_ADDR,
         scalenames.ROUTER_ASN,
         peers,
         scalenames.VIP_RANGE,
+        bfd=Bfd() if bfd else None,
         log=str(log),
         max_paths=scalenames.MAX_NODES,
     )

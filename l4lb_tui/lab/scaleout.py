@@ -152,7 +152,7 @@ class ScaleLab:
 
     def _start_router(self) -> None:
         speaker = self.router_speaker
-        text = scaleconfig.router_config(self.node_list, speaker.log)
+        text = scaleconfig.router_config(self.node_list, speaker.log, self.bfd)
         try:
             if speaker.alive():
                 speaker.configure(text)
@@ -190,6 +190,17 @@ class ScaleLab:
                 said = (where / "daemon.log").read_text(errors="replace").strip().splitlines()
                 raise LabError(f"node n{index}: daemon did not start: {said[-1] if said else ''}")
             time.sleep(0.05)
+
+    def revive_node(self, index: int) -> None:
+        """A lost node back: its link up, its daemon started again."""
+        n = scalenames.node(self.prefix, index)
+        try:
+            with build.editing(self.base.switch_ns) as links:
+                links.set(n.port, up=True)
+        except NetlinkError as exc:
+            raise LabError(str(exc), tool="netlink") from exc
+        topology.wait_ready(self.base.switch_ns, [n])
+        self.start_node(index)
 
     def kill_node(self, index: int) -> None:
         """A node lost at once: its link cut, then its daemon and speaker killed."""
