@@ -9,14 +9,20 @@ backends differ in fingerprint."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
+from l4lb_tui import procfs
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.lab import scalenames
 from l4lb_tui.lab.scaleout import ScaleLab
+from l4lb_tui.lab.tools import run_in
+from l4lb_tui.netlink import namespaces
 from tests.killed_reload import ROOT
 from tests.scaleout.conftest import Conns, summary
 
@@ -77,6 +83,40 @@ def test_split_brain_shows_in_fingerprints(scale: ScaleLab) -> None:
     assert _balancer(scale, 3).state().fingerprints == prints[1]
 
 
+def _wait_hops(lab: ScaleLab, nodes: set[int], timeout: float = 30.0) -> None:
+    want = {lab.node_list[i - 1].addr for i in nodes}
+    deadline = time.monotonic() + timeout
+    while (hops := lab.next_hops()) != want:
+        assert time.monotonic() < deadline, f"router routes to {hops}, not {want}"
+        time.sleep(0.05)
+
+
+def test_quorum_loss_and_shutdown_withdraw(scale: ScaleLab) -> None:
+    # Node 3's prober loses its address: every check there fails, the
+    # service falls below its quorum on that node only, and it withdraws.
+    n3 = scale.node_list[2]
+    probe = f"{scalenames.probe_addr(3)}/32"
+    run_in(n3.ns, ["ip", "address", "del", probe, "dev", n3.ifname])
+    try:
+        _wait_hops(scale, {1, 2})
+    finally:
+        run_in(n3.ns, ["ip", "address", "add", probe, "dev", n3.ifname])
+    _wait_hops(scale, {1, 2, 3})
+    # A daemon that stops withdraws first, and its speaker goes with it.
+    pid = scale.daemon_pid(2)
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    _wait_hops(scale, {1, 3})
+    deadline = time.monotonic() + 20
+    while scale.daemon_pid(2) is not None:
+        assert time.monotonic() < deadline, "the daemon did not stop"
+        time.sleep(0.05)
+    log = (scale.node_dir(2) / "daemon.log").read_text()
+    assert "bgp: withdrew 10.0.0.4 (stopping)" in log, log[-2000:]
+    scale.start_node(2)
+    _wait_hops(scale, {1, 2, 3})
+
+
 def test_drain_under_traffic_loses_no_connection(scale: ScaleLab) -> None:
     conns = Conns(scale, CONNS)
     time.sleep(0.5)
@@ -116,3 +156,21 @@ def test_node_loss_converges_and_connections_survive(scale: ScaleLab) -> None:
         f"{survived:.0%} of {CONNS} established connections survived ({summary(done)})"
     )
     assert survived == 1.0, summary(done)
+
+
+def test_down_leaves_nothing(scale: ScaleLab) -> None:
+    """Last: the router's bird, the nodes' daemons and birds, namespaces,
+    pins and state all go with `lab down`."""
+    state = str(scale.base.state_dir)
+    scale.down()
+    assert not [ns for ns in namespaces.listed() if ns.startswith(f"{scale.prefix}-")]
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    left = [
+        pid
+        for pid in pids
+        if procfs.alive(pid)
+        and any(state in arg or f"{scale.prefix}-" in arg for arg in procfs.cmdline(pid))
+    ]
+    assert left == []
+    assert not scale.base.state_dir.exists()
+    assert scale.base.status().namespaces == ()
