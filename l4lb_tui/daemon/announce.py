@@ -46,6 +46,8 @@ class Announcer:
     _last_packets: int = -1
     _last_change: float = 0.0
     _moved: bool = False
+    _published_at: float = 0.0
+    _drained: bool = False  # as last published
 
     @property
     def speaker(self) -> Speaker:
@@ -106,10 +108,17 @@ class Announcer:
                 return
         drained = self.drain_file.exists()
         want = announce_state.wanted(config, _attached(config), health, drained)
+        before = self.announced
         if want != self.announced:
             self._change(want, drained)
+        moved = self._moved
         self._watch(config, drained)
-        self._publish(drained)
+        # The session's state costs a birdc: once a second, or at once on a change.
+        now = time.monotonic()
+        changed = want != before or moved != self._moved or drained != self._drained
+        if changed or now - self._published_at >= 1.0:
+            self._published_at, self._drained = now, drained
+            self._publish(drained)
 
     def _change(self, want: frozenset[str], drained: bool) -> None:
         try:
@@ -129,12 +138,15 @@ class Announcer:
 
     def _watch(self, config: Config, drained: bool) -> None:
         """While drained: has the router stopped sending here?"""
-        if not drained or self._withdrawn_at is None or self._moved:
-            if not drained:
-                self._withdrawn_at, self._moved = None, False
+        if not drained:
+            self._withdrawn_at, self._moved = None, False
             return
-        packets = _packets(config)
+        if self.announced or self._moved:
+            return
         now = time.monotonic()
+        if self._withdrawn_at is None:  # drained before this daemon started
+            self._withdrawn_at, self._last_packets = now, -1
+        packets = _packets(config)
         if packets != self._last_packets:
             self._last_packets, self._last_change = packets, now
         elif now - self._last_change >= QUIET:

@@ -9,6 +9,7 @@ backends differ in fingerprint."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -134,6 +135,33 @@ def test_drain_under_traffic_loses_no_connection(scale: ScaleLab) -> None:
     assert all(c.survived for c in done), summary(done)
     assert all(c.requests > 5 for c in done)
     scale.wait_routes(3, 20)
+
+
+def _restart(lab: ScaleLab, index: int) -> None:
+    pid = lab.daemon_pid(index)
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while lab.daemon_pid(index) is not None:
+        assert time.monotonic() < deadline, "the daemon did not stop"
+        time.sleep(0.05)
+    lab.start_node(index)
+
+
+def test_a_drain_holds_across_a_restart(scale: ScaleLab) -> None:
+    _l4lb(scale, 2, "node", "drain")
+    try:
+        _restart(scale, 2)
+        time.sleep(2.0)  # its checks have passed meanwhile: it would announce
+        _wait_hops(scale, {1, 3})
+        status = json.loads(_l4lb(scale, 2, "node", "status", "--json"))
+        assert status["drained"] and status["announced"] == []
+        # Asked again, the drain is seen through by the new daemon.
+        said = _l4lb(scale, 2, "node", "drain", "--timeout", "15")
+        assert said.startswith("drained: withdrew nothing"), said
+    finally:
+        _l4lb(scale, 2, "node", "undrain")
+    _wait_hops(scale, {1, 2, 3})
 
 
 def test_node_loss_converges_and_connections_survive(scale: ScaleLab) -> None:
