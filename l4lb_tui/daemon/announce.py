@@ -48,6 +48,7 @@ class Announcer:
     _moved: bool = False
     _published_at: float = 0.0
     _drained: bool = False  # as last published
+    session: str = ""  # the BGP session's state, as last published
 
     @property
     def speaker(self) -> Speaker:
@@ -166,11 +167,27 @@ class Announcer:
             if self._moved and self._withdrawn_at is not None
             else 0.0
         )
+        self.session = session
         announce_state.write(
             AnnounceStatus(
                 os.getpid(), sorted(self.announced), drained, session, self._moved, quiet
             ),
             self.status_file,
+        )
+
+    def metrics(self) -> str:
+        """Prometheus text: the session, what is announced, the drain (read
+        from what the last tick saw, never from bird during a scrape)."""
+        up = int(self.session.startswith("Established"))
+        vips = "".join(f'l4lb_bgp_announced{{vip="{v}"}} 1\n' for v in sorted(self.announced))
+        return (
+            "# HELP l4lb_bgp_session_up 1 while the BGP session to the router is established\n"
+            "# TYPE l4lb_bgp_session_up gauge\n"
+            f'l4lb_bgp_session_up{{peer="{self.spec.peer}"}} {up}\n'
+            "# HELP l4lb_bgp_announced 1 for each VIP this node announces to its router\n"
+            f"# TYPE l4lb_bgp_announced gauge\n{vips}"
+            "# HELP l4lb_node_drained 1 while an operator has drained this node\n"
+            f"# TYPE l4lb_node_drained gauge\nl4lb_node_drained {int(self._drained)}\n"
         )
 
     def _said(self, line: str) -> None:

@@ -178,7 +178,8 @@ class Daemon:
             except (BalancerError, BpfError, NetlinkError, OSError):
                 pass
             unread.append((spec.interface, spec.netns or ""))
-        return metrics.render(samples, unread) + generate_latest(self.registry).decode()
+        bgp = self.announcer.metrics() if self.announcer is not None else ""
+        return metrics.render(samples, unread) + bgp + generate_latest(self.registry).decode()
 
     def serve_metrics(self, listen: str, announce: bool = True) -> None:
         """Serve metrics at `listen`.  A reload that names another address

@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from l4lb_tui import procfs
 from l4lb_tui.balancer import Balancer
@@ -63,6 +64,19 @@ def test_every_node_carries_a_share(scale: ScaleLab) -> None:
     total = sum(carried)
     # ECMP hashes flows, so shares are not equal; each must be real.
     assert all(c > total * 0.1 for c in carried), carried
+    prints = set()
+    for node in scale.node_list:
+        text = run_in(node.ns, ["curl", "-s", "http://127.0.0.1:9440/metrics"]).stdout
+        found = {
+            s.name: s.labels
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.value == 1
+        }
+        assert found["l4lb_bgp_session_up"] == {"peer": "10.0.0.1"}, text
+        assert found["l4lb_bgp_announced"] == {"vip": scale.vip}
+        prints.add(found["l4lb_service_ring_fingerprint"]["fingerprint"])
+    assert len(prints) == 1
 
 
 def test_split_brain_shows_in_fingerprints(scale: ScaleLab) -> None:
