@@ -45,7 +45,7 @@ def state(h: Handle, snap: Snapshot, decoded: DecodeCache) -> State:
         attachment=attachment,
         prog_id=h.prog_id(),
         services=built,
-        fingerprints=ringprints.fingerprints(h, snap.services, snap.table),
+        ring_prints=tuple(sorted(ringprints.fingerprints(h, snap.services, snap.table).items())),
     )
 
 

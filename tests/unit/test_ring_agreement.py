@@ -3,12 +3,13 @@ order in its config and whatever slots its backends array gave them."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 
 import pytest
 
-from l4lb_tui import ring_print
+from l4lb_tui import abi, model, ring_print
 from l4lb_tui.ring_fill import FillMode, fill
 
 IPS = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(40)]
@@ -52,3 +53,11 @@ def test_fingerprint_is_of_ips_in_slot_order() -> None:
     )
     chunk = struct.pack("<64I", *range(64))
     assert ring_print.decode_ring([chunk, chunk], 70) == [*range(64), *range(6)]
+
+
+def test_a_state_with_prints_stays_hashable() -> None:
+    key = abi.ServiceKey("10.0.0.4", 80, 6)
+    config = abi.Config("10.0.0.1", "02:00:00:00:00:01")
+    state = model.State("eth0", config, None, 0, (), ((key, "ab"),))
+    assert hash(state) == hash(dataclasses.replace(state))
+    assert state.fingerprints == {key: "ab"}
