@@ -19,7 +19,7 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from l4lb_tui import procfs
+from l4lb_tui import pinning, procfs
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.lab import scalenames
 from l4lb_tui.lab.scaleout import ScaleLab
@@ -250,7 +250,10 @@ def test_down_leaves_nothing(scale: ScaleLab) -> None:
     """Last: the router's bird, the nodes' daemons and birds, namespaces,
     pins and state all go with `lab down`."""
     state = str(scale.base.state_dir)
+    made = [ns.ns for ns in scale.node_list]
+    assert len([p for ns in made for p in pinning.recorded_in(ns)]) == 3
     scale.down()
+    assert [p for ns in made for p in pinning.recorded_in(ns)] == []
     assert not [ns for ns in namespaces.listed() if ns.startswith(f"{scale.prefix}-")]
     pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
     left = [
