@@ -29,6 +29,7 @@ from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.paths import RUN_DIR
 
 QUIET = 1.0  # seconds without a packet after which a drained node is left alone
+TICK_EVERY = 0.25  # seconds between looks at what to announce (unless asked now)
 PEER_NAME = "uplink"
 
 Reporter = Callable[[str], None]
@@ -193,6 +194,57 @@ class Announcer:
     def _said(self, line: str) -> None:
         self.report(f"bgp: {line}")
         events.note("daemon", f"bgp: {line}")
+
+
+@dataclass
+class BgpControl:
+    """What the daemon's control thread holds of BGP: the announcer the
+    applied config's [bgp] asks for (none without one, or disabled)."""
+
+    report: Reporter
+    announcer: Announcer | None = None
+    _ticked_at: float = 0.0
+
+    def sync(self, config: Config | None) -> None:
+        """Start, restart or stop the speaker as `config`'s [bgp] says."""
+        spec = config.bgp if config else None
+        if spec is not None and not spec.enabled:
+            spec = None
+        if self.announcer is not None and self.announcer.spec == spec:
+            return
+        self.stop()
+        if spec is None:
+            return
+        announcer = Announcer(spec, self.report)
+        try:
+            announcer.start()
+        except BirdError as exc:
+            self.report(f"bgp: speaker not started, nothing announced: {exc}")
+            events.note("daemon", f"bgp: speaker not started: {exc}")
+            return
+        self.announcer = announcer
+
+    def tick(
+        self,
+        config: Config | None,
+        health: Mapping[Where, Mapping[str, ServiceHealth]],
+        now: bool = False,
+    ) -> None:
+        """The announcements brought up to date, at most every TICK_EVERY s."""
+        mono = time.monotonic()
+        if self.announcer is None or config is None:
+            return
+        if now or mono - self._ticked_at >= TICK_EVERY:
+            self._ticked_at = mono
+            self.announcer.tick(config, health)
+
+    def stop(self) -> None:
+        if self.announcer is not None:
+            self.announcer.stop()
+            self.announcer = None
+
+    def metrics(self) -> str:
+        return self.announcer.metrics() if self.announcer is not None else ""
 
 
 def _attached(config: Config) -> dict[Where, bool]:

@@ -26,12 +26,11 @@ from prometheus_client.exposition import generate_latest
 
 from l4lb_tui import config_apply, events, health_status, metrics
 from l4lb_tui.balancer import BalancerError
-from l4lb_tui.bgp import BirdError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, http, notify, pidfile
-from l4lb_tui.daemon.announce import Announcer
+from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
@@ -39,7 +38,6 @@ from l4lb_tui.netlink import NetlinkError
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
-ANNOUNCE_EVERY = 0.25  # seconds between looks at what BGP should announce
 
 Reporter = Callable[[str], None]
 
@@ -68,12 +66,12 @@ class Daemon:
     status_path: Path | None = None  # None: health_status.STATUS_FILE
     answer_path: Path | None = None  # None: answer.ANSWER_FILE
     applies: int = 0  # answers given: the next one's seq
-    announcer: Announcer | None = None  # the BGP speaker, with a [bgp] table
-    _announced_at: float = 0.0
+    bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
     _published_at: float = 0.0
     _unpublished: bool = True
 
     def __post_init__(self) -> None:
+        self.bgp = BgpControl(self.report)
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
@@ -178,7 +176,7 @@ class Daemon:
             except (BalancerError, BpfError, NetlinkError, OSError):
                 pass
             unread.append((spec.interface, spec.netns or ""))
-        bgp = self.announcer.metrics() if self.announcer is not None else ""
+        bgp = self.bgp.metrics()
         return metrics.render(samples, unread) + bgp + generate_latest(self.registry).decode()
 
     def serve_metrics(self, listen: str, announce: bool = True) -> None:
@@ -226,35 +224,8 @@ class Daemon:
         jobs = {signal.SIGHUP: "reload", signal.SIGUSR1: "announce"}
         self.work.put(jobs.get(signal.Signals(signum), "stop"))
 
-    def bgp(self) -> None:
-        """Start, restart or stop the speaker as the applied config's [bgp] says."""
-        spec = self.config.bgp if self.config else None
-        if spec is not None and not spec.enabled:
-            spec = None
-        if self.announcer is not None and self.announcer.spec == spec:
-            return
-        if self.announcer is not None:
-            self.announcer.stop()
-            self.announcer = None
-        if spec is None:
-            return
-        announcer = Announcer(spec, self.report)
-        try:
-            announcer.start()
-        except BirdError as exc:
-            self.report(f"bgp: speaker not started, nothing announced: {exc}")
-            events.note("daemon", f"bgp: speaker not started: {exc}")
-            return
-        self.announcer = announcer
-
     def announce(self, now: bool = False) -> None:
-        """The announcements brought up to date, at most every ANNOUNCE_EVERY s."""
-        mono = time.monotonic()
-        if self.announcer is None or self.config is None:
-            return
-        if now or mono - self._announced_at >= ANNOUNCE_EVERY:
-            self._announced_at = mono
-            self.announcer.tick(self.config, self.published)
+        self.bgp.tick(self.config, self.published, now)
 
     def run(self) -> int:
         with pidfile.held():
@@ -269,14 +240,13 @@ class Daemon:
             if not self.apply("start", config):
                 return 2
             self.report(f"serving metrics on http://{self.listening}/metrics")
-            self.bgp()
+            self.bgp.sync(self.config)
             notify.notify("READY=1")
             try:
                 return self._loop()
             finally:
                 notify.notify("STOPPING=1")
-                if self.announcer is not None:
-                    self.announcer.stop()
+                self.bgp.stop()
                 if self.health is not None:
                     self.health.stop()
                 if self.server is not None:
@@ -312,7 +282,7 @@ class Daemon:
                     except http.MetricsServerError as exc:  # the old one lost too
                         self.server = None
                         self.report(f"reload: no metrics endpoint: {exc}")
-                self.bgp()
+                self.bgp.sync(self.config)
                 self.announce(now=True)
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
