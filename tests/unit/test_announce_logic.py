@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from l4lb_tui.config_file import ConfigError, parse_config
@@ -85,3 +90,25 @@ def test_a_vip_needs_every_service_on_it() -> None:
     ok = {here: {"10.0.0.4:8080/tcp": _health(1)}}
     assert wanted(config, {here: True}, ok, drained=False) == {"10.0.0.4"}
     assert wanted(config, {here: True}, {}, drained=False) == frozenset()
+
+
+def _l4lb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", *args],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+
+
+def test_cli_refusals_change_nothing(tmp_path: Path) -> None:
+    for nodes in ("1", "17", "x"):
+        done = _l4lb("lab", "up", "--nodes", nodes)
+        assert done.returncode == 2 and "nodes" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path)}
+    done = _l4lb("node", "status", env=env)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == "l4lb: error: no l4lb daemon runs (start one with 'l4lb daemon -c FILE')"
+    )
+    assert list(tmp_path.iterdir()) == []
