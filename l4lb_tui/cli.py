@@ -28,6 +28,7 @@ from l4lb_tui.netlink import NetlinkError, enter_netns
 _GROUPS = (
     "l4lb_tui.config_cli",
     "l4lb_tui.daemon.cli",
+    "l4lb_tui.daemon.node_cli",
     "l4lb_tui.lab.cli",
     "l4lb_tui.demo",
     "l4lb_bench",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import validation
+from l4lb_tui import config_bgp, validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -35,7 +35,7 @@ from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
-_TOP = {"balancer", "metrics"}
+_TOP = {"balancer", "metrics", "bgp"}
 _BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
@@ -365,9 +365,15 @@ def parse_config(
     listen = r.text(metrics, "metrics", "listen", "127.0.0.1:9440")
     if listen is not None and (problem := listen_problem(listen)):
         r.problem("metrics.listen", problem)
+    bgp = None
+    if "bgp" in top:
+        vips = {k.vip for b in balancers for s in b.services for k in s.keys}
+        bgp, said = config_bgp.parse_bgp(r.table(top["bgp"], "bgp", config_bgp.KEYS), vips)
+        for key, message in said:
+            r.problem(key, message)
     if r.problems:
         raise ConfigError(path, r.problems)
-    return Config(tuple(balancers), listen or "", path)
+    return Config(tuple(balancers), listen or "", path, bgp=bgp)
 
 
 def read_config(path: Path) -> Config:

@@ -76,8 +76,23 @@ class BalancerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BgpSpec:
+    """The daemon's BGP speaker: announce this host's healthy VIPs to a router."""
+
+    asn: int
+    peer: str  # the router's address
+    peer_asn: int
+    source: str  # this host's address on the router's link, also the router id
+    enabled: bool = True
+    bfd: bool = True
+    netns: str | None = None  # where the speaker runs (None: where the daemon does)
+    dir: str = ""  # the speaker's config, socket and log ("": RUN_DIR/bgp)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     balancers: tuple[BalancerSpec, ...]
     metrics_listen: str = "127.0.0.1:9440"
     path: Path | None = None
     notes: tuple[str, ...] = field(default=())  # what was read but changes nothing
+    bgp: BgpSpec | None = None

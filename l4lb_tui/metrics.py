@@ -146,6 +146,21 @@ def _services(t: _Text, samples: Sequence[BalancerSample]) -> None:
                 }
             for name, value in values.items():
                 families[name].append(f"l4lb_service_{name}{at} {value}\n")
+    _fingerprints(t, samples)
+
+
+def _fingerprints(t: _Text, samples: Sequence[BalancerSample]) -> None:
+    # An info-style gauge (always 1): the print is a label, so a query can
+    # count distinct prints per service across nodes.
+    prints = t.family(
+        "l4lb_service_ring_fingerprint",
+        "gauge",
+        "1, labelled with the service's live ring fingerprint (equal on nodes that agree)",
+    )
+    for s in samples:
+        for key, value in s.state.fingerprints.items():
+            at = _labels(s.where("service", "fingerprint"), s.at(str(key), value))
+            prints.append(f"l4lb_service_ring_fingerprint{at} 1\n")
 
 
 def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:

@@ -42,6 +42,14 @@ class State:
     attachment: XdpAttachment | None
     prog_id: int
     services: tuple[Service, ...]
+    # Each service's live ring fingerprint (ring_print), in key order: equal
+    # on every node that serves the same backends.  Pairs, not a dict: a
+    # State must stay hashable (the console's edit form failed on a dict).
+    ring_prints: tuple[tuple[abi.ServiceKey, str], ...] = ()
+
+    @property
+    def fingerprints(self) -> dict[abi.ServiceKey, str]:
+        return dict(self.ring_prints)
 
     @property
     def mode(self) -> str:

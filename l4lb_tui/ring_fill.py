@@ -173,6 +173,17 @@ def fill(
     weights: Sequence[int],
     size: int,
 ) -> list[int]:
+    """The ring of `size` slots, the same whatever order the backends come in.
+
+    Both fills depend on the order of their members (Maglev's turns, round
+    robin's rotation), and nodes behind one ECMP router must agree slot for
+    slot: a config's lines, or a backends array's history, must not decide
+    the ring.  So the members are sorted by name (the backend's IP) first.
+    """
+    order = sorted(range(len(names)), key=names.__getitem__)
+    backend_indices = [backend_indices[i] for i in order]
+    names = [names[i] for i in order]
+    weights = [weights[i] for i in order]
     if mode is FillMode.MAGLEV:
         return maglev(backend_indices, names, weights, size)
     return round_robin(backend_indices, weights, size)

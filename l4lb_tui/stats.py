@@ -5,7 +5,7 @@ Pure logic shared by `l4lb stats` (text and JSON) and the console.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from l4lb_tui.abi import FlowStat, Reason
@@ -49,6 +49,7 @@ class StatsView:
     other: dict[str, int]
     flows: dict[str, int]
     catch_all: bool
+    fingerprints: dict[str, str] = field(default_factory=dict)  # service -> ring print
 
     @property
     def mode_label(self) -> str:
@@ -97,6 +98,7 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         other=other,
         flows=flows,
         catch_all=state.config.catch_all,
+        fingerprints={str(k): v for k, v in sorted(state.fingerprints.items())},
     )
 
 
@@ -134,6 +136,9 @@ def render_text(view: StatsView) -> str:
     lines.append(_counts_line("Dropped", view.dropped))
     lines.append(_counts_line("ICMP", view.other, strip_prefix=False))
     lines.append(_counts_line("Flows", view.flows, strip_prefix=False))
+    if view.fingerprints:
+        prints = "  ".join(f"{svc} {fp}" for svc, fp in view.fingerprints.items())
+        lines.append(f"[Ring] {prints}")
     return "\n".join(lines)
 
 
@@ -171,4 +176,5 @@ def render_json(view: StatsView) -> dict[str, Any]:
         "dropped": view.dropped,
         "icmp": view.other,
         "flows": view.flows,
+        "ring_fingerprints": view.fingerprints,
     }

@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(clang llvm make gcc libc6-dev linux-libc-dev libbpf-dev bpftool iproute2 ethtool
-          hping3 socat curl iputils-ping tcpdump tmux util-linux python3 python3-venv)
+          hping3 socat curl iputils-ping tcpdump tmux util-linux python3 python3-venv bird2)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -86,6 +86,9 @@ _remove_killed_sessions_roots()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "kernel: needs root, BPF and network namespaces")
+    config.addinivalue_line(
+        "markers", "scaleout: the scale-out lab (BIRD, ECMP, several nodes), slowest group"
+    )
     from l4lb_tui import paths
 
     if paths.RUN_DIR != RUN_DIR or paths.PIN_ROOT != PIN_ROOT:

@@ -180,6 +180,14 @@ class ArrayDump:
         )
 
 
+def read_values(pin: Path, first: int, count: int, value_size: int) -> list[bytes]:
+    """Entries `first` .. `first + count - 1` of a pinned array, one lookup
+    each on one fd: a service's live ring is a few hundred of the rings map's
+    hundreds of thousands of entries."""
+    with opened(obj_get(pin)) as fd:
+        return [lookup(fd, (first + i).to_bytes(4, "little"), value_size) for i in range(count)]
+
+
 def read_array(pin: Path) -> ArrayDump:
     """Every entry of a pinned array map in a few syscalls (BPF_MAP_LOOKUP_BATCH).
 

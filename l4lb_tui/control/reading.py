@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from l4lb_tui import abi, svcindex
+from l4lb_tui.control import ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.model import Counters, State
@@ -44,6 +45,7 @@ def state(h: Handle, snap: Snapshot, decoded: DecodeCache) -> State:
         attachment=attachment,
         prog_id=h.prog_id(),
         services=built,
+        ring_prints=tuple(sorted(ringprints.fingerprints(h, snap.services, snap.table).items())),
     )
 
 

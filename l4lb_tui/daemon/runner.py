@@ -30,6 +30,7 @@ from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, http, notify, pidfile
+from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.metrics import ServiceHealth
@@ -67,10 +68,12 @@ class Daemon:
     answer_path: Path | None = None  # None: answer.ANSWER_FILE
     removed_path: Path | None = None  # None: removed.REMOVED_FILE
     applies: int = 0  # answers given: the next one's seq
+    bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
     _published_at: float = 0.0
     _unpublished: bool = True
 
     def __post_init__(self) -> None:
+        self.bgp = BgpControl(self.report)
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
@@ -181,7 +184,8 @@ class Daemon:
             except (BalancerError, BpfError, NetlinkError, OSError):
                 pass
             unread.append((spec.interface, spec.netns or ""))
-        return metrics.render(samples, unread) + generate_latest(self.registry).decode()
+        bgp = self.bgp.metrics()
+        return metrics.render(samples, unread) + bgp + generate_latest(self.registry).decode()
 
     def serve_metrics(self, listen: str, announce: bool = True) -> None:
         """Serve metrics at `listen`.  A reload that names another address
@@ -227,11 +231,15 @@ class Daemon:
     # -- life --------------------------------------------------------------
 
     def _signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.work.put("reload" if signum == signal.SIGHUP else "stop")
+        jobs = {signal.SIGHUP: "reload", signal.SIGUSR1: "announce"}
+        self.work.put(jobs.get(signal.Signals(signum), "stop"))
+
+    def announce(self, now: bool = False) -> None:
+        self.bgp.tick(self.config, self.published, now)
 
     def run(self) -> int:
         with pidfile.held():
-            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 signal.signal(sig, self._signal)
             config = self.read("start")
             if config is None:
@@ -242,11 +250,13 @@ class Daemon:
             if not self.apply("start", config):
                 return 2
             self.report(f"serving metrics on http://{self.listening}/metrics")
+            self.bgp.sync(self.config)
             notify.notify("READY=1")
             try:
                 return self._loop()
             finally:
                 notify.notify("STOPPING=1")
+                self.bgp.stop()
                 if self.health is not None:
                     self.health.stop()
                 self.close_metrics()
@@ -262,13 +272,17 @@ class Daemon:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
                 self.publish()
+                self.announce()
                 continue
             self.publish()
             if isinstance(job, tuple):
                 self.on_results(job)
+                self.announce()
                 continue
             if job == "stop":
                 return 0
+            if job == "announce":
+                self.announce(now=True)
             if job == "reload":
                 notify.notify("RELOADING=1")
                 if self.apply("reload") and self.config is not None:
@@ -276,6 +290,8 @@ class Daemon:
                         self.serve_metrics(self.config.metrics_listen)
                     except http.MetricsServerError as exc:  # the old one lost too
                         self.report(f"reload: no metrics endpoint: {exc}")
+                self.bgp.sync(self.config)
+                self.announce(now=True)
                 notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
 

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         default=DEFAULT_BACKENDS,
         help=f"number of backends, 1-{MAX_BACKENDS} (default {DEFAULT_BACKENDS})",
     )
+    _register_nodes(up)
     with_prefix(sub.add_parser("down", help="remove everything the lab made"))
     status = with_prefix(sub.add_parser("status", help="what exists now"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -77,6 +78,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     traffic.add_argument("--json", action="store_true", help="machine-readable output")
     _register_faults(sub, with_prefix)
     return lab
+
+
+def _register_nodes(up: argparse.ArgumentParser) -> None:
+    from l4lb_tui.lab.scalenames import MAX_NODES
+
+    up.add_argument(
+        "--nodes",
+        type=validation.count_argument("nodes", 2, MAX_NODES),
+        default=None,
+        help=f"scale-out: 2-{MAX_NODES} balancer nodes behind a BGP/ECMP router "
+        "(3 is a good start); without it, one balancer",
+    )
+
+
+def _scale_up(args: argparse.Namespace) -> int:
+    from l4lb_tui.lab.scaleout import ScaleLab
+
+    lab = ScaleLab(args.prefix, args.nodes, args.backends)
+    lab.up()
+    print(f"destinations: {lab.base.csv_path}")
+    print(f"router:       {lab.router.ns} (BIRD, socket {lab.router_speaker.sock})")
+    for i, node in enumerate(lab.node_list, 1):
+        print(
+            f"node n{i}:      {node.ns} {node.ifname} {node.addr} (L4LB_RUN_DIR={lab.node_dir(i)})"
+        )
+    print(f"vip:          {lab.vip} via {', '.join(sorted(lab.next_hops()))}")
+    return 0
 
 
 def _register_faults(sub: Any, with_prefix: Any) -> None:
@@ -112,6 +140,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from l4lb_tui.lab.lab import Lab  # pyroute2: only when a lab command runs
 
     command: str = args.lab_command
+    if command == "up" and args.nodes is not None:
+        return _scale_up(args)
     if command == "up":
         lab = Lab(args.prefix, args.backends)
         lab.up()

@@ -37,7 +37,7 @@ from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 SERVER_START_TIMEOUT = 15.0
 
 
-def _backend_sysctls(ifname: str) -> dict[str, str]:
+def backend_sysctls(ifname: str) -> dict[str, str]:
     """DSR backends: hold the VIP on lo without claiming it on the wire."""
     return {
         # Answer ARP only for addresses on the asking interface: the VIP on
@@ -169,7 +169,7 @@ class Lab:
 
         topology.add_link_address(self.lb_ns, self.lb_ifname, names.PROBE_SADDR, 32)
         for node in self.backend_nodes:
-            topology.write_sysctls(node.ns, _backend_sysctls(node.ifname))
+            topology.write_sysctls(node.ns, backend_sysctls(node.ifname))
             topology.add_loopback_address(node.ns, self.vip)
             self._attach_aux(node.ns, node.ifname, xdp.DECAP_OBJ, xdp.DECAP_PROG)
             info = topology.link_info(node.ns, node.ifname)

@@ -4,6 +4,7 @@ Everything the lab creates is named here, so creation (`topology`),
 discovery for teardown and status all agree on one scheme:
 
     namespace     <p>-sw  <p>-cl  <p>-lb  <p>-be1 ... <p>-beN
+                  (scale-out, scalenames.py: <p>-rt and <p>-n1 ... <p>-nN instead of <p>-lb)
     node link     <p>-cl0 <p>-lb0 <p>-be10 ...   (inside the node's namespace)
     bridge port   <p>-clp <p>-lbp <p>-be1p ...   (inside <p>-sw)
     bridge        <p>-br                         (inside <p>-sw)
@@ -120,12 +121,12 @@ def state_dir(prefix: str) -> Path:
 
 def namespace_re(prefix: str) -> re.Pattern[str]:
     """Every namespace name a lab with this prefix may have made."""
-    return re.compile(rf"^{re.escape(prefix)}-(sw|cl|lb|be[1-9][0-9]?)$")
+    return re.compile(rf"^{re.escape(prefix)}-(sw|cl|lb|rt|n[1-9][0-9]?|be[1-9][0-9]?)$")
 
 
 def link_re(prefix: str) -> re.Pattern[str]:
     """Every link name a lab with this prefix may have made."""
-    return re.compile(rf"^{re.escape(prefix)}-(br|(cl|lb|be[1-9][0-9]?)[0p])$")
+    return re.compile(rf"^{re.escape(prefix)}-(br|rtc|(cl|lb|rt|n[1-9][0-9]?|be[1-9][0-9]?)[0p])$")
 
 
 def backend_index(prefix: str, ns: str) -> int | None:

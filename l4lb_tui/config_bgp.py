@@ -1,0 +1,95 @@
+"""The `[bgp]` table of a config (pure): the speaker that announces this
+host's VIPs.  Problems come back as (key, message) for config_file to place.
+
+    [bgp]
+    asn = 65001            # this host's AS
+    peer = "10.0.0.1"      # the router
+    peer_asn = 65000
+    source = "10.0.0.21"   # this host's address towards the router (router id)
+    enabled = true         # false: keep the table, announce nothing
+    bfd = true
+    netns = "lab-n1"       # optional: where the speaker runs
+    dir = "/run/l4lb/bgp"  # optional: its config, socket and log
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from l4lb_tui import validation
+from l4lb_tui.config_model import BgpSpec
+
+KEYS = {"asn", "peer", "peer_asn", "source", "enabled", "bfd", "netns", "dir"}
+# 4-byte AS numbers; 0 and 4294967295 are reserved (RFC 7607, RFC 7300).
+ASN_MAX = 4294967294
+Problems = list[tuple[str, str]]
+
+
+def _asn(t: dict[str, Any], key: str, problems: Problems) -> int:
+    value = t.get(key)
+    if value is None:
+        problems.append((f"bgp.{key}", "required: the AS number (1-4294967294)"))
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ASN_MAX:
+        problems.append((f"bgp.{key}", f"must be an AS number from 1 to {ASN_MAX}"))
+        return 0
+    return value
+
+
+def _address(t: dict[str, Any], key: str, problems: Problems) -> str:
+    value = t.get(key)
+    if not isinstance(value, str):
+        problems.append((f"bgp.{key}", "required: an IPv4 address"))
+        return ""
+    try:
+        addr = ipaddress.IPv4Address(value)
+    except ValueError:
+        problems.append((f"bgp.{key}", f"{value!r} is not an IPv4 address"))
+        return ""
+    if addr.is_unspecified or addr.is_multicast or addr.is_loopback:
+        problems.append((f"bgp.{key}", f"{value} cannot be a BGP peer's address"))
+        return ""
+    return str(addr)
+
+
+def _flag(t: dict[str, Any], key: str, default: bool, problems: Problems) -> bool:
+    value = t.get(key, default)
+    if not isinstance(value, bool):
+        problems.append((f"bgp.{key}", "must be true or false"))
+        return default
+    return value
+
+
+def _text(t: dict[str, Any], key: str, problems: Problems) -> str | None:
+    value = t.get(key)
+    if value is not None and not isinstance(value, str):
+        problems.append((f"bgp.{key}", "must be a string"))
+        return None
+    return value
+
+
+def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Problems]:
+    """The spec of an already key-checked `[bgp]` table; `vips`: every VIP
+    the config serves (none may be the speaker's own address)."""
+    problems: Problems = []
+    asn, peer_asn = _asn(t, "asn", problems), _asn(t, "peer_asn", problems)
+    peer, source = _address(t, "peer", problems), _address(t, "source", problems)
+    if peer and peer == source:
+        problems.append(("bgp.source", "must not be the peer's address"))
+    if source and source in vips:
+        problems.append(("bgp.source", f"{source} is a VIP: the session needs an own address"))
+    enabled = _flag(t, "enabled", True, problems)
+    bfd = _flag(t, "bfd", True, problems)
+    netns = _text(t, "netns", problems)
+    if netns is not None:
+        try:
+            netns = validation.netns_name(netns)
+        except ValueError as exc:
+            problems.append(("bgp.netns", str(exc)))
+    where = _text(t, "dir", problems) or ""
+    if where and not where.startswith("/"):
+        problems.append(("bgp.dir", "must be an absolute path"))
+    if problems:
+        return None, problems
+    return BgpSpec(asn, peer, peer_asn, source, enabled, bfd, netns, where), problems

@@ -1,0 +1,271 @@
+"""The daemon's BGP announcements: its own BIRD speaker, started as its
+child (so that a daemon that dies, however it dies, takes its speaker and
+so its routes with it), told which VIPs to announce on every tick.
+
+After an operator's drain it withdraws everything and watches this host's
+balancers: once no packet has arrived for QUIET seconds the router has
+moved the traffic, and the status file says so for `l4lb node drain`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from l4lb_tui import config_apply, events
+from l4lb_tui.balancer import BalancerError
+from l4lb_tui.bgp import BirdError, NodeConf, Peer, Speaker
+from l4lb_tui.bgp.birdconf import Bfd, render_node
+from l4lb_tui.bpftool import BpfError
+from l4lb_tui.config_model import BgpSpec, Config
+from l4lb_tui.daemon import announce_state
+from l4lb_tui.daemon.announce_state import AnnounceStatus, Where
+from l4lb_tui.metrics import ServiceHealth
+from l4lb_tui.netlink import NetlinkError
+from l4lb_tui.paths import RUN_DIR
+
+QUIET = 1.0  # seconds without a packet after which a drained node is left alone
+TICK_EVERY = 0.25  # seconds between looks at what to announce (unless asked now)
+PEER_NAME = "uplink"
+
+Reporter = Callable[[str], None]
+
+
+@dataclass
+class Announcer:
+    spec: BgpSpec
+    report: Reporter
+    drain_file: Path = field(default_factory=lambda: announce_state.DRAIN_FILE)
+    status_file: Path | None = None
+    announced: frozenset[str] = frozenset()
+    proc: subprocess.Popen[bytes] | None = None
+    _withdrawn_at: float | None = None
+    _last_packets: int = -1
+    _last_change: float = 0.0
+    _moved: bool = False
+    _published_at: float = 0.0
+    _drained: bool = False  # as last published
+    session: str = ""  # the BGP session's state, as last published
+
+    @property
+    def speaker(self) -> Speaker:
+        where = Path(self.spec.dir) if self.spec.dir else RUN_DIR / "bgp"
+        return Speaker(where, "speaker", self.spec.netns)
+
+    def _text(self, vips: frozenset[str]) -> str:
+        spec = self.spec
+        conf = NodeConf(
+            spec.source,
+            spec.asn,
+            Peer(PEER_NAME, spec.peer, spec.peer_asn),
+            tuple(sorted(vips)),
+            bfd=Bfd() if spec.bfd else None,
+            log=str(self.speaker.log),
+        )
+        return render_node(conf)
+
+    def start(self) -> None:
+        """Start the speaker announcing nothing (BirdError if it cannot)."""
+        self.proc = self.speaker.start_child(self._text(frozenset()))
+        self.report(
+            f"bgp: speaker started, peering with {self.spec.peer} (AS {self.spec.peer_asn})"
+        )
+
+    def stop(self) -> None:
+        """Withdraw everything, then stop the speaker."""
+        if self.proc is None:
+            return
+        if self.announced:
+            try:
+                self.speaker.configure(self._text(frozenset()))
+                self._said(f"withdrew {', '.join(sorted(self.announced))} (stopping)")
+            except BirdError as exc:
+                self.report(f"bgp: could not withdraw before stopping: {exc}")
+        self.announced = frozenset()
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        announce_state.remove(self.status_file)
+
+    def tick(self, config: Config, health: Mapping[Where, Mapping[str, ServiceHealth]]) -> None:
+        """Announce what should be, now; a speaker that failed is said, not fatal."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is not None:
+            self.report(f"bgp: the speaker exited ({self.proc.returncode}); starting it again")
+            self.announced = frozenset()
+            try:
+                self.start()
+            except BirdError as exc:
+                self.report(f"bgp: speaker not started: {exc}")
+                self.proc = None
+                return
+        drained = self.drain_file.exists()
+        want = announce_state.wanted(config, _attached(config), health, drained)
+        before = self.announced
+        if want != self.announced:
+            self._change(want, drained)
+        moved = self._moved
+        self._watch(config, drained)
+        # The session's state costs a birdc: once a second, or at once on a change.
+        now = time.monotonic()
+        changed = want != before or moved != self._moved or drained != self._drained
+        if changed or now - self._published_at >= 1.0:
+            self._published_at, self._drained = now, drained
+            self._publish(drained)
+
+    def _change(self, want: frozenset[str], drained: bool) -> None:
+        try:
+            self.speaker.configure(self._text(want))
+        except BirdError as exc:
+            self.report(f"bgp: could not change announcements: {exc}")
+            return
+        gone, new = self.announced - want, want - self.announced
+        why = " (drained)" if drained else ""
+        if gone:
+            self._said(f"withdrew {', '.join(sorted(gone))}{why}")
+        if new:
+            self._said(f"announcing {', '.join(sorted(new))}")
+        self.announced = want
+        if drained and not want:
+            self._withdrawn_at, self._moved, self._last_packets = time.monotonic(), False, -1
+
+    def _watch(self, config: Config, drained: bool) -> None:
+        """While drained: has the router stopped sending here?"""
+        if not drained:
+            self._withdrawn_at, self._moved = None, False
+            return
+        if self.announced or self._moved:
+            return
+        now = time.monotonic()
+        if self._withdrawn_at is None:  # drained before this daemon started
+            self._withdrawn_at, self._last_packets = now, -1
+        packets = _packets(config)
+        if packets != self._last_packets:
+            self._last_packets, self._last_change = packets, now
+        elif now - self._last_change >= QUIET:
+            self._moved = True
+            after = max(0.0, self._last_change - self._withdrawn_at)
+            self._said(f"drained: no packets here {after:.1f} s after the withdrawal")
+
+    def _publish(self, drained: bool) -> None:
+        session = "?"
+        try:
+            found = [p for p in self.speaker.protocols() if p.name == PEER_NAME]
+            session = found[0].info or found[0].state if found else "?"
+        except BirdError as exc:
+            session = f"unknown: {exc}"
+        quiet = (
+            self._last_change - self._withdrawn_at
+            if self._moved and self._withdrawn_at is not None
+            else 0.0
+        )
+        self.session = session
+        announce_state.write(
+            AnnounceStatus(
+                os.getpid(), sorted(self.announced), drained, session, self._moved, quiet
+            ),
+            self.status_file,
+        )
+
+    def metrics(self) -> str:
+        """Prometheus text: the session, what is announced, the drain (read
+        from what the last tick saw, never from bird during a scrape)."""
+        up = int(self.session.startswith("Established"))
+        vips = "".join(f'l4lb_bgp_announced{{vip="{v}"}} 1\n' for v in sorted(self.announced))
+        return (
+            "# HELP l4lb_bgp_session_up 1 while the BGP session to the router is established\n"
+            "# TYPE l4lb_bgp_session_up gauge\n"
+            f'l4lb_bgp_session_up{{peer="{self.spec.peer}"}} {up}\n'
+            "# HELP l4lb_bgp_announced 1 for each VIP this node announces to its router\n"
+            f"# TYPE l4lb_bgp_announced gauge\n{vips}"
+            "# HELP l4lb_node_drained 1 while an operator has drained this node\n"
+            f"# TYPE l4lb_node_drained gauge\nl4lb_node_drained {int(self._drained)}\n"
+        )
+
+    def _said(self, line: str) -> None:
+        self.report(f"bgp: {line}")
+        events.note("daemon", f"bgp: {line}")
+
+
+@dataclass
+class BgpControl:
+    """What the daemon's control thread holds of BGP: the announcer the
+    applied config's [bgp] asks for (none without one, or disabled)."""
+
+    report: Reporter
+    announcer: Announcer | None = None
+    _ticked_at: float = 0.0
+
+    def sync(self, config: Config | None) -> None:
+        """Start, restart or stop the speaker as `config`'s [bgp] says."""
+        spec = config.bgp if config else None
+        if spec is not None and not spec.enabled:
+            spec = None
+        if self.announcer is not None and self.announcer.spec == spec:
+            return
+        self.stop()
+        if spec is None:
+            return
+        announcer = Announcer(spec, self.report)
+        try:
+            announcer.start()
+        except BirdError as exc:
+            self.report(f"bgp: speaker not started, nothing announced: {exc}")
+            events.note("daemon", f"bgp: speaker not started: {exc}")
+            return
+        self.announcer = announcer
+
+    def tick(
+        self,
+        config: Config | None,
+        health: Mapping[Where, Mapping[str, ServiceHealth]],
+        now: bool = False,
+    ) -> None:
+        """The announcements brought up to date, at most every TICK_EVERY s."""
+        mono = time.monotonic()
+        if self.announcer is None or config is None:
+            return
+        if now or mono - self._ticked_at >= TICK_EVERY:
+            self._ticked_at = mono
+            self.announcer.tick(config, health)
+
+    def stop(self) -> None:
+        if self.announcer is not None:
+            self.announcer.stop()
+            self.announcer = None
+
+    def metrics(self) -> str:
+        return self.announcer.metrics() if self.announcer is not None else ""
+
+
+def _attached(config: Config) -> dict[Where, bool]:
+    out = {}
+    for spec in config.balancers:
+        try:
+            bal = config_apply.balancer_of(spec)
+            out[(spec.interface, spec.netns)] = bal.is_loaded() and bal.attachment_problem() is None
+        except (BalancerError, BpfError, NetlinkError, OSError):
+            out[(spec.interface, spec.netns)] = False
+    return out
+
+
+def _packets(config: Config) -> int:
+    """Every packet this host's balancers balanced (any change: traffic still comes)."""
+    total = 0
+    for spec in config.balancers:
+        try:
+            bal = config_apply.balancer_of(spec)
+            if bal.is_loaded():
+                total += sum(p for p, _ in bal.counters().backends.values())
+        except (BalancerError, BpfError, NetlinkError, OSError):
+            continue
+    return total

@@ -1,0 +1,61 @@
+"""Ring fingerprints read back from real balancers: equal where the backends
+are the same (whatever their order), different where they are not, and the
+same in `stats --json` and the metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from l4lb_tui import ring_print
+from l4lb_tui.abi import ServiceKey
+from l4lb_tui.destinations import Destination
+from l4lb_tui.metrics import BalancerSample, render
+from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode, fill
+from tests.dataplane.conftest import attached
+from tests.killed_reload import ROOT
+
+pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
+
+SVC = ServiceKey("10.0.0.4", 8080, 6)
+BACKENDS = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}", 1 + i % 3) for i in range(1, 9)]
+
+
+def test_prints_agree_on_order_and_differ_on_backends() -> None:
+    with attached("h16fa") as (one, _), attached("h16fb") as (two, _):
+        one.load([SVC], BACKENDS)
+        # Another history: a backend first, then the set in reverse order,
+        # so the second node's backends sit in other slots of its array.
+        two.load([SVC], BACKENDS[5:6])
+        two.load([SVC], list(reversed(BACKENDS)))
+        first, second = one.state().fingerprints[SVC], two.state().fingerprints[SVC]
+        assert first == second
+        ips = [d.ip for d in BACKENDS]
+        ring = fill(
+            FillMode.MAGLEV, list(range(8)), ips, [d.weight for d in BACKENDS], DEFAULT_RING_SIZE
+        )
+        assert first == ring_print.fingerprint(ips[i] for i in ring)
+
+        # Split brain: one backend fewer on the second node.
+        two.load([SVC], BACKENDS[:-1])
+        split = two.state().fingerprints[SVC]
+        assert split != first
+
+        out = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "l4lb_tui.cli", "--netns", two.netlink.netns or "",
+             "stats", "-i", two.ifname, "--once", "--json"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert json.loads(out)["ring_fingerprints"] == {str(SVC): split}
+        text = render([BalancerSample(one.state(), one.counters())])
+        found = [
+            s.labels
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.name == "l4lb_service_ring_fingerprint"
+        ]
+        assert found == [{"interface": one.ifname, "service": str(SVC), "fingerprint": first}]

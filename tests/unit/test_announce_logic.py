@@ -1,0 +1,114 @@
+"""The [bgp] table of a config, and which VIPs a node announces (pure)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.config_file import ConfigError, parse_config
+from l4lb_tui.config_model import BgpSpec, Config
+from l4lb_tui.daemon.announce_state import wanted
+from l4lb_tui.metrics import ServiceHealth
+
+BASE = """\
+[[balancer]]
+interface = "n10"
+source = "10.0.0.21"
+
+[[balancer.service]]
+vip = "10.0.0.4:8080/tcp"
+backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]
+[balancer.service.health]
+check = "http"
+quorum = 1
+
+[[balancer.service]]
+vip = "10.0.0.5:9000/udp"
+backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]
+"""
+BGP = '[bgp]\nasn = 65001\npeer = "10.0.0.1"\npeer_asn = 65000\nsource = "10.0.0.21"\n'
+
+
+def _config(extra: str = BGP) -> Config:
+    return parse_config(BASE + extra)
+
+
+def test_bgp_table_read() -> None:
+    assert _config("").bgp is None
+    assert _config().bgp == BgpSpec(65001, "10.0.0.1", 65000, "10.0.0.21")
+    off = _config(BGP + 'enabled = false\nbfd = false\nnetns = "n1"\ndir = "/run/x"\n').bgp
+    assert off == BgpSpec(65001, "10.0.0.1", 65000, "10.0.0.21", False, False, "n1", "/run/x")
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ('[bgp]\npeer = "10.0.0.1"\npeer_asn = 65000\nsource = "10.0.0.21"\n', "bgp.asn: required"),
+        (BGP.replace("65000", "0"), "bgp.peer_asn: must be an AS number"),
+        (BGP.replace('peer = "10.0.0.1"', 'peer = "router"'), "is not an IPv4 address"),
+        (BGP.replace('"10.0.0.21"', '"10.0.0.4"'), "bgp.source: 10.0.0.4 is a VIP"),
+        (BGP + "hold = 3\n", "unknown key 'hold'"),
+        (BGP + 'dir = "relative"\n', "bgp.dir: must be an absolute path"),
+        (BGP + 'bfd = "yes"\n', "bgp.bfd: must be true or false"),
+    ],
+)
+def test_bgp_table_errors(extra: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _config(extra)
+    assert said in str(err.value)
+    assert err.value.problems[0].line > 0
+
+
+def _health(healthy: int, quorum: int = 1) -> ServiceHealth:
+    return ServiceHealth(frozenset(f"10.0.0.{i}" for i in range(healthy)), quorum, False)
+
+
+def test_what_a_node_announces() -> None:
+    config = _config()
+    here = ("n10", None)
+    ok = {here: {"10.0.0.4:8080/tcp": _health(1)}}
+    assert wanted(config, {here: True}, ok, drained=False) == {"10.0.0.4", "10.0.0.5"}
+    # Drained: nothing.  Detached: nothing.
+    assert wanted(config, {here: True}, ok, drained=True) == frozenset()
+    assert wanted(config, {here: False}, ok, drained=False) == frozenset()
+    # A checked service without a verdict yet, or below its quorum, keeps
+    # its VIP back; the unchecked one is announced while attached.
+    assert wanted(config, {here: True}, {}, drained=False) == {"10.0.0.5"}
+    below = {here: {"10.0.0.4:8080/tcp": _health(1, quorum=2)}}
+    assert wanted(config, {here: True}, below, drained=False) == {"10.0.0.5"}
+    none = {here: {"10.0.0.4:8080/tcp": _health(0)}}
+    assert wanted(config, {here: True}, none, drained=False) == {"10.0.0.5"}
+
+
+def test_a_vip_needs_every_service_on_it() -> None:
+    config = parse_config(BASE.replace("10.0.0.5:9000/udp", "10.0.0.4:9000/udp") + BGP)
+    here = ("n10", None)
+    ok = {here: {"10.0.0.4:8080/tcp": _health(1)}}
+    assert wanted(config, {here: True}, ok, drained=False) == {"10.0.0.4"}
+    assert wanted(config, {here: True}, {}, drained=False) == frozenset()
+
+
+def _l4lb(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", *args],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+
+
+def test_cli_refusals_change_nothing(tmp_path: Path) -> None:
+    for nodes in ("1", "17", "x"):
+        done = _l4lb("lab", "up", "--nodes", nodes)
+        assert done.returncode == 2 and "nodes" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+    env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path)}
+    done = _l4lb("node", "status", env=env)
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == "l4lb: error: no l4lb daemon runs (start one with 'l4lb daemon -c FILE')"
+    )
+    assert list(tmp_path.iterdir()) == []
