@@ -33,6 +33,8 @@ def _check_text(res: KindResult, repeat: int) -> str:
     flows = ""
     if res.kind.expect == TX and any(k.startswith("flow_stats[") for k in res.series[LB].extra):
         flows = "; no flow-table hit" if res.kind.new_flows else "; flow-table hits"
+        if res.kind.flows:
+            flows = f"; every packet counted by the flow table ({res.kind.flows:,} flows)"
     return f"{where}{peer} +{repeat:,} every run{flows}"
 
 
@@ -90,10 +92,19 @@ def _figure_row(r: KindResult) -> list[str]:
         fmt_ns(s[DROP].median) if DROP in s else "-",
         fmt_ratio(r.ratio(LB, REFL)),
         fmt_ratio(r.ratio(LB, PASS)),
+        _hits(r),
         f"{r.delta(LB, r.kind.ref):+.0f} {r.kind.ref}",
         f"<={r.kind.target:g}x {r.kind.ref}",
         _result_word(r),
     ]
+
+
+def _hits(r: KindResult) -> str:
+    """The flow table's hit rate, for the kinds where it is the question."""
+    rate = r.hit_rate
+    if not r.kind.flows or rate is None:
+        return "-"
+    return f"{100 * rate:.2f}%"
 
 
 def _figures(rep: DataplaneReport) -> list[str]:
@@ -106,6 +117,7 @@ def _figures(rep: DataplaneReport) -> list[str]:
         "drop",
         "l4lb/refl",
         "l4lb/pass",
+        "hits",
         "+ns",
         "target",
         "result",
@@ -114,7 +126,7 @@ def _figures(rep: DataplaneReport) -> list[str]:
     return [
         "median ns/packet (l4lb = the balancer; ratios and +ns: medians of round-by-round "
         "ratios and differences)",
-        table(header, rows, right={2, 3, 4, 5, 6, 7, 8}),
+        table(header, rows, right={2, 3, 4, 5, 6, 7, 8, 9}),
     ]
 
 
