@@ -189,8 +189,14 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 {
 	/* The bucket takes the hash's top bits, the fingerprint 7 bits below
 	 * them; the ring (reduce) takes the top bits too, so flows that share a
-	 * bucket share a backend, which costs nothing. */
-	__u32 bucket = (hash >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
+	 * bucket share a backend, which costs nothing.  How many top bits: the
+	 * table's size, chosen at attach (a slot past the maps' end, from a
+	 * config that disagrees with them, finds no tags: untracked). */
+	__u32 log2 = (cfg->flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK;
+
+	if (!log2)
+		log2 = FLOW_SLOTS_LOG2;
+	__u32 bucket = (hash >> (32 - log2)) & ~1u; /* first of its 2 ways */
 	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
 	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
 	int syn = iph->protocol == IPPROTO_TCP &&

@@ -9,6 +9,7 @@ from l4lb_bench.dataplane.checks import flow_stat_names
 from l4lb_bench.dataplane.packets import TX, VERDICT_NAMES
 from l4lb_bench.dataplane.programs import DROP, LB, PASS, PROBES, PROGRAMS, REFL
 from l4lb_bench.dataplane.results import DataplaneReport, KindResult
+from l4lb_tui import flowsize
 
 
 def _result_word(res: KindResult) -> str:
@@ -76,9 +77,16 @@ def _heading(rep: DataplaneReport) -> list[str]:
         f"XDP_DROP), netns {rep.veth.ns}, CPU {rep.cpu} pinned",
         f"  {o.repeat:,} packets a run, {o.rounds} rounds, programs interleaved round by "
         "round; every program behind the restoring wrapper",
+        *_table_line(rep),
         *(f"  note: {n}" for n in rep.notes),
         "",
     ]
+
+
+def _table_line(rep: DataplaneReport) -> list[str]:
+    lb = rep.profiles.get(LB)
+    slots = next((m.max_entries for m in lb.maps if m.name == "flows"), 0) if lb else 0
+    return [f"  balancer's {flowsize.describe(slots)}"] if slots else []
 
 
 def _figure_row(r: KindResult) -> list[str]:

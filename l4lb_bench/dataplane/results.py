@@ -21,6 +21,7 @@ class Options:
     cpu: int | None = None
     only: tuple[str, ...] = ()  # kind names; empty: all
     costs: bool = False  # also XDP_DROP, the extra kinds and the bench_cost.o probes
+    flows: int | None = None  # the balancer's flow table size (None: attach's default)
 
 
 @dataclass(slots=True)

@@ -137,7 +137,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         bal = Balancer(veth.dev)
         stack.callback(_detach, bal)
         try:
-            bal.attach("driver", SADDR)
+            bal.attach("driver", SADDR, flows=opts.flows)
             keys = [k for spec in SERVICES for k in parse_service(spec)]
             bal.load(keys, BACKENDS)
             lb_fd = bpfsys.obj_get(bal.prog_pin)

@@ -75,6 +75,10 @@ def test_every_mirrored_constant_matches() -> None:
         "VIP_FILTER_ENTRIES": abi.VIP_FILTER_ENTRIES,
         "VIP_FILTER_WORDS": abi.VIP_FILTER_WORDS,
         "FLOW_STATE_SLOTS": abi.FLOW_STATE_SLOTS,
+        "CFG_FLOW_LOG2_SHIFT": abi.CFG_FLOW_LOG2_SHIFT,
+        "CFG_FLOW_LOG2_MASK": abi.CFG_FLOW_LOG2_MASK,
+        "FLOW_TAGS_PER_ENTRY": abi.FLOW_TAGS_PER_ENTRY,
+        "FLOW_PICKS_PER_ENTRY": abi.FLOW_PICKS_PER_ENTRY,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 
