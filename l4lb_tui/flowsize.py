@@ -86,3 +86,34 @@ def describe(flows: int) -> str:
         f"memory (entries {mib(flows * abi.FLOW.size)}, tags {mib(flows * TAG_BYTES)}, "
         f"picks {mib(flows * PICK_BYTES)})"
     )
+
+
+# Occupancy from which a new flow often finds both ways of its bucket taken
+# (about share^2 of new flows then go untracked).
+HIGH_OCCUPANCY = 0.5
+
+
+def affinity_warning(
+    entries: int, capacity: int, untracked: int, looked_up: int, seconds: float
+) -> str | None:
+    """Why flows are losing (or about to lose) their affinity, or None.
+
+    `untracked`/`looked_up`: flow-table outcomes over the last `seconds`.
+    An untracked flow is balanced by the ring alone: it keeps its backend
+    only while the backend set does not change.
+    """
+    share = entries / capacity if capacity else 0.0
+    table = f"flow table {100 * share:.0f}% full ({entries:,} of {capacity:,})"
+    if untracked > 0:
+        per_s = f"{untracked / seconds:,.0f}/s" if seconds > 0 else f"{untracked:,}"
+        of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
+        return (
+            f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "
+            "backend change; detach and attach with a larger --flows"
+        )
+    if share >= HIGH_OCCUPANCY:
+        return (
+            f"{table}: new flows start to find no free slot and go untracked; "
+            "detach and attach with a larger --flows"
+        )
+    return None

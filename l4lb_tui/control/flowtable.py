@@ -12,6 +12,15 @@ from l4lb_tui import abi, bpfsys, flowsize
 from l4lb_tui.bpftool import STAGING_ROOT
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
+from l4lb_tui.model import FlowOccupancy
+
+# Tag lines read for occupancy: the whole table up to 1M slots (1 MiB of
+# tags), a prefix of this many lines beyond.  The bucket is the flow hash's
+# top bits, so any run of lines is an even sample of the table.
+OCCUPANCY_LINES = 16384
+# A tag that stores a flow: 1..127 (0 is empty, 0x80|fp only marks a flow
+# seen once).
+_STORED = bytes(1 if 1 <= t <= 127 else 0 for t in range(256))
 
 # Value sizes of the three maps (the entries, and one cache line of tags or
 # picks per array element).
@@ -51,6 +60,28 @@ def slots(h: Handle) -> int:
             return bpfsys.map_info(fd).max_entries
     except bpfsys.BpfSysError as exc:
         raise BalancerError(f"cannot read the flow table of {h.ifname}: {exc}") from None
+
+
+def occupancy(h: Handle) -> FlowOccupancy | None:
+    """Slots that store an entry, counted from the tags; None when the
+    balancer has no flow table."""
+    try:
+        fd = bpfsys.obj_get(h.map_pin("flow_tags"))
+    except bpfsys.BpfSysError:
+        return None
+    with bpfsys.opened(fd):
+        info = bpfsys.map_info(fd)
+        lines = min(info.max_entries, OCCUPANCY_LINES)
+        try:
+            _, values, count = next(bpfsys.lookup_batches(fd, info, chunk=lines))
+        except (bpfsys.BpfSysError, StopIteration):
+            return None
+    raw = bytes(values[: count * info.slot_size])  # an array's values are packed
+    stored = raw.translate(_STORED).count(1)
+    capacity = info.max_entries * info.value_size
+    read = count * info.value_size
+    entries = stored if read >= capacity else round(stored * capacity / read) if read else 0
+    return FlowOccupancy(capacity, entries, sampled=read < capacity)
 
 
 def refuse_resize(h: Handle, flows: int | None) -> None:

@@ -127,7 +127,8 @@ def flow_hash(sport: int, proto: int = 6, dport: int = SVC.port) -> int:
 
 
 def entry_state(flows_fd: int, sport: int) -> int | None:
-    bucket = (flow_hash(sport) >> (32 - 19)) & ~1
+    log2 = bpfsys.map_info(flows_fd).max_entries.bit_length() - 1  # the size chosen at attach
+    bucket = (flow_hash(sport) >> (32 - log2)) & ~1
     for slot in (bucket, bucket + 1):
         raw = bpfsys.lookup(flows_fd, abi.u32(slot), 32)
         if raw[8:10] == sport.to_bytes(2, "big") and raw[12] == 6:
@@ -206,7 +207,8 @@ def sent_to(fd: int, frame: bytes) -> str:
 
 def age_pick(bal: Balancer, sport: int, epochs: int) -> None:
     """Make the pending pick of UDP flow `sport` `epochs` epochs older."""
-    bucket = (flow_hash(sport, 17, UDP_SVC.port) >> (32 - 19)) & ~1
+    log2 = bal.flow_slots().bit_length() - 1  # the size chosen at attach
+    bucket = (flow_hash(sport, 17, UDP_SVC.port) >> (32 - log2)) & ~1
     tags = bpfsys.obj_get(bal.map_pin("flow_tags"))
     picks = bpfsys.obj_get(bal.map_pin("flow_picks"))
     try:
