@@ -15,7 +15,7 @@ from l4lb_tui import abi
 MIN_LOG2 = 12  # 4,096 flows: below this a tag or pick line is shared by too few
 MAX_LOG2 = 26  # 67,108,864 flows, 2.3 GiB: past Katran's 8M default and Cilium's 20M spikes
 # The default: see BENCHMARKS.md ("Sizing the flow table") and README "Sizes and memory".
-DEFAULT_LOG2 = 22
+DEFAULT_LOG2 = 19
 DEFAULT_FLOWS = 1 << DEFAULT_LOG2
 LEGACY_LOG2 = 19  # the fixed size before it was the operator's choice (config bits 0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from l4lb_tui import flowsize
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_plan import (
@@ -41,7 +42,7 @@ def test_a_fresh_interface_is_attached_and_loaded() -> None:
     change = plan_balancer(spec, running(mode=None), MACS)
     # The flow table's memory is said before apply allocates it.
     assert change.attach is not None
-    assert change.attach.startswith("attach in driver mode, flow table: 4,194,304 flows")
+    assert change.attach == f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}"
     (s,) = change.services
     assert s.kind == "add" and [d.mac for d in s.dests] == [
         "02:00:00:00:00:0b",
