@@ -26,6 +26,7 @@ enum l4lb_abi {
 	ABI_CFG_FLOW_LOG2_MASK = CFG_FLOW_LOG2_MASK,
 	ABI_FLOW_TAGS_PER_ENTRY = FLOW_TAGS_PER_ENTRY,
 	ABI_FLOW_PICKS_PER_ENTRY = FLOW_PICKS_PER_ENTRY,
+	ABI_FLOW_LOG2_MAX = FLOW_LOG2_MAX,
 };
 
 /* Globals make the compiler describe each enum in the BTF. */

@@ -113,6 +113,8 @@ enum flow_stat {
  * this object: what pins made before sizing existed hold. */
 #define CFG_FLOW_LOG2_SHIFT 8
 #define CFG_FLOW_LOG2_MASK 0x1f
+#define FLOW_LOG2_MAX 26 /* the largest table: 2^26 slots */
+#define FLOW_FP_SHIFT_TOP (FLOW_LOG2_MAX) /* fp_bits: 32 - 6 (the fingerprint's 7 bits, less the way bit) */
 
 /* Reason counters.  Every verdict other than XDP_TX of a balanced packet is
  * counted under exactly one of these; balanced packets are counted per

@@ -60,6 +60,19 @@ def test_fingerprints_are_seven_bits_and_never_zero(
     assert [fp for _, fp in truth["fp"]] == [1, *range(1, 128)]
 
 
+def test_the_flows_of_one_bucket_have_every_fingerprint_at_every_size(
+    truth: dict[str, list[tuple[int, ...]]],
+) -> None:
+    # From 2^21 slots on, fixed hash bits would fall inside the bucket's:
+    # its flows would share a fingerprint and every tag would match.
+    sizes = sorted({log2 for log2, *_ in truth["fpsize"]})
+    assert sizes == list(range(12, 27))
+    for log2 in sizes:
+        rows = [r for r in truth["fpsize"] if r[0] == log2]
+        assert len({bucket for _, _, bucket, _ in rows}) == 1, log2
+        assert [fp for *_, fp in rows] == [1, *range(1, 128)], log2
+
+
 def test_a_pick_names_its_backend_and_is_trusted_for_one_epoch_more(
     truth: dict[str, list[tuple[int, ...]]],
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui import abi
+from l4lb_tui import abi, flowsize
 from l4lb_tui.paths import bpf_object
 
 
@@ -79,6 +79,7 @@ def test_every_mirrored_constant_matches() -> None:
         "CFG_FLOW_LOG2_MASK": abi.CFG_FLOW_LOG2_MASK,
         "FLOW_TAGS_PER_ENTRY": abi.FLOW_TAGS_PER_ENTRY,
         "FLOW_PICKS_PER_ENTRY": abi.FLOW_PICKS_PER_ENTRY,
+        "FLOW_LOG2_MAX": flowsize.MAX_LOG2,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 
