@@ -9,6 +9,7 @@ import pytest
 from l4lb_tui import abi, flowsize
 from l4lb_tui.abi import FlowStat
 from l4lb_tui.config_file import ConfigError, parse_config
+from l4lb_tui.config_plan import Running, plan_balancer
 from l4lb_tui.metrics import BalancerSample, render
 from l4lb_tui.model import Counters, FlowOccupancy, State
 from l4lb_tui.stats import build_view, render_json, render_text
@@ -110,3 +111,16 @@ def test_metrics_carry_entries_and_capacity() -> None:
     assert 'l4lb_flow_table_entries{interface="lb0"} 12' in text
     assert 'l4lb_flow_table_capacity{interface="lb0"} 4096' in text
     assert 'l4lb_flow_table_packets_total{interface="lb0",outcome="untracked"} 3' in text
+
+
+def test_apply_says_the_tables_memory_and_that_a_resize_needs_a_detach() -> None:
+    spec = parse_config('[[balancer]]\ninterface = "lb0"\nflows = "64k"\n').balancers[0]
+    fresh = plan_balancer(spec, Running(None, "", ()), {})
+    assert fresh.attach == (
+        "attach in driver mode, flow table: 65,536 flows (64k), 2 MiB of kernel memory "
+        "(entries 2 MiB, tags 64 KiB, picks 128 KiB)"
+    )
+    same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 16), {})
+    assert same.attach is None
+    other = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 19), {})
+    assert other.attach == "flow table 512k -> 64k (refused while loaded: detach first)"
