@@ -233,15 +233,8 @@ class Config:
 
     @property
     def flow_log2(self) -> int:
-        """log2 of the flow table's slots; 0: not recorded (pins made before
-        the size was the operator's: the maps' own size tells)."""
+        """log2 of the flow table's slots; 0: not recorded (older pins)."""
         return (self.flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK
-
-
-def flow_flags(flags: int, log2: int) -> int:
-    """config.flags with the flow table's size recorded in it."""
-    mask = CFG_FLOW_LOG2_MASK << CFG_FLOW_LOG2_SHIFT
-    return (flags & ~mask) | ((log2 & CFG_FLOW_LOG2_MASK) << CFG_FLOW_LOG2_SHIFT)
 
 
 @dataclass(frozen=True, slots=True, order=True)

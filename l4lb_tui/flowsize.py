@@ -54,6 +54,12 @@ def log2_of(flows: int) -> int:
     return check_flows(flows).bit_length() - 1
 
 
+def config_flags(flags: int, flows: int) -> int:
+    """config.flags with the flow table's size recorded in it (bits 8..12)."""
+    mask = abi.CFG_FLOW_LOG2_MASK << abi.CFG_FLOW_LOG2_SHIFT
+    return (flags & ~mask) | (log2_of(flows) << abi.CFG_FLOW_LOG2_SHIFT)
+
+
 def human(flows: int) -> str:
     """4194304 -> 4M, 65536 -> 64k."""
     for suffix, unit in (("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)):

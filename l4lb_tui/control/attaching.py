@@ -140,7 +140,7 @@ def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
             h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir, given=given)
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
         pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
-        _write_config(h, link, saddr, abi.flow_flags(0, flowsize.log2_of(flows)))
+        _write_config(h, link, saddr, flowsize.config_flags(0, flows))
     except BpfError:
         h.bpftool.unpin_tree(h.pin_dir)
         raise
