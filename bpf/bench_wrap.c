@@ -22,6 +22,13 @@
  * (template source + n) within its /8, checksums fixed up incrementally, so
  * each packet is a flow the balancer has not seen (for 16.7 million packets).
  *
+ * Many flows: with BENCH_CYCLE_FLOWS set, packet n is flow i = n mod nflows
+ * of a cycle of distinct flows (source port 1024 + (i & 0x3fff), source
+ * address template + (i >> 14) within its /8), checksums fixed up
+ * incrementally: once each flow has been seen twice, every packet is an
+ * established flow the balancer must find among nflows, as real traffic
+ * makes it do (caches and TLB missed, not one hot entry).
+ *
  * The wrapper does the same work whatever program it calls, so differences
  * between programs timed through it are the programs' own.
  */
@@ -32,11 +39,13 @@
 #define BENCH_RESTORE 64     /* bytes restored from the template */
 #define BENCH_MIN_FRAME 60   /* Ethernet minimum without FCS */
 #define BENCH_VARY_SADDR 1   /* tpl.flags */
+#define BENCH_CYCLE_FLOWS 2  /* tpl.flags */
 
 /* IPv4 in Ethernet, no VLAN: where the varied fields are. */
 #define OFF_IP_CSUM 24
 #define OFF_IP_SADDR 26
 #define OFF_L4_MIN 34
+#define OFF_L4_PORTS 34
 
 struct bench_tpl {
 	__u64 w[BENCH_RESTORE / 8]; /* the frame's first bytes */
@@ -46,6 +55,8 @@ struct bench_tpl {
 	__u32 udp;                  /* that checksum is UDP's (0 stays 0, 0 becomes ~0) */
 	__u64 seq;                  /* packets seen: the source of varied addresses */
 	__u64 len_fixed;            /* frames whose length had to be restored */
+	__u32 nflows;               /* BENCH_CYCLE_FLOWS: flows in the cycle */
+	__u32 cycle;                /* the next flow of the cycle (no division per packet) */
 };
 
 struct {
@@ -99,6 +110,49 @@ static __always_inline void vary_saddr(void *data, void *end, struct bench_tpl *
 	*l4_csum = (t->udp && sum == 0) ? 0xffff : sum;
 }
 
+/* Both changed words fixed in the IPv4 and the TCP/UDP checksum.  The
+ * checksum sits at a constant offset (IPv4 without options): a variable one
+ * loses its bound in the verifier once the compiler spills it. */
+#define OFF_UDP_CSUM 40
+#define OFF_TCP_CSUM 50
+
+static __always_inline void set_flow(void *data, void *end, struct bench_tpl *t, __u32 saddr,
+				     __u32 ports)
+{
+	if (data + BENCH_MIN_FRAME > end)
+		return;
+	__u32 *sa = data + OFF_IP_SADDR;
+	__u32 *pw = data + OFF_L4_PORTS;
+	__u32 old_sa = *sa, old_pw = *pw;
+	__u16 *ip_csum = data + OFF_IP_CSUM;
+	__u16 *l4_csum = data + (t->udp ? OFF_UDP_CSUM : OFF_TCP_CSUM);
+
+	*sa = saddr;
+	*pw = ports;
+	*ip_csum = csum_replace4(*ip_csum, old_sa, saddr);
+	if (t->udp && *l4_csum == 0)
+		return;
+	__u16 sum = csum_replace4(csum_replace4(*l4_csum, old_sa, saddr), old_pw, ports);
+	*l4_csum = (t->udp && sum == 0) ? 0xffff : sum;
+}
+
+static __always_inline void cycle_flow(void *data, void *end, struct bench_tpl *t)
+{
+	__u32 i = t->cycle;
+	__u32 next = i + 1;
+
+	t->cycle = next >= t->nflows ? 0 : next;
+	if (data + BENCH_MIN_FRAME > end)
+		return;
+	__u32 host = bpf_ntohl(*(__u32 *)(data + OFF_IP_SADDR));
+	__u32 saddr = bpf_htonl((host & 0xff000000) | ((host + (i >> 14)) & 0x00ffffff));
+	__u16 *pw = data + OFF_L4_PORTS;
+	__u16 sport = bpf_htons(1024 + (i & 0x3fff));
+	__u32 ports = (__u32)sport | ((__u32)pw[1] << 16); /* in memory order: sport, dport */
+
+	set_flow(data, end, t, saddr, ports);
+}
+
 SEC("xdp")
 int bench_wrap(struct xdp_md *ctx)
 {
@@ -135,6 +189,8 @@ int bench_wrap(struct xdp_md *ctx)
 
 	if (t->flags & BENCH_VARY_SADDR)
 		vary_saddr(data, end, t, seq);
+	else if (t->flags & BENCH_CYCLE_FLOWS)
+		cycle_flow(data, end, t);
 	bpf_tail_call(ctx, &target, 0);
 	return XDP_ABORTED; /* empty or incompatible target */
 }

@@ -55,7 +55,7 @@
  * its own 5-tuple's entry opens a new connection and takes the slot over.
  * Measured (BENCHMARKS.md): a 1 MiB tag array cost new flows 20-70 ns more
  * than this one. */
-#define FLOW_SLOTS_LOG2 19
+#define FLOW_SLOTS_LOG2 19 /* the maps' size in the object; the operator's at attach */
 #define FLOW_SLOTS (1u << FLOW_SLOTS_LOG2)
 #define FLOW_TAGS_PER_ENTRY 64 /* one cache line of tags per array entry */
 #define FLOW_TAG_ENTRIES (FLOW_SLOTS / FLOW_TAGS_PER_ENTRY)
@@ -107,6 +107,14 @@ enum flow_stat {
 
 /* config.flags */
 #define CFG_CATCH_ALL 1 /* seed behaviour: every TCP/UDP packet is balanced */
+/* Bits 8..12 of config.flags: log2 of the flow table's slots, the size the
+ * operator chose at attach (the control plane creates the three flow maps
+ * with it before loading).  0 reads as FLOW_SLOTS_LOG2, the maps' size in
+ * this object: what pins made before sizing existed hold. */
+#define CFG_FLOW_LOG2_SHIFT 8
+#define CFG_FLOW_LOG2_MASK 0x1f
+#define FLOW_LOG2_MAX 26 /* the largest table: 2^26 slots */
+#define FLOW_FP_SHIFT_TOP (FLOW_LOG2_MAX) /* fp_bits: 32 - 6 (the fingerprint's 7 bits, less the way bit) */
 
 /* Reason counters.  Every verdict other than XDP_TX of a balanced packet is
  * counted under exactly one of these; balanced packets are counted per

@@ -125,12 +125,28 @@ static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32
 	return be;
 }
 
-/* A flow's 7-bit fingerprint, 1..127 (0 marks an empty way): hash bits
- * 6..12, below the bucket's; 0 folds onto 1, branch-free.  Truth table:
- * tests/dataplane/test_flow_states.py. */
-static __always_inline __u8 flow_fp(__u32 hash)
+/* The flow's first way in a table of 2^log2 slots: the hash's top bits
+ * (bit 32 - log2, the way's, is left out). */
+static __always_inline __u32 flow_bucket(__u32 hash, __u32 log2)
 {
-	__u32 x = (hash >> 6) & 0x7f;
+	return (hash >> (32 - log2)) & ~1u;
+}
+
+/* The hash bits a fingerprint is made of: the 7 just below the bucket's
+ * (bits 26 - log2 .. 32 - log2), so that they differ between the flows of
+ * one bucket at every size; fixed bits (6..12) would lie inside the bucket's
+ * from 2^21 slots on, and all of a bucket's flows would share them. */
+static __always_inline __u32 fp_bits(__u32 hash, __u32 log2)
+{
+	return hash >> (FLOW_FP_SHIFT_TOP - log2);
+}
+
+/* A flow's 7-bit fingerprint, 1..127 (0 marks an empty way), from
+ * fp_bits; 0 folds onto 1, branch-free.  Truth table:
+ * tests/dataplane/test_flow_states.py. */
+static __always_inline __u8 flow_fp(__u32 bits)
+{
+	__u32 x = bits & 0x7f;
 
 	return x + ((x - 1) >> 31);
 }
@@ -189,8 +205,14 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 {
 	/* The bucket takes the hash's top bits, the fingerprint 7 bits below
 	 * them; the ring (reduce) takes the top bits too, so flows that share a
-	 * bucket share a backend, which costs nothing. */
-	__u32 bucket = (hash >> (32 - FLOW_SLOTS_LOG2)) & ~1u; /* first of its 2 ways */
+	 * bucket share a backend, which costs nothing.  How many top bits: the
+	 * table's size, chosen at attach (a slot past the maps' end, from a
+	 * config that disagrees with them, finds no tags: untracked). */
+	__u32 log2 = (cfg->flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK;
+
+	if (!log2)
+		log2 = FLOW_SLOTS_LOG2;
+	__u32 bucket = flow_bucket(hash, log2); /* first of its 2 ways */
 	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
 	struct flow_tags *tags = bpf_map_lookup_elem(&flow_tags, &tag_idx);
 	int syn = iph->protocol == IPPROTO_TCP &&
@@ -200,7 +222,7 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
 	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
-	miss->fp = flow_fp(hash);
+	miss->fp = flow_fp(fp_bits(hash, log2));
 	if (!tags)
 		return NULL;
 	__u8 fp = miss->fp;

@@ -30,6 +30,7 @@ def _dataplane(args: argparse.Namespace) -> int:
         cpu=args.cpu,
         only=tuple(args.kind or ()),
         costs=args.costs,
+        flows=args.flows,
     )
     rep = dp.run_dataplane(opts, log=_progress)
     print(dp.format_report(rep), flush=True)
@@ -146,6 +147,11 @@ def _dataplane_options(p: argparse.ArgumentParser) -> None:
         "probes (bpf/bench_cost.c)",
     )
     p.add_argument(
+        "--flows",
+        type=_flows,
+        help="the balancer's flow table size (a power of two, e.g. 4M; default: attach's)",
+    )
+    p.add_argument(
         "--kind",
         action="append",
         choices=defaults.KIND_NAMES,
@@ -246,6 +252,15 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a positive number")
     return value
+
+
+def _flows(text: str) -> int:
+    from l4lb_tui.flowsize import parse_flows
+
+    try:
+        return parse_flows(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

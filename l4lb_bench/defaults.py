@@ -8,7 +8,19 @@ DATAPLANE_REPEAT = 1_000_000
 DATAPLANE_ROUNDS = 9
 DATAPLANE_QUICK_REPEAT = 20_000
 DATAPLANE_QUICK_ROUNDS = 2
-KIND_NAMES = ("syn-new", "udp-new", "tcp-est", "udp-est", "udp-1500", "not-vip", "vip-port", "arp")
+KIND_NAMES = (
+    "syn-new",
+    "udp-new",
+    "tcp-est",
+    "udp-est",
+    "udp-10k",
+    "udp-100k",
+    "udp-1m",
+    "udp-1500",
+    "not-vip",
+    "vip-port",
+    "arp",
+)
 
 # lab
 LAB_DURATION = 10.0

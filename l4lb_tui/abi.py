@@ -28,8 +28,12 @@ RING_CHUNKS_LOG2 = 8
 RING_CHUNKS = 1 << RING_CHUNKS_LOG2
 RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
+CFG_FLOW_LOG2_SHIFT = 8  # config.flags bits 8..12: log2 of the flow table's slots
+CFG_FLOW_LOG2_MASK = 0x1F
 SVC_FILL_MAGLEV = 1
-FLOW_SLOTS = 1 << 19
+FLOW_SLOTS = 1 << 19  # the flow maps' size in the object (the operator's at attach)
+FLOW_TAGS_PER_ENTRY = 64
+FLOW_PICKS_PER_ENTRY = 32
 VIP_FILTER_ENTRIES = 16
 VIP_FILTER_WORDS = 64
 PROTO_TCP = 6
@@ -226,6 +230,11 @@ class Config:
     @property
     def catch_all(self) -> bool:
         return bool(self.flags & CFG_CATCH_ALL)
+
+    @property
+    def flow_log2(self) -> int:
+        """log2 of the flow table's slots; 0: not recorded (older pins)."""
+        return (self.flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK
 
 
 @dataclass(frozen=True, slots=True, order=True)

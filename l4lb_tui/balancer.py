@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from l4lb_tui import abi, backend_edits
 from l4lb_tui.bpftool import Bpftool
-from l4lb_tui.control import attaching, reading, reloading
+from l4lb_tui.control import attaching, flowtable, reading, reloading
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.destinations import Destination
@@ -60,12 +60,22 @@ class Balancer(Handle):
         mode: str = "driver",
         saddr: str | None = None,
         warn: Callable[[str], None] | None = None,
+        flows: int | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> str:
         """Load (if needed), configure and attach; return what was done.
 
-        `warn` hears, before it happens, of a switch that cannot be gapless.
+        `warn` hears, before it happens, of a switch that cannot be gapless;
+        `say`, of the flow table's memory before it is allocated.  `flows`:
+        the flow table's size for a new load (None: the default); a loaded
+        balancer asked for another size refuses.
         """
-        return attaching.attach(self, mode, saddr, warn)
+        return attaching.attach(self, mode, saddr, warn, attaching.Sizing(flows, say))
+
+    def flow_slots(self) -> int:
+        """The flow table's size, as its map was made."""
+        self.require_loaded()
+        return flowtable.slots(self)
 
     def detach(self) -> str:
         return attaching.detach(self)

@@ -74,7 +74,7 @@ def _done(line: str, interface: str, **where: str) -> None:
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    _done(bal.attach(args.mode, args.saddr, warn=warn), bal.ifname)
+    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=print), bal.ifname)
     vlans = bal.vlan_warning()
     if vlans:
         warn(vlans)
@@ -215,6 +215,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
     cliargs.interface_option(p)
     p.add_argument("--mode", choices=MODES, default="driver")
+    cliargs.flows_option(p)
     p.add_argument(
         "-s",
         "--saddr",

@@ -276,9 +276,19 @@ class Bpftool:
     # -- programs ---------------------------------------------------------
 
     def prog_load(
-        self, obj: Path, pin: Path, maps_dir: Path, offload_dev: str | None = None
+        self,
+        obj: Path,
+        pin: Path,
+        maps_dir: Path,
+        offload_dev: str | None = None,
+        given: dict[str, Path] | None = None,
     ) -> None:
+        """Load and pin a program and its maps; `given`: maps of the object
+        (by name) to use instead of new ones, pinned there (made by
+        map_create with another size than the object's)."""
         args = ["prog", "load", str(obj), str(pin), "type", "xdp"]
+        for name, map_pin in sorted((given or {}).items()):
+            args += ["map", "name", _safe(name), "pinned", str(map_pin)]
         if offload_dev is not None:
             # bpftool 7.1 spells device-bound (offloaded) loading `dev`.
             args += ["dev", _safe(offload_dev)]

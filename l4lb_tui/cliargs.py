@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from l4lb_tui import abi, validation
+from l4lb_tui import abi, flowsize, validation
 from l4lb_tui.destinations import Destination
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
@@ -160,6 +160,18 @@ def load_options(p: argparse.ArgumentParser) -> None:
             f"(default: the size the service kept from its last load, {DEFAULT_RING_SIZE} "
             "for a new service)"
         ),
+    )
+
+
+def flows_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--flows",
+        type=validation.argument(flowsize.parse_flows),
+        metavar="N",
+        help="flow table size for a new load: a power of two from "
+        f"{flowsize.human(1 << flowsize.MIN_LOG2)} to {flowsize.human(1 << flowsize.MAX_LOG2)} "
+        f"(e.g. 4M; default {flowsize.human(flowsize.DEFAULT_FLOWS)}); its memory is "
+        "printed before it is allocated",
     )
 
 

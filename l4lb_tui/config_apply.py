@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from l4lb_tui import pinning
+from l4lb_tui import flowsize, pinning
 from l4lb_tui.abi import CATCH_ALL, ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
@@ -52,7 +52,7 @@ def running(bal: Balancer) -> Running:
         )
         for svc in state.services
     )
-    return Running(state.mode, state.config.saddr, services)
+    return Running(state.mode, state.config.saddr, services, bal.flow_slots())
 
 
 def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
@@ -175,7 +175,10 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
     steps: list[Step] = []
     if change.attach is not None:
         steps.append(
-            ([f"{where}: {change.attach}"], lambda: bal.attach(spec.mode, spec.source, warn=warn))
+            (
+                [f"{where}: {change.attach}"],
+                lambda: bal.attach(spec.mode, spec.source, warn=warn, flows=spec.flows),
+            )
         )
     for s in change.services:
         # "~ service KEY:" and its detail, as diff shows them, on one line
@@ -240,7 +243,10 @@ def render_export(
         out += ["[[balancer]]", f'interface = "{b.interface}"']
         if b.netns:
             out.append(f'netns = "{b.netns}"')
-        out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"', ""]
+        out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"']
+        if b.running.flows:
+            out.append(f'flows = "{flowsize.human(b.running.flows)}"')
+        out.append("")
         for s in b.running.services:
             out += [
                 "[[balancer.service]]",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, validation
+from l4lb_tui import config_bgp, flowsize, validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -36,7 +36,7 @@ from l4lb_tui.services import parse_service
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
 _TOP = {"balancer", "metrics", "bgp"}
-_BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source"}
+_BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source", "flows"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
@@ -308,9 +308,21 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         r.problem(path, 'a check with target = "tunnel" needs the balancer\'s probe_source')
     if not name:
         return None
+    flows = _flows(r, b.get("flows"), f"{path}.flows")
     return BalancerSpec(
-        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path), probe
+        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path), probe, flows
     )
+
+
+def _flows(r: _Reader, value: object, path: str) -> int | None:
+    """The flow table's size: a number (4194304) or a string ("4M")."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        r.problem(path, f'must be a number or a string such as "4M", not {type(value).__name__}')
+        return None
+    parsed: int | None = r.checked(path, flowsize.parse_flows, str(value))
+    return parsed
 
 
 def _check_balancer(r: _Reader, services: list[ServiceSpec], path: str) -> None:

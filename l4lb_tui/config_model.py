@@ -68,6 +68,7 @@ class BalancerSpec:
     # This host's address the health probes leave from (not a VIP: backends
     # hold the VIPs); needed to probe through the tunnel.
     probe_source: str | None = None
+    flows: int | None = None  # the flow table's size at attach; None: the default
 
     @property
     def where(self) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from l4lb_tui import validation
+from l4lb_tui import flowsize, validation
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
@@ -37,6 +37,7 @@ class Running:
     mode: str | None
     source: str
     services: tuple[RunningService, ...]
+    flows: int | None = None  # the flow table's size (None: not loaded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,20 @@ def _ring_refusal(
     return problem
 
 
+def _sizing(spec: BalancerSpec, running: Running) -> str:
+    """What attaching does to the flow table: made at a new load (its
+    memory said before it is allocated), or, asked another size while
+    loaded, a resize attach refuses (a new size is a new load)."""
+    if running.mode is None:
+        return flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)
+    if spec.flows and running.flows and spec.flows != running.flows:
+        return (
+            f"flow table {flowsize.human(running.flows)} -> {flowsize.human(spec.flows)} "
+            "(refused while loaded: detach first)"
+        )
+    return ""
+
+
 def plan_balancer(
     spec: BalancerSpec, running: Running, macs: Mapping[str, str], keep_drains: bool = False
 ) -> BalancerChange:
@@ -192,6 +207,9 @@ def plan_balancer(
             if running.source
             else f"outer source {spec.source}"
         )
+    sizing = _sizing(spec, running)
+    if sizing:
+        attach = (attach + ", " if attach else "") + sizing
     current = {s.key: s for s in running.services}
     changes: list[ServiceChange] = []
     for s in spec.services:

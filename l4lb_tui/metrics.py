@@ -174,7 +174,19 @@ def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:
         "counter",
         "Balanced packets by what the flow table said (hit, new, stale, stored, ...)",
     )
+    entries = t.family(
+        "l4lb_flow_table_entries",
+        "gauge",
+        "Flow-table slots that store a flow (estimated from part of a large table); "
+        'untracked flows: l4lb_flow_table_packets_total{outcome="untracked"}',
+    )
+    capacity = t.family("l4lb_flow_table_capacity", "gauge", "Flow-table slots (chosen at attach)")
     for s in samples:
+        occ = s.counters.occupancy
+        if occ is not None:
+            at = _labels(s.where(), s.at())
+            entries.append(f"l4lb_flow_table_entries{at} {occ.entries}\n")
+            capacity.append(f"l4lb_flow_table_capacity{at} {occ.capacity}\n")
         for r in Reason:
             verdict = "drop" if r.is_drop else "pass" if r.is_pass else "icmp"
             at = _labels(

@@ -60,6 +60,22 @@ class State:
 
 
 @dataclass(frozen=True, slots=True)
+class FlowOccupancy:
+    """How full the flow table is: slots that store a flow's entry (live or
+    idle past its lifetime but not yet taken over), of its capacity.
+    Counted from the tags, over the whole table or, for a large one, an
+    evenly hashed part of it (`sampled`: an estimate)."""
+
+    capacity: int
+    entries: int
+    sampled: bool = False
+
+    @property
+    def share(self) -> float:
+        return self.entries / self.capacity if self.capacity else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Counters:
     """One sample of every counter, with the time it was taken."""
 
@@ -67,6 +83,7 @@ class Counters:
     backends: dict[int, tuple[int, int]] = field(default_factory=dict)
     reasons: dict[abi.Reason, tuple[int, int]] = field(default_factory=dict)
     flows: dict[abi.FlowStat, int] = field(default_factory=dict)
+    occupancy: FlowOccupancy | None = None  # None: no flow table (offload build)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from l4lb_tui import flowsize
 from l4lb_tui.abi import FlowStat, Reason
-from l4lb_tui.model import Counters, State
+from l4lb_tui.model import Counters, FlowOccupancy, State
 from l4lb_tui.rates import Rate, fmt_int, rate
 
 MODE_LABELS = {
@@ -50,6 +51,9 @@ class StatsView:
     flows: dict[str, int]
     catch_all: bool
     fingerprints: dict[str, str] = field(default_factory=dict)  # service -> ring print
+    occupancy: FlowOccupancy | None = None
+    untracked_pps: float = 0.0  # flows balanced by the ring alone, packets/s
+    warning: str | None = None  # affinity being lost (see flowsize.affinity_warning)
 
     @property
     def mode_label(self) -> str:
@@ -86,6 +90,13 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
     dropped = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if r.is_drop}
     other = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not (r.is_pass or r.is_drop)}
     flows = {f.name.lower(): cur.flows.get(f, 0) for f in FlowStat}
+    untracked, looked_up = _flow_deltas(prev, cur)
+    occ = cur.occupancy
+    warning = (
+        flowsize.affinity_warning(occ.entries, occ.capacity, untracked, looked_up, seconds)
+        if occ is not None
+        else None
+    )
     return StatsView(
         ifname=state.ifname,
         mode=state.mode,
@@ -99,6 +110,28 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         flows=flows,
         catch_all=state.config.catch_all,
         fingerprints={str(k): v for k, v in sorted(state.fingerprints.items())},
+        occupancy=occ,
+        untracked_pps=untracked / seconds if seconds > 0 else 0.0,
+        warning=warning,
+    )
+
+
+def _flow_deltas(prev: Counters | None, cur: Counters) -> tuple[int, int]:
+    """Untracked packets and all flow-table outcomes since `prev` (since
+    the start without one)."""
+    before = prev.flows if prev else {}
+    untracked = cur.flows.get(FlowStat.UNTRACKED, 0) - before.get(FlowStat.UNTRACKED, 0)
+    total = sum(cur.flows.values()) - sum(before.values())
+    return max(untracked, 0), max(total, 0)
+
+
+def occupancy_text(occ: FlowOccupancy | None) -> str:
+    if occ is None:
+        return "no flow table"
+    about = "~" if occ.sampled else ""
+    return (
+        f"{about}{fmt_int(occ.entries)} of {fmt_int(occ.capacity)} "
+        f"({100 * occ.share:.1f}%, {flowsize.human(occ.capacity)})"
     )
 
 
@@ -139,6 +172,12 @@ def render_text(view: StatsView) -> str:
     if view.fingerprints:
         prints = "  ".join(f"{svc} {fp}" for svc, fp in view.fingerprints.items())
         lines.append(f"[Ring] {prints}")
+    lines.append(
+        f"[Flow table] {occupancy_text(view.occupancy)}  "
+        f"untracked {fmt_int(round(view.untracked_pps))} pkts/s"
+    )
+    if view.warning:
+        lines.append(f"warning: {view.warning}")
     return "\n".join(lines)
 
 
@@ -177,4 +216,14 @@ def render_json(view: StatsView) -> dict[str, Any]:
         "icmp": view.other,
         "flows": view.flows,
         "ring_fingerprints": view.fingerprints,
+        "flow_table": None
+        if view.occupancy is None
+        else {
+            "capacity": view.occupancy.capacity,
+            "entries": view.occupancy.entries,
+            "occupancy": round(view.occupancy.share, 4),
+            "sampled": view.occupancy.sampled,
+            "untracked_pps": round(view.untracked_pps, 1),
+        },
+        "warning": view.warning,
     }

@@ -29,10 +29,13 @@ class Kind:
     ref: str  # the reference its target is set against
     target: float  # the most its median ratio to `ref` may be
     new_flows: bool = False  # the wrapper makes every packet a new flow
+    flows: int = 0  # the wrapper cycles through this many established flows
     extra: bool = False  # timed only with --costs (or when named with --kind)
 
 
 _TCP, _UDP = frames.PROTO_TCP, frames.PROTO_UDP
+# Many established flows: (name suffix, flows, target ratio to the reflector).
+_MANY = (("10k", 10_000, 1.4), ("100k", 100_000, 1.4), ("1m", 1_000_000, 1.5))
 _KINDS = (
     Kind(
         "syn-new",
@@ -68,6 +71,18 @@ _KINDS = (
         TX,
         "refl",
         1.3,
+    ),
+    *(
+        Kind(
+            f"udp-{label}",
+            f"UDP to {VIP}:9000, the next of {n:,} established flows every packet",
+            frames.ipv4(CLIENT, VIP, _UDP, 40003, 9000),
+            TX,
+            "refl",
+            target,
+            flows=n,
+        )
+        for label, n, target in _MANY
     ),
     Kind(
         "udp-1500",

@@ -25,6 +25,7 @@ COST_OBJ = "bench_cost.o"
 CLEAR_OBJ = "bench_clear.o"
 LB_OBJ = "l4lb_xdp.o"
 FLOW_MAP = "flow_tags"  # emptied before every run of the balancer that it forwards
+WRAP_VARY_SADDR, WRAP_CYCLE_FLOWS = 1, 2  # bench_wrap.c's tpl.flags
 
 
 # Program names, in the order the report lists them.  DROP (the fixed cost
@@ -139,17 +140,26 @@ class Wrapped:
         self.tpl_info = bpfsys.map_info(self.tpl_fd)
         head = kind.frame[: frames.RESTORE_BYTES].ljust(frames.RESTORE_BYTES, b"\0")
         proto = kind.frame[23] if len(kind.frame) > 23 else 0
-        csum_off = frames.L4_CSUM_OFFSET.get(proto, 0) if kind.new_flows else 0
+        varied = kind.new_flows or kind.flows > 0
+        csum_off = frames.L4_CSUM_OFFSET.get(proto, 0) if varied else 0
+        flags = WRAP_VARY_SADDR if kind.new_flows else WRAP_CYCLE_FLOWS if kind.flows else 0
         value = head + struct.pack(
-            "<IIIIQQ",
+            "<IIIIQQII",
             len(kind.frame),
-            1 if kind.new_flows else 0,
+            flags,
             csum_off,
             1 if proto == frames.PROTO_UDP else 0,
             0,
             0,
+            kind.flows,
+            0,
         )
-        bpfsys.update(self.tpl_fd, abi.u32(0), value.ljust(self.tpl_info.value_size, b"\0"))
+        self.template = value.ljust(self.tpl_info.value_size, b"\0")
+        self.restart()
+
+    def restart(self) -> None:
+        """The template as first written: a cycle of flows starts at its first."""
+        bpfsys.update(self.tpl_fd, abi.u32(0), self.template)
 
     def len_fixed(self) -> int:
         raw = bpfsys.lookup(self.tpl_fd, abi.u32(0), self.tpl_info.value_size)

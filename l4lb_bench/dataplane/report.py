@@ -9,6 +9,7 @@ from l4lb_bench.dataplane.checks import flow_stat_names
 from l4lb_bench.dataplane.packets import TX, VERDICT_NAMES
 from l4lb_bench.dataplane.programs import DROP, LB, PASS, PROBES, PROGRAMS, REFL
 from l4lb_bench.dataplane.results import DataplaneReport, KindResult
+from l4lb_tui import flowsize
 
 
 def _result_word(res: KindResult) -> str:
@@ -33,6 +34,8 @@ def _check_text(res: KindResult, repeat: int) -> str:
     flows = ""
     if res.kind.expect == TX and any(k.startswith("flow_stats[") for k in res.series[LB].extra):
         flows = "; no flow-table hit" if res.kind.new_flows else "; flow-table hits"
+        if res.kind.flows:
+            flows = f"; every packet counted by the flow table ({res.kind.flows:,} flows)"
     return f"{where}{peer} +{repeat:,} every run{flows}"
 
 
@@ -74,9 +77,16 @@ def _heading(rep: DataplaneReport) -> list[str]:
         f"XDP_DROP), netns {rep.veth.ns}, CPU {rep.cpu} pinned",
         f"  {o.repeat:,} packets a run, {o.rounds} rounds, programs interleaved round by "
         "round; every program behind the restoring wrapper",
+        *_table_line(rep),
         *(f"  note: {n}" for n in rep.notes),
         "",
     ]
+
+
+def _table_line(rep: DataplaneReport) -> list[str]:
+    lb = rep.profiles.get(LB)
+    slots = next((m.max_entries for m in lb.maps if m.name == "flows"), 0) if lb else 0
+    return [f"  balancer's {flowsize.describe(slots)}"] if slots else []
 
 
 def _figure_row(r: KindResult) -> list[str]:
@@ -90,10 +100,19 @@ def _figure_row(r: KindResult) -> list[str]:
         fmt_ns(s[DROP].median) if DROP in s else "-",
         fmt_ratio(r.ratio(LB, REFL)),
         fmt_ratio(r.ratio(LB, PASS)),
+        _hits(r),
         f"{r.delta(LB, r.kind.ref):+.0f} {r.kind.ref}",
         f"<={r.kind.target:g}x {r.kind.ref}",
         _result_word(r),
     ]
+
+
+def _hits(r: KindResult) -> str:
+    """The flow table's hit rate, for the kinds where it is the question."""
+    rate = r.hit_rate
+    if not r.kind.flows or rate is None:
+        return "-"
+    return f"{100 * rate:.2f}%"
 
 
 def _figures(rep: DataplaneReport) -> list[str]:
@@ -106,6 +125,7 @@ def _figures(rep: DataplaneReport) -> list[str]:
         "drop",
         "l4lb/refl",
         "l4lb/pass",
+        "hits",
         "+ns",
         "target",
         "result",
@@ -114,7 +134,7 @@ def _figures(rep: DataplaneReport) -> list[str]:
     return [
         "median ns/packet (l4lb = the balancer; ratios and +ns: medians of round-by-round "
         "ratios and differences)",
-        table(header, rows, right={2, 3, 4, 5, 6, 7, 8}),
+        table(header, rows, right={2, 3, 4, 5, 6, 7, 8, 9}),
     ]
 
 

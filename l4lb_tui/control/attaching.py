@@ -7,11 +7,12 @@ import gzip
 import os
 import shlex
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys, pinning
+from l4lb_tui import abi, bpfsys, flowsize, pinning
 from l4lb_tui.bpftool import STAGING_ROOT, BpfError
-from l4lb_tui.control import modeswitch, offload
+from l4lb_tui.control import flowtable, modeswitch, offload
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.identity import netns_name_problem
@@ -27,16 +28,34 @@ DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
 
 
-def attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """The flow table asked for at attach (None: the default for a new
+    load, whatever runs for a loaded one), and who hears its memory before
+    it is allocated."""
+
+    flows: int | None = None
+    say: Callable[[str], None] | None = None
+
+
+def attach(
+    h: Handle,
+    mode: str,
+    saddr: str | None,
+    warn: Callable[[str], None] | None,
+    sizing: Sizing = Sizing(),
+) -> str:
     """Load (if needed), configure and attach; return what was done.
 
     `warn` hears, before it happens, of a switch that cannot be gapless.
     """
     with h.writing():
-        return _attach(h, mode, saddr, warn)
+        return _attach(h, mode, saddr, warn, sizing)
 
 
-def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
+def _attach(
+    h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None, sizing: Sizing
+) -> str:
     if mode not in MODES:
         raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     link = h.link()
@@ -63,9 +82,10 @@ def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None]
     changed = ""
     if not loaded:
         changed = _clear_left(h)
-        _load(h, link, saddr or DEFAULT_SADDR)
+        _load(h, link, saddr or DEFAULT_SADDR, sizing)
     else:
         h.check_layout()
+        flowtable.refuse_resize(h, sizing.flows)
         # Re-attaching refreshes what the program copies from the link
         # (MAC, MTU), so an operator can pick up an MTU change.
         changed = _write_config(h, link, saddr)
@@ -112,15 +132,19 @@ def _clear_left(h: Handle) -> str:
     return f"removed {h.pin_dir}, {left.whose}"
 
 
-def _load(h: Handle, link: LinkInfo, saddr: str) -> None:
+def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
     obj = h.bpf_object(DRIVER_OBJ)
+    flows = sizing.flows or flowsize.DEFAULT_FLOWS
+    if sizing.say is not None:
+        sizing.say(flowsize.describe(flows))
     h.bpftool.unpin_tree(h.pin_dir)  # a stale half-made pin dir
     h.pin_dir.mkdir(parents=True, exist_ok=True)
     try:
-        h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir)
+        with flowtable.created(h, flows) as given:
+            h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir, given=given)
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
         pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
-        _write_config(h, link, saddr)
+        _write_config(h, link, saddr, flowsize.config_flags(0, flows))
     except BpfError:
         h.bpftool.unpin_tree(h.pin_dir)
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from l4lb_tui import abi, svcindex
-from l4lb_tui.control import ringprints
+from l4lb_tui.control import flowtable, ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
 from l4lb_tui.model import Counters, State
@@ -63,4 +63,4 @@ def counters(h: Handle) -> Counters:
         for i, values in enumerate(flow_dump.values())
         if i in abi.FlowStat._value2member_map_
     }
-    return Counters(time.monotonic(), backends, reasons, flows)
+    return Counters(time.monotonic(), backends, reasons, flows, flowtable.occupancy(h))

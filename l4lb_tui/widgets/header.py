@@ -8,6 +8,7 @@ from textual.widgets import Static
 
 from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
+from l4lb_tui.viewmodels import flow_table
 from l4lb_tui.viewmodels.backend_rows import NO_RATE, ServiceScope
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
@@ -30,6 +31,9 @@ def _flows(view: StatsView) -> Text:
     looked_up = sum(view.flows.values())
     if looked_up:
         line.append(f" ({share(view.flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
+    table = flow_table.occupancy(view)
+    if table is not None:
+        line.append_text(table)
     line.append("   icmp", style="cyan")
     for name, value in view.other.items():
         line.append(f" {name.removeprefix('icmp_').replace('_', '-')} ", style="dim")
@@ -145,6 +149,9 @@ class DashboardHeader(Static):
                     _counts("dropped", view.dropped, "red"),
                     _flows(view),
                 ]
+            said = flow_table.warning(view)
+            if said is not None:
+                lines.append(said)
         if paused:
             lines[0].append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
         if stale:

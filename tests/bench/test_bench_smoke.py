@@ -59,6 +59,10 @@ def test_dataplane_quick() -> None:
     out = check(*bench("dataplane", "--costs"))
     for kind in ("syn-new", "udp-new", "tcp-est", "udp-est", "udp-1500", "not-vip", "arp"):
         assert kind in out
+    # The many-flow kinds: every packet counted by the flow table, the hit rate shown.
+    for kind, flows in (("udp-10k", "10,000"), ("udp-100k", "100,000"), ("udp-1m", "1,000,000")):
+        assert f"every packet counted by the flow table ({flows} flows)" in out, kind
+    assert "balancer's flow table: 524,288 flows (512k)" in out
     assert "UNVERIFIED" not in out
     assert "ns per packet" in out  # the chart
     assert "backend counters & peer rx" in out

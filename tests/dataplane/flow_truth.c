@@ -8,7 +8,16 @@ int main(void)
 	for (unsigned t = 0; t < 256; t++)
 		printf("tag %u %u %u\n", t, tag_stored(t), tag_empty(t));
 	for (unsigned x = 0; x < 128; x++)
-		printf("fp %u %u\n", x, flow_fp(x << 6 | 0xffffe03fu));
+		printf("fp %u %u\n", x, flow_fp(x | 0xffffff80u));
+	/* The flows of one bucket, differing in the 7 bits below it, at each size. */
+	for (unsigned log2 = 12; log2 <= FLOW_LOG2_MAX; log2++)
+		for (unsigned x = 0; x < 128; x++) {
+			unsigned at = FLOW_FP_SHIFT_TOP - log2;
+			unsigned h = (0xa5a5a5a5u & ~(0x7fu << at)) | x << at;
+
+			printf("fpsize %u %u %u %u\n", log2, x, flow_bucket(h, log2),
+			       flow_fp(fp_bits(h, log2)));
+		}
 	for (unsigned t0 = 0; t0 < 256; t0++)
 		for (unsigned t1 = 0; t1 < 256; t1++)
 			if (!(tag_stored(t0) & tag_stored(t1))) /* both stored reads the table */

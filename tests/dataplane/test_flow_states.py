@@ -60,6 +60,19 @@ def test_fingerprints_are_seven_bits_and_never_zero(
     assert [fp for _, fp in truth["fp"]] == [1, *range(1, 128)]
 
 
+def test_the_flows_of_one_bucket_have_every_fingerprint_at_every_size(
+    truth: dict[str, list[tuple[int, ...]]],
+) -> None:
+    # From 2^21 slots on, fixed hash bits would fall inside the bucket's:
+    # its flows would share a fingerprint and every tag would match.
+    sizes = sorted({log2 for log2, *_ in truth["fpsize"]})
+    assert sizes == list(range(12, 27))
+    for log2 in sizes:
+        rows = [r for r in truth["fpsize"] if r[0] == log2]
+        assert len({bucket for _, _, bucket, _ in rows}) == 1, log2
+        assert [fp for *_, fp in rows] == [1, *range(1, 128)], log2
+
+
 def test_a_pick_names_its_backend_and_is_trusted_for_one_epoch_more(
     truth: dict[str, list[tuple[int, ...]]],
 ) -> None:
@@ -127,7 +140,8 @@ def flow_hash(sport: int, proto: int = 6, dport: int = SVC.port) -> int:
 
 
 def entry_state(flows_fd: int, sport: int) -> int | None:
-    bucket = (flow_hash(sport) >> (32 - 19)) & ~1
+    log2 = bpfsys.map_info(flows_fd).max_entries.bit_length() - 1  # the size chosen at attach
+    bucket = (flow_hash(sport) >> (32 - log2)) & ~1
     for slot in (bucket, bucket + 1):
         raw = bpfsys.lookup(flows_fd, abi.u32(slot), 32)
         if raw[8:10] == sport.to_bytes(2, "big") and raw[12] == 6:
@@ -206,7 +220,8 @@ def sent_to(fd: int, frame: bytes) -> str:
 
 def age_pick(bal: Balancer, sport: int, epochs: int) -> None:
     """Make the pending pick of UDP flow `sport` `epochs` epochs older."""
-    bucket = (flow_hash(sport, 17, UDP_SVC.port) >> (32 - 19)) & ~1
+    log2 = bal.flow_slots().bit_length() - 1  # the size chosen at attach
+    bucket = (flow_hash(sport, 17, UDP_SVC.port) >> (32 - log2)) & ~1
     tags = bpfsys.obj_get(bal.map_pin("flow_tags"))
     picks = bpfsys.obj_get(bal.map_pin("flow_picks"))
     try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui import abi
+from l4lb_tui import abi, flowsize
 from l4lb_tui.paths import bpf_object
 
 
@@ -75,6 +75,11 @@ def test_every_mirrored_constant_matches() -> None:
         "VIP_FILTER_ENTRIES": abi.VIP_FILTER_ENTRIES,
         "VIP_FILTER_WORDS": abi.VIP_FILTER_WORDS,
         "FLOW_STATE_SLOTS": abi.FLOW_STATE_SLOTS,
+        "CFG_FLOW_LOG2_SHIFT": abi.CFG_FLOW_LOG2_SHIFT,
+        "CFG_FLOW_LOG2_MASK": abi.CFG_FLOW_LOG2_MASK,
+        "FLOW_TAGS_PER_ENTRY": abi.FLOW_TAGS_PER_ENTRY,
+        "FLOW_PICKS_PER_ENTRY": abi.FLOW_PICKS_PER_ENTRY,
+        "FLOW_LOG2_MAX": flowsize.MAX_LOG2,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from l4lb_tui import flowsize
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_plan import (
@@ -39,7 +40,9 @@ def svc(key: ServiceKey, *dests: Destination) -> RunningService:
 def test_a_fresh_interface_is_attached_and_loaded() -> None:
     spec = parse_config(CONFIG).balancers[0]
     change = plan_balancer(spec, running(mode=None), MACS)
-    assert change.attach == "attach in driver mode"
+    # The flow table's memory is said before apply allocates it.
+    assert change.attach is not None
+    assert change.attach == f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}"
     (s,) = change.services
     assert s.kind == "add" and [d.mac for d in s.dests] == [
         "02:00:00:00:00:0b",
@@ -47,7 +50,7 @@ def test_a_fresh_interface_is_attached_and_loaded() -> None:
     ]
     assert render_diff([change]) == [
         "lb0:",
-        "  attach in driver mode",
+        f"  {change.attach}",
         f"  + service {HTTP}: 2 backends (maglev, {DEFAULT_RING_SIZE} slots)",
     ]
 
@@ -124,6 +127,7 @@ def test_a_source_set_where_none_was_reads_without_a_gap() -> None:
     """It read "outer source  -> 10.0.0.2" (two spaces: the empty old one)."""
     spec = parse_config(CONFIG.replace('"lb0"', '"lb0"\nsource = "10.0.0.2"', 1)).balancers[0]
     change = plan_balancer(spec, Running(None, "", ()), MACS)
-    assert change.attach == "attach in driver mode, outer source 10.0.0.2"
+    # (an attach also states the flow table's memory, after the source)
+    assert change.attach.startswith("attach in driver mode, outer source 10.0.0.2, flow table:")
     change = plan_balancer(spec, running(), MACS)
     assert change.attach == "outer source 10.0.0.1 -> 10.0.0.2"

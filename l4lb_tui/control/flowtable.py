@@ -1,0 +1,97 @@
+"""The flow table's maps, sized by the operator at attach: created before the
+program is loaded (the object's own definition holds the old fixed size),
+and read back by what must know the size (stats, a second attach)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from l4lb_tui import abi, bpfsys, flowsize
+from l4lb_tui.bpftool import STAGING_ROOT
+from l4lb_tui.control.handle import Handle
+from l4lb_tui.errors import BalancerError
+from l4lb_tui.model import FlowOccupancy
+
+# Tag lines read for occupancy: the whole table up to 1M slots (1 MiB of
+# tags), a prefix of this many lines beyond.  The bucket is the flow hash's
+# top bits, so any run of lines is an even sample of the table.
+OCCUPANCY_LINES = 16384
+# A tag that stores a flow: 1..127 (0 is empty, 0x80|fp only marks a flow
+# seen once).
+_STORED = bytes(1 if 1 <= t <= 127 else 0 for t in range(256))
+
+# Value sizes of the three maps (the entries, and one cache line of tags or
+# picks per array element).
+_VALUE_SIZES = {
+    "flows": abi.FLOW.size,
+    "flow_tags": abi.FLOW_TAGS_PER_ENTRY,
+    "flow_picks": abi.FLOW_PICKS_PER_ENTRY * 2,
+}
+
+
+@contextlib.contextmanager
+def created(h: Handle, flows: int) -> Iterator[dict[str, Path]]:
+    """The three maps for `flows` slots, pinned in a staging directory for
+    the load to take (it pins them again among the balancer's own); the
+    staging pins go afterwards, whatever happened."""
+    staging = STAGING_ROOT / f"{h.pin_dir.name}-flows"
+    h.bpftool.unpin_tree(staging)
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        pins = {}
+        for name, entries in flowsize.map_entries(flows).items():
+            pin = staging / name
+            h.bpftool.map_create(pin, "array", 4, _VALUE_SIZES[name], entries, name)
+            pins[name] = pin
+        yield pins
+    finally:
+        h.bpftool.unpin_tree(staging)
+        with contextlib.suppress(OSError):
+            STAGING_ROOT.rmdir()  # only when empty: another attach may stage beside it
+
+
+def slots(h: Handle) -> int:
+    """The running balancer's flow table size, read from its map (right for
+    pins made before the size was recorded in the config too)."""
+    try:
+        with bpfsys.opened(bpfsys.obj_get(h.map_pin("flows"))) as fd:
+            return bpfsys.map_info(fd).max_entries
+    except bpfsys.BpfSysError as exc:
+        raise BalancerError(f"cannot read the flow table of {h.ifname}: {exc}") from None
+
+
+def occupancy(h: Handle) -> FlowOccupancy | None:
+    """Slots that store an entry, counted from the tags; None when the
+    balancer has no flow table."""
+    try:
+        fd = bpfsys.obj_get(h.map_pin("flow_tags"))
+    except bpfsys.BpfSysError:
+        return None
+    with bpfsys.opened(fd):
+        info = bpfsys.map_info(fd)
+        lines = min(info.max_entries, OCCUPANCY_LINES)
+        try:
+            _, values, count = next(bpfsys.lookup_batches(fd, info, chunk=lines))
+        except (bpfsys.BpfSysError, StopIteration):
+            return None
+    raw = bytes(values[: count * info.slot_size])  # an array's values are packed
+    stored = raw.translate(_STORED).count(1)
+    capacity = info.max_entries * info.value_size
+    read = count * info.value_size
+    entries = stored if read >= capacity else round(stored * capacity / read) if read else 0
+    return FlowOccupancy(capacity, entries, sampled=read < capacity)
+
+
+def refuse_resize(h: Handle, flows: int | None) -> None:
+    """A loaded balancer keeps its table: a new size is a new load."""
+    if flows is None:
+        return
+    running = slots(h)
+    if running != flows:
+        raise BalancerError(
+            f"{h.ifname} runs with a flow table of {running:,} flows ({flowsize.human(running)}); "
+            f"for {flows:,}, 'l4lb detach -i {h.ifname}' then attach with --flows "
+            f"{flowsize.human(flows)} and load again (its flows are forgotten)"
+        )

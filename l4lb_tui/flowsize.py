@@ -1,0 +1,125 @@
+"""The flow table's size: what an operator may ask for at attach, and the
+memory it takes.  Pure logic (no I/O).
+
+The data plane indexes the table with the top bits of the flow hash, so its
+size is a power of two; the three maps that make it (entries, tags, picks)
+are sized together from that one number.
+"""
+
+from __future__ import annotations
+
+import re
+
+from l4lb_tui import abi
+
+MIN_LOG2 = 12  # 4,096 flows: below this a tag or pick line is shared by too few
+MAX_LOG2 = 26  # 67,108,864 flows, 2.3 GiB: past Katran's 8M default and Cilium's 20M spikes
+# The default: see BENCHMARKS.md ("Sizing the flow table") and README "Sizes and memory".
+DEFAULT_LOG2 = 19
+DEFAULT_FLOWS = 1 << DEFAULT_LOG2
+LEGACY_LOG2 = 19  # the fixed size before it was the operator's choice (config bits 0)
+
+TAG_BYTES = 1
+PICK_BYTES = 2
+BYTES_PER_FLOW = abi.FLOW.size + TAG_BYTES + PICK_BYTES
+
+_SUFFIX = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_flows(text: str) -> int:
+    """A flow count as given on the command line or in a config file:
+    a power of two, as digits (commas and underscores allowed) or with a
+    binary suffix (64k, 4M, 16M).  ValueError says what is allowed."""
+    m = re.fullmatch(r"\s*([0-9][0-9_,]*)\s*([kKmMgG]?)\s*", text)
+    if not m:
+        raise ValueError(f"flow table size {text!r} is not a number (e.g. 4194304 or 4M)")
+    n = int(m.group(1).replace("_", "").replace(",", "")) * _SUFFIX[m.group(2).lower()]
+    return check_flows(n)
+
+
+def check_flows(n: int) -> int:
+    low, high = 1 << MIN_LOG2, 1 << MAX_LOG2
+    if n < low or n > high:
+        raise ValueError(f"flow table size {n:,} is outside {low:,} ({human(low)}) to {high:,}")
+    if n & (n - 1):
+        below = 1 << (n.bit_length() - 1)
+        raise ValueError(
+            f"flow table size {n:,} is not a power of two: take {below:,} ({human(below)}) "
+            f"or {below * 2:,} ({human(below * 2)})"
+        )
+    return n
+
+
+def log2_of(flows: int) -> int:
+    return check_flows(flows).bit_length() - 1
+
+
+def config_flags(flags: int, flows: int) -> int:
+    """config.flags with the flow table's size recorded in it (bits 8..12)."""
+    mask = abi.CFG_FLOW_LOG2_MASK << abi.CFG_FLOW_LOG2_SHIFT
+    return (flags & ~mask) | (log2_of(flows) << abi.CFG_FLOW_LOG2_SHIFT)
+
+
+def human(flows: int) -> str:
+    """4194304 -> 4M, 65536 -> 64k."""
+    for suffix, unit in (("G", 1 << 30), ("M", 1 << 20), ("k", 1 << 10)):
+        if flows >= unit and flows % unit == 0:
+            return f"{flows // unit}{suffix}"
+    return str(flows)
+
+
+def map_entries(flows: int) -> dict[str, int]:
+    """max_entries of each of the table's maps for `flows` slots."""
+    return {
+        "flows": flows,
+        "flow_tags": flows // abi.FLOW_TAGS_PER_ENTRY,
+        "flow_picks": flows // abi.FLOW_PICKS_PER_ENTRY,
+    }
+
+
+def memory_bytes(flows: int) -> int:
+    return flows * BYTES_PER_FLOW
+
+
+def mib(n: int) -> str:
+    return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n / 1024:,.0f} KiB"
+
+
+def describe(flows: int) -> str:
+    """What a table of `flows` takes, said before it is allocated."""
+    return (
+        f"flow table: {flows:,} flows ({human(flows)}), {mib(memory_bytes(flows))} of kernel "
+        f"memory (entries {mib(flows * abi.FLOW.size)}, tags {mib(flows * TAG_BYTES)}, "
+        f"picks {mib(flows * PICK_BYTES)})"
+    )
+
+
+# Occupancy from which a new flow often finds both ways of its bucket taken
+# (about share^2 of new flows then go untracked).
+HIGH_OCCUPANCY = 0.5
+
+
+def affinity_warning(
+    entries: int, capacity: int, untracked: int, looked_up: int, seconds: float
+) -> str | None:
+    """Why flows are losing (or about to lose) their affinity, or None.
+
+    `untracked`/`looked_up`: flow-table outcomes over the last `seconds`.
+    An untracked flow is balanced by the ring alone: it keeps its backend
+    only while the backend set does not change.
+    """
+    share = entries / capacity if capacity else 0.0
+    table = f"flow table {100 * share:.0f}% full ({entries:,} of {capacity:,})"
+    if untracked > 0:
+        per_s = f"{untracked / seconds:,.0f}/s" if seconds > 0 else f"{untracked:,}"
+        of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
+        return (
+            f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "
+            "backend change; detach and attach with a larger --flows"
+        )
+    if share >= HIGH_OCCUPANCY:
+        return (
+            f"{table}: new flows start to find no free slot and go untracked; "
+            "detach and attach with a larger --flows"
+        )
+    return None

@@ -1,0 +1,126 @@
+"""The flow table's size and occupancy as the operator is told them: sizes
+allowed, memory said, the warning when affinity is being lost, and where
+stats, metrics and the console show them (pure logic, no kernel)."""
+
+from __future__ import annotations
+
+import pytest
+
+from l4lb_tui import abi, flowsize
+from l4lb_tui.abi import FlowStat
+from l4lb_tui.config_file import ConfigError, parse_config
+from l4lb_tui.config_plan import Running, plan_balancer
+from l4lb_tui.metrics import BalancerSample, render
+from l4lb_tui.model import Counters, FlowOccupancy, State
+from l4lb_tui.stats import build_view, render_json, render_text
+from l4lb_tui.viewmodels import flow_table
+
+CFG = abi.Config("10.0.0.1", "02:00:00:00:00:01")
+
+
+@pytest.mark.parametrize(
+    ("text", "flows"),
+    [("4096", 4096), ("64k", 65536), ("4M", 1 << 22), ("16M", 1 << 24), ("1_048_576", 1 << 20)],
+)
+def test_sizes_allowed(text: str, flows: int) -> None:
+    assert flowsize.parse_flows(text) == flows
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("1000000", "not a power of two: take 524,288 (512k) or 1,048,576 (1M)"),
+        ("2048", "outside 4,096"),
+        ("128M", "outside 4,096"),
+        ("lots", "is not a number"),
+        ("-4M", "is not a number"),
+    ],
+)
+def test_sizes_refused(text: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        flowsize.parse_flows(text)
+
+
+def test_sixteen_million_is_allowed_and_its_memory_said() -> None:
+    said = flowsize.describe(flowsize.parse_flows("16M"))
+    assert said == (
+        "flow table: 16,777,216 flows (16M), 560 MiB of kernel memory "
+        "(entries 512 MiB, tags 16 MiB, picks 32 MiB)"
+    )
+
+
+def test_the_config_file_takes_a_size_and_refuses_a_bad_one() -> None:
+    text = '[[balancer]]\ninterface = "lb0"\nflows = "{}"\n'
+    assert parse_config(text.format("8M")).balancers[0].flows == 1 << 23
+    with pytest.raises(ConfigError, match=r"line 3: balancer\[0\]\.flows: .* not a power of two"):
+        parse_config(text.format("3M"))
+
+
+def counters(t: float, untracked: int, hits: int, occ: FlowOccupancy | None) -> Counters:
+    flows = {FlowStat.HIT: hits, FlowStat.UNTRACKED: untracked}
+    return Counters(t, {}, {}, flows, occ)
+
+
+def view(untracked: int, entries: int, capacity: int = 1 << 20):  # type: ignore[no-untyped-def]
+    occ = FlowOccupancy(capacity, entries)
+    state = State("lb0", CFG, None, 7, ())
+    return build_view(state, counters(0.0, 0, 0, occ), counters(2.0, untracked, 1000, occ))
+
+
+def test_no_warning_while_flows_are_tracked_and_the_table_has_room() -> None:
+    v = view(0, 1000)
+    assert v.warning is None
+    assert "warning" not in render_text(v)
+    assert "[Flow table] 1,000 of 1,048,576 (0.1%, 1M)  untracked 0 pkts/s" in render_text(v)
+
+
+def test_untracked_flows_are_warned_of_with_their_rate() -> None:
+    v = view(500, 1000)
+    assert v.untracked_pps == 250
+    assert v.warning is not None
+    assert "250/s untracked" in v.warning and "larger --flows" in v.warning
+    assert f"warning: {v.warning}" in render_text(v).splitlines()
+    doc = render_json(v)
+    assert doc["warning"] == v.warning
+    assert doc["flow_table"] == {
+        "capacity": 1 << 20,
+        "entries": 1000,
+        "occupancy": 0.001,
+        "sampled": False,
+        "untracked_pps": 250.0,
+    }
+
+
+def test_a_table_half_full_is_warned_of_before_flows_go_untracked() -> None:
+    v = view(0, 600_000)
+    assert v.warning is not None and v.warning.startswith("flow table 57% full")
+
+
+def test_the_console_header_shows_occupancy_and_the_warning() -> None:
+    quiet, loud = view(0, 1000), view(500, 1000)
+    shown = flow_table.occupancy(quiet)
+    assert shown is not None and "1,000 of 1,048,576" in shown.plain
+    assert flow_table.warning(quiet) is None
+    said = flow_table.warning(loud)
+    assert said is not None and "untracked" in said.plain
+
+
+def test_metrics_carry_entries_and_capacity() -> None:
+    state = State("lb0", CFG, None, 7, ())
+    text = render([BalancerSample(state, counters(1.0, 3, 9, FlowOccupancy(4096, 12)))])
+    assert 'l4lb_flow_table_entries{interface="lb0"} 12' in text
+    assert 'l4lb_flow_table_capacity{interface="lb0"} 4096' in text
+    assert 'l4lb_flow_table_packets_total{interface="lb0",outcome="untracked"} 3' in text
+
+
+def test_apply_says_the_tables_memory_and_that_a_resize_needs_a_detach() -> None:
+    spec = parse_config('[[balancer]]\ninterface = "lb0"\nflows = "64k"\n').balancers[0]
+    fresh = plan_balancer(spec, Running(None, "", ()), {})
+    assert fresh.attach == (
+        "attach in driver mode, flow table: 65,536 flows (64k), 2 MiB of kernel memory "
+        "(entries 2 MiB, tags 64 KiB, picks 128 KiB)"
+    )
+    same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 16), {})
+    assert same.attach is None
+    other = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 19), {})
+    assert other.attach == "flow table 512k -> 64k (refused while loaded: detach first)"
