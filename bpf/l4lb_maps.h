@@ -115,7 +115,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVC6_KEYS);
 	__type(key, struct svc6_key);
-	__type(value, __u32);
+	__type(value, struct svc6_value);
 } svc6 SEC(".maps");
 
 struct {

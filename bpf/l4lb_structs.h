@@ -112,6 +112,13 @@ struct svc6_key {
 	__u8 pad;
 };
 
+/* svc6's value: the service id (0 for a VIP's marker) and SVC_* flags (the
+ * fill mode, which only the control plane reads). */
+struct svc6_value {
+	__u32 id;
+	__u32 flags;
+};
+
 /* backend6[i]: the address of the v6 backend in backends[i], whose ip holds
  * this address's 32-bit fold (addr6_fold; 1 for a fold of 0). */
 struct backend6 {

@@ -14,9 +14,9 @@
 #ifndef L4LB_OFFLOAD
 static __always_inline __u32 svc6_id(struct svc6_key *k)
 {
-	__u32 *id = bpf_map_lookup_elem(&svc6, k);
+	struct svc6_value *v = bpf_map_lookup_elem(&svc6, k);
 
-	return id ? *id : 0;
+	return v ? v->id : 0;
 }
 
 /* The service id of a v6 packet: exact port first, then the VIP's any-port

@@ -14,7 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from l4lb_tui.abi6 import addr6_fold, is_ip6
+from l4lb_tui.abi6 import addr6_fold, fold_bytes, is_ip6
 
 LAYOUT_VERSION = 5  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
@@ -255,8 +255,9 @@ class ServiceKey:
     def __str__(self) -> str:
         if self.is_catch_all:
             return "* (all TCP/UDP)"
-        port = "*" if self.port == 0 else str(self.port)
-        return f"{self.vip}:{port}/{PROTO_NAMES.get(self.proto, str(self.proto))}"
+        port, vip = "*" if self.port == 0 else str(self.port), self.vip
+        vip = f"[{vip}]" if is_ip6(vip) else vip
+        return f"{vip}:{port}/{PROTO_NAMES.get(self.proto, str(self.proto))}"
 
 
 CATCH_ALL = ServiceKey("0.0.0.0", 0, 0)
@@ -336,7 +337,7 @@ class BackendEntry:
 
     def pack(self) -> bytes:
         return _BACKEND.pack(
-            ip_bytes(self.ip),
+            fold_bytes(self.ip) if is_ip6(self.ip) else ip_bytes(self.ip),
             mac_bytes(self.mac),
             *self.weights,
             self.svc_id,

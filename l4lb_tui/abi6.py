@@ -17,6 +17,7 @@ IP6_HOP_LIMIT = 64
 STRUCTS6: dict[str, tuple[tuple[str, str], ...]] = {
     "config6": (("saddr6", "16s"),),
     "svc6_key": (("vip", "16s"), ("port", "2s"), ("proto", "B"), ("pad", "B")),
+    "svc6_value": (("id", "I"), ("flags", "I")),
     "backend6": (("ip6", "16s"),),
     "flow6": (
         ("saddr", "16s"),
@@ -40,6 +41,7 @@ def c_struct6(name: str) -> struct.Struct:
 
 
 _SVC6_KEY = c_struct6("svc6_key")
+_SVC6_VALUE = c_struct6("svc6_value")
 _WORDS = struct.Struct("<4I")
 
 
@@ -65,7 +67,13 @@ def addr6_fold(ip: str) -> int:
 def fold_bytes(ip: str) -> bytes:
     """What a v6 backend's `backends` slot holds in `ip`: the fold, never 0
     (an ip of 0 means an empty slot to the data plane)."""
-    return struct.pack("<I", addr6_fold(ip) or 1)
+    return fold_of(ip6_bytes(ip))
+
+
+def fold_of(raw: bytes) -> bytes:
+    """fold_bytes of a packed address."""
+    a, b, c, d = _WORDS.unpack(raw[:16])
+    return struct.pack("<I", (a ^ b ^ c ^ d) or 1)
 
 
 def pack_svc6_key(vip: str, port: int, proto: int) -> bytes:
@@ -76,3 +84,12 @@ def pack_svc6_key(vip: str, port: int, proto: int) -> bytes:
 def unpack_svc6_key(raw: bytes) -> tuple[str, int, int]:
     vip, port, proto, _ = _SVC6_KEY.unpack(raw[: _SVC6_KEY.size])
     return ip6_text(vip), int.from_bytes(port, "big"), proto
+
+
+def pack_svc6_value(svc_id: int, flags: int) -> bytes:
+    return _SVC6_VALUE.pack(svc_id, flags)
+
+
+def unpack_svc6_value(raw: bytes) -> tuple[int, int]:
+    svc_id, flags = _SVC6_VALUE.unpack(raw[: _SVC6_VALUE.size])
+    return int(svc_id), int(flags)

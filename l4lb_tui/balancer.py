@@ -60,12 +60,14 @@ class Balancer(Handle):
         mode: str = "driver",
         saddr: str | None = None,
         warn: Callable[[str], None] | None = None,
+        saddr6: str | None = None,
     ) -> str:
         """Load (if needed), configure and attach; return what was done.
 
-        `warn` hears, before it happens, of a switch that cannot be gapless.
+        `warn` hears, before it happens, of a switch that cannot be gapless;
+        `saddr6` is the outer source of IPv6 services' ip6ip6.
         """
-        return attaching.attach(self, mode, saddr, warn)
+        return attaching.attach(self, mode, saddr, warn, saddr6)
 
     def detach(self) -> str:
         return attaching.detach(self)

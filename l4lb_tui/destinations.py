@@ -28,7 +28,8 @@ MAX_LINE_CHARS = 4096
 _LINE_END = re.compile(r"\r\n|\r|\n")
 # Column headings a spreadsheet's first row may hold, as _heading spells them.
 _IP_HEADINGS = frozenset(
-    {"ip", "ipv4", "ip address", "ipv4 address", "address", "addr", "backend", "backend ip",
+    {"ip", "ipv4", "ipv6", "ip address", "ipv4 address", "ipv6 address", "address", "addr",
+     "backend", "backend ip",
      "host", "server", "destination", "dest", "dst"}
 )  # fmt: skip
 _MAC_HEADINGS = frozenset(

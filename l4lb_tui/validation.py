@@ -148,6 +148,41 @@ def ipv4(text: str, role: Role) -> str:
     return raw_text
 
 
+def address_kind6(addr: ipaddress.IPv6Address) -> str | None:
+    """What a non-unicast (or not routable) IPv6 address is; None for unicast."""
+    if addr.is_unspecified:
+        return "the unspecified address"
+    if addr.is_loopback:
+        return "a loopback address"
+    if addr.is_multicast:
+        return "a multicast address"
+    if addr.ipv4_mapped is not None:
+        return "an IPv4-mapped address (write the IPv4 address itself)"
+    if addr.is_link_local:
+        return "a link-local address"
+    return None
+
+
+def ipv6(text: str, role: Role) -> str:
+    """The canonical (compressed) text of a unicast IPv6 address fit for `role`."""
+    raw_text = text.strip()
+    try:
+        if "%" in raw_text:  # a zone index: means nothing in a map
+            raise ValueError
+        addr = ipaddress.IPv6Address(raw_text)
+    except ValueError:
+        raise ValueError(f"{shown(raw_text)} is not an IPv6 address") from None
+    kind = address_kind6(addr)
+    if kind and not (role.link_local and kind == "a link-local address"):
+        raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}")
+    return addr.compressed
+
+
+def ip_address(text: str, role: Role) -> str:
+    """An IPv4 or (with a colon) an IPv6 address fit for `role`."""
+    return ipv6(text, role) if ":" in text else ipv4(text, role)
+
+
 def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str | None:
     """Why a backend cannot be `ip` on a balancer whose link has these
     addresses ("ADDR/PREFIX"), or None: frames for the balancer's own address
@@ -168,11 +203,11 @@ def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str 
 
 
 def backend_ip(text: str) -> str:
-    return ipv4(text, BACKEND)
+    return ip_address(text, BACKEND)
 
 
 def vip_address(text: str) -> str:
-    return ipv4(text, VIP)
+    return ip_address(text, VIP)
 
 
 def source_address(text: str) -> str:

@@ -21,6 +21,7 @@ from l4lb_tui.bpfsys.maps import (
     map_info,
     possible_cpus,
     read_array,
+    read_hash,
     update,
     update_batch,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "prog_fd_by_id",
     "prog_info",
     "read_array",
+    "read_hash",
     "tcx_ingress_link",
     "test_run",
     "update",

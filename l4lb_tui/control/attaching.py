@@ -9,7 +9,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys, pinning
+from l4lb_tui import abi, abi6, bpfsys, pinning
 from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import modeswitch, offload
 from l4lb_tui.control.handle import Handle
@@ -26,13 +26,24 @@ DEFAULT_HZ = 250
 MODES = ("driver", "generic", "offload")
 
 
-def attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:
+def attach(
+    h: Handle,
+    mode: str,
+    saddr: str | None,
+    warn: Callable[[str], None] | None,
+    saddr6: str | None = None,
+) -> str:
     """Load (if needed), configure and attach; return what was done.
 
     `warn` hears, before it happens, of a switch that cannot be gapless.
+    `saddr6`, the outer source of ip6ip6, is kept from an earlier attach
+    when not given (none at first: IPv6 services are refused without one).
     """
     with h.writing():
-        return _attach(h, mode, saddr, warn)
+        done = _attach(h, mode, saddr, warn)
+        if saddr6 is not None:
+            h.bpftool.map_update(h.map_pin("config6"), abi.u32(0), abi6.ip6_bytes(saddr6))
+        return done
 
 
 def _attach(h: Handle, mode: str, saddr: str | None, warn: Callable[[str], None] | None) -> str:

@@ -28,13 +28,13 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from l4lb_tui import bpfsys
-from l4lb_tui.abi import FlowStat, Reason
+from l4lb_tui.abi import FlowStat, Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.services import parse_service
 from tests.conftest import veth_netns
 from tests.dataplane.conftest import BACKENDS, SADDR
-from tests.dataplane.v6kit import Backend6, Service6, set_source, write_service
 
 pytestmark = pytest.mark.kernel
 
@@ -43,28 +43,9 @@ LB_MAC = "02:00:00:00:00:04"
 CLIENT6 = "fd00::2"
 SADDR6 = "fd00::1"
 VIP6 = "fd00::4"
-V4_VIPS = {"10.0.0.4", "10.0.0.5"}
-B6 = tuple(Backend6(100 + i, f"fd00::1{i + 1}", f"02:00:00:00:00:1{i + 1}") for i in range(3))
-WEIGHTED = tuple(
-    Backend6(110 + i, b.ip, b.mac, weight=w)
-    for i, (b, w) in enumerate(zip(B6, (1, 1, 2), strict=True))
-)
-DRAINED = tuple(Backend6(120 + i, b.ip, b.mac, drained=i == 2) for i, b in enumerate(B6))
-SERVICES6 = (
-    Service6(VIP6, 8080, 6, 300, B6),
-    Service6(VIP6, 9000, 17, 301, tuple(Backend6(103 + i, b.ip, b.mac) for i, b in enumerate(B6))),
-    Service6(
-        "fd00::5",
-        0,
-        6,
-        302,
-        tuple(Backend6(106 + i, b.ip, b.mac) for i, b in enumerate(B6)),
-        FillMode.ROUND_ROBIN,
-    ),
-    Service6("fd00::6", 7000, 17, 303, WEIGHTED),
-    Service6("fd00::7", 7000, 17, 304, DRAINED),
-)
-VIPS = V4_VIPS | {s.vip for s in SERVICES6}
+B6 = tuple(Destination(f"fd00::1{i + 1}", f"02:00:00:00:00:1{i + 1}") for i in range(3))
+WEIGHTED = tuple(Destination(b.ip, b.mac, weight=w) for b, w in zip(B6, (1, 1, 2), strict=True))
+DRAINED = tuple(Destination(b.ip, b.mac, drained=i == 2) for i, b in enumerate(B6))
 BY_IP = {b.ip: b.mac for b in B6}
 
 
@@ -86,15 +67,15 @@ class Loaded6:
 
 @pytest.fixture(scope="module")
 def lb6() -> Iterator[Loaded6]:
+    """v4 services beside v6 ones, each loaded as an operator would."""
     with veth_netns("h17a") as (ns, dev, _):
         bal = Balancer(dev, netns=ns)
-        bal.attach("driver", SADDR)
-        bal.load(
-            [k for spec in ("10.0.0.4:8080/tcp", "10.0.0.5") for k in parse_service(spec)], BACKENDS
-        )
-        set_source(bal, SADDR6)
-        for svc in SERVICES6:
-            write_service(bal, svc, VIPS)
+        bal.attach("driver", SADDR, saddr6=SADDR6)
+        bal.load(parse_service("10.0.0.4:8080/tcp") + parse_service("10.0.0.5"), BACKENDS)
+        bal.load(parse_service(f"[{VIP6}]:8080/tcp") + parse_service(f"[{VIP6}]:9000/udp"), B6)
+        bal.load(parse_service("[fd00::5]/tcp"), B6, FillMode.ROUND_ROBIN)
+        bal.load(parse_service("[fd00::6]:7000/udp"), WEIGHTED)
+        bal.load(parse_service("[fd00::7]:7000/udp"), DRAINED)
         fd = bpfsys.obj_get(bal.prog_pin)
         try:
             yield Loaded6(bal, fd, bal.link().mac)
@@ -319,26 +300,21 @@ def test_too_big_once_encapsulated_gets_packet_too_big(lb6: Loaded6) -> None:
 def test_flows_keep_their_backend_across_a_backend_change(lb6: Loaded6) -> None:
     """Flows stored before a reload that adds a backend stay where they
     were; new flows reach the new backend; a removed backend's flows move."""
-    two = tuple(Backend6(130 + i, b.ip, b.mac) for i, b in enumerate(B6[:2]))
-    svc = Service6("fd00::8", 7000, 17, 305, two)
-    write_service(lb6.balancer, svc, VIPS | {svc.vip})
+    bal = lb6.balancer
+    key = ServiceKey("fd00::8", 7000, 17)
+    bal.load([key], B6[:2])
 
     def to(sport: int) -> str:
         frame = udp6("fd00::8", 7000, sport)
         return encapsulated(lb6, frame, lb6.run(frame).data)
 
     first = {s: to(s) for s in range(5000, 5200)}
-    grown = Service6(
-        svc.vip, 7000, 17, 305, (*svc.backends, Backend6(132, "fd00::13", "02:00:00:00:00:13"))
-    )
-    write_service(lb6.balancer, grown, VIPS | {svc.vip}, half=1, gen=2)
+    bal.load([key], B6)
     assert {s: to(s) for s in first} == first, "established flows must keep their backend"
     assert "fd00::13" in {to(s) for s in range(6000, 6300)}, (
         "the ring must now reach the new backend"
     )
-    # fd00::11 removed (member of neither half's set now): its flows move.
-    shrunk = Service6(svc.vip, 7000, 17, 305, grown.backends[1:])
-    write_service(lb6.balancer, shrunk, VIPS | {svc.vip}, half=0, gen=3)
+    bal.load([key], B6[1:])
     moved = {s: to(s) for s in first}
     assert "fd00::11" not in moved.values()
     assert all(moved[s] == b for s, b in first.items() if b == "fd00::12")

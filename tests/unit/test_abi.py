@@ -122,7 +122,7 @@ def test_every_map_has_the_mirrored_size() -> None:
         "config6": (1, abi6.c_struct6("config6").size),
         "backend6": (abi.MAX_BACKENDS, abi6.c_struct6("backend6").size),
         "flows6": (abi6.FLOW6_SLOTS, abi6.c_struct6("flow6").size),
-        "svc6": (abi6.SVC6_KEYS, 4),
+        "svc6": (abi6.SVC6_KEYS, abi6.c_struct6("svc6_value").size),
     }
     found = {}
     for var in maps["vars"]:
