@@ -296,6 +296,9 @@ def read_destinations(
     raise DestinationError naming file and line."""
     result = parse_text(read_text(path), vips)
     check_result(path, result, capacity, services)
+    problem = validation.family_problem(vips, (d.ip for d in result.destinations))
+    if problem:
+        raise DestinationError(f"{path}: {problem}")
     return result.destinations
 
 
@@ -306,7 +309,8 @@ def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -
     clash = next((d.ip for d in dests if d.ip in vips), None)
     if clash:
         return f"{clash} is a VIP of these services: a backend cannot be the VIP itself"
-    return validation.capacity_problem(len(dests), max(1, len(services)))
+    family = validation.family_problem(sorted(vips), (d.ip for d in dests))
+    return family or validation.capacity_problem(len(dests), max(1, len(services)))
 
 
 def format_saved(dests: Iterable[Destination], heading: str) -> str:

@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -181,6 +181,22 @@ def ipv6(text: str, role: Role) -> str:
 def ip_address(text: str, role: Role) -> str:
     """An IPv4 or (with a colon) an IPv6 address fit for `role`."""
     return ipv6(text, role) if ":" in text else ipv4(text, role)
+
+
+def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
+    """Why these backends cannot serve services at these VIPs, or None: a
+    service's backends are of its own family (IPv4 in IPv6 is not built)."""
+    listed = list(ips)
+    for vip in vips:
+        v6 = ":" in vip
+        other = next((ip for ip in listed if (":" in ip) != v6), None)
+        if other is not None:
+            fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
+            return (
+                f"VIP {vip} is {fam} and backend {other} is {its}: a service's backends "
+                f"must be {fam} (IPv4 in IPv6 is not built)"
+            )
+    return None
 
 
 def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str | None:

@@ -147,14 +147,9 @@ def _check_families(
     built).  v6 services need an outer v6 source: the one given at attach,
     else the interface's first global IPv6 address (the line writing it)."""
     for key, dests in lists:
-        v6 = abi6.is_ip6(key.vip)
-        other = next((d.ip for d in dests if abi6.is_ip6(d.ip) != v6), None)
-        if other is not None:
-            fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
-            raise BalancerError(
-                f"service {key} is {fam} and backend {other} is {its}: a service's "
-                f"backends must be {fam} (IPv4 in IPv6 is not built)"
-            )
+        problem = validation.family_problem([key.vip], [d.ip for d in dests])
+        if problem:
+            raise BalancerError(f"service {key}: {problem}")
     first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
     if first6 is None or any(h.read_array("config6").raw[:16]):
         return []

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from l4lb_tui import abi, abi6, validation
-from l4lb_tui.destinations import parse_text
+from l4lb_tui.config_file import ConfigError, parse_config
+from l4lb_tui.destinations import Destination, load_problem, parse_text
 from l4lb_tui.services import parse_service, service_spec
 from tests.unit.test_validation import HOSTILE, one_line
 
@@ -117,3 +118,40 @@ def test_abi_fold_is_the_data_planes() -> None:
         abi.vip_filter_bit("2001:db8::1")
         == (abi6.addr6_fold("2001:db8::1") * 0x9E3779B1 & 0xFFFFFFFF) >> 16
     )
+
+
+MIXED = """\
+[[balancer]]
+interface = "eth1"
+
+[[balancer.service]]
+vip = "[2001:db8::4]:8080/tcp"
+backends = [{ ip = "2001:db8::11", mac = "02:00:00:00:00:11" }]
+
+[[balancer.service]]
+vip = "10.0.0.4:8080/tcp"
+backends = [
+  { ip = "10.0.0.11", mac = "02:00:00:00:00:0b" },
+  { ip = "2001:db8::12", mac = "02:00:00:00:00:12" },
+]
+"""
+
+
+def test_a_mixed_config_is_checked_service_by_service() -> None:
+    """A file may hold services of both families; each service's backends
+    must be of its own."""
+    with pytest.raises(ConfigError) as err:
+        parse_config(MIXED)
+    (problem,) = err.value.problems
+    assert problem.key == "balancer[0].service[1].backends"
+    assert "VIP 10.0.0.4 is IPv4 and backend 2001:db8::12 is IPv6" in problem.message
+    fixed = MIXED.replace('  { ip = "2001:db8::12", mac = "02:00:00:00:00:12" },\n', "")
+    (balancer,) = parse_config(fixed).balancers
+    assert [s.keys[0].vip for s in balancer.services] == ["2001:db8::4", "10.0.0.4"]
+
+
+def test_load_problem_names_the_family() -> None:
+    keys = parse_service("[2001:db8::4]:80/tcp")
+    v4 = [Destination("10.0.0.11", "02:00:00:00:00:0b")]
+    assert "is IPv6 and backend 10.0.0.11 is IPv4" in str(load_problem(v4, keys))
+    assert load_problem([Destination("2001:db8::11", "02:00:00:00:00:0b")], keys) is None
