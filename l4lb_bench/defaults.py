@@ -8,7 +8,18 @@ DATAPLANE_REPEAT = 1_000_000
 DATAPLANE_ROUNDS = 9
 DATAPLANE_QUICK_REPEAT = 20_000
 DATAPLANE_QUICK_ROUNDS = 2
-KIND_NAMES = ("syn-new", "udp-new", "tcp-est", "udp-est", "udp-1500", "not-vip", "vip-port", "arp")
+KIND_NAMES = (
+    "syn-new",
+    "udp-new",
+    "tcp-est",
+    "udp-est",
+    "udp-1500",
+    "not-vip",
+    "vip-port",
+    "udp6-est",
+    "not-vip6",
+    "arp",
+)
 
 # lab
 LAB_DURATION = 10.0

@@ -16,7 +16,17 @@ from l4lb_bench.dataplane.checks import (
     counter_delta,
     peer_xdp_packets,
 )
-from l4lb_bench.dataplane.packets import BACKENDS, SADDR, SERVICES, TX, Kind, kinds
+from l4lb_bench.dataplane.packets import (
+    BACKENDS,
+    BACKENDS6,
+    SADDR,
+    SADDR6,
+    SERVICES,
+    SERVICES6,
+    TX,
+    Kind,
+    kinds,
+)
 from l4lb_bench.dataplane.profile import profile
 from l4lb_bench.dataplane.programs import (
     COST_OBJ,
@@ -132,9 +142,10 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         bal = Balancer(veth.dev)
         stack.callback(_detach, bal)
         try:
-            bal.attach("driver", SADDR)
+            bal.attach("driver", SADDR, saddr6=SADDR6)
             keys = [k for spec in SERVICES for k in parse_service(spec)]
             bal.load(keys, BACKENDS)
+            bal.load([k for spec in SERVICES6 for k in parse_service(spec)], BACKENDS6)
             lb_fd = bpfsys.obj_get(bal.prog_pin)
         except (BpfError, bpfsys.BpfSysError) as exc:
             raise BenchError(f"loading the balancer: {exc}") from None
