@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from l4lb_bench.frames import CLIENT_MAC, LB_MAC, PROTO_TCP, PROTO_UDP, TCP_SYN, checksum
+from l4lb_bench.frames import CLIENT_MAC, LB_MAC, PROTO_TCP, TCP_SYN, l4_segment, with_l4_checksum
 
 ETH_P_IPV6 = 0x86DD
 IP6_LEN = 40
@@ -32,17 +32,8 @@ def ipv6(
     and 4 bytes of payload), checksums correct."""
     l4_len = 20 if proto == PROTO_TCP else 8
     payload = bytes(max(4, size - _ETH_LEN - IP6_LEN - l4_len))
-    if proto == PROTO_TCP:
-        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, tcp_flags, 64240, 0, 0)
-    elif proto == PROTO_UDP:
-        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
-    else:
-        raise ValueError(f"protocol {proto}: only TCP and UDP")
-    l4 += payload
-    pseudo = _ip6(src) + _ip6(dst) + struct.pack("!IxxxB", len(l4), proto)
-    csum = checksum(pseudo + l4) or 0xFFFF
-    at = 16 if proto == PROTO_TCP else 6
-    l4 = l4[:at] + struct.pack("!H", csum) + l4[at + 2 :]
+    l4 = l4_segment(proto, sport, dport, payload, tcp_flags)
+    l4 = with_l4_checksum(l4, proto, _ip6(src) + _ip6(dst) + struct.pack("!IxxxB", len(l4), proto))
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64, _ip6(src), _ip6(dst))
     return LB_MAC + CLIENT_MAC + struct.pack("!H", ETH_P_IPV6) + ip + l4
 

@@ -141,14 +141,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         attach_drop(veth, refs[DROP])
         bal = Balancer(veth.dev)
         stack.callback(_detach, bal)
-        try:
-            bal.attach("driver", SADDR, saddr6=SADDR6)
-            keys = [k for spec in SERVICES for k in parse_service(spec)]
-            bal.load(keys, BACKENDS)
-            bal.load([k for spec in SERVICES6 for k in parse_service(spec)], BACKENDS6)
-            lb_fd = bpfsys.obj_get(bal.prog_pin)
-        except (BpfError, bpfsys.BpfSysError) as exc:
-            raise BenchError(f"loading the balancer: {exc}") from None
+        lb_fd = _load_balancer(bal)
         stack.callback(os.close, lb_fd)
         targets = {LB: lb_fd, **refs, **costs}
         base = [*PROGRAMS, DROP] if opts.costs else list(PROGRAMS)
@@ -174,6 +167,17 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         len_fixed = sum(w.len_fixed() for w in wrapped.values())
         return DataplaneReport(opts, machine.host(), cpu, veth, results, profiles, len_fixed, notes)
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack re-raises
+
+
+def _load_balancer(bal: Balancer) -> int:
+    """Attach with the IPv4 and IPv6 services under test; the program's fd."""
+    try:
+        bal.attach("driver", SADDR, saddr6=SADDR6)
+        bal.load([k for spec in SERVICES for k in parse_service(spec)], BACKENDS)
+        bal.load([k for spec in SERVICES6 for k in parse_service(spec)], BACKENDS6)
+        return bpfsys.obj_get(bal.prog_pin)
+    except (BpfError, bpfsys.BpfSysError) as exc:
+        raise BenchError(f"loading the balancer: {exc}") from None
 
 
 def _detach(bal: Balancer) -> None:
