@@ -13,6 +13,7 @@
 #include "l4lb_consts.h"
 #include "l4lb_structs.h"
 #include "l4lb_parse6.h"
+#include "l4lb_encap.h"
 
 #ifndef L4LB_OFFLOAD
 #define ICMP6_PKT_TOO_BIG 2
@@ -49,37 +50,19 @@ static __always_inline __u16 icmp6_csum(struct ipv6hdr *ip6, void *data_end)
  * the quote.  0 when done; the packet is unusable after a failure. */
 static __always_inline int send_pkt_too_big(struct xdp_md *ctx, __u32 mtu)
 {
+	__u32 keep = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + PTB_LEN;
+
+	if (turn_around(ctx, sizeof(struct ipv6hdr) + ICMP6_HDR_LEN, keep, bpf_htons(ETH_P_IPV6)))
+		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	__u8 client_mac[ETH_ALEN], our_mac[ETH_ALEN];
-	__builtin_memcpy(client_mac, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
-
-	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct ipv6hdr) + ICMP6_HDR_LEN)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	__u32 keep = sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + PTB_LEN;
-	if (data + keep > data_end)
-		return -1;
-	if (bpf_xdp_adjust_tail(ctx, (int)keep - (int)(data_end - data)))
-		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
 	struct ipv6hdr *ip6 = (void *)(eth + 1);
 	__u8 *icmp = (void *)(ip6 + 1);
 	struct ipv6hdr *orig = (void *)(icmp + ICMP6_HDR_LEN);
 	if ((void *)orig + PTB_QUOTED > data_end)
 		return -1;
 
-	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IPV6);
 	*(__be32 *)ip6 = bpf_htonl(6u << 28);
 	ip6->payload_len = bpf_htons(PTB_LEN);
 	ip6->nexthdr = IPPROTO_ICMPV6;
