@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 4
+#define L4LB_LAYOUT_VERSION 5
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -120,9 +120,9 @@ enum flow_stat {
  * counted under exactly one of these; balanced packets are counted per
  * backend instead, which saves a second counter write on the hot path. */
 enum reason {
-	R_PASS_NOT_IPV4 = 0, /* ARP, IPv6, other ethertypes */
-	R_PASS_NOT_VIP,      /* IPv4 to an address that is not a service VIP */
-	R_PASS_FRAGMENT,     /* IPv4 fragment to a VIP: no ports to hash */
+	R_PASS_NOT_IPV4 = 0, /* ARP, other ethertypes (and IPv6 in the offload build) */
+	R_PASS_NOT_VIP,      /* IPv4 or IPv6 to an address that is not a service VIP */
+	R_PASS_FRAGMENT,     /* fragment (IPv4, or IPv6's fragment header) to a VIP: no ports */
 	R_PASS_IP_OPTIONS,   /* IHL > 5 to a VIP */
 	R_PASS_NOT_TCP_UDP,  /* ICMP and other protocols to a VIP */
 	R_PASS_NO_SERVICE,   /* VIP matched, but no service for this port/proto */
@@ -133,8 +133,11 @@ enum reason {
 	R_ICMP_FRAG_NEEDED,  /* too big once encapsulated, DF set: ICMP sent back */
 	R_DROP_TOO_BIG,      /* too big once encapsulated, DF clear: cannot fragment */
 	R_PASS_VLAN,         /* an 802.1Q/802.1ad tag in the frame: not our network's */
+	R_PASS_IPV6_EXT,     /* IPv6 to a VIP with an extension header before TCP/UDP */
+	R_ICMP6_TOO_BIG,     /* IPv6 too big once encapsulated: ICMPv6 Packet Too Big sent */
 	R_MAX,
 	R_BALANCE = R_MAX,   /* not a verdict: the packet goes on to be balanced */
+	R_IPV6,              /* not a verdict: an IPv6 frame, for the v6 path (l4lb_v6.h) */
 };
 
 /* The reasons whose verdict is XDP_DROP (the others pass, but for
@@ -142,5 +145,13 @@ enum reason {
 #define R_DROPS                                                                    \
 	((1u << R_DROP_TRUNCATED) | (1u << R_DROP_MALFORMED) | (1u << R_DROP_NO_BACKEND) | \
 	 (1u << R_DROP_ADJUST_HEAD) | (1u << R_DROP_TOO_BIG))
+
+/* IPv6 (ARCHITECTURE.md, "IPv6 in the data plane").  svc6 holds each v6
+ * service's key and each v6 VIP's marker; flows6 is the v6 flow table, two
+ * ways per bucket of 64-byte entries (2^16: 4 MiB). */
+#define SVC6_KEYS (2 * MAX_SERVICES)
+#define FLOW6_SLOTS_LOG2 16
+#define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
+#define IP6_HOP_LIMIT 64
 
 #endif

@@ -14,9 +14,11 @@
 #include "l4lb_parse.h"
 
 #ifndef L4LB_OFFLOAD
-/* Path MTU discovery: answer "fragmentation needed" (RFC 792/1191) to the
- * client, quoting its IP header and 8 bytes, from the VIP it addressed. */
-static __always_inline int send_frag_needed(struct xdp_md *ctx, __u32 mtu)
+/* Turn the frame into an answer to its sender (ICMP errors, both families):
+ * `grow` bytes of new headers in front of the packet, the whole cut to
+ * `keep` bytes, the Ethernet addresses swapped and the type `proto`.  0 when
+ * done; the packet is unusable after a failure. */
+static __always_inline int turn_around(struct xdp_md *ctx, int grow, __u32 keep, __be16 proto)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -28,28 +30,41 @@ static __always_inline int send_frag_needed(struct xdp_md *ctx, __u32 mtu)
 	__builtin_memcpy(client_mac, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
 
-	if (bpf_xdp_adjust_head(ctx, -(int)(sizeof(struct iphdr) + ICMP_HDR_LEN)))
+	if (bpf_xdp_adjust_head(ctx, -grow))
 		return -1;
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	__u32 quoted = sizeof(struct iphdr) + 8;
-	__u32 keep = sizeof(struct ethhdr) + sizeof(struct iphdr) + ICMP_HDR_LEN + quoted;
 	if (data + keep > data_end)
 		return -1;
 	if (bpf_xdp_adjust_tail(ctx, (int)keep - (int)(data_end - data)))
 		return -1;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
+	eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
+	eth->h_proto = proto;
+	return 0;
+}
+
+/* Path MTU discovery: answer "fragmentation needed" (RFC 792/1191) to the
+ * client, quoting its IP header and 8 bytes, from the VIP it addressed. */
+static __always_inline int send_frag_needed(struct xdp_md *ctx, __u32 mtu)
+{
+	__u32 quoted = sizeof(struct iphdr) + 8;
+	__u32 keep = sizeof(struct ethhdr) + sizeof(struct iphdr) + ICMP_HDR_LEN + quoted;
+
+	if (turn_around(ctx, sizeof(struct iphdr) + ICMP_HDR_LEN, keep, bpf_htons(ETH_P_IP)))
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	__u8 *icmp = (void *)(ip + 1);
 	struct iphdr *orig = (void *)(icmp + ICMP_HDR_LEN);
 	if ((void *)orig + quoted > data_end)
 		return -1;
 
-	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
-	eth->h_proto = bpf_htons(ETH_P_IP);
 	ip->version = 4;
 	ip->ihl = 5;
 	ip->tos = 0xc0; /* internetwork control, as the kernel sends ICMP errors */

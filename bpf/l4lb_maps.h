@@ -102,6 +102,35 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } flow_stats SEC(".maps");
+
+/* IPv6 (not in the offload build). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config6);
+} config6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVC6_KEYS);
+	__type(key, struct svc6_key);
+	__type(value, struct svc6_value);
+} svc6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend6);
+} backend6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW6_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow6);
+} flows6 SEC(".maps");
 #endif
 
 #endif

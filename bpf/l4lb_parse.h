@@ -47,6 +47,10 @@ static __always_inline __u32 parse_l3(struct xdp_md *ctx, struct packet *p)
 	if ((void *)(eth + 1) > data_end)
 		return R_DROP_TRUNCATED;
 	if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+#ifndef L4LB_OFFLOAD
+		if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+			return R_IPV6;
+#endif
 		if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD) ||
 		    eth->h_proto == bpf_htons(ETH_P_QINQ1))
 			return R_PASS_VLAN;

@@ -98,4 +98,47 @@ struct counters {
 	__u64 bytes;
 };
 
+/* IPv6: the outer source of ip6ip6 (one entry, set at attach). */
+struct config6 {
+	__u8 saddr6[16];
+};
+
+/* svc6's key: a v6 service (id in the value), or a VIP's marker (port 0,
+ * protocol 0, id 0). */
+struct svc6_key {
+	__u8 vip[16];
+	__be16 port;       /* 0: any port */
+	__u8 proto;
+	__u8 pad;
+};
+
+/* svc6's value: the service id (0 for a VIP's marker) and SVC_* flags (the
+ * fill mode, which only the control plane reads). */
+struct svc6_value {
+	__u32 id;
+	__u32 flags;
+};
+
+/* backend6[i]: the address of the v6 backend in backends[i], whose ip holds
+ * this address's 32-bit fold (addr6_fold; 1 for a fold of 0). */
+struct backend6 {
+	__u8 ip6[16];
+};
+
+/* One v6 flow-table slot, one cache line.  proto 0: empty. */
+struct flow6 {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 state;        /* enum flow_state */
+	__u16 pad;
+	__u32 backend;     /* index into backends (and backend6) */
+	__be32 backend_ip; /* the backend's fold: catches a slot reused by another server */
+	__u32 seen;        /* jiffies (low 32 bits) of the last refresh */
+	__u32 svc_id;
+	__u32 pad2[2];
+};
+
 #endif

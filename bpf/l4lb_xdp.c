@@ -1,7 +1,8 @@
 /* l4lb: hash a flow onto its service's slot ring, wrap it in IPIP to the
  * chosen backend and send it back out (XDP_TX).  Everything that is not a
  * configured service goes to the kernel untouched; every other verdict is
- * counted under a reason (see l4lb_consts.h). */
+ * counted under a reason (see l4lb_consts.h).  IPv6 branches off at the
+ * Ethernet type into the same story in l4lb_v6.h (ip6ip6). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "l4lb_consts.h"
@@ -34,6 +35,8 @@ static __always_inline int verdict(__u32 reason, __u64 bytes)
 	count(reason, &reasons, bytes);
 	return (R_DROPS >> reason) & 1 ? XDP_DROP : XDP_PASS;
 }
+
+#include "l4lb_v6.h"
 
 /* The ring's choice for a flow, or, for a flow's second packet, where its
  * first went (if that backend is still a member). */
@@ -111,6 +114,10 @@ int l4lb(struct xdp_md *ctx)
 	/* An IPv4 packet, to an address the VIP filter knows: foreign traffic
 	 * leaves at the first lookup. */
 	__u32 reason = parse_l3(ctx, &p);
+#ifndef L4LB_OFFLOAD
+	if (reason == R_IPV6)
+		return l4lb6(ctx);
+#endif
 	if (reason != R_BALANCE)
 		return verdict(reason, p.frame_len);
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);

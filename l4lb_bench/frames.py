@@ -44,6 +44,27 @@ def _ip(addr: str) -> bytes:
     return ipaddress.IPv4Address(addr).packed
 
 
+def l4_segment(proto: int, sport: int, dport: int, payload: bytes, tcp_flags: int) -> bytes:
+    """A TCP or UDP header and its payload, the checksum still 0."""
+    if proto == PROTO_TCP:
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, tcp_flags, 64240, 0, 0)
+    elif proto == PROTO_UDP:
+        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
+    else:
+        raise ValueError(f"protocol {proto}: only TCP and UDP")
+    return l4 + payload
+
+
+def with_l4_checksum(l4: bytes, proto: int, pseudo: bytes) -> bytes:
+    """`l4` with its checksum over `pseudo` (the family's pseudo-header);
+    a UDP sum of 0 is sent as 0xffff."""
+    csum = checksum(pseudo + l4)
+    if proto == PROTO_UDP and csum == 0:
+        csum = 0xFFFF
+    at = 16 if proto == PROTO_TCP else 6
+    return l4[:at] + struct.pack("!H", csum) + l4[at + 2 :]
+
+
 def ipv4(
     src: str,
     dst: str,
@@ -58,19 +79,8 @@ def ipv4(
     """A TCP or UDP frame of `size` bytes (at least 60), checksums correct, DF set."""
     l4_len = 20 if proto == PROTO_TCP else 8
     payload = bytes(max(0, size - ETH_LEN - IP_LEN - l4_len))
-    if proto == PROTO_TCP:
-        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, tcp_flags, 64240, 0, 0)
-    elif proto == PROTO_UDP:
-        l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
-    else:
-        raise ValueError(f"protocol {proto}: only TCP and UDP")
-    l4 += payload
-    pseudo = _ip(src) + _ip(dst) + struct.pack("!BBH", 0, proto, len(l4))
-    csum = checksum(pseudo + l4)
-    if proto == PROTO_UDP and csum == 0:
-        csum = 0xFFFF
-    at = 16 if proto == PROTO_TCP else 6
-    l4 = l4[:at] + struct.pack("!H", csum) + l4[at + 2 :]
+    l4 = l4_segment(proto, sport, dport, payload, tcp_flags)
+    l4 = with_l4_checksum(l4, proto, _ip(src) + _ip(dst) + struct.pack("!BBH", 0, proto, len(l4)))
     ip = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0, IP_LEN + len(l4), 0, 0x4000, 64, proto, 0, _ip(src), _ip(dst)
     )

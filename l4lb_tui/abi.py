@@ -14,7 +14,9 @@ import socket
 import struct
 from dataclasses import dataclass
 
-LAYOUT_VERSION = 4  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+from l4lb_tui.abi6 import addr6_fold, fold_bytes, is_ip6
+
+LAYOUT_VERSION = 5  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -57,6 +59,8 @@ class Reason(enum.IntEnum):
     ICMP_FRAG_NEEDED = 10
     DROP_TOO_BIG = 11
     PASS_VLAN = 12
+    PASS_IPV6_EXT = 13  # an IPv6 extension header before TCP/UDP, to a VIP
+    ICMP6_TOO_BIG = 14  # ICMPv6 Packet Too Big sent back
 
     @property
     def label(self) -> str:
@@ -260,8 +264,9 @@ class ServiceKey:
     def __str__(self) -> str:
         if self.is_catch_all:
             return "* (all TCP/UDP)"
-        port = "*" if self.port == 0 else str(self.port)
-        return f"{self.vip}:{port}/{PROTO_NAMES.get(self.proto, str(self.proto))}"
+        port, vip = "*" if self.port == 0 else str(self.port), self.vip
+        vip = f"[{vip}]" if is_ip6(vip) else vip
+        return f"{vip}:{port}/{PROTO_NAMES.get(self.proto, str(self.proto))}"
 
 
 CATCH_ALL = ServiceKey("0.0.0.0", 0, 0)
@@ -341,7 +346,7 @@ class BackendEntry:
 
     def pack(self) -> bytes:
         return _BACKEND.pack(
-            ip_bytes(self.ip),
+            fold_bytes(self.ip) if is_ip6(self.ip) else ip_bytes(self.ip),
             mac_bytes(self.mac),
             *self.weights,
             self.svc_id,
@@ -382,8 +387,9 @@ class BackendEntry:
 
 def vip_filter_bit(vip: str) -> int:
     """The data plane's bit for a VIP: Fibonacci hashing of the address as
-    the program loads it (network-order bytes read as a host integer)."""
-    raw = int.from_bytes(ip_bytes(vip), "little")
+    the program loads it (network-order bytes read as a host integer; a v6
+    address by its fold)."""
+    raw = addr6_fold(vip) if is_ip6(vip) else int.from_bytes(ip_bytes(vip), "little")
     return ((raw * 0x9E3779B1) & 0xFFFFFFFF) >> 16
 
 

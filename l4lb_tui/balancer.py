@@ -62,15 +62,17 @@ class Balancer(Handle):
         warn: Callable[[str], None] | None = None,
         flows: int | None = None,
         say: Callable[[str], None] | None = None,
+        saddr6: str | None = None,
     ) -> str:
         """Load (if needed), configure and attach; return what was done.
 
         `warn` hears, before it happens, of a switch that cannot be gapless;
         `say`, of the flow table's memory before it is allocated.  `flows`:
         the flow table's size for a new load (None: the default); a loaded
-        balancer asked for another size refuses.
+        balancer asked for another size refuses.  `saddr6` is the outer source
+        of IPv6 services' ip6ip6.
         """
-        return attaching.attach(self, mode, saddr, warn, attaching.Sizing(flows, say))
+        return attaching.attach(self, mode, saddr, warn, attaching.Sizing(flows, say), saddr6)
 
     def flow_slots(self) -> int:
         """The flow table's size, as its map was made."""

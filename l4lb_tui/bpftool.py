@@ -373,3 +373,9 @@ class Bpftool:
         text: a reload writes thousands of them, and only the path needs
         checking (the hex comes from bytes)."""
         return f"map update {_map_ref(pin)} key hex {key.hex(' ')} value hex {value.hex(' ')}"
+
+    @staticmethod
+    def delete_cmd(pin: Path | int, key: bytes) -> str:
+        """A batch line deleting a hash map's key (which must be there:
+        bpftool stops a batch at a failed delete)."""
+        return f"map delete {_map_ref(pin)} key hex {key.hex(' ')}"

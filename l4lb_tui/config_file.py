@@ -262,6 +262,9 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
         seen.setdefault(b.ip, i)
         if b.ip in {k.vip for k in s.keys}:
             r.problem(f"{path}.backends", f"{b.ip} is the service's own VIP, not a backend")
+    family = validation.family_problem([k.vip for k in s.keys], [b.ip for b in s.backends])
+    if family:
+        r.problem(f"{path}.backends", family)
     serving = sum(1 for b in s.backends if b.weight and not b.drained)
     if s.ring_size is not None:
         # A missing fill is the running one's, which only apply sees; a new

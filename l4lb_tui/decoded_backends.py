@@ -11,12 +11,13 @@ invisible here, and the next reload writes it again.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import abi
+from l4lb_tui import abi, abi6
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.destinations import Destination
 from l4lb_tui.model import Backend, Service
@@ -50,6 +51,11 @@ class DecodedBackends:
     raw: bytes
     step: int
     view: View = field(default=destination, compare=False, repr=False)
+    addrs6: bytes = b""  # `backend6` as read: a v6 entry's address at 16 * slot
+
+    def addr6(self, idx: int) -> bytes:
+        """The v6 address `backend6` holds for slot idx (zeros: none)."""
+        return self.addrs6[idx * 16 : idx * 16 + 16]
 
     def member_slots(self, svc: abi.ServiceValue) -> list[int]:
         return self.groups.get((svc.svc_id, svc.live_half), [])
@@ -80,19 +86,23 @@ class DecodeCache:
         self._entries: dict[tuple[int, bytes], abi.BackendEntry] = {}
         self._views: dict[tuple[abi.BackendEntry, int], Destination] = {}
         self._last: tuple[Shape, DecodedBackends] | None = None
+        self._addrs6 = b""
         self._services: dict[Path, tuple[_ServiceEntries, bytes, tuple[Service, ...]]] = {}
         self._backends: dict[tuple[int, Destination], Backend] = {}
 
-    def table(self, dump: ArrayDump) -> DecodedBackends:
-        """The table a batch read of `backends` returned.  Tables are shared
-        between callers: read them, never change them."""
+    def table(self, dump: ArrayDump, addrs6: bytes = b"") -> DecodedBackends:
+        """The table a batch read of `backends` (and of `backend6`, whose
+        address names an entry whose `ip` is its fold) returned.  Tables are
+        shared between callers: read them, never change them."""
         with self._lock:
             if len(self._entries) > 4 * abi.MAX_BACKENDS:
                 self._entries.clear()
                 self._views.clear()
             shape = (dump.cpus, dump.stride, dump.value_size)
             done = None
-            if self._last is not None and self._last[0] == shape:
+            same6 = addrs6 == self._addrs6
+            self._addrs6 = addrs6
+            if self._last is not None and self._last[0] == shape and same6:
                 last = self._last[1]
                 if last.raw == dump.raw:
                     return last
@@ -100,6 +110,7 @@ class DecodeCache:
                     done = _decode_delta(dump, last, self._entry)
             if done is None:
                 done = _decode_fresh(dump, self._entry, self.view)
+            done = dataclasses.replace(done, addrs6=addrs6)
             self._last = (shape, done)
             return done
 
@@ -138,9 +149,13 @@ class DecodeCache:
             return built
 
     def _entry(self, idx: int, value: bytes) -> abi.BackendEntry:
-        found = self._entries.get((idx, value))
+        a6 = _addr6_of(self._addrs6, idx, value)
+        found = self._entries.get((idx, value + a6))
         if found is None:
-            found = self._entries[(idx, value)] = abi.BackendEntry.unpack(value)
+            found = abi.BackendEntry.unpack(value)
+            if a6:
+                found = dataclasses.replace(found, ip=abi6.ip6_text(a6))
+            self._entries[(idx, value + a6)] = found
         return found
 
     def _backend(self, idx: int, d: Destination) -> Backend:
@@ -162,6 +177,15 @@ def decode(dump: ArrayDump) -> DecodedBackends:
     """`dump` decoded through the cache shared by every caller that keeps
     none of its own: read the table, never change it."""
     return _SHARED.table(dump)
+
+
+def _addr6_of(addrs6: bytes, idx: int, value: bytes) -> bytes:
+    """Slot idx's v6 address if its entry is a v6 backend's (its `ip` the
+    address's fold; a v4 backend in a slot a v6 one left has its own), else b""."""
+    a6 = addrs6[idx * 16 : idx * 16 + 16]
+    if len(a6) < 16 or not any(a6) or abi6.fold_of(a6) != value[:4]:
+        return b""
+    return a6
 
 
 def _groups_of(e: abi.BackendEntry) -> list[Group]:

@@ -28,7 +28,8 @@ MAX_LINE_CHARS = 4096
 _LINE_END = re.compile(r"\r\n|\r|\n")
 # Column headings a spreadsheet's first row may hold, as _heading spells them.
 _IP_HEADINGS = frozenset(
-    {"ip", "ipv4", "ip address", "ipv4 address", "address", "addr", "backend", "backend ip",
+    {"ip", "ipv4", "ipv6", "ip address", "ipv4 address", "ipv6 address", "address", "addr",
+     "backend", "backend ip",
      "host", "server", "destination", "dest", "dst"}
 )  # fmt: skip
 _MAC_HEADINGS = frozenset(
@@ -295,6 +296,9 @@ def read_destinations(
     raise DestinationError naming file and line."""
     result = parse_text(read_text(path), vips)
     check_result(path, result, capacity, services)
+    problem = validation.family_problem(vips, (d.ip for d in result.destinations))
+    if problem:
+        raise DestinationError(f"{path}: {problem}")
     return result.destinations
 
 
@@ -305,7 +309,8 @@ def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -
     clash = next((d.ip for d in dests if d.ip in vips), None)
     if clash:
         return f"{clash} is a VIP of these services: a backend cannot be the VIP itself"
-    return validation.capacity_problem(len(dests), max(1, len(services)))
+    family = validation.family_problem(sorted(vips), (d.ip for d in dests))
+    return family or validation.capacity_problem(len(dests), max(1, len(services)))
 
 
 def format_saved(dests: Iterable[Destination], heading: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from l4lb_tui import abi, svcindex
+from l4lb_tui import abi, abi6, svc6, svcindex
 from l4lb_tui.bpfsys import ArrayDump
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.decoded_backends import DecodedBackends
@@ -34,6 +34,9 @@ WRITTEN_MAPS = (
     "svc_live",
     "vip_filter",
     "config",
+    "backend6",
+    "svc6",
+    "config6",
 )
 
 
@@ -90,12 +93,17 @@ class Planner:
         return self.slots[key]
 
     def vip_markers(self, vips: set[str]) -> list[str]:
-        """The writes of the marker slots these VIPs do not have yet."""
+        """The writes of the marker slots (v6: keys) these VIPs do not have yet."""
         new = sorted(vip for vip in vips if svcindex.marker(vip) not in self.slots)
-        return [
-            self._update("svc_index", self._place(svcindex.marker(vip)), svcindex.pack_marker(vip))
-            for vip in new
-        ]
+        lines = []
+        for vip in new:
+            if abi6.is_ip6(vip):
+                self.slots[svcindex.marker(vip)] = svc6.NO_SLOT
+                lines.append(svc6.marker_line(self.ids["svc6"], vip))
+                continue
+            slot = self._place(svcindex.marker(vip))
+            lines.append(self._update("svc_index", slot, svcindex.pack_marker(vip)))
+        return lines
 
     def stale_markers(self) -> list[str]:
         """Empty the marker slots of VIPs no service uses any more (left by a
@@ -103,10 +111,15 @@ class Planner:
         vips = {k.vip for k in self.live if not k.is_catch_all}
         stale = [k for k in self.slots if k.proto == 0 and k.port == 0 and not k.is_catch_all]
         return [
-            self._update("svc_index", self.slots.pop(k), svcindex.empty_slot())
+            self._empty(k, self.slots.pop(k))
             for k in stale
             if k.vip not in vips and k not in self.live
         ]
+
+    def _empty(self, key: abi.ServiceKey, slot: int) -> str:
+        if slot == svc6.NO_SLOT:
+            return svc6.delete_line(self.ids["svc6"], key)
+        return self._update("svc_index", slot, svcindex.empty_slot())
 
     def _new_svc_id(self) -> int:
         # Prefer an id no removed service left backends under: flow entries
@@ -175,7 +188,8 @@ class Planner:
             svc_id, half, gen = old.svc_id, 1 - old.live_half, abi.next_generation(old.gen)
         indices, fresh = self._slots_for(old, dests)
         early, late = self._entry_writes(svc_id, half, dests, indices, fresh, old is None)
-        before = [self._update("backends", idx, e.pack()) for idx, e in early]
+        before = self._addr6_lines(dests, indices, fresh)
+        before += [self._update("backends", idx, e.pack()) for idx, e in early]
         before += [
             self._update("backend_stats", idx, bytes(16))
             for idx in sorted(fresh)
@@ -190,10 +204,25 @@ class Planner:
         # The flip: one write of svc_live, then a new service's index slot, so
         # its key is found only once its ring is live.
         flips = [self._update("svc_live", svc_id, value.pack_live())]
-        if old is None or old.flags != flags:
+        if abi6.is_ip6(key.vip) and (old is None or old.flags != flags):
+            self.slots[key] = svc6.NO_SLOT
+            flips.append(svc6.key_line(self.ids["svc6"], key, value))
+        elif old is None or old.flags != flags:
             flips.append(self._update("svc_index", self._place(key), value.pack_slot(key)))
         flips += [self._update("backends", idx, e.pack()) for idx, e in late]
         return before, flips
+
+    def _addr6_lines(
+        self, dests: Sequence[Destination], indices: Sequence[int], fresh: set[int]
+    ) -> list[str]:
+        """`backend6` for fresh slots: a v6 backend's address, and zeros
+        where a v4 backend takes a slot a v6 one left."""
+        lines = []
+        for d, idx in zip(dests, indices, strict=True):
+            want = abi6.ip6_bytes(d.ip) if abi6.is_ip6(d.ip) else bytes(16)
+            if idx in fresh and self.table.addr6(idx).ljust(16, b"\0") != want:
+                lines.append(self._update("backend6", idx, want))
+        return lines
 
     def _slots_for(
         self, old: abi.ServiceValue | None, dests: Sequence[Destination]

@@ -34,7 +34,7 @@ def parse_service(spec: str) -> list[ServiceKey]:
         raise ValueError(
             f"service {quoted}: protocol must be tcp or udp, not {validation.shown(proto)}"
         )
-    addr, colon, port_text = addr_port.partition(":")
+    addr, colon, port_text = _address_and_port(addr_port, quoted)
     try:
         vip = validation.vip_address(addr)
     except ValueError as exc:
@@ -42,11 +42,12 @@ def parse_service(spec: str) -> list[ServiceKey]:
     port = 0
     if colon and port_text != _ANY_PORT:
         if not port_text:
+            shown_addr = f"[{addr}]" if ":" in addr else addr
             # '10.0.0.4:' is most likely a port lost to an empty variable:
             # taking it as every port would balance SSH too.
             raise ValueError(
                 f"service {quoted}: the port is empty (for every port, write "
-                f"{addr}:0 or {addr}:*, or leave out the colon)"
+                f"{shown_addr}:0 or {shown_addr}:*, or leave out the colon)"
             )
         try:
             port = validation.port(port_text)
@@ -57,6 +58,20 @@ def parse_service(spec: str) -> list[ServiceKey]:
             # surely a typing slip.
             raise ValueError(f"service {quoted}: write the port as {port}, without leading zeros")
     return [ServiceKey(vip, port, p) for p in _PROTOS[proto]]
+
+
+def _address_and_port(text: str, quoted: str) -> tuple[str, str, str]:
+    """ADDR[:PORT], the address of an IPv6 one in brackets: [2001:db8::4]:80."""
+    if not text.startswith("["):
+        if text.count(":") > 1:
+            raise ValueError(
+                f"service {quoted}: write an IPv6 VIP in brackets, as [{text}] or [ADDRESS]:PORT"
+            )
+        return text.partition(":")
+    addr, bracket, rest = text[1:].partition("]")
+    if not bracket or (rest and not rest.startswith(":")) or ":" not in addr:
+        raise ValueError(f"service {quoted}: write an IPv6 VIP as [ADDRESS] or [ADDRESS]:PORT")
+    return addr, rest[:1], rest[1:]
 
 
 def merge_services(specs: Iterable[str]) -> tuple[list[ServiceKey], list[str]]:
@@ -84,7 +99,8 @@ def service_spec(key: ServiceKey) -> str:
         return ""
     port = f":{key.port}" if key.port else ""
     proto = PROTO_NAMES.get(key.proto, "")
-    return f"{key.vip}{port}/{proto}" if proto in {"tcp", "udp"} else f"{key.vip}{port}"
+    vip = f"[{key.vip}]" if ":" in key.vip else key.vip
+    return f"{vip}{port}/{proto}" if proto in {"tcp", "udp"} else f"{vip}{port}"
 
 
 def merge_service_specs(text: str) -> tuple[list[ServiceKey], list[str]]:

@@ -14,7 +14,7 @@ import functools
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -152,6 +152,57 @@ def ipv4(text: str, role: Role) -> str:
     return raw_text
 
 
+def address_kind6(addr: ipaddress.IPv6Address) -> str | None:
+    """What a non-unicast (or not routable) IPv6 address is; None for unicast."""
+    if addr.is_unspecified:
+        return "the unspecified address"
+    if addr.is_loopback:
+        return "a loopback address"
+    if addr.is_multicast:
+        return "a multicast address"
+    if addr.ipv4_mapped is not None:
+        return "an IPv4-mapped address (write the IPv4 address itself)"
+    if addr.is_link_local:
+        return "a link-local address"
+    return None
+
+
+def ipv6(text: str, role: Role) -> str:
+    """The canonical (compressed) text of a unicast IPv6 address fit for `role`."""
+    raw_text = text.strip()
+    try:
+        if "%" in raw_text:  # a zone index: means nothing in a map
+            raise ValueError
+        addr = ipaddress.IPv6Address(raw_text)
+    except ValueError:
+        raise ValueError(f"{shown(raw_text)} is not an IPv6 address") from None
+    kind = address_kind6(addr)
+    if kind and not (role.link_local and kind == "a link-local address"):
+        raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}")
+    return addr.compressed
+
+
+def ip_address(text: str, role: Role) -> str:
+    """An IPv4 or (with a colon) an IPv6 address fit for `role`."""
+    return ipv6(text, role) if ":" in text else ipv4(text, role)
+
+
+def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
+    """Why these backends cannot serve services at these VIPs, or None: a
+    service's backends are of its own family (IPv4 in IPv6 is not built)."""
+    listed = list(ips)
+    for vip in vips:
+        v6 = ":" in vip
+        other = next((ip for ip in listed if (":" in ip) != v6), None)
+        if other is not None:
+            fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
+            return (
+                f"VIP {vip} is {fam} and backend {other} is {its}: a service's backends "
+                f"must be {fam} (IPv4 in IPv6 is not built)"
+            )
+    return None
+
+
 def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str | None:
     """Why a backend cannot be `ip` on a balancer whose link has these
     addresses ("ADDR/PREFIX"), or None: frames for the balancer's own address
@@ -172,11 +223,11 @@ def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str 
 
 
 def backend_ip(text: str) -> str:
-    return ipv4(text, BACKEND)
+    return ip_address(text, BACKEND)
 
 
 def vip_address(text: str) -> str:
-    return ipv4(text, VIP)
+    return ip_address(text, VIP)
 
 
 def source_address(text: str) -> str:

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import re
 
-from l4lb_bench import frames, processes
-from l4lb_bench.dataplane.packets import BACKENDS, SADDR, TX, VERDICT_NAMES, XDP_PASS, XDP_TX, Kind
+from l4lb_bench import frames, frames6, processes
+from l4lb_bench.dataplane.packets import (
+    BACKENDS,
+    BACKENDS6,
+    SADDR,
+    SADDR6,
+    TX,
+    VERDICT_NAMES,
+    XDP_PASS,
+    XDP_TX,
+    Kind,
+)
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
 from l4lb_tui import abi, bpfsys
 from l4lb_tui.model import Counters
@@ -54,6 +64,9 @@ def check_output(kind: Kind, prog: str, result: bpfsys.RunResult) -> list[str]:
 
 
 def _check_encap(kind: Kind, out: bytes) -> list[str]:
+    if kind.frame[12:14] == frames6.ETH_P_IPV6.to_bytes(2, "big"):
+        macs = {d.ip: abi.mac_bytes(d.mac) for d in BACKENDS6}
+        return frames6.encap_problems(kind.frame, out, SADDR6, macs)
     outer = frames.parse_ipv4(out)
     if outer is None or outer.proto != frames.PROTO_IPIP:
         return ["output is not IPIP"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from l4lb_bench import frames
+from l4lb_bench import frames, frames6
 from l4lb_tui.destinations import Destination
 
 VIP = "10.0.0.4"
@@ -13,6 +13,11 @@ SADDR = "10.0.0.1"
 CLIENT = "10.1.0.2"
 SERVICES = (f"{VIP}:8080/tcp", f"{VIP}:9000/udp")
 BACKENDS = tuple(Destination(f"10.0.0.{11 + i}", f"02:00:00:00:00:{11 + i:02x}") for i in range(3))
+VIP6 = "fd00::4"
+SADDR6 = "fd00::1"
+CLIENT6 = "fd00:1::2"
+SERVICES6 = (f"[{VIP6}]:9000/udp",)
+BACKENDS6 = tuple(Destination(f"fd00::{11 + i}", f"02:00:00:00:01:{11 + i:02x}") for i in range(3))
 
 
 XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX = 0, 1, 2, 3
@@ -108,6 +113,22 @@ _KINDS = (
         "pass",
         1.1,
         extra=True,
+    ),
+    Kind(
+        "udp6-est",
+        f"UDP to [{VIP6}]:9000, one established IPv6 flow",
+        frames6.ipv6(CLIENT6, VIP6, _UDP, 40001, 9000),
+        TX,
+        "refl",
+        1.3,
+    ),
+    Kind(
+        "not-vip6",
+        "UDP to [fd00::9]:53, IPv6 not for a VIP",
+        frames6.ipv6(CLIENT6, "fd00::9", _UDP, 40000, 53),
+        "PASS_NOT_VIP",
+        "pass",
+        1.1,
     ),
     Kind(
         "arp",

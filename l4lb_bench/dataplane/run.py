@@ -16,7 +16,17 @@ from l4lb_bench.dataplane.checks import (
     counter_delta,
     peer_xdp_packets,
 )
-from l4lb_bench.dataplane.packets import BACKENDS, SADDR, SERVICES, TX, Kind, kinds
+from l4lb_bench.dataplane.packets import (
+    BACKENDS,
+    BACKENDS6,
+    SADDR,
+    SADDR6,
+    SERVICES,
+    SERVICES6,
+    TX,
+    Kind,
+    kinds,
+)
 from l4lb_bench.dataplane.profile import profile
 from l4lb_bench.dataplane.programs import (
     COST_OBJ,
@@ -136,13 +146,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         attach_drop(veth, refs[DROP])
         bal = Balancer(veth.dev)
         stack.callback(_detach, bal)
-        try:
-            bal.attach("driver", SADDR, flows=opts.flows)
-            keys = [k for spec in SERVICES for k in parse_service(spec)]
-            bal.load(keys, BACKENDS)
-            lb_fd = bpfsys.obj_get(bal.prog_pin)
-        except (BpfError, bpfsys.BpfSysError) as exc:
-            raise BenchError(f"loading the balancer: {exc}") from None
+        lb_fd = _load_balancer(bal, opts.flows)
         stack.callback(os.close, lb_fd)
         targets = {LB: lb_fd, **refs, **costs}
         base = [*PROGRAMS, DROP] if opts.costs else list(PROGRAMS)
@@ -168,6 +172,18 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
         len_fixed = sum(w.len_fixed() for w in wrapped.values())
         return DataplaneReport(opts, machine.host(), cpu, veth, results, profiles, len_fixed, notes)
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack re-raises
+
+
+def _load_balancer(bal: Balancer, flows: int | None) -> int:
+    """Attach (the flow table `flows` slots) with the IPv4 and IPv6 services
+    under test; the program's fd."""
+    try:
+        bal.attach("driver", SADDR, flows=flows, saddr6=SADDR6)
+        bal.load([k for spec in SERVICES for k in parse_service(spec)], BACKENDS)
+        bal.load([k for spec in SERVICES6 for k in parse_service(spec)], BACKENDS6)
+        return bpfsys.obj_get(bal.prog_pin)
+    except (BpfError, bpfsys.BpfSysError) as exc:
+        raise BenchError(f"loading the balancer: {exc}") from None
 
 
 def _detach(bal: Balancer) -> None:

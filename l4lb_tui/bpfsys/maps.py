@@ -237,3 +237,17 @@ def update_batch(fd: int, info: MapInfo, keys: bytes, values: bytes, count: int)
     done = struct.unpack_from("I", attr, 32)[0]
     if done != count:
         raise BpfSysError(f"{what}: {done}/{count}", errno.EIO)
+
+
+def read_hash(pin: Path) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a pinned hash map (BPF_MAP_LOOKUP_BATCH)."""
+    with opened(obj_get(pin)) as fd:
+        info = map_info(fd)
+        out: list[tuple[bytes, bytes]] = []
+        for keys, values, count in lookup_batches(fd, info, what=f"batch lookup {pin}"):
+            ks, vs = info.key_size, info.slot_size
+            out += [
+                (keys[i * ks : (i + 1) * ks], values[i * vs : i * vs + info.value_size])
+                for i in range(count)
+            ]
+        return out

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys, flowsize, pinning
+from l4lb_tui import abi, abi6, bpfsys, flowsize, pinning
 from l4lb_tui.bpftool import STAGING_ROOT, BpfError
 from l4lb_tui.control import flowtable, modeswitch, offload
 from l4lb_tui.control.handle import Handle
@@ -44,13 +44,19 @@ def attach(
     saddr: str | None,
     warn: Callable[[str], None] | None,
     sizing: Sizing = Sizing(),
+    saddr6: str | None = None,
 ) -> str:
     """Load (if needed), configure and attach; return what was done.
 
     `warn` hears, before it happens, of a switch that cannot be gapless.
+    `saddr6`, the outer source of ip6ip6, is kept from an earlier attach
+    when not given (none at first: IPv6 services are refused without one).
     """
     with h.writing():
-        return _attach(h, mode, saddr, warn, sizing)
+        done = _attach(h, mode, saddr, warn, sizing)
+        if saddr6 is not None:
+            h.bpftool.map_update(h.map_pin("config6"), abi.u32(0), abi6.ip6_bytes(saddr6))
+        return done
 
 
 def _attach(

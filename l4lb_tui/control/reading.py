@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import abi, svcindex
+from l4lb_tui import abi, bpfsys, svc6, svcindex
 from l4lb_tui.control import flowtable, ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
@@ -16,14 +16,20 @@ def services(
     h: Handle, orphans: list[int] | None = None
 ) -> tuple[dict[abi.ServiceKey, tuple[int, abi.ServiceValue]], dict[str, int]]:
     """Each service with its svc_index slot, and each VIP's marker slot
-    (and, into `orphans`, live ids no slot names)."""
+    (and, into `orphans`, live ids no slot names); a v6 service or marker,
+    in `svc6`, has slot svc6.NO_SLOT."""
     index = h.read_array("svc_index")
     lives = h.read_array("svc_live")
-    found = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
+    found, markers = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
+    with h.reading("svc6"):
+        pairs = bpfsys.read_hash(h.map_pin("svc6"))
+    v6, markers6 = svc6.decode(pairs, lives.raw, lives.stride)
+    found.update((k, (svc6.NO_SLOT, v)) for k, v in v6.items())
+    markers.update(dict.fromkeys(markers6, svc6.NO_SLOT))
     if orphans is not None:
-        used = {v.svc_id for _, v in found[0].values()}
+        used = {v.svc_id for _, v in found.values()}
         orphans += svcindex.orphans(lives.raw, lives.stride, used)
-    return found
+    return found, markers
 
 
 def snapshot(h: Handle, decoded: DecodeCache) -> Snapshot:
@@ -32,7 +38,7 @@ def snapshot(h: Handle, decoded: DecodeCache) -> Snapshot:
     live = {k: v for k, (_, v) in found.items()}
     slots = {k: slot for k, (slot, _) in found.items()}
     slots.update((svcindex.marker(vip), slot) for vip, slot in markers.items())
-    table = decoded.table(h.read_array("backends"))
+    table = decoded.table(h.read_array("backends"), h.read_array("backend6").raw)
     return Snapshot(live, slots, table, tuple(orphans))
 
 

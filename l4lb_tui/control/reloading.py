@@ -8,7 +8,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 
-from l4lb_tui import abi, backend_edits, bpfsys, svcindex, validation
+from l4lb_tui import abi, abi6, backend_edits, bpfsys, svc6, svcindex, validation
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import reading
 from l4lb_tui.control.handle import Handle
@@ -72,6 +72,7 @@ def load_services(
     used_mode = FillMode.MAGLEV
     used_size = DEFAULT_RING_SIZE
     _check_own_addresses(h, [d for _, dests in lists for d in dests])
+    cmds += _check_families(h, lists, ids)
     for key, dests in lists:
         old = live.get(key)
         used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
@@ -125,16 +126,45 @@ def remove_service(h: Handle, key: abi.ServiceKey) -> None:
     # an earlier removal killed half-way left live goes with it).
     cmds = [
         *(Bpftool.update_cmd(ids["svc_live"], abi.u32(i), bytes(16)) for i in orphans),
-        Bpftool.update_cmd(ids["svc_index"], abi.u32(slot), svcindex.empty_slot()),
+        _unindex(ids, key, slot),
         Bpftool.update_cmd(ids["svc_live"], abi.u32(value.svc_id), bytes(16)),
     ]
     rest = {k.vip for k in live if k != key and not k.is_catch_all}
     cmds += _vip_filter_cmds(rest, ids)
     if key.vip in markers and key.vip not in rest:
-        marker = abi.u32(markers[key.vip])
-        cmds.append(Bpftool.update_cmd(ids["svc_index"], marker, svcindex.empty_slot()))
+        cmds.append(_unindex(ids, svcindex.marker(key.vip), markers[key.vip]))
     catch_all = any(k.is_catch_all for k in live if k != key)
     h.bpftool.batch([*cmds, _config_cmd(h, catch_all, ids)])
+
+
+def _unindex(ids: dict[str, int], key: abi.ServiceKey, slot: int) -> str:
+    """The line that takes a service or VIP marker out of its index."""
+    if slot == svc6.NO_SLOT:
+        return svc6.delete_line(ids["svc6"], key)
+    return Bpftool.update_cmd(ids["svc_index"], abi.u32(slot), svcindex.empty_slot())
+
+
+def _check_families(
+    h: Handle, lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]], ids: dict[str, int]
+) -> list[str]:
+    """A service's backends are of its own family (IPv4-in-IPv6 is not
+    built).  v6 services need an outer v6 source: the one given at attach,
+    else the interface's first global IPv6 address (the line writing it)."""
+    for key, dests in lists:
+        problem = validation.family_problem([key.vip], [d.ip for d in dests])
+        if problem:
+            raise BalancerError(f"service {key}: {problem}")
+    first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
+    if first6 is None or any(h.read_array("config6").raw[:16]):
+        return []
+    own = h.link().ipv6
+    if not own:
+        raise BalancerError(
+            f"service {first6} is IPv6, and {h.ifname} has no global IPv6 address to be "
+            "the outer source of its ip6ip6: give it one (ip -6 addr add), then load again"
+        )
+    source = abi6.ip6_bytes(own[0].partition("/")[0])
+    return [Bpftool.update_cmd(ids["config6"], abi.u32(0), source)]
 
 
 def _vip_filter_cmds(vips: set[str], ids: dict[str, int]) -> list[str]:

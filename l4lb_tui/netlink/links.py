@@ -59,6 +59,7 @@ class LinkInfo:
     xdp_mode: str  # "", driver, generic, offload, multi
     xdp_prog_id: int
     ipv4: tuple[str, ...] = field(default_factory=tuple)
+    ipv6: tuple[str, ...] = field(default_factory=tuple)  # global scope, "ADDR/PREFIX"
     # As the kernel counts them on this link, for checks like "no reply
     # went through the balancer".
     rx_packets: int = 0
@@ -107,7 +108,12 @@ def _xdp(msg: Any) -> tuple[str, int]:
     return mode, int(prog_id)
 
 
-def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -> LinkInfo:
+def _link(
+    msg: Any,
+    addrs: dict[int, list[str]],
+    in_other_netns: bool = False,
+    addrs6: dict[int, list[str]] | None = None,
+) -> LinkInfo:
     ifname = str(msg.get("ifname"))
     linkinfo = msg.get("IFLA_LINKINFO")
     kind = str(linkinfo.get("IFLA_INFO_KIND") or "") if linkinfo else ""
@@ -126,6 +132,7 @@ def _link(msg: Any, addrs: dict[int, list[str]], in_other_netns: bool = False) -
         xdp_mode=mode,
         xdp_prog_id=prog_id,
         ipv4=tuple(addrs.get(index, [])),
+        ipv6=tuple((addrs6 or {}).get(index, [])),
         rx_packets=int(stats.get("rx_packets", 0)),
         tx_packets=int(stats.get("tx_packets", 0)),
     )
@@ -150,9 +157,11 @@ class Netlink:
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
 
-    def _addrs(self, ipr: Any) -> dict[int, list[str]]:
+    def _addrs(self, ipr: Any, family: int = 2) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
-        for msg in ipr.get_addr(family=2):
+        for msg in ipr.get_addr(family=family):
+            if family == 10 and msg["scope"] != 0:
+                continue  # link-local and host scope: no outer source beyond the link
             out.setdefault(int(msg["index"]), []).append(
                 f"{msg.get('IFA_ADDRESS')}/{msg['prefixlen']}"
             )
@@ -160,8 +169,8 @@ class Netlink:
 
     def links(self) -> list[LinkInfo]:
         with refused("listing links"), rtnl.session(self.netns) as ipr:
-            addrs = self._addrs(ipr)
-            return [_link(m, addrs, bool(self.netns)) for m in ipr.get_links()]
+            addrs, addrs6 = self._addrs(ipr), self._addrs(ipr, 10)
+            return [_link(m, addrs, bool(self.netns), addrs6) for m in ipr.get_links()]
 
     def link(self, ifname: str) -> LinkInfo:
         found = self.find(ifname)
@@ -179,8 +188,8 @@ class Netlink:
             index = rtnl.index(ipr, ifname)
             if index is None:
                 return None
-            addrs = self._addrs(ipr)
-            return _link(ipr.get_links(index)[0], addrs, bool(self.netns))
+            addrs, addrs6 = self._addrs(ipr), self._addrs(ipr, 10)
+            return _link(ipr.get_links(index)[0], addrs, bool(self.netns), addrs6)
 
     def by_index(self, ifindex: int) -> LinkInfo | None:
         """The link with that index here, whatever its name is now; None when
@@ -191,8 +200,8 @@ class Netlink:
         try:
             with rtnl.session(self.netns) as ipr:
                 found = ipr.get_links(ifindex)
-                addrs = self._addrs(ipr)
-                return _link(found[0], addrs, bool(self.netns)) if found else None
+                addrs, addrs6 = self._addrs(ipr), self._addrs(ipr, 10)
+                return _link(found[0], addrs, bool(self.netns), addrs6) if found else None
         except pyroute_error() as exc:
             if exc.args and exc.args[0] == errno.ENODEV:
                 return None

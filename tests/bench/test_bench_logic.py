@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from l4lb_bench import frames
+from l4lb_bench import frames, frames6
 from l4lb_bench.chart import bars, table
 
 
@@ -20,6 +21,23 @@ def test_frames_have_correct_checksums() -> None:
             again = Ether(bytes(pkt))
             assert (again[IP].chksum, again[layer].chksum) == (ip_sum, l4_sum)
             assert frames.l4_checksum_ok(raw)
+
+
+def test_ipv6_frames_have_correct_checksums_and_encap_check() -> None:
+    for proto, layer in ((frames.PROTO_TCP, TCP), (frames.PROTO_UDP, UDP)):
+        raw = frames6.ipv6("fd00:1::2", "fd00::4", proto, 40000, 9000)
+        pkt = Ether(raw)
+        sent = pkt[layer].chksum
+        del pkt[layer].chksum
+        assert Ether(bytes(pkt))[layer].chksum == sent
+        assert pkt[IPv6].plen == len(raw) - 54
+    frame = frames6.ipv6("fd00:1::2", "fd00::4", frames.PROTO_UDP, 1, 2)
+    mac = bytes.fromhex("020000000111")
+    outer = IPv6(src="fd00::1", dst="fd00::11", nh=41, plen=len(frame) - 14)
+    good = bytes(Ether(dst="02:00:00:00:01:11") / outer) + frame[14:]
+    assert frames6.encap_problems(frame, good, "fd00::1", {"fd00::11": mac}) == []
+    assert frames6.encap_problems(frame, good, "fd00::2", {"fd00::11": mac}) == ["bad outer source"]
+    assert frames6.encap_problems(frame, frame, "fd00::1", {}) != []
 
 
 def test_arp_frame() -> None:

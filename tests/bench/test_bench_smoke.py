@@ -57,7 +57,17 @@ def check(done: subprocess.CompletedProcess[str], pid: int) -> str:
 def test_dataplane_quick() -> None:
     # --costs: every kind, XDP_DROP and the cost probes, so all of it runs in CI.
     out = check(*bench("dataplane", "--costs"))
-    for kind in ("syn-new", "udp-new", "tcp-est", "udp-est", "udp-1500", "not-vip", "arp"):
+    kinds = (
+        "syn-new",
+        "udp-new",
+        "tcp-est",
+        "udp-est",
+        "udp-1500",
+        "not-vip",
+        "udp6-est",
+        "not-vip6",
+    )
+    for kind in (*kinds, "arp"):
         assert kind in out
     # The many-flow kinds: every packet counted by the flow table, the hit rate shown.
     for kind, flows in (("udp-10k", "10,000"), ("udp-100k", "100,000"), ("udp-1m", "1,000,000")):

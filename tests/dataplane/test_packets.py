@@ -129,7 +129,7 @@ PASS_CASES = [
         bytes(Ether(src=CLIENT_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(pdst="10.0.0.4")),
         Reason.PASS_NOT_IPV4,
     ),
-    ("ipv6", bytes(eth() / IPv6(dst="fd00::4") / UDP(dport=9000)), Reason.PASS_NOT_IPV4),
+    ("ipv6-not-vip", bytes(eth() / IPv6(dst="fd00::4") / UDP(dport=9000)), Reason.PASS_NOT_VIP),
     (
         "vlan",
         bytes(eth() / Dot1Q(vlan=7) / IP(dst="10.0.0.4") / UDP(dport=9000)),

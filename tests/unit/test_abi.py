@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from l4lb_tui import abi, flowsize
+from l4lb_tui import abi, abi6, flowsize
 from l4lb_tui.paths import bpf_object
 
 
@@ -43,18 +43,25 @@ def size_of(types: dict[int, dict[str, Any]], tid: int) -> int:
     return int(t["size"])
 
 
-@pytest.mark.parametrize("name", list(abi.STRUCTS))
+STRUCTS = {**abi.STRUCTS, **abi6.STRUCTS6}
+
+
+def c_struct(name: str) -> struct.Struct:
+    return abi.c_struct(name) if name in abi.STRUCTS else abi6.c_struct6(name)
+
+
+@pytest.mark.parametrize("name", list(STRUCTS))
 def test_every_struct_field_sits_where_the_c_puts_it(name: str) -> None:
     types = btf("l4lb_xdp.o")
     c = named(types, "STRUCT", name)
-    fields = abi.STRUCTS[name]
+    fields = STRUCTS[name]
     assert [m["name"] for m in c["members"]] == [f for f, _ in fields]
     offset = 0
     for member, (field, fmt) in zip(c["members"], fields, strict=True):
         assert member["bits_offset"] == offset * 8, f"{name}.{field}"
         assert size_of(types, member["type_id"]) == struct.calcsize("<" + fmt), f"{name}.{field}"
         offset += struct.calcsize("<" + fmt)
-    assert c["size"] == abi.c_struct(name).size == offset
+    assert c["size"] == c_struct(name).size == offset
 
 
 def test_every_mirrored_constant_matches() -> None:
@@ -80,6 +87,9 @@ def test_every_mirrored_constant_matches() -> None:
         "FLOW_TAGS_PER_ENTRY": abi.FLOW_TAGS_PER_ENTRY,
         "FLOW_PICKS_PER_ENTRY": abi.FLOW_PICKS_PER_ENTRY,
         "FLOW_LOG2_MAX": flowsize.MAX_LOG2,
+        "SVC6_KEYS": abi6.SVC6_KEYS,
+        "FLOW6_SLOTS_LOG2": abi6.FLOW6_SLOTS.bit_length() - 1,
+        "IP6_HOP_LIMIT": abi6.IP6_HOP_LIMIT,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 
@@ -87,7 +97,7 @@ def test_every_mirrored_constant_matches() -> None:
 @pytest.mark.parametrize(
     ("c_enum", "prefix", "mirror", "sentinels"),
     [
-        ("reason", "R_", abi.Reason, {"MAX", "BALANCE"}),
+        ("reason", "R_", abi.Reason, {"MAX", "BALANCE", "IPV6"}),
         ("flow_stat", "FLOW_", abi.FlowStat, {"STAT_MAX"}),
         ("flow_state", "FLOW_", abi.FlowState, {"STATES"}),
     ],
@@ -96,7 +106,8 @@ def test_every_enum_matches(c_enum: str, prefix: str, mirror: Any, sentinels: se
     values = named(btf("l4lb_abi.o"), "ENUM", c_enum)["values"]
     c = {v["name"].removeprefix(prefix): v["val"] for v in values}
     assert {k: v for k, v in c.items() if k not in sentinels} == {m.name: m.value for m in mirror}
-    assert all(c[s] == len(mirror) for s in sentinels)
+    # R_IPV6, the v6 path's pseudo-reason, sits one past R_BALANCE.
+    assert all(c[s] == len(mirror) + (s == "IPV6") for s in sentinels)
 
 
 def test_every_map_has_the_mirrored_size() -> None:
@@ -113,6 +124,10 @@ def test_every_map_has_the_mirrored_size() -> None:
         "reasons": (len(abi.Reason), abi.c_struct("counters").size),
         "flows": (abi.FLOW_SLOTS, abi.c_struct("flow").size),
         "flow_stats": (len(abi.FlowStat), 8),
+        "config6": (1, abi6.c_struct6("config6").size),
+        "backend6": (abi.MAX_BACKENDS, abi6.c_struct6("backend6").size),
+        "flows6": (abi6.FLOW6_SLOTS, abi6.c_struct6("flow6").size),
+        "svc6": (abi6.SVC6_KEYS, abi6.c_struct6("svc6_value").size),
     }
     found = {}
     for var in maps["vars"]:

@@ -1,0 +1,95 @@
+"""The IPv6 part of the data plane's C ABI (bpf/l4lb_structs.h, l4lb_consts.h).
+
+Kept apart from abi.py, which it does not import (abi.py imports it):
+tests/unit/test_abi.py checks these structs and constants against the BTF
+as it does abi.py's.  Addresses are network-order bytes, as in the packet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+SVC6_KEYS = 2 * 512  # a key per service and a marker per VIP
+FLOW6_SLOTS = 1 << 16
+IP6_HOP_LIMIT = 64
+
+STRUCTS6: dict[str, tuple[tuple[str, str], ...]] = {
+    "config6": (("saddr6", "16s"),),
+    "svc6_key": (("vip", "16s"), ("port", "2s"), ("proto", "B"), ("pad", "B")),
+    "svc6_value": (("id", "I"), ("flags", "I")),
+    "backend6": (("ip6", "16s"),),
+    "flow6": (
+        ("saddr", "16s"),
+        ("daddr", "16s"),
+        ("sport", "2s"),
+        ("dport", "2s"),
+        ("proto", "B"),
+        ("state", "B"),
+        ("pad", "H"),
+        ("backend", "I"),
+        ("backend_ip", "4s"),
+        ("seen", "I"),
+        ("svc_id", "I"),
+        ("pad2", "2I"),
+    ),
+}
+
+
+def c_struct6(name: str) -> struct.Struct:
+    return struct.Struct("<" + "".join(fmt for _, fmt in STRUCTS6[name]))
+
+
+_SVC6_KEY = c_struct6("svc6_key")
+_SVC6_VALUE = c_struct6("svc6_value")
+_WORDS = struct.Struct("<4I")
+
+
+def is_ip6(ip: str) -> bool:
+    return ":" in ip
+
+
+def ip6_bytes(ip: str) -> bytes:
+    return ipaddress.IPv6Address(ip).packed
+
+
+def ip6_text(raw: bytes) -> str:
+    return str(ipaddress.IPv6Address(raw[:16]))
+
+
+def addr6_fold(ip: str) -> int:
+    """addr6_fold in l4lb_parse6.h: the xor of the address's four words as
+    the program loads them (network-order bytes read as host integers)."""
+    a, b, c, d = _WORDS.unpack(ip6_bytes(ip))
+    return int(a ^ b ^ c ^ d)
+
+
+def fold_bytes(ip: str) -> bytes:
+    """What a v6 backend's `backends` slot holds in `ip`: the fold, never 0
+    (an ip of 0 means an empty slot to the data plane)."""
+    return fold_of(ip6_bytes(ip))
+
+
+def fold_of(raw: bytes) -> bytes:
+    """fold_bytes of a packed address."""
+    a, b, c, d = _WORDS.unpack(raw[:16])
+    return struct.pack("<I", (a ^ b ^ c ^ d) or 1)
+
+
+def pack_svc6_key(vip: str, port: int, proto: int) -> bytes:
+    """A v6 service's key; port 0 and proto 0 make the VIP's marker."""
+    return _SVC6_KEY.pack(ip6_bytes(vip), port.to_bytes(2, "big"), proto, 0)
+
+
+def unpack_svc6_key(raw: bytes) -> tuple[str, int, int]:
+    vip, port, proto, _ = _SVC6_KEY.unpack(raw[: _SVC6_KEY.size])
+    return ip6_text(vip), int.from_bytes(port, "big"), proto
+
+
+def pack_svc6_value(svc_id: int, flags: int) -> bytes:
+    return _SVC6_VALUE.pack(svc_id, flags)
+
+
+def unpack_svc6_value(raw: bytes) -> tuple[int, int]:
+    svc_id, flags = _SVC6_VALUE.unpack(raw[: _SVC6_VALUE.size])
+    return int(svc_id), int(flags)
