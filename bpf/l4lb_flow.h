@@ -105,22 +105,29 @@ static __always_inline struct flow *flow_find(__u32 slot, struct iphdr *iph, str
  * backend's flows move at once, a drained one's stay.  Past its lifetime an
  * entry still holds until another flow takes its way: a flow back from a long
  * pause stays where its server knows it. */
-static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx,
-						int syn)
+static __always_inline struct backend *flow_backend(__u32 svc_id, __u32 backend, __be32 backend_ip,
+						     __u32 *backend_idx, int syn)
 {
-	__u32 svc_id = f->svc_id;
 	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
 
 	if (!live || !live->gen)
 		return NULL;
-	*backend_idx = f->backend;
+	*backend_idx = backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
 	__u32 half = live_half(live);
-	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, half))
+	if (!be || be->ip != backend_ip || !is_member(be, svc_id, half))
 		return NULL;
 	if (syn && !is_serving(be, half))
 		return NULL; /* a repeated SYN is a new attempt: not to a drained backend */
-	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
+	return be;
+}
+
+static __always_inline struct backend *flow_hit(struct flow *f, __u32 now, __u32 *backend_idx,
+						int syn)
+{
+	struct backend *be = flow_backend(f->svc_id, f->backend, f->backend_ip, backend_idx, syn);
+
+	if (be && now - f->seen >= FLOW_REFRESH_JIFFIES)
 		f->seen = now;
 	return be;
 }

@@ -34,23 +34,13 @@ static __always_inline int flow6_is(const struct flow6 *f, const struct packet6 
 	       *(__u32 *)&f->sport == *(__u32 *)p->ports && f->proto == p->ip6->nexthdr;
 }
 
-/* As flow_hit, for a v6 entry. */
+/* As flow_hit, for a v6 entry (the same membership rule: flow_backend). */
 static __always_inline struct backend *flow6_hit(struct flow6 *f, __u32 now, __u32 *backend_idx,
 						 int syn)
 {
-	__u32 svc_id = f->svc_id;
-	struct svc_live *live = bpf_map_lookup_elem(&svc_live, &svc_id);
+	struct backend *be = flow_backend(f->svc_id, f->backend, f->backend_ip, backend_idx, syn);
 
-	if (!live || !live->gen)
-		return NULL;
-	*backend_idx = f->backend;
-	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
-	__u32 half = live_half(live);
-	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, half))
-		return NULL;
-	if (syn && !is_serving(be, half))
-		return NULL;
-	if (now - f->seen >= FLOW_REFRESH_JIFFIES)
+	if (be && now - f->seen >= FLOW_REFRESH_JIFFIES)
 		f->seen = now;
 	return be;
 }
