@@ -74,7 +74,9 @@ def _done(line: str, interface: str, **where: str) -> None:
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=print), bal.ifname)
+    say = cliargs.SayBefore()
+    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=say), bal.ifname)
+    say.done()
     vlans = bal.vlan_warning()
     if vlans:
         warn(vlans)

@@ -48,6 +48,26 @@ def warn(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
+class SayBefore:
+    """Prints a line said before a change (an attach's memory), and keeps a
+    lost output for after it: a stdout that cannot be written must not stop
+    the change half way (the command then exits EXIT_OUTPUT_LOST as after
+    any change whose output was lost)."""
+
+    def __init__(self) -> None:
+        self.lost: OutputLost | None = None
+
+    def __call__(self, line: str) -> None:
+        try:
+            print(line, flush=True)
+        except OutputLost as exc:
+            self.lost = self.lost or exc
+
+    def done(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+
+
 def command_adder(sub: argparse._SubParsersAction[Any]) -> AddCommand:
     """Adds a command to the `l4lb` parser: its name, function and one line
     of help (which is its description too)."""
