@@ -74,7 +74,8 @@ def _done(line: str, interface: str, **where: str) -> None:
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=print), bal.ifname)
+    done = bal.attach(args.mode, args.saddr, warn, args.flows, say=print, saddr6=args.source6)
+    _done(done, bal.ifname)
     vlans = bal.vlan_warning()
     if vlans:
         warn(vlans)
@@ -221,6 +222,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--saddr",
         type=validation.argument(validation.source_address),
         help=f"outer IPIP source address (default {DEFAULT_SADDR})",
+    )
+    p.add_argument(
+        "--source6",
+        type=validation.argument(validation.source6_address),
+        help="outer ip6ip6 source (default: kept, else the interface's first global IPv6 "
+        "address at the first IPv6 load)",
     )
 
     p = add("detach", cmd_detach, "detach the balancer and remove its pins")

@@ -52,7 +52,7 @@ def running(bal: Balancer) -> Running:
         )
         for svc in state.services
     )
-    return Running(state.mode, state.config.saddr, services, bal.flow_slots())
+    return Running(state.mode, state.config.saddr, services, bal.flow_slots(), bal.source6())
 
 
 def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
@@ -177,7 +177,9 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
         steps.append(
             (
                 [f"{where}: {change.attach}"],
-                lambda: bal.attach(spec.mode, spec.source, warn=warn, flows=spec.flows),
+                lambda: bal.attach(
+                    spec.mode, spec.source, warn=warn, flows=spec.flows, saddr6=spec.source6
+                ),
             )
         )
     for s in change.services:
@@ -244,6 +246,8 @@ def render_export(
         if b.netns:
             out.append(f'netns = "{b.netns}"')
         out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"']
+        if b.running.source6:
+            out.append(f'source6 = "{b.running.source6}"')
         if b.running.flows:
             out.append(f'flows = "{flowsize.human(b.running.flows)}"')
         out.append("")

@@ -38,6 +38,7 @@ class Running:
     source: str
     services: tuple[RunningService, ...]
     flows: int | None = None  # the flow table's size (None: not loaded)
+    source6: str | None = None  # ip6ip6's outer source (None: unset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +207,10 @@ def plan_balancer(
             f"outer source {running.source} -> {spec.source}"
             if running.source
             else f"outer source {spec.source}"
+        )
+    if spec.source6 and spec.source6 != running.source6:
+        attach = (attach + ", " if attach else "") + (
+            f"outer IPv6 source {running.source6 or 'unset'} -> {spec.source6}"
         )
     sizing = _sizing(spec, running)
     if sizing:
