@@ -71,7 +71,7 @@ def configure_node_link(node: Node, prefixlen: int, mtu: int | None = None) -> N
 
 def add_loopback_address(ns: str, addr: str) -> None:
     with _step(), build.editing(ns) as links:
-        links.add_address("lo", addr, 32)
+        links.add_address("lo", addr, 128 if ":" in addr else 32)
 
 
 def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
