@@ -85,12 +85,13 @@ def _wanted(
     for b in spec.backends:
         running = now.get(b.ip)
         mac = macs.get(b.ip) if b.mac == NEIGHBOUR else b.mac
+        asked = "neighbour discovery" if ":" in b.ip else "ARP"
         if mac is None and running is not None:
             mac = running.mac
-            notes.append(f"! {b.ip}: no answer to ARP on the interface; kept its MAC {mac}")
+            notes.append(f"! {b.ip}: no answer to {asked} on the interface; kept its MAC {mac}")
         if mac is None:
             # One backend that does not answer must not hold back the rest.
-            notes.append(f"! {b.ip}: LEFT OUT: no MAC on the interface (no answer to ARP)")
+            notes.append(f"! {b.ip}: LEFT OUT: no MAC on the interface (no answer to {asked})")
             continue
         # The health checker's drain belongs to the health checker; an
         # operator's is kept when asked (the daemon never undoes one).

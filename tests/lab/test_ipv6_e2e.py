@@ -192,3 +192,32 @@ def test_killed_ipv6_reloads_leave_the_old_or_the_new_set(bed: Bed, tmp_path: Pa
     for c in conns:
         c.conn.close()
     bal.load(services, real)
+
+
+def test_apply_resolves_ipv6_backends_by_neighbour_discovery(bed: Bed, tmp_path: Path) -> None:
+    """mac = "neighbour" for IPv6 backends: the balancer's IPv6 neighbour
+    table, filled by asking (neighbour discovery) from its own link."""
+    lab, bal, services, real = bed
+    # No running MACs to fall back on: only the neighbour table can tell.
+    bal.remove_service(services[0])
+    subprocess.run(  # noqa: S603
+        ["ip", "-n", lab.lb_ns, "-6", "neigh", "flush", "dev", lab.lb_ifname],
+        check=False, capture_output=True,
+    )  # fmt: skip
+    backends = "".join(f'  {{ ip = "{d.ip}", mac = "neighbour" }},\n' for d in real)
+    conf = tmp_path / "l4lb.toml"
+    conf.write_text(
+        f'[[balancer]]\ninterface = "{lab.lb_ifname}"\nnetns = "{lab.lb_ns}"\n'
+        f'source = "{lab.outer_saddr}"\nsource6 = "{lab.outer_saddr6}"\n\n'
+        f'[[balancer.service]]\nvip = "[{lab.vip6}]:{lab.http_port}/tcp"\n'
+        f"backends = [\n{backends}]\n"
+    )
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "apply", "-f", str(conf)],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert {(d.ip, d.mac) for d in bal.members(services[0])} == {(d.ip, d.mac) for d in real}
+    report = lab.traffic(count=10, target=lab.vip6)
+    assert report.http.answered == 10
+    bal.load(services, real)
