@@ -242,7 +242,7 @@ class HealthControl:
             c.key.port,
             Target.TUNNEL if tunnel else Target.ADDRESS,
             mark=route.marks.get(ip, 0) if tunnel else 0,
-            source=route.tunnel_source if tunnel else route.address_source,
+            source=route.source_for(ip, tunnel),
         )
 
     # -- results, on the control thread ---------------------------------------------

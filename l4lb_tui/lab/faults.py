@@ -79,6 +79,7 @@ def fix_backend(lab: Lab, index: int, how: str | None = None) -> str:
             if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not attach")
             xdp.set_decap_address(info.xdp_prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr6)
         else:
             lab._start_servers(only=[node])
     return f"{node.name}: {', '.join(broken)} fixed" if broken else f"{node.name}: nothing broken"
