@@ -75,7 +75,8 @@ def test_ipv6_backends_are_probed_shown_drained_and_restored(
         INTERVAL * FALL + TIMEOUT + SLACK + INTERVAL,
         f"{victim} drained in both IPv6 services after its server stopped",
     )
-    assert (str(http6), victim) not in up(port)
+    # The metrics are published a moment after the drain.
+    wait_for(lambda: (str(http6), victim) not in up(port), 5, "the metrics say it is down")
     after = lab.traffic(count=10, target=lab.vip6)
     assert after.http.answered == 10 and "be1" not in after.http.by_backend
     faults.fix_backend(lab, 1)
