@@ -46,15 +46,14 @@ class Route:
             return (
                 f"health checks go through the probe tunnel to the VIP, from {self.tunnel_source}"
             )
-        why = (
-            "target = address"
-            if spec.health and spec.health.target == "address"
-            else self.no_tunnel
-        )
+        v6 = any(":" in key.vip for key in spec.keys)
+        if spec.health and spec.health.target == "address":
+            why = "target = address"
+        else:
+            why = "IPv6: the probe tunnel is IPIP" if v6 else self.no_tunnel
         source = (
-            self.address_source
-            or "the kernel's choice (no address of the interface that is not a VIP)"
-        )
+            self.address_source6 if v6 else self.address_source
+        ) or "the kernel's choice (no address of the interface that is not a VIP)"
         return f"health checks go to the backends' own addresses ({why}), from {source}"
 
 
