@@ -22,7 +22,7 @@ import pytest
 from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
-from l4lb_tui.lab import Lab
+from l4lb_tui.lab import Lab, faults
 from tests.killed_reload import ROOT, cut_reload
 
 pytestmark = pytest.mark.kernel
@@ -221,3 +221,20 @@ def test_apply_resolves_ipv6_backends_by_neighbour_discovery(bed: Bed, tmp_path:
     report = lab.traffic(count=10, target=lab.vip6)
     assert report.http.answered == 10
     bal.load(services, real)
+
+
+def test_lab_break_vip_takes_the_ipv6_vip_too(bed: Bed) -> None:
+    """`lab break --how vip` leaves a backend without either VIP: IPv6
+    requests it is sent go unanswered, until `lab fix` puts both back."""
+    lab, bal, services, real = bed
+    bal.load(services, real)
+    try:
+        assert faults.break_backend(lab, 1, "vip") == "be1: vip broken"
+        assert faults.faults(lab, lab.backend_nodes[0]) == ["vip"]
+        broken = lab.traffic(count=30, target=lab.vip6)
+        assert "be1" not in broken.backends() and broken.http.answered < 30
+    finally:
+        faults.fix_backend(lab, 1)
+    assert faults.faults(lab, lab.backend_nodes[0]) == []
+    fixed = lab.traffic(count=30, target=lab.vip6)
+    assert fixed.http.answered == fixed.udp.answered == 30 and "be1" in fixed.backends()
