@@ -343,13 +343,14 @@ class Lab:
         for node in self.backend_nodes:
             if node.name in running or (only is not None and node not in only):
                 continue
+            v6 = ("--addr6", self.vip6, "--own-addr6", node.addr6)
             argv = python_module(
                 SERVER_MODULE,
                 "--name", node.name,
                 "--addr", self.vip,
                 "--own-addr", node.addr,
-                "--addr6", self.vip6,
-                "--own-addr6", node.addr6,
+                # Not in the scale-out lab, which is IPv4 only.
+                *(v6 if self.vip6 in topology.loopback_addresses(node.ns) else ()),
                 "--udp-port", str(self.udp_port),
                 "--http-port", str(self.http_port),
                 "--lab", self.prefix,
