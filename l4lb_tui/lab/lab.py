@@ -388,8 +388,9 @@ def _link_status(li: LinkInfo) -> LinkStatus:
         if prog.name == xdp.DECAP_PROG:
             decap_addr, decap = xdp.decap_status(prog)
         xdp_status = XdpStatus(li.xdp_prog_id, li.xdp_mode, prog.name, decap_addr, decap)
+    addrs = (*li.ipv4, *li.ipv6)
     return LinkStatus(
-        li.ifname, li.state, li.mac, li.mtu, li.ipv4, xdp_status, li.rx_packets, li.tx_packets
+        li.ifname, li.state, li.mac, li.mtu, addrs, xdp_status, li.rx_packets, li.tx_packets
     )
 
 

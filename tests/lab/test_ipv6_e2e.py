@@ -238,3 +238,11 @@ def test_lab_break_vip_takes_the_ipv6_vip_too(bed: Bed) -> None:
     assert faults.faults(lab, lab.backend_nodes[0]) == []
     fixed = lab.traffic(count=30, target=lab.vip6)
     assert fixed.http.answered == fixed.udp.answered == 30 and "be1" in fixed.backends()
+
+
+def test_lab_status_shows_both_families(lab: Lab) -> None:
+    status = lab.status()
+    links = {li.name: li for ns in status.namespaces for li in ns.links}
+    be1 = lab.backend_nodes[0]
+    assert {f"{be1.addr}/24", f"{be1.addr6}/64"} <= set(links[be1.ifname].addresses)
+    assert f"{lab.vip6}/64" in links[lab.lb_ifname].addresses
