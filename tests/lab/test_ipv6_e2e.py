@@ -8,6 +8,7 @@ leave the old or the new set (tests/lab/test_killed_reloads_e2e.py for IPv4).
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import random
 import socket
@@ -246,3 +247,20 @@ def test_lab_status_shows_both_families(lab: Lab) -> None:
     be1 = lab.backend_nodes[0]
     assert {f"{be1.addr}/24", f"{be1.addr6}/64"} <= set(links[be1.ifname].addresses)
     assert f"{lab.vip6}/64" in links[lab.lb_ifname].addresses
+
+
+def test_lab_traffic_cli_sends_over_ipv6(bed: Bed) -> None:
+    lab, bal, services, real = bed
+    bal.load(services, real)
+    cli = [sys.executable, "-m", "l4lb_tui.cli", "lab", "traffic", "--prefix", lab.prefix]
+    res = subprocess.run(  # noqa: S603
+        [*cli, "-6", "--count", "6", "--json"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["target"] == lab.vip6 and doc["http"]["answered"] == doc["udp"]["answered"] == 6
+    res = subprocess.run(  # noqa: S603
+        [*cli, "-6", "--flood"], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert res.returncode == 2 and "IPv4 only" in res.stderr and res.stderr.count("\n") == 1
