@@ -75,7 +75,8 @@ def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
     say = cliargs.SayBefore()
-    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=say), bal.ifname)
+    done = bal.attach(args.mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6)
+    _done(done, bal.ifname)
     say.done()
     vlans = bal.vlan_warning()
     if vlans:
@@ -223,6 +224,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--saddr",
         type=validation.argument(validation.source_address),
         help=f"outer IPIP source address (default {DEFAULT_SADDR})",
+    )
+    p.add_argument(
+        "--source6",
+        type=validation.argument(validation.source6_address),
+        help="outer ip6ip6 source (default: kept, else the interface's first global IPv6 "
+        "address at the first IPv6 load)",
     )
 
     p = add("detach", cmd_detach, "detach the balancer and remove its pins")

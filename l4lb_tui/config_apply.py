@@ -52,7 +52,7 @@ def running(bal: Balancer) -> Running:
         )
         for svc in state.services
     )
-    return Running(state.mode, state.config.saddr, services, bal.flow_slots())
+    return Running(state.mode, state.config.saddr, services, bal.flow_slots(), bal.source6())
 
 
 def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
@@ -64,21 +64,24 @@ def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
         return {}
     if not ask:
         return neighbours.macs_on(spec.netns, spec.interface, wanted)
-    return neighbours.resolve(spec.netns, spec.interface, wanted, _asking_source(spec))
+    source, source6 = _asking_sources(spec)
+    return neighbours.resolve(spec.netns, spec.interface, wanted, source, source6=source6)
 
 
-def _asking_source(spec: BalancerSpec) -> str:
-    """The address to ask for backends' MACs from: never a VIP (backends
-    hold the VIPs and ignore a request from one): the probe source, else
-    another address of the interface ("": the kernel's choice)."""
-    if spec.probe_source:
-        return spec.probe_source
+def _asking_sources(spec: BalancerSpec) -> tuple[str, str]:
+    """The addresses (IPv4, IPv6) to ask for backends' MACs from: never a
+    VIP (backends hold the VIPs and ignore a request from one): the probe
+    source, else another address of the interface ("": the kernel's choice)."""
     vips = {k.vip for s in spec.services for k in s.keys}
     try:
-        held = Netlink(spec.netns).link(spec.interface).ipv4
+        link = Netlink(spec.netns).link(spec.interface)
     except NetlinkError:
-        return ""
-    return next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
+        return spec.probe_source or "", ""
+    found = [
+        next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
+        for held in (link.ipv4, link.ipv6)
+    ]
+    return spec.probe_source or found[0], found[1]
 
 
 def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
@@ -177,7 +180,9 @@ def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
         steps.append(
             (
                 [f"{where}: {change.attach}"],
-                lambda: bal.attach(spec.mode, spec.source, warn=warn, flows=spec.flows),
+                lambda: bal.attach(
+                    spec.mode, spec.source, warn=warn, flows=spec.flows, saddr6=spec.source6
+                ),
             )
         )
     for s in change.services:
@@ -244,6 +249,8 @@ def render_export(
         if b.netns:
             out.append(f'netns = "{b.netns}"')
         out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"']
+        if b.running.source6:
+            out.append(f'source6 = "{b.running.source6}"')
         if b.running.flows:
             out.append(f'flows = "{flowsize.human(b.running.flows)}"')
         out.append("")

@@ -36,7 +36,7 @@ from l4lb_tui.services import parse_service
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
 _TOP = {"balancer", "metrics", "bgp"}
-_BALANCER = {"interface", "netns", "mode", "source", "service", "probe_source", "flows"}
+_BALANCER = {"interface", "netns", "mode", "source", "source6", "service", "probe_source", "flows"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _HEALTH = set(HealthSpec.__dataclass_fields__)
@@ -120,6 +120,11 @@ class _Reader:
         except ValueError as exc:
             self.problem(path, str(exc))
             return None
+
+    def optional(self, b: dict[str, Any], path: str, key: str, parse: Callable[[str], Any]) -> Any:
+        """`b[key]` parsed, None when absent (or refused: a problem told)."""
+        text = self.text(b, path, key)
+        return None if text is None else self.checked(f"{path}.{key}", parse, text)
 
 
 def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
@@ -288,14 +293,9 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     mode = r.text(b, path, "mode", "driver")
     if mode not in MODES:
         r.problem(f"{path}.mode", f"must be one of {', '.join(MODES)}, not {mode!r}")
-    source_text = r.text(b, path, "source")
-    source = None
-    if source_text is not None:
-        source = r.checked(f"{path}.source", validation.source_address, source_text)
-    probe_text = r.text(b, path, "probe_source")
-    probe = None
-    if probe_text is not None:
-        probe = r.checked(f"{path}.probe_source", validation.source_address, probe_text)
+    source = r.optional(b, path, "source", validation.source_address)
+    source6 = r.optional(b, path, "source6", validation.source6_address)
+    probe = r.optional(b, path, "probe_source", validation.source_address)
     items = b.get("service", [])
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")
@@ -303,8 +303,9 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
     vips = {k.vip for s in services for k in s.keys}
-    if source and source in vips:
-        r.problem(f"{path}.source", f"{source} is a VIP: the tunnel's outer source must not be")
+    for key, addr in (("source", source), ("source6", source6)):
+        if addr and addr in vips:
+            r.problem(f"{path}.{key}", f"{addr} is a VIP: the tunnel's outer source must not be")
     if probe and probe in vips:
         r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
     if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
@@ -312,9 +313,9 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     if not name:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")
-    return BalancerSpec(
-        name, netns, mode or "driver", source, tuple(services), line_of(r.lines, path), probe, flows
-    )
+    at = line_of(r.lines, path)
+    spec = (name, netns, mode or "driver", source, tuple(services), at, probe, flows, source6)
+    return BalancerSpec(*spec)
 
 
 def _flows(r: _Reader, value: object, path: str) -> int | None:

@@ -69,6 +69,7 @@ class BalancerSpec:
     # hold the VIPs); needed to probe through the tunnel.
     probe_source: str | None = None
     flows: int | None = None  # the flow table's size at attach; None: the default
+    source6: str | None = None  # ip6ip6's outer source; None: kept, or the link's first
 
     @property
     def where(self) -> str:

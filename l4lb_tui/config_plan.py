@@ -38,6 +38,7 @@ class Running:
     source: str
     services: tuple[RunningService, ...]
     flows: int | None = None  # the flow table's size (None: not loaded)
+    source6: str | None = None  # ip6ip6's outer source (None: unset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +85,13 @@ def _wanted(
     for b in spec.backends:
         running = now.get(b.ip)
         mac = macs.get(b.ip) if b.mac == NEIGHBOUR else b.mac
+        asked = "neighbour discovery" if ":" in b.ip else "ARP"
         if mac is None and running is not None:
             mac = running.mac
-            notes.append(f"! {b.ip}: no answer to ARP on the interface; kept its MAC {mac}")
+            notes.append(f"! {b.ip}: no answer to {asked} on the interface; kept its MAC {mac}")
         if mac is None:
             # One backend that does not answer must not hold back the rest.
-            notes.append(f"! {b.ip}: LEFT OUT: no MAC on the interface (no answer to ARP)")
+            notes.append(f"! {b.ip}: LEFT OUT: no MAC on the interface (no answer to {asked})")
             continue
         # The health checker's drain belongs to the health checker; an
         # operator's is kept when asked (the daemon never undoes one).
@@ -206,6 +208,10 @@ def plan_balancer(
             f"outer source {running.source} -> {spec.source}"
             if running.source
             else f"outer source {spec.source}"
+        )
+    if spec.source6 and spec.source6 != running.source6:
+        attach = (attach + ", " if attach else "") + (
+            f"outer IPv6 source {running.source6 or 'unset'} -> {spec.source6}"
         )
     sizing = _sizing(spec, running)
     if sizing:

@@ -237,6 +237,13 @@ def source_address(text: str) -> str:
     return ipv4(text, SOURCE)
 
 
+def source6_address(text: str) -> str:
+    """--source6: the outer source of ip6ip6, an IPv6 address taken as typed."""
+    if text != text.strip():
+        raise ValueError(f"{shown(text)} is not an IPv6 address (white space around it)")
+    return ipv6(text, SOURCE)
+
+
 def mac(text: str) -> str:
     """A backend's MAC in lower-case colon form: unicast and not all zeros."""
     raw = text.strip()

@@ -56,6 +56,7 @@ def attach(
         done = _attach(h, mode, saddr, warn, sizing)
         if saddr6 is not None:
             h.bpftool.map_update(h.map_pin("config6"), abi.u32(0), abi6.ip6_bytes(saddr6))
+            done += f", outer IPv6 source {saddr6}"
         return done
 
 

@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys, pinning
+from l4lb_tui import abi, abi6, bpfsys, pinning
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.locate import (
@@ -207,6 +207,11 @@ class Handle:
         if not dump.count:
             raise BalancerError(f"config map of {self.ifname} is unreadable")
         return abi.Config.unpack(dump.raw[: dump.value_size])
+
+    def source6(self) -> str | None:
+        """The outer IPv6 source of ip6ip6, None while unset."""
+        raw = self.read_array("config6").raw[:16]
+        return abi6.ip6_text(raw) if any(raw) else None
 
     def read_array(self, name: str) -> bpfsys.ArrayDump:
         with self.reading(name):

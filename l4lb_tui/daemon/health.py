@@ -129,7 +129,8 @@ class HealthControl:
             for spec in bal.services:
                 if spec.health is None:
                     continue
-                through = bool(route.marks) and spec.health.target != "address"
+                v6 = any(":" in key.vip for key in spec.keys)
+                through = bool(route.marks) and spec.health.target != "address" and not v6
                 for key in spec.keys:
                     c, carried[c_name] = self._carried(
                         c_name := check_name(bal, key), bal, spec, key, macs
@@ -242,7 +243,7 @@ class HealthControl:
             c.key.port,
             Target.TUNNEL if tunnel else Target.ADDRESS,
             mark=route.marks.get(ip, 0) if tunnel else 0,
-            source=route.tunnel_source if tunnel else route.address_source,
+            source=route.source_for(ip, tunnel),
         )
 
     # -- results, on the control thread ---------------------------------------------

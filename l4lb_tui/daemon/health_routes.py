@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from l4lb_tui.config_model import BalancerSpec, ServiceSpec
 from l4lb_tui.health.adapters.tunnel import ProbeTunnel, TunnelError
@@ -30,6 +30,15 @@ class Route:
     tunnel_source: str  # the tunnel's source ("" without one)
     address_source: str  # where address probes are sent from ("": none found)
     no_tunnel: str  # why address probes, for services that wanted the tunnel
+    # Where address probes to IPv6 backends are sent from ("": the kernel's
+    # choice); the tunnel is IPIP, so IPv6 backends are always probed at
+    # their own addresses.
+    address_source6: str = ""
+
+    def source_for(self, ip: str, tunnel: bool) -> str:
+        if tunnel:
+            return self.tunnel_source
+        return self.address_source6 if ":" in ip else self.address_source
 
     def describe(self, spec: ServiceSpec, through_tunnel: bool) -> str:
         """Which target a service's checks use, in the journal's words."""
@@ -37,15 +46,14 @@ class Route:
             return (
                 f"health checks go through the probe tunnel to the VIP, from {self.tunnel_source}"
             )
-        why = (
-            "target = address"
-            if spec.health and spec.health.target == "address"
-            else self.no_tunnel
-        )
+        v6 = any(":" in key.vip for key in spec.keys)
+        if spec.health and spec.health.target == "address":
+            why = "target = address"
+        else:
+            why = "IPv6: the probe tunnel is IPIP" if v6 else self.no_tunnel
         source = (
-            self.address_source
-            or "the kernel's choice (no address of the interface that is not a VIP)"
-        )
+            self.address_source6 if v6 else self.address_source
+        ) or "the kernel's choice (no address of the interface that is not a VIP)"
         return f"health checks go to the backends' own addresses ({why}), from {source}"
 
 
@@ -73,6 +81,10 @@ class Routes:
 
     def plan(self, bal: BalancerSpec) -> Route:
         wants = [s for s in bal.services if s.health and s.health.target != "address"]
+        route = self._plan(bal, wants)
+        return replace(route, address_source6=_not_a_vip(bal, ipv6=True))
+
+    def _plan(self, bal: BalancerSpec, wants: list[ServiceSpec]) -> Route:
         address_source = bal.probe_source or _not_a_vip(bal)
         if not wants:
             return Route({}, "", address_source, "")
@@ -94,7 +106,7 @@ class Routes:
             except TunnelError as exc:
                 return Route({}, "", address_source, f"the probe tunnel cannot be opened: {exc}")
             self.tunnels[bal.netns] = tunnel
-        ips = {b.ip for s in wants for b in s.backends}
+        ips = {b.ip for s in wants for b in s.backends if ":" not in b.ip}
         try:
             marks = tunnel.set_backends(sorted(ips))
         except TunnelError as exc:
@@ -126,11 +138,12 @@ def _wants_tunnel(bal: BalancerSpec) -> bool:
     )
 
 
-def _not_a_vip(bal: BalancerSpec) -> str:
-    """An address of the balancer's interface that is not one of its VIPs."""
+def _not_a_vip(bal: BalancerSpec, ipv6: bool = False) -> str:
+    """An address (IPv4, or IPv6) of the balancer's interface that is not one of its VIPs."""
     vips = {key.vip for s in bal.services for key in s.keys}
     try:
-        addrs = Netlink(bal.netns).link(bal.interface).ipv4
+        link = Netlink(bal.netns).link(bal.interface)
+        addrs = link.ipv6 if ipv6 else link.ipv4
     except NetlinkError:
         return ""
     for addr in addrs:

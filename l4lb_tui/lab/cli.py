@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         default=0.0,
         help="seconds between request rounds (default 0)",
     )
+    traffic.add_argument(
+        "-6", "--ipv6", action="store_true", help="requests to the IPv6 VIP (not with --flood)"
+    )
     traffic.add_argument("--json", action="store_true", help="machine-readable output")
     _register_faults(sub, with_prefix)
     return lab
@@ -150,6 +153,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"interface:    {lab.lb_ifname}")
         print(f"vip:          {lab.vip}")
         print(f"source:       {lab.outer_saddr}")
+        print(f"ipv6:         {lab.csv6_path}, vip {lab.vip6}, source {lab.outer_saddr6}")
         return 0
     if command in ("break", "fix"):
         from l4lb_tui.lab import faults
@@ -168,6 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         status = lab.status()
         print(status.to_json() if args.json else "\n".join(status.lines()))
     elif command == "traffic":
+        if args.flood and args.ipv6:
+            raise LabError("--flood sends IPv4 only: leave out --ipv6")
         if args.flood:
             duration = 5.0 if args.duration is None else args.duration
             report = lab.flood(duration, check=cliargs.unless_reader_gone)
@@ -178,6 +184,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 count=args.count,
                 duration=duration,
                 interval=args.interval,
+                target=lab.vip6 if args.ipv6 else None,
                 check=cliargs.unless_reader_gone,
             )
             print(traffic.to_json() if args.json else "\n".join(traffic.lines()))

@@ -54,7 +54,9 @@ def break_backend(lab: Lab, index: int, how: str) -> str:
     if how == "server":
         _stop_servers(lab, node)
     elif how == "vip":
-        run_tool(["ip", "-n", node.ns, "address", "del", f"{lab.vip}/32", "dev", "lo"])
+        for vip in (f"{lab.vip}/32", f"{lab.vip6}/128"):
+            if vip.partition("/")[0] in topology.loopback_addresses(node.ns):
+                run_tool(["ip", "-n", node.ns, "address", "del", vip, "dev", "lo"])
     else:
         run_tool(["ip", "-n", node.ns, "link", "set", "dev", node.ifname, "xdpdrv", "off"])
     return f"{node.name}: {how} broken"
@@ -71,6 +73,7 @@ def fix_backend(lab: Lab, index: int, how: str | None = None) -> str:
     for fault in sorted(broken, key=FAULTS.index, reverse=True):
         if fault == "vip":
             topology.add_loopback_address(node.ns, lab.vip)
+            topology.add_loopback_address(node.ns, lab.vip6)
         elif fault == "decap":
             info = topology.link_info(node.ns, node.ifname)
             current = info.xdp_prog_id if info and info.xdp_prog_id else None
@@ -79,6 +82,7 @@ def fix_backend(lab: Lab, index: int, how: str | None = None) -> str:
             if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not attach")
             xdp.set_decap_address(info.xdp_prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr6)
         else:
             lab._start_servers(only=[node])
     return f"{node.name}: {', '.join(broken)} fixed" if broken else f"{node.name}: nothing broken"
@@ -89,7 +93,7 @@ def faults(lab: Lab, node: Node) -> list[str]:
     found = []
     if node.name not in lab._running_servers():
         found.append("server")
-    if lab.vip not in topology.loopback_addresses(node.ns):
+    if not {lab.vip, lab.vip6} <= topology.loopback_addresses(node.ns):
         found.append("vip")
     if not _decapsulates(node):
         found.append("decap")

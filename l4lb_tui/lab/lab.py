@@ -19,6 +19,7 @@ from pathlib import Path
 from l4lb_tui import procfs
 from l4lb_tui.destinations import Destination, format_csv
 from l4lb_tui.lab import labpins, names, teardown, topology, xdp
+from l4lb_tui.lab.addressing import IPV6_ON, backend_sysctls, configure6
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
 from l4lb_tui.lab.names import Node
@@ -35,24 +36,6 @@ from l4lb_tui.lab.traffic import DEFAULT_COUNT, DEFAULT_DURATION, TRAFFIC_MODULE
 from l4lb_tui.netlink import LinkInfo, NetlinkError, namespaces
 
 SERVER_START_TIMEOUT = 15.0
-
-
-def backend_sysctls(ifname: str) -> dict[str, str]:
-    """DSR backends: hold the VIP on lo without claiming it on the wire."""
-    return {
-        # Answer ARP only for addresses on the asking interface: the VIP on
-        # lo stays the balancer's on the wire.
-        "net.ipv4.conf.all.arp_ignore": "1",
-        # ARP requests name the veth's own address, never the VIP.
-        "net.ipv4.conf.all.arp_announce": "2",
-        # The decapsulated packet is for an address on lo but arrives on the
-        # veth; strict reverse-path filtering would drop it.  The effective
-        # value is the max of "all" and the interface's own.
-        "net.ipv4.conf.all.rp_filter": "0",
-        "net.ipv4.conf.default.rp_filter": "0",
-        "net.ipv4.conf.lo.rp_filter": "0",
-        f"net.ipv4.conf.{ifname}.rp_filter": "0",
-    }
 
 
 def require_root() -> None:
@@ -112,6 +95,14 @@ class Lab:
         return names.OUTER_SADDR
 
     @property
+    def vip6(self) -> str:
+        return names.VIP6
+
+    @property
+    def outer_saddr6(self) -> str:
+        return names.OUTER_SADDR6
+
+    @property
     def udp_port(self) -> int:
         return names.UDP_PORT
 
@@ -126,6 +117,10 @@ class Lab:
     @property
     def csv_path(self) -> Path:
         return self.state_dir / "destinations.csv"
+
+    @property
+    def csv6_path(self) -> Path:
+        return self.state_dir / "destinations6.csv"
 
     # Running things inside
 
@@ -159,13 +154,15 @@ class Lab:
 
         for ns in (self.switch_ns, *(n.ns for n in self.nodes)):
             topology.ensure_namespace(ns)
-            topology.write_sysctls(ns, namespaces.IPV6_OFF)
+            # The switch is a bridge: it needs no address of either family.
+            topology.write_sysctls(ns, IPV6_ON if ns != self.switch_ns else namespaces.IPV6_OFF)
         topology.ensure_bridge(self.switch_ns, self.bridge)
         prefixlen = names.SUBNET.prefixlen
         for node in self.nodes:
             topology.ensure_veth(self.switch_ns, self.bridge, node)
             mtu = names.CLIENT_MTU if node == self.client else None
             topology.configure_node_link(node, prefixlen, mtu)
+        configure6(self.client, self.balancer, self.backend_nodes)
 
         topology.add_link_address(self.lb_ns, self.lb_ifname, names.PROBE_SADDR, 32)
         for node in self.backend_nodes:
@@ -176,6 +173,7 @@ class Lab:
             if info is None or not info.xdp_prog_id:
                 raise LabError(f"{node.ifname} in {node.ns}: decap program did not stay attached")
             xdp.set_decap_address(info.xdp_prog_id, node.addr)
+            xdp.set_decap_address(info.xdp_prog_id, node.addr6)
         # Trap 1 of LAB-NOTES: XDP_TX from the balancer reaches the bridge
         # only if this peer runs NAPI, i.e. has an XDP program of its own.
         self._attach_aux(self.switch_ns, self.balancer.port, xdp.PASS_OBJ, xdp.PASS_PROG)
@@ -288,9 +286,12 @@ class Lab:
             client.ns, client.ifname, self.vip, self.udp_port, self.http_port, duration, check
         )
 
-    def destinations(self) -> list[tuple[str, str]]:
-        """(IP, MAC) of every backend, read from the kernel."""
-        return [(b.addr, topology.link_mac(b.ns, b.ifname)) for b in self.backend_nodes]
+    def destinations(self, ipv6: bool = False) -> list[tuple[str, str]]:
+        """(IP, MAC) of every backend (its IPv6 address if `ipv6`), read from the kernel."""
+        return [
+            (b.addr6 if ipv6 else b.addr, topology.link_mac(b.ns, b.ifname))
+            for b in self.backend_nodes
+        ]
 
     # Internals
 
@@ -342,11 +343,14 @@ class Lab:
         for node in self.backend_nodes:
             if node.name in running or (only is not None and node not in only):
                 continue
+            v6 = ("--addr6", self.vip6, "--own-addr6", node.addr6)
             argv = python_module(
                 SERVER_MODULE,
                 "--name", node.name,
                 "--addr", self.vip,
                 "--own-addr", node.addr,
+                # Not in the scale-out lab, which is IPv4 only.
+                *(v6 if self.vip6 in topology.loopback_addresses(node.ns) else ()),
                 "--udp-port", str(self.udp_port),
                 "--http-port", str(self.http_port),
                 "--lab", self.prefix,
@@ -368,11 +372,12 @@ class Lab:
             raise LabError("; ".join(errors), tool="servers")
 
     def _write_destinations(self) -> None:
-        lines = format_csv(Destination(ip, mac) for ip, mac in self.destinations())
-        tmp = self.csv_path.with_suffix(".tmp")
-        tmp.write_text(lines)
-        # Readers (the balancer's `map -f`) never see a half-written file.
-        tmp.replace(self.csv_path)
+        for path, v6 in ((self.csv_path, False), (self.csv6_path, True)):
+            lines = format_csv(Destination(ip, mac) for ip, mac in self.destinations(v6))
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(lines)
+            # Readers (the balancer's `map -f`) never see a half-written file.
+            tmp.replace(path)
 
 
 def _link_status(li: LinkInfo) -> LinkStatus:
@@ -383,8 +388,9 @@ def _link_status(li: LinkInfo) -> LinkStatus:
         if prog.name == xdp.DECAP_PROG:
             decap_addr, decap = xdp.decap_status(prog)
         xdp_status = XdpStatus(li.xdp_prog_id, li.xdp_mode, prog.name, decap_addr, decap)
+    addrs = (*li.ipv4, *li.ipv6)
     return LinkStatus(
-        li.ifname, li.state, li.mac, li.mtu, li.ipv4, xdp_status, li.rx_packets, li.tx_packets
+        li.ifname, li.state, li.mac, li.mtu, addrs, xdp_status, li.rx_packets, li.tx_packets
     )
 
 

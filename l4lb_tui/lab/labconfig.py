@@ -1,5 +1,7 @@
 """The lab as a daemon config: its balancer, its HTTP and UDP services with
-health checks through the probe tunnel, and where metrics are served."""
+health checks through the probe tunnel (and, asked for, the same services
+at the IPv6 VIP, checked at the backends' own IPv6 addresses), and where
+metrics are served."""
 
 from __future__ import annotations
 
@@ -15,18 +17,25 @@ def lab_config(
     timeout: float = 0.5,
     rise: int = 2,
     fall: int = 3,
+    ipv6: bool = False,
 ) -> str:
-    """The TOML text of a config that balances the lab as `l4lb demo` does."""
-    backends = "".join(
-        f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in read_destinations(lab.csv_path)
-    )
+    """The TOML text of a config that balances the lab as `l4lb demo` does
+    (with `ipv6`, its IPv6 services too)."""
     timing = f"interval = {interval}\ntimeout = {timeout}\nrise = {rise}\nfall = {fall}\n"
+    sets = [(lab.vip, lab.csv_path), *([(f"[{lab.vip6}]", lab.csv6_path)] if ipv6 else [])]
+    services = ""
+    for vip, csv in sets:
+        backends = "".join(
+            f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in read_destinations(csv)
+        )
+        for port, proto, check in ((lab.http_port, "tcp", "http"), (lab.udp_port, "udp", "udp")):
+            services += (
+                f'[[balancer.service]]\nvip = "{vip}:{port}/{proto}"\nbackends = [\n{backends}]\n'
+                f'[balancer.service.health]\ncheck = "{check}"\n{timing}\n'
+            )
+    source6 = f'source6 = "{lab.outer_saddr6}"\n' if ipv6 else ""
     return (
         f'[[balancer]]\ninterface = "{lab.lb_ifname}"\nnetns = "{lab.lb_ns}"\nmode = "driver"\n'
-        f'source = "{lab.outer_saddr}"\nprobe_source = "{PROBE_SADDR}"\n\n'
-        f'[[balancer.service]]\nvip = "{lab.vip}:{lab.http_port}/tcp"\nbackends = [\n{backends}]\n'
-        f'[balancer.service.health]\ncheck = "http"\n{timing}\n'
-        f'[[balancer.service]]\nvip = "{lab.vip}:{lab.udp_port}/udp"\nbackends = [\n{backends}]\n'
-        f'[balancer.service.health]\ncheck = "udp"\n{timing}\n'
-        f'[metrics]\nlisten = "{metrics}"\n'
+        f'source = "{lab.outer_saddr}"\n{source6}probe_source = "{PROBE_SADDR}"\n\n'
+        f'{services}[metrics]\nlisten = "{metrics}"\n'
     )

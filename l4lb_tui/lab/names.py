@@ -41,6 +41,16 @@ OUTER_SADDR = "10.0.0.1"
 PROBE_SADDR = "10.0.0.3"
 FIRST_BACKEND_HOST = 11
 
+# The IPv6 half of the lab (ULA), the same roles at the same host numbers:
+# backend be1 is 10.0.0.11 and fd00::11.
+SUBNET6 = ipaddress.IPv6Network("fd00::/64")
+CLIENT_ADDR6 = "fd00::2"
+VIP6 = "fd00::4"
+OUTER_SADDR6 = "fd00::1"
+PROBE_SADDR6 = "fd00::3"
+# ip6ip6 adds 40 bytes: the client's IPv6 MTU leaves room for them.
+CLIENT_MTU6 = 1460
+
 UDP_PORT = 9000
 HTTP_PORT = 8080
 
@@ -78,6 +88,7 @@ class Node:
     prefix: str
     name: str
     addr: str
+    addr6: str = ""  # "": this node has no IPv6 address of the lab's own
 
     @property
     def ns(self) -> str:
@@ -94,17 +105,18 @@ class Node:
 
 
 def client(prefix: str) -> Node:
-    return Node(prefix, "cl", CLIENT_ADDR)
+    return Node(prefix, "cl", CLIENT_ADDR, CLIENT_ADDR6)
 
 
 def balancer(prefix: str) -> Node:
-    return Node(prefix, "lb", VIP)
+    return Node(prefix, "lb", VIP, VIP6)
 
 
 def backend(prefix: str, index: int) -> Node:
     """Backend `index` counts from 1, as in `be1`."""
     addr = SUBNET.network_address + FIRST_BACKEND_HOST + index - 1
-    return Node(prefix, f"be{index}", str(addr))
+    # Read as hex, the decimal host number: be1 is fd00::11.
+    return Node(prefix, f"be{index}", str(addr), f"fd00::{FIRST_BACKEND_HOST + index - 1}")
 
 
 def switch_ns(prefix: str) -> str:

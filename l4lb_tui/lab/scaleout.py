@@ -25,8 +25,9 @@ from l4lb_tui.bgp import BirdError, Speaker
 from l4lb_tui.daemon import pidfile
 from l4lb_tui.destinations import Destination
 from l4lb_tui.lab import names, scaleconfig, scalenames, teardown, topology, xdp
+from l4lb_tui.lab.addressing import backend_sysctls
 from l4lb_tui.lab.errors import LabError
-from l4lb_tui.lab.lab import Lab, backend_sysctls, require_root
+from l4lb_tui.lab.lab import Lab, require_root
 from l4lb_tui.lab.names import Node
 from l4lb_tui.lab.tools import child_env, python_module, run_in
 from l4lb_tui.netlink import NetlinkError, build, namespaces

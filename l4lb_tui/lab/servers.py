@@ -57,6 +57,10 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
 def _serve_udp(sock: socket.socket, name: str) -> None:
     try:
         while True:
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--own-addr", help="also serve here (the backend's own address, for health checks)"
     )
+    parser.add_argument("--addr6", help="also serve here (the IPv6 VIP)")
+    parser.add_argument("--own-addr6", help="also serve here (the backend's own IPv6 address)")
     parser.add_argument("--udp-port", type=int, default=UDP_PORT)
     parser.add_argument("--http-port", type=int, default=HTTP_PORT)
     parser.add_argument("--lab", default="", help="lab prefix, to recognise the process")
@@ -102,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     _Handler.backend_name = args.name
     udps: list[socket.socket] = []
     https: list[_HTTPServer] = []
-    for addr in (args.addr, *([args.own_addr] if args.own_addr else [])):
+    extra = (args.own_addr, args.addr6, args.own_addr6)
+    for addr in (args.addr, *(a for a in extra if a)):
+        v6 = ":" in addr
         try:
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
             udp.bind((addr, args.udp_port))
             udps.append(udp)
-            https.append(_HTTPServer((addr, args.http_port), _Handler))
+            https.append((_HTTPServer6 if v6 else _HTTPServer)((addr, args.http_port), _Handler))
         except OSError as exc:
             print(f"{args.name}: cannot listen on {addr}: {exc.strerror}", file=sys.stderr)
             return 1

@@ -71,7 +71,7 @@ def configure_node_link(node: Node, prefixlen: int, mtu: int | None = None) -> N
 
 def add_loopback_address(ns: str, addr: str) -> None:
     with _step(), build.editing(ns) as links:
-        links.add_address("lo", addr, 32)
+        links.add_address("lo", addr, 128 if ":" in addr else 32)
 
 
 def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
@@ -80,10 +80,11 @@ def add_link_address(ns: str, ifname: str, addr: str, prefixlen: int) -> None:
 
 
 def loopback_addresses(ns: str) -> set[str]:
-    """The IPv4 addresses on lo in `ns`, without their prefix lengths."""
+    """The IPv4 and global IPv6 addresses on lo in `ns`, without their prefix lengths."""
     with _step():
-        # LinkInfo.ipv4 holds them as ADDR/PREFIXLEN, as `ip address` shows them.
-        return {held.partition("/")[0] for held in Netlink(ns).link("lo").ipv4}
+        # LinkInfo holds them as ADDR/PREFIXLEN, as `ip address` shows them.
+        lo = Netlink(ns).link("lo")
+        return {held.partition("/")[0] for held in (*lo.ipv4, *lo.ipv6)}
 
 
 def link_mac(ns: str, ifname: str) -> str:

@@ -78,7 +78,8 @@ class TrafficReport:
 def udp_request(target: str, port: int, timeout: float) -> str | None:
     """One datagram to the target; the name of the backend that echoed it."""
     token = os.urandom(8).hex().encode()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         try:
             # Connected, so an ICMP port unreachable (no balancer: the VIP's

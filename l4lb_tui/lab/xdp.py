@@ -1,4 +1,4 @@
-"""The lab's own auxiliary XDP programs: IPIP decap on backends, XDP_PASS on
+"""The lab's own auxiliary XDP programs: IPIP and ip6ip6 decap on backends, XDP_PASS on
 the balancer's bridge-side peer.
 
 Loaded and attached with iproute2, they need no pins: the balancer's loader
@@ -73,10 +73,13 @@ def attach(ns: str, ifname: str, obj: Path, current: int | None, name: str) -> N
 
 
 def set_decap_address(prog_id: int, addr: str) -> None:
-    """Tell the decap program which outer destination is its own."""
-    map_id = _maps(program(prog_id))["decap_addr"]
+    """Tell the decap program which outer destination (of IPIP, or with a
+    colon of ip6ip6) is its own."""
+    v6 = ":" in addr
+    map_id = _maps(program(prog_id))["decap_addr6" if v6 else "decap_addr"]
+    raw = ipaddress.IPv6Address(addr).packed if v6 else ipaddress.IPv4Address(addr).packed
     with _bpf(), bpfsys.opened(bpfsys.map_fd_by_id(map_id)) as fd:
-        bpfsys.update(fd, _KEY0, ipaddress.IPv4Address(addr).packed)
+        bpfsys.update(fd, _KEY0, raw)
 
 
 def decap_status(prog: Program) -> tuple[str, dict[str, int]]:
@@ -107,7 +110,11 @@ def _maps(prog: Program) -> dict[str, int]:
         for map_id in prog.map_ids:
             with bpfsys.opened(bpfsys.map_fd_by_id(map_id)) as fd:
                 found[bpfsys.map_info(fd).name] = map_id
-    missing = {"decap_addr", "decap_stats"} - found.keys() if prog.name == DECAP_PROG else set()
+    missing = (
+        {"decap_addr", "decap_addr6", "decap_stats"} - found.keys()
+        if prog.name == DECAP_PROG
+        else set()
+    )
     if missing:
         raise LabError(f"program {prog.prog_id} lacks map(s) {sorted(missing)}", tool="bpf")
     return found

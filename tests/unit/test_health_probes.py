@@ -194,3 +194,8 @@ def test_local_moved_elsewhere_is_left_alone() -> None:
     assert len(steps) == 1 and "fwmark" in steps[0]
     (undo,) = R.restore_steps(apply(moved, steps[0]))
     assert " ".join(undo) == "rule del pref 0 fwmark 0x4c480000/0xffff0000 lookup 19528 protocol 76"
+
+
+def test_an_ipv6_vip_is_bracketed_in_the_host_header() -> None:
+    assert b"\r\nHost: [fd00::4]:8080\r\n" in http_request("/", "fd00::4", 8080)
+    assert b"\r\nHost: [2001:db8::4]\r\n" in http_request("/", "2001:db8::4", 80)

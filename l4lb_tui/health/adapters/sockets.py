@@ -173,8 +173,9 @@ class ProbeSockets:
     def _make_socket(self, session: Session) -> socket.socket:
         probe = session.probe
         kind = socket.SOCK_DGRAM if probe.kind == "udp" else socket.SOCK_STREAM
+        family = socket.AF_INET6 if ":" in probe.address else socket.AF_INET
         try:
-            sock = socket.socket(socket.AF_INET, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            sock = socket.socket(family, kind | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         except OSError as exc:
             raise SocketError(f"cannot open a socket: {exc.strerror}") from exc
         try:
@@ -183,6 +184,7 @@ class ProbeSockets:
             if kind == socket.SOCK_STREAM:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
             if probe.source:
+                # IPPROTO_IP's options apply to IPv6 sockets too (Linux).
                 sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
                 sock.bind((probe.source, 0))
             if kind == socket.SOCK_DGRAM:

@@ -78,7 +78,8 @@ def http_request(path: str, vip: str, port: int) -> bytes:
     """A GET for `path` of the virtual host the clients ask for (the VIP)."""
     if not path.startswith("/") or any(c in path for c in " \r\n"):
         raise ValueError(f"bad HTTP path {path!r}: it starts with / and has no spaces")
-    host = vip if port == 80 else f"{vip}:{port}"
+    name = f"[{vip}]" if ":" in vip else vip  # RFC 3986: an IPv6 literal in brackets
+    host = name if port == 80 else f"{name}:{port}"
     return (
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
         "Accept: */*\r\nConnection: close\r\n\r\n"

@@ -1,0 +1,88 @@
+"""The daemon's health checks of IPv6 backends in the dual-stack lab: probed
+at their own IPv6 addresses (HTTP and UDP, real sockets), shown in the
+metrics under their IPv6 labels, drained when their server stops and
+restored when it is back; the IPv4 services beside them as before."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_daemon_health_e2e import (
+    FALL,
+    INTERVAL,
+    RISE,
+    SLACK,
+    TIMEOUT,
+    free_port,
+    stop,
+    up,
+    wait_for,
+)
+
+from l4lb_tui.abi import ServiceKey
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.lab import Lab, faults
+from l4lb_tui.lab.labconfig import lab_config
+from tests.killed_reload import ROOT
+
+pytestmark = pytest.mark.kernel
+
+
+@pytest.fixture
+def daemon6(lab: Lab, tmp_path: Path) -> Iterator[tuple[Balancer, int]]:
+    port = free_port()
+    cfg = tmp_path / "l4lb.toml"
+    timing = {"interval": INTERVAL, "timeout": TIMEOUT, "rise": RISE, "fall": FALL}
+    cfg.write_text(lab_config(lab, metrics=f"127.0.0.1:{port}", ipv6=True, **timing))
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
+        cwd=ROOT, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
+    try:
+        # Four services (HTTP and UDP, IPv4 and IPv6), 3 backends each.
+        wait_for(lambda: bal.is_loaded() and len(up(port)) == 12, 20, "every backend up")
+        yield bal, port
+    finally:
+        stop(proc)
+        for i in range(1, 4):
+            faults.fix_backend(lab, i)
+        bal.detach()
+
+
+def test_ipv6_backends_are_probed_shown_drained_and_restored(
+    lab: Lab, daemon6: tuple[Balancer, int]
+) -> None:
+    bal, port = daemon6
+    http6 = ServiceKey(lab.vip6, lab.http_port, 6)
+    udp6 = ServiceKey(lab.vip6, lab.udp_port, 17)
+    v6 = {n.addr6 for n in lab.backend_nodes}
+    shown = up(port)
+    assert {(str(http6), ip) for ip in v6} | {(str(udp6), ip) for ip in v6} <= shown, shown
+    assert ("[fd00::4]:8080/tcp", "fd00::11") in shown, "labels: the bracketed VIP, the address"
+    assert bal.source6() == lab.outer_saddr6
+    report = lab.traffic(count=10, target=lab.vip6)
+    assert report.http.answered == report.udp.answered == 10
+
+    victim = lab.backend_nodes[0].addr6
+    faults.break_backend(lab, 1, "server")
+    down_in = wait_for(
+        lambda: {d.ip for s in (http6, udp6) for d in bal.members(s) if d.down} == {victim},
+        INTERVAL * FALL + TIMEOUT + SLACK + INTERVAL,
+        f"{victim} drained in both IPv6 services after its server stopped",
+    )
+    # The metrics are published a moment after the drain.
+    wait_for(lambda: (str(http6), victim) not in up(port), 5, "the metrics say it is down")
+    after = lab.traffic(count=10, target=lab.vip6)
+    assert after.http.answered == 10 and "be1" not in after.http.by_backend
+    faults.fix_backend(lab, 1)
+    back_in = wait_for(
+        lambda: not any(d.down for s in (http6, udp6) for d in bal.members(s)),
+        INTERVAL * RISE + TIMEOUT + SLACK + INTERVAL,
+        f"{victim} restored",
+    )
+    print(f"\nHEALTH IPV6: drained after {down_in:.2f} s, restored after {back_in:.2f} s")
