@@ -71,7 +71,7 @@ def _console(lab: ScaleLab, view: str) -> int:
     shown = ["stats", "-i", node.ifname] if view == "stats" else ["tui", "-i", node.ifname]
     argv = [sys.executable, "-m", "l4lb_tui.cli", "--netns", node.ns, *shown]
     try:
-        return subprocess.call(argv, env=lab.node_env(1))  # noqa: S603 - argv list
+        return subprocess.call(argv)  # noqa: S603 - argv list
     except KeyboardInterrupt:
         return 0
 
