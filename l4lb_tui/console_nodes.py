@@ -19,7 +19,7 @@ from typing import Protocol
 
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.console_backend import ConsoleError
-from l4lb_tui.daemon import announce_state
+from l4lb_tui.daemon import announce_state, pidfile
 
 ACT_TIMEOUT = 60.0  # a drain waits for the router to move traffic away
 
@@ -106,9 +106,13 @@ def _env() -> dict[str, str]:
 
 def sample_node(spec: NodeSpec) -> NodeSample:
     status = announce_state.read(spec.run_dir / announce_state.STATUS_FILE.name)
+    # A daemon killed outright leaves its last status behind: only the
+    # running daemon's counts.
+    if status is not None and pidfile.running(spec.run_dir / "daemon.pid") != status.pid:
+        status = None
     prints: tuple[tuple[str, str], ...] = ()
     packets: int | None = None
-    problem = "" if status is not None else "no daemon announces here"
+    problem = "" if status is not None else "no daemon"
     try:
         bal = Balancer(spec.ifname, netns=spec.netns)
         if bal.is_loaded():

@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _console(lab: ScaleLab, view: str) -> int:
     node = lab.node_list[0]
-    print("demo: traffic running; opening node n1's console (q to leave)", flush=True)
+    print(
+        "demo: traffic running; opening node n1's console (N: the nodes view, q to leave)",
+        flush=True,
+    )
     shown = ["stats", "-i", node.ifname] if view == "stats" else ["tui", "-i", node.ifname]
     argv = [sys.executable, "-m", "l4lb_tui.cli", "--netns", node.ns, *shown]
     try:

@@ -75,3 +75,14 @@ async def test_console_drains_a_lab_node(scale: ScaleLab) -> None:
     finally:
         nodes.undrain(n1)
     _wait_hops(scale, {1, 2, 3})
+
+
+def test_a_killed_node_shows_no_daemon(scale: ScaleLab) -> None:
+    """Last: the killed daemon's stale status is not shown as live."""
+    nodes = _nodes(scale)
+    scale.kill_node(3)
+    _wait_hops(scale, {1, 2})
+    samples = {s.name: s for s in nodes.nodes()}
+    dead = samples[scale.node_list[2].ns]
+    assert dead.session == "" and dead.announced == () and dead.problem == "no daemon", dead
+    assert all(samples[n.ns].session.startswith("Established") for n in scale.node_list[:2])
