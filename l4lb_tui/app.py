@@ -32,10 +32,12 @@ from textual.screen import Screen
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
+from l4lb_tui.console_nodes import LabNodes, NodesBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.help import HelpScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
+from l4lb_tui.screens.nodes import NodesScreen
 from l4lb_tui.screens.palette import ConsoleCommands
 from l4lb_tui.textual_compat import PromptEscapeDriver, prepare_installed_screen
 
@@ -69,8 +71,10 @@ class ConsoleApp(App[int]):
         settings: ConsoleSettings | None = None,
         driver_class: type[Driver] | None = None,
         netns: str | None = None,
+        nodes: NodesBackend | None = None,
     ) -> None:
         super().__init__(driver_class=driver_class)
+        self.nodes = nodes or LabNodes()  # the scale-out nodes (N): the labs' on this host
         self.backend = backend
         self.interface = interface
         self.settings = settings or ConsoleSettings()
@@ -140,6 +144,10 @@ class ConsoleApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HELP_SCREEN)
+
+    def action_nodes(self) -> None:
+        if not isinstance(self.screen, NodesScreen):
+            self.push_screen(NodesScreen(self.nodes, self.settings.links_interval))
 
 
 def _freeze_startup_objects() -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from l4lb_tui import flowsize, pinning
+from l4lb_tui import config_apply_nodes, flowsize, pinning
 from l4lb_tui.abi import CATCH_ALL, ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
@@ -99,6 +99,8 @@ def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:
 def diff(config: Config) -> tuple[list[str], list[str]]:
     """What apply would change, as diff prints it; and why apply would
     refuse it, a line each (the same checks apply makes first)."""
+    if config.nodes:
+        return config_apply_nodes.diff_nodes(config, diff)
     changes = plan(config)
     return render_diff(changes), refusals(changes)
 
@@ -137,7 +139,16 @@ def apply(
     each also given to `done` the moment it is done (so a failure part-way
     leaves the operator knowing what changed).  Every plan is made (and may
     refuse) before anything changes; a change that fails raises
-    BalancerError naming what was and was not changed."""
+    BalancerError naming what was and was not changed.  With [[node]]s:
+    each node in turn (config_apply_nodes)."""
+    if config.nodes:
+        return config_apply_nodes.apply_nodes(config, _apply_one, keep_drains, warn, done)
+    return _apply_one(config, keep_drains, warn, done)
+
+
+def _apply_one(
+    config: Config, keep_drains: bool, warn: Report | None, done: Report | None
+) -> list[str]:
     changes = plan(config, keep_drains)
     refused = refusals(changes)
     if refused:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, flowsize, validation
+from l4lb_tui import config_bgp, config_nodes, flowsize, validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -35,7 +35,7 @@ from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
-_TOP = {"balancer", "metrics", "bgp"}
+_TOP = {"balancer", "metrics", "bgp", "node"}
 _BALANCER = {"interface", "netns", "mode", "source", "source6", "service", "probe_source", "flows"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
@@ -387,9 +387,10 @@ def parse_config(
         bgp, said = config_bgp.parse_bgp(r.table(top["bgp"], "bgp", config_bgp.KEYS), vips)
         for key, message in said:
             r.problem(key, message)
+    nodes = config_nodes.parse_nodes(r, top.get("node"), balancers)
     if r.problems:
         raise ConfigError(path, r.problems)
-    return Config(tuple(balancers), listen or "", path, bgp=bgp)
+    return Config(tuple(balancers), listen or "", path, bgp=bgp, nodes=nodes)
 
 
 def read_config(path: Path) -> Config:

@@ -92,9 +92,20 @@ class BgpSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeTarget:
+    """One node `apply` and `diff` reach (a [[node]]): every [[balancer]] of
+    the config, in this namespace, with this node's interface and source."""
+
+    netns: str
+    interface: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     balancers: tuple[BalancerSpec, ...]
     metrics_listen: str = "127.0.0.1:9440"
     path: Path | None = None
     notes: tuple[str, ...] = field(default=())  # what was read but changes nothing
     bgp: BgpSpec | None = None
+    nodes: tuple[NodeTarget, ...] = ()  # [[node]]: apply to each; (): here

@@ -47,11 +47,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         metavar="S",
         help=f"backend {FAILING}'s server stops for S/2 seconds after each S (0: never)",
     )
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the scale-out demo: N nodes behind a BGP router, one killed (2-16)",
+    )
+    p.add_argument(
+        "--kill-after",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="with --nodes: kill the last node after S seconds (0: never)",
+    )
     p.add_argument("--view", choices=["tui", "stats"], default="tui", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.nodes:
+        from l4lb_tui import demo_scale  # pyroute2: only when the demo runs
+
+        return demo_scale.run(args)
     from l4lb_tui.lab import Lab  # pyroute2: only when the demo runs
 
     lab = Lab(prefix=args.prefix, backends=args.backends)

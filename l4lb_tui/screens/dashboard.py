@@ -57,6 +57,7 @@ class DashboardScreen(DashboardEdits):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", tooltip="back to the interfaces (or clear the filter)"),
         Binding("slash", "filter", "Filter", tooltip="filter backends by IP, MAC or service"),
+        Binding("N", "app.nodes", "Nodes", show=False, tooltip="the scale-out nodes (BGP, prints)"),
         opener("a", "add", "Add", "add a backend to the highlighted service"),
         opener("e", "edit", "Edit", "edit the highlighted backend"),
         Binding("d", "delete", "Delete", tooltip="delete the highlighted backend (asks first)"),

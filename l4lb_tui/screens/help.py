@@ -24,6 +24,7 @@ from l4lb_tui.screens.events import EventLogScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.screens.mode import ModeScreen
+from l4lb_tui.screens.nodes import NodesScreen
 from l4lb_tui.screens.palette import shown_key
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.tables import KeyTable
@@ -68,6 +69,7 @@ def sections(
         ("Event log", described(EventLogScreen.BINDINGS)),
         ("Tables and lists", described([*KeyTable.BINDINGS, *WIDGET_KEYS])),
         ("Mode", described(ModeScreen.BINDINGS)),
+        ("Nodes (N)", described(NodesScreen.BINDINGS)),
         ("Load destinations", described(LoadScreen.BINDINGS)),
         ("Backend editor", described(EditorScreen.BINDINGS)),
         ("Questions", described(ConfirmScreen.BINDINGS)),

@@ -39,6 +39,7 @@ def from_bindings(bindings: Iterable[BindingType], prefix: str = "") -> list[Pal
 APP_COMMANDS = (
     PaletteCommand("Help", "list every key of the console", "app.help", "?"),
     PaletteCommand("Quit", "leave the console; the balancer keeps running", "app.quit", "q"),
+    PaletteCommand("Nodes", "the scale-out nodes: BGP, ring prints, drain", "app.nodes", "N"),
 )
 
 

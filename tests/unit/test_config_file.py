@@ -176,3 +176,36 @@ def _toml(v: object) -> str:
     if isinstance(v, int):
         return str(v)
     return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+NODES_BASE = (
+    '[[balancer]]\ninterface = "eth0"\n[[balancer.service]]\nvip = "10.0.0.4:80/tcp"\n'
+    'backends = [ { ip = "10.0.0.11", mac = "02:00:00:00:00:11" } ]\n'
+)
+
+
+def test_nodes_are_read_in_order_with_their_overrides() -> None:
+    text = NODES_BASE + (
+        '[[node]]\nnetns = "h16b-n1"\ninterface = "h16b-n10"\nsource = "10.0.0.21"\n'
+        '[[node]]\nnetns = "h16b-n2"\n'
+    )
+    config = parse_config(text)
+    assert [(n.netns, n.interface, n.source) for n in config.nodes] == [
+        ("h16b-n1", "h16b-n10", "10.0.0.21"),
+        ("h16b-n2", None, None),
+    ]
+    assert parse_config(NODES_BASE).nodes == ()
+
+
+@pytest.mark.parametrize(
+    ("nodes", "said"),
+    [
+        ('[[node]]\ninterface = "x0"\n', "needs its netns"),
+        ('[[node]]\nnetns = "a"\n[[node]]\nnetns = "a"\n', "listed twice"),
+        ('[[node]]\nnetns = "a"\ncolour = "red"\n', "colour"),
+    ],
+)
+def test_bad_nodes_are_refused(nodes: str, said: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(NODES_BASE + nodes)
+    assert said in "\n".join(caught.value.lines())

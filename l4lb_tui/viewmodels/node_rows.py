@@ -1,0 +1,85 @@
+"""The nodes view's rows (pure): per node, its session, what it announces,
+its ring prints with a mismatch marked, its packets per second."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from rich.text import Text
+
+from l4lb_tui.console_nodes import NodeSample
+from l4lb_tui.viewmodels.cells import Cell
+
+MISMATCH = "≠"  # marks a print that differs from most nodes'
+PRINT_CHARS = 6  # enough of a print to tell two apart at a glance
+
+
+def majority_prints(samples: Sequence[NodeSample]) -> dict[str, str]:
+    """Per service, the print most nodes have (ties: the smallest, so stable)."""
+    seen: dict[str, Counter[str]] = {}
+    for s in samples:
+        for service, fp in s.ring_prints:
+            seen.setdefault(service, Counter())[fp] += 1
+    return {
+        service: min(counts, key=lambda fp: (-counts[fp], fp)) for service, counts in seen.items()
+    }
+
+
+def mismatched(samples: Sequence[NodeSample]) -> set[str]:
+    """The nodes whose prints are not everyone's (a split brain)."""
+    common = majority_prints(samples)
+    return {
+        s.name
+        for s in samples
+        if any(common.get(service) != fp for service, fp in s.ring_prints)
+        or (s.ring_prints and len(s.ring_prints) != len(common))
+    }
+
+
+def rates(
+    before: Mapping[str, int], samples: Sequence[NodeSample], seconds: float
+) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for s in samples:
+        old = before.get(s.name)
+        if s.packets is not None and old is not None and seconds > 0:
+            out[s.name] = max(0, s.packets - old) / seconds
+    return out
+
+
+def _prints(sample: NodeSample, common: Mapping[str, str]) -> Cell:
+    if not sample.ring_prints:
+        return "-"
+    text = Text()
+    for service, fp in sample.ring_prints:
+        odd = common.get(service) != fp
+        text.append(fp[:PRINT_CHARS] + (MISMATCH if odd else " "), "bold red" if odd else "")
+        text.append(" ")
+    return text
+
+
+def _announces(sample: NodeSample) -> Cell:
+    if sample.drained:
+        return Text("drained", "yellow")
+    return ", ".join(sample.announced) or Text("nothing", "red")
+
+
+def node_rows(
+    samples: Sequence[NodeSample], pps: Mapping[str, float]
+) -> list[tuple[str, list[Cell]]]:
+    common = majority_prints(samples)
+    rows: list[tuple[str, list[Cell]]] = []
+    for s in samples:
+        session: Cell = s.session or Text(s.problem or "?", "red")
+        if s.session and not s.session.startswith("Established"):
+            session = Text(s.session, "red")
+        rate = pps.get(s.name)
+        rows.append(
+            (
+                s.name,
+                [s.name, session, _announces(s), _prints(s, common),
+                 "-" if rate is None else f"{rate:,.0f}"],
+            )
+        )  # fmt: skip
+    return rows

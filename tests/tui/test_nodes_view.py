@@ -1,0 +1,89 @@
+"""The nodes view on frozen nodes (screen logic only): opened with N, each
+node's session, announcements, prints (a split brain marked) and pkts/s at
+80x24, and d / u going to the nodes backend."""
+
+from __future__ import annotations
+
+from tui_support import DATA, manual
+
+from l4lb_tui.app import ConsoleApp
+from l4lb_tui.console_demo import FakeBackend
+from l4lb_tui.console_nodes import NodeSample
+from l4lb_tui.screens.nodes import NodesScreen
+from l4lb_tui.widgets.node_table import NodeTable
+from l4lb_tui.widgets.status import StatusLine
+
+TCP, UDP = "10.0.0.4:80/tcp", "10.0.0.4:53/udp"
+
+
+class FrozenNodes:
+    def __init__(self) -> None:
+        self.packets = 1000
+        self.asked: list[str] = []
+
+    def nodes(self) -> list[NodeSample]:
+        self.packets += 500
+        return [
+            NodeSample("n1", ("10.0.0.4",), "Established", False,
+                       ((TCP, "aaaa1111"), (UDP, "bbbb2222")), self.packets),
+            NodeSample("n2", (), "Established", True,
+                       ((TCP, "aaaa1111"), (UDP, "bbbb2222")), 7),
+            NodeSample("n3", ("10.0.0.4",), "Active", False,
+                       ((TCP, "cccc3333"), (UDP, "bbbb2222")), 9),
+        ]  # fmt: skip
+
+    def drain(self, name: str) -> str:
+        self.asked.append(f"drain {name}")
+        return f"{name}: drained: withdrew 10.0.0.4"
+
+    def undrain(self, name: str) -> str:
+        self.asked.append(f"undrain {name}")
+        return f"{name}: undrained: announcing 10.0.0.4"
+
+
+def plain(table: NodeTable, key: str) -> list[str]:
+    return [c.plain if hasattr(c, "plain") else str(c) for c in table.get_row(key)]
+
+
+async def _rows(app: ConsoleApp, pilot: object, count: int) -> NodeTable:
+    for _ in range(100):
+        await pilot.pause(0.02)  # type: ignore[attr-defined]
+        if isinstance(app.screen, NodesScreen):
+            table = app.screen.query_one(NodeTable)
+            if table.row_count == count:
+                return table
+    raise AssertionError("the nodes view showed no nodes")
+
+
+async def test_nodes_view_at_80x24_marks_a_split_brain(fake: FakeBackend) -> None:
+    nodes = FrozenNodes()
+    app = ConsoleApp(fake, None, manual(DATA), nodes=nodes)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        table = await _rows(app, pilot, 3)
+        assert plain(table, "n1")[:3] == ["n1", "Established", "10.0.0.4"]
+        assert plain(table, "n2")[2] == "drained"
+        assert plain(table, "n3")[1] == "Active"
+        assert "≠" in plain(table, "n3")[3] and "≠" not in plain(table, "n1")[3]
+        assert len(table.columns) == 5  # everything fits 80 columns
+        assert "n3" in " ".join(app.screen.query_one(StatusLine).messages)
+        await pilot.press("r")  # a second poll: a rate from the difference
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if plain(table, "n1")[4] != "-":
+                break
+        assert plain(table, "n1")[4] not in ("-", "0")
+        await pilot.press("d")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if nodes.asked:
+                break
+        await pilot.press("j", "u")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if len(nodes.asked) == 2:
+                break
+        assert nodes.asked == ["drain n1", "undrain n2"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, NodesScreen)
