@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, config_nodes, flowsize, validation
-from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
-from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
+from l4lb_tui import config_bgp, config_health, config_nodes, flowsize, validation
+from l4lb_tui.abi import CATCH_ALL
+from l4lb_tui.config_checks import health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
-    CHECK_KINDS,
     NEIGHBOUR,
-    ON_FAILURE,
-    TARGETS,
     BackendSpec,
     BalancerSpec,
     Config,
@@ -39,7 +36,6 @@ _TOP = {"balancer", "metrics", "bgp", "node"}
 _BALANCER = {"interface", "netns", "mode", "source", "source6", "service", "probe_source", "flows"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
-_HEALTH = set(HealthSpec.__dataclass_fields__)
 _METRICS = {"listen"}
 CsvReader = Callable[[Path], ParseResult]
 
@@ -188,48 +184,6 @@ def read_csv_file(path: Path) -> ParseResult:
     return parse_text(read_text(path))
 
 
-def _health(r: _Reader, value: object, path: str) -> HealthSpec | None:
-    h = r.table(value, path, _HEALTH)
-    check = r.text(h, path, "check")
-    if check is None:
-        kinds = " or ".join(f'"{k}"' for k in CHECK_KINDS)
-        r.problem(f"{path}.check", f"a check needs check = {kinds}")
-        return None
-    if check not in CHECK_KINDS:
-        r.problem(f"{path}.check", f"must be one of {', '.join(CHECK_KINDS)}, not {check!r}")
-        return None
-    on_failure = r.text(h, path, "on_failure", "drain")
-    if on_failure not in ON_FAILURE:
-        r.problem(f"{path}.on_failure", f"must be drain or remove, not {on_failure!r}")
-    target = r.text(h, path, "target", "") or ""
-    if target and target not in TARGETS:
-        r.problem(f"{path}.target", f"must be tunnel or address, not {target!r}")
-    spec = HealthSpec(
-        check=check,
-        port=r.number(h, path, "port", 0, 65535),
-        path=r.text(h, path, "path", "/") or "/",
-        status=r.number(h, path, "status", 100, 599),
-        body=r.text(h, path, "body", "") or "",
-        send=r.text(h, path, "send", "ping") or "",
-        expect=r.text(h, path, "expect", "") or "",
-        interval=r.number(h, path, "interval", 0.1, 3600),
-        timeout=r.number(h, path, "timeout", 0.01, 600),
-        rise=r.number(h, path, "rise", 1, 100),
-        fall=r.number(h, path, "fall", 1, 100),
-        on_failure=on_failure or "drain",
-        quorum=r.number(h, path, "quorum", 0, MAX_BACKENDS),
-        target=target,
-    )
-    if spec.timeout > spec.interval:
-        r.problem(f"{path}.timeout", "must not be longer than interval (probes would pile up)")
-    if not isinstance(spec.rise, int) or not isinstance(spec.fall, int):
-        r.problem(path, "rise and fall are whole numbers of probes")
-    base = path.removesuffix(".health")
-    for key, message in health_key_problems(check, set(h)):
-        r.problem(f"{base}.{key}", message)
-    return spec
-
-
 def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     s = r.table(value, path, _SERVICE)
     spec = r.text(s, path, "vip")
@@ -247,7 +201,7 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if "backends" not in s and "destinations" not in s:
         r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
     backends = _backends(r, s, path)
-    health = _health(r, s["health"], f"{path}.health") if "health" in s else None
+    health = config_health.parse_health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:
         return None
     service = ServiceSpec(
