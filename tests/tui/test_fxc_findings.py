@@ -1,0 +1,45 @@
+"""The tester's round-3 findings on the console (t14-r3), on frozen data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from rich.text import Text
+from tui_support import dashboard, make_app, settle
+
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
+from l4lb_tui.widgets.tables import BackendTable
+
+
+def plain(value: object) -> str:
+    return value.plain if isinstance(value, Text) else str(value)
+
+
+def take_down(fake: FakeBackend, n: int) -> str:
+    """The health checker's verdict on the demo's backend `n`, as the kernel keeps it."""
+    members = fake._lbs["lb0"].services[DEMO_SERVICE]
+    members[n] = replace(members[n], down=True)
+    return members[n].ip
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_a_backend_the_checker_took_out_reads_down_on_narrow_terminals(
+    fake: FakeBackend, size: tuple[int, int]
+) -> None:
+    """At 80 and 100 columns the Health column is given up, and a backend
+    out of rotation read exactly like a healthy one."""
+    ip = take_down(fake, 2)
+    app = make_app(fake)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        table = dashboard(pilot).query_one(BackendTable)
+        assert "health" not in table.shown_columns
+        weights = {}
+        for n in range(table.row_count):
+            row = table.get_row_at(n)
+            weights[plain(row[table.shown_columns.index("ip")])] = plain(
+                row[table.shown_columns.index("weight")]
+            )
+        assert weights[ip].endswith("down"), weights
+        assert sum("down" in w for w in weights.values()) == 1, weights
