@@ -8,7 +8,9 @@ import pytest
 from rich.text import Text
 from tui_support import dashboard, make_app, settle
 
-from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend
+from l4lb_tui import abi
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends
+from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.tables import BackendTable
 
 
@@ -43,3 +45,20 @@ async def test_a_backend_the_checker_took_out_reads_down_on_narrow_terminals(
             )
         assert weights[ip].endswith("down"), weights
         assert sum("down" in w for w in weights.values()) == 1, weights
+
+
+@pytest.mark.parametrize("count", [31, 150])
+async def test_many_services_leave_the_table_ten_rows_at_80x24(count: int) -> None:
+    """30 services took 11 header lines (7 rows left), 150 took them all."""
+    fake = FakeBackend.demo()
+    keys = [abi.ServiceKey("10.99.9.5", 8001 + n, abi.PROTO_TCP) for n in range(count)]
+    fake.load("lb0", keys, demo_backends(2))
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = dashboard(pilot)
+        table = screen.query_one(BackendTable)
+        rows = table.scrollable_content_region.height - table.header_height
+        assert rows >= 10, rows
+        top = plain(screen.query_one(DashboardHeader).render()).splitlines()[0]
+        assert "more" in top and "(v: one at a time)" in top, top
