@@ -10,6 +10,7 @@ from tui_support import dashboard, make_app, settle
 
 from l4lb_tui import abi
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends
+from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.tables import BackendTable
 
@@ -62,3 +63,29 @@ async def test_many_services_leave_the_table_ten_rows_at_80x24(count: int) -> No
         assert rows >= 10, rows
         top = plain(screen.query_one(DashboardHeader).render()).splitlines()[0]
         assert "more" in top and "(v: one at a time)" in top, top
+
+
+@pytest.mark.parametrize("interface", [None, "lb0"])
+async def test_a_closed_filter_never_takes_keys_and_one_in_force_shows(
+    fake: FakeBackend, interface: str | None
+) -> None:
+    """Keys typed while a screen started went into its hidden filter: a
+    screen focuses its first focusable widget as it starts, and that was
+    the closed filter box.  Rows were silently missing."""
+    app = make_app(fake, interface=interface)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        box = app.screen.query_one(FilterBox)
+        assert not box.focusable  # so a starting screen's auto-focus passes it by
+        app.screen.set_focus(None)
+        app.screen.focus_next()
+        assert app.focused is not box
+        box.value = "e"
+        await settle(pilot)
+        assert box.is_open and box.display  # a filter in force is seen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert box.value == "" and not box.is_open
+        assert app.screen is not None and app.screen.query(FilterBox)  # Esc cleared, not left
+        await pilot.press("slash", "x")
+        assert box.value == "x" and app.focused is box  # `/` still opens it
