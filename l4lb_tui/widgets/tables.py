@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-from l4lb_tui.textual_compat import CachedCellTable, reorder_rows
+from l4lb_tui.textual_compat import CachedCellTable, remove_rows, reorder_rows
 from l4lb_tui.viewmodels.cells import Cell
 from l4lb_tui.viewmodels.columns import Column, Fitted, fit_columns
 
@@ -114,10 +114,12 @@ class KeyTable(CachedCellTable):
     def sync(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         wanted = {key: tuple(cells) for key, cells in rows}
         changed_shape = False
-        for stale in [k for k in self._latest if k not in wanted]:
-            self.remove_row(stale)
-            del self._latest[stale], self._drawn[stale]
-            self._behind.discard(stale)
+        stale = [k for k in self._latest if k not in wanted]
+        if stale:
+            remove_rows(self, frozenset(stale))  # one by one is quadratic
+            for key in stale:
+                del self._latest[key], self._drawn[key]
+                self._behind.discard(key)
             changed_shape = True
         for key, cells in wanted.items():
             old = self._latest.get(key)

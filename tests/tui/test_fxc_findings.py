@@ -6,8 +6,10 @@ from dataclasses import replace
 
 import pytest
 from rich.text import Text
+from textual.widgets import DataTable
 from tui_support import dashboard, make_app, settle
 
+from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends
 from l4lb_tui.widgets.filter import FilterBox
@@ -89,3 +91,33 @@ async def test_a_closed_filter_never_takes_keys_and_one_in_force_shows(
         assert app.screen is not None and app.screen.query(FilterBox)  # Esc cleared, not left
         await pilot.press("slash", "x")
         assert box.value == "x" and app.focused is box  # `/` still opens it
+
+
+async def test_removing_a_big_service_removes_its_rows_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 4,000-backend service removed froze the console ~35 s: the table
+    removed its rows one by one, and DataTable renumbers every remaining row
+    for each one removed."""
+    fake = FakeBackend.demo()
+    big = abi.ServiceKey("10.99.9.4", 80, abi.PROTO_TCP)
+    fake.load("lb0", [big], synthetic(4000))
+    one_by_one: list[object] = []
+    monkeypatch.setattr(DataTable, "remove_row", lambda self, key: one_by_one.append(key))
+    app = make_app(fake)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        screen = dashboard(pilot)
+        table = screen.query_one(BackendTable)
+        assert table.row_count == 4008
+        await pilot.press("G")  # the cursor at the bottom, among the big service's rows
+        lb = fake._lbs["lb0"]  # what `l4lb service del` leaves the kernel with
+        del lb.services[big], lb.lists[big]
+        screen.poll_now()
+        await settle(pilot)
+        assert one_by_one == []
+        assert table.row_count == 8
+        ips = [plain(table.get_row_at(n)[table.shown_columns.index("ip")]) for n in range(8)]
+        assert sorted(ips) == sorted(d.ip for d in demo_backends(8))
+        assert 0 <= table.cursor_row < 8
+        assert table.current_key is not None
