@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.driver import Driver
 from textual.screen import Screen
 
-from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
@@ -183,12 +183,33 @@ def netns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
+def missing_interface(
+    backend: ConsoleBackend, interface: str | None, netns: str | None
+) -> str | None:
+    """Why the console cannot open `interface`, or None.
+
+    A typo (or a link deleted) opened a dashboard stuck on `reading…`, with
+    a mode menu offering to attach to nothing: refuse it in one line instead.
+    """
+    if interface is None:
+        return None
+    try:
+        names = {row.link.ifname for row in backend.links()}
+    except ConsoleError as exc:
+        return str(exc)
+    if interface in names:
+        return None
+    where = f"network namespace {netns}" if netns else "this network namespace"
+    return f"interface {interface} does not exist in {where} (l4lb tui lists the links)"
+
+
 def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
     settings: ConsoleSettings | None = None,
     readonly: bool = False,
     netns: str | None = None,
+    prog: str = "l4lb-tui",
 ) -> int:
     if settings is None and netns is not None:
         settings = ConsoleSettings(start_file=lab_destinations(netns))
@@ -199,6 +220,10 @@ def run_console(
     )
     if backend is None:
         backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
+    problem = missing_interface(backend, interface, netns)
+    if problem is not None:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 2
     app = ConsoleApp(backend, interface, settings, terminal_driver(), netns)
     app.run()
     return app.return_code or 0

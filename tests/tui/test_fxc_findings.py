@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -121,3 +125,44 @@ async def test_removing_a_big_service_removes_its_rows_at_once(
         assert sorted(ips) == sorted(d.ip for d in demo_backends(8))
         assert 0 <= table.cursor_row < 8
         assert table.current_key is not None
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    subprocess.run(["ip", *args], capture_output=True, text=True, check=check)  # noqa: S603
+
+
+@pytest.fixture
+def fxc_netns() -> Iterator[str]:
+    """A namespace of this test's own, with a veth pair (fxc-…a, fxc-…b)."""
+    name = f"fxc-{uuid.uuid4().hex[:6]}"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b")
+        yield name
+    finally:
+        _ip("netns", "del", name, check=False)
+
+
+@pytest.mark.parametrize("command", ["l4lb-tui", "l4lb tui"])
+def test_a_missing_interface_is_refused_in_one_line(fxc_netns: str, command: str) -> None:
+    """`tui -i nosuch0` opened a dashboard stuck on `reading…` forever, said
+    "no daemon", offered a mode menu, and exited 0 on q."""
+    where = ["--netns", fxc_netns]
+    argv = (
+        ["-m", "l4lb_tui.app", *where, "-i", "nosuch0"]
+        if command == "l4lb-tui"
+        else ["-m", "l4lb_tui.cli", *where, "tui", "-i", "nosuch0"]
+    )
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert f"interface nosuch0 does not exist in network namespace {fxc_netns}" in lines[0]
+    assert "\x1b" not in done.stdout  # the terminal was never taken
