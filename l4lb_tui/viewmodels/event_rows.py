@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from rich.text import Text
 
 from l4lb_tui.events import Event
-from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.cells import Cell, printable
 from l4lb_tui.viewmodels.health_rows import NONE
 
 WHO_STYLES = {"console": "cyan", "cli": "magenta", "daemon": "blue", "health": "yellow"}
@@ -23,13 +23,19 @@ def who_cell(event: Event, own_pid: int) -> Cell:
         words = " ".join(
             w for w in (event.who, event.user, f"pid {event.pid}" if event.pid else "") if w
         )
-    return Text(words, style=WHO_STYLES.get(event.who, ""))
+    return Text(printable(words), style=WHO_STYLES.get(event.who, ""))
 
 
 def when_cell(at: float, now: float | None = None) -> str:
     """The time alone for today's events (the column stays narrow enough to
-    leave What its room at 80 columns), the day and minute for older ones."""
-    when, today = time.localtime(at), time.localtime(time.time() if now is None else now)
+    leave What its room at 80 columns), the day and minute for older ones;
+    "?" for a time no clock can show (a hand-edited line, -1e20 or inf):
+    the log is where an operator looks when things went wrong."""
+    try:
+        when = time.localtime(at)
+    except (OverflowError, OSError, ValueError):
+        return "?"
+    today = time.localtime(time.time() if now is None else now)
     if when[:3] == today[:3]:
         return time.strftime("%H:%M:%S", when)
     return time.strftime("%m-%d %H:%M", when)

@@ -12,6 +12,7 @@ from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import flow_table
 from l4lb_tui.viewmodels.backend_rows import NO_RATE, ServiceScope
+from l4lb_tui.viewmodels.cells import printable
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
 
@@ -143,7 +144,7 @@ class DashboardHeader(Static):
         """`reading`: no poll has answered yet; `rated`: the rates are known;
         `compact`: passed, dropped and flows on one line; not `attachable`:
         no balancer can run on the link (lo)."""
-        top = Text(ifname, style="bold")
+        top = Text(printable(ifname), style="bold")
         if reading:
             top.append("  reading…", style="bold")
             lines = [top]

@@ -11,7 +11,7 @@ from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from l4lb_tui.textual_compat import CachedCellTable, remove_rows, reorder_rows
-from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.viewmodels.cells import Cell, printable
 from l4lb_tui.viewmodels.columns import Column, Fitted, fit_columns
 
 __all__ = ["BackendTable", "Column", "KeyTable", "LinkTable", "num"]
@@ -83,7 +83,9 @@ class KeyTable(CachedCellTable):
     def _text(self, col: Column, cell: Cell) -> Text:
         if isinstance(cell, Text):
             return cell
-        cell = str(cell)  # a Drawn cell is drawn here: only rows shown get here
+        # A Drawn cell is drawn here: only rows shown get here.  Text from
+        # the kernel or the log (link names, events) may hold escapes.
+        cell = printable(str(cell))
         if col.keep_end:
             width = self._widths.get(self.COLUMNS.index(col), col.width)
             cell = cell[-width:]

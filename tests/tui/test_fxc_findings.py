@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from rich.text import Text
@@ -15,10 +17,11 @@ from tui_support import dashboard, make_app, settle
 
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
-from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends
+from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
+from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.header import DashboardHeader
-from l4lb_tui.widgets.tables import BackendTable
+from l4lb_tui.widgets.tables import BackendTable, LinkTable
 
 
 def plain(value: object) -> str:
@@ -166,3 +169,49 @@ def test_a_missing_interface_is_refused_in_one_line(fxc_netns: str, command: str
     assert len(lines) == 1, lines
     assert f"interface nosuch0 does not exist in network namespace {fxc_netns}" in lines[0]
     assert "\x1b" not in done.stdout  # the terminal was never taken
+
+
+async def test_a_bad_time_or_escapes_in_the_event_log_never_reach_the_terminal(
+    tmp_path: Path,
+) -> None:
+    """`"at": -1e20` (or 1e400, read as inf) crashed every console that
+    opened `E`; an ESC in What cleared the operator's screen."""
+    log = tmp_path / "events.jsonl"
+    lines = [
+        {"at": -1e20, "who": "cli", "what": "far past"},
+        {"at": 1e400, "who": "cli", "what": "far future"},
+        {"at": 1700000000.0, "who": "cli\x1b[31m", "what": "evil \x1b[2J\x1b[31m red"},
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    fake = FakeBackend.demo()
+    fake.events_path = log
+    app = make_app(fake)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        assert isinstance(app.screen, EventLogScreen)
+        table = app.screen.query_one(EventTable)
+        rows = [[plain(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
+        assert len(rows) == 3, rows
+        shown = " ".join(" ".join(r) for r in rows)
+        assert "\x1b" not in shown
+        assert "evil \\x1b[2J\\x1b[31m red" in shown and "cli\\x1b[31m" in shown
+        assert sorted(r[0] for r in rows if "far" in r[-1]) == ["?", "?"]
+
+
+async def test_a_link_name_with_escapes_is_shown_escaped() -> None:
+    name = "fx\x1b[2J\x1b[7m"
+    fake = FakeBackend(links=[*demo_links(), replace(demo_links()[3], ifname=name, ifindex=9)])
+    app = make_app(fake, interface=None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(LinkTable)
+        names = [plain(table.get_row_at(n)[0]) for n in range(table.row_count)]
+        assert "fx\\x1b[2J\\x1b[7m" in names, names
+        assert not any("\x1b" in n for n in names)
+        # Its dashboard's header too.
+        app.screen.action_open_link(name)
+        await settle(pilot)
+        top = plain(dashboard(pilot).query_one(DashboardHeader).render())
+        assert "fx\\x1b[2J" in top and "\x1b" not in top
