@@ -19,6 +19,7 @@ from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
 from l4lb_tui.screens.events import EventLogScreen, EventTable
+from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.tables import BackendTable, LinkTable
@@ -30,8 +31,12 @@ def plain(value: object) -> str:
 
 def take_down(fake: FakeBackend, n: int) -> str:
     """The health checker's verdict on the demo's backend `n`, as the kernel keeps it."""
-    members = fake._lbs["lb0"].services[DEMO_SERVICE]
+    lb = fake._lbs["lb0"]
+    members = lb.services[DEMO_SERVICE]
     members[n] = replace(members[n], down=True)
+    listed = list(lb.lists[DEMO_SERVICE])
+    listed[n] = replace(listed[n], down=True)
+    lb.lists[DEMO_SERVICE] = tuple(listed)
     return members[n].ip
 
 
@@ -215,3 +220,26 @@ async def test_a_link_name_with_escapes_is_shown_escaped() -> None:
         await settle(pilot)
         top = plain(dashboard(pilot).query_one(DashboardHeader).render())
         assert "fx\\x1b[2J" in top and "\x1b" not in top
+
+
+async def test_x_on_a_backend_the_checker_took_out_says_the_truth(fake: FakeBackend) -> None:
+    """Undraining it said "it takes new flows again" while the checker kept
+    it out of rotation."""
+    ip = take_down(fake, 2)
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = dashboard(pilot)
+        table = screen.query_one(BackendTable)
+        ips = [plain(table.get_row_at(n)[table.shown_columns.index("ip")]) for n in range(8)]
+        table.move_cursor(row=ips.index(ip))
+        said: list[str] = []
+        for _ in range(2):  # drain, then undrain
+            await pilot.press("x")
+            await settle(pilot)
+            said.append(notifications(app)[-1].message)
+        assert said[0].startswith(f"drain {ip}"), said
+        assert "down (health check) too" in said[0], said
+        assert said[1].startswith(f"undrain {ip}"), said
+        assert "takes new flows again" not in said[1], said
+        assert "down (health check): it gets new flows once it passes again" in said[1], said
