@@ -18,6 +18,7 @@ from tui_support import dashboard, make_app, settle
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
+from l4lb_tui.events import Event
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.filter import FilterBox
@@ -243,3 +244,46 @@ async def test_x_on_a_backend_the_checker_took_out_says_the_truth(fake: FakeBack
         assert said[1].startswith(f"undrain {ip}"), said
         assert "takes new flows again" not in said[1], said
         assert "down (health check): it gets new flows once it passes again" in said[1], said
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_the_event_log_never_cuts_a_pid_nor_hides_the_service(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """`health root pid 17811` showed as `health root pid 17`; at 80 columns
+    two services' entries read the same, and What was cut with no way to
+    read the rest."""
+    log = tmp_path / "events.jsonl"
+    svc = ("10.0.0.4:8080/tcp", "10.0.0.4:9000/udp")
+    found = [
+        Event(1.7e9 + n, "health", "10.0.0.12: down (refused, 0 ms)", "lb0", s, "10.0.0.12",
+              pid=4194304, user="root")
+        for n, s in enumerate(svc)
+    ]  # fmt: skip
+    long = "edit 10.0.0.11 of 10.0.0.4:8080/tcp: weight 1 → 3, MAC 02:00:00:00:00:01 → 02:00:00:00:00:02"
+    found.append(Event(1.7e9 + 5, "cli", long, "lb0", svc[0], "10.0.0.11", pid=99, user="ann"))
+    log.write_text("".join(e.line() for e in found))
+    fake = FakeBackend.demo()
+    fake.events_path = log
+    app = make_app(fake)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        await pilot.pause()
+        table = app.screen.query_one(EventTable)
+        cols = table.shown_columns
+        width = dict(table.fitted)[EventTable.COLUMNS.index(
+            next(c for c in EventTable.COLUMNS if c.key == "who"))]  # fmt: skip
+        rows = [[plain(c) for c in table.get_row_at(n)] for n in range(table.row_count)]
+        who = [r[cols.index("who")] for r in rows]
+        assert who[1] == "health pid 4194304" and len(who[1]) <= width, (who, width)
+        assert who[0] == "cli ann pid 99"
+        assert ("target" not in cols) == (size[0] == 80), cols
+        if "target" not in cols:
+            whats = {r[cols.index("what")] for r in rows[1:]}
+            assert whats == {f"{s}: 10.0.0.12: down (refused, 0 ms)" for s in svc}, whats
+        await pilot.press("g", "enter")  # the newest: the long one
+        await pilot.pause()
+        said = notifications(app)[-1].message
+        assert long in said and "pid 99" in said, said
