@@ -17,10 +17,12 @@ from tui_support import dashboard, make_app, settle
 
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
+from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
 from l4lb_tui.events import Event
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.textual_compat import notifications
+from l4lb_tui.viewmodels.health_rows import daemon_line
 from l4lb_tui.widgets.filter import FilterBox
 from l4lb_tui.widgets.header import DashboardHeader
 from l4lb_tui.widgets.tables import BackendTable, LinkTable
@@ -287,3 +289,19 @@ async def test_the_event_log_never_cuts_a_pid_nor_hides_the_service(
         await pilot.pause()
         said = notifications(app)[-1].message
         assert long in said and "pid 99" in said, said
+
+
+def test_the_drift_count_is_what_l4lb_diff_lists() -> None:
+    """Two backends changed in one service read "DRIFT: 1 change"."""
+    lines = (
+        "  switch from driver to generic mode",
+        "  ~ service 10.0.0.4:8080/tcp:",
+        "      ~ 10.0.0.11 undrained",
+        "      ~ 10.0.0.14 weight 4 -> 1",
+        "  ~ service 10.0.0.4:9000/udp:",
+        "      ~ 10.0.0.12 undrained",
+    )
+    note = "  10.0.0.4:9000/udp: ! 10.0.0.13: no answer to ARP on the interface; kept its MAC"
+    for shown in (lines, (*lines, note)):  # a note is not a change
+        line = daemon_line(DaemonView(7, "/c.toml", False, {}, Drift(shown))).plain
+        assert line.startswith("DRIFT: 4 changes from the config"), line
