@@ -58,6 +58,9 @@ class ConsoleApp(App[int]):
         Binding("question_mark", "help", "Help", tooltip="every key of the console"),
         # Textual's ctrl+c only says "press ctrl+q": here it leaves, as q does.
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # As htop and less: back to the shell with the terminal restored;
+        # `fg` redraws.  (Textual binds no key to it.)
+        Binding("ctrl+z", "suspend_process", "Suspend", show=False, priority=True),
     ]
 
     COMMANDS = App.COMMANDS | {ConsoleCommands}
