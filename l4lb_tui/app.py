@@ -224,6 +224,9 @@ def run_console(
     if backend is None:
         backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
     problem = missing_interface(backend, interface, netns)
+    if problem is None and not sys.stdin.isatty():
+        # It drew the dashboard and read no key, q included: only ctrl+c left.
+        problem = "the console needs a terminal on stdin"
     if problem is not None:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2

@@ -305,3 +305,17 @@ def test_the_drift_count_is_what_l4lb_diff_lists() -> None:
     for shown in (lines, (*lines, note)):  # a note is not a change
         line = daemon_line(DaemonView(7, "/c.toml", False, {}, Drift(shown))).plain
         assert line.startswith("DRIFT: 4 changes from the config"), line
+
+
+def test_the_console_refuses_a_stdin_that_is_not_a_terminal(fxc_netns: str) -> None:
+    """`echo | l4lb tui -i DEV` drew the dashboard and ignored every key."""
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "--netns", fxc_netns, "tui", "-i", f"{fxc_netns}a"],
+        capture_output=True,
+        text=True,
+        input="q\n",
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, (done.stdout[-300:], done.stderr)
+    assert done.stderr.splitlines() == ["l4lb: error: the console needs a terminal on stdin"]
