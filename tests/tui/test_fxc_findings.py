@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, Static
 from tui_support import dashboard, make_app, settle
 
 from l4lb_bench.synthetic import synthetic
@@ -21,6 +21,7 @@ from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
 from l4lb_tui.events import Event
 from l4lb_tui.screens.events import EventLogScreen, EventTable
+from l4lb_tui.screens.load import LoadScreen, PreviewTable
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.viewmodels.health_rows import daemon_line
 from l4lb_tui.widgets.filter import FilterBox
@@ -319,3 +320,27 @@ def test_the_console_refuses_a_stdin_that_is_not_a_terminal(fxc_netns: str) -> N
     )
     assert done.returncode == 2, (done.stdout[-300:], done.stderr)
     assert done.stderr.splitlines() == ["l4lb: error: the console needs a terminal on stdin"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_the_load_preview_marks_drained_lines(
+    tmp_path: Path, fake: FakeBackend, size: tuple[int, int]
+) -> None:
+    """A saved file's drained line previewed like a serving one, and loaded drained."""
+    csv = tmp_path / "saved.csv"
+    csv.write_text("10.0.2.1, 02:00:00:00:02:01, 3\n10.0.2.2, 02:00:00:00:02:02, 7, drained\n")
+    app = make_app(fake, start_dir=tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LoadScreen)
+        screen.query_one("#path", Input).value = str(csv)
+        await pilot.press("enter")
+        await settle(pilot)
+        table = screen.query_one(PreviewTable)
+        weights = [plain(table.get_row_at(n)[-1]).strip() for n in range(table.row_count)]
+        assert weights == ["3", "7 drain"], weights
+        summary = plain(screen.query_one("#summary", Static).render())
+        assert "1 drained" in summary, summary
