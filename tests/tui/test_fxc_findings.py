@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Static
-from tui_support import dashboard, make_app, settle
+from tui_support import dashboard, make_app, manual, settle
 
 from l4lb_bench.synthetic import synthetic
 from l4lb_tui import abi
+from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo_links
 from l4lb_tui.events import Event
@@ -344,3 +345,20 @@ async def test_the_load_preview_marks_drained_lines(
         assert weights == ["3", "7 drain"], weights
         summary = plain(screen.query_one("#summary", Static).render())
         assert "1 drained" in summary, summary
+
+
+async def test_a_writing_key_in_a_read_only_console_says_why(fake: FakeBackend) -> None:
+    """`--readonly`: e, x and d did nothing, silently."""
+    fake.readonly = True
+    app = ConsoleApp(fake, "lb0", replace(manual(), readonly=True))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for key in ("e", "x", "d"):
+            before = len(notifications(app))
+            await pilot.press(key)
+            await settle(pilot)
+            said = [n.message for n in notifications(app)[before:]]
+            assert said == ["read-only console (--readonly): it changes nothing"], (key, said)
+        await pilot.press("slash", "e")  # a letter typed into the filter is a letter
+        assert app.screen.query_one(FilterBox).value == "e"
+        assert fake.writes == []
