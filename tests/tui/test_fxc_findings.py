@@ -362,3 +362,22 @@ async def test_a_writing_key_in_a_read_only_console_says_why(fake: FakeBackend) 
         await pilot.press("slash", "e")  # a letter typed into the filter is a letter
         assert app.screen.query_one(FilterBox).value == "e"
         assert fake.writes == []
+
+
+async def test_the_interfaces_filter_matches_what_is_shown() -> None:
+    """At 80 columns `/7` listed links whose hidden MAC held a 7."""
+    links = [
+        *demo_links()[:2],
+        replace(demo_links()[2], ifname="fxlong7", ifindex=7),
+        replace(demo_links()[2], ifname="fxp26", ifindex=8, mac="02:00:00:00:07:26"),
+    ]
+    for size, expected in (((80, 24), ["fxlong7"]), ((200, 50), ["lo", "fxlong7", "fxp26"])):
+        app = make_app(FakeBackend(links=links), interface=None)
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await pilot.press("slash", "7")
+            await settle(pilot)
+            table = app.screen.query_one(LinkTable)
+            assert ("mac" in table.shown_columns) == (size[0] == 200)
+            names = [plain(table.get_row_at(n)[0]) for n in range(table.row_count)]
+            assert names == expected, (size, names)
