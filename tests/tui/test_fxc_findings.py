@@ -23,6 +23,7 @@ from l4lb_tui.console_demo import DEMO_SERVICE, FakeBackend, demo_backends, demo
 from l4lb_tui.events import Event
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
+from l4lb_tui.screens.mode import ModeScreen
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.viewmodels.health_rows import daemon_line
 from l4lb_tui.widgets.filter import FilterBox
@@ -381,3 +382,16 @@ async def test_the_interfaces_filter_matches_what_is_shown() -> None:
             assert ("mac" in table.shown_columns) == (size[0] == 200)
             names = [plain(table.get_row_at(n)[0]) for n in range(table.row_count)]
             assert names == expected, (size, names)
+
+
+async def test_q_quits_from_the_mode_menu(fake: FakeBackend) -> None:
+    """`q` is documented everywhere, and did nothing in the mode menu."""
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ModeScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
