@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.driver import Driver
 from textual.screen import Screen
 
-from l4lb_tui.console_backend import ConsoleBackend, ConsoleSettings
+from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.console_nodes import LabNodes, NodesBackend
@@ -60,6 +60,9 @@ class ConsoleApp(App[int]):
         Binding("question_mark", "help", "Help", tooltip="every key of the console"),
         # Textual's ctrl+c only says "press ctrl+q": here it leaves, as q does.
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        # As htop and less: back to the shell with the terminal restored;
+        # `fg` redraws.  (Textual binds no key to it.)
+        Binding("ctrl+z", "suspend_process", "Suspend", show=False, priority=True),
     ]
 
     COMMANDS = App.COMMANDS | {ConsoleCommands}
@@ -191,12 +194,33 @@ def netns_exists(name: str) -> bool:
     return Path("/run/netns", name).exists()
 
 
+def missing_interface(
+    backend: ConsoleBackend, interface: str | None, netns: str | None
+) -> str | None:
+    """Why the console cannot open `interface`, or None.
+
+    A typo (or a link deleted) opened a dashboard stuck on `reading…`, with
+    a mode menu offering to attach to nothing: refuse it in one line instead.
+    """
+    if interface is None:
+        return None
+    try:
+        names = {row.link.ifname for row in backend.links()}
+    except ConsoleError as exc:
+        return str(exc)
+    if interface in names:
+        return None
+    where = f"network namespace {netns}" if netns else "this network namespace"
+    return f"interface {interface} does not exist in {where} (l4lb tui lists the links)"
+
+
 def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
     settings: ConsoleSettings | None = None,
     readonly: bool = False,
     netns: str | None = None,
+    prog: str = "l4lb-tui",
 ) -> int:
     if settings is None and netns is not None:
         settings = ConsoleSettings(start_file=lab_destinations(netns))
@@ -207,6 +231,13 @@ def run_console(
     )
     if backend is None:
         backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
+    problem = missing_interface(backend, interface, netns)
+    if problem is None and not sys.stdin.isatty():
+        # It drew the dashboard and read no key, q included: only ctrl+c left.
+        problem = "the console needs a terminal on stdin"
+    if problem is not None:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        return 2
     app = ConsoleApp(backend, interface, settings, terminal_driver(), netns)
     app.run()
     return app.return_code or 0

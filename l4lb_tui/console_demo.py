@@ -336,7 +336,7 @@ class FakeBackend:
                 index = next(free)
                 self._totals.pop((ifname, index), None)  # a fresh slot starts at zero
             draining = d.drained or d.weight == 0  # as BackendEntry.draining reads it
-            members.append(Backend(index, d.ip, d.mac, d.weight, draining))
+            members.append(Backend(index, d.ip, d.mac, d.weight, draining, d.down))
         lb.services[key] = members
         lb.lists[key] = dests
 

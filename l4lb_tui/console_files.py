@@ -49,6 +49,9 @@ class Preview:
             return "no destinations in file"
         if count > abi.MAX_BACKENDS:
             return f"{count:,} destinations: the balancer holds at most {abi.MAX_BACKENDS:,}"
+        drained = sum(1 for d in self.result.destinations if d.drained)
+        if drained:
+            return f"{count:,} destinations ({drained:,} drained: they load drained), no errors"
         return f"{count:,} destinations, no errors"
 
 

@@ -99,7 +99,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from l4lb_tui.app import run_console
 
-    code: int = run_console(args.interface, readonly=args.readonly, netns=args.netns)
+    code: int = run_console(args.interface, readonly=args.readonly, netns=args.netns, prog="l4lb")
     return code
 
 

@@ -20,7 +20,7 @@ import inspect
 import os
 import selectors
 from codecs import getincrementaldecoder
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from rich.cells import cell_len
@@ -36,7 +36,7 @@ from textual.cache import LRUCache
 from textual.drivers.linux_driver import LinuxDriver
 from textual.notifications import Notification
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellKey, RowKey
 
 TEXTUAL_VERSION = "8.2.8"
 RICH_VERSION = "15.0.0"
@@ -58,6 +58,8 @@ UPSTREAM: dict[str, str] = {
     # Re-implemented by reorder_rows (its row locations and update count).
     "textual.widgets._data_table.DataTable.sort": "b63fd081626fec6f",
     "textual._two_way_dict.TwoWayDict.__init__": "d69d8645e80b479e",
+    # Re-implemented for many rows at once by remove_rows.
+    "textual.widgets._data_table.DataTable.remove_row": "41ab3aae864f435d",
     # Re-implemented by _one_line_cell (a padded cell of one line).
     "rich.padding.Padding.__rich_console__": "2af0638b45a1ab44",
     # Called or read: prepare_installed_screen (_get_screen), record_display
@@ -296,6 +298,34 @@ def reorder_rows(table: DataTable[Any], keys: Sequence[str]) -> None:
     table._row_locations = TwoWayDict({by_name[key]: n for n, key in enumerate(keys)})
     table._update_count += 1
     table.refresh()
+
+
+def remove_rows(table: DataTable[Any], keys: Collection[str]) -> None:
+    """DataTable.remove_row for every row whose key is in `keys`, at once.
+
+    remove_row renumbers every remaining row for each row it removes: a
+    4,000-backend service removed froze the console for ~35 s.  This does
+    what it does (row locations, cell data, the update caches' count, the
+    cursor kept in range) with one renumbering.
+    """
+    gone = [row_key for row_key in table._row_locations if row_key.value in keys]
+    if not gone:
+        return
+    table._require_update_dimensions = True
+    table.check_idle()
+    removed = set(gone)
+    where = table._row_locations
+    kept = sorted((where.get(k), k) for k in where if k not in removed)  # indices are unique
+    table._row_locations = TwoWayDict({row_key: n for n, (_, row_key) in enumerate(kept)})
+    for row_key in gone:
+        for column_key in table._data.get(row_key, {}):
+            table._updated_cells.discard(CellKey(row_key, column_key))
+        del table.rows[row_key]
+        del table._data[row_key]
+    table.cursor_coordinate = table.cursor_coordinate
+    table.hover_coordinate = table.hover_coordinate
+    table._update_count += 1
+    table.refresh(layout=True)
 
 
 def notifications(app: App[Any]) -> list[Notification]:

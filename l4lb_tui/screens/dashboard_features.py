@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -99,6 +100,17 @@ def feature_commands() -> list[PaletteCommand]:
     ]
 
 
+def write_keys(screen: type[Screen[Any]]) -> frozenset[str]:
+    """The keys of `screen`'s bindings that change a balancer."""
+    return frozenset(
+        key.strip()
+        for cls in screen.__mro__
+        for b in getattr(cls, "BINDINGS", ())
+        if isinstance(b, Binding) and b.action.split("(")[0] in WRITE_ACTIONS
+        for key in b.key.split(",")
+    )
+
+
 def offered(commands: list[PaletteCommand], readonly: bool) -> list[PaletteCommand]:
     """The palette's commands, without those that write when read-only."""
     if not readonly:
@@ -156,6 +168,14 @@ class DashboardFeatures(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Read-only: neither in the footer nor done.
         return not (self.settings.readonly and action in WRITE_ACTIONS)
+
+    def on_key(self, event: events.Key) -> None:
+        # Read-only, a writing key did nothing at all: say why, once a press.
+        if not self.settings.readonly or isinstance(self.focused, Input):
+            return
+        if event.key in write_keys(type(self)):
+            event.stop()
+            self.notify("read-only console (--readonly): it changes nothing", markup=False)
 
     def action_open_form(self, which: str) -> None:
         if isinstance(self.focused, Input):  # typed into the filter: a letter

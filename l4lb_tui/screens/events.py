@@ -14,12 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from l4lb_tui.console_backend import ConsoleBackend
 from l4lb_tui.events import Event
 from l4lb_tui.screens.polling import Polled, PollLoop
-from l4lb_tui.viewmodels.event_rows import event_rows
+from l4lb_tui.viewmodels.event_rows import event_rows, keyed, whole_entry
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.tables import Column, KeyTable
 
@@ -31,7 +31,7 @@ class EventTable(KeyTable):
     # goes first, and the rest are narrow enough to leave What 30 cells.
     COLUMNS = (
         Column("when", "When", 11),  # "16:30:14" today, "11-29 16:30" before
-        Column("who", "Who", 18),
+        Column("who", "Who", 22),  # "health pid 4194304": a pid is never cut
         Column("where", "Interface", 10, drop=1, narrowest=6),
         Column("target", "Service / backend", 24, drop=2, narrowest=14),
         Column("what", "What", 30, grow=True),
@@ -43,6 +43,7 @@ class EventLogScreen(Screen[None]):
         Binding("escape,E", "dismiss", "Back", tooltip="back to the dashboard"),
         Binding("f", "toggle_scope", "This interface/all", tooltip="only this interface's events"),
         Binding("r", "refresh", "Refresh", tooltip="read the event log again now"),
+        Binding("enter", "show_entry", "Whole entry", tooltip="the highlighted entry, all of it"),
     ]
 
     DEFAULT_CSS = """
@@ -100,7 +101,21 @@ class EventLogScreen(Screen[None]):
 
     def _show(self) -> None:
         shown = self.names if self.only_here else None
-        self.query_one(EventTable).sync(event_rows(self.found, os.getpid(), shown))
+        table = self.query_one(EventTable)
+        hidden = "target" not in table.shown_columns  # What names the service then
+        table.sync(event_rows(self.found, os.getpid(), shown, with_service=hidden))
+
+    def on_resize(self) -> None:
+        # After the table has fitted its columns to the new width.
+        self.call_after_refresh(self._show)
+
+    @on(DataTable.RowSelected)
+    def _whole_entry(self, event: DataTable.RowSelected) -> None:
+        """Enter: the whole entry, What and all, which 80 columns cut."""
+        shown = self.names if self.only_here else None
+        entry = dict(keyed(self.found, shown)).get(str(event.row_key.value))
+        if entry is not None:
+            self.notify(whole_entry(entry, os.getpid()), timeout=20, markup=False)
 
     def watch_only_here(self) -> None:
         if self.is_mounted:
@@ -109,6 +124,9 @@ class EventLogScreen(Screen[None]):
 
     def action_toggle_scope(self) -> None:
         self.only_here = not self.only_here
+
+    def action_show_entry(self) -> None:
+        self.query_one(EventTable).action_select_cursor()
 
     def action_refresh(self) -> None:
         self.polls.now()

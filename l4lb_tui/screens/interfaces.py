@@ -115,10 +115,18 @@ class InterfacesScreen(Screen[None]):
             self.refresh_now()
 
     def _show(self) -> None:
+        table = self.query_one(LinkTable)
+        columns = table.shown_columns
         shown = sorted(
-            (r for r in self.rows if matches(r, self.filter_text)), key=lambda r: r.link.ifindex
+            (r for r in self.rows if matches(r, self.filter_text, columns)),
+            key=lambda r: r.link.ifindex,
         )
-        self.query_one(LinkTable).sync([(r.link.ifname, link_cells(r)) for r in shown])
+        table.sync([(r.link.ifname, link_cells(r)) for r in shown])
+
+    def on_resize(self) -> None:
+        # A filter matches what is shown: after the table has fitted its columns.
+        if self.filter_text:
+            self.call_after_refresh(self._show)
 
     def watch_filter_text(self) -> None:
         if self.is_mounted:

@@ -59,9 +59,12 @@ class PreviewTable(KeyTable):
         self.add_column("#", key="n", width=5)
         self.add_column("IP", key="ip", width=15)
         self.add_column("MAC", key="mac", width=17)
-        self.add_column("Weight", key="weight", width=6)
+        self.add_column("Weight", key="weight", width=11)  # "65535 drain"
         for n, d in enumerate(result.destinations[:PREVIEW_ROWS], start=1):
-            self.add_row(num(str(n)), Text(d.ip), Text(d.mac), num(str(d.weight)))
+            # The last look before a change: a drained line loads drained.
+            weight = Text(f"{d.weight} drain", style="yellow") if d.drained else Text(str(d.weight))
+            weight.justify = "right"
+            self.add_row(num(str(n)), Text(d.ip), Text(d.mac), weight)
 
 
 class CsvTree(DirectoryTree):

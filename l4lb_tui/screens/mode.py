@@ -38,6 +38,8 @@ def mode_commands(ifname: str) -> list[PaletteCommand]:
 class ModeScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
+        # A modal screen stops the app's own keys: q is documented everywhere.
+        Binding("q", "app.quit", "Quit", show=False),
     ]
 
     DEFAULT_CSS = """

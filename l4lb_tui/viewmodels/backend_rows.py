@@ -24,8 +24,13 @@ def weight_cell(row: BackendRow) -> Cell:
     """The weight, and "drain" in yellow when the backend takes no new flows.
 
     A drained backend keeps its weight for when it is undrained ("3 drain");
-    weight 0 drains too ("0 drain").
+    weight 0 drains too ("0 drain").  One the health checker took out says
+    "down" in red ("3 down"): the Health column is given up on narrow
+    terminals, and this cell never is, so an operator at 80 columns still
+    sees that it is out of rotation.
     """
+    if row.down:
+        return Text(f"{row.weight} down", style="bold red", justify="right")
     if row.draining or row.weight == 0:
         return Text(f"{row.weight} drain", style="yellow", justify="right")
     return str(row.weight)

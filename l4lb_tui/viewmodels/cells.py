@@ -20,6 +20,16 @@ class Drawn:
         return self.draw()
 
 
+def printable(text: str) -> str:
+    """`text` with its control characters written out (ESC as \\x1b), as
+    `ip -d link` does: Linux allows them in a link's name, and whoever names
+    links in a namespace (a container's root) could otherwise clear or
+    recolour the operator's terminal through the console."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 # A plain string takes its column's style; a Text (rare: a warning colour)
 # is shown as it is.  Strings are never read as markup.
 Cell = str | Text | Drawn

@@ -194,6 +194,15 @@ def drain(seen: Lists, key: ServiceKey, shown: Backend) -> Intent:
         verb, note = "drain", "no new flows; its established flows stay (x undrains)"
     else:
         verb, note = "undrain", "it takes new flows again"
+    if shown.down:
+        # The health checker's drain is apart from the operator's: undraining
+        # does not put a failing backend back in rotation, and must not say so.
+        health = "it is down (health check)"
+        note = (
+            f"{health} too: it gets new flows once undrained (x) and passing again"
+            if drained
+            else f"{health}: it gets new flows once it passes again"
+        )
     return Intent(f"{verb} {shown.ip} of {key}", ((key, change),), note, backend=shown.ip)
 
 

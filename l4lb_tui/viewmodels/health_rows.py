@@ -38,6 +38,23 @@ def health_cell(entry: HealthEntry | None) -> Cell:
     return Text(text, style=STYLES.get(entry.status, "dim"))
 
 
+def drift_changes(lines: tuple[str, ...]) -> int:
+    """How many changes `l4lb diff` lists: each line with nothing under it
+    (a service's heading is not one; its backends' lines are), less the
+    notes (which name a service first) and refusals ("!").  Counting the
+    headings said "1 change" for a service with two."""
+    count = 0
+    for n, line in enumerate(lines):
+        body = line.lstrip()
+        after = lines[n + 1] if n + 1 < len(lines) else ""
+        if after and len(after) - len(after.lstrip()) > len(line) - len(body):
+            continue  # a heading
+        if body[:1].isdigit() or body[:1] in "[!":
+            continue
+        count += 1
+    return max(count, 1)
+
+
 def daemon_line(daemon: DaemonView | None) -> Text:
     """Whether a daemon runs, its config, and whether the running state
     differs from that file (the drift marker)."""
@@ -55,7 +72,7 @@ def daemon_line(daemon: DaemonView | None) -> Text:
     elif drift.problem:
         line = Text.styled(f"drift unknown: {drift.problem}", "yellow")
     elif drift.drifted:
-        count = sum(1 for ln in drift.lines if not ln.startswith("    "))
+        count = drift_changes(drift.lines)
         changes = f"{count} change{'' if count == 1 else 's'}"
         line = Text.styled(
             f"DRIFT: {changes} from the config ('l4lb diff -f {daemon.config}')", "bold yellow"

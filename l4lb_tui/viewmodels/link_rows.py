@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from rich.text import Text
 
 from l4lb_tui.console_backend import LinkRow
@@ -27,7 +29,19 @@ def link_cells(row: LinkRow) -> tuple[Cell, ...]:
     )
 
 
-def matches(row: LinkRow, text: str) -> bool:
+def matches(row: LinkRow, text: str, shown: Collection[str] | None = None) -> bool:
+    """Whether the filter `text` is in the link's name, driver, MAC, state,
+    XDP mode or addresses: of those whose column is `shown` (None: all).
+    At 80 columns `/7` listed links whose hidden MAC held a 7, with nothing
+    on screen to say why."""
     link = row.link
-    hay = " ".join([link.ifname, link.driver, link.mac, link.state, link.xdp_mode, *link.ipv4])
+    fields = {
+        "ifname": link.ifname,
+        "driver": link.driver,
+        "mac": link.mac,
+        "state": link.state,
+        "xdp": link.xdp_mode,
+        "ipv4": " ".join(link.ipv4),
+    }
+    hay = " ".join(v for k, v in fields.items() if shown is None or k in shown)
     return text.lower() in hay.lower()

@@ -3,6 +3,8 @@ and how the flow table is doing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import Static
 
@@ -10,6 +12,7 @@ from l4lb_tui.rates import fmt_int, fmt_si, share
 from l4lb_tui.stats import StatsView
 from l4lb_tui.viewmodels import flow_table
 from l4lb_tui.viewmodels.backend_rows import NO_RATE, ServiceScope
+from l4lb_tui.viewmodels.cells import printable
 
 MODE_STYLE = {"driver": "bold green", "generic": "bold yellow", "offload": "bold cyan"}
 
@@ -41,13 +44,37 @@ def _flows(view: StatsView) -> Text:
     return line
 
 
-def _services(top: Text, view: StatsView, scope: ServiceScope | None) -> None:
+SUFFIXES = 40  # kept free on the top line for catch-all, PAUSED or STALE
+
+
+def services_text(services: Sequence[str], room: int) -> str:
+    """The services, as many as fit in `room` cells, then "+N more".
+
+    A list of 150 services once took every line of an 80x24 terminal and
+    left the backend table none; `v` lists them one at a time anyway.
+    """
+    if not services:
+        return "none"
+    text = ""
+    for n, name in enumerate(services):
+        more = len(services) - n - 1
+        tail = f", +{more} more" if more else ""
+        candidate = f"{text}, {name}" if text else name
+        if len(candidate) + len(tail) > room and text:
+            return f"{text}, +{len(services) - n} more"
+        text = candidate
+    return text
+
+
+def _services(top: Text, view: StatsView, scope: ServiceScope | None, width: int) -> None:
     shown = scope.current if scope else None
     if shown is None:
         top.append("  services ", style="dim")
-        top.append(", ".join(view.services) or "none")
-        if len(view.services) > 1:
-            top.append("  (v: one at a time)", style="dim")
+        hint = "  (v: one at a time)" if len(view.services) > 1 else ""
+        # Two screen lines at most for the top line, whatever the count.
+        room = 2 * width - top.cell_len - len(hint) - SUFFIXES
+        top.append(services_text(view.services, max(room, 20)))
+        top.append(hint, style="dim")
         return
     top.append(f"  service {scope.position(view.services) if scope else ''}: ", style="dim")
     top.append(shown, style="bold reverse")
@@ -117,7 +144,7 @@ class DashboardHeader(Static):
         """`reading`: no poll has answered yet; `rated`: the rates are known;
         `compact`: passed, dropped and flows on one line; not `attachable`:
         no balancer can run on the link (lo)."""
-        top = Text(ifname, style="bold")
+        top = Text(printable(ifname), style="bold")
         if reading:
             top.append("  reading…", style="bold")
             lines = [top]
@@ -135,7 +162,7 @@ class DashboardHeader(Static):
             style = "dim" if stale else MODE_STYLE.get(view.mode, "bold red")
             top.append(f"  {mark} {view.mode_label}", style=style)
             top.append(f"  program {view.prog_id}" + (" (last seen)" if stale else ""), style="dim")
-            _services(top, view, scope)
+            _services(top, view, scope, self.content_size.width or 78)
             if view.catch_all:
                 top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
             total = _total(view, scope, rated and not stale)

@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
-from l4lb_tui.textual_compat import CachedCellTable, reorder_rows
-from l4lb_tui.viewmodels.cells import Cell
+from l4lb_tui.textual_compat import CachedCellTable, remove_rows, reorder_rows
+from l4lb_tui.viewmodels.cells import Cell, printable
 from l4lb_tui.viewmodels.columns import Column, Fitted, fit_columns
 
 __all__ = ["BackendTable", "Column", "KeyTable", "LinkTable", "num"]
@@ -83,7 +83,9 @@ class KeyTable(CachedCellTable):
     def _text(self, col: Column, cell: Cell) -> Text:
         if isinstance(cell, Text):
             return cell
-        cell = str(cell)  # a Drawn cell is drawn here: only rows shown get here
+        # A Drawn cell is drawn here: only rows shown get here.  Text from
+        # the kernel or the log (link names, events) may hold escapes.
+        cell = printable(str(cell))
         if col.keep_end:
             width = self._widths.get(self.COLUMNS.index(col), col.width)
             cell = cell[-width:]
@@ -114,10 +116,12 @@ class KeyTable(CachedCellTable):
     def sync(self, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:
         wanted = {key: tuple(cells) for key, cells in rows}
         changed_shape = False
-        for stale in [k for k in self._latest if k not in wanted]:
-            self.remove_row(stale)
-            del self._latest[stale], self._drawn[stale]
-            self._behind.discard(stale)
+        stale = [k for k in self._latest if k not in wanted]
+        if stale:
+            remove_rows(self, frozenset(stale))  # one by one is quadratic
+            for key in stale:
+                del self._latest[key], self._drawn[key]
+                self._behind.discard(key)
             changed_shape = True
         for key, cells in wanted.items():
             old = self._latest.get(key)

@@ -3,6 +3,9 @@ undoing a load into a new service."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+import pytest
 from rich.text import Text
 from textual.widgets import Input, Static
 from tui_support import DATA, SIZE, dashboard, make_app, polls, settle
@@ -13,6 +16,7 @@ from l4lb_tui.rates import fmt_int
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen
 from l4lb_tui.textual_compat import notifications
+from l4lb_tui.widgets import tables
 from l4lb_tui.widgets.tables import BackendTable
 
 
@@ -100,7 +104,7 @@ async def test_undrain_weight_zero_and_edit_keeps_drained(fake: FakeBackend) -> 
         assert any(n.startswith("undrain 10.0.1.6") for n in notices(app))
 
 
-async def test_service_view_cycles_by_row_key() -> None:
+async def test_service_view_cycles_by_row_key(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeBackend.demo(dns=True)
     app = make_app(fake)
     async with app.run_test(size=SIZE) as pilot:
@@ -110,9 +114,14 @@ async def test_service_view_cycles_by_row_key() -> None:
         assert "v: one at a time" in header(app)
         added: list[object] = []
         removed: list[object] = []
-        real_add, real_remove = table.add_row, table.remove_row
+        real_add, real_remove = table.add_row, tables.remove_rows
         table.add_row = lambda *a, **k: added.append(k["key"]) or real_add(*a, **k)  # type: ignore[method-assign]
-        table.remove_row = lambda key: removed.append(key) or real_remove(key)  # type: ignore[method-assign]
+
+        def remove_rows(table: BackendTable, keys: Collection[str]) -> None:
+            removed.extend(keys)  # the rows go in one pass (finding R), still by key
+            real_remove(table, keys)
+
+        monkeypatch.setattr(tables, "remove_rows", remove_rows)
 
         await pilot.press("v")
         assert f"service 1 of 2: {DEMO_DNS}" in header(app)

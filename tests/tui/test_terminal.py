@@ -8,6 +8,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,37 @@ def test_80x24_on_the_lab_and_lab_down(lab: Lab, tmux: Tmux, tmp_path: Path) -> 
     assert "SIGTERM received, console closed" in shown
     assert f"it ran in namespace {ns}" in shown
     assert_restored(tmux)
+
+
+def test_ctrl_z_suspends_with_the_terminal_restored_and_cont_redraws(
+    tmp_path: Path,
+) -> None:
+    """ctrl+z was swallowed; a stopped console must give the terminal back
+    (main screen, no mouse tracking) and draw itself again on SIGCONT."""
+    term = Tmux("fxc", SMALL)
+    pidfile = tmp_path / "pid"
+    try:
+        term.start(console_argv("--demo"), pidfile)
+        term.wait_for("backends")
+        pid = int(pidfile.read_text())
+        term.tmux("send-keys", "-t", "c", "C-z")
+        deadline = time.monotonic() + 30
+        while _state(pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _state(pid) == "T"  # stopped
+        assert_restored(term)
+        os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while term.flags()["alternate_on"] != "1" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert term.flags()["alternate_on"] == "1"
+        assert "backends" in term.wait_for("backends")
+        os.kill(pid, signal.SIGTERM)
+        term.wait_for("EXIT=")
+        assert_restored(term)
+    finally:
+        term.kill()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
