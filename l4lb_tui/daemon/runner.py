@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -71,6 +72,7 @@ class Daemon:
     bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
     _published_at: float = 0.0
     _unpublished: bool = True
+    _failing: set[str] = field(default_factory=set)  # loop steps that failed, said once
 
     def __post_init__(self) -> None:
         self.bgp = BgpControl(self.report)
@@ -266,33 +268,51 @@ class Daemon:
                 events.note("daemon", "stopped; the data plane keeps running as it was")
 
     def _loop(self) -> int:
-        self.publish(force=True)
+        self._guarded("publish", lambda: self.publish(force=True))
         while True:
             try:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
-                self.publish()
-                self.announce()
-                continue
-            self.publish()
-            if isinstance(job, tuple):
-                self.on_results(job)
-                self.announce()
+                self._guarded("publish", self.publish)
+                self._guarded("announce", self.announce)
                 continue
             if job == "stop":
                 return 0
-            if job == "announce":
-                self.announce(now=True)
-            if job == "reload":
-                notify.notify("RELOADING=1")
-                if self.apply("reload") and self.config is not None:
-                    try:
-                        self.serve_metrics(self.config.metrics_listen)
-                    except http.MetricsServerError as exc:  # the old one lost too
-                        self.report(f"reload: no metrics endpoint: {exc}")
-                self.bgp.sync(self.config)
-                self.announce(now=True)
-                notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
+            self._guarded("publish", self.publish)
+            self._guarded(job if isinstance(job, str) else "health results", partial(self._do, job))
+
+    def _guarded(self, what: str, step: Callable[[], None]) -> None:
+        """Run one step of the loop; whatever it raises (out of descriptors,
+        say) is one journal line and the daemon runs on: the next tick or
+        the next results try again."""
+        try:
+            step()
+        except Exception as exc:
+            if what not in self._failing:  # once, not once a tick
+                self._failing.add(what)
+                self.report(f"{what} failed (tried again): {type(exc).__name__}: {exc}")
+            return
+        if what in self._failing:
+            self._failing.discard(what)
+            self.report(f"{what} works again")
+
+    def _do(self, job: Job) -> None:
+        if isinstance(job, tuple):
+            self.on_results(job)
+            self.announce()
+            return
+        if job == "announce":
+            self.announce(now=True)
+        if job == "reload":
+            notify.notify("RELOADING=1")
+            if self.apply("reload") and self.config is not None:
+                try:
+                    self.serve_metrics(self.config.metrics_listen)
+                except http.MetricsServerError as exc:  # the old one lost too
+                    self.report(f"reload: no metrics endpoint: {exc}")
+            self.bgp.sync(self.config)
+            self.announce(now=True)
+            notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
 
 def _interface_of(line: str, config: Config) -> str:
