@@ -25,7 +25,7 @@ from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
-from l4lb_tui.daemon import removed
+from l4lb_tui.daemon import follow, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
 from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
 from l4lb_tui.destinations import Destination
@@ -41,6 +41,7 @@ from l4lb_tui.health.model import (
     Target,
 )
 from l4lb_tui.health.scheduler import Scheduler
+from l4lb_tui.identity import BalancerId
 from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]
@@ -60,6 +61,8 @@ class _Checked:
     removals: Removals = field(default_factory=Removals)
     verdict: ServiceVerdict | None = None
     stuck: str = ""  # why the last verdict could not be written ("": it was)
+    ident: BalancerId | None = None  # the balancer's identity when configured
+    moved: str = ""  # what was said of a rename followed ("": none)
 
     @property
     def removes(self) -> bool:
@@ -126,6 +129,7 @@ class HealthControl:
             if route.marks:
                 tunnelled.add(bal.netns)
             macs = config_apply.neighbour_macs(bal)
+            ident = follow.identity(bal)
             for spec in bal.services:
                 if spec.health is None:
                     continue
@@ -134,7 +138,7 @@ class HealthControl:
                     c, carried[c_name] = self._carried(
                         c_name := check_name(bal, key), bal, spec, key, macs
                     )
-                    checked[c_name] = c
+                    checked[c_name], c.ident = c, ident
                     self._say_route(c, route.describe(spec, through))
                     probes.setdefault(bal.netns, []).extend(
                         self._probe(c, ip, route, through) for ip in c.backends
@@ -266,8 +270,12 @@ class HealthControl:
         if c is None or c.spec.health is None:
             return
         health = c.spec.health
-        b = config_apply.balancer_of(c.balancer)
         try:
+            b, moved = follow.balancer(c.balancer, c.ident)
+            if moved != c.moved:
+                c.moved = moved
+                if moved:
+                    self._tell(c, moved)
             members = b.members(c.key)
             serving = {d.ip for d in members if d.weight and not d.drained}
             verdict = decide(
@@ -286,14 +294,14 @@ class HealthControl:
             out = c.out if verdict.held else verdict.take_out
             if out != c.out or c.stuck:
                 self._write(b, c, out)
-        except BalancerError as exc:
+        except Exception as exc:  # whatever it is (link gone, EMFILE): said once, retried
             if not c.stuck:
                 self._tell(
                     c,
                     "could not carry out the health verdict "
-                    f"(tried again with the next results): {exc}",
+                    f"(tried again with the next results): {_why(exc)}",
                 )
-            c.stuck = str(exc)
+            c.stuck = _why(exc)
             return
         if c.stuck:
             self._tell(c, "the health verdict is carried out now")
@@ -376,6 +384,10 @@ class HealthControl:
         self.schedulers.clear()
         if self.routes is not None:
             self.routes.stop()
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, BalancerError) else f"{type(exc).__name__}: {exc}"
 
 
 def _said(key: str, h: BackendHealth) -> str:
