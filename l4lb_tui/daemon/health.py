@@ -17,6 +17,7 @@ is tried again with the next results.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +28,12 @@ from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
 from l4lb_tui.daemon import follow, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
-from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
+from l4lb_tui.daemon.health_writes import Removals, check_name, cleared, said, why, withhold
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health.logic.board import HealthBoard
 from l4lb_tui.health.logic.probes import build_probe
 from l4lb_tui.health.logic.verdict import decide
 from l4lb_tui.health.model import (
-    BackendHealth,
     CheckKey,
     Probe,
     ProbeResult,
@@ -45,6 +45,7 @@ from l4lb_tui.identity import BalancerId
 from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]
+COMPARE_EVERY = 2.0  # seconds between looks at services whose health did not change
 Where = tuple[str, str | None]  # a balancer: interface, netns
 
 
@@ -82,6 +83,7 @@ class HealthControl:
     # What remove mode had taken out when the daemon last ran, until the
     # first configure takes it over (see removed.py).
     restored: removed.Removed = field(default_factory=dict)
+    compared: float = 0.0  # when every service's drains were last compared with the maps
 
     def __post_init__(self) -> None:
         if self.routes is None:
@@ -257,11 +259,15 @@ class HealthControl:
         for change in changes:
             c = self.checked.get(change.key.service)
             if c is not None:
-                self._tell(c, _said(change.key.backend, change.after), change.key.backend)
+                self._tell(c, said(change.key.backend, change.after), change.key.backend)
             touched.add(change.key.service)
         waiting = {
             n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
         }
+        if (now := time.monotonic()) - self.compared >= COMPARE_EVERY:
+            # Every service now and then, not only those whose health changed:
+            # a reload or a hand `map` may have cleared a drain meanwhile.
+            self.compared, waiting = now, set(self.checked)
         for name in sorted(touched | waiting):
             self._carry_out(name)
 
@@ -292,16 +298,19 @@ class HealthControl:
                 self._tell(c, f"no longer failing open: {len(verdict.healthy)} healthy")
             # Held: nothing new, but what could not be written before is.
             out = c.out if verdict.held else verdict.take_out
-            if out != c.out or c.stuck:
+            lost = cleared(c.out, c.removes, members)
+            if out != c.out or c.stuck or lost:
                 self._write(b, c, out)
+            if lost and out == c.out:
+                self._tell(c, f"drained {lost} again (unhealthy; a change had cleared it)")
         except Exception as exc:  # whatever it is (link gone, EMFILE): said once, retried
             if not c.stuck:
                 self._tell(
                     c,
                     "could not carry out the health verdict "
-                    f"(tried again with the next results): {_why(exc)}",
+                    f"(tried again with the next results): {why(exc)}",
                 )
-            c.stuck = _why(exc)
+            c.stuck = why(exc)
             return
         if c.stuck:
             self._tell(c, "the health verdict is carried out now")
@@ -384,14 +393,3 @@ class HealthControl:
         self.schedulers.clear()
         if self.routes is not None:
             self.routes.stop()
-
-
-def _why(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, BalancerError) else f"{type(exc).__name__}: {exc}"
-
-
-def _said(key: str, h: BackendHealth) -> str:
-    """A status change as the journal says it: which, what now, and why."""
-    last = h.last
-    why = f" ({last.detail}, {last.latency * 1000:.0f} ms)" if last else ""
-    return f"{key}: {h.status.value}{why}"

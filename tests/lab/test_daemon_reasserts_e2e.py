@@ -1,0 +1,46 @@
+"""A drain of the health checker's that a change outside the daemon clears
+(`backend remove` + `backend add`, a hand `map`) is put back: the daemon
+compares the maps with its verdict, not only when the verdict changes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.abi import ServiceKey
+from l4lb_tui.balancer import Balancer
+from l4lb_tui.daemon import health
+from l4lb_tui.lab import Lab, faults
+from tests.dataplane.test_daemon import l4lb
+from tests.lab.test_daemon_follows_e2e import DRAINED_IN, running, wait_for
+
+pytestmark = pytest.mark.kernel
+__all__ = ["running"]  # the fixture
+COMPARE_EVERY = getattr(health, "COMPARE_EVERY", 2.0)
+
+
+def test_a_cleared_drain_is_drained_again(
+    lab: Lab, running: tuple[subprocess.Popen[str], Path, int]
+) -> None:
+    proc, log, _ = running
+    svc = ServiceKey(lab.vip, lab.http_port, 6)
+    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
+    victim = lab.backend_nodes[1].addr
+    faults.break_backend(lab, 2, "server")
+    wait_for(lambda: {d.ip for d in bal.members(svc) if d.down} == {victim}, DRAINED_IN, "drained")
+    was = next(d for d in bal.members(svc) if d.ip == victim)
+    where = ("--netns", lab.lb_ns, "backend")
+    common = ("-i", lab.lb_ifname, "--vip", str(svc), "--ip", victim)
+    assert l4lb(*where, "remove", *common).returncode == 0
+    added = l4lb(*where, "add", *common, "--mac", was.mac, "--weight", str(was.weight))
+    assert added.returncode == 0, added.stderr
+    wait_for(
+        lambda: {d.ip for d in bal.members(svc) if d.down} == {victim},
+        DRAINED_IN + COMPARE_EVERY,
+        f"{victim} drained again: {log.read_text()}",
+    )
+    assert f"drained {victim} again" in log.read_text()
+    assert proc.poll() is None
+    bal.detach()
