@@ -43,12 +43,14 @@ def running(bal: Balancer) -> Running:
     if not bal.is_loaded():
         return Running(None, "", ())
     state = bal.state()
+    prints = state.fingerprints
     services = tuple(
         RunningService(
             svc.key,
             tuple(bal.members(svc.key)),
             FillMode.MAGLEV if svc.value.maglev else FillMode.ROUND_ROBIN,
             svc.value.ring_size,
+            prints.get(svc.key, ""),
         )
         for svc in state.services
     )
