@@ -87,3 +87,18 @@ def test_renamed_and_swapped_links_are_exported_by_their_names_now(
     for old, new in (("fxdQ", "fxdT"), ("fxdB", "fxdA"), ("fxdT", "fxdB")):
         run(["ip", "-n", netns, "link", "set", old, "name", new])
     assert _exported(tmp_path) == {"fxdB": "10.99.1.1", "fxdA": "10.99.2.2"}
+
+
+def test_a_namespace_with_a_space_works_from_a_config(tmp_path: Path) -> None:
+    ns = f"fxd {uuid.uuid4().hex[:6]}"
+    run(["ip", "netns", "add", ns])
+    try:
+        _veth(ns, "fxdS", "fxdSp")
+        _apply(ns, tmp_path, {"fxdS": "10.99.3.3"})
+        cfg = tmp_path / "fxd-names.toml"
+        res = l4lb("diff", "-f", str(cfg), "--exit-code")
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert _exported(tmp_path) == {"fxdS": "10.99.3.3"}
+    finally:
+        run(["ip", "netns", "del", ns], check=False)
+        remove_pins_of(ns)
