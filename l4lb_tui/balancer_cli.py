@@ -189,7 +189,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
     # Every service of the spec in one step: all are checked before any changes.
     done = bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
     for key in keys:
-        line = f"service {key}: {args.action} {args.ip}: done"
+        # Old -> new, so the event log (and the console's) says what changed.
+        line = f"service {key}: {events.backend_change(args.action, args.ip, *done[key])}"
         after = done[key][1] or ()
         if args.action == "undrain" and any(d.ip == args.ip and d.down for d in after):
             line += " (still down: the health checker's, until its check passes)"

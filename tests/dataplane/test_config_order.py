@@ -45,3 +45,15 @@ def test_slot_order_is_no_difference(
     assert "nothing to change" in again.stdout, again.stdout
     res = l4lb("diff", "-f", str(cfg), "--exit-code")
     assert res.returncode == 0, res.stdout
+
+
+def test_a_backend_change_says_old_and_new(dev: tuple[str, str], tmp_path: Path) -> None:
+    ns, name = dev
+    cfg = tmp_path / "fxd-order.toml"
+    cfg.write_text(config(ns, name, FIRST))
+    assert l4lb("apply", "-f", str(cfg)).returncode == 0
+    common = ("-i", name, "--vip", "10.0.0.4:8080/tcp", "--ip", "10.2.0.12")
+    res = l4lb("--netns", ns, "backend", "weight", *common, "--weight", "5")
+    assert res.returncode == 0, res.stderr
+    # The event log gets the same line, which the console shows.
+    assert res.stdout.strip() == "service 10.0.0.4:8080/tcp: weight 10.2.0.12: weight 3 → 5"
