@@ -25,7 +25,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         return Daemon(Path(args.config)).run()
-    except (pidfile.DaemonRunning, http.MetricsServerError) as exc:
+    except (pidfile.DaemonRunning, pidfile.PidFileError, http.MetricsServerError) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
