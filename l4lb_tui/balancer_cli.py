@@ -74,7 +74,10 @@ def _done(line: str, interface: str, **where: str) -> None:
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
-    _done(bal.attach(args.mode, args.saddr, warn, args.flows, say=print), bal.ifname)
+    # Only an explicit --mode switches: a re-attach for a new -s (or MAC/MTU
+    # refresh) keeps the running mode, whose switch is a gap of its own.
+    mode = args.mode or (bal.is_loaded() and bal.state().mode) or "driver"
+    _done(bal.attach(mode, args.saddr, warn, args.flows, say=print), bal.ifname)
     vlans = bal.vlan_warning()
     if vlans:
         warn(vlans)
@@ -215,7 +218,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add = cliargs.command_adder(sub)
     p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
     cliargs.interface_option(p)
-    p.add_argument("--mode", choices=MODES, default="driver")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        help="XDP mode (default: the mode it runs in, driver for a new attach)",
+    )
     cliargs.flows_option(p)
     p.add_argument(
         "-s",

@@ -1,6 +1,8 @@
 """A backend in another slot than the config's order (remove + add, as a
 hitless reload keeps slots) is no difference: apply converges at once and
-diff --exit-code says 0, for maglev and round robin rings alike."""
+diff --exit-code says 0, for maglev and round robin rings alike.  Also the
+CLI's words for a backend change (old -> new) and a re-attach that keeps
+the running mode."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from l4lb_tui.balancer import Balancer
 from tests.dataplane.test_config_apply import DNS, FIRST, config, dev, l4lb
 
 pytestmark = pytest.mark.kernel
@@ -57,3 +60,12 @@ def test_a_backend_change_says_old_and_new(dev: tuple[str, str], tmp_path: Path)
     assert res.returncode == 0, res.stderr
     # The event log gets the same line, which the console shows.
     assert res.stdout.strip() == "service 10.0.0.4:8080/tcp: weight 10.2.0.12: weight 3 → 5"
+
+
+def test_a_reattach_without_mode_keeps_the_running_mode(dev: tuple[str, str]) -> None:
+    ns, name = dev
+    assert l4lb("--netns", ns, "attach", "-i", name, "--mode", "generic").returncode == 0
+    res = l4lb("--netns", ns, "attach", "-i", name, "-s", "10.9.0.2")
+    assert res.returncode == 0, res.stderr
+    assert "switched" not in res.stdout and "10.9.0.2" in res.stdout, res.stdout
+    assert Balancer(name, netns=ns).state().mode == "generic"
