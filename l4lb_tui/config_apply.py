@@ -36,8 +36,9 @@ from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.wording import counted
 
 
-def balancer_of(spec: BalancerSpec) -> Balancer:
-    return Balancer(spec.interface, netns=spec.netns)
+def balancer_of(spec: BalancerSpec, wait: float = 0.0) -> Balancer:
+    """`spec`'s balancer; its changes wait up to `wait` s for its lock."""
+    return Balancer(spec.interface, netns=spec.netns, wait=wait)
 
 
 def running(bal: Balancer) -> Running:
@@ -133,12 +134,14 @@ def apply(
     keep_drains: bool = False,
     warn: Report | None = None,
     done: Report | None = None,
+    wait: float = 0.0,
 ) -> list[str]:
     """Make every configured balancer match; what was done, a line each,
     each also given to `done` the moment it is done (so a failure part-way
     leaves the operator knowing what changed).  Every plan is made (and may
     refuse) before anything changes; a change that fails raises
-    BalancerError naming what was and was not changed."""
+    BalancerError naming what was and was not changed.  Each change waits
+    up to `wait` seconds for a writer's lock (as the CLI's --wait)."""
     changes = plan(config, keep_drains)
     refused = refusals(changes)
     if refused:
@@ -148,7 +151,7 @@ def apply(
         for note in notes_of(change):
             if warn is not None:
                 warn(note)
-    steps = [step for change in changes for step in _steps(change, warn)]
+    steps = [step for change in changes for step in _steps(change, warn, wait)]
     made: list[str] = []
     for i, (lines, run) in enumerate(steps):
         try:
@@ -171,10 +174,10 @@ def notes_of(change: BalancerChange) -> list[str]:
 Step = tuple[list[str], Callable[[], object]]
 
 
-def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
+def _steps(change: BalancerChange, warn: Report | None, wait: float) -> list[Step]:
     """The changes of one balancer, in order: what each says, and the call."""
     spec = change.spec
-    bal = balancer_of(spec)
+    bal = balancer_of(spec, wait)
     where = spec.where
     steps: list[Step] = []
     if change.attach is not None:

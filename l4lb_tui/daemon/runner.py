@@ -34,12 +34,16 @@ from l4lb_tui.daemon import answer, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.health.model import ProbeResult
+from l4lb_tui.lock import CLI_WAIT_HINT
 from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.wording import counted
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
+# How long an apply waits for an operator's change (the interface's lock) to
+# end: a reload or a SIGHUP meeting one is carried out after it, not refused.
+LOCK_WAIT = 10.0
 
 Reporter = Callable[[str], None]
 
@@ -120,9 +124,10 @@ class Daemon:
                 )
             # Without what remove mode took out: a reload must not add back a dead backend.
             wanted = self.health.withheld(config)
-            config_apply.apply(wanted, keep_drains=True, warn=warn, done=done)
+            config_apply.apply(wanted, keep_drains=True, warn=warn, done=done, wait=LOCK_WAIT)
         except (BalancerError, BpfError, NetlinkError) as exc:
-            self._refused(why, f"could not apply {self.path}: {exc}")
+            waited = f"(the daemon waited {LOCK_WAIT:g} s for it: run 'l4lb reload' again)"
+            self._refused(why, f"could not apply {self.path}: {exc}".replace(CLI_WAIT_HINT, waited))
             return False
         except Exception as exc:  # a reload must never take the daemon down
             self._refused(why, f"could not apply {self.path}: {type(exc).__name__}: {exc}")
