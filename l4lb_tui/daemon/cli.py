@@ -48,7 +48,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
                 print(f"l4lb: error: the daemon refused it: {found.line}", file=sys.stderr)
                 return EXIT_ERROR
             print(f"the daemon (PID {pid}) {found.line}")
-            return 0
+            for line in found.warnings:
+                print(f"warning: {line}", file=sys.stderr)
+            return 1 if found.warnings else 0
         if pidfile.running() != pid:
             print(f"l4lb: error: the daemon (PID {pid}) ended before it answered", file=sys.stderr)
             return EXIT_ERROR

@@ -105,6 +105,7 @@ class Daemon:
         if config is None:
             return False
         made: list[str] = []
+        left_out: list[str] = []
 
         def done(line: str) -> None:
             made.append(line)
@@ -112,6 +113,8 @@ class Daemon:
             events.note("daemon", line, interface=_interface_of(line, config))
 
         def warn(line: str) -> None:
+            if "LEFT OUT" in line:
+                left_out.append(line)
             self.report(f"{why}: {line}")
             events.note("daemon", line, interface=_interface_of(line, config))
 
@@ -146,6 +149,7 @@ class Daemon:
             True,
             f"applied {self.path}: "
             + (counted(len(made), "change") if made else "nothing to change"),
+            tuple(left_out),
         )
         return True
 
@@ -154,9 +158,10 @@ class Daemon:
         events.note("daemon", f"config refused: {line}")
         self._answer(False, line)
 
-    def _answer(self, ok: bool, line: str) -> None:
+    def _answer(self, ok: bool, line: str, warnings: tuple[str, ...] = ()) -> None:
         """What `l4lb reload` waits for."""
-        answer.write(answer.Answer(os.getpid(), self.applies, ok, line), self.answer_path)
+        found = answer.Answer(os.getpid(), self.applies, ok, line, warnings)
+        answer.write(found, self.answer_path)
         self.applies += 1
 
     def publish(self, force: bool = False) -> None:

@@ -1,5 +1,6 @@
 """A reload that meets an operator's change in progress (the interface's
-lock held) waits for it and is carried out, not refused at once."""
+lock held) waits for it and is carried out, not refused at once; one that
+leaves a backend out says so and exits 1, as `l4lb apply` does."""
 
 from __future__ import annotations
 
@@ -40,5 +41,20 @@ def test_a_reload_waits_for_a_writers_lock(bed: tuple[str, str, Path, int]) -> N
         assert res.returncode == 0, res.stderr
         assert "applied" in res.stdout, res.stdout
         assert {d.ip for d in Balancer(dev, netns=ns).state().services[0].backends} == {"10.2.0.11"}
+    finally:
+        kill_group(daemon.proc)
+
+
+def test_a_reload_that_leaves_a_backend_out_says_so_and_exits_1(
+    bed: tuple[str, str, Path, int],
+) -> None:
+    ns, dev, cfg, port = bed
+    daemon = Running(cfg, port)
+    try:
+        write_config(cfg, ns, dev, port, ONE + '  { ip = "10.2.0.99", mac = "neighbour" },\n')
+        res = l4lb("reload")
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "applied" in res.stdout, res.stdout
+        assert "10.2.0.99: LEFT OUT" in res.stderr, res.stderr
     finally:
         kill_group(daemon.proc)
