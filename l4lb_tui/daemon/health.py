@@ -358,10 +358,11 @@ class HealthControl:
                 )
         return found
 
-    def labels(self, name: str) -> tuple[str, str]:
-        """A check name's interface and service, for the latency histogram."""
+    def labels(self, name: str) -> tuple[str, str, str]:
+        """A check name's interface, netns ("": this one) and service, for
+        the latency histogram: two balancers' probes are two series."""
         c = self.checked.get(name)
-        return (c.balancer.interface, str(c.key)) if c else ("", name)
+        return (c.balancer.interface, c.balancer.netns or "", str(c.key)) if c else ("", "", name)
 
     def entries(self, wall: float, mono: float) -> tuple[health_status.HealthEntry, ...]:
         """Every check's health for the status file; `wall` and `mono` are

@@ -83,7 +83,7 @@ class Daemon:
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
-            ["interface", "service", "check"],
+            ["interface", "netns", "service", "check"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
