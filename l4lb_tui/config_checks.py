@@ -11,6 +11,9 @@ from l4lb_tui.config_model import HealthSpec, ServiceSpec
 
 # (key below the service, message)
 Found = list[tuple[str, str]]
+# A UDP datagram's most payload over IPv4, less the probe tunnel's outer
+# header: a longer send could never leave (EMSGSIZE on every probe).
+UDP_PROBE_MAX = 65507 - 20
 
 
 def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
@@ -27,6 +30,12 @@ def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
         out.append(("health.check", f"a {h.check} check cannot probe a UDP service"))
     if h.check == "udp" and not udp:
         out.append(("health.check", "a udp check cannot probe a TCP service"))
+    if h.check == "udp":
+        for key, text in (("send", h.send), ("expect", h.expect)):
+            if (size := len(text.encode())) > UDP_PROBE_MAX:
+                out.append(
+                    (f"health.{key}", f"is {size:,} bytes: a UDP probe holds {UDP_PROBE_MAX:,}")
+                )
     if h.check == "http":
         if not h.path.startswith("/"):
             out.append(("health.path", f"{h.path!r} must start with /"))

@@ -34,6 +34,8 @@ HEALTH = [
     ("10.0.0.5:80/tcp", 'check = "http"\npath = "x"\n', "health.path: 'x' must start with /"),
     ("10.0.0.5:80/tcp", 'check = "http"\npath = "/a\\r\\nX: y"\n', "no spaces or control"),
     ("*", 'check = "tcp"\nport = 80\n', 'service[0].health: a catch-all service ("*")'),
+    ("10.0.0.5:53/udp", f'check = "udp"\nsend = "{"A" * 70000}"\n', "health.send: is 70,000 bytes"),
+    ("10.0.0.5:53/udp", f'check = "udp"\nexpect = "{"A" * 65488}"\n', "health.expect: is 65,488"),
 ]
 
 
