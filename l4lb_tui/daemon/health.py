@@ -332,8 +332,10 @@ class HealthControl:
         verb = "removed" if c.removes else "drained"
         if gone:
             self._tell(c, f"{verb} {', '.join(sorted(gone))} (unhealthy)")
-        if back:
-            self._tell(c, f"restored {', '.join(sorted(back))} (healthy again)")
+        healthy = c.verdict.healthy if c.verdict else back
+        for ips, because in ((back & healthy, "healthy again"), (back - healthy, "failing open")):
+            if ips:  # failing open restores the unhealthy too: never "healthy again"
+                self._tell(c, f"restored {', '.join(sorted(ips))} ({because})")
 
     def _tell(self, c: _Checked, line: str, backend: str = "") -> None:
         """A decision, to the journal and the event log."""

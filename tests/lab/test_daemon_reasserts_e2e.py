@@ -43,4 +43,25 @@ def test_a_cleared_drain_is_drained_again(
     )
     assert f"drained {victim} again" in log.read_text()
     assert proc.poll() is None
-    bal.detach()
+
+
+def test_failing_open_restores_are_not_called_healthy(
+    lab: Lab, running: tuple[subprocess.Popen[str], Path, int]
+) -> None:
+    _, log, _ = running
+    svc = ServiceKey(lab.vip, lab.http_port, 6)
+    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
+    ips = [n.addr for n in lab.backend_nodes]
+    for i in (1, 2):
+        faults.break_backend(lab, i, "server")
+        wait_for(
+            lambda i=i: {d.ip for d in bal.members(svc) if d.down} == set(ips[:i]),
+            DRAINED_IN,
+            f"{ips[:i]} drained",
+        )
+    faults.break_backend(lab, 3, "server")
+    wait_for(lambda: "restored" in log.read_text(), DRAINED_IN, f"fail open: {log.read_text()}")
+    said = log.read_text()
+    assert "FAILING OPEN" in said
+    assert f"restored {ips[0]}, {ips[1]} (failing open)" in said, said
+    assert "(healthy again)" not in said
