@@ -139,7 +139,7 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
         mac = (
             NEIGHBOUR
             if mac_text == NEIGHBOUR
-            else "mac" in b and r.checked(f"{at}.mac", validation.mac, mac_text)
+            else "mac" in b and r.checked(f"{at}.mac", validation.config_mac, mac_text)
         )
         weight = b.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:

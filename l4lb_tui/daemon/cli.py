@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
-from l4lb_tui.cliargs import EXIT_ERROR
+from l4lb_tui.cliargs import EXIT_ERROR, MAX_WAIT
 from l4lb_tui.daemon import answer, http, pidfile
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--wait",
-        type=float,
+        type=validation.seconds_argument("wait", 0.1, MAX_WAIT),
         default=60.0,
         metavar="SECONDS",
         help="how long to wait for the daemon's answer (default 60)",

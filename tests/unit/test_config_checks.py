@@ -132,3 +132,24 @@ def test_a_service_that_names_no_backends_at_all_is_refused() -> None:
     assert any("line 5: balancer[0].service[0]: a service needs backends" in x for x in lines)
     # An empty list is written on purpose (export writes one for an empty service).
     parse_config(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\nbackends = []\n')
+
+
+@pytest.mark.parametrize("mac", ["neighbor", "Neighbour"])
+def test_a_misspelt_neighbour_names_the_right_word(mac: str) -> None:
+    text = _service("10.0.0.5:80/tcp", 'check = "tcp"\n').replace('"02:00:00:00:00:0b"', f'"{mac}"')
+    lines = _refused(text)
+    assert any(f"'{mac}' is not a MAC address" in ln and '"neighbour"' in ln for ln in lines), lines
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "0"])
+def test_reload_refuses_a_wait_that_is_no_wait(wait: str) -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "reload", "--wait", wait],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    words = ("is not a number of seconds", "is out of range")
+    assert res.returncode == 2 and any(w in res.stderr for w in words), res.stderr
+    assert "no answer from the daemon" not in res.stderr
