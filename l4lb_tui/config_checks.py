@@ -65,3 +65,20 @@ def listen_problem(listen: str) -> str:
     except ValueError:
         return f"{host!r} is not an IP address (write 127.0.0.1:{port} or [::1]:{port})"
     return ""
+
+
+def source_problems(source: str | None, probe: str | None, services: list[ServiceSpec]) -> Found:
+    """The balancer's own addresses (source, probe_source) that are one of
+    its VIPs or backends, which the CLI's -s refuses too."""
+    vips = {k.vip for s in services for k in s.keys}
+    backends = {b.ip for s in services for b in s.backends}
+    out: Found = []
+    for key, addr, vip_why in (
+        ("source", source, "the tunnel's outer source must not be"),
+        ("probe_source", probe, "backends keep answers to it"),
+    ):
+        if addr and addr in vips:
+            out.append((key, f"{addr} is a VIP: {vip_why}"))
+        elif addr and addr in backends:
+            out.append((key, f"{addr} is a backend of this balancer: it must be the host's own"))
+    return out

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, flowsize, validation
+from l4lb_tui import config_bgp, config_checks, flowsize, validation
 from l4lb_tui.abi import CATCH_ALL, MAX_BACKENDS
 from l4lb_tui.config_checks import health_key_problems, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -299,11 +299,8 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         items = []
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
-    vips = {k.vip for s in services for k in s.keys}
-    if source and source in vips:
-        r.problem(f"{path}.source", f"{source} is a VIP: the tunnel's outer source must not be")
-    if probe and probe in vips:
-        r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
+    for key, message in config_checks.source_problems(source, probe, services):
+        r.problem(f"{path}.{key}", message)
     if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
         r.problem(path, 'a check with target = "tunnel" needs the balancer\'s probe_source')
     if not name:

@@ -153,3 +153,15 @@ def test_reload_refuses_a_wait_that_is_no_wait(wait: str) -> None:
     words = ("is not a number of seconds", "is out of range")
     assert res.returncode == 2 and any(w in res.stderr for w in words), res.stderr
     assert "no answer from the daemon" not in res.stderr
+
+
+@pytest.mark.parametrize("key", ["source", "probe_source"])
+def test_a_source_that_is_a_backend_is_refused(key: str) -> None:
+    head = HEAD.replace(f'{key} = "10.0.0.{1 if key == "source" else 3}"', f'{key} = "10.0.0.11"')
+    text = (
+        head
+        + '[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n'
+        + ('backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n')
+    )
+    lines = _refused(text)
+    assert any(f"balancer[0].{key}: 10.0.0.11 is a backend" in ln for ln in lines), lines
