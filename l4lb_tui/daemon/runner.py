@@ -33,6 +33,7 @@ from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
+from l4lb_tui.daemon.health_diff import health_changes
 from l4lb_tui.health.model import ProbeResult
 from l4lb_tui.lock import CLI_WAIT_HINT
 from l4lb_tui.metrics import ServiceHealth
@@ -135,6 +136,8 @@ class Daemon:
         except Exception as exc:  # a reload must never take the daemon down
             self._refused(why, f"could not apply {self.path}: {type(exc).__name__}: {exc}")
             return False
+        for line in health_changes(self.config, config):
+            done(line)  # said and counted as the data plane's changes are
         self.config = config
         if not made:
             self.report(f"{why}: nothing to change: the balancers are as configured")

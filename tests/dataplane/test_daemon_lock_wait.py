@@ -58,3 +58,21 @@ def test_a_reload_that_leaves_a_backend_out_says_so_and_exits_1(
         assert "10.2.0.99: LEFT OUT" in res.stderr, res.stderr
     finally:
         kill_group(daemon.proc)
+
+
+def test_a_reload_that_changes_only_a_health_check_says_so(
+    bed: tuple[str, str, Path, int],
+) -> None:
+    ns, dev, cfg, port = bed
+    health = '\n[balancer.service.health]\ncheck = "udp"\ntarget = "address"\ninterval = 1.0\n'
+    text = cfg.read_text().replace("\n[metrics]", f"{health}\n[metrics]")
+    cfg.write_text(text)
+    daemon = Running(cfg, port)
+    try:
+        cfg.write_text(text.replace("interval = 1.0", "interval = 2.0"))
+        res = l4lb("reload")
+        assert res.returncode == 0, res.stderr
+        assert "nothing to change" not in res.stdout and "1 change" in res.stdout, res.stdout
+        daemon.wait_for("health interval 1.0 -> 2.0")
+    finally:
+        kill_group(daemon.proc)
