@@ -63,7 +63,7 @@ def test_a_reload_that_leaves_a_backend_out_says_so_and_exits_1(
 def test_a_reload_that_changes_only_a_health_check_says_so(
     bed: tuple[str, str, Path, int],
 ) -> None:
-    ns, dev, cfg, port = bed
+    _, _, cfg, port = bed
     health = '\n[balancer.service.health]\ncheck = "udp"\ntarget = "address"\ninterval = 1.0\n'
     text = cfg.read_text().replace("\n[metrics]", f"{health}\n[metrics]")
     cfg.write_text(text)
