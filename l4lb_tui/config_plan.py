@@ -246,7 +246,10 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
         where = c.spec.where
         notes = [f"  {key}: {n}" for s in c.services for key in [s.key] for n in s.notes]
         if not c.changes:
-            out += [f"{where}: as configured", *notes]
+            # Not "as configured" while the file names backends that are not loaded.
+            left = sum(1 for s in c.services for n in s.notes if "LEFT OUT" in n)
+            but = f" but for {counted(left, 'backend')} left out" if left else ""
+            out += [f"{where}: as configured{but}", *notes]
             continue
         out.append(f"{where}:")
         if c.attach:

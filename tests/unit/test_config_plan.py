@@ -97,6 +97,14 @@ def test_an_unresolved_neighbour_is_left_out_not_the_whole_file() -> None:
     assert any("LEFT OUT" in line for line in render_diff([plan_balancer(spec, running(), {})]))
 
 
+def test_a_left_out_backend_is_not_as_configured() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(HTTP, Destination("10.0.0.11", "02:00:00:00:00:0b", 1))
+    head, *notes = render_diff([plan_balancer(spec, running(now), {})])
+    assert head == "lb0: as configured but for 1 backend left out"
+    assert "10.0.0.12: LEFT OUT" in notes[0]
+
+
 def test_an_unresolved_neighbour_keeps_the_mac_it_runs_with() -> None:
     spec = parse_config(CONFIG).balancers[0]
     now = svc(
