@@ -241,20 +241,22 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         ring = None
     if "backends" not in s and "destinations" not in s:
         r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
+    known = len(r.problems)
     backends = _backends(r, s, path)
+    unread = len(r.problems) > known  # a count of backends that is not the file's
     health = _health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:
         return None
     service = ServiceSpec(
         spec, tuple(keys), tuple(backends), fill, ring, health, line_of(r.lines, path)
     )
-    _check_service(r, service, path)
+    _check_service(r, service, path, unread)
     for key, message in health_problems(service, health) if health else ():
         r.problem(f"{path}.{key}", message)
     return service
 
 
-def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
+def _check_service(r: _Reader, s: ServiceSpec, path: str, unread: bool) -> None:
     seen: dict[str, int] = {}
     for i, b in enumerate(s.backends):
         if b.ip in seen:
@@ -269,7 +271,7 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
         problem = validation.ring_problem(s.ring_size, s.fill in (None, "maglev"), serving)
         if problem:
             r.problem(f"{path}.ring_size", problem)
-    if s.health and s.health.quorum > len(s.backends):
+    if s.health and s.health.quorum > len(s.backends) and not unread:
         r.problem(f"{path}.health.quorum", f"is more than the {len(s.backends)} backends")
 
 

@@ -165,3 +165,12 @@ def test_a_source_that_is_a_backend_is_refused(key: str) -> None:
     )
     lines = _refused(text)
     assert any(f"balancer[0].{key}: 10.0.0.11 is a backend" in ln for ln in lines), lines
+
+
+def test_destinations_that_cannot_be_read_are_the_only_error(tmp_path: Path) -> None:
+    text = (
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:53/udp"\ndestinations = "{tmp_path}"\n'
+        '[balancer.service.health]\ncheck = "udp"\n'
+    )
+    lines = _refused(text)
+    assert len(lines) == 1 and "destinations" in lines[0], lines
