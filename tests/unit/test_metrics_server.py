@@ -80,3 +80,12 @@ def test_a_failing_loop_step_is_one_line_and_the_daemon_runs_on(tmp_path: Path) 
 def test_the_unit_raises_the_descriptor_limit() -> None:
     unit = (Path(__file__).parents[2] / "contrib" / "l4lbd.service").read_text()
     assert "\nLimitNOFILE=65536\n" in unit
+
+
+def test_a_start_on_a_broken_file_says_not_started(tmp_path: Path) -> None:
+    said: list[str] = []
+    cfg = tmp_path / "fxd-bad.toml"
+    cfg.write_text("[[balancer]]\n")
+    daemon = Daemon(cfg, report=said.append, answer_path=tmp_path / "reload.json")
+    assert daemon.read("start") is None
+    assert said and "has errors, not started" in said[0], said
