@@ -300,7 +300,7 @@ class HealthControl:
             out = c.out if verdict.held else verdict.take_out
             lost = cleared(c.out, c.removes, members)
             if out != c.out or c.stuck or lost:
-                self._write(b, c, out)
+                self._write(b, c, out, frozenset(d.ip for d in members))
             if lost and out == c.out:
                 self._tell(c, f"drained {lost} again (unhealthy; a change had cleared it)")
         except Exception as exc:  # whatever it is (link gone, EMFILE): said once, retried
@@ -316,7 +316,7 @@ class HealthControl:
             self._tell(c, "the health verdict is carried out now")
             c.stuck = ""
 
-    def _write(self, b: Balancer, c: _Checked, out: frozenset[str]) -> None:
+    def _write(self, b: Balancer, c: _Checked, out: frozenset[str], loaded: frozenset[str]) -> None:
         before = c.out
         if c.removes:
             # Each edit is remembered as made, so a write cut short by an
@@ -330,8 +330,12 @@ class HealthControl:
         c.out = out
         gone, back = out - before, before - out
         verb = "removed" if c.removes else "drained"
-        if gone:
-            self._tell(c, f"{verb} {', '.join(sorted(gone))} (unhealthy)")
+        # A backend the apply left out (no MAC) is checked but not in the maps.
+        unloaded = frozenset() if c.removes else gone - loaded
+        if gone - unloaded:
+            self._tell(c, f"{verb} {', '.join(sorted(gone - unloaded))} (unhealthy)")
+        if unloaded:
+            self._tell(c, f"{', '.join(sorted(unloaded))}: unhealthy, not loaded: nothing to drain")
         healthy = c.verdict.healthy if c.verdict else back
         for ips, because in ((back & healthy, "healthy again"), (back - healthy, "failing open")):
             if ips:  # failing open restores the unhealthy too: never "healthy again"

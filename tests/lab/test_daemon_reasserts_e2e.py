@@ -65,3 +65,17 @@ def test_failing_open_restores_are_not_called_healthy(
     assert "FAILING OPEN" in said
     assert f"restored {ips[0]}, {ips[1]} (failing open)" in said, said
     assert "(healthy again)" not in said
+
+
+def test_a_left_out_backend_is_not_called_drained(
+    lab: Lab, running: tuple[subprocess.Popen[str], Path, int], tmp_path: Path
+) -> None:
+    proc, log, _ = running
+    cfg = tmp_path / "l4lb.toml"
+    ghost = '  { ip = "10.0.0.99", mac = "neighbour" },\n'
+    cfg.write_text(cfg.read_text().replace("backends = [\n", "backends = [\n" + ghost, 1))
+    res = l4lb("reload")
+    assert res.returncode == 1 and "10.0.0.99: LEFT OUT" in res.stderr, res.stdout + res.stderr
+    wait_for(lambda: "10.0.0.99: unhealthy, not loaded" in log.read_text(), DRAINED_IN, "said")
+    assert "drained 10.0.0.99" not in log.read_text()
+    assert proc.poll() is None
