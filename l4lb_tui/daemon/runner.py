@@ -97,8 +97,12 @@ class Daemon:
             return read_config(self.path)
         except ConfigError as exc:
             # At the start nothing was applied by this daemon: nothing is "kept".
-            kept = "not started" if why == "start" else "keeping the running state"
-            self._refused(why, f"{self.path} has errors, {kept}: {exc}")
+            self._refused(
+                why,
+                f"{self.path} has errors, not started: {exc}"
+                if why == "start"
+                else f"{self.path} has errors, keeping the running state: {exc}",
+            )
             return None
 
     def apply(self, why: str, config: Config | None = None) -> bool:
