@@ -74,8 +74,11 @@ def _done(line: str, interface: str, **where: str) -> None:
 def cmd_attach(args: argparse.Namespace) -> int:
     need_root("l4lb attach")
     bal = Balancer(args.interface, wait=args.wait)
+    # Only an explicit --mode switches: a re-attach for a new -s (or MAC/MTU
+    # refresh) keeps the running mode, whose switch is a gap of its own.
+    mode = args.mode or (bal.is_loaded() and bal.state().mode) or "driver"
     say = cliargs.SayBefore()
-    done = bal.attach(args.mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6)
+    done = bal.attach(mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6)
     _done(done, bal.ifname)
     say.done()
     vlans = bal.vlan_warning()
@@ -192,7 +195,8 @@ def cmd_backend(args: argparse.Namespace) -> int:
     # Every service of the spec in one step: all are checked before any changes.
     done = bal.edit(dict.fromkeys(keys, _backend_change(args, bal)))
     for key in keys:
-        line = f"service {key}: {args.action} {args.ip}: done"
+        # Old -> new, so the event log (and the console's) says what changed.
+        line = f"service {key}: {events.backend_change(args.action, args.ip, *done[key])}"
         after = done[key][1] or ()
         if args.action == "undrain" and any(d.ip == args.ip and d.down for d in after):
             line += " (still down: the health checker's, until its check passes)"
@@ -217,7 +221,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     add = cliargs.command_adder(sub)
     p = add("attach", cmd_attach, "load the balancer and attach it to an interface")
     cliargs.interface_option(p)
-    p.add_argument("--mode", choices=MODES, default="driver")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        help="XDP mode (default: the mode it runs in, driver for a new attach)",
+    )
     cliargs.flows_option(p)
     p.add_argument(
         "-s",

@@ -95,6 +95,16 @@ def _dev(ifname: str) -> str:
         raise BpfError(str(exc)) from None
 
 
+def _netns(name: str) -> str:
+    """A namespace name in nsenter's one argument: any name `ip netns add`
+    (and --netns) accepts, spaces and quotes too, since no shell or batch
+    file splits it; only what would leave /run/netns is refused."""
+    try:
+        return validation.netns_name(name)
+    except ValueError as exc:
+        raise BpfError(str(exc)) from None
+
+
 @functools.lru_cache(maxsize=256)
 def _pin_token(pin: str) -> str:
     # Checked once per map: a reload writes thousands of lines to a few pins.
@@ -198,7 +208,7 @@ class Bpftool:
             ) from None
 
     def _argv(self, args: Sequence[str], json_output: bool = True) -> list[str]:
-        prefix = ["nsenter", f"--net=/run/netns/{_safe(self.netns)}"] if self.netns else []
+        prefix = ["nsenter", f"--net=/run/netns/{_netns(self.netns)}"] if self.netns else []
         return [*prefix, self.binary, *(["-j"] if json_output else []), *args]
 
     def call(

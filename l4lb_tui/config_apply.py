@@ -9,6 +9,7 @@ stay when the daemon applies (`keep_drains`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,14 +29,16 @@ from l4lb_tui.config_plan import (
     render_diff,
 )
 from l4lb_tui.destinations import Destination
+from l4lb_tui.identity import Pinned
 from l4lb_tui.locate import require_pin_root
 from l4lb_tui.netlink import Netlink, NetlinkError, neighbours
 from l4lb_tui.ring_fill import FillMode
 from l4lb_tui.wording import counted
 
 
-def balancer_of(spec: BalancerSpec) -> Balancer:
-    return Balancer(spec.interface, netns=spec.netns)
+def balancer_of(spec: BalancerSpec, wait: float = 0.0) -> Balancer:
+    """`spec`'s balancer; its changes wait up to `wait` s for its lock."""
+    return Balancer(spec.interface, netns=spec.netns, wait=wait)
 
 
 def running(bal: Balancer) -> Running:
@@ -43,12 +46,14 @@ def running(bal: Balancer) -> Running:
     if not bal.is_loaded():
         return Running(None, "", ())
     state = bal.state()
+    prints = state.fingerprints
     services = tuple(
         RunningService(
             svc.key,
             tuple(bal.members(svc.key)),
             FillMode.MAGLEV if svc.value.maglev else FillMode.ROUND_ROBIN,
             svc.value.ring_size,
+            prints.get(svc.key, ""),
         )
         for svc in state.services
     )
@@ -134,20 +139,26 @@ def apply(
     keep_drains: bool = False,
     warn: Report | None = None,
     done: Report | None = None,
+    wait: float = 0.0,
 ) -> list[str]:
     """Make every configured balancer match; what was done, a line each,
     each also given to `done` the moment it is done (so a failure part-way
     leaves the operator knowing what changed).  Every plan is made (and may
     refuse) before anything changes; a change that fails raises
     BalancerError naming what was and was not changed.  With [[node]]s:
-    each node in turn (config_apply_nodes)."""
+    each node in turn (config_apply_nodes).  Each change waits up to
+    `wait` seconds for a writer's lock (as the CLI's --wait)."""
+
+    def one(node: Config, keep: bool, warn: Report | None, done: Report | None) -> list[str]:
+        return _apply_one(node, keep, warn, done, wait)
+
     if config.nodes:
-        return config_apply_nodes.apply_nodes(config, _apply_one, keep_drains, warn, done)
-    return _apply_one(config, keep_drains, warn, done)
+        return config_apply_nodes.apply_nodes(config, one, keep_drains, warn, done)
+    return one(config, keep_drains, warn, done)
 
 
 def _apply_one(
-    config: Config, keep_drains: bool, warn: Report | None, done: Report | None
+    config: Config, keep_drains: bool, warn: Report | None, done: Report | None, wait: float
 ) -> list[str]:
     changes = plan(config, keep_drains)
     refused = refusals(changes)
@@ -158,7 +169,7 @@ def _apply_one(
         for note in notes_of(change):
             if warn is not None:
                 warn(note)
-    steps = [step for change in changes for step in _steps(change, warn)]
+    steps = [step for change in changes for step in _steps(change, warn, wait)]
     made: list[str] = []
     for i, (lines, run) in enumerate(steps):
         try:
@@ -181,10 +192,10 @@ def notes_of(change: BalancerChange) -> list[str]:
 Step = tuple[list[str], Callable[[], object]]
 
 
-def _steps(change: BalancerChange, warn: Report | None) -> list[Step]:
+def _steps(change: BalancerChange, warn: Report | None, wait: float) -> list[Step]:
     """The changes of one balancer, in order: what each says, and the call."""
     spec = change.spec
-    bal = balancer_of(spec)
+    bal = balancer_of(spec, wait)
     where = spec.where
     steps: list[Step] = []
     if change.attach is not None:
@@ -231,6 +242,17 @@ class Exported:
     running: Running
 
 
+def toml_str(text: str) -> str:
+    """`text` as a TOML basic string: JSON's escapes are TOML's, but for
+    DEL, which TOML wants escaped too."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _comment(text: str) -> str:
+    """`text` safe on one comment line (a name may hold a newline)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _vip(key: ServiceKey) -> str:
     if key == CATCH_ALL:
         return "*"
@@ -239,7 +261,7 @@ def _vip(key: ServiceKey) -> str:
 
 
 def _backend(d: Destination) -> str:
-    fields = [f'ip = "{d.ip}"', f'mac = "{d.mac}"', f"weight = {d.weight}"]
+    fields = [f"ip = {toml_str(d.ip)}", f"mac = {toml_str(d.mac)}", f"weight = {d.weight}"]
     if d.drained:
         fields.append("drained = true")
     note = "  # down: drained by the health checker" if d.down else ""
@@ -253,15 +275,18 @@ def render_export(
     as comments, the pins that could not be read as a balancer)."""
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"# l4lb export of the running balancers, {when}"]
-    out += [f"# skipped {line}" for line in skipped]
+    out += [f"# skipped {_comment(line)}" for line in skipped]
     out.append("")
     for b in balancers:
-        out += ["[[balancer]]", f'interface = "{b.interface}"']
+        out += ["[[balancer]]", f"interface = {toml_str(b.interface)}"]
         if b.netns:
-            out.append(f'netns = "{b.netns}"')
-        out += [f'mode = "{b.running.mode or "driver"}"', f'source = "{b.running.source}"']
+            out.append(f"netns = {toml_str(b.netns)}")
+        out += [
+            f"mode = {toml_str(b.running.mode or 'driver')}",
+            f"source = {toml_str(b.running.source)}",
+        ]
         if b.running.source6:
-            out.append(f'source6 = "{b.running.source6}"')
+            out.append(f"source6 = {toml_str(b.running.source6)}")
         if b.running.flows:
             out.append(f'flows = "{flowsize.human(b.running.flows)}"')
         out.append("")
@@ -279,12 +304,14 @@ def render_export(
     return "\n".join(out)
 
 
-def export_running(now: datetime | None = None) -> tuple[str, int]:
-    """`l4lb export`'s text for every balancer pinned here, and how many
-    it holds (the console's "save as config" writes the same text)."""
+def export_running(now: datetime | None = None) -> tuple[str, int, list[str]]:
+    """`l4lb export`'s text for every balancer pinned here, how many it
+    holds (the console's "save as config" writes the same text), and the
+    live balancers it could not export (each said as a comment too)."""
     require_pin_root()
     exported = []
     skipped = []
+    unread = []
     for pinned in pinning.listing():
         record = pinned.record
         if record is None:
@@ -292,10 +319,8 @@ def export_running(now: datetime | None = None) -> tuple[str, int]:
             continue
         netns = record.netns or None
         try:
-            bal = Balancer(record.ifname, netns=netns)
-            if bal.where.ident != pinned.ident:
-                # Its link (or namespace) is gone and another now has its
-                # name: these pins are not the balancer that name finds.
+            bal = _by_identity(pinned, netns)
+            if bal is None:
                 skipped.append(
                     f"{pinned.path}: pins of {record.ifname} in {record.netns_seen.place}, "
                     "whose link is gone ('l4lb detach --stale' removes them)"
@@ -304,4 +329,19 @@ def export_running(now: datetime | None = None) -> tuple[str, int]:
             exported.append(Exported(bal.ifname, netns, running(bal)))
         except (BalancerError, BpfError, NetlinkError) as exc:
             skipped.append(f"{record.ifname}: {exc}")
-    return render_export(exported, now, skipped), len(exported)
+            unread.append(skipped[-1])
+    return render_export(exported, now, skipped), len(exported), unread
+
+
+def _by_identity(pinned: Pinned, netns: str | None) -> Balancer | None:
+    """The balancer these pins are, found by its identity (the link's index
+    in its namespace) under the link's name now, which a rename since the
+    pins were last written changes; None when the link is gone."""
+    if pinned.ident is None:  # an older l4lb's: by the name it recorded
+        return Balancer(pinned.ifname, netns=netns)
+    link = Netlink(netns=netns).by_index(pinned.ident.ifindex)
+    if link is None:
+        return None
+    bal = Balancer(link.ifname, netns=netns)
+    # Another namespace now has that index (the pins' own namespace is gone).
+    return bal if bal.where.ident == pinned.ident else None

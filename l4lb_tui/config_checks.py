@@ -11,6 +11,9 @@ from l4lb_tui.config_model import HealthSpec, ServiceSpec
 
 # (key below the service, message)
 Found = list[tuple[str, str]]
+# A UDP datagram's most payload over IPv4, less the probe tunnel's outer
+# header: a longer send could never leave (EMSGSIZE on every probe).
+UDP_PROBE_MAX = 65507 - 20
 
 
 def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
@@ -27,6 +30,12 @@ def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
         out.append(("health.check", f"a {h.check} check cannot probe a UDP service"))
     if h.check == "udp" and not udp:
         out.append(("health.check", "a udp check cannot probe a TCP service"))
+    if h.check == "udp":
+        for key, text in (("send", h.send), ("expect", h.expect)):
+            if (size := len(text.encode())) > UDP_PROBE_MAX:
+                out.append(
+                    (f"health.{key}", f"is {size:,} bytes: a UDP probe holds {UDP_PROBE_MAX:,}")
+                )
     if h.check == "http":
         if not h.path.startswith("/"):
             out.append(("health.path", f"{h.path!r} must start with /"))
@@ -56,3 +65,20 @@ def listen_problem(listen: str) -> str:
     except ValueError:
         return f"{host!r} is not an IP address (write 127.0.0.1:{port} or [::1]:{port})"
     return ""
+
+
+def source_problems(source: str | None, probe: str | None, services: list[ServiceSpec]) -> Found:
+    """The balancer's own addresses (source, probe_source) that are one of
+    its VIPs or backends, which the CLI's -s refuses too."""
+    vips = {k.vip for s in services for k in s.keys}
+    backends = {b.ip for s in services for b in s.backends}
+    out: Found = []
+    for key, addr, vip_why in (
+        ("source", source, "the tunnel's outer source must not be"),
+        ("probe_source", probe, "backends keep answers to it"),
+    ):
+        if addr and addr in vips:
+            out.append((key, f"{addr} is a VIP: {vip_why}"))
+        elif addr and addr in backends:
+            out.append((key, f"{addr} is a backend of this balancer: it must be the host's own"))
+    return out

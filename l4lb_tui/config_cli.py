@@ -60,7 +60,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     need_root("l4lb export")
-    text, count = config_apply.export_running()
+    text, count, unread = config_apply.export_running()
     if args.output:
         try:
             target = filewrite.replace_text(Path(args.output), text + "\n")
@@ -70,7 +70,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"{target}: {counted(count, 'balancer')}{link}")
     else:
         print(text)
-    return 0
+    for line in unread:  # a live balancer left out: the file is not the whole truth
+        print(f"l4lb export: not exported: {line}", file=sys.stderr)
+    return 1 if unread else 0
 
 
 def check_config(path: Path) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, config_health, config_nodes, flowsize, validation
+from l4lb_tui import config_bgp, config_checks, config_health, config_nodes, flowsize, validation
 from l4lb_tui.abi import CATCH_ALL
 from l4lb_tui.config_checks import health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -140,7 +140,7 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
         mac = (
             NEIGHBOUR
             if mac_text == NEIGHBOUR
-            else "mac" in b and r.checked(f"{at}.mac", validation.mac, mac_text)
+            else "mac" in b and r.checked(f"{at}.mac", validation.config_mac, mac_text)
         )
         weight = b.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 65535:
@@ -200,20 +200,22 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         ring = None
     if "backends" not in s and "destinations" not in s:
         r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
+    known = len(r.problems)
     backends = _backends(r, s, path)
+    unread = len(r.problems) > known  # a count of backends that is not the file's
     health = config_health.parse_health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:
         return None
     service = ServiceSpec(
         spec, tuple(keys), tuple(backends), fill, ring, health, line_of(r.lines, path)
     )
-    _check_service(r, service, path)
+    _check_service(r, service, path, unread)
     for key, message in health_problems(service, health) if health else ():
         r.problem(f"{path}.{key}", message)
     return service
 
 
-def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
+def _check_service(r: _Reader, s: ServiceSpec, path: str, unread: bool) -> None:
     seen: dict[str, int] = {}
     for i, b in enumerate(s.backends):
         if b.ip in seen:
@@ -231,7 +233,7 @@ def _check_service(r: _Reader, s: ServiceSpec, path: str) -> None:
         problem = validation.ring_problem(s.ring_size, s.fill in (None, "maglev"), serving)
         if problem:
             r.problem(f"{path}.ring_size", problem)
-    if s.health and s.health.quorum > len(s.backends):
+    if s.health and s.health.quorum > len(s.backends) and not unread:
         r.problem(f"{path}.health.quorum", f"is more than the {len(s.backends)} backends")
 
 
@@ -256,12 +258,11 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         items = []
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
+    for key, message in config_checks.source_problems(source, probe, services):
+        r.problem(f"{path}.{key}", message)
     vips = {k.vip for s in services for k in s.keys}
-    for key, addr in (("source", source), ("source6", source6)):
-        if addr and addr in vips:
-            r.problem(f"{path}.{key}", f"{addr} is a VIP: the tunnel's outer source must not be")
-    if probe and probe in vips:
-        r.problem(f"{path}.probe_source", f"{probe} is a VIP: backends keep answers to it")
+    if source6 and source6 in vips:
+        r.problem(f"{path}.source6", f"{source6} is a VIP: the tunnel's outer source must not be")
     if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
         r.problem(path, 'a check with target = "tunnel" needs the balancer\'s probe_source')
     if not name:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from l4lb_tui import flowsize, validation
+from l4lb_tui import flowsize, ring_fill, validation
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, ServiceSpec
 from l4lb_tui.destinations import Destination
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
+from l4lb_tui.ring_print import fingerprint, ring_ips
 from l4lb_tui.wording import counted
 
 
@@ -27,6 +28,7 @@ class RunningService:
     dests: tuple[Destination, ...]
     fill: FillMode
     ring_size: int
+    ring_print: str = ""  # the live ring's fingerprint ("": not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +152,25 @@ def _service(
     body = _backend_lines(running.dests, dests)
     if running.fill != fill or running.ring_size != ring:
         body.append(f"~ ring {running.fill.value} {running.ring_size} -> {fill.value} {ring}")
-    if not body and [d.ip for d in running.dests] == [d.ip for d in dests]:
-        return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes), refused)
+    # The order of the backends' slots is no difference: a hitless reload
+    # keeps each in its slot, and the ring is filled in IP order whatever it
+    # is.  The ring itself is: a live ring that is not what these backends
+    # make is said and refilled.
+    if not body and sorted(d.ip for d in running.dests) == sorted(d.ip for d in dests):
+        expected = _ring_print(running)
+        if not running.ring_print or running.ring_print == expected:
+            return ServiceChange(key, "same", dests, fill, ring, (), tuple(notes), refused)
+        body.append(f"~ ring: live {running.ring_print} is not what its backends make ({expected})")
     lines = (f"~ service {key}:", *(f"    {line}" for line in body or ["(backend order)"]))
     return ServiceChange(key, "change", dests, fill, ring, lines, tuple(notes), refused)
+
+
+def _ring_print(running: RunningService) -> str:
+    """The fingerprint of the ring the running backends make (ring_fill.fill)."""
+    ips = [d.ip for d in running.dests]
+    weights = [d.serving_weight for d in running.dests]
+    ring = ring_fill.fill(running.fill, range(len(ips)), ips, weights, running.ring_size)
+    return fingerprint(ring_ips(ring, dict(enumerate(ips))))
 
 
 def _ring_refusal(
@@ -235,7 +252,10 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
         where = c.spec.where
         notes = [f"  {key}: {n}" for s in c.services for key in [s.key] for n in s.notes]
         if not c.changes:
-            out += [f"{where}: as configured", *notes]
+            # Not "as configured" while the file names backends that are not loaded.
+            left = sum(1 for s in c.services for n in s.notes if "LEFT OUT" in n)
+            but = f" but for {counted(left, 'backend')} left out" if left else ""
+            out += [f"{where}: as configured{but}", *notes]
             continue
         out.append(f"{where}:")
         if c.attach:

@@ -40,6 +40,10 @@ def _holder(path: Path) -> str:
     return f"PID {pid}" if pid.isdigit() else "another process"
 
 
+# What a refusal advises; the daemon, which waited already, says its own.
+CLI_WAIT_HINT = "(the CLI waits for it with 'l4lb --wait SECONDS ...')"
+
+
 def lock_path(name: str) -> Path:
     return RUN_DIR / f"{name}.lock"
 
@@ -110,7 +114,7 @@ def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[in
             if time.monotonic() >= deadline:
                 raise LockedError(
                     f"{shown or name} is in use by {_holder(path)}: try again when it is done "
-                    "(the CLI waits for it with 'l4lb --wait SECONDS ...')"
+                    f"{CLI_WAIT_HINT}"
                 ) from None
             time.sleep(0.05)
             continue

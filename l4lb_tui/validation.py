@@ -275,6 +275,15 @@ def ifname(text: str) -> str:
     return text
 
 
+def config_mac(text: str) -> str:
+    """A config's backend MAC, whose other word is "neighbour" (so said when
+    it is neither: "neighbor" or "Neighbour" are not it)."""
+    raw = text.strip()
+    if _MAC.fullmatch(raw):
+        return mac(raw)
+    raise ValueError(f'{shown(raw)} is not a MAC address (aa:bb:cc:dd:ee:ff) nor "neighbour"')
+
+
 def netns_name(text: str) -> str:
     """A name `ip netns add` accepts: 1-255 bytes, no '/', not '.' or '..'."""
     try:

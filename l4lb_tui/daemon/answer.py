@@ -25,6 +25,9 @@ class Answer:
     seq: int
     ok: bool
     line: str  # what was done, or why the config was refused
+    # What the apply left out (a backend without a MAC...): `l4lb reload`
+    # says each and exits 1, as `l4lb apply` does.
+    warnings: tuple[str, ...] = ()
 
 
 def write(answer: Answer, path: Path | None = None) -> None:
@@ -49,7 +52,11 @@ def read(path: Path | None = None) -> Answer | None:
     try:
         fields = json.loads((path or ANSWER_FILE).read_text())
         return Answer(
-            int(fields["pid"]), int(fields["seq"]), bool(fields["ok"]), str(fields["line"])
+            int(fields["pid"]),
+            int(fields["seq"]),
+            bool(fields["ok"]),
+            str(fields["line"]),
+            tuple(str(w) for w in fields.get("warnings", ())),
         )
     except (OSError, ValueError, TypeError, KeyError):
         return None

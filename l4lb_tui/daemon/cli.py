@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
-from l4lb_tui.cliargs import EXIT_ERROR
+from l4lb_tui.cliargs import EXIT_ERROR, MAX_WAIT
 from l4lb_tui.daemon import answer, http, pidfile
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
@@ -25,7 +25,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         return Daemon(Path(args.config)).run()
-    except (pidfile.DaemonRunning, http.MetricsServerError) as exc:
+    except (pidfile.DaemonRunning, pidfile.PidFileError, http.MetricsServerError) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
@@ -48,7 +48,9 @@ def cmd_reload(args: argparse.Namespace) -> int:
                 print(f"l4lb: error: the daemon refused it: {found.line}", file=sys.stderr)
                 return EXIT_ERROR
             print(f"the daemon (PID {pid}) {found.line}")
-            return 0
+            for line in found.warnings:
+                print(f"warning: {line}", file=sys.stderr)
+            return 1 if found.warnings else 0
         if pidfile.running() != pid:
             print(f"l4lb: error: the daemon (PID {pid}) ended before it answered", file=sys.stderr)
             return EXIT_ERROR
@@ -85,7 +87,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--wait",
-        type=float,
+        type=validation.seconds_argument("wait", 0.1, MAX_WAIT),
         default=60.0,
         metavar="SECONDS",
         help="how long to wait for the daemon's answer (default 60)",

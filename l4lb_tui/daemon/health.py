@@ -17,6 +17,7 @@ is tried again with the next results.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +26,14 @@ from l4lb_tui import backend_edits, config_apply, events, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
-from l4lb_tui.daemon import removed
+from l4lb_tui.daemon import follow, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
-from l4lb_tui.daemon.health_writes import Removals, check_name, withhold
+from l4lb_tui.daemon.health_writes import Removals, check_name, cleared, said, why, withhold
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health.logic.board import HealthBoard
 from l4lb_tui.health.logic.probes import build_probe
 from l4lb_tui.health.logic.verdict import decide
 from l4lb_tui.health.model import (
-    BackendHealth,
     CheckKey,
     Probe,
     ProbeResult,
@@ -41,9 +41,11 @@ from l4lb_tui.health.model import (
     Target,
 )
 from l4lb_tui.health.scheduler import Scheduler
+from l4lb_tui.identity import BalancerId
 from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]
+COMPARE_EVERY = 2.0  # seconds between looks at services whose health did not change
 Where = tuple[str, str | None]  # a balancer: interface, netns
 
 
@@ -60,6 +62,8 @@ class _Checked:
     removals: Removals = field(default_factory=Removals)
     verdict: ServiceVerdict | None = None
     stuck: str = ""  # why the last verdict could not be written ("": it was)
+    ident: BalancerId | None = None  # the balancer's identity when configured
+    moved: str = ""  # what was said of a rename followed ("": none)
 
     @property
     def removes(self) -> bool:
@@ -79,6 +83,7 @@ class HealthControl:
     # What remove mode had taken out when the daemon last ran, until the
     # first configure takes it over (see removed.py).
     restored: removed.Removed = field(default_factory=dict)
+    compared: float = 0.0  # when every service's drains were last compared with the maps
 
     def __post_init__(self) -> None:
         if self.routes is None:
@@ -126,6 +131,7 @@ class HealthControl:
             if route.marks:
                 tunnelled.add(bal.netns)
             macs = config_apply.neighbour_macs(bal)
+            ident = follow.identity(bal)
             for spec in bal.services:
                 if spec.health is None:
                     continue
@@ -135,7 +141,7 @@ class HealthControl:
                     c, carried[c_name] = self._carried(
                         c_name := check_name(bal, key), bal, spec, key, macs
                     )
-                    checked[c_name] = c
+                    checked[c_name], c.ident = c, ident
                     self._say_route(c, route.describe(spec, through))
                     probes.setdefault(bal.netns, []).extend(
                         self._probe(c, ip, route, through) for ip in c.backends
@@ -254,11 +260,15 @@ class HealthControl:
         for change in changes:
             c = self.checked.get(change.key.service)
             if c is not None:
-                self._tell(c, _said(change.key.backend, change.after), change.key.backend)
+                self._tell(c, said(change.key.backend, change.after), change.key.backend)
             touched.add(change.key.service)
         waiting = {
             n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
         }
+        if (now := time.monotonic()) - self.compared >= COMPARE_EVERY:
+            # Every service now and then, not only those whose health changed:
+            # a reload or a hand `map` may have cleared a drain meanwhile.
+            self.compared, waiting = now, set(self.checked)
         for name in sorted(touched | waiting):
             self._carry_out(name)
 
@@ -267,8 +277,12 @@ class HealthControl:
         if c is None or c.spec.health is None:
             return
         health = c.spec.health
-        b = config_apply.balancer_of(c.balancer)
         try:
+            b, moved = follow.balancer(c.balancer, c.ident)
+            if moved != c.moved:
+                c.moved = moved
+                if moved:
+                    self._tell(c, moved)
             members = b.members(c.key)
             serving = {d.ip for d in members if d.weight and not d.drained}
             verdict = decide(
@@ -285,22 +299,25 @@ class HealthControl:
                 self._tell(c, f"no longer failing open: {len(verdict.healthy)} healthy")
             # Held: nothing new, but what could not be written before is.
             out = c.out if verdict.held else verdict.take_out
-            if out != c.out or c.stuck:
-                self._write(b, c, out)
-        except BalancerError as exc:
+            lost = cleared(c.out, c.removes, members)
+            if out != c.out or c.stuck or lost:
+                self._write(b, c, out, frozenset(d.ip for d in members))
+            if lost and out == c.out:
+                self._tell(c, f"drained {lost} again (unhealthy; a change had cleared it)")
+        except Exception as exc:  # whatever it is (link gone, EMFILE): said once, retried
             if not c.stuck:
                 self._tell(
                     c,
                     "could not carry out the health verdict "
-                    f"(tried again with the next results): {exc}",
+                    f"(tried again with the next results): {why(exc)}",
                 )
-            c.stuck = str(exc)
+            c.stuck = why(exc)
             return
         if c.stuck:
             self._tell(c, "the health verdict is carried out now")
             c.stuck = ""
 
-    def _write(self, b: Balancer, c: _Checked, out: frozenset[str]) -> None:
+    def _write(self, b: Balancer, c: _Checked, out: frozenset[str], loaded: frozenset[str]) -> None:
         before = c.out
         if c.removes:
             # Each edit is remembered as made, so a write cut short by an
@@ -314,10 +331,16 @@ class HealthControl:
         c.out = out
         gone, back = out - before, before - out
         verb = "removed" if c.removes else "drained"
-        if gone:
-            self._tell(c, f"{verb} {', '.join(sorted(gone))} (unhealthy)")
-        if back:
-            self._tell(c, f"restored {', '.join(sorted(back))} (healthy again)")
+        # A backend the apply left out (no MAC) is checked but not in the maps.
+        unloaded = frozenset() if c.removes else gone - loaded
+        if gone - unloaded:
+            self._tell(c, f"{verb} {', '.join(sorted(gone - unloaded))} (unhealthy)")
+        if unloaded:
+            self._tell(c, f"{', '.join(sorted(unloaded))}: unhealthy, not loaded: nothing to drain")
+        healthy = c.verdict.healthy if c.verdict else back
+        for ips, because in ((back & healthy, "healthy again"), (back - healthy, "failing open")):
+            if ips:  # failing open restores the unhealthy too: never "healthy again"
+                self._tell(c, f"restored {', '.join(sorted(ips))} ({because})")
 
     def _tell(self, c: _Checked, line: str, backend: str = "") -> None:
         """A decision, to the journal and the event log."""
@@ -342,10 +365,11 @@ class HealthControl:
                 )
         return found
 
-    def labels(self, name: str) -> tuple[str, str]:
-        """A check name's interface and service, for the latency histogram."""
+    def labels(self, name: str) -> tuple[str, str, str]:
+        """A check name's interface, netns ("": this one) and service, for
+        the latency histogram: two balancers' probes are two series."""
         c = self.checked.get(name)
-        return (c.balancer.interface, str(c.key)) if c else ("", name)
+        return (c.balancer.interface, c.balancer.netns or "", str(c.key)) if c else ("", "", name)
 
     def entries(self, wall: float, mono: float) -> tuple[health_status.HealthEntry, ...]:
         """Every check's health for the status file; `wall` and `mono` are
@@ -377,10 +401,3 @@ class HealthControl:
         self.schedulers.clear()
         if self.routes is not None:
             self.routes.stop()
-
-
-def _said(key: str, h: BackendHealth) -> str:
-    """A status change as the journal says it: which, what now, and why."""
-    last = h.last
-    why = f" ({last.detail}, {last.latency * 1000:.0f} ms)" if last else ""
-    return f"{key}: {h.status.value}{why}"

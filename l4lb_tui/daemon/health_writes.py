@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 
 from l4lb_tui import backend_edits
 from l4lb_tui.abi import ServiceKey
-from l4lb_tui.balancer import Balancer
+from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import NEIGHBOUR, BalancerSpec, Config, ServiceSpec
 from l4lb_tui.destinations import Destination
+from l4lb_tui.health.model import BackendHealth
 
 Tell = Callable[[str, str], None]  # (line, backend)
 
@@ -92,3 +93,23 @@ def withhold(config: Config, out: Mapping[str, frozenset[str]]) -> Config:
             ]
         balancers.append(replace(bal, services=tuple(services)))
     return replace(config, balancers=tuple(balancers))
+
+
+def cleared(out: frozenset[str], removes: bool, members: list[Destination]) -> str:
+    """What the checker drained (`out`) that the maps no longer say is down
+    ("": nothing; remove mode keeps its own record)."""
+    if removes:
+        return ""
+    lost = {d.ip for d in members if not d.down and d.ip in out}
+    return ", ".join(sorted(lost))
+
+
+def why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, BalancerError) else f"{type(exc).__name__}: {exc}"
+
+
+def said(key: str, h: BackendHealth) -> str:
+    """A status change as the journal says it: which, what now, and why."""
+    last = h.last
+    detail = f" ({last.detail}, {last.latency * 1000:.0f} ms)" if last else ""
+    return f"{key}: {h.status.value}{detail}"

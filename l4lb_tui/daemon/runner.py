@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -32,13 +33,18 @@ from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
+from l4lb_tui.daemon.health_diff import health_changes
 from l4lb_tui.health.model import ProbeResult
+from l4lb_tui.lock import CLI_WAIT_HINT
 from l4lb_tui.metrics import ServiceHealth
 from l4lb_tui.netlink import NetlinkError
 from l4lb_tui.wording import counted
 
 TICK = 1.0  # seconds between the control thread's looks at its work
 PUBLISH_EVERY = 1.0  # seconds between rewrites of the health status file
+# How long an apply waits for an operator's change (the interface's lock) to
+# end: a reload or a SIGHUP meeting one is carried out after it, not refused.
+LOCK_WAIT = 10.0
 
 Reporter = Callable[[str], None]
 
@@ -71,13 +77,14 @@ class Daemon:
     bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
     _published_at: float = 0.0
     _unpublished: bool = True
+    _failing: set[str] = field(default_factory=set)  # loop steps that failed, said once
 
     def __post_init__(self) -> None:
         self.bgp = BgpControl(self.report)
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
-            ["interface", "service", "check"],
+            ["interface", "netns", "service", "check"],
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
@@ -89,7 +96,13 @@ class Daemon:
         try:
             return read_config(self.path)
         except ConfigError as exc:
-            self._refused(why, f"{self.path} has errors, keeping the running state: {exc}")
+            # At the start nothing was applied by this daemon: nothing is "kept".
+            self._refused(
+                why,
+                f"{self.path} has errors, not started: {exc}"
+                if why == "start"
+                else f"{self.path} has errors, keeping the running state: {exc}",
+            )
             return None
 
     def apply(self, why: str, config: Config | None = None) -> bool:
@@ -99,6 +112,7 @@ class Daemon:
         if config is None:
             return False
         made: list[str] = []
+        left_out: list[str] = []
 
         def done(line: str) -> None:
             made.append(line)
@@ -106,6 +120,8 @@ class Daemon:
             events.note("daemon", line, interface=_interface_of(line, config))
 
         def warn(line: str) -> None:
+            if "LEFT OUT" in line:
+                left_out.append(line)
             self.report(f"{why}: {line}")
             events.note("daemon", line, interface=_interface_of(line, config))
 
@@ -118,13 +134,16 @@ class Daemon:
                 )
             # Without what remove mode took out: a reload must not add back a dead backend.
             wanted = self.health.withheld(config)
-            config_apply.apply(wanted, keep_drains=True, warn=warn, done=done)
+            config_apply.apply(wanted, keep_drains=True, warn=warn, done=done, wait=LOCK_WAIT)
         except (BalancerError, BpfError, NetlinkError) as exc:
-            self._refused(why, f"could not apply {self.path}: {exc}")
+            waited = f"(the daemon waited {LOCK_WAIT:g} s for it: run 'l4lb reload' again)"
+            self._refused(why, f"could not apply {self.path}: {exc}".replace(CLI_WAIT_HINT, waited))
             return False
         except Exception as exc:  # a reload must never take the daemon down
             self._refused(why, f"could not apply {self.path}: {type(exc).__name__}: {exc}")
             return False
+        for line in health_changes(self.config, config):
+            done(line)  # said and counted as the data plane's changes are
         self.config = config
         if not made:
             self.report(f"{why}: nothing to change: the balancers are as configured")
@@ -139,6 +158,7 @@ class Daemon:
             True,
             f"applied {self.path}: "
             + (counted(len(made), "change") if made else "nothing to change"),
+            tuple(left_out),
         )
         return True
 
@@ -147,9 +167,10 @@ class Daemon:
         events.note("daemon", f"config refused: {line}")
         self._answer(False, line)
 
-    def _answer(self, ok: bool, line: str) -> None:
+    def _answer(self, ok: bool, line: str, warnings: tuple[str, ...] = ()) -> None:
         """What `l4lb reload` waits for."""
-        answer.write(answer.Answer(os.getpid(), self.applies, ok, line), self.answer_path)
+        found = answer.Answer(os.getpid(), self.applies, ok, line, warnings)
+        answer.write(found, self.answer_path)
         self.applies += 1
 
     def publish(self, force: bool = False) -> None:
@@ -266,33 +287,51 @@ class Daemon:
                 events.note("daemon", "stopped; the data plane keeps running as it was")
 
     def _loop(self) -> int:
-        self.publish(force=True)
+        self._guarded("publish", lambda: self.publish(force=True))
         while True:
             try:
                 job = self.work.get(timeout=TICK)
             except queue.Empty:
-                self.publish()
-                self.announce()
-                continue
-            self.publish()
-            if isinstance(job, tuple):
-                self.on_results(job)
-                self.announce()
+                self._guarded("publish", self.publish)
+                self._guarded("announce", self.announce)
                 continue
             if job == "stop":
                 return 0
-            if job == "announce":
-                self.announce(now=True)
-            if job == "reload":
-                notify.notify("RELOADING=1")
-                if self.apply("reload") and self.config is not None:
-                    try:
-                        self.serve_metrics(self.config.metrics_listen)
-                    except http.MetricsServerError as exc:  # the old one lost too
-                        self.report(f"reload: no metrics endpoint: {exc}")
-                self.bgp.sync(self.config)
-                self.announce(now=True)
-                notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
+            self._guarded("publish", self.publish)
+            self._guarded(job if isinstance(job, str) else "health results", partial(self._do, job))
+
+    def _guarded(self, what: str, step: Callable[[], None]) -> None:
+        """Run one step of the loop; whatever it raises (out of descriptors,
+        say) is one journal line and the daemon runs on: the next tick or
+        the next results try again."""
+        try:
+            step()
+        except Exception as exc:
+            if what not in self._failing:  # once, not once a tick
+                self._failing.add(what)
+                self.report(f"{what} failed (tried again): {type(exc).__name__}: {exc}")
+            return
+        if what in self._failing:
+            self._failing.discard(what)
+            self.report(f"{what} works again")
+
+    def _do(self, job: Job) -> None:
+        if isinstance(job, tuple):
+            self.on_results(job)
+            self.announce()
+            return
+        if job == "announce":
+            self.announce(now=True)
+        if job == "reload":
+            notify.notify("RELOADING=1")
+            if self.apply("reload") and self.config is not None:
+                try:
+                    self.serve_metrics(self.config.metrics_listen)
+                except http.MetricsServerError as exc:  # the old one lost too
+                    self.report(f"reload: no metrics endpoint: {exc}")
+            self.bgp.sync(self.config)
+            self.announce(now=True)
+            notify.notify(f"READY=1\nMONOTONIC_USEC={int(time.monotonic() * 1e6)}")
 
 
 def _interface_of(line: str, config: Config) -> str:

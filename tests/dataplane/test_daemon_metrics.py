@@ -4,6 +4,7 @@ its namespace gone) is `l4lb_balancer_up 0`, never a failed scrape."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -83,5 +84,38 @@ def test_namespaces_are_labelled_and_an_unreadable_balancer_is_a_gauge(
         text = daemon.scrape()  # a namespace gone: still a 200
         assert up(text) == {one: 0, two: 0}
         assert "l4lb_backend_weight{" not in text
+    finally:
+        kill_group(daemon.proc)
+
+
+def test_the_probe_latency_of_two_namespaces_is_two_series(
+    twins: tuple[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    cfg = tmp_path / "fxd-two.toml"
+    cfg.write_text(
+        "".join(
+            f'[[balancer]]\ninterface = "{DEV}"\nnetns = "{ns}"\nmode = "generic"\n'
+            '[[balancer.service]]\nvip = "10.0.0.4:9000/tcp"\n'
+            'backends = [{ ip = "10.2.0.11", mac = "02:00:00:00:00:0b" }]\n'
+            '[balancer.service.health]\ncheck = "tcp"\ntarget = "address"\n'
+            "interval = 0.3\ntimeout = 0.2\n"
+            for ns in twins
+        )
+        + f'[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    )
+    daemon = Running(cfg, port)
+    try:
+        deadline = time.monotonic() + 20
+        seen: set[str] = set()
+        while time.monotonic() < deadline and seen != set(twins):
+            seen = {
+                s.labels.get("netns", "")
+                for fam in text_string_to_metric_families(daemon.scrape())
+                for s in fam.samples
+                if s.name == "l4lb_health_check_duration_seconds_count"
+            }
+            time.sleep(0.2)
+        assert seen == set(twins)
     finally:
         kill_group(daemon.proc)

@@ -76,7 +76,10 @@ def test_a_change_whose_output_is_lost(tmp_path: Path) -> None:
             assert "any change the command made was made" in err, err
             state = Balancer(dev, netns=ns).state()
             assert {d.ip: d.weight for d in state.services[0].backends}[ip] == 5
-            assert any(e.what.endswith(f"weight {ip}: done") for e in events.read(log))
+            assert any(
+                f"weight {ip}: weight " in e.what and e.what.endswith("→ 5")
+                for e in events.read(log)
+            ), events.read(log)
             code, err = l4lb("--netns", ns, "stats", "-i", dev, "--once", stdout=full(), env=env)
             assert code == 3 and err.startswith(LOST), err
             assert "change" not in err, "stats changes nothing: only its output was lost"

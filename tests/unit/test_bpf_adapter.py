@@ -116,3 +116,11 @@ def test_legacy_pin_dir_avoids_dots() -> None:
     assert legacy_ifname("eth0~100") == "eth0.100"
     with pytest.raises(BpfError, match="not under"):
         Bpftool.unpin_tree(Path("/etc"))
+
+
+def test_any_namespace_name_ip_netns_accepts_is_one_nsenter_argument() -> None:
+    for name in ("fxd x", "fxd\"q'\\", "fxd#1"):
+        argv = Bpftool(netns=name)._argv(["prog", "show"])
+        assert argv[:2] == ["nsenter", f"--net=/run/netns/{name}"]
+    with pytest.raises(BpfError, match="not a valid network namespace name"):
+        Bpftool(netns="../etc")._argv(["prog"])

@@ -34,6 +34,8 @@ HEALTH = [
     ("10.0.0.5:80/tcp", 'check = "http"\npath = "x"\n', "health.path: 'x' must start with /"),
     ("10.0.0.5:80/tcp", 'check = "http"\npath = "/a\\r\\nX: y"\n', "no spaces or control"),
     ("*", 'check = "tcp"\nport = 80\n', 'service[0].health: a catch-all service ("*")'),
+    ("10.0.0.5:53/udp", f'check = "udp"\nsend = "{"A" * 70000}"\n', "health.send: is 70,000 bytes"),
+    ("10.0.0.5:53/udp", f'check = "udp"\nexpect = "{"A" * 65488}"\n', "health.expect: is 65,488"),
 ]
 
 
@@ -130,3 +132,45 @@ def test_a_service_that_names_no_backends_at_all_is_refused() -> None:
     assert any("line 5: balancer[0].service[0]: a service needs backends" in x for x in lines)
     # An empty list is written on purpose (export writes one for an empty service).
     parse_config(f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\nbackends = []\n')
+
+
+@pytest.mark.parametrize("mac", ["neighbor", "Neighbour"])
+def test_a_misspelt_neighbour_names_the_right_word(mac: str) -> None:
+    text = _service("10.0.0.5:80/tcp", 'check = "tcp"\n').replace('"02:00:00:00:00:0b"', f'"{mac}"')
+    lines = _refused(text)
+    assert any(f"'{mac}' is not a MAC address" in ln and '"neighbour"' in ln for ln in lines), lines
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "0"])
+def test_reload_refuses_a_wait_that_is_no_wait(wait: str) -> None:
+    import subprocess
+    import sys
+
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "reload", "--wait", wait],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    words = ("is not a number of seconds", "is out of range")
+    assert res.returncode == 2 and any(w in res.stderr for w in words), res.stderr
+    assert "no answer from the daemon" not in res.stderr
+
+
+@pytest.mark.parametrize("key", ["source", "probe_source"])
+def test_a_source_that_is_a_backend_is_refused(key: str) -> None:
+    head = HEAD.replace(f'{key} = "10.0.0.{1 if key == "source" else 3}"', f'{key} = "10.0.0.11"')
+    text = (
+        head
+        + '[[balancer.service]]\nvip = "10.0.0.5:80/tcp"\n'
+        + ('backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n')
+    )
+    lines = _refused(text)
+    assert any(f"balancer[0].{key}: 10.0.0.11 is a backend" in ln for ln in lines), lines
+
+
+def test_destinations_that_cannot_be_read_are_the_only_error(tmp_path: Path) -> None:
+    text = (
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.5:53/udp"\ndestinations = "{tmp_path}"\n'
+        '[balancer.service.health]\ncheck = "udp"\n'
+    )
+    lines = _refused(text)
+    assert len(lines) == 1 and "destinations" in lines[0], lines

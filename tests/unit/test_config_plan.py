@@ -97,6 +97,14 @@ def test_an_unresolved_neighbour_is_left_out_not_the_whole_file() -> None:
     assert any("LEFT OUT" in line for line in render_diff([plan_balancer(spec, running(), {})]))
 
 
+def test_a_left_out_backend_is_not_as_configured() -> None:
+    spec = parse_config(CONFIG).balancers[0]
+    now = svc(HTTP, Destination("10.0.0.11", "02:00:00:00:00:0b", 1))
+    head, *notes = render_diff([plan_balancer(spec, running(now), {})])
+    assert head == "lb0: as configured but for 1 backend left out"
+    assert "10.0.0.12: LEFT OUT" in notes[0]
+
+
 def test_an_unresolved_neighbour_keeps_the_mac_it_runs_with() -> None:
     spec = parse_config(CONFIG).balancers[0]
     now = svc(
@@ -131,3 +139,31 @@ def test_a_source_set_where_none_was_reads_without_a_gap() -> None:
     assert change.attach.startswith("attach in driver mode, outer source 10.0.0.2, flow table:")
     change = plan_balancer(spec, running(), MACS)
     assert change.attach == "outer source 10.0.0.1 -> 10.0.0.2"
+
+
+def _live_print(dests: tuple[Destination, ...]) -> str:
+    """The fingerprint of the ring these backends make, as a load writes it."""
+    from l4lb_tui.ring_fill import fill
+    from l4lb_tui.ring_print import fingerprint, ring_ips
+
+    ips = [d.ip for d in dests]
+    ring = fill(FillMode.MAGLEV, range(len(ips)), ips, [d.weight for d in dests], 4099)
+    return fingerprint(ring_ips(ring, dict(enumerate(ips))))
+
+
+def test_backends_in_other_slots_are_no_difference_but_another_ring_is() -> None:
+    spec = parse_config(CONFIG.replace('"10.0.0.4:80/tcp"', '"10.0.0.4:80/tcp"\nring_size = 4099'))
+    bal = spec.balancers[0]
+    # A reload keeps each backend in its slot: here .12 sits before .11.
+    dests = (
+        Destination("10.0.0.12", "02:00:00:00:00:0c", 3),
+        Destination("10.0.0.11", "02:00:00:00:00:0b"),
+    )
+    good = RunningService(HTTP, dests, FillMode.MAGLEV, 4099, _live_print(dests))
+    change = plan_balancer(bal, running(good), MACS)
+    assert not change.changes and render_diff([change]) == ["lb0: as configured"]
+
+    odd = RunningService(HTTP, dests, FillMode.MAGLEV, 4099, "0123456789abcdef")
+    (s,) = plan_balancer(bal, running(odd), MACS).services
+    assert s.kind == "change"
+    assert "~ ring: live 0123456789abcdef is not what its backends make" in s.lines[1]
