@@ -156,29 +156,7 @@ class DashboardHeader(Static):
                 top.append("  no Ethernet address: the balancer cannot run here", style="dim")
             lines = [top]
         else:
-            # Stale (the interface gone, say): what it was, not a running
-            # dot, and no rate as if it still moved packets.
-            mark = "●" if view.mode and not stale else "○"
-            style = "dim" if stale else MODE_STYLE.get(view.mode, "bold red")
-            top.append(f"  {mark} {view.mode_label}", style=style)
-            top.append(f"  program {view.prog_id}" + (" (last seen)" if stale else ""), style="dim")
-            _services(top, view, scope, self.content_size.width or 78)
-            if view.catch_all:
-                top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
-            total = _total(view, scope, rated and not stale)
-            if compact:
-                lines = [top, total, _summary(view)]
-            else:
-                lines = [
-                    top,
-                    total,
-                    _counts("passed", view.passed, "green"),
-                    _counts("dropped", view.dropped, "red"),
-                    _flows(view),
-                ]
-            said = flow_table.warning(view)
-            if said is not None:
-                lines.append(said)
+            lines = self._balancer_lines(top, view, stale, scope, rated, compact)
         if paused:
             lines[0].append("   ⏸ PAUSED (p resumes)", style="bold reverse yellow")
         if stale:
@@ -190,6 +168,41 @@ class DashboardHeader(Static):
         height = tuple(-(-line.cell_len // width) if width else -1 for line in lines)
         self.update(Text("\n").join(lines), layout=height != self._height)
         self._height = height
+
+    def _balancer_lines(
+        self,
+        top: Text,
+        view: StatsView,
+        stale: bool,
+        scope: ServiceScope | None,
+        rated: bool,
+        compact: bool,
+    ) -> list[Text]:
+        """The header of a balancer that a poll has read."""
+        # Stale (the interface gone, say): what it was, not a running
+        # dot, and no rate as if it still moved packets.
+        mark = "●" if view.mode and not stale else "○"
+        style = "dim" if stale else MODE_STYLE.get(view.mode, "bold red")
+        top.append(f"  {mark} {view.mode_label}", style=style)
+        top.append(f"  program {view.prog_id}" + (" (last seen)" if stale else ""), style="dim")
+        _services(top, view, scope, self.content_size.width or 78)
+        if view.catch_all:
+            top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
+        total = _total(view, scope, rated and not stale)
+        if compact:
+            lines = [top, total, _summary(view)]
+        else:
+            lines = [
+                top,
+                total,
+                _counts("passed", view.passed, "green"),
+                _counts("dropped", view.dropped, "red"),
+                _flows(view),
+            ]
+        said = flow_table.warning(view)
+        if said is not None:
+            lines.append(said)
+        return lines
 
     @property
     def lines(self) -> int:
