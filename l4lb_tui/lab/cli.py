@@ -52,7 +52,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
     with_prefix(sub.add_parser("down", help="remove everything the lab made"))
     status = with_prefix(sub.add_parser("status", help="what exists now"))
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    traffic = with_prefix(sub.add_parser("traffic", help="send traffic from the client to the VIP"))
+    _register_traffic(
+        with_prefix(sub.add_parser("traffic", help="send traffic from the client to the VIP"))
+    )
+    _register_faults(sub, with_prefix)
+    return lab
+
+
+def _register_traffic(traffic: argparse.ArgumentParser) -> None:
     traffic.add_argument(
         "--flood", action="store_true", help="hping3 UDP and SYN floods instead of requests"
     )
@@ -79,8 +86,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentPa
         "-6", "--ipv6", action="store_true", help="requests to the IPv6 VIP (not with --flood)"
     )
     traffic.add_argument("--json", action="store_true", help="machine-readable output")
-    _register_faults(sub, with_prefix)
-    return lab
 
 
 def _register_nodes(up: argparse.ArgumentParser) -> None:
