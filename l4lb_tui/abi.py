@@ -14,7 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from l4lb_tui.abi6 import addr6_fold, fold_bytes, is_ip6
+from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
 LAYOUT_VERSION = 5  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
@@ -131,19 +131,7 @@ STRUCTS: dict[str, tuple[tuple[str, str], ...]] = {
         ("down", "B"),
         ("pad", "B"),
     ),
-    "flow": (
-        ("saddr", "4s"),
-        ("daddr", "4s"),
-        ("sport", "2s"),
-        ("dport", "2s"),
-        ("proto", "B"),
-        ("state", "B"),
-        ("pad", "H"),
-        ("backend", "I"),
-        ("backend_ip", "4s"),
-        ("seen", "I"),
-        ("svc_id", "I"),
-    ),
+    "flow": (("saddr", "4s"), ("daddr", "4s"), *FLOW_TAIL),
     "counters": (("pkts", "Q"), ("bytes", "Q")),
     "ring_chunk": (("backend", f"{CHUNK_SLOTS}I"),),
     "vip_filter": (("w", f"{VIP_FILTER_WORDS}Q"),),

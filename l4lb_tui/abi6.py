@@ -14,25 +14,26 @@ SVC6_KEYS = 2 * 512  # a key per service and a marker per VIP
 FLOW6_SLOTS = 1 << 16
 IP6_HOP_LIMIT = 64
 
+# A flow entry after its addresses, the same in IPv4's `flow` (abi.py) and
+# IPv6's `flow6`: the data plane's one flow state machine reads both.
+FLOW_TAIL: tuple[tuple[str, str], ...] = (
+    ("sport", "2s"),
+    ("dport", "2s"),
+    ("proto", "B"),
+    ("state", "B"),
+    ("pad", "H"),
+    ("backend", "I"),
+    ("backend_ip", "4s"),
+    ("seen", "I"),
+    ("svc_id", "I"),
+)
+
 STRUCTS6: dict[str, tuple[tuple[str, str], ...]] = {
     "config6": (("saddr6", "16s"),),
     "svc6_key": (("vip", "16s"), ("port", "2s"), ("proto", "B"), ("pad", "B")),
     "svc6_value": (("id", "I"), ("flags", "I")),
     "backend6": (("ip6", "16s"),),
-    "flow6": (
-        ("saddr", "16s"),
-        ("daddr", "16s"),
-        ("sport", "2s"),
-        ("dport", "2s"),
-        ("proto", "B"),
-        ("state", "B"),
-        ("pad", "H"),
-        ("backend", "I"),
-        ("backend_ip", "4s"),
-        ("seen", "I"),
-        ("svc_id", "I"),
-        ("pad2", "2I"),
-    ),
+    "flow6": (("saddr", "16s"), ("daddr", "16s"), *FLOW_TAIL, ("pad2", "2I")),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from l4lb_tui import config_nodes
 from l4lb_tui.abi import MAX_BACKENDS
 from l4lb_tui.config_checks import health_key_problems
 from l4lb_tui.config_model import CHECK_KINDS, ON_FAILURE, TARGETS, HealthSpec
@@ -11,14 +12,9 @@ from l4lb_tui.config_model import CHECK_KINDS, ON_FAILURE, TARGETS, HealthSpec
 KEYS = set(HealthSpec.__dataclass_fields__)
 
 
-class Reader(Protocol):
-    """What config_file's reader offers a table's parser."""
+class Reader(config_nodes.Reader, Protocol):
+    """What config_file's reader offers a table's parser, numbers too."""
 
-    def problem(self, path: str, message: str, line: int = 0) -> None: ...
-    def table(self, value: object, path: str, allowed: set[str]) -> dict[str, Any]: ...
-    def text(
-        self, t: dict[str, Any], path: str, key: str, default: str | None = None
-    ) -> str | None: ...
     def number(self, t: dict[str, Any], path: str, key: str, low: float, high: float) -> Any: ...
 
 

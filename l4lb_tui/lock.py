@@ -16,15 +16,13 @@ that meanwhile got the lock of the removed file starts over on a new one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
-import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import procfs
+from l4lb_tui import procfs, runfile
 from l4lb_tui.paths import RUN_DIR
 
 
@@ -63,26 +61,16 @@ def live_holder(name: str) -> int | None:
 
 
 def _open(path: Path, shown: str) -> int:
-    """The lock file, refused unless it is a regular file: a symbolic link
-    is not followed (its target would get our PID, and the link removed),
-    a named pipe is not waited on."""
+    """The lock file, refused unless it is a regular file (runfile)."""
     try:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
-        fd = os.open(path, flags, 0o644)
+        return runfile.open_regular(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise LockedError(f"cannot take the lock of {shown}: {path}: {exc.strerror}") from None
-        why = "a symbolic link"
-    else:
-        kind = os.fstat(fd).st_mode
-        if stat.S_ISREG(kind):
-            return fd
-        os.close(fd)
-        why = "a named pipe" if stat.S_ISFIFO(kind) else "not a regular file"
-    raise LockedError(
-        f"cannot take the lock of {shown}: {path} is {why}, which l4lb never makes there: "
-        "remove it (nothing else was changed)"
-    )
+        raise LockedError(f"cannot take the lock of {shown}: {path}: {exc.strerror}") from None
+    except runfile.NotRegular as exc:
+        raise LockedError(
+            f"cannot take the lock of {shown}: {path} is {exc.why}, which l4lb never makes "
+            "there: remove it (nothing else was changed)"
+        ) from None
 
 
 def _still_linked(fd: int, path: Path) -> bool:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import signal
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from l4lb_tui import runfile
 from l4lb_tui.paths import RUN_DIR
 
 PID_FILE = RUN_DIR / "daemon.pid"
@@ -24,26 +23,14 @@ class PidFileError(Exception):
     """The pid file is not a regular file (a symbolic link, a named pipe...)."""
 
 
-# Not followed (its target would be truncated and get our PID), never
-# waited on (opening a named pipe blocks until a writer comes).
-_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
 def _open(path: Path, flags: int) -> int:
     """The pid file, open; PidFileError if it is not a regular file."""
     try:
-        fd = os.open(path, flags | _FLAGS, 0o644)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
-        why = "a symbolic link"
-    else:
-        kind = os.fstat(fd).st_mode
-        if stat.S_ISREG(kind):
-            return fd
-        os.close(fd)
-        why = "a named pipe" if stat.S_ISFIFO(kind) else "not a regular file"
-    raise PidFileError(f"the daemon's pid file {path} is {why}: remove it, then try again")
+        return runfile.open_regular(path, flags | os.O_CLOEXEC)
+    except runfile.NotRegular as exc:
+        raise PidFileError(
+            f"the daemon's pid file {path} is {exc.why}: remove it, then try again"
+        ) from None
 
 
 @contextlib.contextmanager
