@@ -37,7 +37,12 @@ def snapshot(lab: Lab) -> dict[str, Any]:
          f"net/ipv4/conf/{lab.lb_ifname}/accept_local"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    pins = sorted(os.listdir(PIN_ROOT)) if PIN_ROOT.is_dir() else []
+    # This process's pins only: another test worker's daemon may be
+    # attaching its own tunnel at this moment (their names start with its pid).
+    ours = f"{os.getpid()}-"
+    pins = (
+        sorted(p for p in os.listdir(PIN_ROOT) if p.startswith(ours)) if PIN_ROOT.is_dir() else []
+    )
     return {
         "rules": ip("rule", "show"),
         "routes": ip("route", "show", "table", "all"),
