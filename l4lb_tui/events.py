@@ -188,6 +188,20 @@ def _parse(lines: list[bytes]) -> Iterator[Event]:
         try:
             fields = json.loads(raw)
             # Fields a newer writer added are passed over, not the line.
-            yield Event(**{k: v for k, v in fields.items() if k in _FIELDS})
+            event = Event(**{k: v for k, v in fields.items() if k in _FIELDS})
         except (ValueError, TypeError, AttributeError):
             continue
+        if _well_typed(event):
+            yield event
+
+
+_TEXTS = ("who", "what", "interface", "service", "backend", "user")
+
+
+def _well_typed(e: Event) -> bool:
+    """A line of the right shape but other types (a list for `what`, a
+    string for `pid`) is skipped like one that does not parse: readers hash
+    and format these fields."""
+    number = isinstance(e.at, (int, float)) and not isinstance(e.at, bool)
+    pid = isinstance(e.pid, int) and not isinstance(e.pid, bool)
+    return number and pid and all(isinstance(getattr(e, f), str) for f in _TEXTS)

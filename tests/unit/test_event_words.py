@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from l4lb_tui import events
 from l4lb_tui.destinations import Destination
 from l4lb_tui.events import backend_change
 
@@ -31,3 +34,19 @@ def test_drain_add_remove_and_no_change() -> None:
         "weight 10.0.0.11: unchanged, weight 1, MAC 02:00:00:00:00:11"
     )
     assert backend_change("remove", "10.0.0.99", None, None) == "remove 10.0.0.99: not a backend"
+
+
+def test_lines_of_the_right_shape_but_other_types_are_skipped(tmp_path: Path) -> None:
+    """A list or a table for `what` (or a string pid) crashed the console's
+    event log, which hashes and formats these fields (tester v1, finding K)."""
+    log = tmp_path / "events.jsonl"
+    good = '{"at": 1796070000, "who": "cli", "what": "kept"}'
+    bad = [
+        '{"at": 1796070001, "who": ["x"], "what": {"a": 1}}',
+        '{"at": 1796070002, "who": "cli", "what": ["a list"]}',
+        '{"at": 1796070003, "who": "cli", "what": "x", "pid": "12"}',
+        '{"at": true, "who": "cli", "what": "x"}',
+        '{"at": 1796070004, "who": "cli", "what": "x", "service": 7}',
+    ]
+    log.write_text("\n".join([good, *bad]) + "\n")
+    assert [e.what for e in events.read(log)] == ["kept"]
