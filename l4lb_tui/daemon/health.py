@@ -269,6 +269,8 @@ class HealthControl:
             # Every service now and then, not only those whose health changed:
             # a reload or a hand `map` may have cleared a drain meanwhile.
             self.compared, waiting = now, set(self.checked)
+            if self.routes is not None:
+                self.routes.repair()
         for name in sorted(touched | waiting):
             self._carry_out(name)
 

@@ -64,6 +64,7 @@ class Routes:
     planned: set[str | None] = field(default_factory=set)  # tunnels given out this round
     # Per namespace, the interface whose tunnel this configuration keeps.
     holders: dict[str | None, str] = field(default_factory=dict)
+    gone: set[str | None] = field(default_factory=set)  # tunnels said to be gone
 
     def begin(self, balancers: Sequence[BalancerSpec] = ()) -> None:
         """A new configuration of `balancers`: a tunnel stays with its
@@ -112,6 +113,23 @@ class Routes:
         except TunnelError as exc:
             return Route({}, "", address_source, f"the probe tunnel refused its backends: {exc}")
         return Route(marks, bal.probe_source, address_source, "")
+
+    def repair(self) -> None:
+        """Make again every tunnel whose route the kernel flushed (a link
+        down and up, or moved out and back): until then every probe through
+        it reaches this host's own stack and fails."""
+        for netns, tunnel in self.tunnels.items():
+            try:
+                if tunnel.repair():
+                    self.report(
+                        f"the probe tunnel on {tunnel.interface} was gone (its route was "
+                        "flushed: the link went down or moved): made it again"
+                    )
+                self.gone.discard(netns)
+            except TunnelError as exc:
+                if netns not in self.gone:  # once, not every look
+                    self.report(f"the probe tunnel on {tunnel.interface} is gone: {exc}")
+                self.gone.add(netns)
 
     def keep_only(self, used: set[str | None]) -> None:
         """Close the tunnels of namespaces whose balancers no longer need one."""

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from lab_support import require_root, unique_prefix
 
 from l4lb_tui.health.adapters.tunnel import PIN_ROOT, ProbeTunnel, TunnelError
 from l4lb_tui.lab import Lab
@@ -142,3 +143,34 @@ def test_bad_arguments_are_refused() -> None:
         ProbeTunnel("eth0", "10.0.0.3", table=255)
     with pytest.raises(TunnelError):
         ProbeTunnel("eth0", "10.0.0.300")
+
+
+def test_a_link_flap_is_repaired_with_the_same_marks() -> None:
+    """The kernel flushes routes through a link that goes down, and the
+    tunnel's route holds its program: every probe then reached the host's own
+    stack and failed, for good (verification tester).  A lab of its own: a
+    flap drops the shared lab's IPv6 addresses."""
+    require_root()
+    flapped = Lab(prefix=unique_prefix(), backends=1)
+    try:
+        flapped.up()
+        backend = flapped.backend_nodes[0].addr
+        with ProbeTunnel(flapped.lb_ifname, PROBE_SADDR, netns=flapped.lb_ns) as tunnel:
+            marks = tunnel.set_backends([backend])
+            assert tunnel.intact() and not tunnel.repair()
+            for state in ("down", "up"):
+                subprocess.run(  # noqa: S603 - fixed argv
+                    ["ip", "-n", flapped.lb_ns, "link", "set", flapped.lb_ifname, state],
+                    check=True,
+                )
+            assert not tunnel.intact()
+            assert tunnel.repair() and tunnel.intact()
+            assert tunnel.marks() == marks
+            with flapped.socket(flapped.lb_ns) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, marks[backend])
+                probe.bind((PROBE_SADDR, 0))
+                probe.settimeout(3)
+                probe.connect((flapped.vip, flapped.http_port))
+            assert tunnel.stats()["encapsulated"] >= 1
+    finally:
+        flapped.down()

@@ -119,6 +119,41 @@ class ProbeTunnel:
         self._slots = dict(plan.slots)
         return self.marks()
 
+    def intact(self) -> bool:
+        """Whether the tunnel's route is still there: the kernel flushes a
+        route through a link that goes down (or leaves the namespace), and
+        the route holds the program."""
+        try:
+            routes = self._ip_json(
+                ["route", "show", "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
+            )
+        except TunnelError as exc:
+            if "table does not exist" in str(exc):
+                return False
+            raise
+        return bool(routes)
+
+    def repair(self) -> bool:
+        """Make a tunnel whose route is gone again, each backend on its mark
+        as before (probes in flight keep theirs); True if it had to.
+        TunnelError if it cannot (the link still down, say)."""
+        if not self._maps or self.intact():
+            return False
+        slots = dict(self._slots)
+        self._maps = {}
+        self.open()
+        backends = self._maps["probe_backends"]
+        lines = [
+            Bpftool.update_cmd(backends, _slot_key(slot), ipaddress.IPv4Address(ip).packed)
+            for ip, slot in slots.items()
+        ]
+        try:
+            self._bpftool.batch(lines)
+        except BpfError as exc:
+            raise TunnelError(f"probe tunnel backends: {exc}") from None
+        self._slots = slots
+        return True
+
     def marks(self) -> dict[str, int]:
         """Backend address -> the mark that sends a probe to it."""
         return {ip: probe_marks.mark(self.mark_base, slot) for ip, slot in self._slots.items()}
