@@ -1,11 +1,13 @@
 """Processes as the kernel shows them (kill(2)'s probe and /proc): whether
-one still runs, its command line, and stopping some for good.  For the lab
+one still runs, its command line, stopping some for good, and a child
+that dies with its parent.  For the lab
 (whose servers it stops), the benchmarks (whose killed runs' leftovers go)
 and the tests alike."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
@@ -83,3 +85,24 @@ def mounts() -> list[tuple[str, str]]:
             point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
             found.append((point, fields[2]))
     return found
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """What a child runs before it execs (`preexec_fn`) so that the kernel
+    sends it `sig` when the process that started it dies, however it dies
+    (SIGTERM, SIGHUP, SIGKILL): a traffic generator must not outlive the
+    command bounding it, nor a BGP speaker the daemon announcing through it.
+    It survives the exec (`ip netns exec` execs the tool itself, and neither
+    is set-user-ID)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig)
+        if os.getppid() != parent:  # it died before the line above
+            os._exit(1)
+
+    return in_child

@@ -9,15 +9,15 @@ started inside one (`ip netns exec`).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from l4lb_tui import procfs
 from l4lb_tui.bgp import birdshow
 from l4lb_tui.bgp.birdshow import Protocol, Route
 
@@ -26,26 +26,10 @@ BIRDC = "birdc"
 READY_TIMEOUT = 10.0
 # A unix socket path holds at most 107 bytes.
 _SUN_PATH_MAX = 107
-_PR_SET_PDEATHSIG = 1
 
 
 class BirdError(Exception):
     """bird or birdc failed; the message is the tool's own words."""
-
-
-def _dies_with_parent(sig: int) -> Callable[[], None]:
-    """Run in the child before exec: `sig` when the starting process dies,
-    however it dies, so a speaker never outlives the daemon announcing
-    through it (its BGP session, then its routes, go with it)."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def in_child() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig)
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return in_child
 
 
 def _run(argv: Sequence[str], timeout: float = 10.0) -> str:
@@ -120,7 +104,7 @@ class Speaker:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=err,
-                    preexec_fn=_dies_with_parent(signal.SIGTERM),
+                    preexec_fn=procfs.dies_with_parent(signal.SIGTERM),
                 )
         except (FileNotFoundError, PermissionError) as exc:
             raise BirdError(f"cannot start bird: {exc}") from None

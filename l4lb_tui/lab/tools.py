@@ -6,15 +6,14 @@ bpftool, processes inside a namespace).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from l4lb_tui import procfs
 from l4lb_tui.lab.errors import LabError
 
 # The directory holding the `l4lb_tui` package: children started with
@@ -66,26 +65,6 @@ def tool_name(argv: Sequence[str], message: str = "") -> str:
     return argv[2] if name.startswith("python") and len(argv) > 2 and argv[1] == "-m" else name
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def dying_with_this_process() -> Callable[[], None]:
-    """What a child runs before it execs so that the kernel kills it when
-    the process that started it dies, however it dies (SIGTERM, SIGHUP,
-    SIGKILL, a broken pipe): traffic generators must not outlive the
-    command that bounds them.  It survives the exec (`ip netns exec` execs
-    the tool itself, and neither is set-user-ID)."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def in_child() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # it died before the line above
-            os._exit(1)
-
-    return in_child
-
-
 def run_tool(
     argv: Sequence[str],
     *,
@@ -96,7 +75,7 @@ def run_tool(
     meanwhile: Callable[[], None] = lambda: None,
 ) -> subprocess.CompletedProcess[str]:
     """Run to completion; LabError with the tool's message if it fails.
-    `bounded`: the tool dies with this process (see dying_with_this_process).
+    `bounded`: the tool dies with this process (see procfs.dies_with_parent).
     `meanwhile` is called while it runs: what it raises stops the tool."""
     try:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the lab, no shell
@@ -105,7 +84,7 @@ def run_tool(
             stderr=subprocess.PIPE,
             text=True,
             env=None if env is None else dict(env),
-            preexec_fn=dying_with_this_process() if bounded else None,
+            preexec_fn=procfs.dies_with_parent() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(argv)) from exc
@@ -167,7 +146,7 @@ def spawn_in(ns: str, argv: Sequence[str], *, bounded: bool = False) -> subproce
 
     A session of its own, so a Ctrl-C meant for the operator's shell does not
     reach it before the caller has had the chance to stop it cleanly.
-    `bounded`: it dies with this process (see dying_with_this_process).
+    `bounded`: it dies with this process (see procfs.dies_with_parent).
     """
     full = in_ns(ns, argv)
     try:
@@ -178,7 +157,7 @@ def spawn_in(ns: str, argv: Sequence[str], *, bounded: bool = False) -> subproce
             text=True,
             env=child_env(),
             start_new_session=True,
-            preexec_fn=dying_with_this_process() if bounded else None,
+            preexec_fn=procfs.dies_with_parent() if bounded else None,
         )
     except FileNotFoundError as exc:
         raise LabError(f"not installed ({exc.strerror})", tool=tool_name(full)) from exc
