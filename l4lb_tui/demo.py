@@ -108,11 +108,16 @@ def run(args: argparse.Namespace) -> int:
             if proc is not None:
                 proc.terminate()
                 proc.wait()
-        if args.keep:
-            print(f"demo: lab {lab.prefix} left up ('l4lb lab down --prefix {lab.prefix}')")
-        else:
-            lab.down()
-            print(f"demo: lab {lab.prefix} taken down")
+        leave(lab, args.keep)
+
+
+def leave(lab: Any, keep: bool) -> None:
+    """The demo's lab when the operator leaves: down, or up with how to take it down."""
+    if keep:
+        print(f"demo: lab {lab.prefix} left up ('l4lb lab down --prefix {lab.prefix}')")
+    else:
+        lab.down()
+        print(f"demo: lab {lab.prefix} taken down")
 
 
 def _start_daemon(lab: Any) -> subprocess.Popen[str] | None:

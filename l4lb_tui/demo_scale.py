@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from l4lb_tui.demo import leave
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.scaleout import ScaleLab
 from l4lb_tui.lab.tools import python_module, spawn_in
@@ -58,11 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if traffic is not None:
             traffic.terminate()
             traffic.wait()
-        if args.keep:
-            print(f"demo: lab {lab.prefix} left up ('l4lb lab down --prefix {lab.prefix}')")
-        else:
-            lab.down()
-            print(f"demo: lab {lab.prefix} taken down")
+        leave(lab, args.keep)
 
 
 def _console(lab: ScaleLab, view: str) -> int:
