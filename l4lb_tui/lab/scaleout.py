@@ -192,25 +192,25 @@ class ScaleLab:
                 raise LabError(f"node n{index}: daemon did not start: {said[-1] if said else ''}")
             time.sleep(0.05)
 
-    def revive_node(self, index: int) -> None:
-        """A lost node back: its link up, its daemon started again."""
+    def _set_port(self, index: int, up: bool) -> Node:
+        """Node `index`'s switch port up or down (its link to everything); the node."""
         n = scalenames.node(self.prefix, index)
         try:
             with build.editing(self.base.switch_ns) as links:
-                links.set(n.port, up=True)
+                links.set(n.port, up=up)
         except NetlinkError as exc:
             raise LabError(str(exc), tool="netlink") from exc
+        return n
+
+    def revive_node(self, index: int) -> None:
+        """A lost node back: its link up, its daemon started again."""
+        n = self._set_port(index, up=True)
         topology.wait_ready(self.base.switch_ns, [n])
         self.start_node(index)
 
     def kill_node(self, index: int) -> None:
         """A node lost at once: its link cut, then its daemon and speaker killed."""
-        n = scalenames.node(self.prefix, index)
-        try:
-            with build.editing(self.base.switch_ns) as links:
-                links.set(n.port, up=False)
-        except NetlinkError as exc:
-            raise LabError(str(exc), tool="netlink") from exc
+        n = self._set_port(index, up=False)
         pids = namespaces.pids([n.ns]).get(n.ns, [])
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
