@@ -98,12 +98,18 @@ def _register_nodes(up: argparse.ArgumentParser) -> None:
         help=f"scale-out: 2-{MAX_NODES} balancer nodes behind a BGP/ECMP router "
         "(3 is a good start); without it, one balancer",
     )
+    up.add_argument(
+        "--no-bfd",
+        action="store_true",
+        help="with --nodes: no BFD, so a lost node is noticed after the BGP hold time (6 s) "
+        "instead of in under a second, as with a router that lacks BFD",
+    )
 
 
 def _scale_up(args: argparse.Namespace) -> int:
     from l4lb_tui.lab.scaleout import ScaleLab
 
-    lab = ScaleLab(args.prefix, args.nodes, args.backends)
+    lab = ScaleLab(args.prefix, args.nodes, args.backends, bfd=not args.no_bfd)
     lab.up()
     print(f"destinations: {lab.base.csv_path}")
     print(f"router:       {lab.router.ns} (BIRD, socket {lab.router_speaker.sock})")
@@ -112,6 +118,8 @@ def _scale_up(args: argparse.Namespace) -> int:
             f"node n{i}:      {node.ns} {node.ifname} {node.addr} (L4LB_RUN_DIR={lab.node_dir(i)})"
         )
     print(f"vip:          {lab.vip} via {', '.join(sorted(lab.next_hops()))}")
+    bfd = "on (100 ms x 4)" if lab.bfd else "off: a lost node waits for the hold time"
+    print(f"bfd:          {bfd}")
     return 0
 
 
@@ -150,6 +158,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     command: str = args.lab_command
     if command == "up" and args.nodes is not None:
         return _scale_up(args)
+    if command == "up" and args.no_bfd:
+        raise LabError("--no-bfd is for a scale-out lab: give --nodes N too")
     if command == "up":
         lab = Lab(args.prefix, args.backends)
         lab.up()

@@ -104,6 +104,9 @@ def test_cli_refusals_change_nothing(tmp_path: Path) -> None:
         done = _l4lb("lab", "up", "--nodes", nodes)
         assert done.returncode == 2 and "nodes" in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+    done = _l4lb("lab", "up", "--no-bfd", "--prefix", "h16nobfd")
+    assert done.returncode == 2 and "give --nodes N" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path)}
     done = _l4lb("node", "status", env=env)
     assert done.returncode == 2
