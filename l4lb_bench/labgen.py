@@ -21,8 +21,11 @@ machine.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import signal
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,10 +35,16 @@ from l4lb_bench import frames, napi
 from l4lb_bench.dataplane import programs
 from l4lb_bench.dataplane.packets import Kind
 from l4lb_bench.errors import BenchError
+from l4lb_tui import bpfsys
 from l4lb_tui.netlink import namespaces
 
 MAX_FLOWS = 1 << 14  # source ports 1024-17407 of one address (bench_wrap.c)
-BATCH = 8192  # packets a test run: short enough to stop within a moment
+# Packets a test run: every run sets up a page pool and waits for an RCU
+# grace period when it tears it down (milliseconds, more on a busy machine),
+# so runs are long, a fraction of a second; the packets sent are counted by
+# the wrapper itself (its tpl.seq), not by whole runs.
+BATCH = 1 << 20
+_SEQ_AT = frames.RESTORE_BYTES + 16  # struct bench_tpl: after w[], len, flags, l4_csum, udp
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,6 @@ class Generator:
         self._cpu = cpu
         self._stop = threading.Event()
         self._ready = threading.Event()
-        self._sent = 0
         self._tid = 0
         self.error = ""
         self._thread = threading.Thread(target=self._main, name="l4lb-labgen", daemon=True)
@@ -85,24 +93,35 @@ class Generator:
     def sample(self) -> Sample:
         if self.error:
             raise BenchError(f"the generator stopped: {self.error}")
-        return Sample(self._sent, napi.run_ns(self._tid))
+        raw = bpfsys.lookup(self._wrapped.tpl_fd, bytes(4), self._wrapped.tpl_info.value_size)
+        (seq,) = struct.unpack_from("<Q", raw, _SEQ_AT)
+        return Sample(seq, napi.run_ns(self._tid))
 
     def _main(self) -> None:
         try:
             os.sched_setaffinity(0, {self._cpu})  # this thread only
+            # A signal pending on this thread ends a live run with EINTR: let
+            # the others take them (SIGCHLD of every tool the bench runs).
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
             with namespaces.inside(self._ns):
                 ifindex = socket.if_nametoindex(self._ifname)
                 self._tid = threading.get_native_id()
                 self._ready.set()
                 while not self._stop.is_set():
-                    self._wrapped.run(BATCH, ifindex, live=True)
-                    self._sent += BATCH
+                    self._send(ifindex)
         except (BenchError, OSError) as exc:
             self.error = str(exc)
         except Exception as exc:  # reported by sample(), never lost in the thread
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             self._ready.set()
+
+    def _send(self, ifindex: int) -> None:
+        try:
+            bpfsys.test_run(self._wrapped.fd, self._wrapped.frame, BATCH, True, ifindex)
+        except bpfsys.BpfSysError as exc:
+            if exc.errno != errno.EINTR:
+                raise BenchError(str(exc)) from None
 
 
 @contextlib.contextmanager

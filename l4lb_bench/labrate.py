@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 FLOOD_PORT = 9009  # a UDP service of the VIP that no backend listens on
 SETTLE = 0.5  # seconds after a program swap before the window opens
 LB, REFL = "balancer", "reflector"
-THREADS = ("generator", "client veth", "balancer veth", "balancer's peer")
+PATH = ("client veth", "balancer veth", "balancer's peer")  # NAPI threads, one CPU
+THREADS = ("generator", *PATH)
 # The lab's bridge passes IPv4 through iptables when br_netfilter is loaded:
 # a cost of the host, not of the path.  Off in this run's switch only.
 _BRIDGE_NF = {f"net.bridge.bridge-nf-call-{t}": "0" for t in ("iptables", "ip6tables", "arptables")}
@@ -168,7 +169,7 @@ def _template(lab: Lab) -> bytes:
 
 
 def _cpus() -> tuple[int, int]:
-    """The generator on one CPU, the balancer veth's thread on another."""
+    """The generator on one CPU, the path's NAPI threads on another."""
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < 2:
         raise BenchError("the lab flood needs two CPUs (generator and balancer)")
@@ -195,7 +196,8 @@ def _attach(lab: Lab, pin: Path) -> None:
 def _threads(lab: Lab, lb_cpu: int) -> dict[str, int]:
     """Threaded NAPI on the path's veths: the client's bridge port (which
     needs an XDP program to receive XDP frames at all), the balancer's veth
-    and its bridge-side peer.  The balancer veth's thread is pinned."""
+    and its bridge-side peer.  All three on the CPU the generator leaves
+    alone: the path has one core, the generator the other."""
     from l4lb_tui.lab import LabError, topology, xdp
 
     sw = lab.switch_ns
@@ -210,7 +212,8 @@ def _threads(lab: Lab, lb_cpu: int) -> dict[str, int]:
         "balancer veth": napi.make_threaded(lab.lb_ns, lab.lb_ifname),
         "balancer's peer": napi.make_threaded(sw, lab.balancer.port),
     }
-    napi.pin(pids["balancer veth"], lb_cpu)
+    for pid in pids.values():
+        napi.pin(pid, lb_cpu)
     return pids
 
 

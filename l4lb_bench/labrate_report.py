@@ -7,7 +7,7 @@ from collections.abc import Callable
 from l4lb_bench.chart import table
 from l4lb_bench.labflood import STATS_SYSCTL, Share
 from l4lb_bench.labgen import MAX_FLOWS
-from l4lb_bench.labrate import FLOOD_PORT, LB, REFL, THREADS, LiveReport, Round
+from l4lb_bench.labrate import FLOOD_PORT, LB, PATH, REFL, THREADS, LiveReport, Round
 
 SATURATED = 0.9  # a thread this busy is what bounds the rate
 
@@ -19,13 +19,16 @@ def _median_busy(rep: LiveReport, program: str, thread: str) -> float:
 def bound(rep: LiveReport, program: str) -> str:
     """What kept `program`'s rounds from going faster."""
     busy = {t: _median_busy(rep, program, t) for t in THREADS}
-    top = max(busy, key=lambda t: busy[t])
-    if busy[top] >= SATURATED:
-        return f"the {top} thread: {100 * busy[top]:.0f}% of a core"
+    path = sum(busy[t] for t in PATH)
+    split = ", ".join(f"{t} {100 * busy[t]:.0f}%" for t in PATH)
+    if path >= SATURATED:
+        return f"the path's CPU {rep.cpus[1]}: its NAPI threads used {100 * path:.0f}% ({split})"
+    if busy["generator"] >= SATURATED:
+        return f"the generator: {100 * busy['generator']:.0f}% of CPU {rep.cpus[0]}"
     return (
-        f"CPU shared: no thread of the path had a core to itself (busiest: the {top} "
-        f"thread, {100 * busy[top]:.0f}%); the machine's CPUs were "
-        f"{100 * rep.machine_busy:.0f}% busy, other processes included"
+        f"CPU time shared with other processes: the path's threads got {100 * path:.0f}% of "
+        f"CPU {rep.cpus[1]} ({split}), the generator {100 * busy['generator']:.0f}% of CPU "
+        f"{rep.cpus[0]}; the machine's CPUs were {100 * rep.machine_busy:.0f}% busy"
     )
 
 
@@ -97,7 +100,7 @@ def format_report(rep: LiveReport) -> str:
         f"  lab {rep.prefix} ({o.backends} backends, driver mode, threaded NAPI on the path); "
         f"UDP to port {FLOOD_PORT} of the VIP, {o.flows:,} flows (source ports 1024-{last}, "
         f"at most {MAX_FLOWS:,})",
-        f"  generator on CPU {rep.cpus[0]}, the balancer veth's NAPI thread on CPU "
+        f"  generator on CPU {rep.cpus[0]}, the path's NAPI threads on CPU "
         f"{rep.cpus[1]}; {o.rounds} round(s) of {o.duration:g} s per program, interleaved; "
         "medians",
         "",
