@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from l4lb_bench import labflood, labgen, machine, napi, processes, sandbox
+from l4lb_bench import labflood, labgen, machine, napi, processes, sandbox, vethstats
 from l4lb_bench.errors import BenchError
 from l4lb_bench.labflood import STATS_SYSCTL, Share
 from l4lb_tui import bpfsys
@@ -68,6 +68,7 @@ class Round:
     run_time_ns: int
     sent: int  # by the generator in the window
     thread_ns: dict[str, int]  # THREADS -> run time in the window
+    lost: dict[str, int] = field(default_factory=dict)  # vethstats.WHERE -> frames
 
     @property
     def pps(self) -> float:
@@ -242,7 +243,7 @@ def _stat() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
-def _round(program: str, a: _Reading, b: _Reading) -> Round:
+def _round(program: str, a: _Reading, b: _Reading, lost: dict[str, int]) -> Round:
     return Round(
         program=program,
         window=b.at - a.at,
@@ -250,6 +251,7 @@ def _round(program: str, a: _Reading, b: _Reading) -> Round:
         run_time_ns=b.run_time_ns - a.run_time_ns,
         sent=b.sent - a.sent,
         thread_ns={t: b.thread_ns[t] - a.thread_ns[t] for t in THREADS},
+        lost=lost,
     )
 
 
@@ -269,18 +271,28 @@ def _measure(
     busy = [0, 0]
     windows: list[tuple[Counters, Counters]] = []
     decap0 = labflood.decapsulated(lab)
+
+    def lost() -> dict[str, int]:
+        return vethstats.read(
+            (lab.client.ns, lab.client.ifname),
+            (lab.switch_ns, lab.balancer.port),
+            (lab.lb_ns, lab.lb_ifname),
+        )
+
     with sandbox.sysctl(STATS_SYSCTL, "1") as sysctl_before:
         for i in range(opts.rounds):
             for program in (LB, REFL) if i % 2 == 0 else (REFL, LB):
                 attach[program]()
                 time.sleep(SETTLE)
                 c0 = bal.counters() if program == LB else None
+                l0 = lost()  # read outside the window: they run tools
                 a = _read(fds[program], gen, pids)
                 time.sleep(opts.duration)
                 b = _read(fds[program], gen, pids)
+                l1 = lost()
                 if c0 is not None:
                     windows.append((c0, bal.counters()))
-                rounds.append(_round(program, a, b))
+                rounds.append(_round(program, a, b, vethstats.delta(l0, l1)))
                 busy[0] += b.cpu_busy[0] - a.cpu_busy[0]
                 busy[1] += b.cpu_busy[1] - a.cpu_busy[1]
     sysctl_after = sandbox.read_sysctl(STATS_SYSCTL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from l4lb_bench import vethstats
 from l4lb_bench.chart import table
 from l4lb_bench.labflood import STATS_SYSCTL, Share
 from l4lb_bench.labgen import MAX_FLOWS
@@ -40,6 +41,10 @@ def _busy(thread: str) -> Callable[[Round], float]:
     return lambda r: r.busy(thread)
 
 
+def _lost(where: str) -> Callable[[Round], float]:
+    return lambda r: r.lost.get(where, 0) / r.window if r.window else 0.0
+
+
 def _measures(rep: LiveReport) -> list[list[str]]:
     rows = []
     specs: list[tuple[str, Callable[[Round], float], str, bool]] = [
@@ -68,6 +73,7 @@ def _measures(rep: LiveReport) -> list[list[str]]:
             False,
         ),
         *((f"{t} thread busy", _busy(t), "{:.0%}", False) for t in THREADS),
+        *((f"lost/s: {w}", _lost(w), "{:,.0f}", False) for w in vethstats.WHERE),
     ]
     for what, fn, fmt, ratio in specs:
         lb, refl = rep.median(LB, fn), rep.median(REFL, fn)

@@ -107,6 +107,7 @@ def test_lab_quick() -> None:
         "generator sent per core of its thread",
         "bounded (balancer rounds):",
         "bounded (reflector rounds):",
+        "lost/s: client port's ring full",
     ):
         assert line in out, line
     assert "max/min share" in out
