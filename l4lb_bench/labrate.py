@@ -136,18 +136,18 @@ def run_live(opts: Options, log: Callable[[str], None] = print) -> LiveReport:
         pids = _threads(lab, cpus[1])
         frame = _template(lab)
         log(f"  {opts.rounds} rounds of balancer and reflector, {opts.duration:g} s each")
-        gen = stack.enter_context(
-            labgen.generator(area, lab.client.ns, lab.client.ifname, frame, opts.flows, cpus[0])
-        )
         attach = {
             LB: lambda: _attach(lab, bal.prog_pin),
             REFL: lambda: _attach(lab, refl_pin),
         }
-        rep = _measure(opts, lab, bal, where, gen, attach, {LB: lb_fd, REFL: refl_fd}, pids)
+        fds = {LB: lb_fd, REFL: refl_fd}
+        # Stopped before the balancer is detached: it ends its rounds attached.
+        with labgen.generator(
+            area, lab.client.ns, lab.client.ifname, frame, opts.flows, cpus[0]
+        ) as gen:
+            rep = _measure(opts, lab, bal, where, gen, attach, fds, pids)
         rep.cpus = cpus
         rep.problems = problems(rep)
-        with contextlib.suppress(BenchError):
-            attach[LB]()
         try:
             bal.detach()
         except (BalancerError, BpfError) as exc:
