@@ -1,4 +1,6 @@
-"""`l4lb bench lab`: flood the lab and measure what the balancer handles.
+"""`l4lb bench lab --generator hping3`: flood the lab with hping3 and measure
+what the balancer handles (the default generator is labrate.py's; the lab
+set-up here, `lab_up` and `balance`, serves both).
 
 A lab of this run (l4lb_tui.lab, its own prefix), the balancer attached in
 driver mode on the lab's balancer veth with the lab's backends for its UDP
