@@ -38,11 +38,26 @@ def _dataplane(args: argparse.Namespace) -> int:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    if args.generator == "live":
+        return _lab_live(args)
     from l4lb_bench import labflood
 
-    duration = defaults.LAB_QUICK_DURATION if args.quick else args.duration
+    duration = defaults.LAB_QUICK_DURATION if args.quick else args.duration or defaults.LAB_DURATION
     rep = labflood.run_lab(labflood.Options(duration=duration, sources=args.sources), log=_progress)
     print(labflood.format_report(rep), flush=True)
+    return 0 if rep.ok else EXIT_UNVERIFIED
+
+
+def _lab_live(args: argparse.Namespace) -> int:
+    from l4lb_bench import labrate, labrate_report
+
+    opts = labrate.Options(
+        duration=defaults.LAB_QUICK_WINDOW if args.quick else args.duration or defaults.LAB_WINDOW,
+        rounds=defaults.LAB_QUICK_ROUNDS if args.quick else args.rounds,
+        flows=args.flows,
+    )
+    rep = labrate.run_live(opts, log=_progress)
+    print(labrate_report.format_report(rep), flush=True)
     return 0 if rep.ok else EXIT_UNVERIFIED
 
 
@@ -161,16 +176,36 @@ def _dataplane_options(p: argparse.ArgumentParser) -> None:
 
 def _lab_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--generator",
+        choices=("live", "hping3"),
+        default="live",
+        help="live: live frames of BPF_PROG_TEST_RUN from the client, balancer against "
+        "the reflector (default); hping3: the old flood, about 110 kpps at most",
+    )
+    p.add_argument(
         "--duration",
         type=float,
-        default=defaults.LAB_DURATION,
-        help=f"seconds of flood (default {defaults.LAB_DURATION:g})",
+        default=None,
+        help=f"live: seconds of each round's window (default {defaults.LAB_WINDOW:g}); "
+        f"hping3: seconds of flood (default {defaults.LAB_DURATION:g})",
+    )
+    p.add_argument(
+        "--rounds",
+        type=_positive,
+        default=defaults.LAB_ROUNDS,
+        help=f"live: rounds of balancer and reflector (default {defaults.LAB_ROUNDS})",
+    )
+    p.add_argument(
+        "--flows",
+        type=_positive,
+        default=defaults.LAB_FLOWS,
+        help=f"live: UDP flows, by source port (default {defaults.LAB_FLOWS:,}, at most 16,384)",
     )
     p.add_argument(
         "--sources",
         type=_positive,
         default=defaults.LAB_SOURCES,
-        help=f"hping3 processes (default {defaults.LAB_SOURCES})",
+        help=f"hping3: processes (default {defaults.LAB_SOURCES})",
     )
 
 
@@ -231,7 +266,11 @@ _SUBCOMMANDS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None] | 
         "ns/packet per packet kind, against reference programs (live frames)",
         _dataplane_options,
     ),
-    ("lab", "flood the lab with hping3 and measure what the balancer handles", _lab_options),
+    (
+        "lab",
+        "flood the lab and measure packets/s per core, balancer against reflector",
+        _lab_options,
+    ),
     ("control", "load, change and poll times for 32, 512 and 4096 destinations", _control_options),
     (
         "console",

@@ -24,7 +24,13 @@ KIND_NAMES = (
     "arp",
 )
 
-# lab
+# lab: the live-frames generator (windows per program, interleaved rounds)
+LAB_WINDOW = 3.0
+LAB_QUICK_WINDOW = 1.0
+LAB_ROUNDS = 5
+LAB_QUICK_ROUNDS = 1
+LAB_FLOWS = 10_000
+# lab --generator hping3
 LAB_DURATION = 10.0
 LAB_QUICK_DURATION = 2.0
 LAB_SOURCES = 4

@@ -1,4 +1,6 @@
-"""`l4lb bench lab`: flood the lab and measure what the balancer handles.
+"""`l4lb bench lab --generator hping3`: flood the lab with hping3 and measure
+what the balancer handles (the default generator is labrate.py's; the lab
+set-up here, `lab_up` and `balance`, serves both).
 
 A lab of this run (l4lb_tui.lab, its own prefix), the balancer attached in
 driver mode on the lab's balancer veth with the lab's backends for its UDP
@@ -137,13 +139,13 @@ def floods(ns: str, argvs: list[list[str]]) -> Iterator[list[int]]:
             sent.append(int(m.group(1)) if m else 0)
 
 
-def _handled(a: Counters, b: Counters) -> tuple[int, dict[str, int]]:
+def handled(a: Counters, b: Counters) -> tuple[int, dict[str, int]]:
     tx = sum(p for p, _ in b.backends.values()) - sum(p for p, _ in a.backends.values())
     reasons = {r.name: b.reasons.get(r, (0, 0))[0] - a.reasons.get(r, (0, 0))[0] for r in b.reasons}
     return tx, {k: v for k, v in reasons.items() if v}
 
 
-def _decapsulated(lab: Lab) -> int:
+def decapsulated(lab: Lab) -> int:
     status = lab.status()
     total = 0
     for ns in status.namespaces:
@@ -183,8 +185,8 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
     lab = Lab(prefix=_prefix(), backends=opts.backends)
     with contextlib.ExitStack() as stack:
         stack.enter_context(processes.terminate_cleanly())
-        _lab_up(stack, lab, log)
-        bal, where, prog_fd = _balance(lab)
+        lab_up(stack, lab, log)
+        bal, where, prog_fd = balance(lab)
         stack.callback(os.close, prog_fd)
         argvs = [_flood_argv(lab, i) for i in range(opts.sources)]
         log(f"  flooding for {opts.duration:g} s from {opts.sources} hping3 processes")
@@ -198,7 +200,7 @@ def run_lab(opts: Options, log: Callable[[str], None] = print) -> LabReport:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _lab_up(stack: contextlib.ExitStack, lab: Lab, log: Callable[[str], None]) -> None:
+def lab_up(stack: contextlib.ExitStack, lab: Lab, log: Callable[[str], None]) -> None:
     """The lab up, and taken down when the run ends, however it ends."""
     from l4lb_tui.lab import LabError
 
@@ -217,15 +219,19 @@ def _lab_up(stack: contextlib.ExitStack, lab: Lab, log: Callable[[str], None]) -
         raise BenchError(f"lab up: {exc}") from None
 
 
-def _balance(lab: Lab) -> tuple[Balancer, dict[int, tuple[str, str]], int]:
+def balance(
+    lab: Lab, udp_ports: tuple[int, ...] = ()
+) -> tuple[Balancer, dict[int, tuple[str, str]], int]:
     """The balancer on the lab's backends: it, each backend's (service, IP)
-    by index, and an fd of its program (for its run counters)."""
+    by index, and an fd of its program (for its run counters).  The lab's
+    UDP and TCP services, and a UDP service on each of `udp_ports`."""
     bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
     try:
         bal.attach("driver", lab.outer_saddr)
         keys = [
             *parse_service(f"{lab.vip}:{lab.udp_port}/udp"),
             *parse_service(f"{lab.vip}:{lab.http_port}/tcp"),
+            *(k for port in udp_ports for k in parse_service(f"{lab.vip}:{port}/udp")),
         ]
         bal.load(keys, read_destinations(lab.csv_path))
         state = bal.state()
@@ -246,7 +252,7 @@ def _flood_argv(lab: Lab, i: int) -> list[str]:
 def _flood(
     bal: Balancer, lab: Lab, prog_fd: int, argvs: list[list[str]], duration: float
 ) -> _Flood:
-    decap0 = _decapsulated(lab)
+    decap0 = decapsulated(lab)
     full0 = bal.counters()
     with sandbox.sysctl(STATS_SYSCTL, "1") as before:
         start = time.monotonic()
@@ -259,7 +265,7 @@ def _flood(
     after = sandbox.read_sysctl(STATS_SYSCTL)
     time.sleep(0.3)  # the last frames through the bridge
     full1 = bal.counters()
-    decap1 = _decapsulated(lab)
+    decap1 = decapsulated(lab)
     return _Flood(c0, c1, i0, i1, full0, full1, decap0, decap1, sent, flood_seconds, before, after)
 
 
@@ -270,12 +276,12 @@ def _report(
     f: _Flood,
     argvs: list[list[str]],
 ) -> LabReport:
-    tx, reasons = _handled(f.c0, f.c1)
+    tx, reasons = handled(f.c0, f.c1)
     per_index = {
         i: f.c1.backends.get(i, (0, 0))[0] - f.c0.backends.get(i, (0, 0))[0] for i in where
     }
     shares = [Share(where[i][0], where[i][1], n) for i, n in sorted(per_index.items())]
-    total_tx, _ = _handled(f.full0, f.full1)
+    total_tx, _ = handled(f.full0, f.full1)
     return LabReport(
         options=opts,
         host=machine.host(),

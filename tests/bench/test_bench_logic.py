@@ -6,8 +6,10 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from l4lb_bench import frames, frames6
+from l4lb_bench import frames, frames6, labgen, machine
 from l4lb_bench.chart import bars, table
+from l4lb_bench.labrate import LB, REFL, LiveReport, Options, Round
+from l4lb_bench.labrate_report import bound
 
 
 def test_frames_have_correct_checksums() -> None:
@@ -63,3 +65,36 @@ def test_kind_names_match_the_kinds() -> None:
     from l4lb_bench import dataplane, defaults
 
     assert tuple(k.name for k in dataplane.kinds()) == defaults.KIND_NAMES
+
+
+def test_lab_generator_template_has_its_macs_swapped_and_checksums_right() -> None:
+    raw = labgen.template("10.0.0.2", "10.0.0.4", 9009, "02:00:00:00:00:02", "02:00:00:00:00:04")
+    pkt = Ether(raw)
+    # The reflector behind the wrapper swaps them: sent from the client to the balancer.
+    assert (pkt.dst, pkt.src) == ("02:00:00:00:00:02", "02:00:00:00:00:04")
+    assert (pkt[UDP].sport, pkt[UDP].dport) == (1024, 9009)
+    assert frames.l4_checksum_ok(raw)
+
+
+def _live_report(busy: dict[str, float], machine_busy: float = 0.5) -> LiveReport:
+
+    window = 2.0
+    rounds = [
+        Round(p, window, 1000, 10_000, 5000, {t: int(b * window * 1e9) for t, b in busy.items()})
+        for p in (LB, REFL)
+    ]
+    host = machine.Host("6.18", "cpu", 2, "now", 0.0)
+    return LiveReport(
+        Options(2.0, 1, 10), host, "bn1", (0, 1), rounds, 1000, {}, [], 1000, "0", "0", machine_busy
+    )
+
+
+def test_lab_report_names_what_bounded_the_rate() -> None:
+
+    quiet = {"generator": 0.3, "client veth": 0.3, "balancer veth": 0.1, "balancer's peer": 0.1}
+    full = {"generator": 0.3, "client veth": 0.5, "balancer veth": 0.2, "balancer's peer": 0.25}
+    gen = {"generator": 0.97, "client veth": 0.3, "balancer veth": 0.1, "balancer's peer": 0.1}
+    assert bound(_live_report(full), LB).startswith("the path's CPU 1")
+    assert bound(_live_report(gen), LB).startswith("the generator: 97%")
+    shared = bound(_live_report(quiet, 0.99), LB)
+    assert shared.startswith("CPU time shared") and "99% busy" in shared

@@ -79,8 +79,44 @@ def test_dataplane_quick() -> None:
     assert "what costs what" in out
 
 
+def assert_lab_gone(pid: int) -> None:
+    """The run's lab (`bn` + pid in hex) and its NAPI threads are gone."""
+    prefix = f"bn{pid:x}-"
+    names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    assert not [n for n in names if n.startswith(prefix)], names
+    comms = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                comms.append((d / "comm").read_text().strip())
+            except OSError:
+                continue
+    assert not [c for c in comms if c.startswith(f"napi/{prefix}")], comms
+
+
 def test_lab_quick() -> None:
-    out = check(*bench("lab"))
+    """The default generator: live frames from the client, balancer and
+    reflector both measured, per core, with what bounded them."""
+    done, pid = bench("lab")
+    out = check(done, pid)
+    assert_lab_gone(pid)
+    assert "generator: live frames of BPF_PROG_TEST_RUN" in out
+    for line in (
+        "packets/s the program ran on (bpf_stats)",
+        "packets/s per core (balancer veth's thread)",
+        "generator sent per core of its thread",
+        "bounded (balancer rounds):",
+        "bounded (reflector rounds):",
+        "lost/s: client port's ring full",
+    ):
+        assert line in out, line
+    assert "max/min share" in out
+
+
+def test_lab_quick_hping3() -> None:
+    done, pid = bench("lab", "--generator", "hping3")
+    out = check(done, pid)
+    assert_lab_gone(pid)
     assert "packets/s handled by the balancer" in out
     assert "run_time_ns / run_cnt" in out
     assert "max/min share" in out
