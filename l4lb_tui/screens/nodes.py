@@ -82,7 +82,10 @@ class NodesScreen(Screen[None]):
         split = sorted(mismatched(samples))
         notes = [f"ring prints differ on {', '.join(split)}: configs disagree"] if split else []
         if not samples:
-            notes = ["no scale-out node found (l4lb lab up --nodes 3, or l4lb demo --nodes 3)"]
+            notes = [
+                "no scale-out node found: no [[node]] in the config (l4lb tui -c FILE), "
+                "no lab (l4lb lab up --nodes 3)"
+            ]
         self.query_one(StatusLine).show(notes, error=bool(split))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
