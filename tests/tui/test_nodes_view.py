@@ -10,6 +10,7 @@ from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import NodeSample
 from l4lb_tui.screens.nodes import NodesScreen
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.node_table import NodeTable
 from l4lb_tui.widgets.status import StatusLine
 
@@ -87,3 +88,14 @@ async def test_nodes_view_at_80x24_marks_a_split_brain(fake: FakeBackend) -> Non
         assert nodes.asked == ["drain n1", "undrain n2"]
         await pilot.press("escape")
         assert not isinstance(app.screen, NodesScreen)
+
+
+async def test_n_is_in_the_interfaces_footer_at_80_columns(fake: FakeBackend) -> None:
+    """An operator finds the nodes view without the help: the interfaces'
+    footer has room for it at 80 columns (the dashboard's does not, and
+    its `… ? all keys` leads to the help, which lists N)."""
+    app = ConsoleApp(fake, None, manual(DATA), nodes=FrozenNodes())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = str(app.screen.query_one(KeyFooter).render())
+        assert " N Nodes " in footer and " ? Help" in footer, footer
