@@ -50,13 +50,19 @@ class NodeDaemon:
 
 
 def _node(args: argparse.Namespace) -> NodeDaemon:
-    if args.node is None:
+    """The daemon named: NODE, else the node `l4lb --netns NAME` names if
+    one is known by that name, else this host's (its run directory)."""
+    name = args.node or getattr(args, "netns", None)
+    if name is None:
         if args.config is not None:
             raise CliError("-c names the config a NODE is looked up in: name the node too")
         return NodeDaemon(pidfile.PID_FILE.parent)
     config = args.config if args.config is not None else node_find.daemon_config()
     try:
-        spec = node_find.find(node_find.read_specs(config), args.node)
+        specs = node_find.read_specs(config)
+        if args.node is None and not any(s.name == name for s in specs):
+            return NodeDaemon(pidfile.PID_FILE.parent)  # a daemon of this host run there
+        spec = node_find.find(specs, name)
     except node_find.NodeNotFound as exc:
         raise CliError(str(exc)) from None
     assert spec.run_dir is not None  # find() refuses a node without one
@@ -66,9 +72,10 @@ def _node(args: argparse.Namespace) -> NodeDaemon:
 def _announcing_daemon(node: NodeDaemon) -> int:
     pid = pidfile.running(node.pid_file)
     if pid is None:
-        where = f" in {node.run_dir}" if node.name else ""
         raise CliError(
-            node.said(f"no l4lb daemon runs{where} (start one with 'l4lb daemon -c FILE')")
+            node.said(
+                f"no l4lb daemon runs in {node.run_dir} (start one with 'l4lb daemon -c FILE')"
+            )
         )
     status = node.status()
     if status is None or status.pid != pid:
@@ -78,9 +85,22 @@ def _announcing_daemon(node: NodeDaemon) -> int:
     return pid
 
 
+def _log(node: NodeDaemon) -> str:
+    """Where the daemon's lines are: a lab node's file, else its journal."""
+    log = node.run_dir / "daemon.log"
+    return str(log) if log.is_file() else "its journal (journalctl -u l4lbd)"
+
+
 def _wait(
-    node: NodeDaemon, pid: int, done: Callable[[AnnounceStatus], bool], timeout: float
+    node: NodeDaemon,
+    pid: int,
+    done: Callable[[AnnounceStatus], bool],
+    timeout: float,
+    drained: bool,
 ) -> AnnounceStatus:
+    """The daemon's status once `done`; a CliError if it ends, the wait
+    times out, or another command undoes what this one asked (`drained`:
+    whether it asked for a drain)."""
     deadline = time.monotonic() + timeout
     while True:
         status = node.status()
@@ -88,14 +108,16 @@ def _wait(
             return status
         if pidfile.running(node.pid_file) != pid:
             raise CliError(node.said(f"the daemon (PID {pid}) ended before it was done"))
+        if node.drain_file.exists() != drained:
+            verb, undone = ("drain", "undrained") if drained else ("undrain", "drained")
+            raise CliError(node.said(f"{verb} cancelled: {undone} meanwhile by another command"))
         if time.monotonic() > deadline:
-            raise CliError(
-                node.said(
-                    f"not done after {timeout:g} s: "
-                    + (f"announcing {status.announced}, " if status else "")
-                    + ("traffic still arrives here" if status and status.drained else "see its log")
-                )
+            parts = (
+                [f"announcing {', '.join(status.announced)}"] if status and status.announced else []
             )
+            parts += ["traffic still arrives here"] if status and status.drained else []
+            said = ", ".join(parts) or "the daemon did not answer"
+            raise CliError(node.said(f"not done after {timeout:g} s: {said} (see {_log(node)})"))
         time.sleep(0.1)
 
 
@@ -114,7 +136,9 @@ def cmd_drain(args: argparse.Namespace) -> int:
     before = node.status()
     node.drain_file.touch()
     _tell(node)
-    status = _wait(node, pid, lambda s: s.drained and not s.announced and s.moved, args.timeout)
+    status = _wait(
+        node, pid, lambda s: s.drained and not s.announced and s.moved, args.timeout, True
+    )
     if before is not None and before.drained:
         gone = "nothing (it was drained already)"
     else:
@@ -133,7 +157,7 @@ def cmd_undrain(args: argparse.Namespace) -> int:
     before = node.status()
     node.drain_file.unlink(missing_ok=True)
     _tell(node)
-    status = _wait(node, pid, lambda s: not s.drained, args.timeout)
+    status = _wait(node, pid, lambda s: not s.drained, args.timeout, False)
     said = ", ".join(status.announced) or "nothing yet (no service healthy here)"
     was = " (it was not drained)" if before is not None and not before.drained else ""
     print(f"undrained: announcing {said}{was}")

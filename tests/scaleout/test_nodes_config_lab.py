@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,38 @@ async def test_console_drains_a_config_node(scale: ScaleLab, tmp_path: Path) -> 
             assert scale.next_hops() == {scale.node_list[0].addr, scale.node_list[1].addr}
     finally:
         nodes.undrain(n3)
+    _wait_hops(scale, {1, 2, 3})
+
+
+def test_netns_names_a_node_and_a_drain_undone_meanwhile_gives_up(
+    scale: ScaleLab, tmp_path: Path
+) -> None:
+    n2 = scale.node_list[1].ns
+    # `l4lb --netns NODE node ...` reaches that node's daemon (it said no
+    # daemon ran, having read this host's run directory).
+    status = _l4lb("--netns", n2, "node", "status")
+    assert status.returncode == 0 and "session Established" in status.stdout, status.stderr
+    drain = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "node", "drain", n2, "--timeout", "30"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        announce = scale.node_dir(2) / "announce.json"
+        deadline = time.monotonic() + 20
+        while '"drained": true' not in announce.read_text():
+            assert time.monotonic() < deadline and drain.poll() is None, drain.communicate()
+            time.sleep(0.02)
+        # What `node undrain` does first, while the drain still waits for
+        # the traffic to move (a second without packets).
+        (scale.node_dir(2) / "node-drained").unlink()
+        out, err = drain.communicate(timeout=10)
+    finally:
+        drain.kill()
+        _l4lb("node", "undrain", n2)
+    assert drain.returncode == 2, (out, err)
+    assert (
+        err == f"l4lb: error: node {n2}: drain cancelled: undrained meanwhile by another command\n"
+    )
     _wait_hops(scale, {1, 2, 3})
 
 
