@@ -34,6 +34,7 @@ class NodeSample:
     ring_prints: tuple[tuple[str, str], ...]  # (service, print), in key order
     packets: int | None  # all its backends' packets; None: no balancer
     problem: str = ""
+    group: str = ""  # the nodes it must agree with: its lab, or the config listing it
 
 
 class NodesBackend(Protocol):
@@ -130,4 +131,5 @@ def sample_node(spec: NodeSpec) -> NodeSample:
         ring_prints=tuple(prints),
         packets=packets,
         problem=problem,
+        group=spec.origin,
     )

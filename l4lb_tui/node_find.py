@@ -29,7 +29,7 @@ class NodeSpec:
     netns: str
     ifnames: tuple[str, ...]  # its balancers' interfaces
     run_dir: Path | None  # the node daemon's L4LB_RUN_DIR; None: not known
-    origin: str = "lab"  # where it was found: "lab", or the config's path
+    origin: str = ""  # where it was found: "lab PREFIX", or the config's path
 
 
 ConfigSource = Callable[[], Path | None]
@@ -54,7 +54,7 @@ def lab_specs(root: Path | None = None) -> list[NodeSpec]:
         if not re.fullmatch(r"n\d+", node_dir.name) or not (node_dir / "l4lb.toml").exists():
             continue
         ns = f"{prefix}-{node_dir.name}"
-        found.append(NodeSpec(ns, ns, (f"{ns}0",), node_dir))
+        found.append(NodeSpec(ns, ns, (f"{ns}0",), node_dir, f"lab {prefix}"))
     return found
 
 

@@ -99,3 +99,21 @@ async def test_n_is_in_the_interfaces_footer_at_80_columns(fake: FakeBackend) ->
         await pilot.pause()
         footer = str(app.screen.query_one(KeyFooter).render())
         assert " N Nodes " in footer and " ? Help" in footer, footer
+
+
+def test_prints_are_compared_within_a_group_only() -> None:
+    """Two labs (or a lab and a config's nodes) on one host need not agree:
+    three nodes of one and three of another, each agreeing within, were all
+    marked as disagreeing (tester t16, F11)."""
+    from l4lb_tui.viewmodels.node_rows import mismatched, node_rows
+
+    def node(name: str, group: str, fp: str) -> NodeSample:
+        return NodeSample(name, (), "Established", False, ((TCP, fp),), 1, group=group)
+
+    a = [node(f"a-n{i}", "lab a", "aaaa1111") for i in (1, 2, 3)]
+    b = [node(f"b-n{i}", "lab b", "bbbb2222") for i in (1, 2, 3)]
+    assert mismatched([*a, *b]) == set()
+    rows = dict(node_rows([*a, *b], {}))
+    assert all("≠" not in str(getattr(cells[3], "plain", cells[3])) for cells in rows.values())
+    odd = node("b-n4", "lab b", "cccc3333")
+    assert mismatched([*a, *b, odd]) == {"b-n4"}
