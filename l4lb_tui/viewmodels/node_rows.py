@@ -39,6 +39,18 @@ def mismatched(samples: Sequence[NodeSample]) -> set[str]:
     }
 
 
+def last_announcer(samples: Sequence[NodeSample], name: str) -> list[str]:
+    """The VIPs node `name` is the only node of its group to announce (a
+    drain withdraws them from the router altogether)."""
+    node = next((s for s in samples if s.name == name), None)
+    if node is None:
+        return []
+    others = {
+        vip for s in samples if s.group == node.group and s.name != name for vip in s.announced
+    }
+    return sorted(set(node.announced) - others)
+
+
 def rates(
     before: Mapping[str, int], samples: Sequence[NodeSample], seconds: float
 ) -> dict[str, float]:

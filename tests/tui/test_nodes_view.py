@@ -9,6 +9,7 @@ from tui_support import DATA, manual
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import NodeSample
+from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.nodes import NodesScreen
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.node_table import NodeTable
@@ -117,3 +118,43 @@ def test_prints_are_compared_within_a_group_only() -> None:
     assert all("≠" not in str(getattr(cells[3], "plain", cells[3])) for cells in rows.values())
     odd = node("b-n4", "lab b", "cccc3333")
     assert mismatched([*a, *b, odd]) == {"b-n4"}
+
+
+class LastOne(FrozenNodes):
+    """n1 alone announces the VIP: n2 is drained, n3's session is down."""
+
+    def nodes(self) -> list[NodeSample]:
+        return [
+            NodeSample("n1", ("10.0.0.4",), "Established", False, ((TCP, "aaaa1111"),), 1),
+            NodeSample("n2", (), "Established", True, ((TCP, "aaaa1111"),), 1),
+            NodeSample("n3", (), "Active", False, ((TCP, "aaaa1111"),), 1),
+        ]
+
+
+async def test_draining_the_last_announcing_node_asks_first(fake: FakeBackend) -> None:
+    """The VIP would leave the router altogether: the view asks (t16 F5)."""
+    nodes = LastOne()
+    app = ConsoleApp(fake, None, manual(DATA), nodes=nodes)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        await _rows(app, pilot, 3)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "only node announcing 10.0.0.4" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert nodes.asked == [] and isinstance(app.screen, NodesScreen)
+        await pilot.press("d", "y")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if nodes.asked:
+                break
+        assert nodes.asked == ["drain n1"]
+        await pilot.press("j", "d")  # n2 announces nothing: no question
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if len(nodes.asked) == 2:
+                break
+        assert nodes.asked == ["drain n1", "drain n2"]
