@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from l4lb_tui.console_nodes import HostNodes, NodeSample
 from l4lb_tui.lab.scaleout import ScaleLab
 from l4lb_tui.screens.nodes import NodesScreen
 from tests.killed_reload import ROOT
+from tests.scaleout.conftest import scale_lab
 from tests.scaleout.test_scaleout_e2e import _wait_hops
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
@@ -29,12 +29,7 @@ pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
 @pytest.fixture(scope="module")
 def scale() -> Iterator[ScaleLab]:
-    lab = ScaleLab(f"f16{uuid.uuid4().hex[:3]}", nodes=3, backends=3)
-    try:
-        lab.up()
-        yield lab
-    finally:
-        lab.down()
+    yield from scale_lab("f16")
 
 
 def _config(lab: ScaleLab, path: Path) -> Path:
