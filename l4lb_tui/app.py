@@ -32,8 +32,9 @@ from textual.screen import Screen
 from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettings
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
-from l4lb_tui.console_nodes import LabNodes, NodesBackend
+from l4lb_tui.console_nodes import HostNodes, NodesBackend
 from l4lb_tui.netlink import NetlinkError, enter_netns
+from l4lb_tui.node_find import NodeNotFound, read_specs
 from l4lb_tui.screens.dashboard import DashboardScreen
 from l4lb_tui.screens.help import HelpScreen
 from l4lb_tui.screens.interfaces import InterfacesScreen
@@ -77,7 +78,8 @@ class ConsoleApp(App[int]):
         nodes: NodesBackend | None = None,
     ) -> None:
         super().__init__(driver_class=driver_class)
-        self.nodes = nodes or LabNodes()  # the scale-out nodes (N): the labs' on this host
+        # The scale-out nodes (N): the daemon's config's [[node]]s and the labs'.
+        self.nodes = nodes or HostNodes()
         self.backend = backend
         self.interface = interface
         self.settings = settings or ConsoleSettings()
@@ -214,6 +216,17 @@ def missing_interface(
     return f"interface {interface} does not exist in {where} (l4lb tui lists the links)"
 
 
+def config_problem(config: Path | None) -> str | None:
+    """Why the config named for the nodes view cannot be read, or None."""
+    if config is None:
+        return None
+    try:
+        read_specs(config)
+    except NodeNotFound as exc:
+        return str(exc)
+    return None
+
+
 def run_console(
     interface: str | None,
     backend: ConsoleBackend | None = None,
@@ -221,6 +234,7 @@ def run_console(
     readonly: bool = False,
     netns: str | None = None,
     prog: str = "l4lb-tui",
+    config: Path | None = None,
 ) -> int:
     if settings is None and netns is not None:
         settings = ConsoleSettings(start_file=lab_destinations(netns))
@@ -231,14 +245,15 @@ def run_console(
     )
     if backend is None:
         backend = RealBackend(readonly=settings.readonly, daemon=DaemonWatch(netns=netns))
-    problem = missing_interface(backend, interface, netns)
+    problem = missing_interface(backend, interface, netns) or config_problem(config)
     if problem is None and not sys.stdin.isatty():
         # It drew the dashboard and read no key, q included: only ctrl+c left.
         problem = "the console needs a terminal on stdin"
     if problem is not None:
         print(f"{prog}: error: {problem}", file=sys.stderr)
         return 2
-    app = ConsoleApp(backend, interface, settings, terminal_driver(), netns)
+    nodes = None if config is None else HostNodes(config=lambda: config)
+    app = ConsoleApp(backend, interface, settings, terminal_driver(), netns, nodes)
     app.run()
     return app.return_code or 0
 
@@ -250,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--netns",
         metavar="NAME",
         help="run inside this network namespace (keeps the host's bpffs)",
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="the nodes view (N) lists this config's [[node]]s (default: the daemon's config)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="frozen demo data; touches no kernel state"
@@ -280,7 +302,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         demo.readonly = args.readonly
         demo.daemon = demo_daemon()
         sys.exit(run_console(args.interface or "lb0", demo, readonly=args.readonly))
-    sys.exit(run_console(args.interface, readonly=args.readonly, netns=args.netns))
+    sys.exit(
+        run_console(args.interface, readonly=args.readonly, netns=args.netns, config=args.config)
+    )
 
 
 if __name__ == "__main__":

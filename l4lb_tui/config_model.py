@@ -99,6 +99,7 @@ class NodeTarget:
     netns: str
     interface: str | None = None
     source: str | None = None
+    run_dir: str | None = None  # its daemon's L4LB_RUN_DIR, for the nodes view and `l4lb node`
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """A config's [[node]] list (pure): the nodes `l4lb apply` and `diff` reach,
 each a namespace with, where it differs from node to node, its own
-interface and tunnel source.  The [[balancer]] tables say what every node
-runs; a [[node]] says where.  The daemon, which runs on one node, ignores
-them."""
+interface and tunnel source, and the run directory of the daemon that runs
+there (how the console's nodes view and `l4lb node NODE` reach it).  The
+[[balancer]] tables say what every node runs; a [[node]] says where.  The
+daemon, which runs on one node, ignores them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 from l4lb_tui import validation
 from l4lb_tui.config_model import BalancerSpec, Config, NodeTarget
 
-KEYS = {"netns", "interface", "source"}
+KEYS = {"netns", "interface", "source", "run_dir"}
 
 
 class Reader(Protocol):
@@ -45,10 +46,13 @@ def parse_nodes(r: Reader, value: object, balancers: list[BalancerSpec]) -> tupl
         source = r.text(t, path, "source")
         if source is not None:
             source = r.checked(f"{path}.source", validation.source_address, source)
+        run_dir = r.text(t, path, "run_dir")
+        if run_dir is not None:
+            run_dir = r.checked(f"{path}.run_dir", validation.run_directory, run_dir)
         if netns and any(n.netns == netns for n in found):
             r.problem(f"{path}.netns", f"node {netns} is listed twice")
         elif netns:
-            found.append(NodeTarget(netns, ifname, source))
+            found.append(NodeTarget(netns, ifname, source, run_dir))
     if found and any(b.netns for b in balancers):
         r.problem("node", "with [[node]] each node gives the namespace: no netns in [[balancer]]")
     if len(balancers) > 1 and any(n.interface or n.source for n in found):

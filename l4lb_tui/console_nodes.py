@@ -1,8 +1,8 @@
 """The console's nodes view asks this: every scale-out node's announcements,
 BGP session, ring prints and packet count (`NodeSample`), and drains or
-undrains one.  `LabNodes` reads the scale-out labs on this host (each
-node's daemon run directory in /run/l4lb/lab-P/nN/); a drain goes the path
-`l4lb node drain` goes, since it is that command, run for the node.
+undrains one.  `HostNodes` reads the nodes this host reaches (node_find.py:
+a config's [[node]]s and the scale-out labs'); a drain goes the path `l4lb
+node drain` goes, since it is that command, run for the node.
 
 The only side effects of the nodes view are here; failures are one
 ConsoleError with the whole message.
@@ -10,7 +10,6 @@ ConsoleError with the whole message.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -20,16 +19,10 @@ from typing import Protocol
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.daemon import announce_state, pidfile
+from l4lb_tui.node_find import ConfigSource, NodeNotFound, NodeSpec, daemon_config, find, read_specs
 
 ACT_TIMEOUT = 60.0  # a drain waits for the router to move traffic away
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    name: str  # as the operator knows it: the lab's nN, or the config's
-    netns: str
-    ifname: str
-    run_dir: Path  # the node daemon's L4LB_RUN_DIR
+NO_RUN_DIR = "no run_dir"  # a [[node]] that does not say where its daemon keeps its files
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +34,7 @@ class NodeSample:
     ring_prints: tuple[tuple[str, str], ...]  # (service, print), in key order
     packets: int | None  # all its backends' packets; None: no balancer
     problem: str = ""
+    group: str = ""  # the nodes it must agree with: its lab, or the config listing it
 
 
 class NodesBackend(Protocol):
@@ -49,27 +43,24 @@ class NodesBackend(Protocol):
     def undrain(self, name: str) -> str: ...
 
 
-def lab_specs(root: Path | None = None) -> list[NodeSpec]:
-    """Every node of the scale-out labs under `root` (the labs' state root)."""
-    from l4lb_tui.lab.names import STATE_ROOT
+class HostNodes:
+    """The nodes of `config` (a [[node]] list: by default the config the
+    running daemon keeps applied, read again at each poll) and of the labs;
+    or exactly `specs`."""
 
-    base = root or STATE_ROOT
-    found = []
-    for node_dir in sorted(base.glob("lab-*/n*")):
-        prefix = node_dir.parent.name.removeprefix("lab-")
-        if not re.fullmatch(r"n\d+", node_dir.name) or not (node_dir / "l4lb.toml").exists():
-            continue
-        ns = f"{prefix}-{node_dir.name}"
-        found.append(NodeSpec(ns, ns, f"{ns}0", node_dir))
-    return found
-
-
-class LabNodes:
-    def __init__(self, specs: list[NodeSpec] | None = None) -> None:
+    def __init__(
+        self, specs: list[NodeSpec] | None = None, config: ConfigSource = daemon_config
+    ) -> None:
         self._fixed = specs
+        self._config = config
 
     def specs(self) -> list[NodeSpec]:
-        return self._fixed if self._fixed is not None else lab_specs()
+        if self._fixed is not None:
+            return self._fixed
+        try:
+            return read_specs(self._config())
+        except NodeNotFound as exc:
+            raise ConsoleError(str(exc)) from None
 
     def nodes(self) -> list[NodeSample]:
         return [sample_node(s) for s in self.specs()]
@@ -81,9 +72,10 @@ class LabNodes:
         return self._node_command(name, "undrain")
 
     def _node_command(self, name: str, verb: str) -> str:
-        spec = next((s for s in self.specs() if s.name == name), None)
-        if spec is None:
-            raise ConsoleError(f"no node {name}")
+        try:
+            spec = find(self.specs(), name)
+        except NodeNotFound as exc:
+            raise ConsoleError(str(exc)) from None
         argv = [sys.executable, "-m", "l4lb_tui.cli", "node", verb]
         env = {**_env(), "L4LB_RUN_DIR": str(spec.run_dir)}
         try:
@@ -104,20 +96,31 @@ def _env() -> dict[str, str]:
     return child_env()
 
 
-def sample_node(spec: NodeSpec) -> NodeSample:
-    status = announce_state.read(spec.run_dir / announce_state.STATUS_FILE.name)
+def _status(run_dir: Path | None) -> tuple[announce_state.AnnounceStatus | None, str]:
+    """The node daemon's announcements, or None and why not."""
+    if run_dir is None:
+        return None, NO_RUN_DIR
+    pid = pidfile.running(run_dir / pidfile.PID_FILE.name)
+    if pid is None:
+        return None, "no daemon"
+    status = announce_state.read(run_dir / announce_state.STATUS_FILE.name)
     # A daemon killed outright leaves its last status behind: only the
     # running daemon's counts.
-    if status is not None and pidfile.running(spec.run_dir / "daemon.pid") != status.pid:
-        status = None
-    prints: tuple[tuple[str, str], ...] = ()
+    if status is None or status.pid != pid:
+        return None, "no [bgp]"
+    return status, ""
+
+
+def sample_node(spec: NodeSpec) -> NodeSample:
+    status, problem = _status(spec.run_dir)
+    prints: list[tuple[str, str]] = []
     packets: int | None = None
-    problem = "" if status is not None else "no daemon"
     try:
-        bal = Balancer(spec.ifname, netns=spec.netns)
-        if bal.is_loaded():
-            prints = tuple((str(k), p) for k, p in bal.state().ring_prints)
-            packets = sum(p for p, _ in bal.counters().backends.values())
+        for ifname in spec.ifnames:
+            bal = Balancer(ifname, netns=spec.netns)
+            if bal.is_loaded():
+                prints += [(str(k), p) for k, p in bal.state().ring_prints]
+                packets = (packets or 0) + sum(p for p, _ in bal.counters().backends.values())
     except BalancerError as exc:
         problem = str(exc)
     return NodeSample(
@@ -125,7 +128,8 @@ def sample_node(spec: NodeSpec) -> NodeSample:
         announced=tuple(status.announced) if status else (),
         session=status.session if status else "",
         drained=status.drained if status else False,
-        ring_prints=prints,
+        ring_prints=tuple(prints),
         packets=packets,
         problem=problem,
+        group=spec.origin,
     )

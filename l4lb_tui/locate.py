@@ -149,6 +149,20 @@ def renamed(ifname: str, now: str) -> str:
     return f"it was renamed to {now} (use -i {shlex.quote(now)})"
 
 
+def renamed_to(ifname: str, netlink: Netlink) -> str | None:
+    """The name the link of a balancer whose pins record it as `ifname` has
+    now, when it was renamed (None: `ifname` exists, or names no such link)."""
+    if netlink.index_of(ifname) is not None:
+        return None
+    for pinned in pinning.in_namespace(current_netns(netlink).cookie):
+        if pinned.record is None or not pinned.record.answers_to(ifname) or not pinned.ident:
+            continue
+        now = netlink.name_of(pinned.ident.ifindex)
+        if now is not None and now != ifname and pinned.holds_link is not False:
+            return now
+    return None
+
+
 def missing(ifname: str, netns: Netns, netlink: Netlink) -> str:
     """Why `ifname` names nothing here, with what its pins say of it."""
     text = f"interface {ifname} does not exist in {netns.place}"

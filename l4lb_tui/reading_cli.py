@@ -99,7 +99,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     from l4lb_tui.app import run_console
 
-    code: int = run_console(args.interface, readonly=args.readonly, netns=args.netns, prog="l4lb")
+    code: int = run_console(
+        args.interface, readonly=args.readonly, netns=args.netns, prog="l4lb", config=args.config
+    )
     return code
 
 
@@ -121,6 +123,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = add("tui", cmd_tui, "open the operator console")
     cliargs.interface_option(p, required=False)
+    p.add_argument(
+        "-c", "--config", metavar="FILE", type=Path,
+        help="the nodes view (N) lists this config's [[node]]s (default: the daemon's config)",
+    )  # fmt: skip
     p.add_argument(
         "--readonly", action="store_true", help="watch only: no key that changes a balancer"
     )

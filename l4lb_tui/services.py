@@ -64,8 +64,10 @@ def _address_and_port(text: str, quoted: str) -> tuple[str, str, str]:
     """ADDR[:PORT], the address of an IPv6 one in brackets: [2001:db8::4]:80."""
     if not text.startswith("["):
         if text.count(":") > 1:
+            # Shown quoted: the text may hold a line break, and the message is one line.
+            as_v6 = validation.shown(f"[{text}]")
             raise ValueError(
-                f"service {quoted}: write an IPv6 VIP in brackets, as [{text}] or [ADDRESS]:PORT"
+                f"service {quoted}: write an IPv6 VIP in brackets, as {as_v6} or [ADDRESS]:PORT"
             )
         return text.partition(":")
     addr, bracket, rest = text[1:].partition("]")

@@ -303,6 +303,14 @@ def file_name(text: str) -> str:
     return text
 
 
+def run_directory(text: str) -> str:
+    """A daemon's run directory (its L4LB_RUN_DIR): absolute, as a service
+    has no working directory anyone could rely on."""
+    if not text.startswith("/") or "\0" in text:
+        raise ValueError(f"{shown(text)} is not an absolute directory path")
+    return text
+
+
 # -- what a load must fit ---------------------------------------------------------
 
 

@@ -4,16 +4,21 @@ The config names an interface; the daemon learns the balancer's identity
 (namespace cookie, interface index) when it configures its checks.  A link
 renamed since is the same balancer under another name, as for every CLI
 command: the daemon carries on with it, and says that the config names the
-old name (a reload of that config cannot apply until it is edited).
+old name (a reload of that config cannot apply until it is edited).  A
+daemon started on a config whose link was renamed while no daemon ran does
+the same: it applies the config to the renamed link and says so, rather
+than exit and be restarted, in a loop, by its service manager.
 """
 
 from __future__ import annotations
 
-from l4lb_tui import config_apply
+from dataclasses import replace
+
+from l4lb_tui import config_apply, locate
 from l4lb_tui.balancer import Balancer, BalancerError
-from l4lb_tui.config_model import BalancerSpec
+from l4lb_tui.config_model import BalancerSpec, Config
 from l4lb_tui.identity import BalancerId
-from l4lb_tui.netlink import Netlink
+from l4lb_tui.netlink import Netlink, NetlinkError
 
 
 def balancer(spec: BalancerSpec, ident: BalancerId | None) -> tuple[Balancer, str]:
@@ -42,3 +47,23 @@ def identity(spec: BalancerSpec) -> BalancerId | None:
         return config_apply.balancer_of(spec).where.ident
     except Exception:  # a balancer not found now has none to follow
         return None
+
+
+def renamed(config: Config) -> tuple[Config, list[str]]:
+    """`config` with each balancer whose link was renamed under the link's
+    name now, and the line to say of each."""
+    placed, said = [], []
+    for spec in config.balancers:
+        try:
+            now = locate.renamed_to(spec.interface, Netlink(netns=spec.netns))
+        except (BalancerError, NetlinkError):
+            now = None  # the apply says what is wrong with it
+        if now is None:
+            placed.append(spec)
+            continue
+        placed.append(replace(spec, interface=now))
+        said.append(
+            f"interface {spec.interface} was renamed to {now}: the daemon applies the config "
+            f"to it, but the config still names {spec.interface} (edit it, then reload)"
+        )
+    return replace(config, balancers=tuple(placed)), said

@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import backend_edits, config_apply, events, health_status
+from l4lb_tui import backend_edits, config_apply, health_status
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
-from l4lb_tui.daemon import follow, removed
+from l4lb_tui.daemon import follow, health_said, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
+from l4lb_tui.daemon.health_said import Where
 from l4lb_tui.daemon.health_writes import Removals, check_name, cleared, said, why, withhold
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health.logic.board import HealthBoard
@@ -46,7 +47,6 @@ from l4lb_tui.metrics import ServiceHealth
 
 Report = Callable[[str], None]
 COMPARE_EVERY = 2.0  # seconds between looks at services whose health did not change
-Where = tuple[str, str | None]  # a balancer: interface, netns
 
 
 @dataclass
@@ -345,56 +345,21 @@ class HealthControl:
                 self._tell(c, f"restored {', '.join(sorted(ips))} ({because})")
 
     def _tell(self, c: _Checked, line: str, backend: str = "") -> None:
-        """A decision, to the journal and the event log."""
-        self.report(f"{c.name}: {line}")
-        events.note(
-            "health", line, interface=c.balancer.interface, service=str(c.key), backend=backend
-        )
+        health_said.tell(self.report, c, line, backend)
 
     def _tell_at(self, bal: BalancerSpec, key: ServiceKey, line: str) -> None:
-        self.report(f"{check_name(bal, key)}: {line}")
-        events.note("health", line, interface=bal.interface, service=str(key))
+        health_said.tell_at(self.report, bal, key, line)
 
-    # -- what others read ------------------------------------------------------------
+    # -- what others read (health_said.py) ---------------------------------------------
 
     def service_health(self) -> dict[Where, dict[str, ServiceHealth]]:
-        """Each balancer's services' health, for its metrics."""
-        found: dict[Where, dict[str, ServiceHealth]] = {}
-        for c in self.checked.values():
-            if c.verdict is not None:
-                found.setdefault((c.balancer.interface, c.balancer.netns), {})[str(c.key)] = (
-                    ServiceHealth(c.verdict.healthy, c.verdict.quorum, c.verdict.failed_open)
-                )
-        return found
+        return health_said.service_health(self.checked)
 
     def labels(self, name: str) -> tuple[str, str, str]:
-        """A check name's interface, netns ("": this one) and service, for
-        the latency histogram: two balancers' probes are two series."""
-        c = self.checked.get(name)
-        return (c.balancer.interface, c.balancer.netns or "", str(c.key)) if c else ("", "", name)
+        return health_said.labels(self.checked, name)
 
     def entries(self, wall: float, mono: float) -> tuple[health_status.HealthEntry, ...]:
-        """Every check's health for the status file; `wall` and `mono` are
-        the same instant on both clocks (a status's `since` is monotonic)."""
-        found = []
-        for name, c in self.checked.items():
-            for ip in c.backends:
-                h = self.board.health(CheckKey(name, ip))
-                last = h.last
-                found.append(
-                    health_status.HealthEntry(
-                        c.balancer.interface,
-                        c.balancer.netns or "",
-                        str(c.key),
-                        ip,
-                        h.status.value,
-                        last.detail if last else "",
-                        bool(last and last.ok),
-                        round(last.latency * 1000, 2) if last else 0.0,
-                        wall - (mono - h.since) if h.known else 0.0,
-                    )
-                )
-        return health_status.entries_of(found)
+        return health_said.entries(self.checked, self.board, wall, mono)
 
     def stop(self) -> None:
         for scheduler in self.schedulers.values():

@@ -30,7 +30,7 @@ from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
-from l4lb_tui.daemon import answer, http, notify, pidfile
+from l4lb_tui.daemon import answer, follow, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.daemon.health_diff import health_changes
@@ -265,6 +265,7 @@ class Daemon:
             config = self.read("start")
             if config is None:
                 return 2
+            config = self._renamed(config)
             # The endpoint first: an address it cannot have stops the start
             # before the data plane is touched.
             self.serve_metrics(config.metrics_listen, announce=False)
@@ -285,6 +286,14 @@ class Daemon:
                 answer.remove(self.answer_path)
                 self.report("stopped; the data plane keeps running as it was")
                 events.note("daemon", "stopped; the data plane keeps running as it was")
+
+    def _renamed(self, config: Config) -> Config:
+        """At start, a link renamed since is followed, as the running daemon does."""
+        config, said = follow.renamed(config)
+        for line in said:
+            self.report(line)
+            events.note("daemon", line)
+        return config
 
     def _loop(self) -> int:
         self._guarded("publish", lambda: self.publish(force=True))

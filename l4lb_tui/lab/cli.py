@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Any
 
 from l4lb_tui import cliargs, validation
@@ -184,7 +185,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         lab.down()
         print(f"lab {lab.prefix}: removed")
     elif command == "status":
-        status = lab.status()
+        from l4lb_tui.lab import faults
+
+        status = replace(lab.status(), faults=faults.broken(args.prefix))
         print(status.to_json() if args.json else "\n".join(status.lines()))
     elif command == "traffic":
         if args.flood and args.ipv6:

@@ -19,6 +19,7 @@ from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.lab import Lab
 from l4lb_tui.lab.names import Node
 from l4lb_tui.lab.servers import SERVER_MODULE
+from l4lb_tui.lab.status import BackendFaults
 from l4lb_tui.lab.tools import run_tool
 from l4lb_tui.netlink import namespaces
 
@@ -98,6 +99,17 @@ def faults(lab: Lab, node: Node) -> list[str]:
     if not _decapsulates(node):
         found.append("decap")
     return found
+
+
+def broken(prefix: str) -> tuple[BackendFaults, ...]:
+    """Every backend of lab `prefix` with a fault, for `lab status` (none
+    when the lab has no backends)."""
+    try:
+        lab = existing(prefix)
+    except LabError:
+        return ()
+    found = ((i, node, faults(lab, node)) for i, node in enumerate(lab.backend_nodes, 1))
+    return tuple(BackendFaults(i, node.name, tuple(f)) for i, node, f in found if f)
 
 
 def _decapsulates(node: Node) -> bool:

@@ -51,11 +51,21 @@ class NamespaceStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class BackendFaults:
+    """What `lab break` left broken on one backend (faults.FAULTS' names)."""
+
+    index: int  # from 1, as `lab break --backend` takes it
+    name: str
+    broken: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LabStatus:
     prefix: str
     namespaces: tuple[NamespaceStatus, ...] = ()
     pin_dirs: tuple[str, ...] = ()
     csv_path: str | None = None
+    faults: tuple[BackendFaults, ...] = ()  # only the backends with one
 
     @property
     def exists(self) -> bool:
@@ -84,6 +94,11 @@ class LabStatus:
                 out.append(f"  pid {proc.pid:<7} {proc.command}")
         for pin in self.pin_dirs:
             out.append(f"pins: {pin}")
+        for f in self.faults:
+            out.append(
+                f"broken: {f.name}: {', '.join(f.broken)} "
+                f"('l4lb lab fix --prefix {self.prefix} --backend {f.index}' mends it)"
+            )
         return out
 
 

@@ -30,7 +30,7 @@ class EventTable(KeyTable):
     # What always shows: at 80 columns the service (which What names too)
     # goes first, and the rest are narrow enough to leave What 30 cells.
     COLUMNS = (
-        Column("when", "When", 11),  # "16:30:14" today, "11-29 16:30" before
+        Column("when", "When", 11),  # "16:30:14" today, "11-29 16:30" before, "2025-11-29"
         Column("who", "Who", 22),  # "health pid 4194304": a pid is never cut
         Column("where", "Interface", 10, drop=1, narrowest=6),
         Column("target", "Service / backend", 24, drop=2, narrowest=14),

@@ -33,7 +33,7 @@ class InterfacesScreen(Screen[None]):
         Binding("slash", "filter", "Filter", tooltip="filter links by typing"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("r", "refresh", "Refresh", tooltip="list the links again now"),
-        Binding("N", "app.nodes", "Nodes", show=False, tooltip="the scale-out nodes (BGP, prints)"),
+        Binding("N", "app.nodes", "Nodes", tooltip="the scale-out nodes (BGP, prints)"),
     ]
 
     DEFAULT_CSS = """

@@ -18,8 +18,9 @@ from textual.worker import Worker
 
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.console_nodes import NodeSample, NodesBackend
+from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.polling import Polled, PollLoop
-from l4lb_tui.viewmodels.node_rows import mismatched, node_rows, rates
+from l4lb_tui.viewmodels.node_rows import last_announcer, mismatched, node_rows, rates
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.node_table import NodeTable
 from l4lb_tui.widgets.status import StatusLine
@@ -82,7 +83,10 @@ class NodesScreen(Screen[None]):
         split = sorted(mismatched(samples))
         notes = [f"ring prints differ on {', '.join(split)}: configs disagree"] if split else []
         if not samples:
-            notes = ["no scale-out node found (l4lb lab up --nodes 3, or l4lb demo --nodes 3)"]
+            notes = [
+                "no scale-out node found: no [[node]] in the config (l4lb tui -c FILE), "
+                "no lab (l4lb lab up --nodes 3)"
+            ]
         self.query_one(StatusLine).show(notes, error=bool(split))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -103,9 +107,27 @@ class NodesScreen(Screen[None]):
 
     def _act(self, verb: str) -> None:
         name = self.query_one(NodeTable).current_key
-        if name:
-            self.notify(f"{name}: {verb}ing…")
-            self._run(name, verb)
+        if not name:
+            return
+        alone = last_announcer(self.samples, name) if verb == "drain" else []
+        if not alone:
+            self._start(name, verb)
+            return
+        vips = ", ".join(alone)
+        question = (
+            f"{name} is the only node announcing {vips}: drained, the router has no route "
+            "to it and every client of it loses it. Drain it anyway?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(name, verb)
+
+        self.app.push_screen(ConfirmScreen("Drain the last node", question), answered)
+
+    def _start(self, name: str, verb: str) -> None:
+        self.notify(f"{name}: {verb}ing…")
+        self._run(name, verb)
 
     @work(thread=True, group="node-act", exclusive=True, exit_on_error=False)
     def _run(self, name: str, verb: str) -> None:

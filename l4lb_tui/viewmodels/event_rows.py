@@ -31,9 +31,11 @@ def who_cell(event: Event, own_pid: int) -> Cell:
 
 def when_cell(at: float, now: float | None = None) -> str:
     """The time alone for today's events (the column stays narrow enough to
-    leave What its room at 80 columns), the day and minute for older ones;
-    "?" for a time no clock can show (a hand-edited line, -1e20 or inf):
-    the log is where an operator looks when things went wrong."""
+    leave What its room at 80 columns), the day and minute for older ones
+    of this year, the date for another year's (a clock set wrong, a log
+    kept for long: "01-01 00:00" read as this new year's day); "?" for a
+    time no clock can show (a hand-edited line, -1e20 or inf): the log is
+    where an operator looks when things went wrong."""
     try:
         when = time.localtime(at)
     except (OverflowError, OSError, ValueError):
@@ -41,7 +43,9 @@ def when_cell(at: float, now: float | None = None) -> str:
     today = time.localtime(time.time() if now is None else now)
     if when[:3] == today[:3]:
         return time.strftime("%H:%M:%S", when)
-    return time.strftime("%m-%d %H:%M", when)
+    if when.tm_year == today.tm_year:
+        return time.strftime("%m-%d %H:%M", when)
+    return f"{when.tm_year:04d}-{when.tm_mon:02d}-{when.tm_mday:02d}"
 
 
 def keyed(

@@ -1,5 +1,6 @@
 """The nodes view's rows (pure): per node, its session, what it announces,
-its ring prints with a mismatch marked, its packets per second."""
+its ring prints with a mismatch marked (against the other nodes of its
+group: its lab, or the config that lists it), its packets per second."""
 
 from __future__ import annotations
 
@@ -15,26 +16,39 @@ MISMATCH = "≠"  # marks a print that differs from most nodes'
 PRINT_CHARS = 6  # enough of a print to tell two apart at a glance
 
 
-def majority_prints(samples: Sequence[NodeSample]) -> dict[str, str]:
-    """Per service, the print most nodes have (ties: the smallest, so stable)."""
-    seen: dict[str, Counter[str]] = {}
+def majority_prints(samples: Sequence[NodeSample]) -> dict[tuple[str, str], str]:
+    """Per (group, service), the print most of the group's nodes have (ties:
+    the smallest, so stable).  Only nodes of one group (one lab, or one
+    config's [[node]] list) must agree: two labs on one host need not."""
+    seen: dict[tuple[str, str], Counter[str]] = {}
     for s in samples:
         for service, fp in s.ring_prints:
-            seen.setdefault(service, Counter())[fp] += 1
-    return {
-        service: min(counts, key=lambda fp: (-counts[fp], fp)) for service, counts in seen.items()
-    }
+            seen.setdefault((s.group, service), Counter())[fp] += 1
+    return {where: min(counts, key=lambda fp: (-counts[fp], fp)) for where, counts in seen.items()}
 
 
 def mismatched(samples: Sequence[NodeSample]) -> set[str]:
-    """The nodes whose prints are not everyone's (a split brain)."""
+    """The nodes whose prints are not the rest of their group's (a split brain)."""
     common = majority_prints(samples)
+    services: Counter[str] = Counter(group for group, _ in common)
     return {
         s.name
         for s in samples
-        if any(common.get(service) != fp for service, fp in s.ring_prints)
-        or (s.ring_prints and len(s.ring_prints) != len(common))
+        if any(common.get((s.group, service)) != fp for service, fp in s.ring_prints)
+        or (s.ring_prints and len(s.ring_prints) != services[s.group])
     }
+
+
+def last_announcer(samples: Sequence[NodeSample], name: str) -> list[str]:
+    """The VIPs node `name` is the only node of its group to announce (a
+    drain withdraws them from the router altogether)."""
+    node = next((s for s in samples if s.name == name), None)
+    if node is None:
+        return []
+    others = {
+        vip for s in samples if s.group == node.group and s.name != name for vip in s.announced
+    }
+    return sorted(set(node.announced) - others)
 
 
 def rates(
@@ -48,12 +62,12 @@ def rates(
     return out
 
 
-def _prints(sample: NodeSample, common: Mapping[str, str]) -> Cell:
+def _prints(sample: NodeSample, common: Mapping[tuple[str, str], str]) -> Cell:
     if not sample.ring_prints:
         return "-"
     text = Text()
     for service, fp in sample.ring_prints:
-        odd = common.get(service) != fp
+        odd = common.get((sample.group, service)) != fp
         text.append(fp[:PRINT_CHARS] + (MISMATCH if odd else " "), "bold red" if odd else "")
         text.append(" ")
     return text

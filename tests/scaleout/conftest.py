@@ -18,14 +18,19 @@ from l4lb_tui.lab.scaleout import ScaleLab
 REQUEST_GAP = 0.1
 
 
-@pytest.fixture(scope="module")
-def scale() -> Iterator[ScaleLab]:
-    lab = ScaleLab(f"h16s{uuid.uuid4().hex[:3]}", nodes=3, backends=3)
+def scale_lab(tag: str) -> Iterator[ScaleLab]:
+    """A 3-node lab named `tag` and three hex digits, up for as long as it is held."""
+    lab = ScaleLab(f"{tag}{uuid.uuid4().hex[:3]}", nodes=3, backends=3)
     try:
         lab.up()
         yield lab
     finally:
         lab.down()
+
+
+@pytest.fixture(scope="module")
+def scale() -> Iterator[ScaleLab]:
+    yield from scale_lab("h16s")
 
 
 class Conn(threading.Thread):

@@ -10,8 +10,9 @@ import pytest
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_backend import ConsoleSettings
 from l4lb_tui.console_demo import FakeBackend
-from l4lb_tui.console_nodes import LabNodes, lab_specs
+from l4lb_tui.console_nodes import HostNodes
 from l4lb_tui.lab.scaleout import ScaleLab
+from l4lb_tui.node_find import lab_specs
 from l4lb_tui.screens.nodes import NodesScreen
 from l4lb_tui.widgets.node_table import NodeTable
 from tests.scaleout.test_scaleout_e2e import _wait_hops
@@ -19,10 +20,10 @@ from tests.scaleout.test_scaleout_e2e import _wait_hops
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
 
-def _nodes(lab: ScaleLab) -> LabNodes:
+def _nodes(lab: ScaleLab) -> HostNodes:
     specs = [s for s in lab_specs() if s.netns.startswith(f"{lab.prefix}-")]
     assert [s.name for s in specs] == [n.ns for n in lab.node_list]
-    return LabNodes(specs)
+    return HostNodes(specs)
 
 
 def test_lab_nodes_read_and_drain(scale: ScaleLab) -> None:

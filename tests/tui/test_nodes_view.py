@@ -9,7 +9,9 @@ from tui_support import DATA, manual
 from l4lb_tui.app import ConsoleApp
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import NodeSample
+from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.nodes import NodesScreen
+from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.node_table import NodeTable
 from l4lb_tui.widgets.status import StatusLine
 
@@ -87,3 +89,72 @@ async def test_nodes_view_at_80x24_marks_a_split_brain(fake: FakeBackend) -> Non
         assert nodes.asked == ["drain n1", "undrain n2"]
         await pilot.press("escape")
         assert not isinstance(app.screen, NodesScreen)
+
+
+async def test_n_is_in_the_interfaces_footer_at_80_columns(fake: FakeBackend) -> None:
+    """An operator finds the nodes view without the help: the interfaces'
+    footer has room for it at 80 columns (the dashboard's does not, and
+    its `… ? all keys` leads to the help, which lists N)."""
+    app = ConsoleApp(fake, None, manual(DATA), nodes=FrozenNodes())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = str(app.screen.query_one(KeyFooter).render())
+        assert " N Nodes " in footer and " ? Help" in footer, footer
+
+
+def test_prints_are_compared_within_a_group_only() -> None:
+    """Two labs (or a lab and a config's nodes) on one host need not agree:
+    three nodes of one and three of another, each agreeing within, were all
+    marked as disagreeing (tester t16, F11)."""
+    from l4lb_tui.viewmodels.node_rows import mismatched, node_rows
+
+    def node(name: str, group: str, fp: str) -> NodeSample:
+        return NodeSample(name, (), "Established", False, ((TCP, fp),), 1, group=group)
+
+    a = [node(f"a-n{i}", "lab a", "aaaa1111") for i in (1, 2, 3)]
+    b = [node(f"b-n{i}", "lab b", "bbbb2222") for i in (1, 2, 3)]
+    assert mismatched([*a, *b]) == set()
+    rows = dict(node_rows([*a, *b], {}))
+    assert all("≠" not in str(getattr(cells[3], "plain", cells[3])) for cells in rows.values())
+    odd = node("b-n4", "lab b", "cccc3333")
+    assert mismatched([*a, *b, odd]) == {"b-n4"}
+
+
+class LastOne(FrozenNodes):
+    """n1 alone announces the VIP: n2 is drained, n3's session is down."""
+
+    def nodes(self) -> list[NodeSample]:
+        return [
+            NodeSample("n1", ("10.0.0.4",), "Established", False, ((TCP, "aaaa1111"),), 1),
+            NodeSample("n2", (), "Established", True, ((TCP, "aaaa1111"),), 1),
+            NodeSample("n3", (), "Active", False, ((TCP, "aaaa1111"),), 1),
+        ]
+
+
+async def test_draining_the_last_announcing_node_asks_first(fake: FakeBackend) -> None:
+    """The VIP would leave the router altogether: the view asks (t16 F5)."""
+    nodes = LastOne()
+    app = ConsoleApp(fake, None, manual(DATA), nodes=nodes)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        await _rows(app, pilot, 3)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "only node announcing 10.0.0.4" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert nodes.asked == [] and isinstance(app.screen, NodesScreen)
+        await pilot.press("d", "y")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if nodes.asked:
+                break
+        assert nodes.asked == ["drain n1"]
+        await pilot.press("j", "d")  # n2 announces nothing: no question
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if len(nodes.asked) == 2:
+                break
+        assert nodes.asked == ["drain n1", "drain n2"]

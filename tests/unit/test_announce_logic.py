@@ -112,6 +112,6 @@ def test_cli_refusals_change_nothing(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert (
         done.stderr.strip()
-        == "l4lb: error: no l4lb daemon runs (start one with 'l4lb daemon -c FILE')"
+        == f"l4lb: error: no l4lb daemon runs in {tmp_path} (start one with 'l4lb daemon -c FILE')"
     )
     assert list(tmp_path.iterdir()) == []

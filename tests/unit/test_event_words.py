@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from l4lb_tui import events
 from l4lb_tui.destinations import Destination
 from l4lb_tui.events import backend_change
+from l4lb_tui.viewmodels.event_rows import when_cell
 
 A = Destination("10.0.0.11", "02:00:00:00:00:11", 1)
 B = Destination("10.0.0.12", "02:00:00:00:00:12", 3)
@@ -50,3 +52,15 @@ def test_lines_of_the_right_shape_but_other_types_are_skipped(tmp_path: Path) ->
     ]
     log.write_text("\n".join([good, *bad]) + "\n")
     assert [e.what for e in events.read(log)] == ["kept"]
+
+
+def test_an_event_of_another_year_shows_its_year() -> None:
+    """The epoch (what `"at": true` was read as, before such lines were
+    skipped) or any other year's entry read as this year's day and minute:
+    `01-01 00:00` looked like this new year's day (tester v1)."""
+    now = time.mktime((2026, 11, 30, 12, 0, 0, 0, 0, -1))
+    assert when_cell(now - 60, now) == "11:59:00"
+    assert when_cell(time.mktime((2026, 1, 1, 0, 0, 0, 0, 0, -1)), now) == "01-01 00:00"
+    assert when_cell(time.mktime((1970, 1, 1, 0, 0, 1, 0, 0, -1)), now) == "1970-01-01"
+    far = time.localtime(1e15)  # year 33658: still one cell of the width (11)
+    assert when_cell(1e15, now) == f"{far.tm_year}-{far.tm_mon:02d}-{far.tm_mday:02d}"

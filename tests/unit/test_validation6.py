@@ -157,3 +157,10 @@ def test_load_problem_names_the_family() -> None:
     v4 = [Destination("10.0.0.11", "02:00:00:00:00:0b")]
     assert "is IPv6 and backend 10.0.0.11 is IPv4" in str(load_problem(v4, keys))
     assert load_problem([Destination("2001:db8::11", "02:00:00:00:00:0b")], keys) is None
+
+
+def test_the_bracket_hint_is_one_line() -> None:
+    """Hypothesis found ':\\n:' (two colons, a line break) put raw into the hint."""
+    with pytest.raises(ValueError) as err:
+        parse_service(":\n:")
+    assert "\n" not in str(err.value) and "'[:\\n:]'" in str(err.value), str(err.value)
