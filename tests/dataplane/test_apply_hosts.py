@@ -155,3 +155,24 @@ def test_a_host_with_another_l4lb_is_refused(
     said = f"{remote.host}: FAILED: refused, nothing was changed there: it runs l4lb 0.0.1"
     assert said in refused.stderr, refused.stderr
     assert _print(local[1], local[0]) and not Balancer(remote.dev, netns=remote.ns).is_loaded()
+
+
+def test_hosts_alone_need_no_root_here() -> None:
+    """Only other hosts: nothing changes here, so an operator's own user
+    (and keys) will do; the remote l4lb runs as root there.  (The config
+    on stdin: the test's files are root's alone.)"""
+    config = (
+        '[[balancer]]\ninterface = "eth0"\n[[balancer.service]]\nvip = "10.0.0.4:80/tcp"\n'
+        'backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:11" }]\n'
+        '[[node]]\nhost = "127.0.0.1"\nport = 1\n[ssh]\nconfig = "/dev/null"\n'
+    )
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    for command in ("apply", "diff"):
+        said = subprocess.run(  # noqa: S603
+            [*as_nobody, sys.executable, "-m", "l4lb_tui.cli", command, "-f", "-"],
+            input=config, cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert said.returncode == 2, said.stderr
+        assert "needs root" not in said.stderr, said.stderr
+        reach = "could not reach 127.0.0.1: ssh: connect to host 127.0.0.1 port 1"
+        assert reach in said.stderr, said.stderr

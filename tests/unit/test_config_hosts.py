@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
+from importlib import metadata
 
 import pytest
 
+from l4lb_tui.cli import main
 from l4lb_tui.config_file import ConfigError, parse_config
 from l4lb_tui.config_model import Config, SshSpec
 from l4lb_tui.config_nodes import for_node
@@ -173,3 +175,11 @@ def test_a_remote_of_another_version_is_refused() -> None:
     assert "runs l4lb 0.0.9, this is l4lb 0.1.0" in other
     missing = version_problem(Answer(127, "", "bash: line 1: l4lb: command not found\n"), "0.1.0")
     assert "command not found" in missing and "[ssh] command" in missing
+
+
+def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a remote's `l4lb --version` is compared with: the package's."""
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out == f"l4lb {metadata.version('l4lb-tui')}\n"
