@@ -27,9 +27,11 @@ def _call(
     remote: list[str],
     stdin: str = "",
     timeout: float | None = None,
+    out: Report | None = None,
+    err: Report | None = None,
 ) -> ssh.Answer:
     try:
-        return ssh.call(spec, node.name, node.port, remote, stdin, timeout)
+        return ssh.call(spec, node.name, node.port, remote, stdin, timeout, out, err)
     except ssh.SshError as exc:
         raise BalancerError(str(exc)) from None
 
@@ -45,17 +47,22 @@ def apply_host(
     node: NodeTarget, config: Config, spec: SshSpec, warn: Report | None, done: Report | None
 ) -> list[str]:
     """Apply `config` (the node's own, config_nodes.for_node) on host `node`;
-    what it changed, a line each, also said to `done` (after the remote
-    finished: ssh gives its output whole)."""
+    what it changed, a line each, also said to `done` as the node says it
+    (and its warnings to `warn`): a failure part-way leaves the operator
+    knowing what changed there, as on a namespace node."""
     _same_version(spec, node)
-    reply = answers.read_reply(_call(spec, node, ["apply", *STDIN], render(config)))
-    for line in reply.warnings:
-        if warn is not None:
-            warn(line)
-    changed = [line for line in reply.lines if not line.startswith("nothing to change")]
-    for line in changed:
-        if done is not None:
+
+    def changed(line: str) -> None:
+        if done is not None and line.strip() and not line.startswith("nothing to change"):
             done(line)
+
+    def warned(line: str) -> None:
+        said = answers.warning(line)
+        if warn is not None and said is not None:
+            warn(said)
+
+    answer = _call(spec, node, ["apply", *STDIN], render(config), out=changed, err=warned)
+    reply = answers.read_reply(answer)
     if reply.error:
         raise BalancerError(reply.error)
     return reply.lines

@@ -19,6 +19,12 @@ class Reply:
     error: str  # "" when it succeeded: else its one line of error
 
 
+def warning(line: str) -> str | None:
+    """A line of its stderr as a warning of ours (None: not a warning: an
+    error, or ssh's own words)."""
+    return line.removeprefix(WARNING) if line.startswith(WARNING) else None
+
+
 def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
@@ -27,7 +33,7 @@ def read_reply(answer: Answer, ok: tuple[int, ...] = (0, 1)) -> Reply:
     """An apply's or diff's answer.  Exit 1 is apply's own success with a
     backend left out (its warning says so), not a failure."""
     err = _lines(answer.stderr)
-    warnings = [line.removeprefix(WARNING) for line in err if line.startswith(WARNING)]
+    warnings = [w for line in err if (w := warning(line)) is not None]
     if answer.status in ok:
         return Reply(_lines(answer.stdout), warnings, "")
     said = [line.removeprefix(ERROR) for line in err if line.startswith(ERROR)]

@@ -11,10 +11,13 @@ hang a rollout; the keys and host keys are the operator's ssh config's.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from l4lb_tui.config_model import SshSpec
 
@@ -25,6 +28,7 @@ UNREACHABLE = 255
 # A dead connection is noticed within interval x count seconds.
 ALIVE_INTERVAL = 5
 ALIVE_COUNT = 3
+Said = Callable[[str], None]
 
 
 class SshError(Exception):
@@ -61,6 +65,21 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def _pump(stream: IO[str], lines: list[str], each: Said | None) -> None:
+    for line in stream:
+        lines.append(line)
+        if each is not None:
+            each(line.rstrip("\n"))
+
+
+def _feed(stream: IO[str], text: str) -> None:
+    # A remote that exits without reading all of it (refused at once) is
+    # not this side's failure: its answer says why.
+    with contextlib.suppress(BrokenPipeError, OSError):
+        stream.write(text)
+        stream.close()
+
+
 def call(
     spec: SshSpec,
     host: str,
@@ -68,30 +87,48 @@ def call(
     remote: Sequence[str],
     stdin: str = "",
     timeout: float | None = None,
+    out: Said | None = None,
+    err: Said | None = None,
 ) -> Answer:
     """Run `remote` (after spec.command) on `host`, `stdin` its input;
-    wait up to `timeout` seconds (default: the spec's)."""
+    each line of its output given to `out` (stderr: `err`) as it comes;
+    stopped after `timeout` seconds (default: the spec's)."""
     argv = ssh_argv(spec, host, port, remote)
     limit = spec.timeout if timeout is None else timeout
     try:
-        done = subprocess.run(  # noqa: S603 - an argv list, no shell here
+        proc = subprocess.Popen(  # noqa: S603 - an argv list, no shell here
             argv,
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
             errors="replace",
-            timeout=limit,
-            check=False,
         )
     except FileNotFoundError:
         raise SshError(f"{SSH} is not installed here (apt-get install openssh-client)") from None
+    assert proc.stdin and proc.stdout and proc.stderr  # all three are pipes
+    said: tuple[list[str], list[str]] = ([], [])
+    workers = [
+        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stdout, said[0], out), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, said[1], err), daemon=True),
+    ]
+    for w in workers:
+        w.start()
+    try:
+        status = proc.wait(timeout=limit)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         raise SshError(
             f"{host}: no answer after {limit:g} s (ssh stopped; whatever the node did "
             "meanwhile, 'l4lb diff' shows)"
         ) from None
-    if done.returncode == UNREACHABLE:
-        said = _last_line(done.stderr) or f"{SSH} exited with {UNREACHABLE}"
-        raise SshError(f"could not reach {host}: {said}")
-    return Answer(done.returncode, done.stdout, done.stderr)
+    finally:
+        for w in workers:
+            w.join(timeout=5.0)
+    stdout, stderr = "".join(said[0]), "".join(said[1])
+    if status == UNREACHABLE:
+        raise SshError(f"could not reach {host}: {_last_line(stderr) or f'{SSH} exited with 255'}")
+    return Answer(status, stdout, stderr)

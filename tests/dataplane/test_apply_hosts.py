@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import pytest
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.config_model import SshSpec
+from l4lb_tui.remote.ssh import SshError, call
 from tests.conftest import PIN_ROOT, RUN_DIR, remove_pins_of, veth_netns
 from tests.killed_reload import ROOT
 from tests.sshd_node import SshNode, ssh_node
@@ -176,3 +179,20 @@ def test_hosts_alone_need_no_root_here() -> None:
         assert "needs root" not in said.stderr, said.stderr
         reach = "could not reach 127.0.0.1: ssh: connect to host 127.0.0.1 port 1"
         assert reach in said.stderr, said.stderr
+
+
+def test_a_host_is_heard_as_it_speaks_and_stopped_at_its_timeout(tmp_path: Path) -> None:
+    """The adapter gives each line as the node says it (a failure part-way
+    leaves what was said), and stops a node that keeps silent at its
+    timeout."""
+    with ssh_node(tmp_path) as remote:
+        spec = SshSpec(("sh", "-c"), config=str(remote.ssh_config), connect_timeout=5)
+        heard: list[tuple[float, str]] = []
+        start = time.monotonic()
+        with pytest.raises(SshError, match=r"no answer after 3 s"):
+            call(
+                spec, remote.host, None, ["echo first; exec sleep 10"], timeout=3.0,
+                out=lambda line: heard.append((time.monotonic() - start, line)),
+            )  # fmt: skip
+        assert [line for _, line in heard] == ["first"]
+        assert heard[0][0] < 3.0 <= time.monotonic() - start
