@@ -1,8 +1,8 @@
 """A config's [[node]] list (pure): the nodes `l4lb apply` and `diff` reach,
-each a namespace here or a host reached over SSH, with, where it differs
-from node to node, its own interface and tunnel source.  The [[balancer]] tables say what every node
-runs; a [[node]] says where.  The daemon, which runs on one node, ignores
-them."""
+each a namespace here or another host (over SSH) with, where it differs
+from node to node, its own interface and tunnel source.  The [[balancer]]
+tables say what every node runs; a [[node]] says where.  The daemon, which
+runs on one node, ignores them."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def parse_nodes(r: Reader, value: object, balancers: list[BalancerSpec]) -> tupl
         else:
             found.append(node)
     if found and any(b.netns for b in balancers):
-        r.problem("node", "with [[node]] each node gives the namespace: no netns in [[balancer]]")
+        r.problem("node", "with [[node]] each node says where it is: no netns in [[balancer]]")
     if len(balancers) > 1 and any(n.interface or n.source for n in found):
         r.problem("node", "a node's interface and source need a config with one [[balancer]]")
     return tuple(found)

@@ -4,6 +4,7 @@ the ssh command line, and a remote l4lb's answers."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import replace
 from importlib import metadata
@@ -183,3 +184,14 @@ def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> Non
         main(["--version"])
     assert caught.value.code == 0
     assert capsys.readouterr().out == f"l4lb {metadata.version('l4lb-tui')}\n"
+
+
+@pytest.mark.parametrize(
+    "host", ["lb1\n-oProxyCommand=x", "-lb1", "a@b@-c", "lb1\r", "[fd00::1]", "lb 1", "é.example"]
+)
+def test_a_hostile_host_is_refused_in_one_line(host: str) -> None:
+    """Nothing ssh could take for an option, nor a message of two lines."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE + f"[[node]]\nhost = {json.dumps(host)}\n")
+    (said,) = caught.value.lines()
+    assert "node[0].host" in said and "\n" not in said and "\r" not in said
