@@ -62,6 +62,10 @@ on_failure = "remove"
 quorum = 0
 
 [[balancer.service]]
+vip = "[fd00::4]:443/tcp"
+backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:11" }]
+
+[[balancer.service]]
 vip = "*"
 backends = [{ ip = "10.0.0.31", mac = "02:00:00:00:00:1f" }]
 
