@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from l4lb_tui import abi, flowsize, validation
+from l4lb_tui import __version__, abi, flowsize, validation
 from l4lb_tui.destinations import Destination
 from l4lb_tui.privilege import privilege_problem
 from l4lb_tui.ring_fill import DEFAULT_RING_SIZE, FillMode
@@ -140,6 +140,9 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def global_options(parser: argparse.ArgumentParser) -> None:
+    # `apply` to a host node compares it with the remote's before changing
+    # anything: a ring is byte-identical only from the same l4lb.
+    parser.add_argument("--version", action="version", version=f"l4lb {__version__}")
     parser.add_argument(
         "--wait",
         type=validation.seconds_argument("wait", 0, MAX_WAIT),

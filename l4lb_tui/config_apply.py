@@ -9,7 +9,6 @@ stay when the daemon applies (`keep_drains`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from l4lb_tui.config_plan import (
     plan_balancer,
     render_diff,
 )
+from l4lb_tui.config_render import toml_str
 from l4lb_tui.destinations import Destination
 from l4lb_tui.identity import Pinned
 from l4lb_tui.locate import require_pin_root
@@ -240,12 +240,6 @@ class Exported:
     interface: str
     netns: str | None
     running: Running
-
-
-def toml_str(text: str) -> str:
-    """`text` as a TOML basic string: JSON's escapes are TOML's, but for
-    DEL, which TOML wants escaped too."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _comment(text: str) -> str:

@@ -1,5 +1,6 @@
 """`l4lb apply` and `diff` on a config with [[node]]s: the config applied to
-each node in turn, every line said with its node's name.  A node that fails
+each node in turn (a namespace here, or a host over SSH:
+config_apply_hosts), every line said with its node's name.  A node that fails
 does not stop the others (a change half-rolled out is worse than one that
 reached every node it could); the failures are raised together at the end,
 naming the nodes, so the command exits 2 and says which."""
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from l4lb_tui import config_apply_hosts
 from l4lb_tui.balancer import BalancerError
-from l4lb_tui.config_model import Config
+from l4lb_tui.config_model import Config, NodeTarget
 from l4lb_tui.config_nodes import for_node
 
 Report = Callable[[str], None]
@@ -29,11 +31,15 @@ def apply_nodes(
     made: list[str] = []
     failed: list[tuple[str, str]] = []
     for node in config.nodes:
-        name = node.netns
+        name = node.name
+        said, made_here = _prefixed(name, warn), _prefixed(name, done)
         try:
-            lines = apply_one(
-                for_node(config, node), keep_drains, _prefixed(name, warn), _prefixed(name, done)
-            )
+            if node.host:
+                lines = config_apply_hosts.apply_host(
+                    node, for_node(config, node), config.ssh, said, made_here
+                )
+            else:
+                lines = apply_one(for_node(config, node), keep_drains, said, made_here)
         except BalancerError as exc:
             failed.append((name, str(exc)))
             if warn is not None:
@@ -59,10 +65,16 @@ def diff_nodes(config: Config, diff_one: DiffOne) -> tuple[list[str], list[str]]
     refused: list[str] = []
     for node in config.nodes:
         try:
-            said, no = diff_one(for_node(config, node))
+            said, no = _diff_node(config, node, diff_one)
         except BalancerError as exc:
-            refused.append(f"{node.netns}: {exc}")
+            refused.append(f"{node.name}: {exc}")
             continue
-        lines += [f"{node.netns}: {line}" for line in said]
-        refused += [f"{node.netns}: {line}" for line in no]
+        lines += [f"{node.name}: {line}" for line in said]
+        refused += [f"{node.name}: {line}" for line in no]
     return lines, refused
+
+
+def _diff_node(config: Config, node: NodeTarget, diff_one: DiffOne) -> tuple[list[str], list[str]]:
+    if node.host:
+        return config_apply_hosts.diff_host(node, for_node(config, node), config.ssh)
+    return diff_one(for_node(config, node))

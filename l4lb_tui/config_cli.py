@@ -10,13 +10,22 @@ from typing import Any
 
 from l4lb_tui import config_apply, events, filewrite, validation
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
-from l4lb_tui.config_file import ConfigError, read_config
+from l4lb_tui.config_file import ConfigError, parse_config, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.wording import counted
+
+STDIN = "-"
 
 
 def _config(path: str) -> Config:
     try:
+        if path == STDIN:
+            # How `apply` reaches a host node: the config comes over ssh.
+            try:
+                text = sys.stdin.buffer.read().decode()
+            except UnicodeDecodeError:
+                raise CliError("<stdin>: the config is not UTF-8 text") from None
+            return parse_config(text, Path("<stdin>"), base=Path.cwd())
         return read_config(Path(path))
     except ConfigError as exc:
         for line in exc.lines()[1:]:
@@ -24,9 +33,16 @@ def _config(path: str) -> Config:
         raise CliError(exc.lines()[0]) from None
 
 
+def _need_root_here(config: Config, what: str) -> None:
+    """Root, unless every node is another host's (reached over ssh, as the
+    operator's own user and keys: the remote l4lb runs as root there)."""
+    if not config.nodes or any(n.netns for n in config.nodes):
+        need_root(what)
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     config = _config(args.file)
-    need_root("l4lb apply")
+    _need_root_here(config, "l4lb apply")
     left_out = False
 
     def warn(line: str) -> None:
@@ -49,7 +65,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args.file)
-    need_root("l4lb diff")
+    _need_root_here(config, "l4lb diff")
     lines, refused = config_apply.diff(config)
     print("\n".join(lines), flush=True)
     if refused:
@@ -100,14 +116,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Make the running balancers match a config file, hitlessly; "
         "prints what it changed.",
     )
-    p.add_argument("-f", "--file", required=True, type=file_arg, help="the config (TOML)")
+    p.add_argument(
+        "-f", "--file", required=True, type=file_arg, help="the config (TOML); - reads stdin"
+    )
     p.set_defaults(func=cmd_apply)
     p = sub.add_parser(
         "diff",
         help="what apply would change, changing nothing",
         description="Print what `l4lb apply -f FILE` would change; change nothing.",
     )
-    p.add_argument("-f", "--file", required=True, type=file_arg, help="the config (TOML)")
+    p.add_argument(
+        "-f", "--file", required=True, type=file_arg, help="the config (TOML); - reads stdin"
+    )
     p.add_argument(
         "--exit-code", action="store_true", help="exit 1 if anything would change, as git diff"
     )

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_bgp, config_checks, config_health, config_nodes, flowsize, validation
+from l4lb_tui import (
+    config_bgp,
+    config_checks,
+    config_health,
+    config_nodes,
+    config_ssh,
+    flowsize,
+    validation,
+)
 from l4lb_tui.abi import CATCH_ALL
 from l4lb_tui.config_checks import health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
@@ -32,7 +40,7 @@ from l4lb_tui.services import parse_service
 
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
-_TOP = {"balancer", "metrics", "bgp", "node"}
+_TOP = {"balancer", "metrics", "bgp", "node", "ssh"}
 _BALANCER = {"interface", "netns", "mode", "source", "source6", "service", "probe_source", "flows"}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
@@ -343,9 +351,12 @@ def parse_config(
         for key, message in said:
             r.problem(key, message)
     nodes = config_nodes.parse_nodes(r, top.get("node"), balancers)
+    ssh, said = config_ssh.parse_ssh(r.table(top.get("ssh", {}), "ssh", config_ssh.KEYS))
+    for key, message in said:
+        r.problem(key, message)
     if r.problems:
         raise ConfigError(path, r.problems)
-    return Config(tuple(balancers), listen or "", path, bgp=bgp, nodes=nodes)
+    return Config(tuple(balancers), listen or "", path, bgp=bgp, nodes=nodes, ssh=ssh)
 
 
 def read_config(path: Path) -> Config:

@@ -94,12 +94,32 @@ class BgpSpec:
 @dataclass(frozen=True, slots=True)
 class NodeTarget:
     """One node `apply` and `diff` reach (a [[node]]): every [[balancer]] of
-    the config, in this namespace, with this node's interface and source."""
+    the config, in this namespace or on this host (over SSH: exactly one of
+    the two), with this node's interface and source."""
 
-    netns: str
+    netns: str | None
     interface: str | None = None
     source: str | None = None
     run_dir: str | None = None  # its daemon's L4LB_RUN_DIR, for the nodes view and `l4lb node`
+    host: str | None = None  # [user@]host, as ssh takes it
+    port: int | None = None  # ssh's -p; None: ssh's own choice
+
+    @property
+    def name(self) -> str:
+        """How apply and diff name the node, on every line they say of it."""
+        return self.host or self.netns or ""
+
+
+@dataclass(frozen=True, slots=True)
+class SshSpec:
+    """How `apply` and `diff` reach a host node ([ssh]): ssh's own options,
+    and the l4lb to run there (an argv prefix: a path, or `sudo -n l4lb`)."""
+
+    command: tuple[str, ...] = ("l4lb",)
+    options: tuple[str, ...] = ()
+    config: str | None = None  # ssh -F
+    connect_timeout: int = 10  # seconds: ssh's ConnectTimeout
+    timeout: float = 300.0  # seconds: one remote command, whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +130,4 @@ class Config:
     notes: tuple[str, ...] = field(default=())  # what was read but changes nothing
     bgp: BgpSpec | None = None
     nodes: tuple[NodeTarget, ...] = ()  # [[node]]: apply to each; (): here
+    ssh: SshSpec = SshSpec()  # [ssh]: how host nodes are reached

@@ -59,7 +59,9 @@ def lab_specs(root: Path | None = None) -> list[NodeSpec]:
 
 
 def config_specs(config: Config) -> list[NodeSpec]:
-    """A config's [[node]]s, each with the interfaces its balancers take there."""
+    """A config's namespace [[node]]s, each with the interfaces its balancers
+    take there (a host node's balancer and daemon are on another machine:
+    this host cannot read them)."""
     origin = str(config.path) if config.path else "the config"
     return [
         NodeSpec(
@@ -70,6 +72,7 @@ def config_specs(config: Config) -> list[NodeSpec]:
             origin,
         )
         for n in config.nodes
+        if n.netns
     ]
 
 

@@ -11,19 +11,42 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 PACKAGES=(clang llvm make gcc libc6-dev linux-libc-dev libbpf-dev bpftool iproute2 ethtool
-          hping3 socat curl iputils-ping tcpdump tmux util-linux python3 python3-venv bird2)
+          hping3 socat curl iputils-ping tcpdump tmux util-linux python3 python3-venv bird2
+          openssh-client openssh-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# openssh-server is here for the tests of `apply` over SSH, which start their
+# own sshd in a namespace: installed by setup, the system's sshd must not run
+# (a listening root login on the host nobody asked for).  Debian's unit and
+# init script honour /etc/ssh/sshd_not_to_be_run; policy-rc.d keeps the
+# postinst from starting it meanwhile.  An sshd installed before is left alone.
+new_sshd=false
+for p in "${missing[@]}"; do [ "$p" = openssh-server ] && new_sshd=true; done
+if $new_sshd; then
+    mkdir -p /etc/ssh && touch /etc/ssh/sshd_not_to_be_run
+fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+    made_policy=false
+    if $new_sshd && [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        made_policy=true
+    fi
+    installed=true
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq "${missing[@]}" >/dev/null; } || installed=false
+    if $made_policy; then rm -f /usr/sbin/policy-rc.d; fi
+    if ! $installed; then
         echo "setup: could not install ${missing[*]} (see above): install them by hand" \
              "with 'apt-get install ${missing[*]}', then run scripts/setup.sh again" >&2
         exit 2
     fi
+fi
+if $new_sshd && [ -d /run/systemd/system ]; then
+    systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
 fi
 
 PY=${PYTHON:-python3}
