@@ -5,14 +5,14 @@ still continue through the other, whose ring is the same."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from l4lb_tui.lab.scaleout import ScaleLab
-from tests.scaleout.conftest import Conns, summary
+from tests.scaleout.conftest import summary
+from tests.scaleout.loss import lose_node
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
@@ -32,19 +32,7 @@ def no_bfd() -> Iterator[ScaleLab]:
 def test_without_bfd_the_router_waits_for_the_hold_time(no_bfd: ScaleLab) -> None:
     names = {p.name for p in no_bfd.router_speaker.protocols()}
     assert not [n for n in names if n.startswith("bfd")], names
-    conns = Conns(no_bfd, CONNS)
-    time.sleep(0.5)
-    dead = no_bfd.node_list[0].addr
-    try:
-        killed = time.monotonic()
-        no_bfd.kill_node(1)
-        while dead in no_bfd.next_hops():
-            assert time.monotonic() - killed < 60, "the router still routes to the dead node"
-            time.sleep(0.01)
-        converged = time.monotonic() - killed
-        time.sleep(2.0)
-    finally:
-        done = conns.finish()
+    converged, done = lose_node(no_bfd, 1, CONNS)
     survived = sum(c.survived for c in done) / len(done)
     print(
         f"\nSCALEOUT node loss without BFD: router converged in {converged * 1000:.0f} ms "

@@ -27,6 +27,7 @@ from l4lb_tui.lab.tools import run_in
 from l4lb_tui.netlink import namespaces
 from tests.killed_reload import ROOT
 from tests.scaleout.conftest import Conns, summary
+from tests.scaleout.loss import lose_node
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
@@ -225,19 +226,7 @@ def test_a_drain_holds_across_a_restart(scale: ScaleLab) -> None:
 
 
 def test_node_loss_converges_and_connections_survive(scale: ScaleLab) -> None:
-    conns = Conns(scale, CONNS)
-    time.sleep(0.5)
-    dead = scale.node_list[0].addr
-    try:
-        killed = time.monotonic()
-        scale.kill_node(1)
-        while dead in scale.next_hops():
-            assert time.monotonic() - killed < 30, "the router still routes to the dead node"
-            time.sleep(0.01)
-        converged = time.monotonic() - killed
-        time.sleep(2.0)  # the moved connections carry on meanwhile
-    finally:
-        done = conns.finish()
+    converged, done = lose_node(scale, 1, CONNS)
     survived = sum(c.survived for c in done) / len(done)
     print(
         f"\nSCALEOUT node loss: router converged in {converged * 1000:.0f} ms (BFD); "
