@@ -7,14 +7,14 @@ the old and the new set while the set is reloaded.
 
 from __future__ import annotations
 
-import http.client
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_conns import Bed, KeepAlive, loaded
 
-from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, Reason, ServiceKey
+from l4lb_tui.abi import Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, read_destinations
 from l4lb_tui.lab import Lab
@@ -24,38 +24,9 @@ SAMPLE = Path(__file__).parents[1] / "data" / "512_destinations.csv"
 
 
 @pytest.fixture(scope="module")
-def lb(lab: Lab) -> Iterator[tuple[Lab, Balancer, list[ServiceKey], list[Destination]]]:
-    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
-    bal.attach("driver", lab.outer_saddr)
-    services = [
-        ServiceKey(lab.vip, lab.http_port, PROTO_TCP),
-        ServiceKey(lab.vip, lab.udp_port, PROTO_UDP),
-    ]
-    real = list(read_destinations(lab.csv_path))
-    bal.load(services, real)
-    try:
-        yield lab, bal, services, real
-    finally:
-        bal.detach()
-
-
-class KeepAlive:
-    """One HTTP/1.1 connection from the client namespace; never reopened."""
-
-    def __init__(self, lab: Lab) -> None:
-        sock = lab.socket(lab.client.ns)
-        sock.settimeout(3)
-        sock.connect((lab.vip, lab.http_port))
-        self.local = sock.getsockname()
-        self.conn = http.client.HTTPConnection(lab.vip, lab.http_port, timeout=3)
-        self.conn.sock = sock
-        self.conn.auto_open = 0
-
-    def get(self) -> str:
-        self.conn.request("GET", "/")
-        resp = self.conn.getresponse()
-        assert resp.status == 200
-        return resp.read().decode().strip()
+def lb(lab: Lab) -> Iterator[Bed]:
+    with loaded(lab) as bed:
+        yield bed
 
 
 def others(real: list[Destination], n: int) -> list[Destination]:

@@ -7,7 +7,6 @@ leave the old or the new set (tests/lab/test_killed_reloads_e2e.py for IPv4).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import random
@@ -19,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lab_conns import Bed, KeepAlive, loaded
 
 from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
-from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.lab import Lab, faults
 from tests.killed_reload import ROOT, cut_reload
@@ -29,42 +28,15 @@ from tests.killed_reload import ROOT, cut_reload
 pytestmark = pytest.mark.kernel
 ROUNDS = int(os.environ.get("L4LB_KILL6_ROUNDS", "8"))
 
-Bed = tuple[Lab, Balancer, list[ServiceKey], list[Destination]]
-
 
 @pytest.fixture(scope="module")
 def bed(lab: Lab) -> Iterator[Bed]:
-    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
-    bal.attach("driver", lab.outer_saddr, saddr6=lab.outer_saddr6)
-    services = [
-        ServiceKey(lab.vip6, lab.http_port, PROTO_TCP),
-        ServiceKey(lab.vip6, lab.udp_port, PROTO_UDP),
-    ]
-    real = list(read_destinations(lab.csv6_path))
-    bal.load(services, real)
-    try:
-        yield lab, bal, services, real
-    finally:
-        bal.detach()
+    with loaded(lab, ipv6=True) as made:
+        yield made
 
 
-class KeepAlive6:
-    """One HTTP/1.1 connection over IPv6 from the client namespace; never reopened."""
-
-    def __init__(self, lab: Lab) -> None:
-        sock = lab.socket(lab.client.ns, socket.AF_INET6)
-        sock.settimeout(3)
-        sock.connect((lab.vip6, lab.http_port))
-        self.local = sock.getsockname()
-        self.conn = http.client.HTTPConnection(lab.vip6, lab.http_port, timeout=3)
-        self.conn.sock = sock
-        self.conn.auto_open = 0
-
-    def get(self) -> str:
-        self.conn.request("GET", "/")
-        resp = self.conn.getresponse()
-        assert resp.status == 200
-        return resp.read().decode().strip()
+def KeepAlive6(lab: Lab) -> KeepAlive:
+    return KeepAlive(lab, ipv6=True)
 
 
 class Udp6:
@@ -121,7 +93,7 @@ def test_ipv6_connections_keep_their_backend_through_changes(bed: Bed) -> None:
     lab, bal, services, real = bed
     http_svc, udp_svc = services
     bal.load(services, real)
-    ka, udp = KeepAlive6(lab), Udp6(lab)
+    ka, udp = KeepAlive(lab, ipv6=True), Udp6(lab)
     mine, mine_udp = ka.get(), udp.get()
     addr = {n.name: n.addr6 for n in lab.backend_nodes}
     other = next(d for d in real if d.ip != addr[mine])
@@ -168,7 +140,7 @@ def test_killed_ipv6_reloads_leave_the_old_or_the_new_set(bed: Bed, tmp_path: Pa
         files[name] = tmp_path / f"{name}.csv"
         files[name].write_text(format_csv(dests))
         sets[name] = {d.ip for d in dests}
-    conns = [KeepAlive6(lab) for _ in range(4)]
+    conns = [KeepAlive(lab, ipv6=True) for _ in range(4)]
     mine = [c.get() for c in conns]
     spec = f"[{svc.vip}]:{svc.port}/tcp"
     res = l4lb(lab, "map", "-i", lab.lb_ifname, "-f", str(files["A"]), "--vip", spec)

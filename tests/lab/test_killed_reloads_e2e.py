@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_changes_e2e import KeepAlive
+from lab_conns import KeepAlive
 
 from l4lb_tui.abi import PROTO_TCP, ServiceKey
 from l4lb_tui.balancer import Balancer
