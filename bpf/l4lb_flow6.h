@@ -114,8 +114,8 @@ static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6
 
 	if (!f)
 		return;
-	__builtin_memcpy(f->saddr, &p->ip6->saddr, 16);
-	__builtin_memcpy(f->daddr, &p->ip6->daddr, 16);
+	addr6_copy(f->saddr, &p->ip6->saddr);
+	addr6_copy(f->daddr, &p->ip6->daddr);
 	*(__u32 *)&f->sport = *(__u32 *)p->ports;
 	f->proto = p->ip6->nexthdr;
 	f->state = f->proto == IPPROTO_TCP ? tcp_next_state(FLOW_TCP_SYN, p->tcp_flags) : FLOW_UDP;

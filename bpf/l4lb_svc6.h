@@ -23,9 +23,9 @@ static __always_inline __u32 svc6_id(struct svc6_key *k)
  * service; 0 for none. */
 static __always_inline __u32 find_service6(const struct packet6 *p)
 {
-	struct svc6_key k = {};
+	struct svc6_key k __attribute__((aligned(8))) = {};
 
-	__builtin_memcpy(k.vip, &p->ip6->daddr, 16);
+	addr6_copy(k.vip, &p->ip6->daddr);
 	k.port = p->ports->dst;
 	k.proto = p->ip6->nexthdr;
 	__u32 id = svc6_id(&k);
@@ -38,9 +38,9 @@ static __always_inline __u32 find_service6(const struct packet6 *p)
 /* The exact check behind the filter: the VIP's marker key. */
 static __always_inline int is_vip6(const void *daddr)
 {
-	struct svc6_key k = {};
+	struct svc6_key k __attribute__((aligned(8))) = {};
 
-	__builtin_memcpy(k.vip, daddr, 16);
+	addr6_copy(k.vip, daddr);
 	return bpf_map_lookup_elem(&svc6, &k) != NULL;
 }
 #endif
