@@ -21,6 +21,10 @@
  * New flows: with BENCH_VARY_SADDR set, packet n gets source address
  * (template source + n) within its /8, checksums fixed up incrementally, so
  * each packet is a flow the balancer has not seen (for 16.7 million packets).
+ * BENCH_VARY_SADDR6 does the same for IPv6: the source's last 32 bits are
+ * (template's + n), and the TCP/UDP checksum (IPv6 has no header checksum)
+ * is fixed up from the template's, kept in tpl: TCP's lies at byte 70, past
+ * the bytes restored, so the frame's own would carry the last packet's fix.
  *
  * Many flows: with BENCH_CYCLE_FLOWS set, packet n is flow i = n mod nflows
  * of a cycle of distinct flows (source port 1024 + (i & 0x3fff), source
@@ -40,6 +44,7 @@
 #define BENCH_MIN_FRAME 60   /* Ethernet minimum without FCS */
 #define BENCH_VARY_SADDR 1   /* tpl.flags */
 #define BENCH_CYCLE_FLOWS 2  /* tpl.flags */
+#define BENCH_VARY_SADDR6 4  /* tpl.flags */
 
 /* IPv4 in Ethernet, no VLAN: where the varied fields are. */
 #define OFF_IP_CSUM 24
@@ -57,6 +62,8 @@ struct bench_tpl {
 	__u64 len_fixed;            /* frames whose length had to be restored */
 	__u32 nflows;               /* BENCH_CYCLE_FLOWS: flows in the cycle */
 	__u32 cycle;                /* the next flow of the cycle (no division per packet) */
+	__u32 csum6;                /* BENCH_VARY_SADDR6: the template's TCP/UDP checksum, as stored */
+	__u32 pad;
 };
 
 struct {
@@ -136,6 +143,26 @@ static __always_inline void set_flow(void *data, void *end, struct bench_tpl *t,
 	*l4_csum = (t->udp && sum == 0) ? 0xffff : sum;
 }
 
+/* IPv6 in Ethernet, no VLAN, TCP or UDP right after the fixed header. */
+#define OFF_IP6_SADDR_LO 34 /* the source address's last 32 bits */
+#define OFF_UDP6_CSUM 60
+#define OFF_TCP6_CSUM 70
+
+static __always_inline void vary_saddr6(void *data, void *end, struct bench_tpl *t, __u64 seq)
+{
+	__u16 *l4_csum = data + (t->udp ? OFF_UDP6_CSUM : OFF_TCP6_CSUM);
+
+	if (data + BENCH_MIN_FRAME > end || (void *)(l4_csum + 1) > end)
+		return;
+	__u32 *saddr = data + OFF_IP6_SADDR_LO;
+	__u32 old = *saddr; /* the template's: restored above */
+	__u32 new = bpf_htonl(bpf_ntohl(old) + (__u32)seq);
+	__u16 sum = csum_replace4((__u16)t->csum6, old, new);
+
+	*saddr = new;
+	*l4_csum = (t->udp && sum == 0) ? 0xffff : sum; /* UDP over IPv6 always has one */
+}
+
 static __always_inline void cycle_flow(void *data, void *end, struct bench_tpl *t)
 {
 	__u32 i = t->cycle;
@@ -191,6 +218,8 @@ int bench_wrap(struct xdp_md *ctx)
 		vary_saddr(data, end, t, seq);
 	else if (t->flags & BENCH_CYCLE_FLOWS)
 		cycle_flow(data, end, t);
+	else if (t->flags & BENCH_VARY_SADDR6)
+		vary_saddr6(data, end, t, seq);
 	bpf_tail_call(ctx, &target, 0);
 	return XDP_ABORTED; /* empty or incompatible target */
 }

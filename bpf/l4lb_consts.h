@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 5
+#define L4LB_LAYOUT_VERSION 6
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -147,9 +147,17 @@ enum reason {
 	 (1u << R_DROP_ADJUST_HEAD) | (1u << R_DROP_TOO_BIG))
 
 /* IPv6 (ARCHITECTURE.md, "IPv6 in the data plane").  svc6 holds each v6
- * service's key and each v6 VIP's marker; flows6 is the v6 flow table, two
- * ways per bucket of 64-byte entries (2^16: 4 MiB). */
-#define SVC6_KEYS (2 * MAX_SERVICES)
+ * service's key and each v6 VIP's marker, direct-mapped as svc_index: buckets
+ * of SVC6_BUCKET 32-byte slots (two cache lines; the first slot answers
+ * almost every lookup), indexed by a hash of (the VIP's fold, port,
+ * protocol).  2^13 buckets: a load the control plane must refuse (5 keys in
+ * one bucket) is about 1 in 550 tables of 512 services on 512 VIPs, 1 in
+ * 1.7 million of 100 services on 100 VIPs.  flows6 is the v6 flow table, two ways per bucket of
+ * 64-byte entries (2^16: 4 MiB). */
+#define SVC6_BUCKET 4
+#define SVC6_BUCKETS_LOG2 13
+#define SVC6_SLOTS ((1u << SVC6_BUCKETS_LOG2) * SVC6_BUCKET)
+#define SVC6_FLAGS_MASK 0xc0ffffffu /* svc6_slot's port..flags word without SVC_FILL_* */
 #define FLOW6_SLOTS_LOG2 16
 #define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
 #define IP6_HOP_LIMIT 64

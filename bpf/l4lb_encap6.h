@@ -67,8 +67,8 @@ static __always_inline int send_pkt_too_big(struct xdp_md *ctx, __u32 mtu)
 	ip6->payload_len = bpf_htons(PTB_LEN);
 	ip6->nexthdr = IPPROTO_ICMPV6;
 	ip6->hop_limit = IP6_HOP_LIMIT;
-	__builtin_memcpy(&ip6->saddr, &orig->daddr, 16);
-	__builtin_memcpy(&ip6->daddr, &orig->saddr, 16);
+	addr6_copy(&ip6->saddr, &orig->daddr);
+	addr6_copy(&ip6->daddr, &orig->saddr);
 	icmp[0] = ICMP6_PKT_TOO_BIG;
 	icmp[1] = 0;
 	*(__u16 *)&icmp[2] = 0;
@@ -97,15 +97,19 @@ static __always_inline int encap_ip6ip6(struct xdp_md *ctx, const struct packet6
 	if ((void *)(outer + 1) > data_end)
 		return -1;
 
-	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, cfg->ifmac, ETH_ALEN);
+	/* Word by word, as addr6_copy: the MACs sit 4-byte aligned in both
+	 * entries, and byte copies cost 24 instructions. */
+	*(__u32 *)eth->h_dest = *(const __u32 *)be->mac;
+	*(__u16 *)&eth->h_dest[4] = *(const __u16 *)&be->mac[4];
+	*(__u32 *)eth->h_source = *(const __u32 *)cfg->ifmac;
+	*(__u16 *)&eth->h_source[4] = *(const __u16 *)&cfg->ifmac[4];
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
 	*(__be32 *)outer = bpf_htonl(6u << 28 | tclass << 20 | (hash & 0xfffff));
 	outer->payload_len = bpf_htons(inner_len);
 	outer->nexthdr = IPPROTO_IPV6;
 	outer->hop_limit = IP6_HOP_LIMIT;
-	__builtin_memcpy(&outer->saddr, c6->saddr6, 16);
-	__builtin_memcpy(&outer->daddr, dst->ip6, 16);
+	addr6_copy(&outer->saddr, c6->saddr6);
+	addr6_copy(&outer->daddr, dst->ip6);
 	return 0;
 }
 #endif

@@ -63,19 +63,26 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 	int syn = p->ip6->nexthdr == IPPROTO_TCP &&
 		  (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 	struct flow6 *f0 = bpf_map_lookup_elem(&flows6, &bucket);
-	struct flow6 *f1 = bpf_map_lookup_elem(&flows6, &second);
+	struct flow6 *f1 = NULL;
 
 	miss->slot = 0;
 	miss->stat = FLOW_UNTRACKED;
-	if (!f0 || !f1)
+	if (!f0)
 		return NULL;
 	struct flow6 *f = NULL;
 	__u32 way = 2;
 
-	if (flow6_is(f0, p))
+	/* The second way only when the first is not the flow's: an established
+	 * flow mostly sits in the first (stored there when it was free). */
+	if (flow6_is(f0, p)) {
 		f = f0, way = 0;
-	else if (flow6_is(f1, p))
-		f = f1, way = 1;
+	} else {
+		f1 = bpf_map_lookup_elem(&flows6, &second);
+		if (!f1)
+			return NULL;
+		if (flow6_is(f1, p))
+			f = f1, way = 1;
+	}
 	if (f) {
 		miss->stat = FLOW_REUSED;
 		if (!syn || f->state == FLOW_TCP_SYN) {
@@ -93,7 +100,7 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 	} else if (flow6_free(f0, cfg, now)) {
 		way = 0;
 		miss->stat = FLOW_NEW;
-	} else if (flow6_free(f1, cfg, now)) {
+	} else if (f1 && flow6_free(f1, cfg, now)) {
 		way = 1;
 		miss->stat = FLOW_NEW;
 	}
@@ -114,8 +121,8 @@ static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6
 
 	if (!f)
 		return;
-	__builtin_memcpy(f->saddr, &p->ip6->saddr, 16);
-	__builtin_memcpy(f->daddr, &p->ip6->daddr, 16);
+	addr6_copy(f->saddr, &p->ip6->saddr);
+	addr6_copy(f->daddr, &p->ip6->daddr);
 	*(__u32 *)&f->sport = *(__u32 *)p->ports;
 	f->proto = p->ip6->nexthdr;
 	f->state = f->proto == IPPROTO_TCP ? tcp_next_state(FLOW_TCP_SYN, p->tcp_flags) : FLOW_UDP;

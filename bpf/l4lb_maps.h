@@ -112,10 +112,10 @@ struct {
 } config6 SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SVC6_KEYS);
-	__type(key, struct svc6_key);
-	__type(value, struct svc6_value);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVC6_SLOTS);
+	__type(key, __u32);
+	__type(value, struct svc6_slot);
 } svc6 SEC(".maps");
 
 struct {

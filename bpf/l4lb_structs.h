@@ -103,20 +103,16 @@ struct config6 {
 	__u8 saddr6[16];
 };
 
-/* svc6's key: a v6 service (id in the value), or a VIP's marker (port 0,
- * protocol 0, id 0). */
-struct svc6_key {
+/* svc6 slot: a v6 service, or a VIP's marker (port 0, protocol 0, SVC_VIP,
+ * id 0).  Written whole only when empty (and emptied before reuse), as
+ * svc_index's: a reader that meets a half-written slot finds id 0. */
+struct svc6_slot {
 	__u8 vip[16];
 	__be16 port;       /* 0: any port */
 	__u8 proto;
-	__u8 pad;
-};
-
-/* svc6's value: the service id (0 for a VIP's marker) and SVC_* flags (the
- * fill mode, which only the control plane reads). */
-struct svc6_value {
-	__u32 id;
-	__u32 flags;
+	__u8 flags;        /* SVC_USED, SVC_VIP, SVC_FILL_* */
+	__u32 id;          /* index into svc_live */
+	__u32 pad[2];
 };
 
 /* backend6[i]: the address of the v6 backend in backends[i], whose ip holds

@@ -53,8 +53,7 @@ static __always_inline int l4lb6(struct xdp_md *ctx)
 	if (reason != R_BALANCE)
 		return verdict(reason, p.frame_len);
 	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	struct config6 *c6 = bpf_map_lookup_elem(&config6, &zero);
-	if (!cfg || !c6)
+	if (!cfg)
 		return verdict(R_DROP_MALFORMED, p.frame_len); /* unreachable: slot 0 exists */
 	if (!maybe_vip(addr6_fold(&p.ip6->daddr)))
 		return verdict(R_PASS_NOT_VIP, p.frame_len);
@@ -84,9 +83,14 @@ static __always_inline int l4lb6(struct xdp_md *ctx)
 	if (!dst)
 		return verdict(R_DROP_NO_BACKEND, p.frame_len); /* unreachable: same size as backends */
 
-	/* Wrapped in ip6ip6 to the backend and sent back out, if it fits. */
+	/* Wrapped in ip6ip6 to the backend and sent back out, if it fits.
+	 * config6 is looked up here, where it is read: a packet passed on the
+	 * way never pays for it. */
 	if (cfg->mtu && p.payload_len + 2 * sizeof(struct ipv6hdr) > cfg->mtu)
 		return too_big6(ctx, &p, cfg);
+	struct config6 *c6 = bpf_map_lookup_elem(&config6, &zero);
+	if (!c6)
+		return verdict(R_DROP_MALFORMED, p.frame_len); /* unreachable: slot 0 exists */
 	if (encap_ip6ip6(ctx, &p, hash, be, dst, cfg, c6))
 		return verdict(R_DROP_ADJUST_HEAD, p.frame_len);
 	count(backend_idx, &backend_stats, p.frame_len);

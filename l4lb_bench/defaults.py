@@ -19,6 +19,8 @@ KIND_NAMES = (
     "udp-1500",
     "not-vip",
     "vip-port",
+    "syn6-new",
+    "udp6-new",
     "udp6-est",
     "not-vip6",
     "arp",

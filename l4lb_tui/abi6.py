@@ -10,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-SVC6_KEYS = 2 * 512  # a key per service and a marker per VIP
+SVC6_BUCKET = 4
+SVC6_BUCKETS_LOG2 = 13
+SVC6_SLOTS = SVC6_BUCKET << SVC6_BUCKETS_LOG2
 FLOW6_SLOTS = 1 << 16
 IP6_HOP_LIMIT = 64
 
@@ -30,8 +32,14 @@ FLOW_TAIL: tuple[tuple[str, str], ...] = (
 
 STRUCTS6: dict[str, tuple[tuple[str, str], ...]] = {
     "config6": (("saddr6", "16s"),),
-    "svc6_key": (("vip", "16s"), ("port", "2s"), ("proto", "B"), ("pad", "B")),
-    "svc6_value": (("id", "I"), ("flags", "I")),
+    "svc6_slot": (
+        ("vip", "16s"),
+        ("port", "2s"),
+        ("proto", "B"),
+        ("flags", "B"),
+        ("id", "I"),
+        ("pad", "2I"),
+    ),
     "backend6": (("ip6", "16s"),),
     "flow6": (("saddr", "16s"), ("daddr", "16s"), *FLOW_TAIL, ("pad2", "2I")),
 }
@@ -41,8 +49,8 @@ def c_struct6(name: str) -> struct.Struct:
     return struct.Struct("<" + "".join(fmt for _, fmt in STRUCTS6[name]))
 
 
-_SVC6_KEY = c_struct6("svc6_key")
-_SVC6_VALUE = c_struct6("svc6_value")
+_SVC6_SLOT = c_struct6("svc6_slot")
+SVC6_SLOT_SIZE = _SVC6_SLOT.size
 _WORDS = struct.Struct("<4I")
 
 
@@ -77,20 +85,21 @@ def fold_of(raw: bytes) -> bytes:
     return struct.pack("<I", (a ^ b ^ c ^ d) or 1)
 
 
-def pack_svc6_key(vip: str, port: int, proto: int) -> bytes:
-    """A v6 service's key; port 0 and proto 0 make the VIP's marker."""
-    return _SVC6_KEY.pack(ip6_bytes(vip), port.to_bytes(2, "big"), proto, 0)
+def svc6_bucket(vip: str, port: int, proto: int) -> int:
+    """svc6_bucket in l4lb_svc6.h: svc_bucket's hash over the VIP's fold
+    (the port's network-order bytes read as a host integer, as loaded)."""
+    wire_port = int.from_bytes(port.to_bytes(2, "big"), "little")
+    h = (addr6_fold(vip) * 0x9E3779B1) ^ (((wire_port << 16) | proto) * 0x85EBCA6B)
+    return (h & 0xFFFFFFFF) >> (32 - SVC6_BUCKETS_LOG2)
 
 
-def unpack_svc6_key(raw: bytes) -> tuple[str, int, int]:
-    vip, port, proto, _ = _SVC6_KEY.unpack(raw[: _SVC6_KEY.size])
-    return ip6_text(vip), int.from_bytes(port, "big"), proto
+def pack_svc6_slot(vip: str, port: int, proto: int, flags: int, svc_id: int) -> bytes:
+    """A v6 service's slot; port 0, proto 0, SVC_VIP and id 0 make the VIP's
+    marker."""
+    return _SVC6_SLOT.pack(ip6_bytes(vip), port.to_bytes(2, "big"), proto, flags, svc_id, 0, 0)
 
 
-def pack_svc6_value(svc_id: int, flags: int) -> bytes:
-    return _SVC6_VALUE.pack(svc_id, flags)
-
-
-def unpack_svc6_value(raw: bytes) -> tuple[int, int]:
-    svc_id, flags = _SVC6_VALUE.unpack(raw[: _SVC6_VALUE.size])
-    return int(svc_id), int(flags)
+def unpack_svc6_slot(raw: bytes) -> tuple[str, int, int, int, int]:
+    """(vip, port, proto, flags, id) of a slot."""
+    vip, port, proto, flags, svc_id, _, _ = _SVC6_SLOT.unpack(raw[:SVC6_SLOT_SIZE])
+    return ip6_text(vip), int.from_bytes(port, "big"), proto, flags, int(svc_id)

@@ -49,7 +49,7 @@ class Snapshot:
     """The services and backend entries as one read found them."""
 
     services: dict[abi.ServiceKey, abi.ServiceValue]
-    slots: dict[abi.ServiceKey, int]  # svc_index slots of services and VIP markers
+    slots: dict[abi.ServiceKey, int]  # index slots of services and VIP markers (v6: in svc6)
     table: DecodedBackends
     orphans: tuple[int, ...] = ()  # live svc_live ids no index slot names (svcindex.orphans)
 
@@ -85,23 +85,25 @@ class Planner:
         return Bpftool.update_cmd(self.ids[name], abi.u32(key), value)
 
     def _place(self, key: abi.ServiceKey) -> int:
+        """The key's slot in its family's index (svc_index, or svc6 for v6)."""
         if key not in self.slots:
+            v6 = abi6.is_ip6(key.vip)
+            taken = {s for k, s in self.slots.items() if abi6.is_ip6(k.vip) == v6}
             try:
-                self.slots[key] = svcindex.free_slot(key, set(self.slots.values()))
+                self.slots[key] = (svc6.free_slot if v6 else svcindex.free_slot)(key, taken)
             except svcindex.ServiceIndexFull as exc:
                 raise PlanError(str(exc)) from None
         return self.slots[key]
 
     def vip_markers(self, vips: set[str]) -> list[str]:
-        """The writes of the marker slots (v6: keys) these VIPs do not have yet."""
+        """The writes of the marker slots these VIPs do not have yet."""
         new = sorted(vip for vip in vips if svcindex.marker(vip) not in self.slots)
         lines = []
         for vip in new:
-            if abi6.is_ip6(vip):
-                self.slots[svcindex.marker(vip)] = svc6.NO_SLOT
-                lines.append(svc6.marker_line(self.ids["svc6"], vip))
-                continue
             slot = self._place(svcindex.marker(vip))
+            if abi6.is_ip6(vip):
+                lines.append(svc6.marker_line(self.ids["svc6"], slot, vip))
+                continue
             lines.append(self._update("svc_index", slot, svcindex.pack_marker(vip)))
         return lines
 
@@ -117,8 +119,8 @@ class Planner:
         ]
 
     def _empty(self, key: abi.ServiceKey, slot: int) -> str:
-        if slot == svc6.NO_SLOT:
-            return svc6.delete_line(self.ids["svc6"], key)
+        if abi6.is_ip6(key.vip):
+            return svc6.empty_line(self.ids["svc6"], slot)
         return self._update("svc_index", slot, svcindex.empty_slot())
 
     def _new_svc_id(self) -> int:
@@ -205,8 +207,7 @@ class Planner:
         # its key is found only once its ring is live.
         flips = [self._update("svc_live", svc_id, value.pack_live())]
         if abi6.is_ip6(key.vip) and (old is None or old.flags != flags):
-            self.slots[key] = svc6.NO_SLOT
-            flips.append(svc6.key_line(self.ids["svc6"], key, value))
+            flips.append(svc6.key_line(self.ids["svc6"], self._place(key), key, value))
         elif old is None or old.flags != flags:
             flips.append(self._update("svc_index", self._place(key), value.pack_slot(key)))
         flips += [self._update("backends", idx, e.pack()) for idx, e in late]

@@ -16,7 +16,7 @@ BACKENDS = tuple(Destination(f"10.0.0.{11 + i}", f"02:00:00:00:00:{11 + i:02x}")
 VIP6 = "fd00::4"
 SADDR6 = "fd00::1"
 CLIENT6 = "fd00:1::2"
-SERVICES6 = (f"[{VIP6}]:9000/udp",)
+SERVICES6 = (f"[{VIP6}]:8080/tcp", f"[{VIP6}]:9000/udp")
 BACKENDS6 = tuple(Destination(f"fd00::{11 + i}", f"02:00:00:00:01:{11 + i:02x}") for i in range(3))
 
 
@@ -113,6 +113,24 @@ _KINDS = (
         "pass",
         1.1,
         extra=True,
+    ),
+    Kind(
+        "syn6-new",
+        f"TCP SYN to [{VIP6}]:8080, a new IPv6 flow every packet",
+        frames6.ipv6(CLIENT6, VIP6, _TCP, 40000, 8080),
+        TX,
+        "refl",
+        1.5,
+        new_flows=True,
+    ),
+    Kind(
+        "udp6-new",
+        f"UDP to [{VIP6}]:9000, a new IPv6 flow every packet",
+        frames6.ipv6(CLIENT6, VIP6, _UDP, 40000, 9000),
+        TX,
+        "refl",
+        1.5,
+        new_flows=True,
     ),
     Kind(
         "udp6-est",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_bench import frames, processes, sandbox
+from l4lb_bench import frames, frames6, processes, sandbox
 from l4lb_bench.dataplane.packets import CLIENT, VIP, XDP_DROP, XDP_PASS, XDP_TX, Kind
 from l4lb_bench.errors import BenchError
 from l4lb_tui import abi, bpfsys
@@ -25,7 +25,8 @@ COST_OBJ = "bench_cost.o"
 CLEAR_OBJ = "bench_clear.o"
 LB_OBJ = "l4lb_xdp.o"
 FLOW_MAP = "flow_tags"  # emptied before every run of the balancer that it forwards
-WRAP_VARY_SADDR, WRAP_CYCLE_FLOWS = 1, 2  # bench_wrap.c's tpl.flags
+FLOW6_MAP = "flows6"  # the same, for IPv6 kinds
+WRAP_VARY_SADDR, WRAP_CYCLE_FLOWS, WRAP_VARY_SADDR6 = 1, 2, 4  # bench_wrap.c's tpl.flags
 
 
 # Program names, in the order the report lists them.  DROP (the fixed cost
@@ -101,12 +102,37 @@ def stale_object_note() -> str | None:
     return None
 
 
+def template(kind: Kind) -> bytes:
+    """bench_wrap.c's struct bench_tpl for a kind: the frame's head, and how
+    the wrapper varies it (new flows, a cycle of flows, or neither)."""
+    head = kind.frame[: frames.RESTORE_BYTES].ljust(frames.RESTORE_BYTES, b"\0")
+    v6 = frames6.is_ipv6(kind.frame)
+    proto = frames6.next_header(kind.frame) if v6 else kind.frame[23] if len(kind.frame) > 23 else 0
+    offsets = frames6.L4_CSUM_OFFSET6 if v6 else frames.L4_CSUM_OFFSET
+    varied = kind.new_flows or kind.flows > 0
+    csum_off = offsets.get(proto, 0) if varied else 0
+    if kind.flows and v6:
+        raise BenchError(f"{kind.name}: the wrapper cycles IPv4 flows only")
+    flags = 0
+    if kind.new_flows:
+        flags = WRAP_VARY_SADDR6 if v6 else WRAP_VARY_SADDR
+    elif kind.flows:
+        flags = WRAP_CYCLE_FLOWS
+    # As stored in the frame: the wrapper's checksum arithmetic is byte-order blind.
+    csum6 = int.from_bytes(kind.frame[csum_off : csum_off + 2], "little") if v6 and csum_off else 0
+    udp = 1 if proto == frames.PROTO_UDP else 0
+    return head + struct.pack(
+        "<IIIIQQIIII", len(kind.frame), flags, csum_off, udp, 0, 0, kind.flows, 0, csum6, 0
+    )
+
+
 class Wrapped:
     """One wrapper instance: the restoring wrapper aimed at one program, with
     one frame template.  Held by fds only (its pins are removed at once), so
     it disappears with this process whatever happens."""
 
     def __init__(self, area: Path, tag: str, target_fd: int, kind: Kind) -> None:
+        head = template(kind)
         pin = area / tag
         maps = area / f"{tag}-maps"
         try:
@@ -138,23 +164,7 @@ class Wrapped:
                 maps.rmdir()
         self.frame = kind.frame
         self.tpl_info = bpfsys.map_info(self.tpl_fd)
-        head = kind.frame[: frames.RESTORE_BYTES].ljust(frames.RESTORE_BYTES, b"\0")
-        proto = kind.frame[23] if len(kind.frame) > 23 else 0
-        varied = kind.new_flows or kind.flows > 0
-        csum_off = frames.L4_CSUM_OFFSET.get(proto, 0) if varied else 0
-        flags = WRAP_VARY_SADDR if kind.new_flows else WRAP_CYCLE_FLOWS if kind.flows else 0
-        value = head + struct.pack(
-            "<IIIIQQII",
-            len(kind.frame),
-            flags,
-            csum_off,
-            1 if proto == frames.PROTO_UDP else 0,
-            0,
-            0,
-            kind.flows,
-            0,
-        )
-        self.template = value.ljust(self.tpl_info.value_size, b"\0")
+        self.template = head.ljust(self.tpl_info.value_size, b"\0")
         self.restart()
 
     def restart(self) -> None:
@@ -224,13 +234,18 @@ class FlowTable:
 
     Emptied by bench_clear.o run once on the balancer's own tags (about a
     millisecond); if that object does not fit the map (a data plane with
-    another layout), by a batch update from here.
+    another layout), by a batch update from here.  The IPv6 table (flows6,
+    4 MiB) is always emptied from here: no program of ours knows its layout.
     """
 
-    def __init__(self, area: Path, map_id: int, notes: list[str]) -> None:
+    def __init__(self, area: Path, map_id: int, notes: list[str], by_program: bool = True) -> None:
         self.fd = bpfsys.map_fd_by_id(map_id)
         self.info = bpfsys.map_info(self.fd)
         self.clear_fd: int | None = None
+        if by_program:
+            self._load_clear(area, map_id, notes)
+
+    def _load_clear(self, area: Path, map_id: int, notes: list[str]) -> None:
         pin = area / "clear"
         argv = ["prog", "load", str(bpf_object(CLEAR_OBJ)), str(pin), "type", "xdp"]
         try:
@@ -274,16 +289,17 @@ def attach_drop(veth: sandbox.VethPair, drop_fd: int) -> None:
         raise BenchError(f"attaching XDP_DROP to {veth.peer}: {exc}") from None
 
 
-def lb_maps(lb_fd: int) -> tuple[int | None, list[tuple[str, int]]]:
-    """The id of the balancer's flow table (an array), and fds of its extra
-    u64 per-CPU counters (to report; they stay open for the process's life)."""
-    flow: int | None = None
+def lb_maps(lb_fd: int) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """The ids of the balancer's flow tables (arrays: FLOW_MAP and FLOW6_MAP
+    when it has them), and fds of its extra u64 per-CPU counters (to report;
+    they stay open for the process's life)."""
+    flow: dict[str, int] = {}
     extra = []
     for mid in bpfsys.prog_info(lb_fd).map_ids:
         fd = bpfsys.map_fd_by_id(mid)
         info = bpfsys.map_info(fd)
-        if info.name == FLOW_MAP and info.type == 2:
-            flow = mid
+        if info.name in (FLOW_MAP, FLOW6_MAP) and info.type == 2:
+            flow[info.name] = mid
         if info.percpu and info.value_size == 8 and info.max_entries <= 64:
             extra.append((info.name, fd))
         else:

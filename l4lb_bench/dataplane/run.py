@@ -9,7 +9,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from l4lb_bench import machine, processes, sandbox
+from l4lb_bench import frames6, machine, processes, sandbox
 from l4lb_bench.dataplane.checks import (
     check_flow_path,
     check_output,
@@ -31,6 +31,8 @@ from l4lb_bench.dataplane.profile import profile
 from l4lb_bench.dataplane.programs import (
     COST_OBJ,
     DROP,
+    FLOW6_MAP,
+    FLOW_MAP,
     LB,
     PROBES,
     PROGRAMS,
@@ -67,6 +69,7 @@ class _Bench:
     ifindex: int
     wrapped: dict[tuple[str, str], Wrapped]
     flows: FlowTable | None
+    flows6: FlowTable | None
     extra_stats: list[tuple[str, int]]
     log: Callable[[str], None]
 
@@ -82,8 +85,9 @@ class _Bench:
     def timed(self, kind: Kind, prog: str, series: Series) -> None:
         w = self.wrapped[(kind.name, prog)]
         repeat = self.opts.repeat
-        if prog == LB and kind.expect == TX and self.flows is not None:
-            self.flows.clear()
+        table = self.flows6 if frames6.is_ipv6(kind.frame) else self.flows
+        if prog == LB and kind.expect == TX and table is not None:
+            table.clear()
             if kind.flows:
                 # Every flow seen twice (marked, then stored): what is timed
                 # is established flows only.
@@ -158,14 +162,17 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
                 w = Wrapped(area, tag, targets[prog], kind)
                 stack.callback(w.close)
                 wrapped[(kind.name, prog)] = w
-        flow_id, extra = lb_maps(lb_fd)
-        flows = FlowTable(area, flow_id, notes) if flow_id is not None else None
-        if flows is not None:
+        flow_ids, extra = lb_maps(lb_fd)
+        flows = flows6 = None
+        if FLOW_MAP in flow_ids:
+            flows = FlowTable(area, flow_ids[FLOW_MAP], notes)
             stack.callback(flows.close)
+        if FLOW6_MAP in flow_ids:
+            flows6 = FlowTable(area, flow_ids[FLOW6_MAP], notes, by_program=False)
+            stack.callback(flows6.close)
         stack.enter_context(sandbox.pinned(cpu))
-        bench = _Bench(
-            opts, bal, lb_fd, veth, socket.if_nametoindex(veth.dev), wrapped, flows, extra, log
-        )
+        ifindex = socket.if_nametoindex(veth.dev)
+        bench = _Bench(opts, bal, lb_fd, veth, ifindex, wrapped, flows, flows6, extra, log)
         results = _measure(bench, selected, plan)
         profiles = {p: profile(p, fd) for p, fd in targets.items() if not p.startswith("+")}
         profiles["wrap"] = profile("wrap", next(iter(wrapped.values())).fd)

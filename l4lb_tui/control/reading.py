@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import abi, bpfsys, svc6, svcindex
+from l4lb_tui import abi, svc6, svcindex
 from l4lb_tui.control import flowtable, ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
@@ -15,17 +15,16 @@ from l4lb_tui.reload_plan import Snapshot
 def services(
     h: Handle, orphans: list[int] | None = None
 ) -> tuple[dict[abi.ServiceKey, tuple[int, abi.ServiceValue]], dict[str, int]]:
-    """Each service with its svc_index slot, and each VIP's marker slot
-    (and, into `orphans`, live ids no slot names); a v6 service or marker,
-    in `svc6`, has slot svc6.NO_SLOT."""
+    """Each service with its index slot, and each VIP's marker slot (and,
+    into `orphans`, live ids no slot names); a v6 service's or marker's slot
+    is in `svc6`, a v4 one's in `svc_index`."""
     index = h.read_array("svc_index")
     lives = h.read_array("svc_live")
     found, markers = svcindex.decode(index.raw, index.stride, lives.raw, lives.stride)
-    with h.reading("svc6"):
-        pairs = bpfsys.read_hash(h.map_pin("svc6"))
-    v6, markers6 = svc6.decode(pairs, lives.raw, lives.stride)
-    found.update((k, (svc6.NO_SLOT, v)) for k, v in v6.items())
-    markers.update(dict.fromkeys(markers6, svc6.NO_SLOT))
+    index6 = h.read_array("svc6")
+    v6, markers6 = svc6.decode(index6.raw, index6.stride, lives.raw, lives.stride)
+    found.update(v6)
+    markers.update(markers6)
     if orphans is not None:
         used = {v.svc_id for _, v in found.values()}
         orphans += svcindex.orphans(lives.raw, lives.stride, used)

@@ -139,8 +139,8 @@ def remove_service(h: Handle, key: abi.ServiceKey) -> None:
 
 def _unindex(ids: dict[str, int], key: abi.ServiceKey, slot: int) -> str:
     """The line that takes a service or VIP marker out of its index."""
-    if slot == svc6.NO_SLOT:
-        return svc6.delete_line(ids["svc6"], key)
+    if abi6.is_ip6(key.vip):
+        return svc6.empty_line(ids["svc6"], slot)
     return Bpftool.update_cmd(ids["svc_index"], abi.u32(slot), svcindex.empty_slot())
 
 

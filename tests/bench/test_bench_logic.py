@@ -42,6 +42,30 @@ def test_ipv6_frames_have_correct_checksums_and_encap_check() -> None:
     assert frames6.encap_problems(frame, frame, "fd00::1", {}) != []
 
 
+def test_ipv6_varied_inner_source_is_checked_by_its_checksum() -> None:
+    frame = frames6.ipv6("fd00:1::2", "fd00::4", frames.PROTO_TCP, 1, 2)
+    assert frames6.l4_checksum_ok(frame)
+    mac = bytes.fromhex("020000000111")
+    outer = IPv6(src="fd00::1", dst="fd00::11", nh=41, plen=len(frame) - 14)
+    head = bytes(Ether(dst="02:00:00:00:01:11") / outer)
+    other = frames6.ipv6("fd00:1::7", "fd00::4", frames.PROTO_TCP, 1, 2)
+    members = {"fd00::11": mac}
+    assert frames6.encap_problems(frame, head + other[14:], "fd00::1", members, varied=True) == []
+    assert frames6.encap_problems(frame, head + other[14:], "fd00::1", members) == [
+        "inner packet changed"
+    ]
+    broken = bytearray(other)
+    broken[30] ^= 1  # the source changed, the checksum not
+    assert not frames6.l4_checksum_ok(bytes(broken))
+    assert frames6.encap_problems(frame, head + broken[14:], "fd00::1", members, varied=True) == [
+        "inner TCP/UDP checksum wrong"
+    ]
+    moved = frames6.ipv6("fd00:1::7", "fd00::4", frames.PROTO_TCP, 1, 3)
+    assert "inner packet changed" in frames6.encap_problems(
+        frame, head + moved[14:], "fd00::1", members, varied=True
+    )
+
+
 def test_arp_frame() -> None:
     raw = frames.arp_request("10.1.0.2", "10.0.0.4")
     assert len(raw) == 60 and Ether(raw)[ARP].pdst == "10.0.0.4"

@@ -64,6 +64,8 @@ def test_dataplane_quick() -> None:
         "udp-est",
         "udp-1500",
         "not-vip",
+        "syn6-new",
+        "udp6-new",
         "udp6-est",
         "not-vip6",
     )

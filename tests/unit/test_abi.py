@@ -87,7 +87,8 @@ def test_every_mirrored_constant_matches() -> None:
         "FLOW_TAGS_PER_ENTRY": abi.FLOW_TAGS_PER_ENTRY,
         "FLOW_PICKS_PER_ENTRY": abi.FLOW_PICKS_PER_ENTRY,
         "FLOW_LOG2_MAX": flowsize.MAX_LOG2,
-        "SVC6_KEYS": abi6.SVC6_KEYS,
+        "SVC6_BUCKET": abi6.SVC6_BUCKET,
+        "SVC6_BUCKETS_LOG2": abi6.SVC6_BUCKETS_LOG2,
         "FLOW6_SLOTS_LOG2": abi6.FLOW6_SLOTS.bit_length() - 1,
         "IP6_HOP_LIMIT": abi6.IP6_HOP_LIMIT,
     }
@@ -127,7 +128,7 @@ def test_every_map_has_the_mirrored_size() -> None:
         "config6": (1, abi6.c_struct6("config6").size),
         "backend6": (abi.MAX_BACKENDS, abi6.c_struct6("backend6").size),
         "flows6": (abi6.FLOW6_SLOTS, abi6.c_struct6("flow6").size),
-        "svc6": (abi6.SVC6_KEYS, abi6.c_struct6("svc6_value").size),
+        "svc6": (abi6.SVC6_SLOTS, abi6.c_struct6("svc6_slot").size),
     }
     found = {}
     for var in maps["vars"]:
