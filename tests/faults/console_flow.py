@@ -67,11 +67,20 @@ async def poll(pilot: Pilot[object]) -> tuple[str, ...]:
     return status(pilot)
 
 
-async def keys(pilot: Pilot[object], *pressed: str) -> list[str]:
-    """Press keys, let the writes finish; the notifications they raised."""
+async def keys(pilot: Pilot[object], *pressed: str, until: str = "") -> list[str]:
+    """Press keys, let the writes finish; the notifications they raised.
+    With `until`, also wait (30 s at most) for a notification saying it: a
+    key's worker can start a screen refresh later, which on a loaded machine
+    comes after `settle` has looked and found nothing running."""
     before = len(notices(pilot))
     await pilot.press(*pressed)
     await settle(pilot)
+    deadline = time.monotonic() + 30.0
+    while until and not any(until in n for n in notices(pilot)[before:]):
+        if time.monotonic() > deadline:
+            break
+        await pilot.pause(0.1)
+        await settle(pilot)
     return notices(pilot)[before:]
 
 
@@ -93,7 +102,7 @@ async def locked(pilot: Pilot[object], ifname: str, holder: str, csv: str) -> No
         ("attach in generic mode", ("m", "j", "enter")),
         ("detach", ("m", "end", "enter", "y")),
     ):
-        said = await keys(pilot, *pressed)
+        said = await keys(pilot, *pressed, until=want)
         check(any(want in n for n in said), f"{what}: {seen(pilot)}")
         check(snapshot(ifname) == before, f"{what} changed the balancer while it was locked")
         step(f"{what}: refused, {next(n for n in said if want in n)!r}")
@@ -115,7 +124,7 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
 
     step("objects not built: attach says how to build them")
     os.environ["L4LB_BPF_DIR"] = empty_dir
-    said = await keys(pilot, "m", "enter")
+    said = await keys(pilot, "m", "enter", until="is not built")
     del os.environ["L4LB_BPF_DIR"]
     check(any("is not built" in n and "clang" in n for n in said), seen(pilot))
     check(not Balancer(ifname).is_loaded(), "pins made without an object")
@@ -123,7 +132,7 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     step("a stale half-made pin directory: attach recovers")
     pins = Balancer(ifname).pin_dir
     (pins / "maps").mkdir(parents=True)
-    said = await keys(pilot, "m", "enter")
+    said = await keys(pilot, "m", "enter", until="attached to")
     state = dashboard(pilot).state
     check(state is not None and state.mode == "driver", f"not attached: {seen(pilot)}")
     await load_csv(pilot, BPF_DIR.parent / "tests/data/32_destinations.csv", SERVICE)
@@ -133,17 +142,17 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     step("detached outside the product: a note; m attaches it again, backends kept")
     ip("link", "set", "dev", ifname, "xdp", "off")
     check(any("not attached" in m for m in await poll(pilot)), seen(pilot))
-    await keys(pilot, "m", "enter")
+    await keys(pilot, "m", "enter", until="attached to")
     check(snapshot(ifname) == before, f"re-attach lost state: {seen(pilot)}")
 
     step("replaced by another program: a note; attach is refused, nothing changes")
     ip("link", "set", "dev", ifname, "xdp", "off")
     ip("link", "set", "dev", ifname, "xdpdrv", "obj", str(BPF_DIR / "l4lb_pass.o"), "sec", "xdp")
     check(any("now runs another XDP program" in m for m in await poll(pilot)), seen(pilot))
-    said = await keys(pilot, "m", "enter")
+    said = await keys(pilot, "m", "enter", until="already runs XDP program id")
     check(any("already runs XDP program id" in n for n in said), seen(pilot))
     ip("link", "set", "dev", ifname, "xdp", "off")
-    await keys(pilot, "m", "enter")
+    await keys(pilot, "m", "enter", until="attached to")
     check(snapshot(ifname) == before, "state lost after taking the interface back")
 
     step("interface down: a note")
@@ -167,7 +176,7 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     ip("link", "del", "dev", ifname)
     said = await poll(pilot)
     check(any("may have been deleted" in m for m in said), seen(pilot))
-    said = await keys(pilot, "m", "end", "enter", "y")
+    said = await keys(pilot, "m", "end", "enter", "y", until="removed its pins")
     check(any("no longer exists in" in n and "removed its pins" in n for n in said), seen(pilot))
     check(not pins.exists(), "pins left behind")
 
@@ -198,7 +207,7 @@ async def reload(pilot: Pilot[object], ifname: str, csv: str) -> None:
 async def missing(pilot: Pilot[object], ifname: str) -> None:
     """An interface that is not there: said on the status line and on attach."""
     check(any("does not exist" in m for m in status(pilot)), seen(pilot))
-    said = await keys(pilot, "m", "enter")
+    said = await keys(pilot, "m", "enter", until="does not exist")
     check(any(f"interface {ifname} does not exist" in n for n in said), seen(pilot))
     step("missing interface: said, nothing attached")
 
