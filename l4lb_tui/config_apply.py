@@ -257,7 +257,9 @@ def _vip(key: ServiceKey) -> str:
     if key == CATCH_ALL:
         return "*"
     port = "*" if key.port == 0 else str(key.port)
-    return f"{key.vip}:{port}/{'tcp' if key.proto == 6 else 'udp'}"
+    # Brackets, or "fd00::4:8080" reads back as another address with no port.
+    vip = f"[{key.vip}]" if ":" in key.vip else key.vip
+    return f"{vip}:{port}/{'tcp' if key.proto == 6 else 'udp'}"
 
 
 def _backend(d: Destination) -> str:
