@@ -189,7 +189,7 @@ def ip_address(text: str, role: Role) -> str:
 
 def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
     """Why these backends cannot serve services at these VIPs, or None: a
-    service's backends are of its own family (IPv4 in IPv6 is not built)."""
+    service's backends are of its own family (no tunnel crosses families)."""
     listed = list(ips)
     for vip in vips:
         v6 = ":" in vip
@@ -198,7 +198,7 @@ def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
             fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
             return (
                 f"VIP {vip} is {fam} and backend {other} is {its}: a service's backends "
-                f"must be {fam} (IPv4 in IPv6 is not built)"
+                f"must be {fam} ({its} in {fam} is not built)"
             )
     return None
 
