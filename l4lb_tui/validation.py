@@ -209,17 +209,28 @@ def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str 
     or its subnet's broadcast would never reach a server."""
     for text in link_addrs:
         try:
-            net = ipaddress.IPv4Interface(text)
+            net = ipaddress.ip_interface(text)
         except ValueError:
             continue
-        if str(net.ip) == ip:
+        if net.ip == _address_or_none(ip):
             return f"{ip} is an address of {ifname}, the balancer's own: it cannot be a backend"
-        if net.network.prefixlen < 31 and str(net.network.broadcast_address) == ip:
+        if (
+            net.version == 4
+            and net.network.prefixlen < 31
+            and str(net.network.broadcast_address) == ip
+        ):
             return (
                 f"{ip} is the broadcast address of {ifname}'s subnet {net.network}: "
                 "it cannot be a backend"
             )
     return None
+
+
+def _address_or_none(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def backend_ip(text: str) -> str:

@@ -186,11 +186,11 @@ def _mode_of(value: abi.ServiceValue) -> FillMode:
 
 
 def _check_own_addresses(h: Handle, dests: Sequence[Destination]) -> None:
-    """Backends that are the balancer's own address or its subnet's
-    broadcast (which only the link's addresses tell)."""
+    """Backends that are the balancer's own address (either family) or its
+    IPv4 subnet's broadcast (which only the link's addresses tell)."""
     link = h.link()
     for ip in dict.fromkeys(d.ip for d in dests):
-        problem = validation.own_address_problem(ip, link.ipv4, link.ifname)
+        problem = validation.own_address_problem(ip, (*link.ipv4, *link.ipv6), link.ifname)
         if problem:
             raise BalancerError(problem)
 
