@@ -55,8 +55,10 @@ def attach(
     with h.writing():
         done = _attach(h, mode, saddr, warn, sizing)
         if saddr6 is not None:
+            before = h.source6()
             h.bpftool.map_update(h.map_pin("config6"), abi.u32(0), abi6.ip6_bytes(saddr6))
-            done += f", outer IPv6 source {saddr6}"
+            was = f" (was {before})" if before and before != saddr6 else ""
+            done += f", outer IPv6 source {saddr6}{was}"
         return done
 
 
