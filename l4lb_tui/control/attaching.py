@@ -68,6 +68,12 @@ def _attach(
     if mode not in MODES:
         raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     link = h.link()
+    if mode == "offload" and not link.can_offload:
+        # Decided from the driver, before libbpf's map-by-map refusal.
+        raise BalancerError(
+            f"{link.ifname} ({link.driver or link.kind or 'no driver'}) cannot offload XDP "
+            "(offload needs a Netronome NFP): use --mode driver; the running state is unchanged"
+        )
     h.bpftool.ensure_bpffs()
     h.require_pins()
     current = h.attachment()
