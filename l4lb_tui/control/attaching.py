@@ -160,9 +160,26 @@ def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
         pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
         _write_config(h, link, saddr, flowsize.config_flags(0, flows))
-    except BpfError:
+    except BpfError as exc:
         h.bpftool.unpin_tree(h.pin_dir)
+        if (short := no_memory(exc, flows)) is not None:
+            raise BalancerError(short) from None
         raise
+
+
+def no_memory(exc: BpfError, flows: int) -> str | None:
+    """A load the kernel had no memory for, said with the table's size and
+    a smaller one to try (None: another failure, said as bpftool says it)."""
+    if "Cannot allocate memory" not in exc.message:
+        return None
+    size = f"{flowsize.mib(flowsize.memory_bytes(flows))} flow table ({flowsize.human(flows)})"
+    half = flows // 2
+    if half < 1 << flowsize.MIN_LOG2:
+        return f"cannot allocate the {size}: the kernel is out of memory; nothing was attached"
+    return (
+        f"cannot allocate the {size}: take a smaller --flows (e.g. {flowsize.human(half)}, "
+        f"{flowsize.mib(flowsize.memory_bytes(half))}); nothing was attached"
+    )
 
 
 def _write_config(h: Handle, link: LinkInfo, saddr: str | None, flags: int | None = None) -> str:
