@@ -304,3 +304,20 @@ def attachment_problem(h: Handle) -> str | None:
             f"then '{attach}'"
         )
     return None
+
+
+# ip6ip6 adds 40 bytes, and every IPv6 link carries 1280-byte packets (RFC
+# 8200 5): below this a full-size packet to a v6 VIP can never pass, and
+# the Packet Too Big it gets names an MTU under 1280, which hosts may ignore.
+MTU6_MIN = 1280 + 40
+
+
+def mtu6_warning(ifname: str, mtu: int, v6_services: int) -> str | None:
+    """What to tell an operator whose link is too small for IPv6 services."""
+    if not v6_services or not mtu or mtu >= MTU6_MIN:
+        return None
+    return (
+        f"{ifname}'s MTU {mtu} is under {MTU6_MIN}: IPv6 services need 1280 + 40 "
+        "(ip6ip6), and 1280-byte IPv6 packets to their VIPs are dropped; "
+        f"'ip link set dev {ifname} mtu {MTU6_MIN}' or more"
+    )
