@@ -180,7 +180,23 @@ def _apply_one(
             made.append(line)
             if done is not None:
                 done(line)
+    if warn is not None:
+        for change in changes:
+            _warn_small_mtu(change, warn)
     return made or ["nothing to change: the balancers are as configured"]
+
+
+def _warn_small_mtu(change: BalancerChange, warn: Report) -> None:
+    """A link under 1320 bytes carrying IPv6 services, said as attach says it."""
+    keys = [k for s in change.spec.services for k in s.keys if ":" in k.vip]
+    if not keys:
+        return
+    try:
+        small = balancer_of(change.spec).mtu6_warning(keys)
+    except (BalancerError, BpfError, NetlinkError):
+        return  # the change itself said what is wrong
+    if small is not None:
+        warn(f"{change.spec.where}: {small}")
 
 
 def notes_of(change: BalancerChange) -> list[str]:
