@@ -51,6 +51,12 @@ class Balancer(Handle):
         # one between the Balancers it makes (the console does).
         self.decoded = decoded or DecodeCache()
 
+    def mtu6_warning(self, keys: Sequence[abi.ServiceKey] = ()) -> str | None:
+        """The link too small for IPv6 services: those loaded or `keys`."""
+        loaded = [s.key for s in self.state().services] if self.is_loaded() else []
+        v6 = sum(1 for k in (*loaded, *keys) if ":" in k.vip)
+        return attaching.mtu6_warning(self.ifname, self.link().mtu, v6)
+
     def vlan_warning(self) -> str | None:
         """What to tell an operator whose interface carries VLANs."""
         return attaching.vlan_warning(self.ifname, self.netlink.vlans_on(self.ifname))

@@ -81,9 +81,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     done = bal.attach(mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6)
     _done(done, bal.ifname)
     say.done()
-    vlans = bal.vlan_warning()
-    if vlans:
-        warn(vlans)
+    for said in (bal.vlan_warning(), bal.mtu6_warning()):
+        if said:
+            warn(said)
     if not bal.link().admin_up:
         print(
             f"warning: {args.interface} is down: no traffic arrives until "
@@ -139,6 +139,8 @@ def cmd_map(args: argparse.Namespace) -> int:
             bal.ifname,
             service=str(key),
         )
+    if (small := bal.mtu6_warning(result.services)) is not None:
+        warn(small)
     unattached(bal)
     return 0
 

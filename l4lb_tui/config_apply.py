@@ -180,7 +180,23 @@ def _apply_one(
             made.append(line)
             if done is not None:
                 done(line)
+    if warn is not None:
+        for change in changes:
+            _warn_small_mtu(change, warn)
     return made or ["nothing to change: the balancers are as configured"]
+
+
+def _warn_small_mtu(change: BalancerChange, warn: Report) -> None:
+    """A link under 1320 bytes carrying IPv6 services, said as attach says it."""
+    keys = [k for s in change.spec.services for k in s.keys if ":" in k.vip]
+    if not keys:
+        return
+    try:
+        small = balancer_of(change.spec).mtu6_warning(keys)
+    except (BalancerError, BpfError, NetlinkError):
+        return  # the change itself said what is wrong
+    if small is not None:
+        warn(f"{change.spec.where}: {small}")
 
 
 def notes_of(change: BalancerChange) -> list[str]:
@@ -251,7 +267,9 @@ def _vip(key: ServiceKey) -> str:
     if key == CATCH_ALL:
         return "*"
     port = "*" if key.port == 0 else str(key.port)
-    return f"{key.vip}:{port}/{'tcp' if key.proto == 6 else 'udp'}"
+    # Brackets, or "fd00::4:8080" reads back as another address with no port.
+    vip = f"[{key.vip}]" if ":" in key.vip else key.vip
+    return f"{vip}:{port}/{'tcp' if key.proto == 6 else 'udp'}"
 
 
 def _backend(d: Destination) -> str:

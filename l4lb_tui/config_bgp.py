@@ -18,7 +18,7 @@ import ipaddress
 from typing import Any
 
 from l4lb_tui import validation
-from l4lb_tui.config_model import BgpSpec
+from l4lb_tui.config_model import BgpSpec, Config
 
 KEYS = {"asn", "peer", "peer_asn", "source", "enabled", "bfd", "netns", "dir"}
 # 4-byte AS numbers; 0 and 4294967295 are reserved (RFC 7607, RFC 7300).
@@ -93,3 +93,24 @@ def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Proble
     if problems:
         return None, problems
     return BgpSpec(asn, peer, peer_asn, source, enabled, bfd, netns, where), problems
+
+
+def ipv4_only(vips: set[str] | frozenset[str]) -> set[str]:
+    """The VIPs the speaker can announce: its one session carries IPv4 only."""
+    return {v for v in vips if ipaddress.ip_address(v).version == 4}
+
+
+def unannounced_line(config: Config) -> str | None:
+    """One line naming the IPv6 VIPs a [bgp] config serves but never
+    announces (None: nothing left out).  The session is IPv4 and its peer
+    an IPv4 router, so IPv6 VIPs are skipped rather than failing the rest."""
+    if config.bgp is None or not config.bgp.enabled:
+        return None
+    vips = {k.vip for b in config.balancers for s in b.services for k in s.keys}
+    left = sorted(vips - ipv4_only(vips), key=ipaddress.ip_address)
+    if not left:
+        return None
+    return (
+        f"bgp announces IPv4 VIPs only: {', '.join(left)} "
+        "served here but not announced (route them to this node another way)"
+    )

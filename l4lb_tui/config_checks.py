@@ -24,6 +24,14 @@ def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
         return out
     if not h.port and any(k.port == 0 for k in s.keys):
         out.append(("health.port", "a service on every port needs the port its check probes"))
+    if h.target == "tunnel" and any(":" in k.vip for k in s.keys):
+        out.append(
+            (
+                "health.target",
+                "the probe tunnel is IPIP (IPv4 backends only): an IPv6 service is probed at "
+                'its backends\' own addresses; remove target = "tunnel"',
+            )
+        )
     udp = any(k.proto == PROTO_UDP for k in s.keys)
     tcp = any(k.proto != PROTO_UDP for k in s.keys)
     if h.check in ("tcp", "http") and not tcp:

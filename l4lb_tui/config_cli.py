@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import config_apply, events, filewrite, validation
+from l4lb_tui import config_apply, config_bgp, events, filewrite, validation
 from l4lb_tui.cliargs import EXIT_ERROR, CliError, need_root
 from l4lb_tui.config_file import ConfigError, parse_config, read_config
 from l4lb_tui.config_model import Config
@@ -68,6 +68,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     _need_root_here(config, "l4lb diff")
     lines, refused = config_apply.diff(config)
     print("\n".join(lines), flush=True)
+    if (skipped := config_bgp.unannounced_line(config)) is not None:
+        print(f"note: {skipped}", file=sys.stderr, flush=True)
     if refused:
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         raise CliError(f"apply would refuse this: {refused[0]}{more}")
@@ -105,6 +107,8 @@ def check_config(path: Path) -> int:
         f"{path}: {counted(len(config.balancers), 'balancer')}, "
         f"{counted(services, 'service')}, {counted(backends, 'backend')}, no errors"
     )
+    if (skipped := config_bgp.unannounced_line(config)) is not None:
+        print(f"note: {skipped}")
     return 0
 
 

@@ -60,6 +60,7 @@ class BalancerChange:
     spec: BalancerSpec
     attach: str | None  # what attaching changes, None: nothing
     services: tuple[ServiceChange, ...]
+    refused: str | None = None  # why apply would refuse the attach (and change nothing)
 
     @property
     def changes(self) -> bool:
@@ -68,7 +69,9 @@ class BalancerChange:
     @property
     def refusals(self) -> list[str]:
         """Why apply would refuse this balancer's changes, a line each."""
-        return [f"{self.spec.where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
+        where = self.spec.where
+        own = [f"{where}: {self.refused}"] if self.refused else []
+        return own + [f"{where}: service {s.key}: {s.refused}" for s in self.loads if s.refused]
 
     @property
     def loads(self) -> list[ServiceChange]:
@@ -209,6 +212,19 @@ def _sizing(spec: BalancerSpec, running: Running) -> str:
     return ""
 
 
+def _resize_refused(spec: BalancerSpec, running: Running) -> str | None:
+    """A loaded balancer keeps its flow table: another size is refused whole."""
+    if running.mode is None or not spec.flows or not running.flows:
+        return None
+    if spec.flows == running.flows:
+        return None
+    return (
+        f"flow table {flowsize.human(running.flows)} -> {flowsize.human(spec.flows)}: a loaded "
+        f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows are "
+        "forgotten), then apply"
+    )
+
+
 def plan_balancer(
     spec: BalancerSpec, running: Running, macs: Mapping[str, str], keep_drains: bool = False
 ) -> BalancerChange:
@@ -242,7 +258,7 @@ def plan_balancer(
         if key not in wanted:
             lines = (f"- service {key} ({counted(len(svc.dests), 'backend')})",)
             changes.append(ServiceChange(key, "remove", (), svc.fill, svc.ring_size, lines))
-    return BalancerChange(spec, attach, tuple(changes))
+    return BalancerChange(spec, attach, tuple(changes), _resize_refused(spec, running))
 
 
 def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
@@ -262,5 +278,7 @@ def render_diff(changes: Sequence[BalancerChange]) -> list[str]:
             out.append(f"  {c.attach}")
         out += [f"  {line}" for s in c.services for line in s.lines]
         out += notes
+        if c.refused:
+            out.append(f"  ! apply would refuse this: {c.refused}")
         out += [f"  ! apply would refuse this: {s.refused}" for s in c.loads if s.refused]
     return out

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from l4lb_tui import abi, backend_edits
+from l4lb_tui import abi, backend_edits, flowsize
 from l4lb_tui.console_daemon import DaemonView
 from l4lb_tui.events import Event
 from l4lb_tui.model import Counters, State
@@ -78,6 +78,7 @@ class ConsoleBackend(Protocol):
     def sample(self, ifname: str) -> Sample: ...
     def state(self, ifname: str) -> State | None: ...
     def attach(self, ifname: str, mode: str) -> str: ...
+    def new_table(self, ifname: str) -> str: ...
     def detach(self, ifname: str) -> str: ...
     def edit(self, ifname: str, changes: Mapping[abi.ServiceKey, Change]) -> backend_edits.Done: ...
     def neighbour_mac(self, ip: str) -> str | None: ...
@@ -117,3 +118,9 @@ def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:
     if link.state == "DOWN" or not link.admin_up:
         notes.append(f"{state.ifname} is down")
     return tuple(notes)
+
+
+def new_table_line(flows: int, config: str = "") -> str:
+    """What attaching a new balancer allocates, said before it is chosen."""
+    asked = f", as the daemon's config {config} asks" if config else " (the default)"
+    return f"A new balancer's {flowsize.describe(flows)}{asked}"

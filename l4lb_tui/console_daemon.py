@@ -91,6 +91,20 @@ class DaemonWatch:
         drift = None if state is None or status.stale else self._drift(status, ifname, bal, state)
         return DaemonView.of(status, ifname, drift)
 
+    def flows_for(self, ifname: str) -> tuple[int, str] | None:
+        """The flow table a running daemon's config gives `ifname`, and that
+        config's path (None: no daemon, or its config names no size here):
+        a console attach makes that size, so the daemon's next reload does
+        not refuse a resize."""
+        status = health_status.read(self.path)
+        if status is None or status.stale:
+            return None
+        try:
+            spec = spec_for(read_config(Path(status.config)), ifname, self.netns)
+        except ConfigError:
+            return None
+        return (spec.flows, status.config) if spec is not None and spec.flows else None
+
     def _drift(
         self, status: DaemonStatus, ifname: str, bal: Balancer, state: State
     ) -> Drift | None:

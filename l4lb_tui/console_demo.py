@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from l4lb_tui import abi, backend_edits, events
+from l4lb_tui import abi, backend_edits, events, flowsize
 from l4lb_tui.console_backend import (
     Change,
     ConsoleError,
     LinkRow,
     Sample,
     attachment_notes,
+    new_table_line,
     no_balancer_note,
 )
 from l4lb_tui.console_daemon import DaemonView, Drift
@@ -359,6 +360,9 @@ class FakeBackend:
             return events.read(self.events_path, last)
         with self._lock:
             return self._events[-last:]
+
+    def new_table(self, ifname: str) -> str:
+        return new_table_line(flowsize.DEFAULT_FLOWS)
 
     def export_config(self) -> str:
         self._check("export")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from l4lb_tui import abi, backend_edits, cleanup, config_apply, events
+from l4lb_tui import abi, backend_edits, cleanup, config_apply, events, flowsize
 from l4lb_tui.backend_edits import EditError
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError, Bpftool
@@ -20,6 +20,7 @@ from l4lb_tui.console_backend import (
     Sample,
     StaleError,
     attachment_notes,
+    new_table_line,
     no_balancer_note,
 )
 from l4lb_tui.console_daemon import DaemonWatch
@@ -199,12 +200,23 @@ class RealBackend:
         with operator_errors():
             return self._read_state(ifname, bal)
 
+    def _new_flows(self, ifname: str) -> tuple[int, str]:
+        return self.daemon.flows_for(ifname) or (flowsize.DEFAULT_FLOWS, "")
+
+    def new_table(self, ifname: str) -> str:
+        return new_table_line(*self._new_flows(ifname))
+
     def attach(self, ifname: str, mode: str) -> str:
         self._may_write("attaching")
+        said: list[str] = []
         with operator_errors():
-            done = self._balancer(ifname).attach(mode)
+            bal = self._balancer(ifname)
+            # A new balancer: the size a daemon's config gives this link, else
+            # the default; a loaded one keeps its table.
+            flows = None if bal.is_loaded() else self._new_flows(ifname)[0]
+            done = bal.attach(mode, flows=flows, say=said.append)
         self.journal(done, ifname)
-        return done
+        return "; ".join([done, *said])
 
     def detach(self, ifname: str) -> str:
         self._may_write("detaching")

@@ -3,6 +3,7 @@ from a list (each service once), and written back from a service key."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 
@@ -34,7 +35,9 @@ def parse_service(spec: str) -> list[ServiceKey]:
         raise ValueError(
             f"service {quoted}: protocol must be tcp or udp, not {validation.shown(proto)}"
         )
-    addr, colon, port_text = _address_and_port(addr_port, quoted)
+    addr, colon, port_text = _address_and_port(addr_port, quoted, slash + proto)
+    if any(c.isspace() for c in addr_port):
+        raise ValueError(f"service {quoted}: no spaces inside a service (as 10.0.0.4:80/tcp)")
     try:
         vip = validation.vip_address(addr)
     except ValueError as exc:
@@ -60,20 +63,40 @@ def parse_service(spec: str) -> list[ServiceKey]:
     return [ServiceKey(vip, port, p) for p in _PROTOS[proto]]
 
 
-def _address_and_port(text: str, quoted: str) -> tuple[str, str, str]:
-    """ADDR[:PORT], the address of an IPv6 one in brackets: [2001:db8::4]:80."""
+def _address_and_port(text: str, quoted: str, suffix: str = "") -> tuple[str, str, str]:
+    """ADDR[:PORT], the address of an IPv6 one in brackets: [2001:db8::4]:80
+    (`suffix`, the spec's /proto, is kept in the hint a refusal gives)."""
     if not text.startswith("["):
         if text.count(":") > 1:
             # Shown quoted: the text may hold a line break, and the message is one line.
-            as_v6 = validation.shown(f"[{text}]")
-            raise ValueError(
-                f"service {quoted}: write an IPv6 VIP in brackets, as {as_v6} or [ADDRESS]:PORT"
-            )
+            readings = " or ".join(validation.shown(r) for r in _v6_readings(text, suffix))
+            raise ValueError(f"service {quoted}: write an IPv6 VIP in brackets, as {readings}")
         return text.partition(":")
     addr, bracket, rest = text[1:].partition("]")
     if not bracket or (rest and not rest.startswith(":")) or ":" not in addr:
         raise ValueError(f"service {quoted}: write an IPv6 VIP as [ADDRESS] or [ADDRESS]:PORT")
     return addr, rest[:1], rest[1:]
+
+
+def _v6_readings(text: str, suffix: str) -> list[str]:
+    """What an unbracketed IPv6 spec may have meant: a last group that
+    could be a port is offered both ways ('fd00::4:8080' is an address too)."""
+    text = text.replace("[", "").replace("]", "")
+    head, _, last = text.rpartition(":")
+    out = []
+    if last.isdigit() and int(last) <= 65535 and _is_v6(head):
+        out.append(f"[{head}]:{last}{suffix}")
+    if _is_v6(text) or not out:
+        out.append(f"[{text}]{suffix}")
+    return out
+
+
+def _is_v6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def merge_services(specs: Iterable[str]) -> tuple[list[ServiceKey], list[str]]:

@@ -106,6 +106,7 @@ class Role:
 
     noun: str
     link_local: bool
+    v4_too: bool = True  # an IPv4 address may take its place (not so for --source6)
 
 
 # A link-local backend is refused: 169.254/16 is what a host takes when DHCP
@@ -115,6 +116,9 @@ class Role:
 BACKEND = Role("a backend", link_local=False)
 VIP = Role("a VIP", link_local=False)  # clients beyond a router could not reach it
 SOURCE = Role("the outer source address", link_local=True)
+# ip6ip6 from fe80:: is not routable beyond the link: the backends' answers
+# never return, so unlike IPv4's source a link-local one is refused.
+SOURCE6 = Role("the outer IPv6 source address", link_local=False, v4_too=False)
 
 
 def address_kind(raw: bytes) -> str | None:
@@ -161,7 +165,7 @@ def address_kind6(addr: ipaddress.IPv6Address) -> str | None:
     if addr.is_multicast:
         return "a multicast address"
     if addr.ipv4_mapped is not None:
-        return "an IPv4-mapped address (write the IPv4 address itself)"
+        return "an IPv4-mapped address"
     if addr.is_link_local:
         return "a link-local address"
     return None
@@ -178,7 +182,8 @@ def ipv6(text: str, role: Role) -> str:
         raise ValueError(f"{shown(raw_text)} is not an IPv6 address") from None
     kind = address_kind6(addr)
     if kind and not (role.link_local and kind == "a link-local address"):
-        raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}")
+        hint = " (write the IPv4 address itself)" if addr.ipv4_mapped and role.v4_too else ""
+        raise ValueError(f"{raw_text} is {kind}, which cannot be {role.noun}{hint}")
     return addr.compressed
 
 
@@ -189,7 +194,7 @@ def ip_address(text: str, role: Role) -> str:
 
 def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
     """Why these backends cannot serve services at these VIPs, or None: a
-    service's backends are of its own family (IPv4 in IPv6 is not built)."""
+    service's backends are of its own family (no tunnel crosses families)."""
     listed = list(ips)
     for vip in vips:
         v6 = ":" in vip
@@ -198,7 +203,7 @@ def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
             fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
             return (
                 f"VIP {vip} is {fam} and backend {other} is {its}: a service's backends "
-                f"must be {fam} (IPv4 in IPv6 is not built)"
+                f"must be {fam} ({its} in {fam} is not built)"
             )
     return None
 
@@ -209,17 +214,28 @@ def own_address_problem(ip: str, link_addrs: Sequence[str], ifname: str) -> str 
     or its subnet's broadcast would never reach a server."""
     for text in link_addrs:
         try:
-            net = ipaddress.IPv4Interface(text)
+            net = ipaddress.ip_interface(text)
         except ValueError:
             continue
-        if str(net.ip) == ip:
+        if net.ip == _address_or_none(ip):
             return f"{ip} is an address of {ifname}, the balancer's own: it cannot be a backend"
-        if net.network.prefixlen < 31 and str(net.network.broadcast_address) == ip:
+        if (
+            net.version == 4
+            and net.network.prefixlen < 31
+            and str(net.network.broadcast_address) == ip
+        ):
             return (
                 f"{ip} is the broadcast address of {ifname}'s subnet {net.network}: "
                 "it cannot be a backend"
             )
     return None
+
+
+def _address_or_none(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def backend_ip(text: str) -> str:
@@ -241,7 +257,7 @@ def source6_address(text: str) -> str:
     """--source6: the outer source of ip6ip6, an IPv6 address taken as typed."""
     if text != text.strip():
         raise ValueError(f"{shown(text)} is not an IPv6 address (white space around it)")
-    return ipv6(text, SOURCE)
+    return ipv6(text, SOURCE6)
 
 
 def mac(text: str) -> str:

@@ -55,8 +55,10 @@ def attach(
     with h.writing():
         done = _attach(h, mode, saddr, warn, sizing)
         if saddr6 is not None:
+            before = h.source6()
             h.bpftool.map_update(h.map_pin("config6"), abi.u32(0), abi6.ip6_bytes(saddr6))
-            done += f", outer IPv6 source {saddr6}"
+            was = f" (was {before})" if before and before != saddr6 else ""
+            done += f", outer IPv6 source {saddr6}{was}"
         return done
 
 
@@ -66,6 +68,12 @@ def _attach(
     if mode not in MODES:
         raise BalancerError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
     link = h.link()
+    if mode == "offload" and not link.can_offload:
+        # Decided from the driver, before libbpf's map-by-map refusal.
+        raise BalancerError(
+            f"{link.ifname} ({link.driver or link.kind or 'no driver'}) cannot offload XDP "
+            "(offload needs a Netronome NFP): use --mode driver; the running state is unchanged"
+        )
     h.bpftool.ensure_bpffs()
     h.require_pins()
     current = h.attachment()
@@ -152,9 +160,26 @@ def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
         pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
         _write_config(h, link, saddr, flowsize.config_flags(0, flows))
-    except BpfError:
+    except BpfError as exc:
         h.bpftool.unpin_tree(h.pin_dir)
+        if (short := no_memory(exc, flows)) is not None:
+            raise BalancerError(short) from None
         raise
+
+
+def no_memory(exc: BpfError, flows: int) -> str | None:
+    """A load the kernel had no memory for, said with the table's size and
+    a smaller one to try (None: another failure, said as bpftool says it)."""
+    if "Cannot allocate memory" not in exc.message:
+        return None
+    size = f"{flowsize.mib(flowsize.memory_bytes(flows))} flow table ({flowsize.human(flows)})"
+    half = flows // 2
+    if half < 1 << flowsize.MIN_LOG2:
+        return f"cannot allocate the {size}: the kernel is out of memory; nothing was attached"
+    return (
+        f"cannot allocate the {size}: take a smaller --flows (e.g. {flowsize.human(half)}, "
+        f"{flowsize.mib(flowsize.memory_bytes(half))}); nothing was attached"
+    )
 
 
 def _write_config(h: Handle, link: LinkInfo, saddr: str | None, flags: int | None = None) -> str:
@@ -279,3 +304,20 @@ def attachment_problem(h: Handle) -> str | None:
             f"then '{attach}'"
         )
     return None
+
+
+# ip6ip6 adds 40 bytes, and every IPv6 link carries 1280-byte packets (RFC
+# 8200 5): below this a full-size packet to a v6 VIP can never pass, and
+# the Packet Too Big it gets names an MTU under 1280, which hosts may ignore.
+MTU6_MIN = 1280 + 40
+
+
+def mtu6_warning(ifname: str, mtu: int, v6_services: int) -> str | None:
+    """What to tell an operator whose link is too small for IPv6 services."""
+    if not v6_services or not mtu or mtu >= MTU6_MIN:
+        return None
+    return (
+        f"{ifname}'s MTU {mtu} is under {MTU6_MIN}: IPv6 services need 1280 + 40 "
+        "(ip6ip6), and 1280-byte IPv6 packets to their VIPs are dropped; "
+        f"'ip link set dev {ifname} mtu {MTU6_MIN}' or more"
+    )

@@ -157,11 +157,15 @@ def _check_families(
     first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
     if first6 is None or any(h.read_array("config6").raw[:16]):
         return []
-    own = h.link().ipv6
+    # Never a VIP: the backends hold it too, so their answers would stay there.
+    # (config6 unset: this is the first IPv6 load, these are all its VIPs.)
+    vips = {k.vip for k, _ in lists}
+    own = [a for a in h.link().ipv6 if a.partition("/")[0] not in vips]
     if not own:
         raise BalancerError(
-            f"service {first6} is IPv6, and {h.ifname} has no global IPv6 address to be "
-            "the outer source of its ip6ip6: give it one (ip -6 addr add), then load again"
+            f"service {first6} is IPv6, and {h.ifname} has no global IPv6 address other "
+            "than a VIP to be the outer source of its ip6ip6: give it one (ip -6 addr add) "
+            "or attach with --source6, then load again"
         )
     source = abi6.ip6_bytes(own[0].partition("/")[0])
     return [Bpftool.update_cmd(ids["config6"], abi.u32(0), source)]
@@ -186,11 +190,11 @@ def _mode_of(value: abi.ServiceValue) -> FillMode:
 
 
 def _check_own_addresses(h: Handle, dests: Sequence[Destination]) -> None:
-    """Backends that are the balancer's own address or its subnet's
-    broadcast (which only the link's addresses tell)."""
+    """Backends that are the balancer's own address (either family) or its
+    IPv4 subnet's broadcast (which only the link's addresses tell)."""
     link = h.link()
     for ip in dict.fromkeys(d.ip for d in dests):
-        problem = validation.own_address_problem(ip, link.ipv4, link.ifname)
+        problem = validation.own_address_problem(ip, (*link.ipv4, *link.ipv6), link.ifname)
         if problem:
             raise BalancerError(problem)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import config_apply, events
+from l4lb_tui import config_apply, config_bgp, events
 from l4lb_tui.balancer import BalancerError
 from l4lb_tui.bgp import BirdError, NodeConf, Peer, Speaker
 from l4lb_tui.bgp.birdconf import Bfd, render_node
@@ -50,6 +50,7 @@ class Announcer:
     _published_at: float = 0.0
     _drained: bool = False  # as last published
     session: str = ""  # the BGP session's state, as last published
+    _skipped: str | None = None  # the unannounced IPv6 VIPs' line, as last said
 
     @property
     def speaker(self) -> Speaker:
@@ -108,6 +109,10 @@ class Announcer:
                 self.report(f"bgp: speaker not started: {exc}")
                 self.proc = None
                 return
+        skipped = config_bgp.unannounced_line(config)
+        if skipped is not None and skipped != self._skipped:
+            self._said(skipped)
+        self._skipped = skipped
         drained = self.drain_file.exists()
         want = announce_state.wanted(config, _attached(config), health, drained)
         before = self.announced

@@ -47,7 +47,8 @@ def wanted(
                     h = health.get(where, {}).get(str(key))
                     good = h is not None and len(h.healthy) >= max(1, h.quorum)
                 ok[key.vip] = ok.get(key.vip, True) and good
-    return frozenset(vip for vip, good in ok.items() if good)
+    # An IPv6 VIP is left out, never allowed to fail the IPv4 ones' announcement.
+    return frozenset(vip for vip, good in ok.items() if good and ":" not in vip)
 
 
 @dataclass(frozen=True, slots=True)

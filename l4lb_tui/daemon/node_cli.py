@@ -80,7 +80,10 @@ def _announcing_daemon(node: NodeDaemon) -> int:
     status = node.status()
     if status is None or status.pid != pid:
         raise CliError(
-            node.said(f"the daemon (PID {pid}) announces nothing: its config has no [bgp]")
+            node.said(
+                f"the daemon (PID {pid}) announces nothing: its config has no [bgp], or its "
+                f"speaker did not start (see {_log(node)})"
+            )
         )
     return pid
 

@@ -32,6 +32,7 @@ from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, follow, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
+from l4lb_tui.daemon.flowwatch import FlowWatch
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.daemon.health_diff import health_changes
 from l4lb_tui.health.model import ProbeResult
@@ -75,12 +76,14 @@ class Daemon:
     removed_path: Path | None = None  # None: removed.REMOVED_FILE
     applies: int = 0  # answers given: the next one's seq
     bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
+    flows: FlowWatch = field(init=False)  # says when the flow tables lose affinity
     _published_at: float = 0.0
     _unpublished: bool = True
     _failing: set[str] = field(default_factory=set)  # loop steps that failed, said once
 
     def __post_init__(self) -> None:
         self.bgp = BgpControl(self.report)
+        self.flows = FlowWatch(self.report)
         self.latency = Histogram(
             "l4lb_health_check_duration_seconds",
             "How long health probes took to answer (or to time out)",
@@ -255,6 +258,10 @@ class Daemon:
         jobs = {signal.SIGHUP: "reload", signal.SIGUSR1: "announce"}
         self.work.put(jobs.get(signal.Signals(signum), "stop"))
 
+    def watch_flows(self) -> None:
+        balancers = self.config.balancers if self.config else ()
+        self.flows.tick((b.where, config_apply.balancer_of(b)) for b in balancers)
+
     def announce(self, now: bool = False) -> None:
         self.bgp.tick(self.config, self.published, now)
 
@@ -303,6 +310,7 @@ class Daemon:
             except queue.Empty:
                 self._guarded("publish", self.publish)
                 self._guarded("announce", self.announce)
+                self._guarded("flow table watch", self.watch_flows)
                 continue
             if job == "stop":
                 return 0

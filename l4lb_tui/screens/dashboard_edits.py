@@ -123,6 +123,7 @@ class DashboardEdits(DashboardFeatures):
             can_offload=link.can_offload if link else True,
             no_ethernet=bool(link and no_ethernet(link)),
             stale=self.stale,
+            table="" if self.state is not None else self.backend.new_table(self.ifname),
         )
         self.app.push_screen(screen, self._mode_chosen)
 

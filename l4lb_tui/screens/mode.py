@@ -50,6 +50,7 @@ class ModeScreen(ModalScreen[str | None]):
     }
     ModeScreen OptionList { height: auto; margin-top: 1; }
     ModeScreen #switch-cost { margin-top: 1; height: auto; color: $warning; }
+    ModeScreen #table-size { margin-top: 1; height: auto; }
     """
 
     def __init__(
@@ -60,12 +61,14 @@ class ModeScreen(ModalScreen[str | None]):
         can_offload: bool = True,
         no_ethernet: bool = False,
         stale: bool = False,
+        table: str = "",
     ) -> None:
         """`can_offload`: the link's NIC offloads XDP (the interfaces row's
         "Offload"); `no_ethernet`: the link has no Ethernet address (lo), so
         the balancer, which rewrites Ethernet headers, cannot run there;
         `stale`: the last poll failed (the link deleted?), so `current` is
-        what it was, and no mode is claimed."""
+        what it was, and no mode is claimed; `table`: what a new balancer's
+        flow table takes, shown while none is loaded."""
         super().__init__()
         self.ifname = ifname
         self.stale = stale
@@ -73,6 +76,7 @@ class ModeScreen(ModalScreen[str | None]):
         self.loaded = loaded
         self.can_offload = can_offload
         self.no_ethernet = no_ethernet
+        self.table = table
 
     def _why_not(self, key: str) -> str:
         """Why `key` is not offered here ("": it is)."""
@@ -104,6 +108,8 @@ class ModeScreen(ModalScreen[str | None]):
         with Vertical():
             yield Static(Text(f"XDP mode of {self.ifname} (now: {now})", style="bold"))
             yield KeyOptionList(*options)
+            if self.table and not self.loaded:
+                yield Static(Text(self.table), id="table-size")
             if self.current in SWITCHABLE:
                 # Said before the switch, not after it.
                 note = f"Driver \u2194 generic: {SWITCH_COST}."

@@ -7,7 +7,7 @@ never) and how narrow it may get before that (`narrowest`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 PADDING = 2  # a DataTable cell's padding, one each side
@@ -24,16 +24,23 @@ class Column(NamedTuple):
     narrowest: int = 0  # may shrink to this before it is dropped (0: never shrinks)
     keep_end: bool = False  # shrunk, it keeps its right end (a sparkline's newest)
     grow: bool = False  # takes the room the others leave (free text, such as an event's)
+    # Widens up to this for long cells (an IPv6 address) from the room the
+    # others leave; cut, it keeps both ends around a "…" (0: neither).
+    wide: int = 0
 
 
 Fitted = tuple[tuple[int, int], ...]  # (column index, width) in the table's order
 
 
-def fit_columns(columns: Sequence[Column], width: int) -> Fitted:
+def fit_columns(
+    columns: Sequence[Column], width: int, needs: Mapping[int, int] | None = None
+) -> Fitted:
     """The columns shown in `width` cells, and how wide each is.
 
     Columns are given up in `drop` order, each first narrowed as far as it
     may go; those that are never dropped are always shown, cut if need be.
+    A `wide` column whose longest cell (`needs`, by index) is longer than
+    its width then takes what room is left, up to that cell's length.
     """
     widths = {n: col.width for n, col in enumerate(columns)}
     room = width - SCROLLBAR
@@ -50,7 +57,27 @@ def fit_columns(columns: Sequence[Column], width: int) -> Fitted:
             widths[n] = col.width - over
             break
         del widths[n]
+    # The always-shown first (an IP before a service); a sparkline gives up
+    # history before an address is cut.
+    for n, need in sorted((needs or {}).items(), key=lambda item: columns[item[0]].drop):
+        if n not in widths or not columns[n].wide or need <= widths[n]:
+            continue
+        want = min(need, columns[n].wide) - widths[n]
+        for m in widths:
+            spare = widths[m] - columns[m].narrowest
+            if columns[m].keep_end and columns[m].narrowest and room - used() < want and spare > 0:
+                widths[m] -= min(spare, want - (room - used()))
+        widths[n] += max(0, min(want, room - used()))
     grower = next((n for n in widths if columns[n].grow), None)
     if grower is not None and used() < room:
         widths[grower] += room - used()
     return tuple((n, widths[n]) for n in range(len(columns)) if n in widths)
+
+
+def cut_middle(text: str, width: int) -> str:
+    """`text` in `width` cells, cut in the middle with a "…": the end of an
+    address (what tells two IPv6 backends apart) and its start both stay."""
+    if len(text) <= width or width < 3:
+        return text[:width]
+    head = (width - 1) // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]

@@ -81,19 +81,22 @@ class SortOrder:
 
 
 @functools.lru_cache(maxsize=16384)  # the same addresses, poll after poll
-def _address(text: str) -> tuple[int, str]:
+def _address(text: str) -> tuple[int, int, str]:
+    """By family (IPv4 first), then numerically; anything else last."""
     try:
-        return (int(ipaddress.IPv4Address(text)), "")
+        addr = ipaddress.ip_address(text)
     except ValueError:
-        return (1 << 33, text)
+        return (7, 0, text)
+    return (addr.version, int(addr), "")
 
 
 @functools.lru_cache(maxsize=4096)
-def _service(text: str) -> tuple[int, int, str]:
-    """ "10.0.0.4:8080/tcp" by address, then port, then the rest."""
-    host, _, rest = text.partition(":")
-    port, _, proto = rest.partition("/")
-    return (_address(host)[0], int(port) if port.isdigit() else 0, proto or text)
+def _service(text: str) -> tuple[tuple[int, int, str], int, str]:
+    """ "10.0.0.4:8080/tcp" or "[fd00::4]:8080/tcp" by address, then port
+    (numerically), then the rest; one VIP's services stay together."""
+    addr_port, _, proto = text.rpartition("/")
+    host, _, port = addr_port.rpartition(":")
+    return (_address(host.strip("[]")), int(port) if port.isdigit() else 0, proto or text)
 
 
 def sort_values(row: BackendRow, health: str) -> SortValue:

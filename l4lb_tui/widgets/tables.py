@@ -12,7 +12,7 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowKey
 
 from l4lb_tui.textual_compat import CachedCellTable, remove_rows, reorder_rows
 from l4lb_tui.viewmodels.cells import Cell, printable
-from l4lb_tui.viewmodels.columns import Column, Fitted, fit_columns
+from l4lb_tui.viewmodels.columns import Column, Fitted, cut_middle, fit_columns
 
 __all__ = ["BackendTable", "Column", "KeyTable", "LinkTable", "num"]
 
@@ -86,18 +86,26 @@ class KeyTable(CachedCellTable):
         # A Drawn cell is drawn here: only rows shown get here.  Text from
         # the kernel or the log (link names, events) may hold escapes.
         cell = printable(str(cell))
-        if col.keep_end:
+        if col.keep_end or col.wide:
             width = self._widths.get(self.COLUMNS.index(col), col.width)
-            cell = cell[-width:]
+            cell = cell[-width:] if col.keep_end else cut_middle(cell, width)
         return Text(cell, style=col.style, justify="right" if col.right else "left")
 
     def _row_cells(self, cells: Sequence[Cell]) -> list[Text]:
         cols = self.COLUMNS
         return [self._text(cols[n], cells[n]) for n, _ in self.fitted]
 
+    def _needs(self) -> dict[int, int]:
+        """The longest cell of each `wide` column (an IPv6 address wants more)."""
+        return {
+            n: max((len(str(cells[n])) for cells in self._latest.values()), default=0)
+            for n, col in enumerate(self.COLUMNS)
+            if col.wide
+        }
+
     def refit(self, width: int) -> None:
         """Show the columns that fit `width`; rows are added again if they change."""
-        fitted = fit_columns(self.COLUMNS, width)
+        fitted = fit_columns(self.COLUMNS, width, self._needs())
         if fitted == self.fitted:
             return
         self.fitted, self._widths = fitted, dict(fitted)
@@ -133,6 +141,9 @@ class KeyTable(CachedCellTable):
                 self._behind.add(key)
             self._latest[key] = cells
         keys = list(wanted)
+        if changed_shape and self.size.width and any(c.wide for c in self.COLUMNS):
+            self._order = keys
+            self.refit(self.size.width)  # a longer address may widen its column
         if changed_shape and self._latest:
             self._catch_up(list(self._behind))
             reorder_rows(self, keys)
@@ -256,8 +267,8 @@ class BackendTable(KeyTable):
     # number, IP, weight, pkts/s and share always show.
     COLUMNS = (
         Column("num", "#", 4, right=True),
-        Column("service", "Service", 20, drop=3, narrowest=12),
-        Column("ip", "IP", 15, style="bold"),
+        Column("service", "Service", 20, drop=3, narrowest=12, wide=51),
+        Column("ip", "IP", 15, style="bold", wide=39),
         Column("mac", "MAC", 17, drop=8),
         Column("weight", "Weight", 11, right=True),  # "65535 drain"
         Column("pps", "pkts/s", 11, right=True),

@@ -114,6 +114,8 @@ async def pick_and_attach(pilot: Pilot[object], ifname: str, min_links: int, lin
     await settle(pilot)
     state = dashboard(pilot).state
     check(state is not None and state.mode == "driver", f"not attached: {notices(pilot)}")
+    said = " ".join(notices(pilot))
+    check("flow table: 524,288 flows (512k), 18 MiB" in said, f"no table size in {said}")
 
 
 async def edit_flow(ifname: str, workdir: Path) -> None:
@@ -130,7 +132,7 @@ async def edit_flow(ifname: str, workdir: Path) -> None:
         # A veth cannot offload: the menu does not offer it; the palette does.
         dashboard(pilot).action_set_mode("offload")
         await settle(pilot)
-        check(any("Invalid argument" in n for n in notices(pilot)), f"{notices(pilot)}")
+        check(any("cannot offload XDP" in n for n in notices(pilot)), f"{notices(pilot)}")
         state = dashboard(pilot).state
         check(state is not None and state.mode == "driver", "offload refusal changed the mode")
 

@@ -115,3 +115,41 @@ def test_cli_refusals_change_nothing(tmp_path: Path) -> None:
         == f"l4lb: error: no l4lb daemon runs in {tmp_path} (start one with 'l4lb daemon -c FILE')"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+V6 = """
+[[balancer.service]]
+vip = "[fd09::4]:80/tcp"
+backends = [{ ip = "fd09::11", mac = "02:00:00:00:00:0c" }]
+"""
+
+
+def test_an_ipv6_service_never_stops_the_ipv4_announcements() -> None:
+    from l4lb_tui.bgp.birdconf import NodeConf, Peer, render_node
+    from l4lb_tui.config_bgp import unannounced_line
+
+    config = parse_config(BASE + V6 + BGP)
+    here = ("n10", None)
+    ok = {here: {"10.0.0.4:8080/tcp": _health(1)}}
+    want = wanted(config, {here: True}, ok, drained=False)
+    assert want == {"10.0.0.4", "10.0.0.5"}
+    # What the daemon hands BIRD renders: the IPv4 VIPs, no IPv6 one.
+    text = render_node(NodeConf("10.0.0.21", 65001, Peer("uplink", "10.0.0.1", 65000), tuple(want)))
+    assert "10.0.0.4/32" in text and "fd09" not in text
+    line = unannounced_line(config)
+    assert line is not None and "IPv4 VIPs only: fd09::4" in line
+    assert unannounced_line(_config()) is None
+    assert unannounced_line(parse_config(BASE + V6)) is None  # no [bgp]: nothing to say
+
+
+def test_check_says_which_vips_bgp_leaves_out(tmp_path: Path) -> None:
+    conf = tmp_path / "y17-bgp.toml"
+    conf.write_text(BASE + V6 + BGP)
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "check", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "note: bgp announces IPv4 VIPs only: fd09::4" in res.stdout

@@ -38,3 +38,20 @@ def test_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     assert res.stderr.startswith("l4lb: error: ")
     res = l4lb("map", "-i", "x", "-f", str(DATA / "32_destinations.csv"), "--vip", "1.2.3.4:70000")
     assert res.returncode == 2 and "port must be" in res.stderr
+
+
+def test_check_applies_maps_family_rule_with_vip(tmp_path: Path) -> None:
+    v4 = tmp_path / "y17-v4.csv"
+    v4.write_text("10.0.0.11, 02:00:00:00:00:11\n")
+    mixed = tmp_path / "y17-mix.csv"
+    mixed.write_text("fd00::11, 02:00:00:00:00:11\n10.0.0.12, 02:00:00:00:00:12\n")
+    for csv in (v4, mixed):
+        res = l4lb("check", str(csv), "--vip", "[2001:db8::4]:80/tcp")
+        assert res.returncode == 2, res.stdout
+        assert "is IPv6 and backend 10.0.0" in res.stderr
+        assert "(IPv4 in IPv6 is not built)" in res.stderr
+    v6 = tmp_path / "y17-v6.csv"
+    v6.write_text("fd00::11, 02:00:00:00:00:11\n")
+    res = l4lb("check", str(v6), "--vip", "10.0.0.4:80/tcp")
+    assert res.returncode == 2 and "(IPv6 in IPv4 is not built)" in res.stderr
+    assert l4lb("check", str(v6), "--vip", "[2001:db8::4]:80/tcp").returncode == 0

@@ -174,3 +174,14 @@ def test_destinations_that_cannot_be_read_are_the_only_error(tmp_path: Path) -> 
     )
     lines = _refused(text)
     assert len(lines) == 1 and "destinations" in lines[0], lines
+
+
+def test_a_probe_tunnel_for_an_ipv6_service_is_refused() -> None:
+    text = (
+        f'{HEAD}source6 = "fd00::1"\n[[balancer.service]]\nvip = "[fd00::4]:80/tcp"\n'
+        'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
+        '[balancer.service.health]\ncheck = "tcp"\n'
+    )
+    parse_config(text, Path("l4lb.toml"))  # the default target: own addresses for IPv6
+    lines = _refused(text + 'target = "tunnel"\n')
+    assert any("service[0].health.target: the probe tunnel is IPIP" in line for line in lines)

@@ -167,3 +167,16 @@ def test_backends_in_other_slots_are_no_difference_but_another_ring_is() -> None
     (s,) = plan_balancer(bal, running(odd), MACS).services
     assert s.kind == "change"
     assert "~ ring: live 0123456789abcdef is not what its backends make" in s.lines[1]
+
+
+def test_a_flow_table_resize_is_a_refusal_diff_and_apply_share() -> None:
+    spec = parse_config('[[balancer]]\ninterface = "lb0"\nflows = "8k"\n').balancers[0]
+    change = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 12), {})
+    (refused,) = change.refusals
+    assert refused.startswith("lb0: flow table 4k -> 8k: a loaded balancer keeps its table")
+    assert "'l4lb detach -i lb0' first" in refused
+    assert f"  ! apply would refuse this: {refused.removeprefix('lb0: ')}" in render_diff([change])
+    same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 13), {})
+    assert same.refusals == []
+    fresh = plan_balancer(spec, Running(None, "", ()), {})
+    assert fresh.refusals == []

@@ -104,3 +104,17 @@ def test_legend_order_is_stable_while_ranks_change() -> None:
     assert orders[-1] == sorted(orders[-1], key=lambda ip: int(ip.rsplit(".", 1)[1]))
     history = RateHistory()
     assert history.top(5) == []
+
+
+def test_an_ipv6_address_widens_its_column_or_is_cut_in_the_middle() -> None:
+    from l4lb_tui.viewmodels.columns import cut_middle
+    from l4lb_tui.widgets.tables import BackendTable
+
+    cols = BackendTable.COLUMNS
+    ip = next(n for n, c in enumerate(cols) if c.key == "ip")
+    assert dict(fit_columns(cols, 200, {ip: 39}))[ip] == 39  # the sparkline narrows for it
+    assert dict(fit_columns(cols, 200, {ip: 8}))[ip] == 15  # IPv4: as before
+    assert dict(fit_columns(cols, 80, {ip: 39}))[ip] == 15
+    a, b = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:fffe"
+    assert cut_middle(a, 15) == "2001…:eeee:ffff" and cut_middle(b, 15) != cut_middle(a, 15)
+    assert cut_middle("10.0.0.4", 15) == "10.0.0.4"

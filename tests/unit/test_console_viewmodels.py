@@ -35,3 +35,20 @@ def test_target_service() -> None:
     assert target_service(None, [TCP], None) == TCP  # the only one
     assert target_service(None, [TCP, UDP], None) is None
     assert target_service(None, [], None) is None
+
+
+def test_the_ip_and_service_sorts_order_ipv6_numerically_families_apart() -> None:
+    from l4lb_tui.viewmodels import sorting
+
+    ips = ["fd00::9", "10.0.0.2", "fd00::10", "fd00::a", "fd00::100", "fd00::2", "10.0.0.10"]
+    assert sorted(ips, key=sorting._address) == [
+        "10.0.0.2", "10.0.0.10", "fd00::2", "fd00::9", "fd00::a", "fd00::10", "fd00::100",
+    ]  # fmt: skip
+    services = [
+        "[fd00::4]:8080/tcp", "[fd00::4]:443/tcp", "[fd00::4]:9000/udp", "[fd00::10]:80/tcp",
+        "10.0.0.4:80/tcp",
+    ]  # fmt: skip
+    assert sorted(services, key=sorting._service) == [
+        "10.0.0.4:80/tcp", "[fd00::4]:443/tcp", "[fd00::4]:8080/tcp", "[fd00::4]:9000/udp",
+        "[fd00::10]:80/tcp",
+    ]  # fmt: skip

@@ -164,3 +164,18 @@ def test_the_bracket_hint_is_one_line() -> None:
     with pytest.raises(ValueError) as err:
         parse_service(":\n:")
     assert "\n" not in str(err.value) and "'[:\\n:]'" in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ("fd00::4:8080/tcp", "as '[fd00::4]:8080/tcp' or '[fd00::4:8080]/tcp'"),
+        ("fd00::4]:8080/tcp", "as '[fd00::4]:8080/tcp'"),
+        ("fd00::4/tcp", "as '[fd00::4]/tcp'"),
+        ("[fd00::4]: 8080/tcp", "no spaces inside a service"),
+    ],
+)
+def test_the_bracket_hint_rebuilds_the_vip_with_its_protocol(bad: str, says: str) -> None:
+    with pytest.raises(ValueError) as err:
+        parse_service(bad)
+    assert says in one_line(err.value), str(err.value)

@@ -1,0 +1,53 @@
+"""The outer IPv6 source: never link-local, never a VIP when picked
+automatically, and a change says what it was."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from l4lb_tui.balancer import Balancer
+from tests.conftest import veth_netns
+from tests.dataplane.test_cli_kernel import l4lb as l4lb_in
+
+pytestmark = pytest.mark.kernel
+
+
+def test_source6_refusals_and_what_it_was() -> None:
+    with veth_netns("y17s") as (ns, dev, _):
+        try:
+            for bad, says in (("fe80::1", "link-local"), ("::ffff:10.0.0.1", "IPv4-mapped")):
+                res = l4lb_in(ns, "attach", "-i", dev, "--source6", bad)
+                assert res.returncode == 2 and says in res.stderr, res.stderr
+                assert "write the IPv4 address itself" not in res.stderr
+            assert l4lb_in(ns, "attach", "-i", dev, "--source6", "fd00:77::1").returncode == 0
+            res = l4lb_in(ns, "attach", "-i", dev, "--source6", "fd00:77::2")
+            assert res.returncode == 0, res.stderr
+            assert "outer IPv6 source fd00:77::2 (was fd00:77::1)" in res.stdout, res.stdout
+        finally:
+            l4lb_in(ns, "detach", "-i", dev)
+
+
+def test_the_automatic_source6_is_never_a_vip(tmp_path: Path) -> None:
+    with veth_netns("y17s") as (ns, dev, _):
+
+        def addr(a: str) -> None:
+            argv = ["ip", "-n", ns, "addr", "add", a, "dev", dev, "nodad"]
+            subprocess.run(argv, check=True)  # noqa: S603
+
+        addr("fd02::4/64")
+        csv = tmp_path / "y17-s6.csv"
+        csv.write_text("fd02::11, 02:00:00:00:00:11\n")
+        try:
+            assert l4lb_in(ns, "attach", "-i", dev).returncode == 0
+            res = l4lb_in(ns, "map", "-i", dev, "-f", str(csv), "--vip", "[fd02::4]:80/tcp")
+            assert res.returncode == 2 and "other than a VIP" in res.stderr, res.stderr
+            assert Balancer(dev, netns=ns).source6() is None
+            addr("fd02::9/64")
+            res = l4lb_in(ns, "map", "-i", dev, "-f", str(csv), "--vip", "[fd02::4]:80/tcp")
+            assert res.returncode == 0, res.stderr
+            assert Balancer(dev, netns=ns).source6() == "fd02::9"
+        finally:
+            l4lb_in(ns, "detach", "-i", dev)

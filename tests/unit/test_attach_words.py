@@ -1,0 +1,16 @@
+"""What attach says when the kernel refuses (pure wording)."""
+
+from __future__ import annotations
+
+from l4lb_tui.bpftool import BpfError
+from l4lb_tui.control.attaching import no_memory
+
+
+def test_a_flow_table_the_kernel_cannot_allocate_is_one_line_with_a_smaller_size() -> None:
+    exc = BpfError("map create failed: Cannot allocate memory", ["bpftool", "-j", "map"])
+    assert no_memory(exc, 16 << 20) == (
+        "cannot allocate the 560 MiB flow table (16M): take a smaller --flows "
+        "(e.g. 8M, 280 MiB); nothing was attached"
+    )
+    assert "out of memory" in (no_memory(exc, 4096) or "")
+    assert no_memory(BpfError("map create failed: Invalid argument"), 16 << 20) is None
