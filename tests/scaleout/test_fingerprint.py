@@ -59,3 +59,23 @@ def test_prints_agree_on_order_and_differ_on_backends() -> None:
             if s.name == "l4lb_service_ring_fingerprint"
         ]
         assert found == [{"interface": one.ifname, "service": str(SVC), "fingerprint": first}]
+
+
+def test_print_after_detach_and_attach_again_is_the_new_rings() -> None:
+    # t16 F6: the new balancer's first service had the same id, chunk, size
+    # and generation as the old one's, so a print cached for the detached
+    # maps was served for the new ones (split brain hidden).
+    with attached("x16fp") as (bal, _):
+        bal.load([SVC], BACKENDS)
+        before = bal.state().fingerprints[SVC]
+        bal.detach()
+        bal.attach("driver")
+        bal.load([SVC], BACKENDS[:-1])
+        after = bal.state().fingerprints[SVC]
+        ips = [d.ip for d in BACKENDS[:-1]]
+        ring = fill(
+            FillMode.MAGLEV, list(range(7)), ips, [d.weight for d in BACKENDS[:-1]],
+            DEFAULT_RING_SIZE,
+        )  # fmt: skip
+        assert after == ring_print.fingerprint(ips[i] for i in ring)
+        assert after != before
