@@ -34,6 +34,8 @@ def _session_run_dir() -> Path:
         made = tempfile.mkdtemp(prefix="l4lb-tests-run-")
         os.environ[_RUN_DIR_OWNER] = f"{os.getpid()}:{made}"
     os.environ["L4LB_RUN_DIR"] = made
+    # The labs' state too (it is not under L4LB_RUN_DIR: l4lb_tui/lab/names.py).
+    os.environ["L4LB_LAB_DIR"] = made
     return Path(made)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from l4lb_tui import pinning
+from l4lb_tui import paths, pinning
 from l4lb_tui.errors import BalancerError
 from l4lb_tui.lab import names
 from l4lb_tui.lab.errors import LabError
@@ -45,6 +45,6 @@ def lock_files(prefix: str, dirs: Sequence[Path]) -> list[Path]:
     dirs (an older l4lb's after the lab's links).  Nothing holds them once
     the namespaces' processes are gone."""
     pattern = names.link_re(prefix)
-    legacy = (p for p in names.STATE_ROOT.glob(f"{prefix}-*.lock") if pattern.match(p.stem))
+    legacy = (p for p in paths.RUN_DIR.glob(f"{prefix}-*.lock") if pattern.match(p.stem))
     ours = (lock_path(d.name) for d in dirs)
     return sorted({*legacy, *ours})

@@ -13,13 +13,13 @@ discovery for teardown and status all agree on one scheme:
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import paths
 from l4lb_tui.lab.errors import LabError
-from l4lb_tui.paths import RUN_DIR
 
 DEFAULT_PREFIX = "l4lb"
 DEFAULT_BACKENDS = 3
@@ -59,9 +59,11 @@ HTTP_PORT = 8080
 # encapsulated requests then still fit the 1500-byte links of the lab.
 CLIENT_MTU = 1480
 
-# The product's run directory (/run/l4lb unless $L4LB_RUN_DIR says otherwise):
-# the lab keeps its state in lab-<prefix>/ there, beside the balancer's locks.
-STATE_ROOT = RUN_DIR
+# The lab keeps its state in lab-<prefix>/ under /run/l4lb ($L4LB_LAB_DIR for
+# the tests).  Not under $L4LB_RUN_DIR: `lab up` prints it for node commands,
+# and a `lab up` run with it exported put a second lab's files (and a second
+# router BIRD) under a node's directory, bouncing every session (t16 F9).
+STATE_ROOT = Path(os.environ.get("L4LB_LAB_DIR", "/run/l4lb"))
 # Where the balancer pins, one directory per balancer (see l4lb_tui.pinning).
 PIN_ROOT = paths.PIN_ROOT
 

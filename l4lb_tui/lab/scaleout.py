@@ -154,8 +154,17 @@ class ScaleLab:
     def _start_router(self) -> None:
         speaker = self.router_speaker
         text = scaleconfig.router_config(self.node_list, speaker.log, self.bfd)
+        alive = speaker.alive()
+        others = namespaces.pids([self.router.ns]).get(self.router.ns, [])
+        if not alive and others:
+            # A second router BIRD would bounce every session of the first (t16 F9).
+            raise LabError(
+                f"{self.router.ns} runs PID {', '.join(map(str, others))}, not the router "
+                f"this lab started from {speaker.dir}: run 'l4lb lab down --prefix "
+                f"{self.prefix}' first"
+            )
         try:
-            if speaker.alive():
+            if alive:
                 speaker.configure(text)
             else:
                 speaker.start(text)

@@ -12,6 +12,7 @@ import pytest
 from l4lb_tui.lab import labpins
 from l4lb_tui.lab.names import PIN_ROOT, STATE_ROOT
 from l4lb_tui.netlink import Netlink, namespaces
+from l4lb_tui.paths import RUN_DIR
 
 
 def require_root() -> None:
@@ -50,7 +51,7 @@ def leftovers(prefix: str, inodes: Collection[tuple[int, int]] = ()) -> list[str
     state = STATE_ROOT / f"lab-{prefix}"
     if state.exists():
         found.append(f"state dir {state}")
-    found += [f"lock file {p}" for p in STATE_ROOT.glob(f"{prefix}-*")]
+    found += [f"lock file {p}" for p in RUN_DIR.glob(f"{prefix}-*")]
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
