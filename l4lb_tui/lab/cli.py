@@ -111,7 +111,7 @@ def _scale_up(args: argparse.Namespace) -> int:
     from l4lb_tui.lab.scaleout import ScaleLab
 
     lab = ScaleLab(args.prefix, args.nodes, args.backends, bfd=not args.no_bfd)
-    lab.up()
+    notes = lab.up()
     print(f"destinations: {lab.base.csv_path}")
     print(f"router:       {lab.router.ns} (BIRD, socket {lab.router_speaker.sock})")
     for i, node in enumerate(lab.node_list, 1):
@@ -121,6 +121,8 @@ def _scale_up(args: argparse.Namespace) -> int:
     print(f"vip:          {lab.vip} via {', '.join(sorted(lab.next_hops()))}")
     bfd = "on (100 ms x 4)" if lab.bfd else "off: a lost node waits for the hold time"
     print(f"bfd:          {bfd}")
+    for note in notes:
+        print(note)
     return 0
 
 
@@ -186,8 +188,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"lab {lab.prefix}: removed")
     elif command == "status":
         from l4lb_tui.lab import faults
+        from l4lb_tui.lab.scalecheck import orphans
 
-        status = replace(lab.status(), faults=faults.broken(args.prefix))
+        left = tuple(o.line() for o in orphans(lab.prefix, lab.state_dir))
+        status = replace(lab.status(), faults=faults.broken(args.prefix), orphans=left)
         print(status.to_json() if args.json else "\n".join(status.lines()))
     elif command == "traffic":
         if args.flood and args.ipv6:

@@ -8,7 +8,6 @@ tear down a lab that another one created, and `down` works after any partial
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from l4lb_tui import procfs
 from l4lb_tui.destinations import Destination, format_csv
-from l4lb_tui.lab import labpins, names, teardown, topology, xdp
+from l4lb_tui.lab import labpins, names, scalecheck, teardown, topology, xdp
 from l4lb_tui.lab.addressing import IPV6_ON, backend_sysctls, configure6
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.flood import FloodReport, flood
@@ -148,6 +147,7 @@ class Lab:
     def up(self) -> None:
         """Create or complete the lab; on an existing one, change nothing that works."""
         require_root()
+        scalecheck.refuse_single_over_scale(self.prefix)
         xdp.build()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._remove_surplus_backends()
@@ -197,7 +197,9 @@ class Lab:
         """
         require_root()
         found = self._existing_namespaces()
-        teardown.stop_processes(namespaces.pids(found))
+        # And those of its processes a namespace deleted under them keeps (t16 F7).
+        orphans = scalecheck.lab_processes(self.state_dir)
+        teardown.stop_processes({**namespaces.pids(found), "": orphans})
         pin_dirs = self._pin_dirs()
         teardown.unpin(pin_dirs)
         for lock in labpins.lock_files(self.prefix, pin_dirs):
@@ -211,9 +213,6 @@ class Lab:
             None, [li.ifname for li in topology.links(None) if pattern.match(li.ifname)]
         )
         teardown.remove_state(self.state_dir)
-        # Not empty: another lab, or the balancer, still uses it.
-        with contextlib.suppress(OSError):
-            names.STATE_ROOT.rmdir()
 
     def status(self) -> LabStatus:
         require_root()

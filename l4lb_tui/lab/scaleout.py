@@ -24,7 +24,15 @@ from pathlib import Path
 from l4lb_tui.bgp import BirdError, Speaker
 from l4lb_tui.daemon import pidfile
 from l4lb_tui.destinations import Destination
-from l4lb_tui.lab import names, scaleconfig, scalenames, teardown, topology, xdp
+from l4lb_tui.lab import (
+    names,
+    scalecheck,
+    scaleconfig,
+    scalenames,
+    teardown,
+    topology,
+    xdp,
+)
 from l4lb_tui.lab.addressing import backend_sysctls
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.lab import Lab, require_root
@@ -85,12 +93,16 @@ class ScaleLab:
 
     # Life cycle
 
-    def up(self) -> None:
+    def up(self) -> list[str]:
+        """Create, complete or reshape the lab; what it says of the nodes it
+        removed and of those left drained."""
         require_root()
-        xdp.build()
         base = self.base
+        scalecheck.refuse_scale_over_single(self.prefix)
+        scalecheck.refuse_orphans(self.prefix, base.state_dir)
+        xdp.build()
         base.state_dir.mkdir(parents=True, exist_ok=True)
-        self._remove_surplus_nodes()
+        said = self._remove_surplus_nodes()
         on_bridge = (self.router, *self.node_list, *base.backend_nodes)
         for ns in (base.switch_ns, self.client.ns, *(n.ns for n in on_bridge)):
             topology.ensure_namespace(ns)
@@ -113,7 +125,11 @@ class ScaleLab:
         self._start_router()
         for i in range(1, self.nodes + 1):
             self.start_node(i)
-        self.wait_routes(self.nodes, ANNOUNCE_TIMEOUT)
+        # A drained node stays drained across a restart: it is not awaited (t16 F14).
+        drained = scalecheck.drained(self.prefix, self.nodes)
+        self.wait_routes(self.nodes - len(drained), ANNOUNCE_TIMEOUT)
+        env = "L4LB_RUN_DIR={} l4lb node undrain"
+        return said + [f"node n{i}: drained ({env.format(self.node_dir(i))})" for i in drained]
 
     def down(self) -> None:
         self.base.down()
@@ -247,13 +263,23 @@ class ScaleLab:
                 )
             time.sleep(0.05)
 
-    def _remove_surplus_nodes(self) -> None:
-        surplus = []
+    def _remove_surplus_nodes(self) -> list[str]:
+        """Nodes beyond `nodes`, wholly: processes, pins, namespace, run dir (t16 F1)."""
+        surplus = {}
         for ns in namespaces.listed():
             index = scalenames.node_index(self.prefix, ns)
             if index is not None and index > self.nodes:
-                surplus.append(ns)
-        if surplus:
-            teardown.stop_processes(namespaces.pids(surplus))
-            for ns in surplus:
+                surplus[index] = ns
+        for index in sorted(scalecheck.dirs_beyond(self.prefix, self.nodes)):
+            surplus.setdefault(index, "")
+        if not surplus:
+            return []
+        teardown.stop_processes(namespaces.pids(v for v in surplus.values() if v))
+        teardown.unpin(scalecheck.node_pins(self.prefix, sorted(surplus)))
+        said = []
+        for index, ns in sorted(surplus.items()):
+            if ns:
                 topology.remove_namespace(ns)
+            teardown.remove_state(self.node_dir(index))
+            said.append(f"node n{index}: removed (the lab has {self.nodes} nodes now)")
+        return said

@@ -66,10 +66,12 @@ class LabStatus:
     pin_dirs: tuple[str, ...] = ()
     csv_path: str | None = None
     faults: tuple[BackendFaults, ...] = ()  # only the backends with one
+    # Its processes outside its namespaces (one deleted under them: t16 F7).
+    orphans: tuple[str, ...] = ()
 
     @property
     def exists(self) -> bool:
-        return bool(self.namespaces or self.pin_dirs or self.csv_path)
+        return bool(self.namespaces or self.pin_dirs or self.csv_path or self.orphans)
 
     def namespace(self, name: str) -> NamespaceStatus | None:
         return next((ns for ns in self.namespaces if ns.name == name), None)
@@ -99,6 +101,8 @@ class LabStatus:
                 f"broken: {f.name}: {', '.join(f.broken)} "
                 f"('l4lb lab fix --prefix {self.prefix} --backend {f.index}' mends it)"
             )
+        for line in self.orphans:
+            out.append(f"orphan: {line} ('l4lb lab down --prefix {self.prefix}' stops it)")
         return out
 
 

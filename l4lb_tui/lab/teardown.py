@@ -3,6 +3,7 @@ them, the balancer's pins, and the lab's state directory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -36,9 +37,13 @@ def unpin(pin_dirs: Sequence[Path]) -> None:
 
 
 def remove_state(path: Path) -> None:
+    """The lab's state directory, and the root above it once empty."""
     try:
         shutil.rmtree(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
         raise LabError(f"remove {path}: {exc.strerror}", tool="rm") from exc
+    # Not empty: another lab, or the balancer, still uses it.
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()

@@ -1,5 +1,7 @@
-"""`lab up` over a scale-out lab that already runs, with a node's run
-directory exported (t16 F9)."""
+"""`lab up`, `lab status`, `lab down` and break/fix over a scale-out lab that
+already runs: with a node's run directory exported, over a drained node, in
+another shape, after a node's namespace was deleted (t16 F1, F2, F7,
+F9, F14).  The tests run in order on one lab; the last one takes it down."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from l4lb_tui import pinning, procfs
+from l4lb_tui.lab import names
 from l4lb_tui.lab.scaleout import ScaleLab
+from l4lb_tui.lab.tools import run_tool
 from l4lb_tui.netlink import namespaces
 from tests.killed_reload import ROOT
 
@@ -62,3 +67,59 @@ def test_up_with_a_node_run_dir_exported_leaves_the_lab_alone(lab: ScaleLab) -> 
     in_router = namespaces.pids([lab.router.ns])[lab.router.ns]
     assert in_router == [int(router)], in_router
     assert seen and set(seen) == {2}, seen
+
+
+def test_up_over_a_drained_node_says_so(lab: ScaleLab) -> None:
+    env = {**os.environ, **lab.node_env(2)}
+    assert _l4lb("node", "drain", env=env).returncode == 0
+    try:
+        done = _lab(lab, "up", "--nodes", "2")
+        assert done.returncode == 0, done.stderr
+        assert f"node n2: drained (L4LB_RUN_DIR={lab.node_dir(2)} l4lb node undrain)" in done.stdout
+    finally:
+        assert _l4lb("node", "undrain", env=env).returncode == 0
+    lab.wait_routes(2, 30)
+
+
+def test_single_balancer_up_over_it_refuses_changing_nothing(lab: ScaleLab) -> None:
+    done = _lab(lab, "up")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"l4lb: error: lab up: lab {lab.prefix} is a scale-out lab of 2 nodes: run "
+        f"'l4lb lab up --prefix {lab.prefix} --nodes 2', or 'l4lb lab down --prefix "
+        f"{lab.prefix}' first"
+    ]
+    assert names.balancer(lab.prefix).ns not in namespaces.listed()
+
+
+def test_a_dropped_node_goes_wholly(lab: ScaleLab) -> None:
+    done = _lab(lab, "up", "--nodes", "3")
+    assert done.returncode == 0, done.stderr
+    three = lab.node_list[0].ns.replace("-n1", "-n3")
+    assert [p for p in pinning.listing() if p.record and p.record.netns == three]
+    done = _lab(lab, "up", "--nodes", "2")
+    assert done.returncode == 0, done.stderr
+    assert "node n3: removed (the lab has 2 nodes now)" in done.stdout
+    assert three not in namespaces.listed()
+    assert not ScaleLab(lab.prefix, 3).node_dir(3).exists()
+    assert not [p for p in pinning.listing() if p.record and p.record.netns == three]
+    assert lab.next_hops() == {n.addr for n in lab.node_list}
+
+
+def test_a_deleted_node_namespace_is_shown_refused_and_taken_down(lab: ScaleLab) -> None:
+    daemon = lab.daemon_pid(2)
+    bird = int((lab.node_dir(2) / "bgp" / "speaker.pid").read_text())
+    assert daemon is not None
+    run_tool(["ip", "netns", "del", lab.node_list[1].ns])
+    status = _lab(lab, "status")
+    assert status.returncode == 0
+    said = [line for line in status.stdout.splitlines() if line.startswith("orphan: ")]
+    assert {int(line.split()[2]) for line in said} >= {daemon, bird}, status.stdout
+    done = _lab(lab, "up", "--nodes", "2")
+    assert done.returncode == 2
+    assert f"run 'l4lb lab down --prefix {lab.prefix}'" in done.stderr
+    assert lab.node_list[1].ns not in namespaces.listed()
+    done = _lab(lab, "down")
+    assert done.returncode == 0, done.stderr
+    assert not procfs.alive(daemon) and not procfs.alive(bird)
+    assert not lab.base.state_dir.exists()
