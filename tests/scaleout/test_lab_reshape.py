@@ -1,6 +1,6 @@
 """`lab up`, `lab status`, `lab down` and break/fix over a scale-out lab that
 already runs: with a node's run directory exported, over a drained node, in
-another shape, after a node's namespace was deleted (t16 F1, F2, F7,
+another shape, after a node's namespace was deleted (t16 F1, F2, F7, F8,
 F9, F14).  The tests run in order on one lab; the last one takes it down."""
 
 from __future__ import annotations
@@ -90,6 +90,19 @@ def test_single_balancer_up_over_it_refuses_changing_nothing(lab: ScaleLab) -> N
         f"{lab.prefix}' first"
     ]
     assert names.balancer(lab.prefix).ns not in namespaces.listed()
+
+
+def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:
+    be2 = lab.base.backend_nodes[1]
+    done = _lab(lab, "break", "--backend", "2", "--how", "vip")
+    assert done.returncode == 0 and done.stdout.strip() == "be2: vip broken", done
+    assert "10.0.0.4" not in run_tool(["ip", "-n", be2.ns, "-4", "address", "show", "lo"]).stdout
+    assert _lab(lab, "break", "--backend", "2", "--how", "server").returncode == 0
+    done = _lab(lab, "fix", "--backend", "2")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "be2: server, vip fixed"
+    report = lab.base.traffic(count=50)
+    assert report.http.answered == 50, report.lines()
 
 
 def test_a_dropped_node_goes_wholly(lab: ScaleLab) -> None:
