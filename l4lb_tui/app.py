@@ -33,6 +33,7 @@ from l4lb_tui.console_backend import ConsoleBackend, ConsoleError, ConsoleSettin
 from l4lb_tui.console_daemon import DaemonWatch
 from l4lb_tui.console_kernel import RealBackend
 from l4lb_tui.console_nodes import HostNodes, NodesBackend
+from l4lb_tui.console_notes import NOTES_POLL, NotesReader, notes_path
 from l4lb_tui.netlink import NetlinkError, enter_netns
 from l4lb_tui.node_find import NodeNotFound, read_specs
 from l4lb_tui.screens.dashboard import DashboardScreen
@@ -103,6 +104,9 @@ class ConsoleApp(App[int]):
         if self.netns is not None:
             self._netns_gone = False
             self.set_interval(NETNS_CHECK, self.check_netns)
+        if (notes := notes_path()) is not None:
+            self._notes = NotesReader(notes)
+            self.set_interval(NOTES_POLL, self._poll_notes)
         self.push_screen(InterfacesScreen(self.backend, self.settings))
         if self.interface:
             self.push_screen(DashboardScreen(self.backend, self.interface, self.settings))
@@ -140,6 +144,15 @@ class ConsoleApp(App[int]):
             timeout=30,
             markup=False,
         )
+
+    def _poll_notes(self) -> None:
+        self.run_worker(
+            self._read_notes, thread=True, group="notes", exclusive=True, exit_on_error=False
+        )
+
+    def _read_notes(self) -> None:
+        for line in self._notes.new_lines():
+            self.call_from_thread(self.notify, line, timeout=30, markup=False)
 
     def signalled(self, sig: int) -> None:
         """Leave on SIGTERM or SIGHUP; the line printed once the terminal is

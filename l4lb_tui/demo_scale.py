@@ -15,7 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+from l4lb_tui.console_notes import NOTES_ENV, add_note
 from l4lb_tui.demo import leave
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.scaleout import ScaleLab
@@ -40,29 +43,53 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     killer: threading.Thread | None = None
     traffic = None
+    said = _Said(lab.base.state_dir / "console-notes", live=args.view == "stats")
     try:
         traffic = spawn_in(
             lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS), bounded=True
         )
         if args.kill_after > 0:
-            killer = _kill_later(lab, stop, args.kill_after)
+            killer = _kill_later(lab, stop, args.kill_after, said)
             print(
                 f"demo: node n{lab.nodes} will be killed in {args.kill_after:g} s: "
                 "the router drops it and traffic carries on through the others",
                 flush=True,
             )
-        return _console(lab, args.view)
+        return _console(lab, args.view, said.path)
     finally:
         stop.set()
         if killer is not None:
             killer.join()
+        said.again()
         if traffic is not None:
             traffic.terminate()
             traffic.wait()
         leave(lab, args.keep)
 
 
-def _console(lab: ScaleLab, view: str) -> int:
+class _Said:
+    """What the demo says while node 1's console runs: printed at once under
+    `--view stats` (a stream), else a notification in the console (which
+    owns the terminal) and printed again once it is left."""
+
+    def __init__(self, path: Path, live: bool) -> None:
+        self.path, self.live = path, live
+        self.lines: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        if self.live:
+            print(line, flush=True)
+            return
+        self.lines.append(line)
+        with contextlib.suppress(OSError):  # the lab is going down under it
+            add_note(self.path, line)
+
+    def again(self) -> None:
+        for line in self.lines:
+            print(line, flush=True)
+
+
+def _console(lab: ScaleLab, view: str, notes: Path) -> int:
     node = lab.node_list[0]
     print(
         "demo: traffic running; opening node n1's console (N: the nodes view, q to leave)",
@@ -70,13 +97,18 @@ def _console(lab: ScaleLab, view: str) -> int:
     )
     shown = ["stats", "-i", node.ifname] if view == "stats" else ["tui", "-i", node.ifname]
     argv = [sys.executable, "-m", "l4lb_tui.cli", "--netns", node.ns, *shown]
+    # Node 1's run directory: its daemon, health checks and events are what
+    # the console shows (t16 F12: it read this host's and said "no daemon").
+    env = {**lab.node_env(1), NOTES_ENV: str(notes)}
     try:
-        return subprocess.call(argv)  # noqa: S603 - argv list
+        return subprocess.call(argv, env=env)  # noqa: S603 - argv list
     except KeyboardInterrupt:
         return 0
 
 
-def _kill_later(lab: ScaleLab, stop: threading.Event, after: float) -> threading.Thread:
+def _kill_later(
+    lab: ScaleLab, stop: threading.Event, after: float, say: Callable[[str], None]
+) -> threading.Thread:
     def kill() -> None:
         if stop.wait(after):
             return
@@ -89,10 +121,9 @@ def _kill_later(lab: ScaleLab, stop: threading.Event, after: float) -> threading
                     return
                 time.sleep(0.02)
             took = (time.monotonic() - killed) * 1000
-            print(
+            say(
                 f"demo: killed node n{lab.nodes}; the router routes {lab.vip} to "
-                f"{len(lab.next_hops())} nodes after {took:.0f} ms",
-                flush=True,
+                f"{len(lab.next_hops())} nodes after {took:.0f} ms"
             )
 
     thread = threading.Thread(target=kill, name="demo-kill", daemon=True)
