@@ -86,7 +86,14 @@ class HostNodes:
             raise ConsoleError(f"{name}: node {verb}: {exc}") from exc
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines()
-            raise ConsoleError(f"{name}: {said[-1] if said else f'node {verb} failed'}")
+            # The CLI's prefix says nothing in a toast; a lab node's daemon is
+            # started again by `lab up` (t16 F15).
+            line = said[-1].removeprefix("l4lb: error: ") if said else f"node {verb} failed"
+            prefix = spec.origin.removeprefix("lab ")
+            if spec.origin.startswith("lab ") and "no l4lb daemon runs" in line:
+                line = line.split(" (start one", 1)[0]
+                line += f" (start it again: l4lb lab up --prefix {prefix} --nodes N)"
+            raise ConsoleError(f"{name}: {line}")
         return f"{name}: {done.stdout.strip()}"
 
 

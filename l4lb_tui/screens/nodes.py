@@ -12,6 +12,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker
@@ -48,6 +49,7 @@ class NodesScreen(Screen[None]):
         self.samples: Sequence[NodeSample] = ()
         self._last: tuple[float, dict[str, int]] | None = None
         self.polls = PollLoop(self, "nodes", self._fetch, lambda: self.interval)
+        self._acting: dict[str, str] = {}  # node: the verb under way there
 
     def compose(self) -> ComposeResult:
         yield Static(Text("l4lb console — nodes  (d drains, u undrains)"), id="title")
@@ -109,6 +111,14 @@ class NodesScreen(Screen[None]):
         name = self.query_one(NodeTable).current_key
         if not name:
             return
+        # d pressed twice ran two drains, two toasts (t16 F15).
+        if name in self._acting:
+            self.notify(f"{name}: {self._acting[name]}ing already…", severity="warning")
+            return
+        sample = next((s for s in self.samples if s.name == name), None)
+        if sample is not None and sample.session and sample.drained == (verb == "drain"):
+            self.notify(f"{name}: already {verb}ed", severity="warning")
+            return
         alone = last_announcer(self.samples, name) if verb == "drain" else []
         if not alone:
             self._start(name, verb)
@@ -126,16 +136,20 @@ class NodesScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen("Drain the last node", question), answered)
 
     def _start(self, name: str, verb: str) -> None:
+        self._acting[name] = verb
         self.notify(f"{name}: {verb}ing…")
         self._run(name, verb)
 
-    @work(thread=True, group="node-act", exclusive=True, exit_on_error=False)
+    @work(thread=True, group="node-act", exit_on_error=False)
     def _run(self, name: str, verb: str) -> None:
         act = self.nodes.drain if verb == "drain" else self.nodes.undrain
         try:
-            said = act(name)
+            said, severity = act(name), "information"
         except ConsoleError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
-            return
-        self.app.call_from_thread(self.notify, said)
-        self.app.call_from_thread(self.polls.now)
+            said, severity = str(exc), "error"
+        self.app.call_from_thread(self._done, name, said, severity)
+
+    def _done(self, name: str, said: str, severity: SeverityLevel) -> None:
+        self._acting.pop(name, None)
+        self.notify(said, severity=severity)
+        self.polls.now()

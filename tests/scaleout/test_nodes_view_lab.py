@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console_backend import ConsoleSettings
+from l4lb_tui.console_backend import ConsoleError, ConsoleSettings
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import HostNodes
 from l4lb_tui.lab.scaleout import ScaleLab
@@ -86,4 +86,11 @@ def test_a_killed_node_shows_no_daemon(scale: ScaleLab) -> None:
     samples = {s.name: s for s in nodes.nodes()}
     dead = samples[scale.node_list[2].ns]
     assert dead.session == "" and dead.announced == () and dead.problem == "no daemon", dead
+    # Its toast: no CLI prefix, and the lab's remedy (t16 F15).
+    with pytest.raises(ConsoleError) as said:
+        nodes.drain(dead.name)
+    assert "l4lb: error" not in str(said.value), said.value
+    assert str(said.value).endswith(
+        f"(start it again: l4lb lab up --prefix {scale.prefix} --nodes N)"
+    ), said.value
     assert all(samples[n.ns].session.startswith("Established") for n in scale.node_list[:2])

@@ -4,6 +4,8 @@ node's session, announcements, prints (a split brain marked) and pkts/s at
 
 from __future__ import annotations
 
+import threading
+
 from tui_support import DATA, manual
 
 from l4lb_tui.app import ConsoleApp
@@ -11,6 +13,7 @@ from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import NodeSample
 from l4lb_tui.screens.confirm import ConfirmScreen
 from l4lb_tui.screens.nodes import NodesScreen
+from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.footer import KeyFooter
 from l4lb_tui.widgets.node_table import NodeTable
 from l4lb_tui.widgets.status import StatusLine
@@ -152,9 +155,49 @@ async def test_draining_the_last_announcing_node_asks_first(fake: FakeBackend) -
             if nodes.asked:
                 break
         assert nodes.asked == ["drain n1"]
-        await pilot.press("j", "d")  # n2 announces nothing: no question
+        await pilot.press("j", "j", "d")  # n3 announces nothing: no question
         for _ in range(100):
             await pilot.pause(0.02)
             if len(nodes.asked) == 2:
                 break
-        assert nodes.asked == ["drain n1", "drain n2"]
+        assert nodes.asked == ["drain n1", "drain n3"]
+
+
+class SlowNodes(FrozenNodes):
+    """A drain that takes until it is let go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+
+    def drain(self, name: str) -> str:
+        self.go.wait(10)
+        return super().drain(name)
+
+
+async def test_d_twice_runs_one_drain_and_a_drained_node_is_said(fake: FakeBackend) -> None:
+    """t16 F15: d pressed twice ran two drains (two toasts, the second
+    'withdrew nothing'); d on a drained node ran one more."""
+    nodes = SlowNodes()
+    app = ConsoleApp(fake, None, manual(DATA), nodes=nodes)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        await _rows(app, pilot, 3)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        said = [n.message for n in notifications(app)]
+        assert "n1: draining already…" in said, said
+        nodes.go.set()
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if nodes.asked:
+                break
+        await pilot.pause(0.2)
+        assert nodes.asked == ["drain n1"]
+        await pilot.press("j", "d")  # n2 is drained
+        await pilot.pause(0.2)
+        assert "n2: already drained" in [n.message for n in notifications(app)]
+        assert nodes.asked == ["drain n1"]
