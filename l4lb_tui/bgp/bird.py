@@ -130,8 +130,8 @@ class Speaker:
                     raise
                 time.sleep(0.05)
 
-    def birdc(self, *command: str) -> str:
-        out = _run([BIRDC, "-s", str(self.sock), *command])
+    def birdc(self, *command: str, timeout: float = 10.0) -> str:
+        out = _run([BIRDC, "-s", str(self.sock), *command], timeout)
         # birdc exits 0 on a refused command; its error lines carry a code.
         for line in out.splitlines():
             if line.startswith(("syntax error", "Unknown command", "No protocols match")):
@@ -148,8 +148,8 @@ class Speaker:
             lines = [line for line in out.splitlines() if line.strip()]
             raise BirdError(f"bird refused {self.conf}: {lines[-1] if lines else out!r}")
 
-    def protocols(self) -> list[Protocol]:
-        return birdshow.protocols(self.birdc("show", "protocols"))
+    def protocols(self, timeout: float = 10.0) -> list[Protocol]:
+        return birdshow.protocols(self.birdc("show", "protocols", timeout=timeout))
 
     def routes(self, export: str | None = None) -> list[Route]:
         """Every route of bird's table, or those exported to protocol `export`."""

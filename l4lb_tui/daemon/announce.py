@@ -31,6 +31,11 @@ from l4lb_tui.paths import RUN_DIR
 QUIET = 1.0  # seconds without a packet after which a drained node is left alone
 TICK_EVERY = 0.25  # seconds between looks at what to announce (unless asked now)
 PEER_NAME = "uplink"
+# A speaker that answers no `show protocols` within ASK_TIMEOUT this many
+# times in a row is hung (stopped, wedged): it is killed and started again,
+# as a dead one is.  Its sessions are down meanwhile (BFD saw it at once).
+ASK_TIMEOUT = 2.0
+HUNG_AFTER = 2
 
 Reporter = Callable[[str], None]
 
@@ -51,6 +56,7 @@ class Announcer:
     _drained: bool = False  # as last published
     session: str = ""  # the BGP session's state, as last published
     _skipped: str | None = None  # the unannounced IPv6 VIPs' line, as last said
+    _unanswered: int = 0  # `show protocols` the speaker left unanswered in a row
 
     @property
     def speaker(self) -> Speaker:
@@ -102,12 +108,7 @@ class Announcer:
             return
         if self.proc.poll() is not None:
             self.report(f"bgp: the speaker exited ({self.proc.returncode}); starting it again")
-            self.announced = frozenset()
-            try:
-                self.start()
-            except BirdError as exc:
-                self.report(f"bgp: speaker not started: {exc}")
-                self.proc = None
+            if not self._restart():
                 return
         skipped = config_bgp.unannounced_line(config)
         if skipped is not None and skipped != self._skipped:
@@ -126,6 +127,23 @@ class Announcer:
         if changed or now - self._published_at >= 1.0:
             self._published_at, self._drained = now, drained
             self._publish(drained)
+
+    def _restart(self) -> bool:
+        self.announced, self._unanswered = frozenset(), 0
+        try:
+            self.start()
+        except BirdError as exc:
+            self.report(f"bgp: speaker not started: {exc}")
+            self.proc = None
+            return False
+        return True
+
+    def _hung(self, why: str) -> None:
+        """Kill a speaker that stopped answering; the next tick starts it again."""
+        self._said(f"the speaker did not answer {HUNG_AFTER} times ({why}): killing it")
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
 
     def _change(self, want: frozenset[str], drained: bool) -> None:
         try:
@@ -164,10 +182,14 @@ class Announcer:
     def _publish(self, drained: bool) -> None:
         session = "?"
         try:
-            found = [p for p in self.speaker.protocols() if p.name == PEER_NAME]
+            found = [p for p in self.speaker.protocols(ASK_TIMEOUT) if p.name == PEER_NAME]
             session = found[0].info or found[0].state if found else "?"
+            self._unanswered = 0
         except BirdError as exc:
             session = f"unknown: {exc}"
+            self._unanswered += 1
+            if self._unanswered >= HUNG_AFTER:
+                self._hung(str(exc))
         quiet = (
             self._last_change - self._withdrawn_at
             if self._moved and self._withdrawn_at is not None
@@ -185,7 +207,10 @@ class Announcer:
         """Prometheus text: the session, what is announced, the drain (read
         from what the last tick saw, never from bird during a scrape)."""
         up = int(self.session.startswith("Established"))
-        vips = "".join(f'l4lb_bgp_announced{{vip="{v}"}} 1\n' for v in sorted(self.announced))
+        # Announced means the router hears it: not while the session is down
+        # or the speaker does not answer (t16 F16: 1 throughout a hung BIRD).
+        shown = sorted(self.announced) if up else []
+        vips = "".join(f'l4lb_bgp_announced{{vip="{v}"}} 1\n' for v in shown)
         return (
             "# HELP l4lb_bgp_session_up 1 while the BGP session to the router is established\n"
             "# TYPE l4lb_bgp_session_up gauge\n"

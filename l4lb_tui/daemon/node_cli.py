@@ -178,7 +178,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(
         f"daemon PID {pid}  session {status.session}  drained {'yes' if status.drained else 'no'}"
     )
-    print(f"announcing: {', '.join(status.announced) or 'nothing'}")
+    heard = status.session.startswith("Established") or not status.announced
+    unheard = "" if heard else " (configured; the router does not hear it: no session)"
+    print(f"announcing: {', '.join(status.announced) or 'nothing'}{unheard}")
     return 0
 
 

@@ -5,10 +5,13 @@ F9, F14).  The tests run in order on one lab; the last one takes it down."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +20,7 @@ import pytest
 from l4lb_tui import pinning, procfs
 from l4lb_tui.lab import names
 from l4lb_tui.lab.scaleout import ScaleLab
-from l4lb_tui.lab.tools import run_tool
+from l4lb_tui.lab.tools import run_in, run_tool
 from l4lb_tui.netlink import namespaces
 from tests.killed_reload import ROOT
 
@@ -103,6 +106,35 @@ def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:
     assert done.stdout.strip() == "be2: server, vip fixed"
     report = lab.base.traffic(count=50)
     assert report.http.answered == 50, report.lines()
+
+
+def _metric(lab: ScaleLab, index: int, name: str) -> list[str]:
+    text = run_in(lab.node_list[index - 1].ns, ["curl", "-s", "http://127.0.0.1:9440/metrics"])
+    return [line for line in text.stdout.splitlines() if line.startswith(name)]
+
+
+def test_a_hung_speaker_is_not_shown_announcing_and_is_restarted(lab: ScaleLab) -> None:
+    """t16 F16: a stopped BIRD left metrics at announced 1 and status at
+    Established, and was never restarted."""
+    pidfile = lab.node_dir(2) / "bgp" / "speaker.pid"
+    hung = int(pidfile.read_text())
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        lab.wait_routes(1, 10)
+        deadline = time.monotonic() + 20
+        while _metric(lab, 2, "l4lb_bgp_announced{") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _metric(lab, 2, "l4lb_bgp_announced{") == []
+        lab.wait_routes(2, 40)  # a new speaker, its session up again
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(hung, signal.SIGCONT)
+    assert not procfs.alive(hung)
+    assert "the speaker did not answer 2 times" in (lab.node_dir(2) / "daemon.log").read_text()
+    deadline = time.monotonic() + 10
+    while not _metric(lab, 2, "l4lb_bgp_announced{") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _metric(lab, 2, "l4lb_bgp_announced{") == ['l4lb_bgp_announced{vip="10.0.0.4"} 1']
 
 
 def test_a_dropped_node_goes_wholly(lab: ScaleLab) -> None:
