@@ -1,6 +1,7 @@
-"""One writer per balancer: an advisory lock file under the run directory,
-named after the balancer's identity (so a rename keeps it, and two
-namespaces' interfaces of one name have one each).
+"""One writer per balancer: an advisory lock file in paths.LOCK_DIR (the
+same for every process, whatever its run directory), named after the
+balancer's identity (so a rename keeps it, and two namespaces' interfaces
+of one name have one each).
 
 The kernel drops a flock when its holder dies, even by SIGKILL, so a crashed
 writer never leaves the interface locked.  Readers never take it.  The lock
@@ -23,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from l4lb_tui import procfs, runfile
-from l4lb_tui.paths import RUN_DIR
+from l4lb_tui.paths import LOCK_DIR
 
 
 class LockedError(Exception):
@@ -43,7 +44,7 @@ CLI_WAIT_HINT = "(the CLI waits for it with 'l4lb --wait SECONDS ...')"
 
 
 def lock_path(name: str) -> Path:
-    return RUN_DIR / f"{name}.lock"
+    return LOCK_DIR / f"{name}.lock"
 
 
 def live_holder(name: str) -> int | None:
@@ -90,7 +91,7 @@ def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[in
     release does): a waiter that then gets the lock of the unlinked file
     starts over on the new one, so two processes never both hold "the" lock.
     """
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOCK_DIR.mkdir(parents=True, exist_ok=True)
     path = lock_path(name)
     deadline = time.monotonic() + wait
     while True:

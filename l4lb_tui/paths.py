@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 RUN_DIR = Path(os.environ.get("L4LB_RUN_DIR", "/run/l4lb"))
+# The balancers' write locks: one place whatever L4LB_RUN_DIR a process was
+# given, so that an operator's shell and a scale-out node's daemon (which
+# has a run directory of its own) meet on the same lock.
+LOCK_DIR = Path(os.environ.get("L4LB_LOCK_DIR", "/run/l4lb/locks"))
 # Every balancer's pins, one directory each (see identity.py).  Tests that
 # must see no one else's balancers point it elsewhere on the same bpffs.
 PIN_ROOT = Path(os.environ.get("L4LB_PIN_ROOT", "/sys/fs/bpf/l4lb"))

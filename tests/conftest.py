@@ -36,6 +36,9 @@ def _session_run_dir() -> Path:
     os.environ["L4LB_RUN_DIR"] = made
     # The labs' state too (it is not under L4LB_RUN_DIR: l4lb_tui/lab/names.py).
     os.environ["L4LB_LAB_DIR"] = made
+    # The balancers' locks are one directory for every process whatever its
+    # run directory (paths.LOCK_DIR): the session's, under its run directory.
+    os.environ["L4LB_LOCK_DIR"] = f"{made}/locks"
     return Path(made)
 
 
@@ -93,7 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     from l4lb_tui import paths
 
-    if paths.RUN_DIR != RUN_DIR or paths.PIN_ROOT != PIN_ROOT:
+    if (
+        paths.RUN_DIR != RUN_DIR
+        or paths.PIN_ROOT != PIN_ROOT
+        or paths.LOCK_DIR != RUN_DIR / "locks"
+    ):
         raise pytest.UsageError(
             "l4lb_tui.paths was imported before tests/conftest.py set L4LB_RUN_DIR and "
             f"L4LB_PIN_ROOT: the tests would use {paths.RUN_DIR} and {paths.PIN_ROOT}"

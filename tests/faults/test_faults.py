@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.paths import RUN_DIR
+from l4lb_tui.lock import lock_path
 from l4lb_tui.privilege import CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN, missing_capabilities
 from tests.conftest import DATA, run
 from tests.faults.faults_support import (
@@ -280,7 +280,7 @@ def test_writers_leave_no_lock_file(wired: tuple[str, str, str]) -> None:
     """A writer removes its lock file when it lets go (detach while it holds
     it): none piles up, however many writers came and went."""
     ns, dev, _ = wired
-    lock = RUN_DIR / f"{Balancer(dev, netns=ns).pin_dir.name}.lock"
+    lock = lock_path(Balancer(dev, netns=ns).pin_dir.name)
     assert l4lb("--netns", ns, "attach", "-i", dev).returncode == 0
     assert not lock.exists()
     assert l4lb("--netns", ns, "detach", "-i", dev).returncode == 0
@@ -336,7 +336,7 @@ def test_a_killed_writers_lock_holds_until_its_bpftool_is_done(tmp_path: Path) -
     """A writer SIGKILLed while bpftool runs its batch: the next writer must
     not plan against a half-applied reload, so the lock lasts as long as that
     bpftool (it holds the same open file)."""
-    env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path)}
+    env = {**os.environ, "L4LB_RUN_DIR": str(tmp_path), "L4LB_LOCK_DIR": str(tmp_path)}
     writer = subprocess.run(  # noqa: S603
         [sys.executable, "-c", KILLED_MID_BATCH], cwd=ROOT, env=env, check=False, timeout=30
     )

@@ -16,7 +16,8 @@ import pytest
 from l4lb_tui import bpfsys
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.paths import RUN_DIR
+from l4lb_tui.lock import lock_path
+from l4lb_tui.paths import LOCK_DIR, RUN_DIR
 from tests.conftest import DATA, veth_netns
 
 pytestmark = pytest.mark.kernel
@@ -213,8 +214,8 @@ def test_a_missing_interface_leaves_no_lock_file(loaded: tuple[str, str]) -> Non
     for args in (("attach", "-i", missing), ("map", "-i", missing, "-f", D32, "--vip", SVC)):
         res = l4lb("--netns", ns, *args)
         assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
-        assert not (RUN_DIR / f"{missing}.lock").exists()
-    assert not [n for n in os.listdir(RUN_DIR) if n.endswith(".lock")]
+        assert not lock_path(missing).exists()
+    assert not [n for n in os.listdir(LOCK_DIR) if missing in n]
 
 
 def test_a_repeated_vip_is_loaded_once(loaded: tuple[str, str]) -> None:
