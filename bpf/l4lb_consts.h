@@ -160,6 +160,13 @@ enum reason {
 #define SVC6_FLAGS_MASK 0xc0ffffffu /* svc6_slot's port..flags word without SVC_FILL_* */
 #define FLOW6_SLOTS_LOG2 16
 #define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
+/* flow6.state: the entry is a first packet's only (its backend and seen are
+ * the pick), free to any other flow's first packet. */
+#define FLOW6_PENDING 0x80
+/* How long a pending v6 entry's pick is trusted: IPv4's picks are trusted
+ * in their epoch and the next, so at least 2^FLOW_PICK_EPOCH_SHIFT jiffies
+ * and under twice that; v6 knows the exact age and takes the bound. */
+#define FLOW6_PICK_JIFFIES (2u << FLOW_PICK_EPOCH_SHIFT)
 #define IP6_HOP_LIMIT 64
 
 #endif

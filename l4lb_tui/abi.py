@@ -79,7 +79,7 @@ class FlowStat(enum.IntEnum):
     """Index of each flow-table counter, as `enum flow_stat`."""
 
     HIT = 0  # established: backend from the table
-    NEW = 1  # a flow's first packet: the ring; only its tag is written
+    NEW = 1  # a flow's first packet: the ring; only its tag (v6: a pending entry) is written
     STALE = 2  # entry expired or its backend left: the ring, rewritten
     STORED = 3  # a flow's second packet: the ring, entry written
     UNTRACKED = 4  # the slot stores another live flow: the ring alone
