@@ -151,8 +151,8 @@ enum reason {
  * of SVC6_BUCKET 32-byte slots (two cache lines; the first slot answers
  * almost every lookup), indexed by a hash of (the VIP's fold, port,
  * protocol).  2^13 buckets: a load the control plane must refuse (5 keys in
- * one bucket) is about 1 in 500 tables of 512 services and their 512 VIPs,
- * 1 in 10^7 of 100.  flows6 is the v6 flow table, two ways per bucket of
+ * one bucket) is about 1 in 550 tables of 512 services on 512 VIPs, 1 in
+ * 1.7 million of 100 services on 100 VIPs.  flows6 is the v6 flow table, two ways per bucket of
  * 64-byte entries (2^16: 4 MiB). */
 #define SVC6_BUCKET 4
 #define SVC6_BUCKETS_LOG2 13
