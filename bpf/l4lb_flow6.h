@@ -72,7 +72,12 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 						    __u32 hash, struct config *cfg, __u32 now,
 						    __u32 *backend_idx)
 {
-	__u32 bucket = (hash >> (32 - FLOW6_SLOTS_LOG2)) & ~1u;
+	/* The table's size, chosen at attach (--flows6), as flow_lookup's. */
+	__u32 log2 = (cfg->flags >> CFG_FLOW6_LOG2_SHIFT) & CFG_FLOW6_LOG2_MASK;
+
+	if (!log2)
+		log2 = FLOW6_SLOTS_LOG2;
+	__u32 bucket = flow_bucket(hash, log2);
 	__u32 second = bucket + 1;
 	int syn = p->ip6->nexthdr == IPPROTO_TCP &&
 		  (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
@@ -157,7 +162,7 @@ static __always_inline struct backend *flow6_pick(struct flow6_miss *miss, __u32
 static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6 *p, __u32 now,
 					 __u32 svc_id, __u32 backend_idx, __be32 backend_ip)
 {
-	flow_count(miss->stat);
+	flow_count(FLOW6_STAT_BASE + miss->stat);
 	if (miss->stat == FLOW_UNTRACKED)
 		return;
 	__u32 slot = miss->slot;

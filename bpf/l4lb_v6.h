@@ -80,7 +80,7 @@ static __always_inline int l4lb6(struct xdp_md *ctx)
 	struct flow6_miss miss = {};
 	struct backend *be = flow6_lookup(&miss, &p, hash, cfg, now, &backend_idx);
 	if (be) {
-		flow_count(FLOW_HIT);
+		flow_count(FLOW6_STAT_BASE + FLOW_HIT);
 	} else {
 		reason = balance6(&p, hash, &miss, now, &be, &backend_idx);
 		if (reason != R_BALANCE)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
-LAYOUT_VERSION = 6  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 7  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -32,6 +32,9 @@ RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
 CFG_FLOW_LOG2_SHIFT = 8  # config.flags bits 8..12: log2 of the flow table's slots
 CFG_FLOW_LOG2_MASK = 0x1F
+CFG_FLOW6_LOG2_SHIFT = 1  # config.flags bits 1..5: the same for the IPv6 table (flows6)
+CFG_FLOW6_LOG2_MASK = 0x1F
+FLOW6_STAT_BASE = 6  # flow_stats: IPv6's outcomes after IPv4's, by the same FlowStat
 SVC_FILL_MAGLEV = 1
 FLOW_SLOTS = 1 << 19  # the flow maps' size in the object (the operator's at attach)
 FLOW_TAGS_PER_ENTRY = 64
@@ -227,6 +230,11 @@ class Config:
     def flow_log2(self) -> int:
         """log2 of the flow table's slots; 0: not recorded (older pins)."""
         return (self.flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK
+
+    @property
+    def flow6_log2(self) -> int:
+        """log2 of the IPv6 flow table's slots; 0: not recorded (older pins)."""
+        return (self.flags >> CFG_FLOW6_LOG2_SHIFT) & CFG_FLOW6_LOG2_MASK
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -41,6 +41,7 @@ class Running:
     services: tuple[RunningService, ...]
     flows: int | None = None  # the flow table's size (None: not loaded)
     source6: str | None = None  # ip6ip6's outer source (None: unset)
+    flows6: int | None = None  # the IPv6 flow table's size (None: not loaded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +201,20 @@ def _sizing(spec: BalancerSpec, running: Running) -> str:
     memory said before it is allocated), or, asked another size while
     loaded, a resize attach refuses (a new size is a new load)."""
     if running.mode is None:
-        return flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)
-    if spec.flows and running.flows and spec.flows != running.flows:
         return (
-            f"flow table {flowsize.human(running.flows)} -> {flowsize.human(spec.flows)} "
-            "(refused while loaded: detach first)"
+            f"{flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)}; "
+            f"{flowsize.describe6(spec.flows6 or flowsize.DEFAULT_FLOWS6)}"
         )
-    return ""
+    resized = [
+        f"{name} {flowsize.human(was)} -> {flowsize.human(want)} "
+        "(refused while loaded: detach first)"
+        for name, want, was in (
+            ("flow table", spec.flows, running.flows),
+            ("IPv6 flow table", spec.flows6, running.flows6),
+        )
+        if want and was and want != was
+    ]
+    return "; ".join(resized)
 
 
 def plan_balancer(

@@ -41,7 +41,7 @@ class Bed:
         return str(Ether(res.data)[IPv6].dst)
 
     def flows(self) -> dict[FlowStat, int]:
-        return dict(self.bal.counters().flows)
+        return dict(self.bal.counters().flows6)
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ class Loaded6:
         return self.balancer.counters().reasons[r][0]
 
     def flows(self) -> dict[FlowStat, int]:
-        return self.balancer.counters().flows
+        return self.balancer.counters().flows6
 
 
 @pytest.fixture(scope="module")

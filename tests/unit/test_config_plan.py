@@ -42,7 +42,10 @@ def test_a_fresh_interface_is_attached_and_loaded() -> None:
     change = plan_balancer(spec, running(mode=None), MACS)
     # The flow table's memory is said before apply allocates it.
     assert change.attach is not None
-    assert change.attach == f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}"
+    assert change.attach == (
+        f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}; "
+        f"{flowsize.describe6(flowsize.DEFAULT_FLOWS6)}"
+    )
     (s,) = change.services
     assert s.kind == "add" and [d.mac for d in s.dests] == [
         "02:00:00:00:00:0b",
