@@ -32,9 +32,6 @@ RING_MAX_SLOTS = CHUNK_SLOTS * RING_CHUNKS
 CFG_CATCH_ALL = 1
 CFG_FLOW_LOG2_SHIFT = 8  # config.flags bits 8..12: log2 of the flow table's slots
 CFG_FLOW_LOG2_MASK = 0x1F
-CFG_FLOW6_LOG2_SHIFT = 1  # config.flags bits 1..5: the same for the IPv6 table (flows6)
-CFG_FLOW6_LOG2_MASK = 0x1F
-FLOW6_STAT_BASE = 6  # flow_stats: IPv6's outcomes after IPv4's, by the same FlowStat
 SVC_FILL_MAGLEV = 1
 FLOW_SLOTS = 1 << 19  # the flow maps' size in the object (the operator's at attach)
 FLOW_TAGS_PER_ENTRY = 64
@@ -82,7 +79,7 @@ class FlowStat(enum.IntEnum):
     """Index of each flow-table counter, as `enum flow_stat`."""
 
     HIT = 0  # established: backend from the table
-    NEW = 1  # a flow's first packet: the ring; only its tag (v6: a pending entry) is written
+    NEW = 1  # a flow's first packet: the ring; only its tag (v6: entry pending) is written
     STALE = 2  # entry expired or its backend left: the ring, rewritten
     STORED = 3  # a flow's second packet: the ring, entry written
     UNTRACKED = 4  # the slot stores another live flow: the ring alone
@@ -230,11 +227,6 @@ class Config:
     def flow_log2(self) -> int:
         """log2 of the flow table's slots; 0: not recorded (older pins)."""
         return (self.flags >> CFG_FLOW_LOG2_SHIFT) & CFG_FLOW_LOG2_MASK
-
-    @property
-    def flow6_log2(self) -> int:
-        """log2 of the IPv6 flow table's slots; 0: not recorded (older pins)."""
-        return (self.flags >> CFG_FLOW6_LOG2_SHIFT) & CFG_FLOW6_LOG2_MASK
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from l4lb_tui import abi
+from l4lb_tui import abi, abi6
 
 MIN_LOG2 = 12  # 4,096 flows: below this a tag or pick line is shared by too few
 MAX_LOG2 = 26  # 67,108,864 flows, 2.3 GiB: past Katran's 8M default and Cilium's 20M spikes
@@ -66,12 +66,18 @@ def config_flags(flags: int, flows: int, flows6: int = DEFAULT_FLOWS6) -> int:
     """config.flags with the flow tables' sizes recorded in it (IPv4's in
     bits 8..12, IPv6's in bits 1..5)."""
     mask = abi.CFG_FLOW_LOG2_MASK << abi.CFG_FLOW_LOG2_SHIFT
-    mask6 = abi.CFG_FLOW6_LOG2_MASK << abi.CFG_FLOW6_LOG2_SHIFT
+    mask6 = abi6.CFG_FLOW6_LOG2_MASK << abi6.CFG_FLOW6_LOG2_SHIFT
     return (
         (flags & ~mask & ~mask6)
         | (log2_of(flows) << abi.CFG_FLOW_LOG2_SHIFT)
-        | (log2_of(flows6) << abi.CFG_FLOW6_LOG2_SHIFT)
+        | (log2_of(flows6) << abi6.CFG_FLOW6_LOG2_SHIFT)
     )
+
+
+def flow6_log2(flags: int) -> int:
+    """log2 of the IPv6 table's slots as config.flags records it (0: pins
+    made before --flows6, whose flows6 is the object's 2^16)."""
+    return (flags >> abi6.CFG_FLOW6_LOG2_SHIFT) & abi6.CFG_FLOW6_LOG2_MASK
 
 
 def human(flows: int) -> str:

@@ -18,7 +18,7 @@ from l4lb_bench.dataplane.packets import (
     Kind,
 )
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
-from l4lb_tui import abi, bpfsys
+from l4lb_tui import abi, abi6, bpfsys
 from l4lb_tui.model import Counters
 
 
@@ -96,7 +96,8 @@ def flow_stat_names() -> dict[int, str]:
     stat = getattr(abi, "FlowStat", None)
     if stat is None:
         return {}
-    bases = (0, abi.FLOW6_STAT_BASE) if hasattr(abi, "FLOW6_STAT_BASE") else (0,)
+    base6 = getattr(abi6, "FLOW6_STAT_BASE", None)
+    bases = (0,) if base6 is None else (0, base6)
     return {base + int(m): m.name.lower() for base in bases for m in stat}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import abi, svc6, svcindex
+from l4lb_tui import abi, abi6, svc6, svcindex
 from l4lb_tui.control import flowtable, ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
@@ -66,7 +66,7 @@ def counters(h: Handle) -> Counters:
     summed = [sum(int.from_bytes(v[:8], "little") for v in values) for values in flow_dump.values()]
     flows, flows6 = ({
         s: summed[base + s] if base + s < len(summed) else 0 for s in abi.FlowStat
-    } for base in (0, abi.FLOW6_STAT_BASE))  # fmt: skip
+    } for base in (0, abi6.FLOW6_STAT_BASE))  # fmt: skip
     return Counters(
         time.monotonic(),
         backends,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from l4lb_tui import bpfsys
+from l4lb_tui import bpfsys, flowsize
 from l4lb_tui.abi import FlowStat
 from l4lb_tui.balancer import Balancer
 from tests.conftest import veth_netns
@@ -53,7 +53,7 @@ def test_flows6_sizes_the_ipv6_table_and_stats_show_it_full(tmp_path: Path) -> N
         )
         bal = Balancer(dev, netns=ns)
         assert map_entries(bal, "flows6") == SMALL
-        assert bal.config().flow6_log2 == 12
+        assert flowsize.flow6_log2(bal.config().flags) == 12
         assert bal.flow_slots("flows6") == SMALL
         assert bal.flow_slots() == 1 << 19, "the IPv4 table keeps its own size"
         loaded = l4lb(

@@ -91,9 +91,9 @@ def test_every_mirrored_constant_matches() -> None:
         "SVC6_BUCKETS_LOG2": abi6.SVC6_BUCKETS_LOG2,
         "FLOW6_SLOTS_LOG2": abi6.FLOW6_SLOTS.bit_length() - 1,
         "IP6_HOP_LIMIT": abi6.IP6_HOP_LIMIT,
-        "CFG_FLOW6_LOG2_SHIFT": abi.CFG_FLOW6_LOG2_SHIFT,
-        "CFG_FLOW6_LOG2_MASK": abi.CFG_FLOW6_LOG2_MASK,
-        "FLOW6_STAT_BASE": abi.FLOW6_STAT_BASE,
+        "CFG_FLOW6_LOG2_SHIFT": abi6.CFG_FLOW6_LOG2_SHIFT,
+        "CFG_FLOW6_LOG2_MASK": abi6.CFG_FLOW6_LOG2_MASK,
+        "FLOW6_STAT_BASE": abi6.FLOW6_STAT_BASE,
         "FLOW6_PENDING": abi6.FLOW6_PENDING,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored

@@ -140,7 +140,7 @@ def test_the_ipv6_table_is_sized_like_the_ipv4_one() -> None:
     )
     flags = flowsize.config_flags(abi.CFG_CATCH_ALL, 1 << 20, 1 << 12)
     cfg = abi.Config("10.0.0.1", "02:00:00:00:00:01", flags)
-    assert (cfg.flow_log2, cfg.flow6_log2, cfg.catch_all) == (20, 12, True)
+    assert (cfg.flow_log2, flowsize.flow6_log2(cfg.flags), cfg.catch_all) == (20, 12, True)
 
 
 def test_apply_refuses_a_resize_of_the_ipv6_table_while_loaded() -> None:
