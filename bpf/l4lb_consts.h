@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 6
+#define L4LB_LAYOUT_VERSION 7
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -97,6 +97,10 @@ enum flow_stat {
 	FLOW_REUSED,         /* a SYN met its 5-tuple's old entry: ring, slot taken over */
 	FLOW_STAT_MAX,
 };
+/* flow_stats holds IPv4's outcomes, then IPv6's at FLOW6_STAT_BASE + the
+ * same index: each table's untracked rate is its own. */
+#define FLOW6_STAT_BASE FLOW_STAT_MAX
+#define FLOW_STATS_ENTRIES (2 * FLOW_STAT_MAX)
 
 /* svc_slot.flags */
 #define SVC_FILL_MAGLEV 1 /* how the control plane fills the ring */
@@ -113,6 +117,10 @@ enum flow_stat {
  * this object: what pins made before sizing existed hold. */
 #define CFG_FLOW_LOG2_SHIFT 8
 #define CFG_FLOW_LOG2_MASK 0x1f
+/* Bits 1..5: the same for the IPv6 flow table (flows6), sized on its own
+ * (`--flows6`); 0 reads as FLOW6_SLOTS_LOG2. */
+#define CFG_FLOW6_LOG2_SHIFT 1
+#define CFG_FLOW6_LOG2_MASK 0x1f
 #define FLOW_LOG2_MAX 26 /* the largest table: 2^26 slots */
 #define FLOW_FP_SHIFT_TOP (FLOW_LOG2_MAX) /* fp_bits: 32 - 6 (the fingerprint's 7 bits, less the way bit) */
 
@@ -160,6 +168,13 @@ enum reason {
 #define SVC6_FLAGS_MASK 0xc0ffffffu /* svc6_slot's port..flags word without SVC_FILL_* */
 #define FLOW6_SLOTS_LOG2 16
 #define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
+/* flow6.state: the entry is a first packet's only (its backend and seen are
+ * the pick), free to any other flow's first packet. */
+#define FLOW6_PENDING 0x80
+/* How long a pending v6 entry's pick is trusted: IPv4's picks are trusted
+ * in their epoch and the next, so at least 2^FLOW_PICK_EPOCH_SHIFT jiffies
+ * and under twice that; v6 knows the exact age and takes the bound. */
+#define FLOW6_PICK_JIFFIES (2u << FLOW_PICK_EPOCH_SHIFT)
 #define IP6_HOP_LIMIT 64
 
 #endif

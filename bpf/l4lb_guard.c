@@ -6,8 +6,8 @@
  * would see the services' packets and answer them with TCP resets and ICMP
  * port unreachables.  TC ingress runs after either XDP mode, so while the
  * balancer is attached it never sees a packet the balancer takes; in the gap
- * it drops exactly those packets (the balancer's own service lookup, on the
- * balancer's maps), and clients retransmit them.  Everything else goes on to
+ * it drops exactly those packets, IPv4 and IPv6 (the balancer's own service
+ * lookups, on the balancer's maps), and clients retransmit them.  Everything else goes on to
  * the next TC program or filter, as if the guard were not there. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -17,6 +17,8 @@
 #include "l4lb_maps.h"
 #include "l4lb_parse.h"
 #include "l4lb_svc.h"
+#include "l4lb_parse6.h"
+#include "l4lb_svc6.h"
 
 /* The guard's own counter: the balancer's maps keep their layout.  The
  * stamps (CLOCK_MONOTONIC) bound the gap as the packets saw it. */
@@ -34,8 +36,9 @@ struct {
 	__type(value, struct guard_stats);
 } guard_stats SEC(".maps");
 
-/* Headers the balancer reads: Ethernet, IPv4 and both ports. */
+/* Headers the balancer reads: Ethernet, IPv4 or IPv6, and both ports. */
 #define GUARD_HEADERS (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct ports))
+#define GUARD_HEADERS6 (sizeof(struct ethhdr) + sizeof(struct ipv6hdr) + sizeof(struct ports))
 
 static __always_inline int held_back(struct __sk_buff *skb)
 {
@@ -54,9 +57,36 @@ static __always_inline int held_back(struct __sk_buff *skb)
 	return TC_ACT_SHOT;
 }
 
+/* An IPv6 packet the balancer would balance: TCP or UDP right after the
+ * fixed header (extension headers and fragments it passes to the kernel),
+ * to a v6 service (svc6, the XDP program's lookup). */
+static __always_inline int guard6(struct __sk_buff *skb)
+{
+	if (skb->data + GUARD_HEADERS6 > skb->data_end && bpf_skb_pull_data(skb, GUARD_HEADERS6))
+		return TC_ACT_UNSPEC;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct packet6 p = {};
+
+	p.ip6 = (void *)(eth + 1);
+	p.ports = (void *)(p.ip6 + 1);
+	if ((void *)(p.ports + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return TC_ACT_UNSPEC;
+	if (p.ip6->version != 6)
+		return TC_ACT_UNSPEC;
+	if (p.ip6->nexthdr != IPPROTO_TCP && p.ip6->nexthdr != IPPROTO_UDP)
+		return TC_ACT_UNSPEC;
+	if (!find_service6(&p))
+		return TC_ACT_UNSPEC;
+	return held_back(skb);
+}
+
 SEC("tc")
 int l4lb_guard(struct __sk_buff *skb)
 {
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return guard6(skb);
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_UNSPEC;
 	/* Headers past the linear part would be out of direct reach. */

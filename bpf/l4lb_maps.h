@@ -98,7 +98,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FLOW_STAT_MAX);
+	__uint(max_entries, FLOW_STATS_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u64);
 } flow_stats SEC(".maps");

@@ -10,8 +10,9 @@
 #include "l4lb_flow6.h"
 #include "l4lb_encap6.h"
 
-/* A flow the table does not hold: its service's ring picks the backend,
- * which the table then learns.  R_BALANCE, or why it cannot be balanced. */
+/* A flow the table does not hold: its service's ring picks the backend (a
+ * second packet: where its first went, if still fit), which the table then
+ * learns.  R_BALANCE, or why it cannot be balanced. */
 static __always_inline __u32 balance6(struct packet6 *p, __u32 hash, struct flow6_miss *miss,
 				      __u32 now, struct backend **be, __u32 *backend_idx)
 {
@@ -24,11 +25,17 @@ static __always_inline __u32 balance6(struct packet6 *p, __u32 hash, struct flow
 		return R_PASS_NO_SERVICE;
 	__u64 ring = *(volatile __u64 *)&live->ring_chunk; /* one load: see choose() */
 	__u32 ring_size = ring >> 32;
-	if (ring_size > RING_MAX_SLOTS)
-		return R_DROP_NO_BACKEND;
-	*be = ring_pick((__u32)ring, ring_size, hash, backend_idx);
-	if (!*be || !(*be)->ip)
-		return R_DROP_NO_BACKEND;
+	*be = NULL;
+	if (miss->stat == FLOW_STORED)
+		*be = flow6_pick(miss, svc_id, ((__u32)ring >> RING_CHUNKS_LOG2) & 1, now,
+				 backend_idx); /* the half of this very ring */
+	if (!*be) {
+		if (ring_size > RING_MAX_SLOTS)
+			return R_DROP_NO_BACKEND;
+		*be = ring_pick((__u32)ring, ring_size, hash, backend_idx);
+		if (!*be || !(*be)->ip)
+			return R_DROP_NO_BACKEND;
+	}
 	flow6_record(miss, p, now, svc_id, *backend_idx, (*be)->ip);
 	return R_BALANCE;
 }
@@ -73,7 +80,7 @@ static __always_inline int l4lb6(struct xdp_md *ctx)
 	struct flow6_miss miss = {};
 	struct backend *be = flow6_lookup(&miss, &p, hash, cfg, now, &backend_idx);
 	if (be) {
-		flow_count(FLOW_HIT);
+		flow_count(FLOW6_STAT_BASE + FLOW_HIT);
 	} else {
 		reason = balance6(&p, hash, &miss, now, &be, &backend_idx);
 		if (reason != R_BALANCE)

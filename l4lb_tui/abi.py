@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
-LAYOUT_VERSION = 6  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 7  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -79,7 +79,7 @@ class FlowStat(enum.IntEnum):
     """Index of each flow-table counter, as `enum flow_stat`."""
 
     HIT = 0  # established: backend from the table
-    NEW = 1  # a flow's first packet: the ring; only its tag is written
+    NEW = 1  # a flow's first packet: the ring; only its tag (v6: entry pending) is written
     STALE = 2  # entry expired or its backend left: the ring, rewritten
     STORED = 3  # a flow's second packet: the ring, entry written
     UNTRACKED = 4  # the slot stores another live flow: the ring alone

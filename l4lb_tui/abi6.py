@@ -13,7 +13,11 @@ import struct
 SVC6_BUCKET = 4
 SVC6_BUCKETS_LOG2 = 13
 SVC6_SLOTS = SVC6_BUCKET << SVC6_BUCKETS_LOG2
-FLOW6_SLOTS = 1 << 16
+FLOW6_SLOTS = 1 << 16  # the object's own size: what pins made before --flows6 hold
+FLOW6_PENDING = 0x80  # flow6.state: only a first packet's (its pick), free to the next
+CFG_FLOW6_LOG2_SHIFT = 1  # config.flags bits 1..5: log2 of flows6's slots (--flows6)
+CFG_FLOW6_LOG2_MASK = 0x1F
+FLOW6_STAT_BASE = 6  # flow_stats: IPv6's outcomes after IPv4's, by the same FlowStat
 IP6_HOP_LIMIT = 64
 
 # A flow entry after its addresses, the same in IPv4's `flow` (abi.py) and
@@ -50,6 +54,7 @@ def c_struct6(name: str) -> struct.Struct:
 
 
 _SVC6_SLOT = c_struct6("svc6_slot")
+FLOW6 = c_struct6("flow6")
 SVC6_SLOT_SIZE = _SVC6_SLOT.size
 _WORDS = struct.Struct("<4I")
 

@@ -69,21 +69,23 @@ class Balancer(Handle):
         flows: int | None = None,
         say: Callable[[str], None] | None = None,
         saddr6: str | None = None,
+        flows6: int | None = None,
     ) -> str:
         """Load (if needed), configure and attach; return what was done.
 
         `warn` hears, before it happens, of a switch that cannot be gapless;
         `say`, of the flow table's memory before it is allocated.  `flows`:
         the flow table's size for a new load (None: the default); a loaded
-        balancer asked for another size refuses.  `saddr6` is the outer source
-        of IPv6 services' ip6ip6.
+        balancer asked for another size refuses; `flows6` the same for the
+        IPv6 table.  `saddr6` is the outer source of IPv6 services' ip6ip6.
         """
-        return attaching.attach(self, mode, saddr, warn, attaching.Sizing(flows, say), saddr6)
+        sizing = attaching.Sizing(flows, say, flows6)
+        return attaching.attach(self, mode, saddr, warn, sizing, saddr6)
 
-    def flow_slots(self) -> int:
-        """The flow table's size, as its map was made."""
+    def flow_slots(self, table: str = "flows") -> int:
+        """The flow table's size (`flows6`: IPv6's), as its map was made."""
         self.require_loaded()
-        return flowtable.slots(self)
+        return flowtable.slots(self, table)
 
     def detach(self) -> str:
         return attaching.detach(self)

@@ -78,7 +78,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     # refresh) keeps the running mode, whose switch is a gap of its own.
     mode = args.mode or (bal.is_loaded() and bal.state().mode) or "driver"
     say = cliargs.SayBefore()
-    done = bal.attach(mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6)
+    done = bal.attach(
+        mode, args.saddr, warn, args.flows, say=say, saddr6=args.source6, flows6=args.flows6
+    )
     _done(done, bal.ifname)
     say.done()
     for said in (bal.vlan_warning(), bal.mtu6_warning()):

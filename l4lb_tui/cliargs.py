@@ -196,6 +196,13 @@ def flows_option(p: argparse.ArgumentParser) -> None:
         f"(e.g. 4M; default {flowsize.human(flowsize.DEFAULT_FLOWS)}); its memory is "
         "printed before it is allocated",
     )
+    p.add_argument(
+        "--flows6",
+        type=validation.argument(flowsize.parse_flows),
+        metavar="N",
+        help="IPv6 flow table size for a new load, as --flows (64 bytes a flow; default "
+        f"{flowsize.human(flowsize.DEFAULT_FLOWS6)})",
+    )
 
 
 def interface_option(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -57,7 +57,14 @@ def running(bal: Balancer) -> Running:
         )
         for svc in state.services
     )
-    return Running(state.mode, state.config.saddr, services, bal.flow_slots(), bal.source6())
+    return Running(
+        state.mode,
+        state.config.saddr,
+        services,
+        bal.flow_slots(),
+        bal.source6(),
+        bal.flow_slots("flows6"),
+    )
 
 
 def neighbour_macs(spec: BalancerSpec, ask: bool = True) -> dict[str, str]:
@@ -219,7 +226,12 @@ def _steps(change: BalancerChange, warn: Report | None, wait: float) -> list[Ste
             (
                 [f"{where}: {change.attach}"],
                 lambda: bal.attach(
-                    spec.mode, spec.source, warn=warn, flows=spec.flows, saddr6=spec.source6
+                    spec.mode,
+                    spec.source,
+                    warn=warn,
+                    flows=spec.flows,
+                    saddr6=spec.source6,
+                    flows6=spec.flows6,
                 ),
             )
         )
@@ -301,6 +313,8 @@ def render_export(
             out.append(f"source6 = {toml_str(b.running.source6)}")
         if b.running.flows:
             out.append(f'flows = "{flowsize.human(b.running.flows)}"')
+        if b.running.flows6:
+            out.append(f'flows6 = "{flowsize.human(b.running.flows6)}"')
         out.append("")
         for s in b.running.services:
             out += [

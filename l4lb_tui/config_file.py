@@ -41,7 +41,17 @@ from l4lb_tui.services import parse_service
 MODES = ("driver", "generic", "offload")
 FILLS = ("maglev", "roundrobin")
 _TOP = {"balancer", "metrics", "bgp", "node", "ssh"}
-_BALANCER = {"interface", "netns", "mode", "source", "source6", "service", "probe_source", "flows"}
+_BALANCER = {
+    "interface",
+    "netns",
+    "mode",
+    "source",
+    "source6",
+    "service",
+    "probe_source",
+    "flows",
+    "flows6",
+}
 _SERVICE = {"vip", "fill", "ring_size", "destinations", "backends", "health"}
 _BACKEND = {"ip", "mac", "weight", "drained"}
 _METRICS = {"listen"}
@@ -277,8 +287,9 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")
     at = line_of(r.lines, path)
+    flows6 = _flows(r, b.get("flows6"), f"{path}.flows6")
     spec = (name, netns, mode or "driver", source, tuple(services), at, probe, flows, source6)
-    return BalancerSpec(*spec)
+    return BalancerSpec(*spec, flows6=flows6)
 
 
 def _flows(r: _Reader, value: object, path: str) -> int | None:

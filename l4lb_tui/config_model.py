@@ -70,6 +70,7 @@ class BalancerSpec:
     probe_source: str | None = None
     flows: int | None = None  # the flow table's size at attach; None: the default
     source6: str | None = None  # ip6ip6's outer source; None: kept, or the link's first
+    flows6: int | None = None  # the IPv6 flow table's size at attach; None: the default
 
     @property
     def where(self) -> str:

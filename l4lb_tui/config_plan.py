@@ -41,6 +41,7 @@ class Running:
     services: tuple[RunningService, ...]
     flows: int | None = None  # the flow table's size (None: not loaded)
     source6: str | None = None  # ip6ip6's outer source (None: unset)
+    flows6: int | None = None  # the IPv6 flow table's size (None: not loaded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,26 +204,38 @@ def _sizing(spec: BalancerSpec, running: Running) -> str:
     memory said before it is allocated), or, asked another size while
     loaded, a resize attach refuses (a new size is a new load)."""
     if running.mode is None:
-        return flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)
-    if spec.flows and running.flows and spec.flows != running.flows:
         return (
-            f"flow table {flowsize.human(running.flows)} -> {flowsize.human(spec.flows)} "
-            "(refused while loaded: detach first)"
+            f"{flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)}; "
+            f"{flowsize.describe6(spec.flows6 or flowsize.DEFAULT_FLOWS6)}"
         )
-    return ""
+    resized = [
+        f"{name} {flowsize.human(was)} -> {flowsize.human(want)} "
+        "(refused while loaded: detach first)"
+        for name, want, was in (
+            ("flow table", spec.flows, running.flows),
+            ("IPv6 flow table", spec.flows6, running.flows6),
+        )
+        if want and was and want != was
+    ]
+    return "; ".join(resized)
 
 
 def _resize_refused(spec: BalancerSpec, running: Running) -> str | None:
-    """A loaded balancer keeps its flow table: another size is refused whole."""
-    if running.mode is None or not spec.flows or not running.flows:
+    """A loaded balancer keeps its flow tables: another size of either is
+    refused whole."""
+    if running.mode is None:
         return None
-    if spec.flows == running.flows:
-        return None
-    return (
-        f"flow table {flowsize.human(running.flows)} -> {flowsize.human(spec.flows)}: a loaded "
-        f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows are "
-        "forgotten), then apply"
-    )
+    for name, option, want, was in (
+        ("flow table", "flows", spec.flows, running.flows),
+        ("IPv6 flow table", "flows6", spec.flows6, running.flows6),
+    ):
+        if want and was and want != was:
+            return (
+                f"{name} {flowsize.human(was)} -> {flowsize.human(want)} ({option}): a loaded "
+                f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows "
+                "are forgotten), then apply"
+            )
+    return None
 
 
 def plan_balancer(

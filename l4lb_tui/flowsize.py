@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from l4lb_tui import abi
+from l4lb_tui import abi, abi6
 
 MIN_LOG2 = 12  # 4,096 flows: below this a tag or pick line is shared by too few
 MAX_LOG2 = 26  # 67,108,864 flows, 2.3 GiB: past Katran's 8M default and Cilium's 20M spikes
@@ -18,6 +18,14 @@ MAX_LOG2 = 26  # 67,108,864 flows, 2.3 GiB: past Katran's 8M default and Cilium'
 DEFAULT_LOG2 = 19
 DEFAULT_FLOWS = 1 << DEFAULT_LOG2
 LEGACY_LOG2 = 19  # the fixed size before it was the operator's choice (config bits 0)
+
+# The IPv6 table (flows6): one 64-byte entry a slot, no tags or picks.  Its
+# default stays the 64k it held while fixed: 4 MiB, and IPv6's first-packet
+# rule (pending entries) keeps floods from filling it; no measurement of v6
+# flow counts says more.  Sized with --flows6 (or `flows6`) like --flows.
+DEFAULT_FLOWS6 = 1 << 16
+LEGACY_LOG2_6 = 16  # its fixed size before --flows6 (config bits 1..5 0)
+BYTES_PER_FLOW6 = 64
 
 TAG_BYTES = 1
 PICK_BYTES = 2
@@ -54,10 +62,22 @@ def log2_of(flows: int) -> int:
     return check_flows(flows).bit_length() - 1
 
 
-def config_flags(flags: int, flows: int) -> int:
-    """config.flags with the flow table's size recorded in it (bits 8..12)."""
+def config_flags(flags: int, flows: int, flows6: int = DEFAULT_FLOWS6) -> int:
+    """config.flags with the flow tables' sizes recorded in it (IPv4's in
+    bits 8..12, IPv6's in bits 1..5)."""
     mask = abi.CFG_FLOW_LOG2_MASK << abi.CFG_FLOW_LOG2_SHIFT
-    return (flags & ~mask) | (log2_of(flows) << abi.CFG_FLOW_LOG2_SHIFT)
+    mask6 = abi6.CFG_FLOW6_LOG2_MASK << abi6.CFG_FLOW6_LOG2_SHIFT
+    return (
+        (flags & ~mask & ~mask6)
+        | (log2_of(flows) << abi.CFG_FLOW_LOG2_SHIFT)
+        | (log2_of(flows6) << abi6.CFG_FLOW6_LOG2_SHIFT)
+    )
+
+
+def flow6_log2(flags: int) -> int:
+    """log2 of the IPv6 table's slots as config.flags records it (0: pins
+    made before --flows6, whose flows6 is the object's 2^16)."""
+    return (flags >> abi6.CFG_FLOW6_LOG2_SHIFT) & abi6.CFG_FLOW6_LOG2_MASK
 
 
 def human(flows: int) -> str:
@@ -94,13 +114,26 @@ def describe(flows: int) -> str:
     )
 
 
+def describe6(flows6: int) -> str:
+    """What an IPv6 table of `flows6` takes, said before it is allocated."""
+    return (
+        f"IPv6 flow table: {flows6:,} flows ({human(flows6)}), "
+        f"{mib(flows6 * BYTES_PER_FLOW6)} of kernel memory (64-byte entries)"
+    )
+
+
 # Occupancy from which a new flow often finds both ways of its bucket taken
 # (about share^2 of new flows then go untracked).
 HIGH_OCCUPANCY = 0.5
 
 
 def affinity_warning(
-    entries: int, capacity: int, untracked: int, looked_up: int, seconds: float
+    entries: int,
+    capacity: int,
+    untracked: int,
+    looked_up: int,
+    seconds: float,
+    ipv6: bool = False,
 ) -> str | None:
     """Why flows are losing (or about to lose) their affinity, or None.
 
@@ -109,17 +142,18 @@ def affinity_warning(
     only while the backend set does not change.
     """
     share = entries / capacity if capacity else 0.0
-    table = f"flow table {100 * share:.0f}% full ({entries:,} of {capacity:,})"
+    name, option = ("IPv6 flow table", "--flows6") if ipv6 else ("flow table", "--flows")
+    table = f"{name} {100 * share:.0f}% full ({entries:,} of {capacity:,})"
     if untracked > 0:
         per_s = f"{untracked / seconds:,.0f}/s" if seconds > 0 else f"{untracked:,}"
         of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
         return (
             f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "
-            "backend change; detach and attach with a larger --flows"
+            f"backend change; detach and attach with a larger {option}"
         )
     if share >= HIGH_OCCUPANCY:
         return (
             f"{table}: new flows start to find no free slot and go untracked; "
-            "detach and attach with a larger --flows"
+            f"detach and attach with a larger {option}"
         )
     return None

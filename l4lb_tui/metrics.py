@@ -182,6 +182,7 @@ def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:
     )
     capacity = t.family("l4lb_flow_table_capacity", "gauge", "Flow-table slots (chosen at attach)")
     for s in samples:
+        _table6(t, s)
         occ = s.counters.occupancy
         if occ is not None:
             at = _labels(s.where(), s.at())
@@ -196,6 +197,28 @@ def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:
         for f in FlowStat:
             at = _labels(s.where("outcome"), s.at(f.name.lower()))
             flows.append(f"l4lb_flow_table_packets_total{at} {s.counters.flows.get(f, 0)}\n")
+
+
+def _table6(t: _Text, s: BalancerSample) -> None:
+    """The IPv6 flow table's series: names of their own (IPv4's keep theirs)."""
+    occ = s.counters.occupancy6
+    if occ is None:
+        return
+    at = _labels(s.where(), s.at())
+    t.family("l4lb_flow_table6_entries", "gauge", "IPv6 flow-table slots that store a flow").append(
+        f"l4lb_flow_table6_entries{at} {occ.entries}\n"
+    )
+    t.family(
+        "l4lb_flow_table6_capacity", "gauge", "IPv6 flow-table slots (--flows6, chosen at attach)"
+    ).append(f"l4lb_flow_table6_capacity{at} {occ.capacity}\n")
+    flows = t.family(
+        "l4lb_flow_table6_packets_total",
+        "counter",
+        "Balanced IPv6 packets by what the IPv6 flow table said (hit, new, stored, untracked, ...)",
+    )
+    for f in FlowStat:
+        at = _labels(s.where("outcome"), s.at(f.name.lower()))
+        flows.append(f"l4lb_flow_table6_packets_total{at} {s.counters.flows6.get(f, 0)}\n")
 
 
 def _up(t: _Text, samples: Sequence[BalancerSample], unread: Sequence[tuple[str, str]]) -> None:

@@ -84,6 +84,8 @@ class Counters:
     reasons: dict[abi.Reason, tuple[int, int]] = field(default_factory=dict)
     flows: dict[abi.FlowStat, int] = field(default_factory=dict)
     occupancy: FlowOccupancy | None = None  # None: no flow table (offload build)
+    flows6: dict[abi.FlowStat, int] = field(default_factory=dict)  # the IPv6 table's
+    occupancy6: FlowOccupancy | None = None  # None: no IPv6 table (offload build)
 
 
 @dataclass(frozen=True, slots=True)

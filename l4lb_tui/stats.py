@@ -54,6 +54,9 @@ class StatsView:
     occupancy: FlowOccupancy | None = None
     untracked_pps: float = 0.0  # flows balanced by the ring alone, packets/s
     warning: str | None = None  # affinity being lost (see flowsize.affinity_warning)
+    flows6: dict[str, int] = field(default_factory=dict)  # the IPv6 table's outcomes
+    occupancy6: FlowOccupancy | None = None
+    untracked_pps6: float = 0.0
 
     @property
     def mode_label(self) -> str:
@@ -90,13 +93,19 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
     dropped = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if r.is_drop}
     other = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not (r.is_pass or r.is_drop)}
     flows = {f.name.lower(): cur.flows.get(f, 0) for f in FlowStat}
-    untracked, looked_up = _flow_deltas(prev, cur)
-    occ = cur.occupancy
-    warning = (
-        flowsize.affinity_warning(occ.entries, occ.capacity, untracked, looked_up, seconds)
-        if occ is not None
-        else None
-    )
+    flows6 = {f.name.lower(): cur.flows6.get(f, 0) for f in FlowStat}
+    untracked, looked_up = _flow_deltas(prev.flows if prev else {}, cur.flows)
+    untracked6, looked_up6 = _flow_deltas(prev.flows6 if prev else {}, cur.flows6)
+    occ, occ6 = cur.occupancy, cur.occupancy6
+    warnings = [
+        flowsize.affinity_warning(o.entries, o.capacity, u, n, seconds, ipv6=v6)
+        for o, u, n, v6 in (
+            (occ, untracked, looked_up, False),
+            (occ6, untracked6, looked_up6, True),
+        )
+        if o is not None
+    ]
+    warning = "; ".join(w for w in warnings if w) or None
     return StatsView(
         ifname=state.ifname,
         mode=state.mode,
@@ -113,15 +122,17 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         occupancy=occ,
         untracked_pps=untracked / seconds if seconds > 0 else 0.0,
         warning=warning,
+        flows6=flows6,
+        occupancy6=occ6,
+        untracked_pps6=untracked6 / seconds if seconds > 0 else 0.0,
     )
 
 
-def _flow_deltas(prev: Counters | None, cur: Counters) -> tuple[int, int]:
-    """Untracked packets and all flow-table outcomes since `prev` (since
-    the start without one)."""
-    before = prev.flows if prev else {}
-    untracked = cur.flows.get(FlowStat.UNTRACKED, 0) - before.get(FlowStat.UNTRACKED, 0)
-    total = sum(cur.flows.values()) - sum(before.values())
+def _flow_deltas(before: dict[FlowStat, int], now: dict[FlowStat, int]) -> tuple[int, int]:
+    """Untracked packets and all of one table's outcomes since `before`
+    (since the start when empty)."""
+    untracked = now.get(FlowStat.UNTRACKED, 0) - before.get(FlowStat.UNTRACKED, 0)
+    total = sum(now.values()) - sum(before.values())
     return max(untracked, 0), max(total, 0)
 
 
@@ -176,6 +187,12 @@ def render_text(view: StatsView) -> str:
         f"[Flow table] {occupancy_text(view.occupancy)}  "
         f"untracked {fmt_int(round(view.untracked_pps))} pkts/s"
     )
+    if view.occupancy6 is not None:
+        lines.append(_counts_line("Flows v6", view.flows6, strip_prefix=False))
+        lines.append(
+            f"[Flow table v6] {occupancy_text(view.occupancy6)}  "
+            f"untracked {fmt_int(round(view.untracked_pps6))} pkts/s"
+        )
     if view.warning:
         lines.append(f"warning: {view.warning}")
     return "\n".join(lines)
@@ -216,14 +233,20 @@ def render_json(view: StatsView) -> dict[str, Any]:
         "icmp": view.other,
         "flows": view.flows,
         "ring_fingerprints": view.fingerprints,
-        "flow_table": None
-        if view.occupancy is None
-        else {
-            "capacity": view.occupancy.capacity,
-            "entries": view.occupancy.entries,
-            "occupancy": round(view.occupancy.share, 4),
-            "sampled": view.occupancy.sampled,
-            "untracked_pps": round(view.untracked_pps, 1),
-        },
+        "flow_table": _table_json(view.occupancy, view.untracked_pps),
+        "flows6": view.flows6,
+        "flow_table6": _table_json(view.occupancy6, view.untracked_pps6),
         "warning": view.warning,
+    }
+
+
+def _table_json(occ: FlowOccupancy | None, untracked_pps: float) -> dict[str, Any] | None:
+    if occ is None:
+        return None
+    return {
+        "capacity": occ.capacity,
+        "entries": occ.entries,
+        "occupancy": round(occ.share, 4),
+        "sampled": occ.sampled,
+        "untracked_pps": round(untracked_pps, 1),
     }

@@ -18,7 +18,7 @@ from l4lb_bench.dataplane.packets import (
     Kind,
 )
 from l4lb_bench.dataplane.programs import LB, REF_VERDICT
-from l4lb_tui import abi, bpfsys
+from l4lb_tui import abi, abi6, bpfsys
 from l4lb_tui.model import Counters
 
 
@@ -90,19 +90,31 @@ def _check_encap(kind: Kind, out: bytes) -> list[str]:
 
 
 def flow_stat_names() -> dict[int, str]:
-    """Index -> name of the balancer's flow-table counters (abi.FlowStat)."""
+    """Index -> name of the balancer's flow-table counters (abi.FlowStat),
+    IPv6's (from FLOW6_STAT_BASE on, where the data plane has them) under
+    the same names: a kind is of one family, so the two never mix."""
     stat = getattr(abi, "FlowStat", None)
-    return {int(m): m.name.lower() for m in stat} if stat is not None else {}
+    if stat is None:
+        return {}
+    base6 = getattr(abi6, "FLOW6_STAT_BASE", None)
+    bases = (0,) if base6 is None else (0, base6)
+    return {base + int(m): m.name.lower() for base in bases for m in stat}
+
+
+def flow_stats_by_name(counts: dict[str, int]) -> dict[str, int]:
+    """flow_stats[i] counts summed by outcome name."""
+    names = flow_stat_names()
+    out: dict[str, int] = {}
+    for k, v in counts.items():
+        if k.startswith("flow_stats["):
+            name = names.get(int(k[len("flow_stats[") : -1]), k)
+            out[name] = out.get(name, 0) + v
+    return out
 
 
 def check_flow_path(kind: Kind, delta: dict[str, int], repeat: int) -> str | None:
     """An established flow must hit the flow table; a new one never."""
-    names = flow_stat_names()
-    by_name = {
-        names.get(int(k[len("flow_stats[") : -1]), k): v
-        for k, v in delta.items()
-        if k.startswith("flow_stats[")
-    }
+    by_name = flow_stats_by_name(delta)
     if not by_name or kind.expect != TX:
         return None
     hits = by_name.get("hit", 0)
@@ -121,9 +133,8 @@ def check_flow_path(kind: Kind, delta: dict[str, int], repeat: int) -> str | Non
 
 def hit_rate(extra: dict[str, int]) -> float | None:
     """Flow-table hits per packet the table was asked about, or None."""
-    names = flow_stat_names()
-    hit_key = next((f"flow_stats[{i}]" for i, n in names.items() if n == "hit"), None)
-    total = sum(v for k, v in extra.items() if k.startswith("flow_stats["))
-    if hit_key is None or not total:
+    by_name = flow_stats_by_name(extra)
+    total = sum(by_name.values())
+    if "hit" not in flow_stat_names().values() or not total:
         return None
-    return extra.get(hit_key, 0) / total
+    return by_name.get("hit", 0) / total

@@ -45,12 +45,12 @@ def _extra_text(res: KindResult) -> str:
     if not total:
         return ""
     names = flow_stat_names()
-    parts = []
+    labelled: dict[str, int] = {}
     for key, value in sorted(extra.items()):
         m = re.match(r"flow_stats\[(\d+)\]$", key)
         label = names.get(int(m.group(1)), key) if m else key
-        parts.append(f"{label} {100 * value / total:.0f}%")
-    return "flows: " + " ".join(parts)
+        labelled[label] = labelled.get(label, 0) + value
+    return "flows: " + " ".join(f"{k} {100 * v / total:.0f}%" for k, v in labelled.items())
 
 
 def format_report(rep: DataplaneReport) -> str:

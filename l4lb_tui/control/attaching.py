@@ -36,6 +36,7 @@ class Sizing:
 
     flows: int | None = None
     say: Callable[[str], None] | None = None
+    flows6: int | None = None  # IPv6's table, the same way
 
 
 def attach(
@@ -101,6 +102,7 @@ def _attach(
     else:
         h.check_layout()
         flowtable.refuse_resize(h, sizing.flows)
+        flowtable.refuse_resize(h, sizing.flows6, "flows6")
         # Re-attaching refreshes what the program copies from the link
         # (MAC, MTU), so an operator can pick up an MTU change.
         changed = _write_config(h, link, saddr)
@@ -150,16 +152,18 @@ def _clear_left(h: Handle) -> str:
 def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
     obj = h.bpf_object(DRIVER_OBJ)
     flows = sizing.flows or flowsize.DEFAULT_FLOWS
+    flows6 = sizing.flows6 or flowsize.DEFAULT_FLOWS6
     if sizing.say is not None:
         sizing.say(flowsize.describe(flows))
+        sizing.say(flowsize.describe6(flows6))
     h.bpftool.unpin_tree(h.pin_dir)  # a stale half-made pin dir
     h.pin_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with flowtable.created(h, flows) as given:
+        with flowtable.created(h, flows, flows6) as given:
             h.bpftool.prog_load(obj, h.prog_pin, h.maps_dir, given=given)
         pinning.write_record(h.bpftool, h.pin_dir, h.where.record(link.ifname))
         pinning.write_link(h.bpftool, h.pin_dir, link.ifindex)
-        _write_config(h, link, saddr, flowsize.config_flags(0, flows))
+        _write_config(h, link, saddr, flowsize.config_flags(0, flows, flows6))
     except BpfError as exc:
         h.bpftool.unpin_tree(h.pin_dir)
         if (short := no_memory(exc, flows)) is not None:

@@ -1,6 +1,7 @@
-"""The flow table's maps, sized by the operator at attach: created before the
-program is loaded (the object's own definition holds the old fixed size),
-and read back by what must know the size (stats, a second attach)."""
+"""The flow tables' maps, sized by the operator at attach: created before the
+program is loaded (the object's own definitions hold the old fixed sizes),
+and read back by what must know the size (stats, a second attach).  IPv4's
+table is three maps (entries, tags, picks); IPv6's one (flows6)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import abi, bpfsys, flowsize
+from l4lb_tui import abi, abi6, bpfsys, flowsize
 from l4lb_tui.bpftool import STAGING_ROOT
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
@@ -28,20 +29,26 @@ _VALUE_SIZES = {
     "flows": abi.FLOW.size,
     "flow_tags": abi.FLOW_TAGS_PER_ENTRY,
     "flow_picks": abi.FLOW_PICKS_PER_ENTRY * 2,
+    "flows6": abi6.FLOW6.size,
 }
+# flows6 entries read for occupancy: the whole table up to this many (4 MiB),
+# an evenly hashed prefix beyond.
+OCCUPANCY6_ENTRIES = 1 << 16
 
 
 @contextlib.contextmanager
-def created(h: Handle, flows: int) -> Iterator[dict[str, Path]]:
-    """The three maps for `flows` slots, pinned in a staging directory for
-    the load to take (it pins them again among the balancer's own); the
-    staging pins go afterwards, whatever happened."""
+def created(
+    h: Handle, flows: int, flows6: int = flowsize.DEFAULT_FLOWS6
+) -> Iterator[dict[str, Path]]:
+    """The three maps for `flows` slots and flows6 for `flows6`, pinned in a
+    staging directory for the load to take (it pins them again among the
+    balancer's own); the staging pins go afterwards, whatever happened."""
     staging = STAGING_ROOT / f"{h.pin_dir.name}-flows"
     h.bpftool.unpin_tree(staging)
     try:
         staging.mkdir(parents=True, exist_ok=True)
         pins = {}
-        for name, entries in flowsize.map_entries(flows).items():
+        for name, entries in {**flowsize.map_entries(flows), "flows6": flows6}.items():
             pin = staging / name
             h.bpftool.map_create(pin, "array", 4, _VALUE_SIZES[name], entries, name)
             pins[name] = pin
@@ -52,11 +59,12 @@ def created(h: Handle, flows: int) -> Iterator[dict[str, Path]]:
             STAGING_ROOT.rmdir()  # only when empty: another attach may stage beside it
 
 
-def slots(h: Handle) -> int:
-    """The running balancer's flow table size, read from its map (right for
-    pins made before the size was recorded in the config too)."""
+def slots(h: Handle, name: str = "flows") -> int:
+    """The running balancer's flow table size (`flows6`: IPv6's), read from
+    its map (right for pins made before the size was recorded in the config
+    too)."""
     try:
-        with bpfsys.opened(bpfsys.obj_get(h.map_pin("flows"))) as fd:
+        with bpfsys.opened(bpfsys.obj_get(h.map_pin(name))) as fd:
             return bpfsys.map_info(fd).max_entries
     except bpfsys.BpfSysError as exc:
         raise BalancerError(f"cannot read the flow table of {h.ifname}: {exc}") from None
@@ -84,14 +92,44 @@ def occupancy(h: Handle) -> FlowOccupancy | None:
     return FlowOccupancy(capacity, entries, sampled=read < capacity)
 
 
-def refuse_resize(h: Handle, flows: int | None) -> None:
-    """A loaded balancer keeps its table: a new size is a new load."""
+def occupancy6(h: Handle) -> FlowOccupancy | None:
+    """flows6 slots that store an entry (pending ones are free), counted
+    from the entries; None when the balancer has no IPv6 table."""
+    try:
+        fd = bpfsys.obj_get(h.map_pin("flows6"))
+    except bpfsys.BpfSysError:
+        return None
+    with bpfsys.opened(fd):
+        info = bpfsys.map_info(fd)
+        want = min(info.max_entries, OCCUPANCY6_ENTRIES)
+        try:
+            _, values, count = next(bpfsys.lookup_batches(fd, info, chunk=want))
+        except (bpfsys.BpfSysError, StopIteration):
+            return None
+    raw = bytes(values[: count * info.slot_size])
+    step = info.slot_size
+    protos, states = raw[_FLOW6_PROTO::step], raw[_FLOW6_PROTO + 1 :: step]
+    stored = sum(1 for p, s in zip(protos, states, strict=True) if p and not s & abi6.FLOW6_PENDING)
+    capacity = info.max_entries
+    entries = stored if count >= capacity else round(stored * capacity / count) if count else 0
+    return FlowOccupancy(capacity, entries, sampled=count < capacity)
+
+
+# Where flow6.proto sits (the state byte follows it).
+_FLOW6_PROTO = 36
+
+
+def refuse_resize(h: Handle, flows: int | None, name: str = "flows") -> None:
+    """A loaded balancer keeps its tables: a new size is a new load."""
     if flows is None:
         return
-    running = slots(h)
+    running = slots(h, name)
     if running != flows:
+        table, option = (
+            ("an IPv6 flow table", "--flows6") if name == "flows6" else ("a flow table", "--flows")
+        )
         raise BalancerError(
-            f"{h.ifname} runs with a flow table of {running:,} flows ({flowsize.human(running)}); "
-            f"for {flows:,}, 'l4lb detach -i {h.ifname}' then attach with --flows "
+            f"{h.ifname} runs with {table} of {running:,} flows ({flowsize.human(running)}); "
+            f"for {flows:,}, 'l4lb detach -i {h.ifname}' then attach with {option} "
             f"{flowsize.human(flows)} and load again (its flows are forgotten)"
         )

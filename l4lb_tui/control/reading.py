@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from l4lb_tui import abi, svc6, svcindex
+from l4lb_tui import abi, abi6, svc6, svcindex
 from l4lb_tui.control import flowtable, ringprints
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.decoded_backends import DecodeCache
@@ -63,9 +63,16 @@ def counters(h: Handle) -> Counters:
         if i in abi.Reason._value2member_map_
     }
     flow_dump = h.read_array("flow_stats")
-    flows = {
-        abi.FlowStat(i): sum(int.from_bytes(v[:8], "little") for v in values)
-        for i, values in enumerate(flow_dump.values())
-        if i in abi.FlowStat._value2member_map_
-    }
-    return Counters(time.monotonic(), backends, reasons, flows, flowtable.occupancy(h))
+    summed = [sum(int.from_bytes(v[:8], "little") for v in values) for values in flow_dump.values()]
+    flows, flows6 = ({
+        s: summed[base + s] if base + s < len(summed) else 0 for s in abi.FlowStat
+    } for base in (0, abi6.FLOW6_STAT_BASE))  # fmt: skip
+    return Counters(
+        time.monotonic(),
+        backends,
+        reasons,
+        flows,
+        flowtable.occupancy(h),
+        flows6,
+        flowtable.occupancy6(h),
+    )

@@ -129,7 +129,8 @@ class _Run:
             return conn
 
     def udp_worker(self, port: int) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        family = socket.AF_INET6 if ":" in self.target else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
             # Connected: an ICMP port unreachable comes back as ECONNREFUSED.
             sock.connect((self.target, port))
             sock.settimeout(UDP_TIMEOUT)

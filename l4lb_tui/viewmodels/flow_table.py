@@ -15,6 +15,11 @@ def occupancy(view: StatsView) -> Text | None:
         return None
     line = Text("   table ", style="cyan")
     line.append(occupancy_text(view.occupancy))
+    occ6 = view.occupancy6
+    # IPv6's beside it once it is in use (a v4-only balancer's header stays).
+    if occ6 is not None and (occ6.entries or view.untracked_pps6 or any(view.flows6.values())):
+        line.append("  v6 ", style="cyan")
+        line.append(occupancy_text(occ6))
     return line
 
 

@@ -127,9 +127,10 @@ def test_the_cli_says_the_memory_first_and_refuses_a_resize() -> None:
     with veth_netns("h17bc") as (ns, dev, _):
         done = l4lb("--netns", ns, "attach", "-i", dev, "--flows", "64k")
         assert done.returncode == 0, done.stderr
-        first, second = done.stdout.splitlines()[:2]
+        first, second, third = done.stdout.splitlines()[:3]
         assert first.startswith("flow table: 65,536 flows (64k), 2 MiB of kernel memory")
-        assert second.startswith("attached to")
+        assert second.startswith("IPv6 flow table: 65,536 flows (64k), 4 MiB of kernel memory")
+        assert third.startswith("attached to")
         again = l4lb("--netns", ns, "attach", "-i", dev, "--flows", "128k")
         assert again.returncode == 2
         assert again.stderr.count("\n") == 1

@@ -13,6 +13,9 @@ every step:
   was removed (a drained one keeps its connections);
 - a new connection never starts on a drained backend;
 - the members the maps hold are exactly the model's (`stats` agrees too).
+
+Run for IPv4 and for IPv6 (whose flow table keeps its own entries, pending
+from a first packet as IPv4's tags are, l4lb_flow6.h).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 
 from l4lb_tui import abi, bpfsys
@@ -41,10 +45,38 @@ from tests.killed_reload import ROOT, cut_reload
 
 pytestmark = pytest.mark.kernel
 
-SVC = abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)
-SPEC = "10.0.0.4:8080/tcp"
-POOL = [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 13)]
-MAC = {d.ip: d.mac for d in POOL}
+
+@dataclass(frozen=True)
+class Family:
+    """What the run takes from its address family."""
+
+    svc: abi.ServiceKey
+    spec: str
+    pool: list[Destination]
+    ip: type[IP] | type[IPv6]
+
+    @property
+    def mac(self) -> dict[str, str]:
+        return {d.ip: d.mac for d in self.pool}
+
+    def client(self, n: int) -> str:
+        if self.ip is IPv6:
+            return f"fd00:9::{n // 250 % 250:x}:{n % 250 + 1:x}"
+        return f"10.9.{n // 250 % 250}.{n % 250 + 1}"
+
+
+V4 = Family(
+    abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP),
+    "10.0.0.4:8080/tcp",
+    [Destination(f"10.2.0.{i}", f"02:00:00:02:00:{i:02x}") for i in range(1, 13)],
+    IP,
+)
+V6 = Family(
+    abi.ServiceKey("fd00::4", 8080, abi.PROTO_TCP),
+    "[fd00::4]:8080/tcp",
+    [Destination(f"fd00:2::{i:x}", f"02:00:00:02:00:{i:02x}") for i in range(1, 13)],
+    IPv6,
+)
 STEPS = int(os.environ.get("L4LB_MODEL_STEPS", "500"))
 
 
@@ -65,12 +97,13 @@ class Conn:
 @dataclass
 class Model:
     members: dict[str, tuple[int, bool]]  # ip -> (weight, drained)
+    mac: dict[str, str]
     conns: dict[tuple[str, int], Conn] = field(default_factory=dict)
     closed: list[tuple[str, int]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
     def dests(self) -> list[Destination]:
-        return [Destination(ip, MAC[ip], w, d) for ip, (w, d) in self.members.items()]
+        return [Destination(ip, self.mac[ip], w, d) for ip, (w, d) in self.members.items()]
 
     def adopt(self, members: dict[str, tuple[int, bool]]) -> None:
         """A new member set: connections on removed backends are exempt."""
@@ -80,20 +113,14 @@ class Model:
         self.members = dict(members)
 
 
-def frame(src: str, sport: int, flags: str) -> bytes:
-    return bytes(
-        Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:04")
-        / IP(src=src, dst=SVC.vip)
-        / TCP(sport=sport, dport=SVC.port, flags=flags)
-    )
-
-
 class Run:
-    def __init__(self, bal: Balancer, fd: int, rng: random.Random, tmp: Path) -> None:
-        self.bal, self.fd, self.rng, self.tmp = bal, fd, rng, tmp
-        self.model = Model({})
-        self.model.adopt({d.ip: (d.weight, d.drained) for d in POOL[:4]})
-        bal.load([SVC], self.model.dests())
+    def __init__(
+        self, bal: Balancer, fd: int, rng: random.Random, tmp: Path, fam: Family = V4
+    ) -> None:
+        self.bal, self.fd, self.rng, self.tmp, self.fam = bal, fd, rng, tmp, fam
+        self.model = Model({}, fam.mac)
+        self.model.adopt({d.ip: (d.weight, d.drained) for d in fam.pool[:4]})
+        bal.load([fam.svc], self.model.dests())
         self.next_port = 1000
         # Start just short of the generation's wrap, so that every run
         # crosses it (GEN_MAX, then 1: 0 would mean no service).
@@ -107,14 +134,22 @@ class Run:
         """Where the packet went; None for a drop, which only a packet the
         ring must place (not `held` by the table) may get, and only while
         every member is drained."""
-        res = bpfsys.test_run(self.fd, frame(*conn, flags))
+        res = bpfsys.test_run(self.fd, self.frame(*conn, flags))
         if res.verdict == "XDP_DROP" and not held:
             assert not any(w and not d for w, d in self.model.members.values()), conn
             return None
         assert res.verdict == "XDP_TX", f"{conn} {flags}: {res.verdict}"
-        got = str(Ether(res.data)[IP].dst)
+        got = str(Ether(res.data)[self.fam.ip].dst)
         assert got in self.model.members, f"{conn} {flags} went to non-member {got}"
         return got
+
+    def frame(self, src: str, sport: int, flags: str) -> bytes:
+        svc = self.fam.svc
+        return bytes(
+            Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:04")
+            / self.fam.ip(src=src, dst=svc.vip)
+            / TCP(sport=sport, dport=svc.port, flags=flags)
+        )
 
     def new_conn(self) -> None:
         m = self.model
@@ -122,7 +157,7 @@ class Run:
             tup = m.closed.pop(self.rng.randrange(len(m.closed)))
         else:
             self.next_port += 1
-            tup = (f"10.9.{self.next_port // 250 % 250}.{self.next_port % 250 + 1}", self.next_port)
+            tup = (self.fam.client(self.next_port), self.next_port)
         got = self.send(tup, "S")
         if got is None:
             return
@@ -162,33 +197,33 @@ class Run:
     # -- changes -----------------------------------------------------------
 
     def change(self) -> None:
-        m, rng = self.model, self.rng
+        m, rng, svc, mac = self.model, self.rng, self.fam.svc, self.fam.mac
         new = dict(m.members)
-        outside = [d.ip for d in POOL if d.ip not in new]
+        outside = [d.ip for d in self.fam.pool if d.ip not in new]
         kind = rng.choice(["add", "remove", "weight", "drain", "reload", "kill"])
         if kind == "add" and outside:
             ip = rng.choice(outside)
             new[ip] = (rng.randint(1, 5), False)
-            self.bal.add_backend(SVC, Destination(ip, MAC[ip], new[ip][0]))
+            self.bal.add_backend(svc, Destination(ip, mac[ip], new[ip][0]))
         elif kind == "remove" and len(new) > 1:
             ip = rng.choice(list(new))
             del new[ip]
-            self.bal.remove_backend(SVC, ip)
+            self.bal.remove_backend(svc, ip)
         elif kind == "weight":
             ip = rng.choice(list(new))
             new[ip] = (rng.randint(0, 5), new[ip][1])
-            self.bal.set_weight(SVC, ip, new[ip][0])
+            self.bal.set_weight(svc, ip, new[ip][0])
         elif kind == "drain":
             ip = rng.choice(list(new))
             drained = not new[ip][1]
             weight = new[ip][0] if new[ip][0] or drained else 1
             new[ip] = (weight, drained)
-            self.bal.set_drain(SVC, ip, drained)
+            self.bal.set_drain(svc, ip, drained)
         elif kind in ("reload", "kill"):
             new = self.random_set()
             if kind == "kill":
                 return self.killed_reload(new)
-            self.bal.load([SVC], [Destination(ip, MAC[ip], w, d) for ip, (w, d) in new.items()])
+            self.bal.load([svc], [Destination(ip, mac[ip], w, d) for ip, (w, d) in new.items()])
         else:
             return None
         m.log.append(f"{kind} -> {sorted(new.items())}")
@@ -196,21 +231,23 @@ class Run:
         return None
 
     def random_set(self) -> dict[str, tuple[int, bool]]:
-        picked = self.rng.sample(POOL, self.rng.randint(1, len(POOL)))
+        pool = self.fam.pool
+        picked = self.rng.sample(pool, self.rng.randint(1, len(pool)))
         return {d.ip: (self.rng.randint(0, 4), self.rng.random() < 0.1) for d in picked}
 
     def killed_reload(self, new: dict[str, tuple[int, bool]]) -> None:
         csv = self.tmp / "next.csv"
-        csv.write_text(format_csv(Destination(ip, MAC[ip], w, d) for ip, (w, d) in new.items()))
+        mac = self.fam.mac
+        csv.write_text(format_csv(Destination(ip, mac[ip], w, d) for ip, (w, d) in new.items()))
         ns = self.bal.netlink.netns
         assert ns
         fraction = self.rng.random()
         cut = cut_reload(
-            ["--netns", ns, "map", "-i", self.bal.ifname, "-f", str(csv), "--vip", SPEC],
+            ["--netns", ns, "map", "-i", self.bal.ifname, "-f", str(csv), "--vip", self.fam.spec],
             fraction,
             self.tmp,
         )
-        found = {d.ip: (d.weight, d.drained) for d in self.bal.members(SVC)}
+        found = {d.ip: (d.weight, d.drained) for d in self.bal.members(self.fam.svc)}
         # The file drains by weight 0.
         as_file = {ip: (0, False) if d else (w, False) for ip, (w, d) in new.items()}
         old = self.model.members
@@ -219,7 +256,7 @@ class Run:
         self.model.adopt(found)
 
     def check_members(self, with_stats: bool) -> None:
-        found = {d.ip: (d.weight, d.drained) for d in self.bal.members(SVC)}
+        found = {d.ip: (d.weight, d.drained) for d in self.bal.members(self.fam.svc)}
         assert found == self.model.members
         if not with_stats:
             return
@@ -252,11 +289,25 @@ def bed() -> Iterator[tuple[Balancer, int]]:
         yield made
 
 
+@pytest.fixture(scope="module")
+def bed6() -> Iterator[tuple[Balancer, int]]:
+    with attached("d17m", saddr6="fd00::1") as made:
+        yield made
+
+
 def test_connections_never_break(bed: tuple[Balancer, int], tmp_path: Path) -> None:
+    _model_run(bed, tmp_path, V4)
+
+
+def test_v6_connections_never_break(bed6: tuple[Balancer, int], tmp_path: Path) -> None:
+    _model_run(bed6, tmp_path, V6)
+
+
+def _model_run(bed: tuple[Balancer, int], tmp_path: Path, fam: Family) -> None:
     seed = int(os.environ.get("L4LB_MODEL_SEED", time.time_ns() % 1_000_000))
-    print(f"\nMODEL seed {seed} (L4LB_MODEL_SEED={seed} replays it), {STEPS} steps")
+    print(f"\nMODEL seed {seed} (L4LB_MODEL_SEED={seed} replays it), {STEPS} steps, {fam.spec}")
     bal, fd = bed
-    run = Run(bal, fd, random.Random(seed), tmp_path)
+    run = Run(bal, fd, random.Random(seed), tmp_path, fam)
     try:
         for i in range(STEPS):
             run.step(i)

@@ -51,9 +51,10 @@ def lb(lab: Lab) -> Iterator[tuple[Lab, Balancer]]:
 class Clients:
     """The keep-alive clients, running in the client namespace."""
 
-    def __init__(self, lab: Lab, duration: float) -> None:
+    def __init__(self, lab: Lab, duration: float, target: str = "") -> None:
         argv = python_module(
             KEEPALIVE_MODULE,
+            "--target", target or lab.vip,
             "--conns", str(CONNS),
             "--udp", str(UDP_SENDERS),
             "--duration", str(duration),

@@ -91,6 +91,10 @@ def test_every_mirrored_constant_matches() -> None:
         "SVC6_BUCKETS_LOG2": abi6.SVC6_BUCKETS_LOG2,
         "FLOW6_SLOTS_LOG2": abi6.FLOW6_SLOTS.bit_length() - 1,
         "IP6_HOP_LIMIT": abi6.IP6_HOP_LIMIT,
+        "CFG_FLOW6_LOG2_SHIFT": abi6.CFG_FLOW6_LOG2_SHIFT,
+        "CFG_FLOW6_LOG2_MASK": abi6.CFG_FLOW6_LOG2_MASK,
+        "FLOW6_STAT_BASE": abi6.FLOW6_STAT_BASE,
+        "FLOW6_PENDING": abi6.FLOW6_PENDING,
     }
     assert {k.removeprefix("ABI_"): v for k, v in values.items()} == mirrored
 
@@ -124,7 +128,7 @@ def test_every_map_has_the_mirrored_size() -> None:
         "backend_stats": (abi.MAX_BACKENDS, abi.c_struct("counters").size),
         "reasons": (len(abi.Reason), abi.c_struct("counters").size),
         "flows": (abi.FLOW_SLOTS, abi.c_struct("flow").size),
-        "flow_stats": (len(abi.FlowStat), 8),
+        "flow_stats": (2 * len(abi.FlowStat), 8),
         "config6": (1, abi6.c_struct6("config6").size),
         "backend6": (abi.MAX_BACKENDS, abi6.c_struct6("backend6").size),
         "flows6": (abi6.FLOW6_SLOTS, abi6.c_struct6("flow6").size),

@@ -42,7 +42,10 @@ def test_a_fresh_interface_is_attached_and_loaded() -> None:
     change = plan_balancer(spec, running(mode=None), MACS)
     # The flow table's memory is said before apply allocates it.
     assert change.attach is not None
-    assert change.attach == f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}"
+    assert change.attach == (
+        f"attach in driver mode, {flowsize.describe(flowsize.DEFAULT_FLOWS)}; "
+        f"{flowsize.describe6(flowsize.DEFAULT_FLOWS6)}"
+    )
     (s,) = change.services
     assert s.kind == "add" and [d.mac for d in s.dests] == [
         "02:00:00:00:00:0b",
@@ -173,10 +176,14 @@ def test_a_flow_table_resize_is_a_refusal_diff_and_apply_share() -> None:
     spec = parse_config('[[balancer]]\ninterface = "lb0"\nflows = "8k"\n').balancers[0]
     change = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 12), {})
     (refused,) = change.refusals
-    assert refused.startswith("lb0: flow table 4k -> 8k: a loaded balancer keeps its table")
+    assert refused.startswith("lb0: flow table 4k -> 8k (flows): a loaded balancer keeps its table")
     assert "'l4lb detach -i lb0' first" in refused
     assert f"  ! apply would refuse this: {refused.removeprefix('lb0: ')}" in render_diff([change])
     same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 13), {})
     assert same.refusals == []
     fresh = plan_balancer(spec, Running(None, "", ()), {})
     assert fresh.refusals == []
+    spec6 = parse_config('[[balancer]]\ninterface = "lb0"\nflows6 = "128k"\n').balancers[0]
+    six = plan_balancer(spec6, Running("driver", "10.0.0.1", (), 1 << 19, flows6=1 << 16), {})
+    (refused6,) = six.refusals
+    assert refused6.startswith("lb0: IPv6 flow table 64k -> 128k (flows6): a loaded balancer")

@@ -118,9 +118,72 @@ def test_apply_says_the_tables_memory_and_that_a_resize_needs_a_detach() -> None
     fresh = plan_balancer(spec, Running(None, "", ()), {})
     assert fresh.attach == (
         "attach in driver mode, flow table: 65,536 flows (64k), 2 MiB of kernel memory "
-        "(entries 2 MiB, tags 64 KiB, picks 128 KiB)"
+        "(entries 2 MiB, tags 64 KiB, picks 128 KiB); IPv6 flow table: 65,536 flows (64k), "
+        "4 MiB of kernel memory (64-byte entries)"
     )
     same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 16), {})
     assert same.attach is None
     other = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 19), {})
     assert other.attach == "flow table 512k -> 64k (refused while loaded: detach first)"
+
+
+# The IPv6 table (t17 HIGH-2): sized, shown and warned of beside IPv4's.
+
+
+def test_the_ipv6_table_is_sized_like_the_ipv4_one() -> None:
+    text = '[[balancer]]\ninterface = "lb0"\nflows6 = "{}"\n'
+    assert parse_config(text.format("1M")).balancers[0].flows6 == 1 << 20
+    with pytest.raises(ConfigError, match=r"line 3: balancer\[0\]\.flows6: .* not a power of two"):
+        parse_config(text.format("3M"))
+    assert flowsize.describe6(1 << 24) == (
+        "IPv6 flow table: 16,777,216 flows (16M), 1,024 MiB of kernel memory (64-byte entries)"
+    )
+    flags = flowsize.config_flags(abi.CFG_CATCH_ALL, 1 << 20, 1 << 12)
+    cfg = abi.Config("10.0.0.1", "02:00:00:00:00:01", flags)
+    assert (cfg.flow_log2, flowsize.flow6_log2(cfg.flags), cfg.catch_all) == (20, 12, True)
+
+
+def test_apply_refuses_a_resize_of_the_ipv6_table_while_loaded() -> None:
+    spec = parse_config('[[balancer]]\ninterface = "lb0"\nflows6 = "1M"\n').balancers[0]
+    running = Running("driver", "10.0.0.1", (), 1 << 19, None, 1 << 16)
+    assert plan_balancer(spec, running, {}).attach == (
+        "IPv6 flow table 64k -> 1M (refused while loaded: detach first)"
+    )
+
+
+def view6(untracked6: int, entries6: int, capacity6: int = 1 << 16):  # type: ignore[no-untyped-def]
+    occ, occ6 = FlowOccupancy(1 << 20, 10), FlowOccupancy(capacity6, entries6)
+    state = State("lb0", CFG, None, 7, ())
+
+    def at(t: float, untracked: int) -> Counters:
+        flows6 = {FlowStat.HIT: 1000, FlowStat.UNTRACKED: untracked}
+        return Counters(t, {}, {}, {FlowStat.HIT: 5}, occ, flows6, occ6)
+
+    return build_view(state, at(0.0, 0), at(2.0, untracked6))
+
+
+def test_a_full_ipv6_table_is_named_with_the_option_that_fixes_it() -> None:
+    v = view6(500, 65_000)
+    assert v.untracked_pps == 0 and v.untracked_pps6 == 250
+    assert v.warning is not None
+    assert v.warning.startswith("IPv6 flow table 99% full (65,000 of 65,536)")
+    assert "larger --flows6" in v.warning and "--flows " not in v.warning + " "
+    text = render_text(v)
+    assert "[Flow table] 10 of 1,048,576 (0.0%, 1M)  untracked 0 pkts/s" in text
+    assert "[Flow table v6] 65,000 of 65,536 (99.2%, 64k)  untracked 250 pkts/s" in text
+    assert "[Flows v6] hit 1,000" in text
+    doc = render_json(v)
+    assert doc["flow_table6"]["untracked_pps"] == 250.0
+    assert doc["flows6"]["untracked"] == 500
+    shown = flow_table.occupancy(v)
+    assert shown is not None and "v6 65,000 of 65,536" in shown.plain
+
+
+def test_metrics_carry_the_ipv6_table() -> None:
+    state = State("lb0", CFG, None, 7, ())
+    occ6 = FlowOccupancy(1 << 16, 40)
+    sample = Counters(1.0, {}, {}, {}, FlowOccupancy(4096, 1), {FlowStat.UNTRACKED: 7}, occ6)
+    text = render([BalancerSample(state, sample)])
+    assert 'l4lb_flow_table6_entries{interface="lb0"} 40' in text
+    assert 'l4lb_flow_table6_capacity{interface="lb0"} 65536' in text
+    assert 'l4lb_flow_table6_packets_total{interface="lb0",outcome="untracked"} 7' in text
