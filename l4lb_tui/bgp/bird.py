@@ -29,7 +29,12 @@ _SUN_PATH_MAX = 107
 
 
 class BirdError(Exception):
-    """bird or birdc failed; the message is the tool's own words."""
+    """bird or birdc failed; the message is the tool's own words.  `timed_out`:
+    it did not answer at all (a hung speaker), not an answer of failure."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 def _run(argv: Sequence[str], timeout: float = 10.0) -> str:
@@ -40,7 +45,7 @@ def _run(argv: Sequence[str], timeout: float = 10.0) -> str:
     except FileNotFoundError as exc:
         raise BirdError(f"{argv[0]} is not installed (apt-get install bird2): {exc}") from None
     except subprocess.TimeoutExpired:
-        raise BirdError(f"{' '.join(argv[:4])}: no answer after {timeout:g} s") from None
+        raise BirdError(f"{' '.join(argv[:4])}: no answer after {timeout:g} s", True) from None
     if done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()
         raise BirdError(said[-1] if said else f"{argv[0]} exited with {done.returncode}")

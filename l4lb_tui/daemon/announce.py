@@ -34,8 +34,11 @@ PEER_NAME = "uplink"
 # A speaker that answers no `show protocols` within ASK_TIMEOUT this many
 # times in a row is hung (stopped, wedged): it is killed and started again,
 # as a dead one is.  Its sessions are down meanwhile (BFD saw it at once).
+# Only silence counts: a birdc that answers with an error (a socket not
+# there yet) is no sign of a hung speaker, and restarting a healthy one
+# bounces its sessions.
 ASK_TIMEOUT = 3.0  # generous: two cores under load answer a birdc in well under 1 s
-HUNG_AFTER = 2
+HUNG_AFTER = 3
 
 Reporter = Callable[[str], None]
 
@@ -187,7 +190,7 @@ class Announcer:
             self._unanswered = 0
         except BirdError as exc:
             session = f"unknown: {exc}"
-            self._unanswered += 1
+            self._unanswered = self._unanswered + 1 if exc.timed_out else 0
             if self._unanswered >= HUNG_AFTER:
                 self._hung(str(exc))
         quiet = (

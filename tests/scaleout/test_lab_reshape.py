@@ -130,7 +130,7 @@ def test_a_hung_speaker_is_not_shown_announcing_and_is_restarted(lab: ScaleLab) 
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung, signal.SIGCONT)
     assert not procfs.alive(hung)
-    assert "the speaker did not answer 2 times" in (lab.node_dir(2) / "daemon.log").read_text()
+    assert "the speaker did not answer 3 times" in (lab.node_dir(2) / "daemon.log").read_text()
     deadline = time.monotonic() + 10
     while not _metric(lab, 2, "l4lb_bgp_announced{") and time.monotonic() < deadline:
         time.sleep(0.2)

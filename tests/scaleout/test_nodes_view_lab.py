@@ -5,6 +5,8 @@ and undraining a node through its daemon, as `l4lb node drain` does."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from l4lb_tui.app import ConsoleApp
@@ -28,8 +30,12 @@ def _nodes(lab: ScaleLab) -> HostNodes:
 
 def test_lab_nodes_read_and_drain(scale: ScaleLab) -> None:
     nodes = _nodes(scale)
+    deadline = time.monotonic() + 30  # a session an earlier test bounced comes back
     samples = nodes.nodes()
-    assert all(s.session.startswith("Established") for s in samples), samples
+    while not all(s.session.startswith("Established") for s in samples):
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.5)
+        samples = nodes.nodes()
     assert all(s.announced == (scale.vip,) and not s.drained for s in samples)
     assert len({s.ring_prints for s in samples}) == 1 and samples[0].ring_prints
     assert all(s.packets is not None for s in samples)
