@@ -120,7 +120,7 @@ def attachment_notes(state: State, link: LinkInfo) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def new_table_line(flows: int, config: str = "") -> str:
+def new_table_line(flows: int, flows6: int = flowsize.DEFAULT_FLOWS6, config: str = "") -> str:
     """What attaching a new balancer allocates, said before it is chosen."""
     asked = f", as the daemon's config {config} asks" if config else " (the default)"
-    return f"A new balancer's {flowsize.describe(flows)}{asked}"
+    return f"A new balancer's {flowsize.describe(flows)}; {flowsize.describe6(flows6)}{asked}"

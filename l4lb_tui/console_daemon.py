@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from l4lb_tui import config_apply, health_status
+from l4lb_tui import config_apply, flowsize, health_status
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
 from l4lb_tui.config_file import ConfigError, read_config
@@ -91,11 +91,12 @@ class DaemonWatch:
         drift = None if state is None or status.stale else self._drift(status, ifname, bal, state)
         return DaemonView.of(status, ifname, drift)
 
-    def flows_for(self, ifname: str) -> tuple[int, str] | None:
-        """The flow table a running daemon's config gives `ifname`, and that
-        config's path (None: no daemon, or its config names no size here):
-        a console attach makes that size, so the daemon's next reload does
-        not refuse a resize."""
+    def flows_for(self, ifname: str) -> tuple[int, int, str] | None:
+        """The flow tables (IPv4's, IPv6's) a running daemon's config gives
+        `ifname`, and that config's path (None: no daemon, or its config
+        names no size here; a size it leaves out is the default): a console
+        attach makes those sizes, so the daemon's next reload does not
+        refuse a resize."""
         status = health_status.read(self.path)
         if status is None or status.stale:
             return None
@@ -103,7 +104,13 @@ class DaemonWatch:
             spec = spec_for(read_config(Path(status.config)), ifname, self.netns)
         except ConfigError:
             return None
-        return (spec.flows, status.config) if spec is not None and spec.flows else None
+        if spec is None or not (spec.flows or spec.flows6):
+            return None
+        return (
+            spec.flows or flowsize.DEFAULT_FLOWS,
+            spec.flows6 or flowsize.DEFAULT_FLOWS6,
+            status.config,
+        )
 
     def _drift(
         self, status: DaemonStatus, ifname: str, bal: Balancer, state: State

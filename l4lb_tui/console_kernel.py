@@ -200,8 +200,12 @@ class RealBackend:
         with operator_errors():
             return self._read_state(ifname, bal)
 
-    def _new_flows(self, ifname: str) -> tuple[int, str]:
-        return self.daemon.flows_for(ifname) or (flowsize.DEFAULT_FLOWS, "")
+    def _new_flows(self, ifname: str) -> tuple[int, int, str]:
+        return self.daemon.flows_for(ifname) or (
+            flowsize.DEFAULT_FLOWS,
+            flowsize.DEFAULT_FLOWS6,
+            "",
+        )
 
     def new_table(self, ifname: str) -> str:
         return new_table_line(*self._new_flows(ifname))
@@ -213,8 +217,11 @@ class RealBackend:
             bal = self._balancer(ifname)
             # A new balancer: the size a daemon's config gives this link, else
             # the default; a loaded one keeps its table.
-            flows = None if bal.is_loaded() else self._new_flows(ifname)[0]
-            done = bal.attach(mode, flows=flows, say=said.append)
+            flows, flows6, _ = self._new_flows(ifname)
+            if bal.is_loaded():
+                done = bal.attach(mode, say=said.append)
+            else:
+                done = bal.attach(mode, flows=flows, say=said.append, flows6=flows6)
         self.journal(done, ifname)
         return "; ".join([done, *said])
 

@@ -166,23 +166,40 @@ def _load(h: Handle, link: LinkInfo, saddr: str, sizing: Sizing) -> None:
         _write_config(h, link, saddr, flowsize.config_flags(0, flows, flows6))
     except BpfError as exc:
         h.bpftool.unpin_tree(h.pin_dir)
-        if (short := no_memory(exc, flows)) is not None:
+        if (short := no_memory(exc, flows, flows6)) is not None:
             raise BalancerError(short) from None
         raise
 
 
-def no_memory(exc: BpfError, flows: int) -> str | None:
-    """A load the kernel had no memory for, said with the table's size and
-    a smaller one to try (None: another failure, said as bpftool says it)."""
+def no_memory(exc: BpfError, flows: int, flows6: int = flowsize.DEFAULT_FLOWS6) -> str | None:
+    """A load the kernel had no memory for, said with the tables' sizes and
+    a smaller one to try: the larger table's, the one most likely refused
+    (None: another failure, said as bpftool says it)."""
     if "Cannot allocate memory" not in exc.message:
         return None
-    size = f"{flowsize.mib(flowsize.memory_bytes(flows))} flow table ({flowsize.human(flows)})"
-    half = flows // 2
+    v4, v6 = flowsize.memory_bytes(flows), flows6 * flowsize.BYTES_PER_FLOW6
+    if v6 > v4:
+        name, option, size, half, half_bytes = (
+            "IPv6 flow table",
+            "--flows6",
+            flows6,
+            flows6 // 2,
+            flows6 // 2 * flowsize.BYTES_PER_FLOW6,
+        )
+    else:
+        name, option, size, half, half_bytes = (
+            "flow table",
+            "--flows",
+            flows,
+            flows // 2,
+            flowsize.memory_bytes(flows // 2),
+        )
+    what = f"{flowsize.mib(v4 + v6)} of flow tables ({name} {flowsize.human(size)})"
     if half < 1 << flowsize.MIN_LOG2:
-        return f"cannot allocate the {size}: the kernel is out of memory; nothing was attached"
+        return f"cannot allocate the {what}: the kernel is out of memory; nothing was attached"
     return (
-        f"cannot allocate the {size}: take a smaller --flows (e.g. {flowsize.human(half)}, "
-        f"{flowsize.mib(flowsize.memory_bytes(half))}); nothing was attached"
+        f"cannot allocate the {what}: take a smaller {option} (e.g. {flowsize.human(half)}, "
+        f"{flowsize.mib(half_bytes)}); nothing was attached"
     )
 
 

@@ -42,5 +42,7 @@ def test_the_daemons_config_gives_the_size_for_its_link(tmp_path: Path) -> None:
     watch = DaemonWatch(status)
     assert watch.flows_for("lb1") is None  # no daemon
     health_status.write(DaemonStatus(1.0, os.getpid(), str(conf)), status)
-    assert watch.flows_for("lb1") == (8 << 20, str(conf))
+    assert watch.flows_for("lb1") == (8 << 20, 1 << 16, str(conf))
+    conf.write_text('[[balancer]]\ninterface = "lb1"\nflows6 = "4k"\n')
+    assert watch.flows_for("lb1") == (1 << 19, 1 << 12, str(conf))
     assert watch.flows_for("lb0") is None  # its config does not name lb0
