@@ -48,6 +48,7 @@ class Announcer:
     status_file: Path | None = None
     announced: frozenset[str] = frozenset()
     proc: subprocess.Popen[bytes] | None = None
+    held: int | None = None  # the speaker directory's lock, while the speaker runs
     _withdrawn_at: float | None = None
     _last_packets: int = -1
     _last_change: float = 0.0
@@ -77,7 +78,13 @@ class Announcer:
 
     def start(self) -> None:
         """Start the speaker announcing nothing (BirdError if it cannot)."""
-        self.proc = self.speaker.start_child(self._text(frozenset()))
+        if self.held is None:  # a restart keeps the claim it has
+            self.held = self.speaker.hold()
+        try:
+            self.proc = self.speaker.start_child(self._text(frozenset()))
+        except BaseException:
+            self._let_go()
+            raise
         self.report(
             f"bgp: speaker started, peering with {self.spec.peer} (AS {self.spec.peer_asn})"
         )
@@ -100,7 +107,13 @@ class Announcer:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self._let_go()
         announce_state.remove(self.status_file)
+
+    def _let_go(self) -> None:
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
 
     def tick(self, config: Config, health: Mapping[Where, Mapping[str, ServiceHealth]]) -> None:
         """Announce what should be, now; a speaker that failed is said, not fatal."""
