@@ -76,7 +76,7 @@ class Speaker:
             argv.append("-f")
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 
-    def _make_dir(self) -> None:
+    def make_dir(self) -> None:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -89,7 +89,7 @@ class Speaker:
         `<name>.lock`, kept while the returned descriptor is open): two
         speakers in one directory would share its config and control socket,
         the second driving the first's BIRD."""
-        self._make_dir()
+        self.make_dir()
         path = self.dir / f"{self.name}.lock"
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
@@ -111,7 +111,7 @@ class Speaker:
     def write(self, text: str) -> None:
         if len(os.fsencode(self.sock)) > _SUN_PATH_MAX:
             raise BirdError(f"control socket path too long for a unix socket: {self.sock}")
-        self._make_dir()
+        self.make_dir()
         tmp = self.conf.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(self.conf)

@@ -248,6 +248,12 @@ class BgpControl:
     announcer: Announcer | None = None
     _ticked_at: float = 0.0
 
+    def prepare(self, config: Config) -> None:
+        """Make the speaker's directory before anything else is done at
+        start (BirdError if it cannot be: the daemon refuses to start)."""
+        if config.bgp is not None and config.bgp.enabled:
+            Announcer(config.bgp, self.report).speaker.make_dir()
+
     def sync(self, config: Config | None) -> None:
         """Start, restart or stop the speaker as `config`'s [bgp] says."""
         spec = config.bgp if config else None

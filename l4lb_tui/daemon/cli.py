@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
+from l4lb_tui.bgp import BirdError
 from l4lb_tui.cliargs import EXIT_ERROR, MAX_WAIT
 from l4lb_tui.daemon import answer, http, pidfile
 from l4lb_tui.daemon.claim import ClaimedError
@@ -31,6 +32,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         pidfile.PidFileError,
         http.MetricsServerError,
         ClaimedError,
+        BirdError,
     ) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

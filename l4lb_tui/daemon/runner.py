@@ -302,6 +302,7 @@ class Daemon:
             # Before anything is served or changed: another daemon's balancer
             # is refused whole (ClaimedError, one line from the CLI).
             self.claim(config)
+            self.bgp.prepare(config)
             # The endpoint first: an address it cannot have stops the start
             # before the data plane is touched.
             self.serve_metrics(config.metrics_listen, announce=False)
