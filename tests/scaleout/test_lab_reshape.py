@@ -95,6 +95,19 @@ def test_single_balancer_up_over_it_refuses_changing_nothing(lab: ScaleLab) -> N
     assert names.balancer(lab.prefix).ns not in namespaces.listed()
 
 
+def test_up_with_the_other_bfd_setting_refuses_changing_nothing(lab: ScaleLab) -> None:
+    conf = lab.router_speaker.conf.read_text()
+    done = _lab(lab, "up", "--nodes", "2", "--no-bfd")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"l4lb: error: lab up: lab {lab.prefix} was built with BFD on: "
+        f"`l4lb lab down --prefix {lab.prefix}` first to change it"
+    )
+    assert done.stdout == ""
+    assert lab.router_speaker.conf.read_text() == conf
+    assert "bfd = true" in (lab.node_dir(1) / "l4lb.toml").read_text()
+
+
 def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:
     be2 = lab.base.backend_nodes[1]
     done = _lab(lab, "break", "--backend", "2", "--how", "vip")
