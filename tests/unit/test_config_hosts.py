@@ -111,7 +111,7 @@ def test_host_nodes_and_ssh_are_read() -> None:
         ('[[node]]\nhost = "-x@lb1"\n', "is not a login name"),
         ('[[node]]\nhost = "lb1:22"\n', "the port is its own key"),
         ('[[node]]\nhost = ""\n', "is not a host"),
-        ('[[node]]\nnetns = "a"\nport = 22\n', "ssh's port of a host node"),
+        ('[[node]]\nnetns = "a"\nport = 22\n', "is only for a host node"),
         ('[[node]]\nhost = "lb1"\nport = 0\n', "ssh's port of a host node"),
         ('[[node]]\nhost = "lb1"\n[[node]]\nhost = "root@LB1"\n', "host root@LB1 is listed twice"),
         ("[ssh]\ncommand = []\n", "ssh.command: must be a string or an array"),
@@ -199,3 +199,11 @@ def test_a_hostile_host_is_refused_in_one_line(host: str) -> None:
         parse_config(BASE + f"[[node]]\nhost = {json.dumps(host)}\n")
     (said,) = caught.value.lines()
     assert "node[0].host" in said and "\n" not in said and "\r" not in said
+
+
+def test_port_on_a_namespace_node_says_it_is_for_host_nodes() -> None:
+    """v16 N4: it read as if 22 were out of range."""
+    with pytest.raises(ConfigError) as said:
+        parse_config(BASE + '[[node]]\nnetns = "z16n1"\nport = 22\n')
+    assert "node[0].port: is only for a host node" in str(said.value)
+    assert "from 1 to 65535" not in str(said.value)
