@@ -64,7 +64,7 @@ def _node(args: argparse.Namespace) -> NodeDaemon:
             return NodeDaemon(pidfile.PID_FILE.parent)  # a daemon of this host run there
         spec = node_find.find(specs, name)
     except node_find.NodeNotFound as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(node_find.host_node_problem(config, name) or str(exc)) from None
     assert spec.run_dir is not None  # find() refuses a node without one
     return NodeDaemon(spec.run_dir, spec.name)
 

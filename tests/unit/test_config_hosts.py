@@ -8,6 +8,7 @@ import json
 import shlex
 from dataclasses import replace
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -207,3 +208,15 @@ def test_port_on_a_namespace_node_says_it_is_for_host_nodes() -> None:
         parse_config(BASE + '[[node]]\nnetns = "z16n1"\nport = 22\n')
     assert "node[0].port: is only for a host node" in str(said.value)
     assert "from 1 to 65535" not in str(said.value)
+
+
+def test_node_status_of_a_host_node_says_where_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v16 N5: it said "no node HOST" of a node the config lists."""
+    cfg = tmp_path / "l4lb.toml"
+    cfg.write_text(BASE + '[[node]]\nhost = "127.0.0.1"\n')
+    assert main(["node", "status", "127.0.0.1", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1 is a host node of" in err and "no node" not in err, err
+    assert len(err.strip().splitlines()) == 1
