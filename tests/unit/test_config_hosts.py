@@ -220,3 +220,15 @@ def test_node_status_of_a_host_node_says_where_it_runs(
     err = capsys.readouterr().err
     assert "127.0.0.1 is a host node of" in err and "no node" not in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_diff_with_every_host_node_failing_prints_no_empty_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v16 N2: ssh to a closed port of loopback fails at once."""
+    cfg = tmp_path / "l4lb.toml"
+    cfg.write_text(BASE + '[[node]]\nhost = "127.0.0.1"\nport = 1\n')
+    assert main(["diff", "-f", str(cfg)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "", repr(out)
+    assert "could not reach 127.0.0.1" in err
