@@ -259,7 +259,7 @@ class ScaleLab:
                 return hops
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"the router routes {self.vip} to {sorted(hops) or 'nowhere'} after "
+                    f"the router routes {self.vip} to {', '.join(sorted(hops)) or 'nowhere'} after "
                     f"{timeout:g} s, not to {count} nodes (see {self.base.state_dir}/*/daemon.log)"
                 )
             time.sleep(0.05)

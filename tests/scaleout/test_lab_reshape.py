@@ -19,6 +19,7 @@ import pytest
 
 from l4lb_tui import pinning, procfs
 from l4lb_tui.lab import names
+from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.scaleout import ScaleLab
 from l4lb_tui.lab.tools import run_in, run_tool
 from l4lb_tui.netlink import namespaces
@@ -106,6 +107,15 @@ def test_up_with_the_other_bfd_setting_refuses_changing_nothing(lab: ScaleLab) -
     assert done.stdout == ""
     assert lab.router_speaker.conf.read_text() == conf
     assert "bfd = true" in (lab.node_dir(1) / "l4lb.toml").read_text()
+
+
+def test_a_wait_for_routes_that_fails_names_the_next_hops_plainly(lab: ScaleLab) -> None:
+    """v16: the message kept a Python list's repr."""
+    with pytest.raises(LabError) as said:
+        lab.wait_routes(3, 0.2)
+    hops = ", ".join(sorted(lab.next_hops()))
+    assert f"routes {lab.vip} to {hops} after 0.2 s, not to 3 nodes" in str(said.value)
+    assert "[" not in str(said.value)
 
 
 def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:
