@@ -138,3 +138,15 @@ def refuse_bfd_change(prefix: str, router_conf: Path, bfd: bool) -> None:
             f"lab {prefix} was built with BFD {'on' if built else 'off'}: "
             f"`l4lb lab down --prefix {prefix}` first to change it"
         )
+
+
+def router_missing(prefix: str, router_conf: Path, alive: bool) -> list[str]:
+    """What `lab status` says of a scale-out lab's router BIRD that the lab
+    started (its config is there) and that no longer answers."""
+    if alive or not router_conf.exists():
+        return []
+    count = node_count(prefix, namespaces.listed())
+    return [
+        f"the router's BIRD ({scalenames.router(prefix).ns}) does not answer: no node is "
+        f"routed to ('l4lb lab up --prefix {prefix} --nodes {max(count, 2)}' starts it again)"
+    ]

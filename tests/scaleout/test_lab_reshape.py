@@ -118,6 +118,25 @@ def test_a_wait_for_routes_that_fails_names_the_next_hops_plainly(lab: ScaleLab)
     assert "[" not in str(said.value)
 
 
+def test_status_says_the_router_bird_is_gone_and_up_restarts_it(lab: ScaleLab) -> None:
+    """v16 N9: lab status was silent on a killed router BIRD."""
+    pid = int(lab.router_speaker.pidfile.read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while procfs.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = _lab(lab, "status")
+    assert status.returncode == 0, status.stderr
+    assert (
+        f"missing: the router's BIRD ({lab.router.ns}) does not answer: no node is routed to "
+        f"('l4lb lab up --prefix {lab.prefix} --nodes 2' starts it again)"
+    ) in status.stdout.splitlines(), status.stdout
+    up = _lab(lab, "up", "--nodes", "2")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "missing:" not in _lab(lab, "status").stdout
+    lab.wait_routes(2, 30)
+
+
 def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:
     be2 = lab.base.backend_nodes[1]
     done = _lab(lab, "break", "--backend", "2", "--how", "vip")
