@@ -129,8 +129,9 @@ class ScaleLab:
         # A drained node stays drained across a restart: it is not awaited (t16 F14).
         drained = scalecheck.drained(self.prefix, self.nodes)
         self.wait_routes(self.nodes - len(drained), ANNOUNCE_TIMEOUT)
-        env = "L4LB_RUN_DIR={} l4lb node undrain"
-        return said + [f"node n{i}: drained ({env.format(self.node_dir(i))})" for i in drained]
+        # A lab node is found by its name, whatever the shell's L4LB_RUN_DIR.
+        nodes = self.node_list
+        return said + [f"node n{i}: drained (l4lb node undrain {nodes[i - 1].ns})" for i in drained]
 
     def down(self) -> None:
         self.base.down()

@@ -79,9 +79,11 @@ def test_up_over_a_drained_node_says_so(lab: ScaleLab) -> None:
     try:
         done = _lab(lab, "up", "--nodes", "2")
         assert done.returncode == 0, done.stderr
-        assert f"node n2: drained (L4LB_RUN_DIR={lab.node_dir(2)} l4lb node undrain)" in done.stdout
+        n2 = lab.node_list[1].ns
+        assert f"node n2: drained (l4lb node undrain {n2})" in done.stdout
     finally:
-        assert _l4lb("node", "undrain", env=env).returncode == 0
+        # As the hint says: by the node's name, from any run directory.
+        assert _l4lb("node", "undrain", lab.node_list[1].ns).returncode == 0
     lab.wait_routes(2, 30)
 
 
