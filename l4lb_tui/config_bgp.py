@@ -69,6 +69,20 @@ def _text(t: dict[str, Any], key: str, problems: Problems) -> str | None:
     return value
 
 
+# Kernel file systems: nothing the speaker writes can be made there.
+_KERNEL_FS = ("proc", "sys", "dev")
+
+
+def dir_problem(where: str) -> str | None:
+    """Why the speaker's files could not live in `where` (None: they can,
+    as far as can be said without making it)."""
+    if any(c in where for c in '"\\') or not where.isprintable():
+        return "cannot be written in BIRD's config: no quote, backslash or control character"
+    if where.strip("/").split("/")[0] in _KERNEL_FS:
+        return f"{where} is on a kernel file system: the speaker's files cannot be made there"
+    return None
+
+
 def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Problems]:
     """The spec of an already key-checked `[bgp]` table; `vips`: every VIP
     the config serves (none may be the speaker's own address)."""
@@ -90,6 +104,8 @@ def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Proble
     where = _text(t, "dir", problems) or ""
     if where and not where.startswith("/"):
         problems.append(("bgp.dir", "must be an absolute path"))
+    elif where and (problem := dir_problem(where)):
+        problems.append(("bgp.dir", problem))
     if problems:
         return None, problems
     return BgpSpec(asn, peer, peer_asn, source, enabled, bfd, netns, where), problems

@@ -67,7 +67,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     config = _config(args.file)
     _need_root_here(config, "l4lb diff")
     lines, refused = config_apply.diff(config)
-    print("\n".join(lines), flush=True)
+    if lines:  # every node failing leaves nothing to show, not an empty line
+        print("\n".join(lines), flush=True)
     if (skipped := config_bgp.unannounced_line(config)) is not None:
         print(f"note: {skipped}", file=sys.stderr, flush=True)
     if refused:

@@ -66,10 +66,12 @@ def _node(r: Reader, t: dict[str, Any], path: str) -> NodeTarget | None:
     )
     host = None if host_text is None else r.checked(f"{path}.host", config_ssh.ssh_host, host_text)
     port = t.get("port")
-    if port is not None and (
-        host_text is None or isinstance(port, bool) or not isinstance(port, int)
-        or not 1 <= port <= 65535
-    ):  # fmt: skip
+    if port is not None and host_text is None:
+        r.problem(f"{path}.port", "is only for a host node (one with host = ...): ssh's port")
+        port = None
+    elif port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
         r.problem(f"{path}.port", "is ssh's port of a host node: a number from 1 to 65535")
         port = None
     ifname = r.text(t, path, "interface")

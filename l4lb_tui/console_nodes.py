@@ -73,7 +73,8 @@ class HostNodes:
 
     def _node_command(self, name: str, verb: str) -> str:
         try:
-            spec = find(self.specs(), name)
+            specs = self.specs()
+            spec = find(specs, name)
         except NodeNotFound as exc:
             raise ConsoleError(str(exc)) from None
         argv = [sys.executable, "-m", "l4lb_tui.cli", "node", verb]
@@ -92,7 +93,8 @@ class HostNodes:
             prefix = spec.origin.removeprefix("lab ")
             if spec.origin.startswith("lab ") and "no l4lb daemon runs" in line:
                 line = line.split(" (start one", 1)[0]
-                line += f" (start it again: l4lb lab up --prefix {prefix} --nodes N)"
+                count = sum(1 for s in specs if s.origin == spec.origin)
+                line += f" (start it again: l4lb lab up --prefix {prefix} --nodes {count})"
             raise ConsoleError(f"{name}: {line}")
         return f"{name}: {done.stdout.strip()}"
 

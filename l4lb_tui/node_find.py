@@ -100,6 +100,20 @@ def read_specs(path: Path | None) -> list[NodeSpec]:
     return merged(listed, lab_specs())
 
 
+def host_node_problem(path: Path | None, name: str) -> str | None:
+    """What to say of `name` when it is a host node of the config at
+    `path` (None: it is not): its daemon is on that host, out of reach here."""
+    if path is None:
+        return None
+    try:
+        nodes = read_config(path).nodes
+    except ConfigError:
+        return None
+    if not any(n.host == name for n in nodes):
+        return None
+    return f"{name} is a host node of {path}: run the node command on it (ssh {name} l4lb node ...)"
+
+
 def find(specs: Sequence[NodeSpec], name: str) -> NodeSpec:
     """The node called `name`, with a daemon run directory to reach it by."""
     spec = next((s for s in specs if s.name == name), None)

@@ -9,6 +9,7 @@ started inside one (`ip netns exec`).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -80,10 +81,42 @@ class Speaker:
             argv.append("-f")
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
 
+    def make_dir(self) -> None:
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BirdError(
+                f"cannot make the speaker's directory {self.dir}: {exc.strerror}"
+            ) from None
+
+    def hold(self) -> int:
+        """Claim the directory for this process's speaker (an flock on
+        `<name>.lock`, kept while the returned descriptor is open): two
+        speakers in one directory would share its config and control socket,
+        the second driving the first's BIRD."""
+        self.make_dir()
+        path = self.dir / f"{self.name}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise BirdError(f"cannot lock {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise BirdError(
+                f"{self.dir} is used by another speaker (PID {pid if pid.isdigit() else '?'}): "
+                "give each daemon a [bgp] dir of its own"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
     def write(self, text: str) -> None:
         if len(os.fsencode(self.sock)) > _SUN_PATH_MAX:
             raise BirdError(f"control socket path too long for a unix socket: {self.sock}")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.make_dir()
         tmp = self.conf.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(self.conf)

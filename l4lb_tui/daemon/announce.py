@@ -51,6 +51,7 @@ class Announcer:
     status_file: Path | None = None
     announced: frozenset[str] = frozenset()
     proc: subprocess.Popen[bytes] | None = None
+    held: int | None = None  # the speaker directory's lock, while the speaker runs
     _withdrawn_at: float | None = None
     _last_packets: int = -1
     _last_change: float = 0.0
@@ -80,7 +81,13 @@ class Announcer:
 
     def start(self) -> None:
         """Start the speaker announcing nothing (BirdError if it cannot)."""
-        self.proc = self.speaker.start_child(self._text(frozenset()))
+        if self.held is None:  # a restart keeps the claim it has
+            self.held = self.speaker.hold()
+        try:
+            self.proc = self.speaker.start_child(self._text(frozenset()))
+        except BaseException:
+            self._let_go()
+            raise
         self.report(
             f"bgp: speaker started, peering with {self.spec.peer} (AS {self.spec.peer_asn})"
         )
@@ -103,7 +110,13 @@ class Announcer:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self._let_go()
         announce_state.remove(self.status_file)
+
+    def _let_go(self) -> None:
+        if self.held is not None:
+            os.close(self.held)
+            self.held = None
 
     def tick(self, config: Config, health: Mapping[Where, Mapping[str, ServiceHealth]]) -> None:
         """Announce what should be, now; a speaker that failed is said, not fatal."""
@@ -237,6 +250,12 @@ class BgpControl:
     report: Reporter
     announcer: Announcer | None = None
     _ticked_at: float = 0.0
+
+    def prepare(self, config: Config) -> None:
+        """Make the speaker's directory before anything else is done at
+        start (BirdError if it cannot be: the daemon refuses to start)."""
+        if config.bgp is not None and config.bgp.enabled:
+            Announcer(config.bgp, self.report).speaker.make_dir()
 
     def sync(self, config: Config | None) -> None:
         """Start, restart or stop the speaker as `config`'s [bgp] says."""

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from l4lb_tui import validation
+from l4lb_tui.bgp import BirdError
 from l4lb_tui.cliargs import EXIT_ERROR, MAX_WAIT
 from l4lb_tui.daemon import answer, http, pidfile
+from l4lb_tui.daemon.claim import ClaimedError
 from l4lb_tui.daemon.runner import Daemon
 from l4lb_tui.privilege import privilege_problem
 
@@ -25,7 +27,13 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     try:
         return Daemon(Path(args.config)).run()
-    except (pidfile.DaemonRunning, pidfile.PidFileError, http.MetricsServerError) as exc:
+    except (
+        pidfile.DaemonRunning,
+        pidfile.PidFileError,
+        http.MetricsServerError,
+        ClaimedError,
+        BirdError,
+    ) as exc:
         print(f"l4lb: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

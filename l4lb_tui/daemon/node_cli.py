@@ -52,7 +52,11 @@ class NodeDaemon:
 def _node(args: argparse.Namespace) -> NodeDaemon:
     """The daemon named: NODE, else the node `l4lb --netns NAME` names if
     one is known by that name, else this host's (its run directory)."""
-    name = args.node or getattr(args, "netns", None)
+    netns = getattr(args, "netns", None)
+    if args.node and netns and args.node != netns:
+        # Answering for NODE would silently ignore --netns (v16 N8).
+        raise CliError(f"--netns {netns} and NODE {args.node} name two nodes: give one of them")
+    name = args.node or netns
     if name is None:
         if args.config is not None:
             raise CliError("-c names the config a NODE is looked up in: name the node too")
@@ -64,7 +68,7 @@ def _node(args: argparse.Namespace) -> NodeDaemon:
             return NodeDaemon(pidfile.PID_FILE.parent)  # a daemon of this host run there
         spec = node_find.find(specs, name)
     except node_find.NodeNotFound as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(node_find.host_node_problem(config, name) or str(exc)) from None
     assert spec.run_dir is not None  # find() refuses a node without one
     return NodeDaemon(spec.run_dir, spec.name)
 

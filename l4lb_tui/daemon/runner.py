@@ -32,6 +32,7 @@ from l4lb_tui.config_file import ConfigError, read_config
 from l4lb_tui.config_model import Config
 from l4lb_tui.daemon import answer, follow, http, notify, pidfile
 from l4lb_tui.daemon.announce import BgpControl
+from l4lb_tui.daemon.claim import ClaimedError, Claims
 from l4lb_tui.daemon.flowwatch import FlowWatch
 from l4lb_tui.daemon.health import HealthControl
 from l4lb_tui.daemon.health_diff import health_changes
@@ -77,6 +78,7 @@ class Daemon:
     applies: int = 0  # answers given: the next one's seq
     bgp: BgpControl = field(init=False)  # the BGP speaker, as a [bgp] table asks
     flows: FlowWatch = field(init=False)  # says when the flow tables lose affinity
+    claims: Claims = field(default_factory=Claims)  # the balancers it manages, claimed
     _published_at: float = 0.0
     _unpublished: bool = True
     _failing: set[str] = field(default_factory=set)  # loop steps that failed, said once
@@ -137,7 +139,11 @@ class Daemon:
                 )
             # Without what remove mode took out: a reload must not add back a dead backend.
             wanted = self.health.withheld(config)
+            idents = self.claim(config)
             config_apply.apply(wanted, keep_drains=True, warn=warn, done=done, wait=LOCK_WAIT)
+        except ClaimedError as exc:
+            self._refused(why, str(exc))
+            return False
         except (BalancerError, BpfError, NetlinkError) as exc:
             waited = f"(the daemon waited {LOCK_WAIT:g} s for it: run 'l4lb reload' again)"
             self._refused(why, f"could not apply {self.path}: {exc}".replace(CLI_WAIT_HINT, waited))
@@ -148,6 +154,7 @@ class Daemon:
         for line in health_changes(self.config, config):
             done(line)  # said and counted as the data plane's changes are
         self.config = config
+        self.claims.keep_only(idents)
         if not made:
             self.report(f"{why}: nothing to change: the balancers are as configured")
         assert self.health is not None
@@ -164,6 +171,19 @@ class Daemon:
             tuple(left_out),
         )
         return True
+
+    def claim(self, config: Config) -> set[str]:
+        """Claim the config's balancers (ClaimedError if another daemon
+        manages one); their identities.  One whose interface cannot be found
+        yet is claimed by the first apply that finds it."""
+        wanted = {}
+        for spec in config.balancers:
+            try:
+                wanted[config_apply.balancer_of(spec).pin_dir.name] = spec.where
+            except (BalancerError, BpfError, NetlinkError):
+                continue  # the apply says why it cannot reach it
+        self.claims.take(wanted)
+        return set(wanted)
 
     def _refused(self, why: str, line: str) -> None:
         self.report(f"{why}: {line}")
@@ -266,6 +286,12 @@ class Daemon:
         self.bgp.tick(self.config, self.published, now)
 
     def run(self) -> int:
+        try:
+            return self._run()
+        finally:
+            self.claims.release_all()
+
+    def _run(self) -> int:
         with pidfile.held():
             for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 signal.signal(sig, self._signal)
@@ -273,6 +299,10 @@ class Daemon:
             if config is None:
                 return 2
             config = self._renamed(config)
+            # Before anything is served or changed: another daemon's balancer
+            # is refused whole (ClaimedError, one line from the CLI).
+            self.claim(config)
+            self.bgp.prepare(config)
             # The endpoint first: an address it cannot have stops the start
             # before the data plane is touched.
             self.serve_metrics(config.metrics_listen, announce=False)

@@ -122,3 +122,31 @@ def node_pins(prefix: str, indexes: list[int]) -> list[Path]:
     """The pin dirs of these nodes' balancers (by the namespace their record names)."""
     wanted = {scalenames.node(prefix, i).ns for i in indexes}
     return sorted(p.path for p in pinning.listing() if p.record and p.record.netns in wanted)
+
+
+def refuse_bfd_change(prefix: str, router_conf: Path, bfd: bool) -> None:
+    """`lab up` with the other BFD setting than the lab was built with
+    changes nothing: only the router would follow (its nodes' daemons keep
+    their configs), leaving BFD sessions down on one side (v16 N1)."""
+    try:
+        text = router_conf.read_text()
+    except FileNotFoundError:
+        return  # no lab yet (or taken down): built now as asked
+    built = "protocol bfd" in text
+    if built != bfd:
+        raise LabError(
+            f"lab {prefix} was built with BFD {'on' if built else 'off'}: "
+            f"`l4lb lab down --prefix {prefix}` first to change it"
+        )
+
+
+def router_missing(prefix: str, router_conf: Path, alive: bool) -> list[str]:
+    """What `lab status` says of a scale-out lab's router BIRD that the lab
+    started (its config is there) and that no longer answers."""
+    if alive or not router_conf.exists():
+        return []
+    count = node_count(prefix, namespaces.listed())
+    return [
+        f"the router's BIRD ({scalenames.router(prefix).ns}) does not answer: no node is "
+        f"routed to ('l4lb lab up --prefix {prefix} --nodes {max(count, 2)}' starts it again)"
+    ]

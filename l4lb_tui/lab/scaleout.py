@@ -100,6 +100,7 @@ class ScaleLab:
         base = self.base
         scalecheck.refuse_scale_over_single(self.prefix)
         scalecheck.refuse_orphans(self.prefix, base.state_dir)
+        scalecheck.refuse_bfd_change(self.prefix, self.router_speaker.conf, self.bfd)
         xdp.build()
         base.state_dir.mkdir(parents=True, exist_ok=True)
         said = self._remove_surplus_nodes()
@@ -128,8 +129,9 @@ class ScaleLab:
         # A drained node stays drained across a restart: it is not awaited (t16 F14).
         drained = scalecheck.drained(self.prefix, self.nodes)
         self.wait_routes(self.nodes - len(drained), ANNOUNCE_TIMEOUT)
-        env = "L4LB_RUN_DIR={} l4lb node undrain"
-        return said + [f"node n{i}: drained ({env.format(self.node_dir(i))})" for i in drained]
+        # A lab node is found by its name, whatever the shell's L4LB_RUN_DIR.
+        nodes = self.node_list
+        return said + [f"node n{i}: drained (l4lb node undrain {nodes[i - 1].ns})" for i in drained]
 
     def down(self) -> None:
         self.base.down()
@@ -258,7 +260,7 @@ class ScaleLab:
                 return hops
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"the router routes {self.vip} to {sorted(hops) or 'nowhere'} after "
+                    f"the router routes {self.vip} to {', '.join(sorted(hops)) or 'nowhere'} after "
                     f"{timeout:g} s, not to {count} nodes (see {self.base.state_dir}/*/daemon.log)"
                 )
             time.sleep(0.05)

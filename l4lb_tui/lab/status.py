@@ -68,6 +68,8 @@ class LabStatus:
     faults: tuple[BackendFaults, ...] = ()  # only the backends with one
     # Its processes outside its namespaces (one deleted under them: t16 F7).
     orphans: tuple[str, ...] = ()
+    # What is missing of a scale-out lab (its router's BIRD gone: v16 N9).
+    missing: tuple[str, ...] = ()
 
     @property
     def exists(self) -> bool:
@@ -103,6 +105,7 @@ class LabStatus:
             )
         for line in self.orphans:
             out.append(f"orphan: {line} ('l4lb lab down --prefix {self.prefix}' stops it)")
+        out.extend(f"missing: {line}" for line in self.missing)
         return out
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from l4lb_tui import pinning, procfs
 from l4lb_tui.lab import names
+from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.scaleout import ScaleLab
 from l4lb_tui.lab.tools import run_in, run_tool
 from l4lb_tui.netlink import namespaces
@@ -78,9 +79,11 @@ def test_up_over_a_drained_node_says_so(lab: ScaleLab) -> None:
     try:
         done = _lab(lab, "up", "--nodes", "2")
         assert done.returncode == 0, done.stderr
-        assert f"node n2: drained (L4LB_RUN_DIR={lab.node_dir(2)} l4lb node undrain)" in done.stdout
+        n2 = lab.node_list[1].ns
+        assert f"node n2: drained (l4lb node undrain {n2})" in done.stdout
     finally:
-        assert _l4lb("node", "undrain", env=env).returncode == 0
+        # As the hint says: by the node's name, from any run directory.
+        assert _l4lb("node", "undrain", lab.node_list[1].ns).returncode == 0
     lab.wait_routes(2, 30)
 
 
@@ -93,6 +96,47 @@ def test_single_balancer_up_over_it_refuses_changing_nothing(lab: ScaleLab) -> N
         f"{lab.prefix}' first"
     ]
     assert names.balancer(lab.prefix).ns not in namespaces.listed()
+
+
+def test_up_with_the_other_bfd_setting_refuses_changing_nothing(lab: ScaleLab) -> None:
+    conf = lab.router_speaker.conf.read_text()
+    done = _lab(lab, "up", "--nodes", "2", "--no-bfd")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"l4lb: error: lab up: lab {lab.prefix} was built with BFD on: "
+        f"`l4lb lab down --prefix {lab.prefix}` first to change it"
+    )
+    assert done.stdout == ""
+    assert lab.router_speaker.conf.read_text() == conf
+    assert "bfd = true" in (lab.node_dir(1) / "l4lb.toml").read_text()
+
+
+def test_a_wait_for_routes_that_fails_names_the_next_hops_plainly(lab: ScaleLab) -> None:
+    """v16: the message kept a Python list's repr."""
+    with pytest.raises(LabError) as said:
+        lab.wait_routes(3, 0.2)
+    hops = ", ".join(sorted(lab.next_hops()))
+    assert f"routes {lab.vip} to {hops} after 0.2 s, not to 3 nodes" in str(said.value)
+    assert "[" not in str(said.value)
+
+
+def test_status_says_the_router_bird_is_gone_and_up_restarts_it(lab: ScaleLab) -> None:
+    """v16 N9: lab status was silent on a killed router BIRD."""
+    pid = int(lab.router_speaker.pidfile.read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while procfs.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = _lab(lab, "status")
+    assert status.returncode == 0, status.stderr
+    assert (
+        f"missing: the router's BIRD ({lab.router.ns}) does not answer: no node is routed to "
+        f"('l4lb lab up --prefix {lab.prefix} --nodes 2' starts it again)"
+    ) in status.stdout.splitlines(), status.stdout
+    up = _lab(lab, "up", "--nodes", "2")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "missing:" not in _lab(lab, "status").stdout
+    lab.wait_routes(2, 30)
 
 
 def test_break_and_fix_in_the_scale_out_lab(lab: ScaleLab) -> None:

@@ -97,6 +97,6 @@ def test_a_killed_node_shows_no_daemon(scale: ScaleLab) -> None:
         nodes.drain(dead.name)
     assert "l4lb: error" not in str(said.value), said.value
     assert str(said.value).endswith(
-        f"(start it again: l4lb lab up --prefix {scale.prefix} --nodes N)"
+        f"(start it again: l4lb lab up --prefix {scale.prefix} --nodes 3)"
     ), said.value
     assert all(samples[n.ns].session.startswith("Established") for n in scale.node_list[:2])

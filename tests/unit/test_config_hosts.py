@@ -8,6 +8,7 @@ import json
 import shlex
 from dataclasses import replace
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_host_nodes_and_ssh_are_read() -> None:
         ('[[node]]\nhost = "-x@lb1"\n', "is not a login name"),
         ('[[node]]\nhost = "lb1:22"\n', "the port is its own key"),
         ('[[node]]\nhost = ""\n', "is not a host"),
-        ('[[node]]\nnetns = "a"\nport = 22\n', "ssh's port of a host node"),
+        ('[[node]]\nnetns = "a"\nport = 22\n', "is only for a host node"),
         ('[[node]]\nhost = "lb1"\nport = 0\n', "ssh's port of a host node"),
         ('[[node]]\nhost = "lb1"\n[[node]]\nhost = "root@LB1"\n', "host root@LB1 is listed twice"),
         ("[ssh]\ncommand = []\n", "ssh.command: must be a string or an array"),
@@ -199,3 +200,35 @@ def test_a_hostile_host_is_refused_in_one_line(host: str) -> None:
         parse_config(BASE + f"[[node]]\nhost = {json.dumps(host)}\n")
     (said,) = caught.value.lines()
     assert "node[0].host" in said and "\n" not in said and "\r" not in said
+
+
+def test_port_on_a_namespace_node_says_it_is_for_host_nodes() -> None:
+    """v16 N4: it read as if 22 were out of range."""
+    with pytest.raises(ConfigError) as said:
+        parse_config(BASE + '[[node]]\nnetns = "z16n1"\nport = 22\n')
+    assert "node[0].port: is only for a host node" in str(said.value)
+    assert "from 1 to 65535" not in str(said.value)
+
+
+def test_node_status_of_a_host_node_says_where_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v16 N5: it said "no node HOST" of a node the config lists."""
+    cfg = tmp_path / "l4lb.toml"
+    cfg.write_text(BASE + '[[node]]\nhost = "127.0.0.1"\n')
+    assert main(["node", "status", "127.0.0.1", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "127.0.0.1 is a host node of" in err and "no node" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_diff_with_every_host_node_failing_prints_no_empty_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v16 N2: ssh to a closed port of loopback fails at once."""
+    cfg = tmp_path / "l4lb.toml"
+    cfg.write_text(BASE + '[[node]]\nhost = "127.0.0.1"\nport = 1\n')
+    assert main(["diff", "-f", str(cfg)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "", repr(out)
+    assert "could not reach 127.0.0.1" in err
