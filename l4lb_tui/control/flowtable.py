@@ -70,49 +70,52 @@ def slots(h: Handle, name: str = "flows") -> int:
         raise BalancerError(f"cannot read the flow table of {h.ifname}: {exc}") from None
 
 
-def occupancy(h: Handle) -> FlowOccupancy | None:
-    """Slots that store an entry, counted from the tags; None when the
-    balancer has no flow table."""
+def _first_values(h: Handle, name: str, limit: int) -> tuple[bpfsys.MapInfo, bytes, int] | None:
+    """The map `name`'s info and the packed values of its first `limit`
+    entries at most (and how many were read); None when it has no such
+    map or cannot be read."""
     try:
-        fd = bpfsys.obj_get(h.map_pin("flow_tags"))
+        fd = bpfsys.obj_get(h.map_pin(name))
     except bpfsys.BpfSysError:
         return None
     with bpfsys.opened(fd):
         info = bpfsys.map_info(fd)
-        lines = min(info.max_entries, OCCUPANCY_LINES)
         try:
-            _, values, count = next(bpfsys.lookup_batches(fd, info, chunk=lines))
+            _, values, count = next(
+                bpfsys.lookup_batches(fd, info, chunk=min(info.max_entries, limit))
+            )
         except (bpfsys.BpfSysError, StopIteration):
             return None
-    raw = bytes(values[: count * info.slot_size])  # an array's values are packed
-    stored = raw.translate(_STORED).count(1)
-    capacity = info.max_entries * info.value_size
-    read = count * info.value_size
+    return info, bytes(values[: count * info.slot_size]), count  # an array's values are packed
+
+
+def _scaled(stored: int, read: int, capacity: int) -> FlowOccupancy:
     entries = stored if read >= capacity else round(stored * capacity / read) if read else 0
     return FlowOccupancy(capacity, entries, sampled=read < capacity)
+
+
+def occupancy(h: Handle) -> FlowOccupancy | None:
+    """Slots that store an entry, counted from the tags; None when the
+    balancer has no flow table."""
+    got = _first_values(h, "flow_tags", OCCUPANCY_LINES)
+    if got is None:
+        return None
+    info, raw, count = got
+    stored = raw.translate(_STORED).count(1)
+    return _scaled(stored, count * info.value_size, info.max_entries * info.value_size)
 
 
 def occupancy6(h: Handle) -> FlowOccupancy | None:
     """flows6 slots that store an entry (pending ones are free), counted
     from the entries; None when the balancer has no IPv6 table."""
-    try:
-        fd = bpfsys.obj_get(h.map_pin("flows6"))
-    except bpfsys.BpfSysError:
+    got = _first_values(h, "flows6", OCCUPANCY6_ENTRIES)
+    if got is None:
         return None
-    with bpfsys.opened(fd):
-        info = bpfsys.map_info(fd)
-        want = min(info.max_entries, OCCUPANCY6_ENTRIES)
-        try:
-            _, values, count = next(bpfsys.lookup_batches(fd, info, chunk=want))
-        except (bpfsys.BpfSysError, StopIteration):
-            return None
-    raw = bytes(values[: count * info.slot_size])
+    info, raw, count = got
     step = info.slot_size
     protos, states = raw[_FLOW6_PROTO::step], raw[_FLOW6_PROTO + 1 :: step]
     stored = sum(1 for p, s in zip(protos, states, strict=True) if p and not s & abi6.FLOW6_PENDING)
-    capacity = info.max_entries
-    entries = stored if count >= capacity else round(stored * capacity / count) if count else 0
-    return FlowOccupancy(capacity, entries, sampled=count < capacity)
+    return _scaled(stored, count, info.max_entries)
 
 
 # Where flow6.proto sits (the state byte follows it).

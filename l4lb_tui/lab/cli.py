@@ -191,12 +191,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from l4lb_tui.lab.scalecheck import orphans, router_missing
         from l4lb_tui.lab.scaleout import ScaleLab
 
+        base = lab.status()  # first: it says, in one line, that it needs root
         left = tuple(o.line() for o in orphans(lab.prefix, lab.state_dir))
         router = ScaleLab(lab.prefix).router_speaker
         gone = router_missing(lab.prefix, router.conf, router.conf.exists() and router.alive())
-        status = replace(
-            lab.status(), faults=faults.broken(args.prefix), orphans=left, missing=tuple(gone)
-        )
+        status = replace(base, faults=faults.broken(args.prefix), orphans=left, missing=tuple(gone))
         print(status.to_json() if args.json else "\n".join(status.lines()))
     elif command == "traffic":
         if args.flood and args.ipv6:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -81,19 +82,30 @@ def test_dataplane_quick() -> None:
     assert "what costs what" in out
 
 
-def assert_lab_gone(pid: int) -> None:
-    """The run's lab (`bn` + pid in hex) and its NAPI threads are gone."""
-    prefix = f"bn{pid:x}-"
-    names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
-    assert not [n for n in names if n.startswith(prefix)], names
-    comms = []
+def _napi_threads(prefix: str) -> list[str]:
+    found = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                comms.append((d / "comm").read_text().strip())
+                comm = (d / "comm").read_text().strip()
             except OSError:
                 continue
-    assert not [c for c in comms if c.startswith(f"napi/{prefix}")], comms
+            if comm.startswith(f"napi/{prefix}"):
+                found.append(comm)
+    return found
+
+
+def assert_lab_gone(pid: int) -> None:
+    """The run's lab (`bn` + pid in hex) and its NAPI threads are gone (the
+    kernel stops a deleted namespace's threads from a workqueue, a moment
+    after the namespace is gone: wait for that)."""
+    prefix = f"bn{pid:x}-"
+    names = os.listdir("/run/netns") if os.path.isdir("/run/netns") else []
+    assert not [n for n in names if n.startswith(prefix)], names
+    deadline = time.monotonic() + 30
+    while (left := _napi_threads(prefix)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
 
 
 def test_lab_quick() -> None:

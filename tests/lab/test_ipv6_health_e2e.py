@@ -72,7 +72,7 @@ def test_ipv6_backends_are_probed_shown_drained_and_restored(
     faults.break_backend(lab, 1, "server")
     down_in = wait_for(
         lambda: {d.ip for s in (http6, udp6) for d in bal.members(s) if d.down} == {victim},
-        INTERVAL * FALL + TIMEOUT + SLACK + INTERVAL,
+        INTERVAL * FALL + TIMEOUT + 3 * SLACK + INTERVAL,  # two services, two workers busy
         f"{victim} drained in both IPv6 services after its server stopped",
     )
     # The metrics are published a moment after the drain.
@@ -82,7 +82,7 @@ def test_ipv6_backends_are_probed_shown_drained_and_restored(
     faults.fix_backend(lab, 1)
     back_in = wait_for(
         lambda: not any(d.down for s in (http6, udp6) for d in bal.members(s)),
-        INTERVAL * RISE + TIMEOUT + SLACK + INTERVAL,
+        INTERVAL * RISE + TIMEOUT + 3 * SLACK + INTERVAL,
         f"{victim} restored",
     )
     print(f"\nHEALTH IPV6: drained after {down_in:.2f} s, restored after {back_in:.2f} s")
