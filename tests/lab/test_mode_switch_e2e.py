@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from lab_conns import loaded
 
-from l4lb_tui.abi import PROTO_TCP, PROTO_UDP, ServiceKey
 from l4lb_tui.balancer import Balancer
-from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab import Lab
 from l4lb_tui.lab.keepalive import KEEPALIVE_MODULE, KeepAliveReport
 from l4lb_tui.lab.tools import python_module, spawn_in
@@ -35,17 +34,8 @@ _MESSAGE = re.compile(r"\(gap ([0-9.]+) ms, (no packet|(\d+) packets?)")
 
 @pytest.fixture(scope="module")
 def lb(lab: Lab) -> Iterator[tuple[Lab, Balancer]]:
-    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
-    bal.attach("driver", lab.outer_saddr)
-    services = [
-        ServiceKey(lab.vip, lab.http_port, PROTO_TCP),
-        ServiceKey(lab.vip, lab.udp_port, PROTO_UDP),
-    ]
-    bal.load(services, list(read_destinations(lab.csv_path)))
-    try:
+    with loaded(lab) as (_, bal, _, _):
         yield lab, bal
-    finally:
-        bal.detach()
 
 
 class Clients:
@@ -82,10 +72,9 @@ def _modes(count: int) -> list[tuple[str, str]]:
     return list(itertools.pairwise(seq))[:count]
 
 
-def test_switching_modes_resets_no_connection(lb: tuple[Lab, Balancer]) -> None:
-    lab, bal = lb
-    assert bal.state().mode == "driver"
-    clients = Clients(lab, duration=SWITCHES * PAUSE + 2 * PAUSE)
+def switch_modes(lab: Lab, bal: Balancer) -> tuple[list[float], int]:
+    """SWITCHES switches, PAUSE apart: each switch's gap (ms) and how many
+    packets the guard held back in all."""
     gaps: list[float] = []
     held = 0
     for old, new in _modes(SWITCHES):
@@ -96,6 +85,22 @@ def test_switching_modes_resets_no_connection(lb: tuple[Lab, Balancer]) -> None:
         gaps.append(float(found.group(1)))
         held += int(found.group(3) or 0)
         time.sleep(PAUSE)
+    return gaps, held
+
+
+def assert_no_connection_hurt(report: KeepAliveReport) -> None:
+    assert report.resets == 0 and report.udp_refused == 0, report
+    assert report.failed == 0 and report.reopened == 0, report
+    assert report.backends_changed == 0, "every connection keeps its backend: the maps stay"
+    assert report.requests > SWITCHES * CONNS, report
+    assert report.udp_answered > 0
+
+
+def test_switching_modes_resets_no_connection(lb: tuple[Lab, Balancer]) -> None:
+    lab, bal = lb
+    assert bal.state().mode == "driver"
+    clients = Clients(lab, duration=SWITCHES * PAUSE + 2 * PAUSE)
+    gaps, held = switch_modes(lab, bal)
     report = clients.report()
     print(
         f"\nMODESWITCH {SWITCHES} switches under {CONNS} keep-alive connections and "
@@ -107,11 +112,7 @@ def test_switching_modes_resets_no_connection(lb: tuple[Lab, Balancer]) -> None:
         f"(slowest {report.max_latency_ms:.0f} ms), {report.udp_lost} datagrams lost"
     )
     assert bal.state().mode == "driver"
-    assert report.resets == 0 and report.udp_refused == 0, report
-    assert report.failed == 0 and report.reopened == 0, report
-    assert report.backends_changed == 0, "every connection keeps its backend: the maps stay"
-    assert report.requests > SWITCHES * CONNS, report
-    assert report.udp_answered > 0
+    assert_no_connection_hurt(report)
 
 
 def test_two_bpftool_runs_reset_connections(lb: tuple[Lab, Balancer]) -> None:
