@@ -14,14 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console_backend import ConsoleSettings
-from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.console_nodes import HostNodes, NodeSample
 from l4lb_tui.lab.scaleout import ScaleLab
-from l4lb_tui.screens.nodes import NodesScreen
 from tests.killed_reload import ROOT
 from tests.scaleout.conftest import scale_lab
+from tests.scaleout.nodes_console import drain_highlighted, established, nodes_app, open_view
 from tests.scaleout.test_scaleout_e2e import _wait_hops
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
@@ -66,8 +63,7 @@ def test_config_nodes_listed_and_sampled(scale: ScaleLab, tmp_path: Path) -> Non
     assert [s.name for s in specs] == [n3, n1, n2]  # the config's order
     assert all(s.origin == str(conf) for s in specs)
     assert specs[1].run_dir == scale.node_dir(1)  # from the lab: the config gives none
-    samples = _mine(scale, nodes.nodes())
-    assert all(s.session.startswith("Established") for s in samples), samples
+    samples = established(lambda: _mine(scale, nodes.nodes()))
     assert all(s.announced == (scale.vip,) and s.ring_prints for s in samples), samples
 
 
@@ -100,26 +96,17 @@ def test_node_commands_by_name(scale: ScaleLab, tmp_path: Path) -> None:
 async def test_console_drains_a_config_node(scale: ScaleLab, tmp_path: Path) -> None:
     conf = _config(scale, tmp_path / "nodes.toml")
     nodes = HostNodes(config=lambda: conf)
-    settings = ConsoleSettings(poll_interval=None, links_interval=None)
-    app = ConsoleApp(FakeBackend.demo(), None, settings, nodes=nodes)
+    app = nodes_app(nodes)
     n3 = scale.node_list[2].ns
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("N")
-            for _ in range(200):
-                await pilot.pause(0.05)
-                screen = app.screen
-                if isinstance(screen, NodesScreen) and any(s.name == n3 for s in screen.samples):
-                    break
-            else:
-                raise AssertionError("the config's nodes were not shown")
-            assert app.screen.samples[0].name == n3  # the config's first node, first
-            await pilot.press("d")  # the cursor is on it
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if scale.node_list[2].addr not in scale.next_hops():
-                    break
-            assert scale.next_hops() == {scale.node_list[0].addr, scale.node_list[1].addr}
+            screen = await open_view(
+                pilot,
+                lambda screen: any(s.name == n3 for s in screen.samples),
+                "the config's nodes were not shown",
+            )
+            assert screen.samples[0].name == n3  # the config's first node, first
+            await drain_highlighted(pilot, scale, 3)  # the cursor is on it
     finally:
         nodes.undrain(n3)
     _wait_hops(scale, {1, 2, 3})

@@ -5,18 +5,14 @@ and undraining a node through its daemon, as `l4lb node drain` does."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from l4lb_tui.app import ConsoleApp
-from l4lb_tui.console_backend import ConsoleError, ConsoleSettings
-from l4lb_tui.console_demo import FakeBackend
+from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.console_nodes import HostNodes
 from l4lb_tui.lab.scaleout import ScaleLab
 from l4lb_tui.node_find import lab_specs
-from l4lb_tui.screens.nodes import NodesScreen
 from l4lb_tui.widgets.node_table import NodeTable
+from tests.scaleout.nodes_console import drain_highlighted, established, nodes_app, open_view
 from tests.scaleout.test_scaleout_e2e import _wait_hops
 
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
@@ -30,12 +26,7 @@ def _nodes(lab: ScaleLab) -> HostNodes:
 
 def test_lab_nodes_read_and_drain(scale: ScaleLab) -> None:
     nodes = _nodes(scale)
-    deadline = time.monotonic() + 30  # a session an earlier test bounced comes back
-    samples = nodes.nodes()
-    while not all(s.session.startswith("Established") for s in samples):
-        assert time.monotonic() < deadline, samples
-        time.sleep(0.5)
-        samples = nodes.nodes()
+    samples = established(nodes.nodes)
     assert all(s.announced == (scale.vip,) and not s.drained for s in samples)
     assert len({s.ring_prints for s in samples}) == 1 and samples[0].ring_prints
     assert all(s.packets is not None for s in samples)
@@ -52,26 +43,14 @@ def test_lab_nodes_read_and_drain(scale: ScaleLab) -> None:
 
 async def test_console_drains_a_lab_node(scale: ScaleLab) -> None:
     nodes = _nodes(scale)
-    settings = ConsoleSettings(poll_interval=None, links_interval=None)
-    app = ConsoleApp(FakeBackend.demo(), None, settings, nodes=nodes)
+    app = nodes_app(nodes)
     n1 = scale.node_list[0].ns
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.press("N")
-            for _ in range(200):
-                await pilot.pause(0.05)
-                screen = app.screen
-                if isinstance(screen, NodesScreen) and screen.query_one(NodeTable).row_count == 3:
-                    break
-            else:
-                raise AssertionError("no nodes shown")
-            assert isinstance(app.screen, NodesScreen)
-            await pilot.press("d")  # the cursor is on node 1
-            for _ in range(400):
-                await pilot.pause(0.05)
-                if scale.node_list[0].addr not in scale.next_hops():
-                    break
-            assert scale.next_hops() == {scale.node_list[1].addr, scale.node_list[2].addr}
+            await open_view(
+                pilot, lambda screen: screen.query_one(NodeTable).row_count == 3, "no nodes shown"
+            )
+            await drain_highlighted(pilot, scale, 1)  # the cursor is on node 1
             await pilot.press("r")
             for _ in range(200):
                 await pilot.pause(0.05)
