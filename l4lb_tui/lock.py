@@ -17,7 +17,6 @@ that meanwhile got the lock of the removed file starts over on a new one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import Iterator
@@ -31,11 +30,8 @@ class LockedError(Exception):
     """Another process is changing this interface."""
 
 
-def _holder(path: Path) -> str:
-    try:
-        pid = path.read_text().strip()
-    except OSError:
-        return "another process"
+def _holder(text: str) -> str:
+    pid = text.strip()
     return f"PID {pid}" if pid.isdigit() else "another process"
 
 
@@ -61,26 +57,6 @@ def live_holder(name: str) -> int | None:
     return int(text) if procfs.alive(int(text)) else None
 
 
-def _open(path: Path, shown: str) -> int:
-    """The lock file, refused unless it is a regular file (runfile)."""
-    try:
-        return runfile.open_regular(path, os.O_RDWR | os.O_CREAT)
-    except OSError as exc:
-        raise LockedError(f"cannot take the lock of {shown}: {path}: {exc.strerror}") from None
-    except runfile.NotRegular as exc:
-        raise LockedError(
-            f"cannot take the lock of {shown}: {path} is {exc.why}, which l4lb never makes "
-            "there: remove it (nothing else was changed)"
-        ) from None
-
-
-def _still_linked(fd: int, path: Path) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
-
-
 @contextlib.contextmanager
 def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[int]:
     """Hold the write lock of `name` (yields its descriptor); wait up to
@@ -93,30 +69,31 @@ def interface_lock(name: str, wait: float = 0.0, shown: str = "") -> Iterator[in
     """
     LOCK_DIR.mkdir(parents=True, exist_ok=True)
     path = lock_path(name)
+    shown = shown or name
     deadline = time.monotonic() + wait
     while True:
-        fd = _open(path, shown or name)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            # Not close-on-exec: a writer hands it to the bpftool running
+            # its batch (Bpftool.keep_fds), so the lock lasts as long as that.
+            fd = runfile.hold(path, f"{os.getpid()}\n", cloexec=False)
+            break
+        except runfile.Held as held:
             if time.monotonic() >= deadline:
                 raise LockedError(
-                    f"{shown or name} is in use by {_holder(path)}: try again when it is done "
+                    f"{shown} is in use by {_holder(held.holder)}: try again when it is done "
                     f"{CLI_WAIT_HINT}"
                 ) from None
             time.sleep(0.05)
-            continue
-        if _still_linked(fd, path):
-            break
-        os.close(fd)
+        except OSError as exc:
+            raise LockedError(f"cannot take the lock of {shown}: {path}: {exc.strerror}") from None
+        except runfile.NotRegular as exc:
+            raise LockedError(
+                f"cannot take the lock of {shown}: {path} is {exc.why}, which l4lb never makes "
+                "there: remove it (nothing else was changed)"
+            ) from None
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield fd
     finally:
         # Still ours only if no one unlinked it meanwhile (detach may have,
         # and a waiter may have made a new one since).
-        if _still_linked(fd, path):
-            path.unlink(missing_ok=True)
-        os.close(fd)
+        runfile.let_go(fd, path)

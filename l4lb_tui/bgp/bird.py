@@ -9,7 +9,6 @@ started inside one (`ip netns exec`).  Argument lists only, never a shell.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from l4lb_tui import procfs
+from l4lb_tui import procfs, runfile
 from l4lb_tui.bgp import birdshow
 from l4lb_tui.bgp.birdshow import Protocol, Route
 
@@ -97,21 +96,19 @@ class Speaker:
         self.make_dir()
         path = self.dir / f"{self.name}.lock"
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            raise BirdError(f"cannot lock {path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
+            return runfile.hold(path, f"{os.getpid()}\n")
+        except runfile.Held as held:
+            pid = held.holder.strip()
             raise BirdError(
                 f"{self.dir} is used by another speaker (PID {pid if pid.isdigit() else '?'}): "
                 "give each daemon a [bgp] dir of its own"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
+        except OSError as exc:
+            raise BirdError(f"cannot lock {path}: {exc.strerror}") from None
+        except runfile.NotRegular as exc:
+            raise BirdError(
+                f"cannot lock {path}: it is {exc.why}, which l4lb never makes"
+            ) from None
 
     def write(self, text: str) -> None:
         if len(os.fsencode(self.sock)) > _SUN_PATH_MAX:

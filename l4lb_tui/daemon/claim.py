@@ -11,7 +11,6 @@ its holder dies, however it dies, so a killed daemon never blocks the next.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,60 +27,36 @@ def claim_path(ident: str) -> Path:
     return LOCK_DIR / f"{ident}.daemon"
 
 
-def _holder(fd: int) -> tuple[str, str]:
-    """The PID and run directory the holder wrote ("?" when unreadable)."""
-    try:
-        text = os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
-    except OSError:
-        return "?", "?"
-    pid = text[0].strip() if text and text[0].strip().isdigit() else "?"
-    run_dir = text[1].strip() if len(text) > 1 and text[1].strip() else "?"
+def _holder(text: str) -> tuple[str, str]:
+    """The PID and run directory the holder wrote ("?" where missing)."""
+    lines = text.splitlines()
+    pid = lines[0].strip() if lines and lines[0].strip().isdigit() else "?"
+    run_dir = lines[1].strip() if len(lines) > 1 and lines[1].strip() else "?"
     return pid, run_dir
-
-
-def _still_linked(fd: int, path: Path) -> bool:
-    try:
-        return os.stat(path).st_ino == os.fstat(fd).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _take(ident: str, shown: str) -> int:
     """The claim's descriptor, locked; ClaimedError if another daemon has it."""
     path = claim_path(ident)
-    while True:
-        try:
-            LOCK_DIR.mkdir(parents=True, exist_ok=True)
-            fd = runfile.open_regular(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
-        except OSError as exc:
-            raise ClaimedError(f"cannot claim {shown}: {path}: {exc.strerror}") from None
-        except runfile.NotRegular as exc:
-            raise ClaimedError(
-                f"cannot claim {shown}: {path} is {exc.why}, which l4lb never makes there: "
-                "remove it"
-            ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid, run_dir = _holder(fd)
-            os.close(fd)
-            raise ClaimedError(
-                f"{shown} is managed by another daemon, PID {pid} (run directory {run_dir}): "
-                "stop it first, or reload that one"
-            ) from None
-        if _still_linked(fd, path):
-            break
-        os.close(fd)  # its holder let go and removed it meanwhile: a new one
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n{RUN_DIR}\n".encode(), 0)
-    return fd
+    try:
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        return runfile.hold(path, f"{os.getpid()}\n{RUN_DIR}\n")
+    except runfile.Held as held:
+        pid, run_dir = _holder(held.holder)
+        raise ClaimedError(
+            f"{shown} is managed by another daemon, PID {pid} (run directory {run_dir}): "
+            "stop it first, or reload that one"
+        ) from None
+    except OSError as exc:
+        raise ClaimedError(f"cannot claim {shown}: {path}: {exc.strerror}") from None
+    except runfile.NotRegular as exc:
+        raise ClaimedError(
+            f"cannot claim {shown}: {path} is {exc.why}, which l4lb never makes there: remove it"
+        ) from None
 
 
 def _release(ident: str, fd: int) -> None:
-    path = claim_path(ident)
-    if _still_linked(fd, path):
-        path.unlink(missing_ok=True)
-    os.close(fd)
+    runfile.let_go(fd, claim_path(ident))
 
 
 @dataclass
