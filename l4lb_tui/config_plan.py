@@ -199,6 +199,21 @@ def _ring_refusal(
     return problem
 
 
+def _resized(spec: BalancerSpec, running: Running) -> list[tuple[str, str, int, int]]:
+    """The flow tables `spec` asks another size of than the loaded balancer
+    has: (name, option, running size, asked size)."""
+    if running.mode is None:
+        return []
+    return [
+        (name, option, was, want)
+        for name, option, want, was in (
+            ("flow table", "flows", spec.flows, running.flows),
+            ("IPv6 flow table", "flows6", spec.flows6, running.flows6),
+        )
+        if want and was and want != was
+    ]
+
+
 def _sizing(spec: BalancerSpec, running: Running) -> str:
     """What attaching does to the flow table: made at a new load (its
     memory said before it is allocated), or, asked another size while
@@ -208,34 +223,25 @@ def _sizing(spec: BalancerSpec, running: Running) -> str:
             f"{flowsize.describe(spec.flows or flowsize.DEFAULT_FLOWS)}; "
             f"{flowsize.describe6(spec.flows6 or flowsize.DEFAULT_FLOWS6)}"
         )
-    resized = [
+    return "; ".join(
         f"{name} {flowsize.human(was)} -> {flowsize.human(want)} "
         "(refused while loaded: detach first)"
-        for name, want, was in (
-            ("flow table", spec.flows, running.flows),
-            ("IPv6 flow table", spec.flows6, running.flows6),
-        )
-        if want and was and want != was
-    ]
-    return "; ".join(resized)
+        for name, _, was, want in _resized(spec, running)
+    )
 
 
 def _resize_refused(spec: BalancerSpec, running: Running) -> str | None:
     """A loaded balancer keeps its flow tables: another size of either is
     refused whole."""
-    if running.mode is None:
+    resized = _resized(spec, running)
+    if not resized:
         return None
-    for name, option, want, was in (
-        ("flow table", "flows", spec.flows, running.flows),
-        ("IPv6 flow table", "flows6", spec.flows6, running.flows6),
-    ):
-        if want and was and want != was:
-            return (
-                f"{name} {flowsize.human(was)} -> {flowsize.human(want)} ({option}): a loaded "
-                f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows "
-                "are forgotten), then apply"
-            )
-    return None
+    name, option, was, want = resized[0]
+    return (
+        f"{name} {flowsize.human(was)} -> {flowsize.human(want)} ({option}): a loaded "
+        f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows "
+        "are forgotten), then apply"
+    )
 
 
 def plan_balancer(
