@@ -101,6 +101,11 @@ def memory_bytes(flows: int) -> int:
     return flows * BYTES_PER_FLOW
 
 
+def memory_bytes6(flows6: int) -> int:
+    """Kernel memory of an IPv6 table of `flows6` (one 64-byte entry each)."""
+    return flows6 * BYTES_PER_FLOW6
+
+
 def mib(n: int) -> str:
     return f"{n / (1 << 20):,.0f} MiB" if n >= 1 << 20 else f"{n / 1024:,.0f} KiB"
 
@@ -118,7 +123,7 @@ def describe6(flows6: int) -> str:
     """What an IPv6 table of `flows6` takes, said before it is allocated."""
     return (
         f"IPv6 flow table: {flows6:,} flows ({human(flows6)}), "
-        f"{mib(flows6 * BYTES_PER_FLOW6)} of kernel memory (64-byte entries)"
+        f"{mib(memory_bytes6(flows6))} of kernel memory (64-byte entries)"
     )
 
 

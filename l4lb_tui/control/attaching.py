@@ -177,23 +177,14 @@ def no_memory(exc: BpfError, flows: int, flows6: int = flowsize.DEFAULT_FLOWS6) 
     (None: another failure, said as bpftool says it)."""
     if "Cannot allocate memory" not in exc.message:
         return None
-    v4, v6 = flowsize.memory_bytes(flows), flows6 * flowsize.BYTES_PER_FLOW6
-    if v6 > v4:
-        name, option, size, half, half_bytes = (
-            "IPv6 flow table",
-            "--flows6",
-            flows6,
-            flows6 // 2,
-            flows6 // 2 * flowsize.BYTES_PER_FLOW6,
-        )
-    else:
-        name, option, size, half, half_bytes = (
-            "flow table",
-            "--flows",
-            flows,
-            flows // 2,
-            flowsize.memory_bytes(flows // 2),
-        )
+    v4, v6 = flowsize.memory_bytes(flows), flowsize.memory_bytes6(flows6)
+    name, option, size, memory = (
+        ("IPv6 flow table", "--flows6", flows6, flowsize.memory_bytes6)
+        if v6 > v4
+        else ("flow table", "--flows", flows, flowsize.memory_bytes)
+    )
+    half = size // 2
+    half_bytes = memory(half)
     what = f"{flowsize.mib(v4 + v6)} of flow tables ({name} {flowsize.human(size)})"
     if half < 1 << flowsize.MIN_LOG2:
         return f"cannot allocate the {what}: the kernel is out of memory; nothing was attached"
