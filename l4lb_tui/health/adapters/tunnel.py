@@ -241,6 +241,8 @@ class ProbeTunnel:
                  "pinmaps", str(pin / "maps")]
             )  # fmt: skip
             for name in (*BACKEND_MAPS.values(), "probe_stats"):
+                if not (pin / "maps" / name).exists():
+                    raise TunnelError(f"BPF object {obj} is older than l4lb: run 'make -C bpf'")
                 shown = self._bpftool.run(["map", "show", "pinned", str(pin / "maps" / name)])
                 self._maps[name] = int(shown["id"])
             for family in self.families:
