@@ -23,6 +23,7 @@ from l4lb_tui.health.adapters.tunnel import ProbeTunnel, TunnelError
 from l4lb_tui.netlink import Netlink, NetlinkError
 
 Report = Callable[[str], None]
+CANNOT_OPEN = "the probe tunnel cannot be opened"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,36 +91,49 @@ class Routes:
 
     def plan(self, bal: BalancerSpec) -> Route:
         wants = [s for s in bal.services if s.health and s.health.target != "address"]
-        wanted = (any(not _v6(s) for s in wants), any(_v6(s) for s in wants))
-        sources = (
-            bal.probe_source if wanted[0] else None,
-            bal.probe_source6 if wanted[1] else None,
-        )
-        why = self._plan(bal, *sources) if any(sources) else ""
-        tunnel = self.tunnels.get(bal.netns) if any(sources) and not why else None
+        sources: list[str | None] = [None, None]  # (IPv4, IPv6): the tunnel's, once open
+        whys = ["", ""]
+        for i, (key, source) in enumerate(
+            (("probe_source", bal.probe_source), ("probe_source6", bal.probe_source6))
+        ):
+            if any(_v6(s) == bool(i) for s in wants):
+                sources[i] = source
+                whys[i] = "" if source else f"no {key}: the tunnel needs one"
+        if any(sources):
+            self._open(bal, sources, whys)
+        tunnel = self.tunnels.get(bal.netns) if any(sources) else None
         marks: Mapping[str, int] = {}
         if tunnel is not None:
             ips = {b.ip for s in wants for b in s.backends if sources[":" in b.ip]}
             try:
                 marks = tunnel.set_backends(sorted(ips))
             except TunnelError as exc:
-                why, tunnel = f"the probe tunnel refused its backends: {exc}", None
-        said = [
-            ("", "") if not wanted[i]
-            else ("", f"no {key}: the tunnel needs one") if sources[i] is None
-            else ("", why) if tunnel is None
-            else (sources[i] or "", "")
-            for i, key in enumerate(("probe_source", "probe_source6"))
-        ]  # fmt: skip
+                why = f"the probe tunnel refused its backends: {exc}"
+                whys = [why if src else w for src, w in zip(sources, whys, strict=True)]
+                sources = [None, None]
         return Route(
             marks,
-            said[0][0],
+            sources[0] or "",
             bal.probe_source or _not_a_vip(bal),
-            said[0][1],
+            whys[0],
             bal.probe_source6 or _not_a_vip(bal, ipv6=True),
-            said[1][0],
-            said[1][1],
+            sources[1] or "",
+            whys[1],
         )
+
+    def _open(self, bal: BalancerSpec, sources: list[str | None], whys: list[str]) -> None:
+        """Open (or keep) the tunnel for the families `sources` names.  A
+        family it cannot be opened for (its source not on the host, say)
+        is left out, its reason in `whys`, and the other keeps its tunnel."""
+        why = self._plan(bal, *sources)
+        if why and all(sources) and why.startswith(CANNOT_OPEN):
+            for i in (0, 1):
+                if not self._plan(bal, *(s if j == i else None for j, s in enumerate(sources))):
+                    sources[1 - i], whys[1 - i] = None, why
+                    return
+        if why:
+            whys[:] = [why if src else w for src, w in zip(sources, whys, strict=True)]
+            sources[:] = [None, None]
 
     def _plan(self, bal: BalancerSpec, source: str | None, source6: str | None) -> str:
         """Open (or keep) the namespace's tunnel for `bal`; why not ("": it is open)."""
@@ -140,7 +154,7 @@ class Routes:
             try:
                 tunnel.open()
             except TunnelError as exc:
-                return f"the probe tunnel cannot be opened: {exc}"
+                return f"{CANNOT_OPEN}: {exc}"
             self.tunnels[bal.netns] = tunnel
         return ""
 
