@@ -164,10 +164,10 @@ class Routes:
         it reaches this host's own stack and fails."""
         for netns, tunnel in self.tunnels.items():
             try:
-                if tunnel.repair():
+                if said := tunnel.repair():
                     self.report(
                         f"the probe tunnel on {tunnel.interface} was gone (its route was "
-                        "flushed: the link went down or moved): made it again"
+                        f"flushed: the link went down or moved): {said}"
                     )
                 self.gone.discard(netns)
             except TunnelError as exc:

@@ -179,29 +179,47 @@ def test_bad_arguments_are_refused() -> None:
 def test_a_link_flap_is_repaired_with_the_same_marks() -> None:
     """The kernel flushes routes through a link that goes down, and the
     tunnel's route holds its program: every probe then reached the host's own
-    stack and failed, for good (verification tester).  A lab of its own: a
-    flap drops the shared lab's IPv6 addresses."""
+    stack and failed, for good (verification tester).  IPv6 drops the link's
+    addresses too, the IPv6 probe source with them: the IPv4 half is made
+    again at once, the IPv6 half once its source is back.  A lab of its own:
+    a flap drops the shared lab's IPv6 addresses."""
     require_root()
     flapped = Lab(prefix=unique_prefix(), backends=1)
+    ns, dev = flapped.lb_ns, flapped.lb_ifname
     try:
         flapped.up()
-        backend = flapped.backend_nodes[0].addr
-        with ProbeTunnel(flapped.lb_ifname, PROBE_SADDR, netns=flapped.lb_ns) as tunnel:
-            marks = tunnel.set_backends([backend])
+        node = flapped.backend_nodes[0]
+        with ProbeTunnel(dev, PROBE_SADDR, source6=PROBE_SADDR6, netns=ns) as tunnel:
+            marks = tunnel.set_backends([node.addr, node.addr6])
             assert tunnel.intact() and not tunnel.repair()
             for state in ("down", "up"):
                 subprocess.run(  # noqa: S603 - fixed argv
-                    ["ip", "-n", flapped.lb_ns, "link", "set", flapped.lb_ifname, state],
-                    check=True,
+                    ["ip", "-n", ns, "link", "set", dev, state], check=True
                 )
             assert not tunnel.intact()
-            assert tunnel.repair() and tunnel.intact()
+            said = tunnel.repair()
+            assert said.startswith("made it again for IPv4 only"), said
+            assert "fd00::3 is not an address of this host" in said
+            assert tunnel.repair() == "", "nothing more until the IPv6 source is back"
             assert tunnel.marks() == marks
-            with flapped.socket(flapped.lb_ns) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, marks[backend])
-                probe.bind((PROBE_SADDR, 0))
-                probe.settimeout(3)
-                probe.connect((flapped.vip, flapped.http_port))
-            assert tunnel.stats()["encapsulated"] >= 1
+            probe_through(flapped, marks[node.addr], PROBE_SADDR, flapped.vip)
+            # What a network manager puts back: the link's prefix, the source.
+            for addr in (f"{flapped.vip6}/64", f"{PROBE_SADDR6}/128"):
+                subprocess.run(  # noqa: S603 - fixed argv
+                    ["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"], check=True
+                )
+            assert tunnel.repair() == "made it again" and tunnel.intact()
+            probe_through(flapped, marks[node.addr6], PROBE_SADDR6, flapped.vip6)
+            assert tunnel.stats()["encapsulated"] >= 2
     finally:
         flapped.down()
+
+
+def probe_through(lab: Lab, mark: int, source: str, vip: str) -> None:
+    """A marked connect to the VIP that the backend answers."""
+    family = socket.AF_INET6 if ":" in vip else socket.AF_INET
+    with lab.socket(lab.lb_ns, family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+        probe.bind((source, 0))
+        probe.settimeout(3)
+        probe.connect((vip, lab.http_port))

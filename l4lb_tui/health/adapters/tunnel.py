@@ -86,6 +86,7 @@ class ProbeTunnel:
         self._bpftool = Bpftool(netns=netns)
         self._slots: dict[str, int] = {}
         self._maps: dict[str, int] = {}
+        self._made: tuple[int, ...] = ()  # the families whose rule and route are up
 
     # The caller's side
 
@@ -94,28 +95,32 @@ class ProbeTunnel:
         """The families this tunnel probes: those it has a source for."""
         return tuple(f for f, src in ((4, self.source), (6, self.source6)) if src)
 
-    def open(self) -> None:
-        """Set the tunnel up (after undoing any left behind); TunnelError if it cannot."""
+    def open(self, families: tuple[int, ...] | None = None) -> None:
+        """Set the tunnel up (after undoing any left behind), for `families`
+        (default: every one it has a source for); TunnelError if it cannot."""
+        made = self.families if families is None else families
         self._restore()
         try:
-            self._check_host()
-            self._attach_program()
-            if self.source:
+            self._check_host(made)
+            self._attach_program(made)
+            if 4 in made:
                 self._save_accept_local()
                 self._set_accept_local("1")
-            for family in self.families:
+            for family in made:
                 rules = probe_rules.parse_rules(self._ip_json([f"-{family}", "rule", "show"]))
                 for step in probe_rules.install_steps(rules, self.mark_base, self.table):
                     self._ip([f"-{family}", *step])
         except (TunnelError, BpfError) as exc:
             self._restore()
             raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
+        self._made = made
 
     def close(self) -> None:
         """Remove rules, routes and program, and put accept_local back."""
         self._restore()
         self._slots = {}
         self._maps = {}
+        self._made = ()
 
     def set_backends(self, addresses: Iterable[str]) -> dict[str, int]:
         """Give each backend address (of a family the tunnel has a source
@@ -140,18 +145,48 @@ class ProbeTunnel:
         the routes hold the program."""
         return all(self._routes(family) for family in self.families)
 
-    def repair(self) -> bool:
+    def repair(self) -> str:
         """Make a tunnel whose route is gone again, each backend on its mark
-        as before (probes in flight keep theirs); True if it had to.
-        TunnelError if it cannot (the link still down, say)."""
+        as before (probes in flight keep theirs); what was done ("": nothing).
+        A family whose source went with the link (IPv6 drops a link's
+        addresses when it goes down) is left out, so that the other's probes
+        work, and made again once its source is back.  TunnelError if no
+        family can be made (the link still down, say)."""
         if not self._maps or self.intact():
-            return False
+            return ""
+        lost = [f for f in self.families if f not in self._made]
+        # Half made, and the rest's source not back yet: nothing to do (a
+        # reopen would take the made half down a moment, every look).
+        if (
+            lost
+            and all(self._routes(f) for f in self._made)
+            and any(self._missing_source(f) for f in lost)
+        ):
+            return ""
         slots = dict(self._slots)
         self._maps = {}
-        self.open()
+        said = "made it again"
+        try:
+            self.open()
+        except TunnelError as exc:
+            if len(self.families) < 2:
+                raise
+            kept = self._open_one()
+            if kept is None:
+                raise
+            other = 6 if kept == 4 else 4
+            said += f" for IPv{kept} only (IPv{other} once its source is back: {exc})"
         self._write_slots([self._slot_cmd(slot, ip) for ip, slot in slots.items()])
         self._slots = slots
-        return True
+        return said
+
+    def _open_one(self) -> int | None:
+        """The one family the tunnel could be opened for (None: neither)."""
+        for family in self.families:
+            with contextlib.suppress(TunnelError):
+                self.open((family,))
+                return family
+        return None
 
     def marks(self) -> dict[str, int]:
         """Backend address -> the mark that sends a probe to it."""
@@ -205,30 +240,35 @@ class ProbeTunnel:
 
     # Setting up
 
-    def _check_host(self) -> None:
+    def _check_host(self, families: tuple[int, ...]) -> None:
         # Every link: `-4 addr show` leaves out those without an IPv4
         # address, as a balancer's interface may well be.
         names = {str(link.get("ifname")) for link in self._ip_json(["link", "show"])}
         if self.interface not in names:
             raise TunnelError(f"interface {self.interface} does not exist")
-        for family, source in ((4, self.source), (6, self.source6)):
-            if not source:
-                continue
-            links = self._ip_json([f"-{family}", "addr", "show"])
-            local = {
-                str(ipaddress.ip_address(a["local"]))
-                for link in links
-                for a in link.get("addr_info", ())
-                if "local" in a
-            }
-            if source not in local:
-                plen = 32 if family == 4 else 128
-                raise TunnelError(
-                    f"the probe source {source} is not an address of this host: add it "
-                    f"(ip address add {source}/{plen} dev {self.interface}); it must not be a VIP"
-                )
+        for family in families:
+            if missing := self._missing_source(family):
+                raise TunnelError(missing)
 
-    def _attach_program(self) -> None:
+    def _missing_source(self, family: int) -> str:
+        """Why the family's source is not usable ("": it is an address here)."""
+        source = self.source if family == 4 else self.source6
+        links = self._ip_json([f"-{family}", "addr", "show"])
+        local = {
+            str(ipaddress.ip_address(a["local"]))
+            for link in links
+            for a in link.get("addr_info", ())
+            if "local" in a
+        }
+        if source in local:
+            return ""
+        plen = 32 if family == 4 else 128
+        return (
+            f"the probe source {source} is not an address of this host: add it "
+            f"(ip address add {source}/{plen} dev {self.interface}); it must not be a VIP"
+        )
+
+    def _attach_program(self, families: tuple[int, ...]) -> None:
         obj = paths.bpf_object(OBJECT)
         if not obj.is_file():
             raise TunnelError(f"BPF object {obj} is not built: run 'make -C bpf'")
@@ -245,7 +285,7 @@ class ProbeTunnel:
                     raise TunnelError(f"BPF object {obj} is older than l4lb: run 'make -C bpf'")
                 shown = self._bpftool.run(["map", "show", "pinned", str(pin / "maps" / name)])
                 self._maps[name] = int(shown["id"])
-            for family in self.families:
+            for family in families:
                 self._ip(
                     [f"-{family}", "route", "replace", "default", "encap", "bpf", "xmit",
                      "pinned", str(pin / "prog"), "headroom", str(HEADROOM[family]),
