@@ -197,6 +197,12 @@ def test_a_link_flap_is_repaired_with_the_same_marks() -> None:
                     ["ip", "-n", ns, "link", "set", dev, state], check=True
                 )
             assert not tunnel.intact()
+            # Neither source there: nothing can be made, and the next look tries again.
+            ip4 = ["ip", "-n", ns, "addr", "{}", f"{PROBE_SADDR}/32", "dev", dev]
+            subprocess.run([a.format("del") for a in ip4], check=True)  # noqa: S603
+            with pytest.raises(TunnelError, match=r"10\.0\.0\.3 is not an address of this host"):
+                tunnel.repair()
+            subprocess.run([a.format("add") for a in ip4], check=True)  # noqa: S603
             said = tunnel.repair()
             assert said.startswith("made it again for IPv4 only"), said
             assert "fd00::3 is not an address of this host" in said

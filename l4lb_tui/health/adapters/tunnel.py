@@ -87,6 +87,7 @@ class ProbeTunnel:
         self._slots: dict[str, int] = {}
         self._maps: dict[str, int] = {}
         self._made: tuple[int, ...] = ()  # the families whose rule and route are up
+        self._opened = False  # open() succeeded and close() was not called since
 
     # The caller's side
 
@@ -114,6 +115,7 @@ class ProbeTunnel:
             self._restore()
             raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
         self._made = made
+        self._opened = True
 
     def close(self) -> None:
         """Remove rules, routes and program, and put accept_local back."""
@@ -121,6 +123,7 @@ class ProbeTunnel:
         self._slots = {}
         self._maps = {}
         self._made = ()
+        self._opened = False
 
     def set_backends(self, addresses: Iterable[str]) -> dict[str, int]:
         """Give each backend address (of a family the tunnel has a source
@@ -151,8 +154,9 @@ class ProbeTunnel:
         A family whose source went with the link (IPv6 drops a link's
         addresses when it goes down) is left out, so that the other's probes
         work, and made again once its source is back.  TunnelError if no
-        family can be made (the link still down, say)."""
-        if not self._maps or self.intact():
+        family can be made (the link still down, say); the next call tries
+        again."""
+        if not self._opened or self.intact():
             return ""
         lost = [f for f in self.families if f not in self._made]
         # Half made, and the rest's source not back yet: nothing to do (a
