@@ -12,7 +12,8 @@ from l4lb_tui.config_model import HealthSpec, ServiceSpec
 # (key below the service, message)
 Found = list[tuple[str, str]]
 # A UDP datagram's most payload over IPv4, less the probe tunnel's outer
-# header: a longer send could never leave (EMSGSIZE on every probe).
+# header: a longer send could never leave (EMSGSIZE on every probe).  Over
+# IPv6 it comes to the same: 65,535 - 8 (UDP) - 40 (the outer header's).
 UDP_PROBE_MAX = 65507 - 20
 
 
@@ -24,14 +25,6 @@ def health_problems(s: ServiceSpec, h: HealthSpec) -> Found:
         return out
     if not h.port and any(k.port == 0 for k in s.keys):
         out.append(("health.port", "a service on every port needs the port its check probes"))
-    if h.target == "tunnel" and any(":" in k.vip for k in s.keys):
-        out.append(
-            (
-                "health.target",
-                "the probe tunnel is IPIP (IPv4 backends only): an IPv6 service is probed at "
-                'its backends\' own addresses; remove target = "tunnel"',
-            )
-        )
     udp = any(k.proto == PROTO_UDP for k in s.keys)
     tcp = any(k.proto != PROTO_UDP for k in s.keys)
     if h.check in ("tcp", "http") and not tcp:
@@ -75,18 +68,41 @@ def listen_problem(listen: str) -> str:
     return ""
 
 
-def source_problems(source: str | None, probe: str | None, services: list[ServiceSpec]) -> Found:
-    """The balancer's own addresses (source, probe_source) that are one of
-    its VIPs or backends, which the CLI's -s refuses too."""
+def source_problems(
+    source: str | None,
+    probe: str | None,
+    services: list[ServiceSpec],
+    probe6: str | None = None,
+) -> Found:
+    """The balancer's own addresses (source, probe_source, probe_source6)
+    that are one of its VIPs or backends, which the CLI's -s refuses too;
+    and a check that asks for the tunnel where the balancer has no probe
+    source of the service's family ("" for the key: the balancer's)."""
     vips = {k.vip for s in services for k in s.keys}
     backends = {b.ip for s in services for b in s.backends}
     out: Found = []
     for key, addr, vip_why in (
         ("source", source, "the tunnel's outer source must not be"),
         ("probe_source", probe, "backends keep answers to it"),
+        ("probe_source6", probe6, "backends keep answers to it"),
     ):
         if addr and addr in vips:
             out.append((key, f"{addr} is a VIP: {vip_why}"))
         elif addr and addr in backends:
             out.append((key, f"{addr} is a backend of this balancer: it must be the host's own"))
+    tunnelled = [s for s in services if s.health and s.health.target == "tunnel"]
+    if probe is None and any(not _v6(s) for s in tunnelled):
+        out.append(("", 'a check with target = "tunnel" needs the balancer\'s probe_source'))
+    if probe6 is None and any(_v6(s) for s in tunnelled):
+        out.append(
+            (
+                "",
+                'a check with target = "tunnel" on an IPv6 service needs the balancer\'s '
+                "probe_source6",
+            )
+        )
     return out
+
+
+def _v6(s: ServiceSpec) -> bool:
+    return any(":" in k.vip for k in s.keys)

@@ -49,6 +49,7 @@ _BALANCER = {
     "source6",
     "service",
     "probe_source",
+    "probe_source6",
     "flows",
     "flows6",
 }
@@ -270,26 +271,25 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     source = r.optional(b, path, "source", validation.source_address)
     source6 = r.optional(b, path, "source6", validation.source6_address)
     probe = r.optional(b, path, "probe_source", validation.source_address)
+    probe6 = r.optional(b, path, "probe_source6", validation.source6_address)
     items = b.get("service", [])
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")
         items = []
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
-    for key, message in config_checks.source_problems(source, probe, services):
-        r.problem(f"{path}.{key}", message)
+    for key, message in config_checks.source_problems(source, probe, services, probe6):
+        r.problem(f"{path}.{key}" if key else path, message)
     vips = {k.vip for s in services for k in s.keys}
     if source6 and source6 in vips:
         r.problem(f"{path}.source6", f"{source6} is a VIP: the tunnel's outer source must not be")
-    if probe is None and any(s.health and s.health.target == "tunnel" for s in services):
-        r.problem(path, 'a check with target = "tunnel" needs the balancer\'s probe_source')
     if not name:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")
     at = line_of(r.lines, path)
     flows6 = _flows(r, b.get("flows6"), f"{path}.flows6")
     spec = (name, netns, mode or "driver", source, tuple(services), at, probe, flows, source6)
-    return BalancerSpec(*spec, flows6=flows6)
+    return BalancerSpec(*spec, flows6=flows6, probe_source6=probe6)
 
 
 def _flows(r: _Reader, value: object, path: str) -> int | None:

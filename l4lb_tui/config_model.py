@@ -71,6 +71,8 @@ class BalancerSpec:
     flows: int | None = None  # the flow table's size at attach; None: the default
     source6: str | None = None  # ip6ip6's outer source; None: kept, or the link's first
     flows6: int | None = None  # the IPv6 flow table's size at attach; None: the default
+    # As probe_source, for IPv6 backends: needed to probe them through the tunnel.
+    probe_source6: str | None = None
 
     @property
     def where(self) -> str:

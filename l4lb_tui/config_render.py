@@ -80,6 +80,7 @@ def _balancer(b: BalancerSpec) -> list[str]:
             ("source", b.source),
             ("source6", b.source6),
             ("probe_source", b.probe_source),
+            ("probe_source6", b.probe_source6),
             ("flows", b.flows),
         ]
     )

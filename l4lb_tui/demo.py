@@ -27,6 +27,8 @@ from l4lb_tui.lab.traffic import TRAFFIC_MODULE
 # Bounded like all lab traffic: a day at most, a pause between rounds so the
 # 2-core machines this runs on keep room for the console.
 TRAFFIC_ARGS = ("--count", "100000000", "--duration", "86400", "--interval", "0.004")
+# The IPv6 services get a lighter stream of their own: enough to show them live.
+TRAFFIC6_ARGS = ("--count", "100000000", "--duration", "86400", "--interval", "0.05")
 FAILING = 2  # the backend whose server stops now and then
 DAEMON_START = 30.0  # seconds the daemon may take to apply the lab's config
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     lab = Lab(prefix=args.prefix, backends=args.backends)
     print(f"demo: building lab {lab.prefix} with {args.backends} backends ...", flush=True)
     lab.up()
-    traffic = daemon = None
+    traffic = traffic6 = daemon = None
     stop = threading.Event()
     failing: threading.Thread | None = None
     try:
@@ -84,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
         traffic = spawn_in(
             lab.client.ns, python_module(TRAFFIC_MODULE, *TRAFFIC_ARGS), bounded=True
         )
+        if daemon is not None:
+            traffic6 = spawn_in(
+                lab.client.ns,
+                python_module(TRAFFIC_MODULE, *TRAFFIC6_ARGS, "--target", lab.vip6),
+                bounded=True,
+            )
         if args.fail_every > 0 and daemon is not None and args.backends >= FAILING:
             failing = _fail_now_and_then(lab, stop, args.fail_every)
             print(
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         if failing is not None:
             failing.join()
-        for proc in (traffic, daemon):
+        for proc in (traffic, traffic6, daemon):
             if proc is not None:
                 proc.terminate()
                 proc.wait()
@@ -131,7 +139,8 @@ def _start_daemon(lab: Any) -> subprocess.Popen[str] | None:
         _load_directly(lab)
         return None
     cfg = lab.state_dir / "l4lb.toml"
-    cfg.write_text(lab_config(lab, metrics=f"127.0.0.1:{_free_port()}"))
+    # Dual-stack: the IPv6 services are checked through the probe tunnel too.
+    cfg.write_text(lab_config(lab, metrics=f"127.0.0.1:{_free_port()}", ipv6=True))
     with open(lab.state_dir / "daemon.log", "w") as log:
         daemon = subprocess.Popen(  # noqa: S603 - argv list
             [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
@@ -143,7 +152,7 @@ def _start_daemon(lab: Any) -> subprocess.Popen[str] | None:
         # Read while the daemon attaches: pins it has made but not yet
         # filled are an error now and a balancer a moment later.
         with contextlib.suppress(BalancerError):
-            if bal.is_loaded() and len(bal.state().services) == 2:
+            if bal.is_loaded() and len(bal.state().services) == 4:
                 print(f"demo: the daemon balances the lab from {cfg}", flush=True)
                 return daemon
         time.sleep(0.2)

@@ -135,8 +135,7 @@ class HealthControl:
             for spec in bal.services:
                 if spec.health is None:
                     continue
-                v6 = any(":" in key.vip for key in spec.keys)
-                through = bool(route.marks) and spec.health.target != "address" and not v6
+                through = route.through(spec)
                 for key in spec.keys:
                     c, carried[c_name] = self._carried(
                         c_name := check_name(bal, key), bal, spec, key, macs

@@ -2,7 +2,7 @@
 
 The daemon reads a service's HealthSpec (config_model) and, for each backend:
 
-    tunnel = ProbeTunnel(ifname, source, netns=ns); tunnel.open()   # adapters/tunnel.py
+    tunnel = ProbeTunnel(ifname, source, source6=source6, netns=ns); tunnel.open()
     marks = tunnel.set_backends(addresses)
     probe = build_probe(CheckKey(service, ip), spec, vip, port, Target.TUNNEL,
                         mark=marks[ip], source=source)              # logic/probes.py

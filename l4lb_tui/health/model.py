@@ -13,8 +13,9 @@ class Target(StrEnum):
 
     ADDRESS: the backend's own address and the check's port; it sees the
     server, not what clients reach.  TUNNEL: the VIP and port, wrapped in IPIP
-    to the backend as the balancer wraps client traffic; it also sees the VIP
-    on the backend's loopback and its decapsulation.
+    (ip6ip6 for an IPv6 backend) to the backend as the balancer wraps client
+    traffic; it also sees the VIP on the backend's loopback and its
+    decapsulation.
     """
 
     ADDRESS = "address"

@@ -1,13 +1,13 @@
 """The lab as a daemon config: its balancer, its HTTP and UDP services with
 health checks through the probe tunnel (and, asked for, the same services
-at the IPv6 VIP, checked at the backends' own IPv6 addresses), and where
-metrics are served."""
+at the IPv6 VIP, checked through the tunnel too, from the IPv6 probe
+source), and where metrics are served."""
 
 from __future__ import annotations
 
 from l4lb_tui.destinations import read_destinations
 from l4lb_tui.lab.lab import Lab
-from l4lb_tui.lab.names import PROBE_SADDR
+from l4lb_tui.lab.names import PROBE_SADDR, PROBE_SADDR6
 
 
 def lab_config(
@@ -34,8 +34,10 @@ def lab_config(
                 f'[balancer.service.health]\ncheck = "{check}"\n{timing}\n'
             )
     source6 = f'source6 = "{lab.outer_saddr6}"\n' if ipv6 else ""
+    # The IPv6 probe source even without IPv6 services: the balancer's link
+    # always has it, and a service added by hand is then probed through the tunnel.
     return (
         f'[[balancer]]\ninterface = "{lab.lb_ifname}"\nnetns = "{lab.lb_ns}"\nmode = "driver"\n'
-        f'source = "{lab.outer_saddr}"\n{source6}probe_source = "{PROBE_SADDR}"\n\n'
-        f'{services}[metrics]\nlisten = "{metrics}"\n'
+        f'source = "{lab.outer_saddr}"\n{source6}probe_source = "{PROBE_SADDR}"\n'
+        f'probe_source6 = "{PROBE_SADDR6}"\n\n{services}[metrics]\nlisten = "{metrics}"\n'
     )

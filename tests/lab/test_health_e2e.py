@@ -1,5 +1,6 @@
 """Health checks on the real lab: every fault caught by the probes that can see
-it, in the time rise and fall allow, through the tunnel and without it.
+it, in the time rise and fall allow, through the tunnel and without it, to
+the backends' IPv4 and IPv6 addresses alike (IPIP and ip6ip6).
 
 The prober runs where the daemon will, in the balancer's namespace beside
 the attached balancer; the backends are the lab's, broken with `lab break`.
@@ -24,7 +25,7 @@ from l4lb_tui.health.logic.probes import build_probe
 from l4lb_tui.health.model import CheckKey, Probe, ProbeResult, Status, Target
 from l4lb_tui.health.scheduler import Scheduler
 from l4lb_tui.lab import Lab, faults
-from l4lb_tui.lab.names import PROBE_SADDR
+from l4lb_tui.lab.names import PROBE_SADDR, PROBE_SADDR6
 
 pytestmark = pytest.mark.kernel
 
@@ -61,26 +62,32 @@ def hlab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def tunnel(hlab: Lab) -> Iterator[ProbeTunnel]:
-    with ProbeTunnel(hlab.lb_ifname, PROBE_SADDR, netns=hlab.lb_ns) as made:
-        made.set_backends(node.addr for node in hlab.backend_nodes)
+    tunnel = ProbeTunnel(hlab.lb_ifname, PROBE_SADDR, source6=PROBE_SADDR6, netns=hlab.lb_ns)
+    with tunnel as made:
+        made.set_backends(a for node in hlab.backend_nodes for a in (node.addr, node.addr6))
         yield made
 
 
 def probes(
     lab: Lab, tunnel: ProbeTunnel, spec: dict[str, float], kinds: dict[str, int] = KINDS
 ) -> list[Probe]:
-    """Every kind through both targets, for every backend; service = "kind/target"."""
+    """Every kind through both targets, for every backend's address of
+    either family; service = "kind/target"."""
     marks = tunnel.marks()
     made = []
     for kind, port in kinds.items():
         health = HealthSpec(check=kind, **spec)  # type: ignore[arg-type]
         for node in lab.backend_nodes:
-            for target in Target:
-                key = CheckKey(f"{kind}/{target}", node.addr)
-                made.append(
-                    build_probe(key, health, lab.vip, port, target,
-                                mark=marks[node.addr], source=PROBE_SADDR)
-                )  # fmt: skip
+            for addr, vip, source in (
+                (node.addr, lab.vip, PROBE_SADDR),
+                (node.addr6, lab.vip6, PROBE_SADDR6),
+            ):
+                for target in Target:
+                    key = CheckKey(f"{kind}/{target}", addr)
+                    made.append(
+                        build_probe(key, health, vip, port, target,
+                                    mark=marks[addr], source=source)
+                    )  # fmt: skip
     return made
 
 
@@ -102,7 +109,7 @@ FAST = {"interval": 0.2, "timeout": 0.1}
 def test_a_sound_lab_passes_every_kind_both_ways(hlab: Lab, tunnel: ProbeTunnel) -> None:
     before = tunnel.stats()["encapsulated"]
     seen = last_verdicts(run_for(hlab, probes(hlab, tunnel, FAST), 0.5))
-    assert len(seen) == 3 * 2 * 2
+    assert len(seen) == 3 * 2 * 2 * 2  # kinds, backends, targets, families
     assert {k: r.detail for k, r in seen.items() if not r.ok} == {}
     assert {r.detail for r in seen.values()} == {"connected", "HTTP 200", "replied"}
     assert tunnel.stats()["encapsulated"] > before
@@ -135,7 +142,7 @@ def test_each_fault_is_caught_by_the_targets_that_can_see_it(
         faults.fix_backend(hlab, 1)
     for (service, backend), result in seen.items():
         kind, target = service.split("/")
-        failing = backend == broken.addr and target in CAUGHT_BY[how]
+        failing = backend in (broken.addr, broken.addr6) and target in CAUGHT_BY[how]
         assert result.ok is not failing, f"{how}: {service} of {backend}: {result.detail}"
         if failing:
             # The backend rate-limits its ICMP port unreachables (per
@@ -144,7 +151,7 @@ def test_each_fault_is_caught_by_the_targets_that_can_see_it(
             if how != "server":
                 expected = {"no answer in 0.1 s"}
             assert result.detail in expected, (service, result.detail)
-    assert {b for _, b in seen} == {broken.addr, sound.addr}
+    assert {b for _, b in seen} == {broken.addr, sound.addr, broken.addr6, sound.addr6}
     seen = last_verdicts(run_for(hlab, probes(hlab, tunnel, FAST), 0.5))
     assert all(r.ok for r in seen.values()), "fixed"
 

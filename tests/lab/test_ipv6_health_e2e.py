@@ -1,7 +1,9 @@
 """The daemon's health checks of IPv6 backends in the dual-stack lab: probed
-at their own IPv6 addresses (HTTP and UDP, real sockets), shown in the
-metrics under their IPv6 labels, drained when their server stops and
-restored when it is back; the IPv4 services beside them as before."""
+through the probe tunnel in ip6ip6 (HTTP and UDP, real sockets), shown in
+the metrics under their IPv6 labels, drained when their decapsulation stops
+or their loopback loses the VIP (what a probe of their own address never
+sees) and restored when it is back; the IPv4 services beside them as
+before."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from test_daemon_health_e2e import (
     wait_for,
 )
 
+from l4lb_tui import events
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.lab import Lab, faults
@@ -52,10 +55,15 @@ def daemon6(lab: Lab, tmp_path: Path) -> Iterator[tuple[Balancer, int]]:
         for i in range(1, 4):
             faults.fix_backend(lab, i)
         bal.detach()
+    rules6 = subprocess.run(  # noqa: S603 - fixed argv
+        ["ip", "-n", lab.lb_ns, "-6", "rule", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "fwmark" not in rules6, "a stopped daemon leaves no IPv6 probe tunnel"
 
 
-def test_ipv6_backends_are_probed_shown_drained_and_restored(
-    lab: Lab, daemon6: tuple[Balancer, int]
+@pytest.mark.parametrize("how", ["decap", "vip"])
+def test_ipv6_backends_are_probed_through_the_tunnel_drained_and_restored(
+    lab: Lab, daemon6: tuple[Balancer, int], how: str
 ) -> None:
     bal, port = daemon6
     http6 = ServiceKey(lab.vip6, lab.http_port, 6)
@@ -65,24 +73,29 @@ def test_ipv6_backends_are_probed_shown_drained_and_restored(
     assert {(str(http6), ip) for ip in v6} | {(str(udp6), ip) for ip in v6} <= shown, shown
     assert ("[fd00::4]:8080/tcp", "fd00::11") in shown, "labels: the bracketed VIP, the address"
     assert bal.source6() == lab.outer_saddr6
+    said = {(e.service, e.what) for e in events.read() if e.interface == lab.lb_ifname}
+    tunnelled = "health checks go through the probe tunnel to the VIP, from fd00::3"
+    assert {(str(http6), tunnelled), (str(udp6), tunnelled)} <= said, said
     report = lab.traffic(count=10, target=lab.vip6)
     assert report.http.answered == report.udp.answered == 10
 
     victim = lab.backend_nodes[0].addr6
-    faults.break_backend(lab, 1, "server")
+    faults.break_backend(lab, 1, how)
     down_in = wait_for(
         lambda: {d.ip for s in (http6, udp6) for d in bal.members(s) if d.down} == {victim},
         INTERVAL * FALL + TIMEOUT + 3 * SLACK + INTERVAL,  # two services, two workers busy
-        f"{victim} drained in both IPv6 services after its server stopped",
+        f"{victim} drained in both IPv6 services after its {how} broke",
     )
     # The metrics are published a moment after the drain.
     wait_for(lambda: (str(http6), victim) not in up(port), 5, "the metrics say it is down")
     after = lab.traffic(count=10, target=lab.vip6)
-    assert after.http.answered == 10 and "be1" not in after.http.by_backend
+    assert after.http.answered == after.udp.answered == 10, "new flows avoid the broken backend"
+    assert "be1" not in after.http.by_backend and "be1" not in after.udp.by_backend
     faults.fix_backend(lab, 1)
     back_in = wait_for(
         lambda: not any(d.down for s in (http6, udp6) for d in bal.members(s)),
         INTERVAL * RISE + TIMEOUT + 3 * SLACK + INTERVAL,
         f"{victim} restored",
     )
-    print(f"\nHEALTH IPV6: drained after {down_in:.2f} s, restored after {back_in:.2f} s")
+    wait_for(lambda: (str(http6), victim) in up(port), 5, "the metrics say it is up")
+    print(f"\nHEALTH IPV6 {how}: drained after {down_in:.2f} s, restored after {back_in:.2f} s")

@@ -88,3 +88,40 @@ def test_two_balancers_in_one_namespace_share_its_tunnel(
         assert any("closed the probe tunnel" in line for line in said), said
     finally:
         routes.stop()
+
+
+def test_one_familys_source_missing_from_the_host_leaves_the_other_its_tunnel(
+    space: tuple[str, str, str],
+) -> None:
+    """probe_source6 not on the host: the IPv4 services still go through the
+    tunnel, and the IPv6 ones say why they are probed at their addresses."""
+    ns, a, _ = space
+    v6 = (
+        '[[balancer.service]]\nvip = "[fd98::4]:80/tcp"\n'
+        'backends = [{ ip = "fd98::11", mac = "02:00:00:00:00:0c" }]\n'
+        '[balancer.service.health]\ncheck = "tcp"\n'
+    )
+    text = (
+        f'[[balancer]]\ninterface = "{a}"\nnetns = "{ns}"\nprobe_source = "{SOURCE}"\n'
+        'probe_source6 = "fd98::3"\n'
+        '[[balancer.service]]\nvip = "10.98.1.4:80/tcp"\n'
+        'backends = [{ ip = "10.98.1.11", mac = "02:00:00:00:00:0b" }]\n'
+        f'[balancer.service.health]\ncheck = "tcp"\n{v6}'
+    )
+    one = parse_config(text).balancers[0]
+    routes = Routes([].append)
+    try:
+        routes.begin((one,))
+        route = routes.plan(one)
+        assert set(route.marks) == {"10.98.1.11"} and route.tunnel_source == SOURCE
+        assert route.through(one.services[0]) and not route.through(one.services[1])
+        assert "fd98::3 is not an address of this host" in route.no_tunnel6, route
+        assert tunnel_route(ns) == [a]
+        # With the address there, both families share the tunnel.
+        run(["ip", "-n", ns, "addr", "add", "fd98::3/128", "dev", a, "nodad"])
+        routes.begin((one,))
+        route = routes.plan(one)
+        assert set(route.marks) == {"10.98.1.11", "fd98::11"}, route
+        assert route.through(one.services[1]) and route.tunnel_source6 == "fd98::3"
+    finally:
+        routes.stop()

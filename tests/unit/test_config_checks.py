@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from l4lb_tui.config_file import ConfigError, parse_config
+from l4lb_tui.config_render import render
 
 HEAD = '[[balancer]]\ninterface = "eth1"\nsource = "10.0.0.1"\nprobe_source = "10.0.0.3"\n'
 
@@ -176,12 +177,33 @@ def test_destinations_that_cannot_be_read_are_the_only_error(tmp_path: Path) -> 
     assert len(lines) == 1 and "destinations" in lines[0], lines
 
 
-def test_a_probe_tunnel_for_an_ipv6_service_is_refused() -> None:
+def test_a_probe_tunnel_for_an_ipv6_service_needs_probe_source6() -> None:
+    """The tunnel carries ip6ip6 too; its IPv6 source is probe_source6, as
+    probe_source is IPv4's, and a v6 service asking for it without one is
+    refused (it was refused outright while the tunnel was IPIP only)."""
     text = (
         f'{HEAD}source6 = "fd00::1"\n[[balancer.service]]\nvip = "[fd00::4]:80/tcp"\n'
         'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
-        '[balancer.service.health]\ncheck = "tcp"\n'
+        '[balancer.service.health]\ncheck = "tcp"\ntarget = "tunnel"\n'
     )
-    parse_config(text, Path("l4lb.toml"))  # the default target: own addresses for IPv6
-    lines = _refused(text + 'target = "tunnel"\n')
-    assert any("service[0].health.target: the probe tunnel is IPIP" in line for line in lines)
+    lines = _refused(text)
+    assert len(lines) == 1 and lines[0].endswith(
+        'balancer[0]: a check with target = "tunnel" on an IPv6 service needs the '
+        "balancer's probe_source6"
+    ), lines
+    with_source = text.replace(
+        'source6 = "fd00::1"\n', 'source6 = "fd00::1"\nprobe_source6 = "fd00::3"\n'
+    )
+    spec = parse_config(with_source, Path("l4lb.toml")).balancers[0]
+    assert spec.probe_source6 == "fd00::3"
+    assert 'probe_source6 = "fd00::3"' in render(parse_config(with_source, Path("l4lb.toml")))
+
+
+@pytest.mark.parametrize("address", ["fd00::4", "fd00::11"])
+def test_a_probe_source6_that_is_a_vip_or_backend_is_refused(address: str) -> None:
+    text = (
+        f'{HEAD}probe_source6 = "{address}"\n[[balancer.service]]\nvip = "[fd00::4]:80/tcp"\n'
+        'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
+    )
+    lines = _refused(text)
+    assert any(f"balancer[0].probe_source6: {address} is a" in ln for ln in lines), lines

@@ -104,7 +104,13 @@ def test_udp_verdicts_and_errno_words() -> None:
 
 # Tunnel marks
 
-ips = st.sets(st.sampled_from([f"10.1.{i}.{j}" for i in range(3) for j in range(1, 9)]))
+# Both families share the tunnel's slots (one mark, one backend).
+ips = st.sets(
+    st.sampled_from(
+        [f"10.1.{i}.{j}" for i in range(3) for j in range(1, 9)]
+        + [f"fd00::{i}:{j}" for i in range(2) for j in range(1, 9)]
+    )
+)
 
 
 @given(ips, ips, ips)
@@ -129,6 +135,10 @@ def test_marks_and_capacity() -> None:
         M.mark(0x4C480000, 0)
     with pytest.raises(ValueError, match="3 backends"):
         M.plan_slots({}, ["10.0.0.1", "10.0.0.2", "10.0.0.3"], capacity=2)
+    # IPv4 first, then IPv6, each in address order.
+    assert M.plan_slots({}, ["fd00::12", "10.0.0.9", "fd00::2"]).write == (
+        (1, "10.0.0.9"), (2, "fd00::2"), (3, "fd00::12")
+    )  # fmt: skip
 
 
 # The tunnel's rules, played on a model of the kernel's rule list

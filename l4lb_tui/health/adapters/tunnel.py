@@ -1,23 +1,29 @@
-"""The probe tunnel: probes to the VIP leave in IPIP to one backend each.
+"""The probe tunnel: probes to the VIP leave in IPIP (IPv6 ones in ip6ip6)
+to one backend each.
 
-A probe socket carries a mark (`marks()`), one per backend.  In the
-namespace where the prober runs (the balancer's):
+A probe socket carries a mark (`marks()`), one per backend, whatever its
+family: one slot space, so a mark names one backend.  In the namespace where
+the prober runs (the balancer's), for each family it has a source for:
 
 - one rule, `fwmark BASE/0xffff0000 lookup TABLE`, ahead of the `local`
   table (see logic/rules.py: a host holding the VIP would otherwise keep
-  the probe), so only marked packets ever reach
+  the probe; IPv6's `local` rule is at preference 0 too), so only marked
+  packets ever reach
 - one route, `default encap bpf xmit ... dev IF` in TABLE, whose program
-  (bpf/l4lb_probe_encap.c) wraps the probe in an outer header from the
-  probe's source to the backend in the mark's slot and sends it on;
-- `accept_local` on IF: the backend answers from the VIP (DSR), an address
-  of this host, which the kernel would drop as a martian.
+  (bpf/l4lb_probe_encap.c, one program for both families' routes) wraps the
+  probe in an outer header of its family from the probe's source to the
+  backend in the mark's slot and sends it on;
+- for IPv4, `accept_local` on IF: the backend answers from the VIP (DSR),
+  an address of this host, which IPv4 would drop as a martian.  IPv6 has no
+  such check (nor the sysctl): an answer from the VIP is taken as it comes.
 
-The source is an address of this host that is not a VIP (the lab's
-10.0.0.3), so that the backend's answers come back here.  The route holds
-the program and its maps; nothing stays pinned.  `close()` undoes all of it,
-and `open()` first undoes whatever a killed prober left: rules and route are
-found by their protocol number, accept_local's old value in a file under the
-run directory.  One tunnel per network namespace.
+The sources are addresses of this host that are not a VIP (the lab's
+10.0.0.3 and fd00::3), so that the backend's answers come back here.  The
+routes hold the program and its maps; nothing stays pinned.  `close()`
+undoes all of it, and `open()` first undoes whatever a killed prober left
+(of both families, whatever this one probes): rules and routes are found by
+their protocol number, accept_local's old value in a file under the run
+directory.  One tunnel per network namespace.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from l4lb_tui.health.logic import rules as probe_rules
 OBJECT = "l4lb_probe_encap.o"
 DEFAULT_MARK_BASE = 0x4C480000
 DEFAULT_TABLE = 0x4C48
-HEADROOM = 20  # the outer IPv4 header
+HEADROOM = {4: 20, 6: 40}  # the outer header, per family
+FAMILIES = (4, 6)
+BACKEND_MAPS = {4: "probe_backends", 6: "probe_backends6"}
 PIN_ROOT = BPFFS / "l4lb-probe"  # only while the program is being attached
 STATS = ("encapsulated", "no_slot", "malformed", "failed")  # enum probe_stat
 
@@ -53,106 +61,136 @@ class ProbeTunnel:
     def __init__(
         self,
         interface: str,
-        source: str,
+        source: str | None,
         *,
+        source6: str | None = None,
         netns: str | None = None,
         mark_base: int = DEFAULT_MARK_BASE,
         table: int = DEFAULT_TABLE,
     ) -> None:
+        """`source` probes IPv4 backends, `source6` IPv6 ones; a family
+        without one has no rule or route, and its backends are refused."""
         try:
             self.interface = validation.ifname(interface)
             self.netns = None if netns is None else validation.netns_name(netns)
-            self.source = str(ipaddress.IPv4Address(source))
+            self.source = None if source is None else str(ipaddress.IPv4Address(source))
+            self.source6 = None if source6 is None else str(ipaddress.IPv6Address(source6))
             self.mark_base = probe_marks.check_base(mark_base)
         except ValueError as exc:
             raise TunnelError(str(exc)) from None
+        if self.source is None and self.source6 is None:
+            raise TunnelError("the probe tunnel needs a source: IPv4, IPv6 or both")
         if not 0 < table < 2**31 or table in (253, 254, 255):
             raise TunnelError(f"table {table}: 1-2147483647, not default, main or local")
         self.table = table
         self._bpftool = Bpftool(netns=netns)
         self._slots: dict[str, int] = {}
         self._maps: dict[str, int] = {}
+        self._made: tuple[int, ...] = ()  # the families whose rule and route are up
+        self._opened = False  # open() succeeded and close() was not called since
 
     # The caller's side
 
-    def open(self) -> None:
-        """Set the tunnel up (after undoing any left behind); TunnelError if it cannot."""
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The families this tunnel probes: those it has a source for."""
+        return tuple(f for f, src in ((4, self.source), (6, self.source6)) if src)
+
+    def open(self, families: tuple[int, ...] | None = None) -> None:
+        """Set the tunnel up (after undoing any left behind), for `families`
+        (default: every one it has a source for); TunnelError if it cannot."""
+        made = self.families if families is None else families
         self._restore()
         try:
-            self._check_host()
-            self._attach_program()
-            self._save_accept_local()
-            self._set_accept_local("1")
-            rules = probe_rules.parse_rules(self._ip_json(["rule", "show"]))
-            for step in probe_rules.install_steps(rules, self.mark_base, self.table):
-                self._ip(step)
+            self._check_host(made)
+            self._attach_program(made)
+            if 4 in made:
+                self._save_accept_local()
+                self._set_accept_local("1")
+            for family in made:
+                rules = probe_rules.parse_rules(self._ip_json([f"-{family}", "rule", "show"]))
+                for step in probe_rules.install_steps(rules, self.mark_base, self.table):
+                    self._ip([f"-{family}", *step])
         except (TunnelError, BpfError) as exc:
             self._restore()
             raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
+        self._made = made
+        self._opened = True
 
     def close(self) -> None:
-        """Remove rules, route and program, and put accept_local back."""
+        """Remove rules, routes and program, and put accept_local back."""
         self._restore()
         self._slots = {}
         self._maps = {}
+        self._made = ()
+        self._opened = False
 
     def set_backends(self, addresses: Iterable[str]) -> dict[str, int]:
-        """Give each backend address a mark (kept while it stays); the marks."""
+        """Give each backend address (of a family the tunnel has a source
+        for) a mark, kept while it stays; the marks."""
         if not self._maps:
             raise TunnelError("the probe tunnel is not open")
         try:
-            plan = probe_marks.plan_slots(
-                self._slots, (str(ipaddress.IPv4Address(a)) for a in addresses)
-            )
+            wanted = [self._backend(a) for a in addresses]
+            plan = probe_marks.plan_slots(self._slots, wanted)
         except ValueError as exc:
             raise TunnelError(str(exc)) from None
-        backends = self._maps["probe_backends"]
-        lines = [
-            Bpftool.update_cmd(backends, _slot_key(slot), ipaddress.IPv4Address(ip).packed)
-            for slot, ip in plan.write
-        ]
-        lines += [Bpftool.update_cmd(backends, _slot_key(s), bytes(4)) for s in plan.clear]
-        try:
-            self._bpftool.batch(lines)
-        except BpfError as exc:
-            raise TunnelError(f"probe tunnel backends: {exc}") from None
+        was = {slot: ip for ip, slot in self._slots.items()}
+        lines = [self._slot_cmd(slot, ip) for slot, ip in plan.write]
+        lines += [self._slot_cmd(slot, was[slot], clear=True) for slot in plan.clear]
+        self._write_slots(lines)
         self._slots = dict(plan.slots)
         return self.marks()
 
     def intact(self) -> bool:
-        """Whether the tunnel's route is still there: the kernel flushes a
+        """Whether the tunnel's routes are still there: the kernel flushes a
         route through a link that goes down (or leaves the namespace), and
-        the route holds the program."""
-        try:
-            routes = self._ip_json(
-                ["route", "show", "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
-            )
-        except TunnelError as exc:
-            if "table does not exist" in str(exc):
-                return False
-            raise
-        return bool(routes)
+        the routes hold the program."""
+        return all(self._routes(family) for family in self.families)
 
-    def repair(self) -> bool:
+    def repair(self) -> str:
         """Make a tunnel whose route is gone again, each backend on its mark
-        as before (probes in flight keep theirs); True if it had to.
-        TunnelError if it cannot (the link still down, say)."""
-        if not self._maps or self.intact():
-            return False
+        as before (probes in flight keep theirs); what was done ("": nothing).
+        A family whose source went with the link (IPv6 drops a link's
+        addresses when it goes down) is left out, so that the other's probes
+        work, and made again once its source is back.  TunnelError if no
+        family can be made (the link still down, say); the next call tries
+        again."""
+        if not self._opened or self.intact():
+            return ""
+        lost = [f for f in self.families if f not in self._made]
+        # Half made, and the rest's source not back yet: nothing to do (a
+        # reopen would take the made half down a moment, every look).
+        if (
+            lost
+            and all(self._routes(f) for f in self._made)
+            and any(self._missing_source(f) for f in lost)
+        ):
+            return ""
         slots = dict(self._slots)
         self._maps = {}
-        self.open()
-        backends = self._maps["probe_backends"]
-        lines = [
-            Bpftool.update_cmd(backends, _slot_key(slot), ipaddress.IPv4Address(ip).packed)
-            for ip, slot in slots.items()
-        ]
+        said = "made it again"
         try:
-            self._bpftool.batch(lines)
-        except BpfError as exc:
-            raise TunnelError(f"probe tunnel backends: {exc}") from None
+            self.open()
+        except TunnelError as exc:
+            if len(self.families) < 2:
+                raise
+            kept = self._open_one()
+            if kept is None:
+                raise
+            other = 6 if kept == 4 else 4
+            said += f" for IPv{kept} only (IPv{other} once its source is back: {exc})"
+        self._write_slots([self._slot_cmd(slot, ip) for ip, slot in slots.items()])
         self._slots = slots
-        return True
+        return said
+
+    def _open_one(self) -> int | None:
+        """The one family the tunnel could be opened for (None: neither)."""
+        for family in self.families:
+            with contextlib.suppress(TunnelError):
+                self.open((family,))
+                return family
+        return None
 
     def marks(self) -> dict[str, int]:
         """Backend address -> the mark that sends a probe to it."""
@@ -183,25 +221,58 @@ class ProbeTunnel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # Backends' slots
+
+    def _backend(self, address: str) -> str:
+        ip = ipaddress.ip_address(address)
+        if ip.version not in self.families:
+            raise ValueError(
+                f"{ip}: the probe tunnel has no IPv{ip.version} source to probe it from"
+            )
+        return str(ip)
+
+    def _slot_cmd(self, slot: int, ip: str, clear: bool = False) -> str:
+        addr = ipaddress.ip_address(ip)
+        value = bytes(len(addr.packed)) if clear else addr.packed
+        return Bpftool.update_cmd(self._maps[BACKEND_MAPS[addr.version]], _slot_key(slot), value)
+
+    def _write_slots(self, lines: list[str]) -> None:
+        try:
+            self._bpftool.batch(lines)
+        except BpfError as exc:
+            raise TunnelError(f"probe tunnel backends: {exc}") from None
+
     # Setting up
 
-    def _check_host(self) -> None:
+    def _check_host(self, families: tuple[int, ...]) -> None:
         # Every link: `-4 addr show` leaves out those without an IPv4
         # address, as a balancer's interface may well be.
         names = {str(link.get("ifname")) for link in self._ip_json(["link", "show"])}
-        links = self._ip_json(["-4", "addr", "show"])
         if self.interface not in names:
             raise TunnelError(f"interface {self.interface} does not exist")
-        local = {
-            str(a.get("local")) for link in links for a in link.get("addr_info", ()) if "local" in a
-        }
-        if self.source not in local:
-            raise TunnelError(
-                f"the probe source {self.source} is not an address of this host: add it "
-                f"(ip address add {self.source}/32 dev {self.interface}); it must not be a VIP"
-            )
+        for family in families:
+            if missing := self._missing_source(family):
+                raise TunnelError(missing)
 
-    def _attach_program(self) -> None:
+    def _missing_source(self, family: int) -> str:
+        """Why the family's source is not usable ("": it is an address here)."""
+        source = self.source if family == 4 else self.source6
+        links = self._ip_json([f"-{family}", "addr", "show"])
+        local = {
+            str(ipaddress.ip_address(a["local"]))
+            for link in links
+            for a in link.get("addr_info", ())
+            if "local" in a
+        }
+        if source in local:
+            return ""
+        plen = 32 if family == 4 else 128
+        return (
+            f"the probe source {source} is not an address of this host: add it "
+            f"(ip address add {source}/{plen} dev {self.interface}); it must not be a VIP"
+        )
+
+    def _attach_program(self, families: tuple[int, ...]) -> None:
         obj = paths.bpf_object(OBJECT)
         if not obj.is_file():
             raise TunnelError(f"BPF object {obj} is not built: run 'make -C bpf'")
@@ -213,33 +284,48 @@ class ProbeTunnel:
                 ["prog", "load", str(obj), str(pin / "prog"), "type", "lwt_xmit",
                  "pinmaps", str(pin / "maps")]
             )  # fmt: skip
-            for name in ("probe_backends", "probe_stats"):
+            for name in (*BACKEND_MAPS.values(), "probe_stats"):
+                if not (pin / "maps" / name).exists():
+                    raise TunnelError(f"BPF object {obj} is older than l4lb: run 'make -C bpf'")
                 shown = self._bpftool.run(["map", "show", "pinned", str(pin / "maps" / name)])
                 self._maps[name] = int(shown["id"])
-            self._ip(
-                ["route", "replace", "default", "encap", "bpf", "xmit", "pinned",
-                 str(pin / "prog"), "headroom", str(HEADROOM), "dev", self.interface,
-                 "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
-            )  # fmt: skip
+            for family in families:
+                self._ip(
+                    [f"-{family}", "route", "replace", "default", "encap", "bpf", "xmit",
+                     "pinned", str(pin / "prog"), "headroom", str(HEADROOM[family]),
+                     "dev", self.interface, "table", str(self.table),
+                     "proto", str(probe_rules.PROTOCOL)]
+                )  # fmt: skip
         finally:
-            # The route holds the program, and the program its maps.
+            # The routes hold the program, and the program its maps.
             with contextlib.suppress(BpfError):
                 Bpftool.unpin_tree(pin, root=PIN_ROOT)
+
+    def _routes(self, family: int) -> list[dict[str, Any]]:
+        try:
+            return self._ip_json(
+                [f"-{family}", "route", "show", "table", str(self.table),
+                 "proto", str(probe_rules.PROTOCOL)]
+            )  # fmt: skip
+        except TunnelError as exc:
+            if "table does not exist" in str(exc):
+                return []
+            raise
 
     # Undoing
 
     def _restore(self) -> None:
-        """Undo this namespace's tunnel, whoever made it; quiet when there is none."""
-        rules = probe_rules.parse_rules(self._ip_json(["rule", "show"]))
-        for step in probe_rules.restore_steps(rules):
-            self._ip(step)
-        try:
-            self._ip(
-                ["route", "flush", "table", str(self.table), "proto", str(probe_rules.PROTOCOL)]
-            )
-        except TunnelError as exc:
-            if "table does not exist" not in str(exc):
-                raise
+        """Undo this namespace's tunnel of both families, whoever made it;
+        quiet when there is none."""
+        for family in FAMILIES:
+            rules = probe_rules.parse_rules(self._ip_json([f"-{family}", "rule", "show"]))
+            for step in probe_rules.restore_steps(rules):
+                self._ip([f"-{family}", *step])
+            if self._routes(family):
+                self._ip(
+                    [f"-{family}", "route", "flush", "table", str(self.table),
+                     "proto", str(probe_rules.PROTOCOL)]
+                )  # fmt: skip
         state = self._state_file()
         if state.exists():
             with contextlib.suppress(OSError, ValueError, KeyError):

@@ -2,12 +2,14 @@
 
 A mark is the tunnel's base (its upper 16 bits, matched by one routing rule)
 with a slot in the lower 16; the tunnel's program reads the backend's
-address from that slot.  Slot 0 is never given out: a mark without a slot is
-dropped, never sent anywhere.
+address from that slot.  IPv4 and IPv6 backends share the slots: a mark
+names one backend whatever its family.  Slot 0 is never given out: a mark
+without a slot is dropped, never sent anywhere.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -59,5 +61,6 @@ def plan_slots(
     return SlotPlan(slots=kept, write=tuple(write), clear=clear)
 
 
-def _address_order(ip: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in ip.split("."))
+def _address_order(ip: str) -> tuple[int, int]:
+    addr = ipaddress.ip_address(ip)
+    return addr.version, int(addr)
