@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 7
+#define L4LB_LAYOUT_VERSION 8
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -161,20 +161,17 @@ enum reason {
  * protocol).  2^13 buckets: a load the control plane must refuse (5 keys in
  * one bucket) is about 1 in 550 tables of 512 services on 512 VIPs, 1 in
  * 1.7 million of 100 services on 100 VIPs.  flows6 is the v6 flow table, two ways per bucket of
- * 64-byte entries (2^16: 4 MiB). */
+ * 64-byte entries (2^16: 4 MiB), behind a byte of tag and four of pick a
+ * slot (flow6_tags 64 KiB, flow6_picks 256 KiB), as IPv4's (l4lb_flow6.h). */
 #define SVC6_BUCKET 4
 #define SVC6_BUCKETS_LOG2 13
 #define SVC6_SLOTS ((1u << SVC6_BUCKETS_LOG2) * SVC6_BUCKET)
 #define SVC6_FLAGS_MASK 0xc0ffffffu /* svc6_slot's port..flags word without SVC_FILL_* */
 #define FLOW6_SLOTS_LOG2 16
 #define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
-/* flow6.state: the entry is a first packet's only (its backend and seen are
- * the pick), free to any other flow's first packet. */
-#define FLOW6_PENDING 0x80
-/* How long a pending v6 entry's pick is trusted: IPv4's picks are trusted
- * in their epoch and the next, so at least 2^FLOW_PICK_EPOCH_SHIFT jiffies
- * and under twice that; v6 knows the exact age and takes the bound. */
-#define FLOW6_PICK_JIFFIES (2u << FLOW_PICK_EPOCH_SHIFT)
+#define FLOW6_TAG_ENTRIES (FLOW6_SLOTS / FLOW_TAGS_PER_ENTRY)
+#define FLOW6_PICKS_PER_ENTRY 16 /* one cache line of 32-bit picks */
+#define FLOW6_PICK_ENTRIES (FLOW6_SLOTS / FLOW6_PICKS_PER_ENTRY)
 #define IP6_HOP_LIMIT 64
 
 #endif

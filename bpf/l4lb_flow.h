@@ -180,18 +180,30 @@ static __always_inline int flow_expired(__u32 slot, struct config *cfg, __u32 no
 	return f && now - f->seen >= cfg->ttl[f->state & (FLOW_STATE_SLOTS - 1)];
 }
 
-/* The way a flow's first packet takes: an empty one, else one another flow
- * only marked, else (both store flows) one whose flow has expired; 2: none.
- * Chosen by arithmetic, not branches: whether a way is taken is random, and a
- * mispredicted branch on a tag that missed the cache would throw away the
- * work done meanwhile. */
-static __always_inline __u32 first_way(__u8 t0, __u8 t1, __u32 bucket, struct config *cfg,
-				       __u32 now)
+/* The way a flow's first packet takes by its bucket's tags alone: an empty
+ * one, else one another flow only marked; 2: both store flows (their
+ * entries say whether one has expired).  Chosen by arithmetic, not branches:
+ * whether a way is taken is random, and a mispredicted branch on a tag that
+ * missed the cache would throw away the work done meanwhile.  Shared with
+ * the IPv6 table (l4lb_flow6.h), whose tags follow the same rule. */
+static __always_inline __u32 free_way(__u8 t0, __u8 t1)
 {
 	__u32 s0 = tag_stored(t0), s1 = tag_stored(t1);
 
-	if (!(s0 & s1))
-		return s0 | (~s1 & ~tag_empty(t0) & tag_empty(t1) & 1);
+	if (s0 & s1)
+		return 2;
+	return s0 | (~s1 & ~tag_empty(t0) & tag_empty(t1) & 1);
+}
+
+/* free_way, or when both ways store flows, one whose flow has expired; 2:
+ * none. */
+static __always_inline __u32 first_way(__u8 t0, __u8 t1, __u32 bucket, struct config *cfg,
+				       __u32 now)
+{
+	__u32 way = free_way(t0, t1);
+
+	if (way < 2)
+		return way;
 	if (flow_expired(bucket, cfg, now))
 		return 0;
 	if (flow_expired(bucket + 1, cfg, now))
@@ -276,10 +288,23 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 	return NULL;
 }
 
-/* The backend a pending flow's first packet went to, if the pick is fresh
- * and its backend still a member of the service (and, for a repeated SYN,
- * still taking new connections): its second packet goes there too,
- * whatever the ring says now. */
+/* The backend a pending flow's first packet went to (its pick), if the pick
+ * is fresh and its backend still a member of the service (and, for a
+ * repeated SYN, still taking new connections): its second packet goes there
+ * too, whatever the ring says now.  Shared with the IPv6 table. */
+static __always_inline struct backend *picked_backend(__u16 pick, __u32 syn, __u32 svc_id,
+						      __u32 half, __u32 now, __u32 *backend_idx)
+{
+	if (!pick_fresh(pick, now))
+		return NULL;
+	*backend_idx = pick & (MAX_BACKENDS - 1);
+	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
+
+	if (!be || !is_member(be, svc_id, half) || (syn && !is_serving(be, half)))
+		return NULL;
+	return be;
+}
+
 static __always_inline struct backend *flow_pick(struct flow_miss *miss, __u32 svc_id,
 						 __u32 half, __u32 now, __u32 *backend_idx)
 {
@@ -288,15 +313,8 @@ static __always_inline struct backend *flow_pick(struct flow_miss *miss, __u32 s
 
 	if (!picks)
 		return NULL;
-	__u16 pick = picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)];
-	if (!pick_fresh(pick, now))
-		return NULL;
-	*backend_idx = pick & (MAX_BACKENDS - 1);
-	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
-
-	if (!be || !is_member(be, svc_id, half) || (miss->syn && !is_serving(be, half)))
-		return NULL;
-	return be;
+	return picked_backend(picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)], miss->syn,
+			      svc_id, half, now, backend_idx);
 }
 
 static __always_inline void flow_store(__u32 slot, struct iphdr *iph, struct ports *ports,

@@ -1,11 +1,19 @@
 /* The IPv6 flow table (ARCHITECTURE.md, "IPv6 in the data plane"): two ways
- * of 64-byte entries per bucket, no tag or pick arrays in front.  IPv4's
- * rule without them: a flow's first packet writes its entry marked pending
- * (FLOW6_PENDING in state; backend and seen are its pick), which gives way to
- * any other flow's first packet, and its second packet confirms it.  So a
- * burst of one-packet flows (a scan, a spoofed SYN flood) never pushes out
- * the flows the table stores.  The state machine, lifetimes and membership
- * rules are the IPv4 table's (l4lb_flow.h), called, not copied. */
+ * of 64-byte entries per bucket behind tags and picks as IPv4's (flow6_tags,
+ * a byte a slot; flow6_picks, four bytes), with IPv4's rules: a flow's first
+ * packet marks its way's tag pending and notes its pick, its second stores
+ * the entry, and an entry is read only when its tag carries the packet's
+ * fingerprint (or both ways store flows and a first packet looks for an
+ * expired one).  So a first packet touches two small arrays, which mostly
+ * stay in L2, and no entry of a table of megabytes: writing a first packet's
+ * entry there (a store that misses the caches) cost a new v6 flow more than
+ * anything else (BENCHMARKS.md, 2026-12-01).  A v6 pick carries a 16-bit
+ * check of its flow besides the backend: a first packet of another flow
+ * with the marked flow's fingerprint (one in 127) is a first packet too, so
+ * a flood of one-packet flows (a scan, a spoofed SYN flood) neither stores
+ * entries nor pushes out the flows the table stores.  The state machine,
+ * lifetimes, membership rules and tag and pick arithmetic are the IPv4
+ * table's (l4lb_flow.h), called, not copied. */
 #ifndef L4LB_FLOW6_H
 #define L4LB_FLOW6_H
 
@@ -23,10 +31,13 @@
 /* Where a flow the table does not hold is to be stored (stat
  * FLOW_UNTRACKED: nowhere) and the counter it goes under. */
 struct flow6_miss {
-	struct flow6 *pending; /* FLOW_STORED: the flow's own pending entry */
+	__u8 *tag;   /* the way's tag; NULL: untracked */
+	__u32 *pick; /* the way's pick and check */
 	__u32 slot;
+	__u32 check; /* flow6_check of the packet */
 	__u32 stat; /* FLOW_NEW, FLOW_STORED, FLOW_STALE, FLOW_REUSED or FLOW_UNTRACKED */
 	__u32 syn;  /* a connection's opening SYN (or a repeat of it) */
+	__u8 fp;
 };
 
 /* Source and destination are adjacent in the packet and in the entry: four
@@ -40,6 +51,17 @@ static __always_inline int flow6_is(const struct flow6 *f, const struct packet6 
 	       *(__u32 *)&f->sport == *(__u32 *)p->ports && f->proto == p->ip6->nexthdr;
 }
 
+/* 16 bits of a flow that its hash does not decide: the hash folds each
+ * address by XOR (addr6_fold), this sums the source's words, so two flows of
+ * one fingerprint and bucket still differ here but one time in 65,536. */
+static __always_inline __u32 flow6_check(const struct packet6 *p)
+{
+	const __u32 *s = (const __u32 *)&p->ip6->saddr;
+	__u32 c = (s[0] + s[1] + s[2] + s[3]) * 0x9E3779B1u + *(__u32 *)p->ports;
+
+	return (c ^ (c >> 16)) << 16;
+}
+
 /* As flow_hit, for a v6 entry (the same membership rule: flow_backend). */
 static __always_inline struct backend *flow6_hit(struct flow6 *f, __u32 now, __u32 *backend_idx,
 						 int syn)
@@ -51,16 +73,60 @@ static __always_inline struct backend *flow6_hit(struct flow6 *f, __u32 now, __u
 	return be;
 }
 
-/* How free a way is for a flow's first packet, lower is freer: empty (0),
- * pending, that is only marked by another flow's first packet (1), storing a
- * flow past its lifetime (2), storing a live flow (3). */
-static __always_inline __u32 flow6_rank(const struct flow6 *f, const struct config *cfg, __u32 now)
+static __always_inline struct flow6 *flow6_find(__u32 slot, const struct packet6 *p)
 {
-	if (!f->proto)
+	struct flow6 *f = bpf_map_lookup_elem(&flows6, &slot);
+
+	return f && flow6_is(f, p) ? f : NULL;
+}
+
+/* As flow_expired, for a v6 entry. */
+static __always_inline int flow6_expired(__u32 slot, const struct config *cfg, __u32 now)
+{
+	struct flow6 *f = bpf_map_lookup_elem(&flows6, &slot);
+
+	return f && now - f->seen >= cfg->ttl[f->state & (FLOW_STATE_SLOTS - 1)];
+}
+
+/* As first_way, for the v6 table's tags and entries. */
+static __always_inline __u32 first_way6(__u8 t0, __u8 t1, __u32 bucket, const struct config *cfg,
+					__u32 now)
+{
+	__u32 way = free_way(t0, t1);
+
+	if (way < 2)
+		return way;
+	if (flow6_expired(bucket, cfg, now))
 		return 0;
-	if (f->state & FLOW6_PENDING)
+	if (flow6_expired(bucket + 1, cfg, now))
 		return 1;
-	return now - f->seen >= cfg->ttl[f->state & (FLOW_STATE_SLOTS - 1)] ? 2 : 3;
+	return 2;
+}
+
+/* The way whose pending mark is this flow's (fingerprint and check), its
+ * pick in miss->pick; 2: none.  Read only for a mark of the fingerprint:
+ * a new flow's first packet mostly reads no pick. */
+static __always_inline __u32 pending_way6(struct flow6_miss *miss, __u8 t0, __u8 t1, __u32 bucket)
+{
+	__u8 mark = miss->fp | FLOW_TAG_PENDING;
+
+	if (t0 != mark && t1 != mark)
+		return 2;
+	__u32 idx = bucket / FLOW6_PICKS_PER_ENTRY;
+	struct flow6_picks *picks = bpf_map_lookup_elem(&flow6_picks, &idx);
+
+	if (!picks)
+		return 2;
+	__u32 *pk = &picks->b[bucket & (FLOW6_PICKS_PER_ENTRY - 2)];
+	__u32 way = 2;
+
+	if (t0 == mark && (pk[0] & 0xffff0000u) == miss->check)
+		way = 0;
+	else if (t1 == mark && (pk[1] & 0xffff0000u) == miss->check)
+		way = 1;
+	if (way < 2)
+		miss->pick = &pk[way];
+	return way;
 }
 
 /* The packet's flow: a hit returns its backend (the entry refreshed, its
@@ -78,36 +144,35 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 	if (!log2)
 		log2 = FLOW6_SLOTS_LOG2;
 	__u32 bucket = flow_bucket(hash, log2);
-	__u32 second = bucket + 1;
+	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
+	struct flow_tags *tags = bpf_map_lookup_elem(&flow6_tags, &tag_idx);
 	int syn = p->ip6->nexthdr == IPPROTO_TCP &&
 		  (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-	struct flow6 *f0 = bpf_map_lookup_elem(&flows6, &bucket);
-	struct flow6 *f1 = NULL;
 
-	miss->pending = NULL;
+	miss->tag = NULL;
+	miss->pick = NULL;
 	miss->slot = 0;
 	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
-	if (!f0)
+	miss->fp = flow_fp(fp_bits(hash, log2));
+	miss->check = flow6_check(p);
+	if (!tags)
 		return NULL;
+	__u8 fp = miss->fp;
+	__u8 *tg = &tags->t[bucket & (FLOW_TAGS_PER_ENTRY - 2)];
+	__u8 t0 = tg[0], t1 = tg[1];
 	struct flow6 *f = NULL;
 	__u32 way = 2;
 
-	/* The second way only when the first is not the flow's: an established
-	 * flow mostly sits in the first (stored there when it was free). */
-	if (flow6_is(f0, p)) {
-		f = f0, way = 0;
-	} else {
-		f1 = bpf_map_lookup_elem(&flows6, &second);
-		if (!f1)
-			return NULL;
-		if (flow6_is(f1, p))
-			f = f1, way = 1;
-	}
-	if (f && f->state & FLOW6_PENDING) {
-		miss->stat = FLOW_STORED;
-		miss->pending = f;
-	} else if (f) {
+	/* An entry is read only under its stored tag: an established flow
+	 * mostly sits in the first way. */
+	if (t0 == fp)
+		f = flow6_find(bucket, p);
+	if (f)
+		way = 0;
+	else if (t1 == fp && (f = flow6_find(bucket + 1, p)))
+		way = 1;
+	if (f) {
 		miss->stat = FLOW_REUSED;
 		if (!syn || f->state == FLOW_TCP_SYN) {
 			struct backend *be = flow6_hit(f, now, backend_idx, syn);
@@ -121,50 +186,49 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 			}
 			miss->stat = FLOW_STALE;
 		}
-	} else if (f1) {
-		/* A first packet: the freer way, the first on a tie. */
-		__u32 r0 = flow6_rank(f0, cfg, now), r1 = flow6_rank(f1, cfg, now);
-
-		way = r1 < r0;
-		if ((way ? r1 : r0) < 3)
+	} else {
+		way = pending_way6(miss, t0, t1, bucket);
+		if (way < 2)
+			miss->stat = FLOW_STORED;
+		else if ((way = first_way6(t0, t1, bucket, cfg, now)) < 2)
 			miss->stat = FLOW_NEW;
-		else
-			way = 2;
 	}
-	if (way < 2)
+	if (way < 2) {
+		miss->tag = &tg[way];
 		miss->slot = bucket + way;
+	}
 	return NULL;
 }
 
-/* Where a pending flow's first packet went, if that pick is fresh (as
- * IPv4's, trusted for FLOW6_PICK_JIFFIES) and its backend still a member of
- * the service (and, for a repeated SYN, still taking new connections): its
- * second packet goes there too, whatever the ring says now. */
+/* Where a pending flow's first packet went (picked_backend's rule). */
 static __always_inline struct backend *flow6_pick(struct flow6_miss *miss, __u32 svc_id,
 						  __u32 half, __u32 now, __u32 *backend_idx)
 {
-	struct flow6 *f = miss->pending;
-
-	if (!f || now - f->seen >= FLOW6_PICK_JIFFIES)
+	if (!miss->pick)
 		return NULL;
-	*backend_idx = f->backend & (MAX_BACKENDS - 1);
-	struct backend *be = bpf_map_lookup_elem(&backends, backend_idx);
-
-	if (!be || be->ip != f->backend_ip || !is_member(be, svc_id, half))
-		return NULL;
-	if (miss->syn && !is_serving(be, half))
-		return NULL;
-	return be;
+	return picked_backend((__u16)*miss->pick, miss->syn, svc_id, half, now, backend_idx);
 }
 
 /* Record a flow the table did not hold, now that its backend is chosen: a
- * first packet's entry is written pending, any other's stored. */
+ * first packet marks its way and notes its pick, any other stores the entry. */
 static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6 *p, __u32 now,
 					 __u32 svc_id, __u32 backend_idx, __be32 backend_ip)
 {
+	__u8 *tag = miss->tag;
+
 	flow_count(FLOW6_STAT_BASE + miss->stat);
-	if (miss->stat == FLOW_UNTRACKED)
+	if (!tag)
 		return;
+	if (miss->stat == FLOW_NEW) {
+		__u32 idx = miss->slot / FLOW6_PICKS_PER_ENTRY;
+		struct flow6_picks *picks = bpf_map_lookup_elem(&flow6_picks, &idx);
+
+		if (picks)
+			picks->b[miss->slot & (FLOW6_PICKS_PER_ENTRY - 1)] =
+				pick_of(backend_idx, now) | miss->check;
+		*tag = miss->fp | FLOW_TAG_PENDING;
+		return;
+	}
 	__u32 slot = miss->slot;
 	struct flow6 *f = bpf_map_lookup_elem(&flows6, &slot);
 
@@ -177,11 +241,12 @@ static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6
 	addr6_copy(f->daddr, &p->ip6->daddr);
 	*(__u32 *)&f->sport = *(__u32 *)p->ports;
 	f->proto = p->ip6->nexthdr;
-	f->state = miss->stat == FLOW_NEW ? state | FLOW6_PENDING : state;
+	f->state = state;
 	f->backend = backend_idx;
 	f->backend_ip = backend_ip;
 	f->seen = now;
 	f->svc_id = svc_id;
+	*tag = miss->fp;
 }
 #endif
 

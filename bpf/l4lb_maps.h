@@ -131,6 +131,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct flow6);
 } flows6 SEC(".maps");
+
+/* In front of flows6 as flow_tags and flow_picks are in front of flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW6_TAG_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct flow_tags);
+} flow6_tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW6_PICK_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct flow6_picks);
+} flow6_picks SEC(".maps");
 #endif
 
 #endif

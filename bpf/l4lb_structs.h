@@ -93,6 +93,14 @@ struct flow_picks {
 	__u16 b[FLOW_PICKS_PER_ENTRY];
 };
 
+/* IPv6's: the pick in the low half, a 16-bit check of the flow in the high
+ * (flow6_check), so another flow's first packet meeting a pending mark of
+ * its fingerprint is told apart (IPv4's 7-bit tag alone would take it for
+ * the marked flow's second packet, one in 127). */
+struct flow6_picks {
+	__u32 b[FLOW6_PICKS_PER_ENTRY];
+};
+
 struct counters {
 	__u64 pkts;
 	__u64 bytes;

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
-LAYOUT_VERSION = 7  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 8  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4

@@ -19,17 +19,19 @@ DEFAULT_LOG2 = 19
 DEFAULT_FLOWS = 1 << DEFAULT_LOG2
 LEGACY_LOG2 = 19  # the fixed size before it was the operator's choice (config bits 0)
 
-# The IPv6 table (flows6): one 64-byte entry a slot, no tags or picks.  Its
-# default stays the 64k it held while fixed: 4 MiB, and IPv6's first-packet
-# rule (pending entries) keeps floods from filling it; no measurement of v6
-# flow counts says more.  Sized with --flows6 (or `flows6`) like --flows.
-DEFAULT_FLOWS6 = 1 << 16
-LEGACY_LOG2_6 = 16  # its fixed size before --flows6 (config bits 1..5 0)
-BYTES_PER_FLOW6 = 64
-
 TAG_BYTES = 1
 PICK_BYTES = 2
 BYTES_PER_FLOW = abi.FLOW.size + TAG_BYTES + PICK_BYTES
+
+# The IPv6 table: 64-byte entries (flows6) behind tags and picks as IPv4's
+# (flow6_tags, flow6_picks).  Its default stays the 64k it held while fixed:
+# 4 MiB of entries, and the first-packet rule (pending tags) keeps floods
+# from filling it; no measurement of v6 flow counts says more.  Sized with
+# --flows6 (or `flows6`) like --flows.
+DEFAULT_FLOWS6 = 1 << 16
+LEGACY_LOG2_6 = 16  # its fixed size before --flows6 (config bits 1..5 0)
+PICK6_BYTES = 4  # a pick and a 16-bit check of its flow
+BYTES_PER_FLOW6 = abi6.FLOW6.size + TAG_BYTES + PICK6_BYTES
 
 _SUFFIX = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -97,12 +99,21 @@ def map_entries(flows: int) -> dict[str, int]:
     }
 
 
+def map_entries6(flows6: int) -> dict[str, int]:
+    """The same for the IPv6 table of `flows6` slots."""
+    return {
+        "flows6": flows6,
+        "flow6_tags": flows6 // abi.FLOW_TAGS_PER_ENTRY,
+        "flow6_picks": flows6 // abi6.FLOW6_PICKS_PER_ENTRY,
+    }
+
+
 def memory_bytes(flows: int) -> int:
     return flows * BYTES_PER_FLOW
 
 
 def memory_bytes6(flows6: int) -> int:
-    """Kernel memory of an IPv6 table of `flows6` (one 64-byte entry each)."""
+    """Kernel memory of an IPv6 table of `flows6` (entries, tags and picks)."""
     return flows6 * BYTES_PER_FLOW6
 
 
@@ -123,7 +134,9 @@ def describe6(flows6: int) -> str:
     """What an IPv6 table of `flows6` takes, said before it is allocated."""
     return (
         f"IPv6 flow table: {flows6:,} flows ({human(flows6)}), "
-        f"{mib(memory_bytes6(flows6))} of kernel memory (64-byte entries)"
+        f"{mib(memory_bytes6(flows6))} of kernel memory (entries "
+        f"{mib(flows6 * abi6.FLOW6.size)}, tags {mib(flows6 * TAG_BYTES)}, "
+        f"picks {mib(flows6 * PICK6_BYTES)})"
     )
 
 

@@ -25,7 +25,7 @@ COST_OBJ = "bench_cost.o"
 CLEAR_OBJ = "bench_clear.o"
 LB_OBJ = "l4lb_xdp.o"
 FLOW_MAP = "flow_tags"  # emptied before every run of the balancer that it forwards
-FLOW6_MAP = "flows6"  # the same, for IPv6 kinds
+FLOW6_MAP = "flow6_tags"  # the same, for IPv6 kinds
 WRAP_VARY_SADDR, WRAP_CYCLE_FLOWS, WRAP_VARY_SADDR6 = 1, 2, 4  # bench_wrap.c's tpl.flags
 
 
@@ -234,16 +234,15 @@ class FlowTable:
 
     Emptied by bench_clear.o run once on the balancer's own tags (about a
     millisecond); if that object does not fit the map (a data plane with
-    another layout), by a batch update from here.  The IPv6 table (flows6,
-    4 MiB) is always emptied from here: no program of ours knows its layout.
+    another layout), by a batch update from here.  The IPv6 table's tags
+    (flow6_tags) are the same kind of map and emptied the same way.
     """
 
-    def __init__(self, area: Path, map_id: int, notes: list[str], by_program: bool = True) -> None:
+    def __init__(self, area: Path, map_id: int, notes: list[str]) -> None:
         self.fd = bpfsys.map_fd_by_id(map_id)
         self.info = bpfsys.map_info(self.fd)
         self.clear_fd: int | None = None
-        if by_program:
-            self._load_clear(area, map_id, notes)
+        self._load_clear(area, map_id, notes)
 
     def _load_clear(self, area: Path, map_id: int, notes: list[str]) -> None:
         pin = area / "clear"

@@ -168,7 +168,7 @@ def run_dataplane(opts: Options, log: Callable[[str], None] = print) -> Dataplan
             flows = FlowTable(area, flow_ids[FLOW_MAP], notes)
             stack.callback(flows.close)
         if FLOW6_MAP in flow_ids:
-            flows6 = FlowTable(area, flow_ids[FLOW6_MAP], notes, by_program=False)
+            flows6 = FlowTable(area, flow_ids[FLOW6_MAP], notes)
             stack.callback(flows6.close)
         stack.enter_context(sandbox.pinned(cpu))
         ifindex = socket.if_nametoindex(veth.dev)

@@ -1,7 +1,8 @@
 """The flow tables' maps, sized by the operator at attach: created before the
 program is loaded (the object's own definitions hold the old fixed sizes),
-and read back by what must know the size (stats, a second attach).  IPv4's
-table is three maps (entries, tags, picks); IPv6's one (flows6)."""
+and read back by what must know the size (stats, a second attach).  Each
+table is three maps (entries, tags, picks): IPv4's flows, flow_tags and
+flow_picks, IPv6's flows6, flow6_tags and flow6_picks."""
 
 from __future__ import annotations
 
@@ -23,24 +24,23 @@ OCCUPANCY_LINES = 16384
 # seen once).
 _STORED = bytes(1 if 1 <= t <= 127 else 0 for t in range(256))
 
-# Value sizes of the three maps (the entries, and one cache line of tags or
-# picks per array element).
+# Value sizes of the maps (the entries, and one cache line of tags or picks
+# per array element).
 _VALUE_SIZES = {
     "flows": abi.FLOW.size,
     "flow_tags": abi.FLOW_TAGS_PER_ENTRY,
     "flow_picks": abi.FLOW_PICKS_PER_ENTRY * 2,
     "flows6": abi6.FLOW6.size,
+    "flow6_tags": abi.FLOW_TAGS_PER_ENTRY,
+    "flow6_picks": abi6.FLOW6_PICKS_PER_ENTRY * 4,
 }
-# flows6 entries read for occupancy: the whole table up to this many (4 MiB),
-# an evenly hashed prefix beyond.
-OCCUPANCY6_ENTRIES = 1 << 16
 
 
 @contextlib.contextmanager
 def created(
     h: Handle, flows: int, flows6: int = flowsize.DEFAULT_FLOWS6
 ) -> Iterator[dict[str, Path]]:
-    """The three maps for `flows` slots and flows6 for `flows6`, pinned in a
+    """The three maps for `flows` slots and IPv6's for `flows6`, pinned in a
     staging directory for the load to take (it pins them again among the
     balancer's own); the staging pins go afterwards, whatever happened."""
     staging = STAGING_ROOT / f"{h.pin_dir.name}-flows"
@@ -48,7 +48,8 @@ def created(
     try:
         staging.mkdir(parents=True, exist_ok=True)
         pins = {}
-        for name, entries in {**flowsize.map_entries(flows), "flows6": flows6}.items():
+        maps = {**flowsize.map_entries(flows), **flowsize.map_entries6(flows6)}
+        for name, entries in maps.items():
             pin = staging / name
             h.bpftool.map_create(pin, "array", 4, _VALUE_SIZES[name], entries, name)
             pins[name] = pin
@@ -94,10 +95,10 @@ def _scaled(stored: int, read: int, capacity: int) -> FlowOccupancy:
     return FlowOccupancy(capacity, entries, sampled=read < capacity)
 
 
-def occupancy(h: Handle) -> FlowOccupancy | None:
-    """Slots that store an entry, counted from the tags; None when the
-    balancer has no flow table."""
-    got = _first_values(h, "flow_tags", OCCUPANCY_LINES)
+def occupancy(h: Handle, tags: str = "flow_tags") -> FlowOccupancy | None:
+    """Slots that store an entry, counted from the tags (`flow6_tags`: the
+    IPv6 table's); None when the balancer has no such table."""
+    got = _first_values(h, tags, OCCUPANCY_LINES)
     if got is None:
         return None
     info, raw, count = got
@@ -106,20 +107,7 @@ def occupancy(h: Handle) -> FlowOccupancy | None:
 
 
 def occupancy6(h: Handle) -> FlowOccupancy | None:
-    """flows6 slots that store an entry (pending ones are free), counted
-    from the entries; None when the balancer has no IPv6 table."""
-    got = _first_values(h, "flows6", OCCUPANCY6_ENTRIES)
-    if got is None:
-        return None
-    info, raw, count = got
-    step = info.slot_size
-    protos, states = raw[_FLOW6_PROTO::step], raw[_FLOW6_PROTO + 1 :: step]
-    stored = sum(1 for p, s in zip(protos, states, strict=True) if p and not s & abi6.FLOW6_PENDING)
-    return _scaled(stored, count, info.max_entries)
-
-
-# Where flow6.proto sits (the state byte follows it).
-_FLOW6_PROTO = 36
+    return occupancy(h, "flow6_tags")
 
 
 def refuse_resize(h: Handle, flows: int | None, name: str = "flows") -> None:

@@ -49,10 +49,13 @@ def test_flows6_sizes_the_ipv6_table_and_stats_show_it_full(tmp_path: Path) -> N
         assert done.returncode == 0, done.stderr
         said = done.stdout.splitlines()
         assert said[1] == (
-            "IPv6 flow table: 4,096 flows (4k), 256 KiB of kernel memory (64-byte entries)"
+            "IPv6 flow table: 4,096 flows (4k), 276 KiB of kernel memory "
+            "(entries 256 KiB, tags 4 KiB, picks 16 KiB)"
         )
         bal = Balancer(dev, netns=ns)
         assert map_entries(bal, "flows6") == SMALL
+        assert map_entries(bal, "flow6_tags") == SMALL // 64  # a line of tags an entry
+        assert map_entries(bal, "flow6_picks") == SMALL // 16  # a line of 32-bit picks
         assert flowsize.flow6_log2(bal.config().flags) == 12
         assert bal.flow_slots("flows6") == SMALL
         assert bal.flow_slots() == 1 << 19, "the IPv4 table keeps its own size"

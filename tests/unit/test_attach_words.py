@@ -14,8 +14,8 @@ def test_a_flow_table_the_kernel_cannot_allocate_is_one_line_with_a_smaller_size
     )
     # The IPv6 table the larger: its option, not --flows (v17 MEDIUM-A).
     assert no_memory(exc, 1 << 19, 16 << 20) == (
-        "cannot allocate the 1,042 MiB of flow tables (IPv6 flow table 16M): take a smaller "
-        "--flows6 (e.g. 8M, 512 MiB); nothing was attached"
+        "cannot allocate the 1,122 MiB of flow tables (IPv6 flow table 16M): take a smaller "
+        "--flows6 (e.g. 8M, 552 MiB); nothing was attached"
     )
     assert "out of memory" in (no_memory(exc, 4096, 4096) or "")
     assert no_memory(BpfError("map create failed: Invalid argument"), 16 << 20) is None

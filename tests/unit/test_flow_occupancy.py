@@ -119,7 +119,7 @@ def test_apply_says_the_tables_memory_and_that_a_resize_needs_a_detach() -> None
     assert fresh.attach == (
         "attach in driver mode, flow table: 65,536 flows (64k), 2 MiB of kernel memory "
         "(entries 2 MiB, tags 64 KiB, picks 128 KiB); IPv6 flow table: 65,536 flows (64k), "
-        "4 MiB of kernel memory (64-byte entries)"
+        "4 MiB of kernel memory (entries 4 MiB, tags 64 KiB, picks 256 KiB)"
     )
     same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 16), {})
     assert same.attach is None
@@ -136,7 +136,8 @@ def test_the_ipv6_table_is_sized_like_the_ipv4_one() -> None:
     with pytest.raises(ConfigError, match=r"line 3: balancer\[0\]\.flows6: .* not a power of two"):
         parse_config(text.format("3M"))
     assert flowsize.describe6(1 << 24) == (
-        "IPv6 flow table: 16,777,216 flows (16M), 1,024 MiB of kernel memory (64-byte entries)"
+        "IPv6 flow table: 16,777,216 flows (16M), 1,104 MiB of kernel memory "
+        "(entries 1,024 MiB, tags 16 MiB, picks 64 MiB)"
     )
     flags = flowsize.config_flags(abi.CFG_CATCH_ALL, 1 << 20, 1 << 12)
     cfg = abi.Config("10.0.0.1", "02:00:00:00:00:01", flags)
