@@ -2,7 +2,8 @@
 program and the real CLI: connections closed by RST (a 10 s lifetime) fill
 half of each 4k table and `stats` warns; then, with no packet sent, their
 entries pass their lifetime and stop being counted, for IPv4 and IPv6
-alike, and the warning goes, while UDP flows (300 s) stay counted."""
+alike, and the warning goes, while UDP flows (300 s) stay counted.  The
+daemon's watch says each table's warning and recovery on its own lines."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from scapy.layers.inet import IP, TCP
 
 from l4lb_tui import bpfsys, flowlive
 from l4lb_tui.balancer import Balancer
+from l4lb_tui.daemon.flowwatch import FlowWatch
 from l4lb_tui.model import FlowOccupancy
 from l4lb_tui.services import parse_service
 from tests.conftest import veth_netns
@@ -45,16 +47,23 @@ def tcp4(flags: str) -> bytes:
     return bytes(eth() / IP(src="10.0.0.2", dst="10.0.0.4") / TCP(dport=8080, flags=flags))
 
 
-def _fill(bal: Balancer, fd: int) -> tuple[int, int]:
-    """UDP flows, then RST'd TCP connections, in both families; the entries
-    the UDP flows hold (v4, v6)."""
+def _fill(bal: Balancer, fd: int, watch: FlowWatch, said: list[str]) -> tuple[int, int]:
+    """UDP flows, then RST'd TCP connections, IPv4's then IPv6's, the
+    daemon's watch looking after each family (v17 LOW-A: each table's
+    warning is said on its own); the entries the UDP flows hold (v4, v6)."""
     _flows(fd, [udp_to(), udp_to()], 34, OPEN)
     _flows(fd, [udp6(), udp6()], 54, OPEN)
     occ = bal.counters()
     open4, open6 = _entries(occ.occupancy), _entries(occ.occupancy6)
     assert (open4, open6) == (OPEN, OPEN)
+    watch.tick([("c17x", bal)])  # a baseline: nothing said
     _flows(fd, [tcp4("S"), tcp4("A"), tcp4("R")], 34, CLOSED)
+    watch.tick([("c17x", bal)])
+    assert len(said) == 1 and said[0].startswith("flows: c17x: affinity at risk: flow table ")
     _flows(fd, [tcp6(), tcp6(flags="A"), tcp6(flags="R")], 54, CLOSED)
+    watch.tick([("c17x", bal)])
+    assert len(said) == 2, said
+    assert said[1].startswith("flows: c17x: affinity at risk: IPv6 flow table "), said
     return open4, open6
 
 
@@ -93,12 +102,20 @@ def test_closed_connections_stop_counting_once_their_lifetime_passes(tmp_path: P
         bal.load(v4, BACKENDS)
         v6 = [k for s in ("[fd00::4]:8080/tcp", "[fd00::4]:9000/udp") for k in parse_service(s)]
         bal.load(v6, B6)
+        said: list[str] = []
+        watch = FlowWatch(said.append, every=0.0)
         try:
             with bpfsys.opened(bpfsys.obj_get(bal.prog_pin)) as fd:
-                open4, open6 = _fill(bal, fd)
+                open4, open6 = _fill(bal, fd, watch, said)
             _expire(bal, ns, dev, open4, open6, time.monotonic())
+            watch.tick([("c17x", bal)])
         finally:
             bal.detach()
+        assert said[2:] == [
+            "flows: c17x: flow table recovered, no flow losing its affinity: 20 of 4,096 entries",
+            "flows: c17x: IPv6 flow table recovered, no flow losing its affinity: "
+            "20 of 4,096 entries",
+        ], said
 
 
 def _expire(bal: Balancer, ns: str, dev: str, open4: int, open6: int, filled: float) -> None:
