@@ -208,3 +208,15 @@ def test_each_table_has_its_own_warning() -> None:
     v4, v6 = table_warnings(before, now, 10.0)
     assert v4 is None
     assert v6 is not None and v6.startswith("IPv6 flow table 73% full (3,000 of 4,096)")
+
+
+def test_the_compact_header_shows_both_tables_shares() -> None:
+    # v17 LOW-B: at 80x24 the one counter line showed neither table.
+    v = view6(0, 65_000)
+    assert [p.plain for p in flow_table.tables(v, compact=True)] == ["table 0.0%", "v6 99.2%"]
+    sampled = build_view(
+        State("lb0", CFG, None, 7, ()),
+        None,
+        counters(1.0, 0, 5, FlowOccupancy(1 << 24, 313_541, sampled=True)),
+    )
+    assert [p.plain for p in flow_table.tables(sampled, compact=True)] == ["table ~1.9%"]
