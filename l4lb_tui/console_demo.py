@@ -28,7 +28,7 @@ from l4lb_tui.console_daemon import DaemonView, Drift
 from l4lb_tui.console_kernel import operator_errors
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health_status import HealthEntry
-from l4lb_tui.model import Backend, Counters, Service, State, XdpAttachment
+from l4lb_tui.model import Backend, Counters, FlowOccupancy, Service, State, XdpAttachment
 from l4lb_tui.netlink import LinkInfo
 
 DEMO_SERVICE = abi.ServiceKey("10.0.0.4", 8080, abi.PROTO_TCP)
@@ -139,6 +139,9 @@ class FakeBackend:
         self.problems: list[str] = []
         self.failures: dict[str, str] = {}
         self.writes: list[str] = []  # each successful write, for tests to read
+        # The flow tables' occupancy every sample reports (IPv4's, IPv6's);
+        # None: not shown, as before tables were counted.
+        self.tables: tuple[FlowOccupancy | None, FlowOccupancy | None] = (None, None)
 
     @classmethod
     def demo(cls, backends: int = 8, dns: bool = False) -> FakeBackend:
@@ -259,7 +262,9 @@ class FakeBackend:
             abi.FlowStat.UNTRACKED: tick * 3,
             abi.FlowStat.REUSED: tick * 2,
         }
-        return Counters(float(tick), backends, reasons, flows)
+        occ, occ6 = self.tables
+        flows6 = {abi.FlowStat.HIT: tick * 4_321} if occ6 is not None else {}
+        return Counters(float(tick), backends, reasons, flows, occ, flows6, occ6)
 
     def attach(self, ifname: str, mode: str) -> str:
         with self._lock:

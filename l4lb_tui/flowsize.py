@@ -145,6 +145,14 @@ def describe6(flows6: int) -> str:
 HIGH_OCCUPANCY = 0.5
 
 
+def _per_second(count: int, seconds: float) -> str:
+    """`12/s`; `<1/s` for a rate that is not 0 but rounds to it."""
+    if seconds <= 0:
+        return f"{count:,}"
+    said = f"{count / seconds:,.0f}"
+    return "<1/s" if said == "0" and count else f"{said}/s"
+
+
 def affinity_warning(
     entries: int,
     capacity: int,
@@ -163,7 +171,7 @@ def affinity_warning(
     name, option = ("IPv6 flow table", "--flows6") if ipv6 else ("flow table", "--flows")
     table = f"{name} {100 * share:.0f}% full ({entries:,} of {capacity:,})"
     if untracked > 0:
-        per_s = f"{untracked / seconds:,.0f}/s" if seconds > 0 else f"{untracked:,}"
+        per_s = _per_second(untracked, seconds)
         of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
         return (
             f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "

@@ -177,7 +177,8 @@ def _data_plane(t: _Text, samples: Sequence[BalancerSample]) -> None:
     entries = t.family(
         "l4lb_flow_table_entries",
         "gauge",
-        "Flow-table slots that store a flow (estimated from part of a large table); "
+        "Flow-table slots that store a live flow, one within its lifetime (estimated "
+        "from part of a large table); "
         'untracked flows: l4lb_flow_table_packets_total{outcome="untracked"}',
     )
     capacity = t.family("l4lb_flow_table_capacity", "gauge", "Flow-table slots (chosen at attach)")
@@ -205,9 +206,9 @@ def _table6(t: _Text, s: BalancerSample) -> None:
     if occ is None:
         return
     at = _labels(s.where(), s.at())
-    t.family("l4lb_flow_table6_entries", "gauge", "IPv6 flow-table slots that store a flow").append(
-        f"l4lb_flow_table6_entries{at} {occ.entries}\n"
-    )
+    t.family(
+        "l4lb_flow_table6_entries", "gauge", "IPv6 flow-table slots that store a live flow"
+    ).append(f"l4lb_flow_table6_entries{at} {occ.entries}\n")
     t.family(
         "l4lb_flow_table6_capacity", "gauge", "IPv6 flow-table slots (--flows6, chosen at attach)"
     ).append(f"l4lb_flow_table6_capacity{at} {occ.capacity}\n")

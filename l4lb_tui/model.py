@@ -61,9 +61,9 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class FlowOccupancy:
-    """How full the flow table is: slots that store a flow's entry (live or
-    idle past its lifetime but not yet taken over), of its capacity.
-    Counted from the tags, over the whole table or, for a large one, an
+    """How full the flow table is: slots that store a live flow's entry
+    (stored, and idle for less than its state's lifetime: flowlive), of its
+    capacity.  Counted over the whole table or, for a large one, from an
     evenly hashed part of it (`sampled`: an estimate)."""
 
     capacity: int

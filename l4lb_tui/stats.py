@@ -94,18 +94,10 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
     other = {r.label: cur.reasons.get(r, (0, 0))[0] for r in Reason if not (r.is_pass or r.is_drop)}
     flows = {f.name.lower(): cur.flows.get(f, 0) for f in FlowStat}
     flows6 = {f.name.lower(): cur.flows6.get(f, 0) for f in FlowStat}
-    untracked, looked_up = _flow_deltas(prev.flows if prev else {}, cur.flows)
-    untracked6, looked_up6 = _flow_deltas(prev.flows6 if prev else {}, cur.flows6)
+    untracked, _ = _flow_deltas(prev.flows if prev else {}, cur.flows)
+    untracked6, _ = _flow_deltas(prev.flows6 if prev else {}, cur.flows6)
     occ, occ6 = cur.occupancy, cur.occupancy6
-    warnings = [
-        flowsize.affinity_warning(o.entries, o.capacity, u, n, seconds, ipv6=v6)
-        for o, u, n, v6 in (
-            (occ, untracked, looked_up, False),
-            (occ6, untracked6, looked_up6, True),
-        )
-        if o is not None
-    ]
-    warning = "; ".join(w for w in warnings if w) or None
+    warning = "; ".join(w for w in table_warnings(prev, cur, seconds) if w) or None
     return StatsView(
         ifname=state.ifname,
         mode=state.mode,
@@ -126,6 +118,27 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         occupancy6=occ6,
         untracked_pps6=untracked6 / seconds if seconds > 0 else 0.0,
     )
+
+
+def table_warnings(
+    prev: Counters | None, cur: Counters, seconds: float
+) -> tuple[str | None, str | None]:
+    """Each flow table's own warning, IPv4's then IPv6's (None: none, or no
+    such table): affinity being lost, by flowsize.affinity_warning."""
+    said = []
+    for occ, before, now, v6 in (
+        (cur.occupancy, prev.flows if prev else {}, cur.flows, False),
+        (cur.occupancy6, prev.flows6 if prev else {}, cur.flows6, True),
+    ):
+        untracked, looked_up = _flow_deltas(before, now)
+        said.append(
+            None
+            if occ is None
+            else flowsize.affinity_warning(
+                occ.entries, occ.capacity, untracked, looked_up, seconds, ipv6=v6
+            )
+        )
+    return said[0], said[1]
 
 
 def _flow_deltas(before: dict[FlowStat, int], now: dict[FlowStat, int]) -> tuple[int, int]:

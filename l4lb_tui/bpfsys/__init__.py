@@ -3,6 +3,7 @@ to the kernel without bpftool.  Every failure is a BpfSysError.
 
 `bpftool prog run` costs a process per call and cannot set the live-frames
 flag; the benchmarks and the packet tests need both (BPF_PROG_TEST_RUN).
+The flow clock (bpf_jiffies64, through a tiny program) is read here too.
 Map reads are here (BPF_MAP_LOOKUP_BATCH, object info): a poll reads 4096
 per-CPU counters, which bpftool hands over as megabytes of JSON.  The
 product writes through bpftool (l4lb_tui/bpftool.py); the element and batch
@@ -12,12 +13,14 @@ which need no pins.  x86-64 and arm64 syscall numbers only.
 
 from __future__ import annotations
 
+from l4lb_tui.bpfsys.clock import jiffies32
 from l4lb_tui.bpfsys.maps import (
     ArrayDump,
     MapInfo,
     array_dump,
     lookup,
     lookup_batches,
+    lookup_runs,
     map_info,
     possible_cpus,
     read_array,
@@ -48,8 +51,10 @@ __all__ = [
     "ProgInfo",
     "RunResult",
     "array_dump",
+    "jiffies32",
     "lookup",
     "lookup_batches",
+    "lookup_runs",
     "map_fd_by_id",
     "map_info",
     "obj_get",

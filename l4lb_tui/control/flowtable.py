@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from l4lb_tui import abi, abi6, bpfsys, flowsize
+from l4lb_tui import abi, abi6, bpfsys, flowlive, flowsize
 from l4lb_tui.bpftool import STAGING_ROOT
 from l4lb_tui.control.handle import Handle
 from l4lb_tui.errors import BalancerError
@@ -23,6 +23,15 @@ OCCUPANCY_LINES = 16384
 # A tag that stores a flow: 1..127 (0 is empty, 0x80|fp only marks a flow
 # seen once).
 _STORED = bytes(1 if 1 <= t <= 127 else 0 for t in range(256))
+# Stored IPv4 entries whose age is read in one scan: their live share is the
+# table's beyond that many (an estimate, `sampled`).  A read costs ~7 us a run
+# and ~0.4 us an entry (BENCHMARKS.md), so stored slots fewer than RUN_GAP
+# apart are read in one run, and where they lie that close (a table over
+# 1/RUN_GAP full) up to 8 times as many are read for the same cost.
+LIVE_SAMPLE = 1024
+RUN_GAP = 16
+# A table this small is read whole (~7 ms): exact however many it stores.
+WHOLE_SLOTS = 16384
 
 # Value sizes of the maps (the entries, and one cache line of tags or picks
 # per array element).
@@ -90,24 +99,77 @@ def _first_values(h: Handle, name: str, limit: int) -> tuple[bpfsys.MapInfo, byt
     return info, bytes(values[: count * info.slot_size]), count  # an array's values are packed
 
 
-def _scaled(stored: int, read: int, capacity: int) -> FlowOccupancy:
-    entries = stored if read >= capacity else round(stored * capacity / read) if read else 0
-    return FlowOccupancy(capacity, entries, sampled=read < capacity)
+def _scaled(live: int, read: int, capacity: int, sampled: bool = False) -> FlowOccupancy:
+    entries = live if read >= capacity else round(live * capacity / read) if read else 0
+    return FlowOccupancy(capacity, entries, sampled=sampled or read < capacity)
 
 
-def occupancy(h: Handle, tags: str = "flow_tags") -> FlowOccupancy | None:
-    """Slots that store an entry, counted from the tags (`flow6_tags`: the
-    IPv6 table's); None when the balancer has no such table."""
+def _clock(h: Handle) -> tuple[tuple[int, ...], int]:
+    """The lifetimes by state and the flow clock now: read after the
+    entries, so no entry's stamp is newer than `now`."""
+    ttl = h.config().ttl
+    try:
+        return ttl, bpfsys.jiffies32()
+    except bpfsys.BpfSysError as exc:
+        raise BalancerError(f"cannot read the kernel's flow clock: {exc}") from None
+
+
+def _entries(h: Handle, table: str, runs: list[tuple[int, int]]) -> bytes | None:
+    try:
+        with bpfsys.opened(bpfsys.obj_get(h.map_pin(table))) as fd:
+            return bpfsys.lookup_runs(fd, bpfsys.map_info(fd), runs)
+    except bpfsys.BpfSysError:
+        return None
+
+
+def _runs(mask: bytes, stored: int) -> list[tuple[int, int]]:
+    """The entries to read: a small table's all, else the first LIVE_SAMPLE
+    stored ones (`mask`: one byte a slot, 1 where a tag stores a flow)."""
+    if not stored:
+        return []
+    if len(mask) <= WHOLE_SLOTS:
+        return [(0, len(mask))]
+    dense = min(8, max(1, RUN_GAP * stored // len(mask)))
+    return flowlive.runs(flowlive.first_stored(mask, LIVE_SAMPLE * dense), RUN_GAP)
+
+
+# Each table's maps and where its entries keep their stamp and state.
+_TABLES = {
+    "flows": ("flow_tags", abi.FLOW.size, flowlive.SEEN4, flowlive.STATE4),
+    "flows6": ("flow6_tags", abi6.FLOW6.size, flowlive.SEEN6, flowlive.STATE6),
+}
+
+
+def occupancy(h: Handle, table: str = "flows") -> FlowOccupancy | None:
+    """Slots of `table` (`flows6`: the IPv6 table) that store a live entry
+    (flowlive: within its lifetime): the stored ones from the tags, then
+    their entries' ages (beyond LIVE_SAMPLE stored, the share live among the
+    first LIVE_SAMPLE, an estimate); None when the balancer has no such
+    table."""
+    tags, size, seen_at, state_at = _TABLES[table]
     got = _first_values(h, tags, OCCUPANCY_LINES)
     if got is None:
         return None
     info, raw, count = got
-    stored = raw.translate(_STORED).count(1)
-    return _scaled(stored, count * info.value_size, info.max_entries * info.value_size)
+    mask = raw.translate(_STORED)
+    stored = mask.count(1)
+    runs = _runs(mask, stored)
+    entries = _entries(h, table, runs)
+    if entries is None:
+        return None
+    ttl, now = _clock(h)
+    read = b"".join(mask[s : s + n] for s, n in runs)
+    live = flowlive.live_count(entries, size, read, ttl, now, seen_at, state_at)
+    return _scaled(
+        flowlive.scaled_live(stored, read.count(1), live),
+        count * info.value_size,
+        info.max_entries * info.value_size,
+        sampled=read.count(1) < stored,
+    )
 
 
 def occupancy6(h: Handle) -> FlowOccupancy | None:
-    return occupancy(h, "flow6_tags")
+    return occupancy(h, "flows6")
 
 
 def refuse_resize(h: Handle, flows: int | None, name: str = "flows") -> None:

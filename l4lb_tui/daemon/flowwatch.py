@@ -1,7 +1,8 @@
-"""The daemon's watch on each balancer's flow table: one journal and
-event-log line when flows start losing their affinity (the table full,
-flows balanced by the ring alone), and one when that stops.  The wording
-is the `stats` warning's, so both say the same numbers."""
+"""The daemon's watch on each balancer's flow tables: one journal and
+event-log line when flows start losing their affinity (a table full, flows
+balanced by the ring alone), and one when that stops, for IPv4's and
+IPv6's table each on its own, with that table's figures.  The wording is
+the `stats` warning's, so both say the same numbers."""
 
 from __future__ import annotations
 
@@ -12,21 +13,31 @@ from dataclasses import dataclass, field
 from l4lb_tui import events
 from l4lb_tui.balancer import Balancer, BalancerError
 from l4lb_tui.bpftool import BpfError
-from l4lb_tui.model import Counters
+from l4lb_tui.model import Counters, FlowOccupancy
 from l4lb_tui.netlink import NetlinkError
-from l4lb_tui.stats import build_view
+from l4lb_tui.stats import table_warnings
 
 EVERY = 10.0  # seconds between looks: a rate over a span, not one packet
 
 
-def change_line(where: str, before: str | None, now: str | None, table: str) -> str | None:
-    """What to say when a balancer's warning comes or goes (None: no change;
-    while it lasts it is said once, not on every look)."""
+TABLES = ("flow table", "IPv6 flow table")  # as the warnings name them
+
+
+def change_line(
+    where: str, before: str | None, now: str | None, table: str, name: str = TABLES[0]
+) -> str | None:
+    """What to say when one table's warning comes or goes (None: no change;
+    while it lasts it is said once, not on every look).  `table`: that
+    table's own figures, for the recovery."""
     if now is not None and before is None:
         return f"{where}: affinity at risk: {now}"
     if now is None and before is not None:
-        return f"{where}: flow table recovered, no flow losing its affinity: {table}"
+        return f"{where}: {name} recovered, no flow losing its affinity: {table}"
     return None
+
+
+def _figures(occ: FlowOccupancy | None) -> str:
+    return f"{occ.entries:,} of {occ.capacity:,} entries" if occ else "size unknown"
 
 
 @dataclass
@@ -34,7 +45,9 @@ class FlowWatch:
     report: Callable[[str], None]
     every: float = EVERY
     _prev: dict[str, Counters] = field(default_factory=dict)
-    _said: dict[str, str] = field(default_factory=dict)
+    # The warning said and still standing, per balancer and table: IPv4's
+    # and IPv6's come and go on their own.
+    _said: dict[tuple[str, str], str] = field(default_factory=dict)
     _at: float = float("-inf")
 
     def tick(self, balancers: Iterable[tuple[str, Balancer]]) -> None:
@@ -55,18 +68,20 @@ class FlowWatch:
             return
         cur = bal.counters()
         prev, self._prev[where] = self._prev.get(where), cur
-        if prev is not None:
-            warning = build_view(bal.state(), prev, cur).warning
-            self._say(where, warning, cur)
+        if prev is None:
+            return
+        warnings = table_warnings(prev, cur, cur.taken_at - prev.taken_at)
+        for name, warning, occ in zip(
+            TABLES, warnings, (cur.occupancy, cur.occupancy6), strict=True
+        ):
+            self._say(where, name, warning, _figures(occ))
 
-    def _say(self, where: str, warning: str | None, cur: Counters) -> None:
-        occ = cur.occupancy
-        table = f"{occ.entries:,} of {occ.capacity:,} entries" if occ else "size unknown"
-        line = change_line(where, self._said.get(where), warning, table)
+    def _say(self, where: str, name: str, warning: str | None, figures: str) -> None:
+        line = change_line(where, self._said.get((where, name)), warning, figures, name)
         if warning is None:
-            self._said.pop(where, None)
+            self._said.pop((where, name), None)
         else:
-            self._said[where] = warning
+            self._said[(where, name)] = warning
         if line is not None:
             self.report(f"flows: {line}")
             events.note("daemon", f"flows: {line}")

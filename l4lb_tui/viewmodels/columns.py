@@ -27,6 +27,7 @@ class Column(NamedTuple):
     # Widens up to this for long cells (an IPv6 address) from the room the
     # others leave; cut, it keeps both ends around a "…" (0: neither).
     wide: int = 0
+    spare: bool = False  # given up whole for a long address's room (an extra)
 
 
 Fitted = tuple[tuple[int, int], ...]  # (column index, width) in the table's order
@@ -58,20 +59,38 @@ def fit_columns(
             break
         del widths[n]
     # The always-shown first (an IP before a service); a sparkline gives up
-    # history before an address is cut.
+    # history, then the others narrow and a `spare` column goes, before an
+    # address is cut.
     for n, need in sorted((needs or {}).items(), key=lambda item: columns[item[0]].drop):
         if n not in widths or not columns[n].wide or need <= widths[n]:
             continue
         want = min(need, columns[n].wide) - widths[n]
-        for m in widths:
-            spare = widths[m] - columns[m].narrowest
-            if columns[m].keep_end and columns[m].narrowest and room - used() < want and spare > 0:
-                widths[m] -= min(spare, want - (room - used()))
+        for m in _donors(columns, widths):
+            short = want - (room - used())
+            if short <= 0:
+                break
+            if columns[m].spare:
+                del widths[m]
+            else:
+                widths[m] -= min(widths[m] - columns[m].narrowest, short)
         widths[n] += max(0, min(want, room - used()))
     grower = next((n for n in widths if columns[n].grow), None)
     if grower is not None and used() < room:
         widths[grower] += room - used()
     return tuple((n, widths[n]) for n in range(len(columns)) if n in widths)
+
+
+def _donors(columns: Sequence[Column], widths: Mapping[int, int]) -> list[int]:
+    """Who gives room to a long address, in turn: the sparkline's history,
+    the other narrowable columns (least important first), then the `spare`
+    ones, given up whole."""
+    narrow = [
+        m
+        for m in widths
+        if columns[m].narrowest and not columns[m].wide and widths[m] > columns[m].narrowest
+    ]
+    narrow.sort(key=lambda m: (not columns[m].keep_end, -columns[m].drop))
+    return narrow + [m for m in widths if columns[m].spare]
 
 
 def cut_middle(text: str, width: int) -> str:

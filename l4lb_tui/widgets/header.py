@@ -25,8 +25,10 @@ def _counts(title: str, counts: dict[str, int], style: str) -> Text:
     return line
 
 
-def _flows(view: StatsView) -> Text:
-    """Flow-table outcomes per packet (hit, new, stale, stored, untracked, reused), then ICMP."""
+def _flows(view: StatsView, width: int) -> list[Text]:
+    """Flow-table outcomes per packet (hit, new, stale, stored, untracked,
+    reused), the tables' occupancy, then ICMP; a line breaks between those
+    parts, never inside one's figures (`v6` stays with its numbers)."""
     line = Text(f"{'flows':<8}", style="cyan")
     for name, value in view.flows.items():
         line.append(f" {name} ", style="dim")
@@ -34,14 +36,11 @@ def _flows(view: StatsView) -> Text:
     looked_up = sum(view.flows.values())
     if looked_up:
         line.append(f" ({share(view.flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
-    table = flow_table.occupancy(view)
-    if table is not None:
-        line.append_text(table)
-    line.append("   icmp", style="cyan")
+    icmp = Text("icmp", style="cyan")
     for name, value in view.other.items():
-        line.append(f" {name.removeprefix('icmp_').replace('_', '-')} ", style="dim")
-        line.append(fmt_int(value))
-    return line
+        icmp.append(f" {name.removeprefix('icmp_').replace('_', '-')} ", style="dim")
+        icmp.append(fmt_int(value))
+    return flow_table.packed([line, *flow_table.tables(view), icmp], width)
 
 
 SUFFIXES = 40  # kept free on the top line for catch-all, PAUSED or STALE
@@ -106,8 +105,9 @@ def _total(view: StatsView, scope: ServiceScope | None, rated: bool) -> Text:
     return total
 
 
-def _summary(view: StatsView) -> Text:
-    """passed, dropped and flows on one line: for short terminals."""
+def _summary(view: StatsView, width: int) -> list[Text]:
+    """passed, dropped, flows and the tables' shares on one line: for short
+    terminals."""
     line = Text(f"{'passed':<8}", style="green")
     line.append(fmt_int(sum(view.passed.values())))
     line.append("  dropped ", style="red")
@@ -118,7 +118,7 @@ def _summary(view: StatsView) -> Text:
     if looked_up:
         hits = share(view.flows.get("hit", 0), looked_up) * 100
         line.append(f" ({hits:.1f}% hits)", style="dim")
-    return line
+    return flow_table.packed([line, *flow_table.tables(view, compact=True)], width, "  ")
 
 
 class DashboardHeader(Static):
@@ -189,15 +189,16 @@ class DashboardHeader(Static):
         if view.catch_all:
             top.append("  catch-all: ALL TCP/UDP is balanced", style="bold yellow")
         total = _total(view, scope, rated and not stale)
+        width = self.content_size.width
         if compact:
-            lines = [top, total, _summary(view)]
+            lines = [top, total, *_summary(view, width)]
         else:
             lines = [
                 top,
                 total,
                 _counts("passed", view.passed, "green"),
                 _counts("dropped", view.dropped, "red"),
-                _flows(view),
+                *_flows(view, width),
             ]
         said = flow_table.warning(view)
         if said is not None:

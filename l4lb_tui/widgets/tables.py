@@ -276,5 +276,5 @@ class BackendTable(KeyTable):
         Column("share", "Share", 6, right=True),
         Column("health", "Health", 16, drop=6, narrowest=6),  # the daemon's checks, or a dash
         Column("spark", "last 60 s", 30, style="cyan", drop=7, narrowest=12, keep_end=True),
-        Column("pkts", "Packets", 15, right=True, drop=9),  # since attach: wide terminals
+        Column("pkts", "Packets", 15, right=True, drop=9, spare=True),  # wide terminals
     )

@@ -46,3 +46,6 @@ def test_the_recovery_is_said_with_the_numbers() -> None:
     assert change_line("lb0", "w", None, "12 of 4,096 entries") == (
         "lb0: flow table recovered, no flow losing its affinity: 12 of 4,096 entries"
     )
+    assert change_line("lb0", "w", None, "1,300 of 4,096 entries", "IPv6 flow table") == (
+        "lb0: IPv6 flow table recovered, no flow losing its affinity: 1,300 of 4,096 entries"
+    )

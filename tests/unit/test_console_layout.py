@@ -118,3 +118,35 @@ def test_an_ipv6_address_widens_its_column_or_is_cut_in_the_middle() -> None:
     a, b = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:fffe"
     assert cut_middle(a, 15) == "2001…:eeee:ffff" and cut_middle(b, 15) != cut_middle(a, 15)
     assert cut_middle("10.0.0.4", 15) == "10.0.0.4"
+
+
+def test_a_long_vip_takes_healths_room_and_the_packets_column_at_200() -> None:
+    # v17 LOW-B: at 200 columns the Service column cut a 50-character IPv6
+    # VIP while Health kept 16 columns of dashes.
+    from l4lb_tui.widgets.tables import BackendTable
+
+    cols = BackendTable.COLUMNS
+    at = {c.key: n for n, c in enumerate(cols)}
+    fitted = {cols[n].key: w for n, w in fit_columns(cols, 200, {at["service"]: 50, at["ip"]: 39})}
+    assert (fitted["service"], fitted["ip"]) == (50, 39)
+    assert fitted["health"] == 6 and fitted["spark"] == 12 and "pkts" not in fitted
+    assert "mac" in fitted  # a backend's MAC is not given up for it
+    wide = {cols[n].key: w for n, w in fit_columns(cols, 200)}
+    assert wide["health"] == 16 and wide["pkts"] == 15  # IPv4 only: as before
+
+
+def test_header_parts_break_between_tables_never_inside_one() -> None:
+    from rich.text import Text
+
+    from l4lb_tui.viewmodels.flow_table import packed
+
+    parts = [
+        Text("flows    hit 1 new 2"),
+        Text("table 3 of 4,096 (0.1%, 4k)"),
+        Text("v6 9 of 65,536"),
+    ]
+    lines = [line.plain for line in packed(parts, 60)]
+    assert lines == ["flows    hit 1 new 2   table 3 of 4,096 (0.1%, 4k)", "v6 9 of 65,536"]
+    assert [line.plain for line in packed(parts, 0)] == [
+        "flows    hit 1 new 2   table 3 of 4,096 (0.1%, 4k)   v6 9 of 65,536"
+    ]

@@ -188,3 +188,36 @@ def test_metrics_carry_the_ipv6_table() -> None:
     assert 'l4lb_flow_table6_entries{interface="lb0"} 40' in text
     assert 'l4lb_flow_table6_capacity{interface="lb0"} 65536' in text
     assert 'l4lb_flow_table6_packets_total{interface="lb0",outcome="untracked"} 7' in text
+
+
+def test_a_rate_that_rounds_to_zero_is_not_said_as_zero() -> None:
+    # v17 LOW-A: "0/s untracked (0.9% of packets)" over the daemon's 10 s look.
+    said = flowsize.affinity_warning(1300, 4096, 4, 444, 10.0, ipv6=True)
+    assert said is not None and "; <1/s untracked (0.9% of packets)" in said
+    said = flowsize.affinity_warning(1300, 4096, 5, 1000, 10.0)
+    assert said is not None and "; <1/s untracked" in said  # 0.5/s
+    said = flowsize.affinity_warning(1300, 4096, 15, 1000, 10.0)
+    assert said is not None and "; 2/s untracked" in said
+
+
+def test_each_table_has_its_own_warning() -> None:
+    from l4lb_tui.stats import table_warnings
+
+    occ, occ6 = FlowOccupancy(4096, 10), FlowOccupancy(4096, 3000)
+    before = Counters(0.0, {}, {}, {}, occ, {}, occ6)
+    now = Counters(10.0, {}, {}, {FlowStat.HIT: 5}, occ, {FlowStat.HIT: 9}, occ6)
+    v4, v6 = table_warnings(before, now, 10.0)
+    assert v4 is None
+    assert v6 is not None and v6.startswith("IPv6 flow table 73% full (3,000 of 4,096)")
+
+
+def test_the_compact_header_shows_both_tables_shares() -> None:
+    # v17 LOW-B: at 80x24 the one counter line showed neither table.
+    v = view6(0, 65_000)
+    assert [p.plain for p in flow_table.tables(v, compact=True)] == ["table 0.0%", "v6 99.2%"]
+    sampled = build_view(
+        State("lb0", CFG, None, 7, ()),
+        None,
+        counters(1.0, 0, 5, FlowOccupancy(1 << 24, 313_541, sampled=True)),
+    )
+    assert [p.plain for p in flow_table.tables(sampled, compact=True)] == ["table ~1.9%"]
