@@ -25,22 +25,30 @@ def _counts(title: str, counts: dict[str, int], style: str) -> Text:
     return line
 
 
-def _flows(view: StatsView, width: int) -> list[Text]:
-    """Flow-table outcomes per packet (hit, new, stale, stored, untracked,
-    reused), the tables' occupancy, then ICMP; a line breaks between those
-    parts, never inside one's figures (`v6` stays with its numbers)."""
-    line = Text(f"{'flows':<8}", style="cyan")
-    for name, value in view.flows.items():
+def _outcomes(title: str, flows: dict[str, int]) -> Text:
+    line = Text(f"{title:<8}", style="cyan")
+    for name, value in flows.items():
         line.append(f" {name} ", style="dim")
         line.append(fmt_int(value))
-    looked_up = sum(view.flows.values())
+    looked_up = sum(flows.values())
     if looked_up:
-        line.append(f" ({share(view.flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
+        line.append(f" ({share(flows.get('hit', 0), looked_up) * 100:.1f}% hits)", style="dim")
+    return line
+
+
+def _flows(view: StatsView, width: int) -> list[Text]:
+    """Flow-table outcomes per packet (hit, new, stale, stored, untracked,
+    reused), IPv6's apart once it has any, the tables' occupancy, then ICMP;
+    a line breaks between those parts, never inside one's figures (`v6`
+    stays with its numbers)."""
+    parts = [_outcomes("flows", view.flows)]
+    if any(view.flows6.values()):
+        parts.append(_outcomes("flows v6", view.flows6))
     icmp = Text("icmp", style="cyan")
     for name, value in view.other.items():
         icmp.append(f" {name.removeprefix('icmp_').replace('_', '-')} ", style="dim")
         icmp.append(fmt_int(value))
-    return flow_table.packed([line, *flow_table.tables(view), icmp], width)
+    return flow_table.packed([*parts, *flow_table.tables(view), icmp], width)
 
 
 SUFFIXES = 40  # kept free on the top line for catch-all, PAUSED or STALE
