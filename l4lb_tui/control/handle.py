@@ -18,6 +18,7 @@ from pathlib import Path
 from l4lb_tui import abi, abi6, bpfsys, pinning
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.errors import BalancerError
+from l4lb_tui.identity import Netns
 from l4lb_tui.locate import (
     Location,
     left_by_another,
@@ -115,15 +116,18 @@ class Handle:
                     os.close(fd)
             except (bpfsys.BpfSysError, OSError) as exc:
                 self._maybe_being_attached()
+                detach = self.where.netns.command(f"l4lb detach -i {shlex.quote(self.ifname)}")
                 raise BalancerError(
                     f"cannot read map {name} of {self.ifname}: {exc} "
-                    f"(half-made pins? run 'l4lb detach -i {self.ifname}' and attach again)"
+                    f"(half-made pins? run '{detach}' and attach again)"
                 ) from None
             if found != size:
                 raise BalancerError(
-                    f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                    f"(map {name} holds {found}-byte values, this version "
-                    f"uses {size}): run 'l4lb detach -i {self.ifname}' and attach again"
+                    other_version(
+                        self.ifname,
+                        self.where.netns,
+                        f"map {name} holds {found}-byte values, this version uses {size}",
+                    )
                 )
         version = self.config().version
         if version == 0:
@@ -138,9 +142,11 @@ class Handle:
             )
         if version != abi.LAYOUT_VERSION:
             raise BalancerError(
-                f"the balancer on {self.ifname} was loaded by another version of l4lb "
-                f"(map layout {version}, this version uses {abi.LAYOUT_VERSION}): "
-                f"run 'l4lb detach -i {self.ifname}' and attach again"
+                other_version(
+                    self.ifname,
+                    self.where.netns,
+                    f"map layout {version}, this version uses {abi.LAYOUT_VERSION}",
+                )
             )
         self._layout_ok = True
 
@@ -229,3 +235,16 @@ class Handle:
                 f"cannot read map {name} of {self.ifname}: {exc} "
                 "(was the balancer detached meanwhile?)"
             ) from None
+
+
+def other_version(ifname: str, netns: Netns, layout: str) -> str:
+    """The refusal of pins another build made.  The remedy is typed where the
+    balancer is (its --netns: run without it, detach finds nothing, or the
+    host's link of that name), with what it costs, since it stops balancing."""
+    detach = netns.command(f"l4lb detach -i {shlex.quote(ifname)}")
+    return (
+        f"the balancer on {ifname} was loaded by another version of l4lb ({layout}): "
+        f"run '{detach}', then attach and load it again (l4lb map or apply); it keeps "
+        "serving as loaded until the detach, and from the detach until the load its "
+        "traffic is not balanced"
+    )

@@ -346,6 +346,9 @@ class Daemon:
                 return 0
             self._guarded("publish", self.publish)
             self._guarded(job if isinstance(job, str) else "health results", partial(self._do, job))
+            # Health results arrive more often than TICK, so a queue that is
+            # never quiet must not stop the watch: it keeps its own clock.
+            self._guarded("flow table watch", self.watch_flows)
 
     def _guarded(self, what: str, step: Callable[[], None]) -> None:
         """Run one step of the loop; whatever it raises (out of descriptors,
