@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 8
+#define L4LB_LAYOUT_VERSION 9
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -46,7 +46,8 @@
  * random slot of 16 MiB misses the caches and the TLB (~100 ns to read, as
  * much to write); the tags mostly stay in L2.  So a flow's first packet
  * reads and writes only its tag and its pick (the backend the ring chose for
- * it, in flow_picks, 1 MiB), its second packet writes the entry with that
+ * it and a check of the flow, in flow_picks, 2 MiB), its second packet (its
+ * tag marked, its check in the pick) writes the entry with that
  * pick, and later ones read it: single-packet flows (SYN floods, scans, most
  * DNS) never touch the big table, and a flow's second packet goes where its
  * first went even if the backend set changed in between.  A slot that stores
@@ -60,8 +61,9 @@
 #define FLOW_TAGS_PER_ENTRY 64 /* one cache line of tags per array entry */
 #define FLOW_TAG_ENTRIES (FLOW_SLOTS / FLOW_TAGS_PER_ENTRY)
 #define FLOW_TAG_PENDING 0x80
-#define FLOW_PICKS_PER_ENTRY 32 /* one cache line of 16-bit picks */
+#define FLOW_PICKS_PER_ENTRY 16 /* one cache line of 32-bit picks (a pick and a check) */
 #define FLOW_PICK_ENTRIES (FLOW_SLOTS / FLOW_PICKS_PER_ENTRY)
+#define FLOW_PICK_CHECK_MASK 0xffff0000u /* a pick's check: its high half */
 /* A pick is the backend index (12 bits: MAX_BACKENDS) and, above it, when it
  * was made: the jiffies clock in units of 2^FLOW_PICK_EPOCH_SHIFT (131 s at
  * HZ 250, 33 s at HZ 1000), 4 bits.  A pick is trusted for the epoch it was
@@ -170,8 +172,7 @@ enum reason {
 #define FLOW6_SLOTS_LOG2 16
 #define FLOW6_SLOTS (1u << FLOW6_SLOTS_LOG2)
 #define FLOW6_TAG_ENTRIES (FLOW6_SLOTS / FLOW_TAGS_PER_ENTRY)
-#define FLOW6_PICKS_PER_ENTRY 16 /* one cache line of 32-bit picks */
-#define FLOW6_PICK_ENTRIES (FLOW6_SLOTS / FLOW6_PICKS_PER_ENTRY)
+#define FLOW6_PICK_ENTRIES (FLOW6_SLOTS / FLOW_PICKS_PER_ENTRY)
 #define IP6_HOP_LIMIT 64
 
 #endif

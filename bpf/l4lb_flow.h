@@ -18,7 +18,9 @@
  * is untracked) and the counter it goes under. */
 struct flow_miss {
 	__u8 *tag;
+	__u32 *pick; /* FLOW_STORED: the flow's pick (and check) */
 	__u32 slot;
+	__u32 check; /* flow_check4 of the packet */
 	__u32 stat; /* FLOW_NEW, FLOW_STORED, FLOW_STALE, FLOW_REUSED or FLOW_UNTRACKED */
 	__u8 fp;
 	__u8 syn;   /* a connection's opening SYN (or a repeat of it) */
@@ -211,6 +213,55 @@ static __always_inline __u32 first_way(__u8 t0, __u8 t1, __u32 bucket, struct co
 	return 2;
 }
 
+/* 16 bits of a flow for its pick, in the high half (struct flow_picks):
+ * another mix of the source and ports than flow_hash's, so two flows of one
+ * bucket and fingerprint still differ here but one time in 65,536. */
+static __always_inline __u32 flow_check4(__be32 saddr, __u32 ports)
+{
+	__u32 c = (saddr + ports) * 0xCC9E2D51u;
+
+	return (c ^ (c >> 16)) & FLOW_PICK_CHECK_MASK;
+}
+
+/* The way whose pending mark is the packet's flow's (its fingerprint
+ * marked, a pick with its check), that pick in *pick; 2: none.  The picks
+ * are read only under a mark of the fingerprint: most first packets read
+ * none.  Shared with the IPv6 table (its own picks map). */
+static __always_inline __u32 pending_way(void *picks_map, __u8 t0, __u8 t1, __u8 fp, __u32 check,
+					 __u32 bucket, __u32 **pick)
+{
+	__u8 mark = fp | FLOW_TAG_PENDING;
+
+	if (t0 != mark && t1 != mark)
+		return 2;
+	__u32 idx = bucket / FLOW_PICKS_PER_ENTRY;
+	struct flow_picks *picks = bpf_map_lookup_elem(picks_map, &idx);
+
+	if (!picks)
+		return 2;
+	__u32 *pk = &picks->b[bucket & (FLOW_PICKS_PER_ENTRY - 2)];
+	__u32 way = 2;
+
+	if (t0 == mark && (pk[0] & FLOW_PICK_CHECK_MASK) == check)
+		way = 0;
+	else if (t1 == mark && (pk[1] & FLOW_PICK_CHECK_MASK) == check)
+		way = 1;
+	if (way < 2)
+		*pick = &pk[way];
+	return way;
+}
+
+/* A first packet's pick and check, noted at `slot` of `picks_map`. */
+static __always_inline void note_pick(void *picks_map, __u32 slot, __u32 backend_idx, __u32 now,
+				      __u32 check)
+{
+	__u32 idx = slot / FLOW_PICKS_PER_ENTRY;
+	struct flow_picks *picks = bpf_map_lookup_elem(picks_map, &idx);
+
+	if (picks)
+		picks->b[slot & (FLOW_PICKS_PER_ENTRY - 1)] = pick_of(backend_idx, now) | check;
+}
+
 /* Look the packet's flow up.  A hit returns its backend (and refreshes the
  * entry); otherwise `miss` says where and how the flow is to be recorded.
  * A SYN that meets its own 5-tuple's entry opens a new connection: it takes
@@ -238,6 +289,8 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 		  (tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 
 	miss->tag = NULL;
+	miss->pick = NULL;
+	miss->check = flow_check4(iph->saddr, *(__u32 *)ports);
 	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
 	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
@@ -270,16 +323,11 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 			}
 			miss->stat = FLOW_STALE;
 		}
-	} else if (t0 == (fp | FLOW_TAG_PENDING)) {
-		way = 0;
+	} else if ((way = pending_way(&flow_picks, t0, t1, fp, miss->check, bucket, &miss->pick)) <
+		   2) {
 		miss->stat = FLOW_STORED;
-	} else if (t1 == (fp | FLOW_TAG_PENDING)) {
-		way = 1;
-		miss->stat = FLOW_STORED;
-	} else {
-		way = first_way(t0, t1, bucket, cfg, now);
-		if (way < 2)
-			miss->stat = FLOW_NEW;
+	} else if ((way = first_way(t0, t1, bucket, cfg, now)) < 2) {
+		miss->stat = FLOW_NEW;
 	}
 	if (way < 2) {
 		miss->tag = &tg[way];
@@ -308,13 +356,9 @@ static __always_inline struct backend *picked_backend(__u16 pick, __u32 syn, __u
 static __always_inline struct backend *flow_pick(struct flow_miss *miss, __u32 svc_id,
 						 __u32 half, __u32 now, __u32 *backend_idx)
 {
-	__u32 idx = miss->slot / FLOW_PICKS_PER_ENTRY;
-	struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
-
-	if (!picks)
+	if (!miss->pick)
 		return NULL;
-	return picked_backend(picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)], miss->syn,
-			      svc_id, half, now, backend_idx);
+	return picked_backend((__u16)*miss->pick, miss->syn, svc_id, half, now, backend_idx);
 }
 
 static __always_inline void flow_store(__u32 slot, struct iphdr *iph, struct ports *ports,
@@ -350,11 +394,7 @@ static __always_inline void flow_record(struct flow_miss *miss, struct iphdr *ip
 	if (!tag)
 		return;
 	if (miss->stat == FLOW_NEW) {
-		__u32 idx = miss->slot / FLOW_PICKS_PER_ENTRY;
-		struct flow_picks *picks = bpf_map_lookup_elem(&flow_picks, &idx);
-
-		if (picks)
-			picks->b[miss->slot & (FLOW_PICKS_PER_ENTRY - 1)] = pick_of(backend_idx, now);
+		note_pick(&flow_picks, miss->slot, backend_idx, now, miss->check);
 		*tag = miss->fp | FLOW_TAG_PENDING;
 		return;
 	}

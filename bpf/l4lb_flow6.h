@@ -7,11 +7,11 @@
  * expired one).  So a first packet touches two small arrays, which mostly
  * stay in L2, and no entry of a table of megabytes: writing a first packet's
  * entry there (a store that misses the caches) cost a new v6 flow more than
- * anything else (BENCHMARKS.md, 2026-12-01).  A v6 pick carries a 16-bit
- * check of its flow besides the backend: a first packet of another flow
- * with the marked flow's fingerprint (one in 127) is a first packet too, so
- * a flood of one-packet flows (a scan, a spoofed SYN flood) neither stores
- * entries nor pushes out the flows the table stores.  The state machine,
+ * anything else (BENCHMARKS.md, 2026-12-01).  A pick carries a 16-bit check
+ * of its flow besides the backend (IPv4's too): a first packet of another
+ * flow with the marked flow's fingerprint (one in 127) is a first packet
+ * too, so a flood of one-packet flows (a scan, a spoofed SYN flood) neither
+ * stores entries nor pushes out the flows the table stores.  The state machine,
  * lifetimes, membership rules and tag and pick arithmetic are the IPv4
  * table's (l4lb_flow.h), called, not copied. */
 #ifndef L4LB_FLOW6_H
@@ -59,7 +59,7 @@ static __always_inline __u32 flow6_check(const struct packet6 *p)
 	const __u32 *s = (const __u32 *)&p->ip6->saddr;
 	__u32 c = (s[0] + s[1] + s[2] + s[3]) * 0x9E3779B1u + *(__u32 *)p->ports;
 
-	return (c ^ (c >> 16)) << 16;
+	return (c ^ (c >> 16)) & FLOW_PICK_CHECK_MASK;
 }
 
 /* As flow_hit, for a v6 entry (the same membership rule: flow_backend). */
@@ -101,32 +101,6 @@ static __always_inline __u32 first_way6(__u8 t0, __u8 t1, __u32 bucket, const st
 	if (flow6_expired(bucket + 1, cfg, now))
 		return 1;
 	return 2;
-}
-
-/* The way whose pending mark is this flow's (fingerprint and check), its
- * pick in miss->pick; 2: none.  Read only for a mark of the fingerprint:
- * a new flow's first packet mostly reads no pick. */
-static __always_inline __u32 pending_way6(struct flow6_miss *miss, __u8 t0, __u8 t1, __u32 bucket)
-{
-	__u8 mark = miss->fp | FLOW_TAG_PENDING;
-
-	if (t0 != mark && t1 != mark)
-		return 2;
-	__u32 idx = bucket / FLOW6_PICKS_PER_ENTRY;
-	struct flow6_picks *picks = bpf_map_lookup_elem(&flow6_picks, &idx);
-
-	if (!picks)
-		return 2;
-	__u32 *pk = &picks->b[bucket & (FLOW6_PICKS_PER_ENTRY - 2)];
-	__u32 way = 2;
-
-	if (t0 == mark && (pk[0] & 0xffff0000u) == miss->check)
-		way = 0;
-	else if (t1 == mark && (pk[1] & 0xffff0000u) == miss->check)
-		way = 1;
-	if (way < 2)
-		miss->pick = &pk[way];
-	return way;
 }
 
 /* The packet's flow: a hit returns its backend (the entry refreshed, its
@@ -187,7 +161,7 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 			miss->stat = FLOW_STALE;
 		}
 	} else {
-		way = pending_way6(miss, t0, t1, bucket);
+		way = pending_way(&flow6_picks, t0, t1, fp, miss->check, bucket, &miss->pick);
 		if (way < 2)
 			miss->stat = FLOW_STORED;
 		else if ((way = first_way6(t0, t1, bucket, cfg, now)) < 2)
@@ -220,12 +194,7 @@ static __always_inline void flow6_record(struct flow6_miss *miss, struct packet6
 	if (!tag)
 		return;
 	if (miss->stat == FLOW_NEW) {
-		__u32 idx = miss->slot / FLOW6_PICKS_PER_ENTRY;
-		struct flow6_picks *picks = bpf_map_lookup_elem(&flow6_picks, &idx);
-
-		if (picks)
-			picks->b[miss->slot & (FLOW6_PICKS_PER_ENTRY - 1)] =
-				pick_of(backend_idx, now) | miss->check;
+		note_pick(&flow6_picks, miss->slot, backend_idx, now, miss->check);
 		*tag = miss->fp | FLOW_TAG_PENDING;
 		return;
 	}

@@ -144,7 +144,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FLOW6_PICK_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct flow6_picks);
+	__type(value, struct flow_picks);
 } flow6_picks SEC(".maps");
 #endif
 

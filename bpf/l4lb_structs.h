@@ -89,16 +89,13 @@ struct flow_tags {
 };
 
 /* The backend each pending way's flow was sent to by its first packet. */
+/* A pending flow's pick (pick_of) in the low half, a 16-bit check of the
+ * flow in the high (flow_check4, flow6_check), so another flow's first
+ * packet meeting a pending mark of its fingerprint is told apart: the 7-bit
+ * tag alone took it for the marked flow's second packet one time in 127,
+ * and a flood of one-packet flows stored that share of itself. */
 struct flow_picks {
-	__u16 b[FLOW_PICKS_PER_ENTRY];
-};
-
-/* IPv6's: the pick in the low half, a 16-bit check of the flow in the high
- * (flow6_check), so another flow's first packet meeting a pending mark of
- * its fingerprint is told apart (IPv4's 7-bit tag alone would take it for
- * the marked flow's second packet, one in 127). */
-struct flow6_picks {
-	__u32 b[FLOW6_PICKS_PER_ENTRY];
+	__u32 b[FLOW_PICKS_PER_ENTRY];
 };
 
 struct counters {

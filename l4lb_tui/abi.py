@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
-LAYOUT_VERSION = 8  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 9  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -35,7 +35,7 @@ CFG_FLOW_LOG2_MASK = 0x1F
 SVC_FILL_MAGLEV = 1
 FLOW_SLOTS = 1 << 19  # the flow maps' size in the object (the operator's at attach)
 FLOW_TAGS_PER_ENTRY = 64
-FLOW_PICKS_PER_ENTRY = 32
+FLOW_PICKS_PER_ENTRY = 16
 VIP_FILTER_ENTRIES = 16
 VIP_FILTER_WORDS = 64
 PROTO_TCP = 6

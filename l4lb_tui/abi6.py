@@ -14,7 +14,6 @@ SVC6_BUCKET = 4
 SVC6_BUCKETS_LOG2 = 13
 SVC6_SLOTS = SVC6_BUCKET << SVC6_BUCKETS_LOG2
 FLOW6_SLOTS = 1 << 16  # the object's own size: what pins made before --flows6 hold
-FLOW6_PICKS_PER_ENTRY = 16  # one cache line of 32-bit picks (a pick and a 16-bit check)
 CFG_FLOW6_LOG2_SHIFT = 1  # config.flags bits 1..5: log2 of flows6's slots (--flows6)
 CFG_FLOW6_LOG2_MASK = 0x1F
 FLOW6_STAT_BASE = 6  # flow_stats: IPv6's outcomes after IPv4's, by the same FlowStat

@@ -20,7 +20,7 @@ DEFAULT_FLOWS = 1 << DEFAULT_LOG2
 LEGACY_LOG2 = 19  # the fixed size before it was the operator's choice (config bits 0)
 
 TAG_BYTES = 1
-PICK_BYTES = 2
+PICK_BYTES = 4  # a pick and a 16-bit check of its flow
 BYTES_PER_FLOW = abi.FLOW.size + TAG_BYTES + PICK_BYTES
 
 # The IPv6 table: 64-byte entries (flows6) behind tags and picks as IPv4's
@@ -30,8 +30,7 @@ BYTES_PER_FLOW = abi.FLOW.size + TAG_BYTES + PICK_BYTES
 # --flows6 (or `flows6`) like --flows.
 DEFAULT_FLOWS6 = 1 << 16
 LEGACY_LOG2_6 = 16  # its fixed size before --flows6 (config bits 1..5 0)
-PICK6_BYTES = 4  # a pick and a 16-bit check of its flow
-BYTES_PER_FLOW6 = abi6.FLOW6.size + TAG_BYTES + PICK6_BYTES
+BYTES_PER_FLOW6 = abi6.FLOW6.size + TAG_BYTES + PICK_BYTES
 
 _SUFFIX = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
@@ -104,7 +103,7 @@ def map_entries6(flows6: int) -> dict[str, int]:
     return {
         "flows6": flows6,
         "flow6_tags": flows6 // abi.FLOW_TAGS_PER_ENTRY,
-        "flow6_picks": flows6 // abi6.FLOW6_PICKS_PER_ENTRY,
+        "flow6_picks": flows6 // abi.FLOW_PICKS_PER_ENTRY,
     }
 
 
@@ -136,7 +135,7 @@ def describe6(flows6: int) -> str:
         f"IPv6 flow table: {flows6:,} flows ({human(flows6)}), "
         f"{mib(memory_bytes6(flows6))} of kernel memory (entries "
         f"{mib(flows6 * abi6.FLOW6.size)}, tags {mib(flows6 * TAG_BYTES)}, "
-        f"picks {mib(flows6 * PICK6_BYTES)})"
+        f"picks {mib(flows6 * PICK_BYTES)})"
     )
 
 

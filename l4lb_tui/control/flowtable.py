@@ -38,10 +38,10 @@ WHOLE_SLOTS = 16384
 _VALUE_SIZES = {
     "flows": abi.FLOW.size,
     "flow_tags": abi.FLOW_TAGS_PER_ENTRY,
-    "flow_picks": abi.FLOW_PICKS_PER_ENTRY * 2,
+    "flow_picks": abi.FLOW_PICKS_PER_ENTRY * flowsize.PICK_BYTES,
     "flows6": abi6.FLOW6.size,
     "flow6_tags": abi.FLOW_TAGS_PER_ENTRY,
-    "flow6_picks": abi6.FLOW6_PICKS_PER_ENTRY * 4,
+    "flow6_picks": abi.FLOW_PICKS_PER_ENTRY * flowsize.PICK_BYTES,
 }
 
 

@@ -228,14 +228,15 @@ def age_pick(bal: Balancer, sport: int, epochs: int) -> None:
         line = bpfsys.lookup(tags, abi.u32(bucket // 64), 64)
         way = next(w for w in (0, 1) if line[(bucket % 64) + w] & 0x80)
         slot = bucket + way
-        entry = bytearray(bpfsys.lookup(picks, abi.u32(slot // 32), 64))
-        (pick,) = struct.unpack_from("<H", entry, (slot % 32) * 2)
+        per = abi.FLOW_PICKS_PER_ENTRY
+        entry = bytearray(bpfsys.lookup(picks, abi.u32(slot // per), 64))
+        (pick,) = struct.unpack_from("<H", entry, (slot % per) * 4)  # the low half: the pick
         older = (pick & 0xFFF) | ((((pick >> 12) - epochs) & 0xF) << 12)
-        struct.pack_into("<H", entry, (slot % 32) * 2, older)
+        struct.pack_into("<H", entry, (slot % per) * 4, older)
     finally:
         os.close(tags)
         os.close(picks)
-    bal.bpftool.map_update(bal.map_pin("flow_picks"), abi.u32(slot // 32), bytes(entry))
+    bal.bpftool.map_update(bal.map_pin("flow_picks"), abi.u32(slot // per), bytes(entry))
 
 
 @pytest.mark.kernel

@@ -90,7 +90,6 @@ def test_every_mirrored_constant_matches() -> None:
         "SVC6_BUCKET": abi6.SVC6_BUCKET,
         "SVC6_BUCKETS_LOG2": abi6.SVC6_BUCKETS_LOG2,
         "FLOW6_SLOTS_LOG2": abi6.FLOW6_SLOTS.bit_length() - 1,
-        "FLOW6_PICKS_PER_ENTRY": abi6.FLOW6_PICKS_PER_ENTRY,
         "IP6_HOP_LIMIT": abi6.IP6_HOP_LIMIT,
         "CFG_FLOW6_LOG2_SHIFT": abi6.CFG_FLOW6_LOG2_SHIFT,
         "CFG_FLOW6_LOG2_MASK": abi6.CFG_FLOW6_LOG2_MASK,

@@ -9,8 +9,8 @@ from l4lb_tui.control.attaching import no_memory
 def test_a_flow_table_the_kernel_cannot_allocate_is_one_line_with_a_smaller_size() -> None:
     exc = BpfError("map create failed: Cannot allocate memory", ["bpftool", "-j", "map"])
     assert no_memory(exc, 16 << 20) == (
-        "cannot allocate the 564 MiB of flow tables (flow table 16M): take a smaller --flows "
-        "(e.g. 8M, 280 MiB); nothing was attached"
+        "cannot allocate the 596 MiB of flow tables (flow table 16M): take a smaller --flows "
+        "(e.g. 8M, 296 MiB); nothing was attached"
     )
     # The IPv6 table the larger: its option, not --flows (v17 MEDIUM-A).
     assert no_memory(exc, 1 << 19, 16 << 20) == (

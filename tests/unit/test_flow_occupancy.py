@@ -44,8 +44,8 @@ def test_sizes_refused(text: str, said: str) -> None:
 def test_sixteen_million_is_allowed_and_its_memory_said() -> None:
     said = flowsize.describe(flowsize.parse_flows("16M"))
     assert said == (
-        "flow table: 16,777,216 flows (16M), 560 MiB of kernel memory "
-        "(entries 512 MiB, tags 16 MiB, picks 32 MiB)"
+        "flow table: 16,777,216 flows (16M), 592 MiB of kernel memory "
+        "(entries 512 MiB, tags 16 MiB, picks 64 MiB)"
     )
 
 
@@ -118,7 +118,7 @@ def test_apply_says_the_tables_memory_and_that_a_resize_needs_a_detach() -> None
     fresh = plan_balancer(spec, Running(None, "", ()), {})
     assert fresh.attach == (
         "attach in driver mode, flow table: 65,536 flows (64k), 2 MiB of kernel memory "
-        "(entries 2 MiB, tags 64 KiB, picks 128 KiB); IPv6 flow table: 65,536 flows (64k), "
+        "(entries 2 MiB, tags 64 KiB, picks 256 KiB); IPv6 flow table: 65,536 flows (64k), "
         "4 MiB of kernel memory (entries 4 MiB, tags 64 KiB, picks 256 KiB)"
     )
     same = plan_balancer(spec, Running("driver", "10.0.0.1", (), 1 << 16), {})
