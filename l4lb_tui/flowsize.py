@@ -142,6 +142,13 @@ def describe6(flows6: int) -> str:
 # Occupancy from which a new flow often finds both ways of its bucket taken
 # (about share^2 of new flows then go untracked).
 HIGH_OCCUPANCY = 0.5
+# Below this occupancy p, a new flow finds both ways of its bucket held by
+# live flows about p^2 of the time: untracked packets at most ~2p^2 of all are
+# new flows meeting those few buckets, what a flood of one-packet flows (a
+# scan, spoofed SYNs) makes, whose packets need no affinity; a larger table
+# is advised from occupancy, not from them (x17 LOW-7).  More than that (a
+# table that disagrees with its config, say) is still a reason to look.
+LOW_OCCUPANCY = 0.25
 
 
 def _per_second(count: int, seconds: float) -> str:
@@ -172,6 +179,12 @@ def affinity_warning(
     if untracked > 0:
         per_s = _per_second(untracked, seconds)
         of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
+        if share < LOW_OCCUPANCY and looked_up and untracked <= 2 * share * share * looked_up:
+            return (
+                f"{table}; {per_s} untracked{of}: new flows whose bucket's two ways hold live "
+                "flows, as a flood of one-packet flows or a scan makes them; stored flows keep "
+                "their backends, and the table is far from full"
+            )
         return (
             f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "
             f"backend change; detach and attach with a larger {option}"

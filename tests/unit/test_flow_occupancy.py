@@ -200,6 +200,15 @@ def test_a_rate_that_rounds_to_zero_is_not_said_as_zero() -> None:
     assert said is not None and "; 2/s untracked" in said
 
 
+def test_untracked_packets_in_a_table_far_from_full_advise_no_detach() -> None:
+    # x17 LOW-7: a one-packet flood into a 6% full table is not a reason to resize.
+    said = flowsize.affinity_warning(250, 4096, 1200, 316_000, 10.0, ipv6=True)
+    assert said is not None and said.startswith("IPv6 flow table 6% full (250 of 4,096); 120/s")
+    assert "detach" not in said and "flood of one-packet flows" in said
+    said = flowsize.affinity_warning(1300, 4096, 1200, 316_000, 10.0)
+    assert said is not None and said.endswith("detach and attach with a larger --flows")
+
+
 def test_each_table_has_its_own_warning() -> None:
     from l4lb_tui.stats import table_warnings
 
