@@ -153,6 +153,33 @@ def test_ipv6_sessions_shown_beside_the_ipv4_ones() -> None:
     assert rows["n3"][1] == "Established"  # no IPv6 session: as before
 
 
+class DualStack(FrozenNodes):
+    def nodes(self) -> list[NodeSample]:
+        both = ("10.0.0.4", "fd00::4")
+        return [
+            NodeSample(f"n{i}", both, "Established", False, ((TCP, "aaaa1111"),), 1,
+                       session6="Established")
+            for i in (1, 2, 3)
+        ]  # fmt: skip
+
+
+async def test_ipv6_sessions_fit_80_columns(fake: FakeBackend) -> None:
+    app = ConsoleApp(fake, None, manual(DATA), nodes=DualStack())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        table = await _rows(app, pilot, 3)
+        for _ in range(100):  # the columns widen once the rows are in
+            await pilot.pause(0.02)
+            if dict(table.fitted).get(1) == len("Established v4+v6"):
+                break
+        assert len(table.columns) == 5
+        shown = app.screen.query_one(NodeTable)
+        lines = [str(line.text) for line in shown.render_lines(shown.region)][:5]
+        row = next(line for line in lines if " n1 " in f" {line} ")
+        assert "Established v4+v6" in row and "10.0.0.4, fd00::4" in row, lines
+
+
 def test_node_status_marks_each_family_unheard() -> None:
     from l4lb_tui.daemon.announce_state import AnnounceStatus
     from l4lb_tui.daemon.node_cli import _announcing
