@@ -49,6 +49,26 @@ def test_protocols_parsed() -> None:
     assert found["vips"].proto == "Static" and found["vips"].info == ""
 
 
+ROUTES6 = """BIRD 2.0.12 ready.
+Table master6:
+fd00::4/128          unicast [node6_n1 2026-12-01 04:52:11] * (100) [AS65001i]
+\tvia fd00::21 on h16s660-rt0
+                     unicast [node6_n2 2026-12-01 04:52:13] (100) [AS65001i]
+\tvia fd00::22 on h16s660-rt0
+fd00::5/128          blackhole [vips6 2026-12-01 04:52:10] * (200)
+"""
+
+
+def test_ipv6_routes_parsed_with_their_next_hops() -> None:
+    """As a router's `show route` prints them (captured from the lab)."""
+    found = birdshow.routes(ROUTES6)
+    assert [(r.prefix, r.source, r.best, r.via) for r in found] == [
+        ("fd00::4/128", "node6_n1", True, ("fd00::21",)),
+        ("fd00::4/128", "node6_n2", False, ("fd00::22",)),
+        ("fd00::5/128", "vips6", True, ()),
+    ]
+
+
 def test_routes_parsed_with_their_next_hops() -> None:
     found = birdshow.routes(ROUTES)
     assert [(r.prefix, r.source, r.best, r.via) for r in found] == [
