@@ -109,6 +109,7 @@ class ScaleLab:
         scalecheck.refuse_scale_over_single(self.prefix)
         scalecheck.refuse_orphans(self.prefix, base.state_dir)
         scalecheck.refuse_bfd_change(self.prefix, self.router_speaker.conf, self.bfd)
+        scalecheck.refuse_ipv4_only(self.prefix, self.router_speaker.conf)
         xdp.build()
         base.state_dir.mkdir(parents=True, exist_ok=True)
         said = self._remove_surplus_nodes()
