@@ -6,6 +6,8 @@ host's VIPs.  Problems come back as (key, message) for config_file to place.
     peer = "10.0.0.1"      # the router
     peer_asn = 65000
     source = "10.0.0.21"   # this host's address towards the router (router id)
+    peer6 = "fd00::1"      # optional, with source6: the IPv6 session that
+    source6 = "fd00::21"   #   announces the IPv6 VIPs
     enabled = true         # false: keep the table, announce nothing
     bfd = true
     netns = "lab-n1"       # optional: where the speaker runs
@@ -20,7 +22,7 @@ from typing import Any
 from l4lb_tui import validation
 from l4lb_tui.config_model import BgpSpec, Config
 
-KEYS = {"asn", "peer", "peer_asn", "source", "enabled", "bfd", "netns", "dir"}
+KEYS = {"asn", "peer", "peer_asn", "source", "peer6", "source6", "enabled", "bfd", "netns", "dir"}
 # 4-byte AS numbers; 0 and 4294967295 are reserved (RFC 7607, RFC 7300).
 ASN_MAX = 4294967294
 Problems = list[tuple[str, str]]
@@ -37,20 +39,46 @@ def _asn(t: dict[str, Any], key: str, problems: Problems) -> int:
     return value
 
 
-def _address(t: dict[str, Any], key: str, problems: Problems) -> str:
+def _address(t: dict[str, Any], key: str, problems: Problems, family: int = 4) -> str:
     value = t.get(key)
+    kind = f"an IPv{family} address"
     if not isinstance(value, str):
-        problems.append((f"bgp.{key}", "required: an IPv4 address"))
+        problems.append((f"bgp.{key}", f"required: {kind}"))
         return ""
     try:
-        addr = ipaddress.IPv4Address(value)
+        addr = ipaddress.ip_address(value)
     except ValueError:
-        problems.append((f"bgp.{key}", f"{value!r} is not an IPv4 address"))
+        addr = None
+    if addr is None or addr.version != family:
+        problems.append((f"bgp.{key}", f"{value!r} is not {kind}"))
         return ""
     if addr.is_unspecified or addr.is_multicast or addr.is_loopback:
         problems.append((f"bgp.{key}", f"{value} cannot be a BGP peer's address"))
         return ""
+    # A link-local address names no link by itself: BIRD would need the interface too.
+    if addr.is_link_local and family == 6:
+        problems.append((f"bgp.{key}", f"{value} is link-local: give a global or ULA address"))
+        return ""
     return str(addr)
+
+
+def _session6(t: dict[str, Any], vips: set[str], problems: Problems) -> tuple[str, str] | None:
+    """The IPv6 session's (peer6, source6): both or neither."""
+    given = [k for k in ("peer6", "source6") if k in t]
+    if not given:
+        return None
+    if len(given) == 1:
+        other = "source6" if given == ["peer6"] else "peer6"
+        problems.append((f"bgp.{other}", f"required with {given[0]}: the IPv6 session's two ends"))
+        return None
+    peer6, source6 = _address(t, "peer6", problems, 6), _address(t, "source6", problems, 6)
+    if not peer6 or not source6:
+        return None
+    if peer6 == source6:
+        problems.append(("bgp.source6", "must not be the peer's address"))
+    if source6 in vips:
+        problems.append(("bgp.source6", f"{source6} is a VIP: the session needs an own address"))
+    return peer6, source6
 
 
 def _flag(t: dict[str, Any], key: str, default: bool, problems: Problems) -> bool:
@@ -93,6 +121,7 @@ def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Proble
         problems.append(("bgp.source", "must not be the peer's address"))
     if source and source in vips:
         problems.append(("bgp.source", f"{source} is a VIP: the session needs an own address"))
+    session6 = _session6(t, vips, problems)
     enabled = _flag(t, "enabled", True, problems)
     bfd = _flag(t, "bfd", True, problems)
     netns = _text(t, "netns", problems)
@@ -108,25 +137,28 @@ def parse_bgp(t: dict[str, Any], vips: set[str]) -> tuple[BgpSpec | None, Proble
         problems.append(("bgp.dir", problem))
     if problems:
         return None, problems
-    return BgpSpec(asn, peer, peer_asn, source, enabled, bfd, netns, where), problems
+    peer6, source6 = session6 or (None, None)
+    spec = BgpSpec(asn, peer, peer_asn, source, enabled, bfd, netns, where, peer6, source6)
+    return spec, problems
 
 
-def ipv4_only(vips: set[str] | frozenset[str]) -> set[str]:
-    """The VIPs the speaker can announce: its one session carries IPv4 only."""
-    return {v for v in vips if ipaddress.ip_address(v).version == 4}
+def announceable(spec: BgpSpec, vips: set[str] | frozenset[str]) -> set[str]:
+    """The VIPs the speaker can announce: the IPv4 ones over its IPv4
+    session, the IPv6 ones only if it has an IPv6 session too."""
+    return {v for v in vips if spec.peer6 is not None or ipaddress.ip_address(v).version == 4}
 
 
 def unannounced_line(config: Config) -> str | None:
     """One line naming the IPv6 VIPs a [bgp] config serves but never
-    announces (None: nothing left out).  The session is IPv4 and its peer
-    an IPv4 router, so IPv6 VIPs are skipped rather than failing the rest."""
+    announces, for want of an IPv6 session (None: nothing left out).  They
+    are skipped rather than failing the rest."""
     if config.bgp is None or not config.bgp.enabled:
         return None
     vips = {k.vip for b in config.balancers for s in b.services for k in s.keys}
-    left = sorted(vips - ipv4_only(vips), key=ipaddress.ip_address)
+    left = sorted(vips - announceable(config.bgp, vips), key=ipaddress.ip_address)
     if not left:
         return None
     return (
-        f"bgp announces IPv4 VIPs only: {', '.join(left)} "
-        "served here but not announced (route them to this node another way)"
+        f"bgp announces IPv6 VIPs only over an IPv6 session: {', '.join(left)} "
+        "served here but not announced (set peer6 and source6 in [bgp])"
     )

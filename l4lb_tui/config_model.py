@@ -92,6 +92,9 @@ class BgpSpec:
     bfd: bool = True
     netns: str | None = None  # where the speaker runs (None: where the daemon does)
     dir: str = ""  # the speaker's config, socket and log ("": RUN_DIR/bgp)
+    # The IPv6 session that carries the IPv6 VIPs (None: they are not announced).
+    peer6: str | None = None  # the router's IPv6 address
+    source6: str | None = None  # this host's IPv6 address on the router's link
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class NodeSample:
     packets: int | None  # all its backends' packets; None: no balancer
     problem: str = ""
     group: str = ""  # the nodes it must agree with: its lab, or the config listing it
+    session6: str = ""  # its IPv6 session's state ("": none configured, or no daemon)
 
 
 class NodesBackend(Protocol):
@@ -141,4 +142,5 @@ def sample_node(spec: NodeSpec) -> NodeSample:
         packets=packets,
         problem=problem,
         group=spec.origin,
+        session6=status.session6 if status else "",
     )

@@ -35,11 +35,13 @@ _PROTO = re.compile(
     r"^(?P<name>\S+)\s+(?P<proto>\S+)\s+(?P<table>\S+)\s+(?P<state>up|down|start|flush)\s+"
     r"(?P<since>\S+ \S+)\s*(?P<info>.*)$"
 )
+# A prefix of either family: IPv4 dotted, or IPv6 (hex digits and colons).
 _ROUTE = re.compile(
-    r"^(?P<prefix>\d+\.\d+\.\d+\.\d+/\d+)?\s+(?P<kind>unicast|blackhole|unreachable|prohibited)"
+    r"^(?P<prefix>(?:\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*:[0-9a-fA-F:]*)/\d+)?\s+"
+    r"(?P<kind>unicast|blackhole|unreachable|prohibited)"
     r"\s+\[(?P<source>\S+)[^\]]*\](?P<best>\s+\*)?"
 )
-_VIA = re.compile(r"^\s+via (?P<addr>\d+\.\d+\.\d+\.\d+)")
+_VIA = re.compile(r"^\s+via (?P<addr>\d+\.\d+\.\d+\.\d+|[0-9a-fA-F:]*:[0-9a-fA-F:]*)")
 
 
 def _lines(text: str) -> list[str]:

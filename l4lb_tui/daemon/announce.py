@@ -31,6 +31,7 @@ from l4lb_tui.paths import RUN_DIR
 QUIET = 1.0  # seconds without a packet after which a drained node is left alone
 TICK_EVERY = 0.25  # seconds between looks at what to announce (unless asked now)
 PEER_NAME = "uplink"
+PEER_NAME6 = "uplink6"  # the IPv6 session, where [bgp] has peer6
 # A speaker that answers no `show protocols` within ASK_TIMEOUT this many
 # times in a row is hung (stopped, wedged): it is killed and started again,
 # as a dead one is.  Its sessions are down meanwhile (BFD saw it at once).
@@ -59,6 +60,7 @@ class Announcer:
     _published_at: float = 0.0
     _drained: bool = False  # as last published
     session: str = ""  # the BGP session's state, as last published
+    session6: str = ""  # the IPv6 session's, likewise ("": none configured)
     _skipped: str | None = None  # the unannounced IPv6 VIPs' line, as last said
     _unanswered: int = 0  # `show protocols` the speaker left unanswered in a row
 
@@ -76,6 +78,8 @@ class Announcer:
             tuple(sorted(vips)),
             bfd=Bfd() if spec.bfd else None,
             log=str(self.speaker.log),
+            peer6=Peer(PEER_NAME6, spec.peer6, spec.peer_asn) if spec.peer6 else None,
+            local6=spec.source6 or "",
         )
         return render_node(conf)
 
@@ -88,8 +92,9 @@ class Announcer:
         except BaseException:
             self._let_go()
             raise
+        also = f" and {self.spec.peer6}" if self.spec.peer6 else ""
         self.report(
-            f"bgp: speaker started, peering with {self.spec.peer} (AS {self.spec.peer_asn})"
+            f"bgp: speaker started, peering with {self.spec.peer}{also} (AS {self.spec.peer_asn})"
         )
 
     def stop(self) -> None:
@@ -131,7 +136,8 @@ class Announcer:
             self._said(skipped)
         self._skipped = skipped
         drained = self.drain_file.exists()
-        want = announce_state.wanted(config, _attached(config), health, drained)
+        six = self.spec.peer6 is not None
+        want = announce_state.wanted(config, _attached(config), health, drained, six)
         before = self.announced
         if want != self.announced:
             self._change(want, drained)
@@ -195,42 +201,54 @@ class Announcer:
             after = max(0.0, self._last_change - self._withdrawn_at)
             self._said(f"drained: no packets here {after:.1f} s after the withdrawal")
 
-    def _publish(self, drained: bool) -> None:
-        session = "?"
+    def _sessions(self) -> tuple[str, str]:
+        """The IPv4 and IPv6 sessions' states, as BIRD says them (IPv6: "" if none)."""
         try:
-            found = [p for p in self.speaker.protocols(ASK_TIMEOUT) if p.name == PEER_NAME]
-            session = found[0].info or found[0].state if found else "?"
+            found = {p.name: p for p in self.speaker.protocols(ASK_TIMEOUT)}
             self._unanswered = 0
         except BirdError as exc:
-            session = f"unknown: {exc}"
             self._unanswered = self._unanswered + 1 if exc.timed_out else 0
             if self._unanswered >= HUNG_AFTER:
                 self._hung(str(exc))
+            said = f"unknown: {exc}"
+            return said, said if self.spec.peer6 else ""
+
+        def state(name: str) -> str:
+            p = found.get(name)
+            return p.info or p.state if p else "?"
+
+        return state(PEER_NAME), state(PEER_NAME6) if self.spec.peer6 else ""
+
+    def _publish(self, drained: bool) -> None:
+        self.session, self.session6 = self._sessions()
         quiet = (
             self._last_change - self._withdrawn_at
             if self._moved and self._withdrawn_at is not None
             else 0.0
         )
-        self.session = session
-        announce_state.write(
-            AnnounceStatus(
-                os.getpid(), sorted(self.announced), drained, session, self._moved, quiet
-            ),
-            self.status_file,
-        )
+        status = AnnounceStatus(
+            os.getpid(), sorted(self.announced), drained, self.session, self._moved, quiet,
+            session6=self.session6,
+        )  # fmt: skip
+        announce_state.write(status, self.status_file)
 
     def metrics(self) -> str:
         """Prometheus text: the session, what is announced, the drain (read
         from what the last tick saw, never from bird during a scrape)."""
         up = int(self.session.startswith("Established"))
-        # Announced means the router hears it: not while the session is down
-        # or the speaker does not answer (t16 F16: 1 throughout a hung BIRD).
-        shown = sorted(self.announced) if up else []
+        up6 = int(self.session6.startswith("Established"))
+        # Announced means the router hears it: not while the session of its
+        # family is down or the speaker does not answer (t16 F16: 1
+        # throughout a hung BIRD).
+        shown = sorted(v for v in self.announced if (up6 if ":" in v else up))
         vips = "".join(f'l4lb_bgp_announced{{vip="{v}"}} 1\n' for v in shown)
+        sessions = f'l4lb_bgp_session_up{{peer="{self.spec.peer}"}} {up}\n'
+        if self.spec.peer6:
+            sessions += f'l4lb_bgp_session_up{{peer="{self.spec.peer6}"}} {up6}\n'
         return (
             "# HELP l4lb_bgp_session_up 1 while the BGP session to the router is established\n"
             "# TYPE l4lb_bgp_session_up gauge\n"
-            f'l4lb_bgp_session_up{{peer="{self.spec.peer}"}} {up}\n'
+            f"{sessions}"
             "# HELP l4lb_bgp_announced 1 for each VIP this node announces to its router\n"
             f"# TYPE l4lb_bgp_announced gauge\n{vips}"
             "# HELP l4lb_node_drained 1 while an operator has drained this node\n"

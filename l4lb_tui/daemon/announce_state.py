@@ -3,7 +3,8 @@ tells `l4lb node drain` and `undrain` where it stands.
 
 A VIP is announced while every service this host configures on it is
 healthy here: its balancer attached, and, where it has a health check, at
-least its quorum of backends healthy.  One VIP is one /32 to the router,
+least its quorum of backends healthy (the same rule for both families; an
+IPv6 VIP only where [bgp] has an IPv6 session).  One VIP is one /32 (/128) to the router,
 which sends it every port: a node that cannot serve one of them leaves the
 VIP to the nodes that can.  An operator's drain (a file in RUN_DIR, so it
 outlives a restart) withdraws everything.
@@ -33,8 +34,9 @@ def wanted(
     attached: Mapping[Where, bool],
     health: Mapping[Where, Mapping[str, ServiceHealth]],
     drained: bool,
+    ipv6: bool = False,
 ) -> frozenset[str]:
-    """The VIPs to announce now."""
+    """The VIPs to announce now; IPv6 ones only with `ipv6` (a session for them)."""
     if drained:
         return frozenset()
     ok: dict[str, bool] = {}
@@ -47,8 +49,9 @@ def wanted(
                     h = health.get(where, {}).get(str(key))
                     good = h is not None and len(h.healthy) >= max(1, h.quorum)
                 ok[key.vip] = ok.get(key.vip, True) and good
-    # An IPv6 VIP is left out, never allowed to fail the IPv4 ones' announcement.
-    return frozenset(vip for vip, good in ok.items() if good and ":" not in vip)
+    # Without an IPv6 session an IPv6 VIP is left out, never allowed to
+    # fail the IPv4 ones' announcement.
+    return frozenset(vip for vip, good in ok.items() if good and (ipv6 or ":" not in vip))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ class AnnounceStatus:
     moved: bool = False
     quiet_after: float = 0.0  # seconds from the withdrawal to the last packet
     notes: list[str] = field(default_factory=list)
+    session6: str = ""  # the IPv6 session's state ("": [bgp] has none)
 
 
 def write(status: AnnounceStatus, path: Path | None = None) -> None:

@@ -179,13 +179,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(status)))
         return 0
-    print(
-        f"daemon PID {pid}  session {status.session}  drained {'yes' if status.drained else 'no'}"
-    )
-    heard = status.session.startswith("Established") or not status.announced
-    unheard = "" if heard else " (configured; the router does not hear it: no session)"
-    print(f"announcing: {', '.join(status.announced) or 'nothing'}{unheard}")
+    six = f"  session6 {status.session6}" if status.session6 else ""
+    drained = "yes" if status.drained else "no"
+    print(f"daemon PID {pid}  session {status.session}{six}  drained {drained}")
+    print(f"announcing: {_announcing(status)}")
     return 0
+
+
+def _announcing(status: AnnounceStatus) -> str:
+    """The announced VIPs, each family's marked where its session is down."""
+    if not status.announced:
+        return "nothing"
+    unheard = " (configured; the router does not hear it: no session)"
+    parts = []
+    for family, session in ((4, status.session), (6, status.session6)):
+        vips = [v for v in status.announced if (":" in v) == (family == 6)]
+        if vips:
+            heard = session.startswith("Established")
+            parts.append(", ".join(vips) + ("" if heard else unheard))
+    return ", ".join(parts)
 
 
 def _node_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from dataclasses import replace
 from typing import Any
@@ -119,6 +120,8 @@ def _scale_up(args: argparse.Namespace) -> int:
             f"node n{i}:      {node.ns} {node.ifname} {node.addr} (L4LB_RUN_DIR={lab.node_dir(i)})"
         )
     print(f"vip:          {lab.vip} via {', '.join(sorted(lab.next_hops()))}")
+    hops6 = sorted(lab.next_hops(lab.vip6), key=ipaddress.ip_address)
+    print(f"vip6:         {lab.vip6} via {', '.join(hops6) or 'nowhere'}")
     bfd = "on (100 ms x 4)" if lab.bfd else "off: a lost node waits for the hold time"
     print(f"bfd:          {bfd}")
     for note in notes:

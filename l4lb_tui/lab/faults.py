@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 
 from l4lb_tui import procfs
-from l4lb_tui.lab import names, scalenames, topology, xdp
+from l4lb_tui.lab import names, topology, xdp
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.lab import Lab
 from l4lb_tui.lab.names import Node
@@ -103,11 +103,8 @@ def faults(lab: Lab, node: Node) -> list[str]:
 
 
 def _vips(lab: Lab) -> tuple[str, ...]:
-    """The VIPs a backend of this lab holds: the scale-out lab's backends have
-    IPv6 turned off, so its IPv6 VIP is no fault (t16 F8: break called it
-    "already broken", fix failed on it and mended nothing)."""
-    if scalenames.router(lab.prefix).ns in namespaces.listed():
-        return (lab.vip,)
+    """The VIPs a backend of this lab holds: both families, in the
+    single-node lab and in the scale-out one alike."""
     return (lab.vip, lab.vip6)
 
 

@@ -348,7 +348,7 @@ class Lab:
                 "--name", node.name,
                 "--addr", self.vip,
                 "--own-addr", node.addr,
-                # Not in the scale-out lab, which is IPv4 only.
+                # Where the backend holds the IPv6 VIP (a lab an older l4lb built may not).
                 *(v6 if self.vip6 in topology.loopback_addresses(node.ns) else ()),
                 "--udp-port", str(self.udp_port),
                 "--http-port", str(self.http_port),

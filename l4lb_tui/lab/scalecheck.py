@@ -140,6 +140,21 @@ def refuse_bfd_change(prefix: str, router_conf: Path, bfd: bool) -> None:
         )
 
 
+def refuse_ipv4_only(prefix: str, router_conf: Path) -> None:
+    """A scale-out lab an older l4lb built without IPv6 is not made
+    dual-stack in place: its running nodes' daemons keep their IPv4-only
+    configs, so `lab up` would wait for IPv6 routes that never come."""
+    try:
+        text = router_conf.read_text()
+    except FileNotFoundError:
+        return
+    if "protocol kernel kernel6" not in text:
+        raise LabError(
+            f"lab {prefix} was built without IPv6 (by an older l4lb): "
+            f"`l4lb lab down --prefix {prefix}` first to build it dual-stack"
+        )
+
+
 def router_missing(prefix: str, router_conf: Path, alive: bool) -> list[str]:
     """What `lab status` says of a scale-out lab's router BIRD that the lab
     started (its config is there) and that no longer answers."""

@@ -8,6 +8,11 @@ lab's (names.py), whose switch, client name, backends and VIP it shares:
 
 The VIP (10.0.0.4) is held by no node: the router reaches it through the
 /32 each node announces, a route more specific than the bridge's subnet.
+
+Dual-stack, as the single-node lab: the same roles at the same host
+numbers in fd00::/64 (router fd00::1, nodes fd00::21 ..., backends
+fd00::11 ...), the client's fd01::/64 behind the router (fd01::2, via
+fd01::1), and the IPv6 VIP fd00::4 reached through each node's /128.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ FIRST_PROBE_HOST = 41  # each node's health prober's own address
 ROUTER_ASN = 65000
 NODE_ASN = 65001
 VIP_RANGE = f"{names.VIP}/32"
+ROUTER_ADDR6 = "fd00::1"
+CLIENT_NET6 = ipaddress.IPv6Network("fd01::/64")
+ROUTER_CLIENT_ADDR6 = "fd01::1"
+CLIENT_ADDR6 = "fd01::2"
+VIP_RANGE6 = f"{names.VIP6}/128"
+
+
+def _host6(host: int) -> str:
+    """As the single-node lab's backends: host 21 is fd00::21 (read as hex)."""
+    return str(ipaddress.IPv6Address(f"{names.SUBNET6.network_address}{host}"))
 
 
 def check_nodes(count: int) -> int:
@@ -40,7 +55,7 @@ def check_nodes(count: int) -> int:
 
 
 def router(prefix: str) -> Node:
-    return Node(prefix, "rt", ROUTER_ADDR)
+    return Node(prefix, "rt", ROUTER_ADDR, ROUTER_ADDR6)
 
 
 def router_client_link(prefix: str) -> str:
@@ -49,18 +64,21 @@ def router_client_link(prefix: str) -> str:
 
 
 def client(prefix: str) -> Node:
-    return Node(prefix, "cl", CLIENT_ADDR)
+    return Node(prefix, "cl", CLIENT_ADDR, CLIENT_ADDR6)
 
 
 def node(prefix: str, index: int) -> Node:
     """Balancer node `index`, from 1 (`n1`)."""
-    return Node(
-        prefix, f"n{index}", str(names.SUBNET.network_address + FIRST_NODE_HOST + index - 1)
-    )
+    host = FIRST_NODE_HOST + index - 1
+    return Node(prefix, f"n{index}", str(names.SUBNET.network_address + host), _host6(host))
 
 
 def probe_addr(index: int) -> str:
     return str(names.SUBNET.network_address + FIRST_PROBE_HOST + index - 1)
+
+
+def probe_addr6(index: int) -> str:
+    return _host6(FIRST_PROBE_HOST + index - 1)
 
 
 def node_dir(prefix: str, index: int) -> Path:

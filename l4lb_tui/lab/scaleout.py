@@ -1,7 +1,9 @@
 """The scale-out lab: a client behind a BIRD router that spreads the VIP's
 flows over N balancer nodes by ECMP, each node its own namespace, XDP
 balancer and daemon announcing the VIP over BGP (with BFD), and backends
-that take IPIP from any node.
+that take IPIP from any node.  Dual-stack: the IPv6 VIP is announced by
+each node over its IPv6 session, spread the same way, and carried to the
+backends in ip6ip6.
 
 It is the single-node lab (`lab.py`) with the balancer replaced: the switch,
 the backends, their servers and the destinations file are that lab's, made
@@ -33,7 +35,7 @@ from l4lb_tui.lab import (
     topology,
     xdp,
 )
-from l4lb_tui.lab.addressing import backend_sysctls
+from l4lb_tui.lab.addressing import IPV6_ON, backend_sysctls
 from l4lb_tui.lab.errors import LabError
 from l4lb_tui.lab.lab import Lab, require_root
 from l4lb_tui.lab.names import Node
@@ -46,6 +48,8 @@ ROUTER_SYSCTLS = {
     "net.ipv4.fib_multipath_hash_policy": "1",
     "net.ipv4.conf.all.rp_filter": "0",
     "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv6.conf.all.forwarding": "1",
+    "net.ipv6.fib_multipath_hash_policy": "1",
 }
 ANNOUNCE_TIMEOUT = 30.0
 
@@ -81,6 +85,10 @@ class ScaleLab:
         return names.VIP
 
     @property
+    def vip6(self) -> str:
+        return names.VIP6
+
+    @property
     def router_speaker(self) -> Speaker:
         return Speaker(self.base.state_dir, "router", self.router.ns)
 
@@ -101,22 +109,28 @@ class ScaleLab:
         scalecheck.refuse_scale_over_single(self.prefix)
         scalecheck.refuse_orphans(self.prefix, base.state_dir)
         scalecheck.refuse_bfd_change(self.prefix, self.router_speaker.conf, self.bfd)
+        scalecheck.refuse_ipv4_only(self.prefix, self.router_speaker.conf)
         xdp.build()
         base.state_dir.mkdir(parents=True, exist_ok=True)
         said = self._remove_surplus_nodes()
         on_bridge = (self.router, *self.node_list, *base.backend_nodes)
-        for ns in (base.switch_ns, self.client.ns, *(n.ns for n in on_bridge)):
+        topology.ensure_namespace(base.switch_ns)
+        # The switch is a bridge: it needs no address of either family.
+        topology.write_sysctls(base.switch_ns, namespaces.IPV6_OFF)
+        for ns in (self.client.ns, *(n.ns for n in on_bridge)):
             topology.ensure_namespace(ns)
-            topology.write_sysctls(ns, namespaces.IPV6_OFF)
+            topology.write_sysctls(ns, IPV6_ON)
         topology.ensure_bridge(base.switch_ns, base.bridge)
         for n in on_bridge:
             topology.ensure_veth(base.switch_ns, base.bridge, n)
             topology.configure_node_link(n, names.SUBNET.prefixlen)
+            topology.add_link_address(n.ns, n.ifname, n.addr6, names.SUBNET6.prefixlen)
         self._router_and_client()
         for n in base.backend_nodes:
             self._backend(n)
         for i, n in enumerate(self.node_list, 1):
             topology.add_link_address(n.ns, n.ifname, scalenames.probe_addr(i), 32)
+            topology.add_link_address(n.ns, n.ifname, scalenames.probe_addr6(i), 128)
             # Trap 1 of LAB-NOTES: a node's XDP_TX reaches the bridge only
             # if its bridge port runs an XDP program of its own.
             base._attach_aux(base.switch_ns, n.port, xdp.PASS_OBJ, xdp.PASS_PROG)
@@ -129,6 +143,7 @@ class ScaleLab:
         # A drained node stays drained across a restart: it is not awaited (t16 F14).
         drained = scalecheck.drained(self.prefix, self.nodes)
         self.wait_routes(self.nodes - len(drained), ANNOUNCE_TIMEOUT)
+        self.wait_routes(self.nodes - len(drained), ANNOUNCE_TIMEOUT, self.vip6)
         # A lab node is found by its name, whatever the shell's L4LB_RUN_DIR.
         nodes = self.node_list
         return said + [f"node n{i}: drained (l4lb node undrain {nodes[i - 1].ns})" for i in drained]
@@ -139,35 +154,46 @@ class ScaleLab:
     def _router_and_client(self) -> None:
         rt, cl = self.router, self.client
         link = scalenames.router_client_link(self.prefix)
-        plen = scalenames.CLIENT_NET.prefixlen
+        plen, plen6 = scalenames.CLIENT_NET.prefixlen, scalenames.CLIENT_NET6.prefixlen
         try:
             with build.editing(rt.ns) as links:
                 links.add_veth(link, cl.ifname, peer_netns=cl.ns)
                 links.add_address(link, scalenames.ROUTER_CLIENT_ADDR, plen)
+                links.add_address(link, scalenames.ROUTER_CLIENT_ADDR6, plen6)
                 links.set(link, up=True)
             with build.editing(cl.ns) as links:
                 links.add_address(cl.ifname, cl.addr, plen)
+                links.add_address(cl.ifname, cl.addr6, plen6)
                 links.set("lo", up=True)
                 links.set(cl.ifname, mtu=names.CLIENT_MTU, up=True)
         except NetlinkError as exc:
             raise LabError(str(exc), tool="netlink") from exc
         topology.write_sysctls(rt.ns, ROUTER_SYSCTLS)
+        # Set after the link's MTU, which resets it: room for ip6ip6's 40 bytes.
+        topology.write_sysctls(cl.ns, {f"net.ipv6.conf.{cl.ifname}.mtu": str(names.CLIENT_MTU6)})
         run_in(cl.ns, ["ip", "route", "replace", "default", "via", scalenames.ROUTER_CLIENT_ADDR])
+        via6 = scalenames.ROUTER_CLIENT_ADDR6
+        run_in(cl.ns, ["ip", "-6", "route", "replace", "default", "via", via6])
         # Trap 2: partial checksums from a veth are wrong once a balancer rewrites the frame.
         run_in(cl.ns, ["ethtool", "-K", cl.ifname, "tx", "off"])
 
     def _backend(self, n: Node) -> None:
         topology.write_sysctls(n.ns, backend_sysctls(n.ifname))
-        if self.vip not in topology.loopback_addresses(n.ns):
-            topology.add_loopback_address(n.ns, self.vip)
+        held = topology.loopback_addresses(n.ns)
+        for vip in (self.vip, self.vip6):
+            if vip not in held:
+                topology.add_loopback_address(n.ns, vip)
         self.base._attach_aux(n.ns, n.ifname, xdp.DECAP_OBJ, xdp.DECAP_PROG)
         info = topology.link_info(n.ns, n.ifname)
         if info is None or not info.xdp_prog_id:
             raise LabError(f"{n.ifname} in {n.ns}: decap program did not stay attached")
         xdp.set_decap_address(info.xdp_prog_id, n.addr)
+        xdp.set_decap_address(info.xdp_prog_id, n.addr6)
         # Direct server return: answers go to the client through the router.
         client_net = str(scalenames.CLIENT_NET)
         run_in(n.ns, ["ip", "route", "replace", client_net, "via", scalenames.ROUTER_ADDR])
+        client_net6, via6 = str(scalenames.CLIENT_NET6), scalenames.ROUTER_ADDR6
+        run_in(n.ns, ["ip", "-6", "route", "replace", client_net6, "via", via6])
 
     def _start_router(self) -> None:
         speaker = self.router_speaker
@@ -191,8 +217,8 @@ class ScaleLab:
 
     # Nodes
 
-    def destinations(self) -> list[Destination]:
-        return [Destination(ip, mac) for ip, mac in self.base.destinations()]
+    def destinations(self, ipv6: bool = False) -> list[Destination]:
+        return [Destination(ip, mac) for ip, mac in self.base.destinations(ipv6)]
 
     def daemon_pid(self, index: int) -> int | None:
         return pidfile.running(self.node_dir(index) / "daemon.pid")
@@ -204,7 +230,9 @@ class ScaleLab:
         n, where = scalenames.node(self.prefix, index), self.node_dir(index)
         where.mkdir(parents=True, exist_ok=True)
         conf = where / "l4lb.toml"
-        text = scaleconfig.node_config(n, index, self.destinations(), where / "bgp", self.bfd)
+        text = scaleconfig.node_config(
+            n, index, self.destinations(), where / "bgp", self.bfd, self.destinations(True)
+        )
         conf.write_text(text)
         argv = python_module("l4lb_tui.cli", "--netns", n.ns, "daemon", "-c", str(conf))
         with (where / "daemon.log").open("ab") as log:
@@ -243,24 +271,35 @@ class ScaleLab:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
-    def next_hops(self) -> set[str]:
-        """Where the router's kernel sends the VIP now."""
-        out = run_in(self.router.ns, ["ip", "-j", "route", "show", f"{self.vip}/32"]).stdout
+    def next_hops(self, vip: str | None = None) -> set[str]:
+        """Where the router's kernel sends the VIP (or `vip`, say the IPv6 one) now."""
+        vip = vip or self.vip
+        six = ":" in vip
+        argv = [
+            "ip",
+            "-j",
+            *(["-6"] if six else []),
+            "route",
+            "show",
+            f"{vip}/{128 if six else 32}",
+        ]
+        out = run_in(self.router.ns, argv).stdout
         found: set[str] = set()
         for route in json.loads(out or "[]"):
             hops = route.get("nexthops") or [route]
             found |= {h["gateway"] for h in hops if "gateway" in h}
         return found
 
-    def wait_routes(self, count: int, timeout: float) -> set[str]:
+    def wait_routes(self, count: int, timeout: float, vip: str | None = None) -> set[str]:
+        vip = vip or self.vip
         deadline = time.monotonic() + timeout
         while True:
-            hops = self.next_hops()
+            hops = self.next_hops(vip)
             if len(hops) == count:
                 return hops
             if time.monotonic() > deadline:
                 raise LabError(
-                    f"the router routes {self.vip} to {', '.join(sorted(hops)) or 'nowhere'} after "
+                    f"the router routes {vip} to {', '.join(sorted(hops)) or 'nowhere'} after "
                     f"{timeout:g} s, not to {count} nodes (see {self.base.state_dir}/*/daemon.log)"
                 )
             time.sleep(0.05)

@@ -79,15 +79,30 @@ def _announces(sample: NodeSample) -> Cell:
     return ", ".join(sample.announced) or Text("nothing", "red")
 
 
+def _session(sample: NodeSample) -> Cell:
+    """The session's state, red unless established; with an IPv6 session,
+    both (`Established v4+v6` when both are up)."""
+    s4, s6 = sample.session, sample.session6
+    if not s4:
+        return Text(sample.problem or "?", "red")
+    up = "Established"
+    if not s6:
+        return s4 if s4.startswith(up) else Text(s4, "red")
+    if s4.startswith(up) and s6.startswith(up):
+        return f"{up} v4+v6"
+    text = Text()
+    text.append(f"v4 {s4}", "" if s4.startswith(up) else "red")
+    text.append(f" v6 {s6}", "" if s6.startswith(up) else "red")
+    return text
+
+
 def node_rows(
     samples: Sequence[NodeSample], pps: Mapping[str, float]
 ) -> list[tuple[str, list[Cell]]]:
     common = majority_prints(samples)
     rows: list[tuple[str, list[Cell]]] = []
     for s in samples:
-        session: Cell = s.session or Text(s.problem or "?", "red")
-        if s.session and not s.session.startswith("Established"):
-            session = Text(s.session, "red")
+        session = _session(s)
         rate = pps.get(s.name)
         rows.append(
             (

@@ -4,6 +4,7 @@ and keep-alive HTTP connections from its client, held by this process."""
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -34,15 +35,18 @@ def scale() -> Iterator[ScaleLab]:
 
 
 class Conn(threading.Thread):
-    """One keep-alive connection from the client to the VIP, asking GET
-    after GET until told to stop; it notes the backend that answers."""
+    """One keep-alive connection from the client to the VIP (or `vip`, say
+    the IPv6 one), asking GET after GET until told to stop; it notes the
+    backend that answers."""
 
-    def __init__(self, lab: ScaleLab, stop: threading.Event) -> None:
+    def __init__(self, lab: ScaleLab, stop: threading.Event, vip: str | None = None) -> None:
         super().__init__(daemon=True)
-        sock = lab.base.socket(lab.client.ns)
+        vip = vip or lab.vip
+        family = socket.AF_INET6 if ":" in vip else socket.AF_INET
+        sock = lab.base.socket(lab.client.ns, family)
         sock.settimeout(5.0)
-        sock.connect((lab.vip, names.HTTP_PORT))
-        self.http = http.client.HTTPConnection(lab.vip, names.HTTP_PORT, timeout=5.0)
+        sock.connect((vip, names.HTTP_PORT))
+        self.http = http.client.HTTPConnection(vip, names.HTTP_PORT, timeout=5.0)
         self.http.sock = sock
         self.stop = stop
         self.backends: list[str] = []
@@ -76,9 +80,11 @@ class Conn(threading.Thread):
 
 
 class Conns:
-    def __init__(self, lab: ScaleLab, count: int) -> None:
+    def __init__(self, lab: ScaleLab, count: int, count6: int = 0) -> None:
+        """`count` connections to the IPv4 VIP, `count6` to the IPv6 one."""
         self.stop = threading.Event()
         self.all = [Conn(lab, self.stop) for _ in range(count)]
+        self.all += [Conn(lab, self.stop, lab.vip6) for _ in range(count6)]
         for c in self.all:
             c.start()
 

@@ -20,12 +20,16 @@ pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
 
 def _config(lab: ScaleLab, extra_node: str = "") -> str:
+    """The lab's services, both families (the IPv6 ones as the nodes have
+    them, not removed), with the first IPv4 backend weighted 3."""
     first, *rest = lab.destinations()
     listed = f'  {{ ip = "{first.ip}", mac = "{first.mac}", weight = 3 }},\n' + "".join(
         f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in rest
     )
+    listed6 = "".join(f'  {{ ip = "{d.ip}", mac = "{d.mac}" }},\n' for d in lab.destinations(True))
     services = "".join(
-        f'[[balancer.service]]\nvip = "{names.VIP}:{port}/{proto}"\nbackends = [\n{listed}]\n'
+        f'[[balancer.service]]\nvip = "{vip}:{port}/{proto}"\nbackends = [\n{backends}]\n'
+        for vip, backends in ((names.VIP, listed), (f"[{names.VIP6}]", listed6))
         for port, proto in ((names.HTTP_PORT, "tcp"), (names.UDP_PORT, "udp"))
     )
     nodes = "".join(

@@ -1,6 +1,6 @@
 """HIGH-5 on real birds: a node whose config holds an IPv6 service still
 announces its IPv4 VIPs (the route reaches the router's kernel), and says
-once that the IPv6 VIP is not announced."""
+once that the IPv6 VIP is not announced (its [bgp] has no IPv6 session)."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ def test_an_ipv6_service_leaves_the_ipv4_announcement_alone(
         ann.tick(config, {})
         ann.tick(config, {})  # said once, not per tick
         assert ann.announced == {VIP4}
-        skipped = [line for line in said if "IPv4 VIPs only" in line]
-        assert skipped == [f"bgp: bgp announces IPv4 VIPs only: {VIP6} served here but "
-                           "not announced (route them to this node another way)"]  # fmt: skip
+        skipped = [line for line in said if "IPv6 VIPs only" in line]
+        assert skipped == [f"bgp: bgp announces IPv6 VIPs only over an IPv6 session: {VIP6} "
+                           "served here but not announced (set peer6 and source6 in [bgp])"]  # fmt: skip
         route = lambda: run(["ip", "-n", rt, "route", "show", f"{VIP4}/32"]).stdout  # noqa: E731
         _wait("routed at the router", lambda: "via 10.98.0.2" in route())
         got = announce_state.read(status)

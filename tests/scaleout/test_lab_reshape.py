@@ -175,10 +175,12 @@ def test_a_hung_speaker_is_not_shown_announcing_and_is_restarted(lab: ScaleLab) 
             os.kill(hung, signal.SIGCONT)
     assert not procfs.alive(hung)
     assert "the speaker did not answer 3 times" in (lab.node_dir(2) / "daemon.log").read_text()
+    # Both VIPs again, each once its family's session is up.
+    both = ['l4lb_bgp_announced{vip="10.0.0.4"} 1', 'l4lb_bgp_announced{vip="fd00::4"} 1']
     deadline = time.monotonic() + 10
-    while not _metric(lab, 2, "l4lb_bgp_announced{") and time.monotonic() < deadline:
+    while _metric(lab, 2, "l4lb_bgp_announced{") != both and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _metric(lab, 2, "l4lb_bgp_announced{") == ['l4lb_bgp_announced{vip="10.0.0.4"} 1']
+    assert _metric(lab, 2, "l4lb_bgp_announced{") == both
 
 
 def test_a_dropped_node_goes_wholly(lab: ScaleLab) -> None:

@@ -64,7 +64,7 @@ def test_config_nodes_listed_and_sampled(scale: ScaleLab, tmp_path: Path) -> Non
     assert all(s.origin == str(conf) for s in specs)
     assert specs[1].run_dir == scale.node_dir(1)  # from the lab: the config gives none
     samples = established(lambda: _mine(scale, nodes.nodes()))
-    assert all(s.announced == (scale.vip,) and s.ring_prints for s in samples), samples
+    assert all(s.announced == (scale.vip, scale.vip6) and s.ring_prints for s in samples), samples
 
 
 def test_node_commands_by_name(scale: ScaleLab, tmp_path: Path) -> None:
@@ -75,7 +75,9 @@ def test_node_commands_by_name(scale: ScaleLab, tmp_path: Path) -> None:
     try:
         first = _l4lb("node", "drain", n2, "-c", conf)
         assert first.returncode == 0, first.stderr
-        assert first.stdout.startswith(f"drained: withdrew {scale.vip};"), first.stdout
+        assert first.stdout.startswith(f"drained: withdrew {scale.vip}, {scale.vip6};"), (
+            first.stdout
+        )
         _wait_hops(scale, {1, 3})
         again = _l4lb("node", "drain", n2, "-c", conf)
         assert again.returncode == 0, again.stderr

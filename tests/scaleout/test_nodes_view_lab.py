@@ -27,13 +27,14 @@ def _nodes(lab: ScaleLab) -> HostNodes:
 def test_lab_nodes_read_and_drain(scale: ScaleLab) -> None:
     nodes = _nodes(scale)
     samples = established(nodes.nodes)
-    assert all(s.announced == (scale.vip,) and not s.drained for s in samples)
+    assert all(s.announced == (scale.vip, scale.vip6) and not s.drained for s in samples)
+    assert all(s.session6.startswith("Established") for s in samples)
     assert len({s.ring_prints for s in samples}) == 1 and samples[0].ring_prints
     assert all(s.packets is not None for s in samples)
     n2 = scale.node_list[1].ns
     try:
         said = nodes.drain(n2)
-        assert "drained: withdrew 10.0.0.4" in said, said
+        assert "drained: withdrew 10.0.0.4, fd00::4" in said, said
         _wait_hops(scale, {1, 3})
         assert next(s for s in nodes.nodes() if s.name == n2).drained
     finally:

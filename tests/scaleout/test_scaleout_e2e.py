@@ -5,7 +5,10 @@ each carries a share of many flows; a node drained under traffic loses no
 connection; a node lost outright is routed around within BFD's detection
 time and the connections it carried continue through the others (their
 rings agree, so the same backend answers); two nodes with different
-backends differ in fingerprint."""
+backends differ in fingerprint.  Dual-stack throughout: the IPv6 VIP is
+announced by every node over its IPv6 session, spread over all of them for
+IPv6 flows, withdrawn on quorum loss, stop and drain, and its connections
+survive a drain and a node's loss as the IPv4 ones do."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from tests.scaleout.loss import lose_node
 pytestmark = [pytest.mark.kernel, pytest.mark.scaleout]
 
 CONNS = 50
+CONNS6 = 20  # besides CONNS: fewer, so that BFD is never starved on two cores
 
 
 def _balancer(lab: ScaleLab, index: int) -> Balancer:
@@ -55,29 +59,40 @@ def _l4lb(lab: ScaleLab, index: int, *args: str, timeout: float = 60) -> str:
     return done.stdout.strip()
 
 
+def _share(lab: ScaleLab, vip: str) -> list[int]:
+    """Packets per node from 300 UDP and 300 HTTP flows to `vip`."""
+    before = _packets(lab)
+    report = lab.base.traffic(count=300, target=vip)
+    assert report.udp.answered == 300 and report.http.answered == 300, report.lines()
+    return [a - b for a, b in zip(_packets(lab), before, strict=True)]
+
+
 def test_every_node_carries_a_share(scale: ScaleLab) -> None:
     assert scale.next_hops() == {n.addr for n in scale.node_list}
-    before = _packets(scale)
-    report = scale.base.traffic(count=300)
-    assert report.udp.answered == 300 and report.http.answered == 300, report.lines()
-    carried = [a - b for a, b in zip(_packets(scale), before, strict=True)]
-    print(f"\nSCALEOUT packets per node from 600 flows: {carried}")
-    total = sum(carried)
-    # ECMP hashes flows, so shares are not equal; each must be real.
-    assert all(c > total * 0.1 for c in carried), carried
-    prints = set()
+    assert scale.next_hops(scale.vip6) == {n.addr6 for n in scale.node_list}
+    for vip in (scale.vip, scale.vip6):
+        carried = _share(scale, vip)
+        print(f"\nSCALEOUT packets per node from 600 flows to {vip}: {carried}")
+        total = sum(carried)
+        # ECMP hashes flows, so shares are not equal; each must be real.
+        assert all(c > total * 0.1 for c in carried), carried
+    prints = set()  # each node's (service, print) pairs
     for node in scale.node_list:
         text = run_in(node.ns, ["curl", "-s", "http://127.0.0.1:9440/metrics"]).stdout
-        found = {
-            s.name: s.labels
-            for fam in text_string_to_metric_families(text)
-            for s in fam.samples
-            if s.value == 1
-        }
-        assert found["l4lb_bgp_session_up"] == {"peer": "10.0.0.1"}, text
-        assert found["l4lb_bgp_announced"] == {"vip": scale.vip}
-        prints.add(found["l4lb_service_ring_fingerprint"]["fingerprint"])
-    assert len(prints) == 1
+        found: dict[str, list[dict[str, str]]] = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                if s.value == 1:
+                    found.setdefault(s.name, []).append(s.labels)
+        assert found["l4lb_bgp_session_up"] == [{"peer": "10.0.0.1"}, {"peer": "fd00::1"}], text
+        assert found["l4lb_bgp_announced"] == [{"vip": scale.vip}, {"vip": scale.vip6}]
+        rings = found["l4lb_service_ring_fingerprint"]
+        prints.add(tuple(sorted((ring["service"], ring["fingerprint"]) for ring in rings)))
+    # One print per service, both families' services, the same on every node.
+    assert len(prints) == 1 and len(next(iter(prints))) == 4, prints
+    status = json.loads(_l4lb(scale, 1, "node", "status", "--json"))
+    assert status["announced"] == [scale.vip, scale.vip6]
+    assert status["session"] == status["session6"] == "Established"
 
 
 def test_split_brain_shows_in_fingerprints(scale: ScaleLab) -> None:
@@ -85,9 +100,10 @@ def test_split_brain_shows_in_fingerprints(scale: ScaleLab) -> None:
     assert prints[1] == prints[2] == prints[3] and prints[1]
     conf = scale.node_dir(3) / "l4lb.toml"
     text = conf.read_text()
-    gone = scale.destinations()[-1]
+    gone = {scale.destinations()[-1].ip, scale.destinations(True)[-1].ip}
     try:
-        conf.write_text("".join(line for line in text.splitlines(True) if gone.ip not in line))
+        kept = (line for line in text.splitlines(True) if not any(ip in line for ip in gone))
+        conf.write_text("".join(kept))
         _l4lb(scale, 3, "reload")
         split = _balancer(scale, 3).state().fingerprints
         assert split.keys() == prints[1].keys()
@@ -145,24 +161,35 @@ def test_a_change_reaching_nodes_one_by_one_breaks_no_connection(scale: ScaleLab
     assert _balancer(scale, 3).state().fingerprints == before
 
 
-def _wait_hops(lab: ScaleLab, nodes: set[int], timeout: float = 30.0) -> None:
+def _wait_hops(
+    lab: ScaleLab, nodes: set[int], timeout: float = 30.0, nodes6: set[int] | None = None
+) -> None:
+    """Until the router routes the IPv4 VIP to `nodes`, the IPv6 one to
+    `nodes6` (default: the same nodes)."""
     want = {lab.node_list[i - 1].addr for i in nodes}
+    want6 = {lab.node_list[i - 1].addr6 for i in (nodes if nodes6 is None else nodes6)}
     deadline = time.monotonic() + timeout
-    while (hops := lab.next_hops()) != want:
-        assert time.monotonic() < deadline, f"router routes to {hops}, not {want}"
+    while (hops := (lab.next_hops(), lab.next_hops(lab.vip6))) != (want, want6):
+        assert time.monotonic() < deadline, f"router routes to {hops}, not {(want, want6)}"
         time.sleep(0.05)
 
 
 def test_quorum_loss_and_shutdown_withdraw(scale: ScaleLab) -> None:
-    # Node 3's prober loses its address: every check there fails, the
-    # service falls below its quorum on that node only, and it withdraws.
+    # Node 3's prober loses its IPv6 address: every IPv6 check there fails,
+    # the IPv6 services fall below their quorum on that node only, and it
+    # withdraws the IPv6 VIP alone; then its IPv4 address, and the IPv4 VIP.
     n3 = scale.node_list[2]
-    probe = f"{scalenames.probe_addr(3)}/32"
-    run_in(n3.ns, ["ip", "address", "del", probe, "dev", n3.ifname])
+    probe, probe6 = f"{scalenames.probe_addr(3)}/32", f"{scalenames.probe_addr6(3)}/128"
+    run_in(n3.ns, ["ip", "address", "del", probe6, "dev", n3.ifname])
     try:
-        _wait_hops(scale, {1, 2})
+        _wait_hops(scale, {1, 2, 3}, nodes6={1, 2})
+        run_in(n3.ns, ["ip", "address", "del", probe, "dev", n3.ifname])
+        try:
+            _wait_hops(scale, {1, 2})
+        finally:
+            run_in(n3.ns, ["ip", "address", "add", probe, "dev", n3.ifname])
     finally:
-        run_in(n3.ns, ["ip", "address", "add", probe, "dev", n3.ifname])
+        run_in(n3.ns, ["ip", "address", "add", probe6, "dev", n3.ifname])
     _wait_hops(scale, {1, 2, 3})
     # A daemon that stops withdraws first, and its speaker goes with it.
     pid = scale.daemon_pid(2)
@@ -174,28 +201,30 @@ def test_quorum_loss_and_shutdown_withdraw(scale: ScaleLab) -> None:
         assert time.monotonic() < deadline, "the daemon did not stop"
         time.sleep(0.05)
     log = (scale.node_dir(2) / "daemon.log").read_text()
-    assert "bgp: withdrew 10.0.0.4 (stopping)" in log, log[-2000:]
+    assert "bgp: withdrew 10.0.0.4, fd00::4 (stopping)" in log, log[-2000:]
     scale.start_node(2)
     _wait_hops(scale, {1, 2, 3})
 
 
 def test_drain_under_traffic_loses_no_connection(scale: ScaleLab) -> None:
-    conns = Conns(scale, CONNS)
+    conns = Conns(scale, CONNS, CONNS6)
     time.sleep(0.5)
     try:
         said = _l4lb(scale, 2, "node", "drain")
-        assert said.startswith("drained: withdrew 10.0.0.4"), said
+        assert said.startswith("drained: withdrew 10.0.0.4, fd00::4;"), said
         assert scale.next_hops() == {scale.node_list[0].addr, scale.node_list[2].addr}
+        assert scale.next_hops(scale.vip6) == {scale.node_list[0].addr6, scale.node_list[2].addr6}
         quiet = _packets(scale)[1]
         time.sleep(1.0)
         assert _packets(scale)[1] == quiet, "the drained node still receives traffic"
     finally:
         done = conns.finish()
         _l4lb(scale, 2, "node", "undrain")
-    print(f"\nSCALEOUT drain under {CONNS} keep-alive connections: {summary(done)}")
+    print(f"\nSCALEOUT drain under {CONNS}+{CONNS6} (IPv6) keep-alive connections: {summary(done)}")
     assert all(c.survived for c in done), summary(done)
     assert all(c.requests > 5 for c in done)
     scale.wait_routes(3, 20)
+    scale.wait_routes(3, 20, scale.vip6)
 
 
 def _restart(lab: ScaleLab, index: int) -> None:
@@ -226,11 +255,12 @@ def test_a_drain_holds_across_a_restart(scale: ScaleLab) -> None:
 
 
 def test_node_loss_converges_and_connections_survive(scale: ScaleLab) -> None:
-    converged, done = lose_node(scale, 1, CONNS)
+    converged, done = lose_node(scale, 1, CONNS, CONNS6)
     survived = sum(c.survived for c in done) / len(done)
     print(
-        f"\nSCALEOUT node loss: router converged in {converged * 1000:.0f} ms (BFD); "
-        f"{survived:.0%} of {CONNS} established connections survived ({summary(done)})"
+        f"\nSCALEOUT node loss: router converged in {converged * 1000:.0f} ms (BFD, both VIPs); "
+        f"{survived:.0%} of {CONNS}+{CONNS6} (IPv6) established connections survived "
+        f"({summary(done)})"
     )
     assert survived == 1.0, summary(done)
 

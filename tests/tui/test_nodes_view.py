@@ -123,6 +123,77 @@ def test_prints_are_compared_within_a_group_only() -> None:
     assert mismatched([*a, *b, odd]) == {"b-n4"}
 
 
+def test_ipv6_sessions_shown_beside_the_ipv4_ones() -> None:
+    """A node with an IPv6 session: both states in the session column (red
+    where one is down), its IPv6 VIP among what it announces."""
+    from rich.text import Text
+
+    from l4lb_tui.viewmodels.node_rows import node_rows
+
+    def node(name: str, s4: str, s6: str) -> NodeSample:
+        vips = ("10.0.0.4", "fd00::4")
+        return NodeSample(name, vips, s4, False, ((TCP, "aaaa1111"),), 1, session6=s6)
+
+    rows = dict(
+        node_rows(
+            [
+                node("n1", "Established", "Established"),
+                node("n2", "Established", "Active"),
+                NodeSample("n3", ("10.0.0.4",), "Established", False, ((TCP, "aaaa1111"),), 1),
+            ],
+            {},
+        )
+    )
+    assert rows["n1"][1] == "Established v4+v6" and rows["n1"][2] == "10.0.0.4, fd00::4"
+    cell = rows["n2"][1]
+    assert isinstance(cell, Text) and cell.plain == "v4 Established v6 Active"
+    assert [cell.plain[sp.start : sp.end] for sp in cell.spans if sp.style == "red"] == [
+        " v6 Active"
+    ]
+    assert rows["n3"][1] == "Established"  # no IPv6 session: as before
+
+
+class DualStack(FrozenNodes):
+    def nodes(self) -> list[NodeSample]:
+        both = ("10.0.0.4", "fd00::4")
+        return [
+            NodeSample(f"n{i}", both, "Established", False, ((TCP, "aaaa1111"),), 1,
+                       session6="Established")
+            for i in (1, 2, 3)
+        ]  # fmt: skip
+
+
+async def test_ipv6_sessions_fit_80_columns(fake: FakeBackend) -> None:
+    app = ConsoleApp(fake, None, manual(DATA), nodes=DualStack())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("N")
+        table = await _rows(app, pilot, 3)
+        for _ in range(100):  # the columns widen once the rows are in
+            await pilot.pause(0.02)
+            if dict(table.fitted).get(1) == len("Established v4+v6"):
+                break
+        assert len(table.columns) == 5
+        shown = app.screen.query_one(NodeTable)
+        lines = [str(line.text) for line in shown.render_lines(shown.region)][:5]
+        row = next(line for line in lines if " n1 " in f" {line} ")
+        assert "Established v4+v6" in row and "10.0.0.4, fd00::4" in row, lines
+
+
+def test_node_status_marks_each_family_unheard() -> None:
+    from l4lb_tui.daemon.announce_state import AnnounceStatus
+    from l4lb_tui.daemon.node_cli import _announcing
+
+    both = ["10.0.0.4", "fd00::4"]
+    up = AnnounceStatus(1, both, False, "Established", session6="Established")
+    assert _announcing(up) == "10.0.0.4, fd00::4"
+    down6 = AnnounceStatus(1, both, False, "Established", session6="Active")
+    assert _announcing(down6) == (
+        "10.0.0.4, fd00::4 (configured; the router does not hear it: no session)"
+    )
+    assert _announcing(AnnounceStatus(1, [], False, "Active")) == "nothing"
+
+
 class LastOne(FrozenNodes):
     """n1 alone announces the VIP: n2 is drained, n3's session is down."""
 

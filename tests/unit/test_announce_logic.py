@@ -137,7 +137,10 @@ def test_an_ipv6_service_never_stops_the_ipv4_announcements() -> None:
     text = render_node(NodeConf("10.0.0.21", 65001, Peer("uplink", "10.0.0.1", 65000), tuple(want)))
     assert "10.0.0.4/32" in text and "fd09" not in text
     line = unannounced_line(config)
-    assert line is not None and "IPv4 VIPs only: fd09::4" in line
+    assert line == (
+        "bgp announces IPv6 VIPs only over an IPv6 session: fd09::4 served here but "
+        "not announced (set peer6 and source6 in [bgp])"
+    )
     assert unannounced_line(_config()) is None
     assert unannounced_line(parse_config(BASE + V6)) is None  # no [bgp]: nothing to say
 
@@ -152,4 +155,66 @@ def test_check_says_which_vips_bgp_leaves_out(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stderr
-    assert "note: bgp announces IPv4 VIPs only: fd09::4" in res.stdout
+    assert "note: bgp announces IPv6 VIPs only over an IPv6 session: fd09::4" in res.stdout
+    # With the IPv6 session configured, the IPv6 VIP is announced: no note.
+    conf.write_text(BASE + V6 + BGP + BGP6)
+    res = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "l4lb_tui.cli", "check", str(conf)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "note:" not in res.stdout, res.stdout
+
+
+BGP6 = 'peer6 = "fd00::1"\nsource6 = "fd00::21"\n'
+
+
+def test_the_ipv6_session_read() -> None:
+    spec = _config(BGP + BGP6).bgp
+    assert spec == BgpSpec(
+        65001, "10.0.0.1", 65000, "10.0.0.21", peer6="fd00::1", source6="fd00::21"
+    )
+    # Written in full or compressed, one address.
+    full = _config(BGP + 'peer6 = "fd00:0::1"\nsource6 = "FD00::21"\n').bgp
+    assert full is not None and (full.peer6, full.source6) == ("fd00::1", "fd00::21")
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ('peer6 = "fd00::1"\n', "bgp.source6: required with peer6"),
+        ('source6 = "fd00::21"\n', "bgp.peer6: required with source6"),
+        ('peer6 = "10.0.0.1"\nsource6 = "fd00::21"\n', "bgp.peer6: '10.0.0.1' is not an IPv6"),
+        ('peer6 = "fe80::1"\nsource6 = "fd00::21"\n', "bgp.peer6: fe80::1 is link-local"),
+        ('peer6 = "fd00::1"\nsource6 = "fd00::1"\n', "bgp.source6: must not be the peer's"),
+        ('peer6 = "fd00::1"\nsource6 = "fd09::4"\n', "bgp.source6: fd09::4 is a VIP"),
+        ('peer6 = "::1"\nsource6 = "fd00::21"\n', "bgp.peer6: ::1 cannot be a BGP peer's"),
+    ],
+)
+def test_the_ipv6_session_errors(extra: str, said: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(BASE + V6 + BGP + extra)
+    assert said in str(err.value)
+
+
+def test_ipv6_vips_announced_by_the_same_rules() -> None:
+    """With an IPv6 session, an IPv6 VIP follows the IPv4 ones' rules:
+    attached and at quorum, withheld below it, withdrawn on a drain."""
+    from l4lb_tui.config_bgp import unannounced_line
+
+    checked = V6 + '[balancer.service.health]\ncheck = "http"\nquorum = 1\n'
+    config = parse_config(BASE + checked + BGP + BGP6)
+    here = ("n10", None)
+    ok = {here: {"10.0.0.4:8080/tcp": _health(1), "[fd09::4]:80/tcp": _health(1)}}
+    assert wanted(config, {here: True}, ok, False, ipv6=True) == {
+        "10.0.0.4", "10.0.0.5", "fd09::4"
+    }  # fmt: skip
+    below = {here: {"10.0.0.4:8080/tcp": _health(1), "[fd09::4]:80/tcp": _health(0)}}
+    assert wanted(config, {here: True}, below, False, ipv6=True) == {"10.0.0.4", "10.0.0.5"}
+    assert wanted(config, {here: True}, ok, True, ipv6=True) == frozenset()
+    assert wanted(config, {here: False}, ok, False, ipv6=True) == frozenset()
+    # Without the session, the IPv6 VIP is left out (and said once).
+    assert wanted(config, {here: True}, ok, False) == {"10.0.0.4", "10.0.0.5"}
+    assert unannounced_line(config) is None
