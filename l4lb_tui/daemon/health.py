@@ -84,6 +84,7 @@ class HealthControl:
     # first configure takes it over (see removed.py).
     restored: removed.Removed = field(default_factory=dict)
     compared: float = 0.0  # when every service's drains were last compared with the maps
+    config: Config | None = None  # the one configured last
 
     def __post_init__(self) -> None:
         if self.routes is None:
@@ -167,6 +168,7 @@ class HealthControl:
             self._own_down_bits(bal, carried)
         self.restored = {}
         self._save_removed()
+        self.config = config
 
     def _save_removed(self) -> None:
         removed.save(
@@ -254,6 +256,8 @@ class HealthControl:
     # -- results, on the control thread ---------------------------------------------
 
     def results(self, results: tuple[ProbeResult, ...]) -> None:
+        if self.routes is not None and self.routes.gaps:
+            results = tuple(r for r in results if not self._remade(r))
         changes = self.board.apply(results)
         touched = set()
         for change in changes:
@@ -268,10 +272,28 @@ class HealthControl:
             # Every service now and then, not only those whose health changed:
             # a reload or a hand `map` may have cleared a drain meanwhile.
             self.compared, waiting = now, set(self.checked)
-            if self.routes is not None:
-                self.routes.repair()
+            if self.routes is not None and self.routes.repair() and self.config is not None:
+                self._replan(self.config)
         for name in sorted(touched | waiting):
             self._carry_out(name)
+
+    def _remade(self, r: ProbeResult) -> bool:
+        """A tunnel probe in flight while a reload took its tunnel down."""
+        c = self.checked.get(r.key.service)
+        return (
+            r.target is Target.TUNNEL
+            and c is not None
+            and self.routes is not None
+            and self.routes.remade(c.balancer.netns, r.key.backend, r.started, r.latency)
+        )
+
+    def _replan(self, config: Config) -> None:
+        """The tunnel gained a family (its source is on the host now): the
+        services of that family go through it from now on, as a reload would."""
+        try:
+            self.configure(config)
+        except Exception as exc:  # as a reload's: said, and the checks run on as they were
+            self.report(f"health checks not moved to the probe tunnel: {type(exc).__name__}: {exc}")
 
     def _carry_out(self, name: str) -> None:
         c = self.checked.get(name)
