@@ -125,12 +125,9 @@ class HealthControl:
         probes: dict[str | None, list[Probe]] = {}
         checked: dict[str, _Checked] = {}
         carried: dict[str, frozenset[str] | None] = {}
-        tunnelled: set[str | None] = set()
         self.routes.begin(config.balancers)
         for bal in config.balancers:
             route = self.routes.plan(bal)
-            if route.marks:
-                tunnelled.add(bal.netns)
             macs = config_apply.neighbour_macs(bal)
             ident = follow.identity(bal)
             for spec in bal.services:
@@ -146,7 +143,7 @@ class HealthControl:
                     probes.setdefault(bal.netns, []).extend(
                         self._probe(c, ip, route, through) for ip in c.backends
                     )
-        self.routes.keep_only(tunnelled)
+        self.routes.finish()
         self.checked = checked
         self.said = {n: line for n, line in self.said.items() if n in checked}
         self.board.set_checks(

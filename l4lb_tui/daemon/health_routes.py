@@ -124,7 +124,6 @@ class Routes:
         tunnel = self.tunnels.get(bal.netns) if any(sources) else None
         marks: Mapping[str, int] = {}
         if tunnel is not None:
-            self.given[bal.netns] = tunnel.made
             ips = {b.ip for s in wants for b in s.backends if sources[":" in b.ip]}
             try:
                 marks = tunnel.set_backends(sorted(ips)) if ips else {}
@@ -167,19 +166,16 @@ class Routes:
         start = time.monotonic()
         try:
             if tunnel is None:
-                tunnel = ProbeTunnel(bal.interface, source, source6=source6, netns=bal.netns)
-                failed = tunnel.open_partly()
+                new = ProbeTunnel(bal.interface, source, source6=source6, netns=bal.netns)
+                failed, tunnel = new.open_partly(), new
             else:
                 failed = tunnel.change(source, source6)
         except TunnelError as exc:
             failed = {f: str(exc) for f, s in ((4, source), (6, source6)) if s}
-        after = tunnel.made if tunnel is not None else ()
-        if tunnel is not None and after:
+        # Kept even with no family made: the repair timer makes them once it can.
+        if tunnel is not None:
             self.tunnels[bal.netns] = tunnel
-        elif tunnel is not None:
-            self.tunnels.pop(bal.netns, None)
-            with contextlib.suppress(TunnelError):
-                tunnel.close()  # what a failed open left, and what a killed prober did
+        self.given[bal.netns] = after = tunnel.made if tunnel is not None else ()
         self._gaps(bal.netns, before, after, start)
         return failed
 
@@ -216,12 +212,12 @@ class Routes:
             try:
                 if said := tunnel.repair():
                     flushed = said.startswith(REMADE)
-                    self.report(
-                        f"the probe tunnel on {tunnel.interface} "
-                        + ("was gone (its route was flushed: the link went down or moved): "
-                           if flushed else "")
-                        + said
-                    )  # fmt: skip
+                    why = (
+                        " was gone (its route was flushed: the link went down or moved):"
+                        if flushed
+                        else ":"
+                    )
+                    self.report(f"the probe tunnel on {tunnel.interface}{why} {said}")
                 self.gone.discard(netns)
             except TunnelError as exc:
                 if netns not in self.gone:  # once, not every look
@@ -230,9 +226,10 @@ class Routes:
             grown |= bool(set(tunnel.made) - set(self.given.get(netns, ())))
         return grown
 
-    def keep_only(self, used: set[str | None]) -> None:
-        """Close the tunnels of namespaces whose balancers no longer need one."""
-        for netns in set(self.tunnels) - used:
+    def finish(self) -> None:
+        """Close the tunnels of namespaces whose balancers no longer want one
+        (after every balancer's `plan`)."""
+        for netns in set(self.tunnels) - self.planned:
             self._close(netns)
             self.report(
                 f"closed the probe tunnel of {netns or 'the host namespace'}: not needed now"

@@ -66,7 +66,7 @@ def test_two_balancers_in_one_namespace_share_its_tunnel(
     try:
         routes.begin((one, two))
         first, second = routes.plan(one), routes.plan(two)
-        routes.keep_only({ns})
+        routes.finish()
         assert first.marks and not second.marks
         assert f"one probe tunnel per namespace, and {a} has it" in second.no_tunnel
         assert tunnel_route(ns) == [a]
@@ -74,7 +74,7 @@ def test_two_balancers_in_one_namespace_share_its_tunnel(
         # The same two in the other order: the tunnel stays where it is.
         routes.begin((one, two))
         second, first = routes.plan(two), routes.plan(one)
-        routes.keep_only({ns})
+        routes.finish()
         assert first.marks and not second.marks, (first, second)
         assert tunnel_route(ns) == [a]
 
@@ -82,7 +82,7 @@ def test_two_balancers_in_one_namespace_share_its_tunnel(
         before = time.monotonic()
         routes.begin((two,))
         second = routes.plan(two)
-        routes.keep_only({ns})
+        routes.finish()
         assert second.marks and tunnel_route(ns) == [b]
         # A probe in flight while it moved is no verdict; one sent after is.
         assert routes.remade(ns, "10.98.1.11", before, 0.001)
@@ -91,7 +91,7 @@ def test_two_balancers_in_one_namespace_share_its_tunnel(
 
         # The namespace's balancers dropped: the tunnel is closed.
         routes.begin(())
-        routes.keep_only(set())
+        routes.finish()
         assert tunnel_route(ns) == [] and not routes.tunnels
         assert any("closed the probe tunnel" in line for line in said), said
     finally:
@@ -144,6 +144,32 @@ def test_one_familys_source_missing_from_the_host_leaves_the_other_its_tunnel(
         routes.stop()
 
 
+def test_a_tunnel_whose_only_source_is_missing_waits_for_it(
+    space: tuple[str, str, str],
+) -> None:
+    """No family can be opened: the services are probed at their addresses
+    and the repair timer opens the tunnel once the source is there."""
+    ns, a, _ = space
+    run(["ip", "-n", ns, "addr", "del", f"{SOURCE}/24", "dev", a])
+    said: list[str] = []
+    routes = Routes(said.append)
+    one = balancer(ns, a, 1)
+    try:
+        routes.begin((one,))
+        route = routes.plan(one)
+        routes.finish()
+        assert not route.marks and f"{SOURCE} is not an address of this host" in route.no_tunnel
+        assert tunnel_route(ns) == [] and not routes.repair() and said == []
+        run(["ip", "-n", ns, "addr", "add", f"{SOURCE}/24", "dev", a])
+        assert routes.repair() and tunnel_route(ns) == [a]
+        assert said == [f"the probe tunnel on {a}: made it for IPv4: its source is an "
+                        "address of this host now"]  # fmt: skip
+        routes.begin((one,))
+        assert routes.plan(one).through(one.services[0])
+    finally:
+        routes.stop()
+
+
 def test_reloads_change_one_family_in_place(space: tuple[str, str, str]) -> None:
     """IPv6 services added and removed, probe_source6 removed, moved to an
     address not on the host and back, and reloads that change nothing: the
@@ -187,7 +213,7 @@ def test_reloads_change_one_family_in_place(space: tuple[str, str, str]) -> None
             for bal, through6 in steps:
                 routes.begin((bal,))
                 route = routes.plan(bal)
-                routes.keep_only({ns})
+                routes.finish()
                 assert route.marks["10.98.1.11"] == v4_mark and route.through(bal.services[0])
                 assert (len(bal.services) > 1 and route.through(bal.services[1])) == through6
         assert seen4 == [], "the IPv4 rules and route changed"

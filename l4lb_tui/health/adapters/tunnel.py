@@ -96,16 +96,15 @@ class ProbeTunnel:
 
     def open_partly(self) -> dict[int, str]:
         """Set the tunnel up (after undoing any left behind) for the families
-        that can be made; why not, for each of the others.  Open while one
-        is made (`repair()` makes the others once they can be)."""
+        that can be made; why not, for each of the others, which `repair()`
+        makes once they can be (even if none could be made now)."""
         try:
             self._kernel.remove_all()
         except TunnelError as exc:
             raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
         self._made, self._lost = (), set()
-        failed = self._make_missing()
-        self._opened = bool(self._made)
-        return failed
+        self._opened = True
+        return self._make_missing()
 
     def change(self, source: str | None, source6: str | None) -> dict[int, str]:
         """Probe from these sources from now on, in place: a family no
@@ -123,9 +122,7 @@ class ProbeTunnel:
             ):
                 self._unmake(family)
         self._lost &= set(self.families)
-        failed = self._make_missing()
-        self._opened = bool(self._made)
-        return failed
+        return self._make_missing()
 
     def close(self) -> None:
         """Remove rules, routes and program, and put accept_local back."""
@@ -164,9 +161,10 @@ class ProbeTunnel:
         and each family whose source was not on the host until now; the
         other family's rule and route stay as they are.  What was done ("":
         nothing).  A family whose source went with the link (IPv6 drops a
-        link's addresses when it goes down) waits for it, quietly, while the
-        other works.  TunnelError if no family is made (the link still
-        down, say); the next call tries again."""
+        link's addresses when it goes down), or was never there, waits for
+        it quietly.  TunnelError if a flushed family cannot be made again
+        and none is made (the link still down, say); the next call tries
+        again."""
         if not self._opened:
             return ""
         for family in self._made:
@@ -181,7 +179,7 @@ class ProbeTunnel:
         again = [f for f in waiting if f in lost and f not in failed]
         new = [f for f in waiting if f not in lost and f not in failed]
         if not again and not new:
-            if self._made:
+            if self._made or not lost:
                 return ""  # the rest waits for its source, as said before
             raise TunnelError(next(iter(failed.values())))
         said = []
@@ -194,7 +192,9 @@ class ProbeTunnel:
                     f"(IPv{other} once its source is back: {failed[other]})"
                 )
         if new:
-            said.append(f"made it for IPv{new[0]} too: its source is an address of this host now")
+            too = " too" if set(self._made) - set(new) else ""
+            names = " and ".join(f"IPv{f}" for f in new)
+            said.append(f"made it for {names}{too}: its source is an address of this host now")
         return "; ".join(said)
 
     def marks(self) -> dict[str, int]:
