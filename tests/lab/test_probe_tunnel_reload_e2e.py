@@ -31,7 +31,7 @@ pytestmark = pytest.mark.kernel
 
 # fall = 1: one refused probe drains a backend.  The timeout as long as the
 # interval: a busy 2-core machine must not fail a probe by itself.
-TIMING = {"interval": 0.5, "timeout": 0.5, "rise": 1, "fall": 1}
+TIMING = {"interval": 1.0, "timeout": 1.0, "rise": 1, "fall": 1}
 ELSEWHERE = "fd00::99"  # not an address of the balancer's host
 
 
