@@ -263,7 +263,8 @@ def _v6(spec: ServiceSpec) -> bool:
 
 def _address_sources(bal: BalancerSpec) -> tuple[str, str]:
     """Where address probes go from, per family: the probe source where it
-    is an address of this host (one that is not cannot send), else an
+    is an address of this host (one that is not cannot send; an IPv6 one,
+    of the balancer's interface), else an
     address of the balancer's interface that is not one of its VIPs ("":
     none found, the kernel's choice)."""
     vips = {ipaddress.ip_address(key.vip) for s in bal.services for key in s.keys}
@@ -271,11 +272,13 @@ def _address_sources(bal: BalancerSpec) -> tuple[str, str]:
         links = Netlink(bal.netns).links()
     except NetlinkError:
         return bal.probe_source or "", bal.probe_source6 or ""
-    here = {_ip(a) for link in links for a in (*link.ipv4, *link.ipv6)}
     own = next((link for link in links if link.ifname == bal.interface), None)
     found = []
     for source, ipv6 in ((bal.probe_source, False), (bal.probe_source6, True)):
         addrs = () if own is None else own.ipv6 if ipv6 else own.ipv4
+        # IPv6 answers find only an address of the link they come by
+        # (neighbour discovery); IPv4's ARP answers for any of the host's.
+        here = {_ip(a) for a in addrs} if ipv6 else {_ip(a) for li in links for a in li.ipv4}
         if source and ipaddress.ip_address(source) in here:
             found.append(source)
         else:

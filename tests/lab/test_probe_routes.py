@@ -131,6 +131,17 @@ def test_one_familys_source_missing_from_the_host_leaves_the_other_its_tunnel(
         # The address there: the repair timer makes the IPv6 half, and asks
         # for a plan, which sends the IPv6 service through it.
         assert not routes.repair(), "nothing new while fd98::3 is missing"
+        # On lo it is no better: the link would not answer neighbour
+        # solicitations for it (x17 LOW-2: every answer lost, the journal
+        # saying "through the probe tunnel").
+        run(["ip", "-n", ns, "addr", "add", "fd98::3/128", "dev", "lo"])
+        routes.begin((one,))
+        route = routes.plan(one)
+        assert not route.through(one.services[1])
+        assert f"fd98::3 is on lo, not on {a}" in route.no_tunnel6, route
+        assert route.address_source6 == "", "nor address probes from it"
+        assert not routes.repair()
+        run(["ip", "-n", ns, "addr", "del", "fd98::3/128", "dev", "lo"])
         run(["ip", "-n", ns, "addr", "add", "fd98::3/128", "dev", a, "nodad"])
         assert routes.repair()
         assert any("made it for IPv6 too" in line for line in said), said

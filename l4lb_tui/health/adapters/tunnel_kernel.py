@@ -67,21 +67,29 @@ class TunnelKernel:
 
     def missing_source(self, family: int, source: str | None) -> str:
         """Why `source` cannot be the family's probe source ("": it is an
-        address here)."""
-        links = self._ip_json([f"-{family}", "addr", "show"])
-        local = {
-            str(ipaddress.ip_address(a["local"]))
-            for link in links
+        address here, for IPv6 one of the tunnel's link)."""
+        on = {
+            str(ipaddress.ip_address(a["local"])): str(link.get("ifname"))
+            for link in self._ip_json([f"-{family}", "addr", "show"])
             for a in link.get("addr_info", ())
             if "local" in a
         }
-        if source in local:
-            return ""
         plen = 32 if family == 4 else 128
-        return (
-            f"the probe source {source} is not an address of this host: add it "
-            f"(ip address add {source}/{plen} dev {self.interface}); it must not be a VIP"
-        )
+        add = f"ip address add {source}/{plen} dev {self.interface}"
+        if source not in on:
+            return (
+                f"the probe source {source} is not an address of this host: add it "
+                f"({add}); it must not be a VIP"
+            )
+        if family == 6 and on[source] != self.interface:
+            # The backend's answer finds it by neighbour discovery, which a
+            # link answers only for its own addresses (IPv4's ARP answers
+            # for any of the host's).
+            return (
+                f"the probe source {source} is on {on[source]}, not on {self.interface}: "
+                f"the backends' answers would never reach it: move it ({add})"
+            )
+        return ""
 
     def routes(self, family: int) -> list[dict[str, Any]]:
         try:
