@@ -29,6 +29,7 @@ from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
 from l4lb_tui.daemon import follow, health_said, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
 from l4lb_tui.daemon.health_said import Where
+from l4lb_tui.daemon.health_vetting import Vetting
 from l4lb_tui.daemon.health_writes import Removals, check_name, cleared, said, why, withhold
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health.logic.board import HealthBoard
@@ -85,10 +86,12 @@ class HealthControl:
     restored: removed.Removed = field(default_factory=dict)
     compared: float = 0.0  # when every service's drains were last compared with the maps
     config: Config | None = None  # the one configured last
+    vetting: Vetting | None = None  # which results count (made with the routes)
 
     def __post_init__(self) -> None:
         if self.routes is None:
             self.routes = Routes(self.report)
+        self.vetting = Vetting(self.routes, self._netns)
         self.restored = removed.load(self.removed_path)
 
     # -- configuration ----------------------------------------------------------
@@ -253,9 +256,11 @@ class HealthControl:
     # -- results, on the control thread ---------------------------------------------
 
     def results(self, results: tuple[ProbeResult, ...]) -> None:
-        if self.routes is not None and self.routes.gaps:
-            results = tuple(r for r in results if not self._remade(r))
-        changes = self.board.apply(results)
+        assert self.vetting is not None
+        counted, grown = self.vetting.vet(results, now := time.monotonic())
+        if grown and self.config is not None:
+            self._replan(self.config)
+        changes = self.board.apply(counted)
         touched = set()
         for change in changes:
             c = self.checked.get(change.key.service)
@@ -265,24 +270,18 @@ class HealthControl:
         waiting = {
             n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
         }
-        if (now := time.monotonic()) - self.compared >= COMPARE_EVERY:
+        if now - self.compared >= COMPARE_EVERY:
             # Every service now and then, not only those whose health changed:
             # a reload or a hand `map` may have cleared a drain meanwhile.
             self.compared, waiting = now, set(self.checked)
-            if self.routes is not None and self.routes.repair() and self.config is not None:
+            if self.vetting.look(now) and self.config is not None:
                 self._replan(self.config)
         for name in sorted(touched | waiting):
             self._carry_out(name)
 
-    def _remade(self, r: ProbeResult) -> bool:
-        """A tunnel probe in flight while a reload took its tunnel down."""
-        c = self.checked.get(r.key.service)
-        return (
-            r.target is Target.TUNNEL
-            and c is not None
-            and self.routes is not None
-            and self.routes.remade(c.balancer.netns, r.key.backend, r.started, r.latency)
-        )
+    def _netns(self, name: str) -> tuple[bool, str | None]:
+        c = self.checked.get(name)
+        return (False, None) if c is None else (True, c.balancer.netns)
 
     def _replan(self, config: Config) -> None:
         """The tunnel gained a family (its source is on the host now): the

@@ -90,10 +90,13 @@ class Routes:
     # Per namespace, the families the last plan found made (a repair that
     # makes another one asks for a new plan: `repair()`).
     given: dict[str | None, tuple[int, ...]] = field(default_factory=dict)
-    # Per (namespace, family), when its tunnel was last taken down on purpose
-    # and made again (inf: not yet), on the monotonic clock: a tunnel probe
-    # in flight then is no verdict on its backend (`remade()`).
+    # Per (namespace, family), when its tunnel was last down (taken down on
+    # purpose, or found flushed by the kernel) and made again (inf: not
+    # yet), on the monotonic clock: a tunnel probe in flight then is no
+    # verdict on its backend (`remade()`).
     gaps: dict[tuple[str | None, int], tuple[float, float]] = field(default_factory=dict)
+    # Per namespace, when its tunnel's routes were last seen all there.
+    seen: dict[str | None, float] = field(default_factory=dict)
 
     def begin(self, balancers: Sequence[BalancerSpec] = ()) -> None:
         """A new configuration of `balancers`: a tunnel stays with its
@@ -177,6 +180,7 @@ class Routes:
             self.tunnels[bal.netns] = tunnel
         self.given[bal.netns] = after = tunnel.made if tunnel is not None else ()
         self._gaps(bal.netns, before, after, start)
+        self.seen[bal.netns] = time.monotonic()
         return failed
 
     def _gaps(
@@ -193,8 +197,8 @@ class Routes:
     def remade(self, netns: str | None, backend: str, started: float, took: float) -> bool:
         """Whether a tunnel probe to `backend` that started at `started` and
         took `took` seconds was in flight while its family's tunnel was
-        down on purpose (a reload): then its failure says nothing of the
-        backend."""
+        down (a reload, or a route the kernel flushed): then its failure
+        says nothing of the backend."""
         gap = self.gaps.get((netns, 6 if ":" in backend else 4))
         return gap is not None and started < gap[1] and started + took >= gap[0]
 
@@ -209,6 +213,7 @@ class Routes:
         self.gaps = {k: gap for k, gap in self.gaps.items() if gap[1] > old}
         grown = False
         for netns, tunnel in self.tunnels.items():
+            now = time.monotonic()
             try:
                 if said := tunnel.repair():
                     flushed = said.startswith(REMADE)
@@ -223,8 +228,19 @@ class Routes:
                 if netns not in self.gone:  # once, not every look
                     self.report(f"the probe tunnel on {tunnel.interface} is gone: {exc}")
                 self.gone.add(netns)
+            self._flushed(netns, tunnel, now)
             grown |= bool(set(tunnel.made) - set(self.given.get(netns, ())))
         return grown
+
+    def _flushed(self, netns: str | None, tunnel: ProbeTunnel, now: float) -> None:
+        """A route the kernel flushed went some time after the last look
+        that found it: a gap from then until it is made again."""
+        for family in tunnel.flushed:
+            if self.gaps.get((netns, family), (0.0, 0.0))[1] != math.inf:
+                self.gaps[(netns, family)] = (self.seen.get(netns, now), math.inf)
+        self._gaps(netns, (), tunnel.made, now)
+        if not tunnel.flushed:
+            self.seen[netns] = now
 
     def finish(self) -> None:
         """Close the tunnels of namespaces whose balancers no longer want one

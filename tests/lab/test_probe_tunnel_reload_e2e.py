@@ -119,3 +119,34 @@ def test_reloads_changing_the_ipv6_side_never_touch_the_ipv4_tunnel(
     assert not any(b.down for s in v4 for b in bal.members(s)), journal
     assert "fd00::99 is not an address of this host" in journal
     assert seen == "", f"the IPv4 rules changed:\n{seen}"
+
+
+def test_a_link_flap_is_no_verdict_on_the_backends(
+    lab: Lab, daemon: tuple[Daemon, Balancer]
+) -> None:
+    """x17 MEDIUM-4: the kernel flushes the tunnel's routes with the link;
+    until the daemon makes them again every marked probe met the host's own
+    stack ("refused"), and with fall = 1 every backend was drained and each
+    service failed open while clients were served throughout."""
+    d, _ = daemon
+    wait_for(lambda: len(up(d.port)) == 6, 15, "every IPv4 backend up")
+    ns, dev = lab.lb_ns, lab.lb_ifname
+    # The shared lab's IPv6 addresses must outlive the flap.
+    keep = ["ip", "netns", "exec", ns, "sysctl", "-q", "-w"]
+    key = f"net.ipv6.conf.{dev}.keep_addr_on_down"
+    was = subprocess.run(  # noqa: S603 - fixed argv
+        ["ip", "netns", "exec", ns, "sysctl", "-n", key], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run([*keep, f"{key}=1"], check=True)  # noqa: S603
+    try:
+        for state in ("down", "up"):
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, state], check=True)  # noqa: S603
+            time.sleep(1)
+        wait_for(lambda: "made it again" in d.journal(), 15, "the tunnel made again")
+        time.sleep(3)  # probes through it again, and what was held counted
+    finally:
+        subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)  # noqa: S603
+        subprocess.run([*keep, f"{key}={was}"], check=True)  # noqa: S603
+    journal = d.journal()
+    assert not downs(lab, journal), "\n".join(downs(lab, journal))
+    assert len(up(d.port)) == 6

@@ -73,6 +73,7 @@ class ProbeTunnel:
         self._program: int | None = None  # its id, while a route holds it
         self._made: tuple[int, ...] = ()  # the families whose rule and route are up
         self._lost: set[int] = set()  # made once, their route flushed, not made again yet
+        self.flushed: tuple[int, ...] = ()  # the families the last repair() found flushed
         self._opened = False  # open() succeeded and close() was not called since
 
     # The caller's side
@@ -165,11 +166,13 @@ class ProbeTunnel:
         it quietly.  TunnelError if a flushed family cannot be made again
         and none is made (the link still down, say); the next call tries
         again."""
+        self.flushed = ()
         if not self._opened:
             return ""
         for family in self._made:
             if not self._kernel.routes(family):
                 self._lost.add(family)
+        self.flushed = tuple(f for f in self._made if f in self._lost)
         self._made = tuple(f for f in self._made if f not in self._lost)
         waiting = [f for f in self.families if f not in self._made]
         if not waiting:
