@@ -5,7 +5,8 @@ other's packets keep their way:
 - one rule, `fwmark BASE/0xffff0000 lookup TABLE`, ahead of the `local`
   table (see logic/rules.py: a host holding the VIP would otherwise keep
   the probe; IPv6's `local` rule is at preference 0 too);
-- one route, `default encap bpf xmit ... dev IF` in TABLE, whose program
+- one route, `default encap bpf xmit ... dev IF` in TABLE (and an
+  `unreachable default` behind it, which a link flap does not flush), whose program
   (bpf/l4lb_probe_encap.c, one program for both families' routes) wraps the
   probe in an outer header of its family from the probe's source to the
   backend in the mark's slot.  The routes hold the program and its maps;
@@ -40,6 +41,7 @@ HEADROOM = {4: 20, 6: 40}  # the outer header, per family
 FAMILIES = (4, 6)
 BACKEND_MAPS = {4: "probe_backends", 6: "probe_backends6"}
 PIN_ROOT = BPFFS / "l4lb-probe"  # only while the program is being attached
+FALLBACK_METRIC = 0xFFFFFFFF  # the last of the table's default routes
 
 
 class TunnelError(Exception):
@@ -92,6 +94,10 @@ class TunnelKernel:
         return ""
 
     def routes(self, family: int) -> list[dict[str, Any]]:
+        """The family's encap route (not the fallback), if it is there."""
+        return [r for r in self._ours(family) if r.get("type") != "unreachable"]
+
+    def _ours(self, family: int) -> list[dict[str, Any]]:
         try:
             return self._ip_json(
                 [f"-{family}", "route", "show", "table", str(self.table),
@@ -154,7 +160,16 @@ class TunnelKernel:
         return maps
 
     def add_rules(self, family: int) -> None:
-        """The family's rule ahead of `local` (and IPv4's accept_local)."""
+        """The family's rule ahead of `local` (and IPv4's accept_local), and
+        behind the encap route a fallback that no link takes away: a marked
+        probe finds no route rather than falling through to `local` (the
+        host holds the VIP, and would answer it itself) while the encap
+        route is gone with a link flap."""
+        self._ip(
+            [f"-{family}", "route", "replace", "unreachable", "default",
+             "table", str(self.table), "metric", str(FALLBACK_METRIC),
+             "proto", str(probe_rules.PROTOCOL)]
+        )  # fmt: skip
         if family == 4:
             self._save_accept_local()
             self._set_accept_local("1")
@@ -170,11 +185,18 @@ class TunnelKernel:
         rules = probe_rules.parse_rules(self._ip_json([f"-{family}", "rule", "show"]))
         for step in probe_rules.restore_steps(rules):
             self._ip([f"-{family}", *step])
-        if self.routes(family):
+        if self._ours(family):
             self._ip(
                 [f"-{family}", "route", "flush", "table", str(self.table),
                  "proto", str(probe_rules.PROTOCOL)]
             )  # fmt: skip
+            # IPv6's `flush` passes over unreachable routes: those by name.
+            for r in (r for r in self._ours(family) if r.get("type") == "unreachable"):
+                self._ip(
+                    [f"-{family}", "route", "del", "unreachable", str(r.get("dst", "default")),
+                     "table", str(self.table), "metric", str(r.get("metric", 0)),
+                     "proto", str(probe_rules.PROTOCOL)]
+                )  # fmt: skip
         if family == 4:
             self._restore_accept_local()
 
