@@ -95,6 +95,8 @@ class Routes:
     # yet), on the monotonic clock: a tunnel probe in flight then is no
     # verdict on its backend (`remade()`).
     gaps: dict[tuple[str | None, int], tuple[float, float]] = field(default_factory=dict)
+    balancers: tuple[BalancerSpec, ...] = ()  # the configuration's, as `begin` got them
+    swept: set[str | None] = field(default_factory=set)  # namespaces cleared of leftovers
     # Per namespace, when its tunnel's routes were last seen all there.
     seen: dict[str | None, float] = field(default_factory=dict)
 
@@ -103,6 +105,7 @@ class Routes:
         interface while that still wants one (a reload that only reorders
         the file moves nothing); the rest are free to be planned again."""
         self.planned = set()
+        self.balancers = tuple(balancers)
         self.holders = {
             netns: t.interface
             for netns, t in self.tunnels.items()
@@ -244,12 +247,23 @@ class Routes:
 
     def finish(self) -> None:
         """Close the tunnels of namespaces whose balancers no longer want one
-        (after every balancer's `plan`)."""
+        (after every balancer's `plan`), and undo once what a killed prober
+        left in the namespace of a balancer that has none."""
         for netns in set(self.tunnels) - self.planned:
             self._close(netns)
             self.report(
                 f"closed the probe tunnel of {netns or 'the host namespace'}: not needed now"
             )
+        for bal in self.balancers:
+            if bal.netns in self.tunnels or bal.netns in self.swept:
+                continue
+            self.swept.add(bal.netns)
+            where = bal.netns or "the host namespace"
+            try:
+                if ProbeTunnel.sweep(bal.interface, bal.netns):
+                    self.report(f"undid the probe tunnel a killed daemon left in {where}")
+            except TunnelError as exc:
+                self.report(f"could not undo the probe tunnel left in {where}: {exc}")
 
     def _close(self, netns: str | None) -> None:
         tunnel = self.tunnels.pop(netns, None)

@@ -18,6 +18,7 @@ import pytest
 from l4lb_tui.config_file import parse_config
 from l4lb_tui.config_model import BalancerSpec
 from l4lb_tui.daemon.health_routes import Routes
+from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from tests.conftest import run
 
 pytestmark = pytest.mark.kernel
@@ -250,3 +251,32 @@ def monitor(ns: str, family: str) -> Iterator[list[str]]:
         out, _ = proc.communicate(timeout=10)
         # Without the kernel's own host routes for an added address.
         lines += [ln for ln in out.splitlines() if "table local" not in ln]
+
+
+def test_what_a_killed_daemon_left_is_undone_by_a_daemon_without_checks(
+    space: tuple[str, str, str],
+) -> None:
+    """x17 LOW-5: a killed daemon's rules, routes and accept_local stayed
+    for good unless a later one opened a tunnel in that namespace."""
+    ns, a, _ = space
+    left = ProbeTunnel(a, SOURCE, netns=ns)
+    left.open()  # and never closed: what SIGKILL leaves
+    assert tunnel_route(ns) == [a]
+    said: list[str] = []
+    routes = Routes(said.append)
+    text = (
+        f'[[balancer]]\ninterface = "{a}"\nnetns = "{ns}"\n'
+        '[[balancer.service]]\nvip = "10.98.1.4:80/tcp"\n'
+        'backends = [{ ip = "10.98.1.11", mac = "02:00:00:00:00:0b" }]\n'
+    )
+    plain = parse_config(text).balancers[0]
+    routes.begin((plain,))
+    assert not routes.plan(plain).marks
+    routes.finish()
+    assert said == [f"undid the probe tunnel a killed daemon left in {ns}"], said
+    assert tunnel_route(ns) == []
+    rules = run(["ip", "-n", ns, "rule", "show"]).stdout
+    assert "fwmark" not in rules and "lookup local" in rules, rules
+    routes.begin((plain,))
+    routes.finish()
+    assert len(said) == 1, "once"

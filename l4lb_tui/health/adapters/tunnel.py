@@ -125,6 +125,20 @@ class ProbeTunnel:
         self._lost &= set(self.families)
         return self._make_missing()
 
+    @staticmethod
+    def sweep(interface: str, netns: str | None) -> bool:
+        """Undo a tunnel a killed prober left in the namespace (its rules,
+        routes and `interface`'s accept_local); whether there was one."""
+        try:
+            dev = validation.ifname(interface)
+        except ValueError as exc:
+            raise TunnelError(str(exc)) from None
+        kernel = TunnelKernel(dev, netns, DEFAULT_MARK_BASE, DEFAULT_TABLE)
+        if not kernel.left_behind():
+            return False
+        kernel.remove_all()
+        return True
+
     def close(self) -> None:
         """Remove rules, routes and program, and put accept_local back."""
         self._kernel.remove_all()

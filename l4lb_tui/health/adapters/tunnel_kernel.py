@@ -200,6 +200,14 @@ class TunnelKernel:
         if family == 4:
             self._restore_accept_local()
 
+    def left_behind(self) -> bool:
+        """Whether any of a tunnel is here: a rule, a route, a saved sysctl."""
+        for family in FAMILIES:
+            rules = probe_rules.parse_rules(self._ip_json([f"-{family}", "rule", "show"]))
+            if any(r.ours for r in rules) or self._ours(family):
+                return True
+        return self._state_file().exists()
+
     def remove_all(self) -> None:
         """Undo this namespace's tunnel of both families, and the pins of a
         prober killed while it attached its program."""
