@@ -262,8 +262,9 @@ class Routes:
             try:
                 if ProbeTunnel.sweep(bal.interface, bal.netns):
                     self.report(f"undid the probe tunnel a killed daemon left in {where}")
-            except TunnelError as exc:
-                self.report(f"could not undo the probe tunnel left in {where}: {exc}")
+            except TunnelError:
+                # Its namespace not there yet, say (the apply says so): next time.
+                self.swept.discard(bal.netns)
 
     def _close(self, netns: str | None) -> None:
         tunnel = self.tunnels.pop(netns, None)
