@@ -23,7 +23,7 @@ from l4lb_tui.daemon.health_routes import Routes
 from l4lb_tui.health.model import ProbeResult, Target
 
 LOOK_EVERY = 0.5  # seconds: how late a failed tunnel probe may be counted
-Netns = Callable[[str], "tuple[bool, str | None]"]  # check name -> (known, its namespace)
+Netns = Callable[[str], tuple[bool, str | None]]  # check name -> (known, its namespace)
 
 
 @dataclass
