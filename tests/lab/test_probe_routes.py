@@ -235,6 +235,46 @@ def test_reloads_change_one_family_in_place(space: tuple[str, str, str]) -> None
         routes.stop()
 
 
+def test_the_ipv4_half_changes_without_touching_the_ipv6_one(space: tuple[str, str, str]) -> None:
+    """The other way round: IPv4 services removed and added back, and
+    probe_source removed, while the IPv6 service keeps its rule and route
+    (and the program, which the IPv4 route shared, stays with it)."""
+    ns, a, _ = space
+    run(["ip", "-n", ns, "addr", "add", "fd98::3/128", "dev", a, "nodad"])
+
+    def config(ipv4: bool, source: bool = True) -> BalancerSpec:
+        v4 = (
+            '[[balancer.service]]\nvip = "10.98.1.4:80/tcp"\n'
+            'backends = [{ ip = "10.98.1.11", mac = "02:00:00:00:00:0b" }]\n'
+            '[balancer.service.health]\ncheck = "tcp"\n'
+        )
+        src = f'probe_source = "{SOURCE}"\n' if source else ""
+        text = (
+            f'[[balancer]]\ninterface = "{a}"\nnetns = "{ns}"\n{src}probe_source6 = "fd98::3"\n'
+            '[[balancer.service]]\nvip = "[fd98::4]:80/tcp"\n'
+            'backends = [{ ip = "fd98::11", mac = "02:00:00:00:00:0c" }]\n'
+            f'[balancer.service.health]\ncheck = "tcp"\n{v4 if ipv4 else ""}'
+        )
+        return parse_config(text).balancers[0]
+
+    routes = Routes([].append)
+    try:
+        routes.begin((config(False),))
+        v6_mark = routes.plan(config(False)).marks["fd98::11"]
+        with monitor(ns, "-6") as seen6:
+            for bal, through4 in ((config(True), True), (config(False), False),
+                                  (config(True), True), (config(True, False), False),
+                                  (config(True), True)):  # fmt: skip
+                routes.begin((bal,))
+                route = routes.plan(bal)
+                routes.finish()
+                assert route.marks["fd98::11"] == v6_mark and route.through(bal.services[0])
+                assert (len(bal.services) > 1 and route.through(bal.services[1])) == through4
+        assert seen6 == [], "the IPv6 rules and route changed"
+    finally:
+        routes.stop()
+
+
 @contextlib.contextmanager
 def monitor(ns: str, family: str) -> Iterator[list[str]]:
     """The lines `ip monitor rule route` prints of the family meanwhile."""
