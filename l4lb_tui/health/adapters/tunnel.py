@@ -105,7 +105,7 @@ class ProbeTunnel:
             raise TunnelError(f"probe tunnel on {self.interface}: {exc}") from None
         self._made, self._lost = (), set()
         self._opened = True
-        return self._make_missing()
+        return self._make_missing(clean=True)
 
     def change(self, source: str | None, source6: str | None) -> dict[int, str]:
         """Probe from these sources from now on, in place: a family no
@@ -245,25 +245,27 @@ class ProbeTunnel:
 
     # One family at a time
 
-    def _make_missing(self) -> dict[int, str]:
+    def _make_missing(self, clean: bool = False) -> dict[int, str]:
         failed = {}
         for family in self.families:
             if family not in self._made:
                 try:
-                    self._make(family)
+                    self._make(family, clean)
                 except TunnelError as exc:
                     failed[family] = str(exc)
         return failed
 
-    def _make(self, family: int) -> None:
+    def _make(self, family: int, clean: bool = False) -> None:
         """The family's route (through the program the other family's route
-        holds, if it is still there) and then its rule."""
+        holds, if it is still there) and then its rule.  `clean`: nothing of
+        it is there (all of it was just undone)."""
         source = self.source if family == 4 else self.source6
         try:
             self._kernel.check_link()
             if missing := self._kernel.missing_source(family, source):
                 raise TunnelError(missing)
-            self._kernel.remove(family)  # what is left of it (a rule whose route was flushed)
+            if not clean:
+                self._kernel.remove(family)  # what is left of it (a rule whose route was flushed)
             held = any(self._kernel.routes(f) for f in self._made if f != family)
             program, maps = self._kernel.attach(family, self._program if held else None)
             if program != self._program:

@@ -149,11 +149,9 @@ class TunnelKernel:
         return int(self.bpftool.run(["prog", "show", "pinned", str(pin / "prog")])["id"])
 
     def _maps(self, program: int) -> dict[str, int]:
-        shown = self.bpftool.run(["prog", "show", "id", str(program)])
-        maps = {}
-        for map_id in shown.get("map_ids", ()):
-            info = self.bpftool.run(["map", "show", "id", str(map_id)])
-            maps[str(info.get("name", ""))] = int(map_id)
+        ids = set(self.bpftool.run(["prog", "show", "id", str(program)]).get("map_ids", ()))
+        maps = {str(m.get("name", "")): int(m["id"]) for m in self.bpftool.run(["map", "show"])
+                if m.get("id") in ids}  # fmt: skip
         for name in (*BACKEND_MAPS.values(), "probe_stats"):
             if name not in maps:
                 raise TunnelError(f"the probe tunnel's program {program} has no map {name}")
