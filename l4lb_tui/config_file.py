@@ -271,7 +271,7 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     source = r.optional(b, path, "source", validation.source_address)
     source6 = r.optional(b, path, "source6", validation.source6_address)
     probe = r.optional(b, path, "probe_source", validation.source_address)
-    probe6 = r.optional(b, path, "probe_source6", validation.source6_address)
+    probe6 = r.optional(b, path, "probe_source6", validation.probe_source6_address)
     items = b.get("service", [])
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")

@@ -33,7 +33,11 @@ def parse_health(r: Reader, value: object, path: str) -> HealthSpec | None:
         r.problem(f"{path}.on_failure", f"must be drain or remove, not {on_failure!r}")
     target = r.text(h, path, "target", "") or ""
     if target and target not in TARGETS:
-        r.problem(f"{path}.target", f"must be tunnel or address, not {target!r}")
+        r.problem(
+            f"{path}.target",
+            f'must be "tunnel", "address" or "" (the tunnel where there is a probe source), '
+            f"not {target!r}",
+        )
     spec = HealthSpec(
         check=check,
         port=r.number(h, path, "port", 0, 65535),

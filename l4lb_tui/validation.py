@@ -119,6 +119,8 @@ SOURCE = Role("the outer source address", link_local=True)
 # ip6ip6 from fe80:: is not routable beyond the link: the backends' answers
 # never return, so unlike IPv4's source a link-local one is refused.
 SOURCE6 = Role("the outer IPv6 source address", link_local=False, v4_too=False)
+# The backends answer a probe's source: one they cannot route to gets nothing.
+PROBE6 = Role("a probe source (the backends must be able to answer it)", False, v4_too=False)
 
 
 def address_kind(raw: bytes) -> str | None:
@@ -258,6 +260,14 @@ def source6_address(text: str) -> str:
     if text != text.strip():
         raise ValueError(f"{shown(text)} is not an IPv6 address (white space around it)")
     return ipv6(text, SOURCE6)
+
+
+def probe_source6_address(text: str) -> str:
+    """probe_source6: this host's address for IPv6 health probes, bare."""
+    bare = text.strip().removeprefix("[").removesuffix("]").split("/")[0]
+    if bare != text:
+        raise ValueError(f"{shown(text)} is not an IPv6 address: write it bare ({shown(bare)})")
+    return ipv6(text, PROBE6)
 
 
 def mac(text: str) -> str:

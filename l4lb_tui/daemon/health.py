@@ -29,6 +29,7 @@ from l4lb_tui.config_model import BalancerSpec, Config, ServiceSpec
 from l4lb_tui.daemon import follow, health_said, removed
 from l4lb_tui.daemon.health_routes import Route, Routes
 from l4lb_tui.daemon.health_said import Where
+from l4lb_tui.daemon.health_vetting import Vetting
 from l4lb_tui.daemon.health_writes import Removals, check_name, cleared, said, why, withhold
 from l4lb_tui.destinations import Destination
 from l4lb_tui.health.logic.board import HealthBoard
@@ -84,10 +85,13 @@ class HealthControl:
     # first configure takes it over (see removed.py).
     restored: removed.Removed = field(default_factory=dict)
     compared: float = 0.0  # when every service's drains were last compared with the maps
+    config: Config | None = None  # the one configured last
+    vetting: Vetting | None = None  # which results count (made with the routes)
 
     def __post_init__(self) -> None:
         if self.routes is None:
             self.routes = Routes(self.report)
+        self.vetting = Vetting(self.routes, self._netns)
         self.restored = removed.load(self.removed_path)
 
     # -- configuration ----------------------------------------------------------
@@ -124,12 +128,9 @@ class HealthControl:
         probes: dict[str | None, list[Probe]] = {}
         checked: dict[str, _Checked] = {}
         carried: dict[str, frozenset[str] | None] = {}
-        tunnelled: set[str | None] = set()
         self.routes.begin(config.balancers)
         for bal in config.balancers:
             route = self.routes.plan(bal)
-            if route.marks:
-                tunnelled.add(bal.netns)
             macs = config_apply.neighbour_macs(bal)
             ident = follow.identity(bal)
             for spec in bal.services:
@@ -145,7 +146,7 @@ class HealthControl:
                     probes.setdefault(bal.netns, []).extend(
                         self._probe(c, ip, route, through) for ip in c.backends
                     )
-        self.routes.keep_only(tunnelled)
+        self.routes.finish()
         self.checked = checked
         self.said = {n: line for n, line in self.said.items() if n in checked}
         self.board.set_checks(
@@ -167,6 +168,7 @@ class HealthControl:
             self._own_down_bits(bal, carried)
         self.restored = {}
         self._save_removed()
+        self.config = config
 
     def _save_removed(self) -> None:
         removed.save(
@@ -254,7 +256,11 @@ class HealthControl:
     # -- results, on the control thread ---------------------------------------------
 
     def results(self, results: tuple[ProbeResult, ...]) -> None:
-        changes = self.board.apply(results)
+        assert self.vetting is not None
+        counted, grown = self.vetting.vet(results, now := time.monotonic())
+        if grown and self.config is not None:
+            self._replan(self.config)
+        changes = self.board.apply(counted)
         touched = set()
         for change in changes:
             c = self.checked.get(change.key.service)
@@ -264,14 +270,33 @@ class HealthControl:
         waiting = {
             n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
         }
-        if (now := time.monotonic()) - self.compared >= COMPARE_EVERY:
+        if now - self.compared >= COMPARE_EVERY:
             # Every service now and then, not only those whose health changed:
             # a reload or a hand `map` may have cleared a drain meanwhile.
             self.compared, waiting = now, set(self.checked)
-            if self.routes is not None:
-                self.routes.repair()
+            if self.vetting.look(now) and self.config is not None:
+                self._replan(self.config)
         for name in sorted(touched | waiting):
             self._carry_out(name)
+
+    def tick(self) -> None:
+        """No results for a while: what the vetting holds is counted once
+        the tunnels were looked at after it (sparse checks wait no longer)."""
+        assert self.vetting is not None
+        if self.vetting.held:
+            self.results(())
+
+    def _netns(self, name: str) -> tuple[bool, str | None]:
+        c = self.checked.get(name)
+        return (False, None) if c is None else (True, c.balancer.netns)
+
+    def _replan(self, config: Config) -> None:
+        """The tunnel gained a family (its source is on the host now): the
+        services of that family go through it from now on, as a reload would."""
+        try:
+            self.configure(config)
+        except Exception as exc:  # as a reload's: said, and the checks run on as they were
+            self.report(f"health checks not moved to the probe tunnel: {type(exc).__name__}: {exc}")
 
     def _carry_out(self, name: str) -> None:
         c = self.checked.get(name)

@@ -20,9 +20,17 @@ def _checks(config: Config | None) -> dict[tuple[str, str], HealthSpec | None]:
 
 
 def health_changes(old: Config | None, new: Config) -> list[str]:
-    """A line per service whose health check the reload changes."""
+    """A line per balancer whose probe sources the reload changes, and per
+    service whose health check it changes."""
     before, after = _checks(old), _checks(new)
-    out = []
+    was_at = {b.where: b for b in (old.balancers if old else ())}
+    out = [
+        f"{b.where}: {key} {getattr(prev, key)!r} -> {getattr(b, key)!r}"
+        for b in new.balancers
+        if (prev := was_at.get(b.where)) is not None
+        for key in ("probe_source", "probe_source6")
+        if getattr(prev, key) != getattr(b, key)
+    ]
     for (where, service), now in after.items():
         was = before.get((where, service))
         if (where, service) not in before or was == now:

@@ -341,6 +341,8 @@ class Daemon:
                 self._guarded("publish", self.publish)
                 self._guarded("announce", self.announce)
                 self._guarded("flow table watch", self.watch_flows)
+                if self.health is not None:
+                    self._guarded("health results", self.health.tick)
                 continue
             if job == "stop":
                 return 0

@@ -5,6 +5,7 @@ packets take it.  Run as root.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -197,6 +198,16 @@ def test_a_link_flap_is_repaired_with_the_same_marks() -> None:
                     ["ip", "-n", ns, "link", "set", dev, state], check=True
                 )
             assert not tunnel.intact()
+            # Until it is made again, a marked probe finds no route: never
+            # the host's own stack (it holds the VIP: "refused" was counted
+            # against the backend, x17 MEDIUM-4).
+            with flapped.socket(ns) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, marks[node.addr])
+                probe.bind((PROBE_SADDR, 0))
+                probe.settimeout(3)
+                with pytest.raises(OSError) as refused:
+                    probe.connect((flapped.vip, flapped.http_port))
+                assert refused.value.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH), refused
             # Neither source there: nothing can be made, and the next look tries again.
             ip4 = ["ip", "-n", ns, "addr", "{}", f"{PROBE_SADDR}/32", "dev", dev]
             subprocess.run([a.format("del") for a in ip4], check=True)  # noqa: S603

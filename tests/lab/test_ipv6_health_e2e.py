@@ -73,9 +73,15 @@ def test_ipv6_backends_are_probed_through_the_tunnel_drained_and_restored(
     assert {(str(http6), ip) for ip in v6} | {(str(udp6), ip) for ip in v6} <= shown, shown
     assert ("[fd00::4]:8080/tcp", "fd00::11") in shown, "labels: the bracketed VIP, the address"
     assert bal.source6() == lab.outer_saddr6
-    said = {(e.service, e.what) for e in events.read() if e.interface == lab.lb_ifname}
+    # The metrics say "up" from the maps as soon as the start's apply is
+    # done, before the health checks are set up: what they say is waited for.
     tunnelled = "health checks go through the probe tunnel to the VIP, from fd00::3"
-    assert {(str(http6), tunnelled), (str(udp6), tunnelled)} <= said, said
+    wait_for(
+        lambda: {(str(http6), tunnelled), (str(udp6), tunnelled)} <= said(lab),
+        20,
+        "the IPv6 checks said to go through the tunnel",
+    )
+    wait_for(lambda: len(checked_up(lab)) == 12, 20, "every check's first result: up")
     report = lab.traffic(count=10, target=lab.vip6)
     assert report.http.answered == report.udp.answered == 10
 
@@ -99,3 +105,17 @@ def test_ipv6_backends_are_probed_through_the_tunnel_drained_and_restored(
     )
     wait_for(lambda: (str(http6), victim) in up(port), 5, "the metrics say it is up")
     print(f"\nHEALTH IPV6 {how}: drained after {down_in:.2f} s, restored after {back_in:.2f} s")
+
+
+def said(lab: Lab) -> set[tuple[str, str]]:
+    """(service, line) of the health checker's events about the lab's balancer."""
+    return {(e.service, e.what) for e in events.read() if e.interface == lab.lb_ifname}
+
+
+def checked_up(lab: Lab) -> set[tuple[str, str]]:
+    """(service, backend) of the checks whose result said "up"."""
+    return {
+        (e.service, e.backend)
+        for e in events.read()
+        if e.interface == lab.lb_ifname and e.who == "health" and ": up (" in e.what
+    }

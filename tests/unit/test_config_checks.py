@@ -207,3 +207,29 @@ def test_a_probe_source6_that_is_a_vip_or_backend_is_refused(address: str) -> No
     )
     lines = _refused(text)
     assert any(f"balancer[0].probe_source6: {address} is a" in ln for ln in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("address", "said"),
+    [
+        ("fe80::1", "fe80::1 is a link-local address, which cannot be a probe source"),
+        ("::1", "::1 is a loopback address, which cannot be a probe source"),
+        ("[fd00::3]", "'[fd00::3]' is not an IPv6 address: write it bare ('fd00::3')"),
+        ("fd00::3/128", "'fd00::3/128' is not an IPv6 address: write it bare ('fd00::3')"),
+    ],
+)
+def test_a_probe_source6_refusal_says_what_it_is_for(address: str, said: str) -> None:
+    """x17 LOW-4: these said "cannot be the outer IPv6 source address" (that
+    is source6), or gave no hint to drop the brackets or the prefix."""
+    lines = _refused(f'{HEAD}probe_source6 = "{address}"\n')
+    assert any(f"balancer[0].probe_source6: {said}" in ln for ln in lines), lines
+
+
+def test_a_target_refusal_lists_every_choice() -> None:
+    text = (
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.4:80/tcp"\n'
+        'backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n'
+        '[balancer.service.health]\ncheck = "tcp"\ntarget = "Tunnel"\n'
+    )
+    lines = _refused(text)
+    assert any('must be "tunnel", "address" or ""' in ln and "'Tunnel'" in ln for ln in lines)

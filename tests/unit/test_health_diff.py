@@ -31,3 +31,12 @@ def test_a_check_removed_is_said() -> None:
     old = parse_config(BASE)
     new = parse_config(BASE.split("[balancer.service.health]")[0])
     assert health_changes(old, new) == ["eth1: 10.0.0.4:80/tcp: health check removed"]
+
+
+def test_a_changed_probe_source_is_said() -> None:
+    """x17 LOW-4: a reload that only moved probe_source6 answered "nothing
+    to change" while every IPv6 check took the new source."""
+    old = parse_config(BASE.replace('"eth1"', '"eth1"\nprobe_source6 = "fd00::3"'))
+    new = parse_config(BASE.replace('"eth1"', '"eth1"\nprobe_source6 = "fd00::99"'))
+    assert health_changes(old, new) == ["eth1: probe_source6 'fd00::3' -> 'fd00::99'"]
+    assert health_changes(old, parse_config(BASE)) == ["eth1: probe_source6 'fd00::3' -> None"]
