@@ -116,8 +116,7 @@ class Role:
 BACKEND = Role("a backend", link_local=False)
 VIP = Role("a VIP", link_local=False)  # clients beyond a router could not reach it
 SOURCE = Role("the outer source address", link_local=True)
-# ip6ip6 from fe80:: is not routable beyond the link: the backends' answers
-# never return, so unlike IPv4's source a link-local one is refused.
+# ip6ip6 from fe80:: is not routable beyond the link (no answer comes back).
 SOURCE6 = Role("the outer IPv6 source address", link_local=False, v4_too=False)
 # The backends answer a probe's source: one they cannot route to gets nothing.
 PROBE6 = Role("a probe source (the backends must be able to answer it)", False, v4_too=False)

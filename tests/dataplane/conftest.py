@@ -65,12 +65,15 @@ def lb(netns_veth: tuple[str, str, str]) -> Iterator[Loaded]:
 
 
 @contextlib.contextmanager
-def attached(prefix: str, saddr6: str | None = None) -> Iterator[tuple[Balancer, int]]:
-    """A balancer attached in driver mode to a veth of its own namespace, and
-    its program's fd for BPF_PROG_TEST_RUN; detached afterwards."""
+def attached(
+    prefix: str, saddr6: str | None = None, flows: int | None = None
+) -> Iterator[tuple[Balancer, int]]:
+    """A balancer attached in driver mode to a veth of its own namespace
+    (its flow table `flows` slots), and its program's fd for
+    BPF_PROG_TEST_RUN; detached afterwards."""
     with veth_netns(prefix) as (ns, dev, _):
         bal = Balancer(dev, netns=ns)
-        bal.attach("driver", saddr6=saddr6)
+        bal.attach("driver", saddr6=saddr6, flows=flows)
         fd = bpfsys.obj_get(bal.prog_pin)
         try:
             yield bal, fd

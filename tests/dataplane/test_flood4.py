@@ -9,7 +9,6 @@ that never sent again.  The IPv6 twin: test_flows6_pending.py."""
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +17,7 @@ from l4lb_tui import bpfsys
 from l4lb_tui.abi import FlowStat
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.services import parse_service
-from tests.conftest import veth_netns
-from tests.dataplane.conftest import BACKENDS, SADDR
+from tests.dataplane.conftest import BACKENDS, attached
 from tests.dataplane.test_packets import udp_to
 
 pytestmark = pytest.mark.kernel
@@ -29,16 +27,9 @@ SLOTS = 4096
 
 @pytest.fixture
 def bed() -> Iterator[tuple[Balancer, int]]:
-    with veth_netns("d17f") as (ns, dev, _):
-        bal = Balancer(dev, netns=ns)
-        bal.attach("driver", SADDR, flows=SLOTS)
+    with attached("d17f", flows=SLOTS) as (bal, fd):
         bal.load(parse_service("10.0.0.4:9000/udp"), BACKENDS)
-        fd = bpfsys.obj_get(bal.prog_pin)
-        try:
-            yield bal, fd
-        finally:
-            os.close(fd)
-            bal.detach()
+        yield bal, fd
 
 
 def _flows(bal: Balancer) -> dict[FlowStat, int]:
