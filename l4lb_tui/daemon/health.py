@@ -11,7 +11,7 @@ The daemon owns the down bits: after a start or a reload a backend no check
 covers is not down, and a check that starts afresh adopts the down bits it
 finds until its first complete verdict writes the truth.  A verdict that
 cannot be written (the interface's lock held by an operator's change, say)
-is tried again with the next results.
+is tried again at the next look at every service (COMPARE_EVERY).
 """
 
 from __future__ import annotations
@@ -267,9 +267,11 @@ class HealthControl:
             if c is not None:
                 self._tell(c, said(change.key.backend, change.after), change.key.backend)
             touched.add(change.key.service)
-        waiting = {
-            n for n, c in self.checked.items() if c.verdict is None or c.verdict.held or c.stuck
-        }
+        # Held and stuck services wait for the look at every service below:
+        # carrying each out reads its balancer (a netns switch and a map
+        # read, 0.1-0.4 s under load), and doing it on every delivery kept
+        # the control thread, and reloads behind it, tens of seconds late.
+        waiting = {n for n, c in self.checked.items() if c.verdict is None}
         if now - self.compared >= COMPARE_EVERY:
             # Every service now and then, not only those whose health changed:
             # a reload or a hand `map` may have cleared a drain meanwhile.
@@ -335,7 +337,7 @@ class HealthControl:
                 self._tell(
                     c,
                     "could not carry out the health verdict "
-                    f"(tried again with the next results): {why(exc)}",
+                    f"(tried again every {COMPARE_EVERY:g} s): {why(exc)}",
                 )
             c.stuck = why(exc)
             return

@@ -41,6 +41,6 @@ def test_any_error_of_a_verdict_is_said_once(
     hc._carry_out("svc")
     hc._carry_out("svc")
     assert said == [
-        "svc: could not carry out the health verdict (tried again with the next results): "
+        "svc: could not carry out the health verdict (tried again every 2 s): "
         "OSError: [Errno 24] Too many open files"
     ]
