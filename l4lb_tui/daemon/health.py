@@ -337,7 +337,7 @@ class HealthControl:
                 self._tell(
                     c,
                     "could not carry out the health verdict "
-                    f"(tried again every {COMPARE_EVERY:g} s): {why(exc)}",
+                    f"(tried again every 2 s): {why(exc)}",  # COMPARE_EVERY
                 )
             c.stuck = why(exc)
             return
