@@ -14,4 +14,7 @@ echo "== pytest"
 # Two workers: most kernel tests wait on traffic and timers, so two at a
 # time take about two thirds of the time on two cores (each worker has its
 # own run directory and pin root: tests/conftest.py).
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-2}" "$@"
+# Three workers on two cores: most kernel tests wait on daemons, labs and
+# timeouts rather than compute (2026-12-01, fresh clone: 1,403 passed in
+# 12 min with 3, 16 min with 2).
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" "$@"
