@@ -290,7 +290,7 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 
 	miss->tag = NULL;
 	miss->pick = NULL;
-	miss->check = flow_check4(iph->saddr, *(__u32 *)ports);
+	miss->check = 0; /* a flow the table does not hold: computed below, off the hit path */
 	miss->slot = 0; /* defined on every path: the verifier reads what the compiler stores */
 	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
@@ -323,11 +323,13 @@ static __always_inline struct backend *flow_lookup(struct flow_miss *miss, struc
 			}
 			miss->stat = FLOW_STALE;
 		}
-	} else if ((way = pending_way(&flow_picks, t0, t1, fp, miss->check, bucket, &miss->pick)) <
-		   2) {
-		miss->stat = FLOW_STORED;
-	} else if ((way = first_way(t0, t1, bucket, cfg, now)) < 2) {
-		miss->stat = FLOW_NEW;
+	} else {
+		miss->check = flow_check4(iph->saddr, *(__u32 *)ports);
+		way = pending_way(&flow_picks, t0, t1, fp, miss->check, bucket, &miss->pick);
+		if (way < 2)
+			miss->stat = FLOW_STORED;
+		else if ((way = first_way(t0, t1, bucket, cfg, now)) < 2)
+			miss->stat = FLOW_NEW;
 	}
 	if (way < 2) {
 		miss->tag = &tg[way];

@@ -129,7 +129,7 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 	miss->syn = syn;
 	miss->stat = FLOW_UNTRACKED;
 	miss->fp = flow_fp(fp_bits(hash, log2));
-	miss->check = flow6_check(p);
+	miss->check = 0; /* a flow the table does not hold: computed below, off the hit path */
 	if (!tags)
 		return NULL;
 	__u8 fp = miss->fp;
@@ -161,6 +161,7 @@ static __always_inline struct backend *flow6_lookup(struct flow6_miss *miss, str
 			miss->stat = FLOW_STALE;
 		}
 	} else {
+		miss->check = flow6_check(p);
 		way = pending_way(&flow6_picks, t0, t1, fp, miss->check, bucket, &miss->pick);
 		if (way < 2)
 			miss->stat = FLOW_STORED;
