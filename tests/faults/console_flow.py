@@ -84,6 +84,24 @@ async def keys(pilot: Pilot[object], *pressed: str, until: str = "") -> list[str
     return notices(pilot)[before:]
 
 
+async def _screen(pilot: Pilot[object], name: str) -> None:
+    """Wait (30 s at most) for the screen `name` on top: a key pressed before
+    a dialog has opened (a loaded machine) goes to the screen below."""
+    deadline = time.monotonic() + 30.0
+    while type(pilot.app.screen).__name__ != name and time.monotonic() < deadline:
+        await pilot.pause(0.1)
+
+
+async def detach_keys(pilot: Pilot[object]) -> list[str]:
+    """m, Detach (the last choice), y: each key once its dialog is up."""
+    before = len(notices(pilot))
+    await pilot.press("m")
+    await _screen(pilot, "ModeScreen")
+    await pilot.press("end", "enter")
+    await _screen(pilot, "ConfirmScreen")
+    return [*notices(pilot)[before:], *await keys(pilot, "y", until="removed its pins")]
+
+
 async def console(ifname: str | None, body: Callable[[Pilot[object]], Awaitable[None]]) -> None:
     app = ConsoleApp(RealBackend(), ifname, manual(Path.cwd()))
     async with app.run_test(size=SIZE) as pilot:
@@ -176,7 +194,7 @@ async def faults(pilot: Pilot[object], ifname: str, empty_dir: str) -> None:
     ip("link", "del", "dev", ifname)
     said = await poll(pilot)
     check(any("may have been deleted" in m for m in said), seen(pilot))
-    said = await keys(pilot, "m", "end", "enter", "y", until="removed its pins")
+    said = await detach_keys(pilot)
     check(any("no longer exists in" in n and "removed its pins" in n for n in said), seen(pilot))
     check(not pins.exists(), "pins left behind")
 
