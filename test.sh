@@ -11,10 +11,8 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy l4lb_tui l4lb_bench
 echo "== pytest"
-# Two workers: most kernel tests wait on traffic and timers, so two at a
-# time take about two thirds of the time on two cores (each worker has its
-# own run directory and pin root: tests/conftest.py).
 # Three workers on two cores: most kernel tests wait on daemons, labs and
 # timeouts rather than compute (2026-12-01, fresh clone: 1,403 passed in
-# 12 min with 3, 16 min with 2).
+# 12 min with 3, 16 min with 2).  Each worker has its own run directory
+# and pin root (tests/conftest.py).
 exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" "$@"

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from l4lb_tui import validation
+from l4lb_tui import procfs, validation
 from l4lb_tui.identity import STAGING_NAME
 from l4lb_tui.netlink import namespaces
 from l4lb_tui.paths import BPFFS as BPFFS
@@ -276,7 +276,11 @@ class Bpftool:
         """
         if self.bpffs_mounted():
             return
-        if namespaces.name_here():
+        # `l4lb --netns` enters only the network namespace: a bpffs mounted
+        # then is the host's.  `ip netns exec` also gives a mount namespace
+        # of its own, told by the sysfs it mounts under the netns's name.
+        name = namespaces.name_here()
+        if name and procfs.sys_source() == name:
             raise BpfError(
                 f"bpffs is not mounted at {BPFFS} in this mount namespace (ip netns exec?): "
                 "pins made here would be lost; run 'l4lb --netns NAME ...' instead"

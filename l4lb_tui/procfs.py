@@ -87,6 +87,25 @@ def mounts() -> list[tuple[str, str]]:
     return found
 
 
+def sys_source() -> str:
+    """The source of the sysfs mounted at /sys here ("" if none).  The host
+    mounts it as "sysfs"; `ip netns exec NAME` mounts a fresh one, named
+    NAME, in a private mount namespace of its own."""
+    try:
+        text = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return ""
+    source = ""
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        tail = fields[fields.index("-") + 1 :]
+        if len(fields) > 4 and fields[4] == "/sys" and len(tail) >= 2 and tail[0] == "sysfs":
+            source = tail[1]  # a later mount covers an earlier one
+    return source
+
+
 _PR_SET_PDEATHSIG = 1
 
 

@@ -41,11 +41,14 @@ class Tmux:
         out = self.tmux("display", "-p", "-t", "c", " ".join(f"#{{{n}}}" for n in names))
         return dict(zip(names, out.split(), strict=True))
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, text: str, *, last_line: str = "") -> str:
+        """The first screen showing `text` (and `last_line` in its bottom
+        line): a capture can land between a modal's body and its footer."""
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
             shown = self.screen()
-            if text in shown:
+            lines = shown.splitlines() or [""]
+            if text in shown and last_line in lines[-1]:
                 return shown
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never showed; the screen:\n{self.screen()}")
