@@ -6,15 +6,12 @@ daemon changes nothing."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from l4lb_tui import events
 from l4lb_tui.abi import ServiceKey
@@ -24,86 +21,29 @@ from l4lb_tui.console_daemon import DaemonView, DaemonWatch, Drift
 from l4lb_tui.daemon.runner import PUBLISH_EVERY
 from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
-from l4lb_tui.lab.labconfig import lab_config
 from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.viewmodels.health_rows import health_cell
-from tests.killed_reload import ROOT, kill_group
+from tests.killed_reload import kill_group
+from tests.lab.daemon_kit import (
+    FALL,
+    INTERVAL,
+    RISE,
+    SLACK,
+    TIMEOUT,
+    lab_daemon,
+    stop,
+    up,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kernel
-
-INTERVAL, TIMEOUT, RISE, FALL = 0.3, 0.2, 2, 2
-SLACK = 1.5  # scheduling on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def daemon(lab: Lab, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Balancer, int]]:
-    port = free_port()
-    cfg = tmp_path / "l4lb.toml"
-    cfg.write_text(
-        lab_config(
-            lab, metrics=f"127.0.0.1:{port}", interval=INTERVAL, timeout=TIMEOUT, rise=RISE,
-            fall=FALL,
-        )
-    )  # fmt: skip
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
-        cwd=ROOT, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
-    try:
-        # lab_config's two services (HTTP and UDP), 3 backends each.
-        wait_for(lambda: bal.is_loaded() and len(up(port)) == 6, 15, "every backend up")
-        yield proc, bal, port
-    finally:
-        stop(proc)
-        for i in range(1, 4):
-            faults.fix_backend(lab, i)
-        bal.detach()
+    with lab_daemon(lab, tmp_path / "l4lb.toml") as running:
+        yield running
     assert not tunnel_rules(lab), "a stopped daemon leaves no probe tunnel"
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM as systemd stops it (the daemon closes its probe tunnel), the
-    group killed only if it does not end."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-
-
-def up(port: int) -> set[tuple[str, str]]:
-    """(service, backend) of every backend the metrics call up."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-            data = b"".join(iter(lambda: s.recv(65536), b""))
-    except OSError:
-        return set()
-    text = data.partition(b"\r\n\r\n")[2].decode()
-    return {
-        (s.labels["service"], s.labels["backend"])
-        for fam in text_string_to_metric_families(text)
-        if fam.name == "l4lb_backend_up"
-        for s in fam.samples
-        if s.value == 1
-    }
-
-
-def wait_for(ok: object, seconds: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if ok():  # type: ignore[operator]
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 @pytest.mark.parametrize("how", ["server", "vip"])

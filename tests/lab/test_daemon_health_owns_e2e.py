@@ -28,17 +28,11 @@ from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.lock import interface_lock
 from tests.conftest import veth_netns
 from tests.killed_reload import ROOT, kill_group
+from tests.lab.daemon_kit import FALL, INTERVAL, RISE, TIMEOUT, free_port, wait_for
 
 pytestmark = pytest.mark.kernel
 
-INTERVAL, TIMEOUT, RISE, FALL = 0.3, 0.2, 2, 2
 SOON = 10.0  # seconds: generous, on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def balancer_toml(lab: Lab, health: str = "", probe_source: bool = True) -> str:
@@ -105,15 +99,6 @@ class Daemon:
             for smp in fam.samples
             if smp.name == name
         }
-
-
-def wait_for(ok: Callable[[], object], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def stays(ok: Callable[[], object], seconds: float, what: str) -> None:

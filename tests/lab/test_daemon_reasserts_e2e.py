@@ -14,7 +14,8 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.daemon import health
 from l4lb_tui.lab import Lab, faults
 from tests.dataplane.test_daemon import l4lb
-from tests.lab.test_daemon_follows_e2e import DRAINED_IN, running, wait_for
+from tests.lab.daemon_kit import wait_for
+from tests.lab.test_daemon_follows_e2e import DRAINED_IN, running
 
 pytestmark = pytest.mark.kernel
 __all__ = ["running"]  # the fixture

@@ -8,53 +8,25 @@ before."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_daemon_health_e2e import (
-    FALL,
-    INTERVAL,
-    RISE,
-    SLACK,
-    TIMEOUT,
-    free_port,
-    stop,
-    up,
-    wait_for,
-)
 
 from l4lb_tui import events
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.lab import Lab, faults
-from l4lb_tui.lab.labconfig import lab_config
-from tests.killed_reload import ROOT
+from tests.lab.daemon_kit import FALL, INTERVAL, RISE, SLACK, TIMEOUT, lab_daemon, up, wait_for
 
 pytestmark = pytest.mark.kernel
 
 
 @pytest.fixture
 def daemon6(lab: Lab, tmp_path: Path) -> Iterator[tuple[Balancer, int]]:
-    port = free_port()
-    cfg = tmp_path / "l4lb.toml"
-    timing = {"interval": INTERVAL, "timeout": TIMEOUT, "rise": RISE, "fall": FALL}
-    cfg.write_text(lab_config(lab, metrics=f"127.0.0.1:{port}", ipv6=True, **timing))
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "l4lb_tui.cli", "daemon", "-c", str(cfg)],
-        cwd=ROOT, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-    )  # fmt: skip
-    bal = Balancer(lab.lb_ifname, netns=lab.lb_ns)
-    try:
-        # Four services (HTTP and UDP, IPv4 and IPv6), 3 backends each.
-        wait_for(lambda: bal.is_loaded() and len(up(port)) == 12, 20, "every backend up")
+    # Four services (HTTP and UDP, IPv4 and IPv6), 3 backends each.
+    with lab_daemon(lab, tmp_path / "l4lb.toml", ipv6=True) as (_, bal, port):
         yield bal, port
-    finally:
-        stop(proc)
-        for i in range(1, 4):
-            faults.fix_backend(lab, i)
-        bal.detach()
     rules6 = subprocess.run(  # noqa: S603 - fixed argv
         ["ip", "-n", lab.lb_ns, "-6", "rule", "show"], capture_output=True, text=True, check=True
     ).stdout

@@ -18,14 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_daemon_health_e2e import up
-from test_daemon_health_owns_e2e import Daemon, free_port, wait_for
+from test_daemon_health_owns_e2e import Daemon
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.lab import Lab
 from l4lb_tui.lab.labconfig import lab_config
 from l4lb_tui.lab.names import PROBE_SADDR6
+from tests.lab.daemon_kit import free_port, up, wait_for
 
 pytestmark = pytest.mark.kernel
 
