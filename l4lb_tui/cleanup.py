@@ -15,7 +15,9 @@ import shlex
 from l4lb_tui import ghosts, pinning
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.bpftool import BpfError, Bpftool
+from l4lb_tui.daemon import claim
 from l4lb_tui.errors import BalancerError
+from l4lb_tui.health.adapters.tunnel import ProbeTunnel, TunnelError
 from l4lb_tui.identity import Netns, Pinned
 from l4lb_tui.locate import (
     current_netns,
@@ -42,14 +44,30 @@ def detach(
         return _detach_missing(ifname, netlink, wait)
     bal = Balancer(ifname, bpftool, netlink, wait=wait)
     if not pinning.has_legacy(bal.ifname):
-        return bal.detach()
+        return _and_tunnel(bal.detach(), bal.ifname, netlink)
     # Surveyed before anything changes: if that fails, nothing has.
     seen = survey()
     if not bal.is_loaded():
         return _detach_legacy(bal.ifname, wait, seen)
     # An earlier l4lb's pins of the name go with the same command.
     done = bal.detach()
-    return f"{done}; {_detach_legacy(bal.ifname, wait, seen, refuse=False)}"
+    done = f"{done}; {_detach_legacy(bal.ifname, wait, seen, refuse=False)}"
+    return _and_tunnel(done, bal.ifname, netlink)
+
+
+def _and_tunnel(done: str, ifname: str, netlink: Netlink) -> str:
+    """`done`, and the probe tunnel a killed daemon left on `ifname` undone
+    (its rules, routes and accept_local): only while no daemon runs
+    anywhere, since a live one's tunnel is its own."""
+    if claim.any_live():
+        return done
+    netns = current_netns(netlink)
+    try:
+        if ProbeTunnel.sweep(ifname, netns.name or None):
+            return f"{done}; undid the probe tunnel a killed daemon left in {netns.place}"
+    except TunnelError as exc:
+        return f"{done}; the probe tunnel a killed daemon left stays: {exc}"
+    return done
 
 
 def detach_stale(

@@ -87,3 +87,20 @@ def let_go(fd: int, path: Path) -> None:
     if still_linked(fd, path):
         path.unlink(missing_ok=True)
     os.close(fd)
+
+
+def held(path: Path) -> bool:
+    """Whether a live process holds `path`'s flock (a dead one's is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing lets go of a lock we took
+    return False

@@ -55,6 +55,11 @@ def _take(ident: str, shown: str) -> int:
         ) from None
 
 
+def any_live() -> bool:
+    """Whether any daemon, anywhere, manages a balancer now."""
+    return LOCK_DIR.is_dir() and any(runfile.held(p) for p in LOCK_DIR.glob("*.daemon"))
+
+
 def _release(ident: str, fd: int) -> None:
     runfile.let_go(fd, claim_path(ident))
 

@@ -7,6 +7,7 @@ daemon changes nothing."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from l4lb_tui.health.adapters.tunnel import ProbeTunnel
 from l4lb_tui.lab import Lab, faults
 from l4lb_tui.lab.names import PROBE_SADDR
 from l4lb_tui.viewmodels.health_rows import health_cell
-from tests.killed_reload import kill_group
+from tests.killed_reload import ROOT, kill_group
 from tests.lab.daemon_kit import (
     FALL,
     INTERVAL,
@@ -88,6 +89,36 @@ def test_kill_9_of_the_daemon_changes_nothing(
     nxt.open()
     nxt.close()
     assert not tunnel_rules(lab), "the next tunnel's open undid the killed one's"
+
+
+def test_detach_undoes_a_killed_daemons_tunnel_and_keeps_a_live_ones(
+    lab: Lab, daemon: tuple[subprocess.Popen[str], Balancer, int]
+) -> None:
+    proc, _, _ = daemon
+    ns, dev = lab.lb_ns, lab.lb_ifname
+    accept_local = f"/proc/sys/net/ipv4/conf/{dev}/accept_local"
+
+    def l4lb(*args: str) -> str:
+        argv = [sys.executable, "-m", "l4lb_tui.cli", "--netns", ns, *args]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)  # noqa: S603
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    # A live daemon's tunnel is its own, whatever happens to the balancer.
+    assert "probe tunnel" not in l4lb("detach", "-i", dev)
+    assert tunnel_rules(lab)
+    l4lb("attach", "-i", dev)
+    kill_group(proc)
+    assert tunnel_rules(lab) and _in(ns, ["cat", accept_local]) == "1"
+    said = l4lb("detach", "-i", dev)
+    assert f"undid the probe tunnel a killed daemon left in network namespace {ns}" in said
+    assert not tunnel_rules(lab)
+    assert _in(ns, ["cat", accept_local]) == "0", "accept_local as it was before the daemon"
+
+
+def _in(ns: str, argv: list[str]) -> str:
+    out = subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True)  # noqa: S603
+    return out.stdout.strip()
 
 
 def tunnel_rules(lab: Lab) -> list[str]:
