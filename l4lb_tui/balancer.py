@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from l4lb_tui import abi, backend_edits
+from l4lb_tui import abi, backend_edits, config_checks
 from l4lb_tui.bpftool import Bpftool
 from l4lb_tui.control import attaching, flowtable, reading, reloading
 from l4lb_tui.control.handle import Handle
@@ -79,8 +79,21 @@ class Balancer(Handle):
         balancer asked for another size refuses; `flows6` the same for the
         IPv6 table.  `saddr6` is the outer source of IPv6 services' ip6ip6.
         """
+        if (saddr or saddr6) and self.is_loaded():
+            self._refuse_own_addresses(saddr, saddr6)
         sizing = attaching.Sizing(flows, say, flows6)
         return attaching.attach(self, mode, saddr, warn, sizing, saddr6)
+
+    def _refuse_own_addresses(self, saddr: str | None, saddr6: str | None) -> None:
+        """An outer source that is one of the running services' VIPs or
+        backends, as the config refuses (and `map -s` for its own load)."""
+        snap = self._snapshot()
+        vips = {k.vip for k in snap.services}
+        backends = {d.ip for k in snap.services for d in snap.members(k) or ()}
+        for flag, addr in (("-s", saddr), ("--source6", saddr6)):
+            problem = config_checks.outer_source_problem(flag, addr, vips, backends)
+            if problem:
+                raise BalancerError(problem)
 
     def flow_slots(self, table: str = "flows") -> int:
         """The flow table's size (`flows6`: IPv6's), as its map was made."""

@@ -5,6 +5,7 @@ it cannot serve) is refused here, so `l4lb check` says it first (pure)."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 
 from l4lb_tui.abi import CATCH_ALL, PROTO_UDP
 from l4lb_tui.config_model import HealthSpec, ServiceSpec
@@ -73,8 +74,9 @@ def source_problems(
     probe: str | None,
     services: list[ServiceSpec],
     probe6: str | None = None,
+    source6: str | None = None,
 ) -> Found:
-    """The balancer's own addresses (source, probe_source, probe_source6)
+    """The balancer's own addresses (source, source6, probe_source, probe_source6)
     that are one of its VIPs or backends, which the CLI's -s refuses too;
     and a check that asks for the tunnel where the balancer has no probe
     source of the service's family ("" for the key: the balancer's)."""
@@ -83,6 +85,7 @@ def source_problems(
     out: Found = []
     for key, addr, vip_why in (
         ("source", source, "the tunnel's outer source must not be"),
+        ("source6", source6, "the tunnel's outer source must not be"),
         ("probe_source", probe, "backends keep answers to it"),
         ("probe_source6", probe6, "backends keep answers to it"),
     ):
@@ -106,3 +109,18 @@ def source_problems(
 
 def _v6(s: ServiceSpec) -> bool:
     return any(":" in k.vip for k in s.keys)
+
+
+def outer_source_problem(
+    flag: str, addr: str | None, vips: Collection[str], backends: Collection[str]
+) -> str | None:
+    """Why `addr`, given as the running balancer's outer source (`flag`:
+    how the operator gave it), cannot be: one of its VIPs or backends
+    would take the tunnel's ICMP errors."""
+    if addr and addr in vips:
+        return f"{flag} {addr} is a VIP of this balancer: the outer source must be the host's own"
+    if addr and addr in backends:
+        return (
+            f"{flag} {addr} is a backend of this balancer: the outer source must be the host's own"
+        )
+    return None

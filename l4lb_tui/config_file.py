@@ -278,11 +278,8 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         items = []
     services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
     _check_balancer(r, services, path)
-    for key, message in config_checks.source_problems(source, probe, services, probe6):
+    for key, message in config_checks.source_problems(source, probe, services, probe6, source6):
         r.problem(f"{path}.{key}" if key else path, message)
-    vips = {k.vip for s in services for k in s.keys}
-    if source6 and source6 in vips:
-        r.problem(f"{path}.source6", f"{source6} is a VIP: the tunnel's outer source must not be")
     if not name:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")

@@ -51,3 +51,34 @@ def test_the_automatic_source6_is_never_a_vip(tmp_path: Path) -> None:
             assert Balancer(dev, netns=ns).source6() == "fd02::9"
         finally:
             l4lb_in(ns, "detach", "-i", dev)
+
+
+def test_attach_refuses_an_outer_source_that_is_a_running_vip_or_backend(tmp_path: Path) -> None:
+    """t18 MEDIUM-1: `attach -s/--source6` took the VIP or a backend of the
+    services already loaded, which the config refuses."""
+    with veth_netns("y17o") as (ns, dev, _):
+        csv6, csv4 = tmp_path / "y17-o6.csv", tmp_path / "y17-o4.csv"
+        csv6.write_text("fd02::11, 02:00:00:00:00:11\n")
+        csv4.write_text("10.9.0.11, 02:00:00:00:00:12\n")
+        try:
+            ok = l4lb_in(ns, "attach", "-i", dev, "-s", "10.9.0.1", "--source6", "fd02::1")
+            assert ok.returncode == 0, ok.stderr
+            for csv, vip in ((csv6, "[fd02::4]:80/tcp"), (csv4, "10.9.0.4:80/tcp")):
+                res = l4lb_in(ns, "map", "-i", dev, "-f", str(csv), "--vip", vip)
+                assert res.returncode == 0, res.stderr
+            for flag, addr, what in (
+                ("--source6", "fd02::4", "a VIP"),
+                ("--source6", "fd02::11", "a backend"),
+                ("-s", "10.9.0.4", "a VIP"),
+                ("-s", "10.9.0.11", "a backend"),
+            ):
+                res = l4lb_in(ns, "attach", "-i", dev, flag, addr)
+                assert res.returncode == 2, res.stdout
+                assert res.stderr.strip() == (
+                    f"l4lb: error: {flag} {addr} is {what} of this balancer: "
+                    "the outer source must be the host's own"
+                ), res.stderr
+            bal = Balancer(dev, netns=ns)
+            assert bal.source6() == "fd02::1" and bal.state().config.saddr == "10.9.0.1"
+        finally:
+            l4lb_in(ns, "detach", "-i", dev)

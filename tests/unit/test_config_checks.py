@@ -209,6 +209,17 @@ def test_a_probe_source6_that_is_a_vip_or_backend_is_refused(address: str) -> No
     assert any(f"balancer[0].probe_source6: {address} is a" in ln for ln in lines), lines
 
 
+@pytest.mark.parametrize(("address", "what"), [("fd00::4", "VIP"), ("fd00::11", "backend")])
+def test_a_source6_that_is_a_vip_or_backend_is_refused(address: str, what: str) -> None:
+    """t18 MEDIUM-1: a backend as source6 passed (only a VIP was refused)."""
+    text = (
+        f'{HEAD}source6 = "{address}"\n[[balancer.service]]\nvip = "[fd00::4]:80/tcp"\n'
+        'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
+    )
+    lines = _refused(text)
+    assert any(f"balancer[0].source6: {address} is a {what}" in ln for ln in lines), lines
+
+
 @pytest.mark.parametrize(
     ("address", "said"),
     [
