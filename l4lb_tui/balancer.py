@@ -20,7 +20,7 @@ from l4lb_tui.destinations import Destination
 from l4lb_tui.errors import BalancerError as BalancerError
 from l4lb_tui.locate import Location, locate
 from l4lb_tui.model import Counters, LoadResult, State
-from l4lb_tui.netlink import Netlink, validate_ifname
+from l4lb_tui.netlink import Netlink, neighbours, validate_ifname
 from l4lb_tui.reload_plan import Snapshot
 from l4lb_tui.ring_fill import FillMode
 
@@ -122,6 +122,21 @@ class Balancer(Handle):
         if found is None:
             raise BalancerError(f"no service {key} on {self.ifname}")
         return found
+
+    def neighbour_mac(self, ip: str, wait: float = 1.0) -> str | None:
+        """`ip`'s MAC on this balancer's interface, asked of the network
+        (ARP or neighbour discovery, up to `wait` s) if the table lacks it,
+        from an address of the interface that is not a VIP: backends hold
+        the VIPs and ignore a request from one."""
+        vips = {k.vip for k in self._snapshot().services} if self.is_loaded() else set()
+        link = self.link()
+        held = link.ipv6 if ":" in ip else link.ipv4
+        own = next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
+        source, source6 = ("", own) if ":" in ip else (own, "")
+        found = neighbours.resolve(
+            self.netlink.netns, self.ifname, [ip], source, wait=wait, source6=source6
+        )
+        return found.get(ip)
 
     def _snapshot(self) -> Snapshot:
         """One read of the services and backends, which a change is planned on."""

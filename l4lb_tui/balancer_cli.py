@@ -170,9 +170,13 @@ def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) ->
 def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
     if given:
         return given
-    found = bal.netlink.neighbour_mac(ip)
+    found = bal.neighbour_mac(ip)
     if found is None:
-        raise CliError(f"no --mac given and {ip} is not in the neighbour table")
+        asked = "neighbour discovery" if ":" in ip else "ARP"
+        raise CliError(
+            f"no --mac given and {ip} is not in {bal.ifname}'s neighbour table, "
+            f"nor answered {asked} within 1 s: give --mac"
+        )
     try:
         return validation.mac(found)
     except ValueError as exc:

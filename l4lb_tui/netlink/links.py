@@ -234,7 +234,8 @@ class Netlink:
     def neighbour_mac(self, ip: str) -> str | None:
         """The MAC the kernel's neighbour table holds for ip, if reachable."""
         with refused("neighbour table"), rtnl.session(self.netns) as ipr:
-            for msg in ipr.get_neighbours(family=2, dst=ip):
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            for msg in ipr.get_neighbours(family=family, dst=ip):
                 mac = msg.get("NDA_LLADDR")
                 if mac and mac != "00:00:00:00:00:00":
                     return str(mac)
