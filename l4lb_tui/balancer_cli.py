@@ -115,6 +115,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         capacity=abi.MAX_BACKENDS,
         services=max(1, len(services)),
         vips={k.vip for k in services},
+        families=True,
     )
     check_ring(args.ring_size, args.fill, dests)
     _check_source(args.saddr, services, dests)

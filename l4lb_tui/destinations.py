@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import validation
-from l4lb_tui.abi import ServiceKey
+from l4lb_tui.abi import CATCH_ALL, ServiceKey
 
 MAX_WEIGHT = validation.MAX_WEIGHT
 DEFAULT_WEIGHT = 1
@@ -136,9 +136,10 @@ def _lines(text: str) -> list[str]:
     return _LINE_END.split(text)
 
 
-def parse_text(text: str, vips: Collection[str] = ()) -> ParseResult:
+def parse_text(text: str, vips: Collection[str] = (), families: bool = False) -> ParseResult:
     """Parse the file's text.  Blank lines, `#` comments and a heading row
-    on the first line are skipped.
+    on the first line are skipped.  With `families`, a backend of another
+    family than `vips` (none: the catch-all's, IPv4) is a line's error.
 
     Duplicate IPs are rejected rather than merged: two lines for one server
     are almost always a typo, and merging would hide which weight was meant.
@@ -166,6 +167,9 @@ def parse_text(text: str, vips: Collection[str] = ()) -> ParseResult:
             errors.append(LineError(number, str(exc)))
             continue
         problem = _duplicate(dest, seen) or _is_vip(dest, vips)
+        if families and not problem:
+            # Without VIPs the load is the catch-all service's, IPv4 only.
+            problem = validation.family_problem(vips or [CATCH_ALL.vip], [dest.ip])
         if problem:
             errors.append(LineError(number, problem))
             continue
@@ -290,11 +294,15 @@ def check_result(
 
 
 def read_destinations(
-    path: Path, capacity: int | None = None, services: int = 1, vips: Collection[str] = ()
+    path: Path,
+    capacity: int | None = None,
+    services: int = 1,
+    vips: Collection[str] = (),
+    families: bool = False,
 ) -> tuple[Destination, ...]:
-    """Read, parse and check a file for `services` services with these VIPs;
-    raise DestinationError naming file and line."""
-    result = parse_text(read_text(path), vips)
+    """Read, parse and check a file for `services` services with these VIPs
+    (`families`: as parse_text); raise DestinationError naming file and line."""
+    result = parse_text(read_text(path), vips, families)
     check_result(path, result, capacity, services)
     problem = validation.family_problem(vips, (d.ip for d in result.destinations))
     if problem:

@@ -199,11 +199,11 @@ def family_problem(vips: Iterable[str], ips: Iterable[str]) -> str | None:
     listed = list(ips)
     for vip in vips:
         v6 = ":" in vip
-        other = next((ip for ip in listed if (":" in ip) != v6), None)
-        if other is not None:
+        if (other := next((ip for ip in listed if (":" in ip) != v6), None)) is not None:
             fam, its = ("IPv6", "IPv4") if v6 else ("IPv4", "IPv6")
+            svc = "the catch-all service (no --vip)" if vip == abi.CATCH_ALL.vip else f"VIP {vip}"
             return (
-                f"VIP {vip} is {fam} and backend {other} is {its}: a service's backends "
+                f"{svc} is {fam} and backend {other} is {its}: a service's backends "
                 f"must be {fam} ({its} in {fam} is not built)"
             )
     return None

@@ -55,3 +55,23 @@ def test_check_applies_maps_family_rule_with_vip(tmp_path: Path) -> None:
     res = l4lb("check", str(v6), "--vip", "10.0.0.4:80/tcp")
     assert res.returncode == 2 and "(IPv6 in IPv4 is not built)" in res.stderr
     assert l4lb("check", str(v6), "--vip", "[2001:db8::4]:80/tcp").returncode == 0
+
+
+def test_check_without_vip_is_the_catch_alls_ipv4_and_names_each_line(tmp_path: Path) -> None:
+    """t18 MEDIUM-2, LOW-1: `check` without --vip passed an IPv6 file that
+    `map` refuses (the catch-all is IPv4), which named a "VIP 0.0.0.0"; a
+    family refusal named neither the line nor the other bad ones."""
+    mixed = tmp_path / "t18-mix.csv"
+    mixed.write_text(
+        "fd00::11, 02:00:00:00:00:11\n10.0.0.12, 02:00:00:00:00:12\nfd00::13, 02:00:00:00:00:13\n"
+    )
+    res = l4lb("check", str(mixed))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert [ln.split(": ")[1] for ln in lines] == ["line 1", "line 3"], lines
+    assert "the catch-all service (no --vip) is IPv4 and backend fd00::11 is IPv6" in lines[0]
+    assert "0.0.0.0" not in res.stderr
+    res = l4lb("check", str(mixed), "--vip", "[2001:db8::4]:80/tcp")
+    assert res.returncode == 2 and res.stderr.count("line 2: VIP 2001:db8::4 is IPv6") == 1
+    assert "line 1" not in res.stderr and "line 3" not in res.stderr
+    assert l4lb("map", "-i", "lo", "-f", str(mixed)).stderr.count("\n") == 1  # one line
