@@ -8,6 +8,7 @@ are sized together from that one number.
 
 from __future__ import annotations
 
+import math
 import re
 
 from l4lb_tui import abi, abi6
@@ -139,16 +140,35 @@ def describe6(flows6: int) -> str:
     )
 
 
-# Occupancy from which a new flow often finds both ways of its bucket taken
-# (about share^2 of new flows then go untracked).
-HIGH_OCCUPANCY = 0.5
-# Below this occupancy p, a new flow finds both ways of its bucket held by
-# live flows about p^2 of the time: untracked packets at most ~2p^2 of all are
-# new flows meeting those few buckets, what a flood of one-packet flows (a
-# scan, spoofed SYNs) makes, whose packets need no affinity; a larger table
-# is advised from occupancy, not from them (x17 LOW-7).  More than that (a
-# table that disagrees with its config, say) is still a reason to look.
-LOW_OCCUPANCY = 0.25
+# From this occupancy (fewer than eight slots a live flow, the README's
+# sizing) at least ~1% of live flows find both ways of their bucket held
+# (unstored_share) and never get an entry.  Their packets are counted `new`
+# (a third flow's first packet takes the free way's mark, and they take it
+# back) or `untracked`, so the untracked rate alone understates them (t18
+# HIGH-2): the occupancy warns.
+CROWDED = 0.125
+# Below CROWDED, untracked packets no more than ~2p^2 of all (p the
+# occupancy) are new flows meeting the few buckets whose two ways hold live
+# flows, what a flood of one-packet flows (a scan, spoofed SYNs) makes,
+# whose packets need no affinity: no resize is advised for them (x17 LOW-7).
+
+
+def unstored_share(occupancy: float) -> float:
+    """The share of live flows without an entry in a table of 2-way buckets
+    this full, flows hashed into buckets at random (Poisson, lambda flows a
+    bucket: occupancy = 1 - e^-lambda (1 + lambda/2)).  A floor: a full
+    bucket's other flows also take each other's first-packet marks, and
+    measured losses run to about twice this."""
+    if occupancy <= 0:
+        return 0.0
+    lo, hi = 0.0, 64.0
+    for _ in range(60):
+        lam = (lo + hi) / 2
+        if 1 - math.exp(-lam) * (1 + lam / 2) < occupancy:
+            lo = lam
+        else:
+            hi = lam
+    return max(0.0, 1 - 2 * occupancy / hi)
 
 
 def _per_second(count: int, seconds: float) -> str:
@@ -176,22 +196,24 @@ def affinity_warning(
     share = entries / capacity if capacity else 0.0
     name, option = ("IPv6 flow table", "--flows6") if ipv6 else ("flow table", "--flows")
     table = f"{name} {100 * share:.0f}% full ({entries:,} of {capacity:,})"
+    rate = ""
     if untracked > 0:
-        per_s = _per_second(untracked, seconds)
         of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
-        if share < LOW_OCCUPANCY and looked_up and untracked <= 2 * share * share * looked_up:
-            return (
-                f"{table}; {per_s} untracked{of}: new flows whose bucket's two ways hold live "
-                "flows, as a flood of one-packet flows or a scan makes them; stored flows keep "
-                "their backends, and the table is far from full"
-            )
+        rate = f"; {_per_second(untracked, seconds)} untracked{of}"
+    resize = f"detach and attach with a larger {option} (8 to 16 slots a flow)"
+    if share >= CROWDED:
+        lost = f"{100 * unstored_share(share):.0f}%"
         return (
-            f"{table}; {per_s} untracked{of}: those flows lose their backend at the next "
-            f"backend change; detach and attach with a larger {option}"
+            f"{table}{rate}: {lost} or more of live flows get no entry (their bucket's two "
+            "ways held; counted new or untracked) and lose their backend at the next backend "
+            f"change; {resize}"
         )
-    if share >= HIGH_OCCUPANCY:
+    if not rate:
+        return None
+    if looked_up and untracked <= 2 * share * share * looked_up:
         return (
-            f"{table}: new flows start to find no free slot and go untracked; "
-            f"detach and attach with a larger {option}"
+            f"{table}{rate}: new flows whose bucket's two ways hold live "
+            "flows, as a flood of one-packet flows or a scan makes them; stored flows keep "
+            "their backends, and the table is far from full"
         )
-    return None
+    return f"{table}{rate}: those flows lose their backend at the next backend change; {resize}"

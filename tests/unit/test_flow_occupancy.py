@@ -206,7 +206,41 @@ def test_untracked_packets_in_a_table_far_from_full_advise_no_detach() -> None:
     assert said is not None and said.startswith("IPv6 flow table 6% full (250 of 4,096); 120/s")
     assert "detach" not in said and "flood of one-packet flows" in said
     said = flowsize.affinity_warning(1300, 4096, 1200, 316_000, 10.0)
-    assert said is not None and said.endswith("detach and attach with a larger --flows")
+    assert said is not None and said.endswith("a larger --flows (8 to 16 slots a flow)")
+    said = flowsize.affinity_warning(400, 4096, 12_000, 316_000, 10.0)  # 10%, many untracked
+    assert said is not None and said.endswith(
+        "1,200/s untracked (3.8% of packets): those flows lose their backend at the next "
+        "backend change; detach and attach with a larger --flows (8 to 16 slots a flow)"
+    )
+
+
+def test_the_occupancy_warns_where_flows_start_to_get_no_entry() -> None:
+    """t18 HIGH-2: 2,086 of 4,096 slots stored while 3,000 flows ran: the
+    unstored third were counted `new` on every packet, untracked read 0,
+    and the warning came only from half full.  It now comes from 1/8 full,
+    where 2-way buckets leave about 1% of flows without an entry."""
+    assert flowsize.affinity_warning(511, 4096, 0, 10_000, 1.0) is None  # 12.5% less one
+    said = flowsize.affinity_warning(512, 4096, 0, 10_000, 1.0)
+    assert said is not None and said.startswith(
+        "flow table 12% full (512 of 4,096): 1% or more of live flows get no entry"
+    )
+    said = flowsize.affinity_warning(2086, 4096, 0, 30_000, 10.0)
+    assert said is not None and "51% full (2,086 of 4,096): 13% or more" in said
+    assert "counted new or untracked" in said and "next backend change" in said
+    said = flowsize.affinity_warning(1343, 4096, 11, 20_000, 10.0, ipv6=True)
+    assert said is not None and said.startswith(
+        "IPv6 flow table 33% full (1,343 of 4,096); 1/s untracked (0.055% of packets): 6% or more"
+    )
+    assert said.endswith("a larger --flows6 (8 to 16 slots a flow)")
+
+
+@pytest.mark.parametrize(
+    ("occupancy", "share"),
+    [(0.0, 0.0), (0.05, 0.0016), (0.125, 0.0094), (0.2, 0.0229), (0.5, 0.1275), (0.9, 0.4498)],
+)
+def test_unstored_share_of_two_way_buckets(occupancy: float, share: float) -> None:
+    """The Poisson floor: lambda flows a bucket store min(K, 2) of them."""
+    assert flowsize.unstored_share(occupancy) == pytest.approx(share, abs=5e-4)
 
 
 def test_each_table_has_its_own_warning() -> None:
