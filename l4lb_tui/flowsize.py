@@ -186,8 +186,10 @@ def affinity_warning(
     looked_up: int,
     seconds: float,
     ipv6: bool = False,
+    brief: bool = False,
 ) -> str | None:
-    """Why flows are losing (or about to lose) their affinity, or None.
+    """Why flows are losing (or about to lose) their affinity, or None;
+    `brief`: in a few words, for the console's header at any width.
 
     `untracked`/`looked_up`: flow-table outcomes over the last `seconds`.
     An untracked flow is balanced by the ring alone: it keeps its backend
@@ -201,6 +203,8 @@ def affinity_warning(
         of = f" ({100 * untracked / looked_up:.2g}% of packets)" if looked_up else ""
         rate = f"; {_per_second(untracked, seconds)} untracked{of}"
     resize = f"detach and attach with a larger {option} (8 to 16 slots a flow)"
+    if brief:
+        return _brief(table.split(" (")[0], share, rate, untracked, looked_up, option)
     if share >= CROWDED:
         lost = f"{100 * unstored_share(share):.0f}%"
         return (
@@ -217,3 +221,19 @@ def affinity_warning(
             "their backends, and the table is far from full"
         )
     return f"{table}{rate}: those flows lose their backend at the next backend change; {resize}"
+
+
+def _brief(
+    table: str, share: float, rate: str, untracked: int, looked_up: int, option: str
+) -> str | None:
+    """affinity_warning's few words: `flow table 52% full: 14%+ of flows
+    have no entry, larger --flows`."""
+    if share >= CROWDED:
+        lost = f"{100 * unstored_share(share):.0f}%"
+        return f"{table}: {lost}+ of flows have no entry, larger {option}"
+    if not rate:
+        return None
+    said = rate.removeprefix("; ").split(" (")[0]
+    if looked_up and untracked <= 2 * share * share * looked_up:
+        return f"{table}: {said} (one-packet flows, no resize)"
+    return f"{table}: {said}, larger {option}"

@@ -54,6 +54,8 @@ class StatsView:
     occupancy: FlowOccupancy | None = None
     untracked_pps: float = 0.0  # flows balanced by the ring alone, packets/s
     warning: str | None = None  # affinity being lost (see flowsize.affinity_warning)
+    warnings: tuple[str, ...] = ()  # the same, each table's on its own
+    brief: str | None = None  # the same in a few words (the console's header)
     flows6: dict[str, int] = field(default_factory=dict)  # the IPv6 table's outcomes
     occupancy6: FlowOccupancy | None = None
     untracked_pps6: float = 0.0
@@ -97,7 +99,8 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
     untracked, _ = _flow_deltas(prev.flows if prev else {}, cur.flows)
     untracked6, _ = _flow_deltas(prev.flows6 if prev else {}, cur.flows6)
     occ, occ6 = cur.occupancy, cur.occupancy6
-    warning = "; ".join(w for w in table_warnings(prev, cur, seconds) if w) or None
+    warnings = tuple(w for w in table_warnings(prev, cur, seconds) if w)
+    brief = "; ".join(w for w in table_warnings(prev, cur, seconds, brief=True) if w)
     return StatsView(
         ifname=state.ifname,
         mode=state.mode,
@@ -113,7 +116,9 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
         fingerprints={str(k): v for k, v in sorted(state.fingerprints.items())},
         occupancy=occ,
         untracked_pps=untracked / seconds if seconds > 0 else 0.0,
-        warning=warning,
+        warning="; ".join(warnings) or None,
+        warnings=warnings,
+        brief=brief or None,
         flows6=flows6,
         occupancy6=occ6,
         untracked_pps6=untracked6 / seconds if seconds > 0 else 0.0,
@@ -121,7 +126,7 @@ def build_view(state: State, prev: Counters | None, cur: Counters) -> StatsView:
 
 
 def table_warnings(
-    prev: Counters | None, cur: Counters, seconds: float
+    prev: Counters | None, cur: Counters, seconds: float, brief: bool = False
 ) -> tuple[str | None, str | None]:
     """Each flow table's own warning, IPv4's then IPv6's (None: none, or no
     such table): affinity being lost, by flowsize.affinity_warning."""
@@ -135,7 +140,7 @@ def table_warnings(
             None
             if occ is None
             else flowsize.affinity_warning(
-                occ.entries, occ.capacity, untracked, looked_up, seconds, ipv6=v6
+                occ.entries, occ.capacity, untracked, looked_up, seconds, ipv6=v6, brief=brief
             )
         )
     return said[0], said[1]
@@ -206,8 +211,7 @@ def render_text(view: StatsView) -> str:
             f"[Flow table v6] {occupancy_text(view.occupancy6)}  "
             f"untracked {fmt_int(round(view.untracked_pps6))} pkts/s"
         )
-    if view.warning:
-        lines.append(f"warning: {view.warning}")
+    lines.extend(f"warning: {w}" for w in view.warnings)
     return "\n".join(lines)
 
 

@@ -56,7 +56,9 @@ def packed(parts: Sequence[Text], width: int, gap: str = "   ") -> list[Text]:
 
 
 def warning(view: StatsView) -> Text | None:
-    """One line, loud, while affinity is being lost (or about to be)."""
-    if not view.warning:
+    """A line, loud, while affinity is being lost (or about to be): in a
+    few words (`l4lb stats` says it whole)."""
+    said = view.brief or view.warning
+    if not said:
         return None
-    return Text(f"⚠ {view.warning}", style="bold reverse yellow")
+    return Text(f"⚠ affinity at risk: {said}", style="bold reverse yellow")

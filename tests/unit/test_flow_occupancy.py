@@ -264,3 +264,23 @@ def test_the_compact_header_shows_both_tables_shares() -> None:
         counters(1.0, 0, 5, FlowOccupancy(1 << 24, 313_541, sampled=True)),
     )
     assert [p.plain for p in flow_table.tables(sampled, compact=True)] == ["table ~1.9%"]
+
+
+def test_the_console_says_it_in_a_few_words_and_stats_a_line_a_table() -> None:
+    """t18 MEDIUM-3: both tables' whole warnings took 7 of 24 lines."""
+
+    brief = flowsize.affinity_warning(2116, 4096, 0, 30_000, 10.0, brief=True)
+    assert brief == "flow table 52% full: 14%+ of flows have no entry, larger --flows"
+    brief6 = flowsize.affinity_warning(626, 4096, 0, 30_000, 10.0, ipv6=True, brief=True)
+    assert brief6 == "IPv6 flow table 15% full: 1%+ of flows have no entry, larger --flows6"
+    flood = flowsize.affinity_warning(250, 4096, 1200, 316_000, 10.0, brief=True)
+    assert flood == "flow table 6% full: 120/s untracked (one-packet flows, no resize)"
+    assert flowsize.affinity_warning(250, 4096, 0, 316_000, 10.0, brief=True) is None
+    state = State("lb0", CFG, None, 7, ())
+    occ, occ6 = FlowOccupancy(4096, 2116), FlowOccupancy(4096, 626)
+    cur = Counters(10.0, {}, {}, {}, occ, {}, occ6)
+    view = build_view(state, Counters(0.0, {}, {}, {}, occ, {}, occ6), cur)
+    shown = flow_table.warning(view)
+    assert shown is not None and shown.plain == f"⚠ affinity at risk: {brief}; {brief6}"
+    lines = [ln for ln in render_text(view).splitlines() if ln.startswith("warning: ")]
+    assert len(lines) == 2 and lines[1].startswith("warning: IPv6 flow table 15% full")
