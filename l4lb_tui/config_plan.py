@@ -4,6 +4,7 @@ table, and carries the changes out through the Balancer)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -237,10 +238,11 @@ def _resize_refused(spec: BalancerSpec, running: Running) -> str | None:
     if not resized:
         return None
     name, option, was, want = resized[0]
+    where = f"--netns {shlex.quote(spec.netns)} " if spec.netns else ""
     return (
         f"{name} {flowsize.human(was)} -> {flowsize.human(want)} ({option}): a loaded "
-        f"balancer keeps its table; 'l4lb detach -i {spec.interface}' first (its flows "
-        "are forgotten), then apply"
+        f"balancer keeps its table; 'l4lb {where}detach -i {shlex.quote(spec.interface)}' "
+        "first (its flows are forgotten, and nothing is balanced until the apply), then apply"
     )
 
 

@@ -123,9 +123,10 @@ def _attach(
 def _switch_mode(h: Handle, old: str, new: str, warn: Callable[[str], None] | None) -> str:
     """Driver <-> generic on a running balancer: see modeswitch."""
     if old not in modeswitch.SWITCHABLE:
+        detach = h.where.netns.command(f"l4lb detach -i {shlex.quote(h.ifname)}")
         raise BalancerError(
             f"{h.ifname} runs this balancer in {old} mode, which cannot be switched: "
-            f"run 'l4lb detach -i {h.ifname}', then attach in {new} mode"
+            f"run '{detach}', then attach in {new} mode"
         )
     guard = h.bpf_object(modeswitch.GUARD_OBJ)
     if warn is not None:

@@ -7,6 +7,7 @@ flow_picks, IPv6's flows6, flow6_tags and flow6_picks."""
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,8 +182,9 @@ def refuse_resize(h: Handle, flows: int | None, name: str = "flows") -> None:
         table, option = (
             ("an IPv6 flow table", "--flows6") if name == "flows6" else ("a flow table", "--flows")
         )
+        detach = h.where.netns.command(f"l4lb detach -i {shlex.quote(h.ifname)}")
         raise BalancerError(
             f"{h.ifname} runs with {table} of {running:,} flows ({flowsize.human(running)}); "
-            f"for {flows:,}, 'l4lb detach -i {h.ifname}' then attach with {option} "
+            f"for {flows:,}, '{detach}' then attach with {option} "
             f"{flowsize.human(flows)} and load again (its flows are forgotten)"
         )
