@@ -42,6 +42,14 @@ def parse_flows(text: str) -> int:
     binary suffix (64k, 4M, 16M).  ValueError says what is allowed."""
     m = re.fullmatch(r"\s*([0-9][0-9_,]*)\s*([kKmMgG]?)\s*", text)
     if not m:
+        low, high = human(1 << MIN_LOG2), human(1 << MAX_LOG2)
+        if re.fullmatch(r"\s*-.*", text):
+            raise ValueError(f"flow table size {text!r}: a count of flows, {low} to {high}")
+        if re.fullmatch(r"\s*[0-9][0-9_,]*\s*[kKmMgG]?i?[bB]\s*", text):
+            raise ValueError(
+                f"flow table size {text!r}: it counts flows, not bytes (e.g. 4M: "
+                f"{mib(memory_bytes(4 << 20))}; {low} to {high})"
+            )
         raise ValueError(f"flow table size {text!r} is not a number (e.g. 4194304 or 4M)")
     n = int(m.group(1).replace("_", "").replace(",", "")) * _SUFFIX[m.group(2).lower()]
     return check_flows(n)
@@ -50,7 +58,9 @@ def parse_flows(text: str) -> int:
 def check_flows(n: int) -> int:
     low, high = 1 << MIN_LOG2, 1 << MAX_LOG2
     if n < low or n > high:
-        raise ValueError(f"flow table size {n:,} is outside {low:,} ({human(low)}) to {high:,}")
+        raise ValueError(
+            f"flow table size {n:,} is outside {low:,} ({human(low)}) to {high:,} ({human(high)})"
+        )
     if n & (n - 1):
         below = 1 << (n.bit_length() - 1)
         raise ValueError(
