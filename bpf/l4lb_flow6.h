@@ -94,13 +94,13 @@ static __always_inline __u32 first_way6(__u8 t0, __u8 t1, __u32 bucket, const st
 {
 	__u32 way = free_way(t0, t1);
 
-	if (way < 2)
+	if (way < 2 && tag_empty(way ? t1 : t0))
 		return way;
-	if (flow6_expired(bucket, cfg, now))
+	if (tag_stored(t0) && flow6_expired(bucket, cfg, now))
 		return 0;
-	if (flow6_expired(bucket + 1, cfg, now))
+	if (tag_stored(t1) && flow6_expired(bucket + 1, cfg, now))
 		return 1;
-	return 2;
+	return way;
 }
 
 /* The packet's flow: a hit returns its backend (the entry refreshed, its

@@ -4,6 +4,7 @@ leaves them in the table."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import subprocess
@@ -260,3 +261,43 @@ def test_a_pick_carries_a_flow_only_to_its_next_packet_soon_after(
     for p in mine:
         age_pick(bal, p, epochs)
         assert (sent_to(fd, udp(p)) == victim) is follows
+
+
+@pytest.mark.kernel
+def test_a_new_flow_takes_an_expired_way_before_another_flows_mark() -> None:
+    """t18 HIGH-3: after a burst expired, two new flows of a bucket whose
+    other way held a dead entry took turns marking the free way, and neither
+    was ever stored.  The third flow now takes the expired way: both store."""
+    with veth_netns("l4x") as (ns, dev, _):
+        bal = Balancer(dev, netns=ns)
+        bal.attach("driver", flows=4096)
+        bal.load([SVC, UDP_SVC], BACKENDS)
+        fd = bpfsys.obj_get(bal.prog_pin)
+        flows = bpfsys.obj_get(bal.map_pin("flows"))
+        try:
+
+            def bucket(sport: int) -> int:  # 4,096 slots: the hash's top 12 bits
+                return (flow_hash(sport, 17, UDP_SVC.port) >> 20) & ~1
+
+            a = 40000
+            b, c = itertools.islice((p for p in range(a + 1, 65536) if bucket(p) == bucket(a)), 2)
+            slot = bucket(a)
+            for _ in range(2):  # a: stored in the bucket's first way
+                sent_to(fd, udp(a))
+            raw = bytearray(bpfsys.lookup(flows, abi.u32(slot), 32))
+            assert raw[8:10] == a.to_bytes(2, "big")
+            dead = (bpfsys.jiffies32() - (1 << 30)) & 0xFFFFFFFF  # far past UDP's 300 s
+            raw[24:28] = dead.to_bytes(4, "little")
+            bal.bpftool.map_update(bal.map_pin("flows"), abi.u32(slot), bytes(raw))
+            before = bal.counters().flows
+            for p in (b, c, b, c):
+                sent_to(fd, udp(p))
+            after = bal.counters().flows
+            assert after[abi.FlowStat.NEW] - before[abi.FlowStat.NEW] == 2
+            assert after[abi.FlowStat.STORED] - before[abi.FlowStat.STORED] == 2
+            held = {bpfsys.lookup(flows, abi.u32(s), 32)[8:10] for s in (slot, slot + 1)}
+            assert held == {b.to_bytes(2, "big"), c.to_bytes(2, "big")}
+        finally:
+            os.close(fd)
+            os.close(flows)
+            bal.detach()
