@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 from l4lb_tui import abi, abi6
 
@@ -163,18 +164,39 @@ CROWDED = 0.125
 # whose packets need no affinity: no resize is advised for them (x17 LOW-7).
 
 
-def unstored_share(occupancy: float) -> float:
+TURNS_UP_TO = 0.55
+
+
+def unstored_share(occupancy: float) -> tuple[float, float]:
     """The share of live flows without an entry in a table of 2-way buckets
     this full, flows hashed into buckets at random (Poisson, lambda flows a
-    bucket: occupancy = 1 - e^-lambda (1 + lambda/2)).  A floor: a full
-    bucket's other flows also take each other's first-packet marks, and
-    measured losses run to about twice this."""
+    bucket), as (floor, likely): the floor if a bucket stores min(K, 2) of
+    its K flows (flows that came one after another); likely if a bucket of
+    three or more stores one, its other flows taking turns marking the free
+    way (flows that run at once: what t18 measured, 30% at half full, 10% at
+    a third).  `likely` is the floor where that model cannot reach the
+    occupancy (past TURNS_UP_TO)."""
+    floor = _unstored(occupancy, lambda lam: 1 - math.exp(-lam) * (1 + lam / 2), 64.0)
+    # One stored of three or more: occupancy (1 - P0 + P2) / 2, rising up to
+    # lambda = 1 + sqrt(3), where it peaks.
+    peak = 1 + math.sqrt(3)
+    # Near its peak the model's lambda runs away: past 55% only the floor.
+    likely = _unstored(occupancy, _turns, peak) if occupancy < TURNS_UP_TO else floor
+    return floor, max(floor, likely)
+
+
+def _turns(lam: float) -> float:
+    return (1 - math.exp(-lam) * (1 - lam * lam / 2)) / 2
+
+
+def _unstored(occupancy: float, occ_of: Callable[[float], float], top: float) -> float:
+    """1 - stored/flows at the lambda where occ_of(lambda) = occupancy."""
     if occupancy <= 0:
         return 0.0
-    lo, hi = 0.0, 64.0
+    lo, hi = 0.0, top
     for _ in range(60):
         lam = (lo + hi) / 2
-        if 1 - math.exp(-lam) * (1 + lam / 2) < occupancy:
+        if occ_of(lam) < occupancy:
             lo = lam
         else:
             hi = lam
@@ -216,9 +238,8 @@ def affinity_warning(
     if brief:
         return _brief(table.split(" (")[0], share, rate, untracked, looked_up, option)
     if share >= CROWDED:
-        lost = f"{100 * unstored_share(share):.0f}%"
         return (
-            f"{table}{rate}: {lost} or more of live flows get no entry (their bucket's two "
+            f"{table}{rate}: {_lost(share)} of live flows get no entry (their bucket's two "
             "ways held; counted new or untracked) and lose their backend at the next backend "
             f"change; {resize}"
         )
@@ -239,11 +260,16 @@ def _brief(
     """affinity_warning's few words: `flow table 52% full: 14%+ of flows
     have no entry, larger --flows`."""
     if share >= CROWDED:
-        lost = f"{100 * unstored_share(share):.0f}%"
-        return f"{table}: {lost}+ of flows have no entry, larger {option}"
+        return f"{table}: {_lost(share)} of flows have no entry, larger {option}"
     if not rate:
         return None
     said = rate.removeprefix("; ").split(" (")[0]
     if looked_up and untracked <= 2 * share * share * looked_up:
         return f"{table}: {said} (one-packet flows, no resize)"
     return f"{table}: {said}, larger {option}"
+
+
+def _lost(share: float) -> str:
+    """`13-30%`: unstored_share's floor and likely share, in whole percent."""
+    floor, likely = (round(100 * x) for x in unstored_share(share))
+    return f"{floor}-{likely}%" if likely > floor else f"{floor}% or more"
