@@ -98,5 +98,10 @@ def cut_middle(text: str, width: int) -> str:
     address (what tells two IPv6 backends apart) and its start both stay."""
     if len(text) <= width or width < 3:
         return text[:width]
+    close = text.find("]:")
+    if text.startswith("[") and close > 0 and width - (len(text) - close) >= 6:
+        # A bracketed IPv6 service: its port and protocol whole, its
+        # address cut (t18 LOW-6: two VIPs read as one `[2001:…6]:65535/tcp`).
+        return cut_middle(text[:close], width - (len(text) - close)) + text[close:]
     head = (width - 1) // 3
     return text[:head] + "…" + text[len(text) - (width - 1 - head) :]

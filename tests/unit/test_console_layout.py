@@ -118,6 +118,10 @@ def test_an_ipv6_address_widens_its_column_or_is_cut_in_the_middle() -> None:
     a, b = "2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:fffe"
     assert cut_middle(a, 15) == "2001…:eeee:ffff" and cut_middle(b, 15) != cut_middle(a, 15)
     assert cut_middle("10.0.0.4", 15) == "10.0.0.4"
+    # t18 LOW-6: a service keeps its port and protocol, and its address's end.
+    s1, s2 = (f"[2001:db8:aaaa:bbbb:cccc:dddd:{g}:6]:65535/tcp" for g in ("eeee", "ffff"))
+    assert cut_middle(s1, 24) == "[200…d:eeee:6]:65535/tcp"
+    assert cut_middle(s2, 24) != cut_middle(s1, 24)
 
 
 def test_a_long_vip_takes_healths_room_and_the_packets_column_at_200() -> None:
