@@ -142,8 +142,11 @@ class _Reader:
         return None if text is None else self.checked(f"{path}.{key}", parse, text)
 
 
-def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
+def _backends(r: _Reader, s: dict[str, Any], path: str) -> tuple[list[BackendSpec], list[str]]:
+    """The service's backends, and where each was given (`backends[2]`, or
+    `destinations` for a file's): a problem with one names its own item."""
     out: list[BackendSpec] = []
+    where: list[str] = []
     items = s.get("backends", [])
     if not isinstance(items, list):
         r.problem(f"{path}.backends", "must be an array of {ip, mac, weight, drained} tables")
@@ -171,12 +174,15 @@ def _backends(r: _Reader, s: dict[str, Any], path: str) -> list[BackendSpec]:
             drained = False
         if ip and mac:
             out.append(BackendSpec(ip, mac, weight, drained))
+            where.append(f"backends[{i}]")
     files = r.text(s, path, "destinations")
     if files is not None and not files.strip():
         r.problem(f"{path}.destinations", "must name a CSV file (relative to this config)")
     elif files is not None:
-        out += _csv_backends(r, f"{path}.destinations", r.base / files)
-    return out
+        read = _csv_backends(r, f"{path}.destinations", r.base / files)
+        out += read
+        where += ["destinations"] * len(read)
+    return out, where
 
 
 MAX_CSV_PROBLEMS = 20  # of one destinations file; then a count
@@ -220,7 +226,7 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     if "backends" not in s and "destinations" not in s:
         r.problem(path, 'a service needs backends = [...] or destinations = "FILE" (or both)')
     known = len(r.problems)
-    backends = _backends(r, s, path)
+    backends, where = _backends(r, s, path)
     unread = len(r.problems) > known  # a count of backends that is not the file's
     health = config_health.parse_health(r, s["health"], f"{path}.health") if "health" in s else None
     if not keys:
@@ -228,18 +234,19 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
     service = ServiceSpec(
         spec, tuple(keys), tuple(backends), fill, ring, health, line_of(r.lines, path)
     )
-    _check_service(r, service, path, unread)
+    _check_service(r, service, path, unread, where)
     for key, message in health_problems(service, health) if health else ():
         r.problem(f"{path}.{key}", message)
     return service
 
 
-def _check_service(r: _Reader, s: ServiceSpec, path: str, unread: bool) -> None:
-    seen: dict[str, int] = {}
-    for i, b in enumerate(s.backends):
+def _check_service(r: _Reader, s: ServiceSpec, path: str, unread: bool, where: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for b, at in zip(s.backends, where, strict=True):
         if b.ip in seen:
-            r.problem(f"{path}.backends", f"{b.ip} is listed twice (items {seen[b.ip]} and {i})")
-        seen.setdefault(b.ip, i)
+            key = f"{path}.{at}" if at != seen[b.ip] else f"{path}.backends"
+            r.problem(key, f"{b.ip} is listed twice ({seen[b.ip]} and {at})")
+        seen.setdefault(b.ip, at)
         if b.ip in {k.vip for k in s.keys}:
             r.problem(f"{path}.backends", f"{b.ip} is the service's own VIP, not a backend")
     family = validation.family_problem([k.vip for k in s.keys], [b.ip for b in s.backends])

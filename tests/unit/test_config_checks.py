@@ -244,3 +244,22 @@ def test_a_target_refusal_lists_every_choice() -> None:
     )
     lines = _refused(text)
     assert any('must be "tunnel", "address" or ""' in ln and "'Tunnel'" in ln for ln in lines)
+
+
+def test_a_duplicate_backend_is_named_at_its_own_item() -> None:
+    """t18 LOW-2: after an invalid item the duplicate said "items 0 and 1"
+    (of the valid ones) at the line of `backends = [`."""
+    text = (
+        f'{HEAD}[[balancer.service]]\nvip = "10.0.0.4:80/tcp"\nbackends = [\n'
+        '  { ip = "10.0.0.300", mac = "02:00:00:00:00:0b" },\n'
+        '  { ip = "10.0.0.12", mac = "02:00:00:00:00:0c" },\n'
+        '  { ip = "10.0.0.12", mac = "02:00:00:00:00:0d" },\n]\n'
+    )
+    lines = _refused(text)
+    assert any(
+        ln.endswith(
+            "line 10: balancer[0].service[0].backends[2]: 10.0.0.12 is listed twice "
+            "(backends[1] and backends[2])"
+        )
+        for ln in lines
+    ), lines
