@@ -184,14 +184,16 @@ def no_memory(exc: BpfError, flows: int, flows6: int = flowsize.DEFAULT_FLOWS6) 
         if v6 > v4
         else ("flow table", "--flows", flows, flowsize.memory_bytes)
     )
-    half = size // 2
-    half_bytes = memory(half)
     what = f"{flowsize.mib(v4 + v6)} of flow tables ({name} {flowsize.human(size)})"
-    if half < 1 << flowsize.MIN_LOG2:
-        return f"cannot allocate the {what}: the kernel is out of memory; nothing was attached"
+    why = "the kernel refused it (low on memory, or a memory cgroup's limit)"
+    smaller = [n for n in (size // 2, size // 4) if n >= 1 << flowsize.MIN_LOG2]
+    if not smaller:
+        return f"cannot allocate the {what}: {why}; nothing was attached"
+    # Two sizes down: the next one may be refused too (t18 LOW-5).
+    sizes = ", ".join(f"{flowsize.human(n)} {flowsize.mib(memory(n))}" for n in smaller)
     return (
-        f"cannot allocate the {what}: take a smaller {option} (e.g. {flowsize.human(half)}, "
-        f"{flowsize.mib(half_bytes)}); nothing was attached"
+        f"cannot allocate the {what}: {why}; a smaller {option} needs less ({sizes}); "
+        "nothing was attached"
     )
 
 
