@@ -292,3 +292,17 @@ def test_the_console_says_it_in_a_few_words_and_stats_a_line_a_table() -> None:
     assert shown is not None and shown.plain == f"⚠ affinity at risk: {brief}; {brief6}"
     lines = [ln for ln in render_text(view).splitlines() if ln.startswith("warning: ")]
     assert len(lines) == 2 and lines[1].startswith("warning: IPv6 flow table 15% full")
+
+
+def test_a_table_too_full_to_count_says_so_and_asks_for_four_times() -> None:
+    """t19 HIGH-F: 4,000 and 8,000 flows in a 4k table both read 55-57%
+    full (43% and 71% of them without an entry), the warning gave a floor
+    of 16% and a resize of the next size up."""
+    said = flowsize.affinity_warning(2300, 4096, 0, 30_000, 10.0)
+    assert said is not None and "56% full (2,300 of 4,096): 16% or far more of live" in said
+    assert said.endswith(
+        "a table this full cannot tell how many flows it does not hold: detach and attach "
+        "with a larger --flows, 4 times or more (8 to 16 slots a flow)"
+    )
+    brief = flowsize.affinity_warning(2300, 4096, 0, 30_000, 10.0, ipv6=True, brief=True)
+    assert brief == "IPv6 flow table 56% full: 16% or far more of flows have no entry, --flows6 4x+"
