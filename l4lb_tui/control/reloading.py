@@ -154,6 +154,7 @@ def _check_families(
         problem = validation.family_problem([key.vip], [d.ip for d in dests])
         if problem:
             raise BalancerError(f"service {key}: {problem}")
+    _check_sources(h, lists)
     first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
     if first6 is None or any(h.read_array("config6").raw[:16]):
         return []
@@ -169,6 +170,31 @@ def _check_families(
         )
     source = abi6.ip6_bytes(own[0].partition("/")[0])
     return [Bpftool.update_cmd(ids["config6"], abi.u32(0), source)]
+
+
+def _check_sources(
+    h: Handle, lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]]
+) -> None:
+    """No VIP or backend is the balancer's outer source (of either family),
+    as attach and the config refuse the other way round (t19 MEDIUM-B)."""
+    sources = [(h.config().saddr, "-s"), (h.source6(), "--source6")]
+    for key, dests in lists:
+        for addr, flag in sources:
+            if not addr or key.is_catch_all:
+                continue
+            what = (
+                "its VIP"
+                if key.vip == addr
+                else "backend"
+                if any(d.ip == addr for d in dests)
+                else None
+            )
+            if what:
+                raise BalancerError(
+                    f"service {key}: {what} {addr} is the balancer's outer source address "
+                    f"({flag} of attach): the source must be the host's own; attach with "
+                    f"another {flag} first"
+                )
 
 
 def _vip_filter_cmds(vips: set[str], ids: dict[str, int]) -> list[str]:

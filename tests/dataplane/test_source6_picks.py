@@ -80,5 +80,24 @@ def test_attach_refuses_an_outer_source_that_is_a_running_vip_or_backend(tmp_pat
                 ), res.stderr
             bal = Balancer(dev, netns=ns)
             assert bal.source6() == "fd02::1" and bal.state().config.saddr == "10.9.0.1"
+            # t19 MEDIUM-B: the other way round, a load making the source a VIP or backend.
+            before = bal.state().services
+            own = tmp_path / "y17-own.csv"
+            for csv, line, vip, said in (
+                (csv6, "fd02::12, 02:00:00:00:00:13", "[fd02::1]:443/tcp", "its VIP fd02::1"),
+                (own, "fd02::1, 02:00:00:00:00:14", "[fd02::4]:80/tcp", "backend fd02::1"),
+                (own, "10.9.0.1, 02:00:00:00:00:15", "10.9.0.4:80/tcp", "backend 10.9.0.1"),
+                (csv4, "", "10.9.0.1:443/tcp", "its VIP 10.9.0.1"),
+            ):
+                if line:
+                    csv.write_text(line + "\n")
+                res = l4lb_in(ns, "map", "-i", dev, "-f", str(csv), "--vip", vip)
+                assert res.returncode == 2, res.stdout
+                lines = res.stderr.strip().splitlines()
+                assert len(lines) == 1 and f"{said} is the balancer's outer source" in lines[0]
+            res = l4lb_in(ns, "backend", "add", "-i", dev, "--vip", "[fd02::4]:80/tcp",
+                          "--ip", "fd02::1", "--mac", "02:00:00:00:00:16")  # fmt: skip
+            assert res.returncode == 2 and "backend fd02::1 is the balancer's outer" in res.stderr
+            assert bal.state().services == before
         finally:
             l4lb_in(ns, "detach", "-i", dev)
