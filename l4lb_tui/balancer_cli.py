@@ -171,6 +171,10 @@ def _backend_inputs(args: argparse.Namespace, keys: Sequence[abi.ServiceKey]) ->
 def _backend_mac(bal: Balancer, ip: str, given: str | None) -> str:
     if given:
         return given
+    # Before asking the network for a MAC: the refusal the load would give.
+    link = bal.link()
+    if own := validation.own_address_problem(ip, [*link.ipv4, *link.ipv6], bal.ifname):
+        raise CliError(own)
     found = bal.neighbour_mac(ip)
     if found is None:
         asked = "neighbour discovery" if ":" in ip else "ARP"

@@ -44,3 +44,9 @@ def test_backend_add_finds_the_mac_on_the_interface(lab: Lab, ipv6: bool) -> Non
             f"table, nor answered {asked} within 1 s: give --mac"
         )
         assert bal.members(svc) == before
+        # The balancer's own address: refused as the load would, before any asking.
+        held = [a.split("/")[0] for a in (bal.link().ipv6 if ipv6 else bal.link().ipv4)]
+        mine = next(a for a in held if a not in (lab.vip, lab.vip6))
+        res = l4lb(lab, "add", *where, "--ip", mine)
+        assert res.returncode == 2 and "the balancer's own" in res.stderr, res.stderr
+        assert "neighbour table" not in res.stderr
