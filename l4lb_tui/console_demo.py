@@ -346,7 +346,7 @@ class FakeBackend:
         lb.services[key] = members
         lb.lists[key] = dests
 
-    def neighbour_mac(self, ip: str) -> str | None:
+    def neighbour_mac(self, ip: str, ifname: str = "", ask: bool = False) -> str | None:
         self._check("neighbour")
         return self.neighbours.get(ip)
 

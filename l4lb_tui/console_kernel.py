@@ -247,8 +247,12 @@ class RealBackend:
         with operator_errors():
             return self._balancer(ifname).edit(changes)
 
-    def neighbour_mac(self, ip: str) -> str | None:
+    def neighbour_mac(self, ip: str, ifname: str = "", ask: bool = False) -> str | None:
+        """The table's MAC for `ip`; `ask`: `ifname`'s, asking the network
+        for it (1 s) when missing, as `backend add` does."""
         with operator_errors():
+            if ask and ifname:
+                return self._balancer(ifname).neighbour_mac(ip)
             return self.netlink.neighbour_mac(ip)
 
     # -- the event log and the config, which every writer shares -------------

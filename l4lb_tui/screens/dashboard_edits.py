@@ -171,8 +171,12 @@ class DashboardEdits(DashboardFeatures):
             return
         key = self._target_service()
         request = EditorRequest.adding(self.ifname, key, self.seen.lists())
-        screen = EditorScreen(request, self.backend.neighbour_mac)
+        screen = EditorScreen(request, self._neighbour_mac)
         self.app.push_screen(screen, self._added)
+
+    def _neighbour_mac(self, ip: str, ask: bool) -> str | None:
+        """The editor's lookup (in its worker thread): this interface's."""
+        return self.backend.neighbour_mac(ip, self.ifname, ask)
 
     def _added(self, result: EditorResult | None) -> None:
         if result is not None:
@@ -184,7 +188,7 @@ class DashboardEdits(DashboardFeatures):
             return
         key, be = picked
         request = EditorRequest.editing(key, be, self.seen.lists())
-        screen = EditorScreen(request, self.backend.neighbour_mac)
+        screen = EditorScreen(request, self._neighbour_mac)
         self.app.push_screen(screen, lambda result: self._edited(key, be.ip, result))
 
     def _edited(self, key: ServiceKey, old_ip: str, result: EditorResult | None) -> None:

@@ -86,8 +86,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         ip: str
         mac: str | None
         error: str = ""
+        asked: bool = False  # the network was asked (ctrl+n), not only the table
 
-    def __init__(self, request: EditorRequest, lookup: Callable[[str], str | None]) -> None:
+    def __init__(self, request: EditorRequest, lookup: Callable[[str, bool], str | None]) -> None:
         super().__init__()
         self.request = request
         self.lookup = lookup
@@ -242,9 +243,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     # -- neighbour table ------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="neighbour")
-    def _look_up(self, ip: str) -> None:
+    def _look_up(self, ip: str, ask: bool = False) -> None:
         try:
-            self.post_message(self.NeighbourFound(ip, self.lookup(ip)))
+            self.post_message(self.NeighbourFound(ip, self.lookup(ip, ask), asked=ask))
         except ConsoleError as exc:
             self.post_message(self.NeighbourFound(ip, None, str(exc)))
 
@@ -261,8 +262,12 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         outcome = mac.validate(mac.value) if mac.value else None
         if outcome is not None and not outcome.is_valid:
             return  # the MAC typed is wrong: that hint stays until it is fixed
-        if message.mac is None:
-            hint.update(Text(f"{message.ip} is not in the neighbour table: type its MAC"))
+        if message.mac is None and message.asked:
+            hint.update(Text(f"{message.ip} did not answer when asked: type its MAC"))
+        elif message.mac is None:
+            hint.update(
+                Text(f"{message.ip} is not in the neighbour table: ctrl+n asks, or type its MAC")
+            )
         else:
             self._offer(message.mac)
             self._suggest_now()
@@ -291,6 +296,14 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             mac = self.query_one("#mac", Input)
             mac.value = self.suggester.mac
             mac.cursor_position = len(mac.value)
+            return
+        box = self.query_one("#ip", Input)
+        checked = box.validate(box.value) if box.value.strip() else None
+        if checked is not None and checked.is_valid:
+            # Nothing in the table (yet): ask the network, as `backend add` does.
+            ask = "neighbour discovery" if ":" in box.value else "ARP"
+            self.query_one("#mac-hint", Static).update(Text(f"asking by {ask}…"))
+            self._look_up(box.value.strip(), ask=True)
 
     # -- submit -----------------------------------------------------------------------
 

@@ -218,3 +218,23 @@ async def test_edit_of_a_backend_removed_meanwhile_is_refused(fake: FakeBackend)
             "since you opened this (another writer): refreshed, check and apply again"
         )
         assert backends(fake) == {}
+
+
+async def test_ctrl_n_asks_again_when_the_table_had_nothing(fake: FakeBackend) -> None:
+    """t19 LOW-I: ctrl+n never looked again, nor asked the network."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "tab", *"10.0.9.9")
+        await settle(pilot)
+        editor = app.screen
+        assert "not in the neighbour table: ctrl+n asks" in text(editor, "#mac-hint")
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "10.0.9.9 did not answer when asked: type its MAC" in text(editor, "#mac-hint")
+        fake.neighbours["10.0.9.9"] = "02:00:00:09:09:09"  # it answers now
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert "02:00:00:09:09:09" in text(editor, "#mac-hint")
+        await pilot.press("ctrl+n")
+        assert editor.query_one("#mac", Input).value == "02:00:00:09:09:09"
