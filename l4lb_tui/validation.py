@@ -1,10 +1,8 @@
 """Operator input, checked in one place: addresses, ports, weights, names,
-numbers of seconds, ring sizes and the limits a load must fit.
-
-Pure logic: text in, a canonical value out, or a ValueError whose message is
-one line an operator can act on.  The CLI (as argparse types), `check`, the
-console's forms and the destinations parser all call these, so what one
-accepts the others accept, with the same words when they refuse.
+seconds, ring sizes and the limits a load must fit.  Pure logic: text in, a
+canonical value out, or a one-line ValueError an operator can act on.  The
+CLI (argparse types), `check`, the console's forms and the destinations
+parser all call these: what one accepts the others accept, in the same words.
 """
 
 from __future__ import annotations
@@ -190,6 +188,8 @@ def ipv6(text: str, role: Role) -> str:
 
 def ip_address(text: str, role: Role) -> str:
     """An IPv4 or (with a colon) an IPv6 address fit for `role`."""
+    if ":" not in text and not re.fullmatch(r"[0-9.]*", text.strip()):  # of no family
+        raise ValueError(f"{shown(text.strip())} is not an IP address (IPv4 or IPv6)")
     return ipv6(text, role) if ":" in text else ipv4(text, role)
 
 

@@ -39,7 +39,7 @@ def test_service_specs() -> None:
     assert service_spec(abi.CATCH_ALL) == ""
     keys = parse_service_specs("10.0.0.4:80, 10.0.0.4:80/tcp 10.0.0.5:53/udp")
     assert [str(k) for k in keys] == ["10.0.0.4:80/tcp", "10.0.0.4:80/udp", "10.0.0.5:53/udp"]
-    with pytest.raises(ValueError, match="not an IPv4 address"):
+    with pytest.raises(ValueError, match=r"'nope' is not an IP address \(IPv4 or IPv6\)"):
         parse_service_specs("10.0.0.4:80, nope")
 
 
