@@ -73,7 +73,14 @@ async def keys(pilot: Pilot[object], *pressed: str, until: str = "") -> list[str
     key's worker can start a screen refresh later, which on a loaded machine
     comes after `settle` has looked and found nothing running."""
     before = len(notices(pilot))
-    await pilot.press(*pressed)
+    for key in pressed:
+        # Each key once the dialog it is for is up: on a loaded machine a key
+        # pressed before its dialog opened goes to the screen below.
+        if key == "y":
+            await _screen(pilot, "ConfirmScreen")
+        await pilot.press(key)
+        if key == "m":
+            await _screen(pilot, "ModeScreen")
     await settle(pilot)
     deadline = time.monotonic() + 30.0
     while until and not any(until in n for n in notices(pilot)[before:]):

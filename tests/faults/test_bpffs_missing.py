@@ -15,7 +15,10 @@ import pytest
 
 from tests.conftest import veth_netns
 
-pytestmark = pytest.mark.kernel
+# Not beside the console's fault flow (tests/faults/test_console_faults.py):
+# with both at once under three workers, that flow's keys raised nothing, a
+# cause not yet found; one worker runs the group's tests one after another.
+pytestmark = [pytest.mark.kernel, pytest.mark.xdist_group("bpffs")]
 ROOT = Path(__file__).parents[2]
 L4LB = shlex.join([sys.executable, "-m", "l4lb_tui.cli"])
 BARE = "while umount /sys/fs/bpf 2>/dev/null; do :; done; "
