@@ -15,6 +15,4 @@ echo "== pytest"
 # timeouts rather than compute (2026-12-01, fresh clone: 1,403 passed in
 # 12 min with 3, 16 min with 2).  Each worker has its own run directory
 # and pin root (tests/conftest.py).
-# --dist loadgroup: tests marked with one xdist_group run on one worker.
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" \
-    --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" "$@"
