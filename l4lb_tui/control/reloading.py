@@ -72,6 +72,7 @@ def load_services(
     used_mode = FillMode.MAGLEV
     used_size = DEFAULT_RING_SIZE
     _check_own_addresses(h, [d for _, dests in lists for d in dests])
+    _check_sources(h, lists)
     cmds += _check_families(h, lists, ids)
     for key, dests in lists:
         old = live.get(key)
@@ -154,7 +155,6 @@ def _check_families(
         problem = validation.family_problem([key.vip], [d.ip for d in dests])
         if problem:
             raise BalancerError(f"service {key}: {problem}")
-    _check_sources(h, lists)
     first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
     if first6 is None or any(h.read_array("config6").raw[:16]):
         return []
