@@ -28,7 +28,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tui"))
-from kernel_flow import check, load_csv, notices, step
+from kernel_flow import check, load_csv, notices, recorded, step
 from tui_support import SIZE, dashboard, manual, settle
 
 from l4lb_tui.app import ConsoleApp
@@ -117,7 +117,7 @@ async def detach_keys(pilot: Pilot[object]) -> list[str]:
 
 
 async def console(ifname: str | None, body: Callable[[Pilot[object]], Awaitable[None]]) -> None:
-    app = ConsoleApp(RealBackend(), ifname, manual(Path.cwd()))
+    app = recorded(ConsoleApp(RealBackend(), ifname, manual(Path.cwd())))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await body(pilot)

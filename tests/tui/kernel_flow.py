@@ -23,8 +23,11 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from pathlib import Path
+from typing import Any, TypeVar
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import SIZE, dashboard, settle
@@ -43,6 +46,8 @@ from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.events import EventLogScreen, EventTable
 from l4lb_tui.textual_compat import notifications
 from l4lb_tui.widgets.tables import BackendTable, LinkTable
+
+AppT = TypeVar("AppT", bound=App[Any])
 
 NEIGHBOUR_IP = "10.0.0.99"
 NEIGHBOUR_MAC = "02:00:00:00:00:99"
@@ -94,8 +99,30 @@ async def load_csv(pilot: Pilot[object], path: Path, services: str) -> None:
     await settle(pilot)
 
 
+_SAID: weakref.WeakKeyDictionary[App[object], list[str]] = weakref.WeakKeyDictionary()
+
+
+def recorded(app: AppT) -> AppT:
+    """`app`, keeping every message it notifies from now on: a toast times
+    out (5 s by default), so on a loaded machine the ones a step looks for
+    can be gone, and the count of those before it wrong, by the time it looks."""
+    said: list[str] = []
+    notify = app.notify
+
+    def keep(message: str, *args: Any, **kwargs: Any) -> None:
+        said.append(message)
+        notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    _SAID[app] = said
+    return app
+
+
 def notices(pilot: Pilot[object]) -> list[str]:
-    return [n.message for n in notifications(pilot.app)]
+    """Every message notified so far (only those still shown if `pilot.app`
+    is not `recorded`)."""
+    said = _SAID.get(pilot.app)
+    return list(said) if said is not None else [n.message for n in notifications(pilot.app)]
 
 
 async def pick_and_attach(pilot: Pilot[object], ifname: str, min_links: int, links: str) -> None:
@@ -119,10 +146,12 @@ async def pick_and_attach(pilot: Pilot[object], ifname: str, min_links: int, lin
 
 
 async def edit_flow(ifname: str, workdir: Path) -> None:
-    app = ConsoleApp(
-        RealBackend(),
-        None,
-        ConsoleSettings(poll_interval=None, links_interval=None, start_dir=workdir),
+    app = recorded(
+        ConsoleApp(
+            RealBackend(),
+            None,
+            ConsoleSettings(poll_interval=None, links_interval=None, start_dir=workdir),
+        )
     )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -352,7 +381,7 @@ async def live_checks(pilot: Pilot[object], ifname: str) -> None:
 
 async def running_flow(ifname: str, peer: str, macs: tuple[str, str]) -> None:
     """The balancer was started by the CLI: the console shows it and its rates."""
-    app = ConsoleApp(RealBackend(), ifname, ConsoleSettings(None, None, Path.cwd()))
+    app = recorded(ConsoleApp(RealBackend(), ifname, ConsoleSettings(None, None, Path.cwd())))
     stop = threading.Event()
     sender = threading.Thread(target=_send, args=(peer, *macs, stop), daemon=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -375,7 +404,7 @@ async def readonly_flow(ifname: str) -> None:
     sorts and shows, offers no write, and refuses one asked of it directly."""
     backend = RealBackend(readonly=True)
     settings = ConsoleSettings(None, None, Path.cwd(), readonly=True)
-    app = ConsoleApp(backend, ifname, settings)
+    app = recorded(ConsoleApp(backend, ifname, settings))
     before = kernel(ifname)
     with interface_lock(Balancer(ifname).pin_dir.name):  # held by "another writer"
         async with app.run_test(size=SIZE) as pilot:

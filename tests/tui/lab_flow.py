@@ -23,7 +23,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from kernel_flow import check, load_csv, notices, pick_and_attach, poll_after, step
+from kernel_flow import check, load_csv, notices, pick_and_attach, poll_after, recorded, step
 from textual.pilot import Pilot
 from textual.widgets import Input
 from tui_support import SIZE, dashboard, settle
@@ -81,10 +81,12 @@ async def watch_live(pilot: Pilot[object], services: list[str], ips: dict[str, s
 async def lab_flow(
     ifname: str, csv: Path, vip: str, http: int, udp: int, ips: dict[str, str], workdir: Path
 ) -> None:
-    app = ConsoleApp(
-        RealBackend(),
-        None,
-        ConsoleSettings(poll_interval=None, links_interval=None, start_dir=workdir),
+    app = recorded(
+        ConsoleApp(
+            RealBackend(),
+            None,
+            ConsoleSettings(poll_interval=None, links_interval=None, start_dir=workdir),
+        )
     )
     tcp_key, udp_key = f"{vip}:{http}/tcp", f"{vip}:{udp}/udp"
     names = list(ips)
