@@ -21,6 +21,7 @@ from l4lb_tui.abi import FlowStat, Reason, ServiceKey
 from l4lb_tui.balancer import Balancer
 from l4lb_tui.destinations import Destination
 from tests.conftest import run, veth_netns
+from tests.dataplane.fastframes import outer_dst, with_source
 
 pytestmark = pytest.mark.kernel
 
@@ -45,7 +46,10 @@ def frame(sport: int, src: str = "10.0.0.2") -> bytes:
 
 
 def flows(n: int) -> list[bytes]:
-    return [frame(10000 + i % 50000, f"10.9.{i // 50000}.{i % 250 + 1}") for i in range(n)]
+    one = frame(10000)
+    return [
+        with_source(one, f"10.9.{i // 50000}.{i % 250 + 1}", 10000 + i % 50000) for i in range(n)
+    ]
 
 
 @contextlib.contextmanager
@@ -67,7 +71,7 @@ def choose(fd: int, frames: list[bytes]) -> list[str]:
     for f in frames:
         res = bpfsys.test_run(fd, f)
         assert res.verdict == "XDP_TX"
-        out.append(str(Ether(res.data)[IP].dst))
+        out.append(outer_dst(res.data))
     return out
 
 

@@ -13,8 +13,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import Ether
 
 from l4lb_tui import abi, bpfsys
 from l4lb_tui.abi import FlowStat, ServiceKey
@@ -22,7 +20,8 @@ from l4lb_tui.balancer import Balancer
 from l4lb_tui.services import parse_service
 from tests.conftest import veth_netns
 from tests.dataplane.conftest import SADDR
-from tests.dataplane.test_packets6 import B6, SADDR6, tcp6, udp6
+from tests.dataplane.fastframes import outer_dst, with_source
+from tests.dataplane.test_packets6 import B6, CLIENT6, SADDR6, tcp6, udp6
 
 pytestmark = pytest.mark.kernel
 
@@ -38,7 +37,7 @@ class Bed:
     def to(self, frame: bytes) -> str:
         res = bpfsys.test_run(self.fd, frame)
         assert res.verdict == "XDP_TX", res.verdict
-        return str(Ether(res.data)[IPv6].dst)
+        return outer_dst(res.data)
 
     def flows(self) -> dict[FlowStat, int]:
         return dict(self.bal.counters().flows6)
@@ -154,15 +153,15 @@ def _stored_after(expired_first: bool) -> int:
         bal.load(UDP_SVC + TCP_SVC, B6)
         fd = bpfsys.obj_get(bal.prog_pin)
         try:
-            bed = Bed(bal, fd)
+            bed, one = Bed(bal, fd), udp6()
             if expired_first:
                 for s in range(10000, 12048):
-                    bed.to(udp6(sport=s))
-                    bed.to(udp6(sport=s))
+                    bed.to(with_source(one, CLIENT6, s))
+                    bed.to(with_source(one, CLIENT6, s))
                 _expire_all(bal)
             before = bed.flows()
             for s in [*range(30000, 32048), *range(30000, 32048)]:
-                bed.to(udp6(sport=s))
+                bed.to(with_source(one, CLIENT6, s))
             return _delta(before, bed.flows()).get("stored", 0)
         finally:
             os.close(fd)
