@@ -15,7 +15,4 @@ echo "== pytest"
 # timeouts rather than compute (2026-12-01, fresh clone: 1,403 passed in
 # 12 min with 3, 16 min with 2).  Each worker has its own run directory
 # and pin root (tests/conftest.py).
-# Whole modules to a worker, in the order tests/conftest.py gives (the
-# longest first): a module's lab is made once, and no long one starts last.
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" \
-    --dist loadscope --no-loadscope-reorder "$@"
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra -n "${L4LB_TEST_WORKERS:-3}" "$@"

@@ -94,7 +94,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "scaleout: the scale-out lab (BIRD, ECMP, several nodes), slowest group"
     )
-    config.addinivalue_line("markers", "long: a module of a minute or more, started first")
     from l4lb_tui import paths
 
     if (
@@ -115,16 +114,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The longest modules first, then the scale-out labs, then the rest:
-    # test.sh hands out whole modules (--dist loadscope), and one long
-    # module started last kept a worker busy minutes after the others ended.
-    def rank(item: pytest.Item) -> int:
-        # Markers, not keywords: a parameter's id ("too-long") is a keyword too.
-        if item.get_closest_marker("long"):
-            return 0
-        return 1 if item.get_closest_marker("scaleout") else 2
-
-    items.sort(key=rank)
     if os.geteuid() == 0:
         return
     for item in items:

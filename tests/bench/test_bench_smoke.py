@@ -18,7 +18,7 @@ import pytest
 from l4lb_bench.cli import build_parser
 from l4lb_tui import pinning
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 

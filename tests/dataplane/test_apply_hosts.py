@@ -23,7 +23,7 @@ from tests.conftest import PIN_ROOT, RUN_DIR, remove_pins_of, veth_netns
 from tests.killed_reload import ROOT
 from tests.sshd_node import SshNode, ssh_node
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 HTTP = ServiceKey("10.0.0.4", 8080, 6)
 FIRST = '{ ip = "10.2.0.11", mac = "02:00:00:00:00:0b" }, { ip = "10.2.0.12", mac = "02:00:00:00:00:0c" }'

@@ -28,7 +28,7 @@ from tests.dataplane.identkit import (
     stats,
 )
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 
 def balancer_of(ns: str, dev: str) -> tuple[object, ...]:

@@ -26,7 +26,7 @@ from tests.dataplane.identkit import (
     stats,
 )
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 VIP = "10.0.0.4:9000/udp"
 

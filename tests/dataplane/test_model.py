@@ -43,7 +43,7 @@ from l4lb_tui.destinations import Destination, format_csv
 from tests.dataplane.conftest import attached
 from tests.killed_reload import ROOT, cut_reload
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from tests.faults.faults_support import (
     root_without_caps,
 )
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 
 def test_console_locked_by_another_writer_changes_nothing(wired: tuple[str, str, str]) -> None:

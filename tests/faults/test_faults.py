@@ -30,7 +30,7 @@ from tests.faults.faults_support import (
     wait_for_group,
 )
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 
 def test_second_writer_gets_pid_and_may_wait(wired: tuple[str, str, str]) -> None:

@@ -30,7 +30,7 @@ from tests.conftest import veth_netns
 from tests.killed_reload import ROOT, kill_group
 from tests.lab.daemon_kit import FALL, INTERVAL, RISE, TIMEOUT, free_port, wait_for
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 SOON = 10.0  # seconds: generous, on a busy 2-core machine
 

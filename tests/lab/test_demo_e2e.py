@@ -20,7 +20,7 @@ from l4lb_tui.lab import Lab
 from l4lb_tui.netlink import namespaces
 from tests.killed_reload import ROOT, kill_group
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 
 
 def health_lines(since: float) -> list[str]:

@@ -25,7 +25,7 @@ from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.lab import Lab, faults
 from tests.killed_reload import ROOT, cut_reload
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 ROUNDS = int(os.environ.get("L4LB_KILL6_ROUNDS", "8"))
 
 

@@ -31,7 +31,7 @@ from l4lb_tui.destinations import Destination, format_csv, read_destinations
 from l4lb_tui.lab import Lab
 from tests.killed_reload import ROOT, cut_reload, kill_group
 
-pytestmark = [pytest.mark.kernel, pytest.mark.long]
+pytestmark = pytest.mark.kernel
 ROUNDS = int(os.environ.get("L4LB_KILL_ROUNDS", "30"))
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from tui_support import DATA
 
-pytestmark = pytest.mark.long
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
 
