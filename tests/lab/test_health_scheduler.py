@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import threading
 import time
 
@@ -68,6 +69,14 @@ def test_a_check_never_has_two_probes_in_flight(lab: Lab) -> None:
     # Timeout longer than the interval: the slots that fall in a probe are skipped.
     got = Collector()
     silent = probe(NOBODY, interval=0.1, timeout=0.25)
+    # A neighbour that never fails: on a loaded machine an earlier probe's
+    # ARP could have failed already, and then connect says "host
+    # unreachable" at once instead of waiting out the timeout.
+    never_answers = ["neigh", "replace", NOBODY, "lladdr", "02:00:00:00:00:99"]
+    subprocess.run(  # noqa: S603
+        ["ip", "-n", lab.lb_ns, *never_answers, "dev", lab.lb_ifname, "nud", "permanent"],
+        check=True,
+    )
     with Scheduler(got, netns=lab.lb_ns) as scheduler:
         scheduler.set_probes([silent])
         time.sleep(1.2)
