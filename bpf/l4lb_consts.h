@@ -5,7 +5,7 @@
 
 /* Bumped with every change of a map's layout: pins made by another layout
  * are refused (config.version), not misread. */
-#define L4LB_LAYOUT_VERSION 9
+#define L4LB_LAYOUT_VERSION 10
 
 #define MAX_SERVICES 512 /* service ids 1..MAX_SERVICES; 0 means none */
 #define MAX_BACKENDS 4096
@@ -145,13 +145,15 @@ enum reason {
 	R_PASS_VLAN,         /* an 802.1Q/802.1ad tag in the frame: not our network's */
 	R_PASS_IPV6_EXT,     /* IPv6 to a VIP with an extension header before TCP/UDP */
 	R_ICMP6_TOO_BIG,     /* IPv6 too big once encapsulated: ICMPv6 Packet Too Big sent */
+	R_ICMP_TO_BACKEND,   /* frag needed / Packet Too Big about a flow: sent to its backend */
 	R_MAX,
 	R_BALANCE = R_MAX,   /* not a verdict: the packet goes on to be balanced */
 	R_IPV6,              /* not a verdict: an IPv6 frame, for the v6 path (l4lb_v6.h) */
 };
 
 /* The reasons whose verdict is XDP_DROP (the others pass, but for
- * R_ICMP_FRAG_NEEDED, whose answer is sent back with XDP_TX). */
+ * R_ICMP_FRAG_NEEDED, R_ICMP6_TOO_BIG and R_ICMP_TO_BACKEND, whose packets
+ * go out with XDP_TX). */
 #define R_DROPS                                                                    \
 	((1u << R_DROP_TRUNCATED) | (1u << R_DROP_MALFORMED) | (1u << R_DROP_NO_BACKEND) | \
 	 (1u << R_DROP_ADJUST_HEAD) | (1u << R_DROP_TOO_BIG))

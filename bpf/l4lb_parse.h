@@ -26,6 +26,14 @@ struct ports {
 	__be16 dst;
 };
 
+/* An ICMP or ICMPv6 error's header, before the packet it quotes. */
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+	__be16 csum;
+	__be32 rest; /* frag needed: unused and the next hop's MTU; PTB: the MTU */
+};
+
 /* What the headers of a packet to balance say. */
 struct packet {
 	struct iphdr *iph;

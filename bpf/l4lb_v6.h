@@ -9,6 +9,7 @@
 #include "l4lb_svc6.h"
 #include "l4lb_flow6.h"
 #include "l4lb_encap6.h"
+#include "l4lb_icmp6.h"
 
 /* A flow the table does not hold: its service's ring picks the backend (a
  * second packet: where its first went, if still fit), which the table then
@@ -67,6 +68,10 @@ static __always_inline int l4lb6(struct xdp_md *ctx)
 
 	/* Judged strictly, dropped only once the address is a VIP's. */
 	reason = parse6_l4(ctx, &p);
+	/* A router's Packet Too Big about a backend's reply: to that backend
+	 * (l4lb_icmp6.h). */
+	if (reason == R_PASS_NOT_TCP_UDP && p.ip6->nexthdr == IPPROTO_ICMPV6)
+		return icmp6_to_backend(ctx, &p, cfg);
 	if (reason != R_BALANCE) {
 		if ((R_DROPS >> reason) & 1 && !is_vip6(&p.ip6->daddr))
 			reason = R_PASS_NOT_VIP;

@@ -1,7 +1,8 @@
 /* l4lb: hash a flow onto its service's slot ring, wrap it in IPIP to the
  * chosen backend and send it back out (XDP_TX).  Everything that is not a
- * configured service goes to the kernel untouched; every other verdict is
- * counted under a reason (see l4lb_consts.h).  IPv6 branches off at the
+ * configured service goes to the kernel untouched, but a router's ICMP
+ * error about a backend's reply, which goes on to that backend; every other
+ * verdict is counted under a reason (see l4lb_consts.h).  IPv6 branches off at the
  * Ethernet type into the same story in l4lb_v6.h (ip6ip6). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -89,6 +90,8 @@ static __always_inline __u32 balance(struct packet *p, struct config *cfg, __u32
 	return R_BALANCE;
 }
 
+#include "l4lb_icmp.h"
+
 /* Too big for the link once encapsulated: ICMP "fragmentation needed" back
  * to the client if it may not be fragmented (PMTUD), else a drop. */
 static __always_inline int too_big(struct xdp_md *ctx, struct packet *p, struct config *cfg)
@@ -130,6 +133,12 @@ int l4lb(struct xdp_md *ctx)
 	 * confirmed before anything is dropped, since another host's packets
 	 * are the kernel's to judge. */
 	reason = parse_l4(ctx, &p);
+#ifndef L4LB_OFFLOAD
+	/* A router's "fragmentation needed" about a backend's reply: to that
+	 * backend, which alone can send smaller packets (l4lb_icmp.h). */
+	if (reason == R_PASS_NOT_TCP_UDP && p.iph->protocol == IPPROTO_ICMP)
+		return icmp_to_backend(ctx, &p, cfg);
+#endif
 	if (reason != R_BALANCE) {
 		if ((R_DROPS >> reason) & 1 && !is_vip(p.iph->daddr, cfg->flags))
 			reason = R_PASS_NOT_VIP;

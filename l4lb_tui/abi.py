@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from l4lb_tui.abi6 import FLOW_TAIL, addr6_fold, fold_bytes, is_ip6
 
-LAYOUT_VERSION = 9  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
+LAYOUT_VERSION = 10  # L4LB_LAYOUT_VERSION: the maps' layouts, as config.version
 MAX_SERVICES = 512  # service ids 1..MAX_SERVICES
 MAX_BACKENDS = 4096
 SVC_BUCKET = 4
@@ -61,6 +61,7 @@ class Reason(enum.IntEnum):
     PASS_VLAN = 12
     PASS_IPV6_EXT = 13  # an IPv6 extension header before TCP/UDP, to a VIP
     ICMP6_TOO_BIG = 14  # ICMPv6 Packet Too Big sent back
+    ICMP_TO_BACKEND = 15  # a router's frag needed / Packet Too Big sent on to the flow's backend
 
     @property
     def label(self) -> str:

@@ -106,7 +106,8 @@ class Checker:
         passes = sum(delta(r) for r in Reason if r.is_pass)
         assert drops == self.verdicts["XDP_DROP"], "every drop must be counted under a reason"
         assert passes == self.verdicts["XDP_PASS"], "every pass must be counted under a reason"
-        assert balanced + delta(Reason.ICMP_FRAG_NEEDED) == self.verdicts["XDP_TX"]
+        sent = delta(Reason.ICMP_FRAG_NEEDED) + delta(Reason.ICMP_TO_BACKEND)
+        assert balanced + sent == self.verdicts["XDP_TX"]
 
 
 def base_frames() -> list[bytes]:
@@ -119,6 +120,12 @@ def base_frames() -> list[bytes]:
         eth / IP(src="10.0.0.2", dst="10.0.0.4", options=b"\x01" * 8) / UDP(dport=9000),
         eth / IP(src="10.0.0.2", dst="10.0.0.4", flags="MF") / UDP(dport=9000),
         eth / IP(src="10.0.0.2", dst="10.0.0.4") / ICMP(),
+        # A router's frag needed about a backend's reply: sent on to the backend.
+        eth
+        / IP(src="10.0.0.9", dst="10.0.0.4")
+        / ICMP(type=3, code=4, nexthopmtu=1280)
+        / IP(src="10.0.0.4", dst="10.0.0.2")
+        / TCP(sport=8080, dport=1234, flags="A"),
         eth / Dot1Q(vlan=5) / IP(dst="10.0.0.4") / UDP(dport=9000),
         eth / Dot1Q(vlan=5) / Dot1Q(vlan=6) / IP(dst="10.0.0.4") / TCP(dport=8080),
         Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst="10.0.0.4"),

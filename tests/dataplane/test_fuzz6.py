@@ -13,6 +13,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scapy.layers.inet import TCP
+from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6
+from scapy.layers.l2 import Ether
 
 from l4lb_tui.abi import Reason
 from tests.dataplane.test_packets6 import B6, SADDR6, VIP6, Loaded6, lb6, tcp6, udp6
@@ -78,6 +81,14 @@ def base_frames() -> list[bytes]:
         udp6(dst="fd00::99"),
         tcp6(dport=8080, sport=7, flags="A"),
         udp6(size=1500 - 40 - 40 - 8 + 1),
+        # A router's Packet Too Big about a backend's reply: sent on to the backend.
+        bytes(
+            Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:04")
+            / IPv6(src="fd00::9", dst=VIP6)
+            / ICMPv6PacketTooBig(mtu=1280)
+            / IPv6(src=VIP6, dst="fd00::2")
+            / TCP(sport=8080, dport=40000, flags="A")
+        ),
     ]
 
 
