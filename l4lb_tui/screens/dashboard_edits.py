@@ -17,7 +17,7 @@ from textual import on
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_backend import no_balancer_note, no_ethernet
-from l4lb_tui.console_files import save_csv
+from l4lb_tui.console_files import family_file, save_csv
 from l4lb_tui.model import Backend
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
@@ -155,6 +155,8 @@ class DashboardEdits(DashboardFeatures):
             return
         key = self._target_service()
         start = self.csv_path or self.settings.start_dir
+        if key is not None:  # an IPv6 service opens at the lab's IPv6 file
+            start = family_file(start, ":" in key.vip)
         spec = service_spec(key) if key else ""
         seen = edits.frozen(self.seen.lists())  # what the file replaces
         screen = LoadScreen(self.ifname, start, spec)
