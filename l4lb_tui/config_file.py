@@ -291,19 +291,21 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")
     at = line_of(r.lines, path)
-    flows6 = _flows(r, b.get("flows6"), f"{path}.flows6")
+    flows6 = _flows(r, b.get("flows6"), f"{path}.flows6", v6=True)
     spec = (name, netns, mode or "driver", source, tuple(services), at, probe, flows, source6)
     return BalancerSpec(*spec, flows6=flows6, probe_source6=probe6)
 
 
-def _flows(r: _Reader, value: object, path: str) -> int | None:
-    """The flow table's size: a number (4194304) or a string ("4M")."""
+def _flows(r: _Reader, value: object, path: str, v6: bool = False) -> int | None:
+    """The flow table's size: a number (4194304) or a string ("4M");
+    `v6`: the IPv6 table's, whose memory its errors quote."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         r.problem(path, f'must be a number or a string such as "4M", not {type(value).__name__}')
         return None
-    parsed: int | None = r.checked(path, flowsize.parse_flows, str(value))
+    parse = flowsize.parse_flows6 if v6 else flowsize.parse_flows
+    parsed: int | None = r.checked(path, parse, str(value))
     return parsed
 
 
