@@ -83,10 +83,13 @@ async def test_the_vip_is_not_a_backend_in_the_editor(fake: FakeBackend) -> None
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, EditorScreen) and fake.writes == []
-        # Another service's VIP is a fine backend address.
+        # Another service's VIP is no VIP of this one; but 10.0.0.4 is lb0's
+        # own address too, which the balancer refuses as a backend (t20 LOW-3).
         editor.query_one("#service", Input).value = "10.0.0.5:8080/tcp"
         await pilot.pause()
-        assert text(editor, "#ip-error") == ""
+        assert text(editor, "#ip-error") == (
+            "10.0.0.4 is an address of lb0, the balancer's own: it cannot be a backend"
+        )
 
 
 async def test_editor_numbers_and_addresses_are_ascii_and_unicast(fake: FakeBackend) -> None:
