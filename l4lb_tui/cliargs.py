@@ -198,7 +198,7 @@ def flows_option(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--flows6",
-        type=validation.argument(flowsize.parse_flows),
+        type=validation.argument(flowsize.parse_flows6),
         metavar="N",
         help="IPv6 flow table size for a new load, as --flows (64 bytes a flow; default "
         f"{flowsize.human(flowsize.DEFAULT_FLOWS6)})",

@@ -12,6 +12,8 @@ from l4lb_tui.config_model import HealthSpec, ServiceSpec
 
 # (key below the service, message)
 Found = list[tuple[str, str]]
+# The balancer's own addresses a backend must not be: each with what to say.
+Own = dict[str, str]
 # A UDP datagram's most payload over IPv4, less the probe tunnel's outer
 # header: a longer send could never leave (EMSGSIZE on every probe).  Over
 # IPv6 it comes to the same: 65,535 - 8 (UDP) - 40 (the outer header's).
@@ -77,11 +79,11 @@ def source_problems(
     source6: str | None = None,
 ) -> Found:
     """The balancer's own addresses (source, source6, probe_source, probe_source6)
-    that are one of its VIPs or backends, which the CLI's -s refuses too;
-    and a check that asks for the tunnel where the balancer has no probe
-    source of the service's family ("" for the key: the balancer's)."""
+    that are one of its VIPs, which the CLI's -s refuses too; and a check
+    that asks for the tunnel where the balancer has no probe source of the
+    service's family ("" for the key: the balancer's).  A backend that is
+    one of them is the backend's problem (config_file names its line)."""
     vips = {k.vip for s in services for k in s.keys}
-    backends = {b.ip for s in services for b in s.backends}
     out: Found = []
     for key, addr, vip_why in (
         ("source", source, "the tunnel's outer source must not be"),
@@ -91,8 +93,6 @@ def source_problems(
     ):
         if addr and addr in vips:
             out.append((key, f"{addr} is a VIP: {vip_why}"))
-        elif addr and addr in backends:
-            out.append((key, f"{addr} is a backend of this balancer: it must be the host's own"))
     tunnelled = [s for s in services if s.health and s.health.target == "tunnel"]
     if probe is None and any(not _v6(s) for s in tunnelled):
         out.append(("", 'a check with target = "tunnel" needs the balancer\'s probe_source'))
@@ -105,6 +105,22 @@ def source_problems(
             )
         )
     return out
+
+
+def own_addresses(given: dict[str, tuple[str | None, int]]) -> Own:
+    """What a backend equal to one of the balancer's own addresses (given:
+    each key's address and line) is told, as `backend add` tells it, naming
+    the key and its line: the backend, the edit, is what the operator
+    changed, not the key."""
+    what = {"source": "outer source", "source6": "outer source", "probe_source": "probe source"}
+    own: Own = {}
+    for key, (addr, line) in given.items():
+        if addr and addr not in own:
+            own[addr] = (
+                f"{addr} is the balancer's {what.get(key, 'probe source')} ({key}, line {line}), "
+                "its own address: it cannot be a backend"
+            )
+    return own
 
 
 def _v6(s: ServiceSpec) -> bool:

@@ -25,7 +25,7 @@ from l4lb_tui import (
     validation,
 )
 from l4lb_tui.abi import CATCH_ALL
-from l4lb_tui.config_checks import health_problems, listen_problem
+from l4lb_tui.config_checks import Own, health_problems, listen_problem
 from l4lb_tui.config_lines import key_lines, line_of
 from l4lb_tui.config_model import (
     NEIGHBOUR,
@@ -209,7 +209,7 @@ def read_csv_file(path: Path) -> ParseResult:
     return parse_text(read_text(path))
 
 
-def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
+def _service(r: _Reader, value: object, path: str, own: Own) -> ServiceSpec | None:
     s = r.table(value, path, _SERVICE)
     spec = r.text(s, path, "vip")
     if spec is None:
@@ -235,6 +235,9 @@ def _service(r: _Reader, value: object, path: str) -> ServiceSpec | None:
         spec, tuple(keys), tuple(backends), fill, ring, health, line_of(r.lines, path)
     )
     _check_service(r, service, path, unread, where)
+    for b, at in zip(service.backends, where, strict=True):
+        if b.ip in own:  # blamed on the backend, the edit, not on the source's line
+            r.problem(f"{path}.{at}", own[b.ip])
     for key, message in health_problems(service, health) if health else ():
         r.problem(f"{path}.{key}", message)
     return service
@@ -283,7 +286,12 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
     if not isinstance(items, list):
         r.problem(f"{path}.service", "write each service as [[balancer.service]]")
         items = []
-    services = [s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]"))]
+    given = {"source": source, "source6": source6, "probe_source": probe, "probe_source6": probe6}
+    at_lines = {k: (a, line_of(r.lines, f"{path}.{k}")) for k, a in given.items()}
+    own = config_checks.own_addresses(at_lines)
+    services = [
+        s for i, v in enumerate(items) if (s := _service(r, v, f"{path}.service[{i}]", own))
+    ]
     _check_balancer(r, services, path)
     for key, message in config_checks.source_problems(source, probe, services, probe6, source6):
         r.problem(f"{path}.{key}" if key else path, message)
@@ -291,19 +299,21 @@ def _balancer(r: _Reader, value: object, path: str) -> BalancerSpec | None:
         return None
     flows = _flows(r, b.get("flows"), f"{path}.flows")
     at = line_of(r.lines, path)
-    flows6 = _flows(r, b.get("flows6"), f"{path}.flows6")
+    flows6 = _flows(r, b.get("flows6"), f"{path}.flows6", v6=True)
     spec = (name, netns, mode or "driver", source, tuple(services), at, probe, flows, source6)
     return BalancerSpec(*spec, flows6=flows6, probe_source6=probe6)
 
 
-def _flows(r: _Reader, value: object, path: str) -> int | None:
-    """The flow table's size: a number (4194304) or a string ("4M")."""
+def _flows(r: _Reader, value: object, path: str, v6: bool = False) -> int | None:
+    """The flow table's size: a number (4194304) or a string ("4M");
+    `v6`: the IPv6 table's, whose memory its errors quote."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         r.problem(path, f'must be a number or a string such as "4M", not {type(value).__name__}')
         return None
-    parsed: int | None = r.checked(path, flowsize.parse_flows, str(value))
+    parse = flowsize.parse_flows6 if v6 else flowsize.parse_flows
+    parsed: int | None = r.checked(path, parse, str(value))
     return parsed
 
 

@@ -128,6 +128,7 @@ class FakeBackend:
         self.events_path = events_path
         self._events: list[events.Event] = []
         self.readonly = readonly
+        self.source6: str | None = None  # the outer IPv6 source, as --source6 sets it
         self.daemon: DaemonView | None = None  # what a daemon would publish
         self.exported = "# l4lb export of the running balancers (demo)\n"
         self._links = {link.ifname: link for link in (links or demo_links())}
@@ -233,9 +234,8 @@ class FakeBackend:
             for n, (key, members) in enumerate(sorted(lb.services.items()))
         )
         flags = abi.CFG_CATCH_ALL if abi.CATCH_ALL in lb.services else 0
-        return State(
-            ifname, abi.Config("10.0.0.1", link.mac, flags), attachment, lb.prog_id, services
-        )
+        config = abi.Config("10.0.0.1", link.mac, flags)
+        return State(ifname, config, attachment, lb.prog_id, services, source6=self.source6)
 
     def _advance(self, ifname: str, state: State, tick: int) -> Counters:
         backends = {}

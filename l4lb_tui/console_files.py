@@ -3,11 +3,11 @@ before a load changes anything, and a save (filewrite.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from l4lb_tui import abi, filewrite
+from l4lb_tui import filewrite, validation
 from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import (
     Destination,
@@ -23,19 +23,34 @@ from l4lb_tui.wording import counted
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    """What the load screen shows before anything is applied."""
+    """What the load screen shows before anything is applied: the file's
+    lines checked as `l4lb check --vip ...` checks them for `vips` (none:
+    only the file itself, the services not known yet)."""
 
     path: Path
     result: ParseResult | None
     error: str = ""  # the file itself could not be read
+    text: str = ""
+    vips: tuple[str, ...] = ()
+    services: int = 1
+
+    def against(self, vips: Collection[str], services: int) -> Preview:
+        """The same file checked for these services' VIPs, as `map` loads it."""
+        wanted = tuple(sorted(set(vips)))
+        if self.result is None or (wanted, services) == (self.vips, self.services):
+            return self
+        result = parse_text(self.text, wanted, families=bool(wanted))
+        return replace(self, result=result, vips=wanted, services=max(1, services))
+
+    @property
+    def capacity_problem(self) -> str | None:
+        if self.result is None:
+            return None
+        return validation.capacity_problem(len(self.result.destinations), self.services)
 
     @property
     def ok(self) -> bool:
-        return (
-            self.result is not None
-            and self.result.ok
-            and len(self.result.destinations) <= abi.MAX_BACKENDS
-        )
+        return self.result is not None and self.result.ok and self.capacity_problem is None
 
     @property
     def summary(self) -> str:
@@ -44,11 +59,12 @@ class Preview:
         count = len(self.result.destinations)
         errors = len(self.result.errors)
         if errors:
-            return f"{count:,} valid destinations, {errors:,} errors: nothing will be loaded"
+            valid = counted(count, "valid destination", grouped=True)
+            return f"{valid}, {counted(errors, 'error', grouped=True)}: nothing will be loaded"
         if count == 0:
             return "no destinations in file"
-        if count > abi.MAX_BACKENDS:
-            return f"{count:,} destinations: the balancer holds at most {abi.MAX_BACKENDS:,}"
+        if self.capacity_problem:
+            return f"{self.capacity_problem}: nothing will be loaded"
         drained = sum(1 for d in self.result.destinations if d.drained)
         if drained:
             return f"{count:,} destinations ({drained:,} drained: they load drained), no errors"
@@ -56,11 +72,24 @@ class Preview:
 
 
 def preview_csv(path: Path) -> Preview:
-    """Read and parse a destinations file without touching the balancer."""
+    """Read and parse a destinations file without touching the balancer
+    (`Preview.against` checks it for services)."""
     try:
-        return Preview(path, parse_text(read_text(path)))
+        text = read_text(path)
     except DestinationError as exc:
         return Preview(path, None, str(exc))
+    return Preview(path, parse_text(text), text=text)
+
+
+def family_file(path: Path, v6: bool) -> Path:
+    """The file the load dialog opens at for a service of this family: the
+    lab writes destinations.csv and destinations6.csv side by side, so the
+    sibling named for the family when there is one, else `path`."""
+    if path.is_dir() or not path.suffix:
+        return path
+    stem = path.stem.removesuffix("6")
+    sibling = path.with_name(f"{stem}{'6' if v6 else ''}{path.suffix}")
+    return sibling if sibling != path and sibling.is_file() else path
 
 
 def save_csv(path: Path, dests: Sequence[Destination], heading: str = "") -> str:

@@ -10,12 +10,12 @@ import contextlib
 import os
 import re
 import stat
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from l4lb_tui import validation
-from l4lb_tui.abi import CATCH_ALL, ServiceKey
+from l4lb_tui.abi import CATCH_ALL
 
 MAX_WEIGHT = validation.MAX_WEIGHT
 DEFAULT_WEIGHT = 1
@@ -78,6 +78,7 @@ class LineError:
 class ParseResult:
     destinations: tuple[Destination, ...]
     errors: tuple[LineError, ...]
+    lines: tuple[int, ...] = ()  # each destination's line in the file
 
     @property
     def ok(self) -> bool:
@@ -147,7 +148,7 @@ def parse_text(text: str, vips: Collection[str] = (), families: bool = False) ->
     """
     dests: list[Destination] = []
     errors: list[LineError] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # each destination's IP: its line
     first = True
     for number, raw in enumerate(_lines(text), start=1):
         if len(raw) > MAX_LINE_CHARS:
@@ -175,7 +176,7 @@ def parse_text(text: str, vips: Collection[str] = (), families: bool = False) ->
             continue
         seen[dest.ip] = number
         dests.append(dest)
-    return ParseResult(tuple(dests), tuple(errors))
+    return ParseResult(tuple(dests), tuple(errors), tuple(seen.values()))
 
 
 def _too_long(chars: int) -> str:
@@ -308,17 +309,6 @@ def read_destinations(
     if problem:
         raise DestinationError(f"{path}: {problem}")
     return result.destinations
-
-
-def load_problem(dests: Sequence[Destination], services: Sequence[ServiceKey]) -> str | None:
-    """What keeps parsed backends from being loaded into these services, as
-    `map` would refuse them, or None."""
-    vips = {k.vip for k in services}
-    clash = next((d.ip for d in dests if d.ip in vips), None)
-    if clash:
-        return f"{clash} is a VIP of these services: a backend cannot be the VIP itself"
-    family = validation.family_problem(sorted(vips), (d.ip for d in dests))
-    return family or validation.capacity_problem(len(dests), max(1, len(services)))
 
 
 def format_saved(dests: Iterable[Destination], heading: str) -> str:

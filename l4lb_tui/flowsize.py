@@ -37,23 +37,30 @@ BYTES_PER_FLOW6 = abi6.FLOW6.size + TAG_BYTES + PICK_BYTES
 _SUFFIX = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
-def parse_flows(text: str) -> int:
+def parse_flows(text: str, v6: bool = False) -> int:
     """A flow count as given on the command line or in a config file:
     a power of two, as digits (commas and underscores allowed) or with a
-    binary suffix (64k, 4M, 16M).  ValueError says what is allowed."""
+    binary suffix (64k, 4M, 16M).  ValueError says what is allowed, with
+    the memory of the table it sizes (`v6`: the IPv6 table's)."""
     m = re.fullmatch(r"\s*([0-9][0-9_,]*)\s*([kKmMgG]?)\s*", text)
     if not m:
         low, high = human(1 << MIN_LOG2), human(1 << MAX_LOG2)
         if re.fullmatch(r"\s*-.*", text):
             raise ValueError(f"flow table size {text!r}: a count of flows, {low} to {high}")
         if re.fullmatch(r"\s*[0-9][0-9_,]*\s*[kKmMgG]?i?[bB]\s*", text):
+            example = (memory_bytes6 if v6 else memory_bytes)(4 << 20)
             raise ValueError(
                 f"flow table size {text!r}: it counts flows, not bytes (e.g. 4M: "
-                f"{mib(memory_bytes(4 << 20))}; {low} to {high})"
+                f"{mib(example)}; {low} to {high})"
             )
         raise ValueError(f"flow table size {text!r} is not a number (e.g. 4194304 or 4M)")
     n = int(m.group(1).replace("_", "").replace(",", "")) * _SUFFIX[m.group(2).lower()]
     return check_flows(n)
+
+
+def parse_flows6(text: str) -> int:
+    """The IPv6 table's size (--flows6, `flows6`), as parse_flows."""
+    return parse_flows(text, v6=True)
 
 
 def check_flows(n: int) -> int:

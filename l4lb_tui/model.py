@@ -46,6 +46,7 @@ class State:
     # on every node that serves the same backends.  Pairs, not a dict: a
     # State must stay hashable (the console's edit form failed on a dict).
     ring_prints: tuple[tuple[abi.ServiceKey, str], ...] = ()
+    source6: str | None = None  # the outer IPv6 source of ip6ip6 (config6), None while unset
 
     @property
     def fingerprints(self) -> dict[abi.ServiceKey, str]:

@@ -51,6 +51,7 @@ def state(h: Handle, snap: Snapshot, decoded: DecodeCache) -> State:
         prog_id=h.prog_id(),
         services=built,
         ring_prints=tuple(sorted(ringprints.fingerprints(h, snap.services, snap.table).items())),
+        source6=h.source6(),
     )
 
 

@@ -9,6 +9,7 @@ one at a time, and asks for a poll when it ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ from textual import on
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_backend import no_balancer_note, no_ethernet
-from l4lb_tui.console_files import save_csv
+from l4lb_tui.console_files import family_file, save_csv
 from l4lb_tui.model import Backend
 from l4lb_tui.netlink import LinkInfo
 from l4lb_tui.screens.confirm import ConfirmScreen
@@ -32,7 +33,7 @@ from l4lb_tui.services import service_spec
 from l4lb_tui.viewmodels import edits
 from l4lb_tui.viewmodels.applying import carry_out
 from l4lb_tui.viewmodels.backend_rows import ServiceScope, target_service
-from l4lb_tui.viewmodels.editor_form import EditorRequest, EditorResult
+from l4lb_tui.viewmodels.editor_form import EditorRequest, EditorResult, OwnAddresses
 from l4lb_tui.widgets.tables import BackendTable
 
 
@@ -45,6 +46,8 @@ class DashboardEdits(DashboardFeatures):
     refusal: str
     stale: bool
     loaded_from: Path | None
+    # An add or edit form's write in flight: reopens the form if refused.
+    _reopen: Callable[[str], None] | None = None
 
     # -- selection helpers -------------------------------------------------
 
@@ -88,6 +91,7 @@ class DashboardEdits(DashboardFeatures):
     def _written(self, message: Written) -> None:
         done = self._features_written(message.outcome)
         self.writes.busy = False
+        reopen, self._reopen = self._reopen, None
         self.undo_stack = done.undo_stack(self.undo_stack)
         if done.ok:
             self.notify(done.message, title=self.ifname, markup=False)
@@ -100,12 +104,20 @@ class DashboardEdits(DashboardFeatures):
             self.notify(
                 line + more_text, title="refused", severity="error", timeout=12, markup=False
             )
+            if reopen is not None:  # the form back as it was left, the refusal in it
+                reopen(done.message)
         self.poll_now()
 
-    def apply(self, intent: edits.Intent, undo: bool = False) -> None:
-        """Ask the balancer to make the change in one step under its lock."""
+    def apply(self, intent: edits.Intent, undo: bool = False) -> bool:
+        """Ask the balancer to make the change in one step under its lock
+        (whether the write started)."""
         backend, ifname = self.backend, self.ifname
-        self.writes.start(lambda: carry_out(backend, ifname, intent), undo)
+        return self.writes.start(lambda: carry_out(backend, ifname, intent), undo)
+
+    def _apply_form(self, intent: edits.Intent, reopen: Callable[[str], None]) -> None:
+        """A form's change: refused, the form comes back with what was typed."""
+        if self.apply(intent):
+            self._reopen = reopen
 
     def action_details(self) -> None:
         if not self.refusal:
@@ -155,6 +167,8 @@ class DashboardEdits(DashboardFeatures):
             return
         key = self._target_service()
         start = self.csv_path or self.settings.start_dir
+        if key is not None:  # an IPv6 service opens at the lab's IPv6 file
+            start = family_file(start, ":" in key.vip)
         spec = service_spec(key) if key else ""
         seen = edits.frozen(self.seen.lists())  # what the file replaces
         screen = LoadScreen(self.ifname, start, spec)
@@ -170,31 +184,53 @@ class DashboardEdits(DashboardFeatures):
         if not self._need_balancer():
             return
         key = self._target_service()
-        request = EditorRequest.adding(self.ifname, key, self.seen.lists())
-        screen = EditorScreen(request, self._neighbour_mac)
-        self.app.push_screen(screen, self._added)
+        self._add_form(EditorRequest.adding(self.ifname, key, self.seen.lists(), self._own()))
+
+    def _own(self) -> OwnAddresses:
+        """The balancer's own addresses, as the form checks the IP typed."""
+        link = self.link
+        sources = [(self.state.config.saddr, "-s")] if self.state else []
+        if self.state and self.state.source6:
+            sources.append((self.state.source6, "--source6"))
+        addrs = (*link.ipv4, *link.ipv6) if link else ()
+        return OwnAddresses(self.ifname, addrs, [(a, f) for a, f in sources if a != "0.0.0.0"])
 
     def _neighbour_mac(self, ip: str, ask: bool) -> str | None:
         """The editor's lookup (in its worker thread): this interface's."""
         return self.backend.neighbour_mac(ip, self.ifname, ask)
 
-    def _added(self, result: EditorResult | None) -> None:
+    def _add_form(self, request: EditorRequest) -> None:
+        screen = EditorScreen(request, self._neighbour_mac)
+        self.app.push_screen(screen, lambda result: self._added(request, result))
+
+    def _added(self, request: EditorRequest, result: EditorResult | None) -> None:
         if result is not None:
-            self.apply(edits.add(edits.frozen(result.lists), result.services, result.dest))
+            intent = edits.add(edits.frozen(result.lists), result.services, result.dest)
+            self._apply_form(intent, lambda why: self._add_form(self._again(request, result, why)))
+
+    def _again(self, request: EditorRequest, result: EditorResult, why: str) -> EditorRequest:
+        return request.again(result, why, self.seen.lists())
 
     def action_edit(self) -> None:
         picked = self._highlighted()
         if picked is None:
             return
         key, be = picked
-        request = EditorRequest.editing(key, be, self.seen.lists())
-        screen = EditorScreen(request, self._neighbour_mac)
-        self.app.push_screen(screen, lambda result: self._edited(key, be.ip, result))
+        self._edit_form(key, EditorRequest.editing(key, be, self.seen.lists(), self._own()))
 
-    def _edited(self, key: ServiceKey, old_ip: str, result: EditorResult | None) -> None:
+    def _edit_form(self, key: ServiceKey, request: EditorRequest) -> None:
+        screen = EditorScreen(request, self._neighbour_mac)
+        self.app.push_screen(screen, lambda result: self._edited(key, request, result))
+
+    def _edited(self, key: ServiceKey, request: EditorRequest, result: EditorResult | None) -> None:
         if result is not None:
             # Against the lists the form last showed: it follows other writers.
-            self.apply(edits.edit(edits.frozen(result.lists), key, old_ip, result.dest))
+            intent = edits.edit(edits.frozen(result.lists), key, request.ip, result.dest)
+
+            def again(why: str) -> None:
+                self._edit_form(key, self._again(request, result, why))
+
+            self._apply_form(intent, again)
 
     def action_delete(self) -> None:
         picked = self._highlighted()

@@ -38,6 +38,7 @@ from l4lb_tui.viewmodels.editor_form import (
     NEW_SERVICE,
     EditorRequest,
     EditorResult,
+    ip_placeholder,
     service_spec_note,
 )
 from l4lb_tui.viewmodels.edits import moved
@@ -76,6 +77,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
     EditorScreen Button { margin-left: 2; }
     EditorScreen #changed-note { display: none; }
     EditorScreen #changed-note.-shown { display: block; }
+    EditorScreen #refusal { margin-top: 1; }
     """
 
     # The services' lists as last polled; set by the dashboard.
@@ -95,8 +97,9 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         self.drained = request.drained
         self.set_reactive(EditorScreen.lists, request.lists)
         self.suggester = NeighbourSuggester()
+        spec = request.fields[0]
         self.ip_validator = IpValidator(
-            self._taken_for(request.service_spec), self._vips_for(request.service_spec)
+            self._taken_for(spec), self._vips_for(spec), request.own.problem
         )
 
     def _keys(self, spec: str | None) -> list[ServiceKey]:
@@ -118,26 +121,34 @@ class EditorScreen(ModalScreen[EditorResult | None]):
 
     def compose(self) -> ComposeResult:
         req = self.request
+        spec, ip, mac, weight = req.fields
         # The title on the border: in sight however far a short terminal scrolls.
         with Vertical() as box:
             box.border_title = req.title
-            if req.service_spec is not None:
+            if req.refusal:  # reopened as it was left: what the balancer said
+                yield Static(Text(f"refused: {req.refusal}"), classes="error", id="refusal")
+            if spec is not None:
                 yield Label("Service (VIP[:PORT][/tcp|udp], several with commas)", markup=False)
                 # Typing into it never replaces the service silently: a key
                 # that beats a fast Tab lands beside it, where it shows.
                 yield Input(
-                    req.service_spec,
+                    spec,
                     validators=[services_validator()],
                     id="service",
                     select_on_focus=False,
                 )
                 yield Static(classes="warning", id="service-note")
             yield Label("IP address", markup=False)
-            yield Input(req.ip, placeholder="10.0.0.11", validators=[self.ip_validator], id="ip")
+            yield Input(
+                ip,
+                placeholder=ip_placeholder(self._keys(spec)),
+                validators=[self.ip_validator],
+                id="ip",
+            )
             yield Static(classes="error", id="ip-error")
             yield Label("MAC address", markup=False)
             yield Input(
-                req.mac,
+                mac,
                 placeholder="aa:bb:cc:dd:ee:ff",
                 validators=[mac_validator()],
                 suggester=self.suggester,
@@ -145,10 +156,12 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             )
             yield Static(classes="hint", id="mac-hint")
             yield Label("Weight (0 drains the backend: no new flows)", markup=False)
-            yield Input(str(req.weight), validators=[weight_validator()], id="weight")
+            yield Input(weight, validators=[weight_validator()], id="weight")
             yield Static(classes="error", id="weight-error")
-            if req.service_spec is not None:  # last but the buttons: Tab goes to the IP first
-                yield Checkbox(NEW_SERVICE, id="new-service")
+            if spec is not None:  # last but the buttons: Tab goes to the IP first
+                yield Checkbox(
+                    NEW_SERVICE, bool(req.typed and req.typed.new_service), id="new-service"
+                )
             if req.drained:
                 yield Static(Text(DRAINED_NOTE), classes="warning", id="drained-note")
             yield Static(classes="warning", id="changed-note")
@@ -161,10 +174,14 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         first = "#service" if self.request.service_spec is not None else "#ip"
         # Now: focus() would wait behind the keys already typed.
         self.set_focus(self.query_one(first, Input))
-        if self.request.service_spec is not None:
-            self._service_note(self.request.service_spec)
-        if self.request.ip:
-            self._look_up(self.request.ip)
+        spec, ip, _, _ = self.request.fields
+        if spec is not None:
+            self._service_note(spec)
+        box = self.query_one("#ip", Input)
+        if ip and self.request.typed is not None:  # reopened: the refused IP's hint again
+            self._show_error("#ip-error", box.validate(ip))
+        if ip and not self._refused(box, ip):
+            self._look_up(ip)
 
     # -- live validation ----------------------------------------------------------
 
@@ -177,6 +194,7 @@ class EditorScreen(ModalScreen[EditorResult | None]):
         self.ip_validator.taken = self._taken_for(event.value)
         self.ip_validator.vips = self._vips_for(event.value)
         ip = self.query_one("#ip", Input)
+        ip.placeholder = ip_placeholder(self._keys(event.value))
         if ip.value:
             self._show_error("#ip-error", ip.validate(ip.value))
 
@@ -189,7 +207,13 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             ip = validate_ip(event.value)
         except ValueError:
             return
-        self._look_up(ip)
+        if not self._refused(event.input, ip):  # no neighbour hint for an IP refused anyway
+            self._look_up(ip)
+
+    @staticmethod
+    def _refused(box: Input, ip: str) -> bool:
+        outcome = box.validate(ip)
+        return outcome is not None and not outcome.is_valid
 
     @on(Input.Changed, "#mac")
     def _mac_changed(self, event: Input.Changed) -> None:
@@ -356,4 +380,5 @@ class EditorScreen(ModalScreen[EditorResult | None]):
             validate_weight(self.query_one("#weight", Input).value),
             drained=self.drained,
         )
-        return EditorResult(tuple(keys), dest, self.lists)
+        ticked = spec is not None and self.query_one("#new-service", Checkbox).value
+        return EditorResult(tuple(keys), dest, self.lists, spec, ticked)

@@ -22,7 +22,7 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Static
 
 from l4lb_tui.abi import ServiceKey
 from l4lb_tui.console_files import Preview, preview_csv
-from l4lb_tui.destinations import Destination, load_problem
+from l4lb_tui.destinations import Destination
 from l4lb_tui.services import parse_service_specs
 from l4lb_tui.viewmodels.editor_form import service_spec_note
 from l4lb_tui.widgets.footer import KeyFooter
@@ -55,16 +55,20 @@ class PreviewTable(KeyTable):
             self.add_column("Problem", key="problem", width=90)
             for err in result.errors[:PREVIEW_ROWS]:
                 self.add_row(num(str(err.line)), Text(err.message, style="red"))
+            if (more := len(result.errors) - PREVIEW_ROWS) > 0:
+                self.add_row(Text(""), Text(f"... and {more:,} more errors", style="red"))
             return
-        self.add_column("#", key="n", width=5)
+        # The file's own line numbers, as `l4lb check` and an error name them.
+        self.add_column("Line", key="n", width=5)
         self.add_column("IP", key="ip", width=15)
         self.add_column("MAC", key="mac", width=17)
         self.add_column("Weight", key="weight", width=11)  # "65535 drain"
-        for n, d in enumerate(result.destinations[:PREVIEW_ROWS], start=1):
+        rows = zip(result.lines, result.destinations[:PREVIEW_ROWS], strict=False)
+        for line, d in rows:
             # The last look before a change: a drained line loads drained.
             weight = Text(f"{d.weight} drain", style="yellow") if d.drained else Text(str(d.weight))
             weight.justify = "right"
-            self.add_row(num(str(n)), Text(d.ip), Text(d.mac), weight)
+            self.add_row(num(str(line)), Text(d.ip), Text(d.mac), weight)
 
 
 class CsvTree(DirectoryTree):
@@ -192,16 +196,25 @@ class LoadScreen(Screen[LoadRequest | None]):
         if Path(self.query_one("#path", Input).value.strip()).expanduser() != message.preview.path:
             return  # the operator picked another file meanwhile
         self.preview = message.preview
-        summary = self.query_one("#summary", Static)
-        summary.update(Text(f"{message.preview.path.name}: {message.preview.summary}"))
-        summary.set_class(not message.preview.ok, "-bad")
-        summary.set_class(message.preview.ok, "-good")
-        self.query_one(PreviewTable).show(message.preview)
+        self._check_preview()
         self._services_note(self.query_one("#services", Input).value)
         self._update_apply()
         if self._apply_when_read:  # ctrl+s came before the preview
             self._apply_when_read = False
             self.action_apply()
+
+    def _check_preview(self) -> None:
+        """The previewed file checked for the services typed (every line's
+        error, as `l4lb check --vip` lists them), and shown."""
+        if self.preview is None:
+            return
+        keys = self._services() or []
+        self.preview = self.preview.against([k.vip for k in keys], len(keys))
+        summary = self.query_one("#summary", Static)
+        summary.update(Text(f"{self.preview.path.name}: {self.preview.summary}"))
+        summary.set_class(not self.preview.ok, "-bad")
+        summary.set_class(self.preview.ok, "-good")
+        self.query_one(PreviewTable).show(self.preview)
 
     # -- services ------------------------------------------------------------------
 
@@ -211,21 +224,13 @@ class LoadScreen(Screen[LoadRequest | None]):
         except ValueError:
             return None
 
-    def _load_problem(self, keys: list[ServiceKey] | None) -> str | None:
-        """What `map` would refuse in the previewed file for these services."""
-        if keys is None or self.preview is None or self.preview.result is None:
-            return None
-        return load_problem(self.preview.result.destinations, keys)
-
     def _services_note(self, spec: str) -> None:
         note = service_spec_note(spec, "other services stay as they are")
-        problem = self._load_problem(self._services())
-        if problem:
-            note = Text(problem)
         self.query_one("#services-note", Static).update(note)
 
     @on(Input.Changed, "#services")
     def _services_changed(self, event: Input.Changed) -> None:
+        self._check_preview()  # another VIP, another family: other lines wrong
         self._services_note(event.value)
         self._update_apply()
 
@@ -238,8 +243,6 @@ class LoadScreen(Screen[LoadRequest | None]):
     def _ready(self) -> LoadRequest | None:
         keys = self._services()
         if self.preview is None or not self.preview.ok or self.preview.result is None or not keys:
-            return None
-        if self._load_problem(keys):
             return None
         return LoadRequest(self.preview.path, tuple(keys), self.preview.result.destinations)
 
@@ -256,7 +259,7 @@ class LoadScreen(Screen[LoadRequest | None]):
             self._read(Path(typed).expanduser())
             return
         if request is None:
-            problem = self._load_problem(self._services())
+            problem = self.preview.summary if self.preview and not self.preview.ok else None
             self.notify(
                 problem or "nothing to apply: pick a file without errors",
                 severity="warning",

@@ -39,13 +39,14 @@ class WriteRunner:
         self._screen = screen
         self.busy = False  # a write is running: the next one is refused
 
-    def start(self, job: Job, undo: bool = False) -> None:
-        """Start `job`, unless the previous write is still running (said)."""
+    def start(self, job: Job, undo: bool = False) -> bool:
+        """Start `job`, unless the previous write is still running (said):
+        whether it started."""
         if self.busy:
             self._screen.notify(
                 "still applying the previous change; try again", severity="warning", markup=False
             )
-            return
+            return False
         self.busy = True
         self._screen.run_worker(
             partial(self._write, job, undo),
@@ -55,6 +56,7 @@ class WriteRunner:
             exclusive=True,
             exit_on_error=False,
         )
+        return True
 
     def run(self, operation: Callable[[], str]) -> None:
         """An operation with nothing to undo (mode, detach, save)."""

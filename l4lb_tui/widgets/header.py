@@ -115,16 +115,18 @@ def _total(view: StatsView, scope: ServiceScope | None, rated: bool) -> Text:
 
 def _summary(view: StatsView, width: int) -> list[Text]:
     """passed, dropped, flows and the tables' shares on one line: for short
-    terminals."""
+    terminals.  The flows are both families' (an IPv6-only balancer under
+    load read "flows 0", t20 LOW-4)."""
     line = Text(f"{'passed':<8}", style="green")
     line.append(fmt_int(sum(view.passed.values())))
     line.append("  dropped ", style="red")
     line.append(fmt_int(sum(view.dropped.values())))
-    looked_up = sum(view.flows.values())
+    looked_up = sum(view.flows.values()) + sum(view.flows6.values())
     line.append("  flows ", style="cyan")
     line.append(fmt_int(looked_up))
     if looked_up:
-        hits = share(view.flows.get("hit", 0), looked_up) * 100
+        hit = view.flows.get("hit", 0) + view.flows6.get("hit", 0)
+        hits = share(hit, looked_up) * 100
         line.append(f" ({hits:.1f}% hits)", style="dim")
     return flow_table.packed([line, *flow_table.tables(view, compact=True)], width, "  ")
 

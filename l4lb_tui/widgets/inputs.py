@@ -34,18 +34,26 @@ class ParserValidator(Validator):
 
 
 class IpValidator(ParserValidator):
-    """A unicast IPv4 address that is neither already a backend of the
-    service nor its VIP."""
+    """A unicast address that is neither already a backend of the service,
+    nor its VIP, nor one of the balancer's own (`own`: why not, or None)."""
 
-    def __init__(self, taken: Collection[str] = (), vips: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        taken: Collection[str] = (),
+        vips: Collection[str] = (),
+        own: Callable[[str], str | None] | None = None,
+    ) -> None:
         super().__init__(self._check)
         self.taken = set(taken)
         self.vips = set(vips)
+        self.own = own
 
     def _check(self, value: str) -> None:
         ip = validation.backend_ip(value)
         if ip in self.vips:
             raise ValueError(f"{ip} is the VIP of this service: a backend cannot be the VIP itself")
+        if self.own is not None and (problem := self.own(ip)):
+            raise ValueError(problem)
         if ip in self.taken:
             raise ValueError(f"{ip} is already a backend of this service")
 

@@ -12,6 +12,7 @@ from tui_support import DATA, SIZE, dashboard, make_app, polls, settle
 
 from l4lb_tui.backend_edits import DropService
 from l4lb_tui.console_demo import DEMO_DNS, DEMO_SERVICE, FakeBackend
+from l4lb_tui.model import FlowOccupancy
 from l4lb_tui.rates import fmt_int
 from l4lb_tui.screens.editor import EditorScreen
 from l4lb_tui.screens.load import LoadScreen
@@ -163,6 +164,20 @@ async def test_header_shows_flow_table_and_icmp_counters(fake: FakeBackend) -> N
         assert "frag-needed 4" in text
         hits = view.flows["hit"] / sum(view.flows.values())
         assert f"({hits * 100:.1f}% hits)" in text
+
+
+async def test_a_short_terminal_counts_both_families_flows(fake: FakeBackend) -> None:
+    """Under 30 lines `flows N` counted IPv4's only: an IPv6-only balancer
+    under load read "flows 0" (t20 LOW-4)."""
+    fake.tables = (FlowOccupancy(1 << 19, 100), FlowOccupancy(1 << 16, 50))
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await polls(pilot, 1)
+        view = dashboard(pilot).view
+        assert view is not None and view.flows6.get("hit")
+        both = sum(view.flows.values()) + sum(view.flows6.values())
+        hits = (view.flows["hit"] + view.flows6["hit"]) / both
+        assert f"flows {fmt_int(both)} ({hits * 100:.1f}% hits)" in header(app)
 
 
 async def test_undo_of_a_load_into_a_new_service_removes_it(fake: FakeBackend) -> None:

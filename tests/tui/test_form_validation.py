@@ -15,7 +15,7 @@ from tui_support import SIZE, make_app, settle
 
 from l4lb_tui.console_demo import FakeBackend
 from l4lb_tui.screens.editor import EditorScreen
-from l4lb_tui.screens.load import LoadScreen
+from l4lb_tui.screens.load import LoadScreen, PreviewTable
 
 
 def text(screen: object, selector: str) -> str:
@@ -83,10 +83,13 @@ async def test_the_vip_is_not_a_backend_in_the_editor(fake: FakeBackend) -> None
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, EditorScreen) and fake.writes == []
-        # Another service's VIP is a fine backend address.
+        # Another service's VIP is no VIP of this one; but 10.0.0.4 is lb0's
+        # own address too, which the balancer refuses as a backend (t20 LOW-3).
         editor.query_one("#service", Input).value = "10.0.0.5:8080/tcp"
         await pilot.pause()
-        assert text(editor, "#ip-error") == ""
+        assert text(editor, "#ip-error") == (
+            "10.0.0.4 is an address of lb0, the balancer's own: it cannot be a backend"
+        )
 
 
 async def test_editor_numbers_and_addresses_are_ascii_and_unicast(fake: FakeBackend) -> None:
@@ -140,9 +143,9 @@ async def test_load_counts_every_service(fake: FakeBackend, tmp_path: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = await preview(pilot, many(tmp_path, 2100), "10.0.0.4:80")
-        assert "2,100 destinations, no errors" in text(screen, "#summary")
-        note = text(screen, "#services-note")
-        assert "2,100 destinations in 2 services need 4,200 backend slots" in note
+        summary = text(screen, "#summary")  # never "no errors" beside a refusal (t20)
+        assert "2,100 destinations in 2 services need 4,200 backend slots" in summary
+        assert "no errors" not in summary
         assert screen.query_one("#apply", Button).disabled
         await pilot.press("ctrl+s")
         await settle(pilot)
@@ -159,7 +162,12 @@ async def test_load_refuses_the_vip_as_a_backend(fake: FakeBackend, tmp_path: Pa
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = await preview(pilot, path, "10.0.0.4:8080/tcp")
-        assert "10.0.0.4 is a VIP of these services" in text(screen, "#services-note")
+        assert "1 error:" in text(screen, "#summary")
+        table = screen.query_one(PreviewTable)
+        assert [str(c).strip() for c in table.get_row_at(0)] == [
+            "2",
+            "10.0.0.4 is a VIP of this load: a backend cannot be the VIP itself",
+        ]
         assert screen.query_one("#apply", Button).disabled
         await pilot.press("ctrl+s")
         await settle(pilot)

@@ -165,7 +165,15 @@ def test_a_source_that_is_a_backend_is_refused(key: str) -> None:
         + ('backends = [{ ip = "10.0.0.11", mac = "02:00:00:00:00:0b" }]\n')
     )
     lines = _refused(text)
-    assert any(f"balancer[0].{key}: 10.0.0.11 is a backend" in ln for ln in lines), lines
+    line = 3 if key == "source" else 4
+    what = "outer source" if key == "source" else "probe source"
+    assert any(
+        ln.endswith(
+            f"line 7: balancer[0].service[0].backends[0]: 10.0.0.11 is the balancer's {what} "
+            f"({key}, line {line}), its own address: it cannot be a backend"
+        )
+        for ln in lines
+    ), lines
 
 
 def test_destinations_that_cannot_be_read_are_the_only_error(tmp_path: Path) -> None:
@@ -206,18 +214,31 @@ def test_a_probe_source6_that_is_a_vip_or_backend_is_refused(address: str) -> No
         'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
     )
     lines = _refused(text)
-    assert any(f"balancer[0].probe_source6: {address} is a" in ln for ln in lines), lines
+    said = {
+        "fd00::4": "line 5: balancer[0].probe_source6: fd00::4 is a VIP",
+        "fd00::11": "line 8: balancer[0].service[0].backends[0]: fd00::11 is the balancer's "
+        "probe source (probe_source6, line 5)",
+    }[address]
+    assert any(said in ln for ln in lines), lines
 
 
 @pytest.mark.parametrize(("address", "what"), [("fd00::4", "VIP"), ("fd00::11", "backend")])
 def test_a_source6_that_is_a_vip_or_backend_is_refused(address: str, what: str) -> None:
-    """t18 MEDIUM-1: a backend as source6 passed (only a VIP was refused)."""
+    """t18 MEDIUM-1: a backend as source6 passed (only a VIP was refused);
+    t20 LOW-2: a backend that is the source is blamed on the backend's line,
+    the edit, naming the source's."""
     text = (
         f'{HEAD}source6 = "{address}"\n[[balancer.service]]\nvip = "[fd00::4]:80/tcp"\n'
         'backends = [{ ip = "fd00::11", mac = "02:00:00:00:00:0b" }]\n'
     )
     lines = _refused(text)
-    assert any(f"balancer[0].source6: {address} is a {what}" in ln for ln in lines), lines
+    said = {
+        "VIP": "line 5: balancer[0].source6: fd00::4 is a VIP",
+        "backend": "line 8: balancer[0].service[0].backends[0]: fd00::11 is the balancer's "
+        "outer source (source6, line 5), its own address: it cannot be a backend",
+    }[what]
+    assert any(ln.endswith(said) or said in ln for ln in lines), lines
+    assert not any("balancer[0].source6: fd00::11" in ln for ln in lines), lines
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,11 @@ stats, metrics and the console show them (pure logic, no kernel)."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from l4lb_tui import abi, flowsize
+from l4lb_tui import abi, cliargs, flowsize
 from l4lb_tui.abi import FlowStat
 from l4lb_tui.config_file import ConfigError, parse_config
 from l4lb_tui.config_plan import Running, plan_balancer
@@ -143,6 +145,23 @@ def test_the_ipv6_table_is_sized_like_the_ipv4_one() -> None:
     flags = flowsize.config_flags(abi.CFG_CATCH_ALL, 1 << 20, 1 << 12)
     cfg = abi.Config("10.0.0.1", "02:00:00:00:00:01", flags)
     assert (cfg.flow_log2, flowsize.flow6_log2(cfg.flags), cfg.catch_all) == (20, 12, True)
+
+
+def test_bytes_for_the_ipv6_table_quote_its_own_memory() -> None:
+    """`--flows6 4MiB` quoted IPv4's 148 MiB; 4M IPv6 slots take 276 MiB (t20 LOW-1)."""
+    with pytest.raises(ValueError, match=r"not bytes \(e\.g\. 4M: 148 MiB;"):
+        flowsize.parse_flows("4MiB")
+    with pytest.raises(ValueError, match=r"not bytes \(e\.g\. 4M: 276 MiB;"):
+        flowsize.parse_flows6("4MiB")
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    cliargs.flows_option(parser)
+    with pytest.raises(argparse.ArgumentError, match=r"--flows6: .* 4M: 276 MiB;"):
+        parser.parse_args(["--flows6", "4MiB"])
+    text = '[[balancer]]\ninterface = "lb0"\n{} = "4MiB"\n'
+    with pytest.raises(ConfigError, match=r"line 3: balancer\[0\]\.flows: .* 4M: 148 MiB;"):
+        parse_config(text.format("flows"))
+    with pytest.raises(ConfigError, match=r"line 3: balancer\[0\]\.flows6: .* 4M: 276 MiB;"):
+        parse_config(text.format("flows6"))
 
 
 def test_apply_refuses_a_resize_of_the_ipv6_table_while_loaded() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from l4lb_tui import abi, abi6, validation
 from l4lb_tui.config_file import ConfigError, parse_config
-from l4lb_tui.destinations import Destination, load_problem, parse_text
+from l4lb_tui.destinations import parse_text
 from l4lb_tui.services import parse_service, service_spec
 from tests.unit.test_validation import HOSTILE, one_line
 
@@ -152,11 +152,12 @@ def test_a_mixed_config_is_checked_service_by_service() -> None:
     assert [s.keys[0].vip for s in balancer.services] == ["2001:db8::4", "10.0.0.4"]
 
 
-def test_load_problem_names_the_family() -> None:
-    keys = parse_service("[2001:db8::4]:80/tcp")
-    v4 = [Destination("10.0.0.11", "02:00:00:00:00:0b")]
-    assert "is IPv6 and backend 10.0.0.11 is IPv4" in str(load_problem(v4, keys))
-    assert load_problem([Destination("2001:db8::11", "02:00:00:00:00:0b")], keys) is None
+def test_a_load_names_the_family_by_line() -> None:
+    text = "2001:db8::11, 02:00:00:00:00:0b\n10.0.0.11, 02:00:00:00:00:0c\n"
+    result = parse_text(text, {"2001:db8::4"}, families=True)
+    assert [e.line for e in result.errors] == [2]
+    assert "is IPv6 and backend 10.0.0.11 is IPv4" in result.errors[0].message
+    assert [d.ip for d in result.destinations] == ["2001:db8::11"] and result.lines == (1,)
 
 
 def test_the_bracket_hint_is_one_line() -> None:
