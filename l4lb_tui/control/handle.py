@@ -215,7 +215,10 @@ class Handle:
         return abi.Config.unpack(dump.raw[: dump.value_size])
 
     def source6(self) -> str | None:
-        """The outer IPv6 source of ip6ip6, None while unset."""
+        """The outer IPv6 source of ip6ip6, None while unset (or with no
+        IPv6 path at all: the offload build has no config6)."""
+        if not self.map_pin("config6").exists():
+            return None
         raw = self.read_array("config6").raw[:16]
         return abi6.ip6_text(raw) if any(raw) else None
 
