@@ -407,6 +407,22 @@ static __always_inline void flow_record(struct flow_miss *miss, struct iphdr *ip
 	flow_store(miss->slot, iph, ports, tcp_flags, now, svc_id, backend_idx, backend_ip);
 	*tag = miss->fp;
 }
+
+/* For a reader that only looks (an ICMP error's flow, l4lb_icmp.h): the two
+ * tags of a flow's bucket in `tags_map` (a table of 2^log2 slots, 0: the
+ * default `dflt`), its first slot and its fingerprint; NULL past the map. */
+static __always_inline __u8 *bucket_tags(void *tags_map, __u32 log2, __u32 dflt, __u32 hash,
+					 __u32 *bucket, __u8 *fp)
+{
+	if (!log2)
+		log2 = dflt;
+	*bucket = flow_bucket(hash, log2);
+	*fp = flow_fp(fp_bits(hash, log2));
+	__u32 tag_idx = *bucket / FLOW_TAGS_PER_ENTRY;
+	struct flow_tags *tags = bpf_map_lookup_elem(tags_map, &tag_idx);
+
+	return tags ? &tags->t[*bucket & (FLOW_TAGS_PER_ENTRY - 2)] : NULL;
+}
 #endif
 
 #endif

@@ -11,19 +11,12 @@
 static __always_inline struct backend *flow6_peek(const struct packet6 *q, __u32 hash,
 						  struct config *cfg, __u32 *backend_idx)
 {
-	__u32 log2 = (cfg->flags >> CFG_FLOW6_LOG2_SHIFT) & CFG_FLOW6_LOG2_MASK;
+	__u32 bucket;
+	__u8 fp;
+	__u8 *tg = bucket_tags(&flow6_tags, (cfg->flags >> CFG_FLOW6_LOG2_SHIFT) & CFG_FLOW6_LOG2_MASK,
+			       FLOW6_SLOTS_LOG2, hash, &bucket, &fp);
 
-	if (!log2)
-		log2 = FLOW6_SLOTS_LOG2;
-	__u32 bucket = flow_bucket(hash, log2);
-	__u32 tag_idx = bucket / FLOW_TAGS_PER_ENTRY;
-	struct flow_tags *tags = bpf_map_lookup_elem(&flow6_tags, &tag_idx);
-	if (!tags)
-		return NULL;
-	__u8 fp = flow_fp(fp_bits(hash, log2));
-	__u8 *tg = &tags->t[bucket & (FLOW_TAGS_PER_ENTRY - 2)];
-
-	for (__u32 way = 0; way < 2; way++) {
+	for (__u32 way = 0; tg && way < 2; way++) {
 		struct flow6 *f;
 
 		if (tg[way] == fp && (f = flow6_find(bucket + way, q)))
