@@ -3,7 +3,7 @@ before a load changes anything, and a save (filewrite.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from l4lb_tui.console_backend import ConsoleError
 from l4lb_tui.destinations import (
     Destination,
     DestinationError,
+    LineError,
     ParseResult,
     format_csv,
     format_saved,
@@ -34,12 +35,18 @@ class Preview:
     vips: tuple[str, ...] = ()
     services: int = 1
 
-    def against(self, vips: Collection[str], services: int) -> Preview:
-        """The same file checked for these services' VIPs, as `map` loads it."""
+    def against(
+        self, vips: Collection[str], services: int, own: Callable[[str], str | None] | None = None
+    ) -> Preview:
+        """The same file checked for these services' VIPs, as `map` loads it,
+        and, with `own`, for the balancer's own addresses (why an address
+        cannot be a backend here, or None), which `map` refuses too."""
         wanted = tuple(sorted(set(vips)))
         if self.result is None or (wanted, services) == (self.vips, self.services):
             return self
         result = parse_text(self.text, wanted, families=bool(wanted))
+        if own is not None:
+            result = _without_own(result, own)
         return replace(self, result=result, vips=wanted, services=max(1, services))
 
     @property
@@ -69,6 +76,22 @@ class Preview:
         if drained:
             return f"{count:,} destinations ({drained:,} drained: they load drained), no errors"
         return f"{count:,} destinations, no errors"
+
+
+def _without_own(result: ParseResult, own: Callable[[str], str | None]) -> ParseResult:
+    """`result` with each destination that is one of the balancer's own
+    addresses turned into an error at its line."""
+    kept, lines, errors = [], [], list(result.errors)
+    for dest, line in zip(result.destinations, result.lines, strict=False):
+        if why := own(dest.ip):
+            errors.append(LineError(line, why))
+        else:
+            kept.append(dest)
+            lines.append(line)
+    if len(errors) == len(result.errors):
+        return result
+    errors.sort(key=lambda e: e.line)
+    return ParseResult(tuple(kept), tuple(errors), tuple(lines))
 
 
 def preview_csv(path: Path) -> Preview:

@@ -171,7 +171,7 @@ class DashboardEdits(DashboardFeatures):
             start = family_file(start, ":" in key.vip)
         spec = service_spec(key) if key else ""
         seen = edits.frozen(self.seen.lists())  # what the file replaces
-        screen = LoadScreen(self.ifname, start, spec)
+        screen = LoadScreen(self.ifname, start, spec, self._own().problem)
         self.app.push_screen(screen, lambda request: self._load_chosen(seen, request))
 
     def _load_chosen(self, seen: edits.Lists, request: LoadRequest | None) -> None:

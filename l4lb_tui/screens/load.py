@@ -6,7 +6,7 @@ file has any error: an invalid file changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -51,10 +51,13 @@ class PreviewTable(KeyTable):
         if result is None:
             return
         if result.errors:
+            # A problem wraps to the table's width: its end (what to do) is
+            # the part an operator needs (80 columns cut it).
+            wide = self.scrollable_content_region.width or self.size.width
             self.add_column("Line", key="line", width=6)
-            self.add_column("Problem", key="problem", width=90)
+            self.add_column("Problem", key="problem", width=max(30, min(90, wide - 10)))
             for err in result.errors[:PREVIEW_ROWS]:
-                self.add_row(num(str(err.line)), Text(err.message, style="red"))
+                self.add_row(num(str(err.line)), Text(err.message, style="red"), height=None)
             if (more := len(result.errors) - PREVIEW_ROWS) > 0:
                 self.add_row(Text(""), Text(f"... and {more:,} more errors", style="red"))
             return
@@ -111,9 +114,18 @@ class LoadScreen(Screen[LoadRequest | None]):
     class Previewed(Message):
         preview: Preview
 
-    def __init__(self, ifname: str, start: Path, services_spec: str = "") -> None:
+    def __init__(
+        self,
+        ifname: str,
+        start: Path,
+        services_spec: str = "",
+        own: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """`own`: why an address cannot be a backend here (the balancer's
+        own addresses), or None; the preview lists such lines as errors."""
         super().__init__()
         self.ifname = ifname
+        self.own = own
         self.start = start
         self.services_spec = services_spec
         self.preview: Preview | None = None
@@ -209,7 +221,7 @@ class LoadScreen(Screen[LoadRequest | None]):
         if self.preview is None:
             return
         keys = self._services() or []
-        self.preview = self.preview.against([k.vip for k in keys], len(keys))
+        self.preview = self.preview.against([k.vip for k in keys], len(keys), self.own)
         summary = self.query_one("#summary", Static)
         summary.update(Text(f"{self.preview.path.name}: {self.preview.summary}"))
         summary.set_class(not self.preview.ok, "-bad")

@@ -17,6 +17,7 @@ from l4lb_tui.console_files import family_file, preview_csv
 from l4lb_tui.destinations import Destination
 from l4lb_tui.screens.load import LoadScreen, PreviewTable
 from l4lb_tui.services import parse_service
+from l4lb_tui.viewmodels.editor_form import OwnAddresses
 from l4lb_tui.widgets.tables import BackendTable
 
 V6 = abi.ServiceKey("fd00::4", 8080, abi.PROTO_TCP)
@@ -83,6 +84,23 @@ async def test_the_preview_names_the_lines_check_names(fake: FakeBackend, tmp_pa
         await pilot.pause()
         assert [plain(table.get_row_at(n)[0]) for n in range(table.row_count)] == ["2", "4", "5"]
         assert fake.writes == []
+
+
+def test_the_balancers_own_addresses_are_errors_at_their_lines(tmp_path: Path) -> None:
+    """t21 LOW-A: the outer source in a file, which `map` refuses, is an
+    error of the preview too, at its line (the form warned, the preview not)."""
+    csv = tmp_path / "own.csv"
+    csv.write_text("fd00::11, 02:00:00:00:00:11\n# the source\nfd00::1, 02:00:00:00:00:01\n")
+    own = OwnAddresses("lb0", ("fd00::2/64",), [("fd00::1", "--source6")])
+    checked = preview_csv(csv).against([V6.vip], 1, own.problem)
+    assert checked.result is not None and not checked.ok
+    assert [(e.line, e.message) for e in checked.result.errors] == [
+        (3, "fd00::1 is the balancer's outer source address (--source6 of attach): "
+            "it cannot be a backend"),
+    ]  # fmt: skip
+    assert checked.result.lines == (1,) and "no errors" not in checked.summary
+    link = preview_csv(csv).against([V6.vip], 1, OwnAddresses("lb0", ("fd00::11/64",)).problem)
+    assert link.result is not None and [e.line for e in link.result.errors] == [1]
 
 
 def test_the_family_file_is_the_labs_sibling(tmp_path: Path) -> None:
