@@ -104,7 +104,10 @@ class DashboardEdits(DashboardFeatures):
             self.notify(
                 line + more_text, title="refused", severity="error", timeout=12, markup=False
             )
-            if reopen is not None:  # the form back as it was left, the refusal in it
+            # The form back as it was left, the refusal in it; not when
+            # another writer changed the backend meanwhile: the refreshed
+            # table (and the form opened again) shows what it holds now.
+            if reopen is not None and not done.stale:
                 reopen(done.message)
         self.poll_now()
 

@@ -177,3 +177,22 @@ async def test_load_into_a_service_changed_meanwhile_is_refused(fake: FakeBacken
         assert OTHER.ip in kernel(fake) and len(kernel(fake)) == 9
         [told] = said(app)
         assert f"the backends of {DEMO_SERVICE} changed since you opened this" in told
+
+
+async def test_a_stale_refusal_does_not_bring_the_form_back(fake: FakeBackend) -> None:
+    """A refused form comes back as typed, but not when another writer
+    changed the backend: the refreshed table says what it holds now."""
+    app = make_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("e")
+        editor = app.screen
+        assert isinstance(editor, EditorScreen)
+        other_writer(fake, FIRST, weight=4)  # not polled: the form's basis is stale
+        editor.query_one("#weight", Input).value = "9"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert not isinstance(app.screen, EditorScreen), "the stale form came back"
+        assert kernel(fake)[FIRST] == (4, False)
+        assert "changed since you opened this" in said(app)[-1]
+        assert cell(app, "0") == "4"
