@@ -130,8 +130,7 @@ class Balancer(Handle):
         the VIPs and ignore a request from one."""
         vips = {k.vip for k in self._snapshot().services} if self.is_loaded() else set()
         link = self.link()
-        held = link.ipv6 if ":" in ip else link.ipv4
-        own = next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
+        own = neighbours.asking_source(link.ipv6 if ":" in ip else link.ipv4, vips)
         source, source6 = ("", own) if ":" in ip else (own, "")
         found = neighbours.resolve(
             self.netlink.netns, self.ifname, [ip], source, wait=wait, source6=source6

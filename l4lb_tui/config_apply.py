@@ -89,11 +89,10 @@ def _asking_sources(spec: BalancerSpec) -> tuple[str, str]:
         link = Netlink(spec.netns).link(spec.interface)
     except NetlinkError:
         return spec.probe_source or "", spec.probe_source6 or ""
-    found = [
-        next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
-        for held in (link.ipv4, link.ipv6)
-    ]
-    return spec.probe_source or found[0], spec.probe_source6 or found[1]
+    return (
+        spec.probe_source or neighbours.asking_source(link.ipv4, vips),
+        spec.probe_source6 or neighbours.asking_source(link.ipv6, vips),
+    )
 
 
 def plan(config: Config, keep_drains: bool = False) -> list[BalancerChange]:

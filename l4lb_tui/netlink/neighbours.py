@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from l4lb_tui.netlink import namespaces, rtnl
 from l4lb_tui.netlink.errors import NetlinkError, refused
@@ -84,6 +84,13 @@ def solicit(
             send(socket.AF_INET6, source6, v6)
 
     namespaces.call_in(netns, both)
+
+
+def asking_source(held: Iterable[str], vips: Collection[str]) -> str:
+    """The address (of `held`, "ADDR/PREFIX" as netlink lists them) to ask
+    for a backend's MAC from: never a VIP, since backends hold the VIPs and
+    ignore a request from one ("": none, the kernel's choice)."""
+    return next((a.split("/")[0] for a in held if a.split("/")[0] not in vips), "")
 
 
 def resolve(
