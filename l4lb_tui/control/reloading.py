@@ -72,8 +72,9 @@ def load_services(
     used_mode = FillMode.MAGLEV
     used_size = DEFAULT_RING_SIZE
     _check_own_addresses(h, [d for _, dests in lists for d in dests])
-    _check_sources(h, lists)
-    cmds += _check_families(h, lists, ids)
+    source6 = h.source6()
+    _check_sources(lists, [(h.config().saddr, "-s"), (source6, "--source6")])
+    cmds += _check_families(h, lists, ids, has_source6=source6 is not None)
     for key, dests in lists:
         old = live.get(key)
         used_mode = mode or (_mode_of(old) if old else FillMode.MAGLEV)
@@ -146,17 +147,21 @@ def _unindex(ids: dict[str, int], key: abi.ServiceKey, slot: int) -> str:
 
 
 def _check_families(
-    h: Handle, lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]], ids: dict[str, int]
+    h: Handle,
+    lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]],
+    ids: dict[str, int],
+    has_source6: bool,
 ) -> list[str]:
     """A service's backends are of its own family (IPv4-in-IPv6 is not
-    built).  v6 services need an outer v6 source: the one given at attach,
-    else the interface's first global IPv6 address (the line writing it)."""
+    built).  v6 services need an outer v6 source: the one given at attach
+    (`has_source6`), else the interface's first global IPv6 address (the
+    line writing it)."""
     for key, dests in lists:
         problem = validation.family_problem([key.vip], [d.ip for d in dests])
         if problem:
             raise BalancerError(f"service {key}: {problem}")
     first6 = next((k for k, _ in lists if abi6.is_ip6(k.vip)), None)
-    if first6 is None or any(h.read_array("config6").raw[:16]):
+    if first6 is None or has_source6:
         return []
     # Never a VIP: the backends hold it too, so their answers would stay there.
     # (config6 unset: this is the first IPv6 load, these are all its VIPs.)
@@ -173,28 +178,29 @@ def _check_families(
 
 
 def _check_sources(
-    h: Handle, lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]]
+    lists: Sequence[tuple[abi.ServiceKey, Sequence[Destination]]],
+    sources: Sequence[tuple[str | None, str]],
 ) -> None:
-    """No VIP or backend is the balancer's outer source (of either family),
-    as attach and the config refuse the other way round (t19 MEDIUM-B)."""
-    sources = [(h.config().saddr, "-s"), (h.source6(), "--source6")]
+    """No VIP or backend is one of the balancer's outer `sources` (each with
+    the attach flag that set it), as attach and the config refuse the other
+    way round (t19 MEDIUM-B)."""
     for key, dests in lists:
+        if key.is_catch_all:
+            continue
         for addr, flag in sources:
-            if not addr or key.is_catch_all:
+            if not addr:
                 continue
-            what = (
-                "its VIP"
-                if key.vip == addr
-                else "backend"
-                if any(d.ip == addr for d in dests)
-                else None
+            if key.vip == addr:
+                what = "its VIP"
+            elif any(d.ip == addr for d in dests):
+                what = "backend"
+            else:
+                continue
+            raise BalancerError(
+                f"service {key}: {what} {addr} is the balancer's outer source address "
+                f"({flag} of attach): the source must be the host's own; attach with "
+                f"another {flag} first"
             )
-            if what:
-                raise BalancerError(
-                    f"service {key}: {what} {addr} is the balancer's outer source address "
-                    f"({flag} of attach): the source must be the host's own; attach with "
-                    f"another {flag} first"
-                )
 
 
 def _vip_filter_cmds(vips: set[str], ids: dict[str, int]) -> list[str]:
