@@ -239,9 +239,10 @@ def affinity_warning(
     table = f"{name} {100 * share:.0f}% full ({entries:,} of {capacity:,})"
     rate = ""
     if untracked > 0:
-        pct = 100 * untracked / looked_up if looked_up else 0.0
-        of = f" ({pct:.0f}% of packets)" if pct >= 10 else f" ({pct:.2g}% of packets)"
-        of = of if looked_up else ""
+        of = ""
+        if looked_up:
+            pct = 100 * untracked / looked_up
+            of = f" ({pct:.0f}% of packets)" if pct >= 10 else f" ({pct:.2g}% of packets)"
         rate = f"; {_per_second(untracked, seconds)} untracked{of}"
     resize = f"detach and attach with a larger {option} (8 to 16 slots a flow)"
     if brief:
