@@ -32,7 +32,7 @@ class Preview:
     result: ParseResult | None
     error: str = ""  # the file itself could not be read
     text: str = ""
-    vips: tuple[str, ...] = ()
+    vips: tuple[str, ...] | None = None  # None: not yet checked for services
     services: int = 1
 
     def against(
@@ -41,13 +41,15 @@ class Preview:
         """The same file checked for these services' VIPs, as `map` loads it,
         and, with `own`, for the balancer's own addresses (why an address
         cannot be a backend here, or None), which `map` refuses too."""
-        wanted = tuple(sorted(set(vips)))
+        # Compared as stored: a services field with no valid service (0,
+        # stored as 1) re-parsed the whole file on every key typed.
+        wanted, services = tuple(sorted(set(vips))), max(1, services)
         if self.result is None or (wanted, services) == (self.vips, self.services):
             return self
         result = parse_text(self.text, wanted, families=bool(wanted))
         if own is not None:
             result = _without_own(result, own)
-        return replace(self, result=result, vips=wanted, services=max(1, services))
+        return replace(self, result=result, vips=wanted, services=services)
 
     @property
     def capacity_problem(self) -> str | None:

@@ -136,3 +136,13 @@ async def test_an_ipv6_service_opens_at_the_ipv6_csv(fake: FakeBackend, tmp_path
         assert app.screen.query_one("#path", Input).value == str(v6)
         summary = plain(app.screen.query_one("#summary", Static).render())
         assert summary.startswith("destinations6.csv: 1 ") and "no errors" in summary, summary
+
+
+def test_a_preview_is_checked_once_for_the_same_services(tmp_path: Path) -> None:
+    """No valid service typed yet (0, stored as 1): the check is not made
+    again on every key (it re-parsed the whole file)."""
+    csv = tmp_path / "mixed.csv"
+    csv.write_text(MIXED)
+    checked = preview_csv(csv).against([], 0)
+    assert checked.against([], 0) is checked
+    assert checked.against([V6.vip], 1) is not checked
